@@ -1,0 +1,1390 @@
+//! Walks one file's tree-sitter tree and records what Mix's lexical tracker
+//! would record when compiling it (Elixir 1.14 `elixir_lexical.erl`):
+//!
+//! | source form                                   | kind                           |
+//! |-----------------------------------------------|--------------------------------|
+//! | `require M`, `import M`                       | export                         |
+//! | `use M`                                       | compile (+ what `__using__` injects) |
+//! | `%M{}` (pattern or expression)                | export                         |
+//! | `M.f()` / `M` in a module body or at top level| compile                        |
+//! | `M.f()` / `M` inside a function               | runtime, or compile if `f` is a macro of `M` |
+//! | `f()` imported from `M`                       | as the line above              |
+//! | `@behaviour M`, `@before_compile M`, ...      | compile                        |
+//! | `@attr M` (literal value)                     | compile where `@attr` is read in the body, nothing where read in a function |
+//! | `@attr M.f()` (non-literal value)             | compile                        |
+//! | `defimpl P, for: T`                           | compile on `P`, nothing on `T` |
+//! | `defdelegate f(x), to: M`                     | runtime                        |
+//! | `@spec`/`@type`/`@callback` remote types      | nothing                        |
+//! | `alias M`                                     | nothing (only uses count)      |
+//!
+//! Whether a remote call is a macro is not known from this file; it is
+//! recorded as a name and decided by the index (see [`crate::model::RawRef`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tree_sitter::{Node, Parser};
+
+use crate::model::{
+    Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind,
+};
+
+/// Creates a parser for Elixir.
+pub(crate) fn new_parser() -> Result<Parser, tree_sitter::LanguageError> {
+    let mut parser = Parser::new();
+    parser.set_language(&tree_sitter_elixir::LANGUAGE.into())?;
+    Ok(parser)
+}
+
+/// Parses `source` and extracts its facts. A source tree-sitter cannot parse
+/// at all (it gives up only on cancellation) yields an error entry.
+pub(crate) fn extract(parser: &mut Parser, source: &str) -> FileFacts {
+    let Some(tree) = parser.parse(source, None) else {
+        return FileFacts {
+            errors: vec![(1, 1, "tree-sitter returned no tree".to_string())],
+            ..FileFacts::default()
+        };
+    };
+    let root = tree.root_node();
+    let mut walker = Walker::new(source.as_bytes());
+    walker.visit(root);
+    let mut facts = walker.finish();
+    if root.has_error() {
+        collect_errors(root, source.as_bytes(), &mut facts.errors);
+    }
+    facts
+}
+
+/// At most this many syntax errors are reported per file: one is enough to
+/// fall back to Mix, a few help the user.
+const MAX_ERRORS: usize = 5;
+
+fn collect_errors(node: Node, src: &[u8], out: &mut Vec<(u32, u32, String)>) {
+    if out.len() >= MAX_ERRORS {
+        return;
+    }
+    if node.is_error() || node.is_missing() {
+        let pos = node.start_position();
+        let message = if node.is_missing() {
+            format!("missing `{}`", node.kind())
+        } else {
+            let text = node.utf8_text(src).unwrap_or("");
+            let first = text.lines().next().unwrap_or("").trim();
+            let snippet: String = first.chars().take(40).collect();
+            format!("syntax error near `{snippet}`")
+        };
+        out.push((pos.row as u32 + 1, pos.column as u32 + 1, message));
+        return;
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        if child.has_error() || child.is_missing() {
+            collect_errors(child, src, out);
+        }
+    }
+}
+
+/// Attributes whose value the compiler itself reads when the module is
+/// finished, so a module named there is always a compile-time dependency.
+const COMPILER_READ_ATTRS: &[&str] = &[
+    "behaviour",
+    "before_compile",
+    "after_compile",
+    "after_verify",
+    "on_definition",
+];
+
+/// Typespec attributes: remote types are expanded without tracing, so they
+/// add no dependency in Mix (Kernel.Typespec `expand_remote/2`).
+const TYPESPEC_ATTRS: &[&str] = &[
+    "type",
+    "typep",
+    "opaque",
+    "spec",
+    "callback",
+    "macrocallback",
+];
+
+/// Names of `def`-like forms and whether they are public functions/macros.
+fn def_form(name: &str) -> Option<(bool, bool)> {
+    // (public, macro)
+    match name {
+        "def" => Some((true, false)),
+        "defp" => Some((false, false)),
+        "defmacro" | "defguard" => Some((true, true)),
+        "defmacrop" | "defguardp" => Some((false, true)),
+        _ => None,
+    }
+}
+
+struct ImportScope {
+    module: ModuleName,
+    only: Option<BTreeSet<String>>,
+    except: BTreeSet<String>,
+    kind: ImportOnly,
+}
+
+impl ImportScope {
+    fn admits(&self, name: &str) -> bool {
+        if self.except.contains(name) {
+            return false;
+        }
+        match &self.only {
+            Some(only) => only.contains(name),
+            None => true,
+        }
+    }
+}
+
+/// State kept while inside a `quote` block.
+struct QuoteFrame {
+    /// Mode outside the quote, restored for `unquote(...)`.
+    outer_mode: Mode,
+    /// The module whose code contains the quote (refs recorded for it).
+    owner: Option<ModuleName>,
+}
+
+struct Walker<'s> {
+    src: &'s [u8],
+    /// Lexical aliases, innermost last: (short name, full name).
+    aliases: Vec<(String, ModuleName)>,
+    imports: Vec<ImportScope>,
+    modules: Vec<ModuleName>,
+    mode: Mode,
+    quotes: Vec<QuoteFrame>,
+    /// Literal attribute values: (module, attribute) -> aliases named.
+    attr_aliases: BTreeMap<(ModuleName, String), BTreeSet<ModuleName>>,
+    /// Unqualified calls that may be imports: (caller, target, name, mode, only).
+    local_calls: Vec<(Option<ModuleName>, ModuleName, String, Mode, ImportOnly, u32)>,
+    facts: FileFacts,
+    quote_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
+    using_modules: BTreeSet<ModuleName>,
+}
+
+impl<'s> Walker<'s> {
+    fn new(src: &'s [u8]) -> Self {
+        Walker {
+            src,
+            aliases: Vec::new(),
+            imports: Vec::new(),
+            modules: Vec::new(),
+            mode: Mode::Compile,
+            quotes: Vec::new(),
+            attr_aliases: BTreeMap::new(),
+            local_calls: Vec::new(),
+            facts: FileFacts::default(),
+            quote_refs: BTreeMap::new(),
+            using_modules: BTreeSet::new(),
+        }
+    }
+
+    fn finish(mut self) -> FileFacts {
+        // Imported calls only count where the caller has no definition of
+        // that name (a local definition wins, as in Elixir).
+        for (caller, target, name, mode, only, line) in std::mem::take(&mut self.local_calls) {
+            let local = caller
+                .as_ref()
+                .and_then(|c| self.facts.defs.get(c))
+                .is_some_and(|d| d.all.contains(&name));
+            if !local {
+                let r = self.facts.refs.entry(target).or_default();
+                if r.line == 0 {
+                    r.line = line;
+                }
+                r.imported_calls.insert((name, mode, only));
+            }
+        }
+        for module in &self.using_modules {
+            if let Some(refs) = self.quote_refs.remove(module) {
+                self.facts.using_refs.insert(module.clone(), refs);
+            } else {
+                self.facts
+                    .using_refs
+                    .insert(module.clone(), BTreeMap::new());
+            }
+        }
+        self.facts
+    }
+
+    fn text(&self, node: Node) -> &'s str {
+        let src: &'s [u8] = self.src;
+        std::str::from_utf8(&src[node.byte_range()]).unwrap_or("")
+    }
+
+    fn current_module(&self) -> Option<&ModuleName> {
+        self.modules.last()
+    }
+
+    fn in_quote(&self) -> bool {
+        !self.quotes.is_empty()
+    }
+
+    /// The map that references currently go to: the file's, or, inside a
+    /// `quote`, the quoting module's injected set.
+    fn ref_entry(&mut self, target: &str, line: u32) -> Option<&mut RawRef> {
+        let map = match self.quotes.last() {
+            None => &mut self.facts.refs,
+            Some(frame) => {
+                // Quotes outside any module inject nothing we can attribute.
+                let owner = frame.owner.clone()?;
+                self.quote_refs.entry(owner).or_default()
+            }
+        };
+        let entry = map.entry(target.to_string()).or_default();
+        if entry.line == 0 {
+            entry.line = line;
+        }
+        Some(entry)
+    }
+
+    fn add_ref(&mut self, target: &str, kind: RefKind, line: u32) {
+        if let Some(r) = self.ref_entry(target, line) {
+            r.kinds.add(kind);
+        }
+    }
+
+    // ---- module names ----------------------------------------------------
+
+    /// Expands an alias as written (`Foo.Bar`) with the lexical aliases.
+    fn expand_alias(&self, written: &str) -> ModuleName {
+        let written: String = written.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Some(rest) = written.strip_prefix("Elixir.") {
+            return rest.to_string();
+        }
+        let (head, tail) = match written.split_once('.') {
+            Some((h, t)) => (h, Some(t)),
+            None => (written.as_str(), None),
+        };
+        let base = self
+            .aliases
+            .iter()
+            .rev()
+            .find(|(short, _)| short == head)
+            .map(|(_, full)| full.clone())
+            .unwrap_or_else(|| head.to_string());
+        match tail {
+            Some(t) => format!("{base}.{t}"),
+            None => base,
+        }
+    }
+
+    /// The module a node denotes at compile time, if it is an alias,
+    /// `__MODULE__` or `__MODULE__.Sub`. Inside a quote `__MODULE__` is the
+    /// caller's module, unknown here.
+    fn module_expr(&self, node: Node) -> Option<ModuleName> {
+        match node.kind() {
+            "alias" => Some(self.expand_alias(self.text(node))),
+            "identifier" if self.text(node) == "__MODULE__" => {
+                if self.in_quote() {
+                    None
+                } else {
+                    self.current_module().cloned()
+                }
+            }
+            "dot" => {
+                let left = node.child_by_field_name("left")?;
+                let right = node.child_by_field_name("right")?;
+                if right.kind() != "alias" {
+                    return None;
+                }
+                let base = self.module_expr(left)?;
+                let tail: String = self
+                    .text(right)
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                Some(format!("{base}.{tail}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Modules named by an `alias`/`require`/`import`/`use` argument,
+    /// including the multi-alias form `A.{B, C}`.
+    fn module_list(&self, node: Node) -> Vec<ModuleName> {
+        if node.kind() == "dot" {
+            if let (Some(left), Some(right)) = (
+                node.child_by_field_name("left"),
+                node.child_by_field_name("right"),
+            ) {
+                if right.kind() == "tuple" {
+                    let Some(base) = self.module_expr(left) else {
+                        return Vec::new();
+                    };
+                    let mut cursor = right.walk();
+                    return right
+                        .named_children(&mut cursor)
+                        .filter(|c| c.kind() == "alias")
+                        .map(|c| {
+                            let tail: String = self
+                                .text(c)
+                                .chars()
+                                .filter(|ch| !ch.is_whitespace())
+                                .collect();
+                            format!("{base}.{tail}")
+                        })
+                        .collect();
+                }
+            }
+        }
+        self.module_expr(node).into_iter().collect()
+    }
+
+    fn push_alias(&mut self, short: &str, full: ModuleName) {
+        self.aliases.push((short.to_string(), full));
+    }
+
+    fn alias_last_segment(&mut self, full: &ModuleName) {
+        let last = full.rsplit('.').next().unwrap_or(full);
+        self.push_alias(last, full.clone());
+    }
+
+    // ---- walking ---------------------------------------------------------
+
+    fn visit(&mut self, node: Node) {
+        match node.kind() {
+            "call" => self.visit_call(node),
+            "alias" => {
+                let module = self.expand_alias(self.text(node));
+                self.add_ref(&module, self.mode.kind(), line(node));
+            }
+            "dot" => {
+                // `__MODULE__.Sub` used as a value.
+                if let Some(module) = self.module_expr(node) {
+                    self.add_ref(&module, self.mode.kind(), line(node));
+                } else {
+                    self.visit_children(node);
+                }
+            }
+            "map" => self.visit_map(node),
+            "unary_operator" => self.visit_unary(node),
+            "do_block" | "anonymous_function" | "stab_clause" => self.scoped(|w| {
+                w.visit_children(node);
+            }),
+            "comment" => {}
+            _ => self.visit_children(node),
+        }
+    }
+
+    fn visit_children(&mut self, node: Node) {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        for child in children {
+            self.visit(child);
+        }
+    }
+
+    /// Runs `f` in a lexical scope: aliases and imports made inside do not
+    /// leak out.
+    fn scoped(&mut self, f: impl FnOnce(&mut Self)) {
+        let aliases = self.aliases.len();
+        let imports = self.imports.len();
+        f(self);
+        self.aliases.truncate(aliases);
+        self.imports.truncate(imports);
+    }
+
+    fn with_mode(&mut self, mode: Mode, f: impl FnOnce(&mut Self)) {
+        let saved = self.mode;
+        self.mode = mode;
+        f(self);
+        self.mode = saved;
+    }
+
+    fn visit_map(&mut self, node: Node) {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        for child in children {
+            if child.kind() == "struct" {
+                // `%M{}`: Mix traces a struct expansion, an export dependency.
+                let mut c2 = child.walk();
+                let name = child.named_children(&mut c2).next();
+                match name.and_then(|n| self.module_expr(n)) {
+                    Some(module) => self.add_ref(&module, RefKind::Export, line(child)),
+                    None => self.visit_children(child),
+                }
+            } else {
+                self.visit(child);
+            }
+        }
+    }
+
+    fn visit_unary(&mut self, node: Node) {
+        let op = node
+            .child_by_field_name("operator")
+            .map(|o| self.text(o))
+            .unwrap_or("");
+        let Some(operand) = node.child_by_field_name("operand") else {
+            return self.visit_children(node);
+        };
+        if op != "@" {
+            return self.visit_children(node);
+        }
+        match operand.kind() {
+            "identifier" => self.read_attribute(self.text(operand), line(node)),
+            "call" => {
+                let target = operand.child_by_field_name("target");
+                match target.filter(|t| t.kind() == "identifier") {
+                    Some(t) => {
+                        let name = self.text(t);
+                        let args = arguments(operand);
+                        if args.is_empty() {
+                            self.read_attribute(name, line(node));
+                        } else {
+                            self.set_attribute(name, &args);
+                        }
+                    }
+                    None => self.visit_children(operand),
+                }
+            }
+            _ => self.visit_children(node),
+        }
+    }
+
+    fn read_attribute(&mut self, name: &str, line: u32) {
+        // Reading in a function inlines the value without tracing it; only a
+        // read in the module body traces the aliases (Module.__get_attribute__).
+        if self.mode != Mode::Compile || self.in_quote() {
+            return;
+        }
+        let Some(module) = self.current_module().cloned() else {
+            return;
+        };
+        let Some(targets) = self.attr_aliases.get(&(module, name.to_string())) else {
+            return;
+        };
+        for target in targets.clone() {
+            self.add_ref(&target, RefKind::Compile, line);
+        }
+    }
+
+    fn set_attribute(&mut self, name: &str, args: &[Node]) {
+        if TYPESPEC_ATTRS.contains(&name) {
+            return;
+        }
+        let line = args.first().map(|a| line(*a)).unwrap_or(0);
+        if COMPILER_READ_ATTRS.contains(&name) {
+            self.with_mode(Mode::Compile, |w| {
+                for arg in args {
+                    w.visit(*arg);
+                }
+            });
+            return;
+        }
+        let literal = args.iter().all(|a| self.is_quoted_literal(*a));
+        let doc = matches!(name, "doc" | "moduledoc" | "typedoc");
+        match self.current_module().cloned() {
+            Some(module) if literal && !doc && !self.in_quote() => {
+                // Kernel.@ replaces the aliases by atoms and traces them
+                // only when the attribute is read in the module body.
+                let mut found = BTreeSet::new();
+                for arg in args {
+                    self.literal_aliases(*arg, &mut found);
+                }
+                self.attr_aliases
+                    .insert((module, name.to_string()), found);
+            }
+            _ => {
+                for arg in args {
+                    self.visit(*arg);
+                }
+                let _ = line;
+            }
+        }
+    }
+
+    /// `Macro.quoted_literal?/1` on the tree-sitter side.
+    fn is_quoted_literal(&self, node: Node) -> bool {
+        match node.kind() {
+            "alias" | "atom" | "integer" | "float" | "boolean" | "nil" | "char" | "charlist"
+            | "quoted_content" | "keyword" | "comment" => true,
+            "string" | "quoted_atom" | "quoted_keyword" => {
+                let mut cursor = node.walk();
+                let all = node
+                    .named_children(&mut cursor)
+                    .all(|c| c.kind() != "interpolation");
+                all
+            }
+            "list" | "tuple" | "keywords" | "pair" | "map_content" => {
+                let mut cursor = node.walk();
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                children.into_iter().all(|c| self.is_quoted_literal(c))
+            }
+            "map" => {
+                let mut cursor = node.walk();
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                children
+                    .into_iter()
+                    .all(|c| c.kind() != "struct" && self.is_quoted_literal(c))
+            }
+            _ => false,
+        }
+    }
+
+    fn literal_aliases(&self, node: Node, out: &mut BTreeSet<ModuleName>) {
+        if node.kind() == "alias" {
+            out.insert(self.expand_alias(self.text(node)));
+            return;
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        for child in children {
+            self.literal_aliases(child, out);
+        }
+    }
+
+    fn visit_call(&mut self, node: Node) {
+        let Some(target) = node.child_by_field_name("target") else {
+            return self.visit_children(node);
+        };
+        match target.kind() {
+            "identifier" => self.visit_local_call(node, self.text(target)),
+            "dot" => self.visit_remote_call(node, target),
+            _ => self.visit_children(node),
+        }
+    }
+
+    fn visit_remote_call(&mut self, node: Node, dot: Node) {
+        let left = dot.child_by_field_name("left");
+        let right = dot.child_by_field_name("right");
+        let module = left.and_then(|l| self.module_expr(l));
+        match (module, right) {
+            (Some(module), Some(right)) if right.kind() == "identifier" => {
+                let name = self.text(right).to_string();
+                let line = line(node);
+                match self.mode {
+                    Mode::Compile => self.add_ref(&module, RefKind::Compile, line),
+                    Mode::Runtime => {
+                        if let Some(r) = self.ref_entry(&module, line) {
+                            r.runtime_calls.insert(name);
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(l) = left {
+                    self.visit(l);
+                }
+            }
+        }
+        self.visit_args_and_block(node);
+    }
+
+    fn visit_args_and_block(&mut self, node: Node) {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        for child in children {
+            if matches!(child.kind(), "arguments" | "do_block") {
+                self.visit(child);
+            }
+        }
+    }
+
+    fn visit_local_call(&mut self, node: Node, name: &'s str) {
+        let args = arguments(node);
+        let line = line(node);
+        match name {
+            "defmodule" | "defprotocol" => self.visit_defmodule(node, name, &args),
+            "defimpl" => self.visit_defimpl(node, &args),
+            "alias" => self.visit_alias(&args),
+            "require" | "import" | "use" => self.visit_require(name, &args, line),
+            "quote" => self.visit_quote(node),
+            "unquote" | "unquote_splicing" if self.in_quote() => {
+                let frame = self.quotes.pop();
+                if let Some(frame) = frame {
+                    let saved = self.mode;
+                    self.mode = frame.outer_mode;
+                    self.visit_args_and_block(node);
+                    self.mode = saved;
+                    self.quotes.push(frame);
+                }
+            }
+            "defdelegate" => self.visit_defdelegate(&args, line),
+            _ => {
+                if let Some((public, macro_)) = def_form(name) {
+                    return self.visit_def(node, &args, public, macro_);
+                }
+                self.record_local_call(name, line);
+                self.visit_args_and_block(node);
+            }
+        }
+    }
+
+    fn record_local_call(&mut self, name: &str, line: u32) {
+        if self.imports.is_empty() || self.in_quote() {
+            return;
+        }
+        let caller = self.current_module().cloned();
+        for import in &self.imports {
+            if import.admits(name) {
+                self.local_calls.push((
+                    caller.clone(),
+                    import.module.clone(),
+                    name.to_string(),
+                    self.mode,
+                    import.kind,
+                    line,
+                ));
+            }
+        }
+    }
+
+    fn visit_defmodule(&mut self, node: Node, form: &str, args: &[Node]) {
+        let Some(name_node) = args.first() else {
+            return self.visit_args_and_block(node);
+        };
+        // Elixir's `expand_module/3`: at the top level the name is
+        // alias-expanded; nested, `defmodule Inner` is `Outer.Inner` and
+        // aliases `Inner`; `__MODULE__.X` is just evaluated.
+        let (full, alias) = match (name_node.kind(), self.current_module()) {
+            ("alias", Some(outer)) => {
+                let written: String = self
+                    .text(*name_node)
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                if let Some(rest) = written.strip_prefix("Elixir.") {
+                    (rest.to_string(), None)
+                } else {
+                    let head = written.split('.').next().unwrap_or(&written).to_string();
+                    (
+                        format!("{outer}.{written}"),
+                        Some((head.clone(), format!("{outer}.{head}"))),
+                    )
+                }
+            }
+            _ => match self.module_expr(*name_node) {
+                Some(m) => (m, None),
+                None => return self.visit_args_and_block(node),
+            },
+        };
+        if let Some((short, target)) = alias {
+            self.push_alias(&short, target);
+        }
+        let kind = if form == "defprotocol" {
+            ModuleKind::Protocol
+        } else {
+            ModuleKind::Module
+        };
+        self.enter_module(node, full, kind, |w| {
+            if let Some(block) = do_block(node) {
+                w.visit(block);
+            }
+            // `defmodule Foo, do: ...`
+            for arg in args.iter().skip(1) {
+                w.visit(*arg);
+            }
+        });
+    }
+
+    fn enter_module(
+        &mut self,
+        node: Node,
+        name: ModuleName,
+        kind: ModuleKind,
+        body: impl FnOnce(&mut Self),
+    ) {
+        if !self.in_quote() {
+            self.facts.modules.push(ModuleDef {
+                name: name.clone(),
+                kind,
+                start_line: line(node),
+                end_line: node.end_position().row as u32 + 1,
+                start_byte: node.start_byte(),
+                end_byte: node.end_byte(),
+                parent: self.current_module().cloned(),
+            });
+            self.facts.defs.entry(name.clone()).or_default();
+        }
+        self.modules.push(name);
+        let saved_mode = self.mode;
+        self.mode = Mode::Compile;
+        self.scoped(body);
+        self.mode = saved_mode;
+        self.modules.pop();
+    }
+
+    fn visit_defimpl(&mut self, node: Node, args: &[Node]) {
+        let Some(proto_node) = args.first() else {
+            return self.visit_args_and_block(node);
+        };
+        let Some(protocol) = self.module_expr(*proto_node) else {
+            return self.visit_args_and_block(node);
+        };
+        // `protocol = unquote(protocol)` runs in the enclosing body.
+        self.add_ref(&protocol, RefKind::Compile, line(node));
+        // `for:` is expanded as a literal (no trace); default is the
+        // enclosing module.
+        let mut fors: Vec<ModuleName> = Vec::new();
+        let mut inline_do = None;
+        for arg in args.iter().skip(1) {
+            for (key, value) in keyword_pairs(*arg, self.src) {
+                match key.as_str() {
+                    "for" => {
+                        if value.kind() == "list" {
+                            let mut cursor = value.walk();
+                            let items: Vec<Node> = value.named_children(&mut cursor).collect();
+                            fors.extend(items.into_iter().filter_map(|i| self.module_expr(i)));
+                        } else if let Some(m) = self.module_expr(value) {
+                            fors.push(m);
+                        } else if value.kind() == "atom" {
+                            // `for: :atom` is not a usual case; keep the name.
+                            fors.push(self.text(value).trim_start_matches(':').to_string());
+                        }
+                    }
+                    "do" => inline_do = Some(value),
+                    _ => {}
+                }
+            }
+        }
+        if fors.is_empty() {
+            if let Some(m) = self.current_module() {
+                fors.push(m.clone());
+            }
+        }
+        for for_module in fors {
+            let name = format!("{protocol}.{for_module}");
+            self.enter_module(node, name, ModuleKind::Impl, |w| {
+                if let Some(block) = do_block(node) {
+                    w.visit(block);
+                }
+                if let Some(v) = inline_do {
+                    w.visit(v);
+                }
+            });
+        }
+    }
+
+    fn visit_alias(&mut self, args: &[Node]) {
+        let Some(first) = args.first() else { return };
+        let modules = self.module_list(*first);
+        let as_name = args
+            .iter()
+            .skip(1)
+            .flat_map(|a| keyword_pairs(*a, self.src))
+            .find(|(k, _)| k == "as")
+            .map(|(_, v)| self.text(v).to_string());
+        match (as_name, modules.as_slice()) {
+            (Some(short), [module]) => self.push_alias(&short, module.clone()),
+            _ => {
+                for module in modules {
+                    self.alias_last_segment(&module);
+                }
+            }
+        }
+    }
+
+    /// `require`, `import` and `use`.
+    fn visit_require(&mut self, form: &str, args: &[Node], line: u32) {
+        let Some(first) = args.first() else { return };
+        let modules = self.module_list(*first);
+        if modules.is_empty() {
+            // `require unquote(mod)` and the like: evaluate what is there.
+            for arg in args {
+                self.visit(*arg);
+            }
+            return;
+        }
+        let opts: Vec<(String, Node)> = args
+            .iter()
+            .skip(1)
+            .flat_map(|a| keyword_pairs(*a, self.src))
+            .collect();
+        for module in &modules {
+            match form {
+                "use" => {
+                    // `use` expands to `require M; M.__using__(opts)`: a macro
+                    // call. Its options are passed to `__using__` unevaluated,
+                    // so they are not walked (see the crate docs).
+                    if let Some(r) = self.ref_entry(module, line) {
+                        r.kinds.add(RefKind::Compile);
+                        r.used = true;
+                    }
+                }
+                _ => self.add_ref(module, RefKind::Export, line),
+            }
+        }
+        match form {
+            "require" => {
+                if let (Some((_, v)), [module]) =
+                    (opts.iter().find(|(k, _)| k == "as"), modules.as_slice())
+                {
+                    let short = self.text(*v).to_string();
+                    self.push_alias(&short, module.clone());
+                }
+            }
+            "import" => {
+                for module in modules {
+                    let scope = self.import_scope(module, &opts);
+                    self.imports.push(scope);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn import_scope(&self, module: ModuleName, opts: &[(String, Node)]) -> ImportScope {
+        let mut scope = ImportScope {
+            module,
+            only: None,
+            except: BTreeSet::new(),
+            kind: ImportOnly::Any,
+        };
+        for (key, value) in opts {
+            let names = || -> BTreeSet<String> {
+                keyword_pairs(*value, self.src)
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect()
+            };
+            match (key.as_str(), value.kind()) {
+                ("only", "atom") => match self.text(*value) {
+                    ":macros" => scope.kind = ImportOnly::Macros,
+                    ":functions" => scope.kind = ImportOnly::Functions,
+                    // `:sigils`: sigil calls are not tracked.
+                    _ => scope.only = Some(BTreeSet::new()),
+                },
+                ("only", _) => scope.only = Some(names()),
+                ("except", _) => scope.except = names(),
+                _ => {}
+            }
+        }
+        scope
+    }
+
+    fn visit_quote(&mut self, node: Node) {
+        // Code in a quote runs where the macro is expanded, not here; only
+        // its `unquote`s run here. What it references is recorded for the
+        // quoting module, and injected into `use`rs if it defines __using__.
+        self.quotes.push(QuoteFrame {
+            outer_mode: self.mode,
+            owner: self.current_module().cloned(),
+        });
+        self.with_mode(Mode::Compile, |w| {
+            w.scoped(|w| {
+                // Options (`bind_quoted: [...]`) are evaluated here, but
+                // bind_quoted values are rare module references; walk them as
+                // quoted code too.
+                w.visit_args_and_block(node);
+            })
+        });
+        self.quotes.pop();
+    }
+
+    fn visit_def(&mut self, node: Node, args: &[Node], public: bool, macro_: bool) {
+        let head = args.first().copied();
+        // `def f(x) when guard`: the head is a `when` binary operator.
+        let (call, guard) = match head {
+            Some(h) if h.kind() == "binary_operator" && operator(h, self.src) == "when" => {
+                (h.child_by_field_name("left"), h.child_by_field_name("right"))
+            }
+            other => (other, None),
+        };
+        let name = call.and_then(|c| match c.kind() {
+            "identifier" => Some(self.text(c).to_string()),
+            "call" => c
+                .child_by_field_name("target")
+                .filter(|t| t.kind() == "identifier")
+                .map(|t| self.text(t).to_string()),
+            _ => None,
+        });
+        if let (Some(name), Some(module)) = (&name, self.current_module().cloned()) {
+            if !self.in_quote() {
+                let defs: &mut Defs = self.facts.defs.entry(module.clone()).or_default();
+                defs.all.insert(name.clone());
+                if public && macro_ {
+                    defs.macros.insert(name.clone());
+                } else if public {
+                    defs.functions.insert(name.clone());
+                }
+                if name == "__using__" && macro_ {
+                    self.using_modules.insert(module);
+                }
+            }
+        }
+        // `def unquote(name)(...)`: the unquote runs in the enclosing context.
+        if let Some(target) = call
+            .and_then(|c| c.child_by_field_name("target"))
+            .filter(|t| t.kind() == "call")
+        {
+            self.visit(target);
+        }
+        self.with_mode(Mode::Runtime, |w| {
+            w.scoped(|w| {
+                if let Some(c) = call.filter(|c| c.kind() == "call") {
+                    w.visit_args_and_block(c);
+                }
+                if let Some(g) = guard {
+                    w.visit(g);
+                }
+                for arg in args.iter().skip(1) {
+                    w.visit(*arg);
+                }
+                if let Some(block) = do_block(node) {
+                    w.visit(block);
+                }
+            })
+        });
+    }
+
+    fn visit_defdelegate(&mut self, args: &[Node], line: u32) {
+        let head = args.first().copied();
+        let name = head.and_then(|c| match c.kind() {
+            "call" => c
+                .child_by_field_name("target")
+                .filter(|t| t.kind() == "identifier")
+                .map(|t| self.text(t).to_string()),
+            "identifier" => Some(self.text(c).to_string()),
+            _ => None,
+        });
+        let opts: Vec<(String, Node)> = args
+            .iter()
+            .skip(1)
+            .flat_map(|a| keyword_pairs(*a, self.src))
+            .collect();
+        let to = opts
+            .iter()
+            .find(|(k, _)| k == "to")
+            .and_then(|(_, v)| self.module_expr(*v));
+        let as_name = opts
+            .iter()
+            .find(|(k, _)| k == "as")
+            .map(|(_, v)| self.text(*v).trim_start_matches(':').to_string());
+        if let (Some(name), Some(module)) = (&name, self.current_module().cloned()) {
+            if !self.in_quote() {
+                let defs = self.facts.defs.entry(module).or_default();
+                defs.all.insert(name.clone());
+                defs.functions.insert(name.clone());
+            }
+        }
+        // The generated `def` calls `To.as(args)` at runtime; `to:` itself is
+        // expanded as a literal, without a trace.
+        if let (Some(to), Some(called)) = (to, as_name.or(name)) {
+            if let Some(r) = self.ref_entry(&to, line) {
+                r.runtime_calls.insert(called);
+            }
+        }
+    }
+}
+
+fn line(node: Node) -> u32 {
+    node.start_position().row as u32 + 1
+}
+
+fn operator<'a>(node: Node, src: &'a [u8]) -> &'a str {
+    node.child_by_field_name("operator")
+        .and_then(|o| std::str::from_utf8(&src[o.byte_range()]).ok())
+        .unwrap_or("")
+}
+
+/// Named children of a call's `arguments` node.
+fn arguments(call: Node) -> Vec<Node> {
+    let mut cursor = call.walk();
+    let args = call
+        .named_children(&mut cursor)
+        .find(|c| c.kind() == "arguments");
+    match args {
+        Some(a) => {
+            let mut c2 = a.walk();
+            a.named_children(&mut c2)
+                .filter(|c| c.kind() != "comment")
+                .collect()
+        }
+        None => Vec::new(),
+    }
+}
+
+fn do_block(call: Node) -> Option<Node> {
+    let mut cursor = call.walk();
+    let found = call
+        .named_children(&mut cursor)
+        .find(|c| c.kind() == "do_block");
+    found
+}
+
+/// `key: value` pairs of a `keywords` node, or of a list of them.
+fn keyword_pairs<'t>(node: Node<'t>, src: &[u8]) -> Vec<(String, Node<'t>)> {
+    let mut out = Vec::new();
+    match node.kind() {
+        "keywords" => {
+            let mut cursor = node.walk();
+            for pair in node.named_children(&mut cursor) {
+                if pair.kind() != "pair" {
+                    continue;
+                }
+                let key = pair
+                    .child_by_field_name("key")
+                    .and_then(|k| std::str::from_utf8(&src[k.byte_range()]).ok())
+                    .map(|k| k.trim().trim_end_matches(':').trim_matches('"').to_string());
+                if let (Some(key), Some(value)) = (key, pair.child_by_field_name("value")) {
+                    out.push((key, value));
+                }
+            }
+        }
+        "list" => {
+            let mut cursor = node.walk();
+            let children: Vec<Node> = node.named_children(&mut cursor).collect();
+            for child in children {
+                out.extend(keyword_pairs(child, src));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Mix's `KindSet` of a [`RawRef`] given what the target module defines.
+pub(crate) fn resolve(raw: &RawRef, defs: Option<&Defs>) -> KindSet {
+    let mut kinds = raw.kinds;
+    for name in &raw.runtime_calls {
+        // A remote call to a macro is a compile-time dependency wherever it
+        // is written (Mix's `remote_macro` trace).
+        if defs.is_some_and(|d| d.macros.contains(name)) {
+            kinds.add(RefKind::Compile);
+        } else {
+            kinds.add(RefKind::Runtime);
+        }
+    }
+    if let Some(defs) = defs {
+        for (name, mode, only) in &raw.imported_calls {
+            let is_macro = defs.macros.contains(name) && *only != ImportOnly::Functions;
+            let is_fun = defs.functions.contains(name) && *only != ImportOnly::Macros;
+            if is_macro {
+                kinds.add(RefKind::Compile);
+            } else if is_fun {
+                kinds.add(mode.kind());
+            }
+        }
+    }
+    kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(src: &str) -> FileFacts {
+        let mut parser = new_parser().unwrap();
+        extract(&mut parser, src)
+    }
+
+    fn kinds(f: &FileFacts, module: &str) -> KindSet {
+        resolve(
+            f.refs
+                .get(module)
+                .unwrap_or_else(|| panic!("no ref to {module}: {:?}", f.refs.keys())),
+            None,
+        )
+    }
+
+    fn names(f: &FileFacts) -> Vec<&str> {
+        f.modules.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    #[test]
+    fn nested_modules_get_full_names_and_spans() {
+        let f = facts(
+            "defmodule Outer do\n  defmodule Inner do\n    def x, do: 1\n  end\n  defmodule __MODULE__.Sub do\n  end\n  defmodule Deep.Er do\n  end\nend\n",
+        );
+        assert_eq!(
+            names(&f),
+            ["Outer", "Outer.Inner", "Outer.Sub", "Outer.Deep.Er"]
+        );
+        assert_eq!((f.modules[0].start_line, f.modules[0].end_line), (1, 9));
+        assert_eq!((f.modules[1].start_line, f.modules[1].end_line), (2, 4));
+        assert_eq!(f.modules[1].parent.as_deref(), Some("Outer"));
+        assert_eq!(f.modules[0].parent, None);
+    }
+
+    #[test]
+    fn top_level_defmodule_name_is_alias_expanded() {
+        let f = facts("alias App.Things\ndefmodule Things.One do\nend\n");
+        assert_eq!(names(&f), ["App.Things.One"]);
+    }
+
+    #[test]
+    fn nested_defmodule_aliases_its_short_name() {
+        let f = facts(
+            "defmodule Outer do\n  defmodule Inner do\n  end\n  def f, do: Inner.g()\nend\n",
+        );
+        assert!(f.refs.contains_key("Outer.Inner"), "{:?}", f.refs.keys());
+        assert!(!f.refs.contains_key("Inner"));
+    }
+
+    #[test]
+    fn alias_forms_resolve() {
+        let f = facts(
+            r#"defmodule App.Web do
+  alias App.Accounts
+  alias App.Billing.Invoice, as: Inv
+  alias App.{Repo, Mailer}
+  alias __MODULE__.Helpers
+  alias __MODULE__.{Router, Endpoint}
+  def f do
+    Accounts.get()
+    Inv.new()
+    Repo.all()
+    Mailer.send()
+    Helpers.h()
+    Router.r()
+    Endpoint.e()
+    Accounts.Sub.x()
+    Elixir.Accounts.y()
+  end
+end
+"#,
+        );
+        for m in [
+            "App.Accounts",
+            "App.Billing.Invoice",
+            "App.Repo",
+            "App.Mailer",
+            "App.Web.Helpers",
+            "App.Web.Router",
+            "App.Web.Endpoint",
+            "App.Accounts.Sub",
+            "Accounts",
+        ] {
+            assert_eq!(
+                kinds(&f, m),
+                KindSet {
+                    runtime: true,
+                    ..KindSet::default()
+                },
+                "{m}"
+            );
+        }
+        // `alias` alone adds no reference.
+        assert!(!f.refs.contains_key("Inv"));
+    }
+
+    #[test]
+    fn aliases_are_lexically_scoped() {
+        let f = facts(
+            "defmodule A do\n  def f do\n    alias X.Y\n    Y.g()\n  end\n  def h, do: Y.g()\nend\n",
+        );
+        assert!(f.refs.contains_key("X.Y"));
+        assert!(f.refs.contains_key("Y"));
+    }
+
+    #[test]
+    fn require_import_are_export_use_is_compile() {
+        let f = facts(
+            "defmodule A do\n  require B\n  import C\n  use D, opt: E\n  use F.{G, H}\nend\n",
+        );
+        let export = KindSet {
+            export: true,
+            ..KindSet::default()
+        };
+        let compile = KindSet {
+            compile: true,
+            ..KindSet::default()
+        };
+        assert_eq!(kinds(&f, "B"), export);
+        assert_eq!(kinds(&f, "C"), export);
+        assert_eq!(kinds(&f, "D"), compile);
+        assert!(f.refs["D"].used);
+        assert_eq!(kinds(&f, "F.G"), compile);
+        assert_eq!(kinds(&f, "F.H"), compile);
+        // use options are handed to __using__ unevaluated.
+        assert!(!f.refs.contains_key("E"));
+    }
+
+    #[test]
+    fn body_calls_are_compile_function_calls_runtime() {
+        let f = facts(
+            "defmodule A do\n  @x B.value()\n  for n <- C.names(), do: def unquote(n)(), do: D.call()\n  E.setup()\n  def f(y \\\\ F.default()), do: G.run(y)\nend\n",
+        );
+        let compile = KindSet {
+            compile: true,
+            ..KindSet::default()
+        };
+        let runtime = KindSet {
+            runtime: true,
+            ..KindSet::default()
+        };
+        assert_eq!(kinds(&f, "B"), compile);
+        assert_eq!(kinds(&f, "C"), compile);
+        assert_eq!(kinds(&f, "E"), compile);
+        assert_eq!(kinds(&f, "D"), runtime);
+        assert_eq!(kinds(&f, "F"), runtime);
+        assert_eq!(kinds(&f, "G"), runtime);
+    }
+
+    #[test]
+    fn structs_are_export_in_patterns_and_bodies() {
+        let f = facts(
+            "defmodule A do\n  alias X.User\n  def f(%User{} = u), do: %X.Post{author: u}\n  def g(s), do: %{s | a: 1}\n  def h, do: %__MODULE__{}\nend\n",
+        );
+        let export = KindSet {
+            export: true,
+            ..KindSet::default()
+        };
+        assert_eq!(kinds(&f, "X.User"), export);
+        assert_eq!(kinds(&f, "X.Post"), export);
+    }
+
+    #[test]
+    fn attributes_follow_kernel_at_rules() {
+        let f = facts(
+            r#"defmodule A do
+  @behaviour B
+  @before_compile C
+  @literal_read_in_body D
+  @literal_read_in_fun E
+  @spec f(F.t()) :: G.t()
+  @moduledoc "docs"
+  @derived H.make()
+  @keep @literal_read_in_body
+  def f(_), do: @literal_read_in_fun
+end
+"#,
+        );
+        let compile = KindSet {
+            compile: true,
+            ..KindSet::default()
+        };
+        assert_eq!(kinds(&f, "B"), compile);
+        assert_eq!(kinds(&f, "C"), compile);
+        assert_eq!(kinds(&f, "D"), compile);
+        assert_eq!(kinds(&f, "H"), compile);
+        assert!(!f.refs.contains_key("E"), "inlined into a function: untraced");
+        assert!(!f.refs.contains_key("F"), "typespecs add no dependency");
+        assert!(!f.refs.contains_key("G"));
+    }
+
+    #[test]
+    fn macro_calls_are_decided_by_the_target_definitions() {
+        let f = facts("defmodule A do\n  require M\n  def f, do: M.mac(M.fun())\nend\n");
+        let defs = Defs {
+            functions: ["fun".to_string()].into(),
+            macros: ["mac".to_string()].into(),
+            all: BTreeSet::new(),
+        };
+        let k = resolve(&f.refs["M"], Some(&defs));
+        assert!(k.compile && k.export && k.runtime);
+        let only_fun = resolve(&f.refs["M"], None);
+        assert!(!only_fun.compile && only_fun.runtime);
+    }
+
+    #[test]
+    fn imported_calls_resolve_unless_defined_locally() {
+        let f = facts(
+            r#"defmodule A do
+  import M
+  import N, only: [n: 1]
+  import O, except: [skip: 0]
+  helper(1)
+  def f(x) do
+    x |> mac() |> fun()
+    n(x)
+    skip()
+    local()
+  end
+  defp local, do: :ok
+end
+"#,
+        );
+        let defs = Defs {
+            functions: ["fun".into(), "local".into(), "skip".into(), "n".into()].into(),
+            macros: ["mac".into(), "helper".into()].into(),
+            all: BTreeSet::new(),
+        };
+        let m = &f.refs["M"];
+        assert!(m.imported_calls.iter().any(|(n, _, _)| n == "mac"));
+        assert!(!m.imported_calls.iter().any(|(n, _, _)| n == "local"));
+        let k = resolve(m, Some(&defs));
+        assert!(k.compile && k.export && k.runtime);
+        assert!(f.refs["N"].imported_calls.iter().any(|(n, _, _)| n == "n"));
+        assert!(!f.refs["N"].imported_calls.iter().any(|(n, _, _)| n == "fun"));
+        assert!(!f.refs["O"].imported_calls.iter().any(|(n, _, _)| n == "skip"));
+        // A function imported and called in the module body is compile time.
+        let body = resolve(
+            &RawRef {
+                imported_calls: [("fun".to_string(), Mode::Compile, ImportOnly::Any)].into(),
+                ..RawRef::default()
+            },
+            Some(&defs),
+        );
+        assert!(body.compile);
+    }
+
+    #[test]
+    fn protocols_and_impls() {
+        let f = facts(
+            r#"defprotocol App.Proto do
+  def size(x)
+end
+defimpl App.Proto, for: List do
+  def size(l), do: length(l)
+end
+defmodule App.Thing do
+  defstruct [:a]
+  defimpl App.Proto do
+    def size(_), do: App.Other.one()
+  end
+  defimpl String.Chars, for: [App.A, App.B] do
+    def to_string(_), do: ""
+  end
+end
+"#,
+        );
+        assert_eq!(
+            names(&f),
+            [
+                "App.Proto",
+                "App.Proto.List",
+                "App.Thing",
+                "App.Proto.App.Thing",
+                "String.Chars.App.A",
+                "String.Chars.App.B",
+            ]
+        );
+        assert_eq!(f.modules[0].kind, ModuleKind::Protocol);
+        assert_eq!(f.modules[1].kind, ModuleKind::Impl);
+        assert!(kinds(&f, "App.Proto").compile);
+        assert!(!f.refs.contains_key("List"), "for: is a literal, untraced");
+        assert!(kinds(&f, "App.Other").runtime);
+    }
+
+    #[test]
+    fn using_quotes_are_recorded_as_injected_refs() {
+        let f = facts(
+            r#"defmodule App.Base do
+  alias App.Helpers
+  defmacro __using__(_opts) do
+    quote do
+      @behaviour App.Worker
+      import Helpers
+      def run, do: App.Util.go()
+      unquote(App.Gen.code())
+    end
+  end
+end
+"#,
+        );
+        let injected = &f.using_refs["App.Base"];
+        assert!(injected["App.Worker"].kinds.compile);
+        assert!(injected["App.Helpers"].kinds.export);
+        assert!(injected["App.Util"].runtime_calls.contains("go"));
+        // unquote runs inside the macro body, at the macro's runtime.
+        assert!(!f.refs.contains_key("App.Worker"));
+        assert!(f.refs["App.Gen"].runtime_calls.contains("code"));
+        assert!(f.defs["App.Base"].macros.contains("__using__"));
+    }
+
+    #[test]
+    fn defdelegate_is_runtime_on_the_target() {
+        let f = facts("defmodule A do\n  defdelegate f(x), to: B.C, as: :g\nend\n");
+        assert!(f.refs["B.C"].runtime_calls.contains("g"));
+        assert!(f.refs["B.C"].kinds.is_empty());
+        assert!(f.defs["A"].functions.contains("f"));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let f = facts("defmodule A do\n  def f( do\nend\n");
+        assert!(!f.errors.is_empty());
+        let ok = facts("defmodule A do\n  def f, do: 1\nend\n");
+        assert!(ok.errors.is_empty());
+    }
+}

@@ -1,0 +1,676 @@
+//! The project index: per-file facts, the module -> file map and the reverse
+//! reference index, kept up to date one file at a time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Component, Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::extract::{extract, new_parser, resolve};
+use crate::model::{Defs, FileFacts, KindSet, ModuleDef, ModuleName, ParseError, RawRef, RefKind};
+use crate::Error;
+
+/// One file as indexed.
+#[derive(Debug, Clone)]
+struct FileEntry {
+    facts: FileFacts,
+    errors: Vec<ParseError>,
+}
+
+/// An Elixir project's source index and module dependency graph.
+///
+/// Paths are kept relative to the project directory, with `/` separators,
+/// as Mix prints them (`lib/app/user.ex`).
+#[derive(Debug, Clone)]
+pub struct Index {
+    project_dir: PathBuf,
+    roots: Vec<PathBuf>,
+    files: BTreeMap<PathBuf, FileEntry>,
+    /// Module -> files defining it (more than one only while the project
+    /// has a duplicate definition, which Mix rejects).
+    defined_in: HashMap<ModuleName, BTreeSet<PathBuf>>,
+    /// Reverse index: module -> files whose own code references it.
+    referenced_by: HashMap<ModuleName, BTreeSet<PathBuf>>,
+    /// Module X -> modules whose `__using__` quote references X: files that
+    /// `use` those modules reference X too.
+    injected_by: HashMap<ModuleName, BTreeSet<ModuleName>>,
+}
+
+/// A file-level dependency, as `mix xref graph` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    pub from: PathBuf,
+    pub to: PathBuf,
+    /// The strongest kind (what `mix xref graph` prints).
+    pub kind: RefKind,
+    /// Whether an export dependency also holds (export is tracked apart
+    /// from compile/runtime by Mix).
+    pub export: bool,
+    /// The modules of `to` that `from` references.
+    pub modules: Vec<ModuleName>,
+}
+
+/// Why a file is in [`Affected::recompile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// The caller said it changed.
+    Changed,
+    /// A compile-time dependency on a module that is stale: defined in a
+    /// recompiled file, or reaching one through runtime references.
+    Compile { module: ModuleName, via: PathBuf },
+    /// An export dependency (struct, import, require) on a module of a
+    /// changed file. Every change is treated as an API change for now.
+    Export { module: ModuleName, via: PathBuf },
+}
+
+/// A file to recompile, with the reason it was first found for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recompile {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub reason: Reason,
+}
+
+/// What a change to some files affects, by Mix's recompilation rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Affected {
+    /// The changed files followed by their compile-time and export
+    /// dependents, transitively (Mix's compile-connected rule).
+    pub recompile: Vec<Recompile>,
+    /// Files outside `recompile` that call into a recompiled module at
+    /// runtime: they pick the new code up on their next call.
+    pub runtime_callers: Vec<PathBuf>,
+    /// Modules defined in the files to recompile.
+    pub modules: Vec<ModuleDef>,
+    /// Syntax errors in the files to recompile: when not empty, the index's
+    /// answer is best-effort and the caller should fall back to Mix.
+    pub parse_errors: Vec<ParseError>,
+    /// Changed paths the index does not know (new files, or outside the
+    /// source roots); they are in `recompile` too.
+    pub unknown: Vec<PathBuf>,
+}
+
+impl Affected {
+    /// Just the paths of [`Affected::recompile`].
+    pub fn recompile_paths(&self) -> Vec<PathBuf> {
+        self.recompile.iter().map(|r| r.path.clone()).collect()
+    }
+}
+
+/// The source roots Mix would compile by default: `lib`, or `apps/*/lib` in
+/// an umbrella project. `elixirc_paths` cannot be read without running Mix.
+pub fn default_roots(project_dir: &Path) -> Vec<PathBuf> {
+    let apps = project_dir.join("apps");
+    let mut roots = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&apps) {
+        for entry in entries.flatten() {
+            let app = entry.path();
+            if app.join("mix.exs").is_file() {
+                if let Some(name) = app.file_name() {
+                    roots.push(Path::new("apps").join(name).join("lib"));
+                }
+            }
+        }
+    }
+    roots.sort();
+    if roots.is_empty() {
+        roots.push(PathBuf::from("lib"));
+    }
+    roots
+}
+
+fn is_elixir_source(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("ex") | Some("exs")
+    )
+}
+
+fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        // A missing root is not an error: umbrella apps may lack `lib/`.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if file_type.is_dir() {
+            collect_sources(&path, out)?;
+        } else if is_elixir_source(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Joins path components with `/` so that keys look like Mix's paths on
+/// every platform, and drops `.` components.
+fn normal_key(path: &Path) -> PathBuf {
+    let parts: Vec<String> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    PathBuf::from(parts.join("/"))
+}
+
+fn to_parse_errors(path: &Path, facts: &FileFacts) -> Vec<ParseError> {
+    facts
+        .errors
+        .iter()
+        .map(|(line, column, message)| ParseError {
+            path: path.to_path_buf(),
+            line: *line,
+            column: *column,
+            message: message.clone(),
+        })
+        .collect()
+}
+
+impl Index {
+    /// Indexes every `.ex`/`.exs` file under `roots` (relative to
+    /// `project_dir`; see [`default_roots`]), parsing files in parallel.
+    pub fn build(project_dir: &Path, roots: &[PathBuf]) -> Result<Index, Error> {
+        let mut paths = Vec::new();
+        for root in roots {
+            collect_sources(&project_dir.join(root), &mut paths)?;
+        }
+        paths.sort();
+        let parsed: Vec<(PathBuf, FileEntry)> = paths
+            .par_iter()
+            .map_init(new_parser, |parser, path| {
+                let parser = parser.as_mut().map_err(|e| Error::Language(e.to_string()))?;
+                let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                let key = normal_key(path.strip_prefix(project_dir).unwrap_or(path));
+                let facts = extract(parser, &source);
+                let errors = to_parse_errors(&key, &facts);
+                Ok((key, FileEntry { facts, errors }))
+            })
+            .collect::<Result<_, Error>>()?;
+        let mut index = Index {
+            project_dir: project_dir.to_path_buf(),
+            roots: roots.to_vec(),
+            files: BTreeMap::new(),
+            defined_in: HashMap::new(),
+            referenced_by: HashMap::new(),
+            injected_by: HashMap::new(),
+        };
+        for (key, entry) in parsed {
+            index.link(&key, &entry);
+            index.files.insert(key, entry);
+        }
+        Ok(index)
+    }
+
+    /// An index of in-memory sources, keyed by the given paths (tests and
+    /// unsaved editor buffers).
+    pub fn from_sources<P: AsRef<Path>, S: AsRef<str>>(
+        project_dir: &Path,
+        sources: &[(P, S)],
+    ) -> Result<Index, Error> {
+        let mut index = Index {
+            project_dir: project_dir.to_path_buf(),
+            roots: Vec::new(),
+            files: BTreeMap::new(),
+            defined_in: HashMap::new(),
+            referenced_by: HashMap::new(),
+            injected_by: HashMap::new(),
+        };
+        for (path, source) in sources {
+            index.update_file(path.as_ref(), source.as_ref())?;
+        }
+        Ok(index)
+    }
+
+    pub fn project_dir(&self) -> &Path {
+        &self.project_dir
+    }
+
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// The key under which `path` (absolute, or relative to the project
+    /// directory) is stored.
+    pub fn key(&self, path: &Path) -> PathBuf {
+        normal_key(path.strip_prefix(&self.project_dir).unwrap_or(path))
+    }
+
+    /// Re-parses one file and patches the forward and reverse entries: the
+    /// cost is that of parsing this file, whatever the project's size.
+    pub fn update_file(&mut self, path: &Path, contents: &str) -> Result<(), Error> {
+        let key = self.key(path);
+        let mut parser = new_parser()?;
+        let facts = extract(&mut parser, contents);
+        let errors = to_parse_errors(&key, &facts);
+        self.unlink_file(&key);
+        let entry = FileEntry { facts, errors };
+        self.link(&key, &entry);
+        self.files.insert(key, entry);
+        Ok(())
+    }
+
+    /// Reads `path` from disk and updates it; a missing file is removed.
+    pub fn refresh_file(&mut self, path: &Path) -> Result<(), Error> {
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.project_dir.join(path)
+        };
+        match std::fs::read_to_string(&absolute) {
+            Ok(contents) => self.update_file(path, &contents),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.remove_file(path);
+                Ok(())
+            }
+            Err(e) => Err(Error::io(&absolute, e)),
+        }
+    }
+
+    /// Forgets a file (deleted or renamed away). Returns whether it was known.
+    pub fn remove_file(&mut self, path: &Path) -> bool {
+        let key = self.key(path);
+        self.unlink_file(&key);
+        self.files.remove(&key).is_some()
+    }
+
+    fn unlink_file(&mut self, key: &Path) {
+        let Some(old) = self.files.get(key) else {
+            return;
+        };
+        for module in &old.facts.modules {
+            remove_from(&mut self.defined_in, &module.name, key);
+        }
+        for target in old.facts.refs.keys() {
+            remove_from(&mut self.referenced_by, target, key);
+        }
+        for (user, injected) in &old.facts.using_refs {
+            for target in injected.keys() {
+                remove_from(&mut self.injected_by, target, user);
+            }
+        }
+    }
+
+    fn link(&mut self, key: &Path, entry: &FileEntry) {
+        for module in &entry.facts.modules {
+            self.defined_in
+                .entry(module.name.clone())
+                .or_default()
+                .insert(key.to_path_buf());
+        }
+        for target in entry.facts.refs.keys() {
+            self.referenced_by
+                .entry(target.clone())
+                .or_default()
+                .insert(key.to_path_buf());
+        }
+        for (user, injected) in &entry.facts.using_refs {
+            for target in injected.keys() {
+                self.injected_by
+                    .entry(target.clone())
+                    .or_default()
+                    .insert(user.clone());
+            }
+        }
+    }
+
+    // ---- queries -------------------------------------------------------
+
+    /// Indexed files, sorted.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.keys().map(PathBuf::as_path)
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        self.files.contains_key(&self.key(path))
+    }
+
+    /// Modules defined in a file, outermost first, with their line spans.
+    pub fn modules_in(&self, path: &Path) -> &[ModuleDef] {
+        self.files
+            .get(&self.key(path))
+            .map(|e| e.facts.modules.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The innermost module whose `defmodule` spans `line` (1-based).
+    pub fn module_at(&self, path: &Path, line: u32) -> Option<&ModuleDef> {
+        self.modules_in(path)
+            .iter()
+            .filter(|m| m.start_line <= line && line <= m.end_line)
+            .max_by_key(|m| m.start_line)
+    }
+
+    /// The file defining `module` (the first one, if defined twice).
+    pub fn file_of(&self, module: &str) -> Option<&Path> {
+        self.defined_in
+            .get(module)
+            .and_then(|files| files.iter().next())
+            .map(PathBuf::as_path)
+    }
+
+    /// Every module defined in the project, sorted.
+    pub fn modules(&self) -> Vec<&ModuleDef> {
+        let mut all: Vec<&ModuleDef> = self
+            .files
+            .values()
+            .flat_map(|e| e.facts.modules.iter())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Files tree-sitter could not parse cleanly, with where.
+    pub fn parse_errors(&self) -> Vec<&ParseError> {
+        self.files.values().flat_map(|e| e.errors.iter()).collect()
+    }
+
+    fn defs_of(&self, module: &str) -> Option<&Defs> {
+        let file = self.file_of(module)?;
+        self.files.get(file)?.facts.defs.get(module)
+    }
+
+    fn injected_refs_of(&self, module: &str) -> Option<&BTreeMap<ModuleName, RawRef>> {
+        let file = self.file_of(module)?;
+        self.files.get(file)?.facts.using_refs.get(module)
+    }
+
+    /// Modules whose `__using__` code lands in `file`: those it `use`s, and
+    /// those their `__using__` quotes `use` in turn.
+    fn used_closure(&self, file: &FileFacts) -> Vec<ModuleName> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<ModuleName> = file
+            .refs
+            .iter()
+            .filter(|(_, r)| r.used)
+            .map(|(m, _)| m.clone())
+            .collect();
+        while let Some(module) = stack.pop() {
+            if !seen.insert(module.clone()) {
+                continue;
+            }
+            if let Some(injected) = self.injected_refs_of(&module) {
+                stack.extend(
+                    injected
+                        .iter()
+                        .filter(|(_, r)| r.used)
+                        .map(|(m, _)| m.clone()),
+                );
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    /// How `file` depends on `module`, from its own code and from what the
+    /// modules it `use`s inject.
+    fn kinds_between(&self, facts: &FileFacts, used: &[ModuleName], module: &str) -> KindSet {
+        let defs = self.defs_of(module);
+        let mut kinds = facts
+            .refs
+            .get(module)
+            .map(|r| resolve(r, defs))
+            .unwrap_or_default();
+        for user in used {
+            if let Some(raw) = self.injected_refs_of(user).and_then(|i| i.get(module)) {
+                kinds = kinds.union(resolve(raw, defs));
+            }
+        }
+        kinds
+    }
+
+    /// Every module `file` references, with its kinds (own code plus
+    /// `use`-injected code), including modules outside the project.
+    pub fn references_of(&self, path: &Path) -> BTreeMap<ModuleName, KindSet> {
+        let Some(entry) = self.files.get(&self.key(path)) else {
+            return BTreeMap::new();
+        };
+        let used = self.used_closure(&entry.facts);
+        let mut targets: BTreeSet<&ModuleName> = entry.facts.refs.keys().collect();
+        for user in &used {
+            if let Some(injected) = self.injected_refs_of(user) {
+                targets.extend(injected.keys());
+            }
+        }
+        targets
+            .into_iter()
+            .map(|m| (m.clone(), self.kinds_between(&entry.facts, &used, m)))
+            .filter(|(_, k)| !k.is_empty())
+            .collect()
+    }
+
+    /// Files that may reference `module`: its direct referrers and the users
+    /// of modules that inject it. A superset; kinds decide.
+    fn candidate_referrers(&self, module: &str) -> BTreeSet<&PathBuf> {
+        let mut out: BTreeSet<&PathBuf> = self
+            .referenced_by
+            .get(module)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default();
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = vec![module];
+        while let Some(m) = stack.pop() {
+            let Some(injectors) = self.injected_by.get(m) else {
+                continue;
+            };
+            for injector in injectors {
+                if seen.insert(injector.as_str()) {
+                    if let Some(users) = self.referenced_by.get(injector) {
+                        out.extend(users.iter());
+                    }
+                    // A __using__ quote may `use` another injector.
+                    stack.push(injector);
+                }
+            }
+        }
+        out
+    }
+
+    /// Files (other than `path`) that depend on a module defined in `path`,
+    /// with the module and kinds.
+    fn dependents_of_file(&self, path: &Path) -> Vec<(PathBuf, ModuleName, KindSet)> {
+        let Some(entry) = self.files.get(path) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for module in &entry.facts.modules {
+            for referrer in self.candidate_referrers(&module.name) {
+                if referrer.as_path() == path {
+                    continue;
+                }
+                let Some(ref_entry) = self.files.get(referrer) else {
+                    continue;
+                };
+                let used = self.used_closure(&ref_entry.facts);
+                let kinds = self.kinds_between(&ref_entry.facts, &used, &module.name);
+                if !kinds.is_empty() {
+                    out.push((referrer.clone(), module.name.clone(), kinds));
+                }
+            }
+        }
+        out
+    }
+
+    /// File-level edges out of `path`, to other indexed files.
+    pub fn edges_from(&self, path: &Path) -> Vec<Edge> {
+        let from = self.key(path);
+        let mut by_file: BTreeMap<PathBuf, (KindSet, Vec<ModuleName>)> = BTreeMap::new();
+        for (module, kinds) in self.references_of(&from) {
+            let Some(to) = self.file_of(&module) else {
+                continue;
+            };
+            if to == from {
+                continue;
+            }
+            let slot = by_file.entry(to.to_path_buf()).or_default();
+            slot.0 = slot.0.union(kinds);
+            slot.1.push(module);
+        }
+        by_file
+            .into_iter()
+            .filter_map(|(to, (kinds, modules))| {
+                Some(Edge {
+                    from: from.clone(),
+                    to,
+                    kind: kinds.strongest()?,
+                    export: kinds.export,
+                    modules,
+                })
+            })
+            .collect()
+    }
+
+    /// Every file-level edge of the project, sorted by (from, to).
+    pub fn edges(&self) -> Vec<Edge> {
+        self.files.keys().flat_map(|f| self.edges_from(f)).collect()
+    }
+
+    /// What changing `changed` forces, by Mix's rules (Elixir 1.14
+    /// `Mix.Compilers.Elixir.remove_stale_entry/5`, run to a fixpoint):
+    ///
+    /// - a changed file is recompiled, and its modules are *stale*;
+    /// - a file with a runtime reference to a stale module is stale too
+    ///   (not recompiled): code compiled against it may reach the change;
+    /// - a file with a compile-time reference to a stale module is
+    ///   recompiled (and so stale);
+    /// - a file with an export reference to a module of a changed file is
+    ///   recompiled: every change is assumed to change the module's API
+    ///   (Mix compares export digests; we cannot before compiling).
+    ///
+    /// The cost is proportional to the stale files and their edges, not to
+    /// the project.
+    pub fn affected<P: AsRef<Path>>(&self, changed: &[P]) -> Affected {
+        let mut recompile: Vec<Recompile> = Vec::new();
+        let mut in_recompile: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut stale: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut queue: VecDeque<PathBuf> = VecDeque::new();
+        let mut unknown = Vec::new();
+        let mut seeds = BTreeSet::new();
+
+        for path in changed {
+            let key = self.key(path.as_ref());
+            if !self.files.contains_key(&key) {
+                unknown.push(key.clone());
+            }
+            if in_recompile.insert(key.clone()) {
+                recompile.push(Recompile {
+                    path: key.clone(),
+                    reason: Reason::Changed,
+                });
+                stale.insert(key.clone());
+                seeds.insert(key.clone());
+                queue.push_back(key);
+            }
+        }
+
+        while let Some(file) = queue.pop_front() {
+            let seed = seeds.contains(&file);
+            for (dependent, module, kinds) in self.dependents_of_file(&file) {
+                let reason = if kinds.compile {
+                    Some(Reason::Compile {
+                        module,
+                        via: file.clone(),
+                    })
+                } else if kinds.export && seed {
+                    Some(Reason::Export {
+                        module,
+                        via: file.clone(),
+                    })
+                } else {
+                    None
+                };
+                match reason {
+                    Some(reason) => {
+                        if in_recompile.insert(dependent.clone()) {
+                            recompile.push(Recompile {
+                                path: dependent.clone(),
+                                reason,
+                            });
+                            stale.insert(dependent.clone());
+                            queue.push_back(dependent);
+                        }
+                    }
+                    None if kinds.runtime => {
+                        if stale.insert(dependent.clone()) {
+                            queue.push_back(dependent);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+
+        let mut runtime_callers = BTreeSet::new();
+        let mut modules = Vec::new();
+        let mut parse_errors = Vec::new();
+        for r in &recompile {
+            for (dependent, _, kinds) in self.dependents_of_file(&r.path) {
+                if kinds.runtime && !in_recompile.contains(&dependent) {
+                    runtime_callers.insert(dependent);
+                }
+            }
+            if let Some(entry) = self.files.get(&r.path) {
+                modules.extend(entry.facts.modules.iter().cloned());
+                parse_errors.extend(entry.errors.iter().cloned());
+            }
+        }
+        Affected {
+            recompile,
+            runtime_callers: runtime_callers.into_iter().collect(),
+            modules,
+            parse_errors,
+            unknown,
+        }
+    }
+
+    /// A serialisable snapshot of the whole graph.
+    pub fn graph(&self) -> Graph {
+        Graph {
+            project_dir: self.project_dir.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|(path, entry)| GraphFile {
+                    path: path.clone(),
+                    modules: entry.facts.modules.clone(),
+                    depends_on: self.edges_from(path),
+                    parse_errors: entry.errors.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn remove_from<V, Q>(map: &mut HashMap<String, BTreeSet<V>>, key: &str, value: &Q)
+where
+    V: Ord + std::borrow::Borrow<Q>,
+    Q: Ord + ?Sized,
+{
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// The graph as `elixir-dap deps --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Graph {
+    pub project_dir: PathBuf,
+    pub files: Vec<GraphFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphFile {
+    pub path: PathBuf,
+    pub modules: Vec<ModuleDef>,
+    pub depends_on: Vec<Edge>,
+    pub parse_errors: Vec<ParseError>,
+}

@@ -1,0 +1,190 @@
+//! Plain data types shared by the extractor, the index and the renderers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// An Elixir module name as written in source, without the `Elixir.` prefix
+/// (`MyApp.Repo`).
+pub type ModuleName = String;
+
+/// How one file depends on a module, in Mix's vocabulary.
+///
+/// Ordered by strength: when several kinds hold between the same two files,
+/// Mix's `xref graph` shows the strongest one, and so do we.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefKind {
+    /// A call or alias inside a function body: the caller is not recompiled
+    /// when the callee changes.
+    Runtime,
+    /// `%Struct{}`, `require`, `import`: recompiled when the module's API
+    /// (exports or struct fields) changes.
+    Export,
+    /// Macros, `use`, `@behaviour`, calls in a module body: recompiled
+    /// whenever the module (or anything it reaches at runtime) changes.
+    Compile,
+}
+
+impl RefKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefKind::Runtime => "runtime",
+            RefKind::Export => "export",
+            RefKind::Compile => "compile",
+        }
+    }
+}
+
+/// A set of [`RefKind`]s. Mix keeps compile/runtime exclusive per module but
+/// export independent of both, so a reference can be e.g. export + runtime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct KindSet {
+    pub compile: bool,
+    pub export: bool,
+    pub runtime: bool,
+}
+
+impl KindSet {
+    pub fn add(&mut self, kind: RefKind) {
+        match kind {
+            RefKind::Compile => self.compile = true,
+            RefKind::Export => self.export = true,
+            RefKind::Runtime => self.runtime = true,
+        }
+    }
+
+    pub fn union(self, other: KindSet) -> KindSet {
+        KindSet {
+            compile: self.compile || other.compile,
+            export: self.export || other.export,
+            runtime: self.runtime || other.runtime,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        !(self.compile || self.export || self.runtime)
+    }
+
+    /// The kind Mix's `xref graph` prints for this set.
+    pub fn strongest(self) -> Option<RefKind> {
+        if self.compile {
+            Some(RefKind::Compile)
+        } else if self.export {
+            Some(RefKind::Export)
+        } else if self.runtime {
+            Some(RefKind::Runtime)
+        } else {
+            None
+        }
+    }
+}
+
+/// What kind of `def*` form defined a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    Module,
+    Protocol,
+    /// `defimpl Proto, for: T` defines the module `Proto.T`.
+    Impl,
+}
+
+/// One module defined in a file, with the span of its `defmodule` call so
+/// the reload planner can map edited lines to modules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleDef {
+    pub name: ModuleName,
+    pub kind: ModuleKind,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    /// 1-based, inclusive (the line of the closing `end`).
+    pub end_line: u32,
+    pub start_byte: usize,
+    pub end_byte: usize,
+    /// The enclosing module for nested definitions.
+    pub parent: Option<ModuleName>,
+}
+
+/// A place where tree-sitter could not parse the file. Such a file's facts
+/// are best-effort: callers should fall back to Mix for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParseError {
+    pub path: PathBuf,
+    /// 1-based.
+    pub line: u32,
+    /// 1-based, in bytes.
+    pub column: u32,
+    pub message: String,
+}
+
+/// Whether a call was evaluated while compiling (module body, file top level)
+/// or when the function runs. Mix's `mode/1`: `function == nil` is compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Mode {
+    Compile,
+    Runtime,
+}
+
+impl Mode {
+    pub(crate) fn kind(self) -> RefKind {
+        match self {
+            Mode::Compile => RefKind::Compile,
+            Mode::Runtime => RefKind::Runtime,
+        }
+    }
+}
+
+/// Which half of an imported module `import ..., only: :macros` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum ImportOnly {
+    Any,
+    Functions,
+    Macros,
+}
+
+/// Everything one file says about one target module, before we know what the
+/// target defines. Whether `M.f()` is a macro call (compile) or a function
+/// call (runtime) depends on `M`'s file, so that decision is taken when the
+/// graph is queried, never stored: an edit to `M` needs no re-parse of callers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RawRef {
+    /// Kinds known from this file alone.
+    pub kinds: KindSet,
+    /// Names of remote calls made inside function bodies: compile if the
+    /// target defines a macro of that name, runtime otherwise.
+    pub runtime_calls: BTreeSet<String>,
+    /// Unqualified calls that resolve to this module if it defines the name
+    /// (the module is imported at that point and the caller has no local
+    /// definition of that name).
+    pub imported_calls: BTreeSet<(String, Mode, ImportOnly)>,
+    /// `use Target`: the target's `__using__` quote is injected here.
+    pub used: bool,
+    /// First line of a reference, for messages.
+    pub line: u32,
+}
+
+/// Names a module defines, for deciding macro vs function calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Defs {
+    /// Public functions (`def`, `defdelegate`), by name.
+    pub functions: BTreeSet<String>,
+    /// Public macros (`defmacro`, `defguard`), by name.
+    pub macros: BTreeSet<String>,
+    /// Every name defined (private too), to tell local calls from imports.
+    pub all: BTreeSet<String>,
+}
+
+/// What the extractor learns from one file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FileFacts {
+    pub modules: Vec<ModuleDef>,
+    pub defs: BTreeMap<ModuleName, Defs>,
+    /// References made by this file's code, by target module.
+    pub refs: BTreeMap<ModuleName, RawRef>,
+    /// For each module here that defines `__using__`: the references its
+    /// `quote` blocks inject into every module that `use`s it.
+    pub using_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
+    pub errors: Vec<(u32, u32, String)>,
+}
