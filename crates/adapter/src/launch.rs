@@ -1,0 +1,216 @@
+//! The `launch` request's attributes. Names and meanings follow ElixirLS's
+//! debug adapter so existing launch configurations work unchanged; attributes
+//! this adapter adds are documented in `docs/protocol.md`. Unknown attributes
+//! are ignored: editors add their own (`type`, `request`, `name`, ...).
+
+use dap::{parse_arguments, ArgumentError};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchArguments {
+    /// The Mix project to run; defaults to the adapter's working directory.
+    pub project_dir: Option<String>,
+    /// The Mix task; defaults to the project's `default_task` (`run`).
+    pub task: Option<String>,
+    #[serde(default)]
+    pub task_args: Vec<String>,
+    /// Environment for the VM; `null` unsets a variable.
+    #[serde(default)]
+    pub env: BTreeMap<String, Option<String>>,
+    /// Files (or wildcards) required before the task runs, e.g. test helpers.
+    #[serde(default)]
+    pub require_files: Vec<String>,
+    /// Run `mix app.start` before the task.
+    #[serde(default)]
+    pub start_apps: bool,
+    /// End the session when the task returns (unless it asked not to halt).
+    #[serde(default = "default_true")]
+    pub exit_after_task_returns: bool,
+    /// Run without debugging: nothing is interpreted.
+    #[serde(default)]
+    pub no_debug: bool,
+    /// How stack traces of interpreted processes are recorded by `:int`.
+    pub stack_trace_mode: Option<StackTraceMode>,
+    /// Regular expressions over `inspect(module)` of modules to interpret.
+    pub debug_interpret_modules_patterns: Option<Vec<String>>,
+    #[serde(default = "default_true")]
+    pub debug_auto_interpret_all_modules: bool,
+    #[serde(default)]
+    pub exclude_modules: Vec<String>,
+    #[serde(default = "default_true")]
+    pub break_on_dbg: bool,
+    /// Our addition: the `elixir` executable to start (default: from `PATH`).
+    pub elixir_path: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum StackTraceMode {
+    #[serde(rename = "all")]
+    All,
+    #[serde(rename = "no_tail")]
+    NoTail,
+    #[serde(rename = "false")]
+    Off,
+}
+
+/// Launch arguments after validation.
+#[derive(Debug, Clone)]
+pub struct LaunchConfig {
+    pub args: LaunchArguments,
+    pub project_dir: PathBuf,
+    pub elixir: PathBuf,
+}
+
+/// Parses and validates `launch` arguments; errors name the attribute.
+pub fn validate(arguments: &Value, cwd: &Path) -> Result<LaunchConfig, ArgumentError> {
+    let args: LaunchArguments = parse_arguments(arguments)?;
+    let project_dir = match &args.project_dir {
+        Some(dir) if dir.trim().is_empty() => {
+            return Err(field_error(
+                "projectDir",
+                "expected a path to a Mix project, got an empty string",
+            ))
+        }
+        Some(dir) => cwd.join(dir),
+        None => cwd.to_path_buf(),
+    };
+    if !project_dir.is_dir() {
+        return Err(field_error(
+            "projectDir",
+            &format!("{} is not a directory", project_dir.display()),
+        ));
+    }
+    if !project_dir.join("mix.exs").is_file() {
+        return Err(field_error(
+            "projectDir",
+            &format!(
+                "{} has no mix.exs: expected the root of a Mix project",
+                project_dir.display()
+            ),
+        ));
+    }
+    if let Some(task) = &args.task {
+        if task.trim().is_empty() {
+            return Err(field_error("task", "expected a Mix task name, got an empty string"));
+        }
+    }
+    let elixir = match &args.elixir_path {
+        Some(path) if path.trim().is_empty() => {
+            return Err(field_error(
+                "elixirPath",
+                "expected the path of an `elixir` executable, got an empty string",
+            ))
+        }
+        Some(path) => {
+            let path = cwd.join(path);
+            if !path.is_file() {
+                return Err(field_error("elixirPath", &format!("{} is not a file", path.display())));
+            }
+            path
+        }
+        None => PathBuf::from("elixir"),
+    };
+    Ok(LaunchConfig {
+        project_dir: project_dir.canonicalize().unwrap_or(project_dir),
+        elixir,
+        args,
+    })
+}
+
+fn field_error(field: &str, what: &str) -> ArgumentError {
+    ArgumentError {
+        field: Some(field.to_owned()),
+        message: format!("`{field}`: {what}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mix.exs"), "").unwrap();
+        dir
+    }
+
+    #[test]
+    fn defaults_follow_elixir_ls() {
+        let dir = project();
+        let config = validate(&json!({"projectDir": dir.path()}), Path::new("/")).unwrap();
+        assert!(config.args.exit_after_task_returns);
+        assert!(config.args.debug_auto_interpret_all_modules);
+        assert!(!config.args.start_apps);
+        assert!(config.args.task.is_none());
+        assert_eq!(config.elixir, PathBuf::from("elixir"));
+    }
+
+    #[test]
+    fn relative_project_dir_is_resolved_against_cwd() {
+        let dir = project();
+        let config = validate(&json!({"projectDir": "."}), dir.path()).unwrap();
+        assert_eq!(config.project_dir, dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn wrong_types_name_the_attribute() {
+        let dir = project();
+        let cases = [
+            (json!({"projectDir": dir.path(), "taskArgs": "run"}), "taskArgs"),
+            (json!({"projectDir": dir.path(), "env": {"A": 1}}), "env.A"),
+            (json!({"projectDir": dir.path(), "startApps": "yes"}), "startApps"),
+            (
+                json!({"projectDir": dir.path(), "stackTraceMode": "some"}),
+                "stackTraceMode",
+            ),
+            (json!({"projectDir": 42}), "projectDir"),
+        ];
+        for (arguments, field) in cases {
+            let err = validate(&arguments, Path::new("/")).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{arguments}: {}", err.message);
+            assert!(err.message.starts_with(&format!("`{field}`")), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn project_dir_must_hold_mix_exs() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = validate(&json!({"projectDir": dir.path()}), Path::new("/")).unwrap_err();
+        assert!(err.message.contains("has no mix.exs"), "{}", err.message);
+        let err = validate(&json!({"projectDir": "/no/such/dir"}), Path::new("/")).unwrap_err();
+        assert_eq!(err.message, "`projectDir`: /no/such/dir is not a directory");
+    }
+
+    #[test]
+    fn unknown_attributes_are_ignored() {
+        let dir = project();
+        let arguments = json!({"projectDir": dir.path(), "type": "mix_task", "request": "launch", "__sessionId": "x"});
+        assert!(validate(&arguments, Path::new("/")).is_ok());
+    }
+
+    #[test]
+    fn stack_trace_modes() {
+        let dir = project();
+        for (mode, want) in [
+            ("all", StackTraceMode::All),
+            ("no_tail", StackTraceMode::NoTail),
+            ("false", StackTraceMode::Off),
+        ] {
+            let config = validate(
+                &json!({"projectDir": dir.path(), "stackTraceMode": mode}),
+                Path::new("/"),
+            )
+            .unwrap();
+            assert_eq!(config.args.stack_trace_mode, Some(want));
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The debug session: reads DAP requests from a client, drives the debuggee VM
+//! through its agent, and writes responses and events back.
+//!
+//! - [`server`]: one session over any byte stream (stdio or a TCP connection).
+//! - [`client`]: the outbound half: the one place that numbers and writes messages.
+//! - [`session`]: the request dispatcher and session state.
+//! - [`launch`]: the ElixirLS-compatible `launch` attributes and their validation.
+
+pub mod client;
+pub mod launch;
+pub mod server;
+pub mod session;
+
+pub use server::run_session;

@@ -1,0 +1,573 @@
+//! One debug session: the request dispatcher and the state it keeps.
+//!
+//! Requests are handled one at a time, in order. Each handler returns a body
+//! or a [`RequestError`]; [`Session::handle_request`] is the only place that
+//! turns those into responses. Events from the VM (its output, agent events,
+//! its exit) arrive on a second channel and are handled between requests; the
+//! VM's output is forwarded to the client directly by a pump task so that it
+//! flows even while a long request (a launch compiling the project) runs.
+
+use crate::client::Client;
+use crate::launch::{self, LaunchConfig};
+use beam::term::{self, TermExt};
+use beam::{AgentError, AgentEvent, Debuggee, DebuggeeEvent, OutputStream, VmSpec};
+use dap::types::{
+    Capabilities, DisconnectArguments, ExitedEventBody, InitializeArguments, OutputCategory, ProcessEventBody,
+};
+use dap::{parse_arguments, Incoming, Request, Response};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long the VM may take to boot and connect its agent.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Compiling a large project at launch can take minutes.
+const LOAD_PROJECT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const AGENT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a terminated VM may take to exit and flush its output.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of the adapter process that every session shares.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Relative `projectDir` values are resolved against this directory.
+    pub cwd: PathBuf,
+    /// Where the agent's compiled code is cached.
+    pub cache_root: PathBuf,
+}
+
+/// Why a request failed. The message is shown to the user as it is, so it
+/// says what was wrong and, for arguments, which attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The user's input or program is at fault: bad arguments, compile errors.
+    #[error("{0}")]
+    User(String),
+    /// Something failed inside the adapter or the VM.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+type Handled = Result<Option<Value>, RequestError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    End,
+}
+
+/// Every command [`Session::dispatch`] handles. Capabilities advertised in
+/// `initialize` must only name requests listed here (checked by a test).
+pub const SUPPORTED_COMMANDS: &[&str] = &[
+    "initialize",
+    "launch",
+    "attach",
+    "configurationDone",
+    "disconnect",
+    "terminate",
+    "threads",
+    "setExceptionBreakpoints",
+];
+
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        supports_configuration_done_request: Some(true),
+        supports_terminate_request: Some(true),
+        support_terminate_debuggee: Some(true),
+    }
+}
+
+/// The program launched in this session.
+struct Program {
+    config: LaunchConfig,
+    /// The Mix task after resolving the project's default.
+    task: String,
+    started: bool,
+}
+
+pub struct Session {
+    client: Client,
+    options: SessionOptions,
+    client_supports_progress: bool,
+    debuggee: Option<Debuggee>,
+    program: Option<Program>,
+    vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
+    vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
+    pump: Option<tokio::task::JoinHandle<()>>,
+    /// `exited`/`terminated` have been sent; the session only waits for disconnect.
+    terminated: bool,
+    next_progress_id: u64,
+}
+
+impl Session {
+    pub fn new(client: Client, options: SessionOptions) -> Self {
+        let (vm_events_tx, vm_events) = mpsc::unbounded_channel();
+        Session {
+            client,
+            options,
+            client_supports_progress: false,
+            debuggee: None,
+            program: None,
+            vm_events,
+            vm_events_tx,
+            pump: None,
+            terminated: false,
+            next_progress_id: 0,
+        }
+    }
+
+    /// Runs until the client disconnects or closes its stream.
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Incoming>) {
+        loop {
+            tokio::select! {
+                incoming = requests.recv() => match incoming {
+                    Some(incoming) => {
+                        if self.handle_incoming(incoming).await == Flow::End {
+                            break;
+                        }
+                    }
+                    None => {
+                        tracing::info!("the client closed the stream; ending the session");
+                        break;
+                    }
+                },
+                Some(event) = self.vm_events.recv() => self.handle_vm_event(event).await,
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn handle_incoming(&mut self, incoming: Incoming) -> Flow {
+        match incoming {
+            Incoming::Request(request) => self.handle_request(request).await,
+            Incoming::Malformed {
+                seq: Some(seq),
+                command,
+                reason,
+            } => {
+                let command = command.unwrap_or_default();
+                tracing::warn!(seq, %reason, "malformed request");
+                self.client
+                    .respond(Response::error(seq, &command, &format!("malformed request: {reason}")));
+                Flow::Continue
+            }
+            Incoming::Malformed { seq: None, reason, .. } => {
+                tracing::warn!(%reason, "skipped a message without a readable seq");
+                self.client.console(format!("elixir-dap: skipped a message: {reason}"));
+                Flow::Continue
+            }
+        }
+    }
+
+    /// The one place that answers requests.
+    pub async fn handle_request(&mut self, request: Request) -> Flow {
+        tracing::debug!(seq = request.seq, command = %request.command, "request");
+        let result = self.dispatch(&request).await;
+        let succeeded = result.is_ok();
+        match result {
+            Ok(body) => self
+                .client
+                .respond(Response::success(request.seq, &request.command, body)),
+            Err(error) => {
+                tracing::info!(command = %request.command, %error, "request failed");
+                self.client
+                    .respond(Response::error(request.seq, &request.command, &error.to_string()));
+            }
+        }
+        match request.command.as_str() {
+            // Breakpoints and other configuration come after this event, so it
+            // is sent once the VM is up and the project compiled.
+            "launch" if succeeded => self.client.event("initialized", ()),
+            "disconnect" => return Flow::End,
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    async fn dispatch(&mut self, request: &Request) -> Handled {
+        match request.command.as_str() {
+            "initialize" => self.initialize(&request.arguments),
+            "launch" => self.launch(&request.arguments).await,
+            "attach" => Err(RequestError::User(
+                "attach is not supported: use a `launch` configuration".into(),
+            )),
+            "configurationDone" => self.configuration_done().await,
+            "disconnect" => self.disconnect(&request.arguments).await,
+            "terminate" => self.terminate(),
+            "threads" => Ok(Some(json!({ "threads": [] }))),
+            "setExceptionBreakpoints" => Ok(None),
+            other => Err(RequestError::User(format!("unknown request `{other}`"))),
+        }
+    }
+
+    fn initialize(&mut self, arguments: &Value) -> Handled {
+        let args: InitializeArguments =
+            parse_arguments(arguments).map_err(|e| RequestError::User(format!("initialize: {e}")))?;
+        self.client_supports_progress = args.supports_progress_reporting.unwrap_or(false);
+        Ok(Some(to_value(&capabilities())))
+    }
+
+    async fn launch(&mut self, arguments: &Value) -> Handled {
+        if self.program.is_some() {
+            return Err(RequestError::User(
+                "a program is already launched in this session".into(),
+            ));
+        }
+        let config =
+            launch::validate(arguments, &self.options.cwd).map_err(|e| RequestError::User(format!("launch: {e}")))?;
+        let progress = self.progress_start(
+            "Launching",
+            &format!("starting the VM in {}", config.project_dir.display()),
+        );
+        let result = self.start_program(config).await;
+        self.progress_end(progress, if result.is_ok() { "ready" } else { "failed" });
+        if result.is_err() {
+            // The launch failed: nothing of the VM must outlive it.
+            if let Some(mut debuggee) = self.debuggee.take() {
+                debuggee.terminate();
+            }
+        }
+        result.map(|()| None)
+    }
+
+    async fn start_program(&mut self, config: LaunchConfig) -> Result<(), RequestError> {
+        let spec = VmSpec {
+            elixir: config.elixir.clone(),
+            project_dir: config.project_dir.clone(),
+            env: config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            cache_root: self.options.cache_root.clone(),
+            connect_timeout: CONNECT_TIMEOUT,
+        };
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        self.pump = Some(tokio::spawn(pump_vm_events(
+            events_rx,
+            self.client.clone(),
+            self.vm_events_tx.clone(),
+        )));
+        let debuggee = Debuggee::launch(&spec, events_tx)
+            .await
+            .map_err(|e| RequestError::User(format!("launch: {e}")))?;
+        self.client.event(
+            "process",
+            ProcessEventBody {
+                name: project_name(&config),
+                system_process_id: Some(debuggee.os_pid),
+                is_local_process: true,
+                start_method: "launch",
+            },
+        );
+        self.client.console(format!(
+            "elixir-dap: VM started (OTP {}, Elixir {}); compiling {}",
+            debuggee.otp_release,
+            debuggee.elixir_version,
+            config.project_dir.display()
+        ));
+        let agent = debuggee.agent.clone();
+        self.debuggee = Some(debuggee);
+
+        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
+        let request = term::tuple(vec![term::atom("load_project"), term::map(vec![("task", task)])]);
+        let loaded = match agent.call(request, LOAD_PROJECT_TIMEOUT).await {
+            Ok(loaded) => loaded,
+            Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
+                self.report_diagnostics(&detail);
+                return Err(RequestError::User(format!("launch: {message}")));
+            }
+            Err(AgentError::Failed { message, .. }) => {
+                return Err(RequestError::User(format!(
+                    "launch: could not load the Mix project: {message}"
+                )))
+            }
+            Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
+        };
+        self.report_diagnostics(&loaded);
+        let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
+        self.program = Some(Program {
+            config,
+            task,
+            started: false,
+        });
+        Ok(())
+    }
+
+    /// Shows compiler diagnostics (from a reply's `diagnostics` list) as
+    /// `file:line: severity: message` console lines.
+    fn report_diagnostics(&self, detail: &eetf::Term) {
+        let Some(diagnostics) = detail.get("diagnostics").and_then(TermExt::as_elements) else {
+            return;
+        };
+        for diagnostic in diagnostics {
+            let file = diagnostic.get_text("file").unwrap_or_default();
+            let line = diagnostic.get_i64("line").unwrap_or(0);
+            let severity = diagnostic.get_text("severity").unwrap_or_else(|| "error".into());
+            let message = diagnostic.get_text("message").unwrap_or_default();
+            let message = message.trim_end();
+            self.client.output(
+                if severity == "error" {
+                    OutputCategory::Stderr
+                } else {
+                    OutputCategory::Console
+                },
+                format!("{file}:{line}: {severity}: {message}\n"),
+            );
+        }
+    }
+
+    async fn configuration_done(&mut self) -> Handled {
+        let (Some(program), Some(debuggee)) = (self.program.as_mut(), self.debuggee.as_ref()) else {
+            // A client may configure before launching; nothing to run yet.
+            return Ok(None);
+        };
+        if program.started {
+            return Ok(None);
+        }
+        let args = &program.config.args;
+        let request = term::tuple(vec![
+            term::atom("run_task"),
+            term::map(vec![
+                ("task", term::binary(&program.task)),
+                ("args", term::binaries(&args.task_args)),
+                ("require_files", term::binaries(&args.require_files)),
+                ("start_apps", term::boolean(args.start_apps)),
+            ]),
+        ]);
+        debuggee
+            .agent
+            .call(request, AGENT_CALL_TIMEOUT)
+            .await
+            .map_err(|e| RequestError::Internal(format!("could not start the task: {e}")))?;
+        program.started = true;
+        let mut command_line = vec!["mix".to_owned(), program.task.clone()];
+        command_line.extend(args.task_args.iter().cloned());
+        self.client
+            .console(format!("elixir-dap: running `{}`", command_line.join(" ")));
+        Ok(None)
+    }
+
+    async fn disconnect(&mut self, arguments: &Value) -> Handled {
+        let args: DisconnectArguments =
+            parse_arguments(arguments).map_err(|e| RequestError::User(format!("disconnect: {e}")))?;
+        let Some(mut debuggee) = self.debuggee.take() else {
+            return Ok(None);
+        };
+        // A launched program is terminated unless the client asks otherwise.
+        if args.terminate_debuggee.unwrap_or(true) {
+            debuggee.terminate();
+            self.await_exit().await;
+        } else {
+            debuggee
+                .agent
+                .call(term::atom("detach"), AGENT_CALL_TIMEOUT)
+                .await
+                .map_err(|e| RequestError::Internal(format!("could not detach from the VM: {e}")))?;
+            debuggee.release();
+            self.client.console(format!(
+                "elixir-dap: detached; the VM (OS pid {}) keeps running",
+                debuggee.os_pid
+            ));
+        }
+        Ok(None)
+    }
+
+    fn terminate(&mut self) -> Handled {
+        // The `exited` and `terminated` events follow when the VM is gone.
+        if let Some(debuggee) = self.debuggee.as_mut() {
+            debuggee.terminate();
+        }
+        Ok(None)
+    }
+
+    /// Handles VM events until the VM's exit has been reported.
+    async fn await_exit(&mut self) {
+        let deadline = tokio::time::Instant::now() + EXIT_TIMEOUT;
+        while !self.terminated {
+            match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
+                Ok(Some(event)) => self.handle_vm_event(event).await,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::error!(
+                        "the VM did not exit within {} s of being killed",
+                        EXIT_TIMEOUT.as_secs()
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn handle_vm_event(&mut self, event: DebuggeeEvent) {
+        match event {
+            // Output is forwarded by the pump and never reaches the session.
+            DebuggeeEvent::Output { .. } => {}
+            DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
+            DebuggeeEvent::Exited { code } => {
+                if self.program.is_none() || self.terminated {
+                    // A failed launch already answered for this VM.
+                    return;
+                }
+                self.terminated = true;
+                self.debuggee = None;
+                self.client.event("exited", ExitedEventBody { exit_code: code });
+                self.client.event("terminated", ());
+            }
+        }
+    }
+
+    fn handle_agent_event(&mut self, event: AgentEvent) {
+        match event.name.as_str() {
+            "task_finished" => {
+                let status = event.data.get_i64("status").unwrap_or(1);
+                let no_halt = event.data.get("no_halt").and_then(TermExt::as_bool).unwrap_or(false);
+                let exit_after = self
+                    .program
+                    .as_ref()
+                    .is_some_and(|p| p.config.args.exit_after_task_returns);
+                if exit_after && !no_halt {
+                    if let Some(debuggee) = &self.debuggee {
+                        if debuggee
+                            .agent
+                            .cast(term::tuple(vec![term::atom("halt"), term::int(status)]))
+                            .is_err()
+                        {
+                            tracing::warn!("could not ask the VM to halt; it is gone already");
+                        }
+                    }
+                } else {
+                    self.client.console(format!(
+                        "elixir-dap: the task returned (status {status}); the VM keeps running until you disconnect"
+                    ));
+                }
+            }
+            other => tracing::debug!(event = other, data = %event.data, "agent event"),
+        }
+    }
+
+    fn progress_start(&mut self, title: &str, message: &str) -> Option<String> {
+        if !self.client_supports_progress {
+            return None;
+        }
+        self.next_progress_id += 1;
+        let id = format!("elixir-dap-{}", self.next_progress_id);
+        self.client.event(
+            "progressStart",
+            json!({ "progressId": id, "title": title, "message": message }),
+        );
+        Some(id)
+    }
+
+    fn progress_end(&self, id: Option<String>, message: &str) {
+        if let Some(id) = id {
+            self.client
+                .event("progressEnd", json!({ "progressId": id, "message": message }));
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(mut debuggee) = self.debuggee.take() {
+            debuggee.terminate();
+            // Let the kill land before the runtime goes away.
+            let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+        }
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+    }
+}
+
+fn project_name(config: &LaunchConfig) -> String {
+    config
+        .project_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| config.project_dir.display().to_string())
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Forwards the VM's output straight to the client and everything else to the
+/// session, preserving order (output before the exit that follows it).
+async fn pump_vm_events(
+    mut events: mpsc::UnboundedReceiver<DebuggeeEvent>,
+    client: Client,
+    session: mpsc::UnboundedSender<DebuggeeEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            DebuggeeEvent::Output { stream, text } => {
+                let category = match stream {
+                    OutputStream::Stdout => OutputCategory::Stdout,
+                    OutputStream::Stderr => OutputCategory::Stderr,
+                };
+                client.output(category, text);
+            }
+            other => {
+                if session.send(other).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Maps each advertised capability to the request it promises.
+    #[test]
+    fn advertised_capabilities_are_dispatched() {
+        let advertised = serde_json::to_value(capabilities()).unwrap();
+        let requests_for = |capability: &str| -> Vec<&str> {
+            match capability {
+                "supportsConfigurationDoneRequest" => vec!["configurationDone"],
+                "supportsTerminateRequest" => vec!["terminate"],
+                "supportTerminateDebuggee" => vec!["disconnect"],
+                other => panic!("capability {other} has no known request: add it to this test"),
+            }
+        };
+        for (capability, value) in advertised.as_object().unwrap() {
+            if value == &Value::Bool(true) {
+                for command in requests_for(capability) {
+                    assert!(
+                        SUPPORTED_COMMANDS.contains(&command),
+                        "{capability} advertised but {command} not dispatched"
+                    );
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_commands_get_an_error_naming_them() {
+        let (client, writer) = Client::new(tokio::io::sink());
+        let writer = tokio::spawn(writer);
+        let mut session = Session::new(
+            client,
+            SessionOptions {
+                cwd: PathBuf::from("/"),
+                cache_root: std::env::temp_dir(),
+            },
+        );
+        let request = Request {
+            seq: 1,
+            command: "frobnicate".into(),
+            arguments: Value::Null,
+        };
+        let result = session.dispatch(&request).await;
+        assert_eq!(result, Err(RequestError::User("unknown request `frobnicate`".into())));
+        for command in SUPPORTED_COMMANDS {
+            let request = Request {
+                seq: 2,
+                command: (*command).into(),
+                arguments: json!({"projectDir": "/nonexistent"}),
+            };
+            let result = session.dispatch(&request).await;
+            assert_ne!(result, Err(RequestError::User(format!("unknown request `{command}`"))));
+        }
+        drop(session);
+        writer.await.unwrap();
+    }
+}

@@ -1,0 +1,17 @@
+//! The debuggee side of elixir-dap: starting the BEAM VM that runs the user's
+//! Mix project, installing the Erlang agent into it, and the typed channel the
+//! adapter uses to talk to that agent.
+//!
+//! - [`agent_source`]: the agent's Erlang sources, embedded in the binary and
+//!   installed into a cache directory keyed by their content hash.
+//! - [`term`]: small helpers to build and read Erlang terms.
+//! - [`channel`]: the `{packet, 4}` ETF connection: calls with replies, events.
+//! - [`vm`]: the VM's process: launch, output, exit, termination of its group.
+
+pub mod agent_source;
+pub mod channel;
+pub mod term;
+pub mod vm;
+
+pub use channel::{AgentClient, AgentError, AgentEvent};
+pub use vm::{Debuggee, DebuggeeEvent, LaunchError, OutputStream, VmSpec};

@@ -1,0 +1,134 @@
+//! Building and reading the Erlang terms exchanged with the agent.
+//!
+//! The agent speaks in atoms, binaries, integers, lists, tuples and maps with
+//! atom keys; these helpers keep that vocabulary readable on the Rust side.
+
+use eetf::{Atom, Binary, FixInteger, List, Map, Term, Tuple};
+use std::collections::HashMap;
+
+pub fn atom(name: &str) -> Term {
+    Term::Atom(Atom::from(name))
+}
+
+pub fn binary(text: &str) -> Term {
+    Term::Binary(Binary::from(text.as_bytes()))
+}
+
+pub fn int(value: i64) -> Term {
+    match i32::try_from(value) {
+        Ok(small) => Term::FixInteger(FixInteger::from(small)),
+        Err(_) => Term::BigInteger(eetf::BigInteger::from(value)),
+    }
+}
+
+pub fn boolean(value: bool) -> Term {
+    atom(if value { "true" } else { "false" })
+}
+
+pub fn tuple(elements: Vec<Term>) -> Term {
+    Term::Tuple(Tuple::from(elements))
+}
+
+pub fn list(elements: Vec<Term>) -> Term {
+    Term::List(List::from(elements))
+}
+
+/// A list of binaries, the agent's representation of a list of strings.
+pub fn binaries<S: AsRef<str>>(items: &[S]) -> Term {
+    list(items.iter().map(|s| binary(s.as_ref())).collect())
+}
+
+/// A map with atom keys.
+pub fn map(entries: Vec<(&str, Term)>) -> Term {
+    let map: HashMap<Term, Term> = entries.into_iter().map(|(k, v)| (atom(k), v)).collect();
+    Term::Map(Map::from(map))
+}
+
+/// Read access to terms sent by the agent.
+pub trait TermExt {
+    fn as_atom(&self) -> Option<&str>;
+    /// A binary or charlist as text.
+    fn as_text(&self) -> Option<String>;
+    fn as_i64(&self) -> Option<i64>;
+    fn as_bool(&self) -> Option<bool>;
+    fn as_elements(&self) -> Option<&[Term]>;
+    /// The value under an atom key of a map.
+    fn get(&self, key: &str) -> Option<&Term>;
+    fn get_text(&self, key: &str) -> Option<String> {
+        self.get(key).and_then(TermExt::as_text)
+    }
+    fn get_i64(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(TermExt::as_i64)
+    }
+}
+
+impl TermExt for Term {
+    fn as_atom(&self) -> Option<&str> {
+        match self {
+            Term::Atom(a) => Some(&a.name),
+            _ => None,
+        }
+    }
+
+    fn as_text(&self) -> Option<String> {
+        match self {
+            Term::Binary(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
+            Term::ByteList(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
+            Term::List(l) if l.is_nil() => Some(String::new()),
+            Term::Atom(a) => Some(a.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn as_i64(&self) -> Option<i64> {
+        match self {
+            Term::FixInteger(i) => Some(i64::from(i.value)),
+            Term::BigInteger(i) => i64::try_from(&i.value).ok(),
+            _ => None,
+        }
+    }
+
+    fn as_bool(&self) -> Option<bool> {
+        match self.as_atom() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        }
+    }
+
+    fn as_elements(&self) -> Option<&[Term]> {
+        match self {
+            Term::Tuple(t) => Some(&t.elements),
+            Term::List(l) => Some(&l.elements),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Term> {
+        match self {
+            Term::Map(m) => m.map.get(&atom(key)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_round_trips_through_etf() {
+        let term = map(vec![
+            ("name", binary("plain")),
+            ("count", int(5_000_000_000)),
+            ("ok", boolean(true)),
+        ]);
+        let mut bytes = Vec::new();
+        term.encode(&mut bytes).unwrap();
+        let back = Term::decode(&bytes[..]).unwrap();
+        assert_eq!(back.get_text("name").as_deref(), Some("plain"));
+        assert_eq!(back.get_i64("count"), Some(5_000_000_000));
+        assert_eq!(back.get("ok").and_then(TermExt::as_bool), Some(true));
+        assert_eq!(back.get("missing"), None);
+    }
+}

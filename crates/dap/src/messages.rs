@@ -1,0 +1,289 @@
+//! Request, response and event envelopes.
+//!
+//! Incoming bodies are parsed leniently into [`Incoming`] so that every
+//! malformed message can still be answered (when a `seq` can be read) instead of
+//! ending the session. Arguments are parsed per command into typed structs with
+//! [`parse_arguments`], whose errors name the offending field.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// A well-formed request from the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub seq: i64,
+    pub command: String,
+    /// `Value::Null` when the request had no arguments.
+    pub arguments: Value,
+}
+
+/// What one frame body turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Request(Request),
+    /// Not a usable request. With a `seq`, it gets an error response.
+    Malformed {
+        seq: Option<i64>,
+        command: Option<String>,
+        reason: String,
+    },
+}
+
+pub fn parse_incoming(body: &[u8]) -> Incoming {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Incoming::Malformed {
+                seq: None,
+                command: None,
+                reason: format!("invalid JSON: {e}"),
+            }
+        }
+    };
+    let Value::Object(mut object) = value else {
+        return Incoming::Malformed {
+            seq: None,
+            command: None,
+            reason: format!("a message must be a JSON object, got {}", json_kind(&value)),
+        };
+    };
+    let seq = object.get("seq").and_then(Value::as_i64);
+    let command = object.get("command").and_then(Value::as_str).map(str::to_owned);
+    let malformed = |reason: String| Incoming::Malformed {
+        seq,
+        command: command.clone(),
+        reason,
+    };
+    let Some(seq) = seq else {
+        return malformed("field `seq`: expected an integer".into());
+    };
+    match object.get("type").and_then(Value::as_str) {
+        Some("request") => {}
+        Some(other) => return malformed(format!("field `type`: expected \"request\", got {other:?}")),
+        None => return malformed("field `type`: expected the string \"request\"".into()),
+    }
+    let Some(command) = command.clone() else {
+        return malformed("field `command`: expected a string".into());
+    };
+    let arguments = object.remove("arguments").unwrap_or(Value::Null);
+    Incoming::Request(Request {
+        seq,
+        command,
+        arguments,
+    })
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Invalid arguments: the message names the field and what was expected.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct ArgumentError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// Parses a request's arguments into `T`. Missing arguments count as `{}` so
+/// that structs whose fields all have defaults accept them.
+pub fn parse_arguments<T: DeserializeOwned>(arguments: &Value) -> Result<T, ArgumentError> {
+    let empty = Value::Object(Map::new());
+    let value = if arguments.is_null() { &empty } else { arguments };
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            ArgumentError {
+                field: None,
+                message: format!("invalid arguments: {inner}"),
+            }
+        } else {
+            ArgumentError {
+                message: format!("`{path}`: {inner}"),
+                field: Some(path),
+            }
+        }
+    })
+}
+
+/// A response to one request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Response {
+    pub request_seq: i64,
+    pub success: bool,
+    pub command: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl Response {
+    pub fn success(request_seq: i64, command: &str, body: Option<Value>) -> Self {
+        Response {
+            request_seq,
+            success: true,
+            command: command.to_owned(),
+            message: None,
+            body,
+        }
+    }
+
+    /// An error response. The text goes both in `message` and in the
+    /// structured `body.error`, which clients show to the user.
+    pub fn error(request_seq: i64, command: &str, text: &str) -> Self {
+        Response {
+            request_seq,
+            success: false,
+            command: command.to_owned(),
+            message: Some(text.to_owned()),
+            body: Some(serde_json::json!({
+                "error": { "id": 1, "format": text, "showUser": true }
+            })),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl Event {
+    pub fn new(event: &str, body: impl Serialize) -> Self {
+        let body = serde_json::to_value(body).ok().filter(|v| !v.is_null());
+        Event {
+            event: event.to_owned(),
+            body,
+        }
+    }
+}
+
+/// A message to the client; the writer assigns its `seq`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Outgoing {
+    Response(Response),
+    Event(Event),
+}
+
+impl Outgoing {
+    /// The JSON body with `seq` set.
+    pub fn to_json(&self, seq: i64) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct WithSeq<'a> {
+            seq: i64,
+            #[serde(flatten)]
+            message: &'a Outgoing,
+        }
+        // Serialising these plain structs cannot fail; fall back to an empty
+        // object rather than panicking if it ever did.
+        serde_json::to_vec(&WithSeq { seq, message: self }).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[test]
+    fn parses_a_request() {
+        let got = parse_incoming(br#"{"seq":3,"type":"request","command":"launch","arguments":{"a":1}}"#);
+        assert_eq!(
+            got,
+            Incoming::Request(Request {
+                seq: 3,
+                command: "launch".into(),
+                arguments: serde_json::json!({"a":1})
+            })
+        );
+    }
+
+    #[test]
+    fn invalid_json_has_no_seq() {
+        let Incoming::Malformed { seq, reason, .. } = parse_incoming(b"{not json") else {
+            panic!("expected malformed")
+        };
+        assert_eq!(seq, None);
+        assert!(reason.starts_with("invalid JSON"), "{reason}");
+    }
+
+    #[test]
+    fn non_object_is_malformed() {
+        let Incoming::Malformed { reason, .. } = parse_incoming(b"[1,2]") else {
+            panic!("expected malformed")
+        };
+        assert_eq!(reason, "a message must be a JSON object, got an array");
+    }
+
+    #[test]
+    fn wrong_type_keeps_seq_for_the_error_response() {
+        let got = parse_incoming(br#"{"seq":7,"type":"event","command":"x"}"#);
+        assert_eq!(
+            got,
+            Incoming::Malformed {
+                seq: Some(7),
+                command: Some("x".into()),
+                reason: "field `type`: expected \"request\", got \"event\"".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_command_is_named() {
+        let Incoming::Malformed { seq, reason, .. } = parse_incoming(br#"{"seq":1,"type":"request"}"#) else {
+            panic!("expected malformed")
+        };
+        assert_eq!(seq, Some(1));
+        assert_eq!(reason, "field `command`: expected a string");
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Args {
+        project_dir: Option<String>,
+        #[serde(default)]
+        task_args: Vec<String>,
+    }
+
+    #[test]
+    fn argument_errors_name_the_field() {
+        let err = parse_arguments::<Args>(&serde_json::json!({"projectDir": 5})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("projectDir"));
+        assert!(err.message.contains("expected a string"), "{}", err.message);
+        let err = parse_arguments::<Args>(&serde_json::json!({"taskArgs": ["a", 1]})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("taskArgs[1]"));
+    }
+
+    #[test]
+    fn null_arguments_mean_defaults() {
+        let args = parse_arguments::<Args>(&Value::Null).unwrap();
+        assert!(args.task_args.is_empty());
+    }
+
+    #[test]
+    fn outgoing_carries_seq_and_type() {
+        let json = Outgoing::Event(Event::new("initialized", ())).to_json(4);
+        let value: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value, serde_json::json!({"seq":4,"type":"event","event":"initialized"}));
+        let json = Outgoing::Response(Response::success(2, "threads", None)).to_json(5);
+        let value: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"seq":5,"type":"response","request_seq":2,"success":true,"command":"threads"})
+        );
+    }
+}
