@@ -535,10 +535,7 @@ impl<'a> Planner<'a> {
     }
 
     fn macro_module(&self, kind: MacroKind) -> Option<&str> {
-        self.macros
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, m)| m.as_str())
+        self.macros.iter().find(|(k, _)| *k == kind).map(|(_, m)| m.as_str())
     }
 
     /// Relations of step `position` of chain `chain`.
@@ -569,9 +566,7 @@ impl<'a> Planner<'a> {
         };
         let optional = |rng: &mut Rng, kind: MacroKind, one_in: usize| {
             let chosen = rng.one_in(one_in);
-            self.macro_module(kind)
-                .filter(|_| chosen)
-                .map(str::to_owned)
+            self.macro_module(kind).filter(|_| chosen).map(str::to_owned)
         };
         let guards = optional(rng, MacroKind::Guards, 2);
         let bounds = optional(rng, MacroKind::Bounds, 3);
@@ -607,10 +602,7 @@ impl<'a> Planner<'a> {
         let workload_runner = format!("{app_module}.Workload.Runner");
         let workload_entry = format!("{app_module}.Workload.Entry");
 
-        out.file(
-            "mix.exs",
-            elixir::mix_exs(app, app_module, WORKLOAD_INTERVAL_MS),
-        );
+        out.file("mix.exs", elixir::mix_exs(app, app_module, WORKLOAD_INTERVAL_MS));
         out.file(".formatter.exs", elixir::FORMATTER_EXS.to_owned());
         out.file(".gitignore", elixir::GITIGNORE.to_owned());
         out.file(
@@ -618,21 +610,14 @@ impl<'a> Planner<'a> {
             elixir::readme(app_module, self.options.modules, self.options.seed, app),
         );
         out.file("test/test_helper.exs", elixir::test_helper());
-        out.file(
-            format!("test/{app}_test.exs"),
-            elixir::smoke_test(app_module),
-        );
+        out.file(format!("test/{app}_test.exs"), elixir::smoke_test(app_module));
 
         out.module(
             app_module,
             ModuleKind::Facade,
             elixir::facade(app_module, &workload_runner, &workload_entry),
         );
-        let mut top_children: Vec<String> = self
-            .groups
-            .iter()
-            .map(|g| format!("{g}.Supervisor"))
-            .collect();
+        let mut top_children: Vec<String> = self.groups.iter().map(|g| format!("{g}.Supervisor")).collect();
         top_children.push(workload_runner.clone());
         out.module(
             &format!("{app_module}.Application"),
@@ -649,11 +634,7 @@ impl<'a> Planner<'a> {
                 .filter(|s| s.group == index)
                 .map(|s| s.module.clone())
                 .collect();
-            let strategy = if rng.one_in(3) {
-                "rest_for_one"
-            } else {
-                "one_for_one"
-            };
+            let strategy = if rng.one_in(3) { "rest_for_one" } else { "one_for_one" };
             let label = names::underscore(elixir::last_segment(group)).replace('_', " ");
             out.module(
                 &format!("{group}.Supervisor"),
@@ -665,11 +646,7 @@ impl<'a> Planner<'a> {
             let source = if service.counter {
                 elixir::counter_server(&service.module, 250 * rng.between(2, 8))
             } else {
-                elixir::store_server(
-                    &service.module,
-                    250 * rng.between(2, 8),
-                    16 * rng.between(2, 8),
-                )
+                elixir::store_server(&service.module, 250 * rng.between(2, 8), 16 * rng.between(2, 8))
             };
             out.module(&service.module, ModuleKind::GenServer, source);
         }
@@ -680,8 +657,7 @@ impl<'a> Planner<'a> {
 
         // Pipeline steps, recording which macro modules each depends on.
         let mut rng = Rng::derive(self.options.seed, "steps");
-        let mut dependents: Vec<(MacroKind, Vec<String>)> =
-            self.macros.iter().map(|(k, _)| (*k, Vec::new())).collect();
+        let mut dependents: Vec<(MacroKind, Vec<String>)> = self.macros.iter().map(|(k, _)| (*k, Vec::new())).collect();
         let mut edit_targets = Vec::new();
         for (chain, steps) in self.chains.iter().enumerate() {
             for position in 0..steps.len() {
@@ -703,8 +679,7 @@ impl<'a> Planner<'a> {
                 let source = elixir::pipeline_step(&spec);
                 let file = module_file(app, app_module, &spec.module);
                 let breakpoint_line = find_line(&source, &file, |l| l == elixir::BREAKPOINT_LINE)?;
-                let edit_line =
-                    find_line(&source, &file, |l| l.starts_with(elixir::FACTOR_PREFIX))?;
+                let edit_line = find_line(&source, &file, |l| l.starts_with(elixir::FACTOR_PREFIX))?;
                 edit_targets.push(EditTarget {
                     module: spec.module.clone(),
                     file: file.clone(),
@@ -753,8 +728,7 @@ impl<'a> Planner<'a> {
             });
             out.module(module, ModuleKind::Macro, source);
         }
-        let hub_macro =
-            hub_macro.ok_or_else(|| GenError::Internal("no component macro".to_owned()))?;
+        let hub_macro = hub_macro.ok_or_else(|| GenError::Internal("no component macro".to_owned()))?;
 
         let heads: Vec<String> = self
             .chains
@@ -772,9 +746,7 @@ impl<'a> Planner<'a> {
             elixir::entry(&workload_entry, &heads),
         );
 
-        let Output {
-            mut files, modules, ..
-        } = out;
+        let Output { mut files, modules, .. } = out;
         if modules.len() != self.options.modules {
             return Err(GenError::Internal(format!(
                 "planned {} modules, rendered {}",
@@ -886,10 +858,7 @@ fn schema_source(module: &str, rng: &mut Rng) -> String {
 /// `lib/bench_app/billing/rules/tax_rule.ex` for
 /// `BenchApp.Billing.Rules.TaxRule`, as Mix projects lay files out.
 fn module_file(app: &str, app_module: &str, module: &str) -> PathBuf {
-    let Some(rest) = module
-        .strip_prefix(app_module)
-        .and_then(|r| r.strip_prefix('.'))
-    else {
+    let Some(rest) = module.strip_prefix(app_module).and_then(|r| r.strip_prefix('.')) else {
         return PathBuf::from(format!("lib/{app}.ex"));
     };
     let mut path = PathBuf::from("lib");
@@ -903,14 +872,11 @@ fn module_file(app: &str, app_module: &str, module: &str) -> PathBuf {
 
 /// The 1-based number of the only line of `source` matching `pred`.
 fn find_line(source: &str, file: &Path, pred: impl Fn(&str) -> bool) -> Result<u32, GenError> {
-    let mut hits = source
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| pred(l))
-        .map(|(i, _)| i + 1);
+    let mut hits = source.lines().enumerate().filter(|(_, l)| pred(l)).map(|(i, _)| i + 1);
     match (hits.next(), hits.next()) {
-        (Some(line), None) => u32::try_from(line)
-            .map_err(|_| GenError::Internal(format!("{}: file too long", file.display()))),
+        (Some(line), None) => {
+            u32::try_from(line).map_err(|_| GenError::Internal(format!("{}: file too long", file.display())))
+        }
         _ => Err(GenError::Internal(format!(
             "{}: marker line missing or repeated",
             file.display()

@@ -108,11 +108,7 @@ fn print_summary(project: &Project, dir: &Path) {
     );
     println!(
         "workload: {}.{}/1 walks one of {} chains every {} ms (iterations: {})",
-        workload.entry_module,
-        workload.entry_function,
-        workload.chains,
-        workload.interval_ms,
-        workload.iterations_expr
+        workload.entry_module, workload.entry_function, workload.chains, workload.interval_ms, workload.iterations_expr
     );
     println!(
         "hub macro: {} ({} compile-time dependents)",

@@ -48,9 +48,7 @@ impl Aliases {
             let last = last_segment(module);
             let ambiguous = last == own_last
                 || STDLIB_USED.contains(&last)
-                || refs
-                    .iter()
-                    .any(|other| other != module && last_segment(other) == last);
+                || refs.iter().any(|other| other != module && last_segment(other) == last);
             let name = if ambiguous { module } else { last };
             names.insert((*module).to_owned(), name.to_owned());
         }
@@ -400,11 +398,7 @@ pub(crate) fn counter_server(module: &str, window_ms: usize) -> String {
   end
 end
 "#,
-        &[
-            ("Module", module),
-            ("doc", &doc),
-            ("window", &window_ms.to_string()),
-        ],
+        &[("Module", module), ("doc", &doc), ("window", &window_ms.to_string())],
     )
 }
 
@@ -851,10 +845,7 @@ pub(crate) fn pipeline_step(spec: &StepSpec) -> String {
     };
     match &spec.service {
         Some(Service::Store(module)) => {
-            push(&format!(
-                "    {}.record(:{key}, bonus)",
-                aliases.name(module)
-            ));
+            push(&format!("    {}.record(:{key}, bonus)", aliases.name(module)));
             push("");
         }
         Some(Service::Counter(module)) => {
@@ -864,9 +855,7 @@ pub(crate) fn pipeline_step(spec: &StepSpec) -> String {
         None => {}
     }
     push("    acc");
-    push(&format!(
-        "    |> Map.put(:value, rem(value + {bonus}, 1_000_003))"
-    ));
+    push(&format!("    |> Map.put(:value, rem(value + {bonus}, 1_000_003))"));
     push("    |> Map.put(:items, items)");
     if matches!(spec.service, Some(Service::Counter(_))) {
         push("    |> Map.put(:seen, seen)");
@@ -949,9 +938,7 @@ fn normalize_fn(style: usize, take: &str) -> Vec<String> {
             "  end",
         ],
     };
-    body.iter()
-        .map(|line| fill(line, &[("take", take)]))
-        .collect()
+    body.iter().map(|line| fill(line, &[("take", take)])).collect()
 }
 
 fn weigh_fn(style: usize, schema: &str) -> Vec<String> {
@@ -999,9 +986,7 @@ fn weigh_fn(style: usize, schema: &str) -> Vec<String> {
             "  defp bucket_weight(:large), do: 11",
         ],
     };
-    body.iter()
-        .map(|line| fill(line, &[("S", schema)]))
-        .collect()
+    body.iter().map(|line| fill(line, &[("S", schema)])).collect()
 }
 
 #[cfg(test)]
@@ -1012,12 +997,7 @@ mod tests {
     fn aliases_fall_back_to_full_names_when_ambiguous() {
         let aliases = Aliases::new(
             "App.A.Rules.TaxRule",
-            &[
-                "App.A.X.Cache",
-                "App.B.Y.Cache",
-                "App.B.Z.TaxRule",
-                "App.S.Invoice",
-            ],
+            &["App.A.X.Cache", "App.B.Y.Cache", "App.B.Z.TaxRule", "App.S.Invoice"],
         );
         assert_eq!(aliases.name("App.A.X.Cache"), "App.A.X.Cache");
         assert_eq!(aliases.name("App.B.Z.TaxRule"), "App.B.Z.TaxRule");

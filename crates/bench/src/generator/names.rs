@@ -192,14 +192,7 @@ pub(crate) const NOUNS: &[&str] = &[
 ];
 
 /// Groups of services, each under its own supervisor.
-pub(crate) const SERVICE_GROUPS: &[&str] = &[
-    "Core",
-    "Storage",
-    "Messaging",
-    "Telemetry",
-    "Scheduling",
-    "Sessions",
-];
+pub(crate) const SERVICE_GROUPS: &[&str] = &["Core", "Storage", "Messaging", "Telemetry", "Scheduling", "Sessions"];
 
 /// GenServer names (unique within a service group).
 pub(crate) const SERVICES: &[&str] = &[
