@@ -10,9 +10,9 @@
 //! | `M.f()` / `M` inside a function               | runtime, or compile if `f` is a macro of `M` |
 //! | `f()` imported from `M`                       | as the line above              |
 //! | `@behaviour M`, `@before_compile M`, ...      | compile                        |
-//! | `@attr M` (literal value)                     | compile where `@attr` is read in the body, nothing where read in a function |
+//! | `@attr M` (literal value)                     | runtime, plus compile where `@attr` is read in the body |
 //! | `@attr M.f()` (non-literal value)             | compile                        |
-//! | `defimpl P, for: T`                           | compile on `P`, nothing on `T` |
+//! | `defimpl P, for: T`                           | compile on `P`, runtime on `T` |
 //! | `defdelegate f(x), to: M`                     | runtime                        |
 //! | `@spec`/`@type`/`@callback` remote types      | nothing                        |
 //! | `alias M`                                     | nothing (only uses count)      |
@@ -24,9 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tree_sitter::{Node, Parser};
 
-use crate::model::{
-    Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind,
-};
+use crate::model::{Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind};
 
 /// Creates a parser for Elixir.
 pub(crate) fn new_parser() -> Result<Parser, tree_sitter::LanguageError> {
@@ -95,14 +93,7 @@ const COMPILER_READ_ATTRS: &[&str] = &[
 
 /// Typespec attributes: remote types are expanded without tracing, so they
 /// add no dependency in Mix (Kernel.Typespec `expand_remote/2`).
-const TYPESPEC_ATTRS: &[&str] = &[
-    "type",
-    "typep",
-    "opaque",
-    "spec",
-    "callback",
-    "macrocallback",
-];
+const TYPESPEC_ATTRS: &[&str] = &["type", "typep", "opaque", "spec", "callback", "macrocallback"];
 
 /// Names of `def`-like forms and whether they are public functions/macros.
 fn def_form(name: &str) -> Option<(bool, bool)> {
@@ -148,6 +139,8 @@ struct Walker<'s> {
     /// Lexical aliases, innermost last: (short name, full name).
     aliases: Vec<(String, ModuleName)>,
     imports: Vec<ImportScope>,
+    /// Number of `use`s in lexical scope.
+    uses: Vec<ModuleName>,
     modules: Vec<ModuleName>,
     mode: Mode,
     quotes: Vec<QuoteFrame>,
@@ -155,6 +148,8 @@ struct Walker<'s> {
     attr_aliases: BTreeMap<(ModuleName, String), BTreeSet<ModuleName>>,
     /// Unqualified calls that may be imports: (caller, target, name, mode, only).
     local_calls: Vec<(Option<ModuleName>, ModuleName, String, Mode, ImportOnly, u32)>,
+    /// Unqualified calls while a `use` is in scope: (caller, name, mode).
+    calls_under_use: Vec<(Option<ModuleName>, String, Mode)>,
     facts: FileFacts,
     quote_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
     using_modules: BTreeSet<ModuleName>,
@@ -166,11 +161,13 @@ impl<'s> Walker<'s> {
             src,
             aliases: Vec::new(),
             imports: Vec::new(),
+            uses: Vec::new(),
             modules: Vec::new(),
             mode: Mode::Compile,
             quotes: Vec::new(),
             attr_aliases: BTreeMap::new(),
             local_calls: Vec::new(),
+            calls_under_use: Vec::new(),
             facts: FileFacts::default(),
             quote_refs: BTreeMap::new(),
             using_modules: BTreeSet::new(),
@@ -193,13 +190,20 @@ impl<'s> Walker<'s> {
                 r.imported_calls.insert((name, mode, only));
             }
         }
+        for (caller, name, mode) in std::mem::take(&mut self.calls_under_use) {
+            let local = caller
+                .as_ref()
+                .and_then(|c| self.facts.defs.get(c))
+                .is_some_and(|d| d.all.contains(&name));
+            if !local {
+                self.facts.calls_under_use.insert((name, mode));
+            }
+        }
         for module in &self.using_modules {
             if let Some(refs) = self.quote_refs.remove(module) {
                 self.facts.using_refs.insert(module.clone(), refs);
             } else {
-                self.facts
-                    .using_refs
-                    .insert(module.clone(), BTreeMap::new());
+                self.facts.using_refs.insert(module.clone(), BTreeMap::new());
             }
         }
         self.facts
@@ -287,11 +291,7 @@ impl<'s> Walker<'s> {
                     return None;
                 }
                 let base = self.module_expr(left)?;
-                let tail: String = self
-                    .text(right)
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
+                let tail: String = self.text(right).chars().filter(|c| !c.is_whitespace()).collect();
                 Some(format!("{base}.{tail}"))
             }
             _ => None,
@@ -302,10 +302,7 @@ impl<'s> Walker<'s> {
     /// including the multi-alias form `A.{B, C}`.
     fn module_list(&self, node: Node) -> Vec<ModuleName> {
         if node.kind() == "dot" {
-            if let (Some(left), Some(right)) = (
-                node.child_by_field_name("left"),
-                node.child_by_field_name("right"),
-            ) {
+            if let (Some(left), Some(right)) = (node.child_by_field_name("left"), node.child_by_field_name("right")) {
                 if right.kind() == "tuple" {
                     let Some(base) = self.module_expr(left) else {
                         return Vec::new();
@@ -315,11 +312,7 @@ impl<'s> Walker<'s> {
                         .named_children(&mut cursor)
                         .filter(|c| c.kind() == "alias")
                         .map(|c| {
-                            let tail: String = self
-                                .text(c)
-                                .chars()
-                                .filter(|ch| !ch.is_whitespace())
-                                .collect();
+                            let tail: String = self.text(c).chars().filter(|ch| !ch.is_whitespace()).collect();
                             format!("{base}.{tail}")
                         })
                         .collect();
@@ -378,9 +371,11 @@ impl<'s> Walker<'s> {
     fn scoped(&mut self, f: impl FnOnce(&mut Self)) {
         let aliases = self.aliases.len();
         let imports = self.imports.len();
+        let uses = self.uses.len();
         f(self);
         self.aliases.truncate(aliases);
         self.imports.truncate(imports);
+        self.uses.truncate(uses);
     }
 
     fn with_mode(&mut self, mode: Mode, f: impl FnOnce(&mut Self)) {
@@ -409,10 +404,7 @@ impl<'s> Walker<'s> {
     }
 
     fn visit_unary(&mut self, node: Node) {
-        let op = node
-            .child_by_field_name("operator")
-            .map(|o| self.text(o))
-            .unwrap_or("");
+        let op = node.child_by_field_name("operator").map(|o| self.text(o)).unwrap_or("");
         let Some(operand) = node.child_by_field_name("operand") else {
             return self.visit_children(node);
         };
@@ -480,14 +472,17 @@ impl<'s> Walker<'s> {
                 for arg in args {
                     self.literal_aliases(*arg, &mut found);
                 }
-                self.attr_aliases
-                    .insert((module, name.to_string()), found);
+                // Expanding them (as if in a function) traces a runtime
+                // reference right away.
+                for module in &found {
+                    self.add_ref(module, RefKind::Runtime, line);
+                }
+                self.attr_aliases.insert((module, name.to_string()), found);
             }
             _ => {
                 for arg in args {
                     self.visit(*arg);
                 }
-                let _ = line;
             }
         }
     }
@@ -495,13 +490,11 @@ impl<'s> Walker<'s> {
     /// `Macro.quoted_literal?/1` on the tree-sitter side.
     fn is_quoted_literal(&self, node: Node) -> bool {
         match node.kind() {
-            "alias" | "atom" | "integer" | "float" | "boolean" | "nil" | "char" | "charlist"
-            | "quoted_content" | "keyword" | "comment" => true,
+            "alias" | "atom" | "integer" | "float" | "boolean" | "nil" | "char" | "charlist" | "quoted_content"
+            | "keyword" | "comment" => true,
             "string" | "quoted_atom" | "quoted_keyword" => {
                 let mut cursor = node.walk();
-                let all = node
-                    .named_children(&mut cursor)
-                    .all(|c| c.kind() != "interpolation");
+                let all = node.named_children(&mut cursor).all(|c| c.kind() != "interpolation");
                 all
             }
             "list" | "tuple" | "keywords" | "pair" | "map_content" => {
@@ -610,10 +603,14 @@ impl<'s> Walker<'s> {
     }
 
     fn record_local_call(&mut self, name: &str, line: u32) {
-        if self.imports.is_empty() || self.in_quote() {
+        if self.in_quote() {
             return;
         }
         let caller = self.current_module().cloned();
+        if !self.uses.is_empty() {
+            self.calls_under_use
+                .push((caller.clone(), name.to_string(), self.mode));
+        }
         for import in &self.imports {
             if import.admits(name) {
                 self.local_calls.push((
@@ -637,11 +634,7 @@ impl<'s> Walker<'s> {
         // aliases `Inner`; `__MODULE__.X` is just evaluated.
         let (full, alias) = match (name_node.kind(), self.current_module()) {
             ("alias", Some(outer)) => {
-                let written: String = self
-                    .text(*name_node)
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
+                let written: String = self.text(*name_node).chars().filter(|c| !c.is_whitespace()).collect();
                 if let Some(rest) = written.strip_prefix("Elixir.") {
                     (rest.to_string(), None)
                 } else {
@@ -676,13 +669,7 @@ impl<'s> Walker<'s> {
         });
     }
 
-    fn enter_module(
-        &mut self,
-        node: Node,
-        name: ModuleName,
-        kind: ModuleKind,
-        body: impl FnOnce(&mut Self),
-    ) {
+    fn enter_module(&mut self, node: Node, name: ModuleName, kind: ModuleKind, body: impl FnOnce(&mut Self)) {
         if !self.in_quote() {
             self.facts.modules.push(ModuleDef {
                 name: name.clone(),
@@ -740,6 +727,11 @@ impl<'s> Walker<'s> {
             if let Some(m) = self.current_module() {
                 fors.push(m.clone());
             }
+        } else {
+            // `Macro.expand_literal` of `for:` traces runtime references.
+            for module in &fors {
+                self.add_ref(module, RefKind::Runtime, line(node));
+            }
         }
         for for_module in fors {
             let name = format!("{protocol}.{for_module}");
@@ -784,11 +776,7 @@ impl<'s> Walker<'s> {
             }
             return;
         }
-        let opts: Vec<(String, Node)> = args
-            .iter()
-            .skip(1)
-            .flat_map(|a| keyword_pairs(*a, self.src))
-            .collect();
+        let opts: Vec<(String, Node)> = args.iter().skip(1).flat_map(|a| keyword_pairs(*a, self.src)).collect();
         for module in &modules {
             match form {
                 "use" => {
@@ -799,15 +787,21 @@ impl<'s> Walker<'s> {
                         r.kinds.add(RefKind::Compile);
                         r.used = true;
                     }
+                    if !self.in_quote() {
+                        self.uses.push(module.clone());
+                    }
                 }
-                _ => self.add_ref(module, RefKind::Export, line),
+                _ => {
+                    if let Some(r) = self.ref_entry(module, line) {
+                        r.kinds.add(RefKind::Export);
+                        r.imported |= form == "import";
+                    }
+                }
             }
         }
         match form {
             "require" => {
-                if let (Some((_, v)), [module]) =
-                    (opts.iter().find(|(k, _)| k == "as"), modules.as_slice())
-                {
+                if let (Some((_, v)), [module]) = (opts.iter().find(|(k, _)| k == "as"), modules.as_slice()) {
                     let short = self.text(*v).to_string();
                     self.push_alias(&short, module.clone());
                 }
@@ -830,12 +824,8 @@ impl<'s> Walker<'s> {
             kind: ImportOnly::Any,
         };
         for (key, value) in opts {
-            let names = || -> BTreeSet<String> {
-                keyword_pairs(*value, self.src)
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect()
-            };
+            let names =
+                || -> BTreeSet<String> { keyword_pairs(*value, self.src).into_iter().map(|(k, _)| k).collect() };
             match (key.as_str(), value.kind()) {
                 ("only", "atom") => match self.text(*value) {
                     ":macros" => scope.kind = ImportOnly::Macros,
@@ -936,11 +926,7 @@ impl<'s> Walker<'s> {
             "identifier" => Some(self.text(c).to_string()),
             _ => None,
         });
-        let opts: Vec<(String, Node)> = args
-            .iter()
-            .skip(1)
-            .flat_map(|a| keyword_pairs(*a, self.src))
-            .collect();
+        let opts: Vec<(String, Node)> = args.iter().skip(1).flat_map(|a| keyword_pairs(*a, self.src)).collect();
         let to = opts
             .iter()
             .find(|(k, _)| k == "to")
@@ -979,15 +965,11 @@ fn operator<'a>(node: Node, src: &'a [u8]) -> &'a str {
 /// Named children of a call's `arguments` node.
 fn arguments(call: Node) -> Vec<Node> {
     let mut cursor = call.walk();
-    let args = call
-        .named_children(&mut cursor)
-        .find(|c| c.kind() == "arguments");
+    let args = call.named_children(&mut cursor).find(|c| c.kind() == "arguments");
     match args {
         Some(a) => {
             let mut c2 = a.walk();
-            a.named_children(&mut c2)
-                .filter(|c| c.kind() != "comment")
-                .collect()
+            a.named_children(&mut c2).filter(|c| c.kind() != "comment").collect()
         }
         None => Vec::new(),
     }
@@ -995,9 +977,7 @@ fn arguments(call: Node) -> Vec<Node> {
 
 fn do_block(call: Node) -> Option<Node> {
     let mut cursor = call.walk();
-    let found = call
-        .named_children(&mut cursor)
-        .find(|c| c.kind() == "do_block");
+    let found = call.named_children(&mut cursor).find(|c| c.kind() == "do_block");
     found
 }
 
@@ -1058,6 +1038,20 @@ pub(crate) fn resolve(raw: &RawRef, defs: Option<&Defs>) -> KindSet {
     kinds
 }
 
+/// Kinds added by unqualified calls that land on `defs` through an import
+/// injected by a `use`d module.
+pub(crate) fn resolve_injected_import(calls: &BTreeSet<(String, Mode)>, defs: &Defs) -> KindSet {
+    let mut kinds = KindSet::default();
+    for (name, mode) in calls {
+        if defs.macros.contains(name) {
+            kinds.add(RefKind::Compile);
+        } else if defs.functions.contains(name) {
+            kinds.add(mode.kind());
+        }
+    }
+    kinds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1085,10 +1079,7 @@ mod tests {
         let f = facts(
             "defmodule Outer do\n  defmodule Inner do\n    def x, do: 1\n  end\n  defmodule __MODULE__.Sub do\n  end\n  defmodule Deep.Er do\n  end\nend\n",
         );
-        assert_eq!(
-            names(&f),
-            ["Outer", "Outer.Inner", "Outer.Sub", "Outer.Deep.Er"]
-        );
+        assert_eq!(names(&f), ["Outer", "Outer.Inner", "Outer.Sub", "Outer.Deep.Er"]);
         assert_eq!((f.modules[0].start_line, f.modules[0].end_line), (1, 9));
         assert_eq!((f.modules[1].start_line, f.modules[1].end_line), (2, 4));
         assert_eq!(f.modules[1].parent.as_deref(), Some("Outer"));
@@ -1103,9 +1094,7 @@ mod tests {
 
     #[test]
     fn nested_defmodule_aliases_its_short_name() {
-        let f = facts(
-            "defmodule Outer do\n  defmodule Inner do\n  end\n  def f, do: Inner.g()\nend\n",
-        );
+        let f = facts("defmodule Outer do\n  defmodule Inner do\n  end\n  def f, do: Inner.g()\nend\n");
         assert!(f.refs.contains_key("Outer.Inner"), "{:?}", f.refs.keys());
         assert!(!f.refs.contains_key("Inner"));
     }
@@ -1159,18 +1148,14 @@ end
 
     #[test]
     fn aliases_are_lexically_scoped() {
-        let f = facts(
-            "defmodule A do\n  def f do\n    alias X.Y\n    Y.g()\n  end\n  def h, do: Y.g()\nend\n",
-        );
+        let f = facts("defmodule A do\n  def f do\n    alias X.Y\n    Y.g()\n  end\n  def h, do: Y.g()\nend\n");
         assert!(f.refs.contains_key("X.Y"));
         assert!(f.refs.contains_key("Y"));
     }
 
     #[test]
     fn require_import_are_export_use_is_compile() {
-        let f = facts(
-            "defmodule A do\n  require B\n  import C\n  use D, opt: E\n  use F.{G, H}\nend\n",
-        );
+        let f = facts("defmodule A do\n  require B\n  import C\n  use D, opt: E\n  use F.{G, H}\nend\n");
         let export = KindSet {
             export: true,
             ..KindSet::default()
@@ -1243,11 +1228,19 @@ end
             compile: true,
             ..KindSet::default()
         };
-        assert_eq!(kinds(&f, "B"), compile);
+        assert!(kinds(&f, "B").compile);
         assert_eq!(kinds(&f, "C"), compile);
-        assert_eq!(kinds(&f, "D"), compile);
+        assert!(kinds(&f, "D").compile);
         assert_eq!(kinds(&f, "H"), compile);
-        assert!(!f.refs.contains_key("E"), "inlined into a function: untraced");
+        // Setting a literal traces a runtime reference; reading it in a
+        // function inlines the atom without a further trace.
+        assert_eq!(
+            kinds(&f, "E"),
+            KindSet {
+                runtime: true,
+                ..KindSet::default()
+            }
+        );
         assert!(!f.refs.contains_key("F"), "typespecs add no dependency");
         assert!(!f.refs.contains_key("G"));
     }
@@ -1342,7 +1335,14 @@ end
         assert_eq!(f.modules[0].kind, ModuleKind::Protocol);
         assert_eq!(f.modules[1].kind, ModuleKind::Impl);
         assert!(kinds(&f, "App.Proto").compile);
-        assert!(!f.refs.contains_key("List"), "for: is a literal, untraced");
+        assert_eq!(
+            kinds(&f, "List"),
+            KindSet {
+                runtime: true,
+                ..KindSet::default()
+            },
+            "for: is expanded as a literal: a runtime trace"
+        );
         assert!(kinds(&f, "App.Other").runtime);
     }
 
@@ -1365,6 +1365,7 @@ end
         let injected = &f.using_refs["App.Base"];
         assert!(injected["App.Worker"].kinds.compile);
         assert!(injected["App.Helpers"].kinds.export);
+        assert!(injected["App.Helpers"].imported);
         assert!(injected["App.Util"].runtime_calls.contains("go"));
         // unquote runs inside the macro body, at the macro's runtime.
         assert!(!f.refs.contains_key("App.Worker"));

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::extract::{extract, new_parser, resolve};
+use crate::extract::{extract, new_parser, resolve, resolve_injected_import};
 use crate::model::{Defs, FileFacts, KindSet, ModuleDef, ModuleName, ParseError, RawRef, RefKind};
 use crate::Error;
 
@@ -122,10 +122,7 @@ pub fn default_roots(project_dir: &Path) -> Vec<PathBuf> {
 }
 
 fn is_elixir_source(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("ex") | Some("exs")
-    )
+    matches!(path.extension().and_then(|e| e.to_str()), Some("ex") | Some("exs"))
 }
 
 fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
@@ -211,10 +208,7 @@ impl Index {
 
     /// An index of in-memory sources, keyed by the given paths (tests and
     /// unsaved editor buffers).
-    pub fn from_sources<P: AsRef<Path>, S: AsRef<str>>(
-        project_dir: &Path,
-        sources: &[(P, S)],
-    ) -> Result<Index, Error> {
+    pub fn from_sources<P: AsRef<Path>, S: AsRef<str>>(project_dir: &Path, sources: &[(P, S)]) -> Result<Index, Error> {
         let mut index = Index {
             project_dir: project_dir.to_path_buf(),
             roots: Vec::new(),
@@ -313,10 +307,7 @@ impl Index {
         }
         for (user, injected) in &entry.facts.using_refs {
             for target in injected.keys() {
-                self.injected_by
-                    .entry(target.clone())
-                    .or_default()
-                    .insert(user.clone());
+                self.injected_by.entry(target.clone()).or_default().insert(user.clone());
             }
         }
     }
@@ -358,11 +349,7 @@ impl Index {
 
     /// Every module defined in the project, sorted.
     pub fn modules(&self) -> Vec<&ModuleDef> {
-        let mut all: Vec<&ModuleDef> = self
-            .files
-            .values()
-            .flat_map(|e| e.facts.modules.iter())
-            .collect();
+        let mut all: Vec<&ModuleDef> = self.files.values().flat_map(|e| e.facts.modules.iter()).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -397,12 +384,7 @@ impl Index {
                 continue;
             }
             if let Some(injected) = self.injected_refs_of(&module) {
-                stack.extend(
-                    injected
-                        .iter()
-                        .filter(|(_, r)| r.used)
-                        .map(|(m, _)| m.clone()),
-                );
+                stack.extend(injected.iter().filter(|(_, r)| r.used).map(|(m, _)| m.clone()));
             }
         }
         seen.into_iter().collect()
@@ -412,14 +394,16 @@ impl Index {
     /// modules it `use`s inject.
     fn kinds_between(&self, facts: &FileFacts, used: &[ModuleName], module: &str) -> KindSet {
         let defs = self.defs_of(module);
-        let mut kinds = facts
-            .refs
-            .get(module)
-            .map(|r| resolve(r, defs))
-            .unwrap_or_default();
+        let mut kinds = facts.refs.get(module).map(|r| resolve(r, defs)).unwrap_or_default();
         for user in used {
             if let Some(raw) = self.injected_refs_of(user).and_then(|i| i.get(module)) {
                 kinds = kinds.union(resolve(raw, defs));
+                // `import M` injected by `use`: the user's unqualified calls
+                // may be calls into M (only/except of such imports are not
+                // applied: an over-approximation).
+                if let (true, Some(defs)) = (raw.imported, defs) {
+                    kinds = kinds.union(resolve_injected_import(&facts.calls_under_use, defs));
+                }
             }
         }
         kinds

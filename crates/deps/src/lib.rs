@@ -65,10 +65,7 @@ pub use render::{render_affected_text, render_graph_text};
 #[derive(Debug)]
 pub enum Error {
     /// Reading a source file or directory failed.
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// The tree-sitter grammar does not match the tree-sitter library
     /// (a build problem, not a user one).
     Language(String),

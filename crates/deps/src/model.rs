@@ -82,7 +82,7 @@ impl KindSet {
 }
 
 /// What kind of `def*` form defined a module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleKind {
     Module,
@@ -161,6 +161,8 @@ pub(crate) struct RawRef {
     pub imported_calls: BTreeSet<(String, Mode, ImportOnly)>,
     /// `use Target`: the target's `__using__` quote is injected here.
     pub used: bool,
+    /// `import Target` (only consulted for imports injected by `use`).
+    pub imported: bool,
     /// First line of a reference, for messages.
     pub line: u32,
 }
@@ -186,5 +188,8 @@ pub(crate) struct FileFacts {
     /// For each module here that defines `__using__`: the references its
     /// `quote` blocks inject into every module that `use`s it.
     pub using_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
+    /// Unqualified calls made while a `use` is in scope (and not defined
+    /// locally): they may call what that `use` imported.
+    pub calls_under_use: BTreeSet<(String, Mode)>,
     pub errors: Vec<(u32, u32, String)>,
 }

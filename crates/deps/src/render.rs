@@ -47,14 +47,7 @@ pub fn render_graph_text(index: &Index) -> String {
     if !errors.is_empty() {
         out.push_str("\nparse errors (fall back to Mix for these files):\n");
         for e in errors {
-            let _ = writeln!(
-                out,
-                "{}:{}:{}: {}",
-                e.path.display(),
-                e.line,
-                e.column,
-                e.message
-            );
+            let _ = writeln!(out, "{}:{}:{}: {}", e.path.display(), e.line, e.column, e.message);
         }
     }
     out
