@@ -77,7 +77,15 @@ pub struct Debuggee {
     pub otp_release: String,
     pub elixir_version: String,
     exit: watch::Receiver<Option<i64>>,
-    kill: Option<oneshot::Sender<()>>,
+    end: Option<oneshot::Sender<End>>,
+}
+
+/// How the session lets go of the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Kill,
+    /// Leave it running (the agent was told to detach).
+    Release,
 }
 
 impl Debuggee {
@@ -99,8 +107,9 @@ impl Debuggee {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+            // No `kill_on_drop`: the supervisor's GroupGuard kills the whole
+            // group instead, and a detached VM must survive the handle.
+            .process_group(0);
         for (name, value) in &spec.env {
             match value {
                 Some(value) => command.env(name, value),
@@ -135,9 +144,9 @@ impl Debuggee {
             )));
         }
         let (exit_tx, mut exit) = watch::channel(None);
-        let (kill_tx, kill_rx) = oneshot::channel();
-        tokio::spawn(supervise(child, os_pid, kill_rx, forwarders, exit_tx, events.clone()));
-        // From here on, returning an error drops `kill_tx`, which kills the VM.
+        let (end_tx, end_rx) = oneshot::channel();
+        tokio::spawn(supervise(child, os_pid, end_rx, forwarders, exit_tx, events.clone()));
+        // From here on, returning an error drops `end_tx`, which kills the VM.
 
         let deadline = tokio::time::sleep(spec.connect_timeout);
         tokio::pin!(deadline);
@@ -169,23 +178,22 @@ impl Debuggee {
             otp_release: info.get_text("otp_release").unwrap_or_default(),
             elixir_version: info.get_text("elixir_version").unwrap_or_default(),
             exit,
-            kill: Some(kill_tx),
+            end: Some(end_tx),
         })
     }
 
     /// Kills the VM and everything it started.
     pub fn terminate(&mut self) {
-        if let Some(kill) = self.kill.take() {
-            let _ = kill.send(());
+        if let Some(end) = self.end.take() {
+            let _ = end.send(End::Kill);
         }
     }
 
-    /// Leaves the VM running when this handle is dropped (the agent was told
-    /// to detach first).
+    /// Leaves the VM running, now and when the adapter exits (the agent was
+    /// told to detach first, so it will not halt when the channel closes).
     pub fn release(&mut self) {
-        if let Some(kill) = self.kill.take() {
-            // Forget the sender without sending: the supervisor keeps waiting.
-            std::mem::forget(kill);
+        if let Some(end) = self.end.take() {
+            let _ = end.send(End::Release);
         }
     }
 
@@ -249,7 +257,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn supervise(
     mut child: Child,
     os_pid: u32,
-    kill: oneshot::Receiver<()>,
+    end: oneshot::Receiver<End>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     exit_tx: watch::Sender<Option<i64>>,
     events: mpsc::UnboundedSender<DebuggeeEvent>,
@@ -257,9 +265,14 @@ async fn supervise(
     let group = GroupGuard(os_pid);
     let status = tokio::select! {
         status = child.wait() => status,
-        request = kill => {
+        request = end => {
             match request {
-                Ok(()) => tracing::info!(os_pid, "terminating the debuggee VM"),
+                Ok(End::Release) => {
+                    tracing::info!(os_pid, "released the debuggee VM; it keeps running");
+                    std::mem::forget(group);
+                    return;
+                }
+                Ok(End::Kill) => tracing::info!(os_pid, "terminating the debuggee VM"),
                 // The handle was dropped without `release`: nobody owns the VM.
                 Err(_) => tracing::info!(os_pid, "debuggee handle dropped; terminating the VM"),
             }

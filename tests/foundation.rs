@@ -1,0 +1,377 @@
+//! Foundation: the real `elixir-dap` binary launches real Mix projects in a
+//! real BEAM over real DAP, survives bad input, and never leaves a VM behind.
+
+mod support;
+
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use support::*;
+
+fn plain_launch(project: &std::path::Path, expression: &str) -> serde_json::Value {
+    json!({
+        "type": "mix_task",
+        "request": "launch",
+        "projectDir": path_string(project),
+        "task": "run",
+        "taskArgs": ["-e", expression],
+    })
+}
+
+#[test]
+fn task_output_reaches_the_client_and_exit_code_zero_ends_the_session() {
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(plain_launch(project.path(), "Plain.main()"));
+    dap.wait_output("stdout", "plain: hello from the debuggee", TIMEOUT);
+    dap.wait_output("stderr", "plain: a line on stderr", TIMEOUT);
+    dap.wait_output("stdout", "plain: sum is 6", TIMEOUT);
+    let exited = dap.wait_event("exited", TIMEOUT);
+    assert_eq!(exited["body"]["exitCode"], 0);
+    dap.wait_event("terminated", TIMEOUT);
+    // The program's output all came before the exit.
+    let exited_at = dap.received.iter().position(|m| m["event"] == "exited").unwrap();
+    let last_output = dap
+        .received
+        .iter()
+        .rposition(|m| m["body"]["category"] == "stdout")
+        .unwrap();
+    assert!(last_output < exited_at, "{}", dap.transcript());
+    let response = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(response["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn system_halt_exit_code_is_reported() {
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    dap.launch_and_run(plain_launch(project.path(), "Plain.halt_with(3)"));
+    dap.wait_output("stdout", "plain: halting with 3", TIMEOUT);
+    let exited = dap.wait_event("exited", TIMEOUT);
+    assert_eq!(exited["body"]["exitCode"], 3);
+    dap.wait_event("terminated", TIMEOUT);
+}
+
+#[test]
+fn an_exception_in_the_task_exits_with_status_one_and_shows_the_error() {
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    dap.launch_and_run(plain_launch(project.path(), "raise \"boom from the task\""));
+    dap.wait_output("stderr", "boom from the task", TIMEOUT);
+    let exited = dap.wait_event("exited", TIMEOUT);
+    assert_eq!(exited["body"]["exitCode"], 1);
+}
+
+#[test]
+fn a_no_halt_app_runs_until_disconnect_which_kills_the_vm() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(json!({"projectDir": path_string(project.path()), "taskArgs": ["--no-halt"]}));
+    dap.wait_output("stdout", "otp_app: tick 3 count 3", TIMEOUT);
+    assert!(
+        dap.events_named("exited").is_empty(),
+        "the app exited on its own:\n{}",
+        dap.transcript()
+    );
+    assert!(!group_alive(vm).is_empty(), "the VM should still be running");
+    let response = dap.request("disconnect", json!({"terminateDebuggee": true}), TIMEOUT);
+    assert_eq!(response["success"], true);
+    // The VM's end is reported before the disconnect is answered.
+    assert_eq!(dap.events_named("terminated").len(), 1, "{}", dap.transcript());
+    assert_group_gone(vm, TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+}
+
+#[test]
+fn end_of_input_ends_the_session_and_the_vm() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(json!({"projectDir": path_string(project.path()), "taskArgs": ["--no-halt"]}));
+    dap.wait_output("stdout", "otp_app: tick 1", TIMEOUT);
+    let status = dap.close_and_wait(TIMEOUT);
+    assert!(status.success(), "adapter exit status {status}");
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn kill_9_of_the_adapter_leaves_no_vm_behind() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(json!({"projectDir": path_string(project.path()), "taskArgs": ["--no-halt"]}));
+    dap.wait_output("stdout", "otp_app: tick 1", TIMEOUT);
+    dap.kill_adapter();
+    // The agent sees its channel close and takes the VM's group down.
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn terminate_request_ends_the_program() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(json!({"projectDir": path_string(project.path()), "taskArgs": ["--no-halt"]}));
+    dap.wait_output("stdout", "otp_app: tick 1", TIMEOUT);
+    let response = dap.request("terminate", json!({}), TIMEOUT);
+    assert_eq!(response["success"], true);
+    dap.wait_event("exited", TIMEOUT);
+    dap.wait_event("terminated", TIMEOUT);
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn disconnect_without_terminating_leaves_the_program_running() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(json!({"projectDir": path_string(project.path()), "taskArgs": ["--no-halt"]}));
+    dap.wait_output("stdout", "otp_app: tick 5", TIMEOUT);
+    let response = dap.request("disconnect", json!({"terminateDebuggee": false}), TIMEOUT);
+    assert_eq!(response["success"], true, "{response}");
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let alive = group_alive(vm);
+    kill_group(vm);
+    assert!(!alive.is_empty(), "the detached VM should keep running");
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn exit_after_task_returns_false_keeps_the_vm_until_disconnect() {
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    let mut arguments = plain_launch(project.path(), "Plain.main()");
+    arguments["exitAfterTaskReturns"] = json!(false);
+    let vm = dap.launch_and_run(arguments);
+    dap.wait_output("console", "the task returned (status 0)", TIMEOUT);
+    assert!(dap.events_named("exited").is_empty());
+    assert!(!group_alive(vm).is_empty());
+    dap.request("disconnect", json!({}), TIMEOUT);
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn env_require_files_and_start_apps_are_applied() {
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    dap.launch_and_run(json!({
+        "projectDir": path_string(project.path()),
+        "taskArgs": ["-e", "PlainHelper.greet(); IO.puts(\"env says \" <> System.get_env(\"PLAIN_GREETING\"))"],
+        "env": {"PLAIN_GREETING": "hello via env"},
+        "requireFiles": ["scripts/*.exs"],
+    }));
+    dap.wait_output("stdout", "plain: helper greets you", TIMEOUT);
+    dap.wait_output("stdout", "env says hello via env", TIMEOUT);
+    assert_eq!(dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+
+    // With `--no-start`, only `startApps` starts the supervision tree that
+    // `OtpApp.ready/0` calls into.
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    dap.launch_and_run(json!({
+        "projectDir": path_string(project.path()),
+        "taskArgs": ["--no-start", "-e", "OtpApp.ready()"],
+        "startApps": true,
+    }));
+    dap.wait_output("stdout", "otp_app: ready, counter at", TIMEOUT);
+    assert_eq!(dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+}
+
+#[test]
+fn the_default_task_is_the_projects_default() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    dap.launch_and_run(json!({"projectDir": path_string(project.path())}));
+    dap.wait_output("console", "running `mix run`", TIMEOUT);
+    // `mix run` starts the app and returns; the session ends with status 0.
+    assert_eq!(dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+}
+
+#[test]
+fn a_compile_error_fails_the_launch_with_file_and_line() {
+    let project = fixture("plain");
+    let math = project.path().join("lib/plain/math.ex");
+    let source = std::fs::read_to_string(&math).unwrap();
+    std::fs::write(&math, source.replace("result = a + b", "result = a + b +")).unwrap();
+    let mut dap = DapClient::start();
+    let response = dap.launch(plain_launch(project.path(), "Plain.main()"));
+    assert_eq!(response["success"], false, "{response}");
+    let message = response["message"].as_str().unwrap();
+    assert!(message.contains("compilation failed"), "{message}");
+    assert!(message.contains("lib/plain/math.ex:10"), "{message}");
+    dap.wait_output("stderr", "math.ex:10: error:", TIMEOUT);
+    assert!(dap.events_named("initialized").is_empty());
+    let vm = dap.vm_pid();
+    assert_group_gone(vm, TIMEOUT);
+}
+
+#[test]
+fn bad_launch_arguments_are_refused_naming_the_attribute() {
+    let project = fixture("plain");
+    let no_mix = tempfile::tempdir().unwrap();
+    let dir = path_string(project.path());
+    let cases = [
+        (
+            json!({"projectDir": "/definitely/not/here"}),
+            "`projectDir`: /definitely/not/here is not a directory",
+        ),
+        (json!({"projectDir": path_string(no_mix.path())}), "has no mix.exs"),
+        (
+            json!({"projectDir": 7}),
+            "`projectDir`: invalid type: integer `7`, expected a string",
+        ),
+        (
+            json!({"projectDir": dir, "taskArgs": "-e"}),
+            "`taskArgs`: invalid type: string",
+        ),
+        (json!({"projectDir": dir, "taskArgs": ["-e", 1]}), "`taskArgs[1]`"),
+        (json!({"projectDir": dir, "task": 3}), "`task`: invalid type"),
+        (
+            json!({"projectDir": dir, "task": ""}),
+            "`task`: expected a Mix task name",
+        ),
+        (
+            json!({"projectDir": dir, "env": ["A=1"]}),
+            "`env`: invalid type: sequence, expected a map",
+        ),
+        (json!({"projectDir": dir, "env": {"A": 1}}), "`env.A`"),
+        (json!({"projectDir": dir, "requireFiles": "x.exs"}), "`requireFiles`"),
+        (
+            json!({"projectDir": dir, "startApps": "yes"}),
+            "`startApps`: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            json!({"projectDir": dir, "exitAfterTaskReturns": 1}),
+            "`exitAfterTaskReturns`",
+        ),
+        (json!({"projectDir": dir, "noDebug": "no"}), "`noDebug`"),
+        (
+            json!({"projectDir": dir, "stackTraceMode": "sometimes"}),
+            "`stackTraceMode`: unknown variant `sometimes`",
+        ),
+        (
+            json!({"projectDir": dir, "elixirPath": "/no/elixir"}),
+            "`elixirPath`: /no/elixir is not a file",
+        ),
+    ];
+    let mut dap = DapClient::start();
+    dap.initialize();
+    for (arguments, expected) in cases {
+        let response = dap.request("launch", arguments.clone(), TIMEOUT);
+        assert_eq!(response["success"], false, "{arguments} was accepted");
+        let message = response["message"].as_str().unwrap();
+        assert!(
+            message.contains(expected),
+            "for {arguments}: {message:?} lacks {expected:?}"
+        );
+        assert!(message.starts_with("launch: "), "{message}");
+    }
+    assert!(
+        dap.events_named("process").is_empty(),
+        "no VM may start for bad arguments"
+    );
+    // The session is still usable: a good launch goes through.
+    let response = dap.request("launch", plain_launch(project.path(), "Plain.main()"), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "{response}");
+}
+
+#[test]
+fn garbage_input_is_answered_or_skipped_and_the_next_request_is_served() {
+    let mut dap = DapClient::start();
+    dap.send_raw(b"this is not a header\r\n\r\n");
+    dap.send_raw(b"Content-Length: twelve\r\n\r\n");
+    dap.send_body(b"{ not json");
+    dap.send_body(b"[1, 2, 3]");
+    dap.send_body(br#"{"seq": 41, "type": "event", "command": "launch"}"#);
+    dap.send_body(br#"{"seq": 42, "type": "request"}"#);
+    dap.send_body(br#"{"seq": 43, "type": "request", "command": "frobnicate"}"#);
+    dap.send_body(br#"{"seq": 44, "type": "request", "command": "initialize", "arguments": "oops"}"#);
+    let response = dap.request("initialize", json!({"adapterID": "elixir"}), TIMEOUT);
+    assert_eq!(response["success"], true);
+    assert_eq!(response["body"]["supportsConfigurationDoneRequest"], true);
+
+    let error_for = |dap: &mut DapClient, seq: i64| dap.response_to(seq, TIMEOUT);
+    let event_type = error_for(&mut dap, 41);
+    assert_eq!(event_type["success"], false);
+    assert!(event_type["message"].as_str().unwrap().contains("field `type`"));
+    let no_command = error_for(&mut dap, 42);
+    assert!(no_command["message"].as_str().unwrap().contains("field `command`"));
+    let unknown = error_for(&mut dap, 43);
+    assert_eq!(unknown["message"], "unknown request `frobnicate`");
+    assert_eq!(unknown["command"], "frobnicate");
+    let bad_arguments = error_for(&mut dap, 44);
+    assert_eq!(bad_arguments["success"], false);
+    assert!(bad_arguments["message"].as_str().unwrap().starts_with("initialize: "));
+
+    let console = dap.output_text("console");
+    for expected in [
+        "without a Content-Length",
+        "invalid Content-Length value \"twelve\"",
+        "invalid JSON",
+        "got an array",
+    ] {
+        assert!(console.contains(expected), "console lacks {expected:?}:\n{console}");
+    }
+}
+
+#[test]
+fn an_oversized_body_is_refused_without_being_buffered() {
+    let mut dap = DapClient::start();
+    let pid = dap.adapter_pid();
+    let declared = 70 * 1024 * 1024;
+    dap.send_raw(format!("Content-Length: {declared}\r\n\r\n").as_bytes());
+    let chunk = vec![b' '; 1024 * 1024];
+    for _ in 0..70 {
+        dap.send_raw(&chunk);
+    }
+    let response = dap.request("initialize", json!({"adapterID": "elixir"}), TIMEOUT);
+    assert_eq!(response["success"], true);
+    dap.wait_output("console", "exceeds the limit of 67108864 bytes", TIMEOUT);
+    let peak = peak_rss_kib(pid);
+    assert!(
+        peak < 48 * 1024,
+        "the adapter's peak RSS reached {peak} KiB: the body was buffered"
+    );
+}
+
+#[test]
+fn tcp_mode_serves_a_session_per_connection() {
+    let project = fixture("plain");
+    let mut server = std::process::Command::new(adapter_binary())
+        .args(["--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("elixir-dap: listening on ")
+        .expect(&line)
+        .to_owned();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    for round in 0..2 {
+        let stream = std::net::TcpStream::connect(&address).unwrap();
+        let reader = stream.try_clone().unwrap();
+        let mut dap = DapClient::over(Box::new(stream), reader, None);
+        dap.launch_and_run(plain_launch(project.path(), "Plain.main()"));
+        dap.wait_output("stdout", "plain: sum is 6", TIMEOUT);
+        assert_eq!(
+            dap.wait_event("exited", TIMEOUT)["body"]["exitCode"],
+            0,
+            "round {round}"
+        );
+        dap.request("disconnect", json!({}), TIMEOUT);
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn version_flag_prints_the_workspace_version() {
+    let output = std::process::Command::new(adapter_binary())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.trim(), format!("elixir-dap {}", env!("CARGO_PKG_VERSION")));
+}

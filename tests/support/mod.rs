@@ -1,0 +1,382 @@
+//! A DAP client for integration tests: drives the real `elixir-dap` binary
+//! over real DAP (stdio or TCP) and waits for what a user would see, with a
+//! timeout and a message naming what did not arrive.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Long enough for a cold VM start plus a Mix compile on a loaded CI machine.
+pub const LAUNCH_TIMEOUT: Duration = Duration::from_secs(90);
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn adapter_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_elixir-dap")
+}
+
+/// A copy of `tests/fixtures/<name>` in a fresh temporary directory, so tests
+/// never share a `_build` or modify the fixtures.
+pub fn fixture(name: &str) -> tempfile::TempDir {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let temp = tempfile::Builder::new().prefix(&format!("{name}-")).tempdir().unwrap();
+    copy_dir(&source, temp.path());
+    temp
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "_build" || name == "deps" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Each adapter's log goes to its own file under the target directory, to
+/// read when a test fails.
+fn log_file() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("adapter-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    dir.join(format!("{}-{unique}.log", std::process::id()))
+}
+
+pub struct DapClient {
+    child: Option<Child>,
+    writer: Box<dyn Write + Send>,
+    incoming: mpsc::Receiver<Option<Value>>,
+    /// Every message received so far, in order.
+    pub received: Vec<Value>,
+    closed: bool,
+    seq: i64,
+}
+
+impl DapClient {
+    /// Starts `elixir-dap` speaking DAP on stdio.
+    pub fn start() -> DapClient {
+        let mut child = Command::new(adapter_binary())
+            .args(["--log-level", "debug", "--log-file"])
+            .arg(log_file())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start elixir-dap");
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        DapClient::over(Box::new(stdin), stdout, Some(child))
+    }
+
+    /// A client over any stream pair (a TCP connection in TCP-mode tests).
+    pub fn over(writer: Box<dyn Write + Send>, reader: impl Read + Send + 'static, child: Option<Child>) -> DapClient {
+        let (tx, incoming) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(reader);
+            loop {
+                match read_message(&mut reader) {
+                    Some(message) => {
+                        if tx.send(Some(message)).is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        let _ = tx.send(None);
+                        return;
+                    }
+                }
+            }
+        });
+        DapClient {
+            child,
+            writer,
+            incoming,
+            received: Vec::new(),
+            closed: false,
+            seq: 0,
+        }
+    }
+
+    pub fn adapter_pid(&self) -> u32 {
+        self.child.as_ref().expect("adapter started by this client").id()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    pub fn send_body(&mut self, body: &[u8]) {
+        let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        frame.extend_from_slice(body);
+        self.send_raw(&frame);
+    }
+
+    /// Sends a request and returns its seq.
+    pub fn send(&mut self, command: &str, arguments: Value) -> i64 {
+        self.seq += 1;
+        let request = json!({"seq": self.seq, "type": "request", "command": command, "arguments": arguments});
+        self.send_body(request.to_string().as_bytes());
+        self.seq
+    }
+
+    /// Sends a request and waits for its response.
+    pub fn request(&mut self, command: &str, arguments: Value, timeout: Duration) -> Value {
+        let seq = self.send(command, arguments);
+        self.response_to(seq, timeout)
+    }
+
+    pub fn response_to(&mut self, seq: i64, timeout: Duration) -> Value {
+        self.wait_for(&format!("the response to request {seq}"), timeout, |m| {
+            m["type"] == "response" && m["request_seq"] == seq
+        })
+    }
+
+    /// Waits for a message matching `predicate`, looking at messages already
+    /// received first. Panics naming `what` if it does not arrive in time.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, predicate: impl Fn(&Value) -> bool) -> Value {
+        if let Some(found) = self.received.iter().find(|m| predicate(m)) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if self.closed || remaining.is_zero() {
+                panic!(
+                    "{what} did not arrive within {} s{}; received:\n{}",
+                    timeout.as_secs(),
+                    if self.closed {
+                        " (the adapter closed its output)"
+                    } else {
+                        ""
+                    },
+                    self.transcript()
+                );
+            }
+            match self.incoming.recv_timeout(remaining) {
+                Ok(Some(message)) => {
+                    self.received.push(message.clone());
+                    if predicate(&message) {
+                        return message;
+                    }
+                }
+                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => self.closed = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    pub fn wait_event(&mut self, event: &str, timeout: Duration) -> Value {
+        self.wait_for(&format!("the `{event}` event"), timeout, |m| {
+            m["type"] == "event" && m["event"] == event
+        })
+    }
+
+    /// Waits for an `output` event of `category` whose text contains `text`.
+    pub fn wait_output(&mut self, category: &str, text: &str, timeout: Duration) -> Value {
+        self.wait_for(&format!("{category} output containing {text:?}"), timeout, |m| {
+            m["event"] == "output"
+                && m["body"]["category"] == category
+                && m["body"]["output"].as_str().is_some_and(|o| o.contains(text))
+        })
+    }
+
+    /// All output of one category received so far, concatenated.
+    pub fn output_text(&self, category: &str) -> String {
+        self.received
+            .iter()
+            .filter(|m| m["event"] == "output" && m["body"]["category"] == category)
+            .filter_map(|m| m["body"]["output"].as_str())
+            .collect()
+    }
+
+    pub fn events_named(&self, event: &str) -> Vec<&Value> {
+        self.received
+            .iter()
+            .filter(|m| m["type"] == "event" && m["event"] == event)
+            .collect()
+    }
+
+    pub fn transcript(&self) -> String {
+        self.received.iter().map(|m| format!("  {m}\n")).collect()
+    }
+
+    pub fn initialize(&mut self) -> Value {
+        let response = self.request(
+            "initialize",
+            json!({"clientID": "tests", "adapterID": "elixir", "linesStartAt1": true, "supportsProgressReporting": true}),
+            TIMEOUT,
+        );
+        assert_eq!(response["success"], true, "initialize failed: {response}");
+        response
+    }
+
+    /// initialize + launch; returns the launch response.
+    pub fn launch(&mut self, arguments: Value) -> Value {
+        self.initialize();
+        self.request("launch", arguments, LAUNCH_TIMEOUT)
+    }
+
+    /// initialize + launch (which must succeed) + configurationDone. Returns
+    /// the OS pid of the VM, from the `process` event.
+    pub fn launch_and_run(&mut self, arguments: Value) -> u32 {
+        let response = self.launch(arguments);
+        assert_eq!(
+            response["success"],
+            true,
+            "launch failed: {response}\n{}",
+            self.transcript()
+        );
+        self.wait_event("initialized", TIMEOUT);
+        let done = self.request("configurationDone", json!({}), TIMEOUT);
+        assert_eq!(done["success"], true, "configurationDone failed: {done}");
+        self.vm_pid()
+    }
+
+    pub fn vm_pid(&mut self) -> u32 {
+        let process = self.wait_event("process", TIMEOUT);
+        process["body"]["systemProcessId"]
+            .as_u64()
+            .expect("process event with a pid") as u32
+    }
+
+    /// Closes the adapter's stdin (EOF) and waits for it to exit.
+    pub fn close_and_wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.writer = Box::new(std::io::sink());
+        self.wait_adapter_exit(timeout)
+    }
+
+    pub fn wait_adapter_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("adapter started by this client");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the adapter did not exit within {} s",
+                timeout.as_secs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill_adapter(&mut self) {
+        let child = self.child.as_mut().expect("adapter started by this client");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for DapClient {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.strip_prefix("Content-Length:") {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// Whether any live (non-zombie) process is in the process group `pgid`;
+/// the VM leads a group of its own, so this covers all it spawned.
+pub fn group_alive(pgid: u32) -> Vec<u32> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state ppid pgrp ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+/// Waits until no process of the group `pgid` is left. There is no event to
+/// await for the death of a process we are not the parent of, so this polls
+/// /proc until a deadline.
+pub fn assert_group_gone(pgid: u32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let alive = group_alive(pgid);
+        if alive.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of the VM's group {pgid} still alive after {} s: {alive:?}",
+            timeout.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn kill_group(pgid: u32) {
+    // procps `kill` needs `--` before a negative (group) pid.
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
+        .status();
+}
+
+/// Peak resident memory of a process in KiB (VmHWM).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+pub fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
