@@ -433,6 +433,9 @@ impl Session {
                             tracing::warn!("could not ask the VM to halt; it is gone already");
                         }
                     }
+                } else if no_halt {
+                    self.client
+                        .console("elixir-dap: the task asked the VM not to halt; it runs until you disconnect");
                 } else {
                     self.client.console(format!(
                         "elixir-dap: the task returned (status {status}); the VM keeps running until you disconnect"

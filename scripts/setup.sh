@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what elixir-dap needs on a fresh Debian machine, and nothing that is
+# already there: Erlang/OTP with the debugger app and its sources (the
+# debugger's modules are interpreted from source), Elixir, and python3 for the
+# demo client. Rust (cargo) must already be installed.
+set -euo pipefail
+
+packages=(erlang-base erlang-debugger erlang-src erlang-dev erlang-syntax-tools
+          erlang-parsetools erlang-tools erlang-crypto elixir python3)
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust (rustup) first" >&2; exit 1; }
+command -v elixir >/dev/null || { echo "setup: elixir still missing after apt-get" >&2; exit 1; }
+echo "setup: $(elixir --version | tail -n 1), $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().')"
