@@ -608,8 +608,7 @@ impl<'s> Walker<'s> {
         }
         let caller = self.current_module().cloned();
         if !self.uses.is_empty() {
-            self.calls_under_use
-                .push((caller.clone(), name.to_string(), self.mode));
+            self.calls_under_use.push((caller.clone(), name.to_string(), self.mode));
         }
         for import in &self.imports {
             if import.admits(name) {

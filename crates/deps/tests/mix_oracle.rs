@@ -95,10 +95,7 @@ fn parse_plain_graph(output: &str) -> FileGraph {
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(rest) = line
-            .strip_prefix("|-- ")
-            .or_else(|| line.strip_prefix("`-- "))
-        {
+        if let Some(rest) = line.strip_prefix("|-- ").or_else(|| line.strip_prefix("`-- ")) {
             let (file, kind) = match rest.split_once(" (") {
                 Some((file, kind)) => (file, kind.trim_end_matches(')')),
                 None => (rest, "runtime"),
@@ -126,10 +123,7 @@ fn index_graph(index: &Index) -> FileGraph {
         graph
             .entry(edge.from.display().to_string())
             .or_default()
-            .insert(
-                edge.to.display().to_string(),
-                edge.kind.as_str().to_string(),
-            );
+            .insert(edge.to.display().to_string(), edge.kind.as_str().to_string());
     }
     graph
 }
@@ -147,10 +141,7 @@ fn compile_connected(graph: &FileGraph) -> BTreeSet<(String, String)> {
     out
 }
 
-fn graph_differences(
-    ours: &FileGraph,
-    mix: &FileGraph,
-) -> BTreeSet<(String, String, Option<String>, Option<String>)> {
+fn graph_differences(ours: &FileGraph, mix: &FileGraph) -> BTreeSet<(String, String, Option<String>, Option<String>)> {
     let mut diffs = BTreeSet::new();
     let files: BTreeSet<&String> = ours.keys().chain(mix.keys()).collect();
     for from in files {
@@ -198,10 +189,7 @@ fn index_agrees_with_mix_xref_and_recompilation() {
     copy_dir(&fixture_dir(), &project);
 
     run_mix(&project, &["compile"]);
-    let mix_graph = parse_plain_graph(&run_mix(
-        &project,
-        &["xref", "graph", "--format", "plain"],
-    ));
+    let mix_graph = parse_plain_graph(&run_mix(&project, &["xref", "graph", "--format", "plain"]));
     let mix_connected: BTreeSet<(String, String)> = parse_plain_graph(&run_mix(
         &project,
         &["xref", "graph", "--format", "plain", "--label", "compile-connected"],
@@ -211,31 +199,23 @@ fn index_agrees_with_mix_xref_and_recompilation() {
     .collect();
 
     let mut index = Index::build(&project, &default_roots(&project)).unwrap();
-    assert!(
-        index.parse_errors().is_empty(),
-        "{:?}",
-        index.parse_errors()
-    );
-    assert!(
-        mix_graph.len() >= 20,
-        "Mix saw too few files: {mix_graph:?}"
-    );
+    assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
+    assert!(mix_graph.len() >= 20, "Mix saw too few files: {mix_graph:?}");
 
     // 1. The file graph, edge by edge and kind by kind.
     let ours = index_graph(&index);
     let diffs = graph_differences(&ours, &mix_graph);
-    let known: BTreeSet<(String, String, Option<String>, Option<String>)> =
-        KNOWN_GRAPH_DIFFERENCES
-            .iter()
-            .map(|(f, t, a, b, _why)| {
-                (
-                    f.to_string(),
-                    t.to_string(),
-                    a.map(str::to_string),
-                    b.map(str::to_string),
-                )
-            })
-            .collect();
+    let known: BTreeSet<(String, String, Option<String>, Option<String>)> = KNOWN_GRAPH_DIFFERENCES
+        .iter()
+        .map(|(f, t, a, b, _why)| {
+            (
+                f.to_string(),
+                t.to_string(),
+                a.map(str::to_string),
+                b.map(str::to_string),
+            )
+        })
+        .collect();
     assert_eq!(
         diffs, known,
         "index vs mix xref graph: (from, to, index kind, mix kind)\nindex: {ours:#?}\nmix: {mix_graph:#?}"
@@ -301,10 +281,7 @@ fn kinds_in_the_fixture_cover_every_reference_kind() {
     let project = fixture_dir();
     let index = Index::build(&project, &default_roots(&project)).unwrap();
     let kinds: BTreeSet<RefKind> = index.edges().iter().map(|e| e.kind).collect();
-    assert_eq!(
-        kinds,
-        [RefKind::Runtime, RefKind::Export, RefKind::Compile].into()
-    );
+    assert_eq!(kinds, [RefKind::Runtime, RefKind::Export, RefKind::Compile].into());
     let kinds: BTreeSet<ModuleKind> = index.modules().iter().map(|m| m.kind).collect();
     assert_eq!(kinds.len(), 3, "modules, protocols and impls: {kinds:?}");
 }
