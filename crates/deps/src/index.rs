@@ -569,23 +569,17 @@ impl Index {
                 } else {
                     None
                 };
-                match reason {
-                    Some(reason) => {
-                        if in_recompile.insert(dependent.clone()) {
-                            recompile.push(Recompile {
-                                path: dependent.clone(),
-                                reason,
-                            });
-                            stale.insert(dependent.clone());
-                            queue.push_back(dependent);
-                        }
+                if let Some(reason) = reason {
+                    if in_recompile.insert(dependent.clone()) {
+                        recompile.push(Recompile {
+                            path: dependent.clone(),
+                            reason,
+                        });
+                        stale.insert(dependent.clone());
+                        queue.push_back(dependent);
                     }
-                    None if kinds.runtime => {
-                        if stale.insert(dependent.clone()) {
-                            queue.push_back(dependent);
-                        }
-                    }
-                    None => {}
+                } else if kinds.runtime && stale.insert(dependent.clone()) {
+                    queue.push_back(dependent);
                 }
             }
         }

@@ -7,6 +7,9 @@
 //! Needs `mix` on PATH (Elixir 1.14 here; CI installs it): without it the
 //! test fails rather than skips.
 
+// Test helpers: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +19,14 @@ use elixir_dap_deps::{default_roots, Index, ModuleKind, RefKind};
 /// Differences between the index's file graph and `mix xref graph`:
 /// (from, to, index's kind, Mix's kind, reason). None: the index has found
 /// every edge of the fixture with Mix's kind.
-const KNOWN_GRAPH_DIFFERENCES: &[(&str, &str, Option<&str>, Option<&str>, &str)] = &[];
+type GraphDifference = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+const KNOWN_GRAPH_DIFFERENCES: &[GraphDifference] = &[];
 
 /// Files where the index recompiles more than Mix after a change:
 /// (changed file, extra file, reason).
