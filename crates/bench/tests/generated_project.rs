@@ -215,6 +215,14 @@ defmodule BenchCheck do
   end
 end
 
+# Mix on Elixir >= 1.15 prunes the code path to the project's applications,
+# and the debugger is not one of them (nor does OTP >= 26's code:lib_dir/1
+# look beyond the code path): find it under the OTP root.
+case Path.wildcard(Path.join([:code.root_dir(), "lib", "debugger-*", "ebin"])) do
+  [] -> raise "Erlang's debugger application is missing (Debian: erlang-debugger)"
+  dirs -> Code.prepend_path(List.last(Enum.sort(dirs)))
+end
+
 BenchCheck.wait_until("5 workload iterations", fn -> ITERATIONS_EXPR >= 5 end)
 IO.puts("WORKLOAD_OK iterations=#{ITERATIONS_EXPR}")
 
