@@ -21,10 +21,42 @@
 //! recorded as a name and decided by the index (see [`crate::model::RawRef`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use tree_sitter::{Node, Parser};
 
 use crate::model::{Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind};
+
+/// The grammar fields we read. Looking a field up by name scans the
+/// grammar's field table on every call; ids are resolved once.
+#[derive(Clone, Copy)]
+enum Field {
+    Target,
+    Left,
+    Right,
+    Operator,
+    Operand,
+    Key,
+    Value,
+}
+
+fn field(f: Field) -> u16 {
+    static IDS: OnceLock<[u16; 7]> = OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        let language: tree_sitter::Language = tree_sitter_elixir::LANGUAGE.into();
+        let id = |name: &str| language.field_id_for_name(name).map_or(0, |id| id.get());
+        [
+            id("target"),
+            id("left"),
+            id("right"),
+            id("operator"),
+            id("operand"),
+            id("key"),
+            id("value"),
+        ]
+    });
+    ids[f as usize]
+}
 
 /// Creates a parser for Elixir.
 pub(crate) fn new_parser() -> Result<Parser, tree_sitter::LanguageError> {
@@ -233,7 +265,10 @@ impl<'s> Walker<'s> {
                 self.quote_refs.entry(owner).or_default()
             }
         };
-        let entry = map.entry(target.to_string()).or_default();
+        if !map.contains_key(target) {
+            map.insert(target.to_string(), RawRef::default());
+        }
+        let entry = map.get_mut(target)?;
         if entry.line == 0 {
             entry.line = line;
         }
@@ -250,13 +285,17 @@ impl<'s> Walker<'s> {
 
     /// Expands an alias as written (`Foo.Bar`) with the lexical aliases.
     fn expand_alias(&self, written: &str) -> ModuleName {
-        let written: String = written.chars().filter(|c| !c.is_whitespace()).collect();
+        let written: std::borrow::Cow<str> = if written.contains(char::is_whitespace) {
+            written.chars().filter(|c| !c.is_whitespace()).collect()
+        } else {
+            written.into()
+        };
         if let Some(rest) = written.strip_prefix("Elixir.") {
             return rest.to_string();
         }
         let (head, tail) = match written.split_once('.') {
             Some((h, t)) => (h, Some(t)),
-            None => (written.as_str(), None),
+            None => (written.as_ref(), None),
         };
         let base = self
             .aliases
@@ -285,8 +324,8 @@ impl<'s> Walker<'s> {
                 }
             }
             "dot" => {
-                let left = node.child_by_field_name("left")?;
-                let right = node.child_by_field_name("right")?;
+                let left = node.child_by_field_id(field(Field::Left))?;
+                let right = node.child_by_field_id(field(Field::Right))?;
                 if right.kind() != "alias" {
                     return None;
                 }
@@ -302,7 +341,10 @@ impl<'s> Walker<'s> {
     /// including the multi-alias form `A.{B, C}`.
     fn module_list(&self, node: Node) -> Vec<ModuleName> {
         if node.kind() == "dot" {
-            if let (Some(left), Some(right)) = (node.child_by_field_name("left"), node.child_by_field_name("right")) {
+            if let (Some(left), Some(right)) = (
+                node.child_by_field_id(field(Field::Left)),
+                node.child_by_field_id(field(Field::Right)),
+            ) {
                 if right.kind() == "tuple" {
                     let Some(base) = self.module_expr(left) else {
                         return Vec::new();
@@ -359,10 +401,19 @@ impl<'s> Walker<'s> {
     }
 
     fn visit_children(&mut self, node: Node) {
+        // A cursor, not a collected Vec: this runs for most nodes.
         let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        for child in children {
-            self.visit(child);
+        if !cursor.goto_first_child() {
+            return;
+        }
+        loop {
+            let child = cursor.node();
+            if child.is_named() {
+                self.visit(child);
+            }
+            if !cursor.goto_next_sibling() {
+                break;
+            }
         }
     }
 
@@ -404,8 +455,11 @@ impl<'s> Walker<'s> {
     }
 
     fn visit_unary(&mut self, node: Node) {
-        let op = node.child_by_field_name("operator").map(|o| self.text(o)).unwrap_or("");
-        let Some(operand) = node.child_by_field_name("operand") else {
+        let op = node
+            .child_by_field_id(field(Field::Operator))
+            .map(|o| self.text(o))
+            .unwrap_or("");
+        let Some(operand) = node.child_by_field_id(field(Field::Operand)) else {
             return self.visit_children(node);
         };
         if op != "@" {
@@ -414,7 +468,7 @@ impl<'s> Walker<'s> {
         match operand.kind() {
             "identifier" => self.read_attribute(self.text(operand), line(node)),
             "call" => {
-                let target = operand.child_by_field_name("target");
+                let target = operand.child_by_field_id(field(Field::Target));
                 match target.filter(|t| t.kind() == "identifier") {
                     Some(t) => {
                         let name = self.text(t);
@@ -526,7 +580,7 @@ impl<'s> Walker<'s> {
     }
 
     fn visit_call(&mut self, node: Node) {
-        let Some(target) = node.child_by_field_name("target") else {
+        let Some(target) = node.child_by_field_id(field(Field::Target)) else {
             return self.visit_children(node);
         };
         match target.kind() {
@@ -537,8 +591,8 @@ impl<'s> Walker<'s> {
     }
 
     fn visit_remote_call(&mut self, node: Node, dot: Node) {
-        let left = dot.child_by_field_name("left");
-        let right = dot.child_by_field_name("right");
+        let left = dot.child_by_field_id(field(Field::Left));
+        let right = dot.child_by_field_id(field(Field::Right));
         let module = left.and_then(|l| self.module_expr(l));
         match (module, right) {
             (Some(module), Some(right)) if right.kind() == "identifier" => {
@@ -863,15 +917,16 @@ impl<'s> Walker<'s> {
         let head = args.first().copied();
         // `def f(x) when guard`: the head is a `when` binary operator.
         let (call, guard) = match head {
-            Some(h) if h.kind() == "binary_operator" && operator(h, self.src) == "when" => {
-                (h.child_by_field_name("left"), h.child_by_field_name("right"))
-            }
+            Some(h) if h.kind() == "binary_operator" && operator(h, self.src) == "when" => (
+                h.child_by_field_id(field(Field::Left)),
+                h.child_by_field_id(field(Field::Right)),
+            ),
             other => (other, None),
         };
         let name = call.and_then(|c| match c.kind() {
             "identifier" => Some(self.text(c).to_string()),
             "call" => c
-                .child_by_field_name("target")
+                .child_by_field_id(field(Field::Target))
                 .filter(|t| t.kind() == "identifier")
                 .map(|t| self.text(t).to_string()),
             _ => None,
@@ -892,7 +947,7 @@ impl<'s> Walker<'s> {
         }
         // `def unquote(name)(...)`: the unquote runs in the enclosing context.
         if let Some(target) = call
-            .and_then(|c| c.child_by_field_name("target"))
+            .and_then(|c| c.child_by_field_id(field(Field::Target)))
             .filter(|t| t.kind() == "call")
         {
             self.visit(target);
@@ -919,7 +974,7 @@ impl<'s> Walker<'s> {
         let head = args.first().copied();
         let name = head.and_then(|c| match c.kind() {
             "call" => c
-                .child_by_field_name("target")
+                .child_by_field_id(field(Field::Target))
                 .filter(|t| t.kind() == "identifier")
                 .map(|t| self.text(t).to_string()),
             "identifier" => Some(self.text(c).to_string()),
@@ -956,7 +1011,7 @@ fn line(node: Node) -> u32 {
 }
 
 fn operator<'a>(node: Node, src: &'a [u8]) -> &'a str {
-    node.child_by_field_name("operator")
+    node.child_by_field_id(field(Field::Operator))
         .and_then(|o| std::str::from_utf8(&src[o.byte_range()]).ok())
         .unwrap_or("")
 }
@@ -991,10 +1046,10 @@ fn keyword_pairs<'t>(node: Node<'t>, src: &[u8]) -> Vec<(String, Node<'t>)> {
                     continue;
                 }
                 let key = pair
-                    .child_by_field_name("key")
+                    .child_by_field_id(field(Field::Key))
                     .and_then(|k| std::str::from_utf8(&src[k.byte_range()]).ok())
                     .map(|k| k.trim().trim_end_matches(':').trim_matches('"').to_string());
-                if let (Some(key), Some(value)) = (key, pair.child_by_field_name("value")) {
+                if let (Some(key), Some(value)) = (key, pair.child_by_field_id(field(Field::Value))) {
                     out.push((key, value));
                 }
             }

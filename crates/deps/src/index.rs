@@ -458,7 +458,11 @@ impl Index {
 
     /// Files (other than `path`) that depend on a module defined in `path`,
     /// with the module and kinds.
-    fn dependents_of_file(&self, path: &Path) -> Vec<(PathBuf, ModuleName, KindSet)> {
+    fn dependents_of_file(
+        &self,
+        path: &Path,
+        used_cache: &mut HashMap<PathBuf, Vec<ModuleName>>,
+    ) -> Vec<(PathBuf, ModuleName, KindSet)> {
         let Some(entry) = self.files.get(path) else {
             return Vec::new();
         };
@@ -471,8 +475,12 @@ impl Index {
                 let Some(ref_entry) = self.files.get(referrer) else {
                     continue;
                 };
-                let used = self.used_closure(&ref_entry.facts);
-                let kinds = self.kinds_between(&ref_entry.facts, &used, &module.name);
+                // Many stale files share referrers: compute each one's
+                // `use` closure once per query.
+                let used = used_cache
+                    .entry(referrer.clone())
+                    .or_insert_with(|| self.used_closure(&ref_entry.facts));
+                let kinds = self.kinds_between(&ref_entry.facts, used, &module.name);
                 if !kinds.is_empty() {
                     out.push((referrer.clone(), module.name.clone(), kinds));
                 }
@@ -536,6 +544,7 @@ impl Index {
         let mut queue: VecDeque<PathBuf> = VecDeque::new();
         let mut unknown = Vec::new();
         let mut seeds = BTreeSet::new();
+        let mut used_cache = HashMap::new();
 
         for path in changed {
             let key = self.key(path.as_ref());
@@ -555,7 +564,7 @@ impl Index {
 
         while let Some(file) = queue.pop_front() {
             let seed = seeds.contains(&file);
-            for (dependent, module, kinds) in self.dependents_of_file(&file) {
+            for (dependent, module, kinds) in self.dependents_of_file(&file, &mut used_cache) {
                 let reason = if kinds.compile {
                     Some(Reason::Compile {
                         module,
@@ -588,7 +597,7 @@ impl Index {
         let mut modules = Vec::new();
         let mut parse_errors = Vec::new();
         for r in &recompile {
-            for (dependent, _, kinds) in self.dependents_of_file(&r.path) {
+            for (dependent, _, kinds) in self.dependents_of_file(&r.path, &mut used_cache) {
                 if kinds.runtime && !in_recompile.contains(&dependent) {
                     runtime_callers.insert(dependent);
                 }
