@@ -121,7 +121,8 @@ end
 
 pub(crate) const FORMATTER_EXS: &str = r#"# Used by "mix format"
 [
-  inputs: ["{mix,.formatter}.exs", "{config,lib,test}/**/*.{ex,exs}"]
+  inputs: ["{mix,.formatter}.exs", "{config,lib,test}/**/*.{ex,exs}"],
+  locals_without_parens: [defconst: 2]
 ]
 "#;
 
