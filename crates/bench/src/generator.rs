@@ -454,6 +454,9 @@ impl MacroKind {
     }
 }
 
+/// For each macro module, the modules that depend on it at compile time.
+type Dependents = Vec<(MacroKind, Vec<String>)>;
+
 struct ServicePlan {
     module: String,
     group: usize,
@@ -626,111 +629,9 @@ impl<'a> Planner<'a> {
             ModuleKind::Application,
             elixir::application(app_module, &top_children),
         );
-
-        // Service groups: a supervisor each, over its GenServers.
-        let mut rng = Rng::derive(self.options.seed, "service-bodies");
-        for (index, group) in self.groups.iter().enumerate() {
-            let children: Vec<String> = self
-                .services
-                .iter()
-                .filter(|s| s.group == index)
-                .map(|s| s.module.clone())
-                .collect();
-            let strategy = if rng.one_in(3) { "rest_for_one" } else { "one_for_one" };
-            let label = names::underscore(elixir::last_segment(group)).replace('_', " ");
-            out.module(
-                &format!("{group}.Supervisor"),
-                ModuleKind::Supervisor,
-                elixir::supervisor(&format!("{group}.Supervisor"), &label, strategy, &children),
-            );
-        }
-        for service in &self.services {
-            let source = if service.counter {
-                elixir::counter_server(&service.module, 250 * rng.between(2, 8))
-            } else {
-                elixir::store_server(&service.module, 250 * rng.between(2, 8), 16 * rng.between(2, 8))
-            };
-            out.module(&service.module, ModuleKind::GenServer, source);
-        }
-
-        for schema in &self.structs {
-            out.module(schema, ModuleKind::Struct, schema_source(schema, &mut rng));
-        }
-
-        // Pipeline steps, recording which macro modules each depends on.
-        let mut rng = Rng::derive(self.options.seed, "steps");
-        let mut dependents: Vec<(MacroKind, Vec<String>)> = self.macros.iter().map(|(k, _)| (*k, Vec::new())).collect();
-        let mut edit_targets = Vec::new();
-        for (chain, steps) in self.chains.iter().enumerate() {
-            for position in 0..steps.len() {
-                let spec = self
-                    .step_spec(chain, position, &mut rng)
-                    .ok_or_else(|| GenError::Internal(format!("no step {chain}/{position}")))?;
-                for (kind, users) in &mut dependents {
-                    let uses = match kind {
-                        MacroKind::Component => true,
-                        MacroKind::Guards => spec.guards.is_some(),
-                        MacroKind::Bounds => spec.bounds.is_some(),
-                        MacroKind::Instrument => spec.instrument.is_some(),
-                        MacroKind::Constants => spec.constants.is_some(),
-                    };
-                    if uses {
-                        users.push(spec.module.clone());
-                    }
-                }
-                let source = elixir::pipeline_step(&spec);
-                let file = module_file(app, app_module, &spec.module);
-                let breakpoint_line = find_line(&source, &file, |l| l == elixir::BREAKPOINT_LINE)?;
-                let edit_line = find_line(&source, &file, |l| l.starts_with(elixir::FACTOR_PREFIX))?;
-                edit_targets.push(EditTarget {
-                    module: spec.module.clone(),
-                    file: file.clone(),
-                    function: "step/1".to_owned(),
-                    breakpoint_line,
-                    chain,
-                    position,
-                    edit: ConstantEdit {
-                        file,
-                        line: edit_line,
-                        prefix: elixir::FACTOR_PREFIX.to_owned(),
-                    },
-                });
-                out.module(&spec.module, ModuleKind::Pipeline, source);
-            }
-        }
-
-        let mut macros = Vec::new();
-        let mut hub_macro = None;
-        for ((kind, module), (_, users)) in self.macros.iter().zip(dependents) {
-            let source = match kind {
-                MacroKind::Component => elixir::component_macro(module),
-                MacroKind::Guards => elixir::guards_macro(module),
-                MacroKind::Bounds => elixir::bounds_macro(module),
-                MacroKind::Instrument => elixir::instrument_macro(module),
-                MacroKind::Constants => elixir::constants_macro(module),
-            };
-            let file = module_file(app, app_module, module);
-            if *kind == MacroKind::Component {
-                let line = find_line(&source, &file, |l| l.starts_with(elixir::REVISION_PREFIX))?;
-                hub_macro = Some(HubMacro {
-                    module: module.clone(),
-                    file: file.clone(),
-                    dependents: users.clone(),
-                    edit: ConstantEdit {
-                        file: file.clone(),
-                        line,
-                        prefix: elixir::REVISION_PREFIX.to_owned(),
-                    },
-                });
-            }
-            macros.push(MacroModule {
-                module: module.clone(),
-                file,
-                dependents: users,
-            });
-            out.module(module, ModuleKind::Macro, source);
-        }
-        let hub_macro = hub_macro.ok_or_else(|| GenError::Internal("no component macro".to_owned()))?;
+        self.render_services_and_structs(&mut out);
+        let (edit_targets, dependents) = self.render_steps(&mut out)?;
+        let (hub_macro, macros) = self.render_macros(&mut out, dependents)?;
 
         let heads: Vec<String> = self
             .chains
@@ -777,6 +678,123 @@ impl<'a> Planner<'a> {
             hub_macro,
             macros,
         })
+    }
+
+    /// A supervisor per service group over its GenServers, and the structs.
+    fn render_services_and_structs(&self, out: &mut Output) {
+        let mut rng = Rng::derive(self.options.seed, "service-bodies");
+        for (index, group) in self.groups.iter().enumerate() {
+            let children: Vec<String> = self
+                .services
+                .iter()
+                .filter(|s| s.group == index)
+                .map(|s| s.module.clone())
+                .collect();
+            let strategy = if rng.one_in(3) { "rest_for_one" } else { "one_for_one" };
+            let label = names::underscore(elixir::last_segment(group)).replace('_', " ");
+            let module = format!("{group}.Supervisor");
+            let source = elixir::supervisor(&module, &label, strategy, &children);
+            out.module(&module, ModuleKind::Supervisor, source);
+        }
+        for service in &self.services {
+            let source = if service.counter {
+                elixir::counter_server(&service.module, 250 * rng.between(2, 8))
+            } else {
+                elixir::store_server(&service.module, 250 * rng.between(2, 8), 16 * rng.between(2, 8))
+            };
+            out.module(&service.module, ModuleKind::GenServer, source);
+        }
+        for schema in &self.structs {
+            out.module(schema, ModuleKind::Struct, schema_source(schema, &mut rng));
+        }
+    }
+
+    /// The pipeline steps, as edit targets, and for each macro kind the steps
+    /// that depend on it at compile time.
+    fn render_steps(&self, out: &mut Output) -> Result<(Vec<EditTarget>, Dependents), GenError> {
+        let mut rng = Rng::derive(self.options.seed, "steps");
+        let mut dependents: Dependents = self.macros.iter().map(|(k, _)| (*k, Vec::new())).collect();
+        let mut edit_targets = Vec::new();
+        for (chain, steps) in self.chains.iter().enumerate() {
+            for position in 0..steps.len() {
+                let spec = self
+                    .step_spec(chain, position, &mut rng)
+                    .ok_or_else(|| GenError::Internal(format!("no step {chain}/{position}")))?;
+                for (kind, users) in &mut dependents {
+                    let uses = match kind {
+                        MacroKind::Component => true,
+                        MacroKind::Guards => spec.guards.is_some(),
+                        MacroKind::Bounds => spec.bounds.is_some(),
+                        MacroKind::Instrument => spec.instrument.is_some(),
+                        MacroKind::Constants => spec.constants.is_some(),
+                    };
+                    if uses {
+                        users.push(spec.module.clone());
+                    }
+                }
+                let source = elixir::pipeline_step(&spec);
+                let file = module_file(out.app, out.app_module, &spec.module);
+                let breakpoint_line = find_line(&source, &file, |l| l == elixir::BREAKPOINT_LINE)?;
+                let edit_line = find_line(&source, &file, |l| l.starts_with(elixir::FACTOR_PREFIX))?;
+                edit_targets.push(EditTarget {
+                    module: spec.module.clone(),
+                    file: file.clone(),
+                    function: "step/1".to_owned(),
+                    breakpoint_line,
+                    chain,
+                    position,
+                    edit: ConstantEdit {
+                        file,
+                        line: edit_line,
+                        prefix: elixir::FACTOR_PREFIX.to_owned(),
+                    },
+                });
+                out.module(&spec.module, ModuleKind::Pipeline, source);
+            }
+        }
+        Ok((edit_targets, dependents))
+    }
+
+    /// The macro modules, described with their dependents; the component is
+    /// the hub.
+    fn render_macros(
+        &self,
+        out: &mut Output,
+        dependents: Dependents,
+    ) -> Result<(HubMacro, Vec<MacroModule>), GenError> {
+        let mut macros = Vec::new();
+        let mut hub_macro = None;
+        for ((kind, module), (_, users)) in self.macros.iter().zip(dependents) {
+            let source = match kind {
+                MacroKind::Component => elixir::component_macro(module),
+                MacroKind::Guards => elixir::guards_macro(module),
+                MacroKind::Bounds => elixir::bounds_macro(module),
+                MacroKind::Instrument => elixir::instrument_macro(module),
+                MacroKind::Constants => elixir::constants_macro(module),
+            };
+            let file = module_file(out.app, out.app_module, module);
+            if *kind == MacroKind::Component {
+                let line = find_line(&source, &file, |l| l.starts_with(elixir::REVISION_PREFIX))?;
+                hub_macro = Some(HubMacro {
+                    module: module.clone(),
+                    file: file.clone(),
+                    dependents: users.clone(),
+                    edit: ConstantEdit {
+                        file: file.clone(),
+                        line,
+                        prefix: elixir::REVISION_PREFIX.to_owned(),
+                    },
+                });
+            }
+            macros.push(MacroModule {
+                module: module.clone(),
+                file,
+                dependents: users,
+            });
+            out.module(module, ModuleKind::Macro, source);
+        }
+        let hub_macro = hub_macro.ok_or_else(|| GenError::Internal("no component macro".to_owned()))?;
+        Ok((hub_macro, macros))
     }
 }
 
