@@ -2,32 +2,20 @@
 //!
 //! DAP over stdio by default, or over TCP on 127.0.0.1 with `--port`. Logs go
 //! to `--log-file` or stderr, never to stdout, which belongs to DAP.
+//! `elixir-dap deps` prints the dependency graph instead (see `cli::deps`).
+
+mod cli;
 
 use adapter::session::SessionOptions;
 use clap::Parser;
-use std::path::PathBuf;
+use cli::{Cli, Command};
 use tokio::net::TcpListener;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "elixir-dap",
-    version,
-    about = "Debug adapter (DAP) for Elixir with incremental code reload"
-)]
-struct Cli {
-    /// Serve DAP over TCP on 127.0.0.1:PORT (one session per connection; 0 picks a free port)
-    #[arg(long)]
-    port: Option<u16>,
-    /// Write logs to this file instead of stderr
-    #[arg(long, value_name = "PATH")]
-    log_file: Option<PathBuf>,
-    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter)
-    #[arg(long, default_value = "warn", value_name = "LEVEL")]
-    log_level: String,
-}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Deps(args)) = &cli.command {
+        return cli::deps::run(args);
+    }
     if let Err(message) = init_logging(&cli) {
         eprintln!("elixir-dap: {message}");
         return std::process::ExitCode::from(2);

@@ -1,0 +1,246 @@
+//! `elixir-dap deps`: the dependency graph of a Mix project, or what a change
+//! to some files affects, as the `elixir-dap-deps` index computes them.
+//!
+//! The report goes to stdout; warnings and errors go to stderr. Exit status:
+//! 0 on success (parse errors are warnings), 1 when the input is wrong or a
+//! file cannot be read; clap's own usage errors exit with 2.
+
+use clap::Args;
+use elixir_dap_deps::{default_roots, render_affected_text, render_graph_text, Index, ParseError};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    /// The Mix project: the directory holding mix.exs [default: the current directory]
+    #[arg(value_name = "PROJECT_DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// Print what a change to these files affects instead of the graph
+    ///
+    /// The files to recompile, each with its reason, then the runtime callers and the
+    /// modules to reload. FILE paths are relative to the current directory or to
+    /// PROJECT_DIR; give PROJECT_DIR before this option.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub affected: Vec<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a successful run prints.
+struct Report {
+    output: String,
+    warnings: Vec<String>,
+}
+
+/// Runs the command and prints its report; never panics.
+pub fn run(args: &DepsArgs) -> ExitCode {
+    match report(args) {
+        Ok(report) => {
+            let status = match std::io::stdout().lock().write_all(report.output.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // `elixir-dap deps | head`: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    print_error(&format!("cannot write to stdout: {e}"));
+                    ExitCode::FAILURE
+                }
+            };
+            let mut stderr = std::io::stderr().lock();
+            for warning in &report.warnings {
+                let _ = writeln!(stderr, "elixir-dap deps: warning: {warning}");
+            }
+            status
+        }
+        Err(message) => {
+            print_error(&message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_error(message: &str) {
+    let _ = writeln!(std::io::stderr(), "elixir-dap deps: error: {message}");
+}
+
+fn report(args: &DepsArgs) -> Result<Report, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let project = project_dir(&cwd, args.project_dir.as_deref())?;
+    // Resolve every FILE before indexing, so a typo fails fast.
+    let changed = args
+        .affected
+        .iter()
+        .map(|file| project_file(&cwd, &project, file))
+        .collect::<Result<Vec<PathBuf>, String>>()?;
+
+    let roots = default_roots(&project);
+    let index = Index::build(&project, &roots).map_err(|e| format!("cannot index {}: {e}", project.display()))?;
+    let roots_shown = roots
+        .iter()
+        .map(|r| format!("{}/", r.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut warnings = Vec::new();
+    if index.files().next().is_none() {
+        warnings.push(format!(
+            "no .ex or .exs files under {roots_shown} in {}",
+            project.display()
+        ));
+    }
+
+    if args.affected.is_empty() {
+        warnings.extend(index.parse_errors().into_iter().map(parse_warning));
+        let output = if args.json {
+            json(serde_json::to_string_pretty(&index.graph()))?
+        } else {
+            render_graph_text(&index)
+        };
+        return Ok(Report { output, warnings });
+    }
+
+    let affected = index.affected(&changed);
+    for path in &affected.unknown {
+        warnings.push(format!(
+            "{} is not indexed (only .ex/.exs files under {roots_shown} are), so what it affects is \
+             unknown; a reload would fall back to Mix",
+            path.display()
+        ));
+    }
+    warnings.extend(affected.parse_errors.iter().map(parse_warning));
+    let output = if args.json {
+        json(serde_json::to_string_pretty(&affected))?
+    } else {
+        render_affected_text(&affected)
+    };
+    Ok(Report { output, warnings })
+}
+
+fn parse_warning(e: &ParseError) -> String {
+    format!(
+        "{}:{}:{}: {}; the index's answer for this file is best-effort, a reload would fall back to Mix",
+        e.path.display(),
+        e.line,
+        e.column,
+        e.message
+    )
+}
+
+fn json(encoded: serde_json::Result<String>) -> Result<String, String> {
+    let mut text = encoded.map_err(|e| format!("cannot encode JSON: {e}"))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// The project directory, absolute and with symlinks resolved, checked to be
+/// a Mix project.
+fn project_dir(cwd: &Path, given: Option<&Path>) -> Result<PathBuf, String> {
+    let shown = given.unwrap_or(Path::new("."));
+    let dir = match std::fs::canonicalize(cwd.join(shown)) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("project directory {} does not exist", shown.display()))
+        }
+        Err(e) => return Err(format!("cannot read project directory {}: {e}", shown.display())),
+    };
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", shown.display()));
+    }
+    if !dir.join("mix.exs").is_file() {
+        let hint = if given.is_none() {
+            " (run it in a Mix project, or pass one: elixir-dap deps PROJECT_DIR)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "{} is not a Mix project: it has no mix.exs{hint}",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// `file` as a path relative to `project`: tried relative to the current
+/// directory first, then to the project directory. It must exist, be a file
+/// and lie inside the project.
+fn project_file(cwd: &Path, project: &Path, file: &Path) -> Result<PathBuf, String> {
+    let candidates = if file.is_absolute() {
+        vec![file.to_path_buf()]
+    } else {
+        vec![cwd.join(file), project.join(file)]
+    };
+    let mut outside = None;
+    for candidate in candidates {
+        let metadata = match std::fs::metadata(&candidate) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read {}: {e}", candidate.display())),
+        };
+        if metadata.is_dir() {
+            return Err(format!(
+                "{} is a directory; --affected takes source files",
+                file.display()
+            ));
+        }
+        match relative_to(project, &candidate) {
+            Some(relative) => return Ok(relative),
+            None => outside = Some(std::fs::canonicalize(&candidate).unwrap_or(candidate)),
+        }
+    }
+    match outside {
+        Some(path) => Err(format!(
+            "{} is outside the project {}",
+            path.display(),
+            project.display()
+        )),
+        None if file.is_absolute() => Err(format!("{} does not exist", file.display())),
+        None if cwd == project => Err(format!("{} does not exist in {}", file.display(), project.display())),
+        None => Err(format!(
+            "{} does not exist (looked in {} and in {})",
+            file.display(),
+            cwd.display(),
+            project.display()
+        )),
+    }
+}
+
+/// `path` (existing) relative to `project` (canonical), or `None` when it is
+/// outside. Compared as written first, so a source reached through a
+/// symlinked `lib/` keeps the key the index gave it; paths with `..` are
+/// resolved on disk instead, since `..` after a symlink is not lexical.
+fn relative_to(project: &Path, path: &Path) -> Option<PathBuf> {
+    let has_parent = path.components().any(|c| c == Component::ParentDir);
+    if !has_parent {
+        let lexical: PathBuf = path.components().filter(|c| *c != Component::CurDir).collect();
+        if let Ok(relative) = lexical.strip_prefix(project) {
+            return Some(relative.to_path_buf());
+        }
+    }
+    let canonical = std::fs::canonicalize(path).ok()?;
+    canonical.strip_prefix(project).ok().map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_to_strips_the_project_and_dot_components() {
+        let temp = tempfile::tempdir().unwrap();
+        let project = std::fs::canonicalize(temp.path()).unwrap();
+        std::fs::create_dir_all(project.join("lib")).unwrap();
+        std::fs::write(project.join("lib/a.ex"), "").unwrap();
+        assert_eq!(
+            relative_to(&project, &project.join("./lib/./a.ex")),
+            Some(PathBuf::from("lib/a.ex"))
+        );
+        assert_eq!(
+            relative_to(&project, &project.join("lib/../lib/a.ex")),
+            Some(PathBuf::from("lib/a.ex"))
+        );
+        assert_eq!(
+            relative_to(&project.join("lib"), &project.join("lib/../lib/../x")),
+            None
+        );
+    }
+}
