@@ -326,6 +326,10 @@ pub struct Workload {
     /// An Elixir expression returning the iterations done so far; it reads
     /// an ETS table, so it answers even while the runner is paused.
     pub iterations_expr: String,
+    /// Printed on stdout by the runner when it starts (once per start, the
+    /// program's first line of output): what a benchmark waits for to know
+    /// the application is up.
+    pub started_marker: String,
 }
 
 impl Workload {
@@ -673,6 +677,7 @@ impl<'a> Planner<'a> {
                 chains: self.chains.len(),
                 interval_ms: WORKLOAD_INTERVAL_MS,
                 iterations_expr: format!("{workload_runner}.iterations()"),
+                started_marker: format!("{app}: workload started"),
             },
             edit_targets,
             hub_macro,

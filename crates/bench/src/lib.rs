@@ -1,7 +1,19 @@
 //! Benchmarks for elixir-dap.
 //!
-//! For now: [`generator`], which writes realistic Mix projects of a chosen
-//! size, deterministically, and describes what a reload benchmark needs to
-//! drive them.
+//! - [`generator`] writes realistic Mix projects of a chosen size,
+//!   deterministically, and describes what a reload benchmark needs to drive
+//!   them;
+//! - [`bench`] drives the real `elixir-dap` binary over DAP
+//!   ([`dap_client`]) on generated projects, runs the
+//!   [registry](measurements::MEASUREMENTS) of measurements, compares with
+//!   plain Mix ([`mix_vm`]) and writes a JSON report whose headline is the
+//!   [`summary`].
 
+pub mod bench;
+pub mod dap_client;
 pub mod generator;
+pub mod machine;
+pub mod measurements;
+pub mod mix_vm;
+pub mod stats;
+pub mod summary;

@@ -1,7 +1,8 @@
 //! `elixir-dap-bench`: benchmarks for elixir-dap.
 //!
-//! For now one subcommand, `gen`, writes a generated Mix project; the reload
-//! benchmark itself (`--out FILE.json`) comes next.
+//! `elixir-dap-bench --out FILE.json [--sizes 200,2000] [--reps N] [--quick]
+//! [--adapter PATH]` runs the benchmark (see `docs/benchmarks.md`);
+//! `elixir-dap-bench gen ...` writes a generated Mix project.
 
 use std::fs;
 use std::io;
@@ -9,19 +10,70 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use elixir_dap_bench::bench::{self, BenchConfig};
 use elixir_dap_bench::generator::{self, GenOptions, Project};
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Benchmarks for elixir-dap")]
+#[command(
+    version,
+    about = "Benchmarks for elixir-dap",
+    long_about = "Benchmarks for elixir-dap. Without a subcommand, runs the benchmark \
+                  (drives the elixir-dap binary over DAP on generated projects) and writes \
+                  a JSON report to --out.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    bench: BenchArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate a realistic Mix project to benchmark against.
     Gen(GenArgs),
+}
+
+/// The sizes and repetitions of a full run.
+const DEFAULT_SIZES: &[usize] = &[200, 2000];
+const DEFAULT_REPS: usize = 20;
+const DEFAULT_HUB_REPS: usize = 5;
+/// `--quick`: one small project, a few repetitions (well under 2 minutes).
+const QUICK_SIZES: &[usize] = &[60];
+const QUICK_REPS: usize = 3;
+const QUICK_HUB_REPS: usize = 2;
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE.json")]
+    out: Option<PathBuf>,
+    /// Project sizes, in modules [default: 200,2000; --quick: 60].
+    #[arg(long, value_name = "N,N", value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+    /// Repetitions of each measurement [default: 20; --quick: 3].
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Repetitions of the hub macro edit, which recompiles nearly every
+    /// module [default: 5; --quick: 2].
+    #[arg(long, value_name = "N")]
+    hub_reps: Option<usize>,
+    /// A small, fast run: 60 modules, 3 repetitions (explicit --sizes and
+    /// --reps still apply).
+    #[arg(long)]
+    quick: bool,
+    /// The elixir-dap binary [default: elixir-dap next to this binary, as
+    /// cargo builds both into target/<profile>/].
+    #[arg(long, value_name = "PATH")]
+    adapter: Option<PathBuf>,
+    /// Seed of the generated projects.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Keep projects, adapter logs and VM output in DIR (default: a
+    /// temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +98,8 @@ struct GenArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Gen(args) => gen(&args),
+        Some(Command::Gen(args)) => gen(&args),
+        None => run_bench(&cli.bench),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,6 +108,71 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_bench(args: &BenchArgs) -> Result<(), String> {
+    let out = args
+        .out
+        .clone()
+        .ok_or("pass --out FILE.json to run the benchmark, or use `gen` (see --help)")?;
+    let (sizes, reps, hub_reps) = if args.quick {
+        (QUICK_SIZES, QUICK_REPS, QUICK_HUB_REPS)
+    } else {
+        (DEFAULT_SIZES, DEFAULT_REPS, DEFAULT_HUB_REPS)
+    };
+    let sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
+    if sizes.is_empty() {
+        return Err("--sizes needs at least one size".to_owned());
+    }
+    for &size in &sizes {
+        if !(generator::MIN_MODULES..=generator::MAX_MODULES).contains(&size) {
+            return Err(format!(
+                "size {size}: choose between {} and {} modules",
+                generator::MIN_MODULES,
+                generator::MAX_MODULES
+            ));
+        }
+    }
+    let reps = args.reps.unwrap_or(reps);
+    if reps == 0 {
+        return Err("--reps must be at least 1".to_owned());
+    }
+    let hub_reps = args.hub_reps.unwrap_or(hub_reps).clamp(1, reps.max(1));
+    let adapter = match &args.adapter {
+        Some(path) => path.clone(),
+        None => default_adapter()?,
+    };
+    if !adapter.is_file() {
+        return Err(format!(
+            "no adapter at {}: build it (cargo build --release -p elixir-dap) or pass --adapter PATH",
+            adapter.display()
+        ));
+    }
+    let config = BenchConfig {
+        sizes,
+        reps,
+        hub_reps,
+        seed: args.seed,
+        quick: args.quick,
+        adapter,
+        work_dir: args.work_dir.clone(),
+    };
+    let report = bench::run(&config, &mut |line| eprintln!("elixir-dap-bench: {line}"))?;
+    let text = serde_json::to_string_pretty(&report).map_err(|e| format!("cannot encode the report: {e}"))?;
+    fs::write(&out, text + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("elixir-dap-bench: wrote {}", out.display());
+    if bench::report_has_errors(&report) {
+        return Err(format!("some measurements failed (see `error` in {})", out.display()));
+    }
+    Ok(())
+}
+
+/// `elixir-dap` in the directory of this binary: `cargo build` puts both in
+/// `target/<profile>/`.
+fn default_adapter() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate this binary: {e}"))?;
+    let dir = exe.parent().ok_or("this binary has no directory")?;
+    Ok(dir.join("elixir-dap"))
 }
 
 fn gen(args: &GenArgs) -> Result<(), String> {

@@ -624,6 +624,8 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
     interval = Keyword.get(opts, :interval_ms, default)
     :ets.new(@table, [:named_table, :public, read_concurrency: true])
     :ets.insert(@table, {:iterations, 0})
+    # One line on stdout, once per start: what a benchmark waits for.
+    IO.puts("${app}: workload started, one iteration every #{interval} ms")
     schedule(interval)
     {:ok, %{interval: interval, iteration: 0, last_value: nil}}
   end

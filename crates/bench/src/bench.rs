@@ -1,0 +1,439 @@
+//! The benchmark: generates a project per size, drives the real
+//! `elixir-dap` over DAP on it, runs every measurement of the
+//! [registry](crate::measurements::MEASUREMENTS) and writes a JSON report.
+//!
+//! A size's project is generated into a temporary directory, compiled once
+//! up front by a first launch, and reused by every measurement of that
+//! size, in registry order.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use crate::dap_client::{DapClient, DapError};
+use crate::generator::{self, GenOptions, Project};
+use crate::measurements::{Outcome, MEASUREMENTS};
+use crate::mix_vm::{self, MixVm};
+use crate::{machine, stats, summary};
+
+/// Version of the report's layout; bump it when a key changes meaning.
+pub const REPORT_SCHEMA: u32 = 1;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub sizes: Vec<usize>,
+    /// Repetitions of each measurement.
+    pub reps: usize,
+    /// Repetitions of the hub macro edit, which recompiles nearly every
+    /// module (about a minute at 2 000 modules): fewer than `reps`.
+    pub hub_reps: usize,
+    pub seed: u64,
+    pub quick: bool,
+    /// The `elixir-dap` binary to drive.
+    pub adapter: PathBuf,
+    /// Where projects, adapter logs and VM output go; a fresh temporary
+    /// directory (removed afterwards) when `None`.
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Timeouts: generous, because a wrong number is worse than a slow run, but
+/// finite, so a hang becomes an error naming what did not arrive.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A launch that compiles the whole project: a minute per 1 000 modules on
+/// a slow machine, plus the VM's start.
+fn compile_timeout(modules: usize) -> Duration {
+    Duration::from_secs(120 + 60 * (modules as u64).div_ceil(1000))
+}
+
+/// The launch configuration every session uses: what an ElixirLS user's
+/// `mix run --no-halt` configuration sends, nothing more (so debugger
+/// defaults such as `debugAutoInterpretAllModules` apply once they exist).
+pub fn launch_arguments(project: &Path) -> Value {
+    json!({
+        "type": "mix_task",
+        "request": "launch",
+        "name": "elixir-dap-bench",
+        "projectDir": project,
+        "task": "run",
+        "taskArgs": ["--no-halt"],
+    })
+}
+
+/// Everything a measurement of one size may use.
+pub struct SizeContext<'a> {
+    pub config: &'a BenchConfig,
+    pub project: Project,
+    /// The generated project.
+    pub root: PathBuf,
+    /// Adapter logs and VM output of this size.
+    pub logs: PathBuf,
+    /// What the probe session learnt about the adapter's features.
+    pub features: &'a Features,
+    /// `VmHWM` of every adapter process at the end of its session, in KiB.
+    pub session_peak_rss_kib: Vec<u64>,
+    /// The plain-Mix VM, started by the first measurement that needs it.
+    mix_vm: Option<MixVm>,
+    /// The next edit generation: each edit writes new content (see
+    /// `ConstantEdit::value`).
+    generation: u64,
+    /// When Mix last compiled in this project (see [`Self::write_edits`]).
+    last_compile: SystemTime,
+    sessions: u32,
+    log: &'a mut dyn FnMut(&str),
+}
+
+impl SizeContext<'_> {
+    pub fn modules(&self) -> usize {
+        self.project.options.modules
+    }
+
+    pub fn log(&mut self, line: &str) {
+        (self.log)(line);
+    }
+
+    pub fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Starts a fresh adapter and launches the project: initialize, launch
+    /// (its response), `initialized`, configurationDone, then waits for the
+    /// workload's start line. Returns the session and the milliseconds from
+    /// the adapter's spawn to that line.
+    pub fn launch_session(&mut self, launch_timeout: Duration) -> Result<(DapClient, f64), String> {
+        self.sessions += 1;
+        let log_file = self.logs.join(format!("adapter-{}.log", self.sessions));
+        let started = Instant::now();
+        let mut dap = DapClient::spawn(&self.config.adapter, &log_file).map_err(err)?;
+        dap.request_ok(
+            "initialize",
+            json!({"clientID": "elixir-dap-bench", "adapterID": "elixir", "linesStartAt1": true,
+                   "columnsStartAt1": true, "pathFormat": "path"}),
+            TIMEOUT,
+        )
+        .map_err(err)?;
+        dap.request_ok("launch", launch_arguments(&self.root), launch_timeout)
+            .map_err(err)?;
+        dap.wait_event("initialized", TIMEOUT).map_err(err)?;
+        dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
+        dap.wait_stdout(&self.project.workload.started_marker, TIMEOUT)
+            .map_err(err)?;
+        Ok((dap, ms_since(started)))
+    }
+
+    /// Records the adapter's peak RSS, then disconnects (terminating the
+    /// debuggee) and waits for the adapter to exit.
+    pub fn end_session(&mut self, mut dap: DapClient) -> Result<(), String> {
+        self.record_peak_rss(&dap)?;
+        dap.request_ok("disconnect", json!({"terminateDebuggee": true}), TIMEOUT)
+            .map_err(err)?;
+        self.last_compile = SystemTime::now();
+        dap.finish(TIMEOUT).map_err(err)?;
+        Ok(())
+    }
+
+    pub fn record_peak_rss(&mut self, dap: &DapClient) -> Result<(), String> {
+        let kib = dap.peak_rss_kib().map_err(err)?;
+        self.session_peak_rss_kib.push(kib);
+        Ok(())
+    }
+
+    /// The plain-Mix VM of this size, started (and warmed up by one
+    /// uncounted recompile, which loads the compiler) on first use.
+    pub fn mix_vm(&mut self) -> Result<&mut MixVm, String> {
+        if self.mix_vm.is_none() {
+            let script = self.logs.join("recompile_server.exs");
+            std::fs::write(&script, mix_vm::SCRIPT).map_err(|e| format!("{}: {e}", script.display()))?;
+            let stderr = self.logs.join("mix-vm.stderr");
+            let vm = MixVm::start(&self.root, &script, &stderr, compile_timeout(self.modules()))?;
+            self.last_compile = SystemTime::now();
+            self.mix_vm = Some(vm);
+            let target = self
+                .project
+                .edit_targets
+                .last()
+                .cloned()
+                .ok_or("the project has no edit target")?;
+            let generation = self.next_generation();
+            let edited = target.edit(&self.root, generation).map_err(|e| e.to_string())?;
+            self.write_edits(&[(target.file.clone(), edited)])?;
+            self.recompile("warmup")?;
+        }
+        self.mix_vm.as_mut().ok_or_else(|| "no Mix VM".to_owned())
+    }
+
+    /// Recompiles in the plain-Mix VM (started already by [`Self::mix_vm`]).
+    pub fn recompile(&mut self, label: &str) -> Result<mix_vm::Recompile, String> {
+        let timeout = compile_timeout(self.modules());
+        let vm = self.mix_vm.as_mut().ok_or("the Mix VM is not running")?;
+        let result = vm.recompile(label, timeout);
+        self.last_compile = SystemTime::now();
+        result
+    }
+
+    /// Writes edited files (paths relative to the project). Mix on Elixir
+    /// 1.14 compares modification times in whole seconds, so the files are
+    /// written in a later second than Mix's last compile, else it would
+    /// see no change; the wait is not part of any timing.
+    pub fn write_edits(&mut self, edits: &[(PathBuf, String)]) -> Result<(), String> {
+        let last = self.last_compile.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let next_second = Duration::from_secs(last.as_secs() + 1) + Duration::from_millis(50);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        if let Some(wait) = next_second.checked_sub(now) {
+            // Waiting for the clock, not for an event.
+            std::thread::sleep(wait);
+        }
+        for (file, contents) in edits {
+            let path = self.root.join(file);
+            std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn stop_mix_vm(&mut self) {
+        if let Some(vm) = self.mix_vm.take() {
+            vm.stop(TIMEOUT);
+        }
+    }
+}
+
+/// What the probe session found the adapter answers; measurements of
+/// features not built yet say why they were skipped from this.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub adapter_version: String,
+    pub capabilities: Value,
+    /// For each probed request, `None` if the adapter knows it, else its
+    /// error message (`unknown request ...`).
+    pub probes: Vec<(String, Option<String>)>,
+}
+
+impl Features {
+    /// `None` if the adapter handles `command`, else why not.
+    pub fn missing(&self, command: &str) -> Option<String> {
+        match self.probes.iter().find(|(c, _)| c == command) {
+            Some((_, None)) => None,
+            Some((_, Some(message))) => Some(format!("the adapter answers `{command}` with {message:?}")),
+            None => Some(format!("`{command}` was not probed")),
+        }
+    }
+}
+
+/// Requests that later measurements need, probed by sending each once to an
+/// adapter that has launched nothing: a dispatcher that does not know one
+/// answers `unknown request`.
+const PROBED: &[&str] = &["setBreakpoints", "stackTrace", "scopes", "variables", "reloadCode"];
+
+fn probe_adapter(adapter: &Path, logs: &Path) -> Result<Features, String> {
+    let version = std::process::Command::new(adapter)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run the adapter {}: {e}", adapter.display()))?;
+    if !version.status.success() {
+        return Err(format!("`{} --version` failed", adapter.display()));
+    }
+    let mut dap = DapClient::spawn(adapter, &logs.join("adapter-probe.log")).map_err(err)?;
+    let initialize = dap
+        .request_ok(
+            "initialize",
+            json!({"clientID": "elixir-dap-bench", "adapterID": "elixir", "linesStartAt1": true}),
+            TIMEOUT,
+        )
+        .map_err(err)?;
+    let mut probes = Vec::new();
+    for command in PROBED {
+        let response = dap.request(command, json!({}), TIMEOUT).map_err(err)?;
+        let message = crate::dap_client::response_message(&response);
+        let unknown = response["success"] != true && message.contains("unknown request");
+        probes.push(((*command).to_owned(), unknown.then_some(message)));
+    }
+    dap.finish(TIMEOUT).map_err(err)?;
+    Ok(Features {
+        adapter_version: String::from_utf8_lossy(&version.stdout).trim().to_owned(),
+        capabilities: initialize["body"].clone(),
+        probes,
+    })
+}
+
+/// Runs the whole benchmark and returns the report; `log` receives progress
+/// lines. Measurements that fail are reported with an `error` (the caller
+/// decides the exit status with [`report_has_errors`]); a failure to set a
+/// size up fails the run.
+pub fn run(config: &BenchConfig, log: &mut dyn FnMut(&str)) -> Result<Value, String> {
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let started = Instant::now();
+    let temp;
+    let work_dir = match &config.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("elixir-dap-bench-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            temp.path().to_path_buf()
+        }
+    };
+    let mut machine = machine::describe()?;
+    log(&format!(
+        "machine: {} cores, OTP {}, Elixir {}, load {}",
+        machine["cores"],
+        machine["otp"].as_str().unwrap_or("?"),
+        machine["elixir"].as_str().unwrap_or("?"),
+        machine["loadavg_at_start"].as_str().unwrap_or("?")
+    ));
+    let features = probe_adapter(&config.adapter, &work_dir)?;
+    log(&format!(
+        "adapter: {} ({})",
+        features.adapter_version,
+        config.adapter.display()
+    ));
+
+    let mut sizes = Vec::new();
+    for &modules in &config.sizes {
+        sizes.push(run_size(config, modules, &work_dir, &features, log)?);
+    }
+    if let Some(object) = machine.as_object_mut() {
+        object.insert("loadavg_at_end".to_owned(), json!(machine::load_average()));
+    }
+    let summary = summary::summarize(&sizes, &machine);
+    Ok(json!({
+        "schema": REPORT_SCHEMA,
+        "tool": format!("elixir-dap-bench {}", env!("CARGO_PKG_VERSION")),
+        "started_at_unix": started_at,
+        "duration_s": stats::round1(started.elapsed().as_secs_f64()),
+        "adapter": {
+            "path": config.adapter,
+            "version": features.adapter_version,
+            "capabilities": features.capabilities,
+            "unknown_requests": features.probes.iter()
+                .filter(|(_, m)| m.is_some()).map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+        },
+        "config": {
+            "sizes": config.sizes,
+            "reps": config.reps,
+            "hub_reps": config.hub_reps,
+            "seed": config.seed,
+            "quick": config.quick,
+            "launch": launch_arguments(Path::new("<project>")),
+        },
+        "machine": machine,
+        "sizes": sizes,
+        "summary": summary,
+    }))
+}
+
+fn run_size(
+    config: &BenchConfig,
+    modules: usize,
+    work_dir: &Path,
+    features: &Features,
+    log: &mut dyn FnMut(&str),
+) -> Result<Value, String> {
+    let project = generator::generate(&GenOptions::new(modules, config.seed)).map_err(|e| e.to_string())?;
+    let root = work_dir.join(format!("project-{modules}"));
+    let logs = work_dir.join(format!("logs-{modules}"));
+    for dir in [&root, &logs] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    project.write_to(&root).map_err(|e| e.to_string())?;
+    log(&format!("{modules} modules: generated into {}", root.display()));
+
+    let mut ctx = SizeContext {
+        config,
+        project,
+        root,
+        logs,
+        features,
+        session_peak_rss_kib: Vec::new(),
+        mix_vm: None,
+        generation: 0,
+        last_compile: SystemTime::now(),
+        sessions: 0,
+        log,
+    };
+
+    // Compile once up front, through the adapter (the launch compiles with
+    // Mix in the VM): every later launch finds the build up to date.
+    let (dap, first_launch_ms) = ctx.launch_session(compile_timeout(modules))?;
+    ctx.end_session(dap)?;
+    ctx.log(&format!(
+        "{modules} modules: first launch (compiles everything) {first_launch_ms:.0} ms"
+    ));
+
+    let mut measurements = Map::new();
+    for measurement in MEASUREMENTS {
+        let started = Instant::now();
+        let outcome = (measurement.run)(&mut ctx);
+        let value = match outcome {
+            Ok(Outcome::Samples { samples, extra }) => {
+                let mut value = stats::describe(&samples);
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("unit".to_owned(), json!(measurement.unit));
+                    object.extend(extra);
+                }
+                ctx.log(&format!(
+                    "{modules} modules: {} median {} p95 {} {} ({} reps, {:.0} s)",
+                    measurement.key,
+                    value["median"],
+                    value["p95"],
+                    measurement.unit,
+                    samples.len(),
+                    started.elapsed().as_secs_f64()
+                ));
+                value
+            }
+            Ok(Outcome::NotMeasured(why)) => {
+                json!({"unit": measurement.unit, "median": null, "p95": null, "not_measured": why})
+            }
+            Err(error) => {
+                ctx.log(&format!("{modules} modules: {} FAILED: {error}", measurement.key));
+                json!({"unit": measurement.unit, "median": null, "p95": null, "error": error})
+            }
+        };
+        let mut value = value;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("description".to_owned(), json!(measurement.description));
+        }
+        measurements.insert(measurement.key.to_owned(), value);
+    }
+    ctx.stop_mix_vm();
+
+    Ok(json!({
+        "modules": modules,
+        "edit_targets": ctx.project.edit_targets.len(),
+        "hub_dependents": ctx.project.hub_macro.dependents.len(),
+        "first_launch_with_compile_ms": stats::round1(first_launch_ms),
+        "measurements": measurements,
+    }))
+}
+
+/// Whether any measurement of the report failed.
+pub fn report_has_errors(report: &Value) -> bool {
+    report["sizes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|size| size["measurements"].as_object())
+        .flat_map(|m| m.values())
+        .any(|m| m.get("error").is_some())
+}
+
+pub fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+fn err(e: DapError) -> String {
+    e.0
+}

@@ -1,0 +1,208 @@
+//! The report's `summary`: the headline numbers, derived from the medians of
+//! the measurements. A value whose inputs were not measured is `null`, and
+//! `not_measured` says why.
+
+use serde_json::{json, Map, Value};
+
+use crate::stats::round1;
+
+/// Keys every summary has (the contract with whoever reads the report).
+pub const SUMMARY_KEYS: &[&str] = &[
+    "reload_1_ms",
+    "reload_5_ms",
+    "reload_1_ms_2000",
+    "reload_1_vs_plain_mix_200",
+    "reload_1_vs_plain_mix_2000",
+    "reload_scale_2000_vs_200",
+    "restart_vs_reload",
+    "interpret_speedup_vs_serial_ni",
+    "adapter_rss_mib",
+    "launch_to_first_output_ms",
+    "restart_ms",
+    "plain_mix_recompile_1_ms",
+    "plain_mix_recompile_1_ms_2000",
+    "machine",
+];
+
+type Derived = Result<f64, String>;
+
+/// The median of `key` at `modules`, or why there is none.
+fn median_at(sizes: &[Value], modules: usize, key: &str) -> Derived {
+    let size = sizes
+        .iter()
+        .find(|s| s["modules"].as_u64() == Some(modules as u64))
+        .ok_or_else(|| format!("size {modules} was not in this run"))?;
+    let measurement = &size["measurements"][key];
+    if let Some(median) = measurement["median"].as_f64() {
+        return Ok(median);
+    }
+    if let Some(why) = measurement["not_measured"].as_str() {
+        return Err(format!("{key} at {modules} modules not measured: {why}"));
+    }
+    if let Some(error) = measurement["error"].as_str() {
+        return Err(format!("{key} at {modules} modules failed: {error}"));
+    }
+    Err(format!("{key} at {modules} modules has no median"))
+}
+
+fn ratio(numerator: Derived, denominator: Derived) -> Derived {
+    match (numerator, denominator) {
+        (Ok(n), Ok(d)) if d > 0.0 => Ok(n / d),
+        (Ok(_), Ok(_)) => Err("division by zero".to_owned()),
+        (Err(a), Err(b)) if a == b => Err(a),
+        (Err(a), Err(b)) => Err(format!("{a}; {b}")),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// The summary of a report's `sizes`. Sizes without a number in their key
+/// (`reload_1_ms`, ...) are read at the *summary size*: 200 modules if the
+/// run had it, else its smallest size. Interpretation is compared at the
+/// largest size, where it matters.
+pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
+    let modules: Vec<usize> = sizes
+        .iter()
+        .filter_map(|s| s["modules"].as_u64())
+        .map(|m| m as usize)
+        .collect();
+    let base = if modules.contains(&200) {
+        200
+    } else {
+        modules.iter().copied().min().unwrap_or(200)
+    };
+    let largest = modules.iter().copied().max().unwrap_or(base);
+
+    let rss = sizes
+        .iter()
+        .filter_map(|s| s["measurements"]["adapter_peak_rss_mib"]["max"].as_f64())
+        .reduce(f64::max)
+        .ok_or_else(|| "no size measured adapter_peak_rss_mib".to_owned());
+
+    let derived: Vec<(&str, Derived)> = vec![
+        ("reload_1_ms", median_at(sizes, base, "reload_1_ms")),
+        ("reload_5_ms", median_at(sizes, base, "reload_5_ms")),
+        ("reload_1_ms_2000", median_at(sizes, 2000, "reload_1_ms")),
+        (
+            "reload_1_vs_plain_mix_200",
+            ratio(
+                median_at(sizes, 200, "plain_mix_recompile_1_ms"),
+                median_at(sizes, 200, "reload_1_ms"),
+            ),
+        ),
+        (
+            "reload_1_vs_plain_mix_2000",
+            ratio(
+                median_at(sizes, 2000, "plain_mix_recompile_1_ms"),
+                median_at(sizes, 2000, "reload_1_ms"),
+            ),
+        ),
+        (
+            "reload_scale_2000_vs_200",
+            ratio(
+                median_at(sizes, 2000, "reload_1_ms"),
+                median_at(sizes, 200, "reload_1_ms"),
+            ),
+        ),
+        (
+            "restart_vs_reload",
+            ratio(
+                median_at(sizes, base, "restart_ms"),
+                median_at(sizes, base, "reload_1_ms"),
+            ),
+        ),
+        (
+            "interpret_speedup_vs_serial_ni",
+            ratio(
+                median_at(sizes, largest, "serial_int_ni_ms"),
+                median_at(sizes, largest, "interpret_all_ms"),
+            ),
+        ),
+        ("adapter_rss_mib", rss),
+        (
+            "launch_to_first_output_ms",
+            median_at(sizes, base, "launch_to_first_output_ms"),
+        ),
+        ("restart_ms", median_at(sizes, base, "restart_ms")),
+        (
+            "plain_mix_recompile_1_ms",
+            median_at(sizes, base, "plain_mix_recompile_1_ms"),
+        ),
+        (
+            "plain_mix_recompile_1_ms_2000",
+            median_at(sizes, 2000, "plain_mix_recompile_1_ms"),
+        ),
+    ];
+
+    let mut summary = Map::new();
+    let mut not_measured = Map::new();
+    summary.insert("summary_size".to_owned(), json!(base));
+    for (key, value) in derived {
+        match value {
+            Ok(v) => {
+                // Ratios keep two decimals, times and sizes one.
+                let v = if key.contains("_vs_") || key.contains("scale") || key.contains("speedup") {
+                    (v * 100.0).round() / 100.0
+                } else {
+                    round1(v)
+                };
+                summary.insert(key.to_owned(), json!(v));
+            }
+            Err(why) => {
+                summary.insert(key.to_owned(), Value::Null);
+                not_measured.insert(key.to_owned(), json!(why));
+            }
+        }
+    }
+    summary.insert(
+        "machine".to_owned(),
+        json!({"cores": machine["cores"], "otp": machine["otp"], "elixir": machine["elixir"]}),
+    );
+    summary.insert("not_measured".to_owned(), Value::Object(not_measured));
+    Value::Object(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(modules: u64, measurements: Value) -> Value {
+        json!({"modules": modules, "measurements": measurements})
+    }
+
+    #[test]
+    fn derives_ratios_and_explains_nulls() {
+        let sizes = vec![
+            size(
+                200,
+                json!({
+                    "plain_mix_recompile_1_ms": {"median": 100.0},
+                    "reload_1_ms": {"median": 20.0},
+                    "restart_ms": {"median": 3000.0},
+                    "adapter_peak_rss_mib": {"max": 12.5},
+                }),
+            ),
+            size(
+                2000,
+                json!({
+                    "plain_mix_recompile_1_ms": {"median": 2000.0},
+                    "reload_1_ms": {"median": null, "not_measured": "needs reloadCode"},
+                    "adapter_peak_rss_mib": {"max": 14.0},
+                }),
+            ),
+        ];
+        let machine = json!({"cores": 2, "otp": "25", "elixir": "1.14.0", "cpu": "x"});
+        let summary = summarize(&sizes, &machine);
+        for key in SUMMARY_KEYS {
+            assert!(summary.get(*key).is_some(), "{key}");
+        }
+        assert_eq!(summary["reload_1_vs_plain_mix_200"], json!(5.0));
+        assert_eq!(summary["restart_vs_reload"], json!(150.0));
+        assert_eq!(summary["adapter_rss_mib"], json!(14.0));
+        assert_eq!(summary["reload_1_ms_2000"], Value::Null);
+        let why = summary["not_measured"]["reload_scale_2000_vs_200"]
+            .as_str()
+            .unwrap_or("");
+        assert!(why.contains("needs reloadCode"), "{why}");
+        assert_eq!(summary["machine"], json!({"cores": 2, "otp": "25", "elixir": "1.14.0"}));
+    }
+}
