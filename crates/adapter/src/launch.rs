@@ -43,6 +43,9 @@ pub struct LaunchArguments {
     pub exclude_modules: Vec<String>,
     #[serde(default = "default_true")]
     pub break_on_dbg: bool,
+    /// How long an `evaluate` may run before it is killed.
+    #[serde(default = "default_expression_timeout")]
+    pub debug_expression_timeout_ms: u64,
     /// Our addition: the `elixir` executable to start (default: from `PATH`).
     pub elixir_path: Option<String>,
 }
@@ -51,14 +54,30 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+fn default_expression_timeout() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 pub enum StackTraceMode {
     #[serde(rename = "all")]
     All,
     #[serde(rename = "no_tail")]
+    #[default]
     NoTail,
     #[serde(rename = "false")]
     Off,
+}
+
+impl StackTraceMode {
+    /// The flag `:int.stack_trace/1` takes.
+    pub fn as_int_flag(self) -> &'static str {
+        match self {
+            StackTraceMode::All => "all",
+            StackTraceMode::NoTail => "no_tail",
+            StackTraceMode::Off => "false",
+        }
+    }
 }
 
 /// Launch arguments after validation.

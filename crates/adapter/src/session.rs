@@ -8,6 +8,7 @@
 //! flows even while a long request (a launch compiling the project) runs.
 
 use crate::client::Client;
+use crate::debugger::{self, Debugger, DebuggerConfig};
 use crate::launch::{self, LaunchConfig};
 use beam::term::{self, TermExt};
 use beam::{AgentError, AgentEvent, Debuggee, DebuggeeEvent, OutputStream, VmSpec};
@@ -67,7 +68,20 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "disconnect",
     "terminate",
     "threads",
+    "setBreakpoints",
+    "setFunctionBreakpoints",
     "setExceptionBreakpoints",
+    "stackTrace",
+    "scopes",
+    "variables",
+    "evaluate",
+    "continue",
+    "next",
+    "stepIn",
+    "stepOut",
+    "pause",
+    "modules",
+    "loadedSources",
 ];
 
 pub fn capabilities() -> Capabilities {
@@ -75,7 +89,27 @@ pub fn capabilities() -> Capabilities {
         supports_configuration_done_request: Some(true),
         supports_terminate_request: Some(true),
         support_terminate_debuggee: Some(true),
+        supports_conditional_breakpoints: Some(true),
+        supports_hit_conditional_breakpoints: Some(true),
+        supports_log_points: Some(true),
+        supports_function_breakpoints: Some(true),
+        supports_evaluate_for_hovers: Some(true),
+        supports_modules_request: Some(true),
+        supports_loaded_sources_request: Some(true),
+        supports_delayed_stack_trace_loading: Some(true),
     }
+}
+
+/// What reaches the session loop besides requests.
+#[derive(Debug)]
+pub enum SessionEvent {
+    Vm(DebuggeeEvent),
+    /// A background interpretation batch finished.
+    Interpreted {
+        reply: Result<eetf::Term, AgentError>,
+        done: usize,
+        total: usize,
+    },
 }
 
 /// The program launched in this session.
@@ -92,8 +126,12 @@ pub struct Session {
     client_supports_progress: bool,
     debuggee: Option<Debuggee>,
     program: Option<Program>,
-    vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
-    vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
+    /// Absent with `noDebug` and before launch.
+    debugger: Option<Debugger>,
+    /// The progress shown while modules are interpreted in the background.
+    interpret_progress: Option<String>,
+    vm_events: mpsc::UnboundedReceiver<SessionEvent>,
+    vm_events_tx: mpsc::UnboundedSender<SessionEvent>,
     pump: Option<tokio::task::JoinHandle<()>>,
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
@@ -109,6 +147,8 @@ impl Session {
             client_supports_progress: false,
             debuggee: None,
             program: None,
+            debugger: None,
+            interpret_progress: None,
             vm_events,
             vm_events_tx,
             pump: None,
@@ -132,7 +172,7 @@ impl Session {
                         break;
                     }
                 },
-                Some(event) = self.vm_events.recv() => self.handle_vm_event(event).await,
+                Some(event) = self.vm_events.recv() => self.handle_session_event(event).await,
             }
         }
         self.shutdown().await;
@@ -195,9 +235,71 @@ impl Session {
             "configurationDone" => self.configuration_done().await,
             "disconnect" => self.disconnect(&request.arguments).await,
             "terminate" => self.terminate(),
-            "threads" => Ok(Some(json!({ "threads": [] }))),
             "setExceptionBreakpoints" => Ok(None),
+            "threads" => match &self.debugger {
+                Some(debugger) => debugger.threads().map(Some),
+                None => Ok(Some(json!({ "threads": [] }))),
+            },
+            "setBreakpoints" => self
+                .debugger(&request.command)?
+                .set_breakpoints(&request.arguments)
+                .await
+                .map(Some),
+            "setFunctionBreakpoints" => self
+                .debugger(&request.command)?
+                .set_function_breakpoints(&request.arguments)
+                .await
+                .map(Some),
+            "stackTrace" => self
+                .debugger(&request.command)?
+                .stack_trace(&request.arguments)
+                .await
+                .map(Some),
+            "scopes" => self.debugger(&request.command)?.scopes(&request.arguments).map(Some),
+            "variables" => self
+                .debugger(&request.command)?
+                .variables(&request.arguments)
+                .await
+                .map(Some),
+            "evaluate" => self
+                .debugger(&request.command)?
+                .evaluate(&request.arguments)
+                .await
+                .map(Some),
+            "continue" | "next" | "stepIn" | "stepOut" => {
+                let command = request.command.clone();
+                self.debugger(&command)?
+                    .resume(&command, &request.arguments)
+                    .await
+                    .map(non_null)
+            }
+            "pause" => self
+                .debugger(&request.command)?
+                .pause(&request.arguments)
+                .await
+                .map(non_null),
+            "modules" => match &self.debugger {
+                Some(debugger) => debugger.modules().map(Some),
+                None => Ok(Some(json!({ "modules": [], "totalModules": 0 }))),
+            },
+            "loadedSources" => match &self.debugger {
+                Some(debugger) => debugger.loaded_sources().map(Some),
+                None => Ok(Some(json!({ "sources": [] }))),
+            },
             other => Err(RequestError::User(format!("unknown request `{other}`"))),
+        }
+    }
+
+    /// The debugger, or an error saying why there is none.
+    fn debugger(&mut self, command: &str) -> Result<&mut Debugger, RequestError> {
+        match (&mut self.debugger, &self.program) {
+            (Some(debugger), _) => Ok(debugger),
+            (None, Some(program)) if program.config.args.no_debug => Err(RequestError::User(format!(
+                "{command}: the program runs without debugging (`noDebug`)"
+            ))),
+            (None, _) => Err(RequestError::User(format!(
+                "{command}: no program is being debugged; launch one first"
+            ))),
         }
     }
 
@@ -282,6 +384,17 @@ impl Session {
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
         self.report_diagnostics(&loaded);
+        if !config.args.no_debug {
+            let args = &config.args;
+            let debugger_config = DebuggerConfig {
+                interpret_patterns: args.debug_interpret_modules_patterns.as_deref(),
+                auto_interpret_all: args.debug_auto_interpret_all_modules,
+                exclude_modules: &args.exclude_modules,
+                stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
+                expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
+            };
+            self.debugger = Some(Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?);
+        }
         let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
         self.program = Some(Program {
             config,
@@ -297,7 +410,7 @@ impl Session {
         let Some(diagnostics) = detail.get("diagnostics").and_then(TermExt::as_elements) else {
             return;
         };
-        for diagnostic in diagnostics {
+        for diagnostic in diagnostics.iter() {
             let file = diagnostic.get_text("file").unwrap_or_default();
             let line = diagnostic.get_i64("line").unwrap_or(0);
             let severity = diagnostic.get_text("severity").unwrap_or_else(|| "error".into());
@@ -342,7 +455,54 @@ impl Session {
         command_line.extend(args.task_args.iter().cloned());
         self.client
             .console(format!("elixir-dap: running `{}`", command_line.join(" ")));
+        self.start_background_interpretation();
         Ok(None)
+    }
+
+    /// Interprets the modules not interpreted yet (those with breakpoints
+    /// already are) while the program runs, in chunks so progress shows.
+    fn start_background_interpretation(&mut self) {
+        let Some(debugger) = &self.debugger else { return };
+        let pending = debugger.pending_interpretation();
+        if pending.is_empty() {
+            return;
+        }
+        let agent = debugger.agent().clone();
+        self.interpret_progress = self.progress_start("Interpreting", &format!("{} modules", pending.len()));
+        let events = self.vm_events_tx.clone();
+        tokio::spawn(async move {
+            let total = pending.len();
+            let mut done = 0;
+            for chunk in pending.chunks(debugger::INTERPRET_CHUNK) {
+                let reply = debugger::interpret_call(&agent, chunk).await;
+                done += chunk.len();
+                let failed = reply.is_err();
+                if events.send(SessionEvent::Interpreted { reply, done, total }).is_err() || failed {
+                    break;
+                }
+            }
+        });
+    }
+
+    fn on_interpreted(&mut self, reply: Result<eetf::Term, AgentError>, done: usize, total: usize) {
+        match (&mut self.debugger, reply) {
+            (Some(debugger), Ok(reply)) => debugger.record_interpreted(&reply),
+            (_, Err(error)) => self
+                .client
+                .console(format!("elixir-dap: interpreting modules failed: {error}")),
+            (None, Ok(_)) => {}
+        }
+        if let Some(id) = &self.interpret_progress {
+            let percentage = (done * 100 / total.max(1)) as u64;
+            self.client.event(
+                "progressUpdate",
+                json!({ "progressId": id, "message": format!("{done} of {total} modules"), "percentage": percentage }),
+            );
+        }
+        if done >= total {
+            let id = self.interpret_progress.take();
+            self.progress_end(id, &format!("{total} modules interpreted"));
+        }
     }
 
     async fn disconnect(&mut self, arguments: &Value) -> Handled {
@@ -383,7 +543,7 @@ impl Session {
         let deadline = tokio::time::Instant::now() + EXIT_TIMEOUT;
         while !self.terminated {
             match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
-                Ok(Some(event)) => self.handle_vm_event(event).await,
+                Ok(Some(event)) => self.handle_session_event(event).await,
                 Ok(None) => break,
                 Err(_) => {
                     tracing::error!(
@@ -393,6 +553,13 @@ impl Session {
                     break;
                 }
             }
+        }
+    }
+
+    async fn handle_session_event(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::Vm(event) => self.handle_vm_event(event).await,
+            SessionEvent::Interpreted { reply, done, total } => self.on_interpreted(reply, done, total),
         }
     }
 
@@ -408,6 +575,7 @@ impl Session {
                 }
                 self.terminated = true;
                 self.debuggee = None;
+                self.debugger = None;
                 self.client.event("exited", ExitedEventBody { exit_code: code });
                 self.client.event("terminated", ());
             }
@@ -415,6 +583,11 @@ impl Session {
     }
 
     fn handle_agent_event(&mut self, event: AgentEvent) {
+        if let Some(debugger) = &mut self.debugger {
+            if debugger.on_agent_event(&event) {
+                return;
+            }
+        }
         match event.name.as_str() {
             "task_finished" => {
                 let status = event.data.get_i64("status").unwrap_or(1);
@@ -486,6 +659,11 @@ fn project_name(config: &LaunchConfig) -> String {
         .unwrap_or_else(|| config.project_dir.display().to_string())
 }
 
+/// Requests whose response has no body.
+fn non_null(value: Value) -> Option<Value> {
+    (!value.is_null()).then_some(value)
+}
+
 fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -495,7 +673,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
 async fn pump_vm_events(
     mut events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     client: Client,
-    session: mpsc::UnboundedSender<DebuggeeEvent>,
+    session: mpsc::UnboundedSender<SessionEvent>,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -507,7 +685,7 @@ async fn pump_vm_events(
                 client.output(category, text);
             }
             other => {
-                if session.send(other).is_err() {
+                if session.send(SessionEvent::Vm(other)).is_err() {
                     break;
                 }
             }
@@ -528,6 +706,14 @@ mod tests {
                 "supportsConfigurationDoneRequest" => vec!["configurationDone"],
                 "supportsTerminateRequest" => vec!["terminate"],
                 "supportTerminateDebuggee" => vec!["disconnect"],
+                "supportsConditionalBreakpoints" | "supportsHitConditionalBreakpoints" | "supportsLogPoints" => {
+                    vec!["setBreakpoints"]
+                }
+                "supportsFunctionBreakpoints" => vec!["setFunctionBreakpoints"],
+                "supportsEvaluateForHovers" => vec!["evaluate"],
+                "supportsModulesRequest" => vec!["modules"],
+                "supportsLoadedSourcesRequest" => vec!["loadedSources"],
+                "supportsDelayedStackTraceLoading" => vec!["stackTrace"],
                 other => panic!("capability {other} has no known request: add it to this test"),
             }
         };

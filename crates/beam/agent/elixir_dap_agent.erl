@@ -14,7 +14,7 @@
 %% taking the whole process group with it, unless the adapter detached first.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_agent).
--export([main/0]).
+-export([main/0, send_event/2, format_exception/3]).
 
 -record(state, {sock, detached = false}).
 
@@ -122,6 +122,31 @@ handle({load_project, Opts}) ->
     load_project(Opts);
 handle({run_task, Opts}) ->
     run_task(Opts);
+%% The debugger: see elixir_dap_debugger for each request.
+handle({debugger_start, StackTraceMode}) ->
+    elixir_dap_debugger:ensure_started(StackTraceMode);
+handle(list_modules) ->
+    elixir_dap_debugger:list_modules();
+handle({interpret, Modules}) ->
+    elixir_dap_debugger:interpret(Modules);
+handle({breakable_lines, Module}) ->
+    elixir_dap_debugger:breakable_lines(Module);
+handle({function_lines, Module, Function, Arity}) ->
+    elixir_dap_debugger:function_lines(Module, Function, Arity);
+handle({set_breakpoints, Module, Breakpoints}) ->
+    elixir_dap_debugger:set_breakpoints(Module, Breakpoints);
+handle({command, Pid, Command}) ->
+    elixir_dap_debugger:command(Pid, Command);
+handle({stack, Pid}) ->
+    elixir_dap_debugger:stack(Pid);
+handle({frame_variables, Pid, Level}) ->
+    elixir_dap_debugger:frame_variables(Pid, Level);
+handle({process_variables, Pid}) ->
+    elixir_dap_debugger:process_variables(Pid);
+handle({children, Handle, Start, Count}) ->
+    elixir_dap_debugger:children(Handle, Start, Count);
+handle({evaluate, Target, Level, Expression, Timeout}) ->
+    elixir_dap_debugger:evaluate(Target, Level, Expression, Timeout);
 handle(Other) ->
     {error, #{kind => unknown_request,
               message => iolist_to_binary(io_lib:format("unknown request ~0p", [Other]))}}.

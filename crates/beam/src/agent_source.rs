@@ -11,7 +11,13 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// (file name, content) of every agent module.
-pub const AGENT_SOURCES: &[(&str, &str)] = &[("elixir_dap_agent.erl", include_str!("../agent/elixir_dap_agent.erl"))];
+pub const AGENT_SOURCES: &[(&str, &str)] = &[
+    ("elixir_dap_agent.erl", include_str!("../agent/elixir_dap_agent.erl")),
+    (
+        "elixir_dap_debugger.erl",
+        include_str!("../agent/elixir_dap_debugger.erl"),
+    ),
+];
 
 /// Hex digest of all agent sources, names included.
 pub fn content_hash() -> String {
@@ -86,7 +92,8 @@ mod tests {
         let second = install(root.path()).unwrap();
         assert_eq!(first, second);
         assert!(first.ends_with(format!("agent-{}", content_hash())));
-        let written = std::fs::read_to_string(first.join("elixir_dap_agent.erl")).unwrap();
-        assert_eq!(written, AGENT_SOURCES[0].1);
+        for (name, content) in AGENT_SOURCES {
+            assert_eq!(&std::fs::read_to_string(first.join(name)).unwrap(), content);
+        }
     }
 }

@@ -207,7 +207,7 @@ async fn read_frames<R: AsyncRead + Unpin>(mut reader: R, pending: Pending, even
 }
 
 fn dispatch(term: Term, pending: &Pending, events: &mpsc::UnboundedSender<AgentEvent>) {
-    let elements = term.as_elements().unwrap_or(&[]);
+    let elements = term.as_elements().unwrap_or_default();
     match (elements.first().and_then(TermExt::as_atom), elements.len()) {
         (Some("reply"), 3) => {
             let Some(id) = elements[1].as_i64() else {
@@ -232,7 +232,7 @@ fn dispatch(term: Term, pending: &Pending, events: &mpsc::UnboundedSender<AgentE
 }
 
 fn parse_result(result: &Term) -> Result<Term, AgentError> {
-    let elements = result.as_elements().unwrap_or(&[]);
+    let elements = result.as_elements().unwrap_or_default();
     match (elements.first().and_then(TermExt::as_atom), elements.get(1)) {
         (Some("ok"), Some(value)) if elements.len() == 2 => Ok(value.clone()),
         (Some("error"), Some(detail)) if elements.len() == 2 => Err(AgentError::Failed {

@@ -4,6 +4,7 @@
 //! atom keys; these helpers keep that vocabulary readable on the Rust side.
 
 use eetf::{Atom, Binary, FixInteger, List, Map, Term, Tuple};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub fn atom(name: &str) -> Term {
@@ -51,7 +52,9 @@ pub trait TermExt {
     fn as_text(&self) -> Option<String>;
     fn as_i64(&self) -> Option<i64>;
     fn as_bool(&self) -> Option<bool>;
-    fn as_elements(&self) -> Option<&[Term]>;
+    /// Elements of a tuple or list. A list of small integers arrives from
+    /// Erlang as a byte string (`STRING_EXT`) and is expanded here.
+    fn as_elements(&self) -> Option<Cow<'_, [Term]>>;
     /// The value under an atom key of a map.
     fn get(&self, key: &str) -> Option<&Term>;
     fn get_text(&self, key: &str) -> Option<String> {
@@ -96,10 +99,16 @@ impl TermExt for Term {
         }
     }
 
-    fn as_elements(&self) -> Option<&[Term]> {
+    fn as_elements(&self) -> Option<Cow<'_, [Term]>> {
         match self {
-            Term::Tuple(t) => Some(&t.elements),
-            Term::List(l) => Some(&l.elements),
+            Term::Tuple(t) => Some(Cow::Borrowed(&t.elements)),
+            Term::List(l) => Some(Cow::Borrowed(&l.elements)),
+            Term::ByteList(b) => Some(Cow::Owned(
+                b.bytes
+                    .iter()
+                    .map(|&byte| Term::FixInteger(FixInteger::from(byte)))
+                    .collect(),
+            )),
             _ => None,
         }
     }
@@ -130,5 +139,14 @@ mod tests {
         assert_eq!(back.get_i64("count"), Some(5_000_000_000));
         assert_eq!(back.get("ok").and_then(TermExt::as_bool), Some(true));
         assert_eq!(back.get("missing"), None);
+    }
+
+    #[test]
+    fn small_integer_lists_decode_as_elements() {
+        // What Erlang's term_to_binary([5, 9, 10]) produces: STRING_EXT.
+        let bytes = [131u8, 107, 0, 3, 5, 9, 10];
+        let term = Term::decode(&bytes[..]).unwrap();
+        let lines: Vec<i64> = term.as_elements().unwrap().iter().filter_map(TermExt::as_i64).collect();
+        assert_eq!(lines, vec![5, 9, 10]);
     }
 }

@@ -154,6 +154,9 @@ impl Debuggee {
             tokio::select! {
                 accepted = listener.accept() => {
                     let (stream, peer) = accepted.map_err(LaunchError::Channel)?;
+                    // Small request/reply frames: without this, Nagle's algorithm
+                    // and delayed ACKs add ~40 ms to every call.
+                    stream.set_nodelay(true).map_err(LaunchError::Channel)?;
                     match check_hello(stream, &token).await {
                         Some(connected) => break connected,
                         None => tracing::warn!(%peer, "rejected a connection without the session token"),

@@ -24,6 +24,22 @@ pub struct Capabilities {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supports_terminate_request: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_conditional_breakpoints: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_hit_conditional_breakpoints: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_log_points: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_function_breakpoints: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_evaluate_for_hovers: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_modules_request: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_loaded_sources_request: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_delayed_stack_trace_loading: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub support_terminate_debuggee: Option<bool>,
 }
 
@@ -71,4 +87,132 @@ pub struct ProcessEventBody {
     pub system_process_id: Option<u32>,
     pub is_local_process: bool,
     pub start_method: &'static str,
+}
+
+/// A source file, as DAP identifies it: by path.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetBreakpointsArguments {
+    pub source: Source,
+    #[serde(default)]
+    pub breakpoints: Vec<SourceBreakpoint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceBreakpoint {
+    pub line: i64,
+    pub condition: Option<String>,
+    pub hit_condition: Option<String>,
+    pub log_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetFunctionBreakpointsArguments {
+    pub breakpoints: Vec<FunctionBreakpointArgument>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionBreakpointArgument {
+    pub name: String,
+    pub condition: Option<String>,
+    pub hit_condition: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakpoint {
+    pub id: i64,
+    pub verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadArguments {
+    pub thread_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackTraceArguments {
+    pub thread_id: i64,
+    pub start_frame: Option<i64>,
+    pub levels: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackFrame {
+    pub id: i64,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    pub line: i64,
+    pub column: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopesArguments {
+    pub frame_id: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scope {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presentation_hint: Option<String>,
+    pub variables_reference: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_variables: Option<i64>,
+    pub expensive: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariablesArguments {
+    pub variables_reference: i64,
+    pub filter: Option<String>,
+    pub start: Option<i64>,
+    pub count: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Variable {
+    pub name: String,
+    pub value: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub variables_reference: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed_variables: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_variables: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateArguments {
+    pub expression: String,
+    pub frame_id: Option<i64>,
+    pub context: Option<String>,
 }

@@ -1,0 +1,651 @@
+%% elixir_dap_debugger: the agent's wrapper around OTP's interpreter (:int).
+%%
+%% Everything that touches :int and its internals (dbg_iserver, meta
+%% processes, their stacks) lives here, so that a second backend (OTP 28's
+%% erl_debugger) can replace one module. The adapter decides what to
+%% interpret, where breakpoints go and when to step; this module executes.
+%%
+%% Paused processes: when an interpreted process reaches a breakpoint, :int
+%% spawns attach/2 for it (auto_attach). That process attaches to the meta
+%% process, stays attached for the debugged process's life, and turns meta
+%% messages into agent events (stopped, thread_exited).
+%%
+%% Values shown to the user are kept in an ETS table under integer handles
+%% (variablesReference on the Rust side) until the process resumes.
+-module(elixir_dap_debugger).
+-export([ensure_started/1, list_modules/0, interpret/1, breakable_lines/1,
+         function_lines/3, set_breakpoints/2, command/2, stack/1,
+         frame_variables/2, process_variables/1, children/3, evaluate/4,
+         release/1, attach/1, check_breakpoint/3]).
+
+-define(HANDLES, elixir_dap_handles).
+-define(BREAKS, elixir_dap_breaks).
+
+%% ---------------------------------------------------------------------------
+%% Set-up
+
+%% Mix prunes the code path on Elixir 1.15+, and OTP 26+ may not find the
+%% debugger through code:lib_dir/1: add its ebin from the OTP root ourselves.
+ensure_started(StackTraceModeName) ->
+    StackTraceMode = case StackTraceModeName of
+                         <<"all">> -> all;
+                         <<"false">> -> false;
+                         _ -> no_tail
+                     end,
+    case code:which(int) of
+        non_existing -> add_debugger_path();
+        _ -> ok
+    end,
+    case application:ensure_all_started(debugger) of
+        {ok, _} -> ok;
+        {error, Reason} -> throw_error(debugger_unavailable,
+                                       io_lib:format("the Erlang debugger application cannot start: ~0p "
+                                                     "(install erlang-debugger)", [Reason]))
+    end,
+    ensure_tables(),
+    int:stack_trace(StackTraceMode),
+    int:auto_attach([break], {?MODULE, attach, []}),
+    {ok, ok}.
+
+add_debugger_path() ->
+    Pattern = filename:join([code:root_dir(), "lib", "debugger-*", "ebin"]),
+    case lists:reverse(lists:sort(filelib:wildcard(Pattern))) of
+        [Ebin | _] -> code:add_patha(Ebin);
+        [] -> throw_error(debugger_unavailable,
+                          "the Erlang debugger application is not installed (install erlang-debugger)")
+    end.
+
+ensure_tables() ->
+    %% Requests run in short-lived processes: the tables need an owner that
+    %% lives as long as the VM.
+    case ets:whereis(?HANDLES) of
+        undefined ->
+            Parent = self(),
+            spawn(fun() ->
+                          ets:new(?HANDLES, [named_table, public, set]),
+                          ets:new(?BREAKS, [named_table, public, set]),
+                          ets:insert(?HANDLES, {next_handle, 0}),
+                          Parent ! {?MODULE, tables_ready},
+                          receive stop -> ok end
+                  end),
+            receive {?MODULE, tables_ready} -> ok
+            after 5000 -> throw_error(internal, "could not create the debugger's tables")
+            end;
+        _ ->
+            ok
+    end.
+
+throw_error(Kind, Message) ->
+    throw({agent_error, #{kind => Kind, message => iolist_to_binary(Message)}}).
+
+%% ---------------------------------------------------------------------------
+%% Modules
+
+%% Every module compiled into the build path (the project's apps and its
+%% path dependencies), with its source and whether it is the project's own.
+list_modules() ->
+    Build = 'Elixir.Mix.Project':build_path(),
+    Own = [atom_to_binary(App, utf8) || App <- project_apps()],
+    Ebins = filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"]))),
+    Modules = lists:append([modules_in(Ebin, Own) || Ebin <- Ebins]),
+    {ok, Modules}.
+
+project_apps() ->
+    case 'Elixir.Mix.Project':'umbrella?'() of
+        true -> maps:keys('Elixir.Mix.Project':apps_paths());
+        false -> [proplists:get_value(app, 'Elixir.Mix.Project':config())]
+    end.
+
+modules_in(Ebin, Own) ->
+    App = list_to_binary(filename:basename(filename:dirname(Ebin))),
+    IsOwn = lists:member(App, Own),
+    [module_entry(filename:join(Ebin, Beam), App, IsOwn)
+     || Beam <- filelib:wildcard("*.beam", Ebin)].
+
+module_entry(BeamPath, App, IsOwn) ->
+    Module = list_to_atom(filename:basename(BeamPath, ".beam")),
+    Source = case beam_lib:chunks(BeamPath, [compile_info]) of
+                 {ok, {_, [{compile_info, Info}]}} ->
+                     case proplists:get_value(source, Info) of
+                         undefined -> <<>>;
+                         S -> unicode:characters_to_binary(S)
+                     end;
+                 _ -> <<>>
+             end,
+    #{module => Module, name => module_name(Module), source => Source,
+      beam => unicode:characters_to_binary(BeamPath), app => App, project => IsOwn}.
+
+%% Interprets modules one by one; those that cannot be interpreted (no debug
+%% info, NIF stubs, missing source) are reported, not fatal.
+interpret(Names) ->
+    Results = [interpret_one(to_atom(N, "module")) || N <- Names],
+    {ok, #{interpreted => [M || {ok, M} <- Results],
+           skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
+
+interpret_one(Module) ->
+    case int:interpretable(Module) of
+        true ->
+            try int:ni(Module) of
+                {module, Module} -> {ok, Module};
+                error -> {skipped, Module, <<"the interpreter refused it">>}
+            catch
+                Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+            end;
+        {error, Reason} ->
+            {skipped, Module, format_term(Reason)}
+    end.
+
+%% Lines where the interpreter can stop: the first line of every expression
+%% in a body (function clauses, case/receive/try/fun bodies). A breakpoint on
+%% any other line would never be hit.
+breakable_lines(Name) ->
+    Module = to_atom(Name, "module"),
+    {ok, lists:usort(body_lines(abstract_code(Module)))}.
+
+%% First line of every clause of Function/Arity (Arity = any for all).
+function_lines(ModuleName, FunctionName, Arity) ->
+    Module = to_atom(ModuleName, "module"),
+    Function = to_atom(FunctionName, "function"),
+    Lines = [first_line(Clause)
+             || {function, _, F, A, Clauses} <- abstract_code(Module),
+                F =:= Function, Arity =:= any orelse A =:= Arity,
+                Clause <- Clauses],
+    {ok, lists:usort([L || L <- Lines, L > 0])}.
+
+first_line({clause, _, _, _, [First | _]}) -> line_of(First);
+first_line(_) -> 0.
+
+abstract_code(Module) ->
+    Beam = case code:which(Module) of
+               Path when is_list(Path) -> Path;
+               _ -> throw_error(no_beam, io_lib:format("no beam file for ~ts", [module_name(Module)]))
+           end,
+    case beam_lib:chunks(Beam, [debug_info]) of
+        {ok, {_, [{debug_info, {debug_info_v1, Backend, Data}}]}} ->
+            case Backend:debug_info(erlang_v1, Module, Data, []) of
+                {ok, Forms} -> Forms;
+                _ -> throw_error(no_debug_info, io_lib:format("~ts has no usable debug info", [module_name(Module)]))
+            end;
+        _ ->
+            throw_error(no_debug_info, io_lib:format("~ts has no debug info", [module_name(Module)]))
+    end.
+
+body_lines(Forms) ->
+    walk(Forms, []).
+
+walk({clause, _, _, _, Body}, Acc) ->
+    walk(Body, [line_of(E) || E <- Body, line_of(E) > 0] ++ Acc);
+walk(Tuple, Acc) when is_tuple(Tuple) ->
+    walk(tuple_to_list(Tuple), Acc);
+walk([H | T], Acc) ->
+    walk(T, walk(H, Acc));
+walk(_, Acc) ->
+    Acc.
+
+line_of(Expr) when is_tuple(Expr), tuple_size(Expr) >= 2 ->
+    try erl_anno:line(element(2, Expr)) of
+        Line when is_integer(Line) -> Line;
+        _ -> 0
+    catch
+        _:_ -> 0
+    end;
+line_of(_) ->
+    0.
+
+%% ---------------------------------------------------------------------------
+%% Breakpoints
+
+%% Replaces every breakpoint of Module. Breakpoints with a condition, a hit
+%% condition or a log message get a condition function (see check_breakpoint).
+set_breakpoints(Name, Breakpoints) ->
+    Module = to_atom(Name, "module"),
+    [int:delete_break(Module, Line) || {{M, Line}, _} <- int:all_breaks(Module), M =:= Module],
+    ets:match_delete(?BREAKS, {{Module, '_'}, '_'}),
+    lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
+    {ok, ok}.
+
+set_breakpoint(Module, #{line := Line} = Spec) ->
+    ok = int:break(Module, Line),
+    Condition = maps:get(condition, Spec, nil),
+    HitCondition = maps:get(hit_condition, Spec, nil),
+    Log = maps:get(log_message, Spec, nil),
+    case {Condition, HitCondition, Log} of
+        {nil, nil, nil} ->
+            ok;
+        _ ->
+            ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
+                                                   log_message => Log, hits => 0}}),
+            int:test_at_break(Module, Line, {condition_module(Module, Line), check})
+    end.
+
+%% :int calls a condition as CondModule:check(Bindings) without saying which
+%% breakpoint it belongs to, so each such breakpoint gets a tiny module.
+condition_module(Module, Line) ->
+    Name = list_to_atom(lists:flatten(io_lib:format("elixir_dap_cond_~ts_~b", [Module, Line]))),
+    case code:is_loaded(Name) of
+        {file, _} ->
+            Name;
+        false ->
+            Forms = [{attribute, 1, module, Name},
+                     {attribute, 1, export, [{check, 1}]},
+                     {function, 1, check, 1,
+                      [{clause, 1, [{var, 1, 'B'}], [],
+                        [{call, 1, {remote, 1, {atom, 1, ?MODULE}, {atom, 1, check_breakpoint}},
+                          [{atom, 1, Module}, {integer, 1, Line}, {var, 1, 'B'}]}]}]}],
+            {ok, Name, Bin} = compile:forms(Forms),
+            {module, Name} = code:load_binary(Name, "", Bin),
+            Name
+    end.
+
+%% Runs in the meta process of the debugged process when it reaches the line.
+%% Returns true to stop. Errors in the user's expressions are reported once
+%% per evaluation and count as false.
+check_breakpoint(Module, Line, Bindings) ->
+    case ets:lookup(?BREAKS, {Module, Line}) of
+        [] ->
+            true;
+        [{Key, Spec}] ->
+            Binding = elixir_binding(Bindings),
+            case eval_condition(maps:get(condition, Spec), Binding, Module, Line) of
+                false ->
+                    false;
+                true ->
+                    Count = bump_hits(Key, Spec),
+                    case hit_reached(maps:get(hit_condition, Spec), Count) of
+                        false -> false;
+                        true -> log_or_stop(maps:get(log_message, Spec), Binding, Module, Line)
+                    end
+            end
+    end.
+
+bump_hits(Key, Spec) ->
+    Count = maps:get(hits, Spec) + 1,
+    ets:insert(?BREAKS, {Key, Spec#{hits => Count}}),
+    Count.
+
+eval_condition(nil, _Binding, _Module, _Line) ->
+    true;
+eval_condition(Expression, Binding, Module, Line) ->
+    case eval_elixir(Expression, Binding) of
+        {ok, Value} -> Value =/= false andalso Value =/= nil;
+        {error, Message} ->
+            report(condition_error, Module, Line, Expression, Message),
+            false
+    end.
+
+%% A hit condition is a number N (stop from the Nth hit on), or an operator
+%% and a number: ">= N", "> N", "== N", "% N" (every Nth hit).
+hit_reached(nil, _Count) ->
+    true;
+hit_reached(Condition, Count) ->
+    Text = string:trim(binary_to_list(Condition)),
+    {Op, Rest} = case Text of
+                     ">=" ++ R -> {'>=', R};
+                     ">" ++ R -> {'>', R};
+                     "==" ++ R -> {'==', R};
+                     "=" ++ R -> {'==', R};
+                     "%" ++ R -> {'%', R};
+                     R -> {'>=', R}
+                 end,
+    case string:to_integer(string:trim(Rest)) of
+        {N, []} when is_integer(N) ->
+            case Op of
+                '>=' -> Count >= N;
+                '>' -> Count > N;
+                '==' -> Count =:= N;
+                '%' -> N > 0 andalso Count rem N =:= 0
+            end;
+        _ ->
+            true
+    end.
+
+log_or_stop(nil, _Binding, _Module, _Line) ->
+    true;
+log_or_stop(Message, Binding, Module, Line) ->
+    Text = interpolate(Message, Binding, Module, Line),
+    elixir_dap_agent:send_event(log, #{text => Text, module => Module, line => Line}),
+    false.
+
+%% "{expr}" parts of a log message are evaluated; "{{" and "}}" are braces.
+interpolate(Message, Binding, Module, Line) ->
+    iolist_to_binary(interpolate(binary_to_list(Message), Binding, Module, Line, [])).
+
+interpolate([], _B, _M, _L, Acc) ->
+    lists:reverse(Acc);
+interpolate("{{" ++ Rest, B, M, L, Acc) ->
+    interpolate(Rest, B, M, L, [${ | Acc]);
+interpolate("}}" ++ Rest, B, M, L, Acc) ->
+    interpolate(Rest, B, M, L, [$} | Acc]);
+interpolate("{" ++ Rest, B, M, L, Acc) ->
+    case string:split(Rest, "}") of
+        [Expression, After] ->
+            Value = case eval_elixir(list_to_binary(Expression), B) of
+                        {ok, V} when is_binary(V) -> V;
+                        {ok, V} -> inspect(V);
+                        {error, Error} ->
+                            report(log_error, M, L, list_to_binary(Expression), Error),
+                            [<<"<error: ">>, Error, <<">">>]
+                    end,
+            interpolate(After, B, M, L, [Value | Acc]);
+        _ ->
+            interpolate([], B, M, L, [Rest, ${ | Acc])
+    end;
+interpolate([C | Rest], B, M, L, Acc) ->
+    interpolate(Rest, B, M, L, [C | Acc]).
+
+report(Kind, Module, Line, Expression, Message) ->
+    elixir_dap_agent:send_event(Kind, #{module => Module, line => Line,
+                                        expression => Expression, message => Message}).
+
+%% ---------------------------------------------------------------------------
+%% Paused processes
+
+%% Spawned by :int when an interpreted process without an attached process
+%% reaches a breakpoint. Stays attached until that process exits.
+attach(Pid) ->
+    case int:attached(Pid) of
+        {ok, Meta} -> attached_loop(Pid, Meta);
+        error -> ok
+    end.
+
+attached_loop(Pid, Meta) ->
+    receive
+        {Meta, {break_at, Module, Line, _Level}} ->
+            elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
+                                                   module => Module, line => Line}),
+            attached_loop(Pid, Meta);
+        {Meta, {exit_at, _Where, Reason, _Level}} ->
+            release(Pid),
+            elixir_dap_agent:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)});
+        {Meta, _Other} ->
+            attached_loop(Pid, Meta);
+        _Unexpected ->
+            attached_loop(Pid, Meta)
+    end.
+
+thread_name(Pid) ->
+    Registered = case erlang:process_info(Pid, registered_name) of
+                     {registered_name, Name} when is_atom(Name) -> [module_name(Name), <<" ">>];
+                     _ -> []
+                 end,
+    Initial = case erlang:process_info(Pid, dictionary) of
+                  {dictionary, Dict} ->
+                      case proplists:get_value('$initial_call', Dict) of
+                          {M, F, A} -> [<<" ">>, mfa_name(M, F, A)];
+                          _ -> initial_call(Pid)
+                      end;
+                  _ -> []
+              end,
+    iolist_to_binary([Registered, pid_text(Pid), Initial]).
+
+initial_call(Pid) ->
+    case erlang:process_info(Pid, initial_call) of
+        {initial_call, {M, F, A}} -> [<<" ">>, mfa_name(M, F, A)];
+        _ -> []
+    end.
+
+meta(Pid) ->
+    case dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} -> Meta;
+        {error, _} -> throw_error(not_interpreted, io_lib:format("~ts is not a debugged process", [pid_text(Pid)]))
+    end.
+
+%% Execution control: continue | next | step_in | step_out | pause.
+command(Pid, Command) ->
+    Meta = meta(Pid),
+    case Command of
+        pause -> int:meta(Meta, stop);
+        _ -> release(Pid),
+             int:meta(Meta, meta_command(Command))
+    end,
+    {ok, ok}.
+
+meta_command(continue) -> continue;
+meta_command(next) -> next;
+meta_command(step_in) -> step;
+meta_command(step_out) -> finish.
+
+%% The stack of a paused process, innermost frame first:
+%% [#{level, module, function, arity, line, source}].
+stack(Pid) ->
+    Meta = meta(Pid),
+    {Module, Line} = case lists:keyfind(Pid, 1, int:snapshot()) of
+                         {Pid, _, break, {M, L}} -> {M, L};
+                         {Pid, _, Status, _} -> throw_error(not_paused, io_lib:format("~ts is ~p, not paused", [pid_text(Pid), Status]));
+                         false -> throw_error(not_interpreted, io_lib:format("~ts is not a debugged process", [pid_text(Pid)]))
+                     end,
+    [{Top, TopMfa} | Callers] = int:meta(Meta, backtrace, all),
+    TopFrame = frame(Top, TopMfa, Module, Line),
+    CallerFrames = [caller_frame(Meta, Level, Mfa) || {Level, Mfa} <- Callers],
+    {ok, [TopFrame | CallerFrames]}.
+
+caller_frame(Meta, Level, Mfa) ->
+    case int:meta(Meta, stack_frame, {up, Level + 1}) of
+        {Level, {Module, Line}, _Bindings} -> frame(Level, Mfa, Module, Line);
+        _ -> frame(Level, Mfa, mfa_module(Mfa), 0)
+    end.
+
+frame(Level, Mfa, Module, Line) ->
+    {Name, Arity} = case Mfa of
+                        {_M, F, Args} when is_list(Args) -> {F, length(Args)};
+                        {Fun, Args} when is_function(Fun), is_list(Args) ->
+                            {name, N} = erlang:fun_info(Fun, name),
+                            {N, length(Args)};
+                        _ -> {unknown, 0}
+                    end,
+    #{level => Level, module => Module, module_name => module_name(Module),
+      function => atom_to_binary(Name, utf8), arity => Arity, line => Line,
+      source => source_of(Module)}.
+
+mfa_module({M, _, _}) when is_atom(M) -> M;
+mfa_module({Fun, _}) when is_function(Fun) -> element(2, erlang:fun_info(Fun, module));
+mfa_module(_) -> undefined.
+
+source_of(Module) when is_atom(Module), Module =/= undefined ->
+    case int:file(Module) of
+        File when is_list(File) -> unicode:characters_to_binary(File);
+        _ ->
+            try proplists:get_value(source, Module:module_info(compile)) of
+                undefined -> <<>>;
+                S -> unicode:characters_to_binary(S)
+            catch _:_ -> <<>>
+            end
+    end;
+source_of(_) ->
+    <<>>.
+
+%% ---------------------------------------------------------------------------
+%% Variables
+
+frame_variables(Pid, Level) ->
+    Binding = elixir_binding(int:meta(meta(Pid), bindings, Level)),
+    {ok, [variable(Pid, atom_to_binary(Name, utf8), Value) || {Name, Value} <- Binding]}.
+
+process_variables(Pid) ->
+    Info = erlang:process_info(Pid, [registered_name, status, message_queue_len, messages,
+                                     links, monitors, current_function, memory, heap_size,
+                                     reductions, dictionary, trap_exit, group_leader]),
+    case Info of
+        undefined -> {ok, []};
+        _ -> {ok, [variable(Pid, atom_to_binary(K, utf8), V) || {K, V} <- Info]}
+    end.
+
+%% Children of the value behind Handle, from Start, at most Count (0 = all).
+children(Handle, Start, Count) ->
+    case ets:lookup(?HANDLES, Handle) of
+        [{Handle, Owner, Term}] ->
+            All = child_terms(Term),
+            Page = case Count of
+                       0 -> lists:nthtail(min(Start, length(All)), All);
+                       _ -> lists:sublist(All, Start + 1, Count)
+                   end,
+            {ok, [variable(Owner, Name, Value) || {Name, Value} <- Page]};
+        [] ->
+            throw_error(stale_handle, "the value is no longer available (the process has resumed)")
+    end.
+
+variable(Owner, Name, Value) ->
+    {Indexed, Named} = child_counts(Value),
+    Handle = case Indexed + Named of
+                 0 -> 0;
+                 _ -> new_handle(Owner, Value)
+             end,
+    #{name => Name, value => inspect(Value), type => type_of(Value),
+      handle => Handle, indexed => Indexed, named => Named}.
+
+new_handle(Owner, Value) ->
+    Handle = ets:update_counter(?HANDLES, next_handle, 1),
+    ets:insert(?HANDLES, {Handle, Owner, Value}),
+    Handle.
+
+%% Forgets the values shown for a process: it is running again.
+release(Pid) ->
+    catch ets:match_delete(?HANDLES, {'_', Pid, '_'}),
+    ok.
+
+child_counts(Value) when is_list(Value) ->
+    case is_proper(Value) of
+        true -> {length(Value), 0};
+        false -> {2, 0}
+    end;
+child_counts(Value) when is_tuple(Value) -> {tuple_size(Value), 0};
+child_counts(Value) when is_map(Value) -> {0, map_size(Value)};
+child_counts(Value) when is_binary(Value) ->
+    case 'Elixir.String':'printable?'(Value) of
+        true -> {0, 0};
+        false -> {byte_size(Value), 0}
+    end;
+child_counts(_) -> {0, 0}.
+
+child_terms(Value) when is_list(Value) ->
+    case is_proper(Value) of
+        true -> indexed(Value);
+        false -> [{<<"head">>, hd(Value)}, {<<"tail">>, tl(Value)}]
+    end;
+child_terms(Value) when is_tuple(Value) -> indexed(tuple_to_list(Value));
+child_terms(#{'__struct__' := _} = Struct) ->
+    [{atom_to_binary(K, utf8), V} || {K, V} <- lists:sort(maps:to_list(Struct))];
+child_terms(Value) when is_map(Value) ->
+    [{inspect(K), V} || {K, V} <- lists:sort(maps:to_list(Value))];
+child_terms(Value) when is_binary(Value) -> indexed(binary_to_list(Value));
+child_terms(_) -> [].
+
+indexed(Items) ->
+    lists:zip([integer_to_binary(I) || I <- lists:seq(0, length(Items) - 1)], Items).
+
+is_proper([]) -> true;
+is_proper([_ | T]) -> is_proper(T);
+is_proper(_) -> false.
+
+type_of(V) when is_atom(V) -> <<"atom">>;
+type_of(V) when is_integer(V) -> <<"integer">>;
+type_of(V) when is_float(V) -> <<"float">>;
+type_of(#{'__struct__' := S}) when is_atom(S) -> module_name(S);
+type_of(V) when is_map(V) -> <<"map">>;
+type_of(V) when is_list(V) -> <<"list">>;
+type_of(V) when is_tuple(V) -> <<"tuple">>;
+type_of(V) when is_binary(V) -> <<"binary">>;
+type_of(V) when is_bitstring(V) -> <<"bitstring">>;
+type_of(V) when is_pid(V) -> <<"pid">>;
+type_of(V) when is_function(V) -> <<"function">>;
+type_of(V) when is_reference(V) -> <<"reference">>;
+type_of(V) when is_port(V) -> <<"port">>;
+type_of(_) -> <<"term">>.
+
+%% ---------------------------------------------------------------------------
+%% Evaluate
+
+%% Evaluates an Elixir expression in a fresh process, with the bindings of a
+%% paused frame (Pid, Level) or none (nil). The paused process is never
+%% touched, and a hung expression is killed after Timeout ms.
+evaluate(Target, Level, Expression, Timeout) ->
+    Binding = case Target of
+                  nil -> [];
+                  Pid -> elixir_binding(int:meta(meta(Pid), bindings, Level))
+              end,
+    Owner = case Target of nil -> nil; _ -> Target end,
+    Self = self(),
+    {Worker, Ref} = spawn_monitor(fun() -> Self ! {self(), eval_elixir(Expression, Binding)} end),
+    receive
+        {Worker, {ok, Value}} ->
+            erlang:demonitor(Ref, [flush]),
+            {ok, variable(Owner, <<"result">>, Value)};
+        {Worker, {error, Message}} ->
+            erlang:demonitor(Ref, [flush]),
+            throw_error(evaluation_failed, Message);
+        {'DOWN', Ref, process, Worker, Reason} ->
+            throw_error(evaluation_failed, format_term(Reason))
+    after Timeout ->
+            exit(Worker, kill),
+            erlang:demonitor(Ref, [flush]),
+            throw_error(evaluation_timeout, io_lib:format("the expression did not finish within ~b ms", [Timeout]))
+    end.
+
+eval_elixir(Expression, Binding) ->
+    try 'Elixir.Code':eval_string(Expression, Binding) of
+        {Value, _} -> {ok, Value}
+    catch
+        Class:Reason:Stack ->
+            {error, first_text_line(elixir_dap_agent:format_exception(Class, Reason, Stack))}
+    end.
+
+first_text_line(Text) ->
+    hd(binary:split(iolist_to_binary(Text), <<"\n">>)).
+
+%% The interpreter's bindings use the Erlang names of Elixir variables
+%% (`_x@1`, or `Vx@1` on older Elixir): keep the latest version of each and
+%% give it its Elixir name. Bindings of Erlang code keep their names.
+elixir_binding(Bindings) ->
+    Versions = lists:foldl(fun({Var, Value}, Acc) ->
+                                   case elixir_name(atom_to_list(Var)) of
+                                       {Name, Version} ->
+                                           case maps:find(Name, Acc) of
+                                               {ok, {Newer, _}} when Newer > Version -> Acc;
+                                               _ -> Acc#{Name => {Version, Value}}
+                                           end;
+                                       skip -> Acc
+                                   end
+                           end, #{}, Bindings),
+    lists:sort([{list_to_atom(Name), Value} || {Name, {_, Value}} <- maps:to_list(Versions)]).
+
+elixir_name(Var) ->
+    case string:split(Var, "@", trailing) of
+        [[Prefix | Name], Version] when Prefix =:= $_; Prefix =:= $V ->
+            case {Name, string:to_integer(Version)} of
+                {"_" ++ _, _} -> skip;          % an underscored (ignored) variable
+                {[], _} -> skip;
+                {_, {N, []}} -> {Name, N};
+                _ -> skip
+            end;
+        [Var] ->
+            {Var, 0};
+        _ ->
+            skip
+    end.
+
+%% ---------------------------------------------------------------------------
+%% Names
+
+inspect(Term) ->
+    'Elixir.Kernel':inspect(Term, [{limit, 50}, {printable_limit, 4096}, {pretty, false}]).
+
+module_name(Module) when is_atom(Module) ->
+    'Elixir.Kernel':inspect(Module).
+
+mfa_name(M, F, A) ->
+    iolist_to_binary([module_name(M), <<".">>, atom_to_binary(F, utf8), <<"/">>, integer_to_binary(A)]).
+
+pid_text(Pid) ->
+    'Elixir.Kernel':inspect(Pid).
+
+%% Module and function names arrive as binaries: an atom the VM has never
+%% seen would make the whole request undecodable.
+to_atom(Name, What) when is_binary(Name) ->
+    try binary_to_existing_atom(Name, utf8)
+    catch error:badarg -> throw_error(unknown_name, io_lib:format("no ~s named ~ts is loaded", [What, Name]))
+    end;
+to_atom(Name, _What) when is_atom(Name) ->
+    Name.
+
+format_term(Term) ->
+    iolist_to_binary(io_lib:format("~0p", [Term])).
