@@ -181,6 +181,30 @@ impl DapClient {
         }
     }
 
+    /// Waits for the `n`th (0-based) event called `event` of the session.
+    pub fn wait_nth_event(&mut self, event: &str, n: usize, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.events_named(event).get(n) {
+                return (*found).clone();
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if self.closed || remaining.is_zero() {
+                panic!(
+                    "`{event}` event #{} did not arrive within {} s; received:\n{}",
+                    n + 1,
+                    timeout.as_secs(),
+                    self.transcript()
+                );
+            }
+            match self.incoming.recv_timeout(remaining) {
+                Ok(Some(message)) => self.received.push(message),
+                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => self.closed = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
     pub fn wait_event(&mut self, event: &str, timeout: Duration) -> Value {
         self.wait_for(&format!("the `{event}` event"), timeout, |m| {
             m["type"] == "event" && m["event"] == event

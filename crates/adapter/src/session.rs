@@ -240,6 +240,7 @@ impl Session {
                 Some(debugger) => debugger.threads().map(Some),
                 None => Ok(Some(json!({ "threads": [] }))),
             },
+            "setBreakpoints" if self.runs_without_debugging() => Ok(Some(unverified_breakpoints(&request.arguments))),
             "setBreakpoints" => self
                 .debugger(&request.command)?
                 .set_breakpoints(&request.arguments)
@@ -288,6 +289,10 @@ impl Session {
             },
             other => Err(RequestError::User(format!("unknown request `{other}`"))),
         }
+    }
+
+    fn runs_without_debugging(&self) -> bool {
+        self.program.as_ref().is_some_and(|p| p.config.args.no_debug)
     }
 
     /// The debugger, or an error saying why there is none.
@@ -657,6 +662,19 @@ fn project_name(config: &LaunchConfig) -> String {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| config.project_dir.display().to_string())
+}
+
+/// With `noDebug`, editors still send their breakpoints: answer each as
+/// unverified rather than failing the request.
+fn unverified_breakpoints(arguments: &Value) -> Value {
+    let count = arguments
+        .get("breakpoints")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let breakpoints: Vec<Value> = (0..count)
+        .map(|_| json!({ "verified": false, "message": "the program runs without debugging (`noDebug`)" }))
+        .collect();
+    json!({ "breakpoints": breakpoints })
 }
 
 /// Requests whose response has no body.

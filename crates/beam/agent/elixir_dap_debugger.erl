@@ -145,7 +145,8 @@ breakable_lines(Name) ->
 %% First line of every clause of Function/Arity (Arity = any for all).
 function_lines(ModuleName, FunctionName, Arity) ->
     Module = to_atom(ModuleName, "module"),
-    Function = to_atom(FunctionName, "function"),
+    %% A name the VM has no atom for cannot be a function of the module.
+    Function = try binary_to_existing_atom(FunctionName, utf8) catch error:badarg -> undefined end,
     Lines = [first_line(Clause)
              || {function, _, F, A, Clauses} <- abstract_code(Module),
                 F =:= Function, Arity =:= any orelse A =:= Arity,

@@ -1,0 +1,458 @@
+//! Debugger core: the real binary, real `:int` in a real VM, checked the way
+//! a user sees it: where it stops and why, frame names, variable values,
+//! evaluate results, logpoint output, threads.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use support::*;
+
+/// The line of `# bp:<name>` in a fixture source.
+fn marker_line(file: &Path, name: &str) -> i64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let marker = format!("# bp:{name}");
+    let index = text
+        .lines()
+        .position(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker} in {file:?}"));
+    index as i64 + 1
+}
+
+struct Debug {
+    dap: DapClient,
+    stops_seen: usize,
+    _project: tempfile::TempDir,
+    file: std::path::PathBuf,
+}
+
+/// Launches `Plain.DebugMe` code in the plain fixture, sets breakpoints
+/// (name, extra attributes) in debug_me.ex, checks they are verified, and
+/// runs the task.
+fn start(expression: &str, breakpoints: &[(&str, Value)], extra: Value) -> Debug {
+    start_with(expression, breakpoints, None, extra).0
+}
+
+/// Like [`start`], also setting function breakpoints before the task runs;
+/// returns their `setFunctionBreakpoints` response.
+fn start_with(
+    expression: &str,
+    breakpoints: &[(&str, Value)],
+    functions: Option<Value>,
+    extra: Value,
+) -> (Debug, Value) {
+    let project = fixture("plain");
+    let file = project.path().join("lib/plain/debug_me.ex");
+    let mut dap = DapClient::start();
+    let mut launch = json!({"projectDir": path_string(project.path()), "taskArgs": ["-e", expression]});
+    for (key, value) in extra.as_object().unwrap() {
+        launch[key] = value.clone();
+    }
+    let response = dap.launch(launch);
+    assert_eq!(response["success"], true, "{response}");
+    if !breakpoints.is_empty() {
+        let list: Vec<Value> = breakpoints
+            .iter()
+            .map(|(name, attrs)| {
+                let mut b = json!({"line": marker_line(&file, name)});
+                for (k, v) in attrs.as_object().unwrap() {
+                    b[k] = v.clone();
+                }
+                b
+            })
+            .collect();
+        let set = dap.request(
+            "setBreakpoints",
+            json!({"source": {"path": path_string(&file)}, "breakpoints": list}),
+            TIMEOUT,
+        );
+        for b in set["body"]["breakpoints"].as_array().unwrap() {
+            assert_eq!(b["verified"], true, "{set}");
+        }
+    }
+    let functions = match functions {
+        Some(list) => dap.request("setFunctionBreakpoints", json!({ "breakpoints": list }), TIMEOUT),
+        None => Value::Null,
+    };
+    assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
+    let debug = Debug {
+        dap,
+        stops_seen: 0,
+        _project: project,
+        file,
+    };
+    (debug, functions)
+}
+
+impl Debug {
+    /// The next `stopped` event of the session.
+    fn stopped(&mut self) -> Value {
+        let n = self.stops_seen;
+        self.stops_seen += 1;
+        self.dap.wait_nth_event("stopped", n, TIMEOUT)
+    }
+
+    fn frames(&mut self, thread: &Value) -> Vec<Value> {
+        let r = self.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(r["success"], true, "{r}");
+        r["body"]["stackFrames"].as_array().unwrap().clone()
+    }
+
+    /// The frame's variables as name → value.
+    fn locals(&mut self, frame_id: &Value) -> serde_json::Map<String, Value> {
+        let scopes = self.dap.request("scopes", json!({"frameId": frame_id}), TIMEOUT);
+        let reference = scopes["body"]["scopes"][0]["variablesReference"].clone();
+        self.variables(&reference, json!({}))
+            .into_iter()
+            .map(|v| (v["name"].as_str().unwrap().to_owned(), v))
+            .collect()
+    }
+
+    fn variables(&mut self, reference: &Value, paging: Value) -> Vec<Value> {
+        let mut args = json!({"variablesReference": reference});
+        for (k, v) in paging.as_object().unwrap() {
+            args[k] = v.clone();
+        }
+        let r = self.dap.request("variables", args, TIMEOUT);
+        assert_eq!(r["success"], true, "{r}");
+        r["body"]["variables"].as_array().unwrap().clone()
+    }
+
+    fn evaluate(&mut self, expression: &str, frame_id: Option<&Value>) -> Value {
+        let mut args = json!({"expression": expression, "context": "repl"});
+        if let Some(frame) = frame_id {
+            args["frameId"] = frame.clone();
+        }
+        self.dap.request("evaluate", args, TIMEOUT)
+    }
+
+    fn clear_breakpoints(&mut self) {
+        let r = self.dap.request(
+            "setBreakpoints",
+            json!({"source": {"path": path_string(&self.file)}, "breakpoints": []}),
+            TIMEOUT,
+        );
+        assert_eq!(r["success"], true);
+    }
+
+    fn resume(&mut self, command: &str, thread: &Value) -> Value {
+        let r = self.dap.request(command, json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(r["success"], true, "{r}");
+        r
+    }
+}
+
+#[test]
+fn a_line_breakpoint_stops_with_frames_variables_and_evaluate() {
+    let mut d = start("Plain.DebugMe.run(4)", &[("step-value", json!({}))], json!({}));
+    let stopped = d.stopped();
+    assert_eq!(stopped["body"]["reason"], "breakpoint");
+    assert_eq!(stopped["body"]["allThreadsStopped"], false);
+    let thread = stopped["body"]["threadId"].clone();
+    let frames = d.frames(&thread);
+    assert_eq!(frames[0]["name"], "Plain.DebugMe.step/2");
+    assert_eq!(frames[0]["line"], marker_line(&d.file, "step-value"));
+    assert!(frames[0]["source"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("lib/plain/debug_me.ex"));
+    assert_eq!(frames[1]["name"], "Plain.DebugMe.loop/3");
+    assert_eq!(frames[1]["line"], marker_line(&d.file, "loop-step"));
+    // Paging: the second frame alone, with the total.
+    let page = d.dap.request(
+        "stackTrace",
+        json!({"threadId": thread, "startFrame": 1, "levels": 1}),
+        TIMEOUT,
+    );
+    assert_eq!(page["body"]["stackFrames"].as_array().unwrap().len(), 1);
+    assert_eq!(page["body"]["stackFrames"][0]["name"], "Plain.DebugMe.loop/3");
+    assert_eq!(page["body"]["totalFrames"], frames.len());
+
+    let locals = d.locals(&frames[0]["id"]);
+    assert_eq!(locals["i"]["value"], "0");
+    assert_eq!(locals["acc"]["value"], "0");
+    let result = d.evaluate("i + 100", Some(&frames[0]["id"]));
+    assert_eq!(result["body"]["result"], "100", "{result}");
+
+    d.resume("continue", &thread);
+    let stopped = d.stopped();
+    let frames = d.frames(&stopped["body"]["threadId"]);
+    assert_eq!(d.locals(&frames[0]["id"])["i"]["value"], "1");
+    d.clear_breakpoints();
+    d.resume("continue", &thread);
+    d.dap.wait_output("stdout", "debug_me: total 60 for 3 keys", TIMEOUT);
+    assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+}
+
+#[test]
+fn maps_structs_and_lists_expand_lazily_and_page() {
+    let mut d = start("Plain.DebugMe.run(5)", &[("run-loop", json!({}))], json!({}));
+    let stopped = d.stopped();
+    let frames = d.frames(&stopped["body"]["threadId"]);
+    let locals = d.locals(&frames[0]["id"]);
+    let data = &locals["data"];
+    assert_eq!(data["type"], "map");
+    assert_eq!(data["namedVariables"], 3);
+    assert!(data["value"].as_str().unwrap().starts_with("%{"), "{data}");
+    let fields: serde_json::Map<String, Value> = d
+        .variables(&data["variablesReference"], json!({}))
+        .into_iter()
+        .map(|v| (v["name"].as_str().unwrap().to_owned(), v))
+        .collect();
+    assert_eq!(fields[":count"]["value"], "5");
+    let owner = &fields[":owner"];
+    assert_eq!(owner["type"], "Plain.DebugMe");
+    let owner_fields = d.variables(&owner["variablesReference"], json!({}));
+    let name = owner_fields.iter().find(|v| v["name"] == "name").unwrap();
+    assert_eq!(name["value"], "\"widget\"");
+    let items = &fields[":items"];
+    assert_eq!(items["indexedVariables"], 5);
+    let page = d.variables(&items["variablesReference"], json!({"start": 1, "count": 2}));
+    let values: Vec<&str> = page.iter().map(|v| v["value"].as_str().unwrap()).collect();
+    assert_eq!(values, vec!["2", "3"]);
+    assert_eq!(page[0]["name"], "1");
+}
+
+#[test]
+fn conditions_hit_counts_and_logpoints() {
+    let mut d = start(
+        "Plain.DebugMe.run(5)",
+        &[("step-value", json!({"condition": "i == 2"}))],
+        json!({}),
+    );
+    let stopped = d.stopped();
+    let frames = d.frames(&stopped["body"]["threadId"]);
+    assert_eq!(
+        d.locals(&frames[0]["id"])["i"]["value"],
+        "2",
+        "the condition i == 2 held"
+    );
+
+    let mut d = start(
+        "Plain.DebugMe.run(5)",
+        &[("step-value", json!({"hitCondition": "3"}))],
+        json!({}),
+    );
+    let stopped = d.stopped();
+    let frames = d.frames(&stopped["body"]["threadId"]);
+    assert_eq!(
+        d.locals(&frames[0]["id"])["i"]["value"],
+        "2",
+        "the third hit has i == 2"
+    );
+
+    let mut d = start(
+        "Plain.DebugMe.run(3)",
+        &[("step-value", json!({"logMessage": "step i={i} acc={acc} {{literal}}"}))],
+        json!({}),
+    );
+    d.dap.wait_output("console", "step i=0 acc=0 {literal}", TIMEOUT);
+    d.dap.wait_output("console", "step i=2 acc=10 {literal}", TIMEOUT);
+    assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+    assert!(d.dap.events_named("stopped").is_empty(), "a logpoint must not stop");
+}
+
+#[test]
+fn function_breakpoints_and_two_stopped_threads() {
+    let (mut d, set) = start_with(
+        "Plain.DebugMe.two_workers()",
+        &[],
+        Some(json!([{"name": "Plain.DebugMe.work/1"}, {"name": "Plain.DebugMe.nope/9"}, {"name": "garbage"}])),
+        json!({}),
+    );
+    let results = set["body"]["breakpoints"].as_array().unwrap();
+    assert_eq!(results[0]["verified"], true, "{set}");
+    assert_eq!(results[1]["verified"], false);
+    assert!(results[1]["message"].as_str().unwrap().contains("not defined"), "{set}");
+    assert!(
+        results[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Module.function/arity"),
+        "{set}"
+    );
+
+    let first = d.stopped();
+    let second = d.stopped();
+    for stopped in [&first, &second] {
+        assert_eq!(stopped["body"]["reason"], "function breakpoint");
+    }
+    let (a, b) = (first["body"]["threadId"].clone(), second["body"]["threadId"].clone());
+    assert_ne!(a, b, "two processes are two threads");
+    let threads = d.dap.request("threads", json!({}), TIMEOUT);
+    assert_eq!(threads["body"]["threads"].as_array().unwrap().len(), 2, "{threads}");
+    assert!(threads["body"]["threads"][0]["name"]
+        .as_str()
+        .unwrap()
+        .contains("#PID<"));
+
+    d.dap
+        .request("setFunctionBreakpoints", json!({"breakpoints": []}), TIMEOUT);
+    let continued = d.resume("continue", &a);
+    assert_eq!(continued["body"]["allThreadsContinued"], false);
+    // The other thread is still stopped in work/1.
+    let frames = d.frames(&b);
+    assert_eq!(frames[0]["name"], "Plain.DebugMe.work/1");
+    d.resume("continue", &b);
+    d.dap.wait_output("stdout", "debug_me: workers returned 300", TIMEOUT);
+}
+
+#[test]
+fn stepping_in_out_and_over() {
+    let mut d = start("Plain.DebugMe.run(3)", &[("loop-step", json!({}))], json!({}));
+    let stopped = d.stopped();
+    let thread = stopped["body"]["threadId"].clone();
+    d.clear_breakpoints();
+    d.resume("stepIn", &thread);
+    let stepped = d.stopped();
+    assert_eq!(stepped["body"]["reason"], "step");
+    let frames = d.frames(&thread);
+    assert_eq!(frames[0]["name"], "Plain.DebugMe.step/2");
+    assert_eq!(frames[0]["line"], marker_line(&d.file, "step-value"));
+    d.resume("next", &thread);
+    d.stopped();
+    let frames = d.frames(&thread);
+    assert_eq!(frames[0]["line"], marker_line(&d.file, "step-value") + 1);
+    d.resume("stepOut", &thread);
+    d.stopped();
+    let frames = d.frames(&thread);
+    assert_eq!(frames[0]["name"], "Plain.DebugMe.loop/3");
+}
+
+#[test]
+fn pause_stops_a_running_process() {
+    let mut d = start("Plain.DebugMe.spin(1)", &[("spin", json!({}))], json!({}));
+    let stopped = d.stopped();
+    let thread = stopped["body"]["threadId"].clone();
+    d.clear_breakpoints();
+    d.resume("continue", &thread);
+    let r = d.dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(r["success"], true, "{r}");
+    let paused = d.stopped();
+    assert_eq!(paused["body"]["reason"], "pause");
+    assert_eq!(d.frames(&thread)[0]["name"], "Plain.DebugMe.spin/1");
+}
+
+#[test]
+fn evaluate_errors_timeouts_and_the_repl_never_hurt_the_stopped_process() {
+    let mut d = start(
+        "Plain.DebugMe.run(2)",
+        &[("step-value", json!({}))],
+        json!({"debugExpressionTimeoutMs": 300}),
+    );
+    let stopped = d.stopped();
+    let thread = stopped["body"]["threadId"].clone();
+    let frames = d.frames(&thread);
+    let frame = frames[0]["id"].clone();
+
+    let repl = d.evaluate("Enum.sum([1, 2, 3])", None);
+    assert_eq!(repl["body"]["result"], "6");
+    let syntax = d.evaluate("1 +* 2", Some(&frame));
+    assert_eq!(syntax["success"], false);
+    assert!(syntax["message"].as_str().unwrap().contains("SyntaxError"), "{syntax}");
+    let raised = d.evaluate("raise \"kaboom\"", Some(&frame));
+    assert!(raised["message"].as_str().unwrap().contains("kaboom"), "{raised}");
+    let slow = d.evaluate("Process.sleep(5_000)", Some(&frame));
+    assert_eq!(slow["success"], false);
+    assert!(slow["message"].as_str().unwrap().contains("within 300 ms"), "{slow}");
+    let exits = d.evaluate("exit(:boom)", Some(&frame));
+    assert_eq!(exits["success"], false);
+
+    // The stopped process is unharmed: its variables are still there.
+    assert_eq!(d.locals(&frame)["i"]["value"], "0");
+    d.clear_breakpoints();
+    d.resume("continue", &thread);
+    assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+}
+
+#[test]
+fn unverifiable_breakpoints_say_why() {
+    let project = fixture("plain");
+    let file = project.path().join("lib/plain/debug_me.ex");
+    let math = project.path().join("lib/plain/math.ex");
+    let mut dap = DapClient::start();
+    let response = dap.launch(json!({
+        "projectDir": path_string(project.path()),
+        "taskArgs": ["-e", "Plain.main()"],
+        "excludeModules": ["Plain.Math"],
+    }));
+    assert_eq!(response["success"], true, "{response}");
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": 2}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], false);
+    assert_eq!(set["body"]["breakpoints"][0]["message"], "no code on line 2");
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&math)}, "breakpoints": [{"line": 9}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], false);
+    assert!(
+        set["body"]["breakpoints"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("excludeModules"),
+        "{set}"
+    );
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": "/nowhere/x.ex"}, "breakpoints": [{"line": 1}]}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        set["body"]["breakpoints"][0]["message"],
+        "no compiled module comes from this file"
+    );
+}
+
+#[test]
+fn modules_are_interpreted_with_progress_and_the_uninterpretable_are_named() {
+    let mut d = start("Process.sleep(200)", &[], json!({}));
+    d.dap.wait_for("the end of interpretation progress", TIMEOUT, |m| {
+        m["event"] == "progressEnd"
+            && m["body"]["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("modules interpreted"))
+    });
+    d.dap
+        .wait_output("console", "not interpreting Plain.Opaque: no_debug_info", TIMEOUT);
+    let modules = d.dap.request("modules", json!({}), TIMEOUT);
+    let list = modules["body"]["modules"].as_array().unwrap();
+    let debug_me = list
+        .iter()
+        .find(|m| m["name"] == "Plain.DebugMe")
+        .expect("Plain.DebugMe listed");
+    assert_eq!(debug_me["symbolStatus"], "interpreted");
+    let opaque = list
+        .iter()
+        .find(|m| m["name"] == "Plain.Opaque")
+        .expect("Plain.Opaque listed");
+    assert_eq!(opaque["symbolStatus"], "not interpreted");
+    let sources = d.dap.request("loadedSources", json!({}), TIMEOUT);
+    let paths: Vec<&str> = sources["body"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.iter().any(|p| p.ends_with("lib/plain/debug_me.ex")), "{paths:?}");
+    assert!(!d.dap.events_named("module").is_empty());
+}
+
+#[test]
+fn no_debug_runs_the_program_and_leaves_breakpoints_unverified() {
+    let mut d = start("Plain.main()", &[], json!({"noDebug": true}));
+    let set = d.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&d.file)}, "breakpoints": [{"line": 20}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], false);
+    d.dap.wait_output("stdout", "plain: sum is 6", TIMEOUT);
+    assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+}
