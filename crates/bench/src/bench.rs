@@ -227,7 +227,9 @@ impl Features {
 /// answers `unknown request`.
 const PROBED: &[&str] = &["setBreakpoints", "stackTrace", "scopes", "variables", "reloadCode"];
 
-fn probe_adapter(adapter: &Path, logs: &Path) -> Result<Features, String> {
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn probe_adapter(adapter: &Path, logs: &Path, log: &mut dyn FnMut(&str)) -> Result<Features, String> {
     let version = std::process::Command::new(adapter)
         .arg("--version")
         .output()
@@ -245,12 +247,27 @@ fn probe_adapter(adapter: &Path, logs: &Path) -> Result<Features, String> {
         .map_err(err)?;
     let mut probes = Vec::new();
     for command in PROBED {
-        let response = dap.request(command, json!({}), TIMEOUT).map_err(err)?;
-        let message = crate::dap_client::response_message(&response);
-        let unknown = response["success"] != true && message.contains("unknown request");
-        probes.push(((*command).to_owned(), unknown.then_some(message)));
+        // A probe only informs the notes of skipped measurements: an
+        // adapter that does not answer one is reported, not fatal.
+        let note = match dap.request(command, json!({}), PROBE_TIMEOUT) {
+            Ok(response) => {
+                let message = crate::dap_client::response_message(&response);
+                let unknown = response["success"] != true && message.contains("unknown request");
+                unknown.then_some(message)
+            }
+            Err(e) => {
+                log(&format!("probe of `{command}`: {e}"));
+                Some(format!("no answer to an argument-less `{command}` before launch"))
+            }
+        };
+        let unanswered = note.as_deref().is_some_and(|n| n.starts_with("no answer"));
+        probes.push(((*command).to_owned(), note));
+        if unanswered {
+            break;
+        }
     }
-    dap.finish(TIMEOUT).map_err(err)?;
+    // Drops (kills) the probe adapter if it does not end at end of input.
+    let _ = dap.finish(PROBE_TIMEOUT);
     Ok(Features {
         adapter_version: String::from_utf8_lossy(&version.stdout).trim().to_owned(),
         capabilities: initialize["body"].clone(),
@@ -290,7 +307,7 @@ pub fn run(config: &BenchConfig, log: &mut dyn FnMut(&str)) -> Result<Value, Str
         machine["elixir"].as_str().unwrap_or("?"),
         machine["loadavg_at_start"].as_str().unwrap_or("?")
     ));
-    let features = probe_adapter(&config.adapter, &work_dir)?;
+    let features = probe_adapter(&config.adapter, &work_dir, log)?;
     log(&format!(
         "adapter: {} ({})",
         features.adapter_version,

@@ -1,0 +1,181 @@
+//! The benchmark end to end: `elixir-dap-bench --quick` drives the real
+//! `elixir-dap` over DAP on a generated 60-module project and writes a
+//! complete report.
+//!
+//! The adapter: `$ELIXIR_DAP_ADAPTER` if set, else the workspace's
+//! `elixir-dap` built by this test with `cargo build -p elixir-dap` into the
+//! target directory this test runs from (a no-op when `cargo test
+//! --workspace` built it already; cargo holds no lock on that directory
+//! while tests run). Building it here, rather than looking for
+//! `target/debug/elixir-dap`, means the test never measures a stale binary.
+//!
+//! Needs Elixir (`mix`, `elixir`, `erl` on PATH), like the adapter's own
+//! integration tests.
+
+// Tests report failures by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use elixir_dap_bench::summary::SUMMARY_KEYS;
+use serde_json::Value;
+
+/// The quick run must stay well under this.
+const DEADLINE: Duration = Duration::from_secs(110);
+
+/// `target/<profile>/` of this test binary (`target/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf()
+}
+
+fn adapter() -> PathBuf {
+    if let Some(path) = std::env::var_os("ELIXIR_DAP_ADAPTER") {
+        return PathBuf::from(path);
+    }
+    let profile = profile_dir();
+    let target = profile.parent().unwrap();
+    let release = profile.file_name().is_some_and(|name| name == "release");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "-p", "elixir-dap"])
+        .current_dir(&workspace)
+        .env("CARGO_TARGET_DIR", target);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build -p elixir-dap");
+    assert!(status.success(), "cargo build -p elixir-dap failed");
+    let path = profile.join("elixir-dap");
+    assert!(path.is_file(), "{} missing after the build", path.display());
+    path
+}
+
+fn positive_number(value: &Value) -> bool {
+    value.as_f64().is_some_and(|x| x > 0.0)
+}
+
+#[test]
+fn quick_run_writes_a_complete_report() {
+    let adapter = adapter();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_elixir-dap-bench"))
+        .arg("--quick")
+        .arg("--adapter")
+        .arg(&adapter)
+        .arg("--out")
+        .arg(&out)
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the quick benchmark took more than {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("quick benchmark: {:?}", started.elapsed());
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        status.success(),
+        "elixir-dap-bench --quick failed ({status}); report:\n{text}"
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+
+    // Every summary key is there; a number is positive, a null says why.
+    let summary = &report["summary"];
+    for key in SUMMARY_KEYS {
+        let value = summary
+            .get(*key)
+            .unwrap_or_else(|| panic!("summary lacks {key}:\n{summary:#}"));
+        match value {
+            Value::Null => assert!(
+                summary["not_measured"][*key]
+                    .as_str()
+                    .is_some_and(|why| !why.is_empty()),
+                "{key} is null without a not_measured note"
+            ),
+            Value::Object(_) => {}
+            other => assert!(positive_number(other), "{key} = {other}"),
+        }
+    }
+    for key in ["reload_1_ms", "reload_5_ms", "reload_1_ms_2000"] {
+        assert!(
+            summary.get(key).is_some(),
+            "summary lacks {key} (null until reloadCode exists)"
+        );
+    }
+    // What the adapter can do today is measured.
+    for key in [
+        "launch_to_first_output_ms",
+        "restart_ms",
+        "adapter_rss_mib",
+        "plain_mix_recompile_1_ms",
+    ] {
+        assert!(positive_number(&summary[key]), "{key} = {}", summary[key]);
+    }
+    let machine = &summary["machine"];
+    assert!(positive_number(&machine["cores"]), "{machine}");
+    assert!(machine["otp"].as_str().is_some_and(|v| !v.is_empty()), "{machine}");
+    assert!(machine["elixir"].as_str().is_some_and(|v| v.contains('.')), "{machine}");
+
+    // Each measurement has a positive median and p95, or says why not.
+    let sizes = report["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 1);
+    assert_eq!(sizes[0]["modules"], 60);
+    let measurements = sizes[0]["measurements"].as_object().unwrap();
+    for (key, m) in measurements {
+        assert!(m.get("error").is_none(), "{key} failed: {m}");
+        if m["median"].is_null() {
+            assert!(m["not_measured"].as_str().is_some_and(|w| !w.is_empty()), "{key}: {m}");
+        } else {
+            assert!(
+                positive_number(&m["median"]) && positive_number(&m["p95"]),
+                "{key}: {m}"
+            );
+            assert_eq!(m["reps"].as_u64(), Some(m["samples"].as_array().unwrap().len() as u64));
+        }
+    }
+    for key in [
+        "launch_to_first_output_ms",
+        "restart_ms",
+        "plain_mix_recompile_1_ms",
+        "plain_mix_recompile_5_ms",
+        "plain_mix_recompile_20_ms",
+    ] {
+        assert_eq!(measurements[key]["reps"], 3, "{key}");
+    }
+    // Mix recompiled exactly the edited files, and the hub edit all its
+    // dependents.
+    for (key, files) in [("plain_mix_recompile_1_ms", 1), ("plain_mix_recompile_20_ms", 20)] {
+        for compiled in measurements[key]["files_compiled"].as_array().unwrap() {
+            assert_eq!(compiled.as_u64(), Some(files), "{key}");
+        }
+    }
+    let hub_files = sizes[0]["hub_dependents"].as_u64().unwrap() + 1;
+    for compiled in measurements["plain_mix_recompile_hub_ms"]["files_compiled"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(compiled.as_u64(), Some(hub_files));
+    }
+}
+
+#[test]
+fn running_without_out_or_subcommand_explains_itself() {
+    let output = Command::new(env!("CARGO_BIN_EXE_elixir-dap-bench")).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--out"));
+}
