@@ -456,3 +456,86 @@ fn no_debug_runs_the_program_and_leaves_breakpoints_unverified() {
     d.dap.wait_output("stdout", "plain: sum is 6", TIMEOUT);
     assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
 }
+
+/// Launches `fixture` (whose Mix project is `project_subdir` inside it), sets
+/// one breakpoint at `marker` in `file`, runs `expression`, and returns the
+/// client and the `setBreakpoints` result.
+fn launch_with_breakpoint(
+    fixture_name: &str,
+    project_subdir: &str,
+    file: &str,
+    marker: &str,
+    expression: &str,
+    extra: Value,
+) -> (DapClient, Value, tempfile::TempDir) {
+    let root = fixture(fixture_name);
+    let project = root.path().join(project_subdir);
+    let source = root.path().join(file);
+    let mut dap = DapClient::start();
+    let mut launch = json!({"projectDir": path_string(&project), "taskArgs": ["-e", expression]});
+    for (key, value) in extra.as_object().unwrap() {
+        launch[key] = value.clone();
+    }
+    let response = dap.launch(launch);
+    assert_eq!(response["success"], true, "{response}");
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&source)}, "breakpoints": [{"line": marker_line(&source, marker)}]}),
+        TIMEOUT,
+    );
+    assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
+    (dap, set["body"]["breakpoints"][0].clone(), root)
+}
+
+#[test]
+fn umbrella_projects_debug_across_apps() {
+    let (mut dap, breakpoint, _root) = launch_with_breakpoint(
+        "umbrella",
+        ".",
+        "apps/core/lib/core/greeter.ex",
+        "greet",
+        "Web.Handler.handle(2)",
+        json!({}),
+    );
+    assert_eq!(breakpoint["verified"], true, "{breakpoint}");
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    let trace = dap.request("stackTrace", json!({"threadId": stopped["body"]["threadId"]}), TIMEOUT);
+    let frames = trace["body"]["stackFrames"].as_array().unwrap();
+    assert_eq!(frames[0]["name"], "Core.Greeter.greet/1");
+    assert_eq!(
+        frames[1]["name"], "Web.Handler.handle/1",
+        "the caller in the other app is interpreted too"
+    );
+}
+
+#[test]
+fn path_dependencies_are_interpreted_only_when_a_pattern_names_them() {
+    let (_dap, breakpoint, _root) = launch_with_breakpoint(
+        "path_dep",
+        "app",
+        "helper_lib/lib/helper_lib.ex",
+        "double",
+        "Consumer.run()",
+        json!({}),
+    );
+    assert_eq!(breakpoint["verified"], false);
+    let message = breakpoint["message"].as_str().unwrap();
+    assert!(
+        message.contains("dependency helper_lib") && message.contains("debugInterpretModulesPatterns"),
+        "{message}"
+    );
+
+    let (mut dap, breakpoint, _root) = launch_with_breakpoint(
+        "path_dep",
+        "app",
+        "helper_lib/lib/helper_lib.ex",
+        "double",
+        "Consumer.run()",
+        json!({"debugInterpretModulesPatterns": ["^HelperLib", "^Consumer"]}),
+    );
+    assert_eq!(breakpoint["verified"], true, "{breakpoint}");
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    let trace = dap.request("stackTrace", json!({"threadId": stopped["body"]["threadId"]}), TIMEOUT);
+    assert_eq!(trace["body"]["stackFrames"][0]["name"], "HelperLib.double/1");
+    assert_eq!(trace["body"]["stackFrames"][1]["name"], "Consumer.run/0");
+}

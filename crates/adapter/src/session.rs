@@ -100,18 +100,6 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
-/// What reaches the session loop besides requests.
-#[derive(Debug)]
-pub enum SessionEvent {
-    Vm(DebuggeeEvent),
-    /// A background interpretation batch finished.
-    Interpreted {
-        reply: Result<eetf::Term, AgentError>,
-        done: usize,
-        total: usize,
-    },
-}
-
 /// The program launched in this session.
 struct Program {
     config: LaunchConfig,
@@ -128,10 +116,8 @@ pub struct Session {
     program: Option<Program>,
     /// Absent with `noDebug` and before launch.
     debugger: Option<Debugger>,
-    /// The progress shown while modules are interpreted in the background.
-    interpret_progress: Option<String>,
-    vm_events: mpsc::UnboundedReceiver<SessionEvent>,
-    vm_events_tx: mpsc::UnboundedSender<SessionEvent>,
+    vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
+    vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
     pump: Option<tokio::task::JoinHandle<()>>,
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
@@ -148,7 +134,6 @@ impl Session {
             debuggee: None,
             program: None,
             debugger: None,
-            interpret_progress: None,
             vm_events,
             vm_events_tx,
             pump: None,
@@ -172,7 +157,7 @@ impl Session {
                         break;
                     }
                 },
-                Some(event) = self.vm_events.recv() => self.handle_session_event(event).await,
+                Some(event) = self.vm_events.recv() => self.handle_vm_event(event).await,
             }
         }
         self.shutdown().await;
@@ -433,13 +418,17 @@ impl Session {
     }
 
     async fn configuration_done(&mut self) -> Handled {
-        let (Some(program), Some(debuggee)) = (self.program.as_mut(), self.debuggee.as_ref()) else {
+        let Some(program) = &self.program else {
             // A client may configure before launching; nothing to run yet.
             return Ok(None);
         };
         if program.started {
             return Ok(None);
         }
+        self.interpret_selected().await?;
+        let (Some(program), Some(debuggee)) = (self.program.as_mut(), self.debuggee.as_ref()) else {
+            return Ok(None);
+        };
         let args = &program.config.args;
         let request = term::tuple(vec![
             term::atom("run_task"),
@@ -460,54 +449,52 @@ impl Session {
         command_line.extend(args.task_args.iter().cloned());
         self.client
             .console(format!("elixir-dap: running `{}`", command_line.join(" ")));
-        self.start_background_interpretation();
         Ok(None)
     }
 
-    /// Interprets the modules not interpreted yet (those with breakpoints
-    /// already are) while the program runs, in chunks so progress shows.
-    fn start_background_interpretation(&mut self) {
-        let Some(debugger) = &self.debugger else { return };
+    /// Interprets every selected module not interpreted yet (those with
+    /// breakpoints already are) before the task runs, so that stacks show
+    /// every project frame and stepping enters any project module. `:int`
+    /// serialises most of the work; two chunks at a time keep both cores
+    /// busy with the part that runs in the calling process (reading and
+    /// converting debug info). Progress is shown per chunk.
+    async fn interpret_selected(&mut self) -> Result<(), RequestError> {
+        let Some(debugger) = &self.debugger else { return Ok(()) };
         let pending = debugger.pending_interpretation();
         if pending.is_empty() {
-            return;
+            return Ok(());
         }
         let agent = debugger.agent().clone();
-        self.interpret_progress = self.progress_start("Interpreting", &format!("{} modules", pending.len()));
-        let events = self.vm_events_tx.clone();
-        tokio::spawn(async move {
-            let total = pending.len();
-            let mut done = 0;
-            for chunk in pending.chunks(debugger::INTERPRET_CHUNK) {
-                let reply = debugger::interpret_call(&agent, chunk).await;
-                done += chunk.len();
-                let failed = reply.is_err();
-                if events.send(SessionEvent::Interpreted { reply, done, total }).is_err() || failed {
-                    break;
+        let total = pending.len();
+        let progress = self.progress_start("Interpreting", &format!("{total} modules"));
+        let started = std::time::Instant::now();
+        let mut done = 0;
+        for pair in pending.chunks(debugger::INTERPRET_CHUNK * 2) {
+            let (first, second) = pair.split_at(pair.len().div_ceil(2));
+            let (a, b) = tokio::join!(
+                debugger::interpret_call(&agent, first),
+                debugger::interpret_call(&agent, second)
+            );
+            for reply in [a, b] {
+                let reply = reply.map_err(|e| RequestError::Internal(format!("interpreting modules failed: {e}")))?;
+                if let Some(debugger) = &mut self.debugger {
+                    debugger.record_interpreted(&reply);
                 }
             }
-        });
-    }
-
-    fn on_interpreted(&mut self, reply: Result<eetf::Term, AgentError>, done: usize, total: usize) {
-        match (&mut self.debugger, reply) {
-            (Some(debugger), Ok(reply)) => debugger.record_interpreted(&reply),
-            (_, Err(error)) => self
-                .client
-                .console(format!("elixir-dap: interpreting modules failed: {error}")),
-            (None, Ok(_)) => {}
+            done += pair.len();
+            if let Some(id) = &progress {
+                let percentage = (done * 100 / total) as u64;
+                self.client.event(
+                    "progressUpdate",
+                    json!({ "progressId": id, "message": format!("{done} of {total} modules"), "percentage": percentage }),
+                );
+            }
         }
-        if let Some(id) = &self.interpret_progress {
-            let percentage = (done * 100 / total.max(1)) as u64;
-            self.client.event(
-                "progressUpdate",
-                json!({ "progressId": id, "message": format!("{done} of {total} modules"), "percentage": percentage }),
-            );
-        }
-        if done >= total {
-            let id = self.interpret_progress.take();
-            self.progress_end(id, &format!("{total} modules interpreted"));
-        }
+        let elapsed = started.elapsed().as_millis();
+        self.progress_end(progress, &format!("{total} modules interpreted in {elapsed} ms"));
+        self.client
+            .console(format!("elixir-dap: interpreted {total} modules in {elapsed} ms"));
+        Ok(())
     }
 
     async fn disconnect(&mut self, arguments: &Value) -> Handled {
@@ -548,7 +535,7 @@ impl Session {
         let deadline = tokio::time::Instant::now() + EXIT_TIMEOUT;
         while !self.terminated {
             match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
-                Ok(Some(event)) => self.handle_session_event(event).await,
+                Ok(Some(event)) => self.handle_vm_event(event).await,
                 Ok(None) => break,
                 Err(_) => {
                     tracing::error!(
@@ -558,13 +545,6 @@ impl Session {
                     break;
                 }
             }
-        }
-    }
-
-    async fn handle_session_event(&mut self, event: SessionEvent) {
-        match event {
-            SessionEvent::Vm(event) => self.handle_vm_event(event).await,
-            SessionEvent::Interpreted { reply, done, total } => self.on_interpreted(reply, done, total),
         }
     }
 
@@ -691,7 +671,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
 async fn pump_vm_events(
     mut events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     client: Client,
-    session: mpsc::UnboundedSender<SessionEvent>,
+    session: mpsc::UnboundedSender<DebuggeeEvent>,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -703,7 +683,7 @@ async fn pump_vm_events(
                 client.output(category, text);
             }
             other => {
-                if session.send(SessionEvent::Vm(other)).is_err() {
+                if session.send(other).is_err() {
                     break;
                 }
             }

@@ -29,7 +29,7 @@ use std::time::Duration;
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interpreting is serialised inside `:int`; large batches get a long timeout.
 const INTERPRET_TIMEOUT: Duration = Duration::from_secs(600);
-/// Modules interpreted per agent call in the background, so progress shows.
+/// Modules interpreted per agent call, so progress shows.
 pub const INTERPRET_CHUNK: usize = 25;
 
 type Handled = Result<Value, RequestError>;
@@ -799,7 +799,7 @@ impl Debugger {
     }
 }
 
-/// Interprets `modules` in one agent call (used by the background task too).
+/// Interprets `modules` in one agent call.
 pub async fn interpret_call(agent: &AgentClient, modules: &[String]) -> Result<Term, AgentError> {
     let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
     agent
