@@ -17,6 +17,8 @@
          function_lines/3, set_breakpoints/2, command/2, stack/1,
          frame_variables/2, process_variables/1, children/3, evaluate/4,
          release/1, attach/1, check_breakpoint/3]).
+%% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
+-export([variable/3, thread_name/1]).
 
 -define(HANDLES, elixir_dap_handles).
 -define(BREAKS, elixir_dap_breaks).
