@@ -18,7 +18,7 @@
          frame_variables/2, process_variables/1, children/3, evaluate/4,
          release/1, attach/1, check_breakpoint/3]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
--export([variable/3, thread_name/1]).
+-export([variable/3, thread_name/1, caller_frame/3]).
 
 -define(HANDLES, elixir_dap_handles).
 -define(BREAKS, elixir_dap_breaks).
