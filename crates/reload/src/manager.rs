@@ -1,0 +1,621 @@
+//! The CodeReloadManager's memory and planner.
+//!
+//! It remembers every project source as it was last compiled into the VM
+//! (content digest and text), keeps the dependency index in step with it,
+//! and turns a request ("these files, or everything, changed") into a
+//! [`Plan`]: which files changed by content (never by mtime), which are new
+//! or deleted, which files the change forces to recompile by Mix's rules,
+//! and which changes cannot be applied without a restart. Executing the plan
+//! in the VM is the adapter's job; it then [commits](ReloadManager::commit)
+//! the plan, or [aborts](ReloadManager::abort) it, which puts the index back.
+
+use elixir_dap_deps::{default_roots, Index, Reason};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+type ContentDigest = [u8; 32];
+
+/// A source as the VM last compiled it.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    digest: ContentDigest,
+    text: Arc<str>,
+}
+
+/// What a request asks to consider.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// Files to consider (absolute, or relative to the project); `None`
+    /// means every source of the project.
+    pub files: Option<Vec<PathBuf>>,
+    /// Modules (Elixir names, `MyApp.User`) to recompile even if unchanged.
+    pub modules: Vec<String>,
+}
+
+/// A file to compile and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCompile {
+    /// Relative to the project directory.
+    pub file: PathBuf,
+    pub reason: String,
+    pub module: Option<String>,
+}
+
+/// A source whose content changed: both versions, for moving breakpoints.
+#[derive(Debug, Clone)]
+pub struct ChangedSource {
+    pub file: PathBuf,
+    pub old: Arc<str>,
+    pub new: Arc<str>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub compile: Vec<PlannedCompile>,
+    pub changed: Vec<ChangedSource>,
+    /// New files, with their content.
+    pub new: Vec<(PathBuf, Arc<str>)>,
+    /// Deleted files and the modules (Elixir names) they defined.
+    pub deleted: Vec<(PathBuf, Vec<String>)>,
+    pub unchanged: Vec<PathBuf>,
+    /// Files that cannot be reloaded, and why a restart is needed.
+    pub restart_required: Vec<(PathBuf, String)>,
+    /// Files named by the request that are not sources of the project.
+    pub ignored: Vec<(PathBuf, String)>,
+    /// Modules not found in the project (from `PlanRequest::modules`).
+    pub unknown_modules: Vec<String>,
+    /// Modules (Elixir names) the index expects the compiled files to
+    /// define, before and after the change.
+    pub expected_modules: BTreeSet<String>,
+    /// Set when the index could not parse a file of the plan: its answer
+    /// may miss dependents.
+    pub parse_errors: Vec<String>,
+}
+
+impl Plan {
+    /// Whether there is anything to do in the VM.
+    pub fn is_empty(&self) -> bool {
+        self.compile.is_empty() && self.deleted.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct ReloadManager {
+    project_dir: PathBuf,
+    roots: Vec<PathBuf>,
+    index: Index,
+    /// Keyed by path relative to the project directory.
+    sources: BTreeMap<PathBuf, Snapshot>,
+}
+
+impl ReloadManager {
+    /// Indexes the project's sources and remembers them as compiled. Call it
+    /// right after the project was compiled at launch.
+    pub fn new(project_dir: &Path) -> Result<ReloadManager, String> {
+        let project_dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
+        let roots = default_roots(&project_dir);
+        let index = Index::build(&project_dir, &roots).map_err(|e| e.to_string())?;
+        let mut manager = ReloadManager {
+            project_dir,
+            roots,
+            index,
+            sources: BTreeMap::new(),
+        };
+        let files: Vec<PathBuf> = manager.index.files().map(Path::to_path_buf).collect();
+        for file in files.into_iter().chain(manager.restart_files()) {
+            if let Ok(text) = std::fs::read_to_string(manager.project_dir.join(&file)) {
+                manager.sources.insert(file, snapshot(text));
+            }
+        }
+        Ok(manager)
+    }
+
+    pub fn project_dir(&self) -> &Path {
+        &self.project_dir
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The source roots, absolute.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.roots.iter().map(|r| self.project_dir.join(r)).collect()
+    }
+
+    /// The path relative to the project, if it is inside it.
+    pub fn relative(&self, path: &Path) -> Option<PathBuf> {
+        if path.is_absolute() {
+            let canonical = canonical_lenient(path);
+            canonical.strip_prefix(&self.project_dir).ok().map(normalize)
+        } else {
+            Some(normalize(path))
+        }
+    }
+
+    pub fn absolute(&self, relative: &Path) -> PathBuf {
+        self.project_dir.join(relative)
+    }
+
+    /// The text of a source as last compiled.
+    pub fn compiled_text(&self, relative: &Path) -> Option<Arc<str>> {
+        self.sources.get(relative).map(|s| s.text.clone())
+    }
+
+    /// Plans a reload. The index is updated to the new sources; the caller
+    /// must [commit](Self::commit) or [abort](Self::abort) the plan.
+    pub fn plan(&mut self, request: &PlanRequest) -> Plan {
+        let mut plan = Plan::default();
+        let candidates: BTreeSet<PathBuf> = match &request.files {
+            Some(files) => files
+                .iter()
+                .filter_map(|f| match self.relative(f) {
+                    Some(relative) => Some(relative),
+                    None => {
+                        plan.restart_required.push((
+                            f.clone(),
+                            "outside the project (a dependency?): restart the session to use the change".into(),
+                        ));
+                        None
+                    }
+                })
+                .collect(),
+            None => self.all_candidates(),
+        };
+        let mut changed_paths: Vec<PathBuf> = Vec::new();
+        for file in candidates {
+            if let Some(reason) = restart_reason(&file) {
+                if self.content_changed(&file) {
+                    plan.restart_required.push((file, reason));
+                } else {
+                    plan.unchanged.push(file);
+                }
+                continue;
+            }
+            if !self.in_roots(&file) || !is_compiled_source(&file) {
+                plan.ignored.push((file, "not a source Mix compiles (outside the source roots, or not .ex)".into()));
+                continue;
+            }
+            let on_disk = std::fs::read_to_string(self.project_dir.join(&file)).ok();
+            match (self.sources.get(&file), on_disk) {
+                (Some(_), None) => {
+                    let modules = self.index.modules_in(&file).iter().map(|m| m.name.clone()).collect();
+                    plan.deleted.push((file.clone(), modules));
+                    changed_paths.push(file);
+                }
+                (None, None) => plan.ignored.push((file, "no such file".into())),
+                (Some(old), Some(text)) => {
+                    if digest(&text) == old.digest {
+                        plan.unchanged.push(file);
+                    } else if let Some(reason) = nif_reason(&text) {
+                        plan.restart_required.push((file, reason));
+                    } else {
+                        plan.changed.push(ChangedSource {
+                            file: file.clone(),
+                            old: old.text.clone(),
+                            new: Arc::from(text),
+                        });
+                        changed_paths.push(file);
+                    }
+                }
+                (None, Some(text)) => {
+                    if let Some(reason) = nif_reason(&text) {
+                        plan.restart_required.push((file, reason));
+                    } else {
+                        plan.new.push((file.clone(), Arc::from(text)));
+                        changed_paths.push(file);
+                    }
+                }
+            }
+        }
+        let mut forced = Vec::new();
+        for module in &request.modules {
+            let name = module.strip_prefix("Elixir.").unwrap_or(module);
+            match self.index.file_of(name) {
+                Some(file) => forced.push(file.to_path_buf()),
+                None => plan.unknown_modules.push(module.clone()),
+            }
+        }
+        if !plan.restart_required.is_empty() {
+            // Nothing is half-applied: the caller reports and stops.
+            return plan;
+        }
+
+        // Modules the changed files defined before the change.
+        for path in changed_paths.iter().chain(&forced) {
+            plan.expected_modules
+                .extend(self.index.modules_in(path).iter().map(|m| m.name.clone()));
+        }
+        for change in &plan.changed {
+            self.update_index(&change.file, &change.new);
+        }
+        for (file, text) in &plan.new {
+            self.update_index(file, text);
+        }
+        let mut query = changed_paths.clone();
+        query.extend(forced.iter().cloned());
+        let affected = self.index.affected(&query);
+        let deleted: BTreeSet<&PathBuf> = plan.deleted.iter().map(|(f, _)| f).collect();
+        let forced_set: BTreeSet<&PathBuf> = forced.iter().collect();
+        for recompile in &affected.recompile {
+            if deleted.contains(&recompile.path) {
+                continue;
+            }
+            let (reason, module) = match &recompile.reason {
+                Reason::Changed if forced_set.contains(&recompile.path) && !changed_paths.contains(&recompile.path) => {
+                    ("forced".to_owned(), None)
+                }
+                Reason::Changed if plan.new.iter().any(|(f, _)| f == &recompile.path) => ("new".to_owned(), None),
+                Reason::Changed => ("changed".to_owned(), None),
+                Reason::Compile { module, .. } => ("compile".to_owned(), Some(module.clone())),
+                Reason::Export { module, .. } => ("export".to_owned(), Some(module.clone())),
+            };
+            plan.compile.push(PlannedCompile {
+                file: recompile.path.clone(),
+                reason,
+                module,
+            });
+        }
+        plan.expected_modules
+            .extend(affected.modules.iter().map(|m| m.name.clone()));
+        plan.parse_errors = affected
+            .parse_errors
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.path.display(), e.line, e.message))
+            .collect();
+        for (file, _) in &plan.deleted {
+            self.index.remove_file(file);
+        }
+        plan
+    }
+
+    /// The plan was carried out: its sources are now the compiled ones.
+    pub fn commit(&mut self, plan: &Plan) {
+        for change in &plan.changed {
+            self.sources.insert(change.file.clone(), snapshot_arc(change.new.clone()));
+        }
+        for (file, text) in &plan.new {
+            self.sources.insert(file.clone(), snapshot_arc(text.clone()));
+        }
+        for (file, _) in &plan.deleted {
+            self.sources.remove(file);
+        }
+    }
+
+    /// The plan was not carried out: the index goes back to the compiled
+    /// sources, so the next plan sees the same changes again.
+    pub fn abort(&mut self, plan: &Plan) {
+        for change in &plan.changed {
+            self.update_index(&change.file, &change.old);
+        }
+        for (file, _) in &plan.new {
+            self.index.remove_file(file);
+        }
+        for (file, _) in &plan.deleted {
+            if let Some(old) = self.sources.get(file).map(|s| s.text.clone()) {
+                self.update_index(file, &old);
+            }
+        }
+    }
+
+    fn update_index(&mut self, file: &Path, text: &str) {
+        // The index only fails to update when the grammar cannot load, which
+        // Index::build would have failed on already.
+        let _ = self.index.update_file(file, text);
+    }
+
+    fn content_changed(&self, file: &Path) -> bool {
+        let on_disk = std::fs::read(self.project_dir.join(file)).ok();
+        match (self.sources.get(file), on_disk) {
+            (Some(old), Some(bytes)) => digest_bytes(&bytes) != old.digest,
+            (None, None) => false,
+            _ => true,
+        }
+    }
+
+    fn in_roots(&self, file: &Path) -> bool {
+        self.roots.iter().any(|root| file.starts_with(root))
+    }
+
+    /// Every source known, every `.ex` file now under the roots, and the
+    /// files whose change needs a restart.
+    fn all_candidates(&self) -> BTreeSet<PathBuf> {
+        let mut all: BTreeSet<PathBuf> = self.sources.keys().cloned().collect();
+        for root in &self.roots {
+            let mut found = Vec::new();
+            collect_sources(&self.project_dir.join(root), &mut found);
+            for path in found {
+                if let Ok(relative) = path.strip_prefix(&self.project_dir) {
+                    all.insert(relative.to_path_buf());
+                }
+            }
+        }
+        all.extend(self.restart_files());
+        all
+    }
+
+    /// `mix.exs` and `config/*.exs` of the project and of umbrella apps.
+    fn restart_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut dirs = vec![PathBuf::new()];
+        if let Ok(apps) = std::fs::read_dir(self.project_dir.join("apps")) {
+            for app in apps.flatten() {
+                if let Ok(relative) = app.path().strip_prefix(&self.project_dir) {
+                    dirs.push(relative.to_path_buf());
+                }
+            }
+        }
+        for dir in dirs {
+            let mix = dir.join("mix.exs");
+            if self.project_dir.join(&mix).is_file() {
+                files.push(mix);
+            }
+            if let Ok(entries) = std::fs::read_dir(self.project_dir.join(&dir).join("config")) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.extension().is_some_and(|e| e == "exs") {
+                        if let Ok(relative) = path.strip_prefix(&self.project_dir) {
+                            files.push(relative.to_path_buf());
+                        }
+                    }
+                }
+            }
+        }
+        files
+    }
+}
+
+/// Why a change to this file cannot be reloaded, if it cannot.
+fn restart_reason(file: &Path) -> Option<String> {
+    let name = file.file_name()?.to_string_lossy();
+    let under = |dir: &str| file.components().any(|c| c.as_os_str() == dir);
+    if name == "mix.exs" {
+        Some("the project definition changed (mix.exs): restart the session to apply it".into())
+    } else if under("config") && name.ends_with(".exs") {
+        Some("the configuration changed: restart the session to apply it".into())
+    } else if under("deps") {
+        Some("a dependency changed: restart the session to apply it".into())
+    } else {
+        None
+    }
+}
+
+/// Modules that load native code are not reloaded: a NIF library stays
+/// bound to the module version that loaded it.
+fn nif_reason(text: &str) -> Option<String> {
+    (text.contains("load_nif") || text.contains("@on_load"))
+        .then(|| "the module loads native code (NIF / @on_load): restart the session to apply it".into())
+}
+
+fn is_compiled_source(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e == "ex")
+}
+
+fn snapshot(text: String) -> Snapshot {
+    snapshot_arc(Arc::from(text))
+}
+
+fn snapshot_arc(text: Arc<str>) -> Snapshot {
+    Snapshot {
+        digest: digest(&text),
+        text,
+    }
+}
+
+fn digest(text: &str) -> ContentDigest {
+    digest_bytes(text.as_bytes())
+}
+
+fn digest_bytes(bytes: &[u8]) -> ContentDigest {
+    Sha256::digest(bytes).into()
+}
+
+/// Canonicalises what exists of a path (a deleted file's directory still
+/// resolves symlinks).
+fn canonical_lenient(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => canonical_lenient(parent).join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_sources(&path, out);
+        } else if is_compiled_source(&path) {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("mix.exs", "defmodule App.MixProject do\nend\n");
+        write("config/config.exs", "import Config\n");
+        write(
+            "lib/macros.ex",
+            "defmodule App.Macros do\n  defmacro twice(x), do: quote(do: unquote(x) * 2)\nend\n",
+        );
+        write(
+            "lib/user.ex",
+            "defmodule App.User do\n  require App.Macros\n  def f(x), do: App.Macros.twice(x)\nend\n",
+        );
+        write("lib/caller.ex", "defmodule App.Caller do\n  def g, do: App.User.f(1)\nend\n");
+        dir
+    }
+
+    fn files(plan: &Plan) -> Vec<(String, String)> {
+        plan.compile
+            .iter()
+            .map(|c| (c.file.display().to_string(), c.reason.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_changed_means_an_empty_plan() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        assert!(plan.is_empty(), "{plan:?}");
+        assert_eq!(plan.unchanged.len(), 5);
+    }
+
+    #[test]
+    fn a_changed_file_is_compiled_and_its_runtime_callers_are_not() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("lib/user.ex"),
+            "defmodule App.User do\n  require App.Macros\n  def f(x), do: App.Macros.twice(x) + 1\nend\n",
+        )
+        .unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&plan), vec![("lib/user.ex".to_owned(), "changed".to_owned())]);
+        assert_eq!(plan.changed.len(), 1);
+        assert!(plan.expected_modules.contains("App.User"));
+    }
+
+    #[test]
+    fn a_macro_change_recompiles_its_compile_time_dependents() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("lib/macros.ex"),
+            "defmodule App.Macros do\n  defmacro twice(x), do: quote(do: unquote(x) * 3)\nend\n",
+        )
+        .unwrap();
+        let plan = manager.plan(&PlanRequest {
+            files: Some(vec![dir.path().join("lib/macros.ex")]),
+            modules: vec![],
+        });
+        let planned = files(&plan);
+        assert!(planned.contains(&("lib/macros.ex".to_owned(), "changed".to_owned())), "{planned:?}");
+        assert!(planned.iter().any(|(f, _)| f == "lib/user.ex"), "{planned:?}");
+        assert!(!planned.iter().any(|(f, _)| f == "lib/caller.ex"), "{planned:?}");
+    }
+
+    #[test]
+    fn the_same_content_saved_again_is_unchanged_and_commit_makes_it_so() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let path = dir.path().join("lib/caller.ex");
+        std::fs::write(&path, "defmodule App.Caller do\n  def g, do: App.User.f(2)\nend\n").unwrap();
+        let request = PlanRequest {
+            files: Some(vec![path.clone()]),
+            modules: vec![],
+        };
+        let plan = manager.plan(&request);
+        assert_eq!(plan.changed.len(), 1);
+        manager.commit(&plan);
+        let again = manager.plan(&request);
+        assert!(again.is_empty());
+        assert_eq!(again.unchanged, vec![PathBuf::from("lib/caller.ex")]);
+    }
+
+    #[test]
+    fn an_aborted_plan_is_planned_again() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::write(dir.path().join("lib/caller.ex"), "defmodule App.Caller do\nend\n").unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        manager.abort(&plan);
+        let again = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&again), files(&plan));
+    }
+
+    #[test]
+    fn new_and_deleted_files() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::write(dir.path().join("lib/extra.ex"), "defmodule App.Extra do\nend\n").unwrap();
+        std::fs::remove_file(dir.path().join("lib/caller.ex")).unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&plan), vec![("lib/extra.ex".to_owned(), "new".to_owned())]);
+        assert_eq!(
+            plan.deleted,
+            vec![(PathBuf::from("lib/caller.ex"), vec!["App.Caller".to_owned()])]
+        );
+    }
+
+    #[test]
+    fn mix_exs_and_config_changes_require_a_restart_and_nothing_else_is_planned() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::write(dir.path().join("mix.exs"), "defmodule App.MixProject do\n  # x\nend\n").unwrap();
+        std::fs::write(dir.path().join("lib/caller.ex"), "defmodule App.Caller do\nend\n").unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(plan.restart_required.len(), 1, "{plan:?}");
+        assert_eq!(plan.restart_required[0].0, PathBuf::from("mix.exs"));
+        assert!(plan.compile.is_empty());
+    }
+
+    #[test]
+    fn a_nif_module_requires_a_restart() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("lib/caller.ex"),
+            "defmodule App.Caller do\n  @on_load :init\n  def init, do: :erlang.load_nif('x', 0)\nend\n",
+        )
+        .unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(plan.restart_required.len(), 1);
+    }
+
+    #[test]
+    fn forced_modules_are_compiled_unchanged_and_unknown_ones_reported() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let plan = manager.plan(&PlanRequest {
+            files: Some(vec![]),
+            modules: vec!["App.Caller".into(), "App.Nope".into()],
+        });
+        assert_eq!(files(&plan), vec![("lib/caller.ex".to_owned(), "forced".to_owned())]);
+        assert_eq!(plan.unknown_modules, vec!["App.Nope".to_owned()]);
+    }
+
+    #[test]
+    fn files_outside_the_roots_are_ignored_with_a_reason() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("test")).unwrap();
+        std::fs::write(dir.path().join("test/a_test.exs"), "x").unwrap();
+        let plan = manager.plan(&PlanRequest {
+            files: Some(vec![dir.path().join("test/a_test.exs")]),
+            modules: vec![],
+        });
+        assert_eq!(plan.ignored.len(), 1);
+        assert!(plan.is_empty());
+    }
+}
