@@ -1,0 +1,176 @@
+//! Which paths can matter to a reload: Elixir sources, never editor scratch files or
+//! build, dependency and VCS directories.
+
+use std::ffi::OsStr;
+use std::path::{Component, Path};
+
+/// The extensions watched by default, without the dot.
+pub const DEFAULT_EXTENSIONS: [&str; 2] = ["ex", "exs"];
+
+/// Directory names that never hold sources of the project being debugged.
+pub const IGNORED_DIRS: [&str; 5] = ["_build", "deps", ".git", "node_modules", ".elixir_ls"];
+
+/// Decides whether a path is a source file worth reporting.
+///
+/// Every normal component of the path is checked, so give it a path relative to the
+/// watched root (the watcher does): an absolute path that happens to run through a
+/// directory called `deps` would otherwise be ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    extensions: Vec<String>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter::new(DEFAULT_EXTENSIONS)
+    }
+}
+
+impl Filter {
+    /// A filter for files with one of `extensions`, written with or without the dot
+    /// (`".ex"` and `"ex"` are the same).
+    pub fn new<I, S>(extensions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Filter {
+            extensions: extensions
+                .into_iter()
+                .map(|e| e.as_ref().trim_start_matches('.').to_owned())
+                .filter(|e| !e.is_empty())
+                .collect(),
+        }
+    }
+
+    /// The extensions this filter accepts, without the dot.
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
+    }
+
+    /// True for a file the reload manager must hear about: no ignored component
+    /// (see [`is_ignored_name`]) and an accepted extension.
+    pub fn is_relevant(&self, path: &Path) -> bool {
+        relevant(path, &self.extensions)
+    }
+}
+
+/// [`Filter::is_relevant`] with the default extensions (`.ex`, `.exs`).
+pub fn is_relevant(path: &Path) -> bool {
+    relevant(path, &DEFAULT_EXTENSIONS)
+}
+
+fn relevant<S: AsRef<str>>(path: &Path, extensions: &[S]) -> bool {
+    if has_ignored_component(path) {
+        return false;
+    }
+    match path.extension() {
+        Some(ext) => extensions.iter().any(|e| ext == OsStr::new(e.as_ref())),
+        None => false,
+    }
+}
+
+/// True when some normal component of `path` is an ignored name.
+pub(crate) fn has_ignored_component(path: &Path) -> bool {
+    path.components().any(|c| match c {
+        Component::Normal(name) => is_ignored_name(name),
+        _ => false,
+    })
+}
+
+/// True for a file or directory name the watcher never reports or looks into:
+/// - the directories in [`IGNORED_DIRS`];
+/// - hidden names (a leading `.`: `.git`, `.elixir_ls`, Emacs locks `.#x.ex`, Vim swap
+///   files `.x.ex.swp`); Mix skips them too, as its source wildcards do not match dot files;
+/// - editor back-up, swap and temporary files: `*~`, `#*#`, `*.swp`, `*.swx`, `*.swo`,
+///   `*.swn`, `*.tmp`, and `4913` (the file Vim creates to test that it may write a
+///   directory).
+pub fn is_ignored_name(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        // Not UTF-8: cannot be one of the patterns, and the extension check decides.
+        return false;
+    };
+    if IGNORED_DIRS.contains(&name) || name == "4913" {
+        return true;
+    }
+    if name.starts_with('.') || name.ends_with('~') {
+        return true;
+    }
+    if name.len() >= 2 && name.starts_with('#') && name.ends_with('#') {
+        return true;
+    }
+    matches!(
+        Path::new(name).extension().and_then(OsStr::to_str),
+        Some("swp" | "swx" | "swo" | "swn" | "tmp")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elixir_sources_are_relevant() {
+        assert!(is_relevant(Path::new("lib/my_app.ex")));
+        assert!(is_relevant(Path::new("lib/my_app/worker.ex")));
+        assert!(is_relevant(Path::new("lib/mix/tasks/gen.exs")));
+        assert!(is_relevant(Path::new("/abs/project/lib/a.ex")));
+    }
+
+    #[test]
+    fn other_files_are_not() {
+        for p in ["lib/a.erl", "lib/a.ex.bak", "lib/a", "lib/README.md", "lib/a.EX"] {
+            assert!(!is_relevant(Path::new(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn editor_scratch_files_are_ignored() {
+        for p in [
+            "lib/a.ex~",
+            "lib/a.exs~",
+            "lib/.#a.ex",
+            "lib/#a.ex#",
+            "lib/.a.ex.swp",
+            "lib/.a.ex.swx",
+            "lib/.a.ex.swo",
+            "lib/a.ex.swp",
+            "lib/4913",
+            "lib/a.ex.tmp",
+            "lib/a.tmp",
+        ] {
+            assert!(!is_relevant(Path::new(p)), "{p}");
+            let name = Path::new(p).file_name().unwrap_or_default();
+            assert!(is_ignored_name(name), "{p}");
+        }
+        assert!(!is_ignored_name(OsStr::new("a.ex")));
+        assert!(!is_ignored_name(OsStr::new("#")));
+        assert!(!is_ignored_name(OsStr::new("49130.ex")));
+    }
+
+    #[test]
+    fn build_deps_and_vcs_directories_are_ignored() {
+        for p in [
+            "_build/dev/lib/app/a.ex",
+            "deps/plug/lib/plug.ex",
+            ".git/a.ex",
+            "assets/node_modules/x/a.ex",
+            ".elixir_ls/build/a.ex",
+            "lib/.hidden/a.ex",
+            "apps/web/deps/x.ex",
+        ] {
+            assert!(!is_relevant(Path::new(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn custom_extensions_with_or_without_dot() {
+        let f = Filter::new([".ex", "eex"]);
+        assert_eq!(f.extensions(), ["ex", "eex"]);
+        assert!(f.is_relevant(Path::new("lib/a.ex")));
+        assert!(f.is_relevant(Path::new("lib/t.eex")));
+        assert!(!f.is_relevant(Path::new("lib/a.exs")));
+        assert!(!f.is_relevant(Path::new("_build/t.eex")));
+        assert_eq!(Filter::default(), Filter::new(["ex", ".exs"]));
+    }
+}
