@@ -41,6 +41,7 @@ pub struct LaunchArguments {
     pub debug_auto_interpret_all_modules: bool,
     #[serde(default)]
     pub exclude_modules: Vec<String>,
+    /// Stop at `dbg/0,1,2` calls (Elixir 1.14+), as ElixirLS does.
     #[serde(default = "default_true")]
     pub break_on_dbg: bool,
     /// How long an `evaluate` may run before it is killed.
@@ -168,6 +169,7 @@ mod tests {
         let config = validate(&json!({"projectDir": dir.path()}), Path::new("/")).unwrap();
         assert!(config.args.exit_after_task_returns);
         assert!(config.args.debug_auto_interpret_all_modules);
+        assert!(config.args.break_on_dbg);
         assert!(!config.args.start_apps);
         assert!(config.args.task.is_none());
         assert_eq!(config.elixir, PathBuf::from("elixir"));
@@ -187,6 +189,7 @@ mod tests {
             (json!({"projectDir": dir.path(), "taskArgs": "run"}), "taskArgs"),
             (json!({"projectDir": dir.path(), "env": {"A": 1}}), "env.A"),
             (json!({"projectDir": dir.path(), "startApps": "yes"}), "startApps"),
+            (json!({"projectDir": dir.path(), "breakOnDbg": 1}), "breakOnDbg"),
             (
                 json!({"projectDir": dir.path(), "stackTraceMode": "some"}),
                 "stackTraceMode",

@@ -359,7 +359,11 @@ impl Session {
         self.debuggee = Some(debuggee);
 
         let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
-        let request = term::tuple(vec![term::atom("load_project"), term::map(vec![("task", task)])]);
+        let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
+        let request = term::tuple(vec![
+            term::atom("load_project"),
+            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
+        ]);
         let loaded = match agent.call(request, LOAD_PROJECT_TIMEOUT).await {
             Ok(loaded) => loaded,
             Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
@@ -374,6 +378,9 @@ impl Session {
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
         self.report_diagnostics(&loaded);
+        if let Some(note) = debugger::dbg::launch_note(break_on_dbg, &loaded) {
+            self.client.console(note);
+        }
         if !config.args.no_debug {
             let args = &config.args;
             let debugger_config = DebuggerConfig {

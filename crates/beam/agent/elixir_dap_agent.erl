@@ -60,6 +60,7 @@ loop(#state{sock = Sock} = State) ->
 handle_frame(Frame, State) ->
     try binary_to_term(Frame, [safe]) of
         {call, Id, detach} ->
+            elixir_dap_dbg:detach(),
             send_term(State#state.sock, {reply, Id, {ok, ok}}),
             State#state{detached = true};
         {call, Id, Request} ->
@@ -147,6 +148,9 @@ handle({children, Handle, Start, Count}) ->
     elixir_dap_debugger:children(Handle, Start, Count);
 handle({evaluate, Target, Level, Expression, Timeout}) ->
     elixir_dap_debugger:evaluate(Target, Level, Expression, Timeout);
+%% Processes paused in a `dbg` call: see elixir_dap_dbg.
+handle({dbg, Request}) ->
+    elixir_dap_dbg:handle(Request);
 handle(Other) ->
     {error, #{kind => unknown_request,
               message => iolist_to_binary(io_lib:format("unknown request ~0p", [Other]))}}.
@@ -154,11 +158,14 @@ handle(Other) ->
 %% Loads mix.exs and config, then compiles the project with Mix, as `mix` does
 %% before running a task.
 %% A `nil` task means the project's default task, as for a bare `mix`.
-load_project(#{task := Task}) ->
+load_project(#{task := Task} = Opts) ->
     ok = 'Elixir.Mix':start(),
     is_binary(Task) andalso prefer_task_env(Task),
     'Elixir.Code':compile_file(<<"mix.exs">>),
     'Elixir.Mix.Task':run(<<"loadconfig">>, []),
+    %% `dbg` reads its callback when a call is expanded: set it after the
+    %% project's config (which could set it too) and before compiling.
+    {ok, Dbg} = elixir_dap_dbg:configure(maps:get(break_on_dbg, Opts, false)),
     Resolved = case Task of
                    nil -> 'Elixir.Keyword':get('Elixir.Mix.Project':config(), default_task, <<"run">>);
                    _ -> Task
@@ -166,6 +173,7 @@ load_project(#{task := Task}) ->
     Loaded = fun(Diagnostics) ->
                      {ok, #{task => Resolved,
                             mix_env => atom_to_binary('Elixir.Mix':env(), utf8),
+                            dbg => Dbg,
                             diagnostics => [diagnostic(D) || D <- Diagnostics]}}
              end,
     case 'Elixir.Mix.Task':run(<<"compile">>, [<<"--return-errors">>]) of

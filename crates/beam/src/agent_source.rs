@@ -17,6 +17,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
         "elixir_dap_debugger.erl",
         include_str!("../agent/elixir_dap_debugger.erl"),
     ),
+    ("elixir_dap_dbg.erl", include_str!("../agent/elixir_dap_dbg.erl")),
 ];
 
 /// Hex digest of all agent sources, names included.

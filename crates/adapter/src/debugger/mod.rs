@@ -7,6 +7,7 @@
 //! their thread is stopped; resuming a thread forgets them.
 
 pub mod breakpoints;
+pub mod dbg;
 pub mod modules;
 
 use crate::client::Client;
@@ -43,6 +44,8 @@ struct Thread {
     stopped_at: Option<(String, i64)>,
     /// Why it will stop next: set by a step or a pause.
     pending_reason: Option<&'static str>,
+    /// Stopped in a `dbg` call (see [`dbg`]) rather than by the interpreter.
+    dbg: bool,
 }
 
 /// What a `variablesReference` stands for.
@@ -450,6 +453,9 @@ impl Debugger {
         let args: ThreadArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("{command}: {e}")))?;
         let pid = self.stopped_thread(args.thread_id)?.pid.clone();
+        if self.is_dbg_stop(args.thread_id) {
+            return self.resume_dbg(command, args.thread_id, pid).await;
+        }
         let (agent_command, reason) = match command {
             "continue" => ("continue", None),
             "next" => ("next", Some("step")),
@@ -499,6 +505,7 @@ impl Debugger {
     pub fn on_agent_event(&mut self, event: &AgentEvent) -> bool {
         match event.name.as_str() {
             "stopped" => self.on_stopped(&event.data),
+            "dbg_stopped" => self.on_dbg_stopped(&event.data),
             "thread_exited" => {
                 if let Some(pid) = event.data.get("pid") {
                     if let Some(id) = self.thread_by_pid.remove(pid) {
@@ -536,29 +543,10 @@ impl Debugger {
             .unwrap_or_default()
             .to_owned();
         let line = data.get_i64("line").unwrap_or(0);
-        let name = data.get_text("name").unwrap_or_else(|| pid.to_string());
-        let id = match self.thread_by_pid.get(&pid) {
-            Some(id) => *id,
-            None => {
-                self.next_thread_id += 1;
-                let id = self.next_thread_id;
-                self.thread_by_pid.insert(pid.clone(), id);
-                self.threads.insert(
-                    id,
-                    Thread {
-                        pid,
-                        name,
-                        stopped_at: None,
-                        pending_reason: None,
-                    },
-                );
-                self.client
-                    .event("thread", json!({ "reason": "started", "threadId": id }));
-                id
-            }
-        };
+        let id = self.ensure_thread(pid, data);
         let pending = self.threads.get_mut(&id).and_then(|t| {
             t.stopped_at = Some((module.clone(), line));
+            t.dbg = false;
             t.pending_reason.take()
         });
         let (reason, hit_ids) = match pending {
@@ -573,6 +561,31 @@ impl Debugger {
         self.client.event("stopped", body);
     }
 
+    /// The thread of a stopped process (`pid` and `name` in `data`),
+    /// announced with a `thread` event the first time it stops.
+    fn ensure_thread(&mut self, pid: Term, data: &Term) -> i64 {
+        if let Some(id) = self.thread_by_pid.get(&pid) {
+            return *id;
+        }
+        let name = data.get_text("name").unwrap_or_else(|| pid.to_string());
+        self.next_thread_id += 1;
+        let id = self.next_thread_id;
+        self.thread_by_pid.insert(pid.clone(), id);
+        self.threads.insert(
+            id,
+            Thread {
+                pid,
+                name,
+                stopped_at: None,
+                pending_reason: None,
+                dbg: false,
+            },
+        );
+        self.client
+            .event("thread", json!({ "reason": "started", "threadId": id }));
+        id
+    }
+
     // -----------------------------------------------------------------------
     // Stack, scopes, variables
 
@@ -580,11 +593,8 @@ impl Debugger {
         let args: StackTraceArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("stackTrace: {e}")))?;
         let pid = self.stopped_thread(args.thread_id)?.pid.clone();
-        let reply = self
-            .agent
-            .call(term::tuple(vec![term::atom("stack"), pid]), CALL_TIMEOUT)
-            .await
-            .map_err(agent_error)?;
+        let request = self.routed(args.thread_id, term::tuple(vec![term::atom("stack"), pid]));
+        let reply = self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
         let all = reply.as_elements().unwrap_or_default();
         let all: &[Term] = &all;
         let start = args.start_frame.unwrap_or(0).max(0) as usize;
@@ -606,7 +616,9 @@ impl Debugger {
             });
             frames.push(StackFrame {
                 id,
-                name: format!("{module}.{function}/{arity}"),
+                name: frame
+                    .get_text("name")
+                    .unwrap_or_else(|| format!("{module}.{function}/{arity}")),
                 source,
                 line: frame.get_i64("line").unwrap_or(0),
                 column: 0,
@@ -656,11 +668,14 @@ impl Debugger {
         let (thread, request) = match &reference {
             VariablesRef::Frame { thread, level } => (
                 *thread,
-                term::tuple(vec![
-                    term::atom("frame_variables"),
-                    self.thread(*thread)?.pid.clone(),
-                    term::int(*level),
-                ]),
+                self.routed(
+                    *thread,
+                    term::tuple(vec![
+                        term::atom("frame_variables"),
+                        self.thread(*thread)?.pid.clone(),
+                        term::int(*level),
+                    ]),
+                ),
             ),
             VariablesRef::Process { thread } => (
                 *thread,
@@ -722,13 +737,16 @@ impl Debugger {
             None => (0, term::atom("nil"), term::atom("nil")),
         };
         let timeout_ms = self.expression_timeout.as_millis() as i64;
-        let request = term::tuple(vec![
-            term::atom("evaluate"),
-            target,
-            level,
-            term::binary(&args.expression),
-            term::int(timeout_ms),
-        ]);
+        let request = self.routed(
+            thread,
+            term::tuple(vec![
+                term::atom("evaluate"),
+                target,
+                level,
+                term::binary(&args.expression),
+                term::int(timeout_ms),
+            ]),
+        );
         let reply = self
             .agent
             .call(request, self.expression_timeout + CALL_TIMEOUT)

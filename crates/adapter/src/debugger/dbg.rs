@@ -1,0 +1,114 @@
+//! `breakOnDbg`: a `dbg/0,1,2` call in the debugged program pauses the
+//! calling process, interpreted or not, as a stopped thread (reason
+//! `breakpoint`, as in ElixirLS). The agent's `elixir_dap_dbg` module is the
+//! `dbg` callback; a paused process keeps its binding and the environment of
+//! the call, and answers the stack, variables and evaluate requests of its
+//! thread, which are sent wrapped as `{dbg, Request}`.
+//!
+//! Execution control follows ElixirLS: `continue` and `next` let the process
+//! run on (the `dbg` call then prints as usual); `stepIn` and `stepOut` are
+//! refused with a message.
+
+use super::{agent_error, Debugger, Handled, CALL_TIMEOUT};
+use crate::session::RequestError;
+use beam::term::{self, TermExt};
+use eetf::Term;
+use serde_json::{json, Value};
+
+/// The `description` of the `stopped` event of a `dbg` call.
+pub const STOP_DESCRIPTION: &str = "Paused on a dbg call";
+
+/// A console line for the launch when `breakOnDbg` cannot work: the VM's
+/// Elixir has no `dbg/2` (it came with Elixir 1.14). `loaded` is the reply
+/// to `load_project`, whose `dbg` says what the agent did.
+pub fn launch_note(break_on_dbg: bool, loaded: &Term) -> Option<String> {
+    let status = loaded.get("dbg").and_then(TermExt::as_atom)?;
+    (break_on_dbg && status == "unsupported")
+        .then(|| "elixir-dap: `breakOnDbg` has no effect: this Elixir has no `dbg/2` (Elixir 1.14 or later)".to_owned())
+}
+
+impl Debugger {
+    /// A process called `dbg` and waits: its thread stops.
+    pub(super) fn on_dbg_stopped(&mut self, data: &Term) {
+        let Some(pid) = data.get("pid").cloned() else { return };
+        let module = data
+            .get("module")
+            .and_then(TermExt::as_atom)
+            .unwrap_or_default()
+            .to_owned();
+        let line = data.get_i64("line").unwrap_or(0);
+        let id = self.ensure_thread(pid, data);
+        if let Some(thread) = self.threads.get_mut(&id) {
+            thread.stopped_at = Some((module, line));
+            thread.dbg = true;
+            // A step that ran into the `dbg` call ends here.
+            thread.pending_reason = None;
+        }
+        self.client.event(
+            "stopped",
+            json!({
+                "reason": "breakpoint",
+                "description": STOP_DESCRIPTION,
+                "threadId": id,
+                "allThreadsStopped": false,
+                "preserveFocusHint": false,
+            }),
+        );
+    }
+
+    /// Whether the thread is stopped in a `dbg` call.
+    pub(super) fn is_dbg_stop(&self, thread: i64) -> bool {
+        self.threads
+            .get(&thread)
+            .is_some_and(|t| t.dbg && t.stopped_at.is_some())
+    }
+
+    /// `request` as the agent must receive it for `thread`: requests about
+    /// a thread stopped in a `dbg` call go to `elixir_dap_dbg`.
+    pub(super) fn routed(&self, thread: i64, request: Term) -> Term {
+        if self.is_dbg_stop(thread) {
+            term::tuple(vec![term::atom("dbg"), request])
+        } else {
+            request
+        }
+    }
+
+    /// `continue`, `next`, `stepIn`, `stepOut` on a thread stopped in a
+    /// `dbg` call.
+    pub(super) async fn resume_dbg(&mut self, command: &str, thread_id: i64, pid: Term) -> Handled {
+        if command != "continue" && command != "next" {
+            return Err(RequestError::User(format!(
+                "{command} is not supported at a `dbg` call: use continue (or next) to let the process run on"
+            )));
+        }
+        let request = term::tuple(vec![
+            term::atom("dbg"),
+            term::tuple(vec![term::atom("command"), pid, term::atom("continue")]),
+        ]);
+        self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+        self.forget_thread_refs(thread_id);
+        if let Some(thread) = self.threads.get_mut(&thread_id) {
+            thread.stopped_at = None;
+            thread.dbg = false;
+        }
+        Ok(if command == "continue" {
+            json!({ "allThreadsContinued": false })
+        } else {
+            Value::Null
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_note_only_when_dbg_is_missing_and_wanted() {
+        let reply = |status: &str| term::map(vec![("dbg", term::atom(status))]);
+        assert!(launch_note(true, &reply("unsupported")).is_some_and(|n| n.contains("breakOnDbg")));
+        assert_eq!(launch_note(false, &reply("unsupported")), None);
+        assert_eq!(launch_note(true, &reply("enabled")), None);
+        assert_eq!(launch_note(true, &term::map(vec![])), None);
+    }
+}

@@ -1,0 +1,298 @@
+%% elixir_dap_dbg: `breakOnDbg`, stopping the debugged program at its
+%% `dbg/0,1,2` calls (Elixir 1.14+).
+%%
+%% `dbg` is a macro: Kernel reads the `:dbg_callback` of the `:elixir`
+%% application when it expands a call (Application.compile_env!/3, so Mix
+%% records the value per source file), and the callback returns the code that
+%% runs. configure/1 installs dbg/3 below as that callback before Mix compiles
+%% the project; Mix then recompiles exactly the files whose `dbg` calls were
+%% expanded with another callback (checked on Elixir 1.14), and recompiles
+%% them again on the user's next plain `mix compile`.
+%%
+%% The code dbg/3 returns calls break/2 with the caller's binding and its
+%% compile-time environment, then does what Elixir's default callback does
+%% (Macro.dbg/3: print the code and its value). break/2 runs in the calling
+%% process, interpreted or not: it sends a `dbg_stopped` event and waits in
+%% wait/1, answering the requests below (stack, variables, evaluate) from its
+%% own state until the adapter resumes it. A paused process is recognised by
+%% its current function (wait/1), so no registry is kept.
+%%
+%% Requests (wrapped by the adapter as {dbg, Request}) have the shapes of
+%% elixir_dap_debugger's: {stack, Pid}, {frame_variables, Pid, Level},
+%% {evaluate, Pid, Level, Expression, Timeout}, {command, Pid, continue}.
+%% Level 0 is the frame of the `dbg` call itself; callers have the
+%% interpreter's levels (interpreted processes) or 1..N (native ones).
+-module(elixir_dap_dbg).
+-export([configure/1, detach/0, dbg/3, break/2, handle/1]).
+
+-define(ENABLED, {?MODULE, enabled}).
+-define(DBG_LEVEL, 0).
+%% How long a paused process may take to hand over its state.
+-define(STATE_TIMEOUT, 5000).
+
+%% ---------------------------------------------------------------------------
+%% Set-up (before Mix compiles the project)
+
+%% Returns enabled | disabled | unsupported (an Elixir without dbg/2).
+configure(true) ->
+    _ = code:ensure_loaded('Elixir.Macro'),
+    _ = code:ensure_loaded('Elixir.Macro.Env'),
+    case erlang:function_exported('Elixir.Macro', dbg, 3) andalso
+         erlang:function_exported('Elixir.Macro.Env', prune_compile_info, 1) of
+        true ->
+            ok = application:set_env(elixir, dbg_callback, {?MODULE, dbg, []}),
+            persistent_term:put(?ENABLED, true),
+            {ok, enabled};
+        false ->
+            {ok, unsupported}
+    end;
+configure(_) ->
+    persistent_term:put(?ENABLED, false),
+    {ok, disabled}.
+
+%% The adapter let the program run on without it: later `dbg` calls only
+%% print. Processes paused now are left alone (resuming them is the user's
+%% call, and the adapter resumed them before detaching if it wanted to).
+detach() ->
+    persistent_term:put(?ENABLED, false),
+    ok.
+
+%% ---------------------------------------------------------------------------
+%% The callback (at compile time)
+
+%% Kernel.dbg(Code, Options) expands to what this returns, in the caller.
+dbg(Code, Options, Env) ->
+    Where = 'Elixir.Macro':escape('Elixir.Macro.Env':prune_compile_info(Env)),
+    Binding = {{'.', [], ['Elixir.Kernel', binding]}, [], []},
+    Break = {{'.', [], [?MODULE, break]}, [], [Binding, Where]},
+    {'__block__', [], [Break, 'Elixir.Macro':dbg(Code, Options, Env)]}.
+
+%% ---------------------------------------------------------------------------
+%% At run time, in the process that calls `dbg`
+
+break(Binding, Env) ->
+    case persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined of
+        true ->
+            {current_stacktrace, Stack} = erlang:process_info(self(), current_stacktrace),
+            pause(lists:sort(Binding), Env, Stack);
+        false ->
+            ok
+    end.
+
+pause(Binding, Env, Stack) ->
+    watch_exit(),
+    Top = env_frame(Env),
+    State = #{binding => Binding, env => Env, top => Top,
+              native => native_frames(Stack, Env)},
+    Self = self(),
+    elixir_dap_agent:send_event(dbg_stopped,
+                                #{pid => Self, name => elixir_dap_debugger:thread_name(Self),
+                                  module => maps:get(module, Top), line => maps:get(line, Top),
+                                  source => maps:get(source, Top)}),
+    wait(State).
+
+wait(State) ->
+    receive
+        {?MODULE, From, Ref, state} ->
+            From ! {Ref, State},
+            wait(State);
+        {?MODULE, resume} ->
+            ok
+    end.
+
+%% Tells the adapter when the process exits, so its thread goes away (an
+%% interpreted process that stopped at a breakpoint is reported by
+%% elixir_dap_debugger too; the adapter ignores the second report).
+watch_exit() ->
+    case get({?MODULE, watcher}) of
+        undefined ->
+            Self = self(),
+            Watcher = spawn(fun() ->
+                                    Ref = erlang:monitor(process, Self),
+                                    receive
+                                        {'DOWN', Ref, process, Self, Reason} ->
+                                            elixir_dap_agent:send_event(
+                                              thread_exited,
+                                              #{pid => Self,
+                                                reason => iolist_to_binary(io_lib:format("~0p", [Reason]))})
+                                    end
+                            end),
+            put({?MODULE, watcher}, Watcher);
+        _ ->
+            ok
+    end.
+
+%% The frame of the `dbg` call, from its compile-time environment.
+env_frame(Env) ->
+    Module = maps:get(module, Env),
+    File = maps:get(file, Env),
+    {Function, Arity} = case maps:get(function, Env) of
+                            {F, A} -> {atom_to_binary(F, utf8), A};
+                            _ -> {nil, 0}
+                        end,
+    Name = case {Module, Function} of
+               {nil, _} -> filename:basename(File);
+               {_, nil} -> iolist_to_binary([module_name(Module), <<" (module body)">>]);
+               _ -> iolist_to_binary([module_name(Module), <<".">>, Function, <<"/">>,
+                                      integer_to_binary(Arity)])
+           end,
+    #{level => ?DBG_LEVEL, module => Module, module_name => module_name(Module),
+      function => case Function of nil -> <<>>; _ -> Function end, arity => Arity,
+      name => Name, line => maps:get(line, Env), source => File}.
+
+%% The callers of a process that is not interpreted, from its own stack: the
+%% frames of this module, of the agent and of Elixir's evaluator are left out,
+%% and so is the frame of the `dbg` call (shown from its environment).
+native_frames(Stack, Env) ->
+    Own = lists:dropwhile(fun({M, _, _, _}) -> M =:= ?MODULE end, Stack),
+    Callers = case {Own, maps:get(function, Env)} of
+                  {[{M, F, A, _} | Rest], {F, Arity}} when M =:= map_get(module, Env),
+                                                         (A =:= Arity orelse length(A) =:= Arity) ->
+                      Rest;
+                  _ -> Own
+              end,
+    Kept = [Frame || {M, _, _, _} = Frame <- Callers, not internal(M)],
+    [native_frame(Level, Frame) || {Level, Frame} <- lists:zip(lists:seq(1, length(Kept)), Kept)].
+
+internal(Module) ->
+    Module =:= elixir orelse Module =:= erl_eval orelse
+        lists:prefix("elixir_dap_", atom_to_list(Module)).
+
+native_frame(Level, {M, F, A, Location}) ->
+    Arity = case A of
+                N when is_integer(N) -> N;
+                Args -> length(Args)
+            end,
+    #{level => Level, module => M, module_name => module_name(M), function => atom_to_binary(F, utf8),
+      arity => Arity, line => proplists:get_value(line, Location, 0), source => source_of(M, Location)}.
+
+source_of(Module, Location) ->
+    Compiled = try proplists:get_value(source, Module:module_info(compile))
+               catch _:_ -> undefined
+               end,
+    case {Compiled, proplists:get_value(file, Location)} of
+        {S, _} when is_list(S) -> unicode:characters_to_binary(S);
+        {_, F} when is_list(F) -> unicode:characters_to_binary(F);
+        _ -> <<>>
+    end.
+
+%% ---------------------------------------------------------------------------
+%% Requests from the adapter about a paused process
+
+handle({stack, Pid}) ->
+    #{top := Top, native := Native} = state(Pid),
+    Callers = case meta(Pid) of
+                  {ok, Meta} -> interpreted_callers(Meta);
+                  none -> Native
+              end,
+    {ok, [Top | Callers]};
+handle({frame_variables, Pid, ?DBG_LEVEL}) ->
+    #{binding := Binding} = state(Pid),
+    {ok, [elixir_dap_debugger:variable(Pid, atom_to_binary(Name, utf8), Value)
+          || {Name, Value} <- Binding, is_atom(Name)]};
+handle({frame_variables, Pid, Level}) ->
+    _ = state(Pid),
+    case meta(Pid) of
+        {ok, _} -> elixir_dap_debugger:frame_variables(Pid, Level);
+        none -> {ok, []}
+    end;
+handle({evaluate, Pid, ?DBG_LEVEL, Expression, Timeout}) ->
+    #{binding := Binding, env := Env} = state(Pid),
+    evaluate(Pid, Expression, Binding, Env, Timeout);
+handle({evaluate, Pid, Level, Expression, Timeout}) ->
+    _ = state(Pid),
+    case meta(Pid) of
+        {ok, _} -> elixir_dap_debugger:evaluate(Pid, Level, Expression, Timeout);
+        none -> evaluate(Pid, Expression, [], [], Timeout)
+    end;
+handle({command, Pid, continue}) ->
+    _ = state(Pid),
+    elixir_dap_debugger:release(Pid),
+    Pid ! {?MODULE, resume},
+    {ok, ok};
+handle(Other) ->
+    throw_error(unknown_request, io_lib:format("unknown dbg request ~0p", [Other])).
+
+%% The state of a process paused in wait/1, or an error saying it is not.
+state(Pid) when is_pid(Pid) ->
+    case erlang:process_info(Pid, current_function) of
+        {current_function, {?MODULE, wait, 1}} ->
+            Ref = erlang:monitor(process, Pid),
+            Pid ! {?MODULE, self(), Ref, state},
+            receive
+                {Ref, State} ->
+                    erlang:demonitor(Ref, [flush]),
+                    State;
+                {'DOWN', Ref, process, Pid, _} ->
+                    throw_error(not_paused, io_lib:format("~ts has exited", [pid_text(Pid)]))
+            after ?STATE_TIMEOUT ->
+                    erlang:demonitor(Ref, [flush]),
+                    throw_error(not_paused, io_lib:format("~ts did not answer within ~b ms",
+                                                          [pid_text(Pid), ?STATE_TIMEOUT]))
+            end;
+        undefined ->
+            throw_error(not_paused, io_lib:format("~ts has exited", [pid_text(Pid)]));
+        _ ->
+            throw_error(not_paused, io_lib:format("~ts is not paused in a dbg call", [pid_text(Pid)]))
+    end.
+
+%% The interpreter's meta process, when Pid runs interpreted code.
+meta(Pid) ->
+    try dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} -> {ok, Meta};
+        _ -> none
+    catch
+        _:_ -> none
+    end.
+
+%% The interpreted frames below the `dbg` call. The interpreter's innermost
+%% frame is the call of break/2 itself, made from the function that called
+%% `dbg`, which the frame of level 0 already shows: both are left out.
+interpreted_callers(Meta) ->
+    Backtrace = try int:meta(Meta, backtrace, all) catch _:_ -> [] end,
+    Callers = case Backtrace of
+                  [{_, {?MODULE, break, _}}, _Caller | Rest] -> Rest;
+                  [_Caller | Rest] -> Rest;
+                  [] -> []
+              end,
+    [elixir_dap_debugger:caller_frame(Meta, Level, Mfa) || {Level, Mfa} <- Callers].
+
+%% Evaluates an expression with the binding and environment of the `dbg`
+%% call (its aliases and imports apply), in a fresh process with a timeout.
+evaluate(Pid, Expression, Binding, Env, Timeout) ->
+    Self = self(),
+    {Worker, Ref} = spawn_monitor(fun() -> Self ! {self(), eval(Expression, Binding, Env)} end),
+    receive
+        {Worker, {ok, Value}} ->
+            erlang:demonitor(Ref, [flush]),
+            {ok, elixir_dap_debugger:variable(Pid, <<"result">>, Value)};
+        {Worker, {error, Message}} ->
+            erlang:demonitor(Ref, [flush]),
+            throw_error(evaluation_failed, Message);
+        {'DOWN', Ref, process, Worker, Reason} ->
+            throw_error(evaluation_failed, io_lib:format("~0p", [Reason]))
+    after Timeout ->
+            exit(Worker, kill),
+            erlang:demonitor(Ref, [flush]),
+            throw_error(evaluation_timeout, io_lib:format("the expression did not finish within ~b ms", [Timeout]))
+    end.
+
+eval(Expression, Binding, Env) ->
+    try 'Elixir.Code':eval_string(Expression, Binding, Env) of
+        {Value, _} -> {ok, Value}
+    catch
+        Class:Reason:Stack ->
+            Text = iolist_to_binary(elixir_dap_agent:format_exception(Class, Reason, Stack)),
+            {error, hd(binary:split(Text, <<"\n">>))}
+    end.
+
+%% ---------------------------------------------------------------------------
+%% Helpers
+
+module_name(nil) -> <<>>;
+module_name(Module) when is_atom(Module) -> 'Elixir.Kernel':inspect(Module).
+
+pid_text(Pid) -> 'Elixir.Kernel':inspect(Pid).
+
+throw_error(Kind, Message) ->
+    throw({agent_error, #{kind => Kind, message => iolist_to_binary(Message)}}).

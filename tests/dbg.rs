@@ -1,0 +1,190 @@
+//! `breakOnDbg`: a `dbg` call in the debugged program stops its process as a
+//! thread, with the caller's location, the binding of the call as variables,
+//! evaluate in that binding, and `continue` letting the program finish.
+//! Checked with the real binary and a real VM on the plain fixture
+//! (`Plain.DbgMe`), interpreted and not, and with `breakOnDbg: false`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use support::*;
+
+/// The line of `# dbg:<name>` in a fixture source.
+fn marker_line(file: &Path, name: &str) -> i64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let marker = format!("# dbg:{name}");
+    let index = text
+        .lines()
+        .position(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker} in {file:?}"));
+    index as i64 + 1
+}
+
+struct Session {
+    dap: DapClient,
+    file: PathBuf,
+    _project: tempfile::TempDir,
+}
+
+/// Launches `Plain.DbgMe.start(21)` in a copy of the plain fixture with the
+/// extra launch attributes, and runs it.
+fn launch(extra: Value) -> Session {
+    launch_in(fixture("plain"), extra)
+}
+
+/// Like [`launch`], in a given copy of the fixture.
+fn launch_in(project: tempfile::TempDir, extra: Value) -> Session {
+    let file = project.path().join("lib/plain/dbg_me.ex");
+    let mut dap = DapClient::start();
+    let mut arguments = json!({
+        "projectDir": path_string(project.path()),
+        "taskArgs": ["-e", "Plain.DbgMe.start(21)"],
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        arguments[key] = value.clone();
+    }
+    dap.launch_and_run(arguments);
+    Session {
+        dap,
+        file,
+        _project: project,
+    }
+}
+
+impl Session {
+    fn request_ok(&mut self, command: &str, arguments: Value) -> Value {
+        let response = self.dap.request(command, arguments, TIMEOUT);
+        assert_eq!(response["success"], true, "{command} failed: {response}");
+        response
+    }
+
+    /// The frame's `Variables` scope as name → value.
+    fn locals(&mut self, frame_id: &Value) -> serde_json::Map<String, Value> {
+        let scopes = self.request_ok("scopes", json!({"frameId": frame_id}));
+        let reference = scopes["body"]["scopes"][0]["variablesReference"].clone();
+        let variables = self.request_ok("variables", json!({"variablesReference": reference}));
+        variables["body"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["name"].as_str().unwrap().to_owned(), v["value"].clone()))
+            .collect()
+    }
+
+    /// Checks everything a user sees at the `dbg` stop, then continues and
+    /// waits for the program to finish.
+    fn check_stop_and_continue(&mut self, interpreted: bool) {
+        let stopped = self.dap.wait_event("stopped", TIMEOUT);
+        assert_eq!(stopped["body"]["reason"], "breakpoint", "{stopped}");
+        assert_eq!(stopped["body"]["description"], "Paused on a dbg call", "{stopped}");
+        let thread = stopped["body"]["threadId"].clone();
+        assert!(
+            !self.dap.output_text("stdout").contains("dbg_me: after dbg"),
+            "the program ran past the dbg call before it was continued"
+        );
+
+        let stack = self.request_ok("stackTrace", json!({"threadId": thread}));
+        let frames = stack["body"]["stackFrames"].as_array().unwrap().clone();
+        assert_eq!(frames[0]["name"], "Plain.DbgMe.run/1", "{stack}");
+        assert_eq!(frames[0]["line"], marker_line(&self.file, "stop"), "{stack}");
+        let source = frames[0]["source"]["path"].as_str().unwrap();
+        assert!(source.ends_with("lib/plain/dbg_me.ex"), "{stack}");
+        // The caller, whether the process is interpreted (the interpreter's
+        // frames) or not (the process's own stack).
+        assert_eq!(frames[1]["name"], "Plain.DbgMe.start/1", "{stack}");
+        assert_eq!(frames[1]["line"], marker_line(&self.file, "caller"), "{stack}");
+        let caller = self.locals(&frames[1]["id"]);
+        if interpreted {
+            // The interpreter knows the caller's variables too.
+            assert_eq!(caller.get("count"), Some(&json!("21")), "{caller:?}");
+        } else {
+            assert!(caller.is_empty(), "{caller:?}");
+        }
+
+        let locals = self.locals(&frames[0]["id"]);
+        assert_eq!(locals.get("total"), Some(&json!("42")), "{locals:?}");
+        assert_eq!(locals.get("label"), Some(&json!("\"items\"")), "{locals:?}");
+        assert_eq!(locals.get("count"), Some(&json!("21")), "{locals:?}");
+
+        // Evaluated in the binding and environment of the call: the alias
+        // `Me` of the module applies.
+        let result = self.request_ok(
+            "evaluate",
+            json!({"expression": "Me.double(total) + count", "frameId": frames[0]["id"], "context": "repl"}),
+        );
+        assert_eq!(result["body"]["result"], "105", "{result}");
+        let error = self.dap.request(
+            "evaluate",
+            json!({"expression": "total +", "frameId": frames[0]["id"], "context": "repl"}),
+            TIMEOUT,
+        );
+        assert_eq!(error["success"], false, "{error}");
+
+        let step = self.dap.request("stepIn", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(step["success"], false, "{step}");
+        assert!(step["message"].as_str().unwrap_or_default().contains("dbg"), "{step}");
+
+        let continued = self.request_ok("continue", json!({"threadId": thread}));
+        assert_eq!(continued["body"]["allThreadsContinued"], false);
+        // Elixir's own dbg output, then the program's next line.
+        self.dap.wait_output("stdout", "total #=> 42", TIMEOUT);
+        self.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
+        let exited = self.dap.wait_event("exited", TIMEOUT);
+        assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
+    }
+}
+
+#[test]
+fn dbg_stops_an_interpreted_process() {
+    // Every project module is interpreted by default.
+    let mut s = launch(json!({}));
+    s.check_stop_and_continue(true);
+}
+
+#[test]
+fn dbg_stops_a_process_that_is_not_interpreted() {
+    let mut s = launch(json!({"excludeModules": ["Plain.DbgMe"]}));
+    s.check_stop_and_continue(false);
+}
+
+#[test]
+fn break_on_dbg_false_only_prints() {
+    let mut s = launch(json!({"breakOnDbg": false}));
+    s.dap.wait_output("stdout", "total #=> 42", TIMEOUT);
+    s.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
+    let exited = s.dap.wait_event("exited", TIMEOUT);
+    assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
+    assert!(
+        s.dap.events_named("stopped").is_empty(),
+        "breakOnDbg false must not stop:\n{}",
+        s.dap.transcript()
+    );
+}
+
+#[test]
+fn break_on_dbg_must_be_a_boolean() {
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    let response = dap.launch(json!({"projectDir": path_string(project.path()), "breakOnDbg": "yes"}));
+    assert_eq!(response["success"], false, "{response}");
+    assert!(
+        response["message"].as_str().unwrap_or_default().contains("breakOnDbg"),
+        "{response}"
+    );
+}
+
+#[test]
+fn a_project_built_without_the_callback_is_recompiled() {
+    // The first session builds the project with Elixir's own dbg callback...
+    let mut first = launch(json!({"breakOnDbg": false}));
+    first.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
+    first.dap.wait_event("exited", TIMEOUT);
+    let Session { _project: project, .. } = first;
+    // ...and the next one, on the same _build, still stops: Mix recompiles the
+    // file whose dbg call was expanded with another callback.
+    let mut second = launch_in(project, json!({}));
+    second.check_stop_and_continue(true);
+}
