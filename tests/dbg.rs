@@ -188,3 +188,36 @@ fn a_project_built_without_the_callback_is_recompiled() {
     let mut second = launch_in(project, json!({}));
     second.check_stop_and_continue(true);
 }
+
+#[test]
+fn dbg_in_code_outside_any_module_stops_too() {
+    let mut s = launch(json!({"taskArgs": ["-e", "x = 5\ndbg(x + 1)\nIO.puts(\"script: after dbg\")"]}));
+    let stopped = s.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = s.request_ok("stackTrace", json!({"threadId": thread}));
+    let frames = stack["body"]["stackFrames"].as_array().unwrap().clone();
+    assert_eq!(frames[0]["line"], 2, "{stack}");
+    assert_eq!(frames[0]["name"], "(top level)", "{stack}");
+    assert!(frames[0].get("source").is_none(), "code from -e has no file: {stack}");
+    let locals = s.locals(&frames[0]["id"]);
+    assert_eq!(locals.get("x"), Some(&json!("5")), "{locals:?}");
+    s.request_ok("continue", json!({"threadId": thread}));
+    s.dap.wait_output("stdout", "script: after dbg", TIMEOUT);
+}
+
+#[test]
+fn dbg_in_a_module_body_only_prints_while_the_project_compiles() {
+    // The launch waits for the compiler: a stop there would hang it.
+    let project = fixture("plain");
+    std::fs::write(
+        project.path().join("lib/plain/body.ex"),
+        "defmodule Plain.Body do\n  @x 7\n  dbg(@x)\n  def x, do: @x * 6\nend\n",
+    )
+    .unwrap();
+    let mut s = launch_in(project, json!({"taskArgs": ["-e", "IO.puts(Plain.Body.x())"]}));
+    s.dap.wait_output("stdout", "@x #=> 7", TIMEOUT);
+    s.dap.wait_output("stdout", "42", TIMEOUT);
+    let exited = s.dap.wait_event("exited", TIMEOUT);
+    assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
+    assert!(s.dap.events_named("stopped").is_empty(), "{}", s.dap.transcript());
+}

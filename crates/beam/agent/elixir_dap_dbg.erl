@@ -71,12 +71,21 @@ dbg(Code, Options, Env) ->
 %% At run time, in the process that calls `dbg`
 
 break(Binding, Env) ->
-    case persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined of
+    case persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined
+        andalso not compiling() of
         true ->
             {current_stacktrace, Stack} = erlang:process_info(self(), current_stacktrace),
             pause(lists:sort(Binding), Env, Stack);
         false ->
             ok
+    end.
+
+%% A `dbg` in a module body runs while the project compiles (at launch, or in
+%% a reload), when the adapter is busy waiting for the compiler: it only
+%% prints.
+compiling() ->
+    try 'Elixir.Code':'can_await_module_compilation?'()
+    catch _:_ -> false
     end.
 
 pause(Binding, Env, Stack) ->
@@ -130,7 +139,9 @@ env_frame(Env) ->
                             {F, A} -> {atom_to_binary(F, utf8), A};
                             _ -> {nil, 0}
                         end,
+    Source = existing(File),
     Name = case {Module, Function} of
+               {nil, _} when Source =:= <<>> -> <<"(top level)">>;
                {nil, _} -> filename:basename(File);
                {_, nil} -> iolist_to_binary([module_name(Module), <<" (module body)">>]);
                _ -> iolist_to_binary([module_name(Module), <<".">>, Function, <<"/">>,
@@ -138,7 +149,7 @@ env_frame(Env) ->
            end,
     #{level => ?DBG_LEVEL, module => Module, module_name => module_name(Module),
       function => case Function of nil -> <<>>; _ -> Function end, arity => Arity,
-      name => Name, line => maps:get(line, Env), source => File}.
+      name => Name, line => maps:get(line, Env), source => Source}.
 
 %% The callers of a process that is not interpreted, from its own stack: the
 %% frames of this module, of the agent and of Elixir's evaluator are left out,
@@ -171,9 +182,17 @@ source_of(Module, Location) ->
                catch _:_ -> undefined
                end,
     case {Compiled, proplists:get_value(file, Location)} of
-        {S, _} when is_list(S) -> unicode:characters_to_binary(S);
-        {_, F} when is_list(F) -> unicode:characters_to_binary(F);
+        {S, _} when is_list(S) -> existing(S);
+        {_, F} when is_list(F) -> existing(F);
         _ -> <<>>
+    end.
+
+%% A source path worth showing: one that exists here (not `nofile`, nor the
+%% build directory of a packaged Elixir).
+existing(Path) ->
+    case filelib:is_regular(Path) of
+        true -> unicode:characters_to_binary(Path);
+        false -> <<>>
     end.
 
 %% ---------------------------------------------------------------------------
