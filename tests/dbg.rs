@@ -221,3 +221,31 @@ fn dbg_in_a_module_body_only_prints_while_the_project_compiles() {
     assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
     assert!(s.dap.events_named("stopped").is_empty(), "{}", s.dap.transcript());
 }
+
+#[test]
+fn detaching_lets_a_process_paused_in_dbg_run_on() {
+    let project = fixture("plain");
+    let marker = project.path().join("dbg_detached");
+    let mut s = launch_in(
+        project,
+        json!({"taskArgs": ["-e", "Plain.DbgMe.start(21); File.write!(\"dbg_detached\", \"done\")"]}),
+    );
+    let vm = s.dap.vm_pid();
+    s.dap.wait_event("stopped", TIMEOUT);
+    let response = s
+        .dap
+        .request("disconnect", json!({"terminateDebuggee": false}), TIMEOUT);
+    assert_eq!(response["success"], true, "{response}");
+    // The adapter is gone: nothing reports the program's progress but the
+    // file it writes after the dbg call, so poll for it until a deadline.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !marker.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    kill_group(vm);
+    assert!(
+        marker.exists(),
+        "the process paused in dbg did not run on after the adapter detached"
+    );
+    assert_group_gone(vm, TIMEOUT);
+}

@@ -51,10 +51,13 @@ configure(_) ->
     {ok, disabled}.
 
 %% The adapter let the program run on without it: later `dbg` calls only
-%% print. Processes paused now are left alone (resuming them is the user's
-%% call, and the adapter resumed them before detaching if it wanted to).
+%% print, and processes paused in one now run on (nobody is left to resume
+%% them).
 detach() ->
     persistent_term:put(?ENABLED, false),
+    [Pid ! {?MODULE, resume} || Pid <- erlang:processes(),
+                                erlang:process_info(Pid, current_function) =:=
+                                    {current_function, {?MODULE, wait, 1}}],
     ok.
 
 %% ---------------------------------------------------------------------------
