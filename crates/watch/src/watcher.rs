@@ -95,7 +95,9 @@ impl std::fmt::Debug for Watcher {
 impl Watcher {
     /// Starts watching. When it returns, every root is watched and its sources are
     /// known, so a change made afterwards is reported. Batches go to `sink` from a
-    /// thread of the watcher's own: no async runtime is needed to call this.
+    /// thread of the watcher's own: no async runtime is needed to call this. It blocks
+    /// while it adds the watches and scans the roots (milliseconds for a few thousand
+    /// files; use `spawn_blocking` from async code if the roots are huge).
     pub fn start(config: WatchConfig, sink: UnboundedSender<Batch>) -> Result<Watcher, WatchError> {
         let roots = canonical_roots(&config.roots)?;
         // notify-debouncer-full only coalesces per path and pairs renames here; the quiet

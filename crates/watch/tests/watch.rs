@@ -353,3 +353,25 @@ fn nested_roots_are_watched_once() {
     let watcher = Watcher::start(config, tx).unwrap();
     assert_eq!(watcher.roots(), [lib]);
 }
+
+#[test]
+fn watcher_can_move_into_a_task() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Watcher>();
+    assert_send::<Batch>();
+}
+
+#[tokio::test]
+async fn reading_sources_produces_no_batch() {
+    // The compiler reads the sources during a reload: that must not trigger another.
+    let mut fx = Fixture::lib(&["lib/a.ex", "lib/sub/c.ex"]);
+    assert_eq!(fs::read_to_string(fx.p("lib/a.ex")).unwrap(), "# lib/a.ex\n");
+    assert_eq!(fs::read_dir(fx.p("lib/sub")).unwrap().count(), 1);
+    fs::read(fx.p("lib/sub/c.ex")).unwrap();
+    write(&fx.p("lib/b.ex"), "defmodule B do end\n");
+    let batch = fx
+        .next("reading lib/a.ex and lib/sub/c.ex, then writing lib/b.ex")
+        .await;
+    assert_eq!(batch.changed, fx.set(&["lib/b.ex"]));
+    assert!(batch.removed.is_empty(), "{batch:?}");
+}
