@@ -23,7 +23,9 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchConfig {
     /// Directories watched recursively (for example [`crate::default_roots`]). They must
-    /// exist; one inside another is watched once.
+    /// exist; one inside another is watched once. Prefer source directories to the
+    /// project directory: every subdirectory of a root gets an OS watch, `_build` and
+    /// `deps` included, even though their events are ignored.
     pub roots: Vec<PathBuf>,
     /// The quiet period: a batch is delivered once no relevant change has been seen for
     /// this long.
