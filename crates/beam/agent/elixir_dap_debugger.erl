@@ -20,6 +20,8 @@
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3]).
 
+-include_lib("kernel/include/file.hrl").
+
 -define(HANDLES, elixir_dap_handles).
 -define(BREAKS, elixir_dap_breaks).
 
@@ -117,14 +119,49 @@ module_entry(BeamPath, App, IsOwn) ->
     #{module => Module, name => module_name(Module), source => Source,
       beam => unicode:characters_to_binary(BeamPath), app => App, project => IsOwn}.
 
-%% Interprets modules one by one; those that cannot be interpreted (no debug
-%% info, NIF stubs, missing source) are reported, not fatal.
+%% ---------------------------------------------------------------------------
+%% Interpretation
+%%
+%% int:ni/1 does, for one module at a time: find the beam (code:which/1,
+%% which for a module not loaded yet lists every directory of the code path)
+%% and the source (for Elixir, by loading the module to ask module_info/1),
+%% read the abstract code, load the native code (code:purge/1 and
+%% code:load_binary/3), hand the module to dbg_iserver, and set the native
+%% breakpoints that send callers into the interpreter. Only dbg_iserver's
+%% part has to be serial: it is one process. So here:
+%% - beams are found in the build path's ebin directories, listed once;
+%% - one worker per scheduler prepares modules: reads the beam and the
+%%   source, converts the debug info to abstract code, encodes the term
+%%   dbg_iserver stores;
+%% - native code is loaded in batches with code:atomic_load/1: each load
+%%   commits a new copy of the VM's export table, so loading module by
+%%   module costs more the more code the VM holds;
+%% - a loader process hands each loaded batch to dbg_iserver while the
+%%   workers prepare the next.
+%% The message to dbg_iserver is the one int:ni/1 sends ({load, Mod, Src,
+%% Bin}, Bin holding {interpreter_module, Exports, Abstract, Source, MD5}),
+%% the same in debugger 5.3 (OTP 25) and in OTP's current sources. If
+%% dbg_iload, which decodes it, is not there, int:ni/1 does the work.
+%%
+%% Modules that cannot be interpreted (no debug info, no source, an OTP
+%% application the interpreter refuses, NIF stubs that do not load) are
+%% reported with the reason int:interpretable/1 would give, not fatal.
 interpret(Names) ->
-    Results = [interpret_one(to_atom(N, "module")) || N <- Names],
+    Modules = lists:usort([to_atom(N, "module") || N <- Names]),
+    Results = case batch_interpretation_available() of
+                  true -> interpret_batch(Modules);
+                  false -> [interpret_with_int(M) || M <- Modules]
+              end,
     {ok, #{interpreted => [M || {ok, M} <- Results],
            skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
 
-interpret_one(Module) ->
+batch_interpretation_available() ->
+    _ = code:ensure_loaded(dbg_iload),
+    erlang:function_exported(dbg_iload, load_mod, 4)
+        andalso is_pid(whereis(dbg_iserver)).
+
+%% The fallback: what the adapter did before, one module at a time.
+interpret_with_int(Module) ->
     case int:interpretable(Module) of
         true ->
             try int:ni(Module) of
@@ -136,6 +173,238 @@ interpret_one(Module) ->
         {error, Reason} ->
             {skipped, Module, format_term(Reason)}
     end.
+
+%% How long one batch may take in all: far more than any project needs.
+-define(INTERPRET_TIMEOUT, 600000).
+
+interpret_batch([]) ->
+    [];
+interpret_batch(Modules) ->
+    Self = self(),
+    Beams = beam_paths(Modules),
+    Loader = spawn_link(fun() -> loader(Self, []) end),
+    Shares = deal(Modules, erlang:system_info(schedulers_online)),
+    _ = [spawn_link(fun() -> [Self ! {prepared, prepare(M, maps:get(M, Beams, none))} || M <- Share] end)
+         || Share <- Shares],
+    %% A batch big enough that native loads are few, small enough that
+    %% dbg_iserver starts early.
+    BatchSize = max(16, length(Modules) div 8),
+    Skipped = collect(length(Modules), BatchSize, [], Loader, []),
+    Loader ! {done, Self},
+    receive
+        {interpreted, Loader, Results} -> Results ++ Skipped
+    after ?INTERPRET_TIMEOUT ->
+            throw_error(timeout, "interpreting the modules took more than 10 minutes")
+    end.
+
+%% Receives prepared modules; loads their native code a batch at a time and
+%% passes each loaded batch on to the loader. Returns the skipped modules.
+collect(0, _BatchSize, [], _Loader, Skipped) ->
+    Skipped;
+collect(Left, BatchSize, Ready, Loader, Skipped) when Left =:= 0; length(Ready) >= BatchSize ->
+    {Loaded, NotLoaded} = load_native(lists:reverse(Ready)),
+    Loader ! {load, Loaded},
+    collect(Left, BatchSize, [], Loader, NotLoaded ++ Skipped);
+collect(Left, BatchSize, Ready, Loader, Skipped) ->
+    receive
+        {prepared, {ok, Prepared}} ->
+            collect(Left - 1, BatchSize, [Prepared | Ready], Loader, Skipped);
+        {prepared, {skipped, _, _} = Skip} ->
+            collect(Left - 1, BatchSize, Ready, Loader, [Skip | Skipped])
+    after ?INTERPRET_TIMEOUT ->
+            throw_error(timeout, "preparing modules for the interpreter took more than 10 minutes")
+    end.
+
+%% Hands loaded modules to dbg_iserver, one at a time, in its own process so
+%% that the next batch is loaded meanwhile.
+loader(Parent, Results) ->
+    receive
+        {load, Batch} ->
+            loader(Parent, lists:reverse([store(P) || P <- Batch], Results));
+        {done, Parent} ->
+            Parent ! {interpreted, self(), Results}
+    end.
+
+store(#{module := Module, source := Source, term := Term}) ->
+    try dbg_iserver:safe_call({load, Module, Source, Term}) of
+        {module, Module} ->
+            case erts_debug:breakpoint({Module, '_', '_'}, true) > 0 of
+                true -> {ok, Module};
+                false -> {skipped, Module, <<"the interpreter refused it">>}
+            end;
+        Other ->
+            {skipped, Module, format_term(Other)}
+    catch
+        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+    end.
+
+%% Everything int:ni/1 does for a module before dbg_iserver, except the
+%% native load. Never raises: a module that fails is skipped.
+prepare(Module, none) ->
+    {skipped, Module, format_term(badarg)};
+prepare(Module, Beam) ->
+    try
+        {ok, Bin} = read_raw(Beam),
+        case beam_lib:chunks(Bin, [abstract_code, exports, compile_info]) of
+            {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}, {compile_info, Info}]}} ->
+                case find_source(Beam, Info) of
+                    error ->
+                        {skipped, Module, format_term(no_src)};
+                    Source ->
+                        case refused_application(Source) of
+                            {app, _} = Refused ->
+                                {skipped, Module, format_term(Refused)};
+                            false ->
+                                {ok, SourceBin} = read_raw(Source),
+                                Text = source_text(SourceBin),
+                                Term = term_to_binary({interpreter_module, Exports, Abstract, Text,
+                                                       code:module_md5(Bin)}),
+                                {ok, #{module => Module, beam => Beam, binary => Bin,
+                                       source => Source, term => Term}}
+                        end
+                end;
+            _ ->
+                {skipped, Module, format_term(no_debug_info)}
+        end
+    catch
+        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+    end.
+
+%% Where int looks for a module's source, in its order: beside the beam, in
+%% ../src, then where the compiler says it was.
+find_source(Beam, Info) ->
+    Base = filename:rootname(filename:basename(Beam)) ++ ".erl",
+    Ebin = filename:dirname(Beam),
+    Recorded = case proplists:get_value(source, Info) of
+                   undefined -> [];
+                   S -> [S]
+               end,
+    Candidates = [filename:join(Ebin, Base), filename:join([filename:dirname(Ebin), "src", Base]) | Recorded],
+    case [C || C <- Candidates, is_regular_raw(C)] of
+        [Found | _] -> Found;
+        [] -> error
+    end.
+
+%% file:read_file/1 and filelib:is_regular/1 go through the file server, one
+%% request at a time: the workers read in raw mode, in parallel.
+read_raw(Name) ->
+    case file:open(Name, [read, raw, binary]) of
+        {ok, Fd} ->
+            try read_all(Fd, []) after file:close(Fd) end;
+        {error, _} = Error ->
+            Error
+    end.
+
+read_all(Fd, Acc) ->
+    case file:read(Fd, 1 bsl 20) of
+        {ok, Data} -> read_all(Fd, [Data | Acc]);
+        eof -> {ok, iolist_to_binary(lists:reverse(Acc))};
+        {error, _} = Error -> Error
+    end.
+
+is_regular_raw(Name) ->
+    case file:read_file_info(Name, [raw]) of
+        {ok, #file_info{type = regular}} -> true;
+        _ -> false
+    end.
+
+%% int refuses to interpret modules of these applications.
+refused_application(Source) ->
+    case lists:reverse(filename:split(filename:absname(Source))) of
+        [_File, "src", AppDir | _] ->
+            Refused = [App || App <- [kernel, stdlib, erts, gs, debugger],
+                              lists:prefix(atom_to_list(App) ++ "-", AppDir)],
+            case Refused of
+                [App | _] -> {app, App};
+                [] -> false
+            end;
+        _ ->
+            false
+    end.
+
+%% The source as UTF-8, honouring an Erlang file's encoding comment.
+source_text(Bin) ->
+    Encoding = case epp:read_encoding_from_binary(Bin) of
+                   none -> utf8;
+                   E -> E
+               end,
+    case unicode:characters_to_binary(Bin, Encoding) of
+        Text when is_binary(Text) -> Text;
+        _ -> Bin
+    end.
+
+%% Loads the native code of prepared modules in one atomic load (purging old
+%% code first, as int:ni/1 does); if the batch cannot load as a whole (a
+%% module with -on_load, for example), module by module.
+load_native(Prepared) ->
+    lists:foreach(fun(#{module := M}) -> release_native(M) end, Prepared),
+    case code:atomic_load([{M, Beam, Bin} || #{module := M, beam := Beam, binary := Bin} <- Prepared]) of
+        ok ->
+            {Prepared, []};
+        {error, _} ->
+            lists:foldr(fun(#{module := M, beam := Beam, binary := Bin} = P, {Ok, Failed}) ->
+                                case code:load_binary(M, Beam, Bin) of
+                                    {module, M} -> {[P | Ok], Failed};
+                                    {error, Why} -> {Ok, [{skipped, M, format_term(Why)} | Failed]}
+                                end
+                        end, {[], []}, Prepared)
+    end.
+
+release_native(Module) ->
+    _ = code:purge(Module),
+    case erlang:module_loaded(Module) of
+        true -> _ = erts_debug:breakpoint({Module, '_', '_'}, false);
+        false -> ok
+    end,
+    ok.
+
+%% The beam of each module: for loaded modules where the code server says,
+%% for the others the build path's ebin directories (listed once) and only
+%% then the code path.
+beam_paths(Modules) ->
+    Ebins = build_ebins(),
+    lists:foldl(fun(M, Acc) ->
+                        case beam_path(M, Ebins) of
+                            none -> Acc;
+                            Path -> Acc#{M => Path}
+                        end
+                end, #{}, Modules).
+
+beam_path(Module, Ebins) ->
+    case code:is_loaded(Module) of
+        {file, Path} when is_list(Path), Path =/= [] ->
+            Path;
+        _ ->
+            case maps:find(atom_to_list(Module) ++ ".beam", Ebins) of
+                {ok, Dir} ->
+                    filename:join(Dir, atom_to_list(Module) ++ ".beam");
+                error ->
+                    case code:which(Module) of
+                        Path when is_list(Path), Path =/= [] -> Path;
+                        _ -> none
+                    end
+            end
+    end.
+
+%% #{"Mod.beam" => EbinDir} over the build path's applications.
+build_ebins() ->
+    Dirs = try
+               Build = 'Elixir.Mix.Project':build_path(),
+               filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"])))
+           catch
+               _:_ -> []
+           end,
+    lists:foldl(fun(Dir, Acc) ->
+                        case file:list_dir(Dir) of
+                            {ok, Files} -> maps:merge(maps:from_list([{F, Dir} || F <- Files]), Acc);
+                            {error, _} -> Acc
+                        end
+                end, #{}, Dirs).
+
+%% Splits a list into N shares of (nearly) equal length, round robin.
+deal(List, N) ->
+    Indexed = lists:zip(lists:seq(0, length(List) - 1), List),
+    [[X || {I, X} <- Indexed, I rem N =:= K] || K <- lists:seq(0, N - 1)].
 
 %% Lines where the interpreter can stop: the first line of every expression
 %% in a body (function clauses, case/receive/try/fun bodies). A breakpoint on

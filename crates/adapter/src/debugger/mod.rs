@@ -30,8 +30,12 @@ use std::time::Duration;
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interpreting is serialised inside `:int`; large batches get a long timeout.
 const INTERPRET_TIMEOUT: Duration = Duration::from_secs(600);
-/// Modules interpreted per agent call, so progress shows.
-pub const INTERPRET_CHUNK: usize = 25;
+/// Modules interpreted per agent call at launch: about a tenth of them, so
+/// that progress shows, but enough per call for the agent's batches of
+/// native loads and its parallel preparation to pay.
+pub fn interpret_chunk(total: usize) -> usize {
+    (total / 10).clamp(50, 200)
+}
 
 type Handled = Result<Value, RequestError>;
 
