@@ -7,6 +7,8 @@
 //! VM's output is forwarded to the client directly by a pump task so that it
 //! flows even while a long request (a launch compiling the project) runs.
 
+mod reload;
+
 use crate::client::Client;
 use crate::debugger::{self, Debugger, DebuggerConfig};
 use crate::launch::{self, LaunchConfig};
@@ -82,6 +84,7 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "pause",
     "modules",
     "loadedSources",
+    "reloadCode",
 ];
 
 pub fn capabilities() -> Capabilities {
@@ -97,6 +100,7 @@ pub fn capabilities() -> Capabilities {
         supports_modules_request: Some(true),
         supports_loaded_sources_request: Some(true),
         supports_delayed_stack_trace_loading: Some(true),
+        supports_reload_code: Some(true),
     }
 }
 
@@ -122,6 +126,8 @@ pub struct Session {
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
     next_progress_id: u64,
+    /// Code reload: the manager and the overlay directory, from launch on.
+    reload: Option<reload::ReloadState>,
 }
 
 impl Session {
@@ -139,6 +145,7 @@ impl Session {
             pump: None,
             terminated: false,
             next_progress_id: 0,
+            reload: None,
         }
     }
 
@@ -191,6 +198,22 @@ impl Session {
         let result = self.dispatch(&request).await;
         let succeeded = result.is_ok();
         match result {
+            // A reload that changed nothing because of an error fails, but
+            // its body still carries the whole report.
+            Ok(Some(body)) if body.get("success") == Some(&Value::Bool(false)) => {
+                let message = body
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("failed")
+                    .to_owned();
+                let mut response = Response::error(request.seq, &request.command, &message);
+                if let (Some(Value::Object(report)), Some(Value::Object(extra))) = (Some(body), response.body.take()) {
+                    let mut report = report;
+                    report.extend(extra);
+                    response.body = Some(Value::Object(report));
+                }
+                self.client.respond(response);
+            }
             Ok(body) => self
                 .client
                 .respond(Response::success(request.seq, &request.command, body)),
@@ -272,6 +295,7 @@ impl Session {
                 Some(debugger) => debugger.loaded_sources().map(Some),
                 None => Ok(Some(json!({ "sources": [] }))),
             },
+            "reloadCode" => self.reload_code(&request.arguments, "request").await.map(Some),
             other => Err(RequestError::User(format!("unknown request `{other}`"))),
         }
     }
@@ -378,6 +402,8 @@ impl Session {
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
         self.report_diagnostics(&loaded);
+        // Index the sources for reloads while the debugger starts.
+        self.reload = Some(reload::ReloadState::start(config.project_dir.clone()));
         if let Some(note) = debugger::dbg::launch_note(break_on_dbg, &loaded) {
             self.client.console(note);
         }
@@ -651,6 +677,9 @@ impl Session {
         if let Some(pump) = self.pump.take() {
             pump.abort();
         }
+        if let Some(reload) = self.reload.take() {
+            reload.remove_overlay();
+        }
     }
 }
 
@@ -730,6 +759,7 @@ mod tests {
                 "supportsModulesRequest" => vec!["modules"],
                 "supportsLoadedSourcesRequest" => vec!["loadedSources"],
                 "supportsDelayedStackTraceLoading" => vec!["stackTrace"],
+                "supportsReloadCode" => vec!["reloadCode"],
                 other => panic!("capability {other} has no known request: add it to this test"),
             }
         };

@@ -14,7 +14,7 @@
 %% taking the whole process group with it, unless the adapter detached first.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_agent).
--export([main/0, send_event/2, format_exception/3]).
+-export([main/0, send_event/2, format_exception/3, diagnostic/1]).
 
 -record(state, {sock, detached = false}).
 
@@ -26,6 +26,10 @@ main() ->
     [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_PORT", "ELIXIR_DAP_TOKEN",
                                  "ELIXIR_DAP_AGENT_DIR", "ELIXIR_DAP_OWN_GROUP"]],
     put(own_group, OwnGroup),
+    %% Requests are decoded with binary_to_term(_, [safe]), which accepts
+    %% only atoms that exist: load every agent module now so that the atoms
+    %% their requests use do.
+    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -151,6 +155,17 @@ handle({evaluate, Target, Level, Expression, Timeout}) ->
 %% Processes paused in a `dbg` call: see elixir_dap_dbg.
 handle({dbg, Request}) ->
     elixir_dap_dbg:handle(Request);
+%% Code reload: see elixir_dap_reload.
+handle({reload_compile, Opts}) ->
+    elixir_dap_reload:compile(Opts);
+handle({reload_interpret, Modules}) ->
+    elixir_dap_reload:interpret(Modules);
+handle({reload_remove, Modules}) ->
+    elixir_dap_reload:remove(Modules);
+handle(reload_commit) ->
+    elixir_dap_reload:commit();
+handle(reload_rollback) ->
+    elixir_dap_reload:rollback();
 handle(Other) ->
     {error, #{kind => unknown_request,
               message => iolist_to_binary(io_lib:format("unknown request ~0p", [Other]))}}.

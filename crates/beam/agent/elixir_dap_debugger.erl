@@ -16,7 +16,8 @@
 -export([ensure_started/1, list_modules/0, interpret/1, breakable_lines/1,
          function_lines/3, set_breakpoints/2, command/2, stack/1,
          frame_variables/2, process_variables/1, children/3, evaluate/4,
-         release/1, attach/1, check_breakpoint/3]).
+         release/1, attach/1, check_breakpoint/3,
+         module_name/1, format_term/1]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3]).
 
@@ -625,6 +626,10 @@ attached_loop(Pid, Meta) ->
         {Meta, {break_at, Module, Line, _Level}} ->
             elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
                                                    module => Module, line => Line}),
+            attached_loop(Pid, Meta);
+        {Meta, idle} ->
+            %% A reload may be waiting for this process to leave old code.
+            elixir_dap_reload:on_idle(Pid, Meta),
             attached_loop(Pid, Meta);
         {Meta, {exit_at, _Where, Reason, _Level}} ->
             release(Pid),

@@ -18,6 +18,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
         include_str!("../agent/elixir_dap_debugger.erl"),
     ),
     ("elixir_dap_dbg.erl", include_str!("../agent/elixir_dap_dbg.erl")),
+    ("elixir_dap_reload.erl", include_str!("../agent/elixir_dap_reload.erl")),
 ];
 
 /// Hex digest of all agent sources, names included.

@@ -19,6 +19,9 @@ pub struct InitializeArguments {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
+    /// Our extension: the `reloadCode` request (docs/protocol.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_reload_code: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supports_configuration_done_request: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

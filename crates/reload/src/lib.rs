@@ -20,6 +20,6 @@ mod report;
 pub use line_map::{LineFate, LineMap};
 pub use manager::{ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
 pub use report::{
-    BreakpointChange, Diagnostic, FailedModule, PlannedFile, ProcessInfo, ReloadReport, ReloadedModule,
-    RemovedModule, RestartRequired, Timings,
+    BreakpointChange, Diagnostic, FailedModule, PlannedFile, ProcessInfo, ReloadReport, ReloadedModule, RemovedModule,
+    RestartRequired, Timings,
 };

@@ -175,7 +175,10 @@ impl ReloadManager {
                 continue;
             }
             if !self.in_roots(&file) || !is_compiled_source(&file) {
-                plan.ignored.push((file, "not a source Mix compiles (outside the source roots, or not .ex)".into()));
+                plan.ignored.push((
+                    file,
+                    "not a source Mix compiles (outside the source roots, or not .ex)".into(),
+                ));
                 continue;
             }
             let on_disk = std::fs::read_to_string(self.project_dir.join(&file)).ok();
@@ -274,7 +277,8 @@ impl ReloadManager {
     /// The plan was carried out: its sources are now the compiled ones.
     pub fn commit(&mut self, plan: &Plan) {
         for change in &plan.changed {
-            self.sources.insert(change.file.clone(), snapshot_arc(change.new.clone()));
+            self.sources
+                .insert(change.file.clone(), snapshot_arc(change.new.clone()));
         }
         for (file, text) in &plan.new {
             self.sources.insert(file.clone(), snapshot_arc(text.clone()));
@@ -385,8 +389,8 @@ fn restart_reason(file: &Path) -> Option<String> {
 /// Modules that load native code are not reloaded: a NIF library stays
 /// bound to the module version that loaded it.
 fn nif_reason(text: &str) -> Option<String> {
-    (text.contains("load_nif") || text.contains("@on_load"))
-        .then(|| "the module loads native code (NIF / @on_load): restart the session to apply it".into())
+    text.contains("load_nif")
+        .then(|| "the module loads native code (a NIF): restart the session to apply it".into())
 }
 
 fn is_compiled_source(file: &Path) -> bool {
@@ -471,7 +475,10 @@ mod tests {
             "lib/user.ex",
             "defmodule App.User do\n  require App.Macros\n  def f(x), do: App.Macros.twice(x)\nend\n",
         );
-        write("lib/caller.ex", "defmodule App.Caller do\n  def g, do: App.User.f(1)\nend\n");
+        write(
+            "lib/caller.ex",
+            "defmodule App.Caller do\n  def g, do: App.User.f(1)\nend\n",
+        );
         dir
     }
 
@@ -520,7 +527,10 @@ mod tests {
             modules: vec![],
         });
         let planned = files(&plan);
-        assert!(planned.contains(&("lib/macros.ex".to_owned(), "changed".to_owned())), "{planned:?}");
+        assert!(
+            planned.contains(&("lib/macros.ex".to_owned(), "changed".to_owned())),
+            "{planned:?}"
+        );
         assert!(planned.iter().any(|(f, _)| f == "lib/user.ex"), "{planned:?}");
         assert!(!planned.iter().any(|(f, _)| f == "lib/caller.ex"), "{planned:?}");
     }

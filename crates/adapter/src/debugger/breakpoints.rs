@@ -111,6 +111,20 @@ impl BreakpointStore {
         touched
     }
 
+    /// The line breakpoints of a source file.
+    pub fn in_source(&self, source: &std::path::Path) -> Vec<LineBreakpoint> {
+        self.by_source.get(source).cloned().unwrap_or_default()
+    }
+
+    /// Sources that have line breakpoints.
+    pub fn sources(&self) -> Vec<PathBuf> {
+        self.by_source.keys().cloned().collect()
+    }
+
+    pub fn functions(&self) -> &[FunctionBreakpoint] {
+        &self.functions
+    }
+
     pub fn replace_functions(&mut self, breakpoints: Vec<FunctionBreakpoint>) -> BTreeSet<String> {
         let mut touched: BTreeSet<String> = self.functions.iter().filter_map(|b| b.module.clone()).collect();
         touched.extend(breakpoints.iter().filter_map(|b| b.module.clone()));

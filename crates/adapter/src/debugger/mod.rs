@@ -9,6 +9,7 @@
 pub mod breakpoints;
 pub mod dbg;
 pub mod modules;
+pub mod reload_support;
 
 use crate::client::Client;
 use crate::session::RequestError;

@@ -164,6 +164,42 @@ impl ModuleRegistry {
     pub fn all(&self) -> impl Iterator<Item = &ModuleInfo> {
         self.modules.values()
     }
+
+    /// Adds a module a reload created, or updates one it recompiled.
+    pub fn upsert(&mut self, module: ModuleInfo) {
+        self.forget_source(&module.atom);
+        if let Some(source) = &module.source {
+            self.by_source
+                .entry(source.clone())
+                .or_default()
+                .push(module.atom.clone());
+        }
+        self.skipped.remove(&module.atom);
+        self.modules.insert(module.atom.clone(), module);
+    }
+
+    /// Forgets a module a reload removed.
+    pub fn remove(&mut self, atom: &str) {
+        self.forget_source(atom);
+        self.modules.remove(atom);
+        self.interpreted.remove(atom);
+        self.skipped.remove(atom);
+    }
+
+    pub fn unmark_interpreted(&mut self, atom: &str) {
+        self.interpreted.remove(atom);
+    }
+
+    fn forget_source(&mut self, atom: &str) {
+        if let Some(source) = self.modules.get(atom).and_then(|m| m.source.clone()) {
+            if let Some(atoms) = self.by_source.get_mut(&source) {
+                atoms.retain(|a| a != atom);
+                if atoms.is_empty() {
+                    self.by_source.remove(&source);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

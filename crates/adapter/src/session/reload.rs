@@ -1,0 +1,603 @@
+//! The `reloadCode` request: executes a [`reload::Plan`] in the VM, step by
+//! step through the agent (`elixir_dap_reload.erl`), and reports.
+//!
+//! Steps: wait for steps in progress; plan (Rust); compile (the agent purges
+//! old code nobody runs, snapshots the batch, compiles into the session's
+//! overlay directory); re-interpret the selected modules; remove the modules
+//! of deleted files; move and re-place breakpoints; commit. A failure after
+//! the compile rolls the whole batch back. Requests are handled one at a
+//! time, so reloads never interleave: a second one is planned against the
+//! state the first left.
+
+use super::{RequestError, Session};
+use crate::debugger::reload_support::CompiledModule;
+use beam::term::{self, TermExt};
+use beam::AgentClient;
+use eetf::Term;
+use reload::{
+    Diagnostic, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager, ReloadReport,
+    ReloadedModule, RemovedModule, RestartRequired,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Compiling a large batch (a macro used everywhere) can take a while.
+const COMPILE_TIMEOUT: Duration = Duration::from_secs(600);
+const STEP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a reload waits for a step in progress to end.
+const STEP_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReloadCodeArguments {
+    pub files: Option<Vec<PathBuf>>,
+    pub modules: Option<Vec<String>>,
+    pub force: Option<bool>,
+    pub dry_run: Option<bool>,
+}
+
+/// The session's reload state: the manager (built in the background at
+/// launch) and the overlay directory new object code goes to.
+pub struct ReloadState {
+    manager: Option<ReloadManager>,
+    building: Option<tokio::task::JoinHandle<Result<ReloadManager, String>>>,
+    overlay: PathBuf,
+}
+
+impl ReloadState {
+    /// Starts indexing the project in the background.
+    pub fn start(project_dir: PathBuf) -> ReloadState {
+        let overlay = std::env::temp_dir().join(format!(
+            "elixir-dap-overlay-{}-{}",
+            std::process::id(),
+            OVERLAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let building = tokio::task::spawn_blocking(move || ReloadManager::new(&project_dir));
+        ReloadState {
+            manager: None,
+            building: Some(building),
+            overlay,
+        }
+    }
+
+    async fn manager(&mut self) -> Result<&mut ReloadManager, RequestError> {
+        if let Some(building) = self.building.take() {
+            let manager = building
+                .await
+                .map_err(|e| RequestError::Internal(format!("reloadCode: indexing the project failed: {e}")))?
+                .map_err(|e| RequestError::Internal(format!("reloadCode: cannot index the project: {e}")))?;
+            self.manager = Some(manager);
+        }
+        self.manager
+            .as_mut()
+            .ok_or_else(|| RequestError::Internal("reloadCode: the project index is missing".into()))
+    }
+
+    /// Removes the overlay directory (the VM that used it is gone).
+    pub fn remove_overlay(&self) {
+        if self.overlay.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&self.overlay) {
+                tracing::warn!(overlay = %self.overlay.display(), %e, "could not remove the overlay directory");
+            }
+        }
+    }
+}
+
+static OVERLAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Session {
+    pub(super) async fn reload_code(&mut self, arguments: &Value, trigger: &str) -> Result<Value, RequestError> {
+        let args: ReloadCodeArguments = if arguments.is_null() {
+            ReloadCodeArguments::default()
+        } else {
+            dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("reloadCode: {e}")))?
+        };
+        let Some(debuggee) = &self.debuggee else {
+            return Err(RequestError::User(
+                "reloadCode: no program is running; launch one first".into(),
+            ));
+        };
+        let agent = debuggee.agent.clone();
+        let started = Instant::now();
+        self.wait_for_steps().await?;
+        let Some(state) = self.reload.as_mut() else {
+            return Err(RequestError::User(
+                "reloadCode: no program is running; launch one first".into(),
+            ));
+        };
+        let overlay = state.overlay.clone();
+        tracing::debug!("reload: waiting for the project index");
+        let manager = state.manager().await?;
+        tracing::debug!("reload: planning");
+        let request = PlanRequest {
+            files: args.files.clone(),
+            modules: args.modules.clone().unwrap_or_default(),
+        };
+        let plan = manager.plan(&request);
+        let mut report = ReloadReport {
+            dry_run: args.dry_run.unwrap_or(false),
+            trigger: trigger.to_owned(),
+            planned: plan
+                .compile
+                .iter()
+                .map(|c| PlannedFile {
+                    file: c.file.display().to_string(),
+                    reason: c.reason.clone(),
+                    module: c.module.clone(),
+                })
+                .collect(),
+            unchanged: plan.unchanged.iter().map(|f| f.display().to_string()).collect(),
+            restart_required: plan
+                .restart_required
+                .iter()
+                .map(|(file, reason)| RestartRequired {
+                    file: file.display().to_string(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            failed: plan
+                .unknown_modules
+                .iter()
+                .map(|m| FailedModule {
+                    module: m.clone(),
+                    reason: "no such module in the project's sources".into(),
+                })
+                .collect(),
+            ..ReloadReport::default()
+        };
+        if !plan.parse_errors.is_empty() {
+            report.fallback = Some(format!(
+                "the dependency index could not parse {}; the plan may miss dependents",
+                plan.parse_errors.join(", ")
+            ));
+            tracing::warn!(errors = ?plan.parse_errors, "reload planned from a partial index");
+        }
+        report.timings.plan = ms(started);
+
+        let outcome = if let Some(first) = plan.restart_required.first() {
+            manager.abort(&plan);
+            Err(format!("{}: {}", first.0.display(), first.1))
+        } else if report.dry_run {
+            report.removed = deleted_modules(&plan);
+            manager.abort(&plan);
+            Ok(())
+        } else if plan.is_empty() {
+            Ok(())
+        } else {
+            let executed = self
+                .execute(&agent, &plan, &overlay, args.force.unwrap_or(false), &mut report)
+                .await;
+            let manager = self.reload.as_mut().map(|s| s.manager.as_mut());
+            if let Some(Some(manager)) = manager {
+                match &executed {
+                    Ok(()) => manager.commit(&plan),
+                    Err(_) => manager.abort(&plan),
+                }
+            }
+            executed
+        };
+        match outcome {
+            Ok(()) => report.success = true,
+            Err(message) => {
+                report.success = false;
+                report.message = Some(message);
+            }
+        }
+        report.timings.total = ms(started);
+        let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+        self.client.event("codeReloaded", body.clone());
+        if !report.dry_run && (report.success || !plan.is_empty() || !plan.restart_required.is_empty()) {
+            self.client.console(format!("elixir-dap: {}", report.console_line()));
+        }
+        Ok(body)
+    }
+
+    /// Waits (handling VM events) until no thread is in the middle of a step.
+    async fn wait_for_steps(&mut self) -> Result<(), RequestError> {
+        let deadline = tokio::time::Instant::now() + STEP_WAIT;
+        loop {
+            let stepping = self.debugger.as_ref().map(|d| d.stepping_threads()).unwrap_or_default();
+            if stepping.is_empty() {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
+                Ok(Some(event)) => self.handle_vm_event(event).await,
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    return Err(RequestError::User(format!(
+                        "reloadCode: thread(s) {stepping:?} are still in the middle of a step after {} s; \
+                         the reload waits for steps to end: pause or continue them and retry",
+                        STEP_WAIT.as_secs()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Runs a non-empty plan in the VM. On error the VM is as before (rolled
+    /// back where something had changed) and the message says why.
+    async fn execute(
+        &mut self,
+        agent: &AgentClient,
+        plan: &Plan,
+        overlay: &std::path::Path,
+        force: bool,
+        report: &mut ReloadReport,
+    ) -> Result<(), String> {
+        let Some(manager) = self.reload.as_ref().and_then(|s| s.manager.as_ref()) else {
+            return Err("the project index is missing".into());
+        };
+        let files: Vec<PathBuf> = plan.compile.iter().map(|c| manager.absolute(&c.file)).collect();
+        // Every module the batch may replace: what the index expects, plus
+        // what the VM knows from those files (covers index misses).
+        let mut existing: BTreeSet<String> = plan.expected_modules.iter().map(|m| elixir_atom(m)).collect();
+        if let Some(debugger) = &self.debugger {
+            for file in &files {
+                existing.extend(debugger.module_atoms_in(file));
+            }
+        }
+        let was_interpreted: Vec<String> = match &self.debugger {
+            Some(debugger) => existing
+                .iter()
+                .filter(|a| debugger.is_interpreted(a))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let edits: BTreeMap<PathBuf, LineMap> = plan
+            .changed
+            .iter()
+            .map(|c| (canonical(&manager.absolute(&c.file)), LineMap::new(&c.old, &c.new)))
+            .collect();
+
+        // Compile (purging unused old code first).
+        let request = term::tuple(vec![
+            term::atom("reload_compile"),
+            term::map(vec![
+                (
+                    "files",
+                    term::list(files.iter().map(|f| term::binary(&f.to_string_lossy())).collect()),
+                ),
+                ("modules", term::binaries(&existing.iter().collect::<Vec<_>>())),
+                ("overlay", term::binary(&overlay.to_string_lossy())),
+                ("force", term::boolean(force)),
+            ]),
+        ]);
+        tracing::debug!(files = files.len(), "reload: compiling");
+        let reply = agent
+            .call(request, COMPILE_TIMEOUT)
+            .await
+            .map_err(|e| format!("compiling failed in the VM: {e}"))?;
+        tracing::debug!("reload: compiled");
+        report.timings.load = micros_to_ms(reply.get("timings").and_then(|t| t.get_i64("load")));
+        report.timings.compile = micros_to_ms(reply.get("timings").and_then(|t| t.get_i64("compile")));
+        report.diagnostics = diagnostics(&reply);
+        report.killed = processes(reply.get("killed"));
+        report.blocked = processes(reply.get("blocked"));
+        let status = reply.get("status").and_then(TermExt::as_atom).unwrap_or("").to_owned();
+        match status.as_str() {
+            "blocked" => {
+                let Some(first) = report.blocked.first() else {
+                    return Err("the VM reported blocked processes without naming them".into());
+                };
+                return Err(format!(
+                    "{} process(es) still run old code, which loading {} would kill (first: {} in {}); \
+                     nothing was reloaded: let them finish, or reload with `force: true` to kill them",
+                    report.blocked.len(),
+                    first.module,
+                    first.name,
+                    first.module
+                ));
+            }
+            "compile_failed" => {
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                let first = report
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == "error")
+                    .map(|d| format!("{}:{}: {}", d.file, d.line, first_line(&d.message)))
+                    .unwrap_or_else(|| "the compiler reported an error".into());
+                return Err(format!("compile error, the old code keeps running: {first}"));
+            }
+            "load_failed" => {
+                report.failed.extend(failures(reply.get("load_failures")));
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(format!(
+                    "the new code of {} did not load; the batch was rolled back",
+                    report
+                        .failed
+                        .iter()
+                        .map(|f| f.module.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            _ => {}
+        }
+        let compiled: Vec<CompiledModule> = reply
+            .get("compiled")
+            .and_then(TermExt::as_elements)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| {
+                Some(CompiledModule {
+                    atom: c.get("module")?.as_atom()?.to_owned(),
+                    name: c.get_text("name")?,
+                    source: PathBuf::from(c.get_text("source")?),
+                })
+            })
+            .collect();
+        let known_before: BTreeSet<String> = existing.clone();
+        let missed: Vec<&str> = compiled
+            .iter()
+            .filter(|c| !plan.expected_modules.contains(c.name.as_str()))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !missed.is_empty() {
+            tracing::info!(?missed, "the compiler defined modules the index did not expect");
+        }
+
+        // Re-interpret what the patterns select.
+        let interpret_started = Instant::now();
+        let to_interpret = match &mut self.debugger {
+            Some(debugger) => debugger.record_compiled(&compiled),
+            None => Vec::new(),
+        };
+        let mut interpreted: BTreeSet<String> = BTreeSet::new();
+        if !to_interpret.is_empty() {
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_interpret"), term::binaries(&to_interpret)]),
+                    COMPILE_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
+            interpreted = atoms(reply.get("interpreted")).into_iter().collect();
+            report.stale = processes(reply.get("stale"));
+            let skipped: Vec<FailedModule> = reply
+                .get("skipped")
+                .and_then(TermExt::as_elements)
+                .unwrap_or_default()
+                .iter()
+                .map(|s| FailedModule {
+                    module: s.get_text("name").unwrap_or_default(),
+                    reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+                })
+                .collect();
+            if !skipped.is_empty() {
+                report.failed.extend(skipped);
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(format!(
+                    "{} could not be interpreted again; the batch was rolled back",
+                    report
+                        .failed
+                        .iter()
+                        .map(|f| f.module.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if let Some(debugger) = &mut self.debugger {
+                debugger.mark_reinterpreted(&interpreted.iter().cloned().collect::<Vec<_>>());
+            }
+        }
+        report.timings.interpret = ms(interpret_started);
+
+        // Remove the modules of deleted files.
+        let mut removed_atoms: Vec<(String, String, String)> = Vec::new();
+        let compiled_atoms: BTreeSet<&str> = compiled.iter().map(|c| c.atom.as_str()).collect();
+        for (file, modules) in &plan.deleted {
+            for module in modules {
+                let atom = elixir_atom(module);
+                if !compiled_atoms.contains(atom.as_str()) {
+                    removed_atoms.push((atom, module.clone(), file.display().to_string()));
+                }
+            }
+        }
+        if !removed_atoms.is_empty() {
+            let names: Vec<&String> = removed_atoms.iter().map(|(a, _, _)| a).collect();
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_remove"), term::binaries(&names)]),
+                    STEP_CALL_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("removing modules failed in the VM: {e}"))?;
+            let blocked = processes(reply.get("blocked"));
+            if !blocked.is_empty() {
+                report.blocked.extend(blocked);
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                let module = report.blocked.first().map(|b| b.module.clone()).unwrap_or_default();
+                return Err(format!(
+                    "a process still runs a module of a deleted file ({module}); nothing was reloaded"
+                ));
+            }
+            if let Some(debugger) = &mut self.debugger {
+                for (atom, name, _) in &removed_atoms {
+                    debugger.announce_removed(atom, name);
+                }
+                debugger.remove_modules(&removed_atoms.iter().map(|(a, _, _)| a.clone()).collect::<Vec<_>>());
+            }
+            report.removed = removed_atoms
+                .iter()
+                .map(|(_, module, file)| RemovedModule {
+                    module: module.clone(),
+                    file: file.clone(),
+                })
+                .collect();
+        }
+
+        // Breakpoints follow their statements.
+        let breakpoints_started = Instant::now();
+        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+        let mut counts = BTreeMap::new();
+        if let Some(debugger) = &mut self.debugger {
+            match debugger
+                .follow_reload(&edits, &reloaded_sources, &reloaded_modules)
+                .await
+            {
+                Ok((changes, per_module)) => {
+                    report.breakpoints = changes;
+                    counts = per_module;
+                }
+                Err(e) => {
+                    report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                    return Err(format!(
+                        "breakpoints could not be restored ({e}); the batch was rolled back"
+                    ));
+                }
+            }
+        }
+        report.timings.breakpoints = ms(breakpoints_started);
+
+        agent
+            .call(term::atom("reload_commit"), STEP_CALL_TIMEOUT)
+            .await
+            .map_err(|e| format!("the VM did not confirm the reload: {e}"))?;
+        report.reloaded = compiled
+            .iter()
+            .map(|c| ReloadedModule {
+                module: c.name.clone(),
+                file: c.source.display().to_string(),
+                interpreted: interpreted.contains(&c.atom),
+                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
+            })
+            .collect();
+        if let Some(debugger) = &self.debugger {
+            for module in &compiled {
+                let reason = if known_before.contains(&module.atom) {
+                    "changed"
+                } else {
+                    "new"
+                };
+                debugger.announce_module(&module.atom, reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the agent to restore the batch's previous code; returns whether
+    /// anything was restored or removed.
+    async fn rollback(&mut self, agent: &AgentClient, was_interpreted: &[String]) -> Result<bool, String> {
+        let reply = agent
+            .call(term::atom("reload_rollback"), STEP_CALL_TIMEOUT)
+            .await
+            .map_err(|e| format!("the rollback failed in the VM: {e}"))?;
+        let restored = atoms(reply.get("restored"));
+        let removed = atoms(reply.get("removed"));
+        let failures = failures(reply.get("failures"));
+        if let Some(debugger) = &mut self.debugger {
+            debugger.remove_modules(&removed);
+            debugger.restore_interpreted(was_interpreted);
+            if let Err(e) = debugger.resync_breakpoints(was_interpreted).await {
+                tracing::warn!(%e, "breakpoints could not be set again after a rollback");
+            }
+        }
+        if !failures.is_empty() {
+            let text: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.module, f.reason)).collect();
+            self.client
+                .console(format!("elixir-dap: the rollback was incomplete: {}", text.join("; ")));
+        }
+        Ok(!restored.is_empty() || !removed.is_empty())
+    }
+}
+
+fn deleted_modules(plan: &Plan) -> Vec<RemovedModule> {
+    plan.deleted
+        .iter()
+        .flat_map(|(file, modules)| {
+            modules.iter().map(move |m| RemovedModule {
+                module: m.clone(),
+                file: file.display().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn elixir_atom(name: &str) -> String {
+    if name.starts_with("Elixir.") {
+        name.to_owned()
+    } else {
+        format!("Elixir.{name}")
+    }
+}
+
+fn canonical(path: &std::path::Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0
+}
+
+fn micros_to_ms(micros: Option<i64>) -> f64 {
+    (micros.unwrap_or(0) as f64 / 100.0).round() / 10.0
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
+}
+
+fn atoms(list: Option<&Term>) -> Vec<String> {
+    list.and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.as_atom().map(str::to_owned))
+        .collect()
+}
+
+fn processes(list: Option<&Term>) -> Vec<ProcessInfo> {
+    list.and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ProcessInfo {
+            pid: p.get("pid").map(ToString::to_string).unwrap_or_default(),
+            name: p.get_text("name").unwrap_or_default(),
+            module: p
+                .get("module")
+                .and_then(TermExt::as_atom)
+                .map(|a| a.strip_prefix("Elixir.").unwrap_or(a).to_owned())
+                .unwrap_or_default(),
+            why: p.get_text("why").unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn failures(list: Option<&Term>) -> Vec<FailedModule> {
+    list.and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| FailedModule {
+            module: f
+                .get("module")
+                .and_then(TermExt::as_atom)
+                .map(|a| a.strip_prefix("Elixir.").unwrap_or(a).to_owned())
+                .unwrap_or_default(),
+            reason: f.get_text("reason").unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn diagnostics(reply: &Term) -> Vec<Diagnostic> {
+    reply
+        .get("diagnostics")
+        .and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|d| Diagnostic {
+            file: d.get_text("file").unwrap_or_default(),
+            line: d.get_i64("line").unwrap_or(0),
+            column: d.get_i64("column").unwrap_or(0),
+            severity: d
+                .get("severity")
+                .and_then(TermExt::as_atom)
+                .unwrap_or("error")
+                .to_owned(),
+            message: d.get_text("message").unwrap_or_default().trim_end().to_owned(),
+        })
+        .collect()
+}

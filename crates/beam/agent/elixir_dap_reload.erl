@@ -1,0 +1,422 @@
+%% elixir_dap_reload: the agent's half of a code reload.
+%%
+%% The adapter (Rust) plans a reload and drives it step by step; this module
+%% executes each step in the VM and keeps, for the duration of one reload,
+%% the previous object code of every module in the batch so that the adapter
+%% can roll the batch back:
+%%
+%%   compile     purge old code nobody runs (or report who runs it), snapshot
+%%               the current code, compile the planned files with Elixir's
+%%               compiler into the session's overlay directory (the compiler
+%%               loads each module as it defines it), check every load.
+%%   interpret   re-interpret changed modules from the new binaries and make
+%%               the interpreter's processes pick the new version up.
+%%   remove      unload the modules of deleted files nobody runs.
+%%   commit      forget the snapshot.
+%%   rollback    restore the snapshot: old code, interpretation, overlay.
+%%
+%% BEAM keeps two versions of a module. Loading a third purges the oldest and
+%% kills every process still running it; Elixir's compiler does exactly that
+%% when it redefines a module. So before compiling, old code is purged only
+%% where no process runs it; where one does, the module is reported as blocked
+%% (the adapter decides), or, with force, purged and the kill reported.
+%%
+%% The interpreter caches a module's code in each process's meta process.
+%% A meta drops that cache on {int, {old_code, Mod}}, but kills its process
+%% if Mod is on its interpreted stack at that moment. So the message is only
+%% sent to a meta that is suspended-and-checked idle; metas that are busy get
+%% it later, when they report idle to the attached process (see on_idle/2).
+-module(elixir_dap_reload).
+-export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2]).
+
+-define(TABLE, elixir_dap_reload).
+
+%% ---------------------------------------------------------------------------
+%% compile
+
+compile(#{files := Files, modules := ModuleNames, overlay := Overlay, force := Force}) ->
+    ensure_table(),
+    ets:delete_all_objects(?TABLE),
+    OverlayDir = unicode:characters_to_list(Overlay),
+    ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
+    ensure_on_path(OverlayDir),
+    ets:insert(?TABLE, {overlay_dir, OverlayDir}),
+    Modules = existing_modules(ModuleNames),
+    {LoadUs, {Blocked, Killed}} = timer:tc(fun() -> purge_old_code(Modules, Force) end),
+    case Blocked of
+        [_ | _] ->
+            {ok, #{status => blocked, blocked => Blocked, killed => Killed,
+                   compiled => [], diagnostics => [], load_failures => [],
+                   timings => #{load => LoadUs, compile => 0}}};
+        [] ->
+            Interpreted = int:interpreted(),
+            [snapshot(M, OverlayDir, lists:member(M, Interpreted)) || M <- Modules],
+            {CompileUs, {ok, Reply}} =
+                timer:tc(fun() ->
+                                 compile_files([unicode:characters_to_list(F) || F <- Files], OverlayDir, Killed)
+                         end),
+            {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
+    end.
+
+existing_modules(Names) ->
+    lists:usort([M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined,
+                      code:is_loaded(M) =/= false]).
+
+to_existing_atom(Name) ->
+    try binary_to_existing_atom(Name, utf8) catch error:badarg -> undefined end.
+
+ensure_on_path(Dir) ->
+    case lists:member(Dir, code:get_path()) of
+        true -> ok;
+        false -> code:add_patha(Dir)
+    end.
+
+%% Old code that no process runs is purged now, so that the compiler's own
+%% purge kills nobody.
+purge_old_code(Modules, Force) ->
+    lists:foldl(
+      fun(M, {Blocked, Killed}) ->
+              case erlang:check_old_code(M) andalso old_code_users(M) of
+                  false -> {Blocked, Killed};
+                  [] -> code:purge(M), {Blocked, Killed};
+                  Users when Force ->
+                      Entries = [process_entry(P, M, <<"killed: it was running old code of the module">>) || P <- Users],
+                      code:purge(M),
+                      {Blocked, Entries ++ Killed};
+                  Users ->
+                      {[process_entry(P, M, <<"runs an old version of the module; "
+                                              "loading a new one would kill it">>) || P <- Users] ++ Blocked,
+                       Killed}
+              end
+      end, {[], []}, Modules).
+
+old_code_users(M) ->
+    [P || P <- erlang:processes(), P =/= self(),
+          (catch erlang:check_process_code(P, M)) =:= true].
+
+process_entry(Pid, Module, Why) ->
+    #{pid => Pid, name => elixir_dap_debugger:thread_name(Pid), module => Module, why => Why}.
+
+snapshot(M, OverlayDir, WasInterpreted) ->
+    Old = case code:get_object_code(M) of
+              {M, Bin, File} -> {Bin, File};
+              error -> none
+          end,
+    OverlayFile = overlay_file(OverlayDir, M),
+    OverlayBefore = case file:read_file(OverlayFile) of
+                        {ok, Content} -> Content;
+                        _ -> none
+                    end,
+    ets:insert(?TABLE, {{snapshot, M}, #{old => Old, interpreted => WasInterpreted,
+                                          overlay_file => OverlayFile,
+                                          overlay_before => OverlayBefore,
+                                          source => module_source(M)}}).
+
+overlay_file(OverlayDir, M) ->
+    filename:join(OverlayDir, atom_to_list(M) ++ ".beam").
+
+module_source(M) ->
+    try proplists:get_value(source, M:module_info(compile)) of
+        undefined -> none;
+        Source -> Source
+    catch _:_ -> none
+    end.
+
+compile_files(Files, OverlayDir, Killed) ->
+    Self = self(),
+    EachModule = fun(File, Module, Bin) -> Self ! {compiled_module, File, Module, Bin}, ok end,
+    Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
+    'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
+    Result = try
+                 'Elixir.Kernel.ParallelCompiler':compile_to_path(
+                   [list_to_binary(F) || F <- Files], list_to_binary(OverlayDir),
+                   [{each_module, EachModule}, {return_diagnostics, true}])
+             after
+                 'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
+             end,
+    Compiled = drain_compiled([]),
+    [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
+    {Status, Diagnostics} =
+        case Result of
+            {ok, _Modules, Warnings} -> {compiled, diagnostics(Warnings, warning)};
+            {error, Errors, Warnings} -> {compile_failed, diagnostics(Errors, error) ++ diagnostics(Warnings, warning)}
+        end,
+    LoadFailures = [#{module => M, reason => R} || Status =:= compiled,
+                                                   #{module := M, beam_md5 := MD5} <- Compiled,
+                                                   R <- [load_failure(M, MD5)], R =/= ok],
+    FinalStatus = case {Status, LoadFailures} of
+                      {compiled, [_ | _]} -> load_failed;
+                      _ -> Status
+                  end,
+    {ok, #{status => FinalStatus, compiled => [maps:remove(beam_md5, C) || C <- Compiled],
+           diagnostics => Diagnostics, killed => Killed, load_failures => LoadFailures,
+           blocked => []}}.
+
+drain_compiled(Acc) ->
+    receive
+        {compiled_module, File, Module, Bin} ->
+            Entry = #{module => Module, name => elixir_dap_debugger:module_name(Module),
+                      source => unicode:characters_to_binary(File),
+                      beam_md5 => beam_md5(Bin)},
+            drain_compiled([Entry | Acc])
+    after 0 ->
+            lists:reverse(Acc)
+    end.
+
+beam_md5(Bin) ->
+    case beam_lib:md5(Bin) of
+        {ok, {_, MD5}} -> MD5;
+        _ -> <<>>
+    end.
+
+%% The compiler loads each module as it defines it and ignores a failed load
+%% (an on_load that fails, a module still not purged): compare what runs with
+%% what was compiled.
+load_failure(M, BeamMD5) ->
+    case code:is_loaded(M) of
+        false -> <<"the new code did not load">>;
+        _ ->
+            case catch M:module_info(md5) of
+                BeamMD5 -> ok;
+                _ -> <<"the new code did not load (the old version still runs)">>
+            end
+    end.
+
+%% Elixir 1.14 returns {File, Position, Message} tuples; 1.15+ with
+%% return_diagnostics a map of compile and runtime warnings, or diagnostic maps.
+diagnostics(#{} = Map, Severity) ->
+    diagnostics(maps:get(compile_warnings, Map, []) ++ maps:get(runtime_warnings, Map, []), Severity);
+diagnostics(List, Severity) when is_list(List) ->
+    [diagnostic(D, Severity) || D <- List];
+diagnostics(_, _) ->
+    [].
+
+diagnostic({File, Position, Message}, Severity) ->
+    elixir_dap_agent:diagnostic(#{file => File, position => Position, message => Message, severity => Severity});
+diagnostic(#{} = D, Severity) ->
+    elixir_dap_agent:diagnostic(maps:merge(#{severity => Severity}, D));
+diagnostic(Other, Severity) ->
+    #{file => <<>>, line => 0, column => 0, severity => Severity,
+      message => iolist_to_binary(io_lib:format("~0p", [Other]))}.
+
+%% ---------------------------------------------------------------------------
+%% interpret
+
+%% Re-interprets modules from their new beams, then invalidates the
+%% interpreter's per-process caches. Returns the modules interpreted, those
+%% that could not be, and the processes that keep running the old version
+%% until they leave it.
+interpret(Names) ->
+    Modules = [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined],
+    Results = [interpret_one(M) || M <- Modules],
+    Done = [M || {ok, M} <- Results],
+    Stale = invalidate(Done),
+    {ok, #{interpreted => Done,
+           skipped => [#{module => M, name => elixir_dap_debugger:module_name(M), reason => R}
+                       || {skipped, M, R} <- Results],
+           stale => Stale}}.
+
+interpret_one(M) ->
+    try
+        %% int:ni purges the module's old code: never at the cost of a process.
+        erlang:check_old_code(M) andalso old_code_users(M) =/= [] andalso
+            throw({skipped, <<"a process still runs the previous native version; "
+                              "the new code runs natively">>}),
+        {M, Bin, Beam} = object_code(M),
+        Source = case module_source(M) of
+                     none -> throw({skipped, <<"the module has no source file">>});
+                     S -> S
+                 end,
+        case int:ni({M, Source, Beam, Bin}) of
+            {module, M} -> {ok, M};
+            error -> {skipped, M, <<"the interpreter refused it">>}
+        end
+    catch
+        throw:{skipped, Why} -> {skipped, M, Why};
+        Class:Reason -> {skipped, M, elixir_dap_debugger:format_term({Class, Reason})}
+    end.
+
+object_code(M) ->
+    case code:get_object_code(M) of
+        {M, Bin, Beam} -> {M, Bin, Beam};
+        error -> throw({skipped, <<"no object code found for the module">>})
+    end.
+
+%% Each interpreted process's meta drops its cached code of Modules now if
+%% it is idle, else when it next reports idle (we attach to hear it).
+invalidate([]) ->
+    [];
+invalidate(Modules) ->
+    ensure_table(),
+    lists:append([invalidate_process(Pid, Modules) || {Pid, _Call, _Status, _Info} <- int:snapshot()]).
+
+invalidate_process(Pid, Modules) ->
+    case dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} ->
+            case try_invalidate(Meta, Modules) of
+                done -> [];
+                busy ->
+                    Pending = case ets:lookup(?TABLE, {pending, Pid}) of
+                                  [{_, Before}] -> Before;
+                                  [] -> []
+                              end,
+                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(Modules ++ Pending)}),
+                    int:attach(Pid, {elixir_dap_debugger, attach, []}),
+                    [process_entry(Pid, M, <<"is inside the module: it finishes its current call on the old "
+                                             "version and runs the new one from its next call">>)
+                     || M <- Modules]
+            end;
+        _ ->
+            []
+    end.
+
+%% Called by the attached process when Pid's meta reports idle.
+on_idle(Pid, Meta) ->
+    case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
+        [{_, Modules}] ->
+            case try_invalidate(Meta, Modules) of
+                done -> ets:delete(?TABLE, {pending, Pid});
+                busy -> ok
+            end;
+        _ ->
+            ok
+    end.
+
+%% The meta is suspended while we look at it, so it cannot start a call
+%% between the check and the message: it is idle (waiting in meta_loop at the
+%% top level, nothing on its interpreted stack, no call queued), or we leave
+%% it alone.
+try_invalidate(Meta, Modules) ->
+    case catch erlang:suspend_process(Meta) of
+        true ->
+            Safe = try idle_meta(Meta) catch _:_ -> false end,
+            Safe andalso [Meta ! {int, {old_code, M}} || M <- Modules],
+            erlang:resume_process(Meta),
+            case Safe of
+                true -> done;
+                false -> busy
+            end;
+        _ ->
+            done
+    end.
+
+idle_meta(Meta) ->
+    case erlang:process_info(Meta, [current_function, dictionary, messages]) of
+        [{current_function, {dbg_ieval, meta_loop, 3}}, {dictionary, Dict}, {messages, Queue}] ->
+            proplists:get_value(dbg_istk, Dict) =:= []
+                andalso proplists:get_value(trace_stack, Dict, false) =/= false
+                andalso not lists:any(fun queued_call/1, Queue);
+        _ ->
+            false
+    end.
+
+queued_call({re_entry, _, _}) -> true;
+queued_call({sys, _, _}) -> true;
+queued_call(_) -> false.
+
+%% ---------------------------------------------------------------------------
+%% remove
+
+%% Unloads the modules of deleted files that no process runs.
+%% All or nothing: if a process runs one of them, none is removed.
+remove(Names) ->
+    Modules = [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined],
+    Loaded = [M || M <- Modules, code:is_loaded(M) =/= false],
+    Blocked = [process_entry(P, M, <<"runs the module of the deleted file">>)
+               || M <- Loaded, P <- erlang:processes(), P =/= self(), runs_module(P, M)],
+    case Blocked of
+        [] ->
+            [begin code:purge(M), code:delete(M), code:purge(M) end || M <- Loaded],
+            {ok, #{removed => Modules, blocked => []}};
+        _ ->
+            {ok, #{removed => [], blocked => Blocked}}
+    end.
+
+runs_module(Pid, M) ->
+    case erlang:process_info(Pid, current_stacktrace) of
+        {current_stacktrace, Frames} -> lists:keymember(M, 1, Frames);
+        _ -> false
+    end orelse (catch erlang:check_process_code(Pid, M)) =:= true.
+
+%% ---------------------------------------------------------------------------
+%% commit and rollback
+
+commit() ->
+    ensure_table(),
+    ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
+    ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
+    ets:delete(?TABLE, overlay_dir),
+    {ok, ok}.
+
+%% Restores every module of the batch: the old code where there was one
+%% (re-interpreted if it was), and no code for modules the batch created.
+rollback() ->
+    ensure_table(),
+    Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
+    New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
+    Restored = [restore(M, S) || {M, S} <- Snapshots],
+    Removed = [remove_new(M) || M <- New],
+    commit(),
+    Failures = [#{module => M, reason => R} || {M, {error, R}} <- Restored ++ Removed],
+    {ok, #{restored => [M || {M, ok} <- Restored], removed => [M || {M, ok} <- Removed],
+           failures => Failures}}.
+
+restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayFile,
+             overlay_before := OverlayBefore, source := Source}) ->
+    case OverlayBefore of
+        none -> file:delete(OverlayFile);
+        Content -> file:write_file(OverlayFile, Content)
+    end,
+    case Old of
+        none ->
+            {M, ok};
+        {Bin, File} ->
+            case code:soft_purge(M) of
+                false -> {M, {error, <<"a process still runs the code to replace">>}};
+                true ->
+                    case code:load_binary(M, File, Bin) of
+                        {module, M} when WasInterpreted, Source =/= none ->
+                            case int:ni({M, Source, File, Bin}) of
+                                {module, M} -> {M, ok};
+                                _ -> {M, {error, <<"could not interpret the old code again">>}}
+                            end;
+                        {module, M} ->
+                            {M, ok};
+                        {error, Reason} ->
+                            {M, {error, elixir_dap_debugger:format_term(Reason)}}
+                    end
+            end
+    end.
+
+remove_new(M) ->
+    case ets:lookup(?TABLE, overlay_dir) of
+        [{_, OverlayDir}] -> file:delete(overlay_file(OverlayDir, M));
+        [] -> ok
+    end,
+    case code:soft_purge(M) of
+        true ->
+            code:delete(M),
+            code:soft_purge(M),
+            {M, ok};
+        false ->
+            {M, {error, <<"a process still runs the code to remove">>}}
+    end.
+
+%% ---------------------------------------------------------------------------
+
+%% The table outlives the short-lived request processes.
+ensure_table() ->
+    case ets:whereis(?TABLE) of
+        undefined ->
+            Parent = self(),
+            Owner = spawn(fun() ->
+                                  ets:new(?TABLE, [named_table, public, set]),
+                                  Parent ! {?MODULE, table_ready},
+                                  receive stop -> ok end
+                          end),
+            receive {?MODULE, table_ready} -> ok
+            after 5000 -> exit(Owner, kill), error(reload_table_timeout)
+            end;
+        _ ->
+            ok
+    end.

@@ -1,0 +1,468 @@
+//! Code reload (`reloadCode`): the real binary, a real VM running the
+//! `reload_app` fixture (a supervision tree with a GenServer and a process
+//! looping locally), real edits of its sources.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use support::*;
+
+struct App {
+    dap: DapClient,
+    project: tempfile::TempDir,
+}
+
+impl App {
+    /// Launches `reload_app` with `mix run --no-halt` and waits for it to start.
+    fn start(extra: Value) -> App {
+        App::start_fixture("reload_app", "reload_app: started", extra)
+    }
+
+    fn start_fixture(fixture_name: &str, started: &str, extra: Value) -> App {
+        let project = fixture(fixture_name);
+        let mut dap = DapClient::start();
+        let mut launch = json!({"projectDir": path_string(project.path()), "task": "run", "taskArgs": ["--no-halt"]});
+        for (key, value) in extra.as_object().unwrap() {
+            launch[key] = value.clone();
+        }
+        let response = dap.launch(launch);
+        assert_eq!(response["success"], true, "{response}");
+        assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
+        dap.wait_output("stdout", started, LAUNCH_TIMEOUT);
+        App { dap, project }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.project.path().join(relative)
+    }
+
+    /// Replaces `from` with `to` in a source (the file must contain it).
+    fn edit(&self, relative: &str, from: &str, to: &str) {
+        let path = self.path(relative);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{relative} does not contain {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    fn reload(&mut self, arguments: Value) -> Value {
+        self.dap.request("reloadCode", arguments, LAUNCH_TIMEOUT)
+    }
+
+    /// Evaluates an Elixir expression without a frame; returns its text.
+    fn eval(&mut self, expression: &str) -> String {
+        let response = self.dap.request(
+            "evaluate",
+            json!({"expression": expression, "context": "repl"}),
+            TIMEOUT,
+        );
+        assert_eq!(response["success"], true, "evaluate {expression}: {response}");
+        response["body"]["result"].as_str().unwrap().to_owned()
+    }
+}
+
+fn reloaded_modules(response: &Value) -> Vec<String> {
+    response["body"]["reloaded"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reloaded list in {response}"))
+        .iter()
+        .map(|m| m["module"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn line_of(path: &Path, needle: &str) -> i64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in {path:?}")) as i64
+        + 1
+}
+
+#[test]
+fn a_genserver_keeps_its_state_and_runs_the_new_code() {
+    let mut app = App::start(json!({}));
+    let pid = app.eval("Process.whereis(ReloadApp.Counter)");
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{1, 1}");
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{1, 2}");
+
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(reloaded_modules(&response), vec!["ReloadApp.Counter"], "{response}");
+    assert_eq!(response["body"]["reloaded"][0]["interpreted"], true, "{response}");
+    assert_eq!(response["body"]["rolledBack"], false);
+    for phase in ["plan", "compile", "load", "interpret", "breakpoints", "total"] {
+        assert!(
+            response["body"]["timings"][phase].is_number(),
+            "{phase} missing: {response}"
+        );
+    }
+    let event = app.dap.wait_event("codeReloaded", TIMEOUT);
+    assert_eq!(event["body"]["success"], true);
+    app.dap.wait_output("console", "Reloaded 1 module in", TIMEOUT);
+    let module_event = app.dap.wait_for("module event `changed`", TIMEOUT, |m| {
+        m["event"] == "module" && m["body"]["reason"] == "changed"
+    });
+    assert_eq!(module_event["body"]["module"]["name"], "ReloadApp.Counter");
+
+    // Same process, same state, new code.
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{2, 3}");
+    assert_eq!(app.eval("Process.whereis(ReloadApp.Counter)"), pid);
+}
+
+#[test]
+fn a_syntax_error_keeps_the_old_code_and_names_file_and_line() {
+    let mut app = App::start(json!({}));
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: (1");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], false, "{response}");
+    let message = response["message"].as_str().unwrap();
+    assert!(
+        message.contains("counter.ex:"),
+        "message does not name the file: {message}"
+    );
+    let diagnostics = response["body"]["diagnostics"].as_array().unwrap();
+    assert!(
+        diagnostics.iter().any(|d| d["severity"] == "error"
+            && d["file"].as_str().unwrap().ends_with("counter.ex")
+            && d["line"].as_i64() > Some(0)),
+        "{response}"
+    );
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{1, 1}");
+    let event = app.dap.wait_event("codeReloaded", TIMEOUT);
+    assert_eq!(event["body"]["success"], false);
+
+    // Fixing the file reloads it.
+    app.edit("lib/reload_app/counter.ex", "def version, do: (1", "def version, do: 3");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{3, 2}");
+}
+
+#[test]
+fn two_saves_in_one_second_both_reload_and_an_unchanged_save_does_not() {
+    let mut app = App::start(json!({}));
+    let file = app.path("lib/reload_app/counter.ex");
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let first = app.reload(json!({"files": [path_string(&file)]}));
+    assert_eq!(first["success"], true, "{first}");
+    app.edit("lib/reload_app/counter.ex", "def version, do: 2", "def version, do: 3");
+    let second = app.reload(json!({"files": [path_string(&file)]}));
+    assert_eq!(reloaded_modules(&second), vec!["ReloadApp.Counter"], "{second}");
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "3");
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text).unwrap();
+    let third = app.reload(json!({"files": [path_string(&file)]}));
+    assert_eq!(third["success"], true, "{third}");
+    assert!(reloaded_modules(&third).is_empty(), "{third}");
+    assert_eq!(
+        third["body"]["unchanged"],
+        json!(["lib/reload_app/counter.ex"]),
+        "{third}"
+    );
+}
+
+#[test]
+fn a_breakpoint_moved_by_two_inserted_lines_stops_on_its_new_line() {
+    let mut app = App::start(json!({}));
+    let file = app.path("lib/reload_app/greeter.ex");
+    let old_line = line_of(&file, "greeting = \"hello\"");
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": old_line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let id = set["body"]["breakpoints"][0]["id"].clone();
+
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "  def hello(name) do",
+        "  # two lines\n  # inserted above\n  def hello(name) do",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let new_line = old_line + 2;
+    let moved = app.dap.wait_for("breakpoint event with the new line", TIMEOUT, |m| {
+        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id
+    });
+    assert_eq!(moved["body"]["breakpoint"]["line"], new_line, "{moved}");
+    assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
+    assert_eq!(response["body"]["breakpoints"][0]["newLine"], new_line, "{response}");
+
+    app.eval("spawn(fn -> ReloadApp.Greeter.hello(\"reload\") end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["line"], new_line, "{stack}");
+    assert_eq!(top["name"], "ReloadApp.Greeter.hello/1", "{stack}");
+}
+
+#[test]
+fn a_breakpoint_whose_statement_is_gone_becomes_unverified() {
+    let mut app = App::start(json!({}));
+    let file = app.path("lib/reload_app/greeter.ex");
+    let line = line_of(&file, "greeting = \"hello\"");
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    let id = set["body"]["breakpoints"][0]["id"].clone();
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "    greeting = \"hello\"\n    \"#{greeting} #{name}\"",
+        "    \"hi #{name}\"",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let lost = app.dap.wait_for("breakpoint event (unverified)", TIMEOUT, |m| {
+        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id
+    });
+    assert_eq!(lost["body"]["breakpoint"]["verified"], false, "{lost}");
+    assert!(lost["body"]["breakpoint"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("removed"));
+    assert_eq!(app.eval("ReloadApp.Greeter.hello(\"x\")"), "\"hi x\"");
+}
+
+#[test]
+fn a_process_paused_in_the_module_survives_and_then_runs_the_new_code() {
+    let mut app = App::start(json!({}));
+    let file = app.path("lib/reload_app/counter.ex");
+    let line = line_of(&file, "count = count + 1");
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let pid = app.eval("Process.whereis(ReloadApp.Counter)");
+    app.eval("spawn(fn -> IO.puts(\"first bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let stale = response["body"]["stale"].as_array().unwrap();
+    assert!(
+        stale.iter().any(|p| p["module"] == "ReloadApp.Counter"),
+        "the paused GenServer should be reported as finishing on the old code: {response}"
+    );
+    // The breakpoint is set again in the new code.
+    assert_eq!(response["body"]["reloaded"][0]["breakpoints"], 1, "{response}");
+
+    app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    let resumed = app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+    // Its current call finishes on the old version...
+    app.dap.wait_output("stdout", "first bump: {1, 1}", TIMEOUT);
+    // ...and its next call runs the new one, same process, same state.
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{2, 2}");
+    assert_eq!(app.eval("Process.whereis(ReloadApp.Counter)"), pid);
+}
+
+#[test]
+fn a_process_looping_in_old_code_is_reported_blocked_and_survives() {
+    // The looper runs natively (excluded from interpretation), so BEAM's two
+    // versions rule applies to it.
+    let mut app = App::start(json!({"excludeModules": ["ReloadApp.Looper"]}));
+    let pid = app.eval("Process.whereis(ReloadApp.Looper)");
+    app.edit(
+        "lib/reload_app/looper.ex",
+        "defp generation, do: 1",
+        "defp generation, do: 2",
+    );
+    let first = app.reload(json!({}));
+    assert_eq!(first["success"], true, "{first}");
+    assert_eq!(first["body"]["reloaded"][0]["interpreted"], false, "{first}");
+
+    app.edit(
+        "lib/reload_app/looper.ex",
+        "defp generation, do: 2",
+        "defp generation, do: 3",
+    );
+    let second = app.reload(json!({}));
+    assert_eq!(second["success"], false, "{second}");
+    let blocked = second["body"]["blocked"].as_array().unwrap();
+    assert!(
+        blocked
+            .iter()
+            .any(|b| b["module"] == "ReloadApp.Looper" && b["pid"].as_str().is_some()),
+        "{second}"
+    );
+    assert!(second["message"].as_str().unwrap().contains("force"), "{second}");
+    assert_eq!(app.eval("Process.alive?(Process.whereis(ReloadApp.Looper))"), "true");
+    assert_eq!(app.eval("Process.whereis(ReloadApp.Looper)"), pid);
+    // Still on the code it started in.
+    assert_eq!(
+        app.eval("send(ReloadApp.Looper, {:get, self()}); receive do {:looped, _, g} -> g end"),
+        "1"
+    );
+
+    // With force, the reload goes through and says whom it killed.
+    let forced = app.reload(json!({"force": true}));
+    assert_eq!(forced["success"], true, "{forced}");
+    assert!(
+        forced["body"]["killed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["module"] == "ReloadApp.Looper"),
+        "{forced}"
+    );
+}
+
+#[test]
+fn a_macro_change_reloads_its_compile_time_dependents() {
+    let mut app = App::start(json!({}));
+    assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "42");
+    app.edit(
+        "lib/reload_app/macros.ex",
+        "defmacro answer, do: 42",
+        "defmacro answer, do: 43",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let mut modules = reloaded_modules(&response);
+    modules.sort();
+    assert_eq!(modules, vec!["ReloadApp.Macros", "ReloadApp.UsesMacro"], "{response}");
+    let planned = response["body"]["planned"].as_array().unwrap();
+    assert!(
+        planned
+            .iter()
+            .any(|p| p["file"] == "lib/reload_app/uses_macro.ex" && p["reason"] == "compile"),
+        "{response}"
+    );
+    assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "43");
+}
+
+#[test]
+fn a_dry_run_plans_without_changing_anything() {
+    let mut app = App::start(json!({}));
+    app.edit(
+        "lib/reload_app/macros.ex",
+        "defmacro answer, do: 42",
+        "defmacro answer, do: 44",
+    );
+    let response = app.reload(json!({"dryRun": true}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(response["body"]["dryRun"], true);
+    let planned: Vec<&str> = response["body"]["planned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        planned,
+        vec!["lib/reload_app/macros.ex", "lib/reload_app/uses_macro.ex"],
+        "{response}"
+    );
+    assert!(reloaded_modules(&response).is_empty());
+    assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "42");
+    // The real reload afterwards sees the same change.
+    let real = app.reload(json!({}));
+    assert_eq!(real["success"], true, "{real}");
+    assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "44");
+}
+
+#[test]
+fn a_mix_exs_change_asks_for_a_restart_and_reloads_nothing() {
+    let mut app = App::start(json!({}));
+    app.edit("mix.exs", "version: \"0.1.0\"", "version: \"0.1.1\"");
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], false, "{response}");
+    let restart = response["body"]["restartRequired"].as_array().unwrap();
+    assert_eq!(restart[0]["file"], "mix.exs", "{response}");
+    assert!(response["message"].as_str().unwrap().contains("mix.exs"));
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "1");
+}
+
+#[test]
+fn new_and_deleted_files_load_and_unload_their_modules() {
+    let mut app = App::start(json!({}));
+    std::fs::write(
+        app.path("lib/reload_app/extra.ex"),
+        "defmodule ReloadApp.Extra do\n  def hi, do: :extra\nend\n",
+    )
+    .unwrap();
+    let added = app.reload(json!({}));
+    assert_eq!(added["success"], true, "{added}");
+    assert_eq!(reloaded_modules(&added), vec!["ReloadApp.Extra"]);
+    assert_eq!(added["body"]["reloaded"][0]["interpreted"], true, "{added}");
+    assert_eq!(app.eval("ReloadApp.Extra.hi()"), ":extra");
+
+    std::fs::remove_file(app.path("lib/reload_app/extra.ex")).unwrap();
+    let removed = app.reload(json!({}));
+    assert_eq!(removed["success"], true, "{removed}");
+    assert_eq!(removed["body"]["removed"][0]["module"], "ReloadApp.Extra", "{removed}");
+    assert_eq!(app.eval("Code.loaded?(ReloadApp.Extra)"), "false");
+}
+
+#[test]
+fn a_failed_load_rolls_the_batch_back() {
+    let mut app = App::start(json!({}));
+    // An on_load hook that fails: the module compiles but cannot load.
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "  def hello(name) do",
+        "  @on_load :refuse\n  def refuse, do: :no\n\n  def hello(name) do",
+    );
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], false, "{response}");
+    assert_eq!(response["body"]["rolledBack"], true, "{response}");
+    assert!(
+        response["body"]["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["module"] == "ReloadApp.Greeter"),
+        "{response}"
+    );
+    // The whole batch went back: the counter runs its old version too.
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "1");
+    assert_eq!(app.eval("ReloadApp.Greeter.hello(\"x\")"), "\"hello x\"");
+}
+
+#[test]
+fn an_umbrella_change_reloads_in_its_app() {
+    let mut app = App::start_fixture("umbrella", "", json!({"task": "run", "taskArgs": ["--no-halt"]}));
+    let files = app.project.path().join("apps");
+    let source = first_source(&files);
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, format!("{text}\n# edited\n")).unwrap();
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert!(!reloaded_modules(&response).is_empty(), "{response}");
+}
+
+fn first_source(dir: &Path) -> PathBuf {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            if entry.file_name().unwrap() == "_build" || entry.file_name().unwrap() == "deps" {
+                continue;
+            }
+            if let Some(found) = std::panic::catch_unwind(|| first_source(&entry)).ok() {
+                return found;
+            }
+        } else if entry.extension().is_some_and(|e| e == "ex") {
+            return entry;
+        }
+    }
+    panic!("no .ex file under {dir:?}");
+}
