@@ -408,7 +408,7 @@ fn new_and_deleted_files_load_and_unload_their_modules() {
     let removed = app.reload(json!({}));
     assert_eq!(removed["success"], true, "{removed}");
     assert_eq!(removed["body"]["removed"][0]["module"], "ReloadApp.Extra", "{removed}");
-    assert_eq!(app.eval("Code.loaded?(ReloadApp.Extra)"), "false");
+    assert_eq!(app.eval(":code.is_loaded(ReloadApp.Extra)"), "false");
 }
 
 #[test]
@@ -439,30 +439,48 @@ fn a_failed_load_rolls_the_batch_back() {
 
 #[test]
 fn an_umbrella_change_reloads_in_its_app() {
-    let mut app = App::start_fixture("umbrella", "", json!({"task": "run", "taskArgs": ["--no-halt"]}));
-    let files = app.project.path().join("apps");
-    let source = first_source(&files);
-    let text = std::fs::read_to_string(&source).unwrap();
-    std::fs::write(&source, format!("{text}\n# edited\n")).unwrap();
+    let mut app = App::start_fixture(
+        "umbrella",
+        "umbrella: up",
+        json!({"taskArgs": ["--no-halt", "-e", "IO.puts(\"umbrella: up\")"]}),
+    );
+    assert_eq!(app.eval("Core.Greeter.greet(2)"), "\"hi hi\"");
+    app.edit(
+        "apps/core/lib/core/greeter.ex",
+        "String.trim(greeting)",
+        "String.upcase(String.trim(greeting))",
+    );
     let response = app.reload(json!({}));
     assert_eq!(response["success"], true, "{response}");
-    assert!(!reloaded_modules(&response).is_empty(), "{response}");
+    assert_eq!(reloaded_modules(&response), vec!["Core.Greeter"], "{response}");
+    assert_eq!(response["body"]["planned"][0]["file"], "apps/core/lib/core/greeter.ex");
+    assert_eq!(app.eval("Core.Greeter.greet(2)"), "\"HI HI\"");
 }
 
-fn first_source(dir: &Path) -> PathBuf {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            if entry.file_name().unwrap() == "_build" || entry.file_name().unwrap() == "deps" {
-                continue;
-            }
-            if let Some(found) = std::panic::catch_unwind(|| first_source(&entry)).ok() {
-                return found;
-            }
-        } else if entry.extension().is_some_and(|e| e == "ex") {
-            return entry;
-        }
-    }
-    panic!("no .ex file under {dir:?}");
+#[test]
+fn in_an_app_with_a_path_dependency_own_code_reloads_and_a_dependency_change_asks_for_a_restart() {
+    let root = fixture("path_dep");
+    let app_dir = root.path().join("app");
+    let mut dap = DapClient::start();
+    let launch = dap.launch(json!({
+        "projectDir": path_string(&app_dir),
+        "taskArgs": ["--no-halt", "-e", "IO.puts(\"consumer: up\")"],
+    }));
+    assert_eq!(launch["success"], true, "{launch}");
+    assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
+    dap.wait_output("stdout", "consumer: up", LAUNCH_TIMEOUT);
+    let mut app = App { dap, project: root };
+
+    app.edit("app/lib/consumer.ex", "HelperLib.double(21)", "HelperLib.double(50)");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(reloaded_modules(&response), vec!["Consumer"], "{response}");
+
+    let dependency = app.path("helper_lib/lib/helper_lib.ex");
+    app.edit("helper_lib/lib/helper_lib.ex", "x * 2", "x * 3");
+    let response = app.reload(json!({"files": [path_string(&dependency)]}));
+    assert_eq!(response["success"], false, "{response}");
+    let restart = &response["body"]["restartRequired"][0];
+    assert!(restart["reason"].as_str().unwrap().contains("restart"), "{response}");
+    assert_eq!(app.eval("HelperLib.double(1)"), "2");
 }

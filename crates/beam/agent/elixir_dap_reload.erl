@@ -34,7 +34,7 @@
 %% ---------------------------------------------------------------------------
 %% compile
 
-compile(#{files := Files, modules := ModuleNames, overlay := Overlay, force := Force}) ->
+compile(#{waves := Waves, modules := ModuleNames, overlay := Overlay, force := Force}) ->
     ensure_table(),
     ets:delete_all_objects(?TABLE),
     OverlayDir = unicode:characters_to_list(Overlay),
@@ -51,9 +51,16 @@ compile(#{files := Files, modules := ModuleNames, overlay := Overlay, force := F
         [] ->
             Interpreted = int:interpreted(),
             [snapshot(M, OverlayDir, lists:member(M, Interpreted)) || M <- Modules],
+            %% Calls into an interpreted module are trapped by breakpoints on
+            %% its native code. Compiling modules that call such a module
+            %% (its macros) while it is being replaced crashed the VM
+            %% (segfault, OTP 25): lift the traps first. Until the module is
+            %% re-interpreted, new calls run natively; paused and stepping
+            %% processes are inside the interpreter and not affected.
+            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Modules, lists:member(M, Interpreted)],
             {CompileUs, {ok, Reply}} =
                 timer:tc(fun() ->
-                                 compile_files([unicode:characters_to_list(F) || F <- Files], OverlayDir, Killed)
+                                 compile_files(Waves, OverlayDir, Killed)
                          end),
             {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
     end.
@@ -122,15 +129,15 @@ module_source(M) ->
     catch _:_ -> none
     end.
 
-compile_files(Files, OverlayDir, Killed) ->
+%% Waves are compiled one after the other (a wave may need the new macros
+%% of the previous one loaded), the files of a wave in parallel.
+compile_files(Waves, OverlayDir, Killed) ->
     Self = self(),
     EachModule = fun(File, Module, Bin) -> Self ! {compiled_module, File, Module, Bin}, ok end,
     Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
     Result = try
-                 'Elixir.Kernel.ParallelCompiler':compile_to_path(
-                   [list_to_binary(F) || F <- Files], list_to_binary(OverlayDir),
-                   [{each_module, EachModule}, {return_diagnostics, true}])
+                 compile_waves(Waves, list_to_binary(OverlayDir), EachModule, [])
              after
                  'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
              end,
@@ -151,6 +158,22 @@ compile_files(Files, OverlayDir, Killed) ->
     {ok, #{status => FinalStatus, compiled => [maps:remove(beam_md5, C) || C <- Compiled],
            diagnostics => Diagnostics, killed => Killed, load_failures => LoadFailures,
            blocked => []}}.
+
+compile_waves([], _Dir, _EachModule, Warnings) ->
+    {ok, [], Warnings};
+compile_waves([Wave | Rest], Dir, EachModule, Warnings) ->
+    Files = [unicode:characters_to_binary(F) || F <- Wave],
+    case 'Elixir.Kernel.ParallelCompiler':compile_to_path(
+           Files, Dir, [{each_module, EachModule}, {return_diagnostics, true}]) of
+        {ok, _Modules, MoreWarnings} ->
+            compile_waves(Rest, Dir, EachModule, Warnings ++ warning_list(MoreWarnings));
+        {error, Errors, MoreWarnings} ->
+            {error, Errors, Warnings ++ warning_list(MoreWarnings)}
+    end.
+
+warning_list(#{} = Map) -> maps:get(compile_warnings, Map, []) ++ maps:get(runtime_warnings, Map, []);
+warning_list(List) when is_list(List) -> List;
+warning_list(_) -> [].
 
 drain_compiled(Acc) ->
     receive

@@ -18,7 +18,7 @@ mod manager;
 mod report;
 
 pub use line_map::{LineFate, LineMap};
-pub use manager::{ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
+pub use manager::{compile_waves, ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
 pub use report::{
     BreakpointChange, Diagnostic, FailedModule, PlannedFile, ProcessInfo, ReloadReport, ReloadedModule, RemovedModule,
     RestartRequired, Timings,

@@ -72,6 +72,9 @@ pub struct Plan {
     /// Set when the index could not parse a file of the plan: its answer
     /// may miss dependents.
     pub parse_errors: Vec<String>,
+    /// `compile` in the order to compile it: each wave only after the
+    /// previous one is loaded (see [`compile_waves`]).
+    pub waves: Vec<Vec<PathBuf>>,
 }
 
 impl Plan {
@@ -271,6 +274,10 @@ impl ReloadManager {
         for (file, _) in &plan.deleted {
             self.index.remove_file(file);
         }
+        plan.waves = compile_waves(
+            &self.index,
+            &plan.compile.iter().map(|c| c.file.clone()).collect::<Vec<_>>(),
+        );
         plan
     }
 
@@ -369,6 +376,65 @@ impl ReloadManager {
         }
         files
     }
+}
+
+/// Orders the files of a batch for compiling. Elixir's compiler uses a
+/// module that is loaded as it is: a file that needs another batch file's
+/// module at compile time (its macros, its struct) must be compiled after
+/// the new version of that module is loaded, or it would expand the old
+/// macro. Each file goes one wave after the latest batch file it depends on
+/// at compile time (compile or export references); files in one wave are
+/// compiled in parallel. A dependency cycle, which Elixir itself rejects,
+/// is cut at the file seen first.
+pub fn compile_waves(index: &Index, files: &[PathBuf]) -> Vec<Vec<PathBuf>> {
+    let in_batch: BTreeSet<&PathBuf> = files.iter().collect();
+    let prerequisites: BTreeMap<&PathBuf, BTreeSet<PathBuf>> = files
+        .iter()
+        .map(|file| {
+            let needs = index
+                .references_of(file)
+                .into_iter()
+                .filter(|(_, kinds)| kinds.compile || kinds.export)
+                .filter_map(|(module, _)| index.file_of(&module).map(Path::to_path_buf))
+                .filter(|target| target != file && in_batch.contains(target))
+                .collect();
+            (file, needs)
+        })
+        .collect();
+    let mut wave_of: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    fn depth(
+        file: &PathBuf,
+        prerequisites: &BTreeMap<&PathBuf, BTreeSet<PathBuf>>,
+        wave_of: &mut BTreeMap<PathBuf, usize>,
+        visiting: &mut BTreeSet<PathBuf>,
+    ) -> usize {
+        if let Some(wave) = wave_of.get(file) {
+            return *wave;
+        }
+        if !visiting.insert(file.clone()) {
+            return 0;
+        }
+        let wave = prerequisites
+            .get(file)
+            .into_iter()
+            .flatten()
+            .map(|needed| depth(needed, prerequisites, wave_of, visiting) + 1)
+            .max()
+            .unwrap_or(0);
+        visiting.remove(file);
+        wave_of.insert(file.clone(), wave);
+        wave
+    }
+    let mut waves: Vec<Vec<PathBuf>> = Vec::new();
+    for file in files {
+        let wave = depth(file, &prerequisites, &mut wave_of, &mut BTreeSet::new());
+        if waves.len() <= wave {
+            waves.resize(wave + 1, Vec::new());
+        }
+        waves[wave].push(file.clone());
+    }
+    waves.retain(|w| !w.is_empty());
+    waves
 }
 
 /// Why a change to this file cannot be reloaded, if it cannot.
@@ -533,6 +599,11 @@ mod tests {
         );
         assert!(planned.iter().any(|(f, _)| f == "lib/user.ex"), "{planned:?}");
         assert!(!planned.iter().any(|(f, _)| f == "lib/caller.ex"), "{planned:?}");
+        // The macro's new version must be loaded before its users compile.
+        assert_eq!(
+            plan.waves,
+            vec![vec![PathBuf::from("lib/macros.ex")], vec![PathBuf::from("lib/user.ex")]]
+        );
     }
 
     #[test]

@@ -253,14 +253,20 @@ impl Session {
             .map(|c| (canonical(&manager.absolute(&c.file)), LineMap::new(&c.old, &c.new)))
             .collect();
 
-        // Compile (purging unused old code first).
+        // Compile (purging unused old code first), wave after wave.
+        let waves_term = term::list(
+            plan.waves
+                .iter()
+                .map(|wave| {
+                    let files = wave.iter().map(|f| manager.absolute(f));
+                    term::list(files.map(|f| term::binary(&f.to_string_lossy())).collect())
+                })
+                .collect(),
+        );
         let request = term::tuple(vec![
             term::atom("reload_compile"),
             term::map(vec![
-                (
-                    "files",
-                    term::list(files.iter().map(|f| term::binary(&f.to_string_lossy())).collect()),
-                ),
+                ("waves", waves_term),
                 ("modules", term::binaries(&existing.iter().collect::<Vec<_>>())),
                 ("overlay", term::binary(&overlay.to_string_lossy())),
                 ("force", term::boolean(force)),
