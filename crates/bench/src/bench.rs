@@ -12,13 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::dap_client::{DapClient, DapError};
-use crate::generator::{self, GenOptions, Project};
+use crate::generator::{self, EditTarget, GenOptions, Project};
 use crate::measurements::{Outcome, MEASUREMENTS};
 use crate::mix_vm::{self, MixVm};
 use crate::{machine, stats, summary};
 
 /// Version of the report's layout; bump it when a key changes meaning.
-pub const REPORT_SCHEMA: u32 = 1;
+pub const REPORT_SCHEMA: u32 = 2;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -43,14 +43,15 @@ pub struct BenchConfig {
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A launch that compiles the whole project: a minute per 1 000 modules on
-/// a slow machine, plus the VM's start.
-fn compile_timeout(modules: usize) -> Duration {
+/// a slow machine, plus the VM's start. Also the bound of other waits that
+/// grow with the project (a serial `:int.ni/1` loop).
+pub fn compile_timeout(modules: usize) -> Duration {
     Duration::from_secs(120 + 60 * (modules as u64).div_ceil(1000))
 }
 
 /// The launch configuration every session uses: what an ElixirLS user's
 /// `mix run --no-halt` configuration sends, nothing more (so debugger
-/// defaults such as `debugAutoInterpretAllModules` apply once they exist).
+/// defaults such as `debugAutoInterpretAllModules` apply).
 pub fn launch_arguments(project: &Path) -> Value {
     json!({
         "type": "mix_task",
@@ -60,6 +61,15 @@ pub fn launch_arguments(project: &Path) -> Value {
         "task": "run",
         "taskArgs": ["--no-halt"],
     })
+}
+
+/// What the adapter prints once it has interpreted the selected modules at
+/// launch: `elixir-dap: interpreted N modules in X ms`. Returns `(N, X)`.
+pub fn interpretation_line(text: &str) -> Option<(usize, f64)> {
+    let rest = text.split("elixir-dap: interpreted ").nth(1)?;
+    let (count, rest) = rest.split_once(" modules in ")?;
+    let (ms, _) = rest.split_once(" ms")?;
+    Some((count.trim().parse().ok()?, ms.trim().parse().ok()?))
 }
 
 /// Everything a measurement of one size may use.
@@ -82,6 +92,10 @@ pub struct SizeContext<'a> {
     /// When Mix last compiled in this project (see [`Self::write_edits`]).
     last_compile: SystemTime,
     sessions: u32,
+    /// `(modules, ms)` of the interpretation at launch, as the adapter
+    /// reported it, for each session started by [`Self::launch_session`]
+    /// since the project was compiled.
+    pub interpretations: Vec<(usize, f64)>,
     log: &'a mut dyn FnMut(&str),
 }
 
@@ -99,14 +113,10 @@ impl SizeContext<'_> {
         self.generation
     }
 
-    /// Starts a fresh adapter and launches the project: initialize, launch
-    /// (its response), `initialized`, configurationDone, then waits for the
-    /// workload's start line. Returns the session and the milliseconds from
-    /// the adapter's spawn to that line.
-    pub fn launch_session(&mut self, launch_timeout: Duration) -> Result<(DapClient, f64), String> {
+    /// Starts a fresh adapter and sends `initialize`.
+    fn start_adapter(&mut self) -> Result<DapClient, String> {
         self.sessions += 1;
         let log_file = self.logs.join(format!("adapter-{}.log", self.sessions));
-        let started = Instant::now();
         let mut dap = DapClient::spawn(&self.config.adapter, &log_file).map_err(err)?;
         dap.request_ok(
             "initialize",
@@ -115,13 +125,103 @@ impl SizeContext<'_> {
             TIMEOUT,
         )
         .map_err(err)?;
+        Ok(dap)
+    }
+
+    /// Starts a fresh adapter and launches the project: initialize, launch
+    /// (its response), `initialized`, configurationDone, then waits for the
+    /// workload's start line. Returns the session and the milliseconds from
+    /// the adapter's spawn to that line. Records the interpretation time the
+    /// adapter printed in [`Self::interpretations`].
+    pub fn launch_session(&mut self, launch_timeout: Duration) -> Result<(DapClient, f64), String> {
+        let started = Instant::now();
+        let mut dap = self.start_adapter()?;
         dap.request_ok("launch", launch_arguments(&self.root), launch_timeout)
             .map_err(err)?;
         dap.wait_event("initialized", TIMEOUT).map_err(err)?;
         dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
         dap.wait_stdout(&self.project.workload.started_marker, TIMEOUT)
             .map_err(err)?;
-        Ok((dap, ms_since(started)))
+        let ms = ms_since(started);
+        // The adapter prints the line before it runs the task, so it has
+        // arrived by now.
+        if let Some(line) = dap.outputs("console").into_iter().find_map(interpretation_line) {
+            self.interpretations.push(line);
+        }
+        Ok((dap, ms))
+    }
+
+    /// Starts a fresh adapter and launches the project as an editor with a
+    /// breakpoint does: initialize, launch, `initialized`, `setBreakpoints`
+    /// on `target`'s breakpoint line (which must be verified),
+    /// configurationDone, until the `stopped` event. Returns the session,
+    /// the milliseconds from the adapter's spawn to that event, and the id
+    /// of the stopped thread.
+    pub fn launch_to_breakpoint(
+        &mut self,
+        target: &EditTarget,
+        timeout: Duration,
+    ) -> Result<(DapClient, f64, i64), String> {
+        let started = Instant::now();
+        let mut dap = self.start_adapter()?;
+        dap.request_ok("launch", launch_arguments(&self.root), timeout)
+            .map_err(err)?;
+        dap.wait_event("initialized", TIMEOUT).map_err(err)?;
+        let source = self.root.join(&target.file);
+        let response = dap
+            .request_ok(
+                "setBreakpoints",
+                json!({"source": {"path": source}, "breakpoints": [{"line": target.breakpoint_line}]}),
+                TIMEOUT,
+            )
+            .map_err(err)?;
+        let breakpoint = &response["body"]["breakpoints"][0];
+        if breakpoint["verified"] != true {
+            return Err(format!(
+                "the breakpoint at {}:{} is not verified: {breakpoint}",
+                target.file.display(),
+                target.breakpoint_line
+            ));
+        }
+        dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
+        let stopped = dap
+            .wait_for(
+                &format!(
+                    "a `stopped` event at {}:{}",
+                    target.file.display(),
+                    target.breakpoint_line
+                ),
+                timeout,
+                |m| m["type"] == "event" && m["event"] == "stopped",
+            )
+            .map_err(err)?;
+        let ms = ms_since(started);
+        if stopped["body"]["reason"] != "breakpoint" {
+            return Err(format!("stopped for another reason than the breakpoint: {stopped}"));
+        }
+        let thread = stopped["body"]["threadId"]
+            .as_i64()
+            .ok_or_else(|| format!("a `stopped` event without threadId: {stopped}"))?;
+        Ok((dap, ms, thread))
+    }
+
+    /// Starts a fresh adapter and launches the project with nothing
+    /// interpreted (`debugAutoInterpretAllModules: false`) and a long
+    /// expression timeout, up to the `initialized` event: the VM is up, the
+    /// project compiled, the debugger started, the task not running yet.
+    pub fn launch_uninterpreted(&mut self, expression_timeout: Duration) -> Result<DapClient, String> {
+        let mut dap = self.start_adapter()?;
+        let mut arguments = launch_arguments(&self.root);
+        if let Some(object) = arguments.as_object_mut() {
+            object.insert("debugAutoInterpretAllModules".to_owned(), json!(false));
+            object.insert(
+                "debugExpressionTimeoutMs".to_owned(),
+                json!(expression_timeout.as_millis() as u64),
+            );
+        }
+        dap.request_ok("launch", arguments, TIMEOUT).map_err(err)?;
+        dap.wait_event("initialized", TIMEOUT).map_err(err)?;
+        Ok(dap)
     }
 
     /// Records the adapter's peak RSS, then disconnects (terminating the
@@ -378,6 +478,7 @@ fn run_size(
         generation: 0,
         last_compile: SystemTime::now(),
         sessions: 0,
+        interpretations: Vec::new(),
         log,
     };
 
@@ -385,6 +486,9 @@ fn run_size(
     // Mix in the VM): every later launch finds the build up to date.
     let (dap, first_launch_ms) = ctx.launch_session(compile_timeout(modules))?;
     ctx.end_session(dap)?;
+    // Right after compiling, the modules are still loaded: not a launch
+    // like the others.
+    ctx.interpretations.clear();
     ctx.log(&format!(
         "{modules} modules: first launch (compiles everything) {first_launch_ms:.0} ms"
     ));

@@ -269,6 +269,16 @@ impl DapClient {
         )
     }
 
+    /// The text of every `output` event of `category` received so far, in
+    /// order (one entry per event).
+    pub fn outputs(&self, category: &str) -> Vec<&str> {
+        self.received
+            .iter()
+            .filter(|m| m["type"] == "event" && m["event"] == "output" && m["body"]["category"] == category)
+            .filter_map(|m| m["body"]["output"].as_str())
+            .collect()
+    }
+
     /// The peak resident set size of the adapter process so far (`VmHWM`
     /// in `/proc/<pid>/status`), in KiB.
     pub fn peak_rss_kib(&self) -> Result<u64, DapError> {

@@ -123,6 +123,11 @@ fn quick_run_writes_a_complete_report() {
         "restart_ms",
         "adapter_rss_mib",
         "plain_mix_recompile_1_ms",
+        "first_breakpoint_hit_ms",
+        "stack_scopes_variables_ms",
+        "interpret_ours_ms",
+        "interpret_serial_ni_ms",
+        "interpret_speedup_vs_serial_ni",
     ] {
         assert!(positive_number(&summary[key]), "{key} = {}", summary[key]);
     }
