@@ -51,13 +51,6 @@ compile(#{waves := Waves, modules := ModuleNames, overlay := Overlay, force := F
         [] ->
             Interpreted = int:interpreted(),
             [snapshot(M, OverlayDir, lists:member(M, Interpreted)) || M <- Modules],
-            %% Calls into an interpreted module are trapped by breakpoints on
-            %% its native code. Compiling modules that call such a module
-            %% (its macros) while it is being replaced crashed the VM
-            %% (segfault, OTP 25): lift the traps first. Until the module is
-            %% re-interpreted, new calls run natively; paused and stepping
-            %% processes are inside the interpreter and not affected.
-            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Modules, lists:member(M, Interpreted)],
             {CompileUs, {ok, Reply}} =
                 timer:tc(fun() ->
                                  compile_files(Waves, OverlayDir, Killed)
@@ -136,10 +129,21 @@ compile_files(Waves, OverlayDir, Killed) ->
     EachModule = fun(File, Module, Bin) -> Self ! {compiled_module, File, Module, Bin}, ok end,
     Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
+    %% Calls into an interpreted module are trapped by breakpoints on its
+    %% native code. With those traps set, the compiler calling interpreted
+    %% modules (macros, structs, the checker) crashed the VM (segfault, OTP
+    %% 25), so they are lifted while compiling: meanwhile new calls from
+    %% native code run natively (processes already in the interpreter stay
+    %% there), then the traps return. The batch's own modules get theirs
+    %% back when they are re-interpreted (or rolled back).
+    Interpreted = int:interpreted(),
+    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
     Result = try
                  compile_waves(Waves, list_to_binary(OverlayDir), EachModule, [])
              after
-                 'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
+                 'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict),
+                 Batch = [M || [M] <- ets:match(?TABLE, {{snapshot, '$1'}, '_'})],
+                 [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Interpreted -- Batch]
              end,
     Compiled = drain_compiled([]),
     [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
