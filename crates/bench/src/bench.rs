@@ -36,6 +36,8 @@ pub struct BenchConfig {
     /// Where projects, adapter logs and VM output go; a fresh temporary
     /// directory (removed afterwards) when `None`.
     pub work_dir: Option<PathBuf>,
+    /// Only these measurements (by key); all when `None`.
+    pub only: Option<Vec<String>>,
 }
 
 /// Timeouts: generous, because a wrong number is worse than a slow run, but
@@ -440,6 +442,7 @@ pub fn run(config: &BenchConfig, log: &mut dyn FnMut(&str)) -> Result<Value, Str
             "hub_reps": config.hub_reps,
             "seed": config.seed,
             "quick": config.quick,
+            "only": config.only,
             "launch": launch_arguments(Path::new("<project>")),
         },
         "machine": machine,
@@ -496,7 +499,15 @@ fn run_size(
     let mut measurements = Map::new();
     for measurement in MEASUREMENTS {
         let started = Instant::now();
-        let outcome = (measurement.run)(&mut ctx);
+        let selected = config
+            .only
+            .as_ref()
+            .map_or(true, |only| only.iter().any(|k| k == measurement.key));
+        let outcome = if selected {
+            (measurement.run)(&mut ctx)
+        } else {
+            Ok(Outcome::NotMeasured("not selected (--only)".to_owned()))
+        };
         let value = match outcome {
             Ok(Outcome::Samples { samples, extra }) => {
                 let mut value = stats::describe(&samples);

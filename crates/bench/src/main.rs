@@ -74,6 +74,11 @@ struct BenchArgs {
     /// temporary directory, removed afterwards).
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Run only these measurements (keys of the report); the others are
+    /// reported as not measured. `interpret_ours_ms` reads the launches of
+    /// `launch_to_first_output_ms` and `restart_ms`.
+    #[arg(long, value_name = "KEY,KEY", value_delimiter = ',')]
+    only: Option<Vec<String>>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +143,15 @@ fn run_bench(args: &BenchArgs) -> Result<(), String> {
         return Err("--reps must be at least 1".to_owned());
     }
     let hub_reps = args.hub_reps.unwrap_or(hub_reps).clamp(1, reps.max(1));
+    if let Some(only) = &args.only {
+        let known: Vec<&str> = elixir_dap_bench::measurements::MEASUREMENTS
+            .iter()
+            .map(|m| m.key)
+            .collect();
+        if let Some(unknown) = only.iter().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("--only: no measurement {unknown}; known: {}", known.join(", ")));
+        }
+    }
     let adapter = match &args.adapter {
         Some(path) => path.clone(),
         None => default_adapter()?,
@@ -156,6 +170,7 @@ fn run_bench(args: &BenchArgs) -> Result<(), String> {
         quick: args.quick,
         adapter,
         work_dir: args.work_dir.clone(),
+        only: args.only.clone(),
     };
     let report = bench::run(&config, &mut |line| eprintln!("elixir-dap-bench: {line}"))?;
     let text = serde_json::to_string_pretty(&report).map_err(|e| format!("cannot encode the report: {e}"))?;
