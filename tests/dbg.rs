@@ -74,9 +74,9 @@ impl Session {
             .collect()
     }
 
-    /// Checks everything a user sees at the `dbg` stop, then continues and
-    /// waits for the program to finish.
-    fn check_stop_and_continue(&mut self, interpreted: bool) {
+    /// Checks everything a user sees at the `dbg` stop, then resumes with
+    /// `resume_with` (`continue` or `next`) and waits for the program to finish.
+    fn check_stop_and_resume(&mut self, interpreted: bool, resume_with: &str) {
         let stopped = self.dap.wait_event("stopped", TIMEOUT);
         assert_eq!(stopped["body"]["reason"], "breakpoint", "{stopped}");
         assert_eq!(stopped["body"]["description"], "Paused on a dbg call", "{stopped}");
@@ -123,12 +123,22 @@ impl Session {
         );
         assert_eq!(error["success"], false, "{error}");
 
-        let step = self.dap.request("stepIn", json!({"threadId": thread}), TIMEOUT);
-        assert_eq!(step["success"], false, "{step}");
-        assert!(step["message"].as_str().unwrap_or_default().contains("dbg"), "{step}");
+        // Stepping into or out of a dbg call is refused (as in ElixirLS); the
+        // thread stays stopped.
+        for command in ["stepIn", "stepOut"] {
+            let step = self.dap.request(command, json!({"threadId": thread}), TIMEOUT);
+            assert_eq!(step["success"], false, "{step}");
+            let message = step["message"].as_str().unwrap_or_default();
+            assert!(message.contains("dbg") && message.contains(command), "{step}");
+        }
+        let frames_again = self.request_ok("stackTrace", json!({"threadId": thread}));
+        assert_eq!(frames_again["body"]["stackFrames"][0]["name"], "Plain.DbgMe.run/1");
 
-        let continued = self.request_ok("continue", json!({"threadId": thread}));
-        assert_eq!(continued["body"]["allThreadsContinued"], false);
+        // `next` lets it run on like `continue`.
+        let resumed = self.request_ok(resume_with, json!({"threadId": thread}));
+        if resume_with == "continue" {
+            assert_eq!(resumed["body"]["allThreadsContinued"], false);
+        }
         // Elixir's own dbg output, then the program's next line.
         self.dap.wait_output("stdout", "total #=> 42", TIMEOUT);
         self.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
@@ -141,13 +151,13 @@ impl Session {
 fn dbg_stops_an_interpreted_process() {
     // Every project module is interpreted by default.
     let mut s = launch(json!({}));
-    s.check_stop_and_continue(true);
+    s.check_stop_and_resume(true, "continue");
 }
 
 #[test]
 fn dbg_stops_a_process_that_is_not_interpreted() {
     let mut s = launch(json!({"excludeModules": ["Plain.DbgMe"]}));
-    s.check_stop_and_continue(false);
+    s.check_stop_and_resume(false, "next");
 }
 
 #[test]
@@ -186,7 +196,7 @@ fn a_project_built_without_the_callback_is_recompiled() {
     // ...and the next one, on the same _build, still stops: Mix recompiles the
     // file whose dbg call was expanded with another callback.
     let mut second = launch_in(project, json!({}));
-    second.check_stop_and_continue(true);
+    second.check_stop_and_resume(true, "continue");
 }
 
 #[test]
@@ -226,10 +236,12 @@ fn dbg_in_a_module_body_only_prints_while_the_project_compiles() {
 fn detaching_lets_a_process_paused_in_dbg_run_on() {
     let project = fixture("plain");
     let marker = project.path().join("dbg_detached");
-    let mut s = launch_in(
-        project,
-        json!({"taskArgs": ["-e", "Plain.DbgMe.start(21); File.write!(\"dbg_detached\", \"done\")"]}),
-    );
+    // Once the adapter has exited, the VM's stdout is closed and printing
+    // fails: the program prints into a StringIO, and says it ran on by
+    // writing a file.
+    let program = "{:ok, out} = StringIO.open(\"\"); Process.group_leader(self(), out); \
+                   Plain.DbgMe.start(21); File.write!(\"dbg_detached\", \"done\")";
+    let mut s = launch_in(project, json!({"taskArgs": ["-e", program]}));
     let vm = s.dap.vm_pid();
     s.dap.wait_event("stopped", TIMEOUT);
     let response = s

@@ -97,12 +97,23 @@ pause(Binding, Env, Stack) ->
     State = #{binding => Binding, env => Env, top => Top,
               native => native_frames(Stack, Env)},
     Self = self(),
-    elixir_dap_agent:send_event(dbg_stopped,
-                                #{pid => Self, name => elixir_dap_debugger:thread_name(Self),
-                                  module => maps:get(module, Top), line => maps:get(line, Top),
-                                  source => maps:get(source, Top)}),
-    wait(State).
+    Stopped = #{pid => Self, name => elixir_dap_debugger:thread_name(Self),
+                module => maps:get(module, Top), line => maps:get(line, Top),
+                source => maps:get(source, Top)},
+    wait(State#{announce => Stopped}).
 
+%% The process is recognised as paused by its current function, wait/1, so
+%% the `dbg_stopped` event is sent from here: requests that follow it find
+%% the process waiting. A detach between the check and the receive sends
+%% `resume` (detach/0 clears the flag before looking for waiting processes).
+wait(#{announce := Stopped} = State) ->
+    case persistent_term:get(?ENABLED, false) of
+        true ->
+            elixir_dap_agent:send_event(dbg_stopped, Stopped),
+            wait(maps:remove(announce, State));
+        false ->
+            ok
+    end;
 wait(State) ->
     receive
         {?MODULE, From, Ref, state} ->
