@@ -34,7 +34,7 @@
 %% ---------------------------------------------------------------------------
 %% compile
 
-compile(#{waves := Waves, modules := ModuleNames, overlay := Overlay, force := Force}) ->
+compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := Overlay, force := Force}) ->
     ensure_table(),
     ets:delete_all_objects(?TABLE),
     OverlayDir = unicode:characters_to_list(Overlay),
@@ -53,7 +53,7 @@ compile(#{waves := Waves, modules := ModuleNames, overlay := Overlay, force := F
             [snapshot(M, OverlayDir, lists:member(M, Interpreted)) || M <- Modules],
             {CompileUs, {ok, Reply}} =
                 timer:tc(fun() ->
-                                 compile_files(Waves, OverlayDir, Killed)
+                                 compile_files(Waves, OverlayDir, Killed, Modules ++ existing_modules(LiftNames))
                          end),
             {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
     end.
@@ -124,19 +124,22 @@ module_source(M) ->
 
 %% Waves are compiled one after the other (a wave may need the new macros
 %% of the previous one loaded), the files of a wave in parallel.
-compile_files(Waves, OverlayDir, Killed) ->
+compile_files(Waves, OverlayDir, Killed, Lift) ->
     Self = self(),
     EachModule = fun(File, Module, Bin) -> Self ! {compiled_module, File, Module, Bin}, ok end,
     Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
     %% Calls into an interpreted module are trapped by breakpoints on its
     %% native code. With those traps set, the compiler calling interpreted
-    %% modules (macros, structs, the checker) crashed the VM (segfault, OTP
-    %% 25), so they are lifted while compiling: meanwhile new calls from
-    %% native code run natively (processes already in the interpreter stay
-    %% there), then the traps return. The batch's own modules get theirs
-    %% back when they are re-interpreted (or rolled back).
-    Interpreted = int:interpreted(),
+    %% modules (macros, structs, __using__) crashed the VM (segfault, OTP
+    %% 25), so the traps of the batch and of what it reaches at compile time
+    %% (computed by the adapter from its index) are lifted while compiling:
+    %% meanwhile new calls into those modules from native code run natively
+    %% (processes already in the interpreter stay there); then the traps
+    %% return. The batch's own modules get theirs back when re-interpreted
+    %% (or rolled back).
+    All = maps:from_list([{M, true} || M <- int:interpreted()]),
+    Interpreted = [M || M <- lists:usort(Lift), maps:is_key(M, All)],
     [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
     Result = try
                  compile_waves(Waves, list_to_binary(OverlayDir), EachModule, [])
@@ -288,7 +291,7 @@ invalidate_process(Pid, Modules) ->
                                   [] -> []
                               end,
                     ets:insert(?TABLE, {{pending, Pid}, lists:usort(Modules ++ Pending)}),
-                    int:attach(Pid, {elixir_dap_debugger, attach, []}),
+                    ensure_invalidator(),
                     [process_entry(Pid, M, <<"is inside the module: it finishes its current call on the old "
                                              "version and runs the new one from its next call">>)
                      || M <- Modules]
@@ -301,12 +304,70 @@ invalidate_process(Pid, Modules) ->
 on_idle(Pid, Meta) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
         [{_, Modules}] ->
-            case try_invalidate(Meta, Modules) of
+            case try_invalidate_soon(Meta, Modules, 20) of
                 done -> ets:delete(?TABLE, {pending, Pid});
                 busy -> ok
             end;
         _ ->
             ok
+    end.
+
+%% Processes still inside a reloaded module are invalidated when their meta
+%% reports idle. Attaching to them would stop them (an attached process
+%% breaks at its next line), so a subscriber to the interpreter's status
+%% changes watches instead, for as long as something is pending.
+ensure_invalidator() ->
+    case whereis(elixir_dap_reload_invalidator) of
+        undefined ->
+            Parent = self(),
+            Pid = spawn(fun() ->
+                                register(elixir_dap_reload_invalidator, self()),
+                                int:subscribe(),
+                                Parent ! {?MODULE, invalidator_ready},
+                                invalidator_loop()
+                        end),
+            receive {?MODULE, invalidator_ready} -> ok
+            after 5000 -> exit(Pid, kill)
+            end;
+        _ ->
+            ok
+    end.
+
+invalidator_loop() ->
+    receive
+        {int, {new_status, Pid, idle, _}} ->
+            case ets:lookup(?TABLE, {pending, Pid}) of
+                [_] ->
+                    case dbg_iserver:safe_call({get_meta, Pid}) of
+                        {ok, Meta} -> on_idle(Pid, Meta);
+                        _ -> ets:delete(?TABLE, {pending, Pid})
+                    end;
+                [] ->
+                    ok
+            end,
+            continue_or_stop();
+        {int, {new_status, Pid, exit, _}} ->
+            ets:delete(?TABLE, {pending, Pid}),
+            continue_or_stop();
+        _Other ->
+            invalidator_loop()
+    end.
+
+continue_or_stop() ->
+    case ets:match(?TABLE, {{pending, '_'}, '_'}, 1) of
+        '$end_of_table' -> unregister(elixir_dap_reload_invalidator);
+        _ -> invalidator_loop()
+    end.
+
+%% A meta that just reported idle may not have reached its idle loop yet:
+%% look again a few times, a moment apart.
+try_invalidate_soon(Meta, Modules, Tries) ->
+    case try_invalidate(Meta, Modules) of
+        busy when Tries > 0 ->
+            receive after 1 -> ok end,
+            try_invalidate_soon(Meta, Modules, Tries - 1);
+        Result ->
+            Result
     end.
 
 %% The meta is suspended while we look at it, so it cannot start a call

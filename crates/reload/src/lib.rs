@@ -13,10 +13,12 @@
 //! batch until the adapter commits or rolls back. See `docs/protocol.md`
 //! (`reloadCode`) and `docs/architecture.md`.
 
+mod compile_deps;
 mod line_map;
 mod manager;
 mod report;
 
+pub use compile_deps::compile_time_modules;
 pub use line_map::{LineFate, LineMap};
 pub use manager::{compile_waves, ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
 pub use report::{

@@ -253,6 +253,11 @@ impl Session {
             .map(|c| (canonical(&manager.absolute(&c.file)), LineMap::new(&c.old, &c.new)))
             .collect();
 
+        let planned_files: Vec<PathBuf> = plan.compile.iter().map(|c| c.file.clone()).collect();
+        let lift: Vec<String> = reload::compile_time_modules(manager.index(), &planned_files)
+            .iter()
+            .map(|m| elixir_atom(m))
+            .collect();
         // Compile (purging unused old code first), wave after wave.
         let waves_term = term::list(
             plan.waves
@@ -268,6 +273,7 @@ impl Session {
             term::map(vec![
                 ("waves", waves_term),
                 ("modules", term::binaries(&existing.iter().collect::<Vec<_>>())),
+                ("lift", term::binaries(&lift)),
                 ("overlay", term::binary(&overlay.to_string_lossy())),
                 ("force", term::boolean(force)),
             ]),
