@@ -143,6 +143,8 @@ module_entry(BeamPath, App, IsOwn) ->
 %% Bin}, Bin holding {interpreter_module, Exports, Abstract, Source, MD5}),
 %% the same in debugger 5.3 (OTP 25) and in OTP's current sources. If
 %% dbg_iload, which decodes it, is not there, int:ni/1 does the work.
+%% Unlike int:ni/1 on a distributed node, native code is loaded on this node
+%% only: the adapter debugs this VM.
 %%
 %% Modules that cannot be interpreted (no debug info, no source, an OTP
 %% application the interpreter refuses, NIF stubs that do not load) are
