@@ -261,3 +261,38 @@ fn detaching_lets_a_process_paused_in_dbg_run_on() {
     );
     assert_group_gone(vm, TIMEOUT);
 }
+
+#[test]
+fn next_goes_through_a_dbg_pipeline_stage_by_stage() {
+    let mut s = launch(json!({"taskArgs": ["-e", "IO.puts(\"pipeline: #{Plain.DbgMe.pipeline([1, 2, 3])}\")"]}));
+    let file = s.file.clone();
+    // Stops where the pipeline starts, then before each later stage with the
+    // value so far; the caller's variables are there at every stop.
+    let stops = [
+        ("breakpoint", "pipe-first", None),
+        ("step", "pipe-map", Some("[1, 2, 3]")),
+        ("step", "pipe-sum", Some("[3, 6, 9]")),
+    ];
+    for (n, (reason, marker, value)) in stops.into_iter().enumerate() {
+        let stopped = s.dap.wait_nth_event("stopped", n, TIMEOUT);
+        assert_eq!(stopped["body"]["reason"], reason, "stop {n}: {stopped}");
+        let thread = stopped["body"]["threadId"].clone();
+        let stack = s.request_ok("stackTrace", json!({"threadId": thread}));
+        let top = &stack["body"]["stackFrames"][0];
+        assert_eq!(top["name"], "Plain.DbgMe.pipeline/1", "{stack}");
+        assert_eq!(top["line"], marker_line(&file, marker), "stop {n}: {stack}");
+        let locals = s.locals(&top["id"].clone());
+        assert_eq!(locals.get("factor"), Some(&json!("3")), "{locals:?}");
+        assert_eq!(locals.get("(pipe value)").and_then(Value::as_str), value, "{locals:?}");
+        assert!(
+            !s.dap.output_text("stdout").contains("Enum.sum()"),
+            "the pipeline printed before it finished"
+        );
+        s.request_ok("next", json!({"threadId": thread}));
+    }
+    // After the last stage, `next` lets it finish: Elixir's own output.
+    s.dap.wait_output("stdout", "|> Enum.sum() #=> 18", TIMEOUT);
+    s.dap.wait_output("stdout", "pipeline: 18", TIMEOUT);
+    assert_eq!(s.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+    assert_eq!(s.dap.events_named("stopped").len(), 3, "{}", s.dap.transcript());
+}

@@ -17,16 +17,24 @@
 %% own state until the adapter resumes it. A paused process is recognised by
 %% its current function (wait/1), so no registry is kept.
 %%
+%% A `dbg` of a pipeline can be stepped through, stage by stage: the code
+%% Macro.dbg/3 generates assigns each stage's value in turn, and dbg/4 puts a
+%% call of step/6 before every stage after the first. After `next`, the
+%% process stops again before the next stage, showing the value so far.
+%%
 %% Requests (wrapped by the adapter as {dbg, Request}) have the shapes of
 %% elixir_dap_debugger's: {stack, Pid}, {frame_variables, Pid, Level},
-%% {evaluate, Pid, Level, Expression, Timeout}, {command, Pid, continue}.
+%% {evaluate, Pid, Level, Expression, Timeout}, {command, Pid, continue | next}.
 %% Level 0 is the frame of the `dbg` call itself; callers have the
 %% interpreter's levels (interpreted processes) or 1..N (native ones).
 -module(elixir_dap_dbg).
--export([configure/1, detach/0, dbg/3, break/2, handle/1]).
+-export([configure/1, detach/0, dbg/4, break/3, step/6, handle/1]).
 
 -define(ENABLED, {?MODULE, enabled}).
 -define(DBG_LEVEL, 0).
+%% The version of the code dbg/4 generates, part of the callback so that Mix
+%% recompiles code expanded by another version.
+-define(EXPANSION, 2).
 %% How long a paused process may take to hand over its state.
 -define(STATE_TIMEOUT, 5000).
 
@@ -40,7 +48,7 @@ configure(true) ->
     case erlang:function_exported('Elixir.Macro', dbg, 3) andalso
          erlang:function_exported('Elixir.Macro.Env', prune_compile_info, 1) of
         true ->
-            ok = application:set_env(elixir, dbg_callback, {?MODULE, dbg, []}),
+            ok = application:set_env(elixir, dbg_callback, {?MODULE, dbg, [?EXPANSION]}),
             persistent_term:put(?ENABLED, true),
             {ok, enabled};
         false ->
@@ -55,7 +63,7 @@ configure(_) ->
 %% them).
 detach() ->
     persistent_term:put(?ENABLED, false),
-    [Pid ! {?MODULE, resume} || Pid <- erlang:processes(),
+    [Pid ! {?MODULE, resume, continue} || Pid <- erlang:processes(),
                                 erlang:process_info(Pid, current_function) =:=
                                     {current_function, {?MODULE, wait, 1}}],
     ok.
@@ -63,25 +71,137 @@ detach() ->
 %% ---------------------------------------------------------------------------
 %% The callback (at compile time)
 
-%% Kernel.dbg(Code, Options) expands to what this returns, in the caller.
-dbg(Code, Options, Env) ->
-    Where = 'Elixir.Macro':escape('Elixir.Macro.Env':prune_compile_info(Env)),
-    Binding = {{'.', [], ['Elixir.Kernel', binding]}, [], []},
-    Break = {{'.', [], [?MODULE, break]}, [], [Binding, Where]},
-    {'__block__', [], [Break, 'Elixir.Macro':dbg(Code, Options, Env)]}.
+%% Kernel.dbg(Code, Options) expands to what this returns, in the caller:
+%%     dbg_env = <the caller's environment>
+%%     dbg_mode = elixir_dap_dbg.break(binding(), dbg_env, <stages to step?>)
+%%     <Macro.dbg's code, with before each stage after the first:
+%%      dbg_mode = elixir_dap_dbg.step(dbg_mode, binding(), dbg_env, Line, value, <more?>)>
+%% The variables are in this module's context: binding() does not see them.
+dbg(Code, Options, Env, _Expansion) ->
+    EnvVar = {dbg_env, [], ?MODULE},
+    Mode = {dbg_mode, [], ?MODULE},
+    Printed = 'Elixir.Macro':dbg(Code, Options, Env),
+    Stages = stage_count(Printed),
+    {Stepped, _} = insert_steps(Printed, {Mode, EnvVar, maps:get(line, Env), Stages}, 0),
+    Break = remote(break, [binding_ast(), EnvVar, Stages > 1]),
+    %% A pipeline stops first where it starts.
+    Line = first_stage_line(Printed, maps:get(line, Env)),
+    Pruned = 'Elixir.Macro.Env':prune_compile_info(Env),
+    {'__block__', [],
+     [{'=', [], [EnvVar, 'Elixir.Macro':escape(Pruned#{line := Line})]},
+      case Stages > 1 of
+          true -> {'=', [], [Mode, Break]};
+          false -> Break
+      end,
+      Stepped]}.
+
+remote(Function, Args) ->
+    {{'.', [], [?MODULE, Function]}, [], Args}.
+
+binding_ast() ->
+    {{'.', [], ['Elixir.Kernel', binding]}, [], []}.
+
+%% A stage of a pipeline in Macro.dbg's code: `value = Stage`, with `value`
+%% a variable of Macro's context.
+stage({'=', _, [{value, _, 'Elixir.Macro'} = Var, Stage]}) -> {true, Var, Stage};
+stage(_) -> false.
+
+stage_count(Ast) ->
+    element(2, insert_steps(Ast, count, 0)).
+
+%% The line of the first stage of a pipeline (Default without one), in the
+%% order the code runs, which is the order of a depth-first walk.
+first_stage_line(Ast, Default) ->
+    case first_stage(Ast) of
+        {_, Meta, _} when is_list(Meta) -> proplists:get_value(line, Meta, Default);
+        _ -> Default
+    end.
+
+first_stage(Ast) ->
+    case stage(Ast) of
+        {true, _, Stage} -> Stage;
+        false when is_tuple(Ast) -> first_stage(tuple_to_list(Ast));
+        false when is_list(Ast) -> first_in(Ast);
+        false -> none
+    end.
+
+first_in([]) -> none;
+first_in([H | T]) ->
+    case first_stage(H) of
+        none -> first_in(T);
+        Found -> Found
+    end.
+
+%% Walks the code in the order it runs (blocks, and the right-hand side of
+%% assignments), numbering the stages; with a spec, inserts a step before
+%% every stage after the first. Returns {Code, Stages seen}.
+insert_steps({'__block__', Meta, Exprs}, Spec, Seen) ->
+    {Out, Seen1} = lists:foldl(fun(Expr, {Acc, N}) ->
+                                       {New, N1} = insert_step(Expr, Spec, N),
+                                       {lists:reverse(New, Acc), N1}
+                               end, {[], Seen}, Exprs),
+    {{'__block__', Meta, lists:reverse(Out)}, Seen1};
+insert_steps({'=', Meta, [Left, Right]} = Expr, Spec, Seen) ->
+    case stage(Expr) of
+        {true, _, _} ->
+            {Expr, Seen};
+        false ->
+            {Right1, Seen1} = insert_steps(Right, Spec, Seen),
+            {{'=', Meta, [Left, Right1]}, Seen1}
+    end;
+insert_steps(Other, _Spec, Seen) ->
+    {Other, Seen}.
+
+%% One expression of a block: a list of expressions to put in its place.
+insert_step(Expr, Spec, Seen) ->
+    case stage(Expr) of
+        {true, Var, Stage} ->
+            N = Seen + 1,
+            case Spec of
+                {Mode, EnvVar, EnvLine, Total} when N > 1 ->
+                    Line = case Stage of
+                               {_, Meta, _} when is_list(Meta) -> proplists:get_value(line, Meta, EnvLine);
+                               _ -> EnvLine
+                           end,
+                    Step = remote(step, [Mode, binding_ast(), EnvVar, Line, Var, N < Total]),
+                    {[{'=', [], [Mode, Step]}, Expr], N};
+                _ ->
+                    {[Expr], N}
+            end;
+        false ->
+            {New, Seen1} = insert_steps(Expr, Spec, Seen),
+            {[New], Seen1}
+    end.
 
 %% ---------------------------------------------------------------------------
 %% At run time, in the process that calls `dbg`
 
-break(Binding, Env) ->
-    case persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined
-        andalso not compiling() of
+%% At the `dbg` call. Returns next (the user stepped: stop before the next
+%% stage of a pipeline) or continue.
+break(Binding, Env, More) ->
+    case stops() of
         true ->
             {current_stacktrace, Stack} = erlang:process_info(self(), current_stacktrace),
-            pause(lists:sort(Binding), Env, Stack);
+            pause(lists:sort(Binding), Env, Stack, #{more => More});
         false ->
-            ok
+            continue
     end.
+
+%% Before a stage of a pipeline; Value is the pipeline's value so far.
+step(next, Binding, Env, Line, Value, More) ->
+    case stops() of
+        true ->
+            {current_stacktrace, Stack} = erlang:process_info(self(), current_stacktrace),
+            pause(lists:sort(Binding), Env#{line := Line}, Stack, #{more => More, value => Value});
+        false ->
+            continue
+    end;
+step(_Mode, _Binding, _Env, _Line, _Value, _More) ->
+    continue.
+
+stops() ->
+    persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined
+        andalso not compiling().
 
 %% A `dbg` in a module body runs while the project compiles (at launch, or in
 %% a reload), when the adapter is busy waiting for the compiler: it only
@@ -91,11 +211,11 @@ compiling() ->
     catch _:_ -> false
     end.
 
-pause(Binding, Env, Stack) ->
+pause(Binding, Env, Stack, Step) ->
     watch_exit(),
     Top = env_frame(Env),
-    State = #{binding => Binding, env => Env, top => Top,
-              native => native_frames(Stack, Env)},
+    State = Step#{binding => Binding, env => Env, top => Top,
+                  native => native_frames(Stack, Env)},
     Self = self(),
     Stopped = #{pid => Self, name => elixir_dap_debugger:thread_name(Self),
                 module => maps:get(module, Top), line => maps:get(line, Top),
@@ -112,15 +232,15 @@ wait(#{announce := Stopped} = State) ->
             elixir_dap_agent:send_event(dbg_stopped, Stopped),
             wait(maps:remove(announce, State));
         false ->
-            ok
+            continue
     end;
 wait(State) ->
     receive
         {?MODULE, From, Ref, state} ->
             From ! {Ref, State},
             wait(State);
-        {?MODULE, resume} ->
-            ok
+        {?MODULE, resume, Mode} ->
+            Mode
     end.
 
 %% Tells the adapter when the process exits, so its thread goes away (an
@@ -220,9 +340,13 @@ handle({stack, Pid}) ->
               end,
     {ok, [Top | Callers]};
 handle({frame_variables, Pid, ?DBG_LEVEL}) ->
-    #{binding := Binding} = state(Pid),
-    {ok, [elixir_dap_debugger:variable(Pid, atom_to_binary(Name, utf8), Value)
-          || {Name, Value} <- Binding, is_atom(Name)]};
+    #{binding := Binding} = State = state(Pid),
+    Piped = case State of
+                #{value := Value} -> [elixir_dap_debugger:variable(Pid, <<"(pipe value)">>, Value)];
+                _ -> []
+            end,
+    {ok, Piped ++ [elixir_dap_debugger:variable(Pid, atom_to_binary(Name, utf8), Value)
+                   || {Name, Value} <- Binding, is_atom(Name)]};
 handle({frame_variables, Pid, Level}) ->
     _ = state(Pid),
     case meta(Pid) of
@@ -238,11 +362,16 @@ handle({evaluate, Pid, Level, Expression, Timeout}) ->
         {ok, _} -> elixir_dap_debugger:evaluate(Pid, Level, Expression, Timeout);
         none -> evaluate(Pid, Expression, [], [], Timeout)
     end;
-handle({command, Pid, continue}) ->
-    _ = state(Pid),
+handle({command, Pid, Command}) when Command =:= continue; Command =:= next ->
+    #{more := More} = state(Pid),
+    Mode = case Command =:= next andalso More of
+               true -> next;
+               false -> continue
+           end,
     elixir_dap_debugger:release(Pid),
-    Pid ! {?MODULE, resume},
-    {ok, ok};
+    Pid ! {?MODULE, resume, Mode},
+    %% Whether the process will stop again, before the pipeline's next stage.
+    {ok, #{stepping => Mode =:= next}};
 handle(Other) ->
     throw_error(unknown_request, io_lib:format("unknown dbg request ~0p", [Other])).
 

@@ -5,9 +5,10 @@
 //! the call, and answers the stack, variables and evaluate requests of its
 //! thread, which are sent wrapped as `{dbg, Request}`.
 //!
-//! Execution control follows ElixirLS: `continue` and `next` let the process
-//! run on (the `dbg` call then prints as usual); `stepIn` and `stepOut` are
-//! refused with a message.
+//! Execution control follows ElixirLS: `continue` lets the process run on
+//! (the `dbg` call then prints as usual); `next` does too, except in a
+//! `dbg` of a pipeline, where it stops again (reason `step`) before the
+//! pipeline's next stage; `stepIn` and `stepOut` are refused with a message.
 
 use super::{agent_error, Debugger, Handled, CALL_TIMEOUT};
 use crate::session::RequestError;
@@ -38,16 +39,20 @@ impl Debugger {
             .to_owned();
         let line = data.get_i64("line").unwrap_or(0);
         let id = self.ensure_thread(pid, data);
+        let mut reason = "breakpoint";
         if let Some(thread) = self.threads.get_mut(&id) {
             thread.stopped_at = Some((module, line));
             thread.dbg = true;
-            // A step that ran into the `dbg` call ends here.
-            thread.pending_reason = None;
+            // `step` after `next` in a pipeline (or a step of the
+            // interpreter that ran into the `dbg` call).
+            if let Some(pending) = thread.pending_reason.take() {
+                reason = pending;
+            }
         }
         self.client.event(
             "stopped",
             json!({
-                "reason": "breakpoint",
+                "reason": reason,
                 "description": STOP_DESCRIPTION,
                 "threadId": id,
                 "allThreadsStopped": false,
@@ -78,18 +83,21 @@ impl Debugger {
     pub(super) async fn resume_dbg(&mut self, command: &str, thread_id: i64, pid: Term) -> Handled {
         if command != "continue" && command != "next" {
             return Err(RequestError::User(format!(
-                "{command} is not supported at a `dbg` call: use continue (or next) to let the process run on"
+                "{command} is not supported at a `dbg` call: use continue, or next to go through a pipeline"
             )));
         }
+        let agent_command = if command == "next" { "next" } else { "continue" };
         let request = term::tuple(vec![
             term::atom("dbg"),
-            term::tuple(vec![term::atom("command"), pid, term::atom("continue")]),
+            term::tuple(vec![term::atom("command"), pid, term::atom(agent_command)]),
         ]);
-        self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+        let reply = self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+        let stepping = reply.get("stepping").and_then(TermExt::as_bool).unwrap_or(false);
         self.forget_thread_refs(thread_id);
         if let Some(thread) = self.threads.get_mut(&thread_id) {
             thread.stopped_at = None;
             thread.dbg = false;
+            thread.pending_reason = stepping.then_some("step");
         }
         Ok(if command == "continue" {
             json!({ "allThreadsContinued": false })
