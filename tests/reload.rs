@@ -7,61 +7,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use support::app::App;
 use support::*;
-
-struct App {
-    dap: DapClient,
-    project: tempfile::TempDir,
-}
-
-impl App {
-    /// Launches `reload_app` with `mix run --no-halt` and waits for it to start.
-    fn start(extra: Value) -> App {
-        App::start_fixture("reload_app", "reload_app: started", extra)
-    }
-
-    fn start_fixture(fixture_name: &str, started: &str, extra: Value) -> App {
-        let project = fixture(fixture_name);
-        let mut dap = DapClient::start();
-        let mut launch = json!({"projectDir": path_string(project.path()), "task": "run", "taskArgs": ["--no-halt"]});
-        for (key, value) in extra.as_object().unwrap() {
-            launch[key] = value.clone();
-        }
-        let response = dap.launch(launch);
-        assert_eq!(response["success"], true, "{response}");
-        assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
-        dap.wait_output("stdout", started, LAUNCH_TIMEOUT);
-        App { dap, project }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.project.path().join(relative)
-    }
-
-    /// Replaces `from` with `to` in a source (the file must contain it).
-    fn edit(&self, relative: &str, from: &str, to: &str) {
-        let path = self.path(relative);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{relative} does not contain {from:?}");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    }
-
-    fn reload(&mut self, arguments: Value) -> Value {
-        self.dap.request("reloadCode", arguments, LAUNCH_TIMEOUT)
-    }
-
-    /// Evaluates an Elixir expression without a frame; returns its text.
-    fn eval(&mut self, expression: &str) -> String {
-        let response = self.dap.request(
-            "evaluate",
-            json!({"expression": expression, "context": "repl"}),
-            TIMEOUT,
-        );
-        assert_eq!(response["success"], true, "evaluate {expression}: {response}");
-        response["body"]["result"].as_str().unwrap().to_owned()
-    }
-}
 
 fn reloaded_modules(response: &Value) -> Vec<String> {
     response["body"]["reloaded"]
@@ -464,6 +412,7 @@ fn in_an_app_with_a_path_dependency_own_code_reloads_and_a_dependency_change_ask
     let mut dap = DapClient::start();
     let launch = dap.launch(json!({
         "projectDir": path_string(&app_dir),
+        "reloadOnSave": "off",
         "taskArgs": ["--no-halt", "-e", "IO.puts(\"consumer: up\")"],
     }));
     assert_eq!(launch["success"], true, "{launch}");

@@ -49,6 +49,86 @@ pub struct LaunchArguments {
     pub debug_expression_timeout_ms: u64,
     /// Our addition: the `elixir` executable to start (default: from `PATH`).
     pub elixir_path: Option<String>,
+    /// Our addition: reload after each save (`auto`), only on `reloadCode`
+    /// while announcing pending changes (`manual`), or not watch (`off`).
+    #[serde(default)]
+    pub reload_on_save: ReloadOnSave,
+    /// Our addition: the quiet period after a save before reloading.
+    #[serde(default = "default_reload_debounce")]
+    pub reload_debounce_ms: u64,
+    /// Our addition: directories to watch (default: `lib`, or every
+    /// umbrella app's `lib`); relative paths are taken from `projectDir`.
+    pub reload_watch_paths: Option<Vec<String>>,
+    /// Our addition: upgrade the state of processes whose behaviour module
+    /// a reload changes by calling their `code_change/3`: `true` for every
+    /// module, or a list of module names.
+    #[serde(default)]
+    pub reload_code_change: CodeChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadOnSave {
+    #[default]
+    Auto,
+    Manual,
+    Off,
+}
+
+/// `reloadCodeChange`: `false` (default), `true`, or module names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CodeChange {
+    #[default]
+    Off,
+    All,
+    Modules(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CodeChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Bool(false) | Value::Null => Ok(CodeChange::Off),
+            Value::Bool(true) => Ok(CodeChange::All),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(name) => Ok(name),
+                    other => Err(serde::de::Error::custom(format!(
+                        "expected module names (strings), got {other}"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(CodeChange::Modules),
+            other => Err(serde::de::Error::custom(format!(
+                "expected true, false or a list of module names, got {other}"
+            ))),
+        }
+    }
+}
+
+impl CodeChange {
+    /// Whether processes of `module` (Elixir name) get `code_change/3`.
+    pub fn applies_to(&self, module: &str) -> bool {
+        match self {
+            CodeChange::Off => false,
+            CodeChange::All => true,
+            CodeChange::Modules(modules) => modules
+                .iter()
+                .any(|m| m == module || m.strip_prefix("Elixir.") == Some(module)),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        match self {
+            CodeChange::Off => false,
+            CodeChange::All => true,
+            CodeChange::Modules(modules) => !modules.is_empty(),
+        }
+    }
+}
+
+fn default_reload_debounce() -> u64 {
+    100
 }
 
 fn default_true() -> bool {
@@ -173,6 +253,28 @@ mod tests {
         assert!(!config.args.start_apps);
         assert!(config.args.task.is_none());
         assert_eq!(config.elixir, PathBuf::from("elixir"));
+        assert_eq!(config.args.reload_on_save, ReloadOnSave::Auto);
+        assert_eq!(config.args.reload_debounce_ms, 100);
+        assert_eq!(config.args.reload_code_change, CodeChange::Off);
+    }
+
+    #[test]
+    fn reload_code_change_takes_a_flag_or_modules() {
+        let dir = project();
+        let parse = |value: Value| {
+            validate(
+                &json!({"projectDir": dir.path(), "reloadCodeChange": value}),
+                Path::new("/"),
+            )
+            .unwrap()
+            .args
+            .reload_code_change
+        };
+        assert_eq!(parse(json!(true)), CodeChange::All);
+        assert_eq!(parse(json!(false)), CodeChange::Off);
+        let some = parse(json!(["MyApp.Counter"]));
+        assert!(some.applies_to("MyApp.Counter"));
+        assert!(!some.applies_to("MyApp.Other"));
     }
 
     #[test]
@@ -195,6 +297,26 @@ mod tests {
                 "stackTraceMode",
             ),
             (json!({"projectDir": 42}), "projectDir"),
+            (
+                json!({"projectDir": dir.path(), "reloadOnSave": "always"}),
+                "reloadOnSave",
+            ),
+            (
+                json!({"projectDir": dir.path(), "reloadDebounceMs": -1}),
+                "reloadDebounceMs",
+            ),
+            (
+                json!({"projectDir": dir.path(), "reloadWatchPaths": "lib"}),
+                "reloadWatchPaths",
+            ),
+            (
+                json!({"projectDir": dir.path(), "reloadCodeChange": "yes"}),
+                "reloadCodeChange",
+            ),
+            (
+                json!({"projectDir": dir.path(), "reloadCodeChange": [1]}),
+                "reloadCodeChange",
+            ),
         ];
         for (arguments, field) in cases {
             let err = validate(&arguments, Path::new("/")).unwrap_err();

@@ -7,6 +7,7 @@
 //! VM's output is forwarded to the client directly by a pump task so that it
 //! flows even while a long request (a launch compiling the project) runs.
 
+mod on_save;
 mod reload;
 
 use crate::client::Client;
@@ -128,6 +129,8 @@ pub struct Session {
     next_progress_id: u64,
     /// Code reload: the manager and the overlay directory, from launch on.
     reload: Option<reload::ReloadState>,
+    /// The file watcher of `reloadOnSave`.
+    save_watch: Option<on_save::SaveWatch>,
 }
 
 impl Session {
@@ -146,6 +149,7 @@ impl Session {
             terminated: false,
             next_progress_id: 0,
             reload: None,
+            save_watch: None,
         }
     }
 
@@ -164,7 +168,12 @@ impl Session {
                         break;
                     }
                 },
-                Some(event) = self.vm_events.recv() => self.handle_vm_event(event).await,
+                Some(event) = self.vm_events.recv() => {
+                    self.handle_vm_event(event).await;
+                    // Saves held back by a step go once the step has ended.
+                    self.reload_pending_saves().await;
+                }
+                Some(batch) = on_save::next_batch(&mut self.save_watch) => self.on_saved(batch).await,
             }
         }
         self.shutdown().await;
@@ -295,7 +304,14 @@ impl Session {
                 Some(debugger) => debugger.loaded_sources().map(Some),
                 None => Ok(Some(json!({ "sources": [] }))),
             },
-            "reloadCode" => self.reload_code(&request.arguments, "request").await.map(Some),
+            "reloadCode" => {
+                if request.arguments.get("files").is_none()
+                    && request.arguments.get("dryRun") != Some(&Value::Bool(true))
+                {
+                    self.forget_pending_saves();
+                }
+                self.reload_code(&request.arguments, "request").await.map(Some)
+            }
             other => Err(RequestError::User(format!("unknown request `{other}`"))),
         }
     }
@@ -404,6 +420,14 @@ impl Session {
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
         self.reload = Some(reload::ReloadState::start(config.project_dir.clone()));
+        match on_save::SaveWatch::start(&config) {
+            Ok(Some(watch)) => {
+                self.client.console(watch.describe());
+                self.save_watch = Some(watch);
+            }
+            Ok(None) => {}
+            Err(message) => self.client.console(format!("elixir-dap: {message}")),
+        }
         if let Some(note) = debugger::dbg::launch_note(break_on_dbg, &loaded) {
             self.client.console(note);
         }

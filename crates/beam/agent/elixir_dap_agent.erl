@@ -162,6 +162,12 @@ handle({reload_interpret, Modules}) ->
     elixir_dap_reload:interpret(Modules);
 handle({reload_remove, Modules}) ->
     elixir_dap_reload:remove(Modules);
+handle({reload_suspend, Modules}) ->
+    elixir_dap_reload:suspend(Modules);
+handle({reload_code_change, Targets}) ->
+    elixir_dap_reload:code_change(Targets);
+handle({reload_resume, Pids}) ->
+    elixir_dap_reload:resume(Pids);
 handle(reload_commit) ->
     elixir_dap_reload:commit();
 handle(reload_rollback) ->

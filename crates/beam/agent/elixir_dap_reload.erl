@@ -27,7 +27,8 @@
 %% sent to a meta that is suspended-and-checked idle; metas that are busy get
 %% it later, when they report idle to the attached process (see on_idle/2).
 -module(elixir_dap_reload).
--export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2]).
+-export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
+         suspend/1, code_change/1, resume/1]).
 
 -define(TABLE, elixir_dap_reload).
 
@@ -388,12 +389,14 @@ try_invalidate(Meta, Modules) ->
             done
     end.
 
+%% Idle at the top level: waiting in meta_loop with nothing below it on the
+%% meta's own stack (deeper levels wait in meta_loop too, but called from the
+%% evaluator, which shows on the stack). There the meta drops the cache
+%% without looking at its interpreted stack.
 idle_meta(Meta) ->
-    case erlang:process_info(Meta, [current_function, dictionary, messages]) of
-        [{current_function, {dbg_ieval, meta_loop, 3}}, {dictionary, Dict}, {messages, Queue}] ->
-            proplists:get_value(dbg_istk, Dict) =:= []
-                andalso proplists:get_value(trace_stack, Dict, false) =/= false
-                andalso not lists:any(fun queued_call/1, Queue);
+    case erlang:process_info(Meta, [current_stacktrace, messages]) of
+        [{current_stacktrace, [{dbg_ieval, meta_loop, 3, _}]}, {messages, Queue}] ->
+            not lists:any(fun queued_call/1, Queue);
         _ ->
             false
     end.
@@ -427,6 +430,80 @@ runs_module(Pid, M) ->
     end orelse (catch erlang:check_process_code(Pid, M)) =:= true.
 
 %% ---------------------------------------------------------------------------
+%% State-preserving upgrades (reloadCodeChange)
+
+%% Suspends the OTP processes (gen_server, gen_statem, ...) whose callback
+%% module is one of Modules, so that none of them handles a message between
+%% the load of the new code and its code_change/3. Processes paused by the
+%% debugger cannot answer system messages: they are left alone and reported.
+suspend(Names) ->
+    Modules = [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined],
+    Paused = [Pid || {Pid, _, Status, _} <- int:snapshot(), Status =:= break],
+    Candidates = [{P, M} || P <- erlang:processes(), P =/= self(),
+                            M <- [callback_module(P)], lists:member(M, Modules)],
+    Results = [suspend_one(P, M, lists:member(P, Paused)) || {P, M} <- Candidates],
+    {ok, #{suspended => [#{pid => P, module => M} || {suspended, P, M} <- Results],
+           skipped => [E || {skipped, E} <- Results]}}.
+
+callback_module(Pid) ->
+    case erlang:process_info(Pid, dictionary) of
+        {dictionary, Dict} ->
+            case proplists:get_value('$initial_call', Dict) of
+                {M, _F, _A} -> M;
+                _ -> undefined
+            end;
+        _ -> undefined
+    end.
+
+suspend_one(Pid, M, true) ->
+    {skipped, process_entry(Pid, M, <<"paused by the debugger: its state was not upgraded "
+                                      "(code_change/3 not called)">>)};
+suspend_one(Pid, M, false) ->
+    try sys:suspend(Pid, 5000) of
+        ok -> {suspended, Pid, M}
+    catch
+        _:Reason ->
+            {skipped, process_entry(Pid, M, iolist_to_binary(
+                                              ["could not be suspended: ", elixir_dap_debugger:format_term(Reason)]))}
+    end.
+
+%% Calls code_change/3 of every suspended process through sys:change_code/5.
+%% All or nothing: if one fails, the states already upgraded are put back.
+code_change(Targets) ->
+    Results = [change_one(P, M) || #{pid := P, module := M} <- Targets],
+    Failed = [E || {failed, E} <- Results],
+    case Failed of
+        [] -> ok;
+        _ -> [catch sys:replace_state(P, fun(_) -> Old end, 5000) || {changed, P, Old} <- Results]
+    end,
+    {ok, #{failed => Failed, changed => length([ok || {changed, _, _} <- Results])}}.
+
+change_one(Pid, M) ->
+    try
+        Old = sys:get_state(Pid, 5000),
+        case sys:change_code(Pid, M, undefined, [], 5000) of
+            ok -> {changed, Pid, Old};
+            {error, Reason} ->
+                {failed, process_entry(Pid, M, iolist_to_binary(["code_change/3 failed: ", describe(Reason)]))}
+        end
+    catch
+        _:Error ->
+            {failed, process_entry(Pid, M, iolist_to_binary(["code_change/3 failed: ", describe(Error)]))}
+    end.
+
+%% An exception raised by code_change/3 reaches us as {'EXIT', {E, Stack}}:
+%% show it as Elixir does, first line only.
+describe({'EXIT', {Reason, Stack}}) when is_list(Stack) ->
+    Text = elixir_dap_agent:format_exception(error, Reason, Stack),
+    hd(binary:split(iolist_to_binary(Text), <<"\n">>));
+describe(Other) ->
+    elixir_dap_debugger:format_term(Other).
+
+resume(Pids) ->
+    [catch sys:resume(P, 5000) || P <- Pids],
+    {ok, ok}.
+
+%% ---------------------------------------------------------------------------
 %% commit and rollback
 
 commit() ->
@@ -443,6 +520,8 @@ rollback() ->
     Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
     New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
     Restored = [restore(M, S) || {M, S} <- Snapshots],
+    %% Processes that picked up the new version drop it again.
+    _ = invalidate([M || {M, ok} <- Restored, is_interpreted_now(M)]),
     Removed = [remove_new(M) || M <- New],
     commit(),
     Failures = [#{module => M, reason => R} || {M, {error, R}} <- Restored ++ Removed],
@@ -475,6 +554,9 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                     end
             end
     end.
+
+is_interpreted_now(M) ->
+    lists:member(M, int:interpreted()).
 
 remove_new(M) ->
     case ets:lookup(?TABLE, overlay_dir) of

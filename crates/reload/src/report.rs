@@ -31,6 +31,11 @@ pub struct ReloadReport {
     /// Interpreted processes inside a reloaded module: they finish their
     /// current call on the old version and run the new one from the next.
     pub stale: Vec<ProcessInfo>,
+    /// Processes whose state `code_change/3` upgraded (`reloadCodeChange`).
+    pub code_changed: usize,
+    /// Processes of an upgraded module left alone (paused by the debugger,
+    /// or not suspendable).
+    pub code_change_skipped: Vec<ProcessInfo>,
     pub rolled_back: bool,
     pub restart_required: Vec<RestartRequired>,
     /// Breakpoints moved with their statement or unverified because it is

@@ -168,7 +168,7 @@ impl Session {
             Ok(())
         } else {
             let executed = self
-                .execute(&agent, &plan, &overlay, args.force.unwrap_or(false), &mut report)
+                .execute_with_upgrades(&agent, &plan, &overlay, args.force.unwrap_or(false), &mut report)
                 .await;
             let manager = self.reload.as_mut().map(|s| s.manager.as_mut());
             if let Some(Some(manager)) = manager {
@@ -217,6 +217,61 @@ impl Session {
         }
     }
 
+    /// With `reloadCodeChange`, suspends the OTP processes of the batch's
+    /// behaviour modules around [`Self::execute`], which calls their
+    /// `code_change/3` after the load; they are resumed whatever happens.
+    async fn execute_with_upgrades(
+        &mut self,
+        agent: &AgentClient,
+        plan: &Plan,
+        overlay: &std::path::Path,
+        force: bool,
+        report: &mut ReloadReport,
+    ) -> Result<(), String> {
+        let upgraded: Vec<String> = match &self.program {
+            Some(program) if program.config.args.reload_code_change.is_enabled() => plan
+                .expected_modules
+                .iter()
+                .filter(|m| program.config.args.reload_code_change.applies_to(m))
+                .map(|m| elixir_atom(m))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if upgraded.is_empty() {
+            return self.execute(agent, plan, overlay, force, &[], report).await;
+        }
+        let reply = agent
+            .call(
+                term::tuple(vec![term::atom("reload_suspend"), term::binaries(&upgraded)]),
+                STEP_CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| format!("suspending processes for code_change failed: {e}"))?;
+        report.code_change_skipped = processes(reply.get("skipped"));
+        let suspended: Vec<Term> = reply
+            .get("suspended")
+            .and_then(TermExt::as_elements)
+            .map(|list| list.to_vec())
+            .unwrap_or_default();
+        let result = self.execute(agent, plan, overlay, force, &suspended, report).await;
+        let pids: Vec<Term> = suspended.iter().filter_map(|s| s.get("pid").cloned()).collect();
+        if !pids.is_empty() {
+            if let Err(e) = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_resume"), term::list(pids)]),
+                    STEP_CALL_TIMEOUT,
+                )
+                .await
+            {
+                tracing::error!(%e, "could not resume the processes suspended for code_change");
+                self.client.console(format!(
+                    "elixir-dap: could not resume processes suspended for code_change: {e}"
+                ));
+            }
+        }
+        result
+    }
+
     /// Runs a non-empty plan in the VM. On error the VM is as before (rolled
     /// back where something had changed) and the message says why.
     async fn execute(
@@ -225,6 +280,7 @@ impl Session {
         plan: &Plan,
         overlay: &std::path::Path,
         force: bool,
+        suspended: &[Term],
         report: &mut ReloadReport,
     ) -> Result<(), String> {
         let Some(manager) = self.reload.as_ref().and_then(|s| s.manager.as_ref()) else {
@@ -442,6 +498,31 @@ impl Session {
                 .collect();
         }
 
+        // State-preserving upgrades, all or nothing.
+        if !suspended.is_empty() {
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_code_change"), term::list(suspended.to_vec())]),
+                    STEP_CALL_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("code_change failed in the VM: {e}"))?;
+            let failed = processes(reply.get("failed"));
+            report.code_changed = reply.get_i64("changed").unwrap_or(0) as usize;
+            if let Some(first) = failed.first() {
+                let message = format!(
+                    "{} ({}): {}; the batch was rolled back and the processes keep their old state",
+                    first.module, first.name, first.why
+                );
+                report.failed.extend(failed.iter().map(|f| FailedModule {
+                    module: f.module.clone(),
+                    reason: f.why.clone(),
+                }));
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(message);
+            }
+        }
+
         // Breakpoints follow their statements.
         let breakpoints_started = Instant::now();
         let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
@@ -567,7 +648,7 @@ fn processes(list: Option<&Term>) -> Vec<ProcessInfo> {
         .unwrap_or_default()
         .iter()
         .map(|p| ProcessInfo {
-            pid: p.get("pid").map(ToString::to_string).unwrap_or_default(),
+            pid: p.get("pid").map(pid_text).unwrap_or_default(),
             name: p.get_text("name").unwrap_or_default(),
             module: p
                 .get("module")
@@ -577,6 +658,14 @@ fn processes(list: Option<&Term>) -> Vec<ProcessInfo> {
             why: p.get_text("why").unwrap_or_default(),
         })
         .collect()
+}
+
+/// `#PID<0.123.0>`, as Elixir shows a local pid.
+fn pid_text(term: &Term) -> String {
+    match term {
+        Term::Pid(pid) => format!("#PID<0.{}.{}>", pid.id, pid.serial),
+        other => other.to_string(),
+    }
 }
 
 fn failures(list: Option<&Term>) -> Vec<FailedModule> {
