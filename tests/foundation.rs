@@ -124,14 +124,43 @@ fn terminate_request_ends_the_program() {
 fn disconnect_without_terminating_leaves_the_program_running() {
     let project = fixture("otp_app");
     let mut dap = DapClient::start();
-    let vm = dap.launch_and_run(json!({"projectDir": path_string(project.path()), "taskArgs": ["--no-halt"]}));
-    dap.wait_output("stdout", "otp_app: tick 5", TIMEOUT);
+    let heartbeat = "spawn(fn -> for n <- 1..100_000, do: (IO.puts(\"beat #{n}\"); Process.sleep(50)) end)";
+    let vm = dap.launch_and_run(json!({
+        "projectDir": path_string(project.path()),
+        "taskArgs": ["--no-halt", "-e", heartbeat],
+    }));
+    dap.wait_output("stdout", "beat 2", TIMEOUT);
     let response = dap.request("disconnect", json!({"terminateDebuggee": false}), TIMEOUT);
     assert_eq!(response["success"], true, "{response}");
+    let note = dap.wait_output("console", "detached;", TIMEOUT);
+    let log = note["body"]["output"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .rsplit("goes to ")
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(dap.close_and_wait(TIMEOUT).success());
+    // The program goes on printing, into the file the console named, after
+    // the adapter is gone.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let printed = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("beat ") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     let alive = group_alive(vm);
     kill_group(vm);
+    let _ = std::fs::remove_file(&log);
     assert!(!alive.is_empty(), "the detached VM should keep running");
+    assert!(
+        printed.contains("beat "),
+        "the detached program's output did not reach {log} within {} s: {printed:?}",
+        TIMEOUT.as_secs()
+    );
     assert_group_gone(vm, TIMEOUT);
 }
 

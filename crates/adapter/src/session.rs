@@ -583,8 +583,9 @@ impl Session {
                 .map_err(|e| RequestError::Internal(format!("could not detach from the VM: {e}")))?;
             debuggee.release();
             self.client.console(format!(
-                "elixir-dap: detached; the VM (OS pid {}) keeps running",
-                debuggee.os_pid
+                "elixir-dap: detached; the VM (OS pid {}) keeps running, its output goes to {}",
+                debuggee.os_pid,
+                beam::detached_output_path(debuggee.os_pid).display()
             ));
         }
         Ok(None)

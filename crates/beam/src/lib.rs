@@ -14,4 +14,4 @@ pub mod term;
 pub mod vm;
 
 pub use channel::{AgentClient, AgentError, AgentEvent};
-pub use vm::{Debuggee, DebuggeeEvent, LaunchError, OutputStream, VmSpec};
+pub use vm::{detached_output_path, Debuggee, DebuggeeEvent, LaunchError, OutputStream, VmSpec};

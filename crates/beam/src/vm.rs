@@ -129,23 +129,42 @@ impl Debuggee {
         tracing::info!(os_pid, port, "started the debuggee VM");
 
         let mut forwarders = Vec::new();
+        let mut handovers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
+            let (handover, taken) = oneshot::channel();
+            handovers.push(handover);
             forwarders.push(tokio::spawn(forward_output(
                 stdout,
                 OutputStream::Stdout,
                 events.clone(),
+                taken,
+                |pipe: tokio::process::ChildStdout| pipe.into_owned_fd(),
+                detached_output_path(os_pid),
             )));
         }
         if let Some(stderr) = child.stderr.take() {
+            let (handover, taken) = oneshot::channel();
+            handovers.push(handover);
             forwarders.push(tokio::spawn(forward_output(
                 stderr,
                 OutputStream::Stderr,
                 events.clone(),
+                taken,
+                |pipe: tokio::process::ChildStderr| pipe.into_owned_fd(),
+                detached_output_path(os_pid),
             )));
         }
         let (exit_tx, mut exit) = watch::channel(None);
         let (end_tx, end_rx) = oneshot::channel();
-        tokio::spawn(supervise(child, os_pid, end_rx, forwarders, exit_tx, events.clone()));
+        tokio::spawn(supervise(
+            child,
+            os_pid,
+            end_rx,
+            forwarders,
+            handovers,
+            exit_tx,
+            events.clone(),
+        ));
         // From here on, returning an error drops `end_tx`, which kills the VM.
 
         let deadline = tokio::time::sleep(spec.connect_timeout);
@@ -262,6 +281,7 @@ async fn supervise(
     os_pid: u32,
     end: oneshot::Receiver<End>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
+    handovers: Vec<oneshot::Sender<()>>,
     exit_tx: watch::Sender<Option<i64>>,
     events: mpsc::UnboundedSender<DebuggeeEvent>,
 ) {
@@ -273,6 +293,14 @@ async fn supervise(
                 Ok(End::Release) => {
                     tracing::info!(os_pid, "released the debuggee VM; it keeps running");
                     std::mem::forget(group);
+                    // The program's output pipes must outlive the adapter, or
+                    // its next print fails: hand them to drainers.
+                    for handover in handovers {
+                        let _ = handover.send(());
+                    }
+                    for forwarder in forwarders {
+                        let _ = forwarder.await;
+                    }
                     return;
                 }
                 Ok(End::Kill) => tracing::info!(os_pid, "terminating the debuggee VM"),
@@ -327,15 +355,38 @@ impl Drop for GroupGuard {
 }
 
 /// Forwards a pipe as output events, keeping multi-byte characters whole.
+/// Where a detached program's output goes: once the adapter has let go of
+/// a VM, nobody reads its pipes, and a write to a pipe without a reader
+/// fails (Erlang's I/O then dies), so a `cat` keeps reading into this file.
+pub fn detached_output_path(os_pid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("elixir-dap-detached-{os_pid}.log"))
+}
+
+/// Forwards one of the VM's output pipes as `Output` events until it closes,
+/// or until the session detaches from the VM (`handover`): then the pipe goes
+/// to a `cat` of its own that appends it to [`detached_output_path`] for as
+/// long as the program runs.
 async fn forward_output<R: AsyncRead + Unpin>(
     mut pipe: R,
     stream: OutputStream,
     events: mpsc::UnboundedSender<DebuggeeEvent>,
+    mut handover: oneshot::Receiver<()>,
+    into_fd: fn(R) -> std::io::Result<std::os::fd::OwnedFd>,
+    detached_log: PathBuf,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
+    let mut handed_over = false;
     loop {
-        let read = match pipe.read(&mut buffer).await {
+        let read = tokio::select! {
+            read = pipe.read(&mut buffer) => read,
+            taken = &mut handover => {
+                handed_over = taken.is_ok();
+                if handed_over { break; }
+                continue;
+            }
+        };
+        let read = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -350,6 +401,25 @@ async fn forward_output<R: AsyncRead + Unpin>(
     if !pending.is_empty() {
         let text = String::from_utf8_lossy(&pending).into_owned();
         let _ = events.send(DebuggeeEvent::Output { stream, text });
+    }
+    if handed_over {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&detached_log);
+        let drained = log.and_then(|log| {
+            let fd = into_fd(pipe)?;
+            std::process::Command::new("cat")
+                .stdin(std::process::Stdio::from(fd))
+                .stdout(std::process::Stdio::from(log))
+                .stderr(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()
+        });
+        if let Err(error) = drained {
+            tracing::warn!(%error, "could not keep the detached program's output open; its next print may fail");
+        }
     }
 }
 
