@@ -1,0 +1,736 @@
+//! Mix is the oracle, on a realistic generated project: the bench
+//! generator (`elixir_dap_bench::generator`) writes a project with every
+//! kind of module it makes (pipeline steps, structs, GenServers,
+//! supervisors, the five macro modules, the application, the workload), Mix
+//! compiles it, and the index must agree with
+//!
+//! 1. `mix xref graph --format plain` (and `--label compile-connected`),
+//!    edge by edge and kind by kind;
+//! 2. `mix compile --verbose` after one edit per kind of module: every file
+//!    Mix recompiles must be in `Index::affected(..).recompile_paths()`
+//!    (a miss fails); a file we recompile and Mix does not must be explained
+//!    by a rule of [`KNOWN_EXTRA`], and every rule must still be needed.
+//!
+//! The agreement figures are printed (`cargo test -p elixir-dap-deps --test
+//! mix_oracle_generated -- --nocapture`) and documented in
+//! `crates/deps/README.md`.
+//!
+//! The same comparison runs by hand on a large project:
+//! `ORACLE_MODULES=2000 ORACLE_DIR=/tmp/oracle2000 cargo test --release -p
+//! elixir-dap-deps --test mix_oracle_generated -- --ignored --nocapture`
+//! (generates into `ORACLE_DIR` unless it already holds the project, so a
+//! second run reuses Mix's build; the edits accumulate in that directory).
+//!
+//! Needs `mix` on PATH (Elixir 1.14 here; CI installs it): without it the
+//! test fails rather than skips.
+
+// Test helpers: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use elixir_dap_bench::generator::{self, GenOptions, ModuleKind as GenKind, Project};
+use elixir_dap_deps::{default_roots, Index, ModuleKind, Reason};
+
+/// Small enough for CI (about 30 s of Mix on 2 cores), large enough that
+/// the generator makes every kind of module, several chains and chains
+/// calling into each other.
+const MODULES: usize = 80;
+const SEED: u64 = 1;
+
+/// A single Mix run longer than this is a hang, not a slow machine.
+const MIX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Differences between the index's file graph and `mix xref graph`, as
+/// rules (the generated file names depend on the seed): (name, reason,
+/// predicate on (from, to, index kind, Mix kind)). None: on the generated
+/// project the index finds every edge Mix finds, with Mix's kind.
+type GraphRule = (&'static str, &'static str, fn(&GraphDiff) -> bool);
+const KNOWN_GRAPH_DIFFERENCES: &[GraphRule] = &[];
+
+/// Why a file the index recompiles and Mix does not is expected: (name,
+/// reason, predicate on the edit and the extra file's reason in
+/// `Affected`).
+type ExtraRule = (&'static str, &'static str, fn(&EditCase, &Reason) -> bool);
+const KNOWN_EXTRA: &[ExtraRule] = &[(
+    "body-only edit, export dependents",
+    "the index treats every edit as an export change of the file's modules \
+     (it cannot compare export digests before compiling), so it recompiles \
+     the files with an export dependency (`%Struct{}`, `require`, `import`) \
+     on them; Mix compiles the file, sees the exports unchanged and stops",
+    |edit, reason| !edit.changes_exports() && matches!(reason, Reason::Export { .. }),
+)];
+
+type GraphDiff = (String, String, Option<String>, Option<String>);
+
+fn mix() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("mix");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "`mix` is not on PATH: the dependency-graph oracle test needs Elixir \
+         (1.14 or later) and Erlang/OTP installed (e.g. `apt-get install elixir`)"
+    );
+}
+
+/// Runs Mix in `dir`; panics with its output when it fails or outlives
+/// [`MIX_TIMEOUT`].
+fn run_mix(dir: &Path, args: &[&str]) -> String {
+    let child = Command::new(mix())
+        .args(args)
+        .current_dir(dir)
+        .env("MIX_ENV", "dev")
+        // Keep the user's Mix/Hex state out of the way.
+        .env("MIX_HOME", dir.join(".mix_home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run mix {args:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(MIX_TIMEOUT) {
+        Ok(output) => output.unwrap_or_else(|e| panic!("mix {args:?}: {e}")),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!(
+                "mix {args:?} in {} did not finish within {MIX_TIMEOUT:?}",
+                dir.display()
+            );
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "mix {args:?} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
+type FileGraph = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Parses `mix xref graph --format plain`: a root file per line, its direct
+/// dependencies on `|-- ` / `` `-- `` lines with an optional `(kind)`;
+/// runtime edges carry no label.
+fn parse_plain_graph(output: &str) -> FileGraph {
+    let mut graph = FileGraph::new();
+    let mut current: Option<String> = None;
+    for line in output.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("|-- ").or_else(|| line.strip_prefix("`-- ")) {
+            let (file, kind) = match rest.split_once(" (") {
+                Some((file, kind)) => (file, kind.trim_end_matches(')')),
+                None => (rest, "runtime"),
+            };
+            let from = current.clone().expect("edge before any root");
+            graph
+                .entry(from)
+                .or_default()
+                .insert(file.to_string(), kind.to_string());
+        } else if !line.starts_with(' ') && !line.starts_with('|') {
+            graph.entry(line.to_string()).or_default();
+            current = Some(line.to_string());
+        }
+        // Deeper levels (indented) repeat other roots' edges: skipped.
+    }
+    graph
+}
+
+fn index_graph(index: &Index) -> FileGraph {
+    let mut graph = FileGraph::new();
+    for file in index.files() {
+        graph.entry(file.display().to_string()).or_default();
+    }
+    for edge in index.edges() {
+        graph
+            .entry(edge.from.display().to_string())
+            .or_default()
+            .insert(edge.to.display().to_string(), edge.kind.as_str().to_string());
+    }
+    graph
+}
+
+fn edge_set(graph: &FileGraph) -> BTreeSet<(String, String)> {
+    graph
+        .iter()
+        .flat_map(|(from, edges)| edges.keys().map(move |to| (from.clone(), to.clone())))
+        .collect()
+}
+
+/// Mix's compile-connected: compile edges into files that have edges.
+fn compile_connected(graph: &FileGraph) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (from, edges) in graph {
+        for (to, kind) in edges {
+            if kind == "compile" && graph.get(to).is_some_and(|e| !e.is_empty()) {
+                out.insert((from.clone(), to.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn graph_differences(ours: &FileGraph, mix: &FileGraph) -> BTreeSet<GraphDiff> {
+    let mut diffs = BTreeSet::new();
+    let files: BTreeSet<&String> = ours.keys().chain(mix.keys()).collect();
+    let empty = BTreeMap::new();
+    for from in files {
+        let a = ours.get(from).unwrap_or(&empty);
+        let b = mix.get(from).unwrap_or(&empty);
+        let tos: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for to in tos {
+            if a.get(to) != b.get(to) {
+                diffs.insert((from.clone(), to.clone(), a.get(to).cloned(), b.get(to).cloned()));
+            }
+        }
+    }
+    diffs
+}
+
+/// Edges of each kind: (kind, in Mix, in ours, same kind in both).
+fn per_kind_agreement(ours: &FileGraph, mix: &FileGraph) -> Vec<(&'static str, usize, usize, usize)> {
+    let count = |g: &FileGraph, kind: &str| g.values().flat_map(|e| e.values()).filter(|k| *k == kind).count();
+    ["compile", "export", "runtime"]
+        .into_iter()
+        .map(|kind| {
+            let equal = mix
+                .iter()
+                .flat_map(|(from, edges)| edges.iter().map(move |(to, k)| (from, to, k)))
+                .filter(|(from, to, k)| {
+                    *k == kind && ours.get(*from).and_then(|e| e.get(*to)).is_some_and(|o| o == kind)
+                })
+                .count();
+            (kind, count(mix, kind), count(ours, kind), equal)
+        })
+        .collect()
+}
+
+fn compiled_files(output: &str) -> BTreeSet<String> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("Compiled "))
+        .map(|f| f.trim().to_string())
+        .collect()
+}
+
+/// One edit of the comparison.
+#[derive(Debug)]
+struct EditCase {
+    /// What is edited, for the report (`GenServer BenchApp.Core.HitCounter`).
+    label: String,
+    file: PathBuf,
+    edit: EditKind,
+}
+
+#[derive(Debug)]
+enum EditKind {
+    /// Adds a public function to the file's first module (changes its
+    /// exports), as the fixture oracle's probe does.
+    Probe,
+    /// Adds a public function that calls `module.function(arg)` at runtime:
+    /// with `module` reached from a macro module, the macro's users become
+    /// compile-connected to it (Mix's transitive rule).
+    ProbeCalling { module: String, function: String },
+    /// The generator's own edit: a constant in a function body or an
+    /// attribute (what its benchmark edits). Exports unchanged.
+    Constant(generator::ConstantEdit),
+    /// A comment line added before the module's `end`. Exports unchanged.
+    Comment,
+}
+
+impl EditCase {
+    fn changes_exports(&self) -> bool {
+        matches!(self.edit, EditKind::Probe | EditKind::ProbeCalling { .. })
+    }
+
+    /// The file's content after edit number `n`.
+    fn apply(&self, source: &str, first: &elixir_dap_deps::ModuleDef, n: usize) -> String {
+        let line = match &self.edit {
+            EditKind::Constant(edit) => return edit.apply(source, n as u64 + 1).unwrap(),
+            EditKind::Probe if first.kind == ModuleKind::Protocol => format!("  def probe_{n}(term)"),
+            EditKind::Probe => format!("  def probe_{n}, do: :ok"),
+            EditKind::ProbeCalling { module, function } => {
+                format!("  def probe_{n}(arg), do: {module}.{function}(arg)")
+            }
+            EditKind::Comment => format!("  # edit {n}"),
+        };
+        insert_before_end(source, first.end_line, &line)
+    }
+}
+
+/// The edits, in order (they accumulate):
+/// - a public function added to the first module of each kind the
+///   generator makes, to a step of another chain, and to every macro module
+///   (each is used differently: `use`, `import`, `require`, a `do` block,
+///   a local without parens);
+/// - the macro module `Instrument` starts calling a pipeline step at
+///   runtime, then that step gains a function and then a body-only edit:
+///   Mix recompiles every user of the macro (compile-connected);
+/// - body-only edits: the generator's two (a step's constant, the hub
+///   macro's `@revision`) and a comment in a struct module.
+///
+/// `quick` keeps one edit of each family (the hand run on a large project).
+fn edit_cases(project: &Project, quick: bool) -> Vec<EditCase> {
+    let case = |label: String, file: &Path, edit: EditKind| EditCase {
+        label,
+        file: file.to_path_buf(),
+        edit,
+    };
+    let mut cases = Vec::new();
+    let kinds = [
+        GenKind::Pipeline,
+        GenKind::Struct,
+        GenKind::GenServer,
+        GenKind::Supervisor,
+        GenKind::Application,
+        GenKind::Facade,
+        GenKind::WorkloadRunner,
+        GenKind::WorkloadEntry,
+    ];
+    let first_of = |kind: GenKind| {
+        project
+            .modules
+            .iter()
+            .find(|m| m.kind == kind)
+            .unwrap_or_else(|| panic!("the generator made no {kind:?} module"))
+    };
+    for kind in kinds {
+        if quick && !matches!(kind, GenKind::Pipeline | GenKind::Struct | GenKind::GenServer) {
+            continue;
+        }
+        let module = first_of(kind);
+        cases.push(case(format!("{kind:?} {}", module.name), &module.file, EditKind::Probe));
+    }
+    if !quick {
+        let other = project.edit_targets.iter().rev().find(|t| t.position == 0).unwrap();
+        cases.push(case(
+            format!("Pipeline (chain {}) {}", other.chain, other.module),
+            &other.file,
+            EditKind::Probe,
+        ));
+    }
+    let macro_named = |suffix: &str| {
+        project
+            .macros
+            .iter()
+            .find(|m| m.module.ends_with(suffix))
+            .unwrap_or_else(|| panic!("the generator made no {suffix} macro module"))
+    };
+    for m in &project.macros {
+        if quick && m.module != project.hub_macro.module && !m.module.ends_with(".Guards") {
+            continue;
+        }
+        cases.push(case(
+            format!("Macro {} ({} compile-time dependents)", m.module, m.dependents.len()),
+            &m.file,
+            EditKind::Probe,
+        ));
+    }
+
+    let instrument = macro_named(".Instrument");
+    let step = &project.edit_targets[project.edit_targets.len() / 2];
+    cases.push(case(
+        format!(
+            "Macro {} now calls {}.step/1 at runtime",
+            instrument.module, step.module
+        ),
+        &instrument.file,
+        EditKind::ProbeCalling {
+            module: step.module.clone(),
+            function: "step".to_string(),
+        },
+    ));
+    cases.push(case(
+        format!("Pipeline {} (reached at runtime from a macro module)", step.module),
+        &step.file,
+        EditKind::Probe,
+    ));
+    cases.push(case(
+        format!(
+            "body-only: factor/0 of step {} (reached from a macro module)",
+            step.module
+        ),
+        &step.file,
+        EditKind::Constant(step.edit.clone()),
+    ));
+    if !quick {
+        cases.push(case(
+            format!("body-only: @revision of hub macro {}", project.hub_macro.module),
+            &project.hub_macro.file,
+            EditKind::Constant(project.hub_macro.edit.clone()),
+        ));
+    }
+    let schema = first_of(GenKind::Struct);
+    cases.push(case(
+        format!("body-only: a comment in struct {}", schema.name),
+        &schema.file,
+        EditKind::Comment,
+    ));
+    cases
+}
+
+/// `line` inserted before line `end_line` (1-based) of `source`.
+fn insert_before_end(source: &str, end_line: u32, line: &str) -> String {
+    let mut lines: Vec<&str> = source.lines().collect();
+    let end = (end_line as usize).saturating_sub(1);
+    lines.insert(end, line);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// How one edit compared.
+struct EditOutcome {
+    label: String,
+    mix: usize,
+    ours: usize,
+    /// Extra files with the rule explaining each.
+    explained: Vec<(String, &'static str)>,
+    unexplained: Vec<String>,
+    missed: Vec<String>,
+    seconds: f64,
+}
+
+/// How the graph compared, at one point of the run.
+struct GraphOutcome {
+    when: &'static str,
+    unexplained: Vec<GraphDiff>,
+    /// Compile-connected pairs only in ours, only in Mix's.
+    connected_only_ours: Vec<(String, String)>,
+    connected_only_mix: Vec<(String, String)>,
+    connected: usize,
+}
+
+struct Agreement {
+    report: String,
+    graphs: Vec<GraphOutcome>,
+    graph_rules_unused: Vec<&'static str>,
+    edits: Vec<EditOutcome>,
+    extra_rules_unused: Vec<&'static str>,
+}
+
+/// Compares the index's graph with `mix xref graph` (plain and
+/// compile-connected) on the compiled project in `dir`, and appends the
+/// figures to `report`.
+fn compare_graph(
+    dir: &Path,
+    index: &Index,
+    when: &'static str,
+    report: &mut String,
+    rules_used: &mut BTreeSet<&'static str>,
+) -> GraphOutcome {
+    let mix_graph = parse_plain_graph(&run_mix(dir, &["xref", "graph", "--format", "plain"]));
+    let mix_connected = edge_set(&parse_plain_graph(&run_mix(
+        dir,
+        &["xref", "graph", "--format", "plain", "--label", "compile-connected"],
+    )));
+    let ours = index_graph(index);
+    assert_eq!(
+        mix_graph.keys().collect::<Vec<_>>(),
+        ours.keys().collect::<Vec<_>>(),
+        "Mix and the index must see the same files"
+    );
+
+    let diffs = graph_differences(&ours, &mix_graph);
+    let mut unexplained = Vec::new();
+    for d in &diffs {
+        match KNOWN_GRAPH_DIFFERENCES.iter().find(|(_, _, applies)| applies(d)) {
+            Some((name, _, _)) => {
+                rules_used.insert(*name);
+            }
+            None => unexplained.push(d.clone()),
+        }
+    }
+    let all_edges: BTreeSet<(String, String)> = edge_set(&ours).union(&edge_set(&mix_graph)).cloned().collect();
+    let _ = writeln!(
+        report,
+        "graph ({when}): {} of {} edges equal (same file pair, same kind); {} differ",
+        all_edges.len() - diffs.len(),
+        all_edges.len(),
+        diffs.len()
+    );
+    let _ = writeln!(report, "  {:<18} {:>7} {:>7} {:>7}", "kind", "mix", "index", "equal");
+    for (kind, in_mix, in_ours, equal) in per_kind_agreement(&ours, &mix_graph) {
+        let _ = writeln!(report, "  {kind:<18} {in_mix:>7} {in_ours:>7} {equal:>7}");
+    }
+    let our_connected = compile_connected(&ours);
+    let _ = writeln!(
+        report,
+        "  {:<18} {:>7} {:>7} {:>7}",
+        "compile-connected",
+        mix_connected.len(),
+        our_connected.len(),
+        our_connected.intersection(&mix_connected).count()
+    );
+    for d in diffs.iter().take(20) {
+        let _ = writeln!(report, "  differs: {} -> {} index {:?} mix {:?}", d.0, d.1, d.2, d.3);
+    }
+    GraphOutcome {
+        when,
+        unexplained,
+        connected_only_ours: our_connected.difference(&mix_connected).cloned().collect(),
+        connected_only_mix: mix_connected.difference(&our_connected).cloned().collect(),
+        connected: mix_connected.len(),
+    }
+}
+
+/// Compiles the project in `dir`, compares the graph, applies each edit in
+/// turn (they accumulate) comparing what is recompiled, and compares the
+/// graph again after the edits.
+fn compare(dir: &Path, project: &Project, quick: bool) -> Agreement {
+    let mut report = String::new();
+    let started = Instant::now();
+    run_mix(dir, &["compile"]);
+    let compile_s = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut index = Index::build(dir, &default_roots(dir)).unwrap();
+    let index_ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
+    assert_eq!(
+        index.files().count(),
+        project.modules.len(),
+        "the index must see one file per generated module"
+    );
+    let _ = writeln!(
+        report,
+        "project: {} modules (seed {}), {} chains; mix compile {compile_s:.1} s, index build {index_ms:.0} ms",
+        project.modules.len(),
+        project.options.seed,
+        project.workload.chains,
+    );
+
+    // 1. The graph, edge by edge and kind by kind.
+    let mut graph_rules_used = BTreeSet::new();
+    let mut graphs = vec![compare_graph(
+        dir,
+        &index,
+        "as generated",
+        &mut report,
+        &mut graph_rules_used,
+    )];
+
+    // 2. What each edit recompiles.
+    let mut edits = Vec::new();
+    let mut extra_rules_used = BTreeSet::new();
+    for (n, case) in edit_cases(project, quick).into_iter().enumerate() {
+        let key = case.file.clone();
+        let absolute = dir.join(&key);
+        let source = std::fs::read_to_string(&absolute).unwrap();
+        let first = index.modules_in(&key)[0].clone();
+        let edited = case.apply(&source, &first, n);
+        // Every edit changes the file's size, so Mix 1.14 (whose mtimes
+        // have whole seconds) sees it even within the second of the last
+        // compile; the assertion below checks it did.
+        assert_ne!(
+            edited.len(),
+            source.len(),
+            "{}: the edit must change the size",
+            case.label
+        );
+        std::fs::write(&absolute, &edited).unwrap();
+        index.update_file(&key, &edited).unwrap();
+
+        let started = Instant::now();
+        let mix_set = compiled_files(&run_mix(dir, &["compile", "--verbose"]));
+        let seconds = started.elapsed().as_secs_f64();
+        let changed = key.display().to_string();
+        assert!(
+            mix_set.contains(&changed),
+            "{}: Mix did not recompile the edited file {changed}: {mix_set:?}",
+            case.label
+        );
+        let affected = index.affected(&[&key]);
+        let reasons: BTreeMap<String, &Reason> = affected
+            .recompile
+            .iter()
+            .map(|r| (r.path.display().to_string(), &r.reason))
+            .collect();
+        let mut outcome = EditOutcome {
+            label: case.label.clone(),
+            mix: mix_set.len(),
+            ours: reasons.len(),
+            explained: Vec::new(),
+            unexplained: Vec::new(),
+            missed: mix_set.iter().filter(|f| !reasons.contains_key(*f)).cloned().collect(),
+            seconds,
+        };
+        for (file, reason) in &reasons {
+            if mix_set.contains(file) {
+                continue;
+            }
+            match KNOWN_EXTRA.iter().find(|(_, _, applies)| applies(&case, reason)) {
+                Some((name, _, _)) => {
+                    extra_rules_used.insert(*name);
+                    outcome.explained.push((file.clone(), *name));
+                }
+                None => outcome.unexplained.push(format!("{file} ({reason:?})")),
+            }
+        }
+        edits.push(outcome);
+    }
+    graphs.push(compare_graph(
+        dir,
+        &index,
+        "after the edits",
+        &mut report,
+        &mut graph_rules_used,
+    ));
+
+    let exact = edits.iter().filter(|e| e.missed.is_empty() && e.mix == e.ours).count();
+    let superset = edits.iter().filter(|e| e.missed.is_empty() && e.ours > e.mix).count();
+    let missed = edits.iter().filter(|e| !e.missed.is_empty()).count();
+    let _ = writeln!(
+        report,
+        "recompile sets: {} edits: {exact} exact, {superset} superset, {missed} missed",
+        edits.len()
+    );
+    for e in &edits {
+        let verdict = if !e.missed.is_empty() {
+            "MISSED"
+        } else if e.ours == e.mix {
+            "exact"
+        } else {
+            "superset"
+        };
+        let _ = writeln!(
+            report,
+            "  {verdict:<8} mix {:>4} index {:>4}  ({:.1} s)  {}",
+            e.mix, e.ours, e.seconds, e.label
+        );
+        for m in &e.missed {
+            let _ = writeln!(report, "           missed: {m}");
+        }
+        for (file, rule) in e.explained.iter().take(3) {
+            let _ = writeln!(report, "           extra (known: {rule}): {file}");
+        }
+        if e.explained.len() > 3 {
+            let _ = writeln!(report, "           ... {} more known extras", e.explained.len() - 3);
+        }
+        for u in &e.unexplained {
+            let _ = writeln!(report, "           extra (UNEXPLAINED): {u}");
+        }
+    }
+
+    Agreement {
+        report,
+        graphs,
+        graph_rules_unused: KNOWN_GRAPH_DIFFERENCES
+            .iter()
+            .map(|(name, _, _)| *name)
+            .filter(|name| !graph_rules_used.contains(name))
+            .collect(),
+        edits,
+        extra_rules_unused: KNOWN_EXTRA
+            .iter()
+            .map(|(name, _, _)| *name)
+            .filter(|name| !extra_rules_used.contains(name))
+            .collect(),
+    }
+}
+
+fn assert_rules(a: &Agreement, every_rule_used: bool) {
+    for g in &a.graphs {
+        assert!(
+            g.unexplained.is_empty(),
+            "index vs mix xref graph ({}), (from, to, index kind, mix kind) not in \
+             KNOWN_GRAPH_DIFFERENCES:\n{:#?}\n{}",
+            g.when,
+            g.unexplained,
+            a.report
+        );
+        assert!(
+            g.connected_only_ours.is_empty() && g.connected_only_mix.is_empty(),
+            "compile-connected ({}): only ours {:?}, only Mix's {:?}\n{}",
+            g.when,
+            g.connected_only_ours,
+            g.connected_only_mix,
+            a.report
+        );
+    }
+    let missed: Vec<_> = a
+        .edits
+        .iter()
+        .filter(|e| !e.missed.is_empty())
+        .map(|e| (&e.label, &e.missed))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "Mix recompiles files the index misses: {missed:#?}\n{}",
+        a.report
+    );
+    let unexplained: Vec<_> = a
+        .edits
+        .iter()
+        .filter(|e| !e.unexplained.is_empty())
+        .map(|e| (&e.label, &e.unexplained))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "the index recompiles files Mix does not, for no known reason: {unexplained:#?}\n{}",
+        a.report
+    );
+    if every_rule_used {
+        assert!(
+            a.graph_rules_unused.is_empty() && a.extra_rules_unused.is_empty(),
+            "listed but not seen (remove them): {:?} {:?}\n{}",
+            a.graph_rules_unused,
+            a.extra_rules_unused,
+            a.report
+        );
+    }
+}
+
+#[test]
+fn index_agrees_with_mix_on_a_generated_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = generator::generate(&GenOptions::new(MODULES, SEED)).unwrap();
+    project.write_to(tmp.path()).unwrap();
+    let agreement = compare(tmp.path(), &project, false);
+    println!("{}", agreement.report);
+    assert_rules(&agreement, true);
+    assert!(
+        agreement.edits.len() >= 18,
+        "one edit per kind of module and per macro module, the runtime call from a macro \
+         module, and the body-only edits"
+    );
+    assert!(
+        agreement.graphs.last().is_some_and(|g| g.connected > 0),
+        "the edits must exercise compile-connected dependencies"
+    );
+}
+
+/// The hand run on a large project (see the module doc); not in CI: Mix
+/// alone takes minutes at 2 000 modules.
+#[test]
+#[ignore = "by hand: minutes of Mix on a large generated project"]
+fn index_agrees_with_mix_on_a_large_generated_project() {
+    let modules: usize = std::env::var("ORACLE_MODULES")
+        .map(|v| v.parse().expect("ORACLE_MODULES: a number of modules"))
+        .unwrap_or(2000);
+    let dir = PathBuf::from(std::env::var("ORACLE_DIR").expect("ORACLE_DIR: where to generate the project"));
+    let project = generator::generate(&GenOptions::new(modules, SEED)).unwrap();
+    if !dir.join("mix.exs").is_file() {
+        project.write_to(&dir).unwrap();
+    }
+    let quick = std::env::var("ORACLE_EDITS").map_or(true, |v| v != "all");
+    let agreement = compare(&dir, &project, quick);
+    println!("{}", agreement.report);
+    assert_rules(&agreement, false);
+}
