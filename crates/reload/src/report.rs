@@ -138,6 +138,9 @@ impl ReloadReport {
                 self.unchanged.len()
             );
         }
+        if self.success && self.reloaded.is_empty() && self.removed.is_empty() {
+            return format!("Nothing to reload: {} files unchanged", self.unchanged.len());
+        }
         if self.success {
             let count = self.reloaded.len();
             let noun = if count == 1 { "module" } else { "modules" };

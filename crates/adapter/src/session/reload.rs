@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 /// Compiling a large batch (a macro used everywhere) can take a while.
 const COMPILE_TIMEOUT: Duration = Duration::from_secs(600);
 const STEP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Reloads compiling at least this many files show DAP progress.
+const PROGRESS_THRESHOLD: usize = 10;
 /// How long a reload waits for a step in progress to end.
 const STEP_WAIT: Duration = Duration::from_secs(30);
 
@@ -167,9 +169,15 @@ impl Session {
         } else if plan.is_empty() {
             Ok(())
         } else {
+            // A change to a macro used everywhere can recompile most of the
+            // project: show it.
+            let progress = (plan.compile.len() >= PROGRESS_THRESHOLD)
+                .then(|| self.progress_start("Reloading", &format!("compiling {} files", plan.compile.len())))
+                .flatten();
             let executed = self
                 .execute_with_upgrades(&agent, &plan, &overlay, args.force.unwrap_or(false), &mut report)
                 .await;
+            self.progress_end(progress, if executed.is_ok() { "reloaded" } else { "failed" });
             let manager = self.reload.as_mut().map(|s| s.manager.as_mut());
             if let Some(Some(manager)) = manager {
                 match &executed {
