@@ -1,8 +1,9 @@
 //! The project index: per-file facts, the module -> file map and the reverse
 //! reference index, kept up to date one file at a time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -16,6 +17,20 @@ use crate::Error;
 struct FileEntry {
     facts: FileFacts,
     errors: Vec<ParseError>,
+    /// What [`Index::references_of`] answers for this file: its references
+    /// resolved against the rest of the project (macro or function calls,
+    /// `use` injection). Kept up to date by every update that can change it.
+    resolved: BTreeMap<ModuleName, KindSet>,
+}
+
+impl FileEntry {
+    fn new(facts: FileFacts, errors: Vec<ParseError>) -> FileEntry {
+        FileEntry {
+            facts,
+            errors,
+            resolved: BTreeMap::new(),
+        }
+    }
 }
 
 /// An Elixir project's source index and module dependency graph.
@@ -35,6 +50,16 @@ pub struct Index {
     /// Module X -> modules whose `__using__` quote references X: files that
     /// `use` those modules reference X too.
     injected_by: HashMap<ModuleName, BTreeSet<ModuleName>>,
+    /// The reverse of every file's resolved references: module -> files
+    /// whose code (own or `use`-injected) references it, with the kinds.
+    /// `affected` walks it without resolving anything, so a query costs
+    /// the stale files and their edges, with no per-edge resolution.
+    dependents: HashMap<ModuleName, BTreeMap<PathBuf, KindSet>>,
+    /// Module -> how many files reference it at compile time.
+    compile_referrers: HashMap<ModuleName, usize>,
+    /// The files whose staleness can make another file recompile (see
+    /// [`Index::stale_relevant`]); computed on demand, forgotten on change.
+    stale_relevant: OnceLock<HashSet<PathBuf>>,
 }
 
 /// A file-level dependency, as `mix xref graph` shows them.
@@ -188,7 +213,7 @@ impl Index {
                 let key = normal_key(path.strip_prefix(project_dir).unwrap_or(path));
                 let facts = extract(parser, &source);
                 let errors = to_parse_errors(&key, &facts);
-                Ok((key, FileEntry { facts, errors }))
+                Ok((key, FileEntry::new(facts, errors)))
             })
             .collect::<Result<_, Error>>()?;
         let mut index = Index {
@@ -198,11 +223,16 @@ impl Index {
             defined_in: HashMap::new(),
             referenced_by: HashMap::new(),
             injected_by: HashMap::new(),
+            dependents: HashMap::new(),
+            compile_referrers: HashMap::new(),
+            stale_relevant: OnceLock::new(),
         };
         for (key, entry) in parsed {
             index.link(&key, &entry);
             index.files.insert(key, entry);
         }
+        let all: Vec<PathBuf> = index.files.keys().cloned().collect();
+        index.resolve_files(all);
         Ok(index)
     }
 
@@ -216,10 +246,22 @@ impl Index {
             defined_in: HashMap::new(),
             referenced_by: HashMap::new(),
             injected_by: HashMap::new(),
+            dependents: HashMap::new(),
+            compile_referrers: HashMap::new(),
+            stale_relevant: OnceLock::new(),
         };
+        let mut parser = new_parser()?;
         for (path, source) in sources {
-            index.update_file(path.as_ref(), source.as_ref())?;
+            let key = index.key(path.as_ref());
+            let facts = extract(&mut parser, source.as_ref());
+            let errors = to_parse_errors(&key, &facts);
+            let entry = FileEntry::new(facts, errors);
+            index.unlink_file(&key);
+            index.link(&key, &entry);
+            index.files.insert(key, entry);
         }
+        let all: Vec<PathBuf> = index.files.keys().cloned().collect();
+        index.resolve_files(all);
         Ok(index)
     }
 
@@ -244,10 +286,7 @@ impl Index {
         let mut parser = new_parser()?;
         let facts = extract(&mut parser, contents);
         let errors = to_parse_errors(&key, &facts);
-        self.unlink_file(&key);
-        let entry = FileEntry { facts, errors };
-        self.link(&key, &entry);
-        self.files.insert(key, entry);
+        self.replace_entry(key, Some(FileEntry::new(facts, errors)));
         Ok(())
     }
 
@@ -271,14 +310,100 @@ impl Index {
     /// Forgets a file (deleted or renamed away). Returns whether it was known.
     pub fn remove_file(&mut self, path: &Path) -> bool {
         let key = self.key(path);
+        self.replace_entry(key, None)
+    }
+
+    /// Puts `entry` (or nothing) in place of the file `key`, and re-resolves
+    /// the references of every file whose resolution may change: the file
+    /// itself and the candidate referrers, before and after the change, of
+    /// the modules it defined or defines. A file's resolved references
+    /// depend on other files only through the modules it references (their
+    /// definitions decide macro or function calls) and the modules whose
+    /// `__using__` lands in it, and each of those chains is walked by
+    /// [`Index::candidate_referrers`]. Returns whether the file was known.
+    fn replace_entry(&mut self, key: PathBuf, entry: Option<FileEntry>) -> bool {
+        let mut touched: BTreeSet<ModuleName> = BTreeSet::new();
+        for e in self.files.get(&key).into_iter().chain(entry.as_ref()) {
+            touched.extend(e.facts.modules.iter().map(|m| m.name.clone()));
+        }
+        let mut dirty = self.referrers_of_modules(&touched);
         self.unlink_file(&key);
-        self.files.remove(&key).is_some()
+        let known = self.files.remove(&key).is_some();
+        if let Some(entry) = entry {
+            self.link(&key, &entry);
+            self.files.insert(key.clone(), entry);
+            dirty.insert(key);
+        }
+        dirty.extend(self.referrers_of_modules(&touched));
+        self.resolve_files(dirty);
+        known
+    }
+
+    fn referrers_of_modules(&self, modules: &BTreeSet<ModuleName>) -> BTreeSet<PathBuf> {
+        let mut out = BTreeSet::new();
+        for module in modules {
+            out.extend(self.candidate_referrers(module).into_iter().cloned());
+        }
+        out
+    }
+
+    /// Recomputes the resolved references of `files` (those still indexed)
+    /// and patches the reverse map where they changed.
+    fn resolve_files<I: IntoIterator<Item = PathBuf>>(&mut self, files: I) {
+        let files: Vec<PathBuf> = files.into_iter().filter(|f| self.files.contains_key(f)).collect();
+        let resolved: Vec<(PathBuf, BTreeMap<ModuleName, KindSet>)> = if files.len() > 64 {
+            files
+                .into_par_iter()
+                .map(|f| {
+                    let refs = self.resolve_references(&f);
+                    (f, refs)
+                })
+                .collect()
+        } else {
+            files
+                .into_iter()
+                .map(|f| {
+                    let refs = self.resolve_references(&f);
+                    (f, refs)
+                })
+                .collect()
+        };
+        for (file, refs) in resolved {
+            self.set_resolved(&file, refs);
+        }
+    }
+
+    fn set_resolved(&mut self, file: &Path, refs: BTreeMap<ModuleName, KindSet>) {
+        let Some(entry) = self.files.get_mut(file) else {
+            return;
+        };
+        if entry.resolved == refs {
+            return;
+        }
+        let old = std::mem::replace(&mut entry.resolved, refs);
+        self.stale_relevant = OnceLock::new();
+        for (module, kinds) in &old {
+            remove_dependent(&mut self.dependents, &mut self.compile_referrers, module, *kinds, file);
+        }
+        for (module, kinds) in &entry.resolved {
+            self.dependents
+                .entry(module.clone())
+                .or_default()
+                .insert(file.to_path_buf(), *kinds);
+            if kinds.compile {
+                *self.compile_referrers.entry(module.clone()).or_default() += 1;
+            }
+        }
     }
 
     fn unlink_file(&mut self, key: &Path) {
         let Some(old) = self.files.get(key) else {
             return;
         };
+        for (module, kinds) in &old.resolved {
+            remove_dependent(&mut self.dependents, &mut self.compile_referrers, module, *kinds, key);
+        }
+        self.stale_relevant = OnceLock::new();
         for module in &old.facts.modules {
             remove_from(&mut self.defined_in, &module.name, key);
         }
@@ -412,7 +537,16 @@ impl Index {
     /// Every module `file` references, with its kinds (own code plus
     /// `use`-injected code), including modules outside the project.
     pub fn references_of(&self, path: &Path) -> BTreeMap<ModuleName, KindSet> {
-        let Some(entry) = self.files.get(&self.key(path)) else {
+        self.files
+            .get(&self.key(path))
+            .map(|e| e.resolved.clone())
+            .unwrap_or_default()
+    }
+
+    /// Computes what [`Index::references_of`] answers for the indexed file
+    /// `key`, from the facts of the files it depends on.
+    fn resolve_references(&self, key: &Path) -> BTreeMap<ModuleName, KindSet> {
+        let Some(entry) = self.files.get(key) else {
             return BTreeMap::new();
         };
         let used = self.used_closure(&entry.facts);
@@ -457,36 +591,21 @@ impl Index {
     }
 
     /// Files (other than `path`) that depend on a module defined in `path`,
-    /// with the module and kinds.
-    fn dependents_of_file(
-        &self,
-        path: &Path,
-        used_cache: &mut HashMap<PathBuf, Vec<ModuleName>>,
-    ) -> Vec<(PathBuf, ModuleName, KindSet)> {
-        let Some(entry) = self.files.get(path) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for module in &entry.facts.modules {
-            for referrer in self.candidate_referrers(&module.name) {
-                if referrer.as_path() == path {
-                    continue;
-                }
-                let Some(ref_entry) = self.files.get(referrer) else {
-                    continue;
-                };
-                // Many stale files share referrers: compute each one's
-                // `use` closure once per query.
-                let used = used_cache
-                    .entry(referrer.clone())
-                    .or_insert_with(|| self.used_closure(&ref_entry.facts));
-                let kinds = self.kinds_between(&ref_entry.facts, used, &module.name);
-                if !kinds.is_empty() {
-                    out.push((referrer.clone(), module.name.clone(), kinds));
-                }
-            }
-        }
-        out
+    /// with the module and kinds: modules in definition order, files in
+    /// path order.
+    fn dependents_of_file<'a>(&'a self, path: &Path) -> impl Iterator<Item = (&'a Path, &'a str, KindSet)> + 'a {
+        self.files
+            .get_key_value(path)
+            .into_iter()
+            .flat_map(|(path, entry)| entry.facts.modules.iter().map(move |m| (path.as_path(), m)))
+            .flat_map(move |(path, module)| {
+                self.dependents
+                    .get(&module.name)
+                    .into_iter()
+                    .flatten()
+                    .filter(move |(referrer, _)| referrer.as_path() != path)
+                    .map(move |(referrer, kinds)| (referrer.as_path(), module.name.as_str(), *kinds))
+            })
     }
 
     /// File-level edges out of `path`, to other indexed files.
@@ -523,6 +642,46 @@ impl Index {
         self.files.keys().flat_map(|f| self.edges_from(f)).collect()
     }
 
+    /// The files whose staleness matters: those defining a module some file
+    /// references at compile time, and, transitively, every file such a
+    /// file calls at runtime. A stale file outside this set (and not
+    /// changed itself) makes no file recompile, and neither does anything
+    /// its staleness spreads to: its runtime dependents are outside the set
+    /// too, or it would be in it. So [`Index::affected`] never follows
+    /// runtime edges out of it, and costs the changed files, their
+    /// dependents and this set, however far the change's runtime callers
+    /// reach. The set depends on the whole graph and is computed on the
+    /// first query after a change, in time proportional to its own size.
+    fn stale_relevant(&self) -> &HashSet<PathBuf> {
+        self.stale_relevant.get_or_init(|| {
+            let mut relevant: HashSet<&Path> = HashSet::new();
+            let mut stack: Vec<&Path> = Vec::new();
+            for module in self.compile_referrers.keys() {
+                for file in self.defined_in.get(module).into_iter().flatten() {
+                    if relevant.insert(file) {
+                        stack.push(file);
+                    }
+                }
+            }
+            while let Some(file) = stack.pop() {
+                let Some(entry) = self.files.get(file) else {
+                    continue;
+                };
+                for (module, kinds) in &entry.resolved {
+                    if !kinds.runtime {
+                        continue;
+                    }
+                    for callee in self.defined_in.get(module).into_iter().flatten() {
+                        if callee.as_path() != file && relevant.insert(callee) {
+                            stack.push(callee);
+                        }
+                    }
+                }
+            }
+            relevant.into_iter().map(Path::to_path_buf).collect()
+        })
+    }
+
     /// What changing `changed` forces, by Mix's rules (Elixir 1.14
     /// `Mix.Compilers.Elixir.remove_stale_entry/5`, run to a fixpoint):
     ///
@@ -535,70 +694,72 @@ impl Index {
     ///   recompiled: every change is assumed to change the module's API
     ///   (Mix compares export digests; we cannot before compiling).
     ///
-    /// The cost is proportional to the stale files and their edges, not to
-    /// the project.
+    /// The answer is walked on precomputed reverse edges, following stale
+    /// files only where their staleness can still make a file recompile
+    /// (see `stale_relevant`): the cost is that of the changed files, the
+    /// files they make recompile and their edges, not of the project, nor
+    /// of how far the change's runtime callers reach.
     pub fn affected<P: AsRef<Path>>(&self, changed: &[P]) -> Affected {
+        let keys: Vec<PathBuf> = changed.iter().map(|p| self.key(p.as_ref())).collect();
         let mut recompile: Vec<Recompile> = Vec::new();
-        let mut in_recompile: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut stale: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut queue: VecDeque<PathBuf> = VecDeque::new();
+        let mut in_recompile: HashSet<&Path> = HashSet::new();
+        let mut stale: HashSet<&Path> = HashSet::new();
+        let mut queue: VecDeque<&Path> = VecDeque::new();
         let mut unknown = Vec::new();
-        let mut seeds = BTreeSet::new();
-        let mut used_cache = HashMap::new();
+        let mut seeds: HashSet<&Path> = HashSet::new();
 
-        for path in changed {
-            let key = self.key(path.as_ref());
-            if !self.files.contains_key(&key) {
+        for key in &keys {
+            if !self.files.contains_key(key) {
                 unknown.push(key.clone());
             }
-            if in_recompile.insert(key.clone()) {
+            if in_recompile.insert(key) {
                 recompile.push(Recompile {
                     path: key.clone(),
                     reason: Reason::Changed,
                 });
-                stale.insert(key.clone());
-                seeds.insert(key.clone());
+                stale.insert(key);
+                seeds.insert(key);
                 queue.push_back(key);
             }
         }
 
+        let relevant = self.stale_relevant();
         while let Some(file) = queue.pop_front() {
-            let seed = seeds.contains(&file);
-            for (dependent, module, kinds) in self.dependents_of_file(&file, &mut used_cache) {
-                let reason = if kinds.compile {
-                    Some(Reason::Compile {
-                        module,
-                        via: file.clone(),
-                    })
-                } else if kinds.export && seed {
-                    Some(Reason::Export {
-                        module,
-                        via: file.clone(),
-                    })
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    if in_recompile.insert(dependent.clone()) {
+            let seed = seeds.contains(file);
+            if !seed && !relevant.contains(file) {
+                // Nothing its staleness reaches recompiles (see
+                // `stale_relevant`): skipping it changes no answer.
+                continue;
+            }
+            for (dependent, module, kinds) in self.dependents_of_file(file) {
+                let recompiled = kinds.compile || (kinds.export && seed);
+                if recompiled {
+                    if in_recompile.insert(dependent) {
+                        let (module, via) = (module.to_owned(), file.to_path_buf());
+                        let reason = if kinds.compile {
+                            Reason::Compile { module, via }
+                        } else {
+                            Reason::Export { module, via }
+                        };
                         recompile.push(Recompile {
-                            path: dependent.clone(),
+                            path: dependent.to_path_buf(),
                             reason,
                         });
-                        stale.insert(dependent.clone());
+                        stale.insert(dependent);
                         queue.push_back(dependent);
                     }
-                } else if kinds.runtime && stale.insert(dependent.clone()) {
+                } else if kinds.runtime && relevant.contains(dependent) && stale.insert(dependent) {
                     queue.push_back(dependent);
                 }
             }
         }
 
-        let mut runtime_callers = BTreeSet::new();
+        let mut runtime_callers: BTreeSet<&Path> = BTreeSet::new();
         let mut modules = Vec::new();
         let mut parse_errors = Vec::new();
         for r in &recompile {
-            for (dependent, _, kinds) in self.dependents_of_file(&r.path, &mut used_cache) {
-                if kinds.runtime && !in_recompile.contains(&dependent) {
+            for (dependent, _, kinds) in self.dependents_of_file(&r.path) {
+                if kinds.runtime && !in_recompile.contains(dependent) {
                     runtime_callers.insert(dependent);
                 }
             }
@@ -609,7 +770,7 @@ impl Index {
         }
         Affected {
             recompile,
-            runtime_callers: runtime_callers.into_iter().collect(),
+            runtime_callers: runtime_callers.into_iter().map(Path::to_path_buf).collect(),
             modules,
             parse_errors,
             unknown,
@@ -630,6 +791,29 @@ impl Index {
                     parse_errors: entry.errors.clone(),
                 })
                 .collect(),
+        }
+    }
+}
+
+fn remove_dependent(
+    dependents: &mut HashMap<ModuleName, BTreeMap<PathBuf, KindSet>>,
+    compile_referrers: &mut HashMap<ModuleName, usize>,
+    module: &str,
+    kinds: KindSet,
+    file: &Path,
+) {
+    if let Some(files) = dependents.get_mut(module) {
+        files.remove(file);
+        if files.is_empty() {
+            dependents.remove(module);
+        }
+    }
+    if kinds.compile {
+        if let Some(count) = compile_referrers.get_mut(module) {
+            *count -= 1;
+            if *count == 0 {
+                compile_referrers.remove(module);
+            }
         }
     }
 }
@@ -863,5 +1047,268 @@ mod tests {
             text.contains("lib/a.ex  A 1-4\n└── lib/b.ex (compile+export) B\n"),
             "{text}"
         );
+    }
+
+    /// `affected` as it was first written, resolving every edge while it
+    /// walks: Mix's rule, followed literally (every stale file, every
+    /// candidate referrer). The index must answer exactly the same.
+    fn reference_affected(idx: &Index, changed: &[PathBuf]) -> Affected {
+        let dependents_of_file = |path: &Path| -> Vec<(PathBuf, ModuleName, KindSet)> {
+            let Some(entry) = idx.files.get(path) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for module in &entry.facts.modules {
+                for referrer in idx.candidate_referrers(&module.name) {
+                    if referrer.as_path() == path {
+                        continue;
+                    }
+                    let Some(ref_entry) = idx.files.get(referrer) else {
+                        continue;
+                    };
+                    let used = idx.used_closure(&ref_entry.facts);
+                    let kinds = idx.kinds_between(&ref_entry.facts, &used, &module.name);
+                    if !kinds.is_empty() {
+                        out.push((referrer.clone(), module.name.clone(), kinds));
+                    }
+                }
+            }
+            out
+        };
+        let mut recompile: Vec<Recompile> = Vec::new();
+        let mut in_recompile: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut stale: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut queue: VecDeque<PathBuf> = VecDeque::new();
+        let mut unknown = Vec::new();
+        let mut seeds = BTreeSet::new();
+        for path in changed {
+            let key = idx.key(path);
+            if !idx.files.contains_key(&key) {
+                unknown.push(key.clone());
+            }
+            if in_recompile.insert(key.clone()) {
+                recompile.push(Recompile {
+                    path: key.clone(),
+                    reason: Reason::Changed,
+                });
+                stale.insert(key.clone());
+                seeds.insert(key.clone());
+                queue.push_back(key);
+            }
+        }
+        while let Some(file) = queue.pop_front() {
+            let seed = seeds.contains(&file);
+            for (dependent, module, kinds) in dependents_of_file(&file) {
+                let reason = if kinds.compile {
+                    Some(Reason::Compile {
+                        module,
+                        via: file.clone(),
+                    })
+                } else if kinds.export && seed {
+                    Some(Reason::Export {
+                        module,
+                        via: file.clone(),
+                    })
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    if in_recompile.insert(dependent.clone()) {
+                        recompile.push(Recompile {
+                            path: dependent.clone(),
+                            reason,
+                        });
+                        stale.insert(dependent.clone());
+                        queue.push_back(dependent);
+                    }
+                } else if kinds.runtime && stale.insert(dependent.clone()) {
+                    queue.push_back(dependent);
+                }
+            }
+        }
+        let mut runtime_callers = BTreeSet::new();
+        let mut modules = Vec::new();
+        let mut parse_errors = Vec::new();
+        for r in &recompile {
+            for (dependent, _, kinds) in dependents_of_file(&r.path) {
+                if kinds.runtime && !in_recompile.contains(&dependent) {
+                    runtime_callers.insert(dependent);
+                }
+            }
+            if let Some(entry) = idx.files.get(&r.path) {
+                modules.extend(entry.facts.modules.iter().cloned());
+                parse_errors.extend(entry.errors.iter().cloned());
+            }
+        }
+        Affected {
+            recompile,
+            runtime_callers: runtime_callers.into_iter().collect(),
+            modules,
+            parse_errors,
+            unknown,
+        }
+    }
+
+    /// A small deterministic PRNG (xorshift), so the test needs no crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+    }
+
+    const MODULES: usize = 24;
+    const USING: usize = 6;
+
+    /// A random file defining `T.M<name>` (sometimes with a nested module):
+    /// macro modules, `__using__` modules injecting imports, `use`s,
+    /// behaviours and calls, structs, and every kind of reference to other
+    /// modules, so that kinds flip with the targets' definitions.
+    fn random_module(rng: &mut Rng, name: usize, dense: bool) -> String {
+        let other = |rng: &mut Rng| format!("T.M{}", rng.below(MODULES));
+        // The first few modules are mostly `__using__` ones, `use`d often,
+        // so that injection chains (a quote that `use`s another) are common.
+        let user = |rng: &mut Rng| format!("T.M{}", rng.below(USING));
+        let mut body = Vec::new();
+        if rng.chance(if dense { 30 } else { 8 }) {
+            let helper = other(rng);
+            body.push(format!("  defmacro m(x), do: {helper}.f(x)"));
+            body.push(format!("  defmacro n, do: quote(do: {helper}.f(1))"));
+        }
+        if rng.chance(if name < USING { 85 } else { 10 }) {
+            let mut quote = Vec::new();
+            for _ in 0..rng.below(4) {
+                let target = other(rng);
+                quote.push(match rng.below(6) {
+                    0 => format!("      import {target}"),
+                    1 => format!("      use {}", user(rng)),
+                    2 => format!("      @behaviour {target}"),
+                    3 => format!("      def injected, do: {target}.f(1)"),
+                    4 => format!("      require {target}"),
+                    _ => format!("      @x {target}.f(2)"),
+                });
+            }
+            body.push(format!(
+                "  defmacro __using__(_) do\n    quote do\n{}\n    end\n  end",
+                quote.join("\n")
+            ));
+        }
+        if rng.chance(30) {
+            body.push("  defstruct [:a]".to_owned());
+        }
+        body.push(format!("  def f(x), do: {}.g(x)", other(rng)));
+        for i in 0..rng.below(if dense { 5 } else { 3 }) {
+            let target = other(rng);
+            body.push(match rng.below(9) {
+                0 => format!("  require {target}\n  def r{i}(x), do: {target}.m(x)"),
+                1 => format!("  def s{i}(%{target}{{}} = x), do: x"),
+                2 => format!("  @a{i} {target}.f(1)"),
+                3 => format!("  use {}", user(rng)),
+                4 => format!("  import {target}\n  def i{i}, do: f(m(1))"),
+                5 => format!("  alias {target}"),
+                6 => format!("  def h{i}, do: {target}.n()"),
+                7 => format!("  @behaviour {target}"),
+                _ => format!("  def c{i}, do: {target}.f(2)"),
+            });
+        }
+        if rng.chance(15) {
+            let target = other(rng);
+            body.push(format!("  defmodule Inner do\n    def x, do: {target}.f(3)\n  end"));
+        }
+        format!("defmodule T.M{name} do\n{}\nend\n", body.join("\n"))
+    }
+
+    fn assert_same_answers(idx: &Index, sources: &BTreeMap<String, String>, step: usize) {
+        let list: Vec<(&String, &String)> = sources.iter().collect();
+        let batch = Index::from_sources(Path::new("/proj"), &list).unwrap();
+        let files: Vec<PathBuf> = batch.files().map(Path::to_path_buf).collect();
+        assert_eq!(
+            idx.files().map(Path::to_path_buf).collect::<Vec<_>>(),
+            files,
+            "step {step}"
+        );
+        assert_eq!(idx.dependents, batch.dependents, "step {step}");
+        assert_eq!(idx.compile_referrers, batch.compile_referrers, "step {step}");
+        for (i, file) in files.iter().enumerate() {
+            assert_eq!(
+                idx.references_of(file),
+                batch.references_of(file),
+                "step {step}: {file:?}"
+            );
+            let pair = [file.clone(), files[(i * 7 + 3) % files.len()].clone()];
+            let queries = if i % 3 == 0 {
+                &[&pair[..1], &pair[..]][..]
+            } else {
+                &[&pair[..1]][..]
+            };
+            for query in queries {
+                let answer = idx.affected(query);
+                assert_eq!(answer, batch.affected(query), "step {step}: {query:?}");
+                assert_eq!(answer, reference_affected(idx, query), "step {step}: {query:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_updates_answer_as_a_fresh_index_and_as_the_literal_rule() {
+        for seed in 1..=4u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut sources: BTreeMap<String, String> = BTreeMap::new();
+            // Dense graphs recompile much; sparse ones leave most stale
+            // files out of `stale_relevant`.
+            let dense = seed % 2 == 1;
+            for i in 0..MODULES {
+                sources.insert(format!("lib/m{i}.ex"), random_module(&mut rng, i, dense));
+            }
+            let list: Vec<(&String, &String)> = sources.iter().collect();
+            let mut idx = Index::from_sources(Path::new("/proj"), &list).unwrap();
+            // Built one file at a time, it must be the same index.
+            let mut one_by_one = index(&[]);
+            for (path, source) in &sources {
+                one_by_one.update_file(Path::new(path), source).unwrap();
+            }
+            assert_same_answers(&one_by_one, &sources, 0);
+            assert_same_answers(&idx, &sources, 0);
+            for step in 1..=30 {
+                let file = format!("lib/m{}.ex", rng.below(MODULES + 4));
+                match rng.below(10) {
+                    0 => {
+                        idx.remove_file(Path::new(&file));
+                        sources.remove(&file);
+                    }
+                    choice => {
+                        // Mostly the module of the file's own name; sometimes
+                        // another one, which moves or duplicates it.
+                        let name = if choice == 1 {
+                            rng.below(MODULES)
+                        } else {
+                            step % MODULES
+                        };
+                        let name = if choice > 3 {
+                            file.trim_start_matches("lib/m")
+                                .trim_end_matches(".ex")
+                                .parse()
+                                .unwrap()
+                        } else {
+                            name
+                        };
+                        let source = random_module(&mut rng, name, dense);
+                        idx.update_file(Path::new(&file), &source).unwrap();
+                        sources.insert(file, source);
+                    }
+                }
+                assert_same_answers(&idx, &sources, step);
+            }
+        }
     }
 }

@@ -24,8 +24,9 @@
 //! `@behaviour`, code run in a module body), *export* (`%Struct{}`,
 //! `require`, `import`) and *runtime* (calls and aliases in functions).
 //!
-//! Two things need the whole project and are decided at query time, so that
-//! an edit costs only the re-parse of the edited file:
+//! Two things need the whole project, so they are not stored with the
+//! file that makes the reference; they are resolved against the target's
+//! current definitions, and re-resolved when those change:
 //! - **macro calls**: `M.f()` inside a function is compile-time when the
 //!   project's `M` defines a public `defmacro`/`defguard` named `f` (any
 //!   arity), runtime otherwise. Macros of modules outside the project
@@ -36,6 +37,24 @@
 //!   defines `defmacro __using__` are added to every file that `use`s it
 //!   (top level of the quote as compile-time, code inside `def`s as
 //!   runtime), recursively for `use` inside such a quote.
+//!
+//! # Cost of an edit and of a query
+//! Each file's references are kept resolved (kinds decided), with their
+//! reverse: module -> referring files and kinds. An edit re-parses the file
+//! and re-resolves the files whose resolution can change: those that
+//! reference a module the file defined or defines, directly or through a
+//! chain of `use`d `__using__` quotes (for a module `use`d everywhere,
+//! that is every file, as a change of it recompiles every file anyway).
+//! [`Index::affected`] then walks the reverse map without resolving
+//! anything, and follows a stale file's runtime dependents only when its
+//! staleness can still make some file recompile: it defines a module
+//! referenced at compile time, or such a module's file calls it at
+//! runtime, transitively. That set is computed on the first query after an
+//! edit, in time proportional to its size (a few macro modules and their
+//! helpers, typically). So a query costs the change and what it
+//! recompiles, not how far the change's runtime callers reach (a leaf edit
+//! in a generated 2 000-module project: 6 µs, from 26 ms when every stale
+//! file was walked and every edge resolved during the walk).
 //!
 //! # Known differences from Mix
 //! - Everything the index cannot see without expanding macros: references
