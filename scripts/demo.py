@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """A minimal DAP client that plays the editor: it starts elixir-dap, launches
-the bundled example project (examples/shop) and prints what a user would see
-in the debug console, then disconnects. Standard library only."""
+a copy of the bundled example project (examples/shop), stops at a breakpoint,
+looks at the variables, then edits and saves a module while the shop runs and
+shows the reload arrive without a restart. Prints what a user would see in the
+debug console, then disconnects. Standard library only."""
 
 import argparse
 import json
 import os
 import queue
+import shutil
+import tempfile
 import subprocess
 import sys
 import threading
@@ -18,7 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--adapter", default=os.path.join(ROOT, "target/release/elixir-dap"))
-    parser.add_argument("--project", default=os.path.join(ROOT, "examples/shop"))
+    parser.add_argument("--project", default=os.path.join(ROOT, "examples/shop"),
+                        help="copied to a temporary directory first, so the demo's edit stays there")
     parser.add_argument("--seconds", type=float, default=6.0, help="how long to let the app run")
     args = parser.parse_args()
 
@@ -57,13 +62,39 @@ def main():
             sys.exit("demo: %s failed: %s" % (what, message.get("message")))
         return message
 
+    workdir = tempfile.mkdtemp(prefix="elixir-dap-demo-")
+    project = os.path.join(workdir, "shop")
+    shutil.copytree(args.project, project, ignore=shutil.ignore_patterns("_build", "deps"))
+    pricing = os.path.join(project, "lib/shop/pricing.ex")
+
     response(send("initialize", {"adapterID": "elixir", "clientID": "demo"}), 10, "initialize")
     started = time.time()
-    response(send("launch", {"projectDir": args.project, "taskArgs": ["--no-halt"]}), 300, "launch")
-    response(send("configurationDone"), 10, "configurationDone")
-    until(lambda m: m.get("event") == "output" and "shop: added" in m["body"]["output"], 60, "the app's first output")
-    print("demo: first output %.0f ms after launch" % ((time.time() - started) * 1000))
+    response(send("launch", {"projectDir": project, "taskArgs": ["--no-halt"]}), 300, "launch")
+    source = open(pricing).read()
+    line = source.splitlines().index("    subtotal = items |> Enum.map(&price/1) |> Enum.sum()") + 1
+    response(send("setBreakpoints", {"source": {"path": pricing}, "breakpoints": [{"line": line}]}), 30, "setBreakpoints")
+    response(send("configurationDone"), 60, "configurationDone")
+    stopped = until(lambda m: m.get("event") == "stopped", 60, "a stop at the breakpoint")
+    print("demo: stopped at the breakpoint %.0f ms after launch" % ((time.time() - started) * 1000))
+    thread = stopped["body"]["threadId"]
+    frames = response(send("stackTrace", {"threadId": thread}), 10, "stackTrace")["body"]["stackFrames"]
+    scopes = response(send("scopes", {"frameId": frames[0]["id"]}), 10, "scopes")["body"]["scopes"]
+    variables = response(send("variables", {"variablesReference": scopes[0]["variablesReference"]}), 10, "variables")
+    print("demo: %s line %s, variables: %s" % (frames[0]["name"], frames[0]["line"], ", ".join(
+        "%s = %s" % (v["name"], v["value"]) for v in variables["body"]["variables"])))
+    response(send("setBreakpoints", {"source": {"path": pricing}, "breakpoints": []}), 10, "setBreakpoints")
+    response(send("continue", {"threadId": thread}), 10, "continue")
+
+    # Edit and save while the shop runs: a bigger discount. The session reloads
+    # the module by itself (reloadOnSave defaults to "auto"); the cart keeps its items.
+    print("demo: saving lib/shop/pricing.ex: 50% off from 1 000 instead of 10% from 2 000")
+    with open(pricing, "w") as f:
+        f.write(source.replace("subtotal > 2_000, do: div(subtotal, 10)", "subtotal > 1_000, do: div(subtotal, 2)"))
+    reloaded = until(lambda m: m.get("event") == "codeReloaded", 30, "the reload of the saved file")
+    print("demo: reloaded %s in %.0f ms without restarting" % (
+        ", ".join(m["module"] for m in reloaded["body"]["reloaded"]), reloaded["body"]["timings"]["total"]))
     until(never, args.seconds, "")
+    shutil.rmtree(workdir, ignore_errors=True)
     response(send("disconnect", {"terminateDebuggee": True}), 20, "disconnect")
     adapter.stdin.close()
     adapter.wait(timeout=20)
