@@ -2,7 +2,8 @@
 # Installs what elixir-dap needs on a fresh Debian machine, and nothing that is
 # already there: Erlang/OTP with the debugger app and its sources (the
 # debugger's modules are interpreted from source), Elixir, and python3 for the
-# demo client. Rust (cargo) must already be installed.
+# demo client, and vim-tiny for the watcher's editor tests. Rust (cargo) must
+# already be installed.
 set -euo pipefail
 
 packages=(erlang-base erlang-debugger erlang-src erlang-dev erlang-syntax-tools
@@ -13,6 +14,11 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+
+# The watcher's tests save files with a real Vim.
+if ! command -v vim >/dev/null && ! command -v vim.tiny >/dev/null; then
+  missing+=(vim-tiny)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
