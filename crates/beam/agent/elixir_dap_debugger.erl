@@ -353,8 +353,10 @@ load_native(Prepared) ->
                         end, {[], []}, Prepared)
     end.
 
+%% code:purge/1 is a call to the code server even when there is nothing to
+%% purge: ask the VM first.
 release_native(Module) ->
-    _ = code:purge(Module),
+    _ = erlang:check_old_code(Module) andalso code:purge(Module),
     case erlang:module_loaded(Module) of
         true -> _ = erts_debug:breakpoint({Module, '_', '_'}, false);
         false -> ok
