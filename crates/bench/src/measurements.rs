@@ -128,6 +128,12 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: reload_20_ms,
     },
     Measurement {
+        key: "reload_hub_ms",
+        unit: "ms",
+        description: "reloadCode after the hub macro was edited: it and every pipeline step (its compile-time dependents) recompiled, reloaded and re-interpreted (hub_reps repetitions).",
+        run: reload_hub_ms,
+    },
+    Measurement {
         key: "save_to_code_reloaded_ms",
         unit: "ms",
         description: "reloadOnSave: a file written until the `codeReloaded` event.",
@@ -406,65 +412,44 @@ fn interpret_serial_ni_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     Ok(Outcome::Samples { samples, extra })
 }
 
-/// Whether the reload measurements run. The adapter answers `reloadCode`
-/// now, but on the generated projects its debuggee VM exits during the
-/// compile phase (seen on 2026-11-27 with OTP 25 / Elixir 1.14, also with
-/// interpretation through `int:ni/1`), so they stay `NotMeasured` until it
-/// works there; [`reload_edits`] is ready.
-const MEASURE_RELOAD: bool = false;
-
 /// The phases of `timings` in a `reloadCode` response (and `codeReloaded`
 /// event), in milliseconds.
 pub const RELOAD_PHASES: &[&str] = &["plan", "compile", "load", "interpret", "breakpoints", "total"];
 
-/// `reloadCode` after `count` pipeline steps were edited, `reps` times in
-/// one session (every project module interpreted, as at launch): the wall
-/// time from the request to its response, and the medians of the
-/// adapter's own `timings`. The request is
+/// The files one reload repetition writes and the modules it must reload.
+struct ReloadEdit {
+    files: Vec<(PathBuf, String)>,
+    modules: Vec<String>,
+}
+
+/// `reloadCode` after edits, `reps` times in one session (every project
+/// module interpreted, as at launch): the wall time from the request to its
+/// response, and the medians of the adapter's own `timings`. The request is
 /// `{"files": [absolute paths]}`; the response's body has `success`,
-/// `reloaded` (which must name every edited module) and `timings`.
-/// Not measured while the adapter does not answer `reloadCode`.
-fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> {
+/// `reloaded` (which must name every edited module) and `timings`. Not
+/// measured while the adapter does not answer `reloadCode`.
+fn measure_reloads(
+    ctx: &mut SizeContext,
+    reps: usize,
+    edit_for: &mut dyn FnMut(&SizeContext, usize, u64) -> Result<ReloadEdit, String>,
+) -> Result<Outcome, String> {
     if ctx.features.missing("reloadCode").is_some() {
         return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
     }
-    if !MEASURE_RELOAD {
-        return Ok(Outcome::NotMeasured(
-            "needs a `reloadCode` that works on the generated projects (issue 5): the adapter answers it, \
-             but the debuggee VM exits while it compiles; the measurement is ready (MEASURE_RELOAD in \
-             crates/bench/src/measurements.rs)"
-                .to_owned(),
-        ));
-    }
-    let reps = ctx.config.reps;
-    let pool: Vec<EditTarget> = ctx
-        .project
-        .sample_edit_targets(count * reps)
-        .into_iter()
-        .cloned()
-        .collect();
-    if pool.len() < count {
-        return Err(format!("the project has only {} edit targets", pool.len()));
-    }
+    // A reload that recompiles most of the project takes as long as a compile.
+    let timeout = crate::bench::compile_timeout(ctx.modules());
     let (mut dap, _) = ctx.launch_session(TIMEOUT)?;
     let mut samples = Vec::new();
+    let mut reloaded_counts = Vec::new();
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
     for rep in 0..reps {
         let generation = ctx.next_generation();
-        let mut edits: Vec<(PathBuf, String)> = Vec::new();
-        let mut modules = Vec::new();
-        for index in pick(pool.len(), count, rep, reps) {
-            if let Some(target) = pool.get(index) {
-                let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
-                edits.push((target.file.clone(), edited));
-                modules.push(target.module.clone());
-            }
-        }
-        ctx.write_edits(&edits)?;
-        let files: Vec<PathBuf> = edits.iter().map(|(file, _)| ctx.root.join(file)).collect();
+        let edit = edit_for(ctx, rep, generation)?;
+        ctx.write_edits(&edit.files)?;
+        let files: Vec<PathBuf> = edit.files.iter().map(|(file, _)| ctx.root.join(file)).collect();
         let started = Instant::now();
         let response = dap
-            .request("reloadCode", json!({ "files": files }), TIMEOUT)
+            .request("reloadCode", json!({ "files": files }), timeout)
             .map_err(|e| e.0)?;
         let ms = ms_since(started);
         let body = &response["body"];
@@ -475,10 +460,11 @@ fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> 
             ));
         }
         let reloaded = body["reloaded"].to_string();
-        if let Some(missing) = modules.iter().find(|m| !reloaded.contains(m.as_str())) {
+        if let Some(missing) = edit.modules.iter().find(|m| !reloaded.contains(m.as_str())) {
             return Err(format!("reloadCode did not reload {missing}: {body}"));
         }
         samples.push(ms);
+        reloaded_counts.push(body["reloaded"].as_array().map_or(0, Vec::len));
         for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
             if let Some(value) = body["timings"][*phase].as_f64() {
                 values.push(value);
@@ -494,9 +480,64 @@ fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> 
         );
     }
     let mut extra = Map::new();
-    extra.insert("files_edited".to_owned(), json!(count));
+    extra.insert("modules_reloaded".to_owned(), json!(reloaded_counts));
     extra.insert("timings_median".to_owned(), Value::Object(timings));
     Ok(Outcome::Samples { samples, extra })
+}
+
+/// `reloadCode` after `count` pipeline steps (a new spread each repetition)
+/// were edited.
+fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> {
+    let reps = ctx.config.reps;
+    let pool: Vec<EditTarget> = ctx
+        .project
+        .sample_edit_targets(count * reps)
+        .into_iter()
+        .cloned()
+        .collect();
+    if pool.len() < count {
+        return Err(format!("the project has only {} edit targets", pool.len()));
+    }
+    let outcome = measure_reloads(ctx, reps, &mut |ctx, rep, generation| {
+        let mut edit = ReloadEdit {
+            files: Vec::new(),
+            modules: Vec::new(),
+        };
+        for index in pick(pool.len(), count, rep, reps) {
+            if let Some(target) = pool.get(index) {
+                let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+                edit.files.push((target.file.clone(), edited));
+                edit.modules.push(target.module.clone());
+            }
+        }
+        Ok(edit)
+    })?;
+    Ok(with_extra(outcome, "files_edited", json!(count)))
+}
+
+fn with_extra(outcome: Outcome, key: &str, value: Value) -> Outcome {
+    match outcome {
+        Outcome::Samples { samples, mut extra } => {
+            extra.insert(key.to_owned(), value);
+            Outcome::Samples { samples, extra }
+        }
+        other => other,
+    }
+}
+
+/// `reloadCode` after the hub macro was edited: the adapter recompiles it
+/// and every module that uses it (`hub_reps` repetitions).
+fn reload_hub_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let hub = ctx.project.hub_macro.clone();
+    let reps = ctx.config.hub_reps;
+    let outcome = measure_reloads(ctx, reps, &mut |ctx, _rep, generation| {
+        let edited = hub.edit.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+        Ok(ReloadEdit {
+            files: vec![(hub.file.clone(), edited)],
+            modules: vec![hub.module.clone()],
+        })
+    })?;
+    Ok(with_extra(outcome, "hub_dependents", json!(hub.dependents.len())))
 }
 
 fn reload_1_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
