@@ -18,8 +18,10 @@
 //! The same comparison runs by hand on a large project:
 //! `ORACLE_MODULES=2000 ORACLE_DIR=/tmp/oracle2000 cargo test --release -p
 //! elixir-dap-deps --test mix_oracle_generated -- --ignored --nocapture`
-//! (generates into `ORACLE_DIR` unless it already holds the project, so a
+//! (generates into `ORACLE_DIR` unless it already holds a project, so a
 //! second run reuses Mix's build; the edits accumulate in that directory).
+//! `ORACLE_SEED` (default 1) picks another project, `ORACLE_EDITS=all` makes
+//! every edit of the CI run instead of one per family.
 //!
 //! Needs `mix` on PATH (Elixir 1.14 here; CI installs it): without it the
 //! test fails rather than skips.
@@ -252,11 +254,23 @@ enum EditKind {
     Constant(generator::ConstantEdit),
     /// A comment line added before the module's `end`. Exports unchanged.
     Comment,
+    /// `text` inserted after the first line containing `anchor`: an edit
+    /// that adds dependencies (code run at compile time, a struct built in
+    /// a `__using__` quote). `exports`: whether it adds a public function.
+    InsertAfter {
+        anchor: &'static str,
+        text: String,
+        exports: bool,
+    },
 }
 
 impl EditCase {
     fn changes_exports(&self) -> bool {
-        matches!(self.edit, EditKind::Probe | EditKind::ProbeCalling { .. })
+        match self.edit {
+            EditKind::Probe | EditKind::ProbeCalling { .. } => true,
+            EditKind::InsertAfter { exports, .. } => exports,
+            EditKind::Constant(_) | EditKind::Comment => false,
+        }
     }
 
     /// The file's content after edit number `n`.
@@ -269,6 +283,13 @@ impl EditCase {
                 format!("  def probe_{n}(arg), do: {module}.{function}(arg)")
             }
             EditKind::Comment => format!("  # edit {n}"),
+            EditKind::InsertAfter { anchor, text, .. } => {
+                let at = source
+                    .find(anchor)
+                    .unwrap_or_else(|| panic!("{}: no {anchor:?} in {}", self.label, self.file.display()));
+                let at = at + source[at..].find('\n').map_or(source.len() - at, |i| i + 1);
+                return format!("{}{text}\n{}", &source[..at], &source[at..]);
+            }
         };
         insert_before_end(source, first.end_line, &line)
     }
@@ -377,6 +398,62 @@ fn edit_cases(project: &Project, quick: bool) -> Vec<EditCase> {
         ));
     }
     let schema = first_of(GenKind::Struct);
+    let hub = &project.hub_macro;
+    cases.push(case(
+        format!("Macro {}: its `__using__` quote now builds %{}{{}} in the module body", hub.module, schema.name),
+        &hub.file,
+        EditKind::InsertAfter {
+            anchor: "@behaviour unquote(__MODULE__)",
+            text: format!(
+                "\n      @component_default %{}{{id: 0}}\n      @doc false\n      def component_default, do: @component_default",
+                schema.name
+            ),
+            exports: false,
+        },
+    ));
+    cases.push(case(
+        format!("Struct {} (built in every step's module body)", schema.name),
+        &schema.file,
+        EditKind::Probe,
+    ));
+    // A step that calls another chain's head at compile time: it is
+    // compile-connected to everything that head reaches at runtime.
+    let head = project.edit_targets.first().unwrap();
+    let other = project
+        .edit_targets
+        .iter()
+        .rev()
+        .find(|t| t.chain != head.chain && t.position == 0)
+        .unwrap();
+    let other_tail = project
+        .edit_targets
+        .iter()
+        .rev()
+        .find(|t| t.chain == other.chain)
+        .unwrap();
+    cases.push(case(
+        format!(
+            "Pipeline {}: module body now calls {}.score/1",
+            head.module, other.module
+        ),
+        &head.file,
+        EditKind::InsertAfter {
+            anchor: "use ",
+            text: format!(
+                "\n  @seed_score {}.score(3)\n  @doc false\n  def seed_score, do: @seed_score",
+                other.module
+            ),
+            exports: true,
+        },
+    ));
+    cases.push(case(
+        format!(
+            "body-only: factor/0 of {} (end of the chain {} heads)",
+            other_tail.module, other.module
+        ),
+        &other_tail.file,
+        EditKind::Constant(other_tail.edit.clone()),
+    ));
     cases.push(case(
         format!("body-only: a comment in struct {}", schema.name),
         &schema.file,
@@ -706,7 +783,7 @@ fn index_agrees_with_mix_on_a_generated_project() {
     println!("{}", agreement.report);
     assert_rules(&agreement, true);
     assert!(
-        agreement.edits.len() >= 18,
+        agreement.edits.len() >= 22,
         "one edit per kind of module and per macro module, the runtime call from a macro \
          module, and the body-only edits"
     );
@@ -725,7 +802,10 @@ fn index_agrees_with_mix_on_a_large_generated_project() {
         .map(|v| v.parse().expect("ORACLE_MODULES: a number of modules"))
         .unwrap_or(2000);
     let dir = PathBuf::from(std::env::var("ORACLE_DIR").expect("ORACLE_DIR: where to generate the project"));
-    let project = generator::generate(&GenOptions::new(modules, SEED)).unwrap();
+    let seed: u64 = std::env::var("ORACLE_SEED")
+        .map(|v| v.parse().expect("ORACLE_SEED: a number"))
+        .unwrap_or(SEED);
+    let project = generator::generate(&GenOptions::new(modules, seed)).unwrap();
     if !dir.join("mix.exs").is_file() {
         project.write_to(&dir).unwrap();
     }
