@@ -3,25 +3,150 @@
 //! It remembers every project source as it was last compiled into the VM
 //! (content digest and text), keeps the dependency index in step with it,
 //! and turns a request ("these files, or everything, changed") into a
-//! [`Plan`]: which files changed by content (never by mtime), which are new
-//! or deleted, which files the change forces to recompile by Mix's rules,
-//! and which changes cannot be applied without a restart. Executing the plan
+//! [`Plan`]: which files changed by content (never by mtime alone; see
+//! below), which are new or deleted, which files the change forces to
+//! recompile by Mix's rules, and which changes cannot be applied without a
+//! restart. Executing the plan
 //! in the VM is the adapter's job; it then [commits](ReloadManager::commit)
 //! the plan, or [aborts](ReloadManager::abort) it, which puts the index back.
+//!
+//! # How a change is detected
+//! Content decides: a file changed when its SHA-256 digest differs from the
+//! compiled one's, so a file saved again with the same bytes is unchanged,
+//! and two saves within one second are two changes (Mix on Elixir 1.14
+//! compares mtimes in whole seconds and misses the second one).
+//!
+//! Reading and hashing every source would make a full scan cost the whole
+//! project's bytes (~20 ms at 2 000 modules), so each snapshot also keeps
+//! the file's metadata as it was when its content was read: size,
+//! modification and status-change times at full (nanosecond) precision,
+//! inode and device. When a file's metadata is identical to that, it is
+//! taken as unchanged without being read; otherwise it is read and its
+//! digest compared (and, when equal, the new metadata remembered: a touched
+//! file stays unchanged and costs one read). Two rules keep this safe:
+//! - the metadata is taken *before* the content is read, so a write racing
+//!   the read changes the metadata after the one remembered;
+//! - metadata is remembered only for files last modified (and whose status
+//!   last changed) more than [`RACY_MARGIN`] before it was taken. Filesystems stamp times with a
+//!   coarse clock (a few milliseconds on Linux, up to 2 s elsewhere): two
+//!   same-size writes within one tick get identical metadata, and a read
+//!   between them would pin the first content. A file written that
+//!   recently is read and compared on every scan until it is older.
+//!
+//! The status-change time (which no program can set back) catches a
+//! rewrite whose modification time was restored (`touch -d`, `cp -p`); a
+//! new inode catches an editor's write-and-rename.
+//!
+//! A full scan walks the source roots once, taking each file's metadata
+//! relative to its directory as it goes, so it costs one `stat` per source
+//! (~4 ms for 2 000 sources) and a read only for files whose metadata
+//! moved.
 
 use elixir_dap_deps::{default_roots, Index, Reason};
 use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::Metadata;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 type ContentDigest = [u8; 32];
+
+/// How long after its last modification a file's metadata may stand for
+/// its content (see the module doc): more than the coarsest filesystem
+/// timestamp granularity (FAT's 2 s).
+const RACY_MARGIN: Duration = Duration::from_secs(3);
 
 /// A source as the VM last compiled it.
 #[derive(Debug, Clone)]
 struct Snapshot {
     digest: ContentDigest,
     text: Arc<str>,
+    /// The file's metadata when `text` was read, if it can stand for the
+    /// content (see the module doc); `None`: compare the content.
+    stamp: Option<Stamp>,
+}
+
+impl Snapshot {
+    /// Whether `meta` is the remembered (trusted) metadata.
+    fn stamp_matches(&self, meta: Option<&Metadata>) -> bool {
+        match (self.stamp, meta) {
+            (Some(stamp), Some(meta)) => Stamp::of(meta) == Some(stamp),
+            _ => false,
+        }
+    }
+}
+
+/// A file a plan considers.
+struct Candidate {
+    /// Relative to the project directory.
+    file: PathBuf,
+    /// Its metadata, when `walked`.
+    meta: Option<Metadata>,
+    /// Whether the scan of the source roots found it (and took `meta`).
+    walked: bool,
+    /// Whether `meta` is the snapshot's trusted metadata.
+    same_stamp: bool,
+}
+
+impl Candidate {
+    fn new(file: PathBuf) -> Candidate {
+        Candidate {
+            file,
+            meta: None,
+            walked: false,
+            same_stamp: false,
+        }
+    }
+}
+
+/// The metadata of a file that, unchanged, means unchanged content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    len: u64,
+    modified: SystemTime,
+    #[cfg(unix)]
+    changed: (i64, i64),
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    /// The stamp of `meta`, whatever its age; `None` where the platform has
+    /// no modification time.
+    fn of(meta: &std::fs::Metadata) -> Option<Stamp> {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Some(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            #[cfg(unix)]
+            inode: (meta.dev(), meta.ino()),
+        })
+    }
+
+    /// The stamp to remember for content read after `meta` was taken:
+    /// none unless the file was modified (and its status changed) before
+    /// `limit`, [`RACY_MARGIN`] before `meta` was taken.
+    fn trusted(meta: &std::fs::Metadata, limit: Option<SystemTime>) -> Option<Stamp> {
+        let stamp = Stamp::of(meta)?;
+        let limit = limit?;
+        #[cfg(unix)]
+        {
+            let (secs, nanos) = stamp.changed;
+            let changed = u64::try_from(secs)
+                .ok()
+                .map(|s| SystemTime::UNIX_EPOCH + Duration::new(s, u32::try_from(nanos).unwrap_or(0)));
+            match changed {
+                Some(changed) if changed < limit => {}
+                _ => return None,
+            }
+        }
+        (stamp.modified < limit).then_some(stamp)
+    }
 }
 
 /// What a request asks to consider.
@@ -75,6 +200,9 @@ pub struct Plan {
     /// `compile` in the order to compile it: each wave only after the
     /// previous one is loaded (see [`compile_waves`]).
     pub waves: Vec<Vec<PathBuf>>,
+    /// The metadata of the changed and new files, taken before their
+    /// content was read, for [`ReloadManager::commit`].
+    stamps: BTreeMap<PathBuf, Option<Stamp>>,
 }
 
 impl Plan {
@@ -91,12 +219,18 @@ pub struct ReloadManager {
     index: Index,
     /// Keyed by path relative to the project directory.
     sources: BTreeMap<PathBuf, Snapshot>,
+    /// [`RACY_MARGIN`], but for tests.
+    racy_margin: Duration,
 }
 
 impl ReloadManager {
     /// Indexes the project's sources and remembers them as compiled. Call it
     /// right after the project was compiled at launch.
     pub fn new(project_dir: &Path) -> Result<ReloadManager, String> {
+        ReloadManager::with_racy_margin(project_dir, RACY_MARGIN)
+    }
+
+    fn with_racy_margin(project_dir: &Path, racy_margin: Duration) -> Result<ReloadManager, String> {
         let project_dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
         let roots = default_roots(&project_dir);
         let index = Index::build(&project_dir, &roots).map_err(|e| e.to_string())?;
@@ -105,11 +239,16 @@ impl ReloadManager {
             roots,
             index,
             sources: BTreeMap::new(),
+            racy_margin,
         };
         let files: Vec<PathBuf> = manager.index.files().map(Path::to_path_buf).collect();
+        let limit = manager.trust_limit();
         for file in files.into_iter().chain(manager.restart_files()) {
-            if let Ok(text) = std::fs::read_to_string(manager.project_dir.join(&file)) {
-                manager.sources.insert(file, snapshot(text));
+            let path = manager.project_dir.join(&file);
+            // Metadata first: see the module doc.
+            let stamp = std::fs::metadata(&path).ok().and_then(|m| Stamp::trusted(&m, limit));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                manager.sources.insert(file, snapshot(Arc::from(text), stamp));
             }
         }
         Ok(manager)
@@ -151,7 +290,8 @@ impl ReloadManager {
     /// must [commit](Self::commit) or [abort](Self::abort) the plan.
     pub fn plan(&mut self, request: &PlanRequest) -> Plan {
         let mut plan = Plan::default();
-        let candidates: BTreeSet<PathBuf> = match &request.files {
+        let limit = self.trust_limit();
+        let candidates: Vec<Candidate> = match &request.files {
             Some(files) => files
                 .iter()
                 .filter_map(|f| match self.relative(f) {
@@ -164,13 +304,31 @@ impl ReloadManager {
                         None
                     }
                 })
+                .collect::<BTreeSet<PathBuf>>()
+                .into_iter()
+                .map(Candidate::new)
                 .collect(),
             None => self.all_candidates(),
         };
         let mut changed_paths: Vec<PathBuf> = Vec::new();
-        for file in candidates {
+        for candidate in candidates {
+            let Candidate {
+                file,
+                meta,
+                walked,
+                same_stamp,
+            } = candidate;
+            if same_stamp {
+                // The fast path: see the module doc.
+                plan.unchanged.push(file);
+                continue;
+            }
+            let path = self.project_dir.join(&file);
+            let meta = if walked { meta } else { std::fs::metadata(&path).ok() };
+            let same_stamp = self.sources.get(&file).is_some_and(|s| s.stamp_matches(meta.as_ref()));
+            let stamp = meta.as_ref().and_then(|m| Stamp::trusted(m, limit));
             if let Some(reason) = restart_reason(&file) {
-                if self.content_changed(&file) {
+                if !same_stamp && self.content_changed(&file, stamp) {
                     plan.restart_required.push((file, reason));
                 } else {
                     plan.unchanged.push(file);
@@ -184,8 +342,12 @@ impl ReloadManager {
                 ));
                 continue;
             }
-            let on_disk = std::fs::read_to_string(self.project_dir.join(&file)).ok();
-            match (self.sources.get(&file), on_disk) {
+            if same_stamp {
+                plan.unchanged.push(file);
+                continue;
+            }
+            let on_disk = meta.and_then(|_| std::fs::read_to_string(&path).ok());
+            match (self.sources.get_mut(&file), on_disk) {
                 (Some(_), None) => {
                     let modules = self.index.modules_in(&file).iter().map(|m| m.name.clone()).collect();
                     plan.deleted.push((file.clone(), modules));
@@ -194,6 +356,9 @@ impl ReloadManager {
                 (None, None) => plan.ignored.push((file, "no such file".into())),
                 (Some(old), Some(text)) => {
                     if digest(&text) == old.digest {
+                        // Touched, or written back: the content is the
+                        // compiled one, and these metadata say so now.
+                        old.stamp = stamp;
                         plan.unchanged.push(file);
                     } else if let Some(reason) = nif_reason(&text) {
                         plan.restart_required.push((file, reason));
@@ -203,6 +368,7 @@ impl ReloadManager {
                             old: old.text.clone(),
                             new: Arc::from(text),
                         });
+                        plan.stamps.insert(file.clone(), stamp);
                         changed_paths.push(file);
                     }
                 }
@@ -211,6 +377,7 @@ impl ReloadManager {
                         plan.restart_required.push((file, reason));
                     } else {
                         plan.new.push((file.clone(), Arc::from(text)));
+                        plan.stamps.insert(file.clone(), stamp);
                         changed_paths.push(file);
                     }
                 }
@@ -283,12 +450,13 @@ impl ReloadManager {
 
     /// The plan was carried out: its sources are now the compiled ones.
     pub fn commit(&mut self, plan: &Plan) {
+        let stamp = |file: &PathBuf| plan.stamps.get(file).copied().flatten();
         for change in &plan.changed {
             self.sources
-                .insert(change.file.clone(), snapshot_arc(change.new.clone()));
+                .insert(change.file.clone(), snapshot(change.new.clone(), stamp(&change.file)));
         }
         for (file, text) in &plan.new {
-            self.sources.insert(file.clone(), snapshot_arc(text.clone()));
+            self.sources.insert(file.clone(), snapshot(text.clone(), stamp(file)));
         }
         for (file, _) in &plan.deleted {
             self.sources.remove(file);
@@ -311,16 +479,30 @@ impl ReloadManager {
         }
     }
 
+    /// Files modified since this instant are read on every scan; call it
+    /// before taking any metadata (see the module doc).
+    fn trust_limit(&self) -> Option<SystemTime> {
+        SystemTime::now().checked_sub(self.racy_margin)
+    }
+
     fn update_index(&mut self, file: &Path, text: &str) {
         // The index only fails to update when the grammar cannot load, which
         // Index::build would have failed on already.
         let _ = self.index.update_file(file, text);
     }
 
-    fn content_changed(&self, file: &Path) -> bool {
+    /// Whether a file's content differs from its snapshot; when it does
+    /// not, `stamp` (taken before the read) is remembered for it.
+    fn content_changed(&mut self, file: &Path, stamp: Option<Stamp>) -> bool {
         let on_disk = std::fs::read(self.project_dir.join(file)).ok();
-        match (self.sources.get(file), on_disk) {
-            (Some(old), Some(bytes)) => digest_bytes(&bytes) != old.digest,
+        match (self.sources.get_mut(file), on_disk) {
+            (Some(old), Some(bytes)) => {
+                let changed = digest_bytes(&bytes) != old.digest;
+                if !changed {
+                    old.stamp = stamp;
+                }
+                changed
+            }
             (None, None) => false,
             _ => true,
         }
@@ -330,20 +512,50 @@ impl ReloadManager {
         self.roots.iter().any(|root| file.starts_with(root))
     }
 
-    /// Every source known, every `.ex` file now under the roots, and the
-    /// files whose change needs a restart.
-    fn all_candidates(&self) -> BTreeSet<PathBuf> {
-        let mut all: BTreeSet<PathBuf> = self.sources.keys().cloned().collect();
+    /// Every source known, every `.ex` file now under the roots (with its
+    /// metadata, taken while walking), and the files whose change needs a
+    /// restart; sorted, without duplicates.
+    fn all_candidates(&self) -> Vec<Candidate> {
+        let mut walked = Vec::new();
         for root in &self.roots {
-            let mut found = Vec::new();
-            collect_sources(&self.project_dir.join(root), &mut found);
-            for path in found {
-                if let Ok(relative) = path.strip_prefix(&self.project_dir) {
-                    all.insert(relative.to_path_buf());
+            walk_sources(&self.project_dir.join(root), root, &mut walked);
+        }
+        // Each walk is in path order; roots may not be.
+        if !walked.windows(2).all(|w| w[0].0 < w[1].0) {
+            walked.sort_by(|a, b| a.0.cmp(&b.0));
+            walked.dedup_by(|a, b| a.0 == b.0);
+        }
+        // Merge with the known sources, both sorted.
+        let mut all = Vec::with_capacity(walked.len().max(self.sources.len()) + 8);
+        let mut known = self.sources.iter().peekable();
+        let mut walked = walked.into_iter().peekable();
+        loop {
+            let order = match (known.peek(), walked.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some((k, _)), Some((w, _))) => k.as_path().cmp(w),
+            };
+            let snapshot = match order {
+                Ordering::Less => {
+                    all.extend(known.next().map(|(k, _)| Candidate::new(k.clone())));
+                    continue;
                 }
+                Ordering::Equal => known.next().map(|(_, s)| s),
+                Ordering::Greater => None,
+            };
+            all.extend(walked.next().map(|(file, meta)| Candidate {
+                same_stamp: snapshot.is_some_and(|s| s.stamp_matches(meta.as_ref())),
+                file,
+                meta,
+                walked: true,
+            }));
+        }
+        for file in self.restart_files() {
+            if let Err(at) = all.binary_search_by(|c| c.file.as_path().cmp(&file)) {
+                all.insert(at, Candidate::new(file));
             }
         }
-        all.extend(self.restart_files());
         all
     }
 
@@ -463,14 +675,11 @@ fn is_compiled_source(file: &Path) -> bool {
     file.extension().is_some_and(|e| e == "ex")
 }
 
-fn snapshot(text: String) -> Snapshot {
-    snapshot_arc(Arc::from(text))
-}
-
-fn snapshot_arc(text: Arc<str>) -> Snapshot {
+fn snapshot(text: Arc<str>, stamp: Option<Stamp>) -> Snapshot {
     Snapshot {
         digest: digest(&text),
         text,
+        stamp,
     }
 }
 
@@ -508,14 +717,30 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+/// The `.ex` files under `dir` (whose path relative to the project is
+/// `relative`), with their metadata (following symbolic links, as reading
+/// them does), in the order of `Path`'s `Ord`: a directory's entries sorted
+/// by name, depth first. The metadata of a plain file is taken relative to
+/// its directory, and a directory's kind comes with its entry, so the walk
+/// costs one `stat` per source and no path lookups from the root.
+fn walk_sources(dir: &Path, relative: &Path, out: &mut Vec<(PathBuf, Option<Metadata>)>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_sources(&path, out);
-        } else if is_compiled_source(&path) {
-            out.push(path);
+    let mut entries: Vec<(std::ffi::OsString, std::fs::DirEntry)> =
+        entries.flatten().map(|e| (e.file_name(), e)).collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
+        let Ok(kind) = entry.file_type() else { continue };
+        let (is_dir, meta) = if kind.is_symlink() {
+            let meta = std::fs::metadata(entry.path()).ok();
+            (meta.as_ref().is_some_and(Metadata::is_dir), meta)
+        } else {
+            (kind.is_dir(), None)
+        };
+        if is_dir {
+            walk_sources(&entry.path(), &relative.join(&name), out);
+        } else if is_compiled_source(Path::new(&name)) {
+            let meta = meta.or_else(|| entry.metadata().ok());
+            out.push((relative.join(&name), meta));
         }
     }
 }
@@ -698,5 +923,136 @@ mod tests {
         });
         assert_eq!(plan.ignored.len(), 1);
         assert!(plan.is_empty());
+    }
+
+    /// Lets filesystem timestamps (coarse: a clock tick) pass `now`, for
+    /// managers that trust metadata as soon as it is older than now.
+    fn tick() {
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    const CALLER: &str = "lib/caller.ex";
+
+    fn write(dir: &tempfile::TempDir, text: &str) {
+        std::fs::write(dir.path().join(CALLER), text).unwrap();
+    }
+
+    fn caller(n: u32) -> String {
+        format!("defmodule App.Caller do\n  def g, do: App.User.f({n})\nend\n")
+    }
+
+    fn stamp_of(manager: &ReloadManager) -> Option<Stamp> {
+        manager.sources[Path::new(CALLER)].stamp
+    }
+
+    #[test]
+    fn an_in_place_rewrite_with_identical_content_is_unchanged() {
+        let dir = project();
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CALLER)).unwrap();
+        write(&dir, &text);
+        let plan = manager.plan(&PlanRequest::default());
+        assert!(plan.is_empty(), "{plan:?}");
+        assert!(plan.unchanged.contains(&PathBuf::from(CALLER)));
+
+        // Metadata trusted at once: touched, the file is read, found
+        // unchanged, and its new metadata remembered.
+        let dir = project();
+        tick();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let before = stamp_of(&manager);
+        assert!(before.is_some());
+        tick();
+        let text = std::fs::read_to_string(dir.path().join(CALLER)).unwrap();
+        write(&dir, &text);
+        tick();
+        let plan = manager.plan(&PlanRequest::default());
+        assert!(plan.is_empty(), "{plan:?}");
+        let after = stamp_of(&manager);
+        assert!(after.is_some() && after != before, "{before:?} {after:?}");
+    }
+
+    #[test]
+    fn a_same_size_edit_within_the_same_second_is_detected() {
+        let dir = project();
+        // Written just before the manager read it, and again right after:
+        // same size, the same second (and likely the same clock tick).
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        write(&dir, &caller(3));
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&plan), vec![(CALLER.to_owned(), "changed".to_owned())]);
+        manager.commit(&plan);
+        // Committed, then edited again at once, same length.
+        write(&dir, &caller(4));
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&plan), vec![(CALLER.to_owned(), "changed".to_owned())]);
+        assert_eq!(&*plan.changed[0].new, caller(4));
+        manager.commit(&plan);
+        let plan = manager.plan(&PlanRequest::default());
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn identical_metadata_skips_the_read_and_other_metadata_compares_content() {
+        let dir = project();
+        tick();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        // Pretend the VM compiled other bytes: as long as the metadata are
+        // the remembered ones, the file is not read, so it is unchanged...
+        manager.sources.get_mut(Path::new(CALLER)).unwrap().digest = [0; 32];
+        let plan = manager.plan(&PlanRequest::default());
+        assert!(plan.is_empty(), "{plan:?}");
+        // ...named by the request too...
+        let one = PlanRequest {
+            files: Some(vec![dir.path().join(CALLER)]),
+            modules: vec![],
+        };
+        assert!(manager.plan(&one).is_empty());
+        // ...and once touched (same bytes), it is read and compared.
+        let text = std::fs::read_to_string(dir.path().join(CALLER)).unwrap();
+        write(&dir, &text);
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&plan), vec![(CALLER.to_owned(), "changed".to_owned())]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_rewrite_with_its_modification_time_restored_is_detected() {
+        let dir = project();
+        tick();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let path = dir.path().join(CALLER);
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        tick();
+        write(&dir, &caller(2).replace("f(2)", "f(7)"));
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+        tick();
+        let plan = manager.plan(&PlanRequest::default());
+        assert_eq!(files(&plan), vec![(CALLER.to_owned(), "changed".to_owned())]);
+    }
+
+    #[test]
+    fn a_committed_change_is_trusted_by_its_metadata_and_racy_ones_are_not() {
+        let dir = project();
+        tick();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        write(&dir, &caller(5));
+        tick();
+        let plan = manager.plan(&PlanRequest::default());
+        manager.commit(&plan);
+        assert!(stamp_of(&manager).is_some(), "metadata taken before the read");
+        // With the real margin, a file written just now is not trusted.
+        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        assert_eq!(stamp_of(&manager), None);
+        write(&dir, &caller(6));
+        let plan = manager.plan(&PlanRequest::default());
+        manager.commit(&plan);
+        assert_eq!(stamp_of(&manager), None);
     }
 }
