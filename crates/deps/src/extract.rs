@@ -124,7 +124,8 @@ const COMPILER_READ_ATTRS: &[&str] = &[
 ];
 
 /// Typespec attributes: remote types are expanded without tracing, so they
-/// add no dependency in Mix (Kernel.Typespec `expand_remote/2`).
+/// add no dependency in Mix (Kernel.Typespec `expand_remote/2`), except
+/// `%Struct{}`, whose expansion is traced (an export dependency).
 const TYPESPEC_ATTRS: &[&str] = &["type", "typep", "opaque", "spec", "callback", "macrocallback"];
 
 /// Names of `def`-like forms and whether they are public functions/macros.
@@ -436,16 +437,40 @@ impl<'s> Walker<'s> {
         self.mode = saved;
     }
 
+    /// The `%Struct{}`s of a typespec: export dependencies, nothing else.
+    fn typespec_structs(&mut self, node: Node) {
+        if node.kind() == "struct" {
+            let mut cursor = node.walk();
+            let name = node.named_children(&mut cursor).next();
+            if let Some(module) = name.and_then(|n| self.module_expr(n)) {
+                self.add_ref(&module, RefKind::Export, line(node));
+            }
+            return;
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        for child in children {
+            self.typespec_structs(child);
+        }
+    }
+
     fn visit_map(&mut self, node: Node) {
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in children {
             if child.kind() == "struct" {
-                // `%M{}`: Mix traces a struct expansion, an export dependency.
+                // `%M{}`: Mix traces a struct expansion, an export dependency;
+                // while the module body runs (functions defined there
+                // included) the alias is also traced at compile time.
                 let mut c2 = child.walk();
                 let name = child.named_children(&mut c2).next();
                 match name.and_then(|n| self.module_expr(n)) {
-                    Some(module) => self.add_ref(&module, RefKind::Export, line(child)),
+                    Some(module) => {
+                        self.add_ref(&module, RefKind::Export, line(child));
+                        if self.mode == Mode::Compile && !self.in_quote() {
+                            self.add_ref(&module, RefKind::Compile, line(child));
+                        }
+                    }
                     None => self.visit_children(child),
                 }
             } else {
@@ -505,6 +530,9 @@ impl<'s> Walker<'s> {
 
     fn set_attribute(&mut self, name: &str, args: &[Node]) {
         if TYPESPEC_ATTRS.contains(&name) {
+            for arg in args {
+                self.typespec_structs(*arg);
+            }
             return;
         }
         let line = args.first().map(|a| line(*a)).unwrap_or(0);

@@ -1,8 +1,6 @@
-//! Differences from Mix found by the oracles that are bugs of the index, not
-//! limits of a parser: each test states what Mix 1.14 does (checked with
-//! `mix xref graph` and `mix compile --verbose` on a scratch project) and
-//! fails today. They are ignored until the extractor is fixed; un-ignore
-//! one with its fix.
+//! Differences from Mix that the oracles found and that were bugs of the
+//! index (now fixed): each test states what Mix 1.14 does (checked with
+//! `mix xref graph` and `mix compile --verbose` on a scratch project).
 
 // Test helpers: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -28,7 +26,6 @@ const STRUCT: &str = "defmodule App.S do\n  defstruct [:a]\nend\n";
 /// The extractor skips typespec attributes entirely (`TYPESPEC_ATTRS` in
 /// `extract.rs`), so the edge and the recompilation are missed.
 #[test]
-#[ignore = "index bug: %Struct{} in a typespec is an export dependency in Mix"]
 fn struct_in_a_typespec_is_an_export_dependency() {
     for attr in ["type t ::", "typep t ::", "opaque t ::", "spec f(", "callback c("] {
         let user = if attr.starts_with("spec") || attr.starts_with("callback") {
@@ -58,7 +55,6 @@ fn struct_in_a_typespec_is_an_export_dependency() {
 /// is a compile-time dependency in Mix 1.14 (the pattern's alias is traced
 /// while the module body runs); the index records an export one.
 #[test]
-#[ignore = "index bug: a struct pattern in a module-body fn is compile-time in Mix 1.14"]
 fn struct_pattern_in_a_module_body_fn_is_compile_time() {
     let user = "defmodule App.U do\n  @x Enum.map([1], fn %App.S{a: a} -> a; b -> b end)\n  def x, do: @x\nend\n";
     let index = Index::from_sources(
