@@ -57,7 +57,8 @@ const KNOWN_GRAPH_DIFFERENCES: &[GraphRule] = &[];
 
 /// Why a file the index recompiles and Mix does not is expected: (name,
 /// reason, predicate on the edit and the extra file's reason in
-/// `Affected`).
+/// `Affected`). A file recompiled because of an expected extra file (its
+/// `via`) is expected for the same reason.
 type ExtraRule = (&'static str, &'static str, fn(&EditCase, &Reason) -> bool);
 const KNOWN_EXTRA: &[ExtraRule] = &[(
     "body-only edit, export dependents",
@@ -648,16 +649,33 @@ fn compare(dir: &Path, project: &Project, quick: bool) -> Agreement {
             missed: mix_set.iter().filter(|f| !reasons.contains_key(*f)).cloned().collect(),
             seconds,
         };
-        for (file, reason) in &reasons {
-            if mix_set.contains(file) {
+        // In `affected`'s order, so that a file recompiled because of an
+        // extra file (its `via`) inherits that file's explanation.
+        let mut explained: BTreeMap<String, &'static str> = BTreeMap::new();
+        for r in &affected.recompile {
+            let file = r.path.display().to_string();
+            if mix_set.contains(&file) {
                 continue;
             }
-            match KNOWN_EXTRA.iter().find(|(_, _, applies)| applies(&case, reason)) {
-                Some((name, _, _)) => {
-                    extra_rules_used.insert(*name);
-                    outcome.explained.push((file.clone(), *name));
+            let inherited = match &r.reason {
+                Reason::Compile { via, .. } | Reason::Export { via, .. } => {
+                    explained.get(&via.display().to_string()).copied()
                 }
-                None => outcome.unexplained.push(format!("{file} ({reason:?})")),
+                Reason::Changed => None,
+            };
+            let rule = inherited.or_else(|| {
+                KNOWN_EXTRA
+                    .iter()
+                    .find(|(_, _, applies)| applies(&case, &r.reason))
+                    .map(|(name, _, _)| *name)
+            });
+            match rule {
+                Some(name) => {
+                    extra_rules_used.insert(name);
+                    explained.insert(file.clone(), name);
+                    outcome.explained.push((file, name));
+                }
+                None => outcome.unexplained.push(format!("{file} ({:?})", r.reason)),
             }
         }
         edits.push(outcome);
