@@ -323,8 +323,18 @@ impl Index {
     /// [`Index::candidate_referrers`]. Returns whether the file was known.
     fn replace_entry(&mut self, key: PathBuf, entry: Option<FileEntry>) -> bool {
         let mut touched: BTreeSet<ModuleName> = BTreeSet::new();
-        for e in self.files.get(&key).into_iter().chain(entry.as_ref()) {
-            touched.extend(e.facts.modules.iter().map(|m| m.name.clone()));
+        // An edit that keeps what other files' resolution reads of this one
+        // (the modules it defines, their definitions and `__using__`
+        // quotes), a change inside a function body say, re-resolves only
+        // this file: so does an edit of a module every file `use`s.
+        let same_interface = match (self.files.get(&key), entry.as_ref()) {
+            (Some(old), Some(new)) => same_interface(&old.facts, &new.facts),
+            _ => false,
+        };
+        if !same_interface {
+            for e in self.files.get(&key).into_iter().chain(entry.as_ref()) {
+                touched.extend(e.facts.modules.iter().map(|m| m.name.clone()));
+            }
         }
         let mut dirty = self.referrers_of_modules(&touched);
         self.unlink_file(&key);
@@ -793,6 +803,16 @@ impl Index {
                 .collect(),
         }
     }
+}
+
+/// Whether two versions of a file look the same to other files'
+/// resolution: same modules defined, with the same definitions and the same
+/// `__using__` quotes.
+fn same_interface(old: &FileFacts, new: &FileFacts) -> bool {
+    old.defs == new.defs
+        && old.using_refs == new.using_refs
+        && old.modules.len() == new.modules.len()
+        && old.modules.iter().zip(&new.modules).all(|(a, b)| a.name == b.name)
 }
 
 fn remove_dependent(
@@ -1285,6 +1305,18 @@ mod tests {
                     0 => {
                         idx.remove_file(Path::new(&file));
                         sources.remove(&file);
+                    }
+                    choice @ (2 | 3) if sources.contains_key(&file) => {
+                        let source = if choice == 2 {
+                            // A change inside bodies only.
+                            sources[&file].replace("f(1)", "f(11)") + "# edited\n"
+                        } else {
+                            // A change of a `__using__` quote only.
+                            let target = format!("T.M{}", rng.below(MODULES));
+                            sources[&file].replace("    quote do\n", &format!("    quote do\n      use {target}\n"))
+                        };
+                        idx.update_file(Path::new(&file), &source).unwrap();
+                        sources.insert(file, source);
                     }
                     choice => {
                         // Mostly the module of the file's own name; sometimes
