@@ -553,6 +553,13 @@ impl Index {
             .unwrap_or_default()
     }
 
+    /// [`Index::references_of`] without a copy: `None` for a file not
+    /// indexed.
+    pub fn resolved_references(&self, path: &Path) -> Option<&BTreeMap<ModuleName, KindSet>> {
+        let key = self.key(path);
+        self.files.get(&key).map(|e| &e.resolved)
+    }
+
     /// Computes what [`Index::references_of`] answers for the indexed file
     /// `key`, from the facts of the files it depends on.
     fn resolve_references(&self, key: &Path) -> BTreeMap<ModuleName, KindSet> {

@@ -46,7 +46,7 @@
 use elixir_dap_deps::{default_roots, Index, Reason};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::path::{Component, Path, PathBuf};
@@ -683,31 +683,33 @@ impl ReloadManager {
 /// compiled in parallel. A dependency cycle, which Elixir itself rejects,
 /// is cut at the file seen first.
 pub fn compile_waves(index: &Index, files: &[PathBuf]) -> Vec<Vec<PathBuf>> {
-    let in_batch: BTreeSet<&PathBuf> = files.iter().collect();
-    let prerequisites: BTreeMap<&PathBuf, BTreeSet<PathBuf>> = files
+    let in_batch: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
+    // Sorted, so that a cycle is cut where it always was.
+    let prerequisites: HashMap<&Path, BTreeSet<&Path>> = files
         .iter()
         .map(|file| {
             let needs = index
-                .references_of(file)
+                .resolved_references(file)
                 .into_iter()
+                .flatten()
                 .filter(|(_, kinds)| kinds.compile || kinds.export)
-                .filter_map(|(module, _)| index.file_of(&module).map(Path::to_path_buf))
-                .filter(|target| target != file && in_batch.contains(target))
+                .filter_map(|(module, _)| index.file_of(module))
+                .filter(|target| *target != file.as_path() && in_batch.contains(target))
                 .collect();
-            (file, needs)
+            (file.as_path(), needs)
         })
         .collect();
-    let mut wave_of: BTreeMap<PathBuf, usize> = BTreeMap::new();
-    fn depth(
-        file: &PathBuf,
-        prerequisites: &BTreeMap<&PathBuf, BTreeSet<PathBuf>>,
-        wave_of: &mut BTreeMap<PathBuf, usize>,
-        visiting: &mut BTreeSet<PathBuf>,
+    let mut wave_of: HashMap<&Path, usize> = HashMap::new();
+    fn depth<'a>(
+        file: &'a Path,
+        prerequisites: &HashMap<&'a Path, BTreeSet<&'a Path>>,
+        wave_of: &mut HashMap<&'a Path, usize>,
+        visiting: &mut HashSet<&'a Path>,
     ) -> usize {
         if let Some(wave) = wave_of.get(file) {
             return *wave;
         }
-        if !visiting.insert(file.clone()) {
+        if !visiting.insert(file) {
             return 0;
         }
         let wave = prerequisites
@@ -718,12 +720,12 @@ pub fn compile_waves(index: &Index, files: &[PathBuf]) -> Vec<Vec<PathBuf>> {
             .max()
             .unwrap_or(0);
         visiting.remove(file);
-        wave_of.insert(file.clone(), wave);
+        wave_of.insert(file, wave);
         wave
     }
     let mut waves: Vec<Vec<PathBuf>> = Vec::new();
     for file in files {
-        let wave = depth(file, &prerequisites, &mut wave_of, &mut BTreeSet::new());
+        let wave = depth(file, &prerequisites, &mut wave_of, &mut HashSet::new());
         if waves.len() <= wave {
             waves.resize(wave + 1, Vec::new());
         }
