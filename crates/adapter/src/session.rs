@@ -404,6 +404,7 @@ impl Session {
             term::atom("load_project"),
             term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
         ]);
+        let compile_started = std::time::SystemTime::now();
         let loaded = match agent.call(request, LOAD_PROJECT_TIMEOUT).await {
             Ok(loaded) => loaded,
             Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
@@ -419,7 +420,7 @@ impl Session {
         };
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
-        self.reload = Some(reload::ReloadState::start(config.project_dir.clone()));
+        self.reload = Some(reload::ReloadState::start(config.project_dir.clone(), compile_started));
         match on_save::SaveWatch::start(&config) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());

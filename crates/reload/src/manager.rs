@@ -237,10 +237,23 @@ impl ReloadManager {
     /// Indexes the project's sources and remembers them as compiled. Call it
     /// right after the project was compiled at launch.
     pub fn new(project_dir: &Path) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, RACY_MARGIN)
+        ReloadManager::with_racy_margin(project_dir, RACY_MARGIN, None)
     }
 
-    fn with_racy_margin(project_dir: &Path, racy_margin: Duration) -> Result<ReloadManager, String> {
+    /// Like [`ReloadManager::new`], for sources compiled by a compile that
+    /// started at `compile_started`: a file modified since may hold an edit
+    /// the VM does not run (saved while the project compiled or while this
+    /// index was built), so it is remembered as not compiled and the next
+    /// reload compiles it.
+    pub fn compiled_since(project_dir: &Path, compile_started: SystemTime) -> Result<ReloadManager, String> {
+        ReloadManager::with_racy_margin(project_dir, RACY_MARGIN, Some(compile_started))
+    }
+
+    fn with_racy_margin(
+        project_dir: &Path,
+        racy_margin: Duration,
+        compile_started: Option<SystemTime>,
+    ) -> Result<ReloadManager, String> {
         let project_dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
         let roots = default_roots(&project_dir);
         let index = Index::build(&project_dir, &roots).map_err(|e| e.to_string())?;
@@ -258,8 +271,18 @@ impl ReloadManager {
             let path = manager.project_dir.join(&file);
             // Metadata first: see the module doc.
             let stamp = stamp_of(&path).and_then(|s| s.trusted(limit));
+            let edited_since_compile = compile_started.is_some_and(|started| {
+                std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|modified| modified >= started)
+            });
             if let Ok(text) = std::fs::read_to_string(&path) {
-                manager.sources.insert(file, snapshot(Arc::from(text), stamp));
+                let mut remembered = snapshot(Arc::from(text), stamp);
+                if edited_since_compile {
+                    remembered.digest = NOT_COMPILED;
+                    remembered.stamp = None;
+                }
+                manager.sources.insert(file, remembered);
             }
         }
         Ok(manager)
@@ -761,6 +784,10 @@ fn is_compiled_source(file: &Path) -> bool {
     file.extension().is_some_and(|e| e == "ex")
 }
 
+/// The digest of a source whose compiled content is not known: no content
+/// has it, so the next plan sees the file as changed.
+const NOT_COMPILED: ContentDigest = [0; 32];
+
 fn snapshot(text: Arc<str>, stamp: Option<Stamp>) -> Snapshot {
     Snapshot {
         digest: digest(&text),
@@ -1022,7 +1049,7 @@ mod tests {
         // unchanged, and its new metadata remembered.
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
         let before = caller_stamp(&manager);
         assert!(before.is_some());
         tick();
@@ -1059,7 +1086,7 @@ mod tests {
     fn identical_metadata_skips_the_read_and_other_metadata_compares_content() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
         // Pretend the VM compiled other bytes: as long as the metadata are
         // the remembered ones, the file is not read, so it is unchanged...
         manager.sources.get_mut(Path::new(CALLER)).unwrap().digest = [0; 32];
@@ -1083,7 +1110,7 @@ mod tests {
     fn a_rewrite_with_its_modification_time_restored_is_detected() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
         let path = dir.path().join(CALLER);
         let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
         tick();
@@ -1104,7 +1131,7 @@ mod tests {
     fn a_committed_change_is_trusted_by_its_metadata_and_racy_ones_are_not() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
         write(&dir, &caller(5));
         tick();
         let plan = manager.plan(&PlanRequest::default());
@@ -1124,7 +1151,7 @@ mod tests {
         let dir = project();
         std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
         assert!(manager.plan(&PlanRequest::default()).is_empty());
         assert!(
             manager.listings.contains_key(Path::new("lib/sub")),
@@ -1168,5 +1195,37 @@ mod tests {
         );
         manager.commit(&plan);
         assert!(manager.plan(&PlanRequest::default()).is_empty());
+    }
+
+    #[test]
+    fn a_file_edited_since_the_compile_started_is_planned() {
+        let dir = project();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for file in [
+            "mix.exs",
+            "config/config.exs",
+            "lib/macros.ex",
+            "lib/user.ex",
+            "lib/caller.ex",
+        ] {
+            let handle = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(file))
+                .unwrap();
+            handle.set_modified(hour_ago).unwrap();
+        }
+        let before_edit = SystemTime::now() - Duration::from_secs(60);
+        // Saved while the project compiled: the VM runs the older version.
+        std::fs::write(
+            dir.path().join("lib/caller.ex"),
+            "defmodule App.Caller do\n  def g, do: 2\nend\n",
+        )
+        .unwrap();
+        let mut manager = ReloadManager::compiled_since(dir.path(), before_edit).unwrap();
+        let plan = manager.plan(&PlanRequest::default());
+        let planned: Vec<PathBuf> = plan.compile.iter().map(|c| c.file.clone()).collect();
+        assert_eq!(planned, vec![PathBuf::from("lib/caller.ex")], "{plan:?}");
+        let mut fresh = ReloadManager::compiled_since(dir.path(), SystemTime::now() + Duration::from_secs(60)).unwrap();
+        assert!(fresh.plan(&PlanRequest::default()).is_empty());
     }
 }

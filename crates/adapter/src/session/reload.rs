@@ -50,14 +50,17 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background.
-    pub fn start(project_dir: PathBuf) -> ReloadState {
+    /// Starts indexing the project in the background. `compile_started`:
+    /// when the launch's compile began; files saved since are reloaded by
+    /// the next reload, whatever the index reads now.
+    pub fn start(project_dir: PathBuf, compile_started: std::time::SystemTime) -> ReloadState {
         let overlay = std::env::temp_dir().join(format!(
             "elixir-dap-overlay-{}-{}",
             std::process::id(),
             OVERLAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let building = tokio::task::spawn_blocking(move || ReloadManager::new(&project_dir));
+        let building =
+            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, compile_started));
         ReloadState {
             manager: None,
             building: Some(building),
