@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use support::app::App;
+use support::app::{planned_files, App};
 use support::*;
 
 fn reloaded_modules(response: &Value) -> Vec<String> {
@@ -306,12 +306,7 @@ fn a_dry_run_plans_without_changing_anything() {
     let response = app.reload(json!({"dryRun": true}));
     assert_eq!(response["success"], true, "{response}");
     assert_eq!(response["body"]["dryRun"], true);
-    let planned: Vec<&str> = response["body"]["planned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["file"].as_str().unwrap())
-        .collect();
+    let planned = planned_files(&response);
     assert_eq!(
         planned,
         vec!["lib/reload_app/macros.ex", "lib/reload_app/uses_macro.ex"],

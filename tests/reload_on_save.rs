@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::app::App;
+use support::app::{planned_files, App};
 use support::*;
 
 const COUNTER: &str = "lib/reload_app/counter.ex";
@@ -55,12 +55,7 @@ fn an_in_place_save_reloads_and_a_swap_file_does_not() {
     app.edit(COUNTER, "def version, do: 1", "def version, do: 5");
     let event = nth_reload(&mut app, 1);
     assert_eq!(event["body"]["success"], true, "{event}");
-    let planned: Vec<&str> = event["body"]["planned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["file"].as_str().unwrap())
-        .collect();
+    let planned = planned_files(&event);
     assert_eq!(
         planned,
         vec![COUNTER],

@@ -64,3 +64,13 @@ impl App {
         response["body"]["result"].as_str().unwrap().to_owned()
     }
 }
+
+/// The files a reload report (a response or a `codeReloaded` event) planned.
+pub fn planned_files(message: &Value) -> Vec<String> {
+    message["body"]["planned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no planned list in {message}"))
+        .iter()
+        .map(|p| p["file"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -386,12 +386,7 @@ impl Session {
                 report.rolled_back = self.rollback(agent, &was_interpreted).await?;
                 return Err(format!(
                     "the new code of {} did not load; the batch was rolled back",
-                    report
-                        .failed
-                        .iter()
-                        .map(|f| f.module.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    failed_modules(report)
                 ));
             }
             _ => {}
@@ -451,12 +446,7 @@ impl Session {
                 report.rolled_back = self.rollback(agent, &was_interpreted).await?;
                 return Err(format!(
                     "{} could not be interpreted again; the batch was rolled back",
-                    report
-                        .failed
-                        .iter()
-                        .map(|f| f.module.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    failed_modules(report)
                 ));
             }
             if let Some(debugger) = &mut self.debugger {
@@ -669,6 +659,12 @@ fn processes(list: Option<&Term>) -> Vec<ProcessInfo> {
             why: p.get_text("why").unwrap_or_default(),
         })
         .collect()
+}
+
+/// The modules of `report.failed`, for a message.
+fn failed_modules(report: &ReloadReport) -> String {
+    let names: Vec<&str> = report.failed.iter().map(|f| f.module.as_str()).collect();
+    names.join(", ")
 }
 
 /// `#PID<0.123.0>`, as Elixir shows a local pid.
