@@ -546,7 +546,15 @@ impl<'s> Walker<'s> {
         }
         let literal = args.iter().all(|a| self.is_quoted_literal(*a));
         let doc = matches!(name, "doc" | "moduledoc" | "typedoc");
+        // A value that is literal but for `%Struct{...}`s with literal
+        // fields: Mix 1.14 records only the struct expansions (export).
+        let literal_structs = !literal && args.iter().all(|a| self.is_literal_with_structs(*a));
         match self.current_module().cloned() {
+            Some(_) if literal_structs && !doc && !self.in_quote() => {
+                for arg in args {
+                    self.typespec_structs(*arg);
+                }
+            }
             Some(module) if literal && !doc && !self.in_quote() => {
                 // Kernel.@ replaces the aliases by atoms and traces them
                 // only when the attribute is read in the module body.
@@ -592,6 +600,22 @@ impl<'s> Walker<'s> {
                     .all(|c| c.kind() != "struct" && self.is_quoted_literal(c))
             }
             _ => false,
+        }
+    }
+
+    /// Like [`Self::is_quoted_literal`], also accepting `%Struct{...}` whose
+    /// fields are literal.
+    fn is_literal_with_structs(&self, node: Node) -> bool {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        match node.kind() {
+            "map" => children
+                .into_iter()
+                .all(|c| c.kind() == "struct" || self.is_literal_with_structs(c)),
+            "list" | "tuple" | "keywords" | "pair" | "map_content" => {
+                children.into_iter().all(|c| self.is_literal_with_structs(c))
+            }
+            _ => self.is_quoted_literal(node),
         }
     }
 
