@@ -136,10 +136,18 @@ impl SizeContext<'_> {
     /// the adapter's spawn to that line. Records the interpretation time the
     /// adapter printed in [`Self::interpretations`].
     pub fn launch_session(&mut self, launch_timeout: Duration) -> Result<(DapClient, f64), String> {
+        self.launch_session_with(json!({}), launch_timeout)
+    }
+
+    /// [`Self::launch_session`] with `extra` launch attributes added.
+    pub fn launch_session_with(&mut self, extra: Value, launch_timeout: Duration) -> Result<(DapClient, f64), String> {
         let started = Instant::now();
         let mut dap = self.start_adapter()?;
-        dap.request_ok("launch", launch_arguments(&self.root), launch_timeout)
-            .map_err(err)?;
+        let mut arguments = launch_arguments(&self.root);
+        if let (Some(arguments), Some(extra)) = (arguments.as_object_mut(), extra.as_object()) {
+            arguments.extend(extra.clone());
+        }
+        dap.request_ok("launch", arguments, launch_timeout).map_err(err)?;
         dap.wait_event("initialized", TIMEOUT).map_err(err)?;
         dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
         dap.wait_stdout(&self.project.workload.started_marker, TIMEOUT)

@@ -197,6 +197,32 @@ impl DapClient {
         }
     }
 
+    /// How many messages have been received so far (see [`Self::wait_for_since`]).
+    pub fn received_count(&self) -> usize {
+        self.received.len()
+    }
+
+    /// Waits for a message matching `predicate` among those received after
+    /// the first `since` (so an earlier match does not count).
+    pub fn wait_for_since(
+        &mut self,
+        since: usize,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Result<Value, DapError> {
+        if let Some(found) = self.received.iter().skip(since).find(|m| predicate(m)) {
+            return Ok(found.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(what, deadline, timeout)?;
+            if predicate(&message) {
+                return Ok(message);
+            }
+        }
+    }
+
     /// Waits for the event named `event`.
     pub fn wait_event(&mut self, event: &str, timeout: Duration) -> Result<Value, DapError> {
         self.wait_for(&format!("the `{event}` event"), timeout, |m| {

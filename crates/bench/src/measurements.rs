@@ -136,7 +136,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         key: "save_to_code_reloaded_ms",
         unit: "ms",
-        description: "reloadOnSave: a file written until the `codeReloaded` event.",
+        description: "reloadOnSave \"auto\" (the default, with its 100 ms debounce): one pipeline step written to disk until the `codeReloaded` event that reloads it.",
         run: save_to_code_reloaded_ms,
     },
 ];
@@ -438,7 +438,8 @@ fn measure_reloads(
     }
     // A reload that recompiles most of the project takes as long as a compile.
     let timeout = crate::bench::compile_timeout(ctx.modules());
-    let (mut dap, _) = ctx.launch_session(TIMEOUT)?;
+    // Only the request reloads: no reload on save racing with it.
+    let (mut dap, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), TIMEOUT)?;
     let mut samples = Vec::new();
     let mut reloaded_counts = Vec::new();
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
@@ -557,10 +558,46 @@ fn reload_20_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     reload_edits(ctx, 20)
 }
 
-fn save_to_code_reloaded_ms(_ctx: &mut SizeContext) -> Result<Outcome, String> {
-    Ok(Outcome::NotMeasured(
-        "needs reload on save (`reloadOnSave`, the `codeReloaded` event; phase 5)".to_owned(),
-    ))
+fn save_to_code_reloaded_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "reload on save (phase 5)", &["reloadCode"]));
+    }
+    let reps = ctx.config.reps;
+    let pool: Vec<EditTarget> = ctx.project.sample_edit_targets(reps).into_iter().cloned().collect();
+    if pool.is_empty() {
+        return Err("the project has no edit targets".to_owned());
+    }
+    // The defaults: reloadOnSave "auto", reloadDebounceMs 100.
+    let (mut dap, _) = ctx.launch_session(TIMEOUT)?;
+    let mut samples = Vec::new();
+    for rep in 0..reps {
+        let target = pool[rep % pool.len()].clone();
+        let generation = ctx.next_generation();
+        let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+        let since = dap.received_count();
+        ctx.write_edits(&[(target.file.clone(), edited)])?;
+        let saved = Instant::now();
+        let event = dap
+            .wait_for_since(
+                since,
+                &format!("a `codeReloaded` event reloading {}", target.module),
+                TIMEOUT,
+                |m| {
+                    m["type"] == "event"
+                        && m["event"] == "codeReloaded"
+                        && m["body"]["reloaded"].to_string().contains(target.module.as_str())
+                },
+            )
+            .map_err(|e| e.0)?;
+        samples.push(ms_since(saved));
+        if event["body"]["success"] == false {
+            return Err(format!("the reload on save failed: {}", event["body"]));
+        }
+    }
+    ctx.end_session(dap)?;
+    let mut extra = Map::new();
+    extra.insert("reload_debounce_ms".to_owned(), json!(100));
+    Ok(Outcome::Samples { samples, extra })
 }
 
 #[cfg(test)]
