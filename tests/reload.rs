@@ -428,3 +428,33 @@ fn in_an_app_with_a_path_dependency_own_code_reloads_and_a_dependency_change_ask
     assert!(restart["reason"].as_str().unwrap().contains("restart"), "{response}");
     assert_eq!(app.eval("HelperLib.double(1)"), "2");
 }
+
+#[test]
+fn modules_the_index_cannot_see_make_the_reload_fall_back_to_mix() {
+    let mut app = App::start(json!({}));
+    assert_eq!(app.eval("ReloadApp.UsesGenerated.value()"), "1");
+    app.edit("lib/reload_app/generated.ex", "{Alpha, 1}", "{Alpha, 10}");
+    // Mix 1.14 compares modification times in whole seconds: make the edit
+    // unmistakably newer than its last compile.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(app.path("lib/reload_app/generated.ex"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let fallback = response["body"]["fallback"].as_str().unwrap_or_default();
+    assert!(
+        fallback.contains("ReloadApp.Generated.Alpha") && fallback.contains("Mix"),
+        "{response}"
+    );
+    assert!(
+        reloaded_modules(&response).contains(&"ReloadApp.UsesGenerated".to_owned()),
+        "Mix's verdict, a compile-time dependent the index missed, is reloaded: {response}"
+    );
+    app.dap.wait_output("console", "reload fell back to Mix", TIMEOUT);
+    assert_eq!(app.eval("ReloadApp.UsesGenerated.value()"), "10");
+    assert_eq!(app.eval("ReloadApp.Generated.Alpha.value()"), "10");
+}

@@ -162,6 +162,8 @@ handle({reload_interpret, Modules}) ->
     elixir_dap_reload:interpret(Modules);
 handle({reload_remove, Modules}) ->
     elixir_dap_reload:remove(Modules);
+handle({reload_mix, Opts}) ->
+    elixir_dap_reload:mix_compile(Opts);
 handle({reload_suspend, Modules}) ->
     elixir_dap_reload:suspend(Modules);
 handle({reload_code_change, Targets}) ->

@@ -28,7 +28,7 @@
 %% it later, when they report idle to the attached process (see on_idle/2).
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
-         suspend/1, code_change/1, resume/1]).
+         suspend/1, code_change/1, resume/1, mix_compile/1]).
 
 -define(TABLE, elixir_dap_reload).
 
@@ -428,6 +428,76 @@ runs_module(Pid, M) ->
         {current_stacktrace, Frames} -> lists:keymember(M, 1, Frames);
         _ -> false
     end orelse (catch erlang:check_process_code(Pid, M)) =:= true.
+
+%% ---------------------------------------------------------------------------
+%% The Mix fallback
+
+%% When the adapter's index could not plan a change exactly (the compiler
+%% defined modules the index does not know, or the index could not parse a
+%% file), Mix decides what else is stale: an in-VM `compile.elixir`, after
+%% the same checks as compile/1 (no process runs old code of the project's
+%% modules; interpreter traps lifted). Mix writes into _build, its own
+%% place; overlay beams of the modules it recompiled are removed so that
+%% the code path finds Mix's. Returns the modules Mix recompiled.
+mix_compile(#{overlay := Overlay, force := Force}) ->
+    OverlayDir = unicode:characters_to_list(Overlay),
+    Build = 'Elixir.Mix.Project':build_path(),
+    Ebins = filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"]))),
+    Own = [atom_to_binary(App, utf8) || App <- own_apps()],
+    Modules = [M || Ebin <- Ebins,
+                    lists:member(list_to_binary(filename:basename(filename:dirname(Ebin))), Own),
+                    Beam <- filelib:wildcard("*.beam", Ebin),
+                    M <- [list_to_atom(filename:basename(Beam, ".beam"))],
+                    code:is_loaded(M) =/= false],
+    Before = maps:from_list([{M, loaded_md5_of(M)} || M <- Modules]),
+    {_LoadUs, {Blocked, Killed}} = timer:tc(fun() -> purge_old_code(Modules, Force) end),
+    case Blocked of
+        [_ | _] ->
+            {ok, #{status => blocked, blocked => Blocked, killed => Killed, recompiled => [], diagnostics => []}};
+        [] ->
+            All = maps:from_list([{M, true} || M <- int:interpreted()]),
+            Interpreted = maps:keys(All),
+            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
+            Result = try
+                         'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>])
+                     after
+                         [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Interpreted]
+                     end,
+            {Status, Diagnostics} = case Result of
+                                        {error, D} -> {compile_failed, D};
+                                        {_, D} when is_list(D) -> {compiled, D};
+                                        _ -> {compiled, []}
+                                    end,
+            Recompiled = [M || M <- lists:usort(Modules ++ loaded_in(Ebins, Own)),
+                               loaded_md5_of(M) =/= maps:get(M, Before, undefined)],
+            [file:delete(overlay_file(OverlayDir, M)) || M <- Recompiled],
+            {ok, #{status => Status, killed => Killed, blocked => [],
+                   recompiled => [#{module => M, name => elixir_dap_debugger:module_name(M),
+                                    source => source_binary(M)} || M <- Recompiled],
+                   diagnostics => [elixir_dap_agent:diagnostic(D) || D <- Diagnostics, is_map(D)]}}
+    end.
+
+own_apps() ->
+    case 'Elixir.Mix.Project':'umbrella?'() of
+        true -> maps:keys('Elixir.Mix.Project':apps_paths());
+        false -> [proplists:get_value(app, 'Elixir.Mix.Project':config())]
+    end.
+
+loaded_in(Ebins, Own) ->
+    [M || Ebin <- Ebins,
+          lists:member(list_to_binary(filename:basename(filename:dirname(Ebin))), Own),
+          Beam <- filelib:wildcard("*.beam", Ebin),
+          M <- [list_to_atom(filename:basename(Beam, ".beam"))],
+          code:is_loaded(M) =/= false].
+
+loaded_md5_of(M) ->
+    try M:module_info(md5) catch _:_ -> undefined end.
+
+source_binary(M) ->
+    case module_source(M) of
+        none -> <<>>;
+        Source -> unicode:characters_to_binary(Source)
+    end.
 
 %% ---------------------------------------------------------------------------
 %% State-preserving upgrades (reloadCodeChange)

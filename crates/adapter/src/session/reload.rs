@@ -153,13 +153,6 @@ impl Session {
                 .collect(),
             ..ReloadReport::default()
         };
-        if !plan.parse_errors.is_empty() {
-            report.fallback = Some(format!(
-                "the dependency index could not parse {}; the plan may miss dependents",
-                plan.parse_errors.join(", ")
-            ));
-            tracing::warn!(errors = ?plan.parse_errors, "reload planned from a partial index");
-        }
         report.timings.plan = ms(started);
 
         let outcome = if let Some(first) = plan.restart_required.first() {
@@ -391,27 +384,62 @@ impl Session {
             }
             _ => {}
         }
-        let compiled: Vec<CompiledModule> = reply
-            .get("compiled")
-            .and_then(TermExt::as_elements)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| {
-                Some(CompiledModule {
-                    atom: c.get("module")?.as_atom()?.to_owned(),
-                    name: c.get_text("name")?,
-                    source: PathBuf::from(c.get_text("source")?),
-                })
-            })
-            .collect();
+        let mut compiled = compiled_modules(reply.get("compiled"));
         let known_before: BTreeSet<String> = existing.clone();
-        let missed: Vec<&str> = compiled
+        let missed: Vec<String> = compiled
             .iter()
             .filter(|c| !plan.expected_modules.contains(c.name.as_str()))
-            .map(|c| c.name.as_str())
+            .map(|c| c.name.clone())
             .collect();
-        if !missed.is_empty() {
-            tracing::info!(?missed, "the compiler defined modules the index did not expect");
+        // The index could not plan exactly: Mix decides what else is stale.
+        let why_mix = if !missed.is_empty() {
+            Some(format!(
+                "the compiler defined modules the dependency index does not know ({})",
+                missed.join(", ")
+            ))
+        } else if !plan.parse_errors.is_empty() {
+            Some(format!(
+                "the dependency index could not parse {}",
+                plan.parse_errors.join(", ")
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why_mix {
+            tracing::warn!(%why, "falling back to Mix for this reload");
+            let reply = agent
+                .call(
+                    term::tuple(vec![
+                        term::atom("reload_mix"),
+                        term::map(vec![
+                            ("overlay", term::binary(&overlay.to_string_lossy())),
+                            ("force", term::boolean(force)),
+                        ]),
+                    ]),
+                    COMPILE_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("the Mix fallback failed in the VM: {e}"))?;
+            report.killed.extend(processes(reply.get("killed")));
+            report.diagnostics.extend(diagnostics(&reply));
+            let status = reply.get("status").and_then(TermExt::as_atom).unwrap_or("").to_owned();
+            if status != "compiled" {
+                report.blocked.extend(processes(reply.get("blocked")));
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(format!(
+                    "{why}, and the Mix compile it fell back to did not succeed ({status}); the batch was rolled back"
+                ));
+            }
+            let by_mix = compiled_modules(reply.get("recompiled"));
+            let seen: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+            let more: Vec<CompiledModule> = by_mix.into_iter().filter(|m| !seen.contains(&m.atom)).collect();
+            report.fallback = Some(format!(
+                "{why}: Mix recompiled what it found stale ({} more modules)",
+                more.len()
+            ));
+            self.client
+                .console(format!("elixir-dap: reload fell back to Mix: {why}"));
+            compiled.extend(more);
         }
 
         // Re-interpret what the patterns select.
@@ -657,6 +685,21 @@ fn processes(list: Option<&Term>) -> Vec<ProcessInfo> {
                 .map(|a| a.strip_prefix("Elixir.").unwrap_or(a).to_owned())
                 .unwrap_or_default(),
             why: p.get_text("why").unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `[#{module, name, source}]` from the agent.
+fn compiled_modules(list: Option<&Term>) -> Vec<CompiledModule> {
+    list.and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| {
+            Some(CompiledModule {
+                atom: c.get("module")?.as_atom()?.to_owned(),
+                name: c.get_text("name")?,
+                source: PathBuf::from(c.get_text("source")?),
+            })
         })
         .collect()
 }
