@@ -141,9 +141,30 @@ pub const MEASUREMENTS: &[Measurement] = &[
     },
 ];
 
+/// Measurements that launch a whole session per repetition take seconds
+/// each on a large project: half the repetitions (at least 10) from 1 000
+/// modules on, so that the full run stays within its time budget.
+fn session_reps(ctx: &SizeContext) -> usize {
+    if ctx.modules() >= 1000 {
+        (ctx.config.reps / 2).max(ctx.config.reps.min(10))
+    } else {
+        ctx.config.reps
+    }
+}
+
+/// The hub macro edit recompiles nearly every module: about a minute (Mix)
+/// or two (a reload) per repetition at 2 000 modules.
+fn hub_reps(ctx: &SizeContext) -> usize {
+    if ctx.modules() >= 1000 {
+        ctx.config.hub_reps.min(2)
+    } else {
+        ctx.config.hub_reps
+    }
+}
+
 fn launch_to_first_output_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let mut samples = Vec::new();
-    for _ in 0..ctx.config.reps {
+    for _ in 0..session_reps(ctx) {
         let (dap, ms) = ctx.launch_session(TIMEOUT)?;
         samples.push(ms);
         ctx.end_session(dap)?;
@@ -154,7 +175,7 @@ fn launch_to_first_output_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
 fn restart_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let (mut current, _) = ctx.launch_session(TIMEOUT)?;
     let mut samples = Vec::new();
-    for _ in 0..ctx.config.reps {
+    for _ in 0..session_reps(ctx) {
         ctx.record_peak_rss(&current)?;
         let started = Instant::now();
         current
@@ -259,7 +280,7 @@ fn plain_mix_recompile_hub_ms(ctx: &mut SizeContext) -> Result<Outcome, String> 
     let mut samples = Vec::new();
     let mut cpu = Vec::new();
     let mut files = Vec::new();
-    for rep in 0..ctx.config.hub_reps {
+    for rep in 0..hub_reps(ctx) {
         let generation = ctx.next_generation();
         let edited = hub.edit.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
         ctx.write_edits(&[(hub.file.clone(), edited)])?;
@@ -299,7 +320,7 @@ fn breakpoint_target(ctx: &SizeContext) -> Result<EditTarget, String> {
 fn first_breakpoint_hit_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let target = breakpoint_target(ctx)?;
     let mut samples = Vec::new();
-    for _ in 0..ctx.config.reps {
+    for _ in 0..session_reps(ctx) {
         let (dap, ms, _thread) = ctx.launch_to_breakpoint(&target, TIMEOUT)?;
         samples.push(ms);
         ctx.end_session(dap)?;
@@ -530,12 +551,7 @@ fn with_extra(outcome: Outcome, key: &str, value: Value) -> Outcome {
 /// and every module that uses it (`hub_reps` repetitions).
 fn reload_hub_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let hub = ctx.project.hub_macro.clone();
-    // At 2 000 modules one such reload takes about two minutes on 2 cores.
-    let reps = if ctx.modules() >= 1000 {
-        ctx.config.hub_reps.min(2)
-    } else {
-        ctx.config.hub_reps
-    };
+    let reps = hub_reps(ctx);
     let outcome = measure_reloads(ctx, reps, &mut |ctx, _rep, generation| {
         let edited = hub.edit.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
         Ok(ReloadEdit {
