@@ -18,6 +18,8 @@
          frame_variables/2, process_variables/1, children/3, evaluate/4,
          release/1, attach/1, check_breakpoint/3,
          module_name/1, format_term/1]).
+%% Shared with elixir_dap_reload (re-interpretation after a reload).
+-export([prepare/2, store/1, batch_interpretation_available/0]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3]).
 

@@ -257,17 +257,35 @@ interpret_one(M) ->
             throw({skipped, <<"a process still runs the previous native version; "
                               "the new code runs natively">>}),
         {M, Bin, Beam} = object_code(M),
-        Source = case module_source(M) of
-                     none -> throw({skipped, <<"the module has no source file">>});
-                     S -> S
-                 end,
-        case int:ni({M, Source, Beam, Bin}) of
-            {module, M} -> {ok, M};
-            error -> {skipped, M, <<"the interpreter refused it">>}
+        case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
+            true -> store_loaded(M, Beam);
+            false -> interpret_with_int(M, Bin, Beam)
         end
     catch
         throw:{skipped, Why} -> {skipped, M, Why};
         Class:Reason -> {skipped, M, elixir_dap_debugger:format_term({Class, Reason})}
+    end.
+
+%% The compiler already loaded exactly this object code: hand it to the
+%% interpreter without loading it natively a second time (what int:ni/1
+%% would do; each load copies the VM's export table).
+loaded_as(M, Bin) ->
+    (catch M:module_info(md5)) =:= code:module_md5(Bin).
+
+store_loaded(M, Beam) ->
+    case elixir_dap_debugger:prepare(M, Beam) of
+        {ok, Prepared} -> elixir_dap_debugger:store(Prepared);
+        {skipped, M, Why} -> {skipped, M, Why}
+    end.
+
+interpret_with_int(M, Bin, Beam) ->
+    Source = case module_source(M) of
+                 none -> throw({skipped, <<"the module has no source file">>});
+                 S -> S
+             end,
+    case int:ni({M, Source, Beam, Bin}) of
+        {module, M} -> {ok, M};
+        error -> {skipped, M, <<"the interpreter refused it">>}
     end.
 
 object_code(M) ->
