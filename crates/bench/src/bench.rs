@@ -288,7 +288,25 @@ impl SizeContext<'_> {
     /// 1.14 compares modification times in whole seconds, so the files are
     /// written in a later second than Mix's last compile, else it would
     /// see no change; the wait is not part of any timing.
-    pub fn write_edits(&mut self, edits: &[(PathBuf, String)]) -> Result<(), String> {
+    /// Saves one file as Vim and many editors do: the new content goes to a
+    /// hidden file beside it, which is renamed over it. Returns when the
+    /// rename is done (the instant a watcher can see the save).
+    pub fn save_by_rename(&mut self, file: &Path, contents: &str) -> Result<Instant, String> {
+        self.wait_for_next_second();
+        let path = self.root.join(file);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = path.with_file_name(format!(".{name}.elixir-dap-bench.tmp"));
+        std::fs::write(&temp, contents).map_err(|e| format!("{}: {e}", temp.display()))?;
+        std::fs::rename(&temp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Instant::now())
+    }
+
+    /// Mix on Elixir 1.14 compares modification times in whole seconds: an
+    /// edit goes in a later second than the last compile.
+    fn wait_for_next_second(&self) {
         let last = self.last_compile.duration_since(UNIX_EPOCH).unwrap_or_default();
         let next_second = Duration::from_secs(last.as_secs() + 1) + Duration::from_millis(50);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -296,6 +314,10 @@ impl SizeContext<'_> {
             // Waiting for the clock, not for an event.
             std::thread::sleep(wait);
         }
+    }
+
+    pub fn write_edits(&mut self, edits: &[(PathBuf, String)]) -> Result<(), String> {
+        self.wait_for_next_second();
         for (file, contents) in edits {
             let path = self.root.join(file);
             std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()))?;

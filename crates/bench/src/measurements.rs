@@ -591,8 +591,7 @@ fn save_to_code_reloaded_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         let generation = ctx.next_generation();
         let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
         let since = dap.received_count();
-        ctx.write_edits(&[(target.file.clone(), edited)])?;
-        let saved = Instant::now();
+        let saved = ctx.save_by_rename(&target.file, &edited)?;
         let event = dap
             .wait_for_since(
                 since,
