@@ -458,3 +458,18 @@ fn modules_the_index_cannot_see_make_the_reload_fall_back_to_mix() {
     assert_eq!(app.eval("ReloadApp.UsesGenerated.value()"), "10");
     assert_eq!(app.eval("ReloadApp.Generated.Alpha.value()"), "10");
 }
+
+#[test]
+fn a_plain_project_without_an_application_reloads() {
+    let mut app = App::start_fixture(
+        "plain",
+        "plain: up",
+        json!({"taskArgs": ["--no-halt", "-e", "IO.puts(\"plain: up\")"]}),
+    );
+    assert_eq!(app.eval("Plain.Math.sum([1, 2, 3])"), "6");
+    app.edit("lib/plain/math.ex", "result = a + b", "result = a + b + 100");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(reloaded_modules(&response), vec!["Plain.Math"], "{response}");
+    assert_eq!(app.eval("Plain.Math.sum([1, 2, 3])"), "306");
+}
