@@ -134,6 +134,8 @@ handle(list_modules) ->
     elixir_dap_debugger:list_modules();
 handle({interpret, Modules}) ->
     elixir_dap_debugger:interpret(Modules);
+handle({interpret_running, Modules}) ->
+    elixir_dap_debugger:interpret_running(Modules);
 handle({breakable_lines, Module}) ->
     elixir_dap_debugger:breakable_lines(Module);
 handle({function_lines, Module, Function, Arity}) ->

@@ -19,7 +19,7 @@
          release/1, attach/1, check_breakpoint/3,
          module_name/1, format_term/1]).
 %% Shared with elixir_dap_reload (re-interpretation after a reload).
--export([prepare/2, store/1, batch_interpretation_available/0]).
+-export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3]).
 
@@ -157,6 +157,15 @@ interpret(Names) ->
                   true -> interpret_batch(Modules);
                   false -> [interpret_with_int(M) || M <- Modules]
               end,
+    {ok, #{interpreted => [M || {ok, M} <- Results],
+           skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
+
+%% Modules the program may be running (a breakpoint set while it runs):
+%% int:ni/1, one by one. The batch path loads native code before the
+%% interpreter has the module, and a process running the module then failed
+%% its next local call as undefined.
+interpret_running(Names) ->
+    Results = [interpret_with_int(to_atom(N, "module")) || N <- lists:usort(Names)],
     {ok, #{interpreted => [M || {ok, M} <- Results],
            skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
 

@@ -166,11 +166,15 @@ impl Debugger {
     }
 
     /// Interprets `modules` now (in one agent call) and records the result.
+    /// The program may be running them, so this takes `:int.ni/1`'s own
+    /// path, module by module: the batch path that launch uses, loading
+    /// native code first, made a process running the module fail its next
+    /// local call (found interpreting 2 000 modules under a running workload).
     pub async fn interpret(&mut self, modules: &[String]) -> Result<(), RequestError> {
         if modules.is_empty() {
             return Ok(());
         }
-        let reply = interpret_call(&self.agent, modules)
+        let reply = interpret_running_call(&self.agent, modules)
             .await
             .map_err(|e| RequestError::Internal(e.to_string()))?;
         self.record_interpreted(&reply);
@@ -827,6 +831,17 @@ pub async fn interpret_call(agent: &AgentClient, modules: &[String]) -> Result<T
     let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
     agent
         .call(term::tuple(vec![term::atom("interpret"), names]), INTERPRET_TIMEOUT)
+        .await
+}
+
+/// Interprets modules the program may be running, with `:int.ni/1`.
+async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Result<Term, AgentError> {
+    let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
+    agent
+        .call(
+            term::tuple(vec![term::atom("interpret_running"), names]),
+            INTERPRET_TIMEOUT,
+        )
         .await
 }
 
