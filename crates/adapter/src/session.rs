@@ -209,18 +209,17 @@ impl Session {
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
-            Ok(Some(body)) if body.get("success") == Some(&Value::Bool(false)) => {
-                let message = body
+            Ok(Some(Value::Object(mut report))) if report.get("success") == Some(&Value::Bool(false)) => {
+                let message = report
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("failed")
                     .to_owned();
                 let mut response = Response::error(request.seq, &request.command, &message);
-                if let (Some(Value::Object(report)), Some(Value::Object(extra))) = (Some(body), response.body.take()) {
-                    let mut report = report;
-                    report.extend(extra);
-                    response.body = Some(Value::Object(report));
+                if let Some(Value::Object(error)) = response.body.take() {
+                    report.extend(error);
                 }
+                response.body = Some(Value::Object(report));
                 self.client.respond(response);
             }
             Ok(body) => self
