@@ -581,7 +581,7 @@ impl Session {
                 .call(term::atom("detach"), AGENT_CALL_TIMEOUT)
                 .await
                 .map_err(|e| RequestError::Internal(format!("could not detach from the VM: {e}")))?;
-            debuggee.release();
+            debuggee.release(EXIT_TIMEOUT).await;
             self.client.console(format!(
                 "elixir-dap: detached; the VM (OS pid {}) keeps running, its output goes to {}",
                 debuggee.os_pid,

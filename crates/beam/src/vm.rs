@@ -81,11 +81,12 @@ pub struct Debuggee {
 }
 
 /// How the session lets go of the VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum End {
     Kill,
-    /// Leave it running (the agent was told to detach).
-    Release,
+    /// Leave it running (the agent was told to detach); say when its output
+    /// pipes have been handed over.
+    Release(oneshot::Sender<()>),
 }
 
 impl Debuggee {
@@ -213,9 +214,14 @@ impl Debuggee {
 
     /// Leaves the VM running, now and when the adapter exits (the agent was
     /// told to detach first, so it will not halt when the channel closes).
-    pub fn release(&mut self) {
+    /// Returns once the program's output pipes have their own reader (or
+    /// after `timeout`), so that the adapter may exit right after.
+    pub async fn release(&mut self, timeout: Duration) {
         if let Some(end) = self.end.take() {
-            let _ = end.send(End::Release);
+            let (handed_over, done) = oneshot::channel();
+            if end.send(End::Release(handed_over)).is_ok() && tokio::time::timeout(timeout, done).await.is_err() {
+                tracing::warn!("the VM's output was not handed over within {} s", timeout.as_secs());
+            }
         }
     }
 
@@ -290,7 +296,7 @@ async fn supervise(
         status = child.wait() => status,
         request = end => {
             match request {
-                Ok(End::Release) => {
+                Ok(End::Release(handed_over)) => {
                     tracing::info!(os_pid, "released the debuggee VM; it keeps running");
                     std::mem::forget(group);
                     // The program's output pipes must outlive the adapter, or
@@ -301,6 +307,7 @@ async fn supervise(
                     for forwarder in forwarders {
                         let _ = forwarder.await;
                     }
+                    let _ = handed_over.send(());
                     return;
                 }
                 Ok(End::Kill) => tracing::info!(os_pid, "terminating the debuggee VM"),
