@@ -102,10 +102,7 @@ process_entry(Pid, Module, Why) ->
     #{pid => Pid, name => elixir_dap_debugger:thread_name(Pid), module => Module, why => Why}.
 
 snapshot(M, OverlayDir, WasInterpreted) ->
-    Old = case code:get_object_code(M) of
-              {M, Bin, File} -> {Bin, File};
-              error -> none
-          end,
+    Old = loaded_object_code(M),
     OverlayFile = overlay_file(OverlayDir, M),
     OverlayBefore = case file:read_file(OverlayFile) of
                         {ok, Content} -> Content;
@@ -115,6 +112,30 @@ snapshot(M, OverlayDir, WasInterpreted) ->
                                           overlay_file => OverlayFile,
                                           overlay_before => OverlayBefore,
                                           source => module_source(M)}}).
+
+%% The object code that is loaded now: read from the file it was loaded from
+%% and checked against the loaded module's MD5 (searching the code path, as
+%% code:get_object_code/1 does, may find another file first).
+loaded_object_code(M) ->
+    case code:which(M) of
+        File when is_list(File) ->
+            case file:read_file(File) of
+                {ok, Bin} ->
+                    case (catch M:module_info(md5)) =:= code:module_md5(Bin) of
+                        true -> {Bin, File};
+                        false -> object_code_on_path(M)
+                    end;
+                _ -> object_code_on_path(M)
+            end;
+        _ ->
+            object_code_on_path(M)
+    end.
+
+object_code_on_path(M) ->
+    case code:get_object_code(M) of
+        {M, Bin, File} -> {Bin, File};
+        error -> none
+    end.
 
 overlay_file(OverlayDir, M) ->
     filename:join(OverlayDir, atom_to_list(M) ++ ".beam").

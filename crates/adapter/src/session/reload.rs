@@ -54,11 +54,22 @@ impl ReloadState {
     /// when the launch's compile began; files saved since are reloaded by
     /// the next reload, whatever the index reads now.
     pub fn start(project_dir: PathBuf, compile_started: std::time::SystemTime) -> ReloadState {
+        // Unique even when an earlier adapter with the same pid left its
+        // directory behind (killed): a stale overlay on the code path would
+        // serve that session's object code.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let overlay = std::env::temp_dir().join(format!(
-            "elixir-dap-overlay-{}-{}",
+            "elixir-dap-overlay-{}-{}-{nanos}",
             std::process::id(),
             OVERLAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        if overlay.exists() {
+            let _ = std::fs::remove_dir_all(&overlay);
+        }
+        remove_orphaned_overlays();
         let building =
             tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, compile_started));
         ReloadState {
@@ -92,6 +103,27 @@ impl ReloadState {
 }
 
 static OVERLAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// An adapter that was killed could not remove its overlay directory: remove
+/// those whose adapter (the pid in the name) is gone.
+fn remove_orphaned_overlays() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("elixir-dap-overlay-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
 
 impl Session {
     pub(super) async fn reload_code(&mut self, arguments: &Value, trigger: &str) -> Result<Value, RequestError> {
