@@ -107,6 +107,10 @@ static OVERLAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 /// An adapter that was killed could not remove its overlay directory: remove
 /// those whose adapter (the pid in the name) is gone.
 fn remove_orphaned_overlays() {
+    // Whether a pid is alive is read from /proc: without it, leave them.
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
