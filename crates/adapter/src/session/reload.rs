@@ -788,3 +788,28 @@ fn diagnostics(reply: &Term) -> Vec<Diagnostic> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bad_arguments_name_the_field() {
+        let cases = [
+            (json!({"files": "lib/a.ex"}), "files"),
+            (json!({"force": "yes"}), "force"),
+            (json!({"dryRun": 1}), "dryRun"),
+            (json!({"modules": [1]}), "modules"),
+            (json!({"dryrun": true}), "dryrun"),
+        ];
+        for (arguments, field) in cases {
+            let error = dap::parse_arguments::<ReloadCodeArguments>(&arguments).unwrap_err();
+            assert!(error.to_string().contains(field), "{arguments}: {error}");
+        }
+        let ok: ReloadCodeArguments =
+            dap::parse_arguments(&json!({"files": ["lib/a.ex"], "dryRun": true, "force": false})).unwrap();
+        assert_eq!(ok.files, Some(vec![PathBuf::from("lib/a.ex")]));
+        assert_eq!(ok.dry_run, Some(true));
+    }
+}
