@@ -185,16 +185,7 @@ impl DapClient {
         timeout: Duration,
         predicate: impl Fn(&Value) -> bool,
     ) -> Result<Value, DapError> {
-        if let Some(found) = self.received.iter().find(|m| predicate(m)) {
-            return Ok(found.clone());
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let message = self.next_message(what, deadline, timeout)?;
-            if predicate(&message) {
-                return Ok(message);
-            }
-        }
+        self.wait_for_since(0, what, timeout, predicate)
     }
 
     /// How many messages have been received so far (see [`Self::wait_for_since`]).

@@ -205,11 +205,9 @@ fn adapter_peak_rss_mib(ctx: &mut SizeContext) -> Result<Outcome, String> {
     Ok(Outcome::samples(samples))
 }
 
-/// Edits `count` pipeline steps (a new spread each repetition) and times
-/// the in-VM recompile, `reps` times.
-fn plain_mix_recompile(ctx: &mut SizeContext, count: usize, label: &str) -> Result<Outcome, String> {
-    ctx.mix_vm()?;
-    let reps = ctx.config.reps;
+/// Edit targets for `reps` repetitions of `count` edits, spread over the
+/// project.
+fn edit_pool(ctx: &SizeContext, count: usize, reps: usize) -> Result<Vec<EditTarget>, String> {
     let pool: Vec<EditTarget> = ctx
         .project
         .sample_edit_targets(count * reps)
@@ -219,6 +217,15 @@ fn plain_mix_recompile(ctx: &mut SizeContext, count: usize, label: &str) -> Resu
     if pool.len() < count {
         return Err(format!("the project has only {} edit targets", pool.len()));
     }
+    Ok(pool)
+}
+
+/// Edits `count` pipeline steps (a new spread each repetition) and times
+/// the in-VM recompile, `reps` times.
+fn plain_mix_recompile(ctx: &mut SizeContext, count: usize, label: &str) -> Result<Outcome, String> {
+    ctx.mix_vm()?;
+    let reps = ctx.config.reps;
+    let pool = edit_pool(ctx, count, reps)?;
     let mut samples = Vec::new();
     let mut cpu = Vec::new();
     let mut files = Vec::new();
@@ -511,15 +518,7 @@ fn measure_reloads(
 /// were edited.
 fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> {
     let reps = ctx.config.reps;
-    let pool: Vec<EditTarget> = ctx
-        .project
-        .sample_edit_targets(count * reps)
-        .into_iter()
-        .cloned()
-        .collect();
-    if pool.len() < count {
-        return Err(format!("the project has only {} edit targets", pool.len()));
-    }
+    let pool = edit_pool(ctx, count, reps)?;
     let outcome = measure_reloads(ctx, reps, &mut |ctx, rep, generation| {
         let mut edit = ReloadEdit {
             files: Vec::new(),
