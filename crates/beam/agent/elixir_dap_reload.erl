@@ -50,18 +50,21 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
                    compiled => [], diagnostics => [], load_failures => [],
                    timings => #{load => LoadUs, compile => 0}}};
         [] ->
-            Interpreted = int:interpreted(),
-            [snapshot(M, OverlayDir, lists:member(M, Interpreted)) || M <- Modules],
+            Interpreted = interpreted_set(),
+            [snapshot(M, OverlayDir, maps:is_key(M, Interpreted)) || M <- Modules],
+            Lift = [M || M <- lists:usort(Modules ++ existing_modules(LiftNames)), maps:is_key(M, Interpreted)],
             {CompileUs, {ok, Reply}} =
-                timer:tc(fun() ->
-                                 compile_files(Waves, OverlayDir, Killed, Modules ++ existing_modules(LiftNames))
-                         end),
+                timer:tc(fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end),
             {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
     end.
 
+%% The loaded modules among Names.
 existing_modules(Names) ->
-    lists:usort([M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined,
-                      code:is_loaded(M) =/= false]).
+    lists:usort([M || M <- known_modules(Names), code:is_loaded(M) =/= false]).
+
+%% The modules of Names the VM has an atom for (no atom: no such module).
+known_modules(Names) ->
+    [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined].
 
 to_existing_atom(Name) ->
     try binary_to_existing_atom(Name, utf8) catch error:badarg -> undefined end.
@@ -148,30 +151,22 @@ module_source(M) ->
     end.
 
 %% Waves are compiled one after the other (a wave may need the new macros
-%% of the previous one loaded), the files of a wave in parallel.
+%% of the previous one loaded), the files of a wave in parallel. Lift: the
+%% interpreted modules whose call traps are lifted meanwhile (see
+%% with_traps_lifted/3).
 compile_files(Waves, OverlayDir, Killed, Lift) ->
     Self = self(),
     EachModule = fun(File, Module, Bin) -> Self ! {compiled_module, File, Module, Bin}, ok end,
     Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
-    %% Calls into an interpreted module are trapped by breakpoints on its
-    %% native code. With those traps set, the compiler calling interpreted
-    %% modules (macros, structs, __using__) crashed the VM (segfault, OTP
-    %% 25), so the traps of the batch and of what it reaches at compile time
-    %% (computed by the adapter from its index) are lifted while compiling:
-    %% meanwhile new calls into those modules from native code run natively
-    %% (processes already in the interpreter stay there); then the traps
-    %% return. The batch's own modules get theirs back when re-interpreted
-    %% (or rolled back).
-    All = maps:from_list([{M, true} || M <- int:interpreted()]),
-    Interpreted = [M || M <- lists:usort(Lift), maps:is_key(M, All)],
-    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
+    %% The batch's own modules get their traps back when re-interpreted (or
+    %% rolled back).
+    Batch = [M || [M] <- ets:match(?TABLE, {{snapshot, '$1'}, '_'})],
     Result = try
-                 compile_waves(Waves, list_to_binary(OverlayDir), EachModule, [])
+                 with_traps_lifted(Lift, Lift -- Batch,
+                                   fun() -> compile_waves(Waves, list_to_binary(OverlayDir), EachModule, []) end)
              after
-                 'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict),
-                 Batch = [M || [M] <- ets:match(?TABLE, {{snapshot, '$1'}, '_'})],
-                 [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Interpreted -- Batch]
+                 'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
              end,
     Compiled = drain_compiled([]),
     [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
@@ -190,6 +185,24 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
     {ok, #{status => FinalStatus, compiled => [maps:remove(beam_md5, C) || C <- Compiled],
            diagnostics => Diagnostics, killed => Killed, load_failures => LoadFailures,
            blocked => []}}.
+
+%% Calls into an interpreted module are trapped by breakpoints on its
+%% native code. With those traps set, the compiler calling interpreted
+%% modules (macros, structs, __using__) crashed the VM (segfault, OTP 25),
+%% so the traps of what a compile may call (computed by the adapter from its
+%% index) are lifted while it runs: meanwhile new calls into those modules
+%% from native code run natively (processes already in the interpreter stay
+%% there). Afterwards the traps of Restore return.
+with_traps_lifted(Lift, Restore, Fun) ->
+    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Lift],
+    try
+        Fun()
+    after
+        [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Restore]
+    end.
+
+interpreted_set() ->
+    maps:from_list([{M, true} || M <- int:interpreted()]).
 
 compile_waves([], _Dir, _EachModule, Warnings) ->
     {ok, [], Warnings};
@@ -240,7 +253,7 @@ load_failure(M, BeamMD5) ->
 %% Elixir 1.14 returns {File, Position, Message} tuples; 1.15+ with
 %% return_diagnostics a map of compile and runtime warnings, or diagnostic maps.
 diagnostics(#{} = Map, Severity) ->
-    diagnostics(maps:get(compile_warnings, Map, []) ++ maps:get(runtime_warnings, Map, []), Severity);
+    diagnostics(warning_list(Map), Severity);
 diagnostics(List, Severity) when is_list(List) ->
     [diagnostic(D, Severity) || D <- List];
 diagnostics(_, _) ->
@@ -262,7 +275,7 @@ diagnostic(Other, Severity) ->
 %% that could not be, and the processes that keep running the old version
 %% until they leave it.
 interpret(Names) ->
-    Modules = [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined],
+    Modules = known_modules(Names),
     Results = [interpret_one(M) || M <- Modules],
     Done = [M || {ok, M} <- Results],
     Stale = invalidate(Done),
@@ -277,7 +290,10 @@ interpret_one(M) ->
         erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
             throw({skipped, <<"a process still runs the previous native version; "
                               "the new code runs natively">>}),
-        {M, Bin, Beam} = object_code(M),
+        {Bin, Beam} = case loaded_object_code(M) of
+                          none -> throw({skipped, <<"no object code found for the module">>});
+                          Found -> Found
+                      end,
         case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
             true -> store_loaded(M, Beam);
             false -> interpret_with_int(M, Bin, Beam)
@@ -309,14 +325,8 @@ interpret_with_int(M, Bin, Beam) ->
         error -> {skipped, M, <<"the interpreter refused it">>}
     end.
 
-object_code(M) ->
-    case code:get_object_code(M) of
-        {M, Bin, Beam} -> {M, Bin, Beam};
-        error -> throw({skipped, <<"no object code found for the module">>})
-    end.
-
 %% Each interpreted process's meta drops its cached code of Modules now if
-%% it is idle, else when it next reports idle (we attach to hear it).
+%% it is idle, else when it next reports idle (see ensure_invalidator/0).
 invalidate([]) ->
     [];
 invalidate(Modules) ->
@@ -343,7 +353,8 @@ invalidate_process(Pid, Modules) ->
             []
     end.
 
-%% Called by the attached process when Pid's meta reports idle.
+%% Called when Pid's meta reports idle: by its attached process (one that
+%% stopped at a breakpoint) or by the invalidator.
 on_idle(Pid, Meta) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
         [{_, Modules}] ->
@@ -414,9 +425,8 @@ try_invalidate_soon(Meta, Modules, Tries) ->
     end.
 
 %% The meta is suspended while we look at it, so it cannot start a call
-%% between the check and the message: it is idle (waiting in meta_loop at the
-%% top level, nothing on its interpreted stack, no call queued), or we leave
-%% it alone.
+%% between the check and the message: it is idle (see idle_meta/1), or we
+%% leave it alone.
 try_invalidate(Meta, Modules) ->
     case catch erlang:suspend_process(Meta) of
         true ->
@@ -453,7 +463,7 @@ queued_call(_) -> false.
 %% Unloads the modules of deleted files that no process runs.
 %% All or nothing: if a process runs one of them, none is removed.
 remove(Names) ->
-    Modules = [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined],
+    Modules = known_modules(Names),
     Loaded = [M || M <- Modules, code:is_loaded(M) =/= false],
     Blocked = [process_entry(P, M, <<"runs the module of the deleted file">>)
                || M <- Loaded, P <- erlang:processes(), P =/= self(), runs_module(P, M)],
@@ -485,26 +495,18 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
     OverlayDir = unicode:characters_to_list(Overlay),
     Build = 'Elixir.Mix.Project':build_path(),
     Ebins = filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"]))),
-    Own = [atom_to_binary(App, utf8) || App <- own_apps()],
-    Modules = [M || Ebin <- Ebins,
-                    lists:member(list_to_binary(filename:basename(filename:dirname(Ebin))), Own),
-                    Beam <- filelib:wildcard("*.beam", Ebin),
-                    M <- [list_to_atom(filename:basename(Beam, ".beam"))],
-                    code:is_loaded(M) =/= false],
+    Own = [atom_to_binary(App, utf8) || App <- elixir_dap_debugger:project_apps()],
+    Modules = loaded_in(Ebins, Own),
     Before = maps:from_list([{M, loaded_md5_of(M)} || M <- Modules]),
-    {_LoadUs, {Blocked, Killed}} = timer:tc(fun() -> purge_old_code(Modules, Force) end),
+    {Blocked, Killed} = purge_old_code(Modules, Force),
     case Blocked of
         [_ | _] ->
             {ok, #{status => blocked, blocked => Blocked, killed => Killed, recompiled => [], diagnostics => []}};
         [] ->
-            All = maps:from_list([{M, true} || M <- int:interpreted()]),
-            Interpreted = maps:keys(All),
-            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
-            Result = try
-                         'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>])
-                     after
-                         [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Interpreted]
-                     end,
+            %% Mix may compile anything: lift every interpreted module's traps.
+            Interpreted = int:interpreted(),
+            Result = with_traps_lifted(Interpreted, Interpreted,
+                                       fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end),
             {Status, Diagnostics} = case Result of
                                         {error, D} -> {compile_failed, D};
                                         {_, D} when is_list(D) -> {compiled, D};
@@ -519,12 +521,7 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
                    diagnostics => [elixir_dap_agent:diagnostic(D) || D <- Diagnostics, is_map(D)]}}
     end.
 
-own_apps() ->
-    case 'Elixir.Mix.Project':'umbrella?'() of
-        true -> maps:keys('Elixir.Mix.Project':apps_paths());
-        false -> [proplists:get_value(app, 'Elixir.Mix.Project':config())]
-    end.
-
+%% The loaded modules of the project's own apps' ebin directories.
 loaded_in(Ebins, Own) ->
     [M || Ebin <- Ebins,
           lists:member(list_to_binary(filename:basename(filename:dirname(Ebin))), Own),
@@ -549,7 +546,7 @@ source_binary(M) ->
 %% the load of the new code and its code_change/3. Processes paused by the
 %% debugger cannot answer system messages: they are left alone and reported.
 suspend(Names) ->
-    Modules = [M || N <- Names, M <- [to_existing_atom(N)], M =/= undefined],
+    Modules = known_modules(Names),
     Paused = [Pid || {Pid, _, Status, _} <- int:snapshot(), Status =:= break],
     Candidates = [{P, M} || P <- erlang:processes(), P =/= self(),
                             M <- [callback_module(P)], lists:member(M, Modules)],
@@ -638,7 +635,8 @@ rollback() ->
     New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
     Restored = [restore(M, S) || {M, S} <- Snapshots],
     %% Processes that picked up the new version drop it again.
-    _ = invalidate([M || {M, ok} <- Restored, is_interpreted_now(M)]),
+    Interpreted = interpreted_set(),
+    _ = invalidate([M || {M, ok} <- Restored, maps:is_key(M, Interpreted)]),
     Removed = [remove_new(M) || M <- New],
     commit(),
     Failures = [#{module => M, reason => R} || {M, {error, R}} <- Restored ++ Removed],
@@ -671,9 +669,6 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                     end
             end
     end.
-
-is_interpreted_now(M) ->
-    lists:member(M, int:interpreted()).
 
 remove_new(M) ->
     case ets:lookup(?TABLE, overlay_dir) of
