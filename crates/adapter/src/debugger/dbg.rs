@@ -31,13 +31,9 @@ pub fn launch_note(break_on_dbg: bool, loaded: &Term) -> Option<String> {
 impl Debugger {
     /// A process called `dbg` and waits: its thread stops.
     pub(super) fn on_dbg_stopped(&mut self, data: &Term) {
-        let Some(pid) = data.get("pid").cloned() else { return };
-        let module = data
-            .get("module")
-            .and_then(TermExt::as_atom)
-            .unwrap_or_default()
-            .to_owned();
-        let line = data.get_i64("line").unwrap_or(0);
+        let Some((pid, module, line)) = super::stop_location(data) else {
+            return;
+        };
         let id = self.ensure_thread(pid, data);
         let mut reason = "breakpoint";
         if let Some(thread) = self.threads.get_mut(&id) {

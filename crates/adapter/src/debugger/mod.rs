@@ -545,13 +545,9 @@ impl Debugger {
     }
 
     fn on_stopped(&mut self, data: &Term) {
-        let Some(pid) = data.get("pid").cloned() else { return };
-        let module = data
-            .get("module")
-            .and_then(TermExt::as_atom)
-            .unwrap_or_default()
-            .to_owned();
-        let line = data.get_i64("line").unwrap_or(0);
+        let Some((pid, module, line)) = stop_location(data) else {
+            return;
+        };
         let id = self.ensure_thread(pid, data);
         let pending = self.threads.get_mut(&id).and_then(|t| {
             t.stopped_at = Some((module.clone(), line));
@@ -843,6 +839,17 @@ async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Resu
             INTERPRET_TIMEOUT,
         )
         .await
+}
+
+/// The pid, module (atom) and line of a stop event from the agent.
+fn stop_location(data: &Term) -> Option<(Term, String, i64)> {
+    let pid = data.get("pid").cloned()?;
+    let module = data
+        .get("module")
+        .and_then(TermExt::as_atom)
+        .unwrap_or_default()
+        .to_owned();
+    Some((pid, module, data.get_i64("line").unwrap_or(0)))
 }
 
 fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {

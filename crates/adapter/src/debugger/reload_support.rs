@@ -72,16 +72,11 @@ impl Debugger {
         selected
     }
 
-    /// After a rollback: what was interpreted before is again.
-    pub fn restore_interpreted(&mut self, atoms: &[String]) {
+    /// Modules interpreted again (after a reload, or after a rollback
+    /// restored their previous code): their breakable lines are re-read.
+    pub fn mark_interpreted<'a>(&mut self, atoms: impl IntoIterator<Item = &'a String>) {
         for atom in atoms {
             self.breakable.remove(atom);
-            self.registry.mark_interpreted(atom);
-        }
-    }
-
-    pub fn mark_reinterpreted(&mut self, atoms: &[String]) {
-        for atom in atoms {
             self.registry.mark_interpreted(atom);
         }
     }

@@ -421,7 +421,6 @@ impl Session {
             _ => {}
         }
         let mut compiled = compiled_modules(reply.get("compiled"));
-        let known_before: BTreeSet<String> = existing.clone();
         let missed: Vec<String> = compiled
             .iter()
             .filter(|c| !plan.expected_modules.contains(c.name.as_str()))
@@ -514,18 +513,18 @@ impl Session {
                 ));
             }
             if let Some(debugger) = &mut self.debugger {
-                debugger.mark_reinterpreted(&interpreted.iter().cloned().collect::<Vec<_>>());
+                debugger.mark_interpreted(interpreted.iter());
             }
         }
         report.timings.interpret = ms(interpret_started);
 
         // Remove the modules of deleted files.
         let mut removed_atoms: Vec<(String, String, String)> = Vec::new();
-        let compiled_atoms: BTreeSet<&str> = compiled.iter().map(|c| c.atom.as_str()).collect();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
         for (file, modules) in &plan.deleted {
             for module in modules {
                 let atom = elixir_atom(module);
-                if !compiled_atoms.contains(atom.as_str()) {
+                if !reloaded_modules.contains(&atom) {
                     removed_atoms.push((atom, module.clone(), file.display().to_string()));
                 }
             }
@@ -591,7 +590,6 @@ impl Session {
         // Breakpoints follow their statements.
         let breakpoints_started = Instant::now();
         let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
-        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
         let mut counts = BTreeMap::new();
         if let Some(debugger) = &mut self.debugger {
             match debugger
@@ -627,7 +625,7 @@ impl Session {
             .collect();
         if let Some(debugger) = &self.debugger {
             for module in &compiled {
-                let reason = if known_before.contains(&module.atom) {
+                let reason = if existing.contains(&module.atom) {
                     "changed"
                 } else {
                     "new"
@@ -650,7 +648,7 @@ impl Session {
         let failures = failures(reply.get("failures"));
         if let Some(debugger) = &mut self.debugger {
             debugger.remove_modules(&removed);
-            debugger.restore_interpreted(was_interpreted);
+            debugger.mark_interpreted(was_interpreted.iter());
             if let Err(e) = debugger.resync_breakpoints(was_interpreted).await {
                 tracing::warn!(%e, "breakpoints could not be set again after a rollback");
             }
