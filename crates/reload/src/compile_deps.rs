@@ -23,14 +23,14 @@ pub fn compile_time_modules(index: &Index, files: &[PathBuf]) -> BTreeSet<String
     let mut queue: VecDeque<PathBuf> = files.iter().cloned().collect();
     let mut runtime_of: Vec<PathBuf> = Vec::new();
     while let Some(file) = queue.pop_front() {
-        for (module, kinds) in index.references_of(&file) {
+        for (module, kinds) in index.resolved_references(&file).into_iter().flatten() {
             if !(kinds.compile || kinds.export) {
                 continue;
             }
-            let Some(target) = index.file_of(&module).map(PathBuf::from) else {
+            let Some(target) = index.file_of(module).map(PathBuf::from) else {
                 continue;
             };
-            modules.insert(module);
+            modules.insert(module.clone());
             if seen_files.insert(target.clone()) {
                 runtime_of.push(target.clone());
                 queue.push_back(target);
@@ -38,9 +38,13 @@ pub fn compile_time_modules(index: &Index, files: &[PathBuf]) -> BTreeSet<String
         }
     }
     for file in runtime_of {
-        for (module, _) in index.references_of(&file) {
-            if index.file_of(&module).is_some() {
-                modules.insert(module);
+        for module in index
+            .resolved_references(&file)
+            .into_iter()
+            .flat_map(|refs| refs.keys())
+        {
+            if index.file_of(module).is_some() {
+                modules.insert(module.clone());
             }
         }
     }
