@@ -20,7 +20,7 @@ use watch::{Batch, WatchConfig, Watcher};
 pub struct SaveWatch {
     mode: ReloadOnSave,
     /// Kept alive for as long as the session watches; dropping it stops it.
-    _watcher: Watcher,
+    watcher: Watcher,
     batches: mpsc::UnboundedReceiver<Batch>,
     pending: Batch,
 }
@@ -51,7 +51,7 @@ impl SaveWatch {
         .map_err(|e| format!("reload on save is off: the watcher could not start: {e}"))?;
         Ok(Some(SaveWatch {
             mode: args.reload_on_save,
-            _watcher: watcher,
+            watcher,
             batches,
             pending: Batch::default(),
         }))
@@ -63,7 +63,7 @@ impl SaveWatch {
             ReloadOnSave::Manual => "tracks saves; reload with reloadCode",
             ReloadOnSave::Off => "off",
         };
-        let roots: Vec<String> = self._watcher.roots().iter().map(|r| r.display().to_string()).collect();
+        let roots: Vec<String> = self.watcher.roots().iter().map(|r| r.display().to_string()).collect();
         format!("elixir-dap: watching {} ({mode})", roots.join(", "))
     }
 }
