@@ -140,7 +140,7 @@ impl Session {
             assert_eq!(resumed["body"]["allThreadsContinued"], false);
         }
         // Elixir's own dbg output, then the program's next line.
-        self.dap.wait_output("stdout", "total #=> 42", TIMEOUT);
+        self.dap.wait_output_plain("stdout", "total #=> 42", TIMEOUT);
         self.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
         let exited = self.dap.wait_event("exited", TIMEOUT);
         assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
@@ -163,7 +163,7 @@ fn dbg_stops_a_process_that_is_not_interpreted() {
 #[test]
 fn break_on_dbg_false_only_prints() {
     let mut s = launch(json!({"breakOnDbg": false}));
-    s.dap.wait_output("stdout", "total #=> 42", TIMEOUT);
+    s.dap.wait_output_plain("stdout", "total #=> 42", TIMEOUT);
     s.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
     let exited = s.dap.wait_event("exited", TIMEOUT);
     assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
@@ -225,7 +225,7 @@ fn dbg_in_a_module_body_only_prints_while_the_project_compiles() {
     )
     .unwrap();
     let mut s = launch_in(project, json!({"taskArgs": ["-e", "IO.puts(Plain.Body.x())"]}));
-    s.dap.wait_output("stdout", "@x #=> 7", TIMEOUT);
+    s.dap.wait_output_plain("stdout", "@x #=> 7", TIMEOUT);
     s.dap.wait_output("stdout", "42", TIMEOUT);
     let exited = s.dap.wait_event("exited", TIMEOUT);
     assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
@@ -285,14 +285,22 @@ fn next_goes_through_a_dbg_pipeline_stage_by_stage() {
         assert_eq!(locals.get("factor"), Some(&json!("3")), "{locals:?}");
         assert_eq!(locals.get("(pipe value)").and_then(Value::as_str), value, "{locals:?}");
         assert!(
-            !s.dap.output_text("stdout").contains("Enum.sum()"),
+            !strip_ansi(&s.dap.output_text("stdout")).contains("Enum.sum()"),
             "the pipeline printed before it finished"
         );
         s.request_ok("next", json!({"threadId": thread}));
     }
     // After the last stage, `next` lets it finish: Elixir's own output.
-    s.dap.wait_output("stdout", "|> Enum.sum() #=> 18", TIMEOUT);
+    s.dap.wait_output_plain("stdout", "|> Enum.sum() #=> 18", TIMEOUT);
     s.dap.wait_output("stdout", "pipeline: 18", TIMEOUT);
     assert_eq!(s.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
     assert_eq!(s.dap.events_named("stopped").len(), 3, "{}", s.dap.transcript());
+}
+
+#[test]
+fn dbg_output_is_compared_without_colours() {
+    // What Elixir 1.20 prints for a pipeline without a terminal.
+    let coloured = "\u{1b}[0m\u{1b}[2m|> \u{1b}[0mEnum.sum()\u{1b}[2m #=>\u{1b}[0m 18\n";
+    assert_eq!(strip_ansi(coloured), "|> Enum.sum() #=> 18\n");
+    assert_eq!(strip_ansi("total #=> 42"), "total #=> 42");
 }

@@ -222,6 +222,23 @@ impl DapClient {
         })
     }
 
+    /// Like [`wait_output`](Self::wait_output), but compares the text with its
+    /// ANSI escapes stripped: Elixir 1.19+ colours `dbg` output even when
+    /// stdout is not a terminal.
+    pub fn wait_output_plain(&mut self, category: &str, text: &str, timeout: Duration) -> Value {
+        self.wait_for(
+            &format!("{category} output containing {text:?} (colours aside)"),
+            timeout,
+            |m| {
+                m["event"] == "output"
+                    && m["body"]["category"] == category
+                    && m["body"]["output"]
+                        .as_str()
+                        .is_some_and(|o| strip_ansi(o).contains(text))
+            },
+        )
+    }
+
     /// All output of one category received so far, concatenated.
     pub fn output_text(&self, category: &str) -> String {
         self.received
@@ -382,10 +399,39 @@ pub fn assert_group_gone(pgid: u32, timeout: Duration) {
 }
 
 pub fn kill_group(pgid: u32) {
-    // procps `kill` needs `--` before a negative (group) pid.
-    let _ = Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{pgid}")])
-        .status();
+    // `kill` needs `--` before a negative (group) pid, and procps 4.0.7
+    // (Debian sid) rejects `-s KILL -- -PGID`: `-KILL` works with every version.
+    let output = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .output()
+        .expect("run kill");
+    // It fails when the group is already gone, which is fine; a rejected
+    // command line (also status 1 with procps) would leak the VM.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("Usage"),
+        "kill -KILL -- -{pgid} was rejected:\n{stderr}"
+    );
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... final byte`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameter and intermediate bytes, then one final byte in @..=~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// Peak resident memory of a process in KiB (VmHWM).
