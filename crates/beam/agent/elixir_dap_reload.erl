@@ -124,7 +124,7 @@ loaded_object_code(M) ->
         File when is_list(File) ->
             case file:read_file(File) of
                 {ok, Bin} ->
-                    case (catch M:module_info(md5)) =:= code:module_md5(Bin) of
+                    case loaded_md5(M) =:= code:module_md5(Bin) of
                         true -> {Bin, File};
                         false -> object_code_on_path(M)
                     end;
@@ -151,9 +151,10 @@ module_source(M) ->
     end.
 
 %% Waves are compiled one after the other (a wave may need the new macros
-%% of the previous one loaded), the files of a wave in parallel. Lift: the
-%% interpreted modules whose call traps are lifted meanwhile (see
-%% with_traps_lifted/3).
+%% of the previous one loaded), the files of a wave in parallel, and each
+%% wave's modules are loaded before the next wave compiles (see
+%% load_wave/2). Lift: the interpreted modules whose call traps are lifted
+%% meanwhile (see with_traps_lifted/3).
 compile_files(Waves, OverlayDir, Killed, Lift) ->
     Self = self(),
     EachModule = fun(File, Module, Bin) -> Self ! {compiled_module, File, Module, Bin}, ok end,
@@ -164,25 +165,23 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
     Batch = [M || [M] <- ets:match(?TABLE, {{snapshot, '$1'}, '_'})],
     Result = try
                  with_traps_lifted(Lift, Lift -- Batch,
-                                   fun() -> compile_waves(Waves, list_to_binary(OverlayDir), EachModule, []) end)
+                                   fun() -> compile_waves(Waves, OverlayDir, EachModule, [], [], []) end)
              after
                  'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
              end,
-    Compiled = drain_compiled([]),
-    [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
-    {Status, Diagnostics} =
+    {Status, Compiled, Diagnostics, LoadFailures} =
         case Result of
-            {ok, _Modules, Warnings} -> {compiled, diagnostics(Warnings, warning)};
-            {error, Errors, Warnings} -> {compile_failed, diagnostics(Errors, error) ++ diagnostics(Warnings, warning)}
+            {ok, Done, Warnings, Failures} ->
+                {compiled, Done, diagnostics(Warnings, warning), Failures};
+            {error, Done, Errors, Warnings} ->
+                {compile_failed, Done, diagnostics(Errors, error) ++ diagnostics(Warnings, warning), []}
         end,
-    LoadFailures = [#{module => M, reason => R} || Status =:= compiled,
-                                                   #{module := M, beam_md5 := MD5} <- Compiled,
-                                                   R <- [load_failure(M, MD5)], R =/= ok],
+    [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
     FinalStatus = case {Status, LoadFailures} of
                       {compiled, [_ | _]} -> load_failed;
                       _ -> Status
                   end,
-    {ok, #{status => FinalStatus, compiled => [maps:remove(beam_md5, C) || C <- Compiled],
+    {ok, #{status => FinalStatus, compiled => [maps:without([binary], C) || C <- Compiled],
            diagnostics => Diagnostics, killed => Killed, load_failures => LoadFailures,
            blocked => []}}.
 
@@ -204,16 +203,23 @@ with_traps_lifted(Lift, Restore, Fun) ->
 interpreted_set() ->
     maps:from_list([{M, true} || M <- int:interpreted()]).
 
-compile_waves([], _Dir, _EachModule, Warnings) ->
-    {ok, [], Warnings};
-compile_waves([Wave | Rest], Dir, EachModule, Warnings) ->
+%% Returns {ok, Compiled, Warnings, LoadFailures} or
+%% {error, Compiled, Errors, Warnings}; Compiled lists a map per module
+%% (module, name, source, binary).
+compile_waves([], _Dir, _EachModule, Compiled, Warnings, LoadFailures) ->
+    {ok, Compiled, Warnings, LoadFailures};
+compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) ->
     Files = [unicode:characters_to_binary(F) || F <- Wave],
-    case 'Elixir.Kernel.ParallelCompiler':compile_to_path(
-           Files, Dir, [{each_module, EachModule}, {return_diagnostics, true}]) of
+    Result = 'Elixir.Kernel.ParallelCompiler':compile_to_path(
+               Files, list_to_binary(Dir), [{each_module, EachModule}, {return_diagnostics, true}]),
+    WaveModules = drain_compiled([]),
+    case Result of
         {ok, _Modules, MoreWarnings} ->
-            compile_waves(Rest, Dir, EachModule, Warnings ++ warning_list(MoreWarnings));
+            Failures = load_wave(WaveModules, Dir),
+            compile_waves(Rest, Dir, EachModule, Compiled ++ WaveModules,
+                          Warnings ++ warning_list(MoreWarnings), LoadFailures ++ Failures);
         {error, Errors, MoreWarnings} ->
-            {error, Errors, Warnings ++ warning_list(MoreWarnings)}
+            {error, Compiled ++ WaveModules, Errors, Warnings ++ warning_list(MoreWarnings)}
     end.
 
 warning_list(#{} = Map) -> maps:get(compile_warnings, Map, []) ++ maps:get(runtime_warnings, Map, []);
@@ -224,31 +230,73 @@ drain_compiled(Acc) ->
     receive
         {compiled_module, File, Module, Bin} ->
             Entry = #{module => Module, name => elixir_dap_debugger:module_name(Module),
-                      source => unicode:characters_to_binary(File),
-                      beam_md5 => beam_md5(Bin)},
+                      source => unicode:characters_to_binary(File), binary => Bin},
             drain_compiled([Entry | Acc])
     after 0 ->
             lists:reverse(Acc)
     end.
 
-beam_md5(Bin) ->
-    case beam_lib:md5(Bin) of
-        {ok, {_, MD5}} -> MD5;
-        _ -> <<>>
+%% Makes the wave's new code the code that runs, and proves it.
+%%
+%% Up to Elixir 1.18 the compiler loads each module as it defines it (from
+%% the overlay path, since a destination is given) and ignores a failed load
+%% (an on_load that fails, old code not purged). From 1.19 on,
+%% Kernel.ParallelCompiler.compile_to_path/3 only writes beams, loading a
+%% module only when another file of the batch waits for it
+%% (lib/elixir/lib/kernel/parallel_compiler.ex, v1.19.0). So whatever the
+%% compiler did not load is loaded here, in one atomic step for the wave.
+%%
+%% A module's MD5 does not cover its line table, so a line-only change has
+%% the MD5 of the code it replaces: the proof is the origin of the code as
+%% well (see loaded_from_wave/3).
+load_wave(WaveModules, Dir) ->
+    ToLoad = [{M, overlay_file(Dir, M), Bin}
+              || #{module := M, binary := Bin} <- WaveModules,
+                 not loaded_from_wave(M, Bin, Dir)],
+    LoadErrors = load_atomically(ToLoad),
+    [#{module => M, reason => maps:get(M, LoadErrors, <<"the new code did not load (the old version still runs)">>)}
+     || #{module := M, binary := Bin} <- WaveModules,
+        not loaded_from_wave(M, Bin, Dir)].
+
+%% The code that runs is this wave's: loaded from the overlay file of this
+%% compile (the path the load was given), with the compiled code's MD5, by
+%% a load since the compile began (the batch's old code was purged before
+%% compiling, so a module loaded before that has old code now; a module
+%% without a snapshot did not run before).
+loaded_from_wave(M, Bin, Dir) ->
+    case code:is_loaded(M) of
+        {file, Path} when is_list(Path); is_binary(Path) ->
+            unicode:characters_to_list(Path) =:= overlay_file(Dir, M)
+                andalso loaded_md5(M) =:= code:module_md5(Bin)
+                andalso (erlang:check_old_code(M) orelse ets:lookup(?TABLE, {snapshot, M}) =:= []);
+        _ ->
+            false
     end.
 
-%% The compiler loads each module as it defines it and ignores a failed load
-%% (an on_load that fails, a module still not purged): compare what runs with
-%% what was compiled.
-load_failure(M, BeamMD5) ->
-    case code:is_loaded(M) of
-        false -> <<"the new code did not load">>;
-        _ ->
-            case catch M:module_info(md5) of
-                BeamMD5 -> ok;
-                _ -> <<"the new code did not load (the old version still runs)">>
-            end
+%% Loads all of ToLoad ([{Module, File, Binary}]) or none. Returns a map of
+%% Module => reason for the modules that did not load.
+load_atomically([]) ->
+    #{};
+load_atomically(ToLoad) ->
+    %% code:atomic_load/1 refuses a module with old code (not_purged).
+    [code:soft_purge(M) || {M, _, _} <- ToLoad, erlang:check_old_code(M)],
+    case code:atomic_load(ToLoad) of
+        ok ->
+            #{};
+        {error, _} ->
+            %% It refuses modules with an on_load function too: load one by
+            %% one then, and name what failed.
+            maps:from_list([{M, load_error(Reason)}
+                            || {M, File, Bin} <- ToLoad,
+                               {error, Reason} <- [code:load_binary(M, File, Bin)]])
     end.
+
+load_error(not_purged) -> <<"the new code did not load: a process still runs the old version">>;
+load_error(on_load_failure) -> <<"the new code did not load: its on_load function failed">>;
+load_error(Reason) -> iolist_to_binary(["the new code did not load: ", elixir_dap_debugger:format_term(Reason)]).
+
+loaded_md5(M) ->
+    try M:module_info(md5) catch _:_ -> undefined end.
 
 %% Elixir 1.14 returns {File, Position, Message} tuples; 1.15+ with
 %% return_diagnostics a map of compile and runtime warnings, or diagnostic maps.
@@ -307,7 +355,7 @@ interpret_one(M) ->
 %% interpreter without loading it natively a second time (what int:ni/1
 %% would do; each load copies the VM's export table).
 loaded_as(M, Bin) ->
-    (catch M:module_info(md5)) =:= code:module_md5(Bin).
+    loaded_md5(M) =:= code:module_md5(Bin).
 
 store_loaded(M, Beam) ->
     case elixir_dap_debugger:prepare(M, Beam) of
@@ -497,7 +545,7 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
     Ebins = filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"]))),
     Own = [atom_to_binary(App, utf8) || App <- elixir_dap_debugger:project_apps()],
     Modules = loaded_in(Ebins, Own),
-    Before = maps:from_list([{M, loaded_md5_of(M)} || M <- Modules]),
+    Before = maps:from_list([{M, loaded_md5(M)} || M <- Modules]),
     {Blocked, Killed} = purge_old_code(Modules, Force),
     case Blocked of
         [_ | _] ->
@@ -513,7 +561,7 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
                                         _ -> {compiled, []}
                                     end,
             Recompiled = [M || M <- lists:usort(Modules ++ loaded_in(Ebins, Own)),
-                               loaded_md5_of(M) =/= maps:get(M, Before, undefined)],
+                               loaded_md5(M) =/= maps:get(M, Before, undefined)],
             [file:delete(overlay_file(OverlayDir, M)) || M <- Recompiled],
             {ok, #{status => Status, killed => Killed, blocked => [],
                    recompiled => [#{module => M, name => elixir_dap_debugger:module_name(M),
@@ -528,9 +576,6 @@ loaded_in(Ebins, Own) ->
           Beam <- filelib:wildcard("*.beam", Ebin),
           M <- [list_to_atom(filename:basename(Beam, ".beam"))],
           code:is_loaded(M) =/= false].
-
-loaded_md5_of(M) ->
-    try M:module_info(md5) catch _:_ -> undefined end.
 
 source_binary(M) ->
     case module_source(M) of
