@@ -225,6 +225,25 @@ pub fn validate(arguments: &Value, cwd: &Path) -> Result<LaunchConfig, ArgumentE
     })
 }
 
+/// Splits `requireFiles` for `task` into the entries to require before the
+/// task runs and those left to the task itself.
+///
+/// `mix test` requires `test_helper.exs` after starting the application,
+/// then the test files it was asked to run, and runs every test module
+/// defined by then. Requiring them first, as ElixirLS must to debug them,
+/// would run the helper before the application starts and every test file
+/// even when the task names one. Here test modules become debuggable while
+/// `mix test` loads them (`elixir_dap_scripts.erl`), so for the `test` task
+/// the entries naming test files (`*_test.exs`, ExUnit's default pattern)
+/// or `test_helper.exs` are left to it. Shapes: `(required, left)`, each in
+/// the given order.
+pub fn split_require_files(task: &str, require_files: &[String]) -> (Vec<String>, Vec<String>) {
+    require_files.iter().cloned().partition(|pattern| {
+        let name = pattern.rsplit('/').next().unwrap_or(pattern);
+        task != "test" || !(name.ends_with("_test.exs") || name == "test_helper.exs")
+    })
+}
+
 fn field_error(field: &str, what: &str) -> ArgumentError {
     ArgumentError {
         field: Some(field.to_owned()),
@@ -236,6 +255,35 @@ fn field_error(field: &str, what: &str) -> ArgumentError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn mix_test_loads_its_own_test_files_and_helper() {
+        let files: Vec<String> = [
+            "test/**/test_helper.exs",
+            "test/**/*_test.exs",
+            "test/calc_test.exs",
+            "apps/a/test/test_helper.exs",
+            "test/support/factory.exs",
+            "scripts/seed.exs",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (required, left) = split_require_files("test", &files);
+        assert_eq!(required, ["test/support/factory.exs", "scripts/seed.exs"]);
+        assert_eq!(
+            left,
+            [
+                "test/**/test_helper.exs",
+                "test/**/*_test.exs",
+                "test/calc_test.exs",
+                "apps/a/test/test_helper.exs"
+            ]
+        );
+        // Any other task requires them all, in order.
+        let (required, left) = split_require_files("run", &files);
+        assert_eq!(required, files);
+        assert!(left.is_empty());
+    }
 
     fn project() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -487,12 +487,29 @@ impl Session {
             return Ok(None);
         };
         let args = &program.config.args;
+        if self.debugger.is_some() {
+            // Test files and other .exs scripts define their modules while the
+            // task runs: each hands itself over before it runs (see
+            // `elixir_dap_scripts.erl` and `Debugger::on_script_module`).
+            debuggee
+                .agent
+                .call(term::atom("scripts_install"), AGENT_CALL_TIMEOUT)
+                .await
+                .map_err(|e| RequestError::Internal(format!("could not watch the project's scripts: {e}")))?;
+        }
+        let (require_files, left_to_task) = launch::split_require_files(&program.task, &args.require_files);
+        if !left_to_task.is_empty() {
+            self.client.console(format!(
+                "elixir-dap: `mix test` loads {} itself; breakpoints in test files work without `requireFiles`",
+                left_to_task.join(", ")
+            ));
+        }
         let request = term::tuple(vec![
             term::atom("run_task"),
             term::map(vec![
                 ("task", term::binary(&program.task)),
                 ("args", term::binaries(&args.task_args)),
-                ("require_files", term::binaries(&args.require_files)),
+                ("require_files", term::binaries(&require_files)),
                 ("start_apps", term::boolean(args.start_apps)),
             ]),
         ]);
@@ -621,6 +638,11 @@ impl Session {
         match event {
             // Output is forwarded by the pump and never reaches the session.
             DebuggeeEvent::Output { .. } => {}
+            DebuggeeEvent::Agent(event) if event.name == "script_module" => {
+                if let Some(debugger) = &mut self.debugger {
+                    debugger.on_script_module(&event.data).await;
+                }
+            }
             DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
             DebuggeeEvent::Exited { code } => {
                 if self.program.is_none() || self.terminated {

@@ -29,7 +29,7 @@ main() ->
     %% Requests are decoded with binary_to_term(_, [safe]), which accepts
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
-    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg]],
+    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -157,6 +157,12 @@ handle({evaluate, Target, Level, Expression, Timeout}) ->
 %% Processes paused in a `dbg` call: see elixir_dap_dbg.
 handle({dbg, Request}) ->
     elixir_dap_dbg:handle(Request);
+%% Modules defined by the project's .exs files: see elixir_dap_scripts.
+handle(scripts_install) ->
+    {ok, Cwd} = file:get_cwd(),
+    {ok, elixir_dap_scripts:install(Cwd)};
+handle({script_release, Waiter}) ->
+    elixir_dap_scripts:release(Waiter);
 %% Code reload: see elixir_dap_reload.
 handle({reload_compile, Opts}) ->
     elixir_dap_reload:compile(Opts);
@@ -181,20 +187,26 @@ handle(Other) ->
               message => iolist_to_binary(io_lib:format("unknown request ~0p", [Other]))}}.
 
 %% Loads mix.exs and config, then compiles the project with Mix, as `mix` does
-%% before running a task.
+%% before running a task: the environment and the default task are chosen
+%% exactly as Mix.CLI chooses them on the running Elixir version.
 %% A `nil` task means the project's default task, as for a bare `mix`.
 load_project(#{task := Task} = Opts) ->
     ok = 'Elixir.Mix':start(),
-    is_binary(Task) andalso prefer_task_env(Task),
+    CliStateLoader = cli_state_loader(),
+    %% Elixir 1.15+: the environment is chosen while mix.exs is pushed, from
+    %% `def cli` (preferred_envs, default_task, default_env) and the built-in
+    %% `test: :test` (Mix.CLI.load_mix_exs and Mix.Project.push_config, v1.15.0).
+    CliStateLoader andalso 'Elixir.Mix.ProjectStack':post_config([{state_loader, {cli, Task}}]),
     'Elixir.Code':compile_file(<<"mix.exs">>),
+    Resolved = case Task of
+                   nil -> default_task(CliStateLoader);
+                   _ -> Task
+               end,
+    prefer_task_env(Resolved, CliStateLoader),
     'Elixir.Mix.Task':run(<<"loadconfig">>, []),
     %% `dbg` reads its callback when a call is expanded: set it after the
     %% project's config (which could set it too) and before compiling.
     {ok, Dbg} = elixir_dap_dbg:configure(maps:get(break_on_dbg, Opts, false)),
-    Resolved = case Task of
-                   nil -> 'Elixir.Keyword':get('Elixir.Mix.Project':config(), default_task, <<"run">>);
-                   _ -> Task
-               end,
     Loaded = fun(Diagnostics) ->
                      {ok, #{task => Resolved,
                             mix_env => atom_to_binary('Elixir.Mix':env(), utf8),
@@ -214,18 +226,70 @@ load_project(#{task := Task} = Opts) ->
             Loaded([])
     end.
 
-%% `mix test` runs in the test environment unless MIX_ENV says otherwise.
-prefer_task_env(Task) ->
-    case os:getenv("MIX_ENV") of
-        false ->
-            try 'Elixir.Mix.Task':preferred_cli_env(Task) of
-                Env when is_atom(Env), Env =/= nil -> 'Elixir.Mix':env(Env);
-                _ -> ok
-            catch
-                _:_ -> ok
-            end;
+%% Elixir 1.15 moved the choice of MIX_ENV into the CLI's state loader.
+cli_state_loader() ->
+    'Elixir.Version':'match?'('Elixir.System':version(), <<">= 1.15.0-0">>).
+
+%% Mix.CLI's default_task/1: `def cli`'s default_task on 1.15+ (a
+%% default_task in `def project` is deprecated but still read when the
+%% project has no `def cli`), else "run".
+default_task(CliStateLoader) ->
+    Project = 'Elixir.Mix.Project':get(),
+    Config = case CliStateLoader andalso cli_config(Project) of
+                 false -> 'Elixir.Mix.Project':config();
+                 Cli -> Cli
+             end,
+    case 'Elixir.Keyword':get(Config, default_task) of
+        nil -> <<"run">>;
+        DefaultTask -> DefaultTask
+    end.
+
+%% The project's `def cli` keyword list, or false when it has none.
+cli_config(Project) ->
+    is_atom(Project) andalso Project =/= nil andalso erlang:function_exported(Project, cli, 0)
+        andalso Project:cli().
+
+%% Mix.CLI.maybe_change_env_and_target/2 (v1.14.0 and v1.20.3): unless
+%% MIX_ENV is set (or, on 1.15+, the project has `def cli`, already applied
+%% by the state loader), the task's preferred environment from the
+%% project's preferred_cli_env or the task's @preferred_cli_env, and the
+%% project pushed again in it.
+prefer_task_env(Task, CliStateLoader) ->
+    Project = 'Elixir.Mix.Project':get(),
+    Skip = os:getenv("MIX_ENV") =/= false orelse (CliStateLoader andalso cli_config(Project) =/= false),
+    Env = case Skip of
+              true -> nil;
+              false -> preferred_env(Task)
+          end,
+    Current = 'Elixir.Mix':env(),
+    case Env of
+        nil -> ok;
+        Current -> ok;
         _ ->
-            ok
+            'Elixir.Mix':env(Env),
+            case 'Elixir.Mix.Project':pop() of
+                #{name := Name, file := File} -> 'Elixir.Mix.Project':push(Name, File);
+                _ -> ok
+            end
+    end.
+
+preferred_env(Task) ->
+    TaskAtom = binary_to_atom(Task, utf8),
+    FromProject = case 'Elixir.Keyword':get('Elixir.Mix.Project':config(), preferred_cli_env) of
+                      Envs when is_list(Envs) -> proplists:get_value(TaskAtom, Envs, nil);
+                      Envs when is_map(Envs) -> maps:get(TaskAtom, Envs, nil);
+                      _ -> nil
+                  end,
+    case FromProject of
+        nil ->
+            %% Mix.Task.preferred_cli_env/1 is gone in newer Elixir versions.
+            code:ensure_loaded('Elixir.Mix.Task'),
+            case erlang:function_exported('Elixir.Mix.Task', preferred_cli_env, 1) of
+                true -> try 'Elixir.Mix.Task':preferred_cli_env(Task) catch _:_ -> nil end;
+                false -> nil
+            end;
+        Env ->
+            Env
     end.
 
 compile_failure_message([]) ->
@@ -257,28 +321,71 @@ position({{Line, Column}, _End}) when is_integer(Line), is_integer(Column) -> {L
 position(_) -> {0, 0}.
 
 %% Runs the Mix task in a process of its own and reports how it ended; the
-%% adapter decides whether the VM halts.
+%% adapter decides whether the VM halts. The task ends as under Elixir's CLI
+%% (Kernel.CLI.run/1, the same from v1.14.0 to v1.20.3): its status is 0,
+%% the N of an exit({shutdown, N}), or 1 for an exception; then, unless the
+%% task asked the VM not to halt, the System.at_exit/1 callbacks run with
+%% that status (each may change it: ExUnit's exits with {shutdown, 2} after a
+%% failed test) until none is left.
 run_task(#{task := Task, args := Args, require_files := Require, start_apps := StartApps}) ->
     spawn(fun() ->
-                  Status = task_status(Task, Args, Require, StartApps),
-                  send_event(task_finished, #{status => Status, no_halt => no_halt(Args)})
+                  Run = fun(_) ->
+                                require_files(Require),
+                                StartApps andalso 'Elixir.Mix.Task':run(<<"app.start">>, []),
+                                'Elixir.Mix.Task':run(Task, Args)
+                        end,
+                  {OkOrShutdown, TaskStatus} = exec_fun(Run, {ok, 0}),
+                  NoHalt = no_halt(Args),
+                  {_, Status} = case OkOrShutdown =:= shutdown orelse not NoHalt of
+                                    true -> at_exit({OkOrShutdown, TaskStatus});
+                                    false -> {OkOrShutdown, TaskStatus}
+                                end,
+                  flush_logger(),
+                  send_event(task_finished, #{status => Status, no_halt => NoHalt andalso OkOrShutdown =:= ok})
           end),
     {ok, ok}.
 
-task_status(Task, Args, Require, StartApps) ->
-    try
-        require_files(Require),
-        StartApps andalso 'Elixir.Mix.Task':run(<<"app.start">>, []),
-        'Elixir.Mix.Task':run(Task, Args),
-        0
-    catch
-        exit:{shutdown, Code} when is_integer(Code) ->
-            Code;
-        exit:normal ->
-            0;
-        Class:Reason:Stack ->
-            io:put_chars(standard_error, [format_exception(Class, Reason, Stack), $\n]),
-            1
+at_exit(Result) ->
+    case 'elixir_config':get_and_put(at_exit, []) of
+        [] -> Result;
+        Hooks -> at_exit(lists:foldl(fun exec_fun/2, Result, Hooks))
+    end.
+
+%% Runs Fun(Status) in a process of its own, as Kernel.CLI does, and maps how
+%% it ended to {ok | shutdown, Status}.
+exec_fun(Fun, {_, Status} = Result) ->
+    Parent = self(),
+    {Pid, Ref} =
+        spawn_monitor(fun() ->
+                              try Fun(Status) of
+                                  _ -> Parent ! {self(), Result}
+                              catch
+                                  exit:{shutdown, Code} when is_integer(Code) ->
+                                      Parent ! {self(), {shutdown, Code}},
+                                      exit({shutdown, Code});
+                                  exit:Reason when Reason =:= normal; Reason =:= shutdown;
+                                                   tuple_size(Reason) =:= 2, element(1, Reason) =:= shutdown ->
+                                      Parent ! {self(), {shutdown, 0}},
+                                      exit(Reason);
+                                  Class:Reason:Stack ->
+                                      io:put_chars(standard_error, [format_exception(Class, Reason, Stack), $\n]),
+                                      Parent ! {self(), {shutdown, 1}},
+                                      exit(normal)
+                              end
+                      end),
+    receive
+        {Pid, Ended} ->
+            erlang:demonitor(Ref, [flush]),
+            Ended;
+        {'DOWN', Ref, process, Pid, Other} ->
+            io:put_chars(standard_error, [format_exception(exit, Other, []), $\n]),
+            {shutdown, 1}
+    end.
+
+flush_logger() ->
+    case code:is_loaded('Elixir.Logger') of
+        false -> ok;
+        _ -> try 'Elixir.Logger':flush() catch _:_ -> ok end
     end.
 
 require_files(Patterns) ->

@@ -175,8 +175,25 @@ batch_interpretation_available() ->
     erlang:function_exported(dbg_iload, load_mod, 4)
         andalso is_pid(whereis(dbg_iserver)).
 
-%% The fallback: what the adapter did before, one module at a time.
+%% The fallback: what the adapter did before, one module at a time. A module
+%% a script defined is interpreted from the object code kept for it.
 interpret_with_int(Module) ->
+    case elixir_dap_scripts:object_code(Module) of
+        {Source, Bin} -> interpret_binary(Module, Source, Bin);
+        none -> interpret_from_path(Module)
+    end.
+
+interpret_binary(Module, Source, Bin) ->
+    SourcePath = unicode:characters_to_list(Source),
+    %% int:ni/1 takes a beam path only to name the code it loads.
+    try int:ni({Module, SourcePath, SourcePath ++ ".beam", Bin}) of
+        {module, Module} -> {ok, Module};
+        error -> {skipped, Module, <<"the interpreter refused it">>}
+    catch
+        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+    end.
+
+interpret_from_path(Module) ->
     case int:interpretable(Module) of
         true ->
             try int:ni(Module) of
@@ -444,9 +461,12 @@ function_lines(ModuleName, FunctionName, Arity) ->
 first_line({clause, _, _, _, [First | _]}) -> line_of(First);
 first_line(_) -> 0.
 
+%% A module defined by a script has no beam file: its object code is kept
+%% by elixir_dap_scripts.
 abstract_code(Module) ->
-    Beam = case code:which(Module) of
-               Path when is_list(Path) -> Path;
+    Beam = case {elixir_dap_scripts:object_code(Module), code:which(Module)} of
+               {{_Source, Bin}, _} -> Bin;
+               {none, Path} when is_list(Path) -> Path;
                _ -> throw_error(no_beam, io_lib:format("no beam file for ~ts", [module_name(Module)]))
            end,
     case beam_lib:chunks(Beam, [debug_info]) of

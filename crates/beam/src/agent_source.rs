@@ -19,6 +19,10 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
     ),
     ("elixir_dap_dbg.erl", include_str!("../agent/elixir_dap_dbg.erl")),
     ("elixir_dap_reload.erl", include_str!("../agent/elixir_dap_reload.erl")),
+    (
+        "elixir_dap_scripts.erl",
+        include_str!("../agent/elixir_dap_scripts.erl"),
+    ),
 ];
 
 /// Hex digest of all agent sources, names included.

@@ -10,6 +10,7 @@ pub mod breakpoints;
 pub mod dbg;
 pub mod modules;
 pub mod reload_support;
+mod scripts;
 
 use crate::client::Client;
 use crate::session::RequestError;

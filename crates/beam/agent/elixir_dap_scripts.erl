@@ -1,0 +1,117 @@
+%% elixir_dap_scripts: modules the program defines at run time from the
+%% project's .exs files (test files, test_helper.exs, requireFiles), made
+%% debuggable before they run.
+%%
+%% `mix test` compiles test files in memory (Kernel.ParallelCompiler.require):
+%% no beam file exists, and ExUnit registers each test module from an
+%% @after_compile callback, after which its tests may start at once (async
+%% modules do). So the hand-over to the adapter happens inside the module's
+%% own definition: a compiler tracer adds an @after_compile callback of ours
+%% to every module defined in a project .exs file, at the module's first
+%% traced event, that is before `use ExUnit.Case` adds ExUnit's. Elixir runs
+%% the callbacks in the order they were added (checked on 1.14, 1.18, 1.20),
+%% after the module is loaded. The tracer also asks for debug info, which
+%% `mix test` turns off for test files. Ours keeps the object code, tells the adapter
+%% (event script_module) and waits until the adapter has interpreted the
+%% module and set its breakpoints (request script_release), so that even
+%% the first test stops.
+-module(elixir_dap_scripts).
+-export([install/1, trace/2, '__after_compile__'/2, release/1, object_code/1]).
+
+-define(TABLE, elixir_dap_scripts).
+%% How long a module's definition waits for the adapter.
+-define(RELEASE_TIMEOUT, 30000).
+
+%% Adds the tracer to the compiler options, for the .exs files under Root
+%% (the project directory; dependencies and the build directory excluded).
+install(Root) ->
+    ensure_table(),
+    ets:insert(?TABLE, {root, filename:absname(unicode:characters_to_list(Root))}),
+    Tracers = 'Elixir.Code':get_compiler_option(tracers),
+    lists:member(?MODULE, Tracers) orelse
+        'Elixir.Code':put_compiler_option(tracers, [?MODULE | Tracers]),
+    ok.
+
+%% The compiler tracer. Env is a Macro.Env struct.
+trace({on_module, _, _}, _Env) ->
+    ok;
+trace(_Event, #{module := Module, file := File}) when Module =/= nil ->
+    Key = {?MODULE, Module},
+    case get(Key) of
+        undefined ->
+            put(Key, seen),
+            case script_file(File) of
+                true ->
+                    %% `mix test` compiles test files without debug info
+                    %% (Mix.Compilers.Test, v1.14.0 to v1.20.3), which the
+                    %% interpreter needs; a module's own @compile wins over
+                    %% the compiler option (elixir_erl:take_debug_opts/1).
+                    'Elixir.Module':put_attribute(Module, compile, {debug_info, true}),
+                    'Elixir.Module':put_attribute(Module, after_compile, {?MODULE, '__after_compile__'});
+                false ->
+                    ok
+            end;
+        _ ->
+            ok
+    end,
+    ok;
+trace(_Event, _Env) ->
+    ok.
+
+script_file(File) ->
+    Path = unicode:characters_to_list(File),
+    case ets:lookup(?TABLE, root) of
+        [{root, Root}] ->
+            filename:extension(Path) =:= ".exs"
+                andalso lists:prefix(Root ++ "/", Path)
+                andalso not lists:any(fun(Dir) -> lists:prefix(Root ++ "/" ++ Dir ++ "/", Path) end,
+                                      ["deps", "_build"]);
+        [] ->
+            false
+    end.
+
+'__after_compile__'(#{module := Module, file := File}, Bin) ->
+    erase({?MODULE, Module}),
+    Source = unicode:characters_to_binary(File),
+    ets:insert(?TABLE, {{object_code, Module}, Source, Bin}),
+    elixir_dap_agent:send_event(script_module, #{module => Module,
+                                                 name => elixir_dap_debugger:module_name(Module),
+                                                 source => Source,
+                                                 waiter => self()}),
+    receive
+        {?MODULE, released} -> ok
+    after ?RELEASE_TIMEOUT ->
+            io:format(standard_error, "elixir-dap: the adapter did not answer for ~ts within ~p s; "
+                      "it runs without breakpoints~n",
+                      [elixir_dap_debugger:module_name(Module), ?RELEASE_TIMEOUT div 1000])
+    end,
+    ok.
+
+%% The adapter is done with the module a definition waits in.
+release(Waiter) when is_pid(Waiter) ->
+    Waiter ! {?MODULE, released},
+    {ok, ok}.
+
+%% {Source, Binary} of a module defined by a script, or none.
+object_code(Module) ->
+    case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {object_code, Module}) of
+        [{_, Source, Bin}] -> {Source, Bin};
+        _ -> none
+    end.
+
+%% The table outlives the request process that installs the tracer.
+ensure_table() ->
+    case ets:whereis(?TABLE) of
+        undefined ->
+            Parent = self(),
+            spawn(fun() ->
+                          ets:new(?TABLE, [named_table, public, set]),
+                          Parent ! {?MODULE, table_ready},
+                          receive stop -> ok end
+                  end),
+            receive {?MODULE, table_ready} -> ok
+            after 5000 -> error(scripts_table_timeout)
+            end;
+        _ ->
+            ok
+    end.
