@@ -91,8 +91,17 @@ def main():
     with open(pricing, "w") as f:
         f.write(source.replace("subtotal > 2_000, do: div(subtotal, 10)", "subtotal > 1_000, do: div(subtotal, 2)"))
     reloaded = until(lambda m: m.get("event") == "codeReloaded", 30, "the reload of the saved file")
+    if not reloaded["body"].get("success") or not reloaded["body"].get("reloaded"):
+        sys.exit("demo: the reload failed: %s\n%s" % (
+            reloaded["body"].get("message"), json.dumps(reloaded["body"], indent=2)))
     print("demo: reloaded %s in %.0f ms without restarting" % (
         ", ".join(m["module"] for m in reloaded["body"]["reloaded"]), reloaded["body"]["timings"]["total"]))
+    # The new code is the code that runs: 50% off 1 500 now (0 before the edit).
+    result = response(send("evaluate", {"expression": "Shop.Pricing.discount(1_500)", "context": "repl"}),
+                      30, "evaluate")["body"]["result"]
+    if result != "750":
+        sys.exit("demo: after the reload Shop.Pricing.discount(1_500) is %s, not 750: the old code still runs" % result)
+    print("demo: Shop.Pricing.discount(1_500) is now %s" % result)
     until(never, args.seconds, "")
     shutil.rmtree(workdir, ignore_errors=True)
     response(send("disconnect", {"terminateDebuggee": True}), 20, "disconnect")

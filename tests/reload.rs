@@ -473,3 +473,69 @@ fn a_plain_project_without_an_application_reloads() {
     assert_eq!(reloaded_modules(&response), vec!["Plain.Math"], "{response}");
     assert_eq!(app.eval("Plain.Math.sum([1, 2, 3])"), "306");
 }
+
+/// The line of the first frame of `Module.function/arity` in the stack trace
+/// of an exception raised there, as the running native code reports it.
+fn raised_at_line(app: &mut App, call: &str) -> String {
+    app.eval(&format!(
+        "try do {call} rescue _ -> __STACKTRACE__ |> hd() |> elem(3) |> Keyword.get(:line) end"
+    ))
+}
+
+#[test]
+fn a_line_only_change_to_native_code_loads_the_new_lines() {
+    // Not interpreted, so nothing but the loaded native code can answer with
+    // the new line. Its MD5 does not change with a comment: only the
+    // object code's origin tells that the new version is the one that runs.
+    let mut app = App::start(json!({"excludeModules": ["ReloadApp.Greeter"]}));
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "  def slow do",
+        "  def boom(x), do: raise(\"boom #{x}\")\n\n  def slow do",
+    );
+    assert_eq!(app.reload(json!({}))["success"], true);
+    let file = app.path("lib/reload_app/greeter.ex");
+    let line = line_of(&file, "def boom(x)");
+    assert_eq!(raised_at_line(&mut app, "ReloadApp.Greeter.boom(1)"), line.to_string());
+
+    for inserted in ["  # one comment line", "  # two\n  # comment lines\n  #"] {
+        app.edit("lib/reload_app/greeter.ex", "  def boom(x)", &format!("{inserted}\n  def boom(x)"));
+        let response = app.reload(json!({}));
+        assert_eq!(response["success"], true, "{response}");
+        assert_eq!(reloaded_modules(&response), ["ReloadApp.Greeter"], "{response}");
+        let line = line_of(&file, "def boom(x)");
+        assert_eq!(
+            raised_at_line(&mut app, "ReloadApp.Greeter.boom(1)"),
+            line.to_string(),
+            "the old lines still run after {response}"
+        );
+    }
+}
+
+#[test]
+fn a_new_module_and_an_on_load_module_load_on_every_elixir() {
+    let mut app = App::start(json!({}));
+    std::fs::write(
+        app.path("lib/reload_app/fresh.ex"),
+        "defmodule ReloadApp.Fresh do\n  def answer, do: 42\nend\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.path("lib/reload_app/with_on_load.ex"),
+        "defmodule ReloadApp.WithOnLoad do\n  @on_load :init\n  def init do\n    \
+         :persistent_term.put(:with_on_load, :ran)\n    :ok\n  end\n  def ran, do: :persistent_term.get(:with_on_load)\nend\n",
+    )
+    .unwrap();
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(app.eval("ReloadApp.Fresh.answer()"), "42");
+    assert_eq!(app.eval("ReloadApp.WithOnLoad.ran()"), ":ran");
+    // A failing on_load is a failed reload, rolled back, and named.
+    app.edit("lib/reload_app/with_on_load.ex", "    :ok\n", "    :error\n");
+    app.edit("lib/reload_app/fresh.ex", "def answer, do: 42", "def answer, do: 43");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], false, "{response}");
+    let failed = response["body"]["failed"].to_string();
+    assert!(failed.contains("ReloadApp.WithOnLoad"), "{response}");
+    assert_eq!(app.eval("ReloadApp.Fresh.answer()"), "42", "the batch was not rolled back: {response}");
+}

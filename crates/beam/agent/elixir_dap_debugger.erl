@@ -813,7 +813,7 @@ new_handle(Owner, Value) ->
 
 %% Forgets the values shown for a process: it is running again.
 release(Pid) ->
-    catch ets:match_delete(?HANDLES, {'_', Pid, '_'}),
+    try ets:match_delete(?HANDLES, {'_', Pid, '_'}) catch error:badarg -> ok end,
     ok.
 
 child_counts(Value) when is_list(Value) ->

@@ -99,7 +99,11 @@ purge_old_code(Modules, Force) ->
 
 old_code_users(M) ->
     [P || P <- erlang:processes(), P =/= self(),
-          (catch erlang:check_process_code(P, M)) =:= true].
+          runs_old_code(P, M)].
+
+%% False for a process that is gone.
+runs_old_code(Pid, M) ->
+    try erlang:check_process_code(Pid, M) catch error:badarg -> false end.
 
 process_entry(Pid, Module, Why) ->
     #{pid => Pid, name => elixir_dap_debugger:thread_name(Pid), module => Module, why => Why}.
@@ -476,7 +480,7 @@ try_invalidate_soon(Meta, Modules, Tries) ->
 %% between the check and the message: it is idle (see idle_meta/1), or we
 %% leave it alone.
 try_invalidate(Meta, Modules) ->
-    case catch erlang:suspend_process(Meta) of
+    case try erlang:suspend_process(Meta) catch error:badarg -> gone end of
         true ->
             Safe = try idle_meta(Meta) catch _:_ -> false end,
             Safe andalso [Meta ! {int, {old_code, M}} || M <- Modules],
@@ -527,7 +531,7 @@ runs_module(Pid, M) ->
     case erlang:process_info(Pid, current_stacktrace) of
         {current_stacktrace, Frames} -> lists:keymember(M, 1, Frames);
         _ -> false
-    end orelse (catch erlang:check_process_code(Pid, M)) =:= true.
+    end orelse runs_old_code(Pid, M).
 
 %% ---------------------------------------------------------------------------
 %% The Mix fallback
@@ -628,7 +632,8 @@ code_change(Targets) ->
     Failed = [E || {failed, E} <- Results],
     case Failed of
         [] -> ok;
-        _ -> [catch sys:replace_state(P, fun(_) -> Old end, 5000) || {changed, P, Old} <- Results]
+        _ -> [ignore_exit(fun() -> sys:replace_state(P, fun(_) -> Old end, 5000) end)
+              || {changed, P, Old} <- Results]
     end,
     {ok, #{failed => Failed, changed => length([ok || {changed, _, _} <- Results])}}.
 
@@ -653,8 +658,12 @@ describe({'EXIT', {Reason, Stack}}) when is_list(Stack) ->
 describe(Other) ->
     elixir_dap_debugger:format_term(Other).
 
+%% A process that died or does not answer in time is left as it is.
+ignore_exit(Fun) ->
+    try Fun() catch exit:_ -> ok end.
+
 resume(Pids) ->
-    [catch sys:resume(P, 5000) || P <- Pids],
+    [ignore_exit(fun() -> sys:resume(P, 5000) end) || P <- Pids],
     {ok, ok}.
 
 %% ---------------------------------------------------------------------------

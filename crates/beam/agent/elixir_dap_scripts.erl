@@ -32,24 +32,21 @@ install(Root) ->
         'Elixir.Code':put_compiler_option(tracers, [?MODULE | Tracers]),
     ok.
 
-%% The compiler tracer. Env is a Macro.Env struct.
+%% The compiler tracer. Env is a Macro.Env struct. The `defmodule` event
+%% (Elixir 1.16+) comes before the module's tables exist, so the module is
+%% marked at its first event inside its body.
 trace({on_module, _, _}, _Env) ->
+    ok;
+trace(defmodule, _Env) ->
     ok;
 trace(_Event, #{module := Module, file := File}) when Module =/= nil ->
     Key = {?MODULE, Module},
     case get(Key) of
         undefined ->
-            put(Key, seen),
+            %% Looked at once per module and compiling process.
             case script_file(File) of
-                true ->
-                    %% `mix test` compiles test files without debug info
-                    %% (Mix.Compilers.Test, v1.14.0 to v1.20.3), which the
-                    %% interpreter needs; a module's own @compile wins over
-                    %% the compiler option (elixir_erl:take_debug_opts/1).
-                    'Elixir.Module':put_attribute(Module, compile, {debug_info, true}),
-                    'Elixir.Module':put_attribute(Module, after_compile, {?MODULE, '__after_compile__'});
-                false ->
-                    ok
+                true -> mark(Module, Key);
+                false -> put(Key, other)
             end;
         _ ->
             ok
@@ -57,6 +54,19 @@ trace(_Event, #{module := Module, file := File}) when Module =/= nil ->
     ok;
 trace(_Event, _Env) ->
     ok.
+
+%% `mix test` compiles test files without debug info (Mix.Compilers.Test,
+%% v1.14.0 to v1.20.3), which the interpreter needs; a module's own
+%% @compile wins over the compiler option (elixir_erl:take_debug_opts/1).
+mark(Module, Key) ->
+    try
+        'Elixir.Module':put_attribute(Module, compile, {debug_info, true}),
+        'Elixir.Module':put_attribute(Module, after_compile, {?MODULE, '__after_compile__'}),
+        put(Key, marked)
+    catch
+        %% Not open for attributes at this event: the next one.
+        error:_ -> ok
+    end.
 
 script_file(File) ->
     Path = unicode:characters_to_list(File),

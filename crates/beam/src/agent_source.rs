@@ -102,4 +102,28 @@ mod tests {
             assert_eq!(&std::fs::read_to_string(first.join(name)).unwrap(), content);
         }
     }
+
+    /// The VM compiles the agent at launch and its warnings would land in the
+    /// program's output: it must compile without one on the OTP that runs
+    /// the tests (CI runs them on OTP 25, 27 and 29; OTP 29 deprecates
+    /// `catch Expr`, for example).
+    #[test]
+    fn the_agent_compiles_without_warnings_on_this_otp() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = install(root.path()).unwrap();
+        let out = root.path().join("ebin");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut erlc = std::process::Command::new("erlc");
+        erlc.arg("+warnings_as_errors").arg("-o").arg(&out);
+        for (name, _) in AGENT_SOURCES {
+            erlc.arg(dir.join(name));
+        }
+        let output = erlc.output().expect("run erlc (Erlang/OTP must be installed)");
+        assert!(
+            output.status.success(),
+            "the agent does not compile cleanly:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
