@@ -488,14 +488,17 @@ impl Session {
         };
         let args = &program.config.args;
         if self.debugger.is_some() {
-            // Test files and other .exs scripts define their modules while the
-            // task runs: each hands itself over before it runs (see
-            // `elixir_dap_scripts.erl` and `Debugger::on_script_module`).
+            // Compiles while the task runs: test files and other .exs scripts
+            // define modules, each handed over before it runs (see
+            // `elixir_dap_scripts.erl`, `Debugger::on_script_module`); the
+            // program's own compiles (Phoenix's code reloader) are made safe
+            // and their modules interpreted again (`elixir_dap_app_compile.erl`,
+            // `Session::on_app_compiled`).
             debuggee
                 .agent
-                .call(term::atom("scripts_install"), AGENT_CALL_TIMEOUT)
+                .call(term::atom("install_tracers"), AGENT_CALL_TIMEOUT)
                 .await
-                .map_err(|e| RequestError::Internal(format!("could not watch the project's scripts: {e}")))?;
+                .map_err(|e| RequestError::Internal(format!("could not watch the program's compiles: {e}")))?;
         }
         let (require_files, left_to_task) = launch::split_require_files(&program.task, &args.require_files);
         if !left_to_task.is_empty() {
@@ -638,6 +641,7 @@ impl Session {
         match event {
             // Output is forwarded by the pump and never reaches the session.
             DebuggeeEvent::Output { .. } => {}
+            DebuggeeEvent::Agent(event) if event.name == "app_compiled" => self.on_app_compiled(&event.data).await,
             DebuggeeEvent::Agent(event) if event.name == "script_module" => {
                 if let Some(debugger) = &mut self.debugger {
                     debugger.on_script_module(&event.data).await;

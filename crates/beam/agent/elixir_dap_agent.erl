@@ -29,7 +29,8 @@ main() ->
     %% Requests are decoded with binary_to_term(_, [safe]), which accepts
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
-    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts]],
+    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
+                                     elixir_dap_app_compile]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -158,8 +159,10 @@ handle({evaluate, Target, Level, Expression, Timeout}) ->
 handle({dbg, Request}) ->
     elixir_dap_dbg:handle(Request);
 %% Modules defined by the project's .exs files: see elixir_dap_scripts.
-handle(scripts_install) ->
+%% The program's own compiles: see elixir_dap_app_compile.
+handle(install_tracers) ->
     {ok, Cwd} = file:get_cwd(),
+    ok = elixir_dap_app_compile:install(),
     {ok, elixir_dap_scripts:install(Cwd)};
 handle({script_release, Waiter}) ->
     elixir_dap_scripts:release(Waiter);

@@ -19,7 +19,7 @@
          release/1, attach/1, check_breakpoint/3,
          module_name/1, format_term/1]).
 %% Shared with elixir_dap_reload (re-interpretation after a reload).
--export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1,
+-export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
          project_apps/0]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3]).

@@ -235,6 +235,135 @@ impl Session {
         Ok(body)
     }
 
+    /// The program compiled modules itself (Phoenix's code reloader, IEx
+    /// `recompile`, `Mix.Task.run("compile")`): the agent reports them once
+    /// its compiles have stopped (`app_compiled`: `#{modules => [#{module,
+    /// name, source}]}`, see `elixir_dap_app_compile.erl`). They run natively
+    /// now: those the interpret attributes select are interpreted again,
+    /// their breakpoints follow their statements to the new lines, and the
+    /// client gets a `codeReloaded` event with trigger `app`.
+    pub(super) async fn on_app_compiled(&mut self, data: &Term) {
+        let started = Instant::now();
+        let compiled = compiled_modules(data.get("modules"));
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return;
+        };
+        if compiled.is_empty() {
+            return;
+        }
+        let mut report = ReloadReport {
+            trigger: "app".to_owned(),
+            ..ReloadReport::default()
+        };
+        // The index takes the files' new content as its baseline: it gives
+        // the line maps, and a reload on save of the same content then finds
+        // nothing to do.
+        let sources: Vec<PathBuf> = compiled.iter().map(|c| c.source.clone()).collect();
+        let mut edits: BTreeMap<PathBuf, LineMap> = BTreeMap::new();
+        if let Some(state) = self.reload.as_mut() {
+            if let Ok(manager) = state.manager().await {
+                let plan = manager.plan(&PlanRequest {
+                    files: Some(sources.clone()),
+                    modules: Vec::new(),
+                });
+                for change in &plan.changed {
+                    edits.insert(
+                        canonical(&manager.absolute(&change.file)),
+                        LineMap::new(&change.old, &change.new),
+                    );
+                }
+                manager.commit(&plan);
+            }
+        }
+        let outcome = self.follow_app_compile(&agent, &compiled, &edits, &mut report).await;
+        report.success = outcome.is_ok() && report.failed.is_empty();
+        if let Err(message) = outcome {
+            report.message = Some(message);
+        } else if !report.failed.is_empty() {
+            report.message = Some(format!(
+                "the program recompiled {}, which could not all be debugged again",
+                failed_modules(&report)
+            ));
+        }
+        report.timings.total = ms(started);
+        let line = if report.success {
+            let count = report.reloaded.len();
+            format!(
+                "elixir-dap: the program recompiled {count} {}; interpreted again with their breakpoints in {:.0} ms",
+                if count == 1 { "module" } else { "modules" },
+                report.timings.total
+            )
+        } else {
+            format!(
+                "elixir-dap: the program recompiled modules: {}",
+                report.message.clone().unwrap_or_default()
+            )
+        };
+        self.client.event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+        self.client.console(line);
+    }
+
+    async fn follow_app_compile(
+        &mut self,
+        agent: &AgentClient,
+        compiled: &[CompiledModule],
+        edits: &BTreeMap<PathBuf, LineMap>,
+        report: &mut ReloadReport,
+    ) -> Result<(), String> {
+        let Some(debugger) = self.debugger.as_mut() else {
+            return Ok(());
+        };
+        let interpret_started = Instant::now();
+        let to_interpret = debugger.record_compiled(compiled);
+        let mut interpreted: BTreeSet<String> = BTreeSet::new();
+        if !to_interpret.is_empty() {
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_interpret"), term::binaries(&to_interpret)]),
+                    COMPILE_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("interpreting the recompiled modules failed in the VM: {e}"))?;
+            interpreted = atoms(reply.get("interpreted")).into_iter().collect();
+            report.stale = processes(reply.get("stale"));
+            report.failed.extend(
+                reply
+                    .get("skipped")
+                    .and_then(TermExt::as_elements)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| FailedModule {
+                        module: s.get_text("name").unwrap_or_default(),
+                        reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+                    }),
+            );
+            debugger.mark_interpreted(interpreted.iter());
+        }
+        report.timings.interpret = ms(interpret_started);
+        let breakpoints_started = Instant::now();
+        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+        let (changes, counts) = debugger
+            .follow_reload(edits, &reloaded_sources, &reloaded_modules)
+            .await
+            .map_err(|e| format!("breakpoints could not be set again: {e}"))?;
+        report.breakpoints = changes;
+        report.timings.breakpoints = ms(breakpoints_started);
+        report.reloaded = compiled
+            .iter()
+            .map(|c| ReloadedModule {
+                module: c.name.clone(),
+                file: c.source.display().to_string(),
+                interpreted: interpreted.contains(&c.atom),
+                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
+            })
+            .collect();
+        for module in compiled {
+            debugger.announce_module(&module.atom, "changed");
+        }
+        Ok(())
+    }
+
     /// Waits (handling VM events) until no thread is in the middle of a step.
     async fn wait_for_steps(&mut self) -> Result<(), RequestError> {
         let deadline = tokio::time::Instant::now() + STEP_WAIT;

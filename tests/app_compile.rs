@@ -1,0 +1,132 @@
+//! The program's own compiles (Phoenix.CodeReloader, IEx `recompile`, a
+//! `Mix.Task.run("compile")`) while it is debugged: the VM survives, modules
+//! the app recompiled are interpreted again with their breakpoints, and the
+//! client hears about it. The `app_reloader` fixture has a process that runs
+//! Mix's compile.elixir in the VM on request, as Phoenix's code reloader does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use support::app::App;
+use support::*;
+
+fn marker_line(file: &Path, name: &str) -> i64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let marker = format!("# bp:{name}");
+    text.lines()
+        .position(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
+        + 1
+}
+
+fn start() -> App {
+    App::start_fixture("app_reloader", "app_reloader: started", json!({}))
+}
+
+fn set_breakpoint(app: &mut App, relative: &str, marker: &str) -> (Value, i64) {
+    let file = app.path(relative);
+    let line = marker_line(&file, marker);
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    (set["body"]["breakpoints"][0]["id"].clone(), line)
+}
+
+/// Runs the app's own recompile and returns the `codeReloaded` event it caused.
+fn app_recompile(app: &mut App) -> Value {
+    let before = app.dap.events_named("codeReloaded").len();
+    assert_eq!(app.eval("AppReloader.CodeReloader.reload()"), ":ok");
+    app.dap.wait_nth_event("codeReloaded", before, TIMEOUT)
+}
+
+fn stop_line(app: &mut App, call: &str) -> i64 {
+    let before = app.dap.events_named("stopped").len();
+    app.eval(&format!("spawn(fn -> {call} end)"));
+    let stopped = app.dap.wait_nth_event("stopped", before, TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let line = stack["body"]["stackFrames"][0]["line"].as_i64().unwrap();
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    line
+}
+
+#[test]
+fn an_app_recompile_of_a_used_macro_module_keeps_the_vm_and_the_breakpoints() {
+    let mut app = start();
+    let (id, line) = set_breakpoint(&mut app, "lib/app_reloader/page_controller.ex", "show");
+    // The compiler calls AppReloader.Web.controller/0, interpreted, while
+    // expanding `use` in the controller: the case that crashed OTP 25.
+    app.edit("lib/app_reloader/web.ex", "kind = :controller #", "kind = :controller_v2 #");
+    app.edit("lib/app_reloader/page_controller.ex", "  def show(name) do", "  # moved\n  def show(name) do");
+    let event = app_recompile(&mut app);
+    assert_eq!(event["body"]["trigger"], "app", "{event}");
+    assert_eq!(event["body"]["success"], true, "{event}");
+    let reloaded: Vec<String> = event["body"]["reloaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(reloaded.contains(&"AppReloader.PageController".to_owned()), "{event}");
+    assert_eq!(app.eval("AppReloader.PageController.kind()"), ":controller_v2");
+    let moved = app.dap.wait_for("the breakpoint moved by the app's recompile", TIMEOUT, |m| {
+        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id && m["body"]["breakpoint"]["line"] == line + 1
+    });
+    assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
+    assert_eq!(stop_line(&mut app, "AppReloader.PageController.show(\"you\")"), line + 1);
+    // The module list tells the truth.
+    let modules = app.dap.request("modules", json!({}), TIMEOUT);
+    let controller = modules["body"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "AppReloader.PageController")
+        .cloned()
+        .unwrap();
+    assert_eq!(controller["symbolStatus"], "interpreted", "{controller}");
+}
+
+#[test]
+fn an_app_recompile_calling_an_interpreted_macro_helper_leaves_the_vm_alive() {
+    // Only the user of the macro changes: compiling it calls
+    // AppReloader.Web.controller/0, which is interpreted (OTP 25's VM died
+    // there with SIGSEGV when the call went through the interpreter).
+    let mut app = start();
+    let (_, line) = set_breakpoint(&mut app, "lib/app_reloader/web.ex", "controller");
+    for round in 1..=3 {
+        app.edit(
+            "lib/app_reloader/page_controller.ex",
+            "  def show(name) do",
+            &format!("  # round {round}\n  def show(name) do"),
+        );
+        let event = app_recompile(&mut app);
+        assert_eq!(event["body"]["success"], true, "{event}");
+        assert_eq!(app.eval("AppReloader.PageController.kind()"), ":controller");
+    }
+    // The macro helper is still interpreted: its breakpoint stops.
+    assert_eq!(stop_line(&mut app, "AppReloader.Web.controller()"), line);
+}
+
+#[test]
+fn iex_style_recompile_of_a_module_with_a_breakpoint_re_arms_it() {
+    // Not through Mix: the program compiles a file itself, as IEx's `c/1`
+    // and `r/1` do; the module is loaded natively by the compiler.
+    let mut app = start();
+    let (id, line) = set_breakpoint(&mut app, "lib/app_reloader/template.ex", "render");
+    let file = path_string(&app.path("lib/app_reloader/template.ex"));
+    app.edit("lib/app_reloader/template.ex", "  def render(name) do", "  # a\n  # b\n  def render(name) do");
+    let before = app.dap.events_named("codeReloaded").len();
+    app.eval(&format!("Code.compile_file({file:?}) |> length()"));
+    let event = app.dap.wait_nth_event("codeReloaded", before, TIMEOUT);
+    assert_eq!(event["body"]["trigger"], "app", "{event}");
+    app.dap.wait_for("the breakpoint moved by two lines", TIMEOUT, |m| {
+        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id && m["body"]["breakpoint"]["line"] == line + 2
+    });
+    assert_eq!(stop_line(&mut app, "AppReloader.Template.render(\"you\")"), line + 2);
+}
