@@ -513,6 +513,9 @@ set_breakpoints(Name, Breakpoints) ->
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
     {ok, ok}.
 
+%% Every breakpoint has a test function (check_breakpoint/3): it keeps one
+%% execution of a line to one stop, and applies the condition, hit count
+%% and log message if any.
 set_breakpoint(Module, #{line := Line} = Spec) ->
     ok = int:break(Module, Line),
     Condition = maps:get(condition, Spec, nil),
@@ -523,9 +526,9 @@ set_breakpoint(Module, #{line := Line} = Spec) ->
             ok;
         _ ->
             ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
-                                                   log_message => Log, hits => 0}}),
-            int:test_at_break(Module, Line, {condition_module(Module, Line), check})
-    end.
+                                                   log_message => Log, hits => 0}})
+    end,
+    int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
 %% breakpoint it belongs to, so each such breakpoint gets a tiny module.
@@ -550,7 +553,9 @@ condition_module(Module, Line) ->
 %% Returns true to stop. Errors in the user's expressions are reported once
 %% per evaluation and count as false.
 check_breakpoint(Module, Line, Bindings) ->
-    case ets:lookup(?BREAKS, {Module, Line}) of
+    case new_execution(Module, Line) andalso ets:lookup(?BREAKS, {Module, Line}) of
+        false ->
+            false;
         [] ->
             true;
         [{Key, Spec}] ->
@@ -565,6 +570,52 @@ check_breakpoint(Module, Line, Bindings) ->
                         true -> log_or_stop(maps:get(log_message, Spec), Binding, Module, Line)
                     end
             end
+    end.
+
+%% :int breaks at every body expression that carries the line, and Elixir
+%% expands one line into nested bodies (interpolation, `if c, do: a, else:
+%% b`, `case`, `&&`, `||`) and funs (`&(&1 * 2)` in a pipe): one execution
+%% of the line would stop, log and count several times. This runs in the
+%% meta process, which evaluates the interpreted code, and keeps the last
+%% hit of the process. A hit of the same line is a repeat when it comes
+%% - from the same function activation (the interpreter's stack of callers,
+%%   kept in the meta's dictionary under dbg_istk, the same in debugger 5.3
+%%   to 7.0) deeper in the evaluator: a nested body, not a later execution;
+%% - or from a fun written on the line, called back by native code that the
+%%   line called (Enum.map): the interpreter re-entered from a call made at
+%%   the line by the recorded activation. A recursive call made at the line
+%%   is a direct call, an activation of its own.
+new_execution(Module, Line) ->
+    Stack = get(dbg_istk),
+    {stack_size, Depth} = erlang:process_info(self(), stack_size),
+    Key = {?MODULE, last_hit},
+    Repeat = case get(Key) of
+                 {Module, Line, Stack, LastDepth} -> Depth > LastDepth;
+                 {Module, Line, Recorded, _} -> called_back_from(Stack, Recorded, Module, Line);
+                 _ -> false
+             end,
+    Repeat orelse put(Key, {Module, Line, Stack, Depth}),
+    not Repeat.
+
+%% Stack is Recorded with one more caller on top (a dbg_istk #e{level, mfa,
+%% line, ...}: the call the line made), and the body was entered again from
+%% native code.
+called_back_from([Caller | Recorded], Recorded, Module, Line)
+  when is_tuple(Caller), tuple_size(Caller) >= 4, element(4, Caller) =:= Line ->
+    mfa_module(element(3, Caller)) =:= Module andalso reentered();
+called_back_from(_Stack, _Recorded, _Module, _Line) ->
+    false.
+
+%% Whether the body being evaluated was entered from native code (the meta's
+%% dbg_ieval:eval_mfa, for a call back into interpreted code) rather than by
+%% an interpreted call (dbg_ieval:eval_function). The textual backtrace is
+%% read because current_stacktrace stops at the backtrace depth (8 frames).
+reentered() ->
+    {backtrace, Text} = erlang:process_info(self(), backtrace),
+    case {binary:match(Text, <<"dbg_ieval:eval_mfa/">>), binary:match(Text, <<"dbg_ieval:eval_function/">>)} of
+        {nomatch, _} -> false;
+        {_, nomatch} -> true;
+        {{Reentry, _}, {Call, _}} -> Reentry < Call
     end.
 
 bump_hits(Key, Spec) ->
@@ -659,9 +710,18 @@ attach(Pid) ->
 
 attached_loop(Pid, Meta) ->
     receive
-        {Meta, {break_at, Module, Line, _Level}} ->
-            elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
-                                                   module => Module, line => Line}),
+        {Meta, {break_at, Module, Line, Level}} ->
+            case ets:lookup(?BREAKS, {?MODULE, stepping, Pid}) of
+                [{_, {Command, Module, Line, Level}}] ->
+                    %% A step that ended on the line it started from (a nested
+                    %% expression of it): one step is one line, so on.
+                    int:meta(Meta, Command);
+                _ ->
+                    ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
+                    ets:insert(?BREAKS, {{?MODULE, stopped_at, Pid}, {Module, Line, Level}}),
+                    elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
+                                                           module => Module, line => Line})
+            end,
             attached_loop(Pid, Meta);
         {Meta, idle} ->
             %% A reload may be waiting for this process to leave old code.
@@ -709,9 +769,24 @@ command(Pid, Command) ->
     case Command of
         pause -> int:meta(Meta, stop);
         _ -> release(Pid),
+             remember_step(Pid, meta_command(Command)),
              int:meta(Meta, meta_command(Command))
     end,
     {ok, ok}.
+
+%% :int stops a `next` or `step` at the next body expression, which may be
+%% a nested one of the same line (Elixir expands interpolation, `if ...,
+%% do:, else:`, `&&` into nested bodies): the attached process steps on
+%% until the line or the level changes (see attached_loop/2).
+remember_step(Pid, Step) when Step =:= next; Step =:= step ->
+    case ets:lookup(?BREAKS, {?MODULE, stopped_at, Pid}) of
+        [{_, {Module, Line, Level}}] ->
+            ets:insert(?BREAKS, {{?MODULE, stepping, Pid}, {Step, Module, Line, Level}});
+        [] ->
+            ok
+    end;
+remember_step(Pid, _Other) ->
+    ets:delete(?BREAKS, {?MODULE, stepping, Pid}).
 
 meta_command(continue) -> continue;
 meta_command(next) -> next;
