@@ -62,8 +62,16 @@ fn an_app_recompile_of_a_used_macro_module_keeps_the_vm_and_the_breakpoints() {
     let (id, line) = set_breakpoint(&mut app, "lib/app_reloader/page_controller.ex", "show");
     // The compiler calls AppReloader.Web.controller/0, interpreted, while
     // expanding `use` in the controller: the case that crashed OTP 25.
-    app.edit("lib/app_reloader/web.ex", "kind = :controller #", "kind = :controller_v2 #");
-    app.edit("lib/app_reloader/page_controller.ex", "  def show(name) do", "  # moved\n  def show(name) do");
+    app.edit(
+        "lib/app_reloader/web.ex",
+        "kind = :controller #",
+        "kind = :controller_v2 #",
+    );
+    app.edit(
+        "lib/app_reloader/page_controller.ex",
+        "  def show(name) do",
+        "  # moved\n  def show(name) do",
+    );
     let event = app_recompile(&mut app);
     assert_eq!(event["body"]["trigger"], "app", "{event}");
     assert_eq!(event["body"]["success"], true, "{event}");
@@ -75,11 +83,18 @@ fn an_app_recompile_of_a_used_macro_module_keeps_the_vm_and_the_breakpoints() {
         .collect();
     assert!(reloaded.contains(&"AppReloader.PageController".to_owned()), "{event}");
     assert_eq!(app.eval("AppReloader.PageController.kind()"), ":controller_v2");
-    let moved = app.dap.wait_for("the breakpoint moved by the app's recompile", TIMEOUT, |m| {
-        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id && m["body"]["breakpoint"]["line"] == line + 1
-    });
+    let moved = app
+        .dap
+        .wait_for("the breakpoint moved by the app's recompile", TIMEOUT, |m| {
+            m["event"] == "breakpoint"
+                && m["body"]["breakpoint"]["id"] == id
+                && m["body"]["breakpoint"]["line"] == line + 1
+        });
     assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
-    assert_eq!(stop_line(&mut app, "AppReloader.PageController.show(\"you\")"), line + 1);
+    assert_eq!(
+        stop_line(&mut app, "AppReloader.PageController.show(\"you\")"),
+        line + 1
+    );
     // The module list tells the truth.
     let modules = app.dap.request("modules", json!({}), TIMEOUT);
     let controller = modules["body"]["modules"]
@@ -120,7 +135,11 @@ fn iex_style_recompile_of_a_module_with_a_breakpoint_re_arms_it() {
     let mut app = start();
     let (id, line) = set_breakpoint(&mut app, "lib/app_reloader/template.ex", "render");
     let file = path_string(&app.path("lib/app_reloader/template.ex"));
-    app.edit("lib/app_reloader/template.ex", "  def render(name) do", "  # a\n  # b\n  def render(name) do");
+    app.edit(
+        "lib/app_reloader/template.ex",
+        "  def render(name) do",
+        "  # a\n  # b\n  def render(name) do",
+    );
     let before = app.dap.events_named("codeReloaded").len();
     app.eval(&format!("Code.compile_file({file:?}) |> length()"));
     let event = app.dap.wait_nth_event("codeReloaded", before, TIMEOUT);
@@ -129,4 +148,62 @@ fn iex_style_recompile_of_a_module_with_a_breakpoint_re_arms_it() {
         m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id && m["body"]["breakpoint"]["line"] == line + 2
     });
     assert_eq!(stop_line(&mut app, "AppReloader.Template.render(\"you\")"), line + 2);
+}
+
+#[test]
+fn saving_a_template_reloads_the_module_that_embeds_it() {
+    // AppReloader.Template declares hello.txt.eex with @external_resource
+    // (as embed_templates does): a save of the template, which is no Elixir
+    // source, recompiles the module and keeps its breakpoint.
+    let mut app = App::start_fixture(
+        "app_reloader",
+        "app_reloader: started",
+        json!({"reloadOnSave": "auto", "reloadDebounceMs": 50}),
+    );
+    assert_eq!(app.eval("AppReloader.Template.render(\"you\")"), "\"Hello, you!\"");
+    let (_, line) = set_breakpoint(&mut app, "lib/app_reloader/template.ex", "render");
+    let before = app.dap.events_named("codeReloaded").len();
+    std::fs::write(app.path("lib/app_reloader/hello.txt.eex"), "Goodbye, NAME!\n").unwrap();
+    let event = app.dap.wait_nth_event("codeReloaded", before, TIMEOUT);
+    assert_eq!(event["body"]["success"], true, "{event}");
+    assert_eq!(event["body"]["trigger"], "save", "{event}");
+    let planned = &event["body"]["planned"][0];
+    assert_eq!(planned["file"], "lib/app_reloader/template.ex", "{event}");
+    assert_eq!(planned["reason"], "external", "{event}");
+    assert!(
+        planned["module"].as_str().unwrap().ends_with("hello.txt.eex"),
+        "{event}"
+    );
+    // The breakpoint still stops, and the call renders the new template.
+    assert_eq!(
+        stop_line(&mut app, "IO.puts(AppReloader.Template.render(\"again\"))"),
+        line
+    );
+    app.dap.wait_output("stdout", "Goodbye, again!", TIMEOUT);
+    let file = path_string(&app.path("lib/app_reloader/template.ex"));
+    app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": file}, "breakpoints": []}),
+        TIMEOUT,
+    );
+
+    // By request, naming the template; and with no files, when it changed.
+    std::fs::write(app.path("lib/app_reloader/hello.txt.eex"), "Hi, NAME!\n").unwrap();
+    let template = path_string(&app.path("lib/app_reloader/hello.txt.eex"));
+    let response = app.reload(json!({"files": [template]}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(app.eval("AppReloader.Template.render(\"you\")"), "\"Hi, you!\"");
+}
+
+#[test]
+fn a_changed_template_is_found_by_a_reload_without_files() {
+    let mut app = start();
+    std::fs::write(app.path("lib/app_reloader/hello.txt.eex"), "Hey, NAME!\n").unwrap();
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(response["body"]["planned"][0]["reason"], "external", "{response}");
+    assert_eq!(app.eval("AppReloader.Template.render(\"you\")"), "\"Hey, you!\"");
+    // Nothing changed since: nothing to do.
+    let again = app.reload(json!({}));
+    assert_eq!(again["body"]["planned"], json!([]), "{again}");
 }

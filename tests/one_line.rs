@@ -60,10 +60,7 @@ fn launch(fun: &str, marker: &str, breakpoint: Value) -> (Run, i64) {
     );
     assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
     assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
-    (
-        Run { dap, _project: project },
-        line,
-    )
+    (Run { dap, _project: project }, line)
 }
 
 impl Run {
@@ -73,7 +70,9 @@ impl Run {
         let frame = trace["body"]["stackFrames"][0]["id"].clone();
         let scopes = self.dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
         let reference = scopes["body"]["scopes"][0]["variablesReference"].clone();
-        let variables = self.dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
+        let variables = self
+            .dap
+            .request("variables", json!({"variablesReference": reference}), TIMEOUT);
         variables["body"]["variables"]
             .as_array()
             .unwrap()
@@ -87,10 +86,11 @@ impl Run {
     fn stops_until_exit(&mut self) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
-            let next = self.dap.wait_for("a stop or the end of the program", LAUNCH_TIMEOUT, |m| {
-                m["event"] == "exited"
-                    || (m["event"] == "stopped" && !m.get("counted").is_some_and(|c| c == true))
-            });
+            let next = self
+                .dap
+                .wait_for("a stop or the end of the program", LAUNCH_TIMEOUT, |m| {
+                    m["event"] == "exited" || (m["event"] == "stopped" && !m.get("counted").is_some_and(|c| c == true))
+                });
             if next["event"] == "exited" {
                 return seen;
             }
@@ -109,7 +109,12 @@ fn each_execution_of_an_expanded_line_stops_once() {
     for (fun, marker) in KINDS {
         let (mut run, _) = launch(fun, marker, json!({}));
         let stops = run.stops_until_exit();
-        assert_eq!(stops, ["1", "2", "3"], "{fun}: one stop per call\n{}", run.dap.transcript());
+        assert_eq!(
+            stops,
+            ["1", "2", "3"],
+            "{fun}: one stop per call\n{}",
+            run.dap.transcript()
+        );
     }
 }
 

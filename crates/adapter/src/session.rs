@@ -7,6 +7,7 @@
 //! VM's output is forwarded to the client directly by a pump task so that it
 //! flows even while a long request (a launch compiling the project) runs.
 
+mod external;
 mod on_save;
 mod reload;
 
@@ -419,8 +420,29 @@ impl Session {
         };
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
-        self.reload = Some(reload::ReloadState::start(config.project_dir.clone(), compile_started));
-        match on_save::SaveWatch::start(&config) {
+        let manifests: Vec<(PathBuf, PathBuf)> = loaded
+            .get("manifests")
+            .and_then(TermExt::as_elements)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    PathBuf::from(m.get_text("app_dir")?),
+                    PathBuf::from(m.get_text("manifest")?),
+                ))
+            })
+            .collect();
+        let (resources, problems) = external::ExternalResources::read(&manifests);
+        for problem in problems {
+            self.client.console(format!("elixir-dap: {problem}"));
+        }
+        let resource_files = resources.files();
+        self.reload = Some(reload::ReloadState::start(
+            config.project_dir.clone(),
+            compile_started,
+            resources,
+        ));
+        match on_save::SaveWatch::start(&config, resource_files) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);

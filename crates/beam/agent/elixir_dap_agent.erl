@@ -214,6 +214,7 @@ load_project(#{task := Task} = Opts) ->
                      {ok, #{task => Resolved,
                             mix_env => atom_to_binary('Elixir.Mix':env(), utf8),
                             dbg => Dbg,
+                            manifests => compile_manifests(),
                             diagnostics => [diagnostic(D) || D <- Diagnostics]}}
              end,
     case 'Elixir.Mix.Task':run(<<"compile">>, [<<"--return-errors">>]) of
@@ -228,6 +229,22 @@ load_project(#{task := Task} = Opts) ->
         _ ->
             Loaded([])
     end.
+
+%% Mix's compile manifest of each of the project's applications, with the
+%% directory its paths are relative to (an umbrella app's, or the
+%% project's): [#{app_dir, manifest}] (read by the adapter: external
+%% resources such as templates).
+compile_manifests() ->
+    {ok, Cwd} = file:get_cwd(),
+    Build = 'Elixir.Mix.Project':build_path(),
+    AppsPaths = case 'Elixir.Mix.Project':apps_paths() of
+                    nil -> #{};
+                    Paths -> Paths
+                end,
+    [#{app_dir => unicode:characters_to_binary(filename:absname(maps:get(App, AppsPaths, Cwd))),
+       manifest => unicode:characters_to_binary(
+                     filename:join([Build, "lib", atom_to_list(App), ".mix", "compile.elixir"]))}
+     || App <- elixir_dap_debugger:project_apps()].
 
 %% Elixir 1.15 moved the choice of MIX_ENV into the CLI's state loader.
 cli_state_loader() ->

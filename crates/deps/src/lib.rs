@@ -70,6 +70,7 @@
 
 mod extract;
 mod index;
+pub mod mix_manifest;
 mod model;
 mod render;
 

@@ -9,6 +9,7 @@
 //! time, so reloads never interleave: a second one is planned against the
 //! state the first left.
 
+use super::external::ExternalResources;
 use super::{RequestError, Session};
 use crate::debugger::reload_support::CompiledModule;
 use beam::term::{self, TermExt};
@@ -47,13 +48,19 @@ pub struct ReloadState {
     manager: Option<ReloadManager>,
     building: Option<tokio::task::JoinHandle<Result<ReloadManager, String>>>,
     overlay: PathBuf,
+    /// Files modules declare with `@external_resource` (templates).
+    resources: ExternalResources,
 }
 
 impl ReloadState {
     /// Starts indexing the project in the background. `compile_started`:
     /// when the launch's compile began; files saved since are reloaded by
     /// the next reload, whatever the index reads now.
-    pub fn start(project_dir: PathBuf, compile_started: std::time::SystemTime) -> ReloadState {
+    pub fn start(
+        project_dir: PathBuf,
+        compile_started: std::time::SystemTime,
+        resources: ExternalResources,
+    ) -> ReloadState {
         // Unique even when an earlier adapter with the same pid left its
         // directory behind (killed): a stale overlay on the code path would
         // serve that session's object code.
@@ -76,6 +83,7 @@ impl ReloadState {
             manager: None,
             building: Some(building),
             overlay,
+            resources,
         }
     }
 
@@ -150,12 +158,17 @@ impl Session {
             ));
         };
         let overlay = state.overlay.clone();
+        // Saved templates (external resources) recompile the modules that
+        // declare them.
+        let resources = state.resources.changes(args.files.as_deref());
         tracing::debug!("reload: waiting for the project index");
         let manager = state.manager().await?;
         tracing::debug!("reload: planning");
+        let mut modules = args.modules.clone().unwrap_or_default();
+        modules.extend(resources.modules.iter().cloned());
         let request = PlanRequest {
-            files: args.files.clone(),
-            modules: args.modules.clone().unwrap_or_default(),
+            files: resources.files.clone(),
+            modules,
         };
         let plan = manager.plan(&request);
         let mut report = ReloadReport {
@@ -164,10 +177,23 @@ impl Session {
             planned: plan
                 .compile
                 .iter()
-                .map(|c| PlannedFile {
-                    file: c.file.display().to_string(),
-                    reason: c.reason.clone(),
-                    module: c.module.clone(),
+                .map(|c| {
+                    // A declaring source of a changed resource says which.
+                    let absolute = canonical(&manager.absolute(&c.file));
+                    let resource = resources
+                        .changed
+                        .iter()
+                        .find(|(_, sources)| sources.contains(&absolute))
+                        .map(|(resource, _)| resource);
+                    PlannedFile {
+                        file: c.file.display().to_string(),
+                        reason: if resource.is_some() {
+                            "external".to_owned()
+                        } else {
+                            c.reason.clone()
+                        },
+                        module: resource.map(|r| r.display().to_string()).or_else(|| c.module.clone()),
+                    }
                 })
                 .collect(),
             unchanged: plan.unchanged.iter().map(|f| f.display().to_string()).collect(),
@@ -219,6 +245,11 @@ impl Session {
             }
             executed
         };
+        if outcome.is_ok() && !report.dry_run {
+            if let Some(state) = self.reload.as_mut() {
+                state.resources.compiled(resources.changed.into_keys());
+            }
+        }
         match outcome {
             Ok(()) => report.success = true,
             Err(message) => {
@@ -299,7 +330,8 @@ impl Session {
                 report.message.clone().unwrap_or_default()
             )
         };
-        self.client.event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+        self.client
+            .event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
         self.client.console(line);
     }
 
