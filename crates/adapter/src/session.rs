@@ -419,7 +419,16 @@ impl Session {
         };
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
-        self.reload = Some(reload::ReloadState::start(config.project_dir.clone(), compile_started));
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
+        self.reload = Some(reload::ReloadState::start(
+            config.project_dir.clone(),
+            &elixir_version,
+            compile_started,
+        ));
         match on_save::SaveWatch::start(&config) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());

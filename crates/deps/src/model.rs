@@ -163,6 +163,16 @@ pub(crate) struct RawRef {
     pub used: bool,
     /// `import Target` (only consulted for imports injected by `use`).
     pub imported: bool,
+    /// `@behaviour Target`: compile-time when the target is a behaviour
+    /// and the release traces it so (see `Rules::behaviour_compile`).
+    pub behaviour: bool,
+    /// `@derive Target`: compile-time when the target defines a
+    /// `__deriving__` macro (see `Rules::derive_protocol_macro`).
+    pub derive: bool,
+    /// `@derive P` names this module `P.Any`: compile-time where the
+    /// release traces its `__deriving__` callback (see
+    /// `Rules::derive_any_traced`).
+    pub derive_any: bool,
     /// First line of a reference, for messages.
     pub line: u32,
 }
@@ -176,6 +186,9 @@ pub(crate) struct Defs {
     pub macros: BTreeSet<String>,
     /// Every name defined (private too), to tell local calls from imports.
     pub all: BTreeSet<String>,
+    /// Whether the module is a behaviour: it declares `@callback` or
+    /// `@macrocallback`, or is a protocol.
+    pub callbacks: bool,
 }
 
 /// What the extractor learns from one file.
