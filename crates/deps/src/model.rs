@@ -19,11 +19,13 @@ pub enum RefKind {
     /// A call or alias inside a function body: the caller is not recompiled
     /// when the callee changes.
     Runtime,
-    /// `%Struct{}`, `require`, `import`: recompiled when the module's API
-    /// (exports or struct fields) changes.
+    /// `%Struct{}`, `require`, `import` (and `defimpl` on its protocol
+    /// since Elixir 1.19): recompiled when the module's API (exports or
+    /// struct fields) changes.
     Export,
-    /// Macros, `use`, `@behaviour`, calls in a module body: recompiled
-    /// whenever the module (or anything it reaches at runtime) changes.
+    /// Macros, `use`, calls in a module body (and `@behaviour` on Elixir
+    /// 1.14): recompiled whenever the module (or anything it reaches at
+    /// runtime) changes.
     Compile,
 }
 
