@@ -437,8 +437,14 @@ impl Session {
             self.client.console(format!("elixir-dap: {problem}"));
         }
         let resource_files = resources.files();
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
         self.reload = Some(reload::ReloadState::start(
             config.project_dir.clone(),
+            &elixir_version,
             compile_started,
             resources,
         ));

@@ -16,8 +16,8 @@ use beam::term::{self, TermExt};
 use beam::AgentClient;
 use eetf::Term;
 use reload::{
-    Diagnostic, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager, ReloadReport,
-    ReloadedModule, RemovedModule, RestartRequired,
+    Diagnostic, ElixirVersion, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager,
+    ReloadReport, ReloadedModule, RemovedModule, RestartRequired,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -53,11 +53,15 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background. `compile_started`:
-    /// when the launch's compile began; files saved since are reloaded by
-    /// the next reload, whatever the index reads now.
+    /// Starts indexing the project in the background. `elixir_version`:
+    /// the debuggee's (`System.version/0`, from the agent's hello), whose
+    /// rules decide what Mix would recompile. `compile_started`: when the
+    /// launch's compile began; files saved since are reloaded by the next
+    /// reload, whatever the index reads now. `resources`: the external
+    /// resources Mix's manifests name.
     pub fn start(
         project_dir: PathBuf,
+        elixir_version: &str,
         compile_started: std::time::SystemTime,
         resources: ExternalResources,
     ) -> ReloadState {
@@ -77,8 +81,10 @@ impl ReloadState {
             let _ = std::fs::remove_dir_all(&overlay);
         }
         remove_orphaned_overlays();
+        let elixir = ElixirVersion::parse(elixir_version)
+            .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
         let building =
-            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, compile_started));
+            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, elixir?, compile_started));
         ReloadState {
             manager: None,
             building: Some(building),
