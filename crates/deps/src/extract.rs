@@ -541,13 +541,16 @@ impl<'s> Walker<'s> {
         self.with_pattern(right_pattern, |w| w.visit(right));
     }
 
-    /// The `%Struct{}`s of a typespec: export dependencies, nothing else.
+    /// The `%Struct{}`s of a typespec: `Kernel.Typespec` expands the
+    /// struct (an export dependency) after expanding its alias as if in a
+    /// function (a runtime one), on every release; remote types add nothing.
     fn typespec_structs(&mut self, node: Node) {
         if node.kind() == "struct" {
             let mut cursor = node.walk();
             let name = node.named_children(&mut cursor).next();
             if let Some(module) = name.and_then(|n| self.module_expr(n)) {
                 self.add_ref(&module, RefKind::Export, line(node));
+                self.add_ref(&module, RefKind::Runtime, line(node));
             }
             return;
         }
@@ -563,16 +566,19 @@ impl<'s> Walker<'s> {
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in children {
             if child.kind() == "struct" {
-                // `%M{}`: Mix traces a struct expansion, an export dependency;
-                // while the module body runs (functions defined there
-                // included) the alias is also traced at compile time.
+                // `%M{}`: Mix traces a struct expansion, an export
+                // dependency, and the alias `M` as any alias there: at
+                // compile time in a module body (a `__using__` quote's top
+                // level lands in one), at runtime in a function, not at all
+                // in a function's pattern or guard since 1.15
+                // (`Rules::pattern_aliases`).
                 let mut c2 = child.walk();
                 let name = child.named_children(&mut c2).next();
                 match name.and_then(|n| self.module_expr(n)) {
                     Some(module) => {
                         self.add_ref(&module, RefKind::Export, line(child));
-                        if self.mode == Mode::Compile && !self.in_quote() {
-                            self.add_ref(&module, RefKind::Compile, line(child));
+                        if !self.untraced_alias() {
+                            self.add_ref(&module, self.mode.kind(), line(child));
                         }
                     }
                     None => self.visit_children(child),
@@ -581,6 +587,18 @@ impl<'s> Walker<'s> {
                 self.visit(child);
             }
         }
+    }
+
+    /// The module of `%Module{...}`, when `node` is one.
+    fn struct_name(&self, node: Node) -> Option<ModuleName> {
+        if node.kind() != "map" {
+            return None;
+        }
+        let mut cursor = node.walk();
+        let found = node.named_children(&mut cursor).find(|c| c.kind() == "struct")?;
+        let mut c2 = found.walk();
+        let name = found.named_children(&mut c2).next()?;
+        self.module_expr(name)
     }
 
     fn visit_unary(&mut self, node: Node) {
@@ -698,21 +716,21 @@ impl<'s> Walker<'s> {
     /// where the attribute is read in the module body); any other value is
     /// code the module body runs.
     fn set_literal_value(&mut self, module: ModuleName, name: &str, args: &[Node], line: u32) {
+        // `Macro.quoted_literal?/1` accepts `%S{...}` with literal fields:
+        // its alias becomes an atom like the others (runtime, compile where
+        // read in the body), and the body expands the struct (export).
         let literal = args.iter().all(|a| self.is_quoted_literal(*a));
-        // A value that is literal but for `%Struct{...}`s with literal
-        // fields: Mix 1.14 records only the struct expansions (export).
-        let literal_structs = !literal && args.iter().all(|a| self.is_literal_with_structs(*a));
-        if literal_structs {
-            for arg in args {
-                self.typespec_structs(*arg);
-            }
-        } else if literal {
+        if literal {
             let mut found = BTreeSet::new();
+            let mut structs = BTreeSet::new();
             for arg in args {
-                self.literal_aliases(*arg, &mut found);
+                self.literal_aliases(*arg, &mut found, &mut structs);
             }
             for module in &found {
                 self.add_ref(module, RefKind::Runtime, line);
+            }
+            for module in &structs {
+                self.add_ref(module, RefKind::Export, line);
             }
             self.attr_aliases.insert((module, name.to_string()), found);
         } else {
@@ -855,42 +873,37 @@ impl<'s> Walker<'s> {
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
                 children.into_iter().all(|c| self.is_quoted_literal(c))
             }
-            "map" => {
+            // `%{...}`, and `%S{...}` whose name is an alias (`{:%, _,
+            // [alias, map]}` is literal; `%__MODULE__{}` is not).
+            "map" | "struct" => {
                 let mut cursor = node.walk();
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
-                children
-                    .into_iter()
-                    .all(|c| c.kind() != "struct" && self.is_quoted_literal(c))
+                children.into_iter().all(|c| self.is_quoted_literal(c))
+            }
+            "binary_operator" if operator(node, self.src) == "=>" => {
+                let mut cursor = node.walk();
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                children.into_iter().all(|c| self.is_quoted_literal(c))
             }
             _ => false,
         }
     }
 
-    /// Like [`Self::is_quoted_literal`], also accepting `%Struct{...}` whose
-    /// fields are literal.
-    fn is_literal_with_structs(&self, node: Node) -> bool {
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        match node.kind() {
-            "map" => children
-                .into_iter()
-                .all(|c| c.kind() == "struct" || self.is_literal_with_structs(c)),
-            "list" | "tuple" | "keywords" | "pair" | "map_content" => {
-                children.into_iter().all(|c| self.is_literal_with_structs(c))
-            }
-            _ => self.is_quoted_literal(node),
-        }
-    }
-
-    fn literal_aliases(&self, node: Node, out: &mut BTreeSet<ModuleName>) {
+    /// The aliases of a literal value (`found`), and the names of its
+    /// structs (`structs`, in `found` too).
+    fn literal_aliases(&self, node: Node, found: &mut BTreeSet<ModuleName>, structs: &mut BTreeSet<ModuleName>) {
         if node.kind() == "alias" {
-            out.insert(self.expand_alias(self.text(node)));
+            let module = self.expand_alias(self.text(node));
+            if node.parent().is_some_and(|p| p.kind() == "struct") {
+                structs.insert(module.clone());
+            }
+            found.insert(module);
             return;
         }
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in children {
-            self.literal_aliases(child, out);
+            self.literal_aliases(child, found, structs);
         }
     }
 
@@ -970,6 +983,12 @@ impl<'s> Walker<'s> {
                 }
             }
             "defdelegate" => self.visit_defdelegate(&args, line),
+            // `match?(pattern, expr)` is a `case`: its first argument a pattern.
+            "match?" if args.len() == 2 => {
+                self.record_local_call(name, line);
+                self.with_pattern(true, |w| w.visit(args[0]));
+                self.with_pattern(false, |w| w.visit(args[1]));
+            }
             _ => {
                 if let Some((public, macro_)) = def_form(name) {
                     return self.visit_def(node, &args, public, macro_);
@@ -1184,11 +1203,13 @@ impl<'s> Walker<'s> {
         for module in &modules {
             match form {
                 "use" => {
-                    // `use` expands to `require M; M.__using__(opts)`: a macro
-                    // call. Its options are passed to `__using__` unevaluated,
-                    // so they are not walked (see the crate docs).
+                    // `use` expands to `require M; M.__using__(opts)`: an
+                    // export dependency and a macro call. Its options are
+                    // passed to `__using__` unevaluated, so they are not
+                    // walked (see the crate docs).
                     if let Some(r) = self.ref_entry(module, line) {
                         r.kinds.add(RefKind::Compile);
+                        r.kinds.add(RefKind::Export);
                         r.used = true;
                     }
                     if !self.in_quote() {
@@ -1293,6 +1314,27 @@ impl<'s> Walker<'s> {
                 }
                 if name == "__using__" && macro_ {
                     self.using_modules.insert(module);
+                }
+            }
+        }
+        // Every clause of a public function or macro has its signature
+        // built for the docs (`Module.compile_doc/12` in `module.ex`, every
+        // release): `simplify_arg/3` expands the name of a struct that is a
+        // whole argument (`def f(%S{})`, `def f(%S{} \\ d)`, not
+        // `%S{} = s`) in the function's environment, a runtime reference
+        // even where patterns trace nothing (1.15+).
+        if public {
+            if let Some(c) = call.filter(|c| c.kind() == "call") {
+                for arg in arguments(c) {
+                    let arg = match arg.kind() {
+                        "binary_operator" if operator(arg, self.src) == "\\\\" => {
+                            arg.child_by_field_id(field(Field::Left)).unwrap_or(arg)
+                        }
+                        _ => arg,
+                    };
+                    if let Some(module) = self.struct_name(arg) {
+                        self.add_ref(&module, RefKind::Runtime, line(arg));
+                    }
                 }
             }
         }
@@ -1638,14 +1680,16 @@ end
     }
 
     #[test]
-    fn require_import_are_export_use_is_compile() {
+    fn require_import_are_export_use_is_compile_and_export() {
         let f = facts("defmodule A do\n  require B\n  import C\n  use D, opt: E\n  use F.{G, H}\nend\n");
         let export = KindSet {
             export: true,
             ..KindSet::default()
         };
+        // `use` is `require` (export) and a call of `__using__` (compile).
         let compile = KindSet {
             compile: true,
+            export: true,
             ..KindSet::default()
         };
         assert_eq!(kinds(&f, "B"), export);
@@ -1680,16 +1724,32 @@ end
     }
 
     #[test]
-    fn structs_are_export_in_patterns_and_bodies() {
-        let f = facts(
-            "defmodule A do\n  alias X.User\n  def f(%User{} = u), do: %X.Post{author: u}\n  def g(s), do: %{s | a: 1}\n  def h, do: %__MODULE__{}\nend\n",
-        );
+    fn structs_are_export_and_their_alias_traced_where_it_is() {
+        let src = "defmodule A do\n  alias X.User\n  def f(%User{} = u), do: %X.Post{author: u}\n  def g(s), do: %{s | a: 1}\n  def h, do: %__MODULE__{}\n  def i(%X.Arg{}, %X.Arg2{} \\\\ nil), do: 1\n  defp j(%X.Private{}), do: 1\n  def k(x), do: match?(%X.Match{}, x)\nend\n";
+        let export_runtime = KindSet {
+            export: true,
+            runtime: true,
+            ..KindSet::default()
+        };
         let export = KindSet {
             export: true,
             ..KindSet::default()
         };
-        assert_eq!(kinds(&f, "X.User"), export);
-        assert_eq!(kinds(&f, "X.Post"), export);
+        // 1.14: an alias in a pattern is a runtime reference too.
+        let f = facts(src);
+        for module in ["X.User", "X.Post", "X.Arg", "X.Arg2", "X.Private", "X.Match"] {
+            assert_eq!(kinds(&f, module), export_runtime, "{module}");
+        }
+        // 1.15+: not in a pattern, but for a whole argument of a public
+        // function (its doc signature expands the name).
+        let v1_15 = ElixirVersion::new(1, 15);
+        let f = facts_on(src, v1_15);
+        for module in ["X.Post", "X.Arg", "X.Arg2"] {
+            assert_eq!(kinds_on(&f, module, v1_15), export_runtime, "{module}");
+        }
+        for module in ["X.User", "X.Private", "X.Match"] {
+            assert_eq!(kinds_on(&f, module, v1_15), export, "{module}");
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //! the modules last; another shape is an error naming the version.
 
 use eetf::Term;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{Index, KindSet, RefKind};
 use std::path::{Path, PathBuf};
 
 /// One source file as Mix recorded it. Paths are as Mix wrote them: relative
@@ -199,6 +201,100 @@ pub fn external_resources(
         }
     }
     resources
+}
+
+/// Where the index's kinds for one (source, module) pair differ from what
+/// Mix recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindDifference {
+    /// The source, relative to the project directory (as the index keys it).
+    pub source: PathBuf,
+    /// The module referenced (defined in the project).
+    pub module: String,
+    /// What Mix recorded (compile and runtime exclusive, as Mix keeps them).
+    pub mix: KindSet,
+    /// What the index resolved, in the same shape.
+    pub index: KindSet,
+    /// The kinds of Mix's that the index does not cover: an export Mix has
+    /// and the index not, a compile-time reference the index has not, a
+    /// runtime one the index has neither as runtime nor as compile. Any of
+    /// them can make the index miss a file Mix recompiles; a difference
+    /// with none is only an over-approximation (extra recompiles).
+    pub missing: KindSet,
+}
+
+impl KindDifference {
+    /// Whether the index may plan fewer files than Mix because of it.
+    pub fn is_miss(&self) -> bool {
+        !self.missing.is_empty()
+    }
+}
+
+/// A [`KindSet`] as Mix's lexical tracker records it: a module referenced
+/// both at compile time and at runtime is only a compile-time reference
+/// (`Kernel.LexicalTracker`); export is kept apart.
+pub fn as_mix_records(kinds: KindSet) -> KindSet {
+    KindSet {
+        runtime: kinds.runtime && !kinds.compile,
+        ..kinds
+    }
+}
+
+/// Compares the index's resolved references with Mix's manifest, source by
+/// source, for the references to the project's own modules (those the
+/// manifest lists as defined by some source; Mix drops a source's
+/// references to its own modules, and so does this comparison).
+/// `app_dir` is the application's directory relative to the index's
+/// project directory (empty for a plain project, `apps/web` in an
+/// umbrella): the manifest's paths are relative to it.
+pub fn compare_references(index: &Index, app_dir: &Path, sources: &[ManifestSource]) -> Vec<KindDifference> {
+    let project_modules: BTreeSet<&str> = sources.iter().flat_map(|s| s.modules.iter().map(String::as_str)).collect();
+    let mut differences = Vec::new();
+    for source in sources {
+        let key = index.key(&app_dir.join(&source.source));
+        let own: BTreeSet<&str> = source.modules.iter().map(String::as_str).collect();
+        let mut mix: BTreeMap<&str, KindSet> = BTreeMap::new();
+        for (list, kind) in [
+            (&source.compile_references, RefKind::Compile),
+            (&source.export_references, RefKind::Export),
+            (&source.runtime_references, RefKind::Runtime),
+        ] {
+            for module in list {
+                if project_modules.contains(module.as_str()) && !own.contains(module.as_str()) {
+                    mix.entry(module).or_default().add(kind);
+                }
+            }
+        }
+        let ours: BTreeMap<&str, KindSet> = index
+            .resolved_references(&key)
+            .into_iter()
+            .flatten()
+            .filter(|(m, _)| project_modules.contains(m.as_str()) && !own.contains(m.as_str()))
+            .map(|(m, k)| (m.as_str(), as_mix_records(*k)))
+            .filter(|(_, k)| !k.is_empty())
+            .collect();
+        let modules: BTreeSet<&str> = mix.keys().chain(ours.keys()).copied().collect();
+        for module in modules {
+            let m = mix.get(module).copied().unwrap_or_default();
+            let i = ours.get(module).copied().unwrap_or_default();
+            if m == i {
+                continue;
+            }
+            let missing = KindSet {
+                compile: m.compile && !i.compile,
+                export: m.export && !i.export,
+                runtime: m.runtime && !(i.runtime || i.compile),
+            };
+            differences.push(KindDifference {
+                source: key.clone(),
+                module: module.to_owned(),
+                mix: m,
+                index: i,
+                missing,
+            });
+        }
+    }
+    differences
 }
 
 #[cfg(test)]
