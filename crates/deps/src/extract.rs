@@ -43,7 +43,9 @@ use std::sync::OnceLock;
 
 use tree_sitter::{Node, Parser};
 
-use crate::model::{Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind};
+use crate::model::{
+    Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind, ANY_MACRO,
+};
 use crate::version::{AttributeLiterals, Rules};
 
 /// The grammar fields we read. Looking a field up by name scans the
@@ -182,6 +184,11 @@ struct QuoteFrame {
     outer_mode: Mode,
     /// The module whose code contains the quote (refs recorded for it).
     owner: Option<ModuleName>,
+    /// The macro the quote is written in ([`ANY_MACRO`] outside one).
+    macro_name: String,
+    /// Which walk this is: as if expanded in a function (1) or a module
+    /// body (0).
+    runtime: usize,
 }
 
 /// The built-in types a protocol dispatches on by guard (`Protocol.__built_in__/0`
@@ -222,8 +229,9 @@ struct Walker<'s> {
     /// Unqualified calls while a `use` is in scope: (caller, name, mode).
     calls_under_use: Vec<(Option<ModuleName>, String, Mode)>,
     facts: FileFacts,
-    quote_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
     using_modules: BTreeSet<ModuleName>,
+    /// The definitions being walked, innermost last: (name, macro?).
+    defs: Vec<(String, bool)>,
 }
 
 impl<'s> Walker<'s> {
@@ -242,8 +250,8 @@ impl<'s> Walker<'s> {
             local_calls: Vec::new(),
             calls_under_use: Vec::new(),
             facts: FileFacts::default(),
-            quote_refs: BTreeMap::new(),
             using_modules: BTreeSet::new(),
+            defs: Vec::new(),
         }
     }
 
@@ -272,12 +280,18 @@ impl<'s> Walker<'s> {
                 self.facts.calls_under_use.insert((name, mode));
             }
         }
+        // `use M` injects the quotes of `__using__`, and those of helper
+        // functions `__using__` may call (`apply(__MODULE__, which, [])`).
         for module in &self.using_modules {
-            if let Some(refs) = self.quote_refs.remove(module) {
-                self.facts.using_refs.insert(module.clone(), refs);
-            } else {
-                self.facts.using_refs.insert(module.clone(), BTreeMap::new());
+            let mut refs: BTreeMap<ModuleName, RawRef> = BTreeMap::new();
+            if let Some(quotes) = self.facts.macro_refs.get(module) {
+                for key in ["__using__", ANY_MACRO] {
+                    for (target, raw) in quotes.get(key).map(|q| &q[0]).into_iter().flatten() {
+                        refs.entry(target.clone()).or_default().merge(raw);
+                    }
+                }
             }
+            self.facts.using_refs.insert(module.clone(), refs);
         }
         self.facts
     }
@@ -303,7 +317,9 @@ impl<'s> Walker<'s> {
             Some(frame) => {
                 // Quotes outside any module inject nothing we can attribute.
                 let owner = frame.owner.clone()?;
-                self.quote_refs.entry(owner).or_default()
+                let walk = frame.runtime;
+                let quotes = self.facts.macro_refs.entry(owner).or_default();
+                &mut quotes.entry(frame.macro_name.clone()).or_default()[walk]
             }
         };
         if !map.contains_key(target) {
@@ -633,13 +649,24 @@ impl<'s> Walker<'s> {
         }
     }
 
+    /// The key of a module's attributes: inside a quote, those of the
+    /// module the quote lands in (the `use`r's, for `__using__`), which
+    /// are not the quoting module's.
+    fn attribute_owner(&self, module: ModuleName) -> ModuleName {
+        if self.in_quote() {
+            format!("{module} (quote)")
+        } else {
+            module
+        }
+    }
+
     fn read_attribute(&mut self, name: &str, line: u32) {
         // Reading in a function inlines the value without tracing it; only a
         // read in the module body traces the aliases (Module.__get_attribute__).
-        if self.mode != Mode::Compile || self.in_quote() {
+        if self.mode != Mode::Compile {
             return;
         }
-        let Some(module) = self.current_module().cloned() else {
+        let Some(module) = self.current_module().cloned().map(|m| self.attribute_owner(m)) else {
             return;
         };
         let Some(targets) = self.attr_aliases.get(&(module, name.to_string())) else {
@@ -669,6 +696,15 @@ impl<'s> Walker<'s> {
                     w.visit(*arg);
                 }
             });
+            // `@before_compile M` expands `M.__before_compile__/1` at the
+            // end of the module body: its quote lands here.
+            if name == "before_compile" {
+                if let Some(module) = args.first().and_then(|a| self.module_expr(*a)) {
+                    if let Some(r) = self.ref_entry(&module, line) {
+                        r.compile_calls.insert("__before_compile__".to_string());
+                    }
+                }
+            }
             return;
         }
         if name == "behaviour" {
@@ -697,7 +733,7 @@ impl<'s> Walker<'s> {
         }
         let doc = matches!(name, "doc" | "moduledoc" | "typedoc");
         let module = match self.current_module().cloned() {
-            Some(module) if !doc && !self.in_quote() => module,
+            Some(module) if !doc => self.attribute_owner(module),
             _ => {
                 for arg in args {
                     self.visit(*arg);
@@ -936,7 +972,12 @@ impl<'s> Walker<'s> {
                 let name = self.text(right).to_string();
                 let line = line(node);
                 match self.mode {
-                    Mode::Compile => self.add_ref(&module, RefKind::Compile, line),
+                    Mode::Compile => {
+                        if let Some(r) = self.ref_entry(&module, line) {
+                            r.kinds.add(RefKind::Compile);
+                            r.compile_calls.insert(name);
+                        }
+                    }
                     Mode::Runtime => {
                         if let Some(r) = self.ref_entry(&module, line) {
                             r.runtime_calls.insert(name);
@@ -1269,20 +1310,35 @@ impl<'s> Walker<'s> {
     fn visit_quote(&mut self, node: Node) {
         // Code in a quote runs where the macro is expanded, not here; only
         // its `unquote`s run here. What it references is recorded for the
-        // quoting module, and injected into `use`rs if it defines __using__.
-        self.quotes.push(QuoteFrame {
-            outer_mode: self.mode,
-            owner: self.current_module().cloned(),
-        });
-        self.with_mode(Mode::Compile, |w| {
-            w.scoped(|w| {
-                // Options (`bind_quoted: [...]`) are evaluated here, but
-                // bind_quoted values are rare module references; walk them as
-                // quoted code too.
-                w.visit_args_and_block(node);
-            })
-        });
-        self.quotes.pop();
+        // quoting module and its macro, twice: as code a module body runs
+        // (a macro called there, `use`) and as code a function runs; a
+        // call of the macro injects one of them into the caller. A quote
+        // inside a quote is part of the outer one.
+        if let Some(frame) = self.quotes.last() {
+            let mode = if frame.runtime == 1 { Mode::Runtime } else { Mode::Compile };
+            return self.with_mode(mode, |w| w.scoped(|w| w.visit_args_and_block(node)));
+        }
+        let macro_name = match self.defs.last() {
+            Some((name, true)) => name.clone(),
+            _ => ANY_MACRO.to_string(),
+        };
+        for (runtime, mode) in [(0, Mode::Compile), (1, Mode::Runtime)] {
+            self.quotes.push(QuoteFrame {
+                outer_mode: self.mode,
+                owner: self.current_module().cloned(),
+                macro_name: macro_name.clone(),
+                runtime,
+            });
+            self.with_mode(mode, |w| {
+                w.scoped(|w| {
+                    // Options (`bind_quoted: [...]`) are evaluated here, but
+                    // bind_quoted values are rare module references; walk them as
+                    // quoted code too.
+                    w.visit_args_and_block(node);
+                })
+            });
+            self.quotes.pop();
+        }
     }
 
     fn visit_def(&mut self, node: Node, args: &[Node], public: bool, macro_: bool) {
@@ -1345,6 +1401,7 @@ impl<'s> Walker<'s> {
         {
             self.visit(target);
         }
+        self.defs.push((name.clone().unwrap_or_default(), macro_));
         self.with_mode(Mode::Runtime, |w| {
             w.scoped(|w| {
                 // The head's arguments are patterns (but for defaults,
@@ -1367,6 +1424,7 @@ impl<'s> Walker<'s> {
                 });
             })
         });
+        self.defs.pop();
     }
 
     fn visit_defdelegate(&mut self, args: &[Node], line: u32) {
