@@ -957,7 +957,14 @@ impl<'s> Walker<'s> {
     fn visit_remote_call(&mut self, node: Node, dot: Node) {
         let left = dot.child_by_field_id(field(Field::Left));
         let right = dot.child_by_field_id(field(Field::Right));
-        let module = left.and_then(|l| self.module_expr(l));
+        // `unquote(M).f()` in a quote: the macro evaluates `M` (its own
+        // reference, walked with the `unquote`), and the caller gets a call
+        // of `M.f`.
+        let unquoted = left.filter(|_| self.in_quote()).and_then(|l| self.unquoted_module(l));
+        if let (Some(l), Some(_)) = (left, &unquoted) {
+            self.visit(l);
+        }
+        let module = left.and_then(|l| self.module_expr(l)).or(unquoted);
         match (module, right) {
             // `Kernel.def f ...`, `Kernel.defmacro ...` (where `def` is not
             // imported, as in protocols): a definition like any other.
@@ -992,6 +999,17 @@ impl<'s> Walker<'s> {
             }
         }
         self.visit_args_and_block(node);
+    }
+
+    /// `M` when `node` is `unquote(M)` and `M` a module.
+    fn unquoted_module(&self, node: Node) -> Option<ModuleName> {
+        if call_name(node, self.src) != Some("unquote") {
+            return None;
+        }
+        match arguments(node).as_slice() {
+            [arg] => self.module_expr(*arg),
+            _ => None,
+        }
     }
 
     fn visit_args_and_block(&mut self, node: Node) {

@@ -38,6 +38,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 fn check(stats: &Stats, elixir: elixir_dap_deps::ElixirVersion) {
     println!("{}", stats.summary(elixir));
+    for example in &stats.superset_examples {
+        println!("SUPERSET {example}");
+    }
     for kind in stats.kind_misses.iter().take(20) {
         println!("KIND MISS {kind}");
     }

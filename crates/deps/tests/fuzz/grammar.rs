@@ -99,6 +99,21 @@ pub enum StructForm {
     AttrCode,
     /// `%S{}` in the module body (`for`, an anonymous function's pattern).
     BodyPattern,
+    /// An anonymous function's pattern in a function.
+    FnPattern,
+    /// A `for` generator's pattern in a function.
+    ForPattern,
+    /// A `with` clause's pattern in a function.
+    WithPattern,
+    /// `@typep` / `@opaque` with the struct.
+    Typep,
+    Opaque,
+    /// `@o [default: %S{a: 1}]` read in the body.
+    KeywordAttr,
+    /// `defguard is_s(x) when is_struct(x, S)`.
+    Defguard,
+    /// `%S{}` inside a nested module.
+    InNested,
 }
 
 pub const STRUCT_FORMS: &[StructForm] = &[
@@ -123,6 +138,14 @@ pub const STRUCT_FORMS: &[StructForm] = &[
     StructForm::AttrFieldCode,
     StructForm::AttrCode,
     StructForm::BodyPattern,
+    StructForm::FnPattern,
+    StructForm::ForPattern,
+    StructForm::WithPattern,
+    StructForm::Typep,
+    StructForm::Opaque,
+    StructForm::KeywordAttr,
+    StructForm::Defguard,
+    StructForm::InNested,
 ];
 
 /// How an attribute holding aliases is read.
@@ -131,6 +154,10 @@ pub enum AttrRead {
     Never,
     Fn,
     Body,
+    /// `@l M<k>` and `@l.r<k>(x)` in a function (any `k`).
+    CallFn,
+    /// `@l M<k>` and `@c @l.f<k>(1)` in the body (lower `k`).
+    CallBody,
 }
 
 /// What a `quote` (of a macro, or of `__using__`) contains; `k` is lower
@@ -151,8 +178,12 @@ pub enum QItem {
     Use(usize),
     /// (`__using__`) a literal struct attribute read by a function.
     StructAttr(usize),
-    /// (a macro) a call of `M<k>`'s macro.
+    /// (a macro) a call of `M<k>`'s macro; (`__using__`) the same in the
+    /// module body.
     Macro(usize),
+    /// (a macro) `unquote(M<k>).f<k>(...)`: the alias is evaluated by the
+    /// macro itself.
+    Unquoted(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,9 +217,8 @@ pub enum Item {
     Use { j: usize },
     /// A call of a function that `use M<j>`'s quote imported from `M<k>`.
     CallUnderUse { j: usize, k: usize },
-    /// `@behaviour M<j>` and its callback.
-    Behaviour { j: usize },
-    /// `@impl M<j>` (a behaviour too).
+    /// `@behaviour M<j>` and its callback, with `@impl M<j>` or not.
+    Behaviour { j: usize, impl_attr: bool },
     Struct { j: usize, form: StructForm },
     /// `defdelegate d(x), to: M<j>, as: :f<j>`.
     Delegate { j: usize },
@@ -216,6 +246,22 @@ pub enum Item {
     SelfStruct,
     /// `Code.ensure_compiled!(M<j>)` in the body.
     EnsureCompiled { j: usize },
+    /// `raise M<j>` (an exception) in a function.
+    Raise { j: usize },
+    /// `rescue e in M<j>` in a function.
+    Rescue { j: usize },
+    /// `alias Ns.{M<j>, M<k>}` and calls through both.
+    MultiAlias { j: usize, k: usize },
+    /// `require M<j>, as: R` and a call of its macro.
+    RequireAs { j: usize },
+    /// `import M<j>, only: :macros` and a call of its macro.
+    ImportMacrosOnly { j: usize },
+    /// A call of `M<j>`'s defining macro in the body (it defines a function).
+    DefMacro { j: usize },
+    /// `%M<j>.Inner{}` (a nested module's struct) in a function.
+    InnerStruct { j: usize },
+    /// A call of `M<j>.Extra.e/1` (a second module in `M<j>`'s file).
+    ExtraCall { j: usize, place: Place },
     /// The fuzzer's edit number `n`: a public function added.
     Probe(usize),
 }
@@ -233,7 +279,7 @@ impl Item {
             | RequireMacro { j, .. }
             | ImportMacro { j, .. }
             | Use { j }
-            | Behaviour { j }
+            | Behaviour { j, .. }
             | Struct { j, .. }
             | Delegate { j }
             | Capture { j, .. }
@@ -241,7 +287,15 @@ impl Item {
             | BeforeCompile { j }
             | RemoteType { j }
             | NestedCall { j, .. }
-            | EnsureCompiled { j } => vec![j],
+            | EnsureCompiled { j }
+            | Raise { j }
+            | Rescue { j }
+            | RequireAs { j }
+            | ImportMacrosOnly { j }
+            | DefMacro { j }
+            | InnerStruct { j }
+            | ExtraCall { j, .. } => vec![j],
+            MultiAlias { j, k } => vec![j, k],
             CallUnderUse { j, k } => vec![j, k],
             CallR { k } | RuntimeAlias { k } | AttrAliases { k, .. } | Persist { k, .. } => vec![k],
             OwnInner | SelfStruct | Probe(_) => vec![],
@@ -270,8 +324,18 @@ pub struct Module {
     pub using: Option<Vec<QItem>>,
     pub guard: bool,
     pub before_compile_hook: bool,
+    /// `defexception [:message]` instead of a struct.
+    pub exception: bool,
+    /// `defmacro defm<i>(name)`, whose quote defines a function calling
+    /// `f<k>` (called in module bodies only).
+    pub def_macro: Option<usize>,
     /// A nested `Inner` module, whose `f/1` may call `f<j>`.
     pub inner: Option<Option<usize>>,
+    /// `Inner` defines a struct.
+    pub inner_struct: bool,
+    /// A second top-level module in the file, `M<i>.Extra`, whose `e/1`
+    /// may call `f<j>`.
+    pub extra: Option<Option<usize>>,
     /// `defimpl M<p> do ... end` nested (for this module's struct).
     pub impl_nested: Vec<usize>,
     /// `defimpl M<p>, for: M<i>` after the module, in its file.
@@ -292,7 +356,11 @@ impl Module {
             using: None,
             guard: false,
             before_compile_hook: false,
+            exception: false,
+            def_macro: None,
             inner: None,
+            inner_struct: false,
+            extra: None,
             impl_nested: Vec::new(),
             impl_after: Vec::new(),
             items: Vec::new(),
@@ -313,13 +381,16 @@ impl Module {
             | QItem::Import(k)
             | QItem::Use(k)
             | QItem::StructAttr(k)
-            | QItem::Macro(k) => k == target,
+            | QItem::Macro(k)
+            | QItem::Unquoted(k) => k == target,
         };
         self.struct_default == Some(target)
             || self.derive.contains(&target)
             || self.impl_nested.contains(&target)
             || self.impl_after.contains(&target)
             || self.inner.flatten() == Some(target)
+            || self.extra.flatten() == Some(target)
+            || self.def_macro == Some(target)
             || self.items.iter().any(|i| i.targets().contains(&target))
             || self
                 .macro_def
@@ -357,6 +428,10 @@ impl Project {
         let guards = with(&|l| l.guard);
         let hooks = with(&|l| l.before_compile_hook);
         let inners = with(&|l| l.inner.is_some());
+        let inner_structs = with(&|l| l.inner_struct);
+        let extras = with(&|l| l.extra.is_some());
+        let exceptions = with(&|l| l.exception);
+        let def_macros = with(&|l| l.def_macro.is_some());
         let protocols = with(&|l| l.protocol.is_some());
         let derivable = with(&|l| l.protocol.as_ref().is_some_and(|p| p.any_impl));
 
@@ -368,6 +443,7 @@ impl Project {
             return m;
         }
         m.has_struct = rng.chance(40);
+        m.exception = !m.has_struct && rng.chance(10);
         if m.has_struct && rng.chance(15) {
             m.struct_default = rng.pick(&structs);
         }
@@ -390,19 +466,27 @@ impl Project {
         m.before_compile_hook = rng.chance(10);
         if rng.chance(20) {
             m.inner = Some(if rng.chance(50) { rng.pick(&plain) } else { None });
+            m.inner_struct = rng.chance(40);
+        }
+        if rng.chance(12) {
+            m.extra = Some(if rng.chance(50) { rng.pick(&plain) } else { None });
+        }
+        if rng.chance(10) {
+            m.def_macro = rng.pick(&plain);
         }
         // Quotes reach lower modules only.
         let quote_item = |rng: &mut Rng, using: bool| -> Option<QItem> {
-            let choice = rng.below(if using { 8 } else { 5 });
+            let choice = rng.below(if using { 9 } else { 6 });
             match choice {
                 0 => rng.pick(&plain).map(QItem::Call),
                 1 => rng.pick(&structs).map(QItem::Struct),
                 2 => rng.pick(&plain).map(QItem::Alias),
                 3 => rng.pick(&structs).map(QItem::Struct),
-                4 if !using => rng.pick(&macros).map(QItem::Macro),
-                4 => rng.pick(&structs).map(QItem::StructAttr),
-                5 => rng.pick(&behaviours).map(QItem::Behaviour),
-                6 => rng.pick(&plain).map(QItem::Import),
+                4 => rng.pick(&macros).map(QItem::Macro),
+                5 if !using => rng.pick(&plain).map(QItem::Unquoted),
+                5 => rng.pick(&structs).map(QItem::StructAttr),
+                6 => rng.pick(&behaviours).map(QItem::Behaviour),
+                7 => rng.pick(&plain).map(QItem::Import),
                 _ => rng.pick(&usings).map(QItem::Use),
             }
         };
@@ -455,7 +539,10 @@ impl Project {
                         .collect();
                     rng.pick(&candidates).map(|(j, k)| Item::CallUnderUse { j, k })
                 }
-                11 => rng.pick(&behaviours).map(|j| Item::Behaviour { j }),
+                11 => rng.pick(&behaviours).map(|j| Item::Behaviour {
+                    j,
+                    impl_attr: rng.chance(40),
+                }),
                 12..=15 => rng.pick(&structs).map(|j| Item::Struct {
                     j,
                     form: STRUCT_FORMS[rng.below(STRUCT_FORMS.len())],
@@ -463,10 +550,15 @@ impl Project {
                 16 => rng.pick(&plain).map(|j| Item::Delegate { j }),
                 17 => rng.pick(&plain).map(|j| Item::Capture { j, place: place(rng) }),
                 18 => rng.pick(&all).map(|k| Item::RuntimeAlias { k }),
-                19 => rng.pick(&all).map(|k| Item::AttrAliases {
-                    k,
-                    read: [AttrRead::Never, AttrRead::Fn, AttrRead::Body][rng.below(3)],
-                }),
+                19 => match [AttrRead::Never, AttrRead::Fn, AttrRead::Body, AttrRead::CallFn, AttrRead::CallBody]
+                    [rng.below(5)]
+                {
+                    AttrRead::CallBody => rng.pick(&plain).map(|k| Item::AttrAliases {
+                        k,
+                        read: AttrRead::CallBody,
+                    }),
+                    read => rng.pick(&all).map(|k| Item::AttrAliases { k, read }),
+                },
                 20 => {
                     if rng.chance(50) {
                         rng.pick(&all).map(|k| Item::Persist { k, strukt: false })
@@ -474,11 +566,22 @@ impl Project {
                         rng.pick(&structs).map(|k| Item::Persist { k, strukt: true })
                     }
                 }
-                21 => match rng.below(4) {
+                21 => match rng.below(12) {
                     0 => rng.pick(&guards).map(|j| Item::GuardCall { j }),
                     1 => rng.pick(&hooks).map(|j| Item::BeforeCompile { j }),
                     2 => rng.pick(&plain).map(|j| Item::RemoteType { j }),
-                    _ => rng.pick(&plain).map(|j| Item::EnsureCompiled { j }),
+                    3 => rng.pick(&plain).map(|j| Item::EnsureCompiled { j }),
+                    4 => rng.pick(&exceptions).map(|j| Item::Raise { j }),
+                    5 => rng.pick(&exceptions).map(|j| Item::Rescue { j }),
+                    6 => match (rng.pick(&plain), rng.pick(&plain)) {
+                        (Some(j), Some(k)) if j != k => Some(Item::MultiAlias { j, k }),
+                        _ => None,
+                    },
+                    7 => rng.pick(&macros).map(|j| Item::RequireAs { j }),
+                    8 => rng.pick(&macros).map(|j| Item::ImportMacrosOnly { j }),
+                    9 => rng.pick(&def_macros).map(|j| Item::DefMacro { j }),
+                    10 => rng.pick(&inner_structs).map(|j| Item::InnerStruct { j }),
+                    _ => rng.pick(&extras).map(|j| Item::ExtraCall { j, place: place(rng) }),
                 },
                 22 => rng.pick(&inners).map(|j| Item::NestedCall { j, place: place(rng) }),
                 _ => {
@@ -495,8 +598,9 @@ impl Project {
                 // `import M, only: [...]` after `import M` replaces it
                 // (and the other way round): one of the two per module.
                 let imports = |i: &Item| match *i {
-                    Item::Import { j, .. } | Item::ImportMacro { j, .. } => Some((j, false)),
-                    Item::ImportOnly { j } => Some((j, true)),
+                    Item::Import { j, .. } | Item::ImportMacro { j, .. } => Some((j, 0)),
+                    Item::ImportOnly { j } => Some((j, 1)),
+                    Item::ImportMacrosOnly { j } => Some((j, 2)),
                     _ => None,
                 };
                 let clash = imports(&item).is_some_and(|(j, only)| {
@@ -594,11 +698,15 @@ impl Renderer<'_> {
                 Some(j) if self.plain(j) => format!("{}.f{j}(x)", self.m(j)),
                 _ => "x".to_string(),
             };
+            let strukt = if module.inner_struct { "    defstruct [:a]\n" } else { "" };
             s.body
-                .push(format!("defmodule Inner do\n    def f(x), do: {call}\n  end"));
+                .push(format!("defmodule Inner do\n{strukt}    def f(x), do: {call}\n  end"));
         }
         for p in &module.derive {
             s.head.push(format!("@derive [{}]", self.m(*p)));
+        }
+        if module.exception {
+            s.head.push("defexception [:message]".to_string());
         }
         if module.has_struct {
             match module.struct_default {
@@ -620,6 +728,16 @@ impl Renderer<'_> {
         }
         if let Some(mac) = &module.macro_def {
             s.defs.push(self.macro_def(i, mac));
+        }
+        if let Some(k) = module.def_macro {
+            let call = if self.plain(k) {
+                format!("{}.f{k}(x)", self.m(k))
+            } else {
+                "x".to_string()
+            };
+            s.defs.push(format!(
+                "defmacro defm{i}(name) do\n    quote do\n      def unquote(name)(x), do: {call}\n    end\n  end"
+            ));
         }
         if let Some(quote) = &module.using {
             s.defs.push(self.using(i, quote));
@@ -652,6 +770,13 @@ impl Renderer<'_> {
             let _ = writeln!(out, "  {def}");
         }
         out.push_str("end\n");
+        if let Some(j) = module.extra {
+            let call = match j {
+                Some(j) if self.plain(j) => format!("{}.f{j}(x)", self.m(j)),
+                _ => "x".to_string(),
+            };
+            let _ = write!(out, "\ndefmodule {name}.Extra do\n  def e(x), do: {call}\nend\n");
+        }
         for p in &module.impl_after {
             let _ = write!(
                 out,
@@ -686,10 +811,16 @@ impl Renderer<'_> {
                     lines.push(format!("@q{tag} %{}{{a: 1}}", self.m(k)));
                     lines.push(format!("def q{tag}, do: @q{tag}"));
                 }
-                (QItem::Macro(k), _) => {
+                (QItem::Macro(k), false) => {
                     lines.push(format!("require {}", self.m(k)));
                     lines.push(format!("_ = {}.m{k}(unquote(x))", self.m(k)));
                 }
+                (QItem::Macro(k), true) => {
+                    lines.push(format!("require {}", self.m(k)));
+                    lines.push(format!("@q{tag} {}.m{k}(1)", self.m(k)));
+                    lines.push(format!("def q{tag}, do: @q{tag}"));
+                }
+                (QItem::Unquoted(k), _) => lines.push(format!("_ = unquote({}).f{k}(unquote(x))", self.m(k))),
             }
         }
         lines
@@ -780,8 +911,11 @@ impl Renderer<'_> {
                 s.head.push(format!("use {}", m(j)));
                 s.defs.push(format!("def u{tag}(x), do: f{k}(x)"));
             }
-            Item::Behaviour { j } => {
+            Item::Behaviour { j, impl_attr } => {
                 s.head.push(format!("@behaviour {}", m(j)));
+                if impl_attr {
+                    s.defs.push(format!("@impl {}", m(j)));
+                }
                 s.defs.push(format!("def cb{j}, do: :ok"));
             }
             Item::Struct { j, form } => self.struct_item(s, &tag, &m(j), form),
@@ -799,7 +933,14 @@ impl Renderer<'_> {
                 }
             }
             Item::AttrAliases { k, read } => {
-                if self.project.module(k).is_some() {
+                if self.project.module(k).is_some() && read == AttrRead::CallFn {
+                    s.body.push(format!("@l{tag} {}", m(k)));
+                    s.defs.push(format!("def l{tag}(x), do: @l{tag}.r{k}(x)"));
+                } else if self.project.module(k).is_some() && read == AttrRead::CallBody {
+                    s.body.push(format!("@l{tag} {}", m(k)));
+                    s.body.push(format!("@n{tag} @l{tag}.f{k}(1)"));
+                    s.defs.push(format!("def l{tag}, do: @n{tag}"));
+                } else if self.project.module(k).is_some() {
                     s.body.push(format!("@l{tag} [{}, :x]", m(k)));
                     match read {
                         AttrRead::Never => {}
@@ -808,6 +949,7 @@ impl Renderer<'_> {
                             s.body.push(format!("@n{tag} length(@l{tag})"));
                             s.defs.push(format!("def l{tag}, do: @n{tag}"));
                         }
+                        AttrRead::CallFn | AttrRead::CallBody => {}
                     }
                 }
             }
@@ -837,6 +979,30 @@ impl Renderer<'_> {
             }
             Item::SelfStruct => s.defs.push(format!("def o{tag}, do: %__MODULE__{{a: 1}}")),
             Item::EnsureCompiled { j } => s.body.push(format!("Code.ensure_compiled!({})", m(j))),
+            Item::Raise { j } => s.defs.push(format!("def u{tag}(x), do: raise({}, \"boom #{{x}}\")", m(j))),
+            Item::Rescue { j } => s.defs.push(format!(
+                "def u{tag}(f) do\n    f.()\n  rescue\n    e in {} -> e\n  end",
+                m(j)
+            )),
+            Item::MultiAlias { j, k } => {
+                s.head.push(format!("alias {}.{{M{j}, M{k}}}", self.ns));
+                s.defs
+                    .push(format!("def u{tag}(x), do: {{M{j}.f{j}(x), M{k}.f{k}(x)}}"));
+            }
+            Item::RequireAs { j } => {
+                s.head.push(format!("require {}, as: R{tag}", m(j)));
+                s.defs.push(format!("def u{tag}(x), do: R{tag}.m{j}(x)"));
+            }
+            Item::ImportMacrosOnly { j } => {
+                s.head.push(format!("import {}, only: :macros", m(j)));
+                s.defs.push(format!("def u{tag}(x), do: m{j}(x)"));
+            }
+            Item::DefMacro { j } => {
+                s.head.push(format!("require {}", m(j)));
+                s.body.push(format!("{}.defm{j}(:dm{tag})", m(j)));
+            }
+            Item::InnerStruct { j } => s.defs.push(format!("def u{tag}(x), do: %{}.Inner{{a: x}}", m(j))),
+            Item::ExtraCall { j, place } => self.place(s, place, &tag, format!("{}.Extra.e(x)", m(j))),
             Item::Probe(n) => s.defs.push(format!("def probe_{n}, do: :ok")),
         }
     }
@@ -897,6 +1063,25 @@ impl Renderer<'_> {
                 ));
                 s.defs.push(format!("def s{tag}, do: @s{tag}"));
             }
+            FnPattern => s.defs.push(format!(
+                "def s{tag}(l), do: Enum.map(l, fn %{sm}{{a: a}} -> a; _ -> nil end)"
+            )),
+            ForPattern => s.defs.push(format!("def s{tag}(l), do: for(%{sm}{{a: a}} <- l, do: a)")),
+            WithPattern => s.defs.push(format!("def s{tag}(x), do: with(%{sm}{{a: a}} <- x, do: a)")),
+            Typep => {
+                s.body.push(format!("@typep s{tag} :: %{sm}{{}}"));
+                s.body.push(format!("@type p{tag} :: s{tag}"));
+            }
+            Opaque => s.body.push(format!("@opaque s{tag} :: %{sm}{{}}")),
+            KeywordAttr => {
+                s.body.push(format!("@s{tag} [default: %{sm}{{a: 1}}]"));
+                s.body.push(format!("@t{tag} Keyword.fetch!(@s{tag}, :default)"));
+                s.defs.push(format!("def s{tag}, do: @t{tag}"));
+            }
+            Defguard => s.defs.push(format!("defguard is_s{tag}(x) when is_struct(x, {sm})")),
+            InNested => s.body.push(format!(
+                "defmodule N{tag} do\n    def n(x), do: %{sm}{{a: x}}\n  end"
+            )),
         }
     }
 }

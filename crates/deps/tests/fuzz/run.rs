@@ -54,6 +54,8 @@ pub struct Stats {
     /// Extra files per edit where the index planned more than Mix.
     pub supersets: Vec<usize>,
     pub misses: Vec<Miss>,
+    /// The first few supersets, for the record.
+    pub superset_examples: Vec<String>,
     /// (source, module, Mix's kinds, the index's) of kind misses.
     pub kind_misses: Vec<String>,
     /// Differences with the manifest that only add kinds.
@@ -214,22 +216,24 @@ impl Fuzzer {
         index
     }
 
-    /// Adds a public function to module `id`, recompiles, and compares.
-    fn edit(&mut self, live: &mut Live, index: &mut Index, id: usize, cli: bool) -> Result<EditResult, String> {
-        let n = next_probe(&live.project);
-        live.project.module_mut(id).unwrap().items.push(Item::Probe(n));
-        let path = live.project.module(id).unwrap().path();
-        let source = live
-            .project
-            .render(&live.ns)
-            .into_iter()
-            .find(|(p, _)| *p == path)
-            .unwrap()
-            .1;
-        std::fs::write(live.dir.join(&path), &source).unwrap();
-        index.update_file(Path::new(&path), &source).unwrap();
+    /// Adds a public function to modules `ids` (a batch of saves),
+    /// recompiles, and compares.
+    fn edit(&mut self, live: &mut Live, index: &mut Index, ids: &[usize], cli: bool) -> Result<EditResult, String> {
+        let mut paths = Vec::new();
+        for id in ids {
+            let n = next_probe(&live.project);
+            live.project.module_mut(*id).unwrap().items.push(Item::Probe(n));
+            paths.push(live.project.module(*id).unwrap().path());
+        }
+        let rendered = live.project.render(&live.ns);
+        for path in &paths {
+            let source = &rendered.iter().find(|(p, _)| p == path).unwrap().1;
+            std::fs::write(live.dir.join(path), source).unwrap();
+            index.update_file(Path::new(path), source).unwrap();
+        }
+        let path = paths.join(" ");
         let planned: BTreeSet<String> = index
-            .affected(&[path.as_str()])
+            .affected(&paths)
             .recompile_paths()
             .iter()
             .map(|p| p.display().to_string())
@@ -269,23 +273,19 @@ impl Fuzzer {
     }
 
     fn finish(&self, live: Live) {
-        let _ = std::fs::remove_dir_all(&live.dir);
+        if std::env::var_os("FUZZ_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&live.dir);
+        }
     }
 
     /// Whether editing module `id` of `project` (as it stands, its earlier
     /// probes included) makes the index miss a file; the result if so.
-    fn reproduces(&mut self, project: &Project, id: usize, cli: bool) -> Option<(String, EditResult)> {
+    fn reproduces(&mut self, project: &Project, ids: &[usize], cli: bool) -> Option<(String, EditResult)> {
         let mut live = self.start(project.clone(), cli).ok()?;
         let mut index = self.index(&live);
-        let result = self.edit(&mut live, &mut index, id, cli).ok();
+        let result = self.edit(&mut live, &mut index, ids, cli).ok();
         let ns = live.ns.clone();
-        let before = {
-            let mut p = live.project.clone();
-            if let Some(m) = p.module_mut(id) {
-                m.items.pop();
-            }
-            p
-        };
+        let before = project.clone();
         self.finish(live);
         let result = result?;
         if result.missing().is_empty() {
@@ -297,12 +297,17 @@ impl Fuzzer {
 
     /// Greedy shrinking: drop modules, items, quote items and other parts
     /// while the miss stays.
-    fn shrink(&mut self, mut project: Project, id: usize) -> Project {
+    fn shrink(&mut self, mut project: Project, ids: &[usize]) -> Project {
+        let mut attempts = 0;
         loop {
             let mut improved = false;
-            let candidates = candidates(&project, id);
+            let candidates = candidates(&project, ids);
             for candidate in candidates {
-                if self.reproduces(&candidate, id, false).is_some() {
+                attempts += 1;
+                if attempts > 600 {
+                    return project;
+                }
+                if self.reproduces(&candidate, ids, false).is_some() {
                     project = candidate;
                     improved = true;
                     break;
@@ -332,13 +337,19 @@ impl Fuzzer {
             let mut index = self.index(&live);
             self.manifest_check(&live, &index, &mut stats);
             let ids: Vec<usize> = live.project.modules.iter().map(|m| m.id).collect();
-            for id in ids {
+            for (n, id) in ids.iter().enumerate() {
+                // Now and then a batch: this file and the next one saved
+                // together.
+                let batch: Vec<usize> = match ids.get(n + 1) {
+                    Some(next) if rng.chance(10) => vec![*id, *next],
+                    _ => vec![*id],
+                };
                 if stats.edits >= self.config.max_edits || started.elapsed() >= self.config.budget {
                     self.finish(live);
                     break 'projects;
                 }
                 let before = live.project.clone();
-                let result = match self.edit(&mut live, &mut index, id, false) {
+                let result = match self.edit(&mut live, &mut index, &batch, false) {
                     Ok(result) => result,
                     Err(error) => {
                         stats.invalid.push(error);
@@ -348,11 +359,20 @@ impl Fuzzer {
                 stats.edits += 1;
                 let missing = result.missing();
                 if !missing.is_empty() {
-                    let report = self.report_miss(&live, &before, id, &result);
+                    let report = self.report_miss(&live, &before, &batch, &result);
                     eprintln!("{report}");
                     stats.misses.push(Miss { report });
                 } else if result.extra() > 0 {
                     stats.supersets.push(result.extra());
+                    if stats.superset_examples.len() < 5 {
+                        let extra: Vec<&String> = result.index.difference(&result.mix).collect();
+                        stats.superset_examples.push(format!(
+                            "editing {:?}: Mix {:?}, the index also {extra:?}\n{}",
+                            batch.iter().map(|i| format!("lib/m{i}.ex")).collect::<Vec<_>>(),
+                            result.mix,
+                            render_all(&live.ns, &live.project)
+                        ));
+                    }
                 } else {
                     stats.exact += 1;
                 }
@@ -373,8 +393,8 @@ impl Fuzzer {
         stats
     }
 
-    fn report_miss(&mut self, live: &Live, before: &Project, id: usize, result: &EditResult) -> String {
-        let path = live.project.module(id).unwrap().path();
+    fn report_miss(&mut self, live: &Live, before: &Project, ids: &[usize], result: &EditResult) -> String {
+        let path = ids.iter().map(|id| format!("lib/m{id}.ex")).collect::<Vec<_>>().join(" ");
         let mut report = format!(
             "MISS (seed {}, project {}): editing {path} (a public function added)\n  Mix recompiled: {:?}\n  index planned:  {:?}\n  missed:         {:?}\n",
             self.config.seed,
@@ -384,8 +404,8 @@ impl Fuzzer {
             result.missing()
         );
         if self.config.shrink {
-            let minimal = self.shrink(before.clone(), id);
-            match self.reproduces(&minimal, id, true) {
+            let minimal = self.shrink(before.clone(), ids);
+            match self.reproduces(&minimal, ids, true) {
                 Some((sources, small)) => {
                     let _ = write!(
                         report,
@@ -411,17 +431,17 @@ impl Fuzzer {
     }
 }
 
-/// Smaller variants of `project` that keep module `id`.
-fn candidates(project: &Project, id: usize) -> Vec<Project> {
+/// Smaller variants of `project` that keep the edited modules `edited`.
+fn candidates(project: &Project, edited: &[usize]) -> Vec<Project> {
     let mut out = Vec::new();
     let mut ids: Vec<usize> = project.modules.iter().map(|m| m.id).collect();
     ids.reverse();
     for other in &ids {
-        if *other == id {
+        if edited.contains(other) {
             continue;
         }
         let smaller = project.without_module(*other);
-        if smaller.module(id).is_some() {
+        if edited.iter().all(|id| smaller.module(*id).is_some()) {
             out.push(smaller);
         }
     }
@@ -471,6 +491,18 @@ fn candidates(project: &Project, id: usize) -> Vec<Project> {
         }
         if m.inner.is_some() {
             edits.push(Box::new(|m| m.inner = None));
+        }
+        if m.inner_struct {
+            edits.push(Box::new(|m| m.inner_struct = false));
+        }
+        if m.extra.is_some() {
+            edits.push(Box::new(|m| m.extra = None));
+        }
+        if m.def_macro.is_some() {
+            edits.push(Box::new(|m| m.def_macro = None));
+        }
+        if m.exception {
+            edits.push(Box::new(|m| m.exception = false));
         }
         for flag in [
             m.macro_def.is_some(),
