@@ -88,7 +88,7 @@ use std::path::{Path, PathBuf};
 
 pub use index::{default_roots, Affected, Edge, Graph, GraphFile, Index, Reason, Recompile};
 pub use model::{KindSet, ModuleDef, ModuleKind, ModuleName, ParseError, RefKind};
-pub use render::{render_affected_text, render_graph_text};
+pub use render::{render_affected_text, render_affected_text_with, render_graph_text, DeclaredResource};
 pub use version::{ElixirVersion, VersionError};
 
 /// Why the index could not be built or updated.
