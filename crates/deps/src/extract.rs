@@ -5,20 +5,23 @@
 //! | source form                                   | kind                           |
 //! |-----------------------------------------------|--------------------------------|
 //! | `require M`, `import M`                       | export                         |
-//! | `use M`                                       | compile (+ what `__using__` injects) |
-//! | `%M{}` (pattern or expression)                | export                         |
+//! | `use M`                                       | compile + export (+ what `__using__` injects) |
+//! | `%M{}` (pattern or expression)                | export, + `M` traced as an alias there (below) |
+//! | `def f(%M{})` (a whole argument, public def)  | runtime too (the doc signature expands `M`) |
 //! | `M.f()` / `M` in a module body or at top level| compile                        |
 //! | `M.f()` / `M` inside a function               | runtime, or compile if `f` is a macro of `M` |
 //! | `f()` imported from `M`                       | as the line above              |
 //! | `@behaviour M`                                | compile if `M` has callbacks, else runtime |
 //! | `@before_compile M`, `@after_compile M`, ...  | compile                        |
-//! | `@attr M` (literal value)                     | runtime, plus compile where `@attr` is read in the body |
+//! | `@attr M`, `@attr %M{a: 1}` (literal value)   | runtime (+ export for a struct), plus compile where `@attr` is read in the body |
 //! | `@attr M.f()` (non-literal value)             | compile                        |
 //! | `@derive P`                                   | runtime on `P`                 |
 //! | `defimpl P, for: T`                           | compile on `P`, runtime on `T` |
 //! | `defprotocol P`                               | compile on `P.Any`, runtime on `P.Integer`, `P.List`, ... (built-in impls) |
 //! | `defdelegate f(x), to: M`                     | runtime                        |
 //! | `@spec`/`@type`/`@callback` remote types      | nothing                        |
+//! | `%M{}` in a typespec                          | export + runtime               |
+//! | `M.mac()` where `mac`'s quote references `N`  | `N` as the quote does, in the call's mode |
 //! | `alias M`                                     | nothing (only uses count)      |
 //!
 //! What later releases changed (each rule, with its source, is a field of
