@@ -546,7 +546,13 @@ remove(Names) ->
                || M <- Loaded, P <- erlang:processes(), P =/= self(), runs_module(P, M)],
     case Blocked of
         [] ->
+            %% Their beams go too (where Mix wrote them, or a reload of ours):
+            %% on the code path they would load again on the next call. Mix
+            %% deletes them itself when it sees the source gone.
+            Beams = [B || M <- Modules, B <- [code:which(M), code:where_is_file(atom_to_list(M) ++ ".beam")],
+                          is_list(B), B =/= ""],
             [begin code:purge(M), code:delete(M), code:purge(M) end || M <- Loaded],
+            [file:delete(B) || B <- lists:usort(Beams)],
             {ok, #{removed => Modules, blocked => []}};
         _ ->
             {ok, #{removed => [], blocked => Blocked}}

@@ -223,9 +223,23 @@ impl Session {
         };
         report.timings.plan = ms(started);
 
+        // A file named by request must be one to reload (a save may name a
+        // scratch file that is gone already).
+        let refused: Vec<&(PathBuf, String)> = if trigger == "request" && args.files.is_some() {
+            plan.ignored.iter().collect()
+        } else {
+            Vec::new()
+        };
+        report.failed.extend(refused.iter().map(|(file, why)| FailedModule {
+            module: file.display().to_string(),
+            reason: why.clone(),
+        }));
         let outcome = if let Some(first) = plan.restart_required.first() {
             manager.abort(&plan);
             Err(format!("{}: {}", first.0.display(), first.1))
+        } else if let Some((file, why)) = refused.first() {
+            manager.abort(&plan);
+            Err(format!("{}: {why}; nothing was reloaded", file.display()))
         } else if report.dry_run {
             report.removed = deleted_modules(&plan);
             manager.abort(&plan);
