@@ -31,6 +31,8 @@
          suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1]).
 
 -define(TABLE, elixir_dap_reload).
+%% How often processes still using reloaded code are looked at again.
+-define(RETRY_MS, 50).
 
 %% ---------------------------------------------------------------------------
 %% compile
@@ -413,21 +415,78 @@ invalidate(Modules) ->
 invalidate_process(Pid, Modules) ->
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} ->
-            case try_invalidate(Meta, Modules) of
-                done -> [];
-                busy ->
+            case invalidate_meta(Meta, Modules) of
+                [] -> [];
+                InUse ->
                     Pending = case ets:lookup(?TABLE, {pending, Pid}) of
                                   [{_, Before}] -> Before;
                                   [] -> []
                               end,
-                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(Modules ++ Pending)}),
+                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
                     ensure_invalidator(),
-                    [process_entry(Pid, M, <<"is inside the module: it finishes its current call on the old "
-                                             "version and runs the new one from its next call">>)
-                     || M <- Modules]
+                    [process_entry(Pid, M, <<"its interpreted calls are inside the module: they finish on the "
+                                             "version they started in, and the process runs the new one once "
+                                             "it is out of the module (a loop that never leaves it stays on "
+                                             "the old version)">>)
+                     || M <- InUse]
             end;
         _ ->
             []
+    end.
+
+%% Makes the meta drop its cached code of what it can of Modules now;
+%% returns the modules still in use by its process.
+invalidate_meta(Meta, Modules) ->
+    case try_invalidate(Meta, Modules) of
+        done -> [];
+        busy -> invalidate_waiting(Meta, Modules)
+    end.
+
+%% A meta waiting inside interpreted code (in a native call such as a sleep,
+%% or in an interpreted receive) can drop the cache of a module its process
+%% does not use: dbg_icmd:handle_int_msg/4 kills the process only when the
+%% module is the current one or on the interpreter's stack
+%% (dbg_istk:in_use_p/2, the same in debugger 5.3 to 7.0), and always when
+%% stack tracing is off. The meta names its current function and stack
+%% (backtrace); then, suspended, it must not have run since (same
+%% reductions) and still be waiting, so that it handles the message in the
+%% state we checked. A looping process that calls a reloaded module fully
+%% qualified, and sleeps or waits between calls, picks the new code up so.
+invalidate_waiting(Meta, Modules) ->
+    Meta ! {user, {get, backtrace, self(), all}},
+    receive
+        {Meta, backtrace, Frames} ->
+            InUse = [elixir_dap_debugger:mfa_module(Mfa) || {_Level, Mfa} <- Frames],
+            Free = [M || M <- Modules, not lists:member(M, InUse)],
+            {reductions, Before} = erlang:process_info(Meta, reductions),
+            Sent = Free =/= [] andalso suspended(Meta, fun() ->
+                                                               unchanged_and_waiting(Meta, Before) andalso
+                                                                   [Meta ! {int, {old_code, M}} || M <- Free] =/= []
+                                                       end),
+            case Sent of
+                true -> Modules -- Free;
+                false -> Modules
+            end
+    after 200 ->
+            Modules
+    end.
+
+suspended(Pid, Fun) ->
+    case try erlang:suspend_process(Pid) catch error:badarg -> false end of
+        true ->
+            try Fun() catch _:_ -> false after erlang:resume_process(Pid) end;
+        false ->
+            false
+    end.
+
+unchanged_and_waiting(Meta, Reductions) ->
+    case erlang:process_info(Meta, [reductions, current_function, messages, dictionary]) of
+        [{reductions, Reductions}, {current_function, {dbg_ieval, Waiting, _}}, {messages, Queue},
+         {dictionary, Dict}] when Waiting =:= meta_loop; Waiting =:= do_receive ->
+            proplists:get_value(trace_stack, Dict) =/= false
+                andalso not lists:any(fun queued_call/1, Queue);
+        _ ->
+            false
     end.
 
 %% Called when Pid's meta reports idle: by its attached process (one that
@@ -454,6 +513,7 @@ ensure_invalidator() ->
             Pid = spawn(fun() ->
                                 register(elixir_dap_reload_invalidator, self()),
                                 int:subscribe(),
+                                erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
                                 Parent ! {?MODULE, invalidator_ready},
                                 invalidator_loop()
                         end),
@@ -480,8 +540,25 @@ invalidator_loop() ->
         {int, {new_status, Pid, exit, _}} ->
             ets:delete(?TABLE, {pending, Pid}),
             continue_or_stop();
+        {?MODULE, retry} ->
+            %% A process that loops in interpreted code never reports idle:
+            %% look again while it waits between calls.
+            [retry_waiting(Pid, Modules) || [Pid, Modules] <- ets:match(?TABLE, {{pending, '$1'}, '$2'})],
+            erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
+            continue_or_stop();
         _Other ->
             invalidator_loop()
+    end.
+
+retry_waiting(Pid, Modules) ->
+    case dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} ->
+            case invalidate_waiting(Meta, Modules) of
+                [] -> ets:delete(?TABLE, {pending, Pid});
+                Left -> ets:insert(?TABLE, {{pending, Pid}, Left})
+            end;
+        _ ->
+            ets:delete(?TABLE, {pending, Pid})
     end.
 
 continue_or_stop() ->
