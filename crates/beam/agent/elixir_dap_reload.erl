@@ -410,7 +410,8 @@ invalidate([]) ->
     [];
 invalidate(Modules) ->
     ensure_table(),
-    lists:append([invalidate_process(Pid, Modules) || {Pid, _Call, _Status, _Info} <- int:snapshot()]).
+    lists:append([invalidate_process(Pid, Modules)
+                   || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit]).
 
 invalidate_process(Pid, Modules) ->
     case dbg_iserver:safe_call({get_meta, Pid}) of
@@ -495,8 +496,11 @@ on_idle(Pid, Meta) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
         [{_, Modules}] ->
             case try_invalidate_soon(Meta, Modules, 20) of
-                done -> ets:delete(?TABLE, {pending, Pid});
-                busy -> ok
+                done ->
+                    ets:delete(?TABLE, {pending, Pid}),
+                    prune_interpreted_versions(Modules);
+                busy ->
+                    ok
             end;
         _ ->
             ok
@@ -554,8 +558,12 @@ retry_waiting(Pid, Modules) ->
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} ->
             case invalidate_waiting(Meta, Modules) of
-                [] -> ets:delete(?TABLE, {pending, Pid});
-                Left -> ets:insert(?TABLE, {{pending, Pid}, Left})
+                [] ->
+                    ets:delete(?TABLE, {pending, Pid}),
+                    prune_interpreted_versions(Modules);
+                Left ->
+                    ets:insert(?TABLE, {{pending, Pid}, Left}),
+                    prune_interpreted_versions(Modules -- Left)
             end;
         _ ->
             ets:delete(?TABLE, {pending, Pid})
@@ -788,10 +796,83 @@ commit() ->
     %% modules finds nothing to check.
     Batch = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})],
     Batch =/= [] andalso spawn(fun() -> [code:soft_purge(M) || M <- Batch] end),
+    prune_interpreted_versions(Batch),
+    %% Interpreted processes that ended stay in the interpreter's list (and
+    %% would be looked at by every later reload) until cleared.
+    Batch =/= [] andalso int:clear(),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
     ets:delete(?TABLE, overlay_dir),
     {ok, ok}.
+
+%% The interpreter keeps every version of a re-interpreted module (an ETS
+%% table each, in dbg_iserver) for as long as the interpreter lives: memory
+%% grew with every reload. Each time, the older versions of Modules that no
+%% live process still uses are dropped. dbg_iserver has no call for that,
+%% so it runs inside it (sys:replace_state/3), on its own tables: its state
+%% is #state{db, procs, ...}, the table holds {{Mod, refs}, [Current |
+%% Older]} and {Version, Pids}, and a process uses a version when its meta
+%% caches it ({Mod, db} in the meta's dictionary) or has Mod on its
+%% interpreted stack (dbg_istk) (dbg_iserver.erl, dbg_ieval.hrl: the same
+%% in debugger 5.3 to 7.0). Live users of a dropped version are moved to
+%% the current one, as dbg_iserver looks processes up by version.
+prune_interpreted_versions([]) ->
+    ok;
+prune_interpreted_versions(Modules) ->
+    try
+        sys:replace_state(dbg_iserver, fun(State) ->
+                                               Db = element(2, State),
+                                               Procs = element(3, State),
+                                               [prune_versions(Db, Procs, M) || M <- Modules],
+                                               State
+                                       end, 5000),
+        ok
+    catch
+        _:_ -> ok
+    end.
+
+prune_versions(Db, Procs, M) ->
+    case ets:lookup(Db, {M, refs}) of
+        [{_, [Current | Older]}] when Older =/= [] ->
+            Users = lists:usort(lists:append([Pids || T <- Older, {_, Pids} <- ets:lookup(Db, T)])),
+            Live = [P || P <- Users, is_pid(P), is_process_alive(P)],
+            case lists:any(fun(P) -> uses_version(P, M, Older, Procs) end, Live) of
+                true ->
+                    keep;
+                false ->
+                    [{_, CurrentPids}] = ets:lookup(Db, Current),
+                    ets:insert(Db, {Current, lists:usort(CurrentPids ++ Live)}),
+                    [begin ets:delete(Db, T), catch_delete(T) end || T <- Older],
+                    ets:insert(Db, {{M, refs}, [Current]})
+            end;
+        _ ->
+            ok
+    end.
+
+catch_delete(Table) ->
+    try ets:delete(Table) catch error:badarg -> true end.
+
+uses_version(Pid, M, Versions, Procs) ->
+    case [element(3, P) || P <- Procs, is_tuple(P), element(2, P) =:= Pid] of
+        [Meta | _] when is_pid(Meta) ->
+            case erlang:process_info(Meta, dictionary) of
+                {dictionary, Dict} ->
+                    lists:member(proplists:get_value({M, db}, Dict), Versions)
+                        orelse lists:member(M, [elixir_dap_debugger:mfa_module(element(3, E))
+                                                || E <- stack_of(Dict), is_tuple(E), tuple_size(E) >= 3]);
+                undefined ->
+                    false
+            end;
+        _ ->
+            %% Unknown to dbg_iserver: keep what it may use.
+            true
+    end.
+
+stack_of(Dict) ->
+    case proplists:get_value(dbg_istk, Dict) of
+        Stack when is_list(Stack) -> Stack;
+        _ -> []
+    end.
 
 %% Restores every module of the batch: the old code where there was one
 %% (re-interpreted if it was), and no code for modules the batch created.

@@ -1,6 +1,7 @@
-//! Processes that loop in interpreted code pick reloaded code up: BEAM's rule
-//! (a fully qualified call runs the newest version) holds for them too, as
-//! far as the interpreter allows, and the report says where it does not.
+//! Promises of a reload beyond the reload itself: processes that loop in
+//! interpreted code pick the new code up (BEAM's rule: a fully qualified call
+//! runs the newest version, as far as the interpreter allows, and the report
+//! says where it does not), and nothing grows with the number of reloads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -67,5 +68,52 @@ fn interpreted_loops_run_the_new_version_from_their_next_call() {
         // reaches them at their next call, not when they leave their module.
         app.dap.wait_output("stdout", &format!("tick {version}"), TIMEOUT);
         assert_eq!(app.eval(ASK), version.to_string(), "after reload {version}: {response}");
+    }
+}
+
+/// `{ETS tables, processes, :int.snapshot entries, interpreter tables of
+/// ReloadApp.Counter}` in the VM.
+fn resources(app: &mut App) -> Vec<i64> {
+    let text = app.eval(
+        "{:ok, db} = {:ok, elem(:sys.get_state(:dbg_iserver), 1)}; \
+         [{_, versions}] = :ets.lookup(db, {ReloadApp.Counter, :refs}); \
+         [length(:ets.all()), length(Process.list()), length(:int.snapshot()), length(versions)]",
+    );
+    text.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn reloads_leave_no_tables_processes_or_versions_behind() {
+    // The GenServer runs the reloaded module: each reload gives the
+    // interpreter a new version, and the GenServer moves to it.
+    let mut app = App::start(json!({}));
+    let mut at_10 = Vec::new();
+    for n in 1..=60 {
+        app.edit(
+            "lib/reload_app/counter.ex",
+            &format!("def version, do: {n}"),
+            &format!("def version, do: {}", n + 1),
+        );
+        let response = app.reload(json!({}));
+        assert_eq!(response["success"], true, "reload {n}: {response}");
+        let bumped = app.eval("ReloadApp.Counter.bump() |> elem(0)");
+        assert_eq!(bumped, (n + 1).to_string(), "reload {n}");
+        if n == 10 {
+            at_10 = resources(&mut app);
+        }
+    }
+    let at_60 = resources(&mut app);
+    assert!(at_60[3] <= 2, "interpreter versions of the module: {at_60:?}");
+    for (what, (before, after)) in ["ETS tables", "processes", "snapshot entries"]
+        .iter()
+        .zip(at_10.iter().zip(&at_60))
+    {
+        assert!(
+            after - before <= 2,
+            "{what} grew from {before} to {after} over 50 reloads"
+        );
     }
 }
