@@ -458,7 +458,12 @@ invalidate_waiting(Meta, Modules) ->
     receive
         {Meta, backtrace, Frames} ->
             InUse = [elixir_dap_debugger:mfa_module(Mfa) || {_Level, Mfa} <- Frames],
-            Free = [M || M <- Modules, not lists:member(M, InUse)],
+            %% All of a batch or none: a process that dropped one module of
+            %% it and kept another would run half of it.
+            Free = case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
+                       true -> [];
+                       false -> Modules
+                   end,
             {reductions, Before} = erlang:process_info(Meta, reductions),
             Sent = Free =/= [] andalso suspended(Meta, fun() ->
                                                                unchanged_and_waiting(Meta, Before) andalso
