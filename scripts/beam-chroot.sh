@@ -43,7 +43,10 @@ fi
 if [ -f "$marker" ]; then
   if [ "$(cat "$marker")" != "$packages" ]; then
     echo "beam-chroot: installing into $dir what it lacks of: $packages" >&2
-    { chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    # The mirror may serve a dated snapshot whose Release file is past its
+    # Valid-Until: accept it, as debootstrap did.
+    { chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+        apt-get -o Acquire::Check-Valid-Until=false update -qq &&
       chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends ${packages//,/ }; } >>"$cache/$suite.log" 2>&1 9>&- || {
       echo "beam-chroot: apt-get inside $dir failed; see $cache/$suite.log" >&2
