@@ -29,7 +29,7 @@ marker="$dir/.elixir-dap-ready"
 # Elixir, and what the tests call (vim for the watcher's editor test, procps,
 # python3 for the demo's test). The marker holds this list: a chroot made with
 # another list gets the missing packages installed.
-packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates,python3-minimal
+packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates,python3
 
 mkdir -p "$cache"
 # fd 9 holds the lock; what runs in the chroot closes it (9>&-) so that nothing
