@@ -499,7 +499,11 @@ fn a_line_only_change_to_native_code_loads_the_new_lines() {
     assert_eq!(raised_at_line(&mut app, "ReloadApp.Greeter.boom(1)"), line.to_string());
 
     for inserted in ["  # one comment line", "  # two\n  # comment lines\n  #"] {
-        app.edit("lib/reload_app/greeter.ex", "  def boom(x)", &format!("{inserted}\n  def boom(x)"));
+        app.edit(
+            "lib/reload_app/greeter.ex",
+            "  def boom(x)",
+            &format!("{inserted}\n  def boom(x)"),
+        );
         let response = app.reload(json!({}));
         assert_eq!(response["success"], true, "{response}");
         assert_eq!(reloaded_modules(&response), ["ReloadApp.Greeter"], "{response}");
@@ -537,5 +541,9 @@ fn a_new_module_and_an_on_load_module_load_on_every_elixir() {
     assert_eq!(response["success"], false, "{response}");
     let failed = response["body"]["failed"].to_string();
     assert!(failed.contains("ReloadApp.WithOnLoad"), "{response}");
-    assert_eq!(app.eval("ReloadApp.Fresh.answer()"), "42", "the batch was not rolled back: {response}");
+    assert_eq!(
+        app.eval("ReloadApp.Fresh.answer()"),
+        "42",
+        "the batch was not rolled back: {response}"
+    );
 }
