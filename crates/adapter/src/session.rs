@@ -512,7 +512,11 @@ impl Session {
         };
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
-        self.reload = Some(reload::ReloadState::start(config.project_dir.clone(), compile_started));
+        self.reload = Some(reload::ReloadState::start(
+            config.project_dir.clone(),
+            compile_started,
+            &self.options.cache_root.join("overlays"),
+        ));
         match on_save::SaveWatch::start(&config) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
