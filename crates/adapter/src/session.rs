@@ -508,6 +508,13 @@ impl Session {
                     "launch: could not load the Mix project: {message}"
                 )))
             }
+            Err(AgentError::Timeout { after, .. }) => {
+                return Err(RequestError::User(format!(
+                    "launch: loading and compiling the project did not finish within {} \
+                     (a module body or other compile-time code may never return)",
+                    beam::channel::human_duration(after)
+                )))
+            }
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
         self.report_diagnostics(&loaded);
