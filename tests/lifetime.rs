@@ -411,7 +411,11 @@ fn without_home_the_agent_cache_is_not_the_shared_temporary_directory() {
             .env_remove("XDG_CACHE_HOME")
             .env("TMPDIR", &tmpdir);
     });
+    // Only the adapter goes without HOME: Mix 1.15+ needs one (for ~/.mix).
+    let vm_home = temp.path().join("home");
+    std::fs::create_dir(&vm_home).unwrap();
     dap.launch_and_run(json!({
+        "env": {"HOME": path_string(&vm_home)},
         "projectDir": path_string(project.path()),
         "task": "run",
         "taskArgs": ["-e", "IO.puts(\"real agent\")"],
