@@ -30,6 +30,8 @@ marker="$dir/.elixir-dap-ready"
 packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates
 
 mkdir -p "$cache"
+# fd 9 holds the lock; what runs in the chroot closes it (9>&-) so that nothing
+# started there keeps the lock.
 exec 9>"$cache/$suite.lock"
 if ! flock -n 9; then
   echo "beam-chroot: another run holds $cache/$suite.lock; waiting for it (at most 30 min)" >&2
@@ -70,20 +72,20 @@ log="$cache/$suite.log"
 echo "beam-chroot: debootstrap $suite into $dir (a few minutes, once per machine; log in $log)" >&2
 # erlang-debugger's GUI dependencies can fail to configure in a minimal chroot;
 # `apt-get -f install` below repairs them (:int itself works either way).
-if ! debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" >"$log" 2>&1; then
+if ! debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" >"$log" 2>&1 9>&-; then
   echo "beam-chroot: debootstrap reported a failure; repairing with apt-get -f install" >&2
-  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq >>"$log" 2>&1 ||
+  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq >>"$log" 2>&1 9>&- ||
     echo "beam-chroot: apt-get -f install failed too; checking whether the BEAM works anyway" >&2
 fi
-chroot "$dir" /usr/bin/apt-get clean >>"$log" 2>&1 || true
+chroot "$dir" /usr/bin/apt-get clean >>"$log" 2>&1 9>&- || true
 # minbase writes no /etc/hosts: let `localhost` resolve inside.
 [ -f "$dir/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
 
-chroot "$dir" /usr/bin/env LANG=C.UTF-8 /usr/bin/elixir --version >/dev/null 2>&1 || {
+chroot "$dir" /usr/bin/env LANG=C.UTF-8 /usr/bin/elixir --version >/dev/null 2>&1 9>&- || {
   echo "beam-chroot: elixir does not run inside $dir; see $log" >&2
   exit 1
 }
-chroot "$dir" /usr/bin/erl -noshell -eval 'case code:which(int) of non_existing -> halt(1); _ -> halt(0) end.' || {
+chroot "$dir" /usr/bin/erl -noshell -eval 'case code:which(int) of non_existing -> halt(1); _ -> halt(0) end.' 9>&- || {
   echo "beam-chroot: the debugger application (:int) is missing inside $dir; see $log" >&2
   exit 1
 }

@@ -13,6 +13,7 @@
 //! progress (its request is answered with an error saying so) and is handled
 //! at once, whatever the VM is doing; other requests wait their turn.
 
+mod external;
 mod on_save;
 mod reload;
 
@@ -519,12 +520,36 @@ impl Session {
         };
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
+        let manifests: Vec<(PathBuf, PathBuf)> = loaded
+            .get("manifests")
+            .and_then(TermExt::as_elements)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    PathBuf::from(m.get_text("app_dir")?),
+                    PathBuf::from(m.get_text("manifest")?),
+                ))
+            })
+            .collect();
+        let (resources, problems) = external::ExternalResources::read(&manifests);
+        for problem in problems {
+            self.client.console(format!("elixir-dap: {problem}"));
+        }
+        let resource_files = resources.files();
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
         self.reload = Some(reload::ReloadState::start(
             config.project_dir.clone(),
+            &elixir_version,
             compile_started,
+            resources,
             &self.options.cache_root.join("overlays"),
         ));
-        match on_save::SaveWatch::start(&config) {
+        match on_save::SaveWatch::start(&config, resource_files) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);
@@ -592,14 +617,17 @@ impl Session {
         };
         let args = &program.config.args;
         if self.debugger.is_some() {
-            // Test files and other .exs scripts define their modules while the
-            // task runs: each hands itself over before it runs (see
-            // `elixir_dap_scripts.erl` and `Debugger::on_script_module`).
+            // Compiles while the task runs: test files and other .exs scripts
+            // define modules, each handed over before it runs (see
+            // `elixir_dap_scripts.erl`, `Debugger::on_script_module`); the
+            // program's own compiles (Phoenix's code reloader) are made safe
+            // and their modules interpreted again (`elixir_dap_app_compile.erl`,
+            // `Session::on_app_compiled`).
             debuggee
                 .agent
-                .call(term::atom("scripts_install"), AGENT_CALL_TIMEOUT)
+                .call(term::atom("install_tracers"), AGENT_CALL_TIMEOUT)
                 .await
-                .map_err(|e| RequestError::Internal(format!("could not watch the project's scripts: {e}")))?;
+                .map_err(|e| RequestError::Internal(format!("could not watch the program's compiles: {e}")))?;
         }
         let (require_files, left_to_task) = launch::split_require_files(&program.task, &args.require_files);
         if !left_to_task.is_empty() {
@@ -766,6 +794,7 @@ impl Session {
         match event {
             // Output is forwarded by the pump and never reaches the session.
             DebuggeeEvent::Output { .. } => {}
+            DebuggeeEvent::Agent(event) if event.name == "app_compiled" => self.on_app_compiled(&event.data).await,
             DebuggeeEvent::Agent(event) if event.name == "script_module" => {
                 if let Some(debugger) = &mut self.debugger {
                     debugger.on_script_module(&event.data).await;

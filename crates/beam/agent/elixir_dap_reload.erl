@@ -28,7 +28,7 @@
 %% it later, when they report idle to the attached process (see on_idle/2).
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
-         suspend/1, code_change/1, resume/1, mix_compile/1]).
+         suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1]).
 
 -define(TABLE, elixir_dap_reload).
 
@@ -42,6 +42,8 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
     ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
     ensure_on_path(OverlayDir),
     ets:insert(?TABLE, {overlay_dir, OverlayDir}),
+    persistent_term:get({?MODULE, overlay}, undefined) =:= OverlayDir
+        orelse persistent_term:put({?MODULE, overlay}, OverlayDir),
     Modules = existing_modules(ModuleNames),
     {LoadUs, {Blocked, Killed}} = timer:tc(fun() -> purge_old_code(Modules, Force) end),
     case Blocked of
@@ -52,9 +54,14 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
         [] ->
             Interpreted = interpreted_set(),
             [snapshot(M, OverlayDir, maps:is_key(M, Interpreted)) || M <- Modules],
+            %% What the program's own compiles left is replaced now.
+            elixir_dap_scripts:forget_object_code(Modules),
             Lift = [M || M <- lists:usort(Modules ++ existing_modules(LiftNames)), maps:is_key(M, Interpreted)],
             {CompileUs, {ok, Reply}} =
-                timer:tc(fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end),
+                timer:tc(fun() ->
+                                 elixir_dap_app_compile:own(
+                                   fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end)
+                         end),
             {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
     end.
 
@@ -142,6 +149,15 @@ object_code_on_path(M) ->
     case code:get_object_code(M) of
         {M, Bin, File} -> {Bin, File};
         error -> none
+    end.
+
+%% Removes the overlay beams of Modules, which the program recompiled itself
+%% (elixir_dap_app_compile): on the code path ahead of the program's own
+%% beams, they would load in their place.
+forget_overlay(Modules) ->
+    case persistent_term:get({?MODULE, overlay}, undefined) of
+        undefined -> ok;
+        OverlayDir -> [file:delete(overlay_file(OverlayDir, M)) || M <- Modules], ok
     end.
 
 overlay_file(OverlayDir, M) ->
@@ -342,13 +358,22 @@ interpret_one(M) ->
         erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
             throw({skipped, <<"a process still runs the previous native version; "
                               "the new code runs natively">>}),
-        {Bin, Beam} = case loaded_object_code(M) of
-                          none -> throw({skipped, <<"no object code found for the module">>});
-                          Found -> Found
-                      end,
-        case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
-            true -> store_loaded(M, Beam);
-            false -> interpret_with_int(M, Bin, Beam)
+        case elixir_dap_scripts:object_code(M) of
+            {_, _} ->
+                %% Compiled from memory by the program: no beam file has it.
+                case elixir_dap_debugger:interpret_with_int(M) of
+                    {ok, M} -> {ok, M};
+                    {skipped, M, Refused} -> throw({skipped, Refused})
+                end;
+            none ->
+                {Bin, Beam} = case loaded_object_code(M) of
+                                  none -> throw({skipped, <<"no object code found for the module">>});
+                                  Found -> Found
+                              end,
+                case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
+                    true -> store_loaded(M, Beam);
+                    false -> interpret_with_int(M, Bin, Beam)
+                end
         end
     catch
         throw:{skipped, Why} -> {skipped, M, Why};
@@ -557,8 +582,12 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
         [] ->
             %% Mix may compile anything: lift every interpreted module's traps.
             Interpreted = int:interpreted(),
-            Result = with_traps_lifted(Interpreted, Interpreted,
-                                       fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end),
+            Result = with_traps_lifted(
+                       Interpreted, Interpreted,
+                       fun() ->
+                               elixir_dap_app_compile:own(
+                                 fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end)
+                       end),
             {Status, Diagnostics} = case Result of
                                         {error, D} -> {compile_failed, D};
                                         {_, D} when is_list(D) -> {compiled, D};

@@ -22,6 +22,10 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
     ("elixir_dap_dbg.erl", include_str!("../agent/elixir_dap_dbg.erl")),
     ("elixir_dap_reload.erl", include_str!("../agent/elixir_dap_reload.erl")),
     (
+        "elixir_dap_app_compile.erl",
+        include_str!("../agent/elixir_dap_app_compile.erl"),
+    ),
+    (
         "elixir_dap_scripts.erl",
         include_str!("../agent/elixir_dap_scripts.erl"),
     ),

@@ -9,14 +9,15 @@
 //! time, so reloads never interleave: a second one is planned against the
 //! state the first left.
 
+use super::external::ExternalResources;
 use super::{RequestError, Session};
 use crate::debugger::reload_support::CompiledModule;
 use beam::term::{self, TermExt};
 use beam::AgentClient;
 use eetf::Term;
 use reload::{
-    Diagnostic, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager, ReloadReport,
-    ReloadedModule, RemovedModule, RestartRequired,
+    Diagnostic, ElixirVersion, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager,
+    ReloadReport, ReloadedModule, RemovedModule, RestartRequired,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -52,25 +53,39 @@ pub struct ReloadState {
     building: Option<tokio::task::JoinHandle<Result<ReloadManager, String>>>,
     /// The overlay, or why it could not be made (then reloads fail saying so).
     overlay: Result<PathBuf, String>,
+    /// Files modules declare with `@external_resource` (templates).
+    resources: ExternalResources,
 }
 
 impl ReloadState {
     /// Starts indexing the project in the background and makes the session's
     /// overlay directory under `overlay_root` (private to the user, like the
-    /// agent cache it lives in: the VM loads code from it). `compile_started`:
-    /// when the launch's compile began; files saved since are reloaded by
-    /// the next reload, whatever the index reads now.
-    pub fn start(project_dir: PathBuf, compile_started: std::time::SystemTime, overlay_root: &Path) -> ReloadState {
+    /// agent cache it lives in: the VM loads code from it). `elixir_version`:
+    /// the debuggee's (`System.version/0`, from the agent's hello), whose
+    /// rules decide what Mix would recompile. `compile_started`: when the
+    /// launch's compile began; files saved since are reloaded by the next
+    /// reload, whatever the index reads now. `resources`: the external
+    /// resources Mix's manifests name.
+    pub fn start(
+        project_dir: PathBuf,
+        elixir_version: &str,
+        compile_started: std::time::SystemTime,
+        resources: ExternalResources,
+        overlay_root: &Path,
+    ) -> ReloadState {
         let overlay = create_overlay(overlay_root);
         if let Err(e) = &overlay {
             tracing::warn!(%e, "no overlay directory: reloads will fail");
         }
+        let elixir = ElixirVersion::parse(elixir_version)
+            .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
         let building =
-            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, compile_started));
+            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, elixir?, compile_started));
         ReloadState {
             manager: None,
             building: Some(building),
             overlay,
+            resources,
         }
     }
 
@@ -170,12 +185,17 @@ impl Session {
             ));
         };
         let overlay = state.overlay()?;
+        // Saved templates (external resources) recompile the modules that
+        // declare them.
+        let resources = state.resources.changes(args.files.as_deref());
         tracing::debug!("reload: waiting for the project index");
         let manager = state.manager().await?;
         tracing::debug!("reload: planning");
+        let mut modules = args.modules.clone().unwrap_or_default();
+        modules.extend(resources.modules.iter().cloned());
         let request = PlanRequest {
-            files: args.files.clone(),
-            modules: args.modules.clone().unwrap_or_default(),
+            files: resources.files.clone(),
+            modules,
         };
         let plan = manager.plan(&request);
         let mut report = ReloadReport {
@@ -184,10 +204,23 @@ impl Session {
             planned: plan
                 .compile
                 .iter()
-                .map(|c| PlannedFile {
-                    file: c.file.display().to_string(),
-                    reason: c.reason.clone(),
-                    module: c.module.clone(),
+                .map(|c| {
+                    // A declaring source of a changed resource says which.
+                    let absolute = canonical(&manager.absolute(&c.file));
+                    let resource = resources
+                        .changed
+                        .iter()
+                        .find(|(_, sources)| sources.contains(&absolute))
+                        .map(|(resource, _)| resource);
+                    PlannedFile {
+                        file: c.file.display().to_string(),
+                        reason: if resource.is_some() {
+                            "external".to_owned()
+                        } else {
+                            c.reason.clone()
+                        },
+                        module: resource.map(|r| r.display().to_string()).or_else(|| c.module.clone()),
+                    }
                 })
                 .collect(),
             unchanged: plan.unchanged.iter().map(|f| f.display().to_string()).collect(),
@@ -239,6 +272,11 @@ impl Session {
             }
             executed
         };
+        if outcome.is_ok() && !report.dry_run {
+            if let Some(state) = self.reload.as_mut() {
+                state.resources.compiled(resources.changed.into_keys());
+            }
+        }
         match outcome {
             Ok(()) => report.success = true,
             Err(message) => {
@@ -253,6 +291,136 @@ impl Session {
             self.client.console(format!("elixir-dap: {}", report.console_line()));
         }
         Ok(body)
+    }
+
+    /// The program compiled modules itself (Phoenix's code reloader, IEx
+    /// `recompile`, `Mix.Task.run("compile")`): the agent reports them once
+    /// its compiles have stopped (`app_compiled`: `#{modules => [#{module,
+    /// name, source}]}`, see `elixir_dap_app_compile.erl`). They run natively
+    /// now: those the interpret attributes select are interpreted again,
+    /// their breakpoints follow their statements to the new lines, and the
+    /// client gets a `codeReloaded` event with trigger `app`.
+    pub(super) async fn on_app_compiled(&mut self, data: &Term) {
+        let started = Instant::now();
+        let compiled = compiled_modules(data.get("modules"));
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return;
+        };
+        if compiled.is_empty() {
+            return;
+        }
+        let mut report = ReloadReport {
+            trigger: "app".to_owned(),
+            ..ReloadReport::default()
+        };
+        // The index takes the files' new content as its baseline: it gives
+        // the line maps, and a reload on save of the same content then finds
+        // nothing to do.
+        let sources: Vec<PathBuf> = compiled.iter().map(|c| c.source.clone()).collect();
+        let mut edits: BTreeMap<PathBuf, LineMap> = BTreeMap::new();
+        if let Some(state) = self.reload.as_mut() {
+            if let Ok(manager) = state.manager().await {
+                let plan = manager.plan(&PlanRequest {
+                    files: Some(sources.clone()),
+                    modules: Vec::new(),
+                });
+                for change in &plan.changed {
+                    edits.insert(
+                        canonical(&manager.absolute(&change.file)),
+                        LineMap::new(&change.old, &change.new),
+                    );
+                }
+                manager.commit(&plan);
+            }
+        }
+        let outcome = self.follow_app_compile(&agent, &compiled, &edits, &mut report).await;
+        report.success = outcome.is_ok() && report.failed.is_empty();
+        if let Err(message) = outcome {
+            report.message = Some(message);
+        } else if !report.failed.is_empty() {
+            report.message = Some(format!(
+                "the program recompiled {}, which could not all be debugged again",
+                failed_modules(&report)
+            ));
+        }
+        report.timings.total = ms(started);
+        let line = if report.success {
+            let count = report.reloaded.len();
+            format!(
+                "elixir-dap: the program recompiled {count} {}; interpreted again with their breakpoints in {:.0} ms",
+                if count == 1 { "module" } else { "modules" },
+                report.timings.total
+            )
+        } else {
+            format!(
+                "elixir-dap: the program recompiled modules: {}",
+                report.message.clone().unwrap_or_default()
+            )
+        };
+        self.client
+            .event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+        self.client.console(line);
+    }
+
+    async fn follow_app_compile(
+        &mut self,
+        agent: &AgentClient,
+        compiled: &[CompiledModule],
+        edits: &BTreeMap<PathBuf, LineMap>,
+        report: &mut ReloadReport,
+    ) -> Result<(), String> {
+        let Some(debugger) = self.debugger.as_mut() else {
+            return Ok(());
+        };
+        let interpret_started = Instant::now();
+        let to_interpret = debugger.record_compiled(compiled);
+        let mut interpreted: BTreeSet<String> = BTreeSet::new();
+        if !to_interpret.is_empty() {
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_interpret"), term::binaries(&to_interpret)]),
+                    COMPILE_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("interpreting the recompiled modules failed in the VM: {e}"))?;
+            interpreted = atoms(reply.get("interpreted")).into_iter().collect();
+            report.stale = processes(reply.get("stale"));
+            report.failed.extend(
+                reply
+                    .get("skipped")
+                    .and_then(TermExt::as_elements)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| FailedModule {
+                        module: s.get_text("name").unwrap_or_default(),
+                        reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+                    }),
+            );
+            debugger.mark_interpreted(interpreted.iter());
+        }
+        report.timings.interpret = ms(interpret_started);
+        let breakpoints_started = Instant::now();
+        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+        let (changes, counts) = debugger
+            .follow_reload(edits, &reloaded_sources, &reloaded_modules)
+            .await
+            .map_err(|e| format!("breakpoints could not be set again: {e}"))?;
+        report.breakpoints = changes;
+        report.timings.breakpoints = ms(breakpoints_started);
+        report.reloaded = compiled
+            .iter()
+            .map(|c| ReloadedModule {
+                module: c.name.clone(),
+                file: c.source.display().to_string(),
+                interpreted: interpreted.contains(&c.atom),
+                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
+            })
+            .collect();
+        for module in compiled {
+            debugger.announce_module(&module.atom, "changed");
+        }
+        Ok(())
     }
 
     /// Waits (handling VM events) until no thread is in the middle of a step.
