@@ -9,21 +9,16 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::Path;
 use support::app::App;
 use support::*;
 
-fn marker_line(file: &Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let marker = format!("# bp:{name}");
-    text.lines()
-        .position(|l| l.contains(&marker))
-        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
-        + 1
-}
-
+/// Launches the fixture and waits until the adapter has indexed its sources
+/// (a dry-run reload answers once it has): line maps of later edits are
+/// computed against what the index read, which must be the code as launched.
 fn start() -> App {
-    App::start_fixture("app_reloader", "app_reloader: started", json!({}))
+    let mut app = App::start_fixture("app_reloader", "app_reloader: started", json!({}));
+    assert_eq!(app.reload(json!({"dryRun": true}))["success"], true);
+    app
 }
 
 fn set_breakpoint(app: &mut App, relative: &str, marker: &str) -> (Value, i64) {

@@ -22,7 +22,7 @@
 -export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
          project_apps/0]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
--export([variable/3, thread_name/1, caller_frame/3]).
+-export([variable/3, thread_name/1, caller_frame/3, mfa_module/1]).
 
 -include_lib("kernel/include/file.hrl").
 
