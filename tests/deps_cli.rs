@@ -398,7 +398,11 @@ fn an_external_resource_affects_the_modules_that_declare_it() {
     // Never compiled: no manifest, said so, and nothing claimed.
     let output = run_in(&project, &args);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains(&format!("not indexed: {template}")), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(&format!("not indexed: {template}")),
+        "{}",
+        stdout(&output)
+    );
     let warning = stderr(&output);
     assert!(
         warning.contains("_build/dev/lib/app_reloader/.mix/compile.elixir) does not exist")

@@ -198,9 +198,12 @@ fn declared_resources(project: &Path, env: &str, warnings: &mut Vec<String>) -> 
     };
     for app in project_manifests(project, env) {
         if !app.manifest.is_file() {
-            declared
-                .missing
-                .push(app.manifest.strip_prefix(project).unwrap_or(&app.manifest).to_path_buf());
+            declared.missing.push(
+                app.manifest
+                    .strip_prefix(project)
+                    .unwrap_or(&app.manifest)
+                    .to_path_buf(),
+            );
             continue;
         }
         match read_manifest(&app.manifest) {

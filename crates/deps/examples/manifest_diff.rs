@@ -42,7 +42,9 @@ fn main() -> ExitCode {
     for app in apps {
         let name = app.file_name().to_string_lossy().into_owned();
         let manifest = manifest_path(&build, &name);
-        let Ok(sources) = read_manifest(&manifest) else { continue };
+        let Ok(sources) = read_manifest(&manifest) else {
+            continue;
+        };
         let app_dir = if project.join("apps").join(&name).is_dir() {
             Path::new("apps").join(&name)
         } else {

@@ -1336,7 +1336,11 @@ impl<'s> Walker<'s> {
         // call of the macro injects one of them into the caller. A quote
         // inside a quote is part of the outer one.
         if let Some(frame) = self.quotes.last() {
-            let mode = if frame.runtime == 1 { Mode::Runtime } else { Mode::Compile };
+            let mode = if frame.runtime == 1 {
+                Mode::Runtime
+            } else {
+                Mode::Compile
+            };
             return self.with_mode(mode, |w| w.scoped(|w| w.visit_args_and_block(node)));
         }
         let macro_name = match self.defs.last() {

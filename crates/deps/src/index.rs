@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::extract::{extract, new_parser, resolve, resolve_injected_import};
 use crate::model::{
-    Defs, FileFacts, ImportOnly, KindSet, MacroRefs, Mode, ModuleDef, ModuleName, ParseError, RawRef, RefKind, ANY_MACRO,
+    Defs, FileFacts, ImportOnly, KindSet, MacroRefs, Mode, ModuleDef, ModuleName, ParseError, RawRef, RefKind,
+    ANY_MACRO,
 };
 use crate::version::{ElixirVersion, Rules};
 use crate::Error;

@@ -254,7 +254,11 @@ pub fn project_manifests(project_dir: &Path, env: &str) -> Vec<AppManifest> {
             let app = app_name(&dir);
             let shared = build(project_dir, &app);
             let own = build(&dir, &app);
-            let manifest = if !shared.is_file() && own.is_file() { own } else { shared };
+            let manifest = if !shared.is_file() && own.is_file() {
+                own
+            } else {
+                shared
+            };
             let app_dir = dir.strip_prefix(project_dir).unwrap_or(&dir).to_path_buf();
             AppManifest { app, app_dir, manifest }
         })
@@ -326,7 +330,10 @@ pub fn as_mix_records(kinds: KindSet) -> KindSet {
 /// project directory (empty for a plain project, `apps/web` in an
 /// umbrella): the manifest's paths are relative to it.
 pub fn compare_references(index: &Index, app_dir: &Path, sources: &[ManifestSource]) -> Vec<KindDifference> {
-    let project_modules: BTreeSet<&str> = sources.iter().flat_map(|s| s.modules.iter().map(String::as_str)).collect();
+    let project_modules: BTreeSet<&str> = sources
+        .iter()
+        .flat_map(|s| s.modules.iter().map(String::as_str))
+        .collect();
     let mut differences = Vec::new();
     for source in sources {
         let key = index.key(&app_dir.join(&source.source));
@@ -490,7 +497,11 @@ mod tests {
         let umbrella = tmp.path().join("umbrella");
         for app in ["web", "core"] {
             std::fs::create_dir_all(umbrella.join("apps").join(app)).unwrap();
-            std::fs::write(umbrella.join("apps").join(app).join("mix.exs"), format!("[app: :my_{app}]")).unwrap();
+            std::fs::write(
+                umbrella.join("apps").join(app).join("mix.exs"),
+                format!("[app: :my_{app}]"),
+            )
+            .unwrap();
         }
         std::fs::write(umbrella.join("mix.exs"), "[apps_path: \"apps\"]").unwrap();
         // The web app was built on its own, in its directory.
@@ -501,7 +512,10 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].app, "my_core");
         assert_eq!(found[0].app_dir, Path::new("apps/core"));
-        assert_eq!(found[0].manifest, umbrella.join("_build/dev/lib/my_core/.mix/compile.elixir"));
+        assert_eq!(
+            found[0].manifest,
+            umbrella.join("_build/dev/lib/my_core/.mix/compile.elixir")
+        );
         assert_eq!(found[1].app_dir, Path::new("apps/web"));
         assert_eq!(found[1].manifest, own);
     }

@@ -49,10 +49,17 @@ fn check(stats: &Stats, elixir: elixir_dap_deps::ElixirVersion) {
     }
     let mut failures = Vec::new();
     if !stats.misses.is_empty() {
-        failures.push(format!("{} edits missed files:\n{}", stats.misses.len(), stats.misses[0].report));
+        failures.push(format!(
+            "{} edits missed files:\n{}",
+            stats.misses.len(),
+            stats.misses[0].report
+        ));
     }
     if !stats.invalid.is_empty() {
-        failures.push(format!("{} generated projects did not compile (a generator bug)", stats.invalid.len()));
+        failures.push(format!(
+            "{} generated projects did not compile (a generator bug)",
+            stats.invalid.len()
+        ));
     }
     if !stats.kind_misses.is_empty() {
         failures.push(format!(

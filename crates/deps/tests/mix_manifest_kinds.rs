@@ -100,7 +100,10 @@ const CASES: &[(&str, &str)] = &[
     ("Guard", "def f(x) when is_struct(x, K.S), do: x"),
     ("GuardAlias", "def f(%s{}) when s == K.S, do: 1"),
     ("MatchQ", "def f(x), do: match?(%K.S{}, x)"),
-    ("Case", "def f(x) do\n    case x do\n      %K.S{} -> 1\n      _ -> 2\n    end\n  end"),
+    (
+        "Case",
+        "def f(x) do\n    case x do\n      %K.S{} -> 1\n      _ -> 2\n    end\n  end",
+    ),
     ("FnPattern", "def f(l), do: Enum.map(l, fn %K.S{a: a} -> a end)"),
     ("ForPattern", "def f(l), do: for(%K.S{a: a} <- l, do: a)"),
     ("WithPattern", "def f(x), do: with(%K.S{a: a} <- x, do: a)"),
@@ -112,25 +115,46 @@ const CASES: &[(&str, &str)] = &[
     ("Opaque", "@opaque t :: %K.S{a: K.D.t()}"),
     ("Spec", "@spec f(%K.S{}) :: :ok\n  def f(_), do: :ok"),
     ("Callback", "@callback c(%K.S{}) :: :ok"),
-    ("RemoteType", "@type t :: K.S.t()\n  @spec f(K.D.t()) :: :ok\n  def f(_), do: :ok"),
+    (
+        "RemoteType",
+        "@type t :: K.S.t()\n  @spec f(K.D.t()) :: :ok\n  def f(_), do: :ok",
+    ),
     // ---- structs in attributes
     ("AttrUnread", "@d %K.S{a: 1}"),
     ("AttrReadFn", "@d %K.S{a: 1}\n  def d, do: @d"),
-    ("AttrReadBody", "@d %K.S{a: 1}\n  @r Map.fetch!(@d, :a)\n  def r, do: @r"),
+    (
+        "AttrReadBody",
+        "@d %K.S{a: 1}\n  @r Map.fetch!(@d, :a)\n  def r, do: @r",
+    ),
     ("AttrReadGuard", "@d %K.S{a: 1}\n  def r(x) when x == @d, do: 1"),
     ("AttrReadDot", "@d %K.S{a: 1}\n  def r, do: @d.a"),
     ("AttrList", "@d [%K.S{a: 1}]\n  def d, do: @d"),
     ("AttrMapCopied", "@d %{k: %K.S{a: 1}}\n  @r @d\n  def r, do: @r"),
-    ("AttrKeywordBody", "@d [default: %K.S{a: 1}]\n  @r Keyword.fetch!(@d, :default)\n  def r, do: @r"),
+    (
+        "AttrKeywordBody",
+        "@d [default: %K.S{a: 1}]\n  @r Keyword.fetch!(@d, :default)\n  def r, do: @r",
+    ),
     ("AttrInspected", "@d %K.S{a: 1}\n  IO.inspect(@d, label: \"d\")"),
     ("AttrFieldCode", "@x %K.S{a: K.D.f()}\n  def x, do: @x"),
     ("AttrFieldLength", "@x %K.S{a: length([1])}\n  def x, do: @x"),
     ("AttrCode", "@x Map.put(%K.S{}, :a, 2)\n  def x, do: @x"),
-    ("AttrBodyFn", "@x Enum.map([%K.S{a: 1}], fn %K.S{a: a} -> a end)\n  def x, do: @x"),
+    (
+        "AttrBodyFn",
+        "@x Enum.map([%K.S{a: 1}], fn %K.S{a: a} -> a end)\n  def x, do: @x",
+    ),
     ("StructDefault", "defstruct a: %K.S{}"),
-    ("Persist", "Module.register_attribute(__MODULE__, :p, persist: true)\n  @p K.D"),
-    ("PersistStruct", "Module.register_attribute(__MODULE__, :p, persist: true)\n  @p %K.S{a: 1}"),
-    ("PersistRead", "Module.register_attribute(__MODULE__, :p, persist: true)\n  @p [K.D]\n  @n length(@p)\n  def n, do: @n"),
+    (
+        "Persist",
+        "Module.register_attribute(__MODULE__, :p, persist: true)\n  @p K.D",
+    ),
+    (
+        "PersistStruct",
+        "Module.register_attribute(__MODULE__, :p, persist: true)\n  @p %K.S{a: 1}",
+    ),
+    (
+        "PersistRead",
+        "Module.register_attribute(__MODULE__, :p, persist: true)\n  @p [K.D]\n  @n length(@p)\n  def n, do: @n",
+    ),
     // ---- aliases in attributes
     ("AliasAttr", "@a K.D"),
     ("AliasAttrCall", "@a K.D\n  def f, do: @a.g(1)"),
@@ -177,16 +201,28 @@ const CASES: &[(&str, &str)] = &[
     ("Behaviour", "@behaviour K.B\n  def run, do: :ok"),
     ("BehaviourImpl", "@behaviour K.B\n  @impl K.B\n  def run, do: :ok"),
     ("Derive", "@derive [K.P]\n  defstruct [:a]"),
-    ("DefimplNested", "defstruct [:a]\n  defimpl K.P do\n    def size(_), do: 1\n  end"),
+    (
+        "DefimplNested",
+        "defstruct [:a]\n  defimpl K.P do\n    def size(_), do: 1\n  end",
+    ),
     ("DefimplFor", "defimpl K.P, for: K.S do\n    def size(_), do: 2\n  end"),
     // ---- __MODULE__ and nested modules
     ("SelfStruct", "defstruct [:a]\n  def f, do: %__MODULE__{a: 1}"),
-    ("SelfAliasSub", "alias __MODULE__.Sub\n  def f, do: Sub.x()\n  defmodule Sub do\n    def x, do: K.D.g(1)\n  end"),
-    ("SelfDotCall", "defmodule Sub do\n    def x, do: 1\n  end\n  @x __MODULE__.Sub.x()\n  def f, do: @x"),
+    (
+        "SelfAliasSub",
+        "alias __MODULE__.Sub\n  def f, do: Sub.x()\n  defmodule Sub do\n    def x, do: K.D.g(1)\n  end",
+    ),
+    (
+        "SelfDotCall",
+        "defmodule Sub do\n    def x, do: 1\n  end\n  @x __MODULE__.Sub.x()\n  def f, do: @x",
+    ),
     ("NestedStruct", "def f(x), do: %K.N.Inner{a: x}"),
     ("NestedAlias", "alias K.N.Inner\n  def f(x), do: Inner.f(x)"),
     ("InNested", "defmodule Inner do\n    def f, do: %K.S{}\n  end"),
-    ("NestedSibling", "defmodule A do\n    def f, do: 1\n  end\n  defmodule B do\n    def f, do: A.f()\n  end"),
+    (
+        "NestedSibling",
+        "defmodule A do\n    def f, do: 1\n  end\n  defmodule B do\n    def f, do: A.f()\n  end",
+    ),
 ];
 
 /// Differences the index is known to have, as over-approximations:

@@ -43,7 +43,7 @@ use oracle::*;
 
 /// How `A` uses `B` at compile time.
 #[derive(Clone, Copy, Debug)]
-enum Use {
+enum Through {
     Macro,
     Use,
     Behaviour,
@@ -74,20 +74,23 @@ struct Case {
 fn transitive_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for (n, (position, code)) in STRUCT_POSITIONS.iter().enumerate() {
-        for (u, how) in [Use::Macro, Use::Use, Use::Behaviour].into_iter().enumerate() {
+        for (u, how) in [Through::Macro, Through::Use, Through::Behaviour]
+            .into_iter()
+            .enumerate()
+        {
             let ns = format!("T{n}x{u}");
             let dir = format!("t{n}x{u}");
             let code = code.replace("NS", &ns);
             let (a, b_extra) = match how {
-                Use::Macro => (
+                Through::Macro => (
                     format!("defmodule {ns}.A do\n  require {ns}.B\n  def run(x), do: {ns}.B.mac(x)\nend\n"),
                     "defmacro mac(x), do: x".to_string(),
                 ),
-                Use::Use => (
+                Through::Use => (
                     format!("defmodule {ns}.A do\n  use {ns}.B\nend\n"),
                     "defmacro __using__(_), do: quote(do: def(used, do: :ok))".to_string(),
                 ),
-                Use::Behaviour => (
+                Through::Behaviour => (
                     format!("defmodule {ns}.A do\n  @behaviour {ns}.B\n  def run, do: :ok\nend\n"),
                     "@callback run() :: :ok".to_string(),
                 ),
@@ -96,12 +99,18 @@ fn transitive_cases() -> Vec<Case> {
                 name: format!("struct {position}, {how:?}"),
                 files: vec![
                     (format!("{dir}/a.ex"), a),
-                    (format!("{dir}/b.ex"), format!("defmodule {ns}.B do\n  {b_extra}\n  {code}\nend\n")),
+                    (
+                        format!("{dir}/b.ex"),
+                        format!("defmodule {ns}.B do\n  {b_extra}\n  {code}\nend\n"),
+                    ),
                     (
                         format!("{dir}/c.ex"),
                         format!("defmodule {ns}.C do\n  defstruct [:vat]\n  def vat, do: {ns}.D.vat()\nend\n"),
                     ),
-                    (format!("{dir}/d.ex"), format!("defmodule {ns}.D do\n  def vat, do: 20\nend\n")),
+                    (
+                        format!("{dir}/d.ex"),
+                        format!("defmodule {ns}.D do\n  def vat, do: 20\nend\n"),
+                    ),
                 ],
                 edits: vec![format!("{dir}/d.ex"), format!("{dir}/c.ex")],
             });

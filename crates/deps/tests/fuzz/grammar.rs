@@ -198,70 +198,143 @@ pub struct MacroDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Item {
     /// A call of `f<j>` (lower).
-    CallF { j: usize, place: Place },
+    CallF {
+        j: usize,
+        place: Place,
+    },
     /// A call of `r<k>` from `r<i>`, any `k`.
-    CallR { k: usize },
+    CallR {
+        k: usize,
+    },
     /// `alias M<j>` and a call through the short name.
-    AliasCall { j: usize },
+    AliasCall {
+        j: usize,
+    },
     /// `alias M<j>, as: A<n>` and a call.
-    AliasAsCall { j: usize },
+    AliasAsCall {
+        j: usize,
+    },
     /// `import M<j>`, and an unqualified call of `f<j>` somewhere or none.
-    Import { j: usize, call: Option<Place> },
+    Import {
+        j: usize,
+        call: Option<Place>,
+    },
     /// `import M<j>, only: [f<j>: 1]` and a call.
-    ImportOnly { j: usize },
+    ImportOnly {
+        j: usize,
+    },
     /// `require M<j>` and a call of its macro.
-    RequireMacro { j: usize, place: Place },
+    RequireMacro {
+        j: usize,
+        place: Place,
+    },
     /// `import M<j>` and an unqualified call of its macro.
-    ImportMacro { j: usize, place: Place },
+    ImportMacro {
+        j: usize,
+        place: Place,
+    },
     /// `use M<j>`.
-    Use { j: usize },
+    Use {
+        j: usize,
+    },
     /// A call of a function that `use M<j>`'s quote imported from `M<k>`.
-    CallUnderUse { j: usize, k: usize },
+    CallUnderUse {
+        j: usize,
+        k: usize,
+    },
     /// `@behaviour M<j>` and its callback, with `@impl M<j>` or not.
-    Behaviour { j: usize, impl_attr: bool },
-    Struct { j: usize, form: StructForm },
+    Behaviour {
+        j: usize,
+        impl_attr: bool,
+    },
+    Struct {
+        j: usize,
+        form: StructForm,
+    },
     /// `defdelegate d(x), to: M<j>, as: :f<j>`.
-    Delegate { j: usize },
+    Delegate {
+        j: usize,
+    },
     /// `&M<j>.f<j>/1`.
-    Capture { j: usize, place: Place },
+    Capture {
+        j: usize,
+        place: Place,
+    },
     /// `M<k>` returned by a function, any `k`.
-    RuntimeAlias { k: usize },
+    RuntimeAlias {
+        k: usize,
+    },
     /// `@l [M<k>]`, any `k`, read as given.
-    AttrAliases { k: usize, read: AttrRead },
+    AttrAliases {
+        k: usize,
+        read: AttrRead,
+    },
     /// A persisted attribute holding `M<k>` (any) or, with `strukt`,
     /// `%M<k>{}` (lower).
-    Persist { k: usize, strukt: bool },
+    Persist {
+        k: usize,
+        strukt: bool,
+    },
     /// A guard of `M<j>` called qualified in a guard.
-    GuardCall { j: usize },
+    GuardCall {
+        j: usize,
+    },
     /// `@before_compile M<j>`.
-    BeforeCompile { j: usize },
+    BeforeCompile {
+        j: usize,
+    },
     /// `@type t :: M<j>.t()`.
-    RemoteType { j: usize },
+    RemoteType {
+        j: usize,
+    },
     /// A call of `M<j>.Inner.f/1`.
-    NestedCall { j: usize, place: Place },
+    NestedCall {
+        j: usize,
+        place: Place,
+    },
     /// `alias __MODULE__.Inner` and a call, and `__MODULE__.Inner.f(1)`
     /// in the body (the module has an `Inner`).
     OwnInner,
     /// `%__MODULE__{}` (the module has a struct).
     SelfStruct,
     /// `Code.ensure_compiled!(M<j>)` in the body.
-    EnsureCompiled { j: usize },
+    EnsureCompiled {
+        j: usize,
+    },
     /// `raise M<j>` (an exception) in a function.
-    Raise { j: usize },
+    Raise {
+        j: usize,
+    },
     /// `rescue e in M<j>` in a function.
-    Rescue { j: usize },
+    Rescue {
+        j: usize,
+    },
     /// `alias Ns.{M<j>, M<k>}` and calls through both.
-    MultiAlias { j: usize, k: usize },
+    MultiAlias {
+        j: usize,
+        k: usize,
+    },
     /// `require M<j>, as: R` and a call of its macro.
-    RequireAs { j: usize },
+    RequireAs {
+        j: usize,
+    },
     /// `import M<j>, only: :macros` and a call of its macro.
-    ImportMacrosOnly { j: usize },
+    ImportMacrosOnly {
+        j: usize,
+    },
     /// A call of `M<j>`'s defining macro in the body (it defines a function).
-    DefMacro { j: usize },
+    DefMacro {
+        j: usize,
+    },
     /// `%M<j>.Inner{}` (a nested module's struct) in a function.
-    InnerStruct { j: usize },
+    InnerStruct {
+        j: usize,
+    },
     /// A call of `M<j>.Extra.e/1` (a second module in `M<j>`'s file).
-    ExtraCall { j: usize, place: Place },
+    ExtraCall {
+        j: usize,
+        place: Place,
+    },
     /// The fuzzer's edit number `n`: a public function added.
     Probe(usize),
 }
@@ -420,7 +493,8 @@ impl Project {
     fn generate_module(rng: &mut Rng, id: usize, lower: &[Module]) -> Module {
         let mut m = Module::plain(id);
         let plain: Vec<usize> = lower.iter().filter(|l| l.protocol.is_none()).map(|l| l.id).collect();
-        let with = |f: &dyn Fn(&Module) -> bool| -> Vec<usize> { lower.iter().filter(|l| f(l)).map(|l| l.id).collect() };
+        let with =
+            |f: &dyn Fn(&Module) -> bool| -> Vec<usize> { lower.iter().filter(|l| f(l)).map(|l| l.id).collect() };
         let structs = with(&|l| l.has_struct);
         let macros = with(&|l| l.macro_def.is_some());
         let usings = with(&|l| l.using.is_some());
@@ -550,8 +624,13 @@ impl Project {
                 16 => rng.pick(&plain).map(|j| Item::Delegate { j }),
                 17 => rng.pick(&plain).map(|j| Item::Capture { j, place: place(rng) }),
                 18 => rng.pick(&all).map(|k| Item::RuntimeAlias { k }),
-                19 => match [AttrRead::Never, AttrRead::Fn, AttrRead::Body, AttrRead::CallFn, AttrRead::CallBody]
-                    [rng.below(5)]
+                19 => match [
+                    AttrRead::Never,
+                    AttrRead::Fn,
+                    AttrRead::Body,
+                    AttrRead::CallFn,
+                    AttrRead::CallBody,
+                ][rng.below(5)]
                 {
                     AttrRead::CallBody => rng.pick(&plain).map(|k| Item::AttrAliases {
                         k,
@@ -603,9 +682,8 @@ impl Project {
                     Item::ImportMacrosOnly { j } => Some((j, 2)),
                     _ => None,
                 };
-                let clash = imports(&item).is_some_and(|(j, only)| {
-                    m.items.iter().filter_map(imports).any(|(k, o)| k == j && o != only)
-                });
+                let clash = imports(&item)
+                    .is_some_and(|(j, only)| m.items.iter().filter_map(imports).any(|(k, o)| k == j && o != only));
                 if !clash && !m.items.contains(&item) {
                     m.items.push(item);
                 }
@@ -698,7 +776,11 @@ impl Renderer<'_> {
                 Some(j) if self.plain(j) => format!("{}.f{j}(x)", self.m(j)),
                 _ => "x".to_string(),
             };
-            let strukt = if module.inner_struct { "    defstruct [:a]\n" } else { "" };
+            let strukt = if module.inner_struct {
+                "    defstruct [:a]\n"
+            } else {
+                ""
+            };
             s.body
                 .push(format!("defmodule Inner do\n{strukt}    def f(x), do: {call}\n  end"));
         }
@@ -831,16 +913,18 @@ impl Renderer<'_> {
         lines.push("unquote(x)".to_string());
         let quote = format!(
             "quote do\n{}\n    end",
-            lines.iter().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+            lines
+                .iter()
+                .map(|l| format!("      {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         let body_call = match mac.body_call {
             Some(k) if self.plain(k) => format!("    _ = {}.f{k}(1)\n", self.m(k)),
             _ => String::new(),
         };
         if mac.helper {
-            format!(
-                "defmacro m{i}(x) do\n{body_call}    mq{i}(x)\n  end\n  def mq{i}(x) do\n    {quote}\n  end"
-            )
+            format!("defmacro m{i}(x) do\n{body_call}    mq{i}(x)\n  end\n  def mq{i}(x) do\n    {quote}\n  end")
         } else {
             format!("defmacro m{i}(x) do\n{body_call}    {quote}\n  end")
         }
@@ -966,8 +1050,7 @@ impl Renderer<'_> {
             }
             Item::GuardCall { j } => {
                 s.head.push(format!("require {}", m(j)));
-                s.defs
-                    .push(format!("def u{tag}(x) when {}.is_g{j}(x), do: x", m(j)));
+                s.defs.push(format!("def u{tag}(x) when {}.is_g{j}(x), do: x", m(j)));
             }
             Item::BeforeCompile { j } => s.head.push(format!("@before_compile {}", m(j))),
             Item::RemoteType { j } => s.body.push(format!("@type t{tag} :: {}.t()", m(j))),
@@ -979,7 +1062,9 @@ impl Renderer<'_> {
             }
             Item::SelfStruct => s.defs.push(format!("def o{tag}, do: %__MODULE__{{a: 1}}")),
             Item::EnsureCompiled { j } => s.body.push(format!("Code.ensure_compiled!({})", m(j))),
-            Item::Raise { j } => s.defs.push(format!("def u{tag}(x), do: raise({}, \"boom #{{x}}\")", m(j))),
+            Item::Raise { j } => s
+                .defs
+                .push(format!("def u{tag}(x), do: raise({}, \"boom #{{x}}\")", m(j))),
             Item::Rescue { j } => s.defs.push(format!(
                 "def u{tag}(f) do\n    f.()\n  rescue\n    e in {} -> e\n  end",
                 m(j)
@@ -1058,16 +1143,19 @@ impl Renderer<'_> {
                 s.defs.push(format!("def s{tag}, do: @s{tag}"));
             }
             BodyPattern => {
-                s.body.push(format!(
-                    "@s{tag} Enum.map([%{sm}{{a: 1}}], fn %{sm}{{a: a}} -> a end)"
-                ));
+                s.body
+                    .push(format!("@s{tag} Enum.map([%{sm}{{a: 1}}], fn %{sm}{{a: a}} -> a end)"));
                 s.defs.push(format!("def s{tag}, do: @s{tag}"));
             }
             FnPattern => s.defs.push(format!(
                 "def s{tag}(l), do: Enum.map(l, fn %{sm}{{a: a}} -> a; _ -> nil end)"
             )),
-            ForPattern => s.defs.push(format!("def s{tag}(l), do: for(%{sm}{{a: a}} <- l, do: a)")),
-            WithPattern => s.defs.push(format!("def s{tag}(x), do: with(%{sm}{{a: a}} <- x, do: a)")),
+            ForPattern => s
+                .defs
+                .push(format!("def s{tag}(l), do: for(%{sm}{{a: a}} <- l, do: a)")),
+            WithPattern => s
+                .defs
+                .push(format!("def s{tag}(x), do: with(%{sm}{{a: a}} <- x, do: a)")),
             Typep => {
                 s.body.push(format!("@typep s{tag} :: %{sm}{{}}"));
                 s.body.push(format!("@type p{tag} :: s{tag}"));
@@ -1079,9 +1167,9 @@ impl Renderer<'_> {
                 s.defs.push(format!("def s{tag}, do: @t{tag}"));
             }
             Defguard => s.defs.push(format!("defguard is_s{tag}(x) when is_struct(x, {sm})")),
-            InNested => s.body.push(format!(
-                "defmodule N{tag} do\n    def n(x), do: %{sm}{{a: x}}\n  end"
-            )),
+            InNested => s
+                .body
+                .push(format!("defmodule N{tag} do\n    def n(x), do: %{sm}{{a: x}}\n  end")),
         }
     }
 }

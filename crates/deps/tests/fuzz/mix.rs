@@ -99,7 +99,10 @@ impl MixServer {
             Ok(line) => line,
             Err(e) => {
                 let _ = self.child.kill();
-                panic!("mix_server: no answer within {TIMEOUT:?} ({e}); stderr:\n{}", self.stderr_tail())
+                panic!(
+                    "mix_server: no answer within {TIMEOUT:?} ({e}); stderr:\n{}",
+                    self.stderr_tail()
+                )
             }
         }
     }

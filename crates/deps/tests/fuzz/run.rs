@@ -394,7 +394,11 @@ impl Fuzzer {
     }
 
     fn report_miss(&mut self, live: &Live, before: &Project, ids: &[usize], result: &EditResult) -> String {
-        let path = ids.iter().map(|id| format!("lib/m{id}.ex")).collect::<Vec<_>>().join(" ");
+        let path = ids
+            .iter()
+            .map(|id| format!("lib/m{id}.ex"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut report = format!(
             "MISS (seed {}, project {}): editing {path} (a public function added)\n  Mix recompiled: {:?}\n  index planned:  {:?}\n  missed:         {:?}\n",
             self.config.seed,
@@ -430,6 +434,9 @@ impl Fuzzer {
         report
     }
 }
+
+/// A change of one module of a candidate.
+type ModuleEdit = Box<dyn Fn(&mut super::grammar::Module)>;
 
 /// Smaller variants of `project` that keep the edited modules `edited`.
 fn candidates(project: &Project, edited: &[usize]) -> Vec<Project> {
@@ -476,7 +483,7 @@ fn candidates(project: &Project, edited: &[usize]) -> Vec<Project> {
                 out.push(p);
             }
         }
-        let mut edits: Vec<Box<dyn Fn(&mut super::grammar::Module)>> = Vec::new();
+        let mut edits: Vec<ModuleEdit> = Vec::new();
         if !m.derive.is_empty() {
             edits.push(Box::new(|m| m.derive.clear()));
         }
