@@ -51,6 +51,10 @@ pub struct Stats {
     pub edits: usize,
     /// Edits where the index planned exactly Mix's files.
     pub exact: usize,
+    /// Edits where Mix recompiled more than the edited files, and the
+    /// most files one edit recompiled.
+    pub cascades: usize,
+    pub widest: usize,
     /// Extra files per edit where the index planned more than Mix.
     pub supersets: Vec<usize>,
     pub misses: Vec<Miss>,
@@ -79,10 +83,12 @@ impl Stats {
         let median = if sorted.is_empty() { 0 } else { sorted[sorted.len() / 2] };
         let worst = sorted.last().copied().unwrap_or(0);
         format!(
-            "Elixir {elixir}: {} projects ({} files), {} edits: {} exact, {} supersets (extra files median {median}, worst {worst}), {} misses; manifest: {} kind misses, {} kind extras; {} invalid projects; {:.0} s",
+            "Elixir {elixir}: {} projects ({} files), {} edits ({} recompiling more than the edited files, at most {} files): {} exact, {} supersets (extra files median {median}, worst {worst}), {} misses; manifest: {} kind misses, {} kind extras; {} invalid projects; {:.0} s",
             self.projects,
             self.files,
             self.edits,
+            self.cascades,
+            self.widest,
             self.exact,
             self.supersets.len(),
             self.misses.len(),
@@ -357,6 +363,10 @@ impl Fuzzer {
                     }
                 };
                 stats.edits += 1;
+                if result.mix.len() > batch.len() {
+                    stats.cascades += 1;
+                }
+                stats.widest = stats.widest.max(result.mix.len());
                 let missing = result.missing();
                 if !missing.is_empty() {
                     let report = self.report_miss(&live, &before, &batch, &result);
