@@ -802,9 +802,6 @@ commit() ->
     Batch = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})],
     Batch =/= [] andalso spawn(fun() -> [code:soft_purge(M) || M <- Batch] end),
     prune_interpreted_versions(Batch),
-    %% Interpreted processes that ended stay in the interpreter's list (and
-    %% would be looked at by every later reload) until cleared.
-    Batch =/= [] andalso int:clear(),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
     ets:delete(?TABLE, overlay_dir),
