@@ -1,17 +1,26 @@
 //! One debug session: the request dispatcher and the state it keeps.
 //!
-//! Requests are handled one at a time, in order. Each handler returns a body
-//! or a [`RequestError`]; [`Session::handle_request`] is the only place that
-//! turns those into responses. Events from the VM (its output, agent events,
-//! its exit) arrive on a second channel and are handled between requests; the
-//! VM's output is forwarded to the client directly by a pump task so that it
-//! flows even while a long request (a launch compiling the project) runs.
+//! Requests are handled in order. Each handler returns a body or a
+//! [`RequestError`]; [`Session::respond`] is the only place that turns those
+//! into responses. Requests that wait on the debugged program
+//! (`stackTrace`, `variables`, `evaluate`) are answered by tasks of their own
+//! ([`debugger::Later`]), so that an evaluation running for seconds holds up
+//! neither the requests after it nor anything the program does meanwhile.
+//!
+//! Events from the VM (its output, agent events, its exit) arrive on a second
+//! channel. A pump task forwards the VM's output straight to the client, and
+//! turns the debugger's events (stops, threads that end, logpoints) into DAP
+//! events through the shared thread table ([`debugger::threads`]), so none of
+//! them waits for a request, however long it runs (a launch compiling the
+//! project, a reload). The other events are handled by the session between
+//! requests.
 
 mod external;
 mod on_save;
 mod reload;
 
 use crate::client::Client;
+use crate::debugger::threads::ThreadTable;
 use crate::debugger::{self, Debugger, DebuggerConfig};
 use crate::launch::{self, LaunchConfig};
 use beam::term::{self, TermExt};
@@ -22,8 +31,10 @@ use dap::types::{
 use dap::{parse_arguments, Incoming, Request, Response};
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 /// How long the VM may take to boot and connect its agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -125,6 +136,11 @@ pub struct Session {
     vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
     pump: Option<tokio::task::JoinHandle<()>>,
+    /// The thread table the pump hands the debugger's events to, once the
+    /// debugger has started.
+    pump_threads: Arc<Mutex<Option<ThreadTable>>>,
+    /// Requests answered by tasks of their own.
+    later: JoinSet<(Request, Result<Option<Value>, RequestError>)>,
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
     next_progress_id: u64,
@@ -147,6 +163,8 @@ impl Session {
             vm_events,
             vm_events_tx,
             pump: None,
+            pump_threads: Arc::default(),
+            later: JoinSet::new(),
             terminated: false,
             next_progress_id: 0,
             reload: None,
@@ -175,6 +193,10 @@ impl Session {
                     self.reload_pending_saves().await;
                 }
                 Some(batch) = on_save::next_batch(&mut self.save_watch) => self.on_saved(batch).await,
+                Some(done) = self.later.join_next(), if !self.later.is_empty() => match done {
+                    Ok((request, result)) => self.respond(&request, result),
+                    Err(error) => tracing::error!(%error, "a request's task failed"),
+                },
             }
         }
         self.shutdown().await;
@@ -202,11 +224,37 @@ impl Session {
         }
     }
 
-    /// The one place that answers requests.
     pub async fn handle_request(&mut self, request: Request) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
+        match self.answer_later(&request) {
+            Some(Ok(later)) => {
+                self.later.spawn(async move {
+                    let result = later.await.map(Some);
+                    (request, result)
+                });
+                return Flow::Continue;
+            }
+            Some(Err(error)) => {
+                self.respond(&request, Err(error));
+                return Flow::Continue;
+            }
+            None => {}
+        }
         let result = self.dispatch(&request).await;
         let succeeded = result.is_ok();
+        self.respond(&request, result);
+        match request.command.as_str() {
+            // Breakpoints and other configuration come after this event, so it
+            // is sent once the VM is up and the project compiled.
+            "launch" if succeeded => self.client.event("initialized", ()),
+            "disconnect" => return Flow::End,
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    /// The one place that answers requests.
+    fn respond(&mut self, request: &Request, result: Handled) {
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
@@ -232,14 +280,24 @@ impl Session {
                     .respond(Response::error(request.seq, &request.command, &error.to_string()));
             }
         }
-        match request.command.as_str() {
-            // Breakpoints and other configuration come after this event, so it
-            // is sent once the VM is up and the project compiled.
-            "launch" if succeeded => self.client.event("initialized", ()),
-            "disconnect" => return Flow::End,
-            _ => {}
+        // Events held while a resume was answered follow its response.
+        if let Some(debugger) = &self.debugger {
+            debugger.after_response();
         }
-        Flow::Continue
+    }
+
+    /// The requests answered by a task of their own (see the module's docs);
+    /// `None` for the others.
+    fn answer_later(&mut self, request: &Request) -> Option<Result<debugger::Later, RequestError>> {
+        let command = request.command.as_str();
+        if !matches!(command, "stackTrace" | "variables" | "evaluate") {
+            return None;
+        }
+        Some(self.debugger(command).and_then(|debugger| match command {
+            "stackTrace" => debugger.stack_trace(&request.arguments),
+            "variables" => debugger.variables(&request.arguments),
+            _ => debugger.evaluate(&request.arguments),
+        }))
     }
 
     async fn dispatch(&mut self, request: &Request) -> Handled {
@@ -268,22 +326,13 @@ impl Session {
                 .set_function_breakpoints(&request.arguments)
                 .await
                 .map(Some),
-            "stackTrace" => self
-                .debugger(&request.command)?
-                .stack_trace(&request.arguments)
-                .await
-                .map(Some),
+            // Answered by a task of their own (`answer_later`); here only
+            // when called directly.
+            "stackTrace" | "variables" | "evaluate" => match self.answer_later(request) {
+                Some(later) => later?.await.map(Some),
+                None => Ok(None),
+            },
             "scopes" => self.debugger(&request.command)?.scopes(&request.arguments).map(Some),
-            "variables" => self
-                .debugger(&request.command)?
-                .variables(&request.arguments)
-                .await
-                .map(Some),
-            "evaluate" => self
-                .debugger(&request.command)?
-                .evaluate(&request.arguments)
-                .await
-                .map(Some),
             "continue" | "next" | "stepIn" | "stepOut" => {
                 let command = request.command.clone();
                 self.debugger(&command)?
@@ -376,6 +425,7 @@ impl Session {
             events_rx,
             self.client.clone(),
             self.vm_events_tx.clone(),
+            self.pump_threads.clone(),
         )));
         let debuggee = Debuggee::launch(&spec, events_tx)
             .await
@@ -468,7 +518,9 @@ impl Session {
                 stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
                 expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
             };
-            self.debugger = Some(Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?);
+            let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?;
+            *lock(&self.pump_threads) = Some(debugger.thread_table());
+            self.debugger = Some(debugger);
         }
         let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
         self.program = Some(Program {
@@ -684,6 +736,7 @@ impl Session {
                 self.terminated = true;
                 self.debuggee = None;
                 self.debugger = None;
+                *lock(&self.pump_threads) = None;
                 self.client.event("exited", ExitedEventBody { exit_code: code });
                 self.client.event("terminated", ());
             }
@@ -691,8 +744,10 @@ impl Session {
     }
 
     fn handle_agent_event(&mut self, event: AgentEvent) {
-        if let Some(debugger) = &mut self.debugger {
-            if debugger.on_agent_event(&event) {
+        // The pump hands the debugger's events to the thread table itself
+        // once the debugger has started; this catches those sent before.
+        if let Some(debugger) = &self.debugger {
+            if debugger.thread_table().lock().on_event(&event) {
                 return;
             }
         }
@@ -792,12 +847,14 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Forwards the VM's output straight to the client and everything else to the
-/// session, preserving order (output before the exit that follows it).
+/// Forwards the VM's output straight to the client, the debugger's events to
+/// the thread table (once there is one), and everything else to the session,
+/// preserving order (output before the exit that follows it).
 async fn pump_vm_events(
     mut events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     client: Client,
     session: mpsc::UnboundedSender<DebuggeeEvent>,
+    threads: Arc<Mutex<Option<ThreadTable>>>,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -808,6 +865,7 @@ async fn pump_vm_events(
                 };
                 client.output(category, text);
             }
+            DebuggeeEvent::Agent(event) if handled_by_threads(&threads, &event) => {}
             other => {
                 if session.send(other).is_err() {
                     break;
@@ -815,6 +873,15 @@ async fn pump_vm_events(
             }
         }
     }
+}
+
+fn handled_by_threads(threads: &Mutex<Option<ThreadTable>>, event: &AgentEvent) -> bool {
+    let table = lock(threads).clone();
+    table.is_some_and(|table| table.lock().on_event(event))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
