@@ -26,8 +26,10 @@ cache=${ELIXIR_DAP_CHROOT_CACHE:-/var/cache/elixir-dap/chroots}
 dir="$cache/$suite"
 marker="$dir/.elixir-dap-ready"
 # What the suite needs inside: the BEAM with the debugger app and its sources,
-# Elixir, and what the tests call (vim for the watcher's editor test, procps).
-packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates
+# Elixir, and what the tests call (vim for the watcher's editor test, procps,
+# python3 for the demo's test). The marker holds this list: a chroot made with
+# another list gets the missing packages installed.
+packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates,python3
 
 mkdir -p "$cache"
 # fd 9 holds the lock; what runs in the chroot closes it (9>&-) so that nothing
@@ -39,6 +41,19 @@ if ! flock -n 9; then
 fi
 
 if [ -f "$marker" ]; then
+  if [ "$(cat "$marker")" != "$packages" ]; then
+    echo "beam-chroot: installing into $dir what it lacks of: $packages" >&2
+    # The mirror may serve a dated snapshot whose Release file is past its
+    # Valid-Until: accept it, as debootstrap did.
+    { chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+        apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+      chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends ${packages//,/ }; } >>"$cache/$suite.log" 2>&1 9>&- || {
+      echo "beam-chroot: apt-get inside $dir failed; see $cache/$suite.log" >&2
+      exit 1
+    }
+    echo "$packages" >"$marker"
+  fi
   echo "$dir"
   exit 0
 fi
@@ -89,5 +104,5 @@ chroot "$dir" /usr/bin/erl -noshell -eval 'case code:which(int) of non_existing 
   echo "beam-chroot: the debugger application (:int) is missing inside $dir; see $log" >&2
   exit 1
 }
-touch "$marker"
+echo "$packages" >"$marker"
 echo "$dir"

@@ -9,21 +9,16 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::Path;
 use support::app::App;
 use support::*;
 
-fn marker_line(file: &Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let marker = format!("# bp:{name}");
-    text.lines()
-        .position(|l| l.contains(&marker))
-        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
-        + 1
-}
-
+/// Launches the fixture and waits until the adapter has indexed its sources
+/// (a dry-run reload answers once it has): line maps of later edits are
+/// computed against what the index read, which must be the code as launched.
 fn start() -> App {
-    App::start_fixture("app_reloader", "app_reloader: started", json!({}))
+    let mut app = App::start_fixture("app_reloader", "app_reloader: started", json!({}));
+    assert_eq!(app.reload(json!({"dryRun": true}))["success"], true);
+    app
 }
 
 fn set_breakpoint(app: &mut App, relative: &str, marker: &str) -> (Value, i64) {
@@ -206,4 +201,37 @@ fn a_changed_template_is_found_by_a_reload_without_files() {
     // Nothing changed since: nothing to do.
     let again = app.reload(json!({}));
     assert_eq!(again["body"]["planned"], json!([]), "{again}");
+}
+
+#[test]
+fn code_injected_from_another_file_is_shown_in_that_file() {
+    // `quote location: :keep` (as Plug's debugger in a Phoenix endpoint):
+    // the injected function's lines are lines of injector.ex, which
+    // uses_injector.ex (4 lines) does not have.
+    let mut app = start();
+    let (_, own_line) = set_breakpoint(&mut app, "lib/app_reloader/uses_injector.ex", "own");
+    let injector = app.path("lib/app_reloader/injector.ex");
+    let injected_line = marker_line(&injector, "injected");
+    let user = path_string(&app.path("lib/app_reloader/uses_injector.ex"));
+    let none = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": user}, "breakpoints": [{"line": own_line}, {"line": injected_line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(none["body"]["breakpoints"][0]["verified"], true, "{none}");
+    assert_eq!(none["body"]["breakpoints"][1]["verified"], false, "{none}");
+
+    app.eval("spawn(fn -> AppReloader.UsesInjector.own(1) end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    app.dap.request("stepIn", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_nth_event("stopped", 1, TIMEOUT);
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["name"], "AppReloader.UsesInjector.injected/1", "{stack}");
+    assert_eq!(top["source"]["path"], path_string(&injector), "{stack}");
+    assert_eq!(top["line"], injected_line, "{stack}");
+    let caller = &stack["body"]["stackFrames"][1];
+    assert_eq!(caller["source"]["path"], user, "{stack}");
+    assert_eq!(caller["line"], own_line, "{stack}");
 }

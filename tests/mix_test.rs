@@ -24,16 +24,6 @@ fn elixir_ls_test_config(project: &Path, task_args: Value) -> Value {
     })
 }
 
-/// The line of `# bp:<name>` in a fixture file.
-fn marker_line(file: &Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let marker = format!("# bp:{name}");
-    text.lines()
-        .position(|l| l.contains(&marker))
-        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
-        + 1
-}
-
 struct Marker {
     file: &'static str,
     name: &'static str,

@@ -10,7 +10,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::Path;
 use support::*;
 
 /// Every function of `Lines` with a one-line expansion, with its marker.
@@ -22,15 +21,6 @@ const KINDS: &[(&str, &str)] = &[
     ("pipes", "pipe"),
     ("with_one_line", "with"),
 ];
-
-fn marker_line(file: &Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let marker = format!("# bp:{name}");
-    text.lines()
-        .position(|l| l.contains(&marker))
-        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
-        + 1
-}
 
 struct Run {
     dap: DapClient,

@@ -16,15 +16,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::*;
 
-fn marker_line(file: &Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let marker = format!("# bp:{name}");
-    text.lines()
-        .position(|l| l.contains(&marker))
-        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
-        + 1
-}
-
 struct Truth {
     dap: DapClient,
     root: PathBuf,

@@ -449,6 +449,17 @@ pub fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// The (1-based) line of the `# bp:<name>` marker in a fixture file.
+pub fn marker_line(file: &Path, name: &str) -> i64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let marker = format!("# bp:{name}");
+    let index = text
+        .lines()
+        .position(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker} in {file:?}"));
+    index as i64 + 1
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -22,7 +22,7 @@
 -export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
          project_apps/0, build_ebin_dirs/1]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
--export([variable/3, thread_name/1, caller_frame/3, run_evaluation/5, evaluation_paused/2,
+-export([variable/3, thread_name/1, caller_frame/3, mfa_module/1, run_evaluation/5, evaluation_paused/2,
          skips_breakpoints/1, frame_name/3, module_source/1]).
 %% Checks of breakpoint expressions (see set_breakpoints/2).
 -export([check_expressions/1, split_log_message/1]).
@@ -564,9 +564,79 @@ deal(List, N) ->
 %% Lines where the interpreter can stop: the first line of every expression
 %% in a body (function clauses, case/receive/try/fun bodies). A breakpoint on
 %% any other line would never be hit.
+%% The lines of the module's own source that hold code: functions a macro
+%% injected from another file (see foreign_functions/1) have lines of that
+%% file, not of this one.
 breakable_lines(Name) ->
     Module = to_atom(Name, "module"),
-    {ok, lists:usort(body_lines(abstract_code(Module)))}.
+    Foreign = foreign_functions(Module),
+    Own = [Form || {function, _, F, A, _} = Form <- abstract_code(Module), not maps:is_key({F, A}, Foreign)],
+    {ok, lists:usort(body_lines(Own))}.
+
+%% Functions whose code comes from another file, with that file: #{{F, A} =>
+%% Path}. Code a macro injects with `quote location: :keep` (Plug's debugger
+%% in a Phoenix endpoint, for one) keeps the file and lines it was written
+%% in: Elixir puts a -file attribute before each such function
+%% (elixir_erl:add_definition/3, v1.14.0 to v1.20.3) and the interpreter
+%% reports those lines. Cached per module version.
+foreign_functions(Module) ->
+    MD5 = try Module:module_info(md5) catch _:_ -> undefined end,
+    Key = {?MODULE, foreign, Module},
+    case ets:lookup(?BREAKS, Key) of
+        [{_, MD5, Cached}] ->
+            Cached;
+        _ ->
+            Forms = try abstract_code(Module) catch throw:{agent_error, _} -> [] end,
+            Own = source_of(Module),
+            Foreign = foreign_in(Forms, Own, own, #{}),
+            ets:insert(?BREAKS, {Key, MD5, Foreign}),
+            Foreign
+    end.
+
+foreign_in([{attribute, _, file, {File, _}} | Rest], Own, _Current, Acc) ->
+    Path = resolve_source(unicode:characters_to_binary(File), Own),
+    Current = case Path =:= filename:absname(Own) of
+                  true -> own;
+                  false -> Path
+              end,
+    foreign_in(Rest, Own, Current, Acc);
+foreign_in([{function, _, F, A, _} | Rest], Own, Current, Acc) when Current =/= own ->
+    foreign_in(Rest, Own, Current, Acc#{{F, A} => Current});
+foreign_in([_ | Rest], Own, Current, Acc) ->
+    foreign_in(Rest, Own, Current, Acc);
+foreign_in([], _Own, _Current, Acc) ->
+    Acc.
+
+%% A -file path is relative to the directory Mix compiled in: the project,
+%% or an umbrella app's directory, which is an ancestor of the module's own
+%% source. The first existing candidate wins; else relative to the project.
+resolve_source(Path, Own) ->
+    case filename:pathtype(Path) of
+        absolute -> Path;
+        _ ->
+            Ancestors = ancestors(filename:dirname(filename:absname(Own))),
+            Candidates = [filename:absname(Path) | [filename:join(Dir, Path) || Dir <- Ancestors]],
+            case [C || C <- Candidates, filelib:is_regular(C)] of
+                [Found | _] -> Found;
+                [] -> filename:absname(Path)
+            end
+    end.
+
+ancestors(Dir) ->
+    case filename:dirname(Dir) of
+        Dir -> [Dir];
+        Parent -> [Dir | ancestors(Parent)]
+    end.
+
+%% The source of the code of Function/Arity of Module (a fun: of the
+%% function it was written in, '-name/arity-fun-N-').
+function_source(Module, Function, Arity) ->
+    Foreign = foreign_functions(Module),
+    Key = case re:run(atom_to_list(Function), "^-(.+)/([0-9]+)-", [{capture, all_but_first, list}, unicode]) of
+              {match, [Parent, ParentArity]} -> {list_to_atom(Parent), list_to_integer(ParentArity)};
+              nomatch -> {Function, Arity}
+          end,
+    maps:get(Key, Foreign, source_of(Module)).
 
 %% First line of every clause of Function/Arity (Arity = any for all).
 function_lines(ModuleName, FunctionName, Arity) ->
@@ -1113,9 +1183,15 @@ frame(Level, Mfa, Module, Line) ->
                 M when is_atom(M), M =/= undefined -> M;
                 _ -> Module
             end,
+    %% Code a macro injected with `location: :keep` names the file it was
+    %% written in (function_source/3).
+    Source = case is_atom(Module) andalso Module =/= undefined andalso is_atom(Function) of
+                 true -> function_source(Module, Function, Arity);
+                 false -> source_of(Module)
+             end,
     #{level => Level, module => Module, module_name => module_name(Module),
       function => atom_to_binary(Function, utf8), arity => Arity, line => Line,
-      name => frame_name(Named, Function, Arity), source => source_of(Module)}.
+      name => frame_name(Named, Function, Arity), source => Source}.
 
 %% The function of an interpreter frame and its real arity. A fun defined in
 %% interpreted code and called from native code (a fun given to Enum.map)

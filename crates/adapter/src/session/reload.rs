@@ -223,9 +223,23 @@ impl Session {
         };
         report.timings.plan = ms(started);
 
+        // A file named by request must be one to reload (a save may name a
+        // scratch file that is gone already).
+        let refused: Vec<&(PathBuf, String)> = if trigger == "request" && args.files.is_some() {
+            plan.ignored.iter().collect()
+        } else {
+            Vec::new()
+        };
+        report.failed.extend(refused.iter().map(|(file, why)| FailedModule {
+            module: file.display().to_string(),
+            reason: why.clone(),
+        }));
         let outcome = if let Some(first) = plan.restart_required.first() {
             manager.abort(&plan);
             Err(format!("{}: {}", first.0.display(), first.1))
+        } else if let Some((file, why)) = refused.first() {
+            manager.abort(&plan);
+            Err(format!("{}: {why}; nothing was reloaded", file.display()))
         } else if report.dry_run {
             report.removed = deleted_modules(&plan);
             manager.abort(&plan);
@@ -353,30 +367,9 @@ impl Session {
         };
         let interpret_started = Instant::now();
         let to_interpret = debugger.record_compiled(compiled);
-        let mut interpreted: BTreeSet<String> = BTreeSet::new();
-        if !to_interpret.is_empty() {
-            let reply = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_interpret"), term::binaries(&to_interpret)]),
-                    COMPILE_TIMEOUT,
-                )
-                .await
-                .map_err(|e| format!("interpreting the recompiled modules failed in the VM: {e}"))?;
-            interpreted = atoms(reply.get("interpreted")).into_iter().collect();
-            report.stale = processes(reply.get("stale"));
-            report.failed.extend(
-                reply
-                    .get("skipped")
-                    .and_then(TermExt::as_elements)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|s| FailedModule {
-                        module: s.get_text("name").unwrap_or_default(),
-                        reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
-                    }),
-            );
-            debugger.mark_interpreted(interpreted.iter());
-        }
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        report.failed.extend(skipped);
+        debugger.mark_interpreted(interpreted.iter());
         report.timings.interpret = ms(interpret_started);
         let breakpoints_started = Instant::now();
         let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
@@ -664,38 +657,17 @@ impl Session {
             Some(debugger) => debugger.record_compiled(&compiled),
             None => Vec::new(),
         };
-        let mut interpreted: BTreeSet<String> = BTreeSet::new();
-        if !to_interpret.is_empty() {
-            let reply = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_interpret"), term::binaries(&to_interpret)]),
-                    COMPILE_TIMEOUT,
-                )
-                .await
-                .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
-            interpreted = atoms(reply.get("interpreted")).into_iter().collect();
-            report.stale = processes(reply.get("stale"));
-            let skipped: Vec<FailedModule> = reply
-                .get("skipped")
-                .and_then(TermExt::as_elements)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| FailedModule {
-                    module: s.get_text("name").unwrap_or_default(),
-                    reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
-                })
-                .collect();
-            if !skipped.is_empty() {
-                report.failed.extend(skipped);
-                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
-                return Err(format!(
-                    "{} could not be interpreted again; the batch was rolled back",
-                    failed_modules(report)
-                ));
-            }
-            if let Some(debugger) = &mut self.debugger {
-                debugger.mark_interpreted(interpreted.iter());
-            }
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        if !skipped.is_empty() {
+            report.failed.extend(skipped);
+            report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+            return Err(format!(
+                "{} could not be interpreted again; the batch was rolled back",
+                failed_modules(report)
+            ));
+        }
+        if let Some(debugger) = &mut self.debugger {
+            debugger.mark_interpreted(interpreted.iter());
         }
         report.timings.interpret = ms(interpret_started);
 
@@ -841,6 +813,38 @@ impl Session {
         }
         Ok(!restored.is_empty() || !removed.is_empty())
     }
+}
+
+/// Interprets `modules` (atoms) again from their new object code; returns
+/// those interpreted and those the interpreter refused, and records the
+/// processes left on the old version in `report.stale`.
+async fn interpret_again(
+    agent: &AgentClient,
+    modules: &[String],
+    report: &mut ReloadReport,
+) -> Result<(BTreeSet<String>, Vec<FailedModule>), String> {
+    if modules.is_empty() {
+        return Ok((BTreeSet::new(), Vec::new()));
+    }
+    let reply = agent
+        .call(
+            term::tuple(vec![term::atom("reload_interpret"), term::binaries(modules)]),
+            COMPILE_TIMEOUT,
+        )
+        .await
+        .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
+    report.stale = processes(reply.get("stale"));
+    let skipped = reply
+        .get("skipped")
+        .and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| FailedModule {
+            module: s.get_text("name").unwrap_or_default(),
+            reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+        })
+        .collect();
+    Ok((atoms(reply.get("interpreted")).into_iter().collect(), skipped))
 }
 
 fn deleted_modules(plan: &Plan) -> Vec<RemovedModule> {
