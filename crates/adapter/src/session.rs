@@ -141,6 +141,9 @@ pub struct Session {
     pump_threads: Arc<Mutex<Option<ThreadTable>>>,
     /// Requests answered by tasks of their own.
     later: JoinSet<(Request, Result<Option<Value>, RequestError>)>,
+    /// Changes when a thread stops or ends (saves held back by a step
+    /// are reloaded once it has ended).
+    stop_epoch: Option<tokio::sync::watch::Receiver<u64>>,
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
     next_progress_id: u64,
@@ -165,6 +168,7 @@ impl Session {
             pump: None,
             pump_threads: Arc::default(),
             later: JoinSet::new(),
+            stop_epoch: None,
             terminated: false,
             next_progress_id: 0,
             reload: None,
@@ -193,6 +197,10 @@ impl Session {
                     self.reload_pending_saves().await;
                 }
                 Some(batch) = on_save::next_batch(&mut self.save_watch) => self.on_saved(batch).await,
+                Some(()) = epoch_changed(&mut self.stop_epoch) => {
+                    // Saves held back by a step go once the step has ended.
+                    self.reload_pending_saves().await;
+                }
                 Some(done) = self.later.join_next(), if !self.later.is_empty() => match done {
                     Ok((request, result)) => self.respond(&request, result),
                     Err(error) => tracing::error!(%error, "a request's task failed"),
@@ -520,6 +528,7 @@ impl Session {
             };
             let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?;
             *lock(&self.pump_threads) = Some(debugger.thread_table());
+            self.stop_epoch = Some(debugger.thread_table().epoch());
             self.debugger = Some(debugger);
         }
         let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
@@ -737,6 +746,7 @@ impl Session {
                 self.debuggee = None;
                 self.debugger = None;
                 *lock(&self.pump_threads) = None;
+                self.stop_epoch = None;
                 self.client.event("exited", ExitedEventBody { exit_code: code });
                 self.client.event("terminated", ());
             }
@@ -872,6 +882,15 @@ async fn pump_vm_events(
                 }
             }
         }
+    }
+}
+
+/// `Some` when a thread has stopped or ended since the last call; never
+/// without a debugger.
+async fn epoch_changed(epoch: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Option<()> {
+    match epoch {
+        Some(receiver) => receiver.changed().await.ok(),
+        None => std::future::pending().await,
     }
 }
 
