@@ -615,6 +615,7 @@ fn conditions_hit_conditions_and_log_messages_are_checked_when_set() {
         (json!({"logMessage": "open {v"}), "no `}` closes"),
         (json!({"logMessage": "empty {}"}), "empty"),
         (json!({"logMessage": "s={\"a}"}), "no `}` closes"),
+        (json!({"logMessage": "call={foo(}"}), "missing terminator"),
     ];
     for (attrs, expected) in &invalid {
         let set = t.breakpoints("cond.ex", &[("check", attrs.clone())]);
@@ -824,16 +825,30 @@ fn a_project_moved_or_copied_with_its_build_keeps_its_modules() {
         t.run();
         let stopped = t.stop(0);
         let thread = stopped["body"]["threadId"].clone();
-        // The modules still name the first place: Mix did not recompile.
+        // Elixir 1.14's Mix does not recompile: the modules still name the
+        // first place, the case this is about. 1.18's and 1.20's recompile
+        // a moved or copied project (checked): its modules name the new
+        // place, and breakpoints must work all the same.
         let recorded = t.evaluate(
             "Truth.Cond.module_info(:compile)[:source] |> List.to_string()",
             "repl",
             None,
         );
-        assert!(
-            recorded["body"]["result"].as_str().unwrap().contains("first place"),
-            "{place}: {recorded}"
-        );
+        let recompiled = !recorded["body"]["result"].as_str().unwrap().contains("first place");
+        eprintln!("{place}: Mix recompiled the project: {recompiled}");
+        let console = t.dap.output_text("console");
+        let elixir_minor: u32 = console
+            .split("Elixir 1.")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|minor| minor.parse().ok())
+            .expect("the Elixir version on the console");
+        if elixir_minor <= 14 {
+            assert!(
+                !recompiled,
+                "{place}: Elixir 1.{elixir_minor}'s Mix recompiled: {recorded}"
+            );
+        }
         let frames = t.frames(&thread);
         assert_eq!(frames[0]["name"], "Truth.Cond.check/2");
         let here = path_string(&project.canonicalize().unwrap().join("lib/truth/cond.ex"));
@@ -847,6 +862,6 @@ fn a_project_moved_or_copied_with_its_build_keeps_its_modules() {
         t.resume("continue", &stopped["body"]["threadId"].clone());
         assert_eq!(t.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
         let stdout = t.dap.output_text("stdout");
-        assert!(!stdout.contains("Compiling"), "{place}: Mix recompiled:\n{stdout}");
+        assert_eq!(stdout.contains("Compiling"), recompiled, "{place}:\n{stdout}");
     }
 }

@@ -762,16 +762,22 @@ parse_check(Text) ->
             Message = try 'Elixir.Exception':message(Reason)
                       catch _:_ -> first_text_line(elixir_dap_agent:format_exception(error, Reason, Stack))
                       end,
-            {error, parser_message(Message)}
+            {error, parser_message(Reason, Message)}
     end.
 
-%% The first line of a parser's message, without the "nofile:" of the
-%% (absent) file name.
-parser_message(Message) ->
-    Line = first_text_line(Message),
-    case Line of
-        <<"nofile:", Rest/binary>> -> Rest;
-        _ -> Line
+%% "Line:Column: description" from a SyntaxError or TokenMissingError: the
+%% description field (Elixir 1.14 to 1.20) and the position its message
+%% names ("nofile:1:3: ..." on 1.14, "token missing on nofile:1:3:" followed
+%% by a snippet since 1.15); else the message's first line.
+parser_message(Exception, Message) ->
+    First = first_text_line(Message),
+    Position = case re:run(First, "nofile:([0-9]+):([0-9]+)", [{capture, all_but_first, binary}]) of
+                   {match, [Line, Column]} -> [Line, <<":">>, Column, <<": ">>];
+                   nomatch -> []
+               end,
+    case is_map(Exception) andalso maps:get(description, Exception, undefined) of
+        Description when is_binary(Description) -> iolist_to_binary([Position, Description]);
+        _ -> First
     end.
 
 %% Splits a log message into literal text and `{expression}` parts:
@@ -817,8 +823,14 @@ expression_end(Rest) ->
     Bin = unicode:characters_to_binary(Rest),
     case 'Elixir.Code':string_to_quoted(Bin, [{columns, true}]) of
         {error, {Location, _, _}} when is_list(Location) ->
-            Offset = char_offset(Rest, proplists:get_value(line, Location, 1),
-                                 proplists:get_value(column, Location, 1)),
+            %% A `}` closing another delimiter (`{foo(}`): Elixir 1.16+
+            %% places the error at the opening one, and the `}` at its end.
+            {LineKey, ColumnKey} = case proplists:get_value(error_type, Location) of
+                                       mismatched_delimiter -> {end_line, end_column};
+                                       _ -> {line, column}
+                                   end,
+            Offset = char_offset(Rest, proplists:get_value(LineKey, Location, 1),
+                                 proplists:get_value(ColumnKey, Location, 1)),
             case lists:nthtail(min(Offset, length(Rest)), Rest) of
                 "}" ++ After -> {ok, lists:sublist(Rest, Offset), After};
                 _ -> unclosed(Rest)
