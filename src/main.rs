@@ -12,6 +12,14 @@ use cli::{Cli, Command};
 use tokio::net::TcpListener;
 
 fn main() -> std::process::ExitCode {
+    // The session keeper is this binary run again by a session (see
+    // `beam::keeper`): it must stay single-threaded, so it runs before
+    // anything else starts.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == beam::keeper::COMMAND) {
+        let status = beam::keeper::main(args.collect());
+        return std::process::ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let cli = Cli::parse();
     if let Some(Command::Deps(args)) = &cli.command {
         return cli::deps::run(args);
@@ -61,6 +69,7 @@ async fn serve(cli: Cli) -> Result<(), String> {
     let options = SessionOptions {
         cwd: std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?,
         cache_root: beam::agent_source::default_cache_root(),
+        keeper: beam::keeper::program(),
     };
     match cli.port {
         None => {

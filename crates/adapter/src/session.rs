@@ -14,6 +14,12 @@
 //! them waits for a request, however long it runs (a launch compiling the
 //! project, a reload). The other events are handled by the session between
 //! requests.
+//!
+//! Stopping always works: while a request (or a reload on save) is being
+//! handled, the session keeps reading the client. A `disconnect` or
+//! `terminate`, or the end of the client's input, cancels the work in
+//! progress (its request is answered with an error saying so) and is handled
+//! at once, whatever the VM is doing; other requests wait their turn.
 
 mod external;
 mod on_save;
@@ -30,6 +36,7 @@ use dap::types::{
 };
 use dap::{parse_arguments, Incoming, Request, Response};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,19 +45,28 @@ use tokio::task::JoinSet;
 
 /// How long the VM may take to boot and connect its agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Compiling a large project at launch can take minutes.
-const LOAD_PROJECT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Compiling a large project at launch can take minutes (a cold compile of
+/// 2 000 modules takes about 2 min on 2 cores); `disconnect` ends it sooner.
+const LOAD_PROJECT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const AGENT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a terminated VM may take to exit and flush its output.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a killed VM may take to exit and flush its output before
+/// `disconnect` is answered anyway (the whole stop fits in 2 s).
+const EXIT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long the agent may take to acknowledge `detach`.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Program output chunks (16 KiB each) between the VM's pipes and the pump:
+/// with the client's own budget, what bounds the adapter's memory.
+const VM_EVENT_QUEUE: usize = 16;
 
 /// Settings of the adapter process that every session shares.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Relative `projectDir` values are resolved against this directory.
     pub cwd: PathBuf,
-    /// Where the agent's compiled code is cached.
+    /// Where the agent's compiled code is cached (private to the user).
     pub cache_root: PathBuf,
+    /// The executable that runs the session keeper ([`beam::keeper`]).
+    pub keeper: PathBuf,
 }
 
 /// Why a request failed. The message is shown to the user as it is, so it
@@ -147,6 +163,8 @@ pub struct Session {
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
     next_progress_id: u64,
+    /// Progress shown and not ended yet: ended by hand when its request is cancelled.
+    open_progress: Vec<String>,
     /// Code reload: the manager and the overlay directory, from launch on.
     reload: Option<reload::ReloadState>,
     /// The file watcher of `reloadOnSave`.
@@ -171,68 +189,73 @@ impl Session {
             stop_epoch: None,
             terminated: false,
             next_progress_id: 0,
+            open_progress: Vec::new(),
             reload: None,
             save_watch: None,
         }
     }
 
     /// Runs until the client disconnects or closes its stream.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<Incoming>) {
+    pub async fn run(mut self, requests: mpsc::Receiver<Incoming>) {
+        let mut inbox = Inbox::new(requests);
         loop {
-            tokio::select! {
-                incoming = requests.recv() => match incoming {
-                    Some(incoming) => {
-                        if self.handle_incoming(incoming).await == Flow::End {
-                            break;
-                        }
-                    }
+            let work = tokio::select! {
+                incoming = inbox.next() => match incoming {
+                    Some(incoming) => Work::Incoming(incoming),
                     None => {
                         tracing::info!("the client closed the stream; ending the session");
                         break;
                     }
                 },
-                Some(event) = self.vm_events.recv() => {
-                    self.handle_vm_event(event).await;
-                    // Saves held back by a step go once the step has ended.
-                    self.reload_pending_saves().await;
+                Some(event) = self.vm_events.recv() => Work::Vm(event),
+                Some(batch) = on_save::next_batch(&mut self.save_watch) => Work::Saved(batch),
+                Some(()) = epoch_changed(&mut self.stop_epoch) => Work::Stopped,
+                Some(done) = self.later.join_next(), if !self.later.is_empty() => Work::Answered(done),
+            };
+            let flow = match work {
+                Work::Incoming(Incoming::Request(request)) => self.serve(request, &mut inbox).await,
+                Work::Incoming(Incoming::Malformed { seq, command, reason }) => {
+                    self.malformed(seq, command, reason);
+                    Flow::Continue
                 }
-                Some(batch) = on_save::next_batch(&mut self.save_watch) => self.on_saved(batch).await,
-                Some(()) = epoch_changed(&mut self.stop_epoch) => {
-                    // Saves held back by a step go once the step has ended.
-                    self.reload_pending_saves().await;
+                Work::Vm(event) => {
+                    let handled = inbox
+                        .race(async {
+                            self.handle_vm_event(event).await;
+                            // Saves held back by a step go once the step has ended.
+                            self.reload_pending_saves().await;
+                        })
+                        .await;
+                    self.after_interruptible(handled.err(), "handling the VM's events")
+                        .await
                 }
-                Some(done) = self.later.join_next(), if !self.later.is_empty() => match done {
-                    Ok((request, result)) => self.respond(&request, result),
-                    Err(error) => tracing::error!(%error, "a request's task failed"),
-                },
+                Work::Saved(batch) => {
+                    let reloaded = inbox.race(self.on_saved(batch)).await;
+                    self.after_interruptible(reloaded.err(), "the reload on save").await
+                }
+                Work::Stopped => {
+                    // Saves held back by a step go once the step has ended
+                    // (stops reach the thread table through the pump).
+                    let reloaded = inbox.race(self.reload_pending_saves()).await;
+                    self.after_interruptible(reloaded.err(), "the reload on save").await
+                }
+                Work::Answered(Ok((request, result))) => self.respond(&request, result),
+                Work::Answered(Err(error)) => {
+                    tracing::error!(%error, "a request's task failed");
+                    Flow::Continue
+                }
+            };
+            if flow == Flow::End {
+                break;
             }
         }
+        inbox.refuse_backlog(&self.client);
         self.shutdown().await;
     }
 
-    async fn handle_incoming(&mut self, incoming: Incoming) -> Flow {
-        match incoming {
-            Incoming::Request(request) => self.handle_request(request).await,
-            Incoming::Malformed {
-                seq: Some(seq),
-                command,
-                reason,
-            } => {
-                let command = command.unwrap_or_default();
-                tracing::warn!(seq, %reason, "malformed request");
-                self.client
-                    .respond(Response::error(seq, &command, &format!("malformed request: {reason}")));
-                Flow::Continue
-            }
-            Incoming::Malformed { seq: None, reason, .. } => {
-                tracing::warn!(%reason, "skipped a message without a readable seq");
-                self.client.console(format!("elixir-dap: skipped a message: {reason}"));
-                Flow::Continue
-            }
-        }
-    }
-
-    pub async fn handle_request(&mut self, request: Request) -> Flow {
+    /// Handles one request, answering it, while watching the client for a
+    /// request that ends the work in progress (see [`Inbox::race`]).
+    async fn serve(&mut self, request: Request, inbox: &mut Inbox) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
         match self.answer_later(&request) {
             Some(Ok(later)) => {
@@ -242,27 +265,89 @@ impl Session {
                 });
                 return Flow::Continue;
             }
-            Some(Err(error)) => {
-                self.respond(&request, Err(error));
-                return Flow::Continue;
-            }
+            Some(Err(error)) => return self.respond(&request, Err(error)),
             None => {}
         }
-        let result = self.dispatch(&request).await;
-        let succeeded = result.is_ok();
-        self.respond(&request, result);
-        match request.command.as_str() {
-            // Breakpoints and other configuration come after this event, so it
-            // is sent once the VM is up and the project compiled.
-            "launch" if succeeded => self.client.event("initialized", ()),
-            "disconnect" => return Flow::End,
-            _ => {}
+        match inbox.race(self.dispatch(&request)).await {
+            Ok(result) => self.respond(&request, result),
+            Err(interrupt) => {
+                self.cancelled(&request.command);
+                let by = interrupt.describe();
+                tracing::info!(command = %request.command, by, "request cancelled");
+                self.client.respond(Response::error(
+                    request.seq,
+                    &request.command,
+                    &format!("{}: cancelled by {by}", request.command),
+                ));
+                self.on_interrupt(interrupt).await
+            }
         }
-        Flow::Continue
+    }
+
+    /// After work that was not a request: an interrupt may have cancelled it.
+    async fn after_interruptible(&mut self, interrupt: Option<Interrupt>, what: &str) -> Flow {
+        match interrupt {
+            None => Flow::Continue,
+            Some(interrupt) => {
+                tracing::info!(what, by = interrupt.describe(), "work cancelled");
+                self.cancelled("");
+                self.on_interrupt(interrupt).await
+            }
+        }
+    }
+
+    /// Handles what interrupted the work in progress. `disconnect` and
+    /// `terminate` are handled without watching for further interrupts: they
+    /// are bounded themselves.
+    async fn on_interrupt(&mut self, interrupt: Interrupt) -> Flow {
+        match interrupt {
+            Interrupt::Request(request) => {
+                let result = self.dispatch(&request).await;
+                self.respond(&request, result)
+            }
+            Interrupt::InputClosed => {
+                tracing::info!("the client closed the stream; ending the session");
+                Flow::End
+            }
+        }
+    }
+
+    /// Undoes what a cancelled handler left half done: a launch that did not
+    /// finish is a failed launch (its VM goes), and its progress ends.
+    fn cancelled(&mut self, command: &str) {
+        if let Some(debugger) = &self.debugger {
+            debugger.after_response();
+        }
+        for id in std::mem::take(&mut self.open_progress) {
+            self.client
+                .event("progressEnd", json!({ "progressId": id, "message": "cancelled" }));
+        }
+        if command == "launch" && self.program.is_none() {
+            if let Some(mut debuggee) = self.debuggee.take() {
+                debuggee.terminate();
+            }
+        }
+    }
+
+    /// A message that is not a usable request: answered if it has a `seq`.
+    fn malformed(&mut self, seq: Option<i64>, command: Option<String>, reason: String) {
+        match seq {
+            Some(seq) => {
+                let command = command.unwrap_or_default();
+                tracing::warn!(seq, %reason, "malformed request");
+                self.client
+                    .respond(Response::error(seq, &command, &format!("malformed request: {reason}")));
+            }
+            None => {
+                tracing::warn!(%reason, "skipped a message without a readable seq");
+                self.client.console(format!("elixir-dap: skipped a message: {reason}"));
+            }
+        }
     }
 
     /// The one place that answers requests.
-    fn respond(&mut self, request: &Request, result: Handled) {
+    fn respond(&mut self, request: &Request, result: Handled) -> Flow {
+        let succeeded = result.is_ok();
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
@@ -292,20 +377,14 @@ impl Session {
         if let Some(debugger) = &self.debugger {
             debugger.after_response();
         }
-    }
-
-    /// The requests answered by a task of their own (see the module's docs);
-    /// `None` for the others.
-    fn answer_later(&mut self, request: &Request) -> Option<Result<debugger::Later, RequestError>> {
-        let command = request.command.as_str();
-        if !matches!(command, "stackTrace" | "variables" | "evaluate") {
-            return None;
+        match request.command.as_str() {
+            // Breakpoints and other configuration come after this event, so it
+            // is sent once the VM is up and the project compiled.
+            "launch" if succeeded => self.client.event("initialized", ()),
+            "disconnect" => return Flow::End,
+            _ => {}
         }
-        Some(self.debugger(command).and_then(|debugger| match command {
-            "stackTrace" => debugger.stack_trace(&request.arguments),
-            "variables" => debugger.variables(&request.arguments),
-            _ => debugger.evaluate(&request.arguments),
-        }))
+        Flow::Continue
     }
 
     async fn dispatch(&mut self, request: &Request) -> Handled {
@@ -373,6 +452,20 @@ impl Session {
         }
     }
 
+    /// The requests answered by a task of their own (see the module's docs);
+    /// `None` for the others.
+    fn answer_later(&mut self, request: &Request) -> Option<Result<debugger::Later, RequestError>> {
+        let command = request.command.as_str();
+        if !matches!(command, "stackTrace" | "variables" | "evaluate") {
+            return None;
+        }
+        Some(self.debugger(command).and_then(|debugger| match command {
+            "stackTrace" => debugger.stack_trace(&request.arguments),
+            "variables" => debugger.variables(&request.arguments),
+            _ => debugger.evaluate(&request.arguments),
+        }))
+    }
+
     fn runs_without_debugging(&self) -> bool {
         self.program.as_ref().is_some_and(|p| p.config.args.no_debug)
     }
@@ -427,8 +520,9 @@ impl Session {
             env: config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             cache_root: self.options.cache_root.clone(),
             connect_timeout: CONNECT_TIMEOUT,
+            keeper: self.options.keeper.clone(),
         };
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(VM_EVENT_QUEUE);
         self.pump = Some(tokio::spawn(pump_vm_events(
             events_rx,
             self.client.clone(),
@@ -474,6 +568,13 @@ impl Session {
                     "launch: could not load the Mix project: {message}"
                 )))
             }
+            Err(AgentError::Timeout { after, .. }) => {
+                return Err(RequestError::User(format!(
+                    "launch: loading and compiling the project did not finish within {} \
+                     (a module body or other compile-time code may never return)",
+                    beam::channel::human_duration(after)
+                )))
+            }
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
         self.report_diagnostics(&loaded);
@@ -505,6 +606,7 @@ impl Session {
             &elixir_version,
             compile_started,
             resources,
+            &self.options.cache_root.join("overlays"),
         ));
         match on_save::SaveWatch::start(&config, resource_files) {
             Ok(Some(watch)) => {
@@ -683,47 +785,71 @@ impl Session {
         // A launched program is terminated unless the client asks otherwise.
         if args.terminate_debuggee.unwrap_or(true) {
             debuggee.terminate();
+            self.debuggee = Some(debuggee);
             self.await_exit().await;
-        } else {
-            debuggee
-                .agent
-                .call(term::atom("detach"), AGENT_CALL_TIMEOUT)
-                .await
-                .map_err(|e| RequestError::Internal(format!("could not detach from the VM: {e}")))?;
-            debuggee.release(EXIT_TIMEOUT).await;
-            self.client.console(format!(
-                "elixir-dap: detached; the VM (OS pid {}) keeps running, its output goes to {}",
-                debuggee.os_pid,
-                beam::detached_output_path(debuggee.os_pid).display()
-            ));
+            return Ok(None);
         }
+        if let Err(e) = debuggee.agent.call(term::atom("detach"), DETACH_TIMEOUT).await {
+            // The agent halts the VM when the channel closes unless it was
+            // told to detach: it was not, so the program cannot run on.
+            debuggee.terminate();
+            self.debuggee = Some(debuggee);
+            self.await_exit().await;
+            return Err(RequestError::Internal(format!(
+                "could not detach from the VM ({e}); the program was terminated instead"
+            )));
+        }
+        let log = debuggee.release(EXIT_TIMEOUT).await;
+        let destination = match log {
+            Some(path) => format!("its output goes to {}", path.display()),
+            None => "its output could not be redirected to a file (see the adapter's log)".to_owned(),
+        };
+        self.client.console(format!(
+            "elixir-dap: detached; the VM (OS pid {}) keeps running, {destination}",
+            debuggee.os_pid
+        ));
         Ok(None)
     }
 
     fn terminate(&mut self) -> Handled {
-        // The `exited` and `terminated` events follow when the VM is gone.
-        if let Some(debuggee) = self.debuggee.as_mut() {
-            debuggee.terminate();
+        match self.debuggee.as_mut() {
+            // The `exited` and `terminated` events follow when the VM is gone.
+            Some(debuggee) => debuggee.terminate(),
+            // Nothing runs (the launch failed or was cancelled): the client
+            // still waits for `terminated` to end the session.
+            None if !self.terminated => {
+                self.terminated = true;
+                self.client.event("terminated", ());
+            }
+            None => {}
         }
         Ok(None)
     }
 
-    /// Handles VM events until the VM's exit has been reported.
+    /// Handles VM events until the VM's exit has been reported, or
+    /// [`EXIT_TIMEOUT`] has passed (then says so on the console).
     async fn await_exit(&mut self) {
         let deadline = tokio::time::Instant::now() + EXIT_TIMEOUT;
-        while !self.terminated {
+        while !self.terminated && self.debuggee.is_some() {
             match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
                 Ok(Some(event)) => self.handle_vm_event(event).await,
                 Ok(None) => break,
                 Err(_) => {
+                    let pid = self.debuggee.as_ref().map_or(0, |d| d.os_pid);
                     tracing::error!(
-                        "the VM did not exit within {} s of being killed",
-                        EXIT_TIMEOUT.as_secs()
+                        pid,
+                        "the VM did not exit within {} ms of being killed",
+                        EXIT_TIMEOUT.as_millis()
                     );
+                    self.client.console(format!(
+                        "elixir-dap: the VM (OS pid {pid}) was killed but its exit was not confirmed within {} ms",
+                        EXIT_TIMEOUT.as_millis()
+                    ));
                     break;
                 }
             }
         }
+        self.debuggee = None;
     }
 
     async fn handle_vm_event(&mut self, event: DebuggeeEvent) {
@@ -737,6 +863,7 @@ impl Session {
                 }
             }
             DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
+            DebuggeeEvent::Notice(text) => self.client.console(text),
             DebuggeeEvent::Exited { code } => {
                 if self.program.is_none() || self.terminated {
                     // A failed launch already answered for this VM.
@@ -798,6 +925,7 @@ impl Session {
         }
         self.next_progress_id += 1;
         let id = format!("elixir-dap-{}", self.next_progress_id);
+        self.open_progress.push(id.clone());
         self.client.event(
             "progressStart",
             json!({ "progressId": id, "title": title, "message": message }),
@@ -805,8 +933,9 @@ impl Session {
         Some(id)
     }
 
-    fn progress_end(&self, id: Option<String>, message: &str) {
+    fn progress_end(&mut self, id: Option<String>, message: &str) {
         if let Some(id) = id {
+            self.open_progress.retain(|open| open != &id);
             self.client
                 .event("progressEnd", json!({ "progressId": id, "message": message }));
         }
@@ -816,13 +945,117 @@ impl Session {
         if let Some(mut debuggee) = self.debuggee.take() {
             debuggee.terminate();
             // Let the kill land before the runtime goes away.
-            let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+            if debuggee.wait_exit(EXIT_TIMEOUT).await.is_none() {
+                tracing::error!(
+                    pid = debuggee.os_pid,
+                    "the VM's exit was not confirmed within {} ms",
+                    EXIT_TIMEOUT.as_millis()
+                );
+            }
         }
         if let Some(pump) = self.pump.take() {
             pump.abort();
         }
         if let Some(reload) = self.reload.take() {
             reload.remove_overlay();
+        }
+    }
+}
+
+/// The next thing the session loop does.
+enum Work {
+    Incoming(Incoming),
+    Vm(DebuggeeEvent),
+    Saved(watch::Batch),
+    /// A thread stopped or ended.
+    Stopped,
+    /// A request answered by a task of its own.
+    Answered(Result<(Request, Handled), tokio::task::JoinError>),
+}
+
+/// What ended the work in progress.
+#[derive(Debug)]
+enum Interrupt {
+    /// `disconnect` or `terminate`: handled right after the cancellation.
+    Request(Request),
+    /// The client closed its input.
+    InputClosed,
+}
+
+impl Interrupt {
+    fn describe(&self) -> &'static str {
+        match self {
+            Interrupt::Request(request) if request.command == "disconnect" => "`disconnect`",
+            Interrupt::Request(_) => "`terminate`",
+            Interrupt::InputClosed => "the end of the client's input",
+        }
+    }
+}
+
+/// The client's messages: the channel from the reader, and those that
+/// arrived while other work ran and wait their turn, in order.
+struct Inbox {
+    requests: mpsc::Receiver<Incoming>,
+    backlog: VecDeque<Incoming>,
+    closed: bool,
+}
+
+impl Inbox {
+    fn new(requests: mpsc::Receiver<Incoming>) -> Inbox {
+        Inbox {
+            requests,
+            backlog: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    /// The next message, oldest first; `None` once the client's input ended
+    /// and every message was taken.
+    async fn next(&mut self) -> Option<Incoming> {
+        if let Some(incoming) = self.backlog.pop_front() {
+            return Some(incoming);
+        }
+        if self.closed {
+            return None;
+        }
+        let incoming = self.requests.recv().await;
+        self.closed = incoming.is_none();
+        incoming
+    }
+
+    /// Runs `work` while reading the client: `disconnect`, `terminate` and
+    /// the end of input drop `work` (cancelling it) and are returned as the
+    /// [`Interrupt`]; other messages are kept for later, in order.
+    async fn race<T>(&mut self, work: impl std::future::Future<Output = T>) -> Result<T, Interrupt> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut work => return Ok(done),
+                incoming = self.requests.recv(), if !self.closed => match incoming {
+                    None => {
+                        self.closed = true;
+                        return Err(Interrupt::InputClosed);
+                    }
+                    Some(Incoming::Request(request)) if matches!(request.command.as_str(), "disconnect" | "terminate") => {
+                        return Err(Interrupt::Request(request));
+                    }
+                    Some(other) => self.backlog.push_back(other),
+                },
+            }
+        }
+    }
+
+    /// The session ends: requests still waiting get an error, not silence.
+    fn refuse_backlog(&mut self, client: &Client) {
+        for incoming in self.backlog.drain(..) {
+            if let Incoming::Request(request) = incoming {
+                client.respond(Response::error(
+                    request.seq,
+                    &request.command,
+                    &format!("{}: the session ended before it was handled", request.command),
+                ));
+            }
         }
     }
 }
@@ -860,8 +1093,10 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
 /// Forwards the VM's output straight to the client, the debugger's events to
 /// the thread table (once there is one), and everything else to the session,
 /// preserving order (output before the exit that follows it).
+/// Output waits for room in the client's queue ([`Client::program_output`]),
+/// so a slow client slows the program down rather than filling memory.
 async fn pump_vm_events(
-    mut events: mpsc::UnboundedReceiver<DebuggeeEvent>,
+    mut events: mpsc::Receiver<DebuggeeEvent>,
     client: Client,
     session: mpsc::UnboundedSender<DebuggeeEvent>,
     threads: Arc<Mutex<Option<ThreadTable>>>,
@@ -873,7 +1108,7 @@ async fn pump_vm_events(
                     OutputStream::Stdout => OutputCategory::Stdout,
                     OutputStream::Stderr => OutputCategory::Stderr,
                 };
-                client.output(category, text);
+                client.program_output(category, text).await;
             }
             DebuggeeEvent::Agent(event) if handled_by_threads(&threads, &event) => {}
             other => {
@@ -949,6 +1184,7 @@ mod tests {
             SessionOptions {
                 cwd: PathBuf::from("/"),
                 cache_root: std::env::temp_dir(),
+                keeper: beam::keeper::program(),
             },
         );
         let request = Request {

@@ -11,7 +11,9 @@
 %%                     | {event, Name, Map}
 %%
 %% When the channel closes (the adapter exited or was killed) the VM halts,
-%% taking the whole process group with it, unless the adapter detached first.
+%% taking its process group with it, unless the adapter detached first. The
+%% session keeper (crates/beam/src/keeper.rs), the VM's parent, ends every
+%% other process the program started, in whatever group or session.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_agent).
 -export([main/0, send_event/2, format_exception/3, diagnostic/1]).
@@ -90,8 +92,8 @@ channel_closed(#state{detached = true}) ->
     %% The adapter let the program run on: keep the VM alive.
     timer:sleep(infinity);
 channel_closed(_State) ->
-    %% The adapter is gone (exited or killed): nobody will clean up after us,
-    %% so take everything the program spawned (ports, shell commands) along.
+    %% The adapter is gone (exited or killed). The keeper ends the program's
+    %% whole tree; the group is killed here too, for a VM run without one.
     case get(own_group) of
         true -> os:cmd("kill -KILL -" ++ os:getpid() ++ " 2>/dev/null");
         _ -> ok

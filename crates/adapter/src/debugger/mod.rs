@@ -35,8 +35,9 @@ use std::time::Duration;
 use threads::{ThreadTable, Threads, VariablesRef};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Interpreting is serialised inside `:int`; large batches get a long timeout.
-const INTERPRET_TIMEOUT: Duration = Duration::from_secs(600);
+/// Interpreting is serialised inside `:int` (about 1.5 ms a module); a call
+/// carries at most 200 modules at launch, and a reload its batch.
+const INTERPRET_TIMEOUT: Duration = Duration::from_secs(120);
 /// Modules interpreted per agent call at launch: about a tenth of them, so
 /// that progress shows, but enough per call for the agent's batches of
 /// native loads and its parallel preparation to pay.

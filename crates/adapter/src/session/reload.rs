@@ -22,11 +22,15 @@ use reload::{
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Compiling a large batch (a macro used everywhere) can take a while.
-const COMPILE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Compiling a large batch (a macro used everywhere) can take a while;
+/// `disconnect` ends a reload sooner.
+const COMPILE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a reload waits for the index of the project's sources, built in
+/// the background from launch on (seconds for 2 000 modules).
+const INDEX_TIMEOUT: Duration = Duration::from_secs(120);
 const STEP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Reloads compiling at least this many files show DAP progress.
 const PROGRESS_THRESHOLD: usize = 10;
@@ -47,13 +51,16 @@ pub struct ReloadCodeArguments {
 pub struct ReloadState {
     manager: Option<ReloadManager>,
     building: Option<tokio::task::JoinHandle<Result<ReloadManager, String>>>,
-    overlay: PathBuf,
+    /// The overlay, or why it could not be made (then reloads fail saying so).
+    overlay: Result<PathBuf, String>,
     /// Files modules declare with `@external_resource` (templates).
     resources: ExternalResources,
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background. `elixir_version`:
+    /// Starts indexing the project in the background and makes the session's
+    /// overlay directory under `overlay_root` (private to the user, like the
+    /// agent cache it lives in: the VM loads code from it). `elixir_version`:
     /// the debuggee's (`System.version/0`, from the agent's hello), whose
     /// rules decide what Mix would recompile. `compile_started`: when the
     /// launch's compile began; files saved since are reloaded by the next
@@ -64,23 +71,12 @@ impl ReloadState {
         elixir_version: &str,
         compile_started: std::time::SystemTime,
         resources: ExternalResources,
+        overlay_root: &Path,
     ) -> ReloadState {
-        // Unique even when an earlier adapter with the same pid left its
-        // directory behind (killed): a stale overlay on the code path would
-        // serve that session's object code.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let overlay = std::env::temp_dir().join(format!(
-            "elixir-dap-overlay-{}-{}-{nanos}",
-            std::process::id(),
-            OVERLAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        if overlay.exists() {
-            let _ = std::fs::remove_dir_all(&overlay);
+        let overlay = create_overlay(overlay_root);
+        if let Err(e) = &overlay {
+            tracing::warn!(%e, "no overlay directory: reloads will fail");
         }
-        remove_orphaned_overlays();
         let elixir = ElixirVersion::parse(elixir_version)
             .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
         let building =
@@ -93,10 +89,26 @@ impl ReloadState {
         }
     }
 
+    fn overlay(&self) -> Result<PathBuf, RequestError> {
+        self.overlay
+            .clone()
+            .map_err(|e| RequestError::Internal(format!("reloadCode: {e}")))
+    }
+
     async fn manager(&mut self) -> Result<&mut ReloadManager, RequestError> {
-        if let Some(building) = self.building.take() {
-            let manager = building
-                .await
+        if let Some(mut building) = self.building.take() {
+            let built = match tokio::time::timeout(INDEX_TIMEOUT, &mut building).await {
+                Ok(built) => built,
+                Err(_) => {
+                    // Keep waiting for it on the next reload.
+                    self.building = Some(building);
+                    return Err(RequestError::Internal(format!(
+                        "reloadCode: indexing the project's sources did not finish within {}",
+                        beam::channel::human_duration(INDEX_TIMEOUT)
+                    )));
+                }
+            };
+            let manager = built
                 .map_err(|e| RequestError::Internal(format!("reloadCode: indexing the project failed: {e}")))?
                 .map_err(|e| RequestError::Internal(format!("reloadCode: cannot index the project: {e}")))?;
             self.manager = Some(manager);
@@ -108,33 +120,42 @@ impl ReloadState {
 
     /// Removes the overlay directory (the VM that used it is gone).
     pub fn remove_overlay(&self) {
-        if self.overlay.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&self.overlay) {
-                tracing::warn!(overlay = %self.overlay.display(), %e, "could not remove the overlay directory");
+        let Ok(overlay) = &self.overlay else { return };
+        if overlay.exists() {
+            if let Err(e) = std::fs::remove_dir_all(overlay) {
+                tracing::warn!(overlay = %overlay.display(), %e, "could not remove the overlay directory");
             }
         }
     }
 }
 
-static OVERLAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Makes `<overlay_root>/<adapter pid>-<random>`, new (mode 0700, `mkdir`
+/// fails rather than reuse anything), after removing the orphans of adapters
+/// that are gone. Errors name the directory and the cause.
+fn create_overlay(overlay_root: &Path) -> Result<PathBuf, String> {
+    beam::agent_source::ensure_private_dir(overlay_root).map_err(|e| e.to_string())?;
+    remove_orphaned_overlays(overlay_root);
+    tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .rand_bytes(8)
+        .tempdir_in(overlay_root)
+        .map(tempfile::TempDir::keep)
+        .map_err(|e| format!("cannot create an overlay directory in {}: {e}", overlay_root.display()))
+}
 
 /// An adapter that was killed could not remove its overlay directory: remove
 /// those whose adapter (the pid in the name) is gone.
-fn remove_orphaned_overlays() {
+fn remove_orphaned_overlays(overlay_root: &Path) {
     // Whether a pid is alive is read from /proc: without it, leave them.
-    if !std::path::Path::new("/proc/self").exists() {
+    if !Path::new("/proc/self").exists() {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+    let Ok(entries) = std::fs::read_dir(overlay_root) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("elixir-dap-overlay-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = name.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
             continue;
         };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -163,7 +184,7 @@ impl Session {
                 "reloadCode: no program is running; launch one first".into(),
             ));
         };
-        let overlay = state.overlay.clone();
+        let overlay = state.overlay()?;
         // Saved templates (external resources) recompile the modules that
         // declare them.
         let resources = state.resources.changes(args.files.as_deref());
