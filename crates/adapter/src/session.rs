@@ -155,8 +155,10 @@ pub struct Session {
     /// The thread table the pump hands the debugger's events to, once the
     /// debugger has started.
     pump_threads: Arc<Mutex<Option<ThreadTable>>>,
-    /// Requests answered by tasks of their own.
+    /// Requests answered by tasks of their own, and their (seq, command)
+    /// until answered.
     later: JoinSet<(Request, Result<Option<Value>, RequestError>)>,
+    later_pending: Vec<(i64, String)>,
     /// Changes when a thread stops or ends (saves held back by a step
     /// are reloaded once it has ended).
     stop_epoch: Option<tokio::sync::watch::Receiver<u64>>,
@@ -186,6 +188,7 @@ impl Session {
             pump: None,
             pump_threads: Arc::default(),
             later: JoinSet::new(),
+            later_pending: Vec::new(),
             stop_epoch: None,
             terminated: false,
             next_progress_id: 0,
@@ -239,7 +242,10 @@ impl Session {
                     let reloaded = inbox.race(self.reload_pending_saves()).await;
                     self.after_interruptible(reloaded.err(), "the reload on save").await
                 }
-                Work::Answered(Ok((request, result))) => self.respond(&request, result),
+                Work::Answered(Ok((request, result))) => {
+                    self.later_pending.retain(|(seq, _)| *seq != request.seq);
+                    self.respond(&request, result)
+                }
                 Work::Answered(Err(error)) => {
                     tracing::error!(%error, "a request's task failed");
                     Flow::Continue
@@ -250,6 +256,15 @@ impl Session {
             }
         }
         inbox.refuse_backlog(&self.client);
+        // Requests still answered by their tasks get an error too.
+        self.later.abort_all();
+        for (seq, command) in std::mem::take(&mut self.later_pending) {
+            self.client.respond(Response::error(
+                seq,
+                &command,
+                &format!("{command}: the session ended before it was answered"),
+            ));
+        }
         self.shutdown().await;
     }
 
@@ -259,6 +274,7 @@ impl Session {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
         match self.answer_later(&request) {
             Some(Ok(later)) => {
+                self.later_pending.push((request.seq, request.command.clone()));
                 self.later.spawn(async move {
                     let result = later.await.map(Some);
                     (request, result)
