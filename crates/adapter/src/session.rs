@@ -1,11 +1,19 @@
 //! One debug session: the request dispatcher and the state it keeps.
 //!
-//! Requests are handled one at a time, in order. Each handler returns a body
-//! or a [`RequestError`]; [`Session::respond`] is the only place that turns
-//! those into responses. Events from the VM (its output, agent events, its
-//! exit) arrive on a second channel and are handled between requests; the
-//! VM's output is forwarded to the client directly by a pump task so that it
-//! flows even while a long request (a launch compiling the project) runs.
+//! Requests are handled in order. Each handler returns a body or a
+//! [`RequestError`]; [`Session::respond`] is the only place that turns those
+//! into responses. Requests that wait on the debugged program
+//! (`stackTrace`, `variables`, `evaluate`) are answered by tasks of their own
+//! ([`debugger::Later`]), so that an evaluation running for seconds holds up
+//! neither the requests after it nor anything the program does meanwhile.
+//!
+//! Events from the VM (its output, agent events, its exit) arrive on a second
+//! channel. A pump task forwards the VM's output straight to the client, and
+//! turns the debugger's events (stops, threads that end, logpoints) into DAP
+//! events through the shared thread table ([`debugger::threads`]), so none of
+//! them waits for a request, however long it runs (a launch compiling the
+//! project, a reload). The other events are handled by the session between
+//! requests.
 //!
 //! Stopping always works: while a request (or a reload on save) is being
 //! handled, the session keeps reading the client. A `disconnect` or
@@ -18,6 +26,7 @@ mod on_save;
 mod reload;
 
 use crate::client::Client;
+use crate::debugger::threads::ThreadTable;
 use crate::debugger::{self, Debugger, DebuggerConfig};
 use crate::launch::{self, LaunchConfig};
 use beam::term::{self, TermExt};
@@ -29,8 +38,10 @@ use dap::{parse_arguments, Incoming, Request, Response};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 /// How long the VM may take to boot and connect its agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -141,6 +152,16 @@ pub struct Session {
     vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
     pump: Option<tokio::task::JoinHandle<()>>,
+    /// The thread table the pump hands the debugger's events to, once the
+    /// debugger has started.
+    pump_threads: Arc<Mutex<Option<ThreadTable>>>,
+    /// Requests answered by tasks of their own, and their (seq, command)
+    /// until answered.
+    later: JoinSet<(Request, Result<Option<Value>, RequestError>)>,
+    later_pending: Vec<(i64, String)>,
+    /// Changes when a thread stops or ends (saves held back by a step
+    /// are reloaded once it has ended).
+    stop_epoch: Option<tokio::sync::watch::Receiver<u64>>,
     /// `exited`/`terminated` have been sent; the session only waits for disconnect.
     terminated: bool,
     next_progress_id: u64,
@@ -165,6 +186,10 @@ impl Session {
             vm_events,
             vm_events_tx,
             pump: None,
+            pump_threads: Arc::default(),
+            later: JoinSet::new(),
+            later_pending: Vec::new(),
+            stop_epoch: None,
             terminated: false,
             next_progress_id: 0,
             open_progress: Vec::new(),
@@ -187,6 +212,8 @@ impl Session {
                 },
                 Some(event) = self.vm_events.recv() => Work::Vm(event),
                 Some(batch) = on_save::next_batch(&mut self.save_watch) => Work::Saved(batch),
+                Some(()) = epoch_changed(&mut self.stop_epoch) => Work::Stopped,
+                Some(done) = self.later.join_next(), if !self.later.is_empty() => Work::Answered(done),
             };
             let flow = match work {
                 Work::Incoming(Incoming::Request(request)) => self.serve(request, &mut inbox).await,
@@ -209,12 +236,35 @@ impl Session {
                     let reloaded = inbox.race(self.on_saved(batch)).await;
                     self.after_interruptible(reloaded.err(), "the reload on save").await
                 }
+                Work::Stopped => {
+                    // Saves held back by a step go once the step has ended
+                    // (stops reach the thread table through the pump).
+                    let reloaded = inbox.race(self.reload_pending_saves()).await;
+                    self.after_interruptible(reloaded.err(), "the reload on save").await
+                }
+                Work::Answered(Ok((request, result))) => {
+                    self.later_pending.retain(|(seq, _)| *seq != request.seq);
+                    self.respond(&request, result)
+                }
+                Work::Answered(Err(error)) => {
+                    tracing::error!(%error, "a request's task failed");
+                    Flow::Continue
+                }
             };
             if flow == Flow::End {
                 break;
             }
         }
         inbox.refuse_backlog(&self.client);
+        // Requests still answered by their tasks get an error too.
+        self.later.abort_all();
+        for (seq, command) in std::mem::take(&mut self.later_pending) {
+            self.client.respond(Response::error(
+                seq,
+                &command,
+                &format!("{command}: the session ended before it was answered"),
+            ));
+        }
         self.shutdown().await;
     }
 
@@ -222,6 +272,18 @@ impl Session {
     /// request that ends the work in progress (see [`Inbox::race`]).
     async fn serve(&mut self, request: Request, inbox: &mut Inbox) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
+        match self.answer_later(&request) {
+            Some(Ok(later)) => {
+                self.later_pending.push((request.seq, request.command.clone()));
+                self.later.spawn(async move {
+                    let result = later.await.map(Some);
+                    (request, result)
+                });
+                return Flow::Continue;
+            }
+            Some(Err(error)) => return self.respond(&request, Err(error)),
+            None => {}
+        }
         match inbox.race(self.dispatch(&request)).await {
             Ok(result) => self.respond(&request, result),
             Err(interrupt) => {
@@ -269,6 +331,9 @@ impl Session {
     /// Undoes what a cancelled handler left half done: a launch that did not
     /// finish is a failed launch (its VM goes), and its progress ends.
     fn cancelled(&mut self, command: &str) {
+        if let Some(debugger) = &self.debugger {
+            debugger.after_response();
+        }
         for id in std::mem::take(&mut self.open_progress) {
             self.client
                 .event("progressEnd", json!({ "progressId": id, "message": "cancelled" }));
@@ -324,6 +389,10 @@ impl Session {
                     .respond(Response::error(request.seq, &request.command, &error.to_string()));
             }
         }
+        // Events held while a resume was answered follow its response.
+        if let Some(debugger) = &self.debugger {
+            debugger.after_response();
+        }
         match request.command.as_str() {
             // Breakpoints and other configuration come after this event, so it
             // is sent once the VM is up and the project compiled.
@@ -360,22 +429,13 @@ impl Session {
                 .set_function_breakpoints(&request.arguments)
                 .await
                 .map(Some),
-            "stackTrace" => self
-                .debugger(&request.command)?
-                .stack_trace(&request.arguments)
-                .await
-                .map(Some),
+            // Answered by a task of their own (`answer_later`); here only
+            // when called directly.
+            "stackTrace" | "variables" | "evaluate" => match self.answer_later(request) {
+                Some(later) => later?.await.map(Some),
+                None => Ok(None),
+            },
             "scopes" => self.debugger(&request.command)?.scopes(&request.arguments).map(Some),
-            "variables" => self
-                .debugger(&request.command)?
-                .variables(&request.arguments)
-                .await
-                .map(Some),
-            "evaluate" => self
-                .debugger(&request.command)?
-                .evaluate(&request.arguments)
-                .await
-                .map(Some),
             "continue" | "next" | "stepIn" | "stepOut" => {
                 let command = request.command.clone();
                 self.debugger(&command)?
@@ -406,6 +466,20 @@ impl Session {
             }
             other => Err(RequestError::User(format!("unknown request `{other}`"))),
         }
+    }
+
+    /// The requests answered by a task of their own (see the module's docs);
+    /// `None` for the others.
+    fn answer_later(&mut self, request: &Request) -> Option<Result<debugger::Later, RequestError>> {
+        let command = request.command.as_str();
+        if !matches!(command, "stackTrace" | "variables" | "evaluate") {
+            return None;
+        }
+        Some(self.debugger(command).and_then(|debugger| match command {
+            "stackTrace" => debugger.stack_trace(&request.arguments),
+            "variables" => debugger.variables(&request.arguments),
+            _ => debugger.evaluate(&request.arguments),
+        }))
     }
 
     fn runs_without_debugging(&self) -> bool {
@@ -469,6 +543,7 @@ impl Session {
             events_rx,
             self.client.clone(),
             self.vm_events_tx.clone(),
+            self.pump_threads.clone(),
         )));
         let debuggee = Debuggee::launch(&spec, events_tx)
             .await
@@ -569,7 +644,10 @@ impl Session {
                 stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
                 expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
             };
-            self.debugger = Some(Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?);
+            let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?;
+            *lock(&self.pump_threads) = Some(debugger.thread_table());
+            self.stop_epoch = Some(debugger.thread_table().epoch());
+            self.debugger = Some(debugger);
         }
         let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
         self.program = Some(Program {
@@ -810,6 +888,8 @@ impl Session {
                 self.terminated = true;
                 self.debuggee = None;
                 self.debugger = None;
+                *lock(&self.pump_threads) = None;
+                self.stop_epoch = None;
                 self.client.event("exited", ExitedEventBody { exit_code: code });
                 self.client.event("terminated", ());
             }
@@ -817,8 +897,10 @@ impl Session {
     }
 
     fn handle_agent_event(&mut self, event: AgentEvent) {
-        if let Some(debugger) = &mut self.debugger {
-            if debugger.on_agent_event(&event) {
+        // The pump hands the debugger's events to the thread table itself
+        // once the debugger has started; this catches those sent before.
+        if let Some(debugger) = &self.debugger {
+            if debugger.thread_table().lock().on_event(&event) {
                 return;
             }
         }
@@ -901,6 +983,10 @@ enum Work {
     Incoming(Incoming),
     Vm(DebuggeeEvent),
     Saved(watch::Batch),
+    /// A thread stopped or ended.
+    Stopped,
+    /// A request answered by a task of its own.
+    Answered(Result<(Request, Handled), tokio::task::JoinError>),
 }
 
 /// What ended the work in progress.
@@ -1020,14 +1106,16 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Forwards the VM's output straight to the client and everything else to the
-/// session, preserving order (output before the exit that follows it).
+/// Forwards the VM's output straight to the client, the debugger's events to
+/// the thread table (once there is one), and everything else to the session,
+/// preserving order (output before the exit that follows it).
 /// Output waits for room in the client's queue ([`Client::program_output`]),
 /// so a slow client slows the program down rather than filling memory.
 async fn pump_vm_events(
     mut events: mpsc::Receiver<DebuggeeEvent>,
     client: Client,
     session: mpsc::UnboundedSender<DebuggeeEvent>,
+    threads: Arc<Mutex<Option<ThreadTable>>>,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -1038,6 +1126,7 @@ async fn pump_vm_events(
                 };
                 client.program_output(category, text).await;
             }
+            DebuggeeEvent::Agent(event) if handled_by_threads(&threads, &event) => {}
             other => {
                 if session.send(other).is_err() {
                     break;
@@ -1045,6 +1134,24 @@ async fn pump_vm_events(
             }
         }
     }
+}
+
+/// `Some` when a thread has stopped or ended since the last call; never
+/// without a debugger.
+async fn epoch_changed(epoch: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Option<()> {
+    match epoch {
+        Some(receiver) => receiver.changed().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn handled_by_threads(threads: &Mutex<Option<ThreadTable>>, event: &AgentEvent) -> bool {
+    let table = lock(threads).clone();
+    table.is_some_and(|table| table.lock().on_event(event))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
