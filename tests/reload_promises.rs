@@ -120,3 +120,114 @@ fn reloads_leave_no_tables_processes_or_versions_behind() {
         );
     }
 }
+
+/// Version `k` of the struct: field `a` or `b` (alternating), holding `k`.
+fn shape(k: u32) -> String {
+    format!(
+        "defmodule ReloadApp.Shape do\n  defstruct {}: {k}\n  def new, do: %__MODULE__{{}}\nend\n",
+        field(k)
+    )
+}
+
+/// Version `k` of the protocol implementation: reads the field of version `k`.
+fn shape_reader(k: u32) -> String {
+    format!(
+        "defimpl ReloadApp.Reader, for: ReloadApp.Shape do\n  def read(shape), do: shape.{}\nend\n",
+        field(k)
+    )
+}
+
+fn field(k: u32) -> &'static str {
+    if k % 2 == 0 {
+        "a"
+    } else {
+        "b"
+    }
+}
+
+const READER: &str = "defprotocol ReloadApp.Reader do\n  def read(value)\nend\n";
+
+/// An interpreted ticker (a project module), printing what it reads when it
+/// changes and any failure.
+const TICKERS: &str = r##"defmodule ReloadApp.Tickers do
+  def start(name, ms), do: spawn(fn -> loop(name, ms, nil) end)
+
+  defp loop(name, ms, last) do
+    seen =
+      try do
+        ReloadApp.Reader.read(ReloadApp.Shape.new())
+      rescue
+        e ->
+          IO.puts("#{name} FAILED #{inspect(e)}")
+          last
+      end
+
+    if seen != last, do: IO.puts("#{name} saw #{seen}.")
+    Process.sleep(ms)
+    loop(name, ms, seen)
+  end
+end
+"##;
+
+/// The same ticker, native: a closure of `evaluate`'s evaluator, calling
+/// the interpreted modules through the interpreter's traps.
+fn native_ticker(name: &str, ms: u32) -> String {
+    format!(
+        "spawn(fn -> loop = fn loop, last -> \
+           seen = try do ReloadApp.Reader.read(ReloadApp.Shape.new()) rescue e -> IO.puts(\"{name} FAILED #{{inspect(e)}}\"); last end; \
+           if seen != last, do: IO.puts(\"{name} saw #{{seen}}.\"); \
+           Process.sleep({ms}); loop.(loop, seen) end; \
+         loop.(loop, nil) end) |> is_pid()"
+    )
+}
+
+/// Issue 14: a batch switches at once for running code. Each toggle
+/// changes a struct's field and the protocol implementation that reads it,
+/// in one reload; tickers that build the struct with one module and read it
+/// through the other, interpreted and native, every 100 ms and every 5 ms,
+/// must never see the new struct with the old implementation or the other
+/// way round (a `KeyError`), and must see every version.
+#[test]
+fn a_batch_switches_at_once_for_interpreted_and_native_callers() {
+    let mut app = App::start(json!({}));
+    std::fs::write(app.path("lib/reload_app/shape.ex"), shape(0)).unwrap();
+    std::fs::write(app.path("lib/reload_app/reader.ex"), READER).unwrap();
+    std::fs::write(app.path("lib/reload_app/shape_reader.ex"), shape_reader(0)).unwrap();
+    std::fs::write(app.path("lib/reload_app/tickers.ex"), TICKERS).unwrap();
+    let added = app.reload(json!({}));
+    assert_eq!(added["body"]["success"], true, "{added}");
+    let tickers = ["interpreted", "native", "native_fast"];
+    assert_eq!(
+        app.eval("ReloadApp.Tickers.start(\"interpreted\", 100) |> is_pid()"),
+        "true"
+    );
+    assert_eq!(app.eval(&native_ticker("native", 100)), "true");
+    assert_eq!(app.eval(&native_ticker("native_fast", 5)), "true");
+    for name in tickers {
+        app.dap.wait_output("stdout", &format!("{name} saw 0."), TIMEOUT);
+    }
+
+    for k in 1..=6 {
+        std::fs::write(app.path("lib/reload_app/shape.ex"), shape(k)).unwrap();
+        std::fs::write(app.path("lib/reload_app/shape_reader.ex"), shape_reader(k)).unwrap();
+        let response = app.reload(json!({}));
+        assert_eq!(response["body"]["success"], true, "toggle {k}: {response}");
+        let reloaded = response["body"]["reloaded"].to_string();
+        assert!(
+            reloaded.contains("ReloadApp.Shape\"") && reloaded.contains("ReloadApp.Reader.ReloadApp.Shape"),
+            "toggle {k} reloads both modules in one batch: {response}"
+        );
+        assert!(
+            response["body"]["held"].as_u64().is_some_and(|n| n >= 3),
+            "toggle {k}: the tickers are held while the batch switches: {response}"
+        );
+        for name in tickers {
+            app.dap.wait_output("stdout", &format!("{name} saw {k}."), TIMEOUT);
+        }
+        let stdout = app.dap.output_text("stdout");
+        assert!(
+            !stdout.contains("FAILED"),
+            "toggle {k}: a ticker saw half a batch:\n{stdout}"
+        );
+    }
+}

@@ -28,11 +28,21 @@
 %% it later, when they report idle to the attached process (see on_idle/2).
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
-         suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1]).
+         suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1,
+         hold/0, release/0]).
 
 -define(TABLE, elixir_dap_reload).
 %% How often processes still using reloaded code are looked at again.
 -define(RETRY_MS, 50).
+%% The program is held while a batch switches (see hold/0): for at most
+%% this long, whatever happens to the reload.
+-define(HOLD_MAX_MS, 10000).
+%% How long the hold waits for a process to be between calls (waiting in a
+%% receive) before it holds it wherever it is.
+-define(QUIET_WAIT_MS, 100).
+%% Applications whose processes are never held (see hold/0).
+-define(SYSTEM_APPS, [kernel, stdlib, compiler, elixir, logger, mix, debugger, iex, ex_unit, eex, sasl,
+                      runtime_tools, tools, crypto, asn1, public_key, ssl, inets, syntax_tools, os_mon, hex]).
 
 %% ---------------------------------------------------------------------------
 %% compile
@@ -54,6 +64,10 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
                    compiled => [], diagnostics => [], load_failures => [],
                    timings => #{load => LoadUs, compile => 0}}};
         [] ->
+            %% From the first new module the compiler loads to the last
+            %% interpreter cache dropped, the program is held (released by
+            %% interpret/1, code_change/1, commit/0 or rollback/0).
+            {HoldUs, ok} = timer:tc(fun hold/0),
             Interpreted = interpreted_set(),
             [snapshot(M, OverlayDir, maps:is_key(M, Interpreted)) || M <- Modules],
             %% What the program's own compiles left is replaced now.
@@ -64,7 +78,7 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
                                  elixir_dap_app_compile:own(
                                    fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end)
                          end),
-            {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
+            {ok, Reply#{timings => #{load => LoadUs + HoldUs, compile => CompileUs}}}
     end.
 
 %% The loaded modules among Names.
@@ -347,10 +361,12 @@ interpret(Names) ->
     Results = [interpret_one(M) || M <- Modules],
     Done = [M || {ok, M} <- Results],
     Stale = invalidate(Done),
-    {ok, #{interpreted => Done,
+    #{busy := Busy0} = Hold = release(),
+    Busy = [E#{module := hd(Modules)} || Modules =/= [], E <- Busy0],
+    {ok, #{interpreted => Done, hold => maps:without([busy], Hold),
            skipped => [#{module => M, name => elixir_dap_debugger:module_name(M), reason => R}
                        || {skipped, M, R} <- Results],
-           stale => Stale}}.
+           stale => Stale ++ Busy}}.
 
 interpret_one(M) ->
     try
@@ -622,6 +638,242 @@ queued_call({re_entry, _, _}) -> true;
 queued_call({sys, _, _}) -> true;
 queued_call(_) -> false.
 
+
+%% ---------------------------------------------------------------------------
+%% hold: a batch switches at once for running code
+%%
+%% Between the first and the last module of a batch becoming visible, a
+%% process running the program could call one module's new version and
+%% another's old one (a struct built by the new code read by the old
+%% implementation of a protocol). Where that window comes from:
+%% - Up to Elixir 1.18 the compiler loads each module as it defines it, and
+%%   1.19+ loads a wave the next wave waits for; meanwhile the interpreter's
+%%   call traps of the batch are lifted (see with_traps_lifted/3), so native
+%%   callers run the native code, new for some modules, old for the others.
+%% - A native call into an interpreted module is trapped (erts_debug:
+%%   breakpoint/2 on its code, lost when new code loads) and runs in the
+%%   caller's meta process (int:eval/3 -> dbg_debugged:eval/3 ->
+%%   dbg_ieval:eval/3: the first call spawns the meta, later ones re-enter
+%%   it), which looks each module's code up in dbg_iserver once and caches
+%%   it ({Mod, db} in its dictionary, dbg_ieval:db_ref/1). So each module
+%%   switches for that process when its trap is set again (int:ni) if it
+%%   was not cached, else when its cache is dropped (invalidate/1): module
+%%   by module, over the compile, the interpretation and the invalidation.
+%% No call of the interpreter makes several modules visible in one step,
+%% and the compiler cannot be kept from loading. So the program does not
+%% run meanwhile: every process that may call project code is suspended
+%% (erlang:suspend_process/1, by a holder process: if it dies, they resume)
+%% from before the compile until the caches are dropped. The processes of
+%% OTP's and Elixir's own applications, the interpreter's, and the agent's
+%% are left running: the compiler needs them. Each process is taken
+%% between calls where possible (waiting in a receive: in a sleep, a
+%% GenServer loop, an interpreted receive), so that it does not hold values
+%% of the old code across the switch; one busy for longer than
+%% ?QUIET_WAIT_MS is held where it is, and when that is inside interpreted
+%% code (its meta then held too) the reload names it.
+
+%% Holds the program; returns once it is held.
+hold() ->
+    _ = release(),
+    Self = self(),
+    Holder = spawn(fun() -> holder(Self) end),
+    Ref = erlang:monitor(process, Holder),
+    receive
+        {Holder, held} -> erlang:demonitor(Ref, [flush]), ok;
+        {'DOWN', Ref, process, Holder, _} -> ok
+    after ?HOLD_MAX_MS ->
+            exit(Holder, kill),
+            ok
+    end.
+
+%% Lets the program run again; returns what the hold did (processes held,
+%% for how long, whether it ended by its time limit, and the processes held
+%% inside interpreted code).
+release() ->
+    Empty = #{processes => 0, ms => 0, expired => false, busy => []},
+    case whereis(elixir_dap_reload_holder) of
+        undefined ->
+            Empty;
+        Holder ->
+            Ref = erlang:monitor(process, Holder),
+            Holder ! {release, self()},
+            receive
+                {Holder, released, Summary} -> erlang:demonitor(Ref, [flush]), Summary;
+                {'DOWN', Ref, process, Holder, _} -> Empty
+            after 5000 ->
+                    exit(Holder, kill),
+                    Empty
+            end
+    end.
+
+holder(Requester) ->
+    try register(elixir_dap_reload_holder, self()) catch error:badarg -> exit(normal) end,
+    Started = erlang:monotonic_time(millisecond),
+    Exclude = hold_exclusions(Requester),
+    {Held, Busy} = hold_sweep(Exclude, #{}, [], Started + ?QUIET_WAIT_MS),
+    Requester ! {self(), held},
+    Left = ?HOLD_MAX_MS - (erlang:monotonic_time(millisecond) - Started),
+    {Expired, ReplyTo} = receive
+                             {release, From} -> {false, From}
+                         after max(0, Left) -> {true, none}
+                         end,
+    [catch erlang:resume_process(P) || P <- maps:keys(Held)],
+    Summary = #{processes => map_size(Held), expired => Expired, busy => Busy,
+                ms => erlang:monotonic_time(millisecond) - Started},
+    case ReplyTo of
+        none ->
+            %% Nobody released it in time: the next release says so.
+            receive {release, Late} -> Late ! {self(), released, Summary}
+            after 60000 -> ok
+            end;
+        _ ->
+            ReplyTo ! {self(), released, Summary}
+    end.
+
+%% Suspends every process of the program, in sweeps until none is left
+%% (a process not yet held may spawn another), taking each one between
+%% calls until Deadline. Returns the held processes (a map) and the
+%% entries of those held inside interpreted code.
+hold_sweep(Exclude, Held, Busy, Deadline) ->
+    Late = erlang:monotonic_time(millisecond) >= Deadline,
+    Candidates = [P || P <- erlang:processes(), not maps:is_key(P, Held), not maps:is_key(P, Exclude),
+                       holdable(P, Exclude)],
+    {Held1, Busy1, Waiting} =
+        lists:foldl(fun(P, {H, B, W}) ->
+                            case hold_one(P, Late) of
+                                quiet -> {H#{P => true}, B, W};
+                                {held, Extra, Entry} ->
+                                    {maps:merge(H#{P => true}, maps:from_list([{E, true} || E <- Extra])),
+                                     Entry ++ B, W};
+                                busy -> {H, B, W + 1};
+                                gone -> {H, B, W}
+                            end
+                    end, {Held, Busy, 0}, Candidates),
+    case {Candidates, Waiting} of
+        {[], _} -> {Held1, Busy1};
+        {_, 0} when Late -> {Held1, Busy1};
+        _ ->
+            Waiting > 0 andalso receive after 1 -> ok end,
+            hold_sweep(Exclude, Held1, Busy1, Deadline)
+    end.
+
+%% quiet: suspended between calls; {held, Metas, Entries}: suspended where
+%% it was (Late), with the meta running its interpreted code; busy: left
+%% running for now; gone.
+hold_one(P, Late) ->
+    case process_info(P, [status, reductions]) of
+        [{status, waiting}, {reductions, R}] ->
+            case quiet_meta(P) of
+                true ->
+                    case suspend_one_process(P) of
+                        true ->
+                            %% It has not run since it was seen waiting.
+                            case process_info(P, reductions) of
+                                {reductions, R} -> quiet;
+                                _ when Late -> held_busy(P);
+                                _ -> erlang:resume_process(P), busy
+                            end;
+                        false -> gone
+                    end;
+                false when Late -> suspend_or_gone(P);
+                false -> busy
+            end;
+        undefined ->
+            gone;
+        _ when Late ->
+            suspend_or_gone(P);
+        _ ->
+            busy
+    end.
+
+suspend_or_gone(P) ->
+    case suspend_one_process(P) of
+        true -> held_busy(P);
+        false -> gone
+    end.
+
+%% P is held wherever it is; its meta too when it runs interpreted code for
+%% P, which is then named.
+held_busy(P) ->
+    case interpreting_meta(P) of
+        {ok, Meta} ->
+            case suspend_one_process(Meta) of
+                true ->
+                    {held, [Meta], [process_entry(P, undefined,
+                                                  <<"was inside interpreted code when the batch switched "
+                                                    "(it did not wait between calls for 100 ms): the call it "
+                                                    "was in may mix the batch's old and new modules">>)]};
+                false ->
+                    {held, [], []}
+            end;
+        none ->
+            {held, [], []}
+    end.
+
+suspend_one_process(P) ->
+    try erlang:suspend_process(P) catch error:badarg -> false end.
+
+%% A process waiting inside an interpreted call (dbg_debugged's loop) is
+%% between calls only if its meta waits too (an interpreted receive, a
+%% breakpoint); else the meta is running the process's interpreted code.
+quiet_meta(P) ->
+    case interpreting_meta(P) of
+        {ok, Meta} -> process_info(Meta, status) =:= {status, waiting};
+        none -> true
+    end.
+
+interpreting_meta(P) ->
+    case process_info(P, current_function) of
+        {current_function, {dbg_debugged, _, _}} ->
+            case dbg_iserver:safe_call({get_meta, P}) of
+                {ok, Meta} when is_pid(Meta) -> {ok, Meta};
+                _ -> none
+            end;
+        _ ->
+            none
+    end.
+
+%% Processes never held: the holder and its caller, the agent's own, the
+%% interpreter's, the processes of OTP's and Elixir's applications (group
+%% leader: their application master), and the VM's own (group leader: init,
+%% or itself).
+hold_exclusions(Requester) ->
+    Masters = [M || App <- ?SYSTEM_APPS, M <- [application_controller:get_master(App)], is_pid(M)],
+    #{self() => true, Requester => true, masters => Masters, init => whereis(init)}.
+
+holdable(P, #{masters := Masters, init := Init}) ->
+    case process_info(P, [group_leader, initial_call, registered_name]) of
+        [{group_leader, GL}, {initial_call, Call}, {registered_name, Name}] ->
+            GL =/= P andalso GL =/= Init andalso not lists:member(GL, Masters)
+                andalso not system_name(Name) andalso not internal_call(Call);
+        _ ->
+            false
+    end.
+
+system_name([]) ->
+    false;
+system_name(Name) ->
+    lists:member(Name, [application_controller, user, user_drv, standard_error, erl_prim_loader,
+                        code_server, erts_code_purger, logger, global_name_server, file_server_2])
+        orelse lists:prefix("elixir_dap", atom_to_list(Name))
+        orelse lists:prefix("dbg_", atom_to_list(Name)).
+
+%% The interpreter's processes (metas, dbg_iserver) and the agent's, except
+%% those that run the program: the task (run_task/1, exec_fun/2) and
+%% evaluations (run_evaluation/5).
+internal_call({M, F, _}) when is_atom(M), is_atom(F) ->
+    Module = atom_to_list(M),
+    Fun = atom_to_list(F),
+    case lists:prefix("dbg_", Module) of
+        true -> true;
+        false ->
+            lists:prefix("elixir_dap_", Module)
+                andalso not lists:any(fun(Prefix) -> lists:prefix(Prefix, Fun) end,
+                                      ["-run_task/", "-exec_fun/", "-run_evaluation/"])
+    end;
+internal_call(_) ->
+    false.
+
 %% ---------------------------------------------------------------------------
 %% remove
 
@@ -751,6 +1003,8 @@ suspend_one(Pid, M, false) ->
 %% Calls code_change/3 of every suspended process through sys:change_code/5.
 %% All or nothing: if one fails, the states already upgraded are put back.
 code_change(Targets) ->
+    %% Held processes could not answer sys:change_code/5.
+    _ = release(),
     Results = [change_one(P, M) || #{pid := P, module := M} <- Targets],
     Failed = [E || {failed, E} <- Results],
     case Failed of
@@ -794,6 +1048,7 @@ resume(Pids) ->
 
 commit() ->
     ensure_table(),
+    _ = release(),
     %% The batch's previous versions are old code now: purge it in the
     %% background where nobody runs it, so that the next reload of these
     %% modules finds nothing to check.
@@ -885,6 +1140,7 @@ rollback() ->
     Interpreted = interpreted_set(),
     _ = invalidate([M || {M, ok} <- Restored, maps:is_key(M, Interpreted)]),
     Removed = [remove_new(M) || M <- New],
+    _ = release(),
     commit(),
     Failures = [#{module => M, reason => R} || {M, {error, R}} <- Restored ++ Removed],
     {ok, #{restored => [M || {M, ok} <- Restored], removed => [M || {M, ok} <- Removed],

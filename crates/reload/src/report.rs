@@ -29,8 +29,13 @@ pub struct ReloadReport {
     /// Processes killed because `force` was given.
     pub killed: Vec<ProcessInfo>,
     /// Interpreted processes inside a reloaded module: they finish their
-    /// current call on the old version and run the new one from the next.
+    /// current call on the old version and run the new one from the next;
+    /// and processes held inside interpreted code while the batch switched
+    /// (their current call may mix old and new modules of the batch).
     pub stale: Vec<ProcessInfo>,
+    /// Processes of the program held (suspended) while the batch switched,
+    /// so that none ran half of it; `timings.held` says for how long.
+    pub held: usize,
     /// Processes whose state `code_change/3` upgraded (`reloadCodeChange`).
     pub code_changed: usize,
     /// Processes of an upgraded module left alone (paused by the debugger,
@@ -124,6 +129,9 @@ pub struct Timings {
     pub interpret: f64,
     pub breakpoints: f64,
     pub total: f64,
+    /// How long the program was held while the batch switched (from before
+    /// the compile to the end of the interpretation).
+    pub held: f64,
 }
 
 impl ReloadReport {
@@ -182,6 +190,7 @@ mod tests {
                 interpret: 11.0,
                 breakpoints: 2.0,
                 total: 41.2,
+                held: 30.0,
             },
             ..ReloadReport::default()
         };

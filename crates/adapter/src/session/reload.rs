@@ -855,6 +855,22 @@ async fn interpret_again(
         .await
         .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
     report.stale = processes(reply.get("stale"));
+    if let Some(hold) = reply.get("hold") {
+        report.held = hold.get_i64("processes").unwrap_or(0).max(0) as usize;
+        report.timings.held = hold.get_i64("ms").unwrap_or(0) as f64;
+        if hold.get("expired").and_then(TermExt::as_atom) == Some("true") {
+            report.stale.push(ProcessInfo {
+                pid: String::new(),
+                name: String::new(),
+                module: String::new(),
+                why: format!(
+                    "the program was held for the switch at most {} ms, which the reload exceeded: \
+                     processes may have run half of the batch",
+                    report.timings.held
+                ),
+            });
+        }
+    }
     let skipped = reply
         .get("skipped")
         .and_then(TermExt::as_elements)
