@@ -448,7 +448,7 @@ fn interpret_serial_ni_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
 
 /// The phases of `timings` in a `reloadCode` response (and `codeReloaded`
 /// event), in milliseconds.
-pub const RELOAD_PHASES: &[&str] = &["plan", "compile", "load", "interpret", "breakpoints", "total"];
+pub const RELOAD_PHASES: &[&str] = &["plan", "compile", "load", "interpret", "breakpoints", "total", "held"];
 
 /// The files one reload repetition writes and the modules it must reload.
 struct ReloadEdit {
