@@ -717,7 +717,7 @@ holder(Requester) ->
                              {release, From} -> {false, From}
                          after max(0, Left) -> {true, none}
                          end,
-    [catch erlang:resume_process(P) || P <- maps:keys(Held)],
+    [resume_quietly(P) || P <- maps:keys(Held)],
     Summary = #{processes => map_size(Held), expired => Expired, busy => Busy,
                 ms => erlang:monotonic_time(millisecond) - Started},
     case ReplyTo of
@@ -809,6 +809,9 @@ held_busy(P) ->
         none ->
             {held, [], []}
     end.
+
+resume_quietly(P) ->
+    try erlang:resume_process(P) catch error:badarg -> false end.
 
 suspend_one_process(P) ->
     try erlang:suspend_process(P) catch error:badarg -> false end.
