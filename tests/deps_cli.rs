@@ -649,18 +649,7 @@ fn fake_elixir(output: &str) -> tempfile::TempDir {
 #[test]
 fn without_the_flag_the_rules_are_those_elixir_on_path_reports_in_the_project() {
     let elixir = fake_elixir("Erlang/OTP 28 [erts-16.0] [64-bit]\n\nElixir 1.19.2 (compiled with Erlang/OTP 28)");
-    // The stand-in first on PATH, then the system's (for /bin/sh and cat).
-    let path = std::env::join_paths(
-        std::iter::once(elixir.path().to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let output = run_with(
-        &manifest_dir(),
-        &["deps", &fixture_arg(), "--json"],
-        Some(Path::new(&path)),
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
-    let detected = stdout(&output);
+    let detected = json_graph_with_elixir_from(elixir.path());
     let explicit = ok_in(
         &manifest_dir(),
         &["deps", &fixture_arg(), "--json", "--elixir-version", "1.19"],
@@ -784,29 +773,31 @@ fn answers_from_the_index_cache_follow_every_edit_between_runs() {
         "  @max Fixture.Limits.max()\n  def all, do: [@max]\n",
     );
     assert_ne!(compile_time, original);
-    std::fs::write(&store, &compile_time).unwrap();
-    let after = sorted(recompiled_with_cache(&project, limits, &cache_home));
+    // Writes Store's new text; the answer from the cache must be `expected`
+    // and the answer of a run with an empty cache.
+    let mut fresh_runs = 0;
+    let mut edit_store = |text: &str, expected: Vec<String>| {
+        std::fs::write(&store, text).unwrap();
+        let cached = sorted(recompiled_with_cache(&project, limits, &cache_home));
+        assert_eq!(cached, expected);
+        fresh_runs += 1;
+        let fresh_home = tmp.path().join(format!("fresh{fresh_runs}"));
+        assert_eq!(cached, sorted(recompiled_with_cache(&project, limits, &fresh_home)));
+    };
     // Router calls Routes while compiling, and Routes calls Store: a stale
     // Store makes Router stale too.
-    assert_eq!(
-        after,
-        with(&with(&before, "lib/fixture/store.ex"), "lib/fixture/router.ex")
+    edit_store(
+        &compile_time,
+        with(&with(&before, "lib/fixture/store.ex"), "lib/fixture/router.ex"),
     );
-    let fresh_home = tmp.path().join("fresh");
-    assert_eq!(after, sorted(recompiled_with_cache(&project, limits, &fresh_home)));
-
     let runtime_call = compile_time.replace(
         "  @max Fixture.Limits.max()\n  def all, do: [@max]",
         "  def all, do: [Fixture.Limits.max()]",
     );
     assert_ne!(runtime_call, compile_time);
-    std::fs::write(&store, &runtime_call).unwrap();
     // Store itself no longer recompiles; Router still does (through
     // Routes' runtime call of Store, which now calls Limits).
-    let runtime = sorted(recompiled_with_cache(&project, limits, &cache_home));
-    assert_eq!(runtime, with(&before, "lib/fixture/router.ex"));
-    let fresh_home = tmp.path().join("fresh2");
-    assert_eq!(runtime, sorted(recompiled_with_cache(&project, limits, &fresh_home)));
+    edit_store(&runtime_call, with(&before, "lib/fixture/router.ex"));
 
     // A new file and a deleted one.
     std::fs::write(
@@ -884,23 +875,33 @@ fn elixir_install(vsn: &str) -> tempfile::TempDir {
     root
 }
 
+/// `deps --json` on the fixture without `--elixir-version`, with the
+/// `elixir` in `dir` first on PATH, then the system's (for /bin/sh and cat).
+fn json_graph_with_elixir_from(dir: &Path) -> String {
+    let path = std::env::join_paths(
+        std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let output = run_with(
+        &manifest_dir(),
+        &["deps", &fixture_arg(), "--json"],
+        Some(Path::new(&path)),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// The `elixir_version` of `deps --json` with `install`'s `elixir` first on PATH.
+fn detected_version(install: &tempfile::TempDir) -> String {
+    let graph: Value = serde_json::from_str(&json_graph_with_elixir_from(&install.path().join("path"))).unwrap();
+    graph["elixir_version"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn the_version_of_a_plain_elixir_install_is_read_without_starting_it() {
     for (vsn, expected) in [("1.19.4", "1.19"), ("1.17.0-rc.1", "1.17"), ("1.14.0", "1.14")] {
         let install = elixir_install(vsn);
-        let path = std::env::join_paths(
-            std::iter::once(install.path().join("path"))
-                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-        )
-        .unwrap();
-        let output = run_with(
-            &manifest_dir(),
-            &["deps", &fixture_arg(), "--json"],
-            Some(Path::new(&path)),
-        );
-        assert!(output.status.success(), "{}", stderr(&output));
-        let graph: Value = serde_json::from_str(&stdout(&output)).unwrap();
-        assert_eq!(graph["elixir_version"], expected, "{vsn}");
+        assert_eq!(detected_version(&install), expected, "{vsn}");
         assert!(!install.path().join("ran").exists(), "{vsn}: `elixir` was run");
     }
     // No version in elixir.app: `elixir --version` decides (the script says 1.15).
@@ -910,17 +911,6 @@ fn the_version_of_a_plain_elixir_install_is_read_without_starting_it() {
         "{application,elixir,[]}.\n",
     )
     .unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(install.path().join("path")).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let output = run_with(
-        &manifest_dir(),
-        &["deps", &fixture_arg(), "--json"],
-        Some(Path::new(&path)),
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
-    let graph: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    assert_eq!(graph["elixir_version"], "1.15");
+    assert_eq!(detected_version(&install), "1.15");
     assert!(install.path().join("ran").exists(), "`elixir --version` was not asked");
 }

@@ -8,7 +8,8 @@
 use clap::Args;
 use elixir_dap_deps::mix_manifest::{project_manifests, read_manifest};
 use elixir_dap_deps::{
-    default_roots, render_affected_text_with, render_graph_text, DeclaredResource, ElixirVersion, Index, ParseError,
+    default_roots, index_cache_file, render_affected_text_with, render_graph_text, DeclaredResource, ElixirVersion,
+    Index, ParseError,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -312,19 +313,6 @@ fn build_index(
         warnings.push(format!("the index cache was not updated: {e}"));
     }
     Ok(index)
-}
-
-/// `<cache root>/deps-index/<project and roots digest>-<Elixir X.Y>.json`:
-/// one cache per project, source roots and Elixir rules, so that queries
-/// with `--elixir-version` do not evict each other's.
-fn index_cache_file(cache_root: &Path, project: &Path, roots: &[PathBuf], elixir: ElixirVersion) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    project.hash(&mut hasher);
-    roots.hash(&mut hasher);
-    cache_root
-        .join("deps-index")
-        .join(format!("{:016x}-{elixir}.json", hasher.finish()))
 }
 
 /// The Elixir `elixir --version` would report in `project`: read from the

@@ -622,7 +622,7 @@ impl Session {
             &elixir_version,
             compile_started,
             resources,
-            &self.options.cache_root.join("overlays"),
+            &self.options.cache_root,
         ));
         match on_save::SaveWatch::start(&config, resource_files) {
             Ok(Some(watch)) => {

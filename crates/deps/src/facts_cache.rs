@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::FileFacts;
-use crate::version::Rules;
+use crate::version::{ElixirVersion, Rules};
 
 /// The sources whose text decides what [`crate::extract`] produces: a change
 /// to any of them (a new construct, a fixed kind) must invalidate old facts,
@@ -52,6 +52,22 @@ pub(crate) fn fingerprint(rules: Rules) -> u64 {
     }
     format!("{rules:?}").hash(&mut hasher);
     hasher.finish()
+}
+
+/// Where the facts cache of one project lives under a per-user cache root:
+/// `<cache_root>/deps-index/<digest of the project directory and source
+/// roots>-<Elixir X.Y>.postcard`; one file per project, roots and Elixir
+/// rules, so that sessions and `elixir-dap deps --elixir-version` runs on
+/// other releases do not evict each other's. `cache_root` must be private to
+/// the user (the caller checks it: whoever writes the cache steers the
+/// reload planner).
+pub fn index_cache_file(cache_root: &Path, project_dir: &Path, roots: &[PathBuf], elixir: ElixirVersion) -> PathBuf {
+    let mut hasher = DefaultHasher::new();
+    project_dir.hash(&mut hasher);
+    roots.hash(&mut hasher);
+    cache_root
+        .join("deps-index")
+        .join(format!("{:016x}-{elixir}.postcard", hasher.finish()))
 }
 
 /// What identifies the text facts were extracted from: its length in bytes

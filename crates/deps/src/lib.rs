@@ -95,6 +95,7 @@ mod version;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use facts_cache::index_cache_file;
 pub use index::{default_roots, Affected, CacheUse, Edge, Graph, GraphFile, Index, Reason, Recompile};
 pub use model::{KindSet, ModuleDef, ModuleKind, ModuleName, ParseError, RefKind};
 pub use render::{render_affected_text, render_affected_text_with, render_graph_text, DeclaredResource};

@@ -58,9 +58,10 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background and makes the session's
-    /// overlay directory under `overlay_root` (private to the user, like the
-    /// agent cache it lives in: the VM loads code from it). `elixir_version`:
+    /// Starts indexing the project in the background (through the facts
+    /// cache in `cache_root`) and makes the session's overlay directory in
+    /// `cache_root/overlays` (private to the user, like the agent cache it
+    /// lives in: the VM loads code from it). `elixir_version`:
     /// the debuggee's (`System.version/0`, from the agent's hello), whose
     /// rules decide what Mix would recompile. `compile_started`: when the
     /// launch's compile began; files saved since are reloaded by the next
@@ -71,16 +72,25 @@ impl ReloadState {
         elixir_version: &str,
         compile_started: std::time::SystemTime,
         resources: ExternalResources,
-        overlay_root: &Path,
+        cache_root: &Path,
     ) -> ReloadState {
-        let overlay = create_overlay(overlay_root);
+        let overlay = create_overlay(&cache_root.join("overlays"));
         if let Err(e) = &overlay {
             tracing::warn!(%e, "no overlay directory: reloads will fail");
         }
         let elixir = ElixirVersion::parse(elixir_version)
             .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
-        let building =
-            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, elixir?, compile_started));
+        let cache_root = cache_root.to_path_buf();
+        let building = tokio::task::spawn_blocking(move || {
+            let manager = ReloadManager::compiled_since_cached(&project_dir, elixir?, compile_started, &cache_root)?;
+            if let Some(used) = manager.index_cache_use() {
+                tracing::debug!(reused = used.reused, parsed = used.parsed, "project indexed");
+                if let Some(e) = &used.write_error {
+                    tracing::warn!(%e, "the index cache was not updated");
+                }
+            }
+            Ok(manager)
+        });
         ReloadState {
             manager: None,
             building: Some(building),
