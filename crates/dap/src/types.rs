@@ -218,6 +218,34 @@ pub struct Variable {
     pub named_variables: Option<i64>,
 }
 
+/// The body of an `evaluate` response (DAP's `EvaluateResponse`): the
+/// result shown as a [`Variable`] would be. Optional fields are left out
+/// when unknown (DAP types them as numbers or strings, never null).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateResponseBody {
+    pub result: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub variables_reference: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed_variables: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_variables: Option<i64>,
+}
+
+impl From<Variable> for EvaluateResponseBody {
+    fn from(variable: Variable) -> EvaluateResponseBody {
+        EvaluateResponseBody {
+            result: variable.value,
+            kind: variable.kind,
+            variables_reference: variable.variables_reference,
+            indexed_variables: variable.indexed_variables,
+            named_variables: variable.named_variables,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluateArguments {
