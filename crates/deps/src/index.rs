@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -20,7 +20,8 @@ use crate::Error;
 /// One file as indexed.
 #[derive(Debug, Clone)]
 struct FileEntry {
-    facts: FileFacts,
+    /// Shared with [`Index::module_facts`] for the modules defined here.
+    facts: Arc<FileFacts>,
     errors: Vec<ParseError>,
     /// The text the facts come from, as the facts cache identifies it.
     stamp: SourceStamp,
@@ -33,7 +34,7 @@ struct FileEntry {
 impl FileEntry {
     fn new(facts: FileFacts, errors: Vec<ParseError>, stamp: SourceStamp) -> FileEntry {
         FileEntry {
-            facts,
+            facts: Arc::new(facts),
             errors,
             stamp,
             resolved: BTreeMap::new(),
@@ -56,6 +57,11 @@ pub struct Index {
     /// Module -> files defining it (more than one only while the project
     /// has a duplicate definition, which Mix rejects).
     defined_in: HashMap<ModuleName, BTreeSet<PathBuf>>,
+    /// Module -> the facts of the file [`Index::file_of`] names: resolving
+    /// a reference reads the target's definitions several times, and a
+    /// lookup by path in `files` compares paths component by component
+    /// (most of the time of a build from the facts cache).
+    module_facts: HashMap<ModuleName, Arc<FileFacts>>,
     /// Reverse index: module -> files whose own code references it.
     referenced_by: HashMap<ModuleName, BTreeSet<PathBuf>>,
     /// Module X -> modules whose `__using__` quote references X: files that
@@ -356,6 +362,7 @@ impl Index {
             roots: roots.to_vec(),
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
+            module_facts: HashMap::new(),
             referenced_by: HashMap::new(),
             injected_by: HashMap::new(),
             dependents: HashMap::new(),
@@ -394,6 +401,7 @@ impl Index {
             .map(|(m, files)| (m, BTreeSet::from_iter(files)))
             .collect();
         index.files = BTreeMap::from_iter(parsed);
+        index.refresh_module_facts(None);
 
         let resolved: Vec<BTreeMap<ModuleName, KindSet>> = index
             .files
@@ -434,6 +442,7 @@ impl Index {
             roots: Vec::new(),
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
+            module_facts: HashMap::new(),
             referenced_by: HashMap::new(),
             injected_by: HashMap::new(),
             dependents: HashMap::new(),
@@ -450,6 +459,7 @@ impl Index {
             index.link(&key, &entry);
             index.files.insert(key, entry);
         }
+        index.refresh_module_facts(None);
         let all: Vec<PathBuf> = index.files.keys().cloned().collect();
         index.resolve_files(all);
         Ok(index)
@@ -532,6 +542,13 @@ impl Index {
             }
         }
         let mut dirty = self.referrers_of_modules(&touched);
+        let defined: BTreeSet<ModuleName> = self
+            .files
+            .get(&key)
+            .into_iter()
+            .chain(entry.as_ref())
+            .flat_map(|e| e.facts.modules.iter().map(|m| m.name.clone()))
+            .collect();
         self.unlink_file(&key);
         let known = self.files.remove(&key).is_some();
         if let Some(entry) = entry {
@@ -539,6 +556,7 @@ impl Index {
             self.files.insert(key.clone(), entry);
             dirty.insert(key);
         }
+        self.refresh_module_facts(Some(&defined));
         dirty.extend(self.referrers_of_modules(&touched));
         self.resolve_files(dirty);
         known
@@ -689,19 +707,39 @@ impl Index {
         self.files.values().flat_map(|e| e.errors.iter()).collect()
     }
 
+    /// Points [`Index::module_facts`] of `modules` (all when `None`) at the
+    /// facts of the file defining each, after `files` or `defined_in`
+    /// changed.
+    fn refresh_module_facts(&mut self, modules: Option<&BTreeSet<ModuleName>>) {
+        let names: Vec<ModuleName> = match modules {
+            Some(modules) => modules.iter().cloned().collect(),
+            None => {
+                self.module_facts.clear();
+                self.defined_in.keys().cloned().collect()
+            }
+        };
+        for module in names {
+            let facts = self
+                .file_of(&module)
+                .and_then(|file| self.files.get(file))
+                .map(|entry| Arc::clone(&entry.facts));
+            match facts {
+                Some(facts) => self.module_facts.insert(module, facts),
+                None => self.module_facts.remove(&module),
+            };
+        }
+    }
+
     fn defs_of(&self, module: &str) -> Option<&Defs> {
-        let file = self.file_of(module)?;
-        self.files.get(file)?.facts.defs.get(module)
+        self.module_facts.get(module)?.defs.get(module)
     }
 
     fn injected_refs_of(&self, module: &str) -> Option<&BTreeMap<ModuleName, RawRef>> {
-        let file = self.file_of(module)?;
-        self.files.get(file)?.facts.using_refs.get(module)
+        self.module_facts.get(module)?.using_refs.get(module)
     }
 
     fn macro_refs_of(&self, module: &str) -> Option<&MacroRefs> {
-        let file = self.file_of(module)?;
-        self.files.get(file)?.facts.macro_refs.get(module)
+        self.module_facts.get(module)?.macro_refs.get(module)
     }
 
     /// The quoted code that macro expansions put into `file`: the
