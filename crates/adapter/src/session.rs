@@ -5,7 +5,18 @@
 //! turns those into responses. Events from the VM (its output, agent events,
 //! its exit) arrive on a second channel and are handled between requests; the
 //! VM's output is forwarded to the client directly by a pump task so that it
-//! flows even while a long request (a launch compiling the project) runs.
+//! flows even while a long request runs.
+//!
+//! `launch` is answered as soon as the VM is up: clients warn about an
+//! adapter that takes seconds to answer it (nvim-dap after 4 s), and Mix's
+//! compile can take minutes. The compile goes on in the background, shown by
+//! progress events; `initialized` follows when the project is loaded, or the
+//! failure and `terminated`. A request that needs the loaded program (a
+//! client that does not wait for `initialized`) waits for it.
+//!
+//! Ending: the `disconnect` response is written before `exited` and
+//! `terminated`, which some clients (nvim-dap) answer by closing the
+//! adapter's input and interrupting it.
 
 mod on_save;
 mod reload;
@@ -18,11 +29,11 @@ use beam::{AgentError, AgentEvent, Debuggee, DebuggeeEvent, OutputStream, VmSpec
 use dap::types::{
     Capabilities, DisconnectArguments, ExitedEventBody, InitializeArguments, OutputCategory, ProcessEventBody,
 };
-use dap::{parse_arguments, Incoming, Request, Response};
+use dap::{parse_arguments, Incoming, Positions, Request, Response};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long the VM may take to boot and connect its agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -105,6 +116,19 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
+/// A launch answered and still loading the project (Mix's compile).
+struct Launching {
+    config: LaunchConfig,
+    break_on_dbg: bool,
+    compile_started: std::time::SystemTime,
+    progress: Option<String>,
+    loaded: oneshot::Receiver<Result<eetf::Term, AgentError>>,
+}
+
+/// Requests answered while the project is still loading; every other request
+/// waits for the launch to finish first.
+const ANSWERED_WHILE_LOADING: &[&str] = &["initialize", "launch", "attach", "disconnect", "terminate", "threads"];
+
 /// The program launched in this session.
 struct Program {
     config: LaunchConfig,
@@ -124,8 +148,18 @@ pub struct Session {
     vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
     pump: Option<tokio::task::JoinHandle<()>>,
-    /// `exited`/`terminated` have been sent; the session only waits for disconnect.
+    /// The launch whose project is still loading.
+    launching: Option<Launching>,
+    /// The program's end has been reported (or is held for the `disconnect`
+    /// response); the session only waits for disconnect.
     terminated: bool,
+    /// The `terminated` event has been sent.
+    terminated_sent: bool,
+    /// A `disconnect` is being handled: `exited` and `terminated` wait until
+    /// its response has been written.
+    disconnecting: bool,
+    /// The exit status to report after the `disconnect` response.
+    held_exit_code: Option<i64>,
     next_progress_id: u64,
     /// Code reload: the manager and the overlay directory, from launch on.
     reload: Option<reload::ReloadState>,
@@ -146,7 +180,11 @@ impl Session {
             vm_events,
             vm_events_tx,
             pump: None,
+            launching: None,
             terminated: false,
+            terminated_sent: false,
+            disconnecting: false,
+            held_exit_code: None,
             next_progress_id: 0,
             reload: None,
             save_watch: None,
@@ -174,6 +212,7 @@ impl Session {
                     self.reload_pending_saves().await;
                 }
                 Some(batch) = on_save::next_batch(&mut self.save_watch) => self.on_saved(batch).await,
+                loaded = next_loaded(&mut self.launching) => self.finish_launch(loaded).await,
             }
         }
         self.shutdown().await;
@@ -202,10 +241,13 @@ impl Session {
     }
 
     /// The one place that answers requests.
-    pub async fn handle_request(&mut self, request: Request) -> Flow {
+    pub async fn handle_request(&mut self, mut request: Request) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
+        self.client.positions().from_client(&mut request);
+        if self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str()) {
+            self.await_launch().await;
+        }
         let result = self.dispatch(&request).await;
-        let succeeded = result.is_ok();
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
@@ -216,7 +258,12 @@ impl Session {
                     .unwrap_or("failed")
                     .to_owned();
                 let mut response = Response::error(request.seq, &request.command, &message);
-                if let Some(Value::Object(error)) = response.body.take() {
+                if let Some(Value::Object(mut error)) = response.body.take() {
+                    // The `codeReloaded` event and a console line report it
+                    // already: VS Code would show this as a second notification.
+                    if let Some(Value::Object(shown)) = error.get_mut("error") {
+                        shown.insert("showUser".into(), Value::Bool(false));
+                    }
                     report.extend(error);
                 }
                 response.body = Some(Value::Object(report));
@@ -231,12 +278,10 @@ impl Session {
                     .respond(Response::error(request.seq, &request.command, &error.to_string()));
             }
         }
-        match request.command.as_str() {
-            // Breakpoints and other configuration come after this event, so it
-            // is sent once the VM is up and the project compiled.
-            "launch" if succeeded => self.client.event("initialized", ()),
-            "disconnect" => return Flow::End,
-            _ => {}
+        if request.command == "disconnect" {
+            // After the response: a client may end everything on `terminated`.
+            self.announce_held_end();
+            return Flow::End;
         }
         Flow::Continue
     }
@@ -336,11 +381,17 @@ impl Session {
         let args: InitializeArguments =
             parse_arguments(arguments).map_err(|e| RequestError::User(format!("initialize: {e}")))?;
         self.client_supports_progress = args.supports_progress_reporting.unwrap_or(false);
+        let positions = Positions {
+            lines_start_at1: args.lines_start_at1.unwrap_or(true),
+            columns_start_at1: args.columns_start_at1.unwrap_or(true),
+        };
+        tracing::info!(client = ?args.client_name, ?positions, "initialize");
+        self.client.set_positions(positions);
         Ok(Some(to_value(&capabilities())))
     }
 
     async fn launch(&mut self, arguments: &Value) -> Handled {
-        if self.program.is_some() {
+        if self.program.is_some() || self.launching.is_some() || self.debuggee.is_some() {
             return Err(RequestError::User(
                 "a program is already launched in this session".into(),
             ));
@@ -351,18 +402,41 @@ impl Session {
             "Launching",
             &format!("starting the VM in {}", config.project_dir.display()),
         );
-        let result = self.start_program(config).await;
-        self.progress_end(progress, if result.is_ok() { "ready" } else { "failed" });
-        if result.is_err() {
+        if let Err(error) = self.start_vm(&config).await {
+            self.progress_end(progress, "failed");
             // The launch failed: nothing of the VM must outlive it.
             if let Some(mut debuggee) = self.debuggee.take() {
                 debuggee.terminate();
             }
+            return Err(error);
         }
-        result.map(|()| None)
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return Err(RequestError::Internal("launch: the VM is gone".into()));
+        };
+        self.progress_update(&progress, "compiling the project");
+        let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
+        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
+        let request = term::tuple(vec![
+            term::atom("load_project"),
+            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
+        ]);
+        let (done, loaded) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = done.send(agent.call(request, LOAD_PROJECT_TIMEOUT).await);
+        });
+        self.launching = Some(Launching {
+            config,
+            break_on_dbg,
+            compile_started: std::time::SystemTime::now(),
+            progress,
+            loaded,
+        });
+        Ok(None)
     }
 
-    async fn start_program(&mut self, config: LaunchConfig) -> Result<(), RequestError> {
+    /// Starts the VM and waits for its agent: the part of a launch that is
+    /// answered in the `launch` response.
+    async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
         let spec = VmSpec {
             elixir: config.elixir.clone(),
             project_dir: config.project_dir.clone(),
@@ -382,7 +456,7 @@ impl Session {
         self.client.event(
             "process",
             ProcessEventBody {
-                name: project_name(&config),
+                name: project_name(config),
                 system_process_id: Some(debuggee.os_pid),
                 is_local_process: true,
                 start_method: "launch",
@@ -394,21 +468,93 @@ impl Session {
             debuggee.elixir_version,
             config.project_dir.display()
         ));
-        let agent = debuggee.agent.clone();
         self.debuggee = Some(debuggee);
+        Ok(())
+    }
 
-        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
-        let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
-        let request = term::tuple(vec![
-            term::atom("load_project"),
-            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
-        ]);
-        let compile_started = std::time::SystemTime::now();
-        let loaded = match agent.call(request, LOAD_PROJECT_TIMEOUT).await {
+    /// Waits for the launch still loading the project, if any, and finishes it.
+    async fn await_launch(&mut self) {
+        let loaded = next_loaded(&mut self.launching).await;
+        self.finish_launch(loaded).await;
+    }
+
+    /// The project has loaded (or failed to): start debugging and send
+    /// `initialized`, or report the failure and end the session.
+    async fn finish_launch(&mut self, loaded: Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError>) {
+        let Some(launching) = self.launching.take() else { return };
+        let progress = launching.progress.clone();
+        let result = match loaded {
+            Ok(reply) => self.start_program(launching, reply).await,
+            Err(_) => Err(RequestError::Internal(
+                "launch: the project's loading was abandoned".into(),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                self.progress_end(progress, "ready");
+                // Breakpoints and other configuration come after this event.
+                self.client.event("initialized", ());
+            }
+            Err(error) => {
+                self.progress_end(progress, "failed");
+                self.fail_launch(&error.to_string()).await;
+            }
+        }
+    }
+
+    /// A launch already answered failed: say why where the user looks, stop
+    /// the VM and end the session.
+    async fn fail_launch(&mut self, message: &str) {
+        tracing::info!(%message, "launch failed after its response");
+        self.client
+            .output(OutputCategory::Stderr, format!("elixir-dap: {message}\n"));
+        self.client.output(OutputCategory::Important, message.to_owned());
+        self.program = None;
+        self.debugger = None;
+        if let Some(mut debuggee) = self.debuggee.take() {
+            debuggee.terminate();
+            let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+        }
+        self.announce_end(None);
+    }
+
+    async fn start_program(
+        &mut self,
+        launching: Launching,
+        reply: Result<eetf::Term, AgentError>,
+    ) -> Result<(), RequestError> {
+        let Launching {
+            config,
+            break_on_dbg,
+            compile_started,
+            ..
+        } = launching;
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return Err(RequestError::Internal("launch: the VM is gone".into()));
+        };
+        let loaded = match reply {
             Ok(loaded) => loaded,
             Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
                 self.report_diagnostics(&detail);
-                return Err(RequestError::User(format!("launch: {message}")));
+                let first_error = detail
+                    .get("diagnostics")
+                    .and_then(TermExt::as_elements)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|d| d.get("severity").and_then(TermExt::as_atom) == Some("error"))
+                    .map(|d| {
+                        let text = ::reload::trim_compiler_message(&d.get_text("message").unwrap_or_default());
+                        let first = text.lines().next().unwrap_or_default().to_owned();
+                        format!(
+                            "compilation failed: {}:{}: {first}",
+                            d.get_text("file").unwrap_or_default(),
+                            d.get_i64("line").unwrap_or(0)
+                        )
+                    });
+                return Err(RequestError::User(format!(
+                    "launch: {}",
+                    first_error.unwrap_or(message)
+                )));
             }
             Err(AgentError::Failed { message, .. }) => {
                 return Err(RequestError::User(format!(
@@ -461,8 +607,7 @@ impl Session {
             let file = diagnostic.get_text("file").unwrap_or_default();
             let line = diagnostic.get_i64("line").unwrap_or(0);
             let severity = diagnostic.get_text("severity").unwrap_or_else(|| "error".into());
-            let message = diagnostic.get_text("message").unwrap_or_default();
-            let message = message.trim_end();
+            let message = ::reload::trim_compiler_message(&diagnostic.get_text("message").unwrap_or_default());
             self.client.output(
                 if severity == "error" {
                     OutputCategory::Stderr
@@ -541,7 +686,8 @@ impl Session {
         }
         let agent = debugger.agent().clone();
         let total = pending.len();
-        let progress = self.progress_start("Interpreting", &format!("{total} modules"));
+        let modules = ::reload::counted(total, "module", "modules");
+        let progress = self.progress_start("Interpreting", &modules);
         let started = std::time::Instant::now();
         let mut chunks = pending.chunks(debugger::interpret_chunk(total)).map(<[String]>::to_vec);
         let mut in_flight = tokio::task::JoinSet::new();
@@ -576,22 +722,32 @@ impl Session {
             }
         }
         let elapsed = started.elapsed().as_millis();
-        self.progress_end(progress, &format!("{total} modules interpreted in {elapsed} ms"));
+        self.progress_end(progress, &format!("{modules} interpreted in {elapsed} ms"));
         self.client
-            .console(format!("elixir-dap: interpreted {total} modules in {elapsed} ms"));
+            .console(format!("elixir-dap: interpreted {modules} in {elapsed} ms"));
         Ok(())
     }
 
     async fn disconnect(&mut self, arguments: &Value) -> Handled {
         let args: DisconnectArguments =
             parse_arguments(arguments).map_err(|e| RequestError::User(format!("disconnect: {e}")))?;
+        // `exited` and `terminated` wait for this request's response.
+        self.disconnecting = true;
+        if let Some(launching) = self.launching.take() {
+            self.progress_end(launching.progress, "cancelled");
+        }
         let Some(mut debuggee) = self.debuggee.take() else {
             return Ok(None);
         };
         // A launched program is terminated unless the client asks otherwise.
-        if args.terminate_debuggee.unwrap_or(true) {
+        if args.terminate_debuggee.unwrap_or(true) || self.program.is_none() {
             debuggee.terminate();
-            self.await_exit().await;
+            if self.program.is_some() {
+                self.await_exit().await;
+            } else if let Some(code) = debuggee.wait_exit(EXIT_TIMEOUT).await {
+                // The launch was still loading the project.
+                self.announce_end(Some(code));
+            }
         } else {
             debuggee
                 .agent
@@ -645,15 +801,20 @@ impl Session {
             }
             DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
             DebuggeeEvent::Exited { code } => {
-                if self.program.is_none() || self.terminated {
+                if let Some(launching) = self.launching.take() {
+                    // The VM died while the project was loading.
+                    self.progress_end(launching.progress, "failed");
+                    self.client.output(
+                        OutputCategory::Stderr,
+                        format!("elixir-dap: the VM exited with status {code} while the project was loading (see its output above)\n"),
+                    );
+                } else if self.program.is_none() || self.terminated {
                     // A failed launch already answered for this VM.
                     return;
                 }
-                self.terminated = true;
                 self.debuggee = None;
                 self.debugger = None;
-                self.client.event("exited", ExitedEventBody { exit_code: code });
-                self.client.event("terminated", ());
+                self.announce_end(Some(code));
             }
         }
     }
@@ -695,6 +856,39 @@ impl Session {
         }
     }
 
+    /// Reports the end of the program: `exited` (when the VM's status is
+    /// known) and `terminated`, once; held while a `disconnect` is handled.
+    fn announce_end(&mut self, exit_code: Option<i64>) {
+        if self.terminated {
+            return;
+        }
+        self.terminated = true;
+        if self.disconnecting {
+            self.held_exit_code = exit_code;
+            return;
+        }
+        if let Some(code) = exit_code {
+            self.client.event("exited", ExitedEventBody { exit_code: code });
+        }
+        self.send_terminated();
+    }
+
+    /// After the `disconnect` response: what [`Self::announce_end`] held,
+    /// and `terminated` in any case.
+    fn announce_held_end(&mut self) {
+        if let Some(code) = self.held_exit_code.take() {
+            self.client.event("exited", ExitedEventBody { exit_code: code });
+        }
+        self.send_terminated();
+    }
+
+    fn send_terminated(&mut self) {
+        if !self.terminated_sent {
+            self.terminated_sent = true;
+            self.client.event("terminated", ());
+        }
+    }
+
     fn progress_start(&mut self, title: &str, message: &str) -> Option<String> {
         if !self.client_supports_progress {
             return None;
@@ -706,6 +900,13 @@ impl Session {
             json!({ "progressId": id, "title": title, "message": message }),
         );
         Some(id)
+    }
+
+    fn progress_update(&self, id: &Option<String>, message: &str) {
+        if let Some(id) = id {
+            self.client
+                .event("progressUpdate", json!({ "progressId": id, "message": message }));
+        }
     }
 
     fn progress_end(&self, id: Option<String>, message: &str) {
@@ -727,6 +928,16 @@ impl Session {
         if let Some(reload) = self.reload.take() {
             reload.remove_overlay();
         }
+    }
+}
+
+/// The result of the loading launch, when there is one; pending otherwise.
+async fn next_loaded(
+    launching: &mut Option<Launching>,
+) -> Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError> {
+    match launching {
+        Some(launching) => (&mut launching.loaded).await,
+        None => std::future::pending().await,
     }
 }
 
