@@ -26,10 +26,14 @@ cache=${ELIXIR_DAP_CHROOT_CACHE:-/var/cache/elixir-dap/chroots}
 dir="$cache/$suite"
 marker="$dir/.elixir-dap-ready"
 # What the suite needs inside: the BEAM with the debugger app and its sources,
-# Elixir, and what the tests call (vim for the watcher's editor test, procps).
-packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates
+# Elixir, and what the tests call (vim for the watcher's editor test, procps,
+# python3 for the demo's test). The marker holds this list: a chroot made with
+# another list gets the missing packages installed.
+packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates,python3
 
 mkdir -p "$cache"
+# fd 9 holds the lock; what runs in the chroot closes it (9>&-) so that nothing
+# started there keeps the lock.
 exec 9>"$cache/$suite.lock"
 if ! flock -n 9; then
   echo "beam-chroot: another run holds $cache/$suite.lock; waiting for it (at most 30 min)" >&2
@@ -37,6 +41,19 @@ if ! flock -n 9; then
 fi
 
 if [ -f "$marker" ]; then
+  if [ "$(cat "$marker")" != "$packages" ]; then
+    echo "beam-chroot: installing into $dir what it lacks of: $packages" >&2
+    # The mirror may serve a dated snapshot whose Release file is past its
+    # Valid-Until: accept it, as debootstrap did.
+    { chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+        apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+      chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends ${packages//,/ }; } >>"$cache/$suite.log" 2>&1 9>&- || {
+      echo "beam-chroot: apt-get inside $dir failed; see $cache/$suite.log" >&2
+      exit 1
+    }
+    echo "$packages" >"$marker"
+  fi
   echo "$dir"
   exit 0
 fi
@@ -70,22 +87,22 @@ log="$cache/$suite.log"
 echo "beam-chroot: debootstrap $suite into $dir (a few minutes, once per machine; log in $log)" >&2
 # erlang-debugger's GUI dependencies can fail to configure in a minimal chroot;
 # `apt-get -f install` below repairs them (:int itself works either way).
-if ! debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" >"$log" 2>&1; then
+if ! debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" >"$log" 2>&1 9>&-; then
   echo "beam-chroot: debootstrap reported a failure; repairing with apt-get -f install" >&2
-  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq >>"$log" 2>&1 ||
+  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq >>"$log" 2>&1 9>&- ||
     echo "beam-chroot: apt-get -f install failed too; checking whether the BEAM works anyway" >&2
 fi
-chroot "$dir" /usr/bin/apt-get clean >>"$log" 2>&1 || true
+chroot "$dir" /usr/bin/apt-get clean >>"$log" 2>&1 9>&- || true
 # minbase writes no /etc/hosts: let `localhost` resolve inside.
 [ -f "$dir/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
 
-chroot "$dir" /usr/bin/env LANG=C.UTF-8 /usr/bin/elixir --version >/dev/null 2>&1 || {
+chroot "$dir" /usr/bin/env LANG=C.UTF-8 /usr/bin/elixir --version >/dev/null 2>&1 9>&- || {
   echo "beam-chroot: elixir does not run inside $dir; see $log" >&2
   exit 1
 }
-chroot "$dir" /usr/bin/erl -noshell -eval 'case code:which(int) of non_existing -> halt(1); _ -> halt(0) end.' || {
+chroot "$dir" /usr/bin/erl -noshell -eval 'case code:which(int) of non_existing -> halt(1); _ -> halt(0) end.' 9>&- || {
   echo "beam-chroot: the debugger application (:int) is missing inside $dir; see $log" >&2
   exit 1
 }
-touch "$marker"
+echo "$packages" >"$marker"
 echo "$dir"

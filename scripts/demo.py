@@ -25,6 +25,8 @@ def main():
     parser.add_argument("--project", default=os.path.join(ROOT, "examples/shop"),
                         help="copied to a temporary directory first, so the demo's edit stays there")
     parser.add_argument("--seconds", type=float, default=6.0, help="how long to let the app run")
+    parser.add_argument("--broken-edit", action="store_true",
+                        help="save an edit that does not compile (the demo must then fail, saying why)")
     args = parser.parse_args()
 
     adapter = subprocess.Popen([args.adapter], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -88,8 +90,9 @@ def main():
     # Edit and save while the shop runs: a bigger discount. The session reloads
     # the module by itself (reloadOnSave defaults to "auto"); the cart keeps its items.
     print("demo: saving lib/shop/pricing.ex: 50% off from 1 000 instead of 10% from 2 000")
+    edit = "subtotal > 1_000, do: div(subtotal, 2" + ("" if args.broken_edit else ")")
     with open(pricing, "w") as f:
-        f.write(source.replace("subtotal > 2_000, do: div(subtotal, 10)", "subtotal > 1_000, do: div(subtotal, 2)"))
+        f.write(source.replace("subtotal > 2_000, do: div(subtotal, 10)", edit))
     reloaded = until(lambda m: m.get("event") == "codeReloaded", 30, "the reload of the saved file")
     if not reloaded["body"].get("success") or not reloaded["body"].get("reloaded"):
         sys.exit("demo: the reload failed: %s\n%s" % (

@@ -2,7 +2,9 @@
 # Installs what elixir-dap needs on a fresh Debian machine, and nothing that is
 # already there: Erlang/OTP with the debugger app and its sources (the
 # debugger's modules are interpreted from source), Elixir, and python3 for the
-# demo client, and vim-tiny for the watcher's editor tests. Rust (cargo) must
+# demo client and scripts/test-beam.sh, and vim-tiny for the watcher's editor
+# tests; debootstrap when $ELIXIR_DAP_BEAMS (scripts/test.sh: default
+# "host trixie sid") names a BEAM that runs in a Debian chroot. Rust (cargo) must
 # already be installed.
 set -euo pipefail
 
@@ -19,6 +21,13 @@ done
 if ! command -v vim >/dev/null && ! command -v vim.tiny >/dev/null; then
   missing+=(vim-tiny)
 fi
+
+# scripts/beam-chroot.sh makes the chroots of the newer BEAMs.
+case " ${ELIXIR_DAP_BEAMS:-} " in
+  *" trixie "*|*" sid "*)
+    dpkg-query -W -f='${Status}' debootstrap 2>/dev/null | grep -q "install ok installed" ||
+      missing+=(debootstrap) ;;
+esac
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

@@ -13,6 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 fn main() -> std::process::ExitCode {
+    // The session keeper is this binary run again by a session (see
+    // `beam::keeper`): it must stay single-threaded, so it runs before
+    // anything else starts.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == beam::keeper::COMMAND) {
+        let status = beam::keeper::main(args.collect());
+        return std::process::ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let cli = Cli::parse();
     if let Some(Command::Deps(args)) = &cli.command {
         return cli::deps::run(args);
@@ -62,6 +70,7 @@ async fn serve(cli: Cli) -> Result<(), String> {
     let options = SessionOptions {
         cwd: std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?,
         cache_root: beam::agent_source::default_cache_root(),
+        keeper: beam::keeper::program(),
     };
     let stop = stop_on_signals();
     match cli.port {
@@ -97,11 +106,13 @@ async fn serve(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// Turns true on the first SIGINT or SIGTERM: sessions then answer the
-/// requests they have read and end as if their client had closed its input,
-/// so that no response is lost (nvim-dap interrupts the adapter as soon as a
-/// session ends). A second signal exits at once; the VMs' agents see their
-/// channel close and stop their VMs.
+/// Turns true on the first SIGINT or SIGTERM: sessions then end as if their
+/// client had closed its input (the work in progress is cancelled and
+/// answered, the VM stopped), and every response is written before the
+/// adapter exits: nvim-dap interrupts the adapter as soon as a session ends,
+/// and the default action of SIGINT lost the responses still queued. A second
+/// signal exits at once; the VMs' agents see their channel close and stop
+/// their VMs.
 fn stop_on_signals() -> watch::Receiver<bool> {
     use tokio::signal::unix::{signal, SignalKind};
     let (stop, stopped) = watch::channel(false);

@@ -80,7 +80,9 @@ fn the_disconnect_response_is_out_before_terminated_and_survives_the_client_leav
 }
 
 /// A request being handled when the adapter is told to stop, or when the
-/// client closes its input, is answered before the adapter exits.
+/// client closes its input, is answered before the adapter exits: with its
+/// result, or with an error saying it was cancelled (the end of the input
+/// cancels the work in progress, so that stopping is never held up).
 #[test]
 fn a_request_in_flight_is_answered_on_sigterm_sigint_and_end_of_input() {
     let project = fixture("otp_app");
@@ -98,8 +100,10 @@ fn a_request_in_flight_is_answered_on_sigterm_sigint_and_end_of_input() {
             signal => dap.signal_adapter(signal),
         }
         let response = dap.response_to(seq, TIMEOUT);
-        assert_eq!(response["success"], true, "{ending}: {response}");
-        assert_eq!(response["body"]["result"], ":answered", "{ending}: {response}");
+        let answered = response["success"] == true && response["body"]["result"] == ":answered";
+        let cancelled = response["success"] == false
+            && response["message"] == "evaluate: cancelled by the end of the client's input";
+        assert!(answered || cancelled, "{ending}: {response}");
         let status = dap.wait_adapter_exit(TIMEOUT);
         assert!(status.success(), "{ending}: adapter exit status {status}");
         assert_group_gone(vm, TIMEOUT);
@@ -181,13 +185,6 @@ fn disconnect_while_the_project_compiles_is_answered_and_stops_the_vm() {
     assert!(dap.events_named("initialized").is_empty());
     assert_group_gone(vm, TIMEOUT);
     assert!(dap.wait_adapter_exit(TIMEOUT).success());
-}
-
-/// The line of `# bp:<name>` in a fixture source, counted from 1.
-fn marker_line(file: &std::path::Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let index = text.lines().position(|l| l.contains(&format!("# bp:{name}"))).unwrap();
-    index as i64 + 1
 }
 
 /// Stops at `# bp:loop-step` with the client counting as `initialize`

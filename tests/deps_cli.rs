@@ -1,5 +1,8 @@
 //! `elixir-dap deps`: the real binary on `tests/fixtures/deps_graph`, read
 //! by the tree-sitter index only (no Mix, no VM), so these tests are fast.
+//! Each run names its Elixir (`--elixir-version`), so the answers do not
+//! depend on the Elixir installed; without the flag the binary asks
+//! `elixir --version`, which the tests answer with a stand-in script.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,13 +18,30 @@ fn fixture() -> PathBuf {
     manifest_dir().join("tests/fixtures/deps_graph")
 }
 
+/// The rules the fixture's expectations are written for, unless a test
+/// says otherwise: 1.14's (`@behaviour` and `defimpl` are compile-time).
+const RULES: [&str; 2] = ["--elixir-version", "1.14"];
+
+/// `deps` with [`RULES`], then `args`.
+fn deps<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["deps", RULES[0], RULES[1]];
+    all.extend_from_slice(args);
+    all
+}
+
 /// Runs `elixir-dap ARGS` in `cwd`.
 fn run_in(cwd: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_elixir-dap"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run elixir-dap");
+    run_with(cwd, args, None)
+}
+
+/// Runs `elixir-dap ARGS` in `cwd`, with `PATH` replaced when given.
+fn run_with(cwd: &Path, args: &[&str], path: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_elixir-dap"));
+    command.args(args).current_dir(cwd);
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().expect("run elixir-dap");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "elixir-dap {args:?} panicked:\n{stderr}");
     output
@@ -78,7 +98,7 @@ fn edges_of(graph: &str, file: &str) -> Vec<String> {
 
 #[test]
 fn text_graph_lists_files_modules_and_edges() {
-    let graph = ok_in(&manifest_dir(), &["deps", &fixture_arg()]);
+    let graph = ok_in(&manifest_dir(), &deps(&[&fixture_arg()]));
     assert!(
         graph
             .lines()
@@ -107,17 +127,17 @@ fn text_graph_lists_files_modules_and_edges() {
 
 #[test]
 fn project_dir_defaults_to_the_current_directory() {
-    let explicit = ok_in(&manifest_dir(), &["deps", &fixture_arg()]);
-    let implicit = ok_in(&fixture(), &["deps"]);
+    let explicit = ok_in(&manifest_dir(), &deps(&[&fixture_arg()]));
+    let implicit = ok_in(&fixture(), &deps(&[]));
     assert_eq!(explicit, implicit);
     // A relative PROJECT_DIR is relative to the current directory.
-    let relative = ok_in(&manifest_dir(), &["deps", "tests/fixtures/deps_graph"]);
+    let relative = ok_in(&manifest_dir(), &deps(&["tests/fixtures/deps_graph"]));
     assert_eq!(explicit, relative);
 }
 
 #[test]
 fn json_graph_has_the_modules_and_edges() {
-    let text = ok_in(&manifest_dir(), &["deps", &fixture_arg(), "--json"]);
+    let text = ok_in(&manifest_dir(), &deps(&[&fixture_arg(), "--json"]));
     let graph: Value = serde_json::from_str(&text).expect("--json prints JSON");
     let project = std::fs::canonicalize(fixture()).unwrap();
     assert_eq!(graph["project_dir"], project.display().to_string());
@@ -166,7 +186,7 @@ fn affected_by_a_macro_module_lists_its_compile_time_dependents() {
     // the macro and Jobs.Cleanup `use`s it; Server calls Accounts at runtime.
     let text = ok_in(
         &manifest_dir(),
-        &["deps", &fixture_arg(), "--affected", "lib/fixture/base.ex"],
+        &deps(&[&fixture_arg(), "--affected", "lib/fixture/base.ex"]),
     );
     let recompile: Vec<&str> = text
         .lines()
@@ -196,7 +216,7 @@ fn affected_by_a_macro_module_lists_its_compile_time_dependents() {
     // The same in JSON, for a defguard module.
     let json = ok_in(
         &manifest_dir(),
-        &["deps", &fixture_arg(), "--affected", "lib/fixture/guards.ex", "--json"],
+        &deps(&[&fixture_arg(), "--affected", "lib/fixture/guards.ex", "--json"]),
     );
     let affected: Value = serde_json::from_str(&json).expect("--affected --json prints JSON");
     assert_eq!(
@@ -217,16 +237,12 @@ fn affected_by_a_macro_module_lists_its_compile_time_dependents() {
 #[test]
 fn affected_follows_compile_connected_runtime_references() {
     // Router calls Routes at compile time and Routes calls Store at runtime:
-    // Mix recompiles Router when Store changes.
+    // Mix recompiles Router when Store changes. On 1.14 `@behaviour
+    // Fixture.Worker` (Server's, and Cleanup's through Base's `__using__`)
+    // is compile-time: both recompile when Worker changes.
     let json = ok_in(
         &fixture(),
-        &[
-            "deps",
-            "--affected",
-            "lib/fixture/store.ex",
-            "lib/fixture/worker.ex",
-            "--json",
-        ],
+        &deps(&["--affected", "lib/fixture/store.ex", "lib/fixture/worker.ex", "--json"]),
     );
     let affected: Value = serde_json::from_str(&json).unwrap();
     let mut paths: Vec<&str> = affected["recompile"]
@@ -258,7 +274,7 @@ fn affected_follows_compile_connected_runtime_references() {
 
 #[test]
 fn affected_files_may_be_relative_to_the_current_dir_or_the_project_or_absolute() {
-    let expected = ok_in(&fixture(), &["deps", "--affected", "lib/fixture/worker.ex"]);
+    let expected = ok_in(&fixture(), &deps(&["--affected", "lib/fixture/worker.ex"]));
     let elsewhere = tempfile::tempdir().unwrap();
     for (cwd, file) in [
         (
@@ -272,55 +288,55 @@ fn affected_files_may_be_relative_to_the_current_dir_or_the_project_or_absolute(
         ),
         (fixture(), "lib/fixture/../fixture/worker.ex".to_string()),
     ] {
-        let text = ok_in(&cwd, &["deps", &fixture_arg(), "--affected", &file]);
+        let text = ok_in(&cwd, &deps(&[&fixture_arg(), "--affected", &file]));
         assert_eq!(text, expected, "--affected {file} in {}", cwd.display());
     }
 }
 
 #[test]
 fn bad_project_dirs_are_errors() {
-    let missing = error_in(&manifest_dir(), &["deps", "tests/fixtures/no_such_project"]);
+    let missing = error_in(&manifest_dir(), &deps(&["tests/fixtures/no_such_project"]));
     assert!(missing.contains("no_such_project does not exist"), "{missing}");
 
-    let not_mix = error_in(&manifest_dir(), &["deps", "tests/fixtures"]);
+    let not_mix = error_in(&manifest_dir(), &deps(&["tests/fixtures"]));
     assert!(not_mix.contains("is not a Mix project: it has no mix.exs"), "{not_mix}");
 
     let empty = tempfile::tempdir().unwrap();
-    let default = error_in(empty.path(), &["deps"]);
+    let default = error_in(empty.path(), &deps(&[]));
     assert!(default.contains("no mix.exs"), "{default}");
 
-    let file = error_in(&manifest_dir(), &["deps", "Cargo.toml"]);
+    let file = error_in(&manifest_dir(), &deps(&["Cargo.toml"]));
     assert!(file.contains("Cargo.toml is not a directory"), "{file}");
 }
 
 #[test]
 fn bad_affected_files_are_errors() {
-    let missing = error_in(&fixture(), &["deps", "--affected", "lib/fixture/nope.ex"]);
+    let missing = error_in(&fixture(), &deps(&["--affected", "lib/fixture/nope.ex"]));
     assert!(missing.contains("lib/fixture/nope.ex does not exist"), "{missing}");
 
     // One bad file among good ones fails the whole command.
     let mixed = error_in(
         &fixture(),
-        &["deps", "--affected", "lib/fixture/base.ex", "lib/fixture/nope.ex"],
+        &deps(&["--affected", "lib/fixture/base.ex", "lib/fixture/nope.ex"]),
     );
     assert!(mixed.contains("nope.ex does not exist"), "{mixed}");
 
-    let outside = error_in(&fixture(), &["deps", "--affected", "../plain/lib/plain.ex"]);
+    let outside = error_in(&fixture(), &deps(&["--affected", "../plain/lib/plain.ex"]));
     assert!(outside.contains("is outside the project"), "{outside}");
-    let outside = error_in(&manifest_dir(), &["deps", &fixture_arg(), "--affected", "Cargo.toml"]);
+    let outside = error_in(&manifest_dir(), &deps(&[&fixture_arg(), "--affected", "Cargo.toml"]));
     assert!(outside.contains("Cargo.toml is outside the project"), "{outside}");
 
-    let dir = error_in(&fixture(), &["deps", "--affected", "lib"]);
+    let dir = error_in(&fixture(), &deps(&["--affected", "lib"]));
     assert!(dir.contains("lib is a directory"), "{dir}");
 
     // No FILE at all is a usage error.
-    let usage = run_in(&fixture(), &["deps", "--affected"]);
+    let usage = run_in(&fixture(), &deps(&["--affected"]));
     assert_eq!(usage.status.code(), Some(2));
 }
 
 #[test]
 fn files_outside_the_source_roots_are_reported_as_not_indexed() {
-    let output = run_in(&fixture(), &["deps", "--affected", "mix.exs"]);
+    let output = run_in(&fixture(), &deps(&["--affected", "mix.exs"]));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("not indexed: mix.exs"), "{}", stdout(&output));
     let warning = stderr(&output);
@@ -350,7 +366,7 @@ fn parse_errors_are_warnings_that_mention_the_mix_fallback() {
     )
     .unwrap();
 
-    let graph = run_in(project.path(), &["deps"]);
+    let graph = run_in(project.path(), &deps(&[]));
     assert!(graph.status.success(), "{}", stderr(&graph));
     assert!(stdout(&graph).contains("lib/good.ex  Good"), "{}", stdout(&graph));
     let warning = stderr(&graph);
@@ -359,7 +375,7 @@ fn parse_errors_are_warnings_that_mention_the_mix_fallback() {
         "{warning}"
     );
 
-    let affected = run_in(project.path(), &["deps", "--affected", "lib/broken.ex", "--json"]);
+    let affected = run_in(project.path(), &deps(&["--affected", "lib/broken.ex", "--json"]));
     assert!(affected.status.success(), "{}", stderr(&affected));
     let json: Value = serde_json::from_str(&stdout(&affected)).unwrap();
     assert_eq!(json["parse_errors"][0]["path"], "lib/broken.ex");
@@ -377,4 +393,173 @@ fn dap_options_are_unchanged_and_do_not_mix_with_deps() {
     let conflict = run_in(&fixture(), &["--port", "4711", "deps"]);
     assert_eq!(conflict.status.code(), Some(2), "{}", stderr(&conflict));
     assert!(stderr(&conflict).contains("--port"), "{}", stderr(&conflict));
+}
+
+/// The kind of the edge `from -> to` in a `--json` graph, `None` without one.
+fn json_edge_kind(graph: &Value, from: &str, to: &str) -> Option<String> {
+    graph["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"] == from)
+        .flat_map(|f| f["depends_on"].as_array().unwrap())
+        .find(|e| e["to"] == to)
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn the_elixir_version_picks_the_rules() {
+    // (release, server.ex -> worker.ex (`@behaviour`), shapes.ex -> shape.ex (`defimpl`))
+    for (version, behaviour, defimpl) in [
+        ("1.14", "compile", "compile"),
+        ("1.14.5", "compile", "compile"),
+        ("1.15.0", "runtime", "compile"),
+        ("1.18.3", "runtime", "compile"),
+        ("1.19", "runtime", "export"),
+        ("1.20.0-rc.1", "runtime", "export"),
+    ] {
+        let text = ok_in(
+            &manifest_dir(),
+            &["deps", &fixture_arg(), "--json", "--elixir-version", version],
+        );
+        let graph: Value = serde_json::from_str(&text).unwrap();
+        let major_minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        assert_eq!(graph["elixir_version"], major_minor.as_str(), "{version}");
+        assert_eq!(
+            json_edge_kind(&graph, "lib/fixture/server.ex", "lib/fixture/worker.ex").as_deref(),
+            Some(behaviour),
+            "{version}"
+        );
+        assert_eq!(
+            json_edge_kind(&graph, "lib/fixture/shapes.ex", "lib/fixture/shape.ex").as_deref(),
+            Some(defimpl),
+            "{version}"
+        );
+    }
+    // What a change of the behaviour recompiles follows: on 1.14 its
+    // implementers, since 1.15 nothing but itself.
+    let affected = |version: &str| -> Value {
+        let json = ok_in(
+            &fixture(),
+            &[
+                "deps",
+                "--elixir-version",
+                version,
+                "--affected",
+                "lib/fixture/worker.ex",
+                "--json",
+            ],
+        );
+        serde_json::from_str(&json).unwrap()
+    };
+    let paths = |a: &Value| -> Vec<String> {
+        a["recompile"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        paths(&affected("1.14")),
+        [
+            "lib/fixture/worker.ex",
+            "lib/fixture/jobs/cleanup.ex",
+            "lib/fixture/server.ex"
+        ]
+    );
+    let on_1_18 = affected("1.18");
+    assert_eq!(paths(&on_1_18), ["lib/fixture/worker.ex"]);
+    assert_eq!(
+        on_1_18["runtime_callers"],
+        serde_json::json!(["lib/fixture/jobs/cleanup.ex", "lib/fixture/server.ex"])
+    );
+}
+
+/// A directory holding a stand-in `elixir` that prints `output` for
+/// `elixir --version` and writes the directory it ran in to `pwd`.
+fn fake_elixir(output: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("elixir");
+    let pwd = dir.path().join("pwd");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\npwd > '{}'\ncat <<'EOF'\n{output}\nEOF\n", pwd.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn without_the_flag_the_rules_are_those_elixir_on_path_reports_in_the_project() {
+    let elixir = fake_elixir("Erlang/OTP 28 [erts-16.0] [64-bit]\n\nElixir 1.19.2 (compiled with Erlang/OTP 28)");
+    // The stand-in first on PATH, then the system's (for /bin/sh and cat).
+    let path = std::env::join_paths(
+        std::iter::once(elixir.path().to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let output = run_with(
+        &manifest_dir(),
+        &["deps", &fixture_arg(), "--json"],
+        Some(Path::new(&path)),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let detected = stdout(&output);
+    let explicit = ok_in(
+        &manifest_dir(),
+        &["deps", &fixture_arg(), "--json", "--elixir-version", "1.19"],
+    );
+    assert_eq!(detected, explicit);
+    let graph: Value = serde_json::from_str(&detected).unwrap();
+    assert_eq!(graph["elixir_version"], "1.19");
+    // Asked in the project (where asdf and the like pick its Elixir).
+    let ran_in = std::fs::read_to_string(elixir.path().join("pwd")).unwrap();
+    assert_eq!(Path::new(ran_in.trim()), std::fs::canonicalize(fixture()).unwrap());
+}
+
+#[test]
+fn without_the_flag_and_without_a_usable_elixir_the_error_names_the_flag() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = run_with(&manifest_dir(), &["deps", &fixture_arg()], Some(empty.path()));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    let message = stderr(&output);
+    assert!(
+        message.contains("elixir --version") && message.contains("--elixir-version X.Y"),
+        "{message}"
+    );
+
+    let broken = fake_elixir("this is not Elixir");
+    let output = run_with(&manifest_dir(), &["deps", &fixture_arg()], Some(broken.path()));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("did not report a version") && message.contains("--elixir-version"),
+        "{message}"
+    );
+}
+
+#[test]
+fn elixir_versions_are_checked() {
+    for bad in ["abc", "1", "1.x", "1.18.3.4"] {
+        let output = run_in(&fixture(), &["deps", "--elixir-version", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(
+            message.contains("--elixir-version") && message.contains("is not an Elixir version"),
+            "{message}"
+        );
+    }
+    // Outside the modelled releases: the nearest one's rules, with a warning.
+    for (version, nearest) in [("1.21.0", "1.20"), ("1.13", "1.14")] {
+        let output = run_in(&fixture(), &["deps", "--elixir-version", version]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let warning = stderr(&output);
+        assert!(
+            warning.contains("warning:") && warning.contains(&format!("{nearest}'s are used")),
+            "{warning}"
+        );
+    }
 }

@@ -24,16 +24,6 @@ fn elixir_ls_test_config(project: &Path, task_args: Value) -> Value {
     })
 }
 
-/// The line of `# bp:<name>` in a fixture file.
-fn marker_line(file: &Path, name: &str) -> i64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    let marker = format!("# bp:{name}");
-    text.lines()
-        .position(|l| l.contains(&marker))
-        .unwrap_or_else(|| panic!("no {marker} in {file:?}")) as i64
-        + 1
-}
-
 struct Marker {
     file: &'static str,
     name: &'static str,
@@ -69,7 +59,12 @@ fn stops_in_every_test_file(launch: Value) {
     launch["projectDir"] = json!(path_string(project.path()));
     let mut dap = DapClient::start();
     let response = dap.launch(launch);
-    assert_eq!(response["success"], true, "launch failed: {response}\n{}", dap.transcript());
+    assert_eq!(
+        response["success"],
+        true,
+        "launch failed: {response}\n{}",
+        dap.transcript()
+    );
     let mut ids: BTreeMap<i64, (&Marker, i64)> = BTreeMap::new();
     for marker in MARKERS {
         let file = project.path().join(marker.file);
@@ -115,11 +110,16 @@ fn stops_in_every_test_file(launch: Value) {
     assert_eq!(seen, ["async", "helper", "passing"]);
     // Every breakpoint was verified once its module was defined.
     for id in ids.keys() {
-        let verified = dap
-            .received
-            .iter()
-            .any(|m| m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == *id && m["body"]["breakpoint"]["verified"] == true);
-        assert!(verified, "no breakpoint event verified breakpoint {id}\n{}", dap.transcript());
+        let verified = dap.received.iter().any(|m| {
+            m["event"] == "breakpoint"
+                && m["body"]["breakpoint"]["id"] == *id
+                && m["body"]["breakpoint"]["verified"] == true
+        });
+        assert!(
+            verified,
+            "no breakpoint event verified breakpoint {id}\n{}",
+            dap.transcript()
+        );
     }
 
     let exited = dap.wait_event("exited", LAUNCH_TIMEOUT);
@@ -162,7 +162,10 @@ fn a_test_file_argument_runs_only_that_file() {
     assert!(!stdout.contains("calc_test ran"), "{stdout}");
     assert!(stdout.contains("at_exit callback: status 0"), "{stdout}");
 
-    let (code, stdout) = run_to_end(project.path(), json!({"task": "test", "taskArgs": ["test/calc_test.exs"]}));
+    let (code, stdout) = run_to_end(
+        project.path(),
+        json!({"task": "test", "taskArgs": ["test/calc_test.exs"]}),
+    );
     assert_eq!(code, 2, "{stdout}");
     assert!(stdout.contains("fails on purpose"), "{stdout}");
     assert!(!stdout.contains("async_test ran"), "{stdout}");
@@ -205,7 +208,11 @@ fn write_mix_exs(project: &Path, extra: &str) {
     let mix_exs = format!(
         "defmodule MixTests.MixProject do\n  use Mix.Project\n\n  \
          def project do\n    [app: :mix_tests, version: \"0.1.0\", deps: []{}]\n  end\n{}\nend\n",
-        if extra.starts_with("project:") { extra.trim_start_matches("project:") } else { "" },
+        if extra.starts_with("project:") {
+            extra.trim_start_matches("project:")
+        } else {
+            ""
+        },
         if extra.starts_with("project:") { "" } else { extra },
     );
     std::fs::write(project.join("mix.exs"), mix_exs).unwrap();
@@ -245,7 +252,10 @@ fn the_environment_is_chosen_as_mix_chooses_it() {
 
     // `test` prefers the test environment with no configuration at all.
     write_mix_exs(project.path(), "");
-    let (_, stdout) = run_to_end(project.path(), json!({"task": "test", "taskArgs": ["test/calc_test.exs"]}));
+    let (_, stdout) = run_to_end(
+        project.path(),
+        json!({"task": "test", "taskArgs": ["test/calc_test.exs"]}),
+    );
     assert!(stdout.contains("calc_test ran in test"), "{stdout}");
 }
 

@@ -352,6 +352,47 @@ fn new_and_deleted_files_load_and_unload_their_modules() {
     assert_eq!(removed["success"], true, "{removed}");
     assert_eq!(removed["body"]["removed"][0]["module"], "ReloadApp.Extra", "{removed}");
     assert_eq!(app.eval(":code.is_loaded(ReloadApp.Extra)"), "false");
+    // Gone for good: no beam left on the code path loads it again.
+    let call = "try do ReloadApp.Extra.hi() rescue UndefinedFunctionError -> :undefined end";
+    assert_eq!(app.eval(call), ":undefined");
+}
+
+#[test]
+fn a_module_compiled_at_launch_and_deleted_stays_deleted() {
+    // Its beam is in _build, where Mix wrote it at launch.
+    let mut app = App::start(json!({}));
+    assert_eq!(app.eval("ReloadApp.Greeter.hello(\"x\")"), "\"hello x\"");
+    std::fs::remove_file(app.path("lib/reload_app/greeter.ex")).unwrap();
+    let removed = app.reload(json!({}));
+    assert_eq!(removed["success"], true, "{removed}");
+    let call = "try do ReloadApp.Greeter.hello(\"x\") rescue UndefinedFunctionError -> :undefined end";
+    assert_eq!(app.eval(call), ":undefined");
+}
+
+#[test]
+fn a_requested_file_that_is_no_source_fails_naming_it() {
+    let mut app = App::start(json!({}));
+    std::fs::create_dir_all(app.path("priv")).unwrap();
+    std::fs::write(app.path("priv/notes.txt"), "not Elixir").unwrap();
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    for (file, why) in [
+        ("lib/does_not_exist.ex".to_owned(), "no such file"),
+        (path_string(&app.path("lib/reload_app/missing.ex")), "no such file"),
+        ("priv/notes.txt".to_owned(), "not a source Mix compiles"),
+        (path_string(outside.path()), "outside the project"),
+    ] {
+        let response = app.reload(json!({"files": [file.clone()]}));
+        assert_eq!(response["success"], false, "{file}: {response}");
+        let message = response["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{file}: {message}");
+        let name = Path::new(&file).file_name().unwrap().to_string_lossy().into_owned();
+        assert!(message.contains(&name), "{file}: {message}");
+    }
+    // Together with a real change, nothing is reloaded either.
+    app.edit("lib/reload_app/greeter.ex", "greeting = \"hello\"", "greeting = \"hi\"");
+    let response = app.reload(json!({"files": ["lib/reload_app/greeter.ex", "lib/nope.ex"]}));
+    assert_eq!(response["success"], false, "{response}");
+    assert_eq!(app.eval("ReloadApp.Greeter.hello(\"x\")"), "\"hello x\"");
 }
 
 #[test]
@@ -499,7 +540,11 @@ fn a_line_only_change_to_native_code_loads_the_new_lines() {
     assert_eq!(raised_at_line(&mut app, "ReloadApp.Greeter.boom(1)"), line.to_string());
 
     for inserted in ["  # one comment line", "  # two\n  # comment lines\n  #"] {
-        app.edit("lib/reload_app/greeter.ex", "  def boom(x)", &format!("{inserted}\n  def boom(x)"));
+        app.edit(
+            "lib/reload_app/greeter.ex",
+            "  def boom(x)",
+            &format!("{inserted}\n  def boom(x)"),
+        );
         let response = app.reload(json!({}));
         assert_eq!(response["success"], true, "{response}");
         assert_eq!(reloaded_modules(&response), ["ReloadApp.Greeter"], "{response}");
@@ -537,5 +582,9 @@ fn a_new_module_and_an_on_load_module_load_on_every_elixir() {
     assert_eq!(response["success"], false, "{response}");
     let failed = response["body"]["failed"].to_string();
     assert!(failed.contains("ReloadApp.WithOnLoad"), "{response}");
-    assert_eq!(app.eval("ReloadApp.Fresh.answer()"), "42", "the batch was not rolled back: {response}");
+    assert_eq!(
+        app.eval("ReloadApp.Fresh.answer()"),
+        "42",
+        "the batch was not rolled back: {response}"
+    );
 }

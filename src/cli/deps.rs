@@ -6,10 +6,10 @@
 //! file cannot be read; clap's own usage errors exit with 2.
 
 use clap::Args;
-use elixir_dap_deps::{default_roots, render_affected_text, render_graph_text, Index, ParseError};
+use elixir_dap_deps::{default_roots, render_affected_text, render_graph_text, ElixirVersion, Index, ParseError};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 
 #[derive(Debug, Args)]
 pub struct DepsArgs {
@@ -26,6 +26,13 @@ pub struct DepsArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// Classify dependencies as Mix on this Elixir does (X.Y or X.Y.Z, e.g. 1.18)
+    ///
+    /// Mix's dependency kinds changed between releases (`@behaviour` is compile-time on 1.14
+    /// and runtime since 1.15; `defimpl` is an export dependency on its protocol since 1.19).
+    /// Default: the version `elixir --version` reports, run in PROJECT_DIR.
+    #[arg(long, value_name = "X.Y[.Z]")]
+    pub elixir_version: Option<ElixirVersion>,
 }
 
 /// What a successful run prints.
@@ -74,14 +81,28 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
         .map(|file| project_file(&cwd, &project, file))
         .collect::<Result<Vec<PathBuf>, String>>()?;
 
+    let mut warnings = Vec::new();
+    let elixir = match args.elixir_version {
+        Some(version) => version,
+        None => installed_elixir(&project)?,
+    };
+    if !elixir.is_modelled() {
+        let nearest = elixir.clamp(ElixirVersion::OLDEST_MODELLED, ElixirVersion::NEWEST_MODELLED);
+        warnings.push(format!(
+            "the index knows the rules of Elixir {}–{}, not those of {elixir}: {nearest}'s are used",
+            ElixirVersion::OLDEST_MODELLED,
+            ElixirVersion::NEWEST_MODELLED
+        ));
+    }
+
     let roots = default_roots(&project);
-    let index = Index::build(&project, &roots).map_err(|e| format!("cannot index {}: {e}", project.display()))?;
+    let index =
+        Index::build(&project, &roots, elixir).map_err(|e| format!("cannot index {}: {e}", project.display()))?;
     let roots_shown = roots
         .iter()
         .map(|r| format!("{}/", r.display()))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut warnings = Vec::new();
     if index.files().next().is_none() {
         warnings.push(format!(
             "no .ex or .exs files under {roots_shown} in {}",
@@ -114,6 +135,27 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
         render_affected_text(&affected)
     };
     Ok(Report { output, warnings })
+}
+
+/// The Elixir `elixir --version` reports, run in the project directory
+/// (where version managers such as asdf pick the project's Elixir).
+fn installed_elixir(project: &Path) -> Result<ElixirVersion, String> {
+    let advice = "pass the Elixir the project is compiled with: --elixir-version X.Y (e.g. --elixir-version 1.18)";
+    let output = Command::new("elixir")
+        .arg("--version")
+        .current_dir(project)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `elixir --version` to learn which Elixir's rules to use ({e}); {advice}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    match ElixirVersion::from_version_output(&text) {
+        Some(version) if output.status.success() => Ok(version),
+        _ => Err(format!(
+            "`elixir --version` did not report a version ({}: {}); {advice}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
 }
 
 fn parse_warning(e: &ParseError) -> String {

@@ -34,6 +34,7 @@ pub enum Command {
     /// Print a Mix project's module dependency graph, or what a change to some files affects
     ///
     /// Reads the sources under lib/ (apps/*/lib/ in an umbrella) with the same index the
-    /// reload planner uses; neither Mix nor a VM is started.
+    /// reload planner uses, by the rules of the project's Elixir release (--elixir-version,
+    /// or what `elixir --version` reports); Mix is not started.
     Deps(deps::DepsArgs),
 }

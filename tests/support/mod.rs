@@ -72,7 +72,15 @@ pub struct DapClient {
 impl DapClient {
     /// Starts `elixir-dap` speaking DAP on stdio.
     pub fn start() -> DapClient {
-        let mut child = Command::new(adapter_binary())
+        DapClient::start_with(|_| {})
+    }
+
+    /// Like [`start`](Self::start), with the command changed first (its
+    /// environment, for example).
+    pub fn start_with(configure: impl FnOnce(&mut Command)) -> DapClient {
+        let mut command = Command::new(adapter_binary());
+        configure(&mut command);
+        let mut child = command
             .args(["--log-level", "debug", "--log-file"])
             .arg(log_file())
             .stdin(Stdio::piped())
@@ -320,11 +328,6 @@ impl DapClient {
         self.wait_adapter_exit(timeout)
     }
 
-    /// Closes the adapter's stdin (EOF), as a client ending a session does.
-    pub fn close_input(&mut self) {
-        self.writer = Box::new(std::io::sink());
-    }
-
     /// Sends `signal` (`INT`, `TERM`) to the adapter.
     pub fn signal_adapter(&self, signal: &str) {
         let pid = self.child.as_ref().expect("adapter started by this client").id();
@@ -370,6 +373,11 @@ impl DapClient {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Closes the adapter's stdin (end of the client's input) without waiting.
+    pub fn close_input(&mut self) {
+        self.writer = Box::new(std::io::sink());
     }
 
     pub fn kill_adapter(&mut self) {
@@ -501,6 +509,106 @@ pub fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// The (1-based) line of the `# bp:<name>` marker in a fixture file.
+pub fn marker_line(file: &Path, name: &str) -> i64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let marker = format!("# bp:{name}");
+    let index = text
+        .lines()
+        .position(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker} in {file:?}"));
+    index as i64 + 1
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Live (not zombie) processes whose command line contains `tag`: how a test
+/// finds the processes of its own session and no one else's.
+pub fn processes_tagged(tag: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(tag) && is_alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_owned()))
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat`.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits until every process in `pids` has exited, through a pidfd for each
+/// (readable once the process is dead, whoever its parent is). Panics naming
+/// `what` and the survivors after `timeout`. Returns how long it took.
+pub fn wait_processes_gone(pids: &[u32], timeout: Duration, what: &str) -> Duration {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let started = Instant::now();
+    let deadline = started + timeout;
+    for &pid in pids {
+        let Some(raw) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+            continue;
+        };
+        let Ok(pidfd) = pidfd_open(raw, PidfdFlags::empty()) else {
+            // ESRCH: gone (and reaped) already.
+            continue;
+        };
+        loop {
+            if !is_alive(pid) {
+                break;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let survivors: Vec<String> = pids
+                    .iter()
+                    .filter(|p| is_alive(**p))
+                    .map(|p| describe_process(*p))
+                    .collect();
+                panic!(
+                    "{what}: still alive after {} ms: {}",
+                    timeout.as_millis(),
+                    survivors.join("; ")
+                );
+            }
+            let timespec = rustix::time::Timespec::try_from(remaining).unwrap();
+            let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+            let _ = poll(&mut fds, Some(&timespec));
+        }
+    }
+    started.elapsed()
+}
+
+/// `pid (command line)`, for messages.
+pub fn describe_process(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    format!("{pid} ({})", cmdline.trim())
+}
+
+/// Sends SIGKILL to one process (not its group).
+pub fn kill_process(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process(pid, Signal::KILL);
+    }
 }

@@ -8,8 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 /// Serves one session until the client disconnects or closes the stream, or
 /// `stop` turns true (the adapter was asked to stop: SIGINT, SIGTERM), which
-/// ends the session as the end of the client's input does: the requests
-/// already read are answered, then the VM is stopped. Returns once every
+/// ends the session as the end of the client's input does. Returns once every
 /// message has been written and the VM is gone.
 pub async fn run_session<R, W>(reader: R, writer: W, options: SessionOptions, stop: watch::Receiver<bool>)
 where
@@ -36,7 +35,7 @@ async fn read_until_stopped<R: AsyncRead + Unpin>(
     tokio::select! {
         () = read_requests(reader, requests, client) => {}
         _ = stop.wait_for(|stopped| *stopped) => {
-            tracing::info!("asked to stop: answering the requests already read, then ending the session");
+            tracing::info!("asked to stop: ending the session as at the end of the input");
         }
     }
 }

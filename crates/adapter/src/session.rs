@@ -1,9 +1,9 @@
 //! One debug session: the request dispatcher and the state it keeps.
 //!
 //! Requests are handled one at a time, in order. Each handler returns a body
-//! or a [`RequestError`]; [`Session::handle_request`] is the only place that
-//! turns those into responses. Events from the VM (its output, agent events,
-//! its exit) arrive on a second channel and are handled between requests; the
+//! or a [`RequestError`]; [`Session::respond`] is the only place that turns
+//! those into responses. Events from the VM (its output, agent events, its
+//! exit) arrive on a second channel and are handled between requests; the
 //! VM's output is forwarded to the client directly by a pump task so that it
 //! flows even while a long request runs.
 //!
@@ -11,13 +11,20 @@
 //! adapter that takes seconds to answer it (nvim-dap after 4 s), and Mix's
 //! compile can take minutes. The compile goes on in the background, shown by
 //! progress events; `initialized` follows when the project is loaded, or the
-//! failure and `terminated`. A request that needs the loaded program (a
+//! failure and `terminated`. A request that needs the loaded program (from a
 //! client that does not wait for `initialized`) waits for it.
 //!
 //! Ending: the `disconnect` response is written before `exited` and
 //! `terminated`, which some clients (nvim-dap) answer by closing the
 //! adapter's input and interrupting it.
+//!
+//! Stopping always works: while a request (or a reload on save) is being
+//! handled, the session keeps reading the client. A `disconnect` or
+//! `terminate`, or the end of the client's input, cancels the work in
+//! progress (its request is answered with an error saying so) and is handled
+//! at once, whatever the VM is doing; other requests wait their turn.
 
+mod external;
 mod on_save;
 mod reload;
 
@@ -31,25 +38,35 @@ use dap::types::{
 };
 use dap::{parse_arguments, Incoming, Positions, Request, Response};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long the VM may take to boot and connect its agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Compiling a large project at launch can take minutes.
-const LOAD_PROJECT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Compiling a large project at launch can take minutes (a cold compile of
+/// 2 000 modules takes about 2 min on 2 cores); `disconnect` ends it sooner.
+const LOAD_PROJECT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const AGENT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a terminated VM may take to exit and flush its output.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a killed VM may take to exit and flush its output before
+/// `disconnect` is answered anyway (the whole stop fits in 2 s).
+const EXIT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long the agent may take to acknowledge `detach`.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Program output chunks (16 KiB each) between the VM's pipes and the pump:
+/// with the client's own budget, what bounds the adapter's memory.
+const VM_EVENT_QUEUE: usize = 16;
 
 /// Settings of the adapter process that every session shares.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Relative `projectDir` values are resolved against this directory.
     pub cwd: PathBuf,
-    /// Where the agent's compiled code is cached.
+    /// Where the agent's compiled code is cached (private to the user).
     pub cache_root: PathBuf,
+    /// The executable that runs the session keeper ([`beam::keeper`]).
+    pub keeper: PathBuf,
 }
 
 /// Why a request failed. The message is shown to the user as it is, so it
@@ -125,6 +142,9 @@ struct Launching {
     loaded: oneshot::Receiver<Result<eetf::Term, AgentError>>,
 }
 
+/// The result of loading the project, as the launch's background call ends.
+type Loaded = Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError>;
+
 /// Requests answered while the project is still loading; every other request
 /// waits for the launch to finish first.
 const ANSWERED_WHILE_LOADING: &[&str] = &["initialize", "launch", "attach", "disconnect", "terminate", "threads"];
@@ -160,7 +180,11 @@ pub struct Session {
     disconnecting: bool,
     /// The exit status to report after the `disconnect` response.
     held_exit_code: Option<i64>,
+    /// `terminate` was asked for: the VM's end is no failure.
+    stop_requested: bool,
     next_progress_id: u64,
+    /// Progress shown and not ended yet: ended by hand when its request is cancelled.
+    open_progress: Vec<String>,
     /// Code reload: the manager and the overlay directory, from launch on.
     reload: Option<reload::ReloadState>,
     /// The file watcher of `reloadOnSave`.
@@ -185,69 +209,155 @@ impl Session {
             terminated_sent: false,
             disconnecting: false,
             held_exit_code: None,
+            stop_requested: false,
             next_progress_id: 0,
+            open_progress: Vec::new(),
             reload: None,
             save_watch: None,
         }
     }
 
     /// Runs until the client disconnects or closes its stream.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<Incoming>) {
+    pub async fn run(mut self, requests: mpsc::Receiver<Incoming>) {
+        let mut inbox = Inbox::new(requests);
         loop {
-            tokio::select! {
-                incoming = requests.recv() => match incoming {
-                    Some(incoming) => {
-                        if self.handle_incoming(incoming).await == Flow::End {
-                            break;
-                        }
-                    }
+            let work = tokio::select! {
+                incoming = inbox.next() => match incoming {
+                    Some(incoming) => Work::Incoming(incoming),
                     None => {
                         tracing::info!("the client closed the stream; ending the session");
                         break;
                     }
                 },
-                Some(event) = self.vm_events.recv() => {
-                    self.handle_vm_event(event).await;
-                    // Saves held back by a step go once the step has ended.
-                    self.reload_pending_saves().await;
+                Some(event) = self.vm_events.recv() => Work::Vm(event),
+                Some(batch) = on_save::next_batch(&mut self.save_watch) => Work::Saved(batch),
+                loaded = next_loaded(&mut self.launching) => Work::Loaded(loaded),
+            };
+            let flow = match work {
+                Work::Incoming(Incoming::Request(request)) => self.serve(request, &mut inbox).await,
+                Work::Incoming(Incoming::Malformed { seq, command, reason }) => {
+                    self.malformed(seq, command, reason);
+                    Flow::Continue
                 }
-                Some(batch) = on_save::next_batch(&mut self.save_watch) => self.on_saved(batch).await,
-                loaded = next_loaded(&mut self.launching) => self.finish_launch(loaded).await,
+                Work::Vm(event) => {
+                    let handled = inbox
+                        .race(async {
+                            self.handle_vm_event(event).await;
+                            // Saves held back by a step go once the step has ended.
+                            self.reload_pending_saves().await;
+                        })
+                        .await;
+                    self.after_interruptible(handled.err(), "handling the VM's events")
+                        .await
+                }
+                Work::Saved(batch) => {
+                    let reloaded = inbox.race(self.on_saved(batch)).await;
+                    self.after_interruptible(reloaded.err(), "the reload on save").await
+                }
+                Work::Loaded(loaded) => {
+                    let finished = inbox.race(self.finish_launch(loaded)).await;
+                    self.after_interruptible(finished.err(), "starting the program").await
+                }
+            };
+            if flow == Flow::End {
+                break;
             }
         }
+        inbox.refuse_backlog(&self.client);
         self.shutdown().await;
     }
 
-    async fn handle_incoming(&mut self, incoming: Incoming) -> Flow {
-        match incoming {
-            Incoming::Request(request) => self.handle_request(request).await,
-            Incoming::Malformed {
-                seq: Some(seq),
-                command,
-                reason,
-            } => {
+    /// Handles one request, answering it, while watching the client for a
+    /// request that ends the work in progress (see [`Inbox::race`]).
+    async fn serve(&mut self, mut request: Request, inbox: &mut Inbox) -> Flow {
+        tracing::debug!(seq = request.seq, command = %request.command, "request");
+        self.client.positions().from_client(&mut request);
+        let waits_for_launch = self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str());
+        let handled = inbox
+            .race(async {
+                if waits_for_launch {
+                    self.await_launch().await;
+                }
+                self.dispatch(&request).await
+            })
+            .await;
+        match handled {
+            Ok(result) => self.respond(&request, result),
+            Err(interrupt) => {
+                self.cancelled(&request.command);
+                let by = interrupt.describe();
+                tracing::info!(command = %request.command, by, "request cancelled");
+                self.client.respond(Response::error(
+                    request.seq,
+                    &request.command,
+                    &format!("{}: cancelled by {by}", request.command),
+                ));
+                self.on_interrupt(interrupt).await
+            }
+        }
+    }
+
+    /// After work that was not a request: an interrupt may have cancelled it.
+    async fn after_interruptible(&mut self, interrupt: Option<Interrupt>, what: &str) -> Flow {
+        match interrupt {
+            None => Flow::Continue,
+            Some(interrupt) => {
+                tracing::info!(what, by = interrupt.describe(), "work cancelled");
+                self.cancelled("");
+                self.on_interrupt(interrupt).await
+            }
+        }
+    }
+
+    /// Handles what interrupted the work in progress. `disconnect` and
+    /// `terminate` are handled without watching for further interrupts: they
+    /// are bounded themselves.
+    async fn on_interrupt(&mut self, interrupt: Interrupt) -> Flow {
+        match interrupt {
+            Interrupt::Request(mut request) => {
+                self.client.positions().from_client(&mut request);
+                let result = self.dispatch(&request).await;
+                self.respond(&request, result)
+            }
+            Interrupt::InputClosed => {
+                tracing::info!("the client closed the stream; ending the session");
+                Flow::End
+            }
+        }
+    }
+
+    /// Undoes what a cancelled handler left half done: a launch that did not
+    /// finish is a failed launch (its VM goes), and its progress ends.
+    fn cancelled(&mut self, command: &str) {
+        for id in std::mem::take(&mut self.open_progress) {
+            self.client
+                .event("progressEnd", json!({ "progressId": id, "message": "cancelled" }));
+        }
+        if command == "launch" && self.program.is_none() {
+            if let Some(mut debuggee) = self.debuggee.take() {
+                debuggee.terminate();
+            }
+        }
+    }
+
+    /// A message that is not a usable request: answered if it has a `seq`.
+    fn malformed(&mut self, seq: Option<i64>, command: Option<String>, reason: String) {
+        match seq {
+            Some(seq) => {
                 let command = command.unwrap_or_default();
                 tracing::warn!(seq, %reason, "malformed request");
                 self.client
                     .respond(Response::error(seq, &command, &format!("malformed request: {reason}")));
-                Flow::Continue
             }
-            Incoming::Malformed { seq: None, reason, .. } => {
+            None => {
                 tracing::warn!(%reason, "skipped a message without a readable seq");
                 self.client.console(format!("elixir-dap: skipped a message: {reason}"));
-                Flow::Continue
             }
         }
     }
 
     /// The one place that answers requests.
-    pub async fn handle_request(&mut self, mut request: Request) -> Flow {
-        tracing::debug!(seq = request.seq, command = %request.command, "request");
-        self.client.positions().from_client(&mut request);
-        if self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str()) {
-            self.await_launch().await;
-        }
-        let result = self.dispatch(&request).await;
+    fn respond(&mut self, request: &Request, result: Handled) -> Flow {
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
@@ -443,8 +553,9 @@ impl Session {
             env: config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             cache_root: self.options.cache_root.clone(),
             connect_timeout: CONNECT_TIMEOUT,
+            keeper: self.options.keeper.clone(),
         };
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(VM_EVENT_QUEUE);
         self.pump = Some(tokio::spawn(pump_vm_events(
             events_rx,
             self.client.clone(),
@@ -480,7 +591,7 @@ impl Session {
 
     /// The project has loaded (or failed to): start debugging and send
     /// `initialized`, or report the failure and end the session.
-    async fn finish_launch(&mut self, loaded: Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError>) {
+    async fn finish_launch(&mut self, loaded: Loaded) {
         let Some(launching) = self.launching.take() else { return };
         let progress = launching.progress.clone();
         let result = match loaded {
@@ -561,12 +672,47 @@ impl Session {
                     "launch: could not load the Mix project: {message}"
                 )))
             }
+            Err(AgentError::Timeout { after, .. }) => {
+                return Err(RequestError::User(format!(
+                    "launch: loading and compiling the project did not finish within {} \
+                     (a module body or other compile-time code may never return)",
+                    beam::channel::human_duration(after)
+                )))
+            }
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
         self.report_diagnostics(&loaded);
         // Index the sources for reloads while the debugger starts.
-        self.reload = Some(reload::ReloadState::start(config.project_dir.clone(), compile_started));
-        match on_save::SaveWatch::start(&config) {
+        let manifests: Vec<(PathBuf, PathBuf)> = loaded
+            .get("manifests")
+            .and_then(TermExt::as_elements)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    PathBuf::from(m.get_text("app_dir")?),
+                    PathBuf::from(m.get_text("manifest")?),
+                ))
+            })
+            .collect();
+        let (resources, problems) = external::ExternalResources::read(&manifests);
+        for problem in problems {
+            self.client.console(format!("elixir-dap: {problem}"));
+        }
+        let resource_files = resources.files();
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
+        self.reload = Some(reload::ReloadState::start(
+            config.project_dir.clone(),
+            &elixir_version,
+            compile_started,
+            resources,
+            &self.options.cache_root.join("overlays"),
+        ));
+        match on_save::SaveWatch::start(&config, resource_files) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);
@@ -633,14 +779,17 @@ impl Session {
         };
         let args = &program.config.args;
         if self.debugger.is_some() {
-            // Test files and other .exs scripts define their modules while the
-            // task runs: each hands itself over before it runs (see
-            // `elixir_dap_scripts.erl` and `Debugger::on_script_module`).
+            // Compiles while the task runs: test files and other .exs scripts
+            // define modules, each handed over before it runs (see
+            // `elixir_dap_scripts.erl`, `Debugger::on_script_module`); the
+            // program's own compiles (Phoenix's code reloader) are made safe
+            // and their modules interpreted again (`elixir_dap_app_compile.erl`,
+            // `Session::on_app_compiled`).
             debuggee
                 .agent
-                .call(term::atom("scripts_install"), AGENT_CALL_TIMEOUT)
+                .call(term::atom("install_tracers"), AGENT_CALL_TIMEOUT)
                 .await
-                .map_err(|e| RequestError::Internal(format!("could not watch the project's scripts: {e}")))?;
+                .map_err(|e| RequestError::Internal(format!("could not watch the program's compiles: {e}")))?;
         }
         let (require_files, left_to_task) = launch::split_require_files(&program.task, &args.require_files);
         if !left_to_task.is_empty() {
@@ -739,74 +888,105 @@ impl Session {
         let Some(mut debuggee) = self.debuggee.take() else {
             return Ok(None);
         };
-        // A launched program is terminated unless the client asks otherwise.
-        if args.terminate_debuggee.unwrap_or(true) || self.program.is_none() {
+        if self.program.is_none() {
+            // The launch was still loading the project: nothing to detach.
             debuggee.terminate();
-            if self.program.is_some() {
-                self.await_exit().await;
-            } else if let Some(code) = debuggee.wait_exit(EXIT_TIMEOUT).await {
-                // The launch was still loading the project.
+            if let Some(code) = debuggee.wait_exit(EXIT_TIMEOUT).await {
                 self.announce_end(Some(code));
             }
-        } else {
-            debuggee
-                .agent
-                .call(term::atom("detach"), AGENT_CALL_TIMEOUT)
-                .await
-                .map_err(|e| RequestError::Internal(format!("could not detach from the VM: {e}")))?;
-            debuggee.release(EXIT_TIMEOUT).await;
-            self.client.console(format!(
-                "elixir-dap: detached; the VM (OS pid {}) keeps running, its output goes to {}",
-                debuggee.os_pid,
-                beam::detached_output_path(debuggee.os_pid).display()
-            ));
+            return Ok(None);
         }
+        // A launched program is terminated unless the client asks otherwise.
+        if args.terminate_debuggee.unwrap_or(true) {
+            debuggee.terminate();
+            self.debuggee = Some(debuggee);
+            self.await_exit().await;
+            return Ok(None);
+        }
+        if let Err(e) = debuggee.agent.call(term::atom("detach"), DETACH_TIMEOUT).await {
+            // The agent halts the VM when the channel closes unless it was
+            // told to detach: it was not, so the program cannot run on.
+            debuggee.terminate();
+            self.debuggee = Some(debuggee);
+            self.await_exit().await;
+            return Err(RequestError::Internal(format!(
+                "could not detach from the VM ({e}); the program was terminated instead"
+            )));
+        }
+        let log = debuggee.release(EXIT_TIMEOUT).await;
+        let destination = match log {
+            Some(path) => format!("its output goes to {}", path.display()),
+            None => "its output could not be redirected to a file (see the adapter's log)".to_owned(),
+        };
+        self.client.console(format!(
+            "elixir-dap: detached; the VM (OS pid {}) keeps running, {destination}",
+            debuggee.os_pid
+        ));
         Ok(None)
     }
 
     fn terminate(&mut self) -> Handled {
-        // The `exited` and `terminated` events follow when the VM is gone.
-        if let Some(debuggee) = self.debuggee.as_mut() {
-            debuggee.terminate();
+        self.stop_requested = true;
+        match self.debuggee.as_mut() {
+            // The `exited` and `terminated` events follow when the VM is gone.
+            Some(debuggee) => debuggee.terminate(),
+            // Nothing runs (the launch failed or was cancelled): the client
+            // still waits for `terminated` to end the session.
+            None => self.announce_end(None),
         }
         Ok(None)
     }
 
-    /// Handles VM events until the VM's exit has been reported.
+    /// Handles VM events until the VM's exit has been reported, or
+    /// [`EXIT_TIMEOUT`] has passed (then says so on the console).
     async fn await_exit(&mut self) {
         let deadline = tokio::time::Instant::now() + EXIT_TIMEOUT;
-        while !self.terminated {
+        while !self.terminated && self.debuggee.is_some() {
             match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
                 Ok(Some(event)) => self.handle_vm_event(event).await,
                 Ok(None) => break,
                 Err(_) => {
+                    let pid = self.debuggee.as_ref().map_or(0, |d| d.os_pid);
                     tracing::error!(
-                        "the VM did not exit within {} s of being killed",
-                        EXIT_TIMEOUT.as_secs()
+                        pid,
+                        "the VM did not exit within {} ms of being killed",
+                        EXIT_TIMEOUT.as_millis()
                     );
+                    self.client.console(format!(
+                        "elixir-dap: the VM (OS pid {pid}) was killed but its exit was not confirmed within {} ms",
+                        EXIT_TIMEOUT.as_millis()
+                    ));
                     break;
                 }
             }
         }
+        self.debuggee = None;
     }
 
     async fn handle_vm_event(&mut self, event: DebuggeeEvent) {
         match event {
             // Output is forwarded by the pump and never reaches the session.
             DebuggeeEvent::Output { .. } => {}
+            DebuggeeEvent::Agent(event) if event.name == "app_compiled" => self.on_app_compiled(&event.data).await,
             DebuggeeEvent::Agent(event) if event.name == "script_module" => {
                 if let Some(debugger) = &mut self.debugger {
                     debugger.on_script_module(&event.data).await;
                 }
             }
             DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
+            DebuggeeEvent::Notice(text) => self.client.console(text),
             DebuggeeEvent::Exited { code } => {
-                if let Some(launching) = self.launching.take() {
+                if let Some(launching) = self.launching.take().filter(|_| self.stop_requested) {
+                    self.progress_end(launching.progress, "cancelled");
+                } else if let Some(launching) = self.launching.take() {
                     // The VM died while the project was loading.
                     self.progress_end(launching.progress, "failed");
                     self.client.output(
                         OutputCategory::Stderr,
-                        format!("elixir-dap: the VM exited with status {code} while the project was loading (see its output above)\n"),
+                        format!(
+                            "elixir-dap: the VM exited with status {code} while the project was loading \
+                             (see its output above)\n"
+                        ),
                     );
                 } else if self.program.is_none() || self.terminated {
                     // A failed launch already answered for this VM.
@@ -889,19 +1069,6 @@ impl Session {
         }
     }
 
-    fn progress_start(&mut self, title: &str, message: &str) -> Option<String> {
-        if !self.client_supports_progress {
-            return None;
-        }
-        self.next_progress_id += 1;
-        let id = format!("elixir-dap-{}", self.next_progress_id);
-        self.client.event(
-            "progressStart",
-            json!({ "progressId": id, "title": title, "message": message }),
-        );
-        Some(id)
-    }
-
     fn progress_update(&self, id: &Option<String>, message: &str) {
         if let Some(id) = id {
             self.client
@@ -909,8 +1076,23 @@ impl Session {
         }
     }
 
-    fn progress_end(&self, id: Option<String>, message: &str) {
+    fn progress_start(&mut self, title: &str, message: &str) -> Option<String> {
+        if !self.client_supports_progress {
+            return None;
+        }
+        self.next_progress_id += 1;
+        let id = format!("elixir-dap-{}", self.next_progress_id);
+        self.open_progress.push(id.clone());
+        self.client.event(
+            "progressStart",
+            json!({ "progressId": id, "title": title, "message": message }),
+        );
+        Some(id)
+    }
+
+    fn progress_end(&mut self, id: Option<String>, message: &str) {
         if let Some(id) = id {
+            self.open_progress.retain(|open| open != &id);
             self.client
                 .event("progressEnd", json!({ "progressId": id, "message": message }));
         }
@@ -920,7 +1102,13 @@ impl Session {
         if let Some(mut debuggee) = self.debuggee.take() {
             debuggee.terminate();
             // Let the kill land before the runtime goes away.
-            let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+            if debuggee.wait_exit(EXIT_TIMEOUT).await.is_none() {
+                tracing::error!(
+                    pid = debuggee.os_pid,
+                    "the VM's exit was not confirmed within {} ms",
+                    EXIT_TIMEOUT.as_millis()
+                );
+            }
         }
         if let Some(pump) = self.pump.take() {
             pump.abort();
@@ -931,10 +1119,104 @@ impl Session {
     }
 }
 
+/// The next thing the session loop does.
+enum Work {
+    Incoming(Incoming),
+    Vm(DebuggeeEvent),
+    Saved(watch::Batch),
+    /// The launch's project has loaded (or failed to).
+    Loaded(Loaded),
+}
+
+/// What ended the work in progress.
+#[derive(Debug)]
+enum Interrupt {
+    /// `disconnect` or `terminate`: handled right after the cancellation.
+    Request(Request),
+    /// The client closed its input.
+    InputClosed,
+}
+
+impl Interrupt {
+    fn describe(&self) -> &'static str {
+        match self {
+            Interrupt::Request(request) if request.command == "disconnect" => "`disconnect`",
+            Interrupt::Request(_) => "`terminate`",
+            Interrupt::InputClosed => "the end of the client's input",
+        }
+    }
+}
+
+/// The client's messages: the channel from the reader, and those that
+/// arrived while other work ran and wait their turn, in order.
+struct Inbox {
+    requests: mpsc::Receiver<Incoming>,
+    backlog: VecDeque<Incoming>,
+    closed: bool,
+}
+
+impl Inbox {
+    fn new(requests: mpsc::Receiver<Incoming>) -> Inbox {
+        Inbox {
+            requests,
+            backlog: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    /// The next message, oldest first; `None` once the client's input ended
+    /// and every message was taken.
+    async fn next(&mut self) -> Option<Incoming> {
+        if let Some(incoming) = self.backlog.pop_front() {
+            return Some(incoming);
+        }
+        if self.closed {
+            return None;
+        }
+        let incoming = self.requests.recv().await;
+        self.closed = incoming.is_none();
+        incoming
+    }
+
+    /// Runs `work` while reading the client: `disconnect`, `terminate` and
+    /// the end of input drop `work` (cancelling it) and are returned as the
+    /// [`Interrupt`]; other messages are kept for later, in order.
+    async fn race<T>(&mut self, work: impl std::future::Future<Output = T>) -> Result<T, Interrupt> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut work => return Ok(done),
+                incoming = self.requests.recv(), if !self.closed => match incoming {
+                    None => {
+                        self.closed = true;
+                        return Err(Interrupt::InputClosed);
+                    }
+                    Some(Incoming::Request(request)) if matches!(request.command.as_str(), "disconnect" | "terminate") => {
+                        return Err(Interrupt::Request(request));
+                    }
+                    Some(other) => self.backlog.push_back(other),
+                },
+            }
+        }
+    }
+
+    /// The session ends: requests still waiting get an error, not silence.
+    fn refuse_backlog(&mut self, client: &Client) {
+        for incoming in self.backlog.drain(..) {
+            if let Incoming::Request(request) = incoming {
+                client.respond(Response::error(
+                    request.seq,
+                    &request.command,
+                    &format!("{}: the session ended before it was handled", request.command),
+                ));
+            }
+        }
+    }
+}
+
 /// The result of the loading launch, when there is one; pending otherwise.
-async fn next_loaded(
-    launching: &mut Option<Launching>,
-) -> Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError> {
+async fn next_loaded(launching: &mut Option<Launching>) -> Loaded {
     match launching {
         Some(launching) => (&mut launching.loaded).await,
         None => std::future::pending().await,
@@ -973,8 +1255,10 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
 
 /// Forwards the VM's output straight to the client and everything else to the
 /// session, preserving order (output before the exit that follows it).
+/// Output waits for room in the client's queue ([`Client::program_output`]),
+/// so a slow client slows the program down rather than filling memory.
 async fn pump_vm_events(
-    mut events: mpsc::UnboundedReceiver<DebuggeeEvent>,
+    mut events: mpsc::Receiver<DebuggeeEvent>,
     client: Client,
     session: mpsc::UnboundedSender<DebuggeeEvent>,
 ) {
@@ -985,7 +1269,7 @@ async fn pump_vm_events(
                     OutputStream::Stdout => OutputCategory::Stdout,
                     OutputStream::Stderr => OutputCategory::Stderr,
                 };
-                client.output(category, text);
+                client.program_output(category, text).await;
             }
             other => {
                 if session.send(other).is_err() {
@@ -1042,6 +1326,7 @@ mod tests {
             SessionOptions {
                 cwd: PathBuf::from("/"),
                 cache_root: std::env::temp_dir(),
+                keeper: beam::keeper::program(),
             },
         );
         let request = Request {

@@ -11,7 +11,9 @@
 %%                     | {event, Name, Map}
 %%
 %% When the channel closes (the adapter exited or was killed) the VM halts,
-%% taking the whole process group with it, unless the adapter detached first.
+%% taking its process group with it, unless the adapter detached first. The
+%% session keeper (crates/beam/src/keeper.rs), the VM's parent, ends every
+%% other process the program started, in whatever group or session.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_agent).
 -export([main/0, send_event/2, format_exception/3, diagnostic/1]).
@@ -29,7 +31,8 @@ main() ->
     %% Requests are decoded with binary_to_term(_, [safe]), which accepts
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
-    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts]],
+    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
+                                     elixir_dap_app_compile]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -89,8 +92,8 @@ channel_closed(#state{detached = true}) ->
     %% The adapter let the program run on: keep the VM alive.
     timer:sleep(infinity);
 channel_closed(_State) ->
-    %% The adapter is gone (exited or killed): nobody will clean up after us,
-    %% so take everything the program spawned (ports, shell commands) along.
+    %% The adapter is gone (exited or killed). The keeper ends the program's
+    %% whole tree; the group is killed here too, for a VM run without one.
     case get(own_group) of
         true -> os:cmd("kill -KILL -" ++ os:getpid() ++ " 2>/dev/null");
         _ -> ok
@@ -158,8 +161,10 @@ handle({evaluate, Target, Level, Expression, Timeout}) ->
 handle({dbg, Request}) ->
     elixir_dap_dbg:handle(Request);
 %% Modules defined by the project's .exs files: see elixir_dap_scripts.
-handle(scripts_install) ->
+%% The program's own compiles: see elixir_dap_app_compile.
+handle(install_tracers) ->
     {ok, Cwd} = file:get_cwd(),
+    ok = elixir_dap_app_compile:install(),
     {ok, elixir_dap_scripts:install(Cwd)};
 handle({script_release, Waiter}) ->
     elixir_dap_scripts:release(Waiter);
@@ -211,6 +216,7 @@ load_project(#{task := Task} = Opts) ->
                      {ok, #{task => Resolved,
                             mix_env => atom_to_binary('Elixir.Mix':env(), utf8),
                             dbg => Dbg,
+                            manifests => compile_manifests(),
                             diagnostics => [diagnostic(D) || D <- Diagnostics]}}
              end,
     case 'Elixir.Mix.Task':run(<<"compile">>, [<<"--return-errors">>]) of
@@ -225,6 +231,22 @@ load_project(#{task := Task} = Opts) ->
         _ ->
             Loaded([])
     end.
+
+%% Mix's compile manifest of each of the project's applications, with the
+%% directory its paths are relative to (an umbrella app's, or the
+%% project's): [#{app_dir, manifest}] (read by the adapter: external
+%% resources such as templates).
+compile_manifests() ->
+    {ok, Cwd} = file:get_cwd(),
+    Build = 'Elixir.Mix.Project':build_path(),
+    AppsPaths = case 'Elixir.Mix.Project':apps_paths() of
+                    nil -> #{};
+                    Paths -> Paths
+                end,
+    [#{app_dir => unicode:characters_to_binary(filename:absname(maps:get(App, AppsPaths, Cwd))),
+       manifest => unicode:characters_to_binary(
+                     filename:join([Build, "lib", atom_to_list(App), ".mix", "compile.elixir"]))}
+     || App <- elixir_dap_debugger:project_apps()].
 
 %% Elixir 1.15 moved the choice of MIX_ENV into the CLI's state loader.
 cli_state_loader() ->

@@ -19,10 +19,10 @@
          release/1, attach/1, check_breakpoint/3,
          module_name/1, format_term/1]).
 %% Shared with elixir_dap_reload (re-interpretation after a reload).
--export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1,
+-export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
          project_apps/0]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
--export([variable/3, thread_name/1, caller_frame/3]).
+-export([variable/3, thread_name/1, caller_frame/3, mfa_module/1]).
 
 -include_lib("kernel/include/file.hrl").
 
@@ -443,9 +443,79 @@ deal(List, N) ->
 %% Lines where the interpreter can stop: the first line of every expression
 %% in a body (function clauses, case/receive/try/fun bodies). A breakpoint on
 %% any other line would never be hit.
+%% The lines of the module's own source that hold code: functions a macro
+%% injected from another file (see foreign_functions/1) have lines of that
+%% file, not of this one.
 breakable_lines(Name) ->
     Module = to_atom(Name, "module"),
-    {ok, lists:usort(body_lines(abstract_code(Module)))}.
+    Foreign = foreign_functions(Module),
+    Own = [Form || {function, _, F, A, _} = Form <- abstract_code(Module), not maps:is_key({F, A}, Foreign)],
+    {ok, lists:usort(body_lines(Own))}.
+
+%% Functions whose code comes from another file, with that file: #{{F, A} =>
+%% Path}. Code a macro injects with `quote location: :keep` (Plug's debugger
+%% in a Phoenix endpoint, for one) keeps the file and lines it was written
+%% in: Elixir puts a -file attribute before each such function
+%% (elixir_erl:add_definition/3, v1.14.0 to v1.20.3) and the interpreter
+%% reports those lines. Cached per module version.
+foreign_functions(Module) ->
+    MD5 = try Module:module_info(md5) catch _:_ -> undefined end,
+    Key = {?MODULE, foreign, Module},
+    case ets:lookup(?BREAKS, Key) of
+        [{_, MD5, Cached}] ->
+            Cached;
+        _ ->
+            Forms = try abstract_code(Module) catch throw:{agent_error, _} -> [] end,
+            Own = source_of(Module),
+            Foreign = foreign_in(Forms, Own, own, #{}),
+            ets:insert(?BREAKS, {Key, MD5, Foreign}),
+            Foreign
+    end.
+
+foreign_in([{attribute, _, file, {File, _}} | Rest], Own, _Current, Acc) ->
+    Path = resolve_source(unicode:characters_to_binary(File), Own),
+    Current = case Path =:= filename:absname(Own) of
+                  true -> own;
+                  false -> Path
+              end,
+    foreign_in(Rest, Own, Current, Acc);
+foreign_in([{function, _, F, A, _} | Rest], Own, Current, Acc) when Current =/= own ->
+    foreign_in(Rest, Own, Current, Acc#{{F, A} => Current});
+foreign_in([_ | Rest], Own, Current, Acc) ->
+    foreign_in(Rest, Own, Current, Acc);
+foreign_in([], _Own, _Current, Acc) ->
+    Acc.
+
+%% A -file path is relative to the directory Mix compiled in: the project,
+%% or an umbrella app's directory, which is an ancestor of the module's own
+%% source. The first existing candidate wins; else relative to the project.
+resolve_source(Path, Own) ->
+    case filename:pathtype(Path) of
+        absolute -> Path;
+        _ ->
+            Ancestors = ancestors(filename:dirname(filename:absname(Own))),
+            Candidates = [filename:absname(Path) | [filename:join(Dir, Path) || Dir <- Ancestors]],
+            case [C || C <- Candidates, filelib:is_regular(C)] of
+                [Found | _] -> Found;
+                [] -> filename:absname(Path)
+            end
+    end.
+
+ancestors(Dir) ->
+    case filename:dirname(Dir) of
+        Dir -> [Dir];
+        Parent -> [Dir | ancestors(Parent)]
+    end.
+
+%% The source of the code of Function/Arity of Module (a fun: of the
+%% function it was written in, '-name/arity-fun-N-').
+function_source(Module, Function, Arity) ->
+    Foreign = foreign_functions(Module),
+    Key = case re:run(atom_to_list(Function), "^-(.+)/([0-9]+)-", [{capture, all_but_first, list}, unicode]) of
+              {match, [Parent, ParentArity]} -> {list_to_atom(Parent), list_to_integer(ParentArity)};
+              nomatch -> {Function, Arity}
+          end,
+    maps:get(Key, Foreign, source_of(Module)).
 
 %% First line of every clause of Function/Arity (Arity = any for all).
 function_lines(ModuleName, FunctionName, Arity) ->
@@ -513,6 +583,9 @@ set_breakpoints(Name, Breakpoints) ->
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
     {ok, ok}.
 
+%% Every breakpoint has a test function (check_breakpoint/3): it keeps one
+%% execution of a line to one stop, and applies the condition, hit count
+%% and log message if any.
 set_breakpoint(Module, #{line := Line} = Spec) ->
     ok = int:break(Module, Line),
     Condition = maps:get(condition, Spec, nil),
@@ -523,9 +596,9 @@ set_breakpoint(Module, #{line := Line} = Spec) ->
             ok;
         _ ->
             ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
-                                                   log_message => Log, hits => 0}}),
-            int:test_at_break(Module, Line, {condition_module(Module, Line), check})
-    end.
+                                                   log_message => Log, hits => 0}})
+    end,
+    int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
 %% breakpoint it belongs to, so each such breakpoint gets a tiny module.
@@ -550,7 +623,9 @@ condition_module(Module, Line) ->
 %% Returns true to stop. Errors in the user's expressions are reported once
 %% per evaluation and count as false.
 check_breakpoint(Module, Line, Bindings) ->
-    case ets:lookup(?BREAKS, {Module, Line}) of
+    case new_execution(Module, Line) andalso ets:lookup(?BREAKS, {Module, Line}) of
+        false ->
+            false;
         [] ->
             true;
         [{Key, Spec}] ->
@@ -565,6 +640,52 @@ check_breakpoint(Module, Line, Bindings) ->
                         true -> log_or_stop(maps:get(log_message, Spec), Binding, Module, Line)
                     end
             end
+    end.
+
+%% :int breaks at every body expression that carries the line, and Elixir
+%% expands one line into nested bodies (interpolation, `if c, do: a, else:
+%% b`, `case`, `&&`, `||`) and funs (`&(&1 * 2)` in a pipe): one execution
+%% of the line would stop, log and count several times. This runs in the
+%% meta process, which evaluates the interpreted code, and keeps the last
+%% hit of the process. A hit of the same line is a repeat when it comes
+%% - from the same function activation (the interpreter's stack of callers,
+%%   kept in the meta's dictionary under dbg_istk, the same in debugger 5.3
+%%   to 7.0) deeper in the evaluator: a nested body, not a later execution;
+%% - or from a fun written on the line, called back by native code that the
+%%   line called (Enum.map): the interpreter re-entered from a call made at
+%%   the line by the recorded activation. A recursive call made at the line
+%%   is a direct call, an activation of its own.
+new_execution(Module, Line) ->
+    Stack = get(dbg_istk),
+    {stack_size, Depth} = erlang:process_info(self(), stack_size),
+    Key = {?MODULE, last_hit},
+    Repeat = case get(Key) of
+                 {Module, Line, Stack, LastDepth} -> Depth > LastDepth;
+                 {Module, Line, Recorded, _} -> called_back_from(Stack, Recorded, Module, Line);
+                 _ -> false
+             end,
+    Repeat orelse put(Key, {Module, Line, Stack, Depth}),
+    not Repeat.
+
+%% Stack is Recorded with one more caller on top (a dbg_istk #e{level, mfa,
+%% line, ...}: the call the line made), and the body was entered again from
+%% native code.
+called_back_from([Caller | Recorded], Recorded, Module, Line)
+  when is_tuple(Caller), tuple_size(Caller) >= 4, element(4, Caller) =:= Line ->
+    mfa_module(element(3, Caller)) =:= Module andalso reentered();
+called_back_from(_Stack, _Recorded, _Module, _Line) ->
+    false.
+
+%% Whether the body being evaluated was entered from native code (the meta's
+%% dbg_ieval:eval_mfa, for a call back into interpreted code) rather than by
+%% an interpreted call (dbg_ieval:eval_function). The textual backtrace is
+%% read because current_stacktrace stops at the backtrace depth (8 frames).
+reentered() ->
+    {backtrace, Text} = erlang:process_info(self(), backtrace),
+    case {binary:match(Text, <<"dbg_ieval:eval_mfa/">>), binary:match(Text, <<"dbg_ieval:eval_function/">>)} of
+        {nomatch, _} -> false;
+        {_, nomatch} -> true;
+        {{Reentry, _}, {Call, _}} -> Reentry < Call
     end.
 
 bump_hits(Key, Spec) ->
@@ -659,9 +780,18 @@ attach(Pid) ->
 
 attached_loop(Pid, Meta) ->
     receive
-        {Meta, {break_at, Module, Line, _Level}} ->
-            elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
-                                                   module => Module, line => Line}),
+        {Meta, {break_at, Module, Line, Level}} ->
+            case ets:lookup(?BREAKS, {?MODULE, stepping, Pid}) of
+                [{_, {Command, Module, Line, Level}}] ->
+                    %% A step that ended on the line it started from (a nested
+                    %% expression of it): one step is one line, so on.
+                    int:meta(Meta, Command);
+                _ ->
+                    ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
+                    ets:insert(?BREAKS, {{?MODULE, stopped_at, Pid}, {Module, Line, Level}}),
+                    elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
+                                                           module => Module, line => Line})
+            end,
             attached_loop(Pid, Meta);
         {Meta, idle} ->
             %% A reload may be waiting for this process to leave old code.
@@ -709,9 +839,24 @@ command(Pid, Command) ->
     case Command of
         pause -> int:meta(Meta, stop);
         _ -> release(Pid),
+             remember_step(Pid, meta_command(Command)),
              int:meta(Meta, meta_command(Command))
     end,
     {ok, ok}.
+
+%% :int stops a `next` or `step` at the next body expression, which may be
+%% a nested one of the same line (Elixir expands interpolation, `if ...,
+%% do:, else:`, `&&` into nested bodies): the attached process steps on
+%% until the line or the level changes (see attached_loop/2).
+remember_step(Pid, Step) when Step =:= next; Step =:= step ->
+    case ets:lookup(?BREAKS, {?MODULE, stopped_at, Pid}) of
+        [{_, {Module, Line, Level}}] ->
+            ets:insert(?BREAKS, {{?MODULE, stepping, Pid}, {Step, Module, Line, Level}});
+        [] ->
+            ok
+    end;
+remember_step(Pid, _Other) ->
+    ets:delete(?BREAKS, {?MODULE, stepping, Pid}).
 
 meta_command(continue) -> continue;
 meta_command(next) -> next;
@@ -746,9 +891,13 @@ frame(Level, Mfa, Module, Line) ->
                             {N, length(Args)};
                         _ -> {unknown, 0}
                     end,
+    Source = case is_atom(Module) andalso Module =/= undefined andalso is_atom(Name) of
+                 true -> function_source(Module, Name, Arity);
+                 false -> source_of(Module)
+             end,
     #{level => Level, module => Module, module_name => module_name(Module),
       function => atom_to_binary(Name, utf8), arity => Arity, line => Line,
-      source => source_of(Module)}.
+      source => Source}.
 
 mfa_module({M, _, _}) when is_atom(M) -> M;
 mfa_module({Fun, _}) when is_function(Fun) -> element(2, erlang:fun_info(Fun, module));

@@ -28,9 +28,11 @@
 %% it later, when they report idle to the attached process (see on_idle/2).
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
-         suspend/1, code_change/1, resume/1, mix_compile/1]).
+         suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1]).
 
 -define(TABLE, elixir_dap_reload).
+%% How often processes still using reloaded code are looked at again.
+-define(RETRY_MS, 50).
 
 %% ---------------------------------------------------------------------------
 %% compile
@@ -42,6 +44,8 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
     ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
     ensure_on_path(OverlayDir),
     ets:insert(?TABLE, {overlay_dir, OverlayDir}),
+    persistent_term:get({?MODULE, overlay}, undefined) =:= OverlayDir
+        orelse persistent_term:put({?MODULE, overlay}, OverlayDir),
     Modules = existing_modules(ModuleNames),
     {LoadUs, {Blocked, Killed}} = timer:tc(fun() -> purge_old_code(Modules, Force) end),
     case Blocked of
@@ -52,9 +56,14 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
         [] ->
             Interpreted = interpreted_set(),
             [snapshot(M, OverlayDir, maps:is_key(M, Interpreted)) || M <- Modules],
+            %% What the program's own compiles left is replaced now.
+            elixir_dap_scripts:forget_object_code(Modules),
             Lift = [M || M <- lists:usort(Modules ++ existing_modules(LiftNames)), maps:is_key(M, Interpreted)],
             {CompileUs, {ok, Reply}} =
-                timer:tc(fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end),
+                timer:tc(fun() ->
+                                 elixir_dap_app_compile:own(
+                                   fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end)
+                         end),
             {ok, Reply#{timings => #{load => LoadUs, compile => CompileUs}}}
     end.
 
@@ -142,6 +151,15 @@ object_code_on_path(M) ->
     case code:get_object_code(M) of
         {M, Bin, File} -> {Bin, File};
         error -> none
+    end.
+
+%% Removes the overlay beams of Modules, which the program recompiled itself
+%% (elixir_dap_app_compile): on the code path ahead of the program's own
+%% beams, they would load in their place.
+forget_overlay(Modules) ->
+    case persistent_term:get({?MODULE, overlay}, undefined) of
+        undefined -> ok;
+        OverlayDir -> [file:delete(overlay_file(OverlayDir, M)) || M <- Modules], ok
     end.
 
 overlay_file(OverlayDir, M) ->
@@ -342,13 +360,22 @@ interpret_one(M) ->
         erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
             throw({skipped, <<"a process still runs the previous native version; "
                               "the new code runs natively">>}),
-        {Bin, Beam} = case loaded_object_code(M) of
-                          none -> throw({skipped, <<"no object code found for the module">>});
-                          Found -> Found
-                      end,
-        case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
-            true -> store_loaded(M, Beam);
-            false -> interpret_with_int(M, Bin, Beam)
+        case elixir_dap_scripts:object_code(M) of
+            {_, _} ->
+                %% Compiled from memory by the program: no beam file has it.
+                case elixir_dap_debugger:interpret_with_int(M) of
+                    {ok, M} -> {ok, M};
+                    {skipped, M, Refused} -> throw({skipped, Refused})
+                end;
+            none ->
+                {Bin, Beam} = case loaded_object_code(M) of
+                                  none -> throw({skipped, <<"no object code found for the module">>});
+                                  Found -> Found
+                              end,
+                case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
+                    true -> store_loaded(M, Beam);
+                    false -> interpret_with_int(M, Bin, Beam)
+                end
         end
     catch
         throw:{skipped, Why} -> {skipped, M, Why};
@@ -383,26 +410,89 @@ invalidate([]) ->
     [];
 invalidate(Modules) ->
     ensure_table(),
-    lists:append([invalidate_process(Pid, Modules) || {Pid, _Call, _Status, _Info} <- int:snapshot()]).
+    lists:append([invalidate_process(Pid, Modules)
+                   || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit]).
 
 invalidate_process(Pid, Modules) ->
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} ->
-            case try_invalidate(Meta, Modules) of
-                done -> [];
-                busy ->
+            case invalidate_meta(Meta, Modules) of
+                [] -> [];
+                InUse ->
                     Pending = case ets:lookup(?TABLE, {pending, Pid}) of
                                   [{_, Before}] -> Before;
                                   [] -> []
                               end,
-                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(Modules ++ Pending)}),
+                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
                     ensure_invalidator(),
-                    [process_entry(Pid, M, <<"is inside the module: it finishes its current call on the old "
-                                             "version and runs the new one from its next call">>)
-                     || M <- Modules]
+                    [process_entry(Pid, M, <<"its interpreted calls are inside the module: they finish on the "
+                                             "version they started in, and the process runs the new one once "
+                                             "it is out of the module (a loop that never leaves it stays on "
+                                             "the old version)">>)
+                     || M <- InUse]
             end;
         _ ->
             []
+    end.
+
+%% Makes the meta drop its cached code of what it can of Modules now;
+%% returns the modules still in use by its process.
+invalidate_meta(Meta, Modules) ->
+    case try_invalidate(Meta, Modules) of
+        done -> [];
+        busy -> invalidate_waiting(Meta, Modules)
+    end.
+
+%% A meta waiting inside interpreted code (in a native call such as a sleep,
+%% or in an interpreted receive) can drop the cache of a module its process
+%% does not use: dbg_icmd:handle_int_msg/4 kills the process only when the
+%% module is the current one or on the interpreter's stack
+%% (dbg_istk:in_use_p/2, the same in debugger 5.3 to 7.0), and always when
+%% stack tracing is off. The meta names its current function and stack
+%% (backtrace); then, suspended, it must not have run since (same
+%% reductions) and still be waiting, so that it handles the message in the
+%% state we checked. A looping process that calls a reloaded module fully
+%% qualified, and sleeps or waits between calls, picks the new code up so.
+invalidate_waiting(Meta, Modules) ->
+    Meta ! {user, {get, backtrace, self(), all}},
+    receive
+        {Meta, backtrace, Frames} ->
+            InUse = [elixir_dap_debugger:mfa_module(Mfa) || {_Level, Mfa} <- Frames],
+            %% All of a batch or none: a process that dropped one module of
+            %% it and kept another would run half of it.
+            Free = case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
+                       true -> [];
+                       false -> Modules
+                   end,
+            {reductions, Before} = erlang:process_info(Meta, reductions),
+            Sent = Free =/= [] andalso suspended(Meta, fun() ->
+                                                               unchanged_and_waiting(Meta, Before) andalso
+                                                                   [Meta ! {int, {old_code, M}} || M <- Free] =/= []
+                                                       end),
+            case Sent of
+                true -> Modules -- Free;
+                false -> Modules
+            end
+    after 200 ->
+            Modules
+    end.
+
+suspended(Pid, Fun) ->
+    case try erlang:suspend_process(Pid) catch error:badarg -> false end of
+        true ->
+            try Fun() catch _:_ -> false after erlang:resume_process(Pid) end;
+        false ->
+            false
+    end.
+
+unchanged_and_waiting(Meta, Reductions) ->
+    case erlang:process_info(Meta, [reductions, current_function, messages, dictionary]) of
+        [{reductions, Reductions}, {current_function, {dbg_ieval, Waiting, _}}, {messages, Queue},
+         {dictionary, Dict}] when Waiting =:= meta_loop; Waiting =:= do_receive ->
+            proplists:get_value(trace_stack, Dict) =/= false
+                andalso not lists:any(fun queued_call/1, Queue);
+        _ ->
+            false
     end.
 
 %% Called when Pid's meta reports idle: by its attached process (one that
@@ -411,8 +501,11 @@ on_idle(Pid, Meta) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
         [{_, Modules}] ->
             case try_invalidate_soon(Meta, Modules, 20) of
-                done -> ets:delete(?TABLE, {pending, Pid});
-                busy -> ok
+                done ->
+                    ets:delete(?TABLE, {pending, Pid}),
+                    prune_interpreted_versions(Modules);
+                busy ->
+                    ok
             end;
         _ ->
             ok
@@ -429,6 +522,7 @@ ensure_invalidator() ->
             Pid = spawn(fun() ->
                                 register(elixir_dap_reload_invalidator, self()),
                                 int:subscribe(),
+                                erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
                                 Parent ! {?MODULE, invalidator_ready},
                                 invalidator_loop()
                         end),
@@ -455,8 +549,29 @@ invalidator_loop() ->
         {int, {new_status, Pid, exit, _}} ->
             ets:delete(?TABLE, {pending, Pid}),
             continue_or_stop();
+        {?MODULE, retry} ->
+            %% A process that loops in interpreted code never reports idle:
+            %% look again while it waits between calls.
+            [retry_waiting(Pid, Modules) || [Pid, Modules] <- ets:match(?TABLE, {{pending, '$1'}, '$2'})],
+            erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
+            continue_or_stop();
         _Other ->
             invalidator_loop()
+    end.
+
+retry_waiting(Pid, Modules) ->
+    case dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} ->
+            case invalidate_waiting(Meta, Modules) of
+                [] ->
+                    ets:delete(?TABLE, {pending, Pid}),
+                    prune_interpreted_versions(Modules);
+                Left ->
+                    ets:insert(?TABLE, {{pending, Pid}, Left}),
+                    prune_interpreted_versions(Modules -- Left)
+            end;
+        _ ->
+            ets:delete(?TABLE, {pending, Pid})
     end.
 
 continue_or_stop() ->
@@ -521,7 +636,13 @@ remove(Names) ->
                || M <- Loaded, P <- erlang:processes(), P =/= self(), runs_module(P, M)],
     case Blocked of
         [] ->
+            %% Their beams go too (where Mix wrote them, or a reload of ours):
+            %% on the code path they would load again on the next call. Mix
+            %% deletes them itself when it sees the source gone.
+            Beams = [B || M <- Modules, B <- [code:which(M), code:where_is_file(atom_to_list(M) ++ ".beam")],
+                          is_list(B), B =/= ""],
             [begin code:purge(M), code:delete(M), code:purge(M) end || M <- Loaded],
+            [file:delete(B) || B <- lists:usort(Beams)],
             {ok, #{removed => Modules, blocked => []}};
         _ ->
             {ok, #{removed => [], blocked => Blocked}}
@@ -557,8 +678,12 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
         [] ->
             %% Mix may compile anything: lift every interpreted module's traps.
             Interpreted = int:interpreted(),
-            Result = with_traps_lifted(Interpreted, Interpreted,
-                                       fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end),
+            Result = with_traps_lifted(
+                       Interpreted, Interpreted,
+                       fun() ->
+                               elixir_dap_app_compile:own(
+                                 fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end)
+                       end),
             {Status, Diagnostics} = case Result of
                                         {error, D} -> {compile_failed, D};
                                         {_, D} when is_list(D) -> {compiled, D};
@@ -676,10 +801,83 @@ commit() ->
     %% modules finds nothing to check.
     Batch = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})],
     Batch =/= [] andalso spawn(fun() -> [code:soft_purge(M) || M <- Batch] end),
+    prune_interpreted_versions(Batch),
+    %% Interpreted processes that ended stay in the interpreter's list (and
+    %% would be looked at by every later reload) until cleared.
+    Batch =/= [] andalso int:clear(),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
     ets:delete(?TABLE, overlay_dir),
     {ok, ok}.
+
+%% The interpreter keeps every version of a re-interpreted module (an ETS
+%% table each, in dbg_iserver) for as long as the interpreter lives: memory
+%% grew with every reload. Each time, the older versions of Modules that no
+%% live process still uses are dropped. dbg_iserver has no call for that,
+%% so it runs inside it (sys:replace_state/3), on its own tables: its state
+%% is #state{db, procs, ...}, the table holds {{Mod, refs}, [Current |
+%% Older]} and {Version, Pids}, and a process uses a version when its meta
+%% caches it ({Mod, db} in the meta's dictionary) or has Mod on its
+%% interpreted stack (dbg_istk) (dbg_iserver.erl, dbg_ieval.hrl: the same
+%% in debugger 5.3 to 7.0). Live users of a dropped version are moved to
+%% the current one, as dbg_iserver looks processes up by version.
+prune_interpreted_versions([]) ->
+    ok;
+prune_interpreted_versions(Modules) ->
+    try
+        sys:replace_state(dbg_iserver, fun(State) ->
+                                               Db = element(2, State),
+                                               Procs = element(3, State),
+                                               [prune_versions(Db, Procs, M) || M <- Modules],
+                                               State
+                                       end, 5000),
+        ok
+    catch
+        _:_ -> ok
+    end.
+
+prune_versions(Db, Procs, M) ->
+    case ets:lookup(Db, {M, refs}) of
+        [{_, [Current | Older]}] when Older =/= [] ->
+            Users = lists:usort(lists:append([Pids || T <- Older, {_, Pids} <- ets:lookup(Db, T)])),
+            Live = [P || P <- Users, is_pid(P), is_process_alive(P)],
+            case lists:any(fun(P) -> uses_version(P, M, Older, Procs) end, Live) of
+                true ->
+                    keep;
+                false ->
+                    [{_, CurrentPids}] = ets:lookup(Db, Current),
+                    ets:insert(Db, {Current, lists:usort(CurrentPids ++ Live)}),
+                    [begin ets:delete(Db, T), catch_delete(T) end || T <- Older],
+                    ets:insert(Db, {{M, refs}, [Current]})
+            end;
+        _ ->
+            ok
+    end.
+
+catch_delete(Table) ->
+    try ets:delete(Table) catch error:badarg -> true end.
+
+uses_version(Pid, M, Versions, Procs) ->
+    case [element(3, P) || P <- Procs, is_tuple(P), element(2, P) =:= Pid] of
+        [Meta | _] when is_pid(Meta) ->
+            case erlang:process_info(Meta, dictionary) of
+                {dictionary, Dict} ->
+                    lists:member(proplists:get_value({M, db}, Dict), Versions)
+                        orelse lists:member(M, [elixir_dap_debugger:mfa_module(element(3, E))
+                                                || E <- stack_of(Dict), is_tuple(E), tuple_size(E) >= 3]);
+                undefined ->
+                    false
+            end;
+        _ ->
+            %% Unknown to dbg_iserver: keep what it may use.
+            true
+    end.
+
+stack_of(Dict) ->
+    case proplists:get_value(dbg_istk, Dict) of
+        Stack when is_list(Stack) -> Stack;
+        _ -> []
+    end.
 
 %% Restores every module of the batch: the old code where there was one
 %% (re-interpreted if it was), and no code for modules the batch created.

@@ -16,7 +16,8 @@
 %% module and set its breakpoints (request script_release), so that even
 %% the first test stops.
 -module(elixir_dap_scripts).
--export([install/1, trace/2, '__after_compile__'/2, release/1, object_code/1]).
+-export([install/1, trace/2, '__after_compile__'/2, release/1,
+         keep_object_code/3, object_code/1, forget_object_code/1]).
 
 -define(TABLE, elixir_dap_scripts).
 %% How long a module's definition waits for the adapter.
@@ -83,7 +84,7 @@ script_file(File) ->
 '__after_compile__'(#{module := Module, file := File}, Bin) ->
     erase({?MODULE, Module}),
     Source = unicode:characters_to_binary(File),
-    ets:insert(?TABLE, {{object_code, Module}, Source, Bin}),
+    keep_object_code(Module, Source, Bin),
     elixir_dap_agent:send_event(script_module, #{module => Module,
                                                  name => elixir_dap_debugger:module_name(Module),
                                                  source => Source,
@@ -102,11 +103,27 @@ release(Waiter) when is_pid(Waiter) ->
     Waiter ! {?MODULE, released},
     {ok, ok}.
 
-%% {Source, Binary} of a module defined by a script, or none.
+%% The object code of modules the compiler loaded from memory, which no
+%% beam file holds (or not the same as the one loaded): modules of scripts,
+%% and modules the program compiled itself (elixir_dap_app_compile). The
+%% interpreter and breakable lines read it from here. Source: binary path.
+keep_object_code(Module, Source, Bin) ->
+    ensure_table(),
+    ets:insert(?TABLE, {{object_code, Module}, Source, Bin}),
+    ok.
+
+%% {Source, Binary} kept for Module, or none.
 object_code(Module) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {object_code, Module}) of
         [{_, Source, Bin}] -> {Source, Bin};
         _ -> none
+    end.
+
+%% Modules loaded since from elsewhere (a reload of the adapter's).
+forget_object_code(Modules) ->
+    case ets:whereis(?TABLE) of
+        undefined -> ok;
+        _ -> [ets:delete(?TABLE, {object_code, M}) || M <- Modules], ok
     end.
 
 %% The table outlives the request process that installs the tracer.

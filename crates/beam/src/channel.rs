@@ -20,7 +20,7 @@ const MAX_FRAME_BYTES: u32 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum AgentError {
-    #[error("the debuggee did not answer `{request}` within {} ms", .after.as_millis())]
+    #[error("the debuggee did not answer `{request}` within {}", human_duration(*.after))]
     Timeout { request: String, after: Duration },
     #[error("the connection to the debuggee VM is closed")]
     Closed,
@@ -116,6 +116,18 @@ impl AgentClient {
     }
 }
 
+/// A duration as a person reads it: `250 ms`, `30 s`, `10 min`.
+pub fn human_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis} ms")
+    } else if millis < 120_000 || millis % 60_000 != 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} min", duration.as_secs() / 60)
+    }
+}
+
 /// The request's name, for messages: the atom or the first atom of a tuple.
 fn describe(request: &Term) -> String {
     match request {
@@ -154,17 +166,25 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, payload: &[u8]) 
     writer.flush().await
 }
 
-/// Reads one `{packet, 4}` frame; `Ok(None)` at a clean end of stream.
+/// Reads one `{packet, 4}` frame of the (authenticated) agent; `Ok(None)`
+/// at a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    read_frame_limited(reader, MAX_FRAME_BYTES).await
+}
+
+/// Reads one `{packet, 4}` frame of at most `limit` bytes; `Ok(None)` at a
+/// clean end of stream. A larger announced length is an `InvalidData` error
+/// before anything is allocated or read past the 4-byte header.
+pub async fn read_frame_limited<R: AsyncRead + Unpin>(reader: &mut R, limit: u32) -> std::io::Result<Option<Vec<u8>>> {
     let length = match reader.read_u32().await {
         Ok(length) => length,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     };
-    if length > MAX_FRAME_BYTES {
+    if length > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("agent frame of {length} bytes exceeds the limit"),
+            format!("a frame of {length} bytes exceeds the limit of {limit} bytes"),
         ));
     }
     let mut payload = vec![0; length as usize];
@@ -306,6 +326,14 @@ mod tests {
             err.to_string(),
             "the debuggee did not answer `load_project` within 50 ms"
         );
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(human_duration(Duration::from_millis(50)), "50 ms");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(human_duration(Duration::from_secs(600)), "10 min");
+        assert_eq!(human_duration(Duration::from_secs(90)), "90 s");
     }
 
     #[tokio::test]

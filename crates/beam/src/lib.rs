@@ -6,12 +6,15 @@
 //!   installed into a cache directory keyed by their content hash.
 //! - [`term`]: small helpers to build and read Erlang terms.
 //! - [`channel`]: the `{packet, 4}` ETF connection: calls with replies, events.
-//! - [`vm`]: the VM's process: launch, output, exit, termination of its group.
+//! - [`keeper`]: the session keeper, the process that owns every OS process
+//!   the program starts and ends them all with the session.
+//! - [`vm`]: the VM's process: launch, output with backpressure, exit, termination.
 
 pub mod agent_source;
 pub mod channel;
+pub mod keeper;
 pub mod term;
 pub mod vm;
 
 pub use channel::{AgentClient, AgentError, AgentEvent};
-pub use vm::{detached_output_path, Debuggee, DebuggeeEvent, LaunchError, OutputStream, VmSpec};
+pub use vm::{create_detached_log, Debuggee, DebuggeeEvent, LaunchError, OutputStream, VmSpec};

@@ -22,8 +22,10 @@ use std::time::{Duration, Instant};
 use elixir_dap_bench::summary::SUMMARY_KEYS;
 use serde_json::Value;
 
-/// The quick run must stay well under this.
-const DEADLINE: Duration = Duration::from_secs(110);
+/// A bound for a hung run, not a speed target (those live in the bench's
+/// report). The quick run takes about 40 s on Elixir 1.14, but over 110 s on
+/// Elixir 1.20 on a loaded 2-core machine, where compiling costs more.
+const DEADLINE: Duration = Duration::from_secs(300);
 
 /// `target/<profile>/` of this test binary (`target/<profile>/deps/<test>`).
 fn profile_dir() -> PathBuf {

@@ -104,6 +104,12 @@ pub struct Source {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// `"emphasize"`, `"deemphasize"` or `"normal"`: how a client shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presentation_hint: Option<String>,
+    /// Where the source comes from, in words, when it is not a plain file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

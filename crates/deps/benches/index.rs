@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use elixir_dap_deps::{default_roots, Index};
+use elixir_dap_deps::{default_roots, ElixirVersion, Index};
 
 const FILES: usize = 2_000;
 
@@ -147,10 +147,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let roots = default_roots(dir);
 
     let mut builds = Vec::new();
-    let mut index = Index::build(dir, &roots)?;
+    let mut index = Index::build(dir, &roots, ElixirVersion::NEWEST_MODELLED)?;
     for _ in 0..runs {
         let start = Instant::now();
-        index = Index::build(dir, &roots)?;
+        index = Index::build(dir, &roots, ElixirVersion::NEWEST_MODELLED)?;
         builds.push(start.elapsed());
     }
     let files = index.files().count();

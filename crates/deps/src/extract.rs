@@ -1,5 +1,6 @@
 //! Walks one file's tree-sitter tree and records what Mix's lexical tracker
-//! would record when compiling it (Elixir 1.14 `elixir_lexical.erl`):
+//! would record when compiling it (`elixir_lexical.erl`), for the Elixir
+//! release the [`Rules`] are for. As of 1.14:
 //!
 //! | source form                                   | kind                           |
 //! |-----------------------------------------------|--------------------------------|
@@ -9,13 +10,30 @@
 //! | `M.f()` / `M` in a module body or at top level| compile                        |
 //! | `M.f()` / `M` inside a function               | runtime, or compile if `f` is a macro of `M` |
 //! | `f()` imported from `M`                       | as the line above              |
-//! | `@behaviour M`, `@before_compile M`, ...      | compile                        |
+//! | `@behaviour M`                                | compile if `M` has callbacks, else runtime |
+//! | `@before_compile M`, `@after_compile M`, ...  | compile                        |
 //! | `@attr M` (literal value)                     | runtime, plus compile where `@attr` is read in the body |
 //! | `@attr M.f()` (non-literal value)             | compile                        |
+//! | `@derive P`                                   | runtime on `P`                 |
 //! | `defimpl P, for: T`                           | compile on `P`, runtime on `T` |
+//! | `defprotocol P`                               | compile on `P.Any`, runtime on `P.Integer`, `P.List`, ... (built-in impls) |
 //! | `defdelegate f(x), to: M`                     | runtime                        |
 //! | `@spec`/`@type`/`@callback` remote types      | nothing                        |
 //! | `alias M`                                     | nothing (only uses count)      |
+//!
+//! What later releases changed (each rule, with its source, is a field of
+//! [`Rules`]):
+//!
+//! | source form                                   | 1.15 | 1.16 | 1.18 | 1.19, 1.20 |
+//! |-----------------------------------------------|------|------|------|------------|
+//! | `@behaviour M`                                | runtime | | | |
+//! | `M` in a pattern or guard inside a function   | nothing | | | |
+//! | `@attr [M, N.f()]` (literal parts of a value) | runtime on `M` (+ compile if read in the body), compile on `N` | | | |
+//! | `defprotocol P` → `P.Integer`, ...            | | nothing | | |
+//! | `@derive P` → `P.Any`                         | | compile | | |
+//! | `@derive P`, `P` with a `__deriving__` macro  | | | compile on `P` | |
+//! | `defprotocol P` → `P.Any`                     | | | | nothing |
+//! | `defimpl P, for: T` → `P`                     | | | | export + runtime |
 //!
 //! Whether a remote call is a macro is not known from this file; it is
 //! recorded as a name and decided by the index (see [`crate::model::RawRef`]).
@@ -26,6 +44,7 @@ use std::sync::OnceLock;
 use tree_sitter::{Node, Parser};
 
 use crate::model::{Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind};
+use crate::version::{AttributeLiterals, Rules};
 
 /// The grammar fields we read. Looking a field up by name scans the
 /// grammar's field table on every call; ids are resolved once.
@@ -65,9 +84,10 @@ pub(crate) fn new_parser() -> Result<Parser, tree_sitter::LanguageError> {
     Ok(parser)
 }
 
-/// Parses `source` and extracts its facts. A source tree-sitter cannot parse
-/// at all (it gives up only on cancellation) yields an error entry.
-pub(crate) fn extract(parser: &mut Parser, source: &str) -> FileFacts {
+/// Parses `source` and extracts its facts, classified by `rules`. A source
+/// tree-sitter cannot parse at all (it gives up only on cancellation)
+/// yields an error entry.
+pub(crate) fn extract(parser: &mut Parser, source: &str, rules: Rules) -> FileFacts {
     let Some(tree) = parser.parse(source, None) else {
         return FileFacts {
             errors: vec![(1, 1, "tree-sitter returned no tree".to_string())],
@@ -75,7 +95,7 @@ pub(crate) fn extract(parser: &mut Parser, source: &str) -> FileFacts {
         };
     };
     let root = tree.root_node();
-    let mut walker = Walker::new(source.as_bytes());
+    let mut walker = Walker::new(source.as_bytes(), rules);
     walker.visit(root);
     let mut facts = walker.finish();
     if root.has_error() {
@@ -114,14 +134,11 @@ fn collect_errors(node: Node, src: &[u8], out: &mut Vec<(u32, u32, String)>) {
 }
 
 /// Attributes whose value the compiler itself reads when the module is
-/// finished, so a module named there is always a compile-time dependency.
-const COMPILER_READ_ATTRS: &[&str] = &[
-    "behaviour",
-    "before_compile",
-    "after_compile",
-    "after_verify",
-    "on_definition",
-];
+/// finished, so a module named there is always a compile-time dependency
+/// (`Kernel.@` skips their traces: `collect_traces/3` in `kernel.ex`, same
+/// in 1.14 and 1.20). `@behaviour` is not one of them: see
+/// `Rules::behaviour_compile`.
+const COMPILER_READ_ATTRS: &[&str] = &["before_compile", "after_compile", "after_verify", "on_definition"];
 
 /// Typespec attributes: remote types are expanded without tracing, so they
 /// add no dependency in Mix (Kernel.Typespec `expand_remote/2`), except
@@ -167,8 +184,29 @@ struct QuoteFrame {
     owner: Option<ModuleName>,
 }
 
+/// The built-in types a protocol dispatches on by guard (`Protocol.__built_in__/0`
+/// in `protocol.ex`, the same list from 1.14 to 1.20).
+const BUILT_IN_TYPES: &[&str] = &[
+    "Tuple",
+    "Atom",
+    "List",
+    "Map",
+    "BitString",
+    "Integer",
+    "Float",
+    "Function",
+    "PID",
+    "Port",
+    "Reference",
+];
+
 struct Walker<'s> {
     src: &'s [u8],
+    rules: Rules,
+    /// Inside a pattern or a guard (a function head, a `case`/`receive`/`fn`
+    /// clause, the left of `=` or of a `for`/`with` `<-`): an alias there is
+    /// traced only by some releases (`Rules::pattern_aliases`).
+    pattern: bool,
     /// Lexical aliases, innermost last: (short name, full name).
     aliases: Vec<(String, ModuleName)>,
     imports: Vec<ImportScope>,
@@ -189,9 +227,11 @@ struct Walker<'s> {
 }
 
 impl<'s> Walker<'s> {
-    fn new(src: &'s [u8]) -> Self {
+    fn new(src: &'s [u8], rules: Rules) -> Self {
         Walker {
             src,
+            rules,
+            pattern: false,
             aliases: Vec::new(),
             imports: Vec::new(),
             uses: Vec::new(),
@@ -380,20 +420,26 @@ impl<'s> Walker<'s> {
         match node.kind() {
             "call" => self.visit_call(node),
             "alias" => {
-                let module = self.expand_alias(self.text(node));
-                self.add_ref(&module, self.mode.kind(), line(node));
+                if !self.untraced_alias() {
+                    let module = self.expand_alias(self.text(node));
+                    self.add_ref(&module, self.mode.kind(), line(node));
+                }
             }
             "dot" => {
                 // `__MODULE__.Sub` used as a value.
                 if let Some(module) = self.module_expr(node) {
-                    self.add_ref(&module, self.mode.kind(), line(node));
+                    if !self.untraced_alias() {
+                        self.add_ref(&module, self.mode.kind(), line(node));
+                    }
                 } else {
                     self.visit_children(node);
                 }
             }
             "map" => self.visit_map(node),
             "unary_operator" => self.visit_unary(node),
-            "do_block" | "anonymous_function" | "stab_clause" => self.scoped(|w| {
+            "binary_operator" => self.visit_binary(node),
+            "stab_clause" => self.scoped(|w| w.visit_stab_clause(node)),
+            "do_block" | "anonymous_function" => self.scoped(|w| {
                 w.visit_children(node);
             }),
             "comment" => {}
@@ -435,6 +481,64 @@ impl<'s> Walker<'s> {
         self.mode = mode;
         f(self);
         self.mode = saved;
+    }
+
+    /// Runs `f` with [`Walker::pattern`] set to `pattern`.
+    fn with_pattern(&mut self, pattern: bool, f: impl FnOnce(&mut Self)) {
+        let saved = self.pattern;
+        self.pattern = pattern;
+        f(self);
+        self.pattern = saved;
+    }
+
+    /// Whether an alias here is no reference: in a pattern or guard inside
+    /// a function, on releases whose tracer ignores those (1.15+). In a
+    /// module body (`function == nil`) it stays compile-time.
+    fn untraced_alias(&self) -> bool {
+        self.pattern && self.mode == Mode::Runtime && !self.rules.pattern_aliases
+    }
+
+    /// A clause `left -> right`: `left` is a pattern (with its guard) in
+    /// `case`, `receive`, `fn`, `catch` and `else` clauses, and an
+    /// expression in `cond`, `rescue`, `receive ... after` and clauses of
+    /// other macros (which keep their aliases traced: an extra runtime
+    /// reference at worst).
+    fn visit_stab_clause(&mut self, node: Node) {
+        let left = node.child_by_field_id(field(Field::Left));
+        let right = node.child_by_field_id(field(Field::Right));
+        if left.is_none() && right.is_none() {
+            return self.visit_children(node);
+        }
+        let pattern = stab_left_is_pattern(node, self.src);
+        if let Some(left) = left {
+            self.with_pattern(pattern, |w| w.visit(left));
+        }
+        if let Some(right) = right {
+            self.with_pattern(false, |w| w.visit(right));
+        }
+    }
+
+    /// `=` matches its left side; a `<-` of `for`/`with` matches its left
+    /// side; the default of a function argument (`x \\ default`) is an
+    /// expression even in a function head.
+    fn visit_binary(&mut self, node: Node) {
+        let op = operator(node, self.src);
+        let left = node.child_by_field_id(field(Field::Left));
+        let right = node.child_by_field_id(field(Field::Right));
+        let (Some(left), Some(right)) = (left, right) else {
+            return self.visit_children(node);
+        };
+        let left_pattern = match op {
+            "=" => true,
+            "<-" => is_generator(node, self.src),
+            _ => self.pattern,
+        };
+        let right_pattern = match op {
+            "\\\\" => false,
+            _ => self.pattern,
+        };
+        self.with_pattern(left_pattern, |w| w.visit(left));
+        self.with_pattern(right_pattern, |w| w.visit(right));
     }
 
     /// The `%Struct{}`s of a typespec: export dependencies, nothing else.
@@ -530,6 +634,11 @@ impl<'s> Walker<'s> {
 
     fn set_attribute(&mut self, name: &str, args: &[Node]) {
         if TYPESPEC_ATTRS.contains(&name) {
+            if matches!(name, "callback" | "macrocallback") && !self.in_quote() {
+                if let Some(module) = self.current_module().cloned() {
+                    self.facts.defs.entry(module).or_default().callbacks = true;
+                }
+            }
             for arg in args {
                 self.typespec_structs(*arg);
             }
@@ -544,36 +653,190 @@ impl<'s> Walker<'s> {
             });
             return;
         }
-        let literal = args.iter().all(|a| self.is_quoted_literal(*a));
+        if name == "behaviour" {
+            if let [arg] = args {
+                if let Some(module) = self.module_expr(*arg) {
+                    // A literal: `Kernel.@` expands it as if in a function
+                    // (runtime), and the behaviour check may make it
+                    // compile-time (decided with the target's callbacks).
+                    if let Some(r) = self.ref_entry(&module, line) {
+                        r.kinds.add(RefKind::Runtime);
+                        r.behaviour = true;
+                    }
+                    return;
+                }
+            }
+            // `@behaviour unquote(m)` and the like: evaluated in the body.
+            self.with_mode(Mode::Compile, |w| {
+                for arg in args {
+                    w.visit(*arg);
+                }
+            });
+            return;
+        }
+        if name == "derive" {
+            self.derive(args, line);
+        }
         let doc = matches!(name, "doc" | "moduledoc" | "typedoc");
-        // A value that is literal but for `%Struct{...}`s with literal
-        // fields: Mix 1.14 records only the struct expansions (export).
-        let literal_structs = !literal && args.iter().all(|a| self.is_literal_with_structs(*a));
-        match self.current_module().cloned() {
-            Some(_) if literal_structs && !doc && !self.in_quote() => {
-                for arg in args {
-                    self.typespec_structs(*arg);
-                }
-            }
-            Some(module) if literal && !doc && !self.in_quote() => {
-                // Kernel.@ replaces the aliases by atoms and traces them
-                // only when the attribute is read in the module body.
-                let mut found = BTreeSet::new();
-                for arg in args {
-                    self.literal_aliases(*arg, &mut found);
-                }
-                // Expanding them (as if in a function) traces a runtime
-                // reference right away.
-                for module in &found {
-                    self.add_ref(module, RefKind::Runtime, line);
-                }
-                self.attr_aliases.insert((module, name.to_string()), found);
-            }
+        let module = match self.current_module().cloned() {
+            Some(module) if !doc && !self.in_quote() => module,
             _ => {
                 for arg in args {
                     self.visit(*arg);
                 }
+                return;
             }
+        };
+        match self.rules.attribute_literals {
+            AttributeLiterals::WholeValue => self.set_literal_value(module, name, args, line),
+            AttributeLiterals::LiteralParts => self.set_literal_parts(module, name, args, line),
+        }
+    }
+
+    /// 1.14's `Kernel.@`: a value that is a literal as a whole has its
+    /// aliases replaced by atoms (traced at runtime now, and at compile time
+    /// where the attribute is read in the module body); any other value is
+    /// code the module body runs.
+    fn set_literal_value(&mut self, module: ModuleName, name: &str, args: &[Node], line: u32) {
+        let literal = args.iter().all(|a| self.is_quoted_literal(*a));
+        // A value that is literal but for `%Struct{...}`s with literal
+        // fields: Mix 1.14 records only the struct expansions (export).
+        let literal_structs = !literal && args.iter().all(|a| self.is_literal_with_structs(*a));
+        if literal_structs {
+            for arg in args {
+                self.typespec_structs(*arg);
+            }
+        } else if literal {
+            let mut found = BTreeSet::new();
+            for arg in args {
+                self.literal_aliases(*arg, &mut found);
+            }
+            for module in &found {
+                self.add_ref(module, RefKind::Runtime, line);
+            }
+            self.attr_aliases.insert((module, name.to_string()), found);
+        } else {
+            for arg in args {
+                self.visit(*arg);
+            }
+        }
+    }
+
+    /// 1.15+'s `Kernel.@` (`Macro.expand_literals/3`): the aliases in the
+    /// literal parts of the value become atoms (runtime now, compile-time
+    /// where the attribute is read in the body), a struct there is expanded
+    /// by the body with its name already an atom (export), and the rest of
+    /// the value is code the module body runs.
+    fn set_literal_parts(&mut self, module: ModuleName, name: &str, args: &[Node], line: u32) {
+        let mut found = BTreeSet::new();
+        let mut structs = BTreeSet::new();
+        let mut rest = Vec::new();
+        for arg in args {
+            self.literal_parts(*arg, &mut found, &mut structs, &mut rest);
+        }
+        for target in &found {
+            self.add_ref(target, RefKind::Runtime, line);
+        }
+        for target in &structs {
+            self.add_ref(target, RefKind::Export, line);
+        }
+        self.attr_aliases.insert((module, name.to_string()), found);
+        for node in rest {
+            self.visit(node);
+        }
+    }
+
+    /// Splits an attribute's value as `Macro.expand_literals/3` does: the
+    /// aliases it expands (`found`, with the struct names in `structs` too)
+    /// and the nodes it leaves alone (`rest`).
+    fn literal_parts<'t>(
+        &self,
+        node: Node<'t>,
+        found: &mut BTreeSet<ModuleName>,
+        structs: &mut BTreeSet<ModuleName>,
+        rest: &mut Vec<Node<'t>>,
+    ) {
+        let mut cursor = node.walk();
+        match node.kind() {
+            "alias" => {
+                found.insert(self.expand_alias(self.text(node)));
+            }
+            "identifier" | "dot" => match self.module_expr(node) {
+                Some(module) => {
+                    found.insert(module);
+                }
+                None => rest.push(node),
+            },
+            "list" | "tuple" | "keywords" | "pair" | "map_content" => {
+                let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+                for child in children {
+                    self.literal_parts(child, found, structs, rest);
+                }
+            }
+            "map" => {
+                let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+                for child in children {
+                    if child.kind() != "struct" {
+                        self.literal_parts(child, found, structs, rest);
+                        continue;
+                    }
+                    let mut c2 = child.walk();
+                    let name = child.named_children(&mut c2).next();
+                    match name.and_then(|n| self.module_expr(n)) {
+                        Some(module) => {
+                            structs.insert(module.clone());
+                            found.insert(module);
+                        }
+                        None => rest.push(child),
+                    }
+                }
+            }
+            // `%{key => value}`: both sides are literal positions.
+            "binary_operator" if operator(node, self.src) == "=>" => {
+                let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+                for child in children {
+                    self.literal_parts(child, found, structs, rest);
+                }
+            }
+            _ if self.is_quoted_literal(node) => {}
+            _ => rest.push(node),
+        }
+    }
+
+    /// `@derive P`, `@derive [P, {Q, opts}]`: marks the references to `P`
+    /// and to `P.Any` whose `__deriving__` may run while this module
+    /// compiles (see `Rules::derive_any_traced`). The value's own trace
+    /// (a literal: runtime on `P`) is made by the caller.
+    fn derive(&mut self, args: &[Node], line: u32) {
+        let mut protocols = Vec::new();
+        for arg in args {
+            self.derived_protocols(*arg, &mut protocols);
+        }
+        for protocol in protocols {
+            if let Some(r) = self.ref_entry(&protocol, line) {
+                r.derive = true;
+            }
+            if let Some(r) = self.ref_entry(&format!("{protocol}.Any"), line) {
+                r.derive_any = true;
+            }
+        }
+    }
+
+    fn derived_protocols(&self, node: Node, out: &mut Vec<ModuleName>) {
+        let mut cursor = node.walk();
+        match node.kind() {
+            "list" => {
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                for child in children {
+                    self.derived_protocols(child, out);
+                }
+            }
+            // `{Protocol, options}`
+            "tuple" => {
+                let first = node.named_children(&mut cursor).next();
+                out.extend(first.and_then(|f| self.module_expr(f)));
+            }
+            _ => out.extend(self.module_expr(node)),
         }
     }
 
@@ -647,6 +910,15 @@ impl<'s> Walker<'s> {
         let right = dot.child_by_field_id(field(Field::Right));
         let module = left.and_then(|l| self.module_expr(l));
         match (module, right) {
+            // `Kernel.def f ...`, `Kernel.defmacro ...` (where `def` is not
+            // imported, as in protocols): a definition like any other.
+            (Some(module), Some(right))
+                if module == "Kernel" && right.kind() == "identifier" && def_form(self.text(right)).is_some() =>
+            {
+                if let Some((public, macro_)) = def_form(self.text(right)) {
+                    return self.visit_def(node, &arguments(node), public, macro_);
+                }
+            }
             (Some(module), Some(right)) if right.kind() == "identifier" => {
                 let name = self.text(right).to_string();
                 let line = line(node);
@@ -763,6 +1035,7 @@ impl<'s> Walker<'s> {
         } else {
             ModuleKind::Module
         };
+        let protocol = (kind == ModuleKind::Protocol && !self.in_quote()).then(|| full.clone());
         self.enter_module(node, full, kind, |w| {
             if let Some(block) = do_block(node) {
                 w.visit(block);
@@ -772,6 +1045,25 @@ impl<'s> Walker<'s> {
                 w.visit(*arg);
             }
         });
+        if let Some(protocol) = protocol {
+            self.protocol_refs(&protocol, line(node));
+        }
+    }
+
+    /// What the code `defprotocol` generates references: its
+    /// implementations for `Any` and for the built-in types, by release
+    /// (`Rules::protocol_any_impl`, `Rules::protocol_builtin_impls`). A
+    /// protocol is a behaviour (a callback per function).
+    fn protocol_refs(&mut self, protocol: &str, line: u32) {
+        self.facts.defs.entry(protocol.to_string()).or_default().callbacks = true;
+        if self.rules.protocol_any_impl {
+            self.add_ref(&format!("{protocol}.Any"), RefKind::Compile, line);
+        }
+        if self.rules.protocol_builtin_impls {
+            for builtin in BUILT_IN_TYPES {
+                self.add_ref(&format!("{protocol}.{builtin}"), RefKind::Runtime, line);
+            }
+        }
     }
 
     fn enter_module(&mut self, node: Node, name: ModuleName, kind: ModuleKind, body: impl FnOnce(&mut Self)) {
@@ -790,7 +1082,7 @@ impl<'s> Walker<'s> {
         self.modules.push(name);
         let saved_mode = self.mode;
         self.mode = Mode::Compile;
-        self.scoped(body);
+        self.with_pattern(false, |w| w.scoped(body));
         self.mode = saved_mode;
         self.modules.pop();
     }
@@ -802,8 +1094,15 @@ impl<'s> Walker<'s> {
         let Some(protocol) = self.module_expr(*proto_node) else {
             return self.visit_args_and_block(node);
         };
-        // `protocol = unquote(protocol)` runs in the enclosing body.
-        self.add_ref(&protocol, RefKind::Compile, line(node));
+        if self.rules.defimpl_export {
+            // 1.19+: the alias is expanded beforehand (runtime) and the
+            // implementation declares `@behaviour require(P)` (export).
+            self.add_ref(&protocol, RefKind::Runtime, line(node));
+            self.add_ref(&protocol, RefKind::Export, line(node));
+        } else {
+            // `protocol = unquote(protocol)` runs in the enclosing body.
+            self.add_ref(&protocol, RefKind::Compile, line(node));
+        }
         // `for:` is expanded as a literal (no trace); default is the
         // enclosing module.
         let mut fors: Vec<ModuleName> = Vec::new();
@@ -1006,18 +1305,24 @@ impl<'s> Walker<'s> {
         }
         self.with_mode(Mode::Runtime, |w| {
             w.scoped(|w| {
-                if let Some(c) = call.filter(|c| c.kind() == "call") {
-                    w.visit_args_and_block(c);
-                }
-                if let Some(g) = guard {
-                    w.visit(g);
-                }
-                for arg in args.iter().skip(1) {
-                    w.visit(*arg);
-                }
-                if let Some(block) = do_block(node) {
-                    w.visit(block);
-                }
+                // The head's arguments are patterns (but for defaults,
+                // see `visit_binary`), the guard a guard.
+                w.with_pattern(true, |w| {
+                    if let Some(c) = call.filter(|c| c.kind() == "call") {
+                        w.visit_args_and_block(c);
+                    }
+                    if let Some(g) = guard {
+                        w.visit(g);
+                    }
+                });
+                w.with_pattern(false, |w| {
+                    for arg in args.iter().skip(1) {
+                        w.visit(*arg);
+                    }
+                    if let Some(block) = do_block(node) {
+                        w.visit(block);
+                    }
+                });
             })
         });
     }
@@ -1066,6 +1371,45 @@ fn operator<'a>(node: Node, src: &'a [u8]) -> &'a str {
     node.child_by_field_id(field(Field::Operator))
         .and_then(|o| std::str::from_utf8(&src[o.byte_range()]).ok())
         .unwrap_or("")
+}
+
+/// The name of the local call `node` is (`case` for `case x do ... end`).
+fn call_name<'a>(node: Node, src: &'a [u8]) -> Option<&'a str> {
+    if node.kind() != "call" {
+        return None;
+    }
+    let target = node.child_by_field_id(field(Field::Target))?;
+    if target.kind() != "identifier" {
+        return None;
+    }
+    std::str::from_utf8(&src[target.byte_range()]).ok()
+}
+
+/// Whether the left side of a `->` clause is a pattern (see
+/// `Walker::visit_stab_clause`).
+fn stab_left_is_pattern(stab: Node, src: &[u8]) -> bool {
+    let Some(parent) = stab.parent() else {
+        return false;
+    };
+    match parent.kind() {
+        "anonymous_function" | "catch_block" | "else_block" => true,
+        "do_block" => parent
+            .parent()
+            .and_then(|call| call_name(call, src))
+            .is_some_and(|name| matches!(name, "case" | "receive")),
+        _ => false,
+    }
+}
+
+/// Whether a `<-` is a generator or clause of `for`/`with` (whose left side
+/// is a pattern), rather than an operator some macro gives a meaning.
+fn is_generator(arrow: Node, src: &[u8]) -> bool {
+    arrow
+        .parent()
+        .filter(|p| p.kind() == "arguments")
+        .and_then(|args| args.parent())
+        .and_then(|call| call_name(call, src))
+        .is_some_and(|name| matches!(name, "for" | "with"))
 }
 
 /// Named children of a call's `arguments` node.
@@ -1118,9 +1462,27 @@ fn keyword_pairs<'t>(node: Node<'t>, src: &[u8]) -> Vec<(String, Node<'t>)> {
     out
 }
 
-/// Mix's `KindSet` of a [`RawRef`] given what the target module defines.
-pub(crate) fn resolve(raw: &RawRef, defs: Option<&Defs>) -> KindSet {
+/// Mix's `KindSet` of a [`RawRef`] given what the target module defines
+/// (`None`: a module outside the project) and the release's rules.
+/// `protocol_derives`: for a target `P.Any`, whether `P` defines a
+/// `__deriving__` macro (which 1.18+ calls instead of `P.Any`'s).
+pub(crate) fn resolve(raw: &RawRef, defs: Option<&Defs>, rules: Rules, protocol_derives: bool) -> KindSet {
     let mut kinds = raw.kinds;
+    // A module outside the project named by `@behaviour` is taken to be a
+    // behaviour (it makes no file edge either way).
+    if raw.behaviour && rules.behaviour_compile && defs.map_or(true, |d| d.callbacks) {
+        kinds.add(RefKind::Compile);
+    }
+    if let Some(defs) = defs {
+        let deriving_macro = defs.macros.contains("__deriving__");
+        if raw.derive && rules.derive_protocol_macro && deriving_macro {
+            kinds.add(RefKind::Compile);
+        }
+        let superseded = rules.derive_protocol_macro && protocol_derives;
+        if raw.derive_any && !superseded && (rules.derive_any_traced || deriving_macro) {
+            kinds.add(RefKind::Compile);
+        }
+    }
     for name in &raw.runtime_calls {
         // A remote call to a macro is a compile-time dependency wherever it
         // is written (Mix's `remote_macro` trace).
@@ -1162,17 +1524,33 @@ pub(crate) fn resolve_injected_import(calls: &BTreeSet<(String, Mode)>, defs: &D
 mod tests {
     use super::*;
 
+    use crate::version::ElixirVersion;
+
+    const V1_14: ElixirVersion = ElixirVersion::new(1, 14);
+
+    /// The facts of `src` by 1.14's rules (the rules that differ by release
+    /// are tested on each side of their release in `by_release`).
     fn facts(src: &str) -> FileFacts {
+        facts_on(src, V1_14)
+    }
+
+    fn facts_on(src: &str, elixir: ElixirVersion) -> FileFacts {
         let mut parser = new_parser().unwrap();
-        extract(&mut parser, src)
+        extract(&mut parser, src, elixir.rules())
     }
 
     fn kinds(f: &FileFacts, module: &str) -> KindSet {
+        kinds_on(f, module, V1_14)
+    }
+
+    fn kinds_on(f: &FileFacts, module: &str, elixir: ElixirVersion) -> KindSet {
         resolve(
             f.refs
                 .get(module)
                 .unwrap_or_else(|| panic!("no ref to {module}: {:?}", f.refs.keys())),
             None,
+            elixir.rules(),
+            false,
         )
     }
 
@@ -1358,10 +1736,11 @@ end
             functions: ["fun".to_string()].into(),
             macros: ["mac".to_string()].into(),
             all: BTreeSet::new(),
+            callbacks: false,
         };
-        let k = resolve(&f.refs["M"], Some(&defs));
+        let k = resolve(&f.refs["M"], Some(&defs), V1_14.rules(), false);
         assert!(k.compile && k.export && k.runtime);
-        let only_fun = resolve(&f.refs["M"], None);
+        let only_fun = resolve(&f.refs["M"], None, V1_14.rules(), false);
         assert!(!only_fun.compile && only_fun.runtime);
     }
 
@@ -1387,11 +1766,12 @@ end
             functions: ["fun".into(), "local".into(), "skip".into(), "n".into()].into(),
             macros: ["mac".into(), "helper".into()].into(),
             all: BTreeSet::new(),
+            callbacks: false,
         };
         let m = &f.refs["M"];
         assert!(m.imported_calls.iter().any(|(n, _, _)| n == "mac"));
         assert!(!m.imported_calls.iter().any(|(n, _, _)| n == "local"));
-        let k = resolve(m, Some(&defs));
+        let k = resolve(m, Some(&defs), V1_14.rules(), false);
         assert!(k.compile && k.export && k.runtime);
         assert!(f.refs["N"].imported_calls.iter().any(|(n, _, _)| n == "n"));
         assert!(!f.refs["N"].imported_calls.iter().any(|(n, _, _)| n == "fun"));
@@ -1403,6 +1783,8 @@ end
                 ..RawRef::default()
             },
             Some(&defs),
+            V1_14.rules(),
+            false,
         );
         assert!(body.compile);
     }
@@ -1469,7 +1851,8 @@ end
 "#,
         );
         let injected = &f.using_refs["App.Base"];
-        assert!(injected["App.Worker"].kinds.compile);
+        assert!(injected["App.Worker"].behaviour);
+        assert!(resolve(&injected["App.Worker"], None, V1_14.rules(), false).compile);
         assert!(injected["App.Helpers"].kinds.export);
         assert!(injected["App.Helpers"].imported);
         assert!(injected["App.Util"].runtime_calls.contains("go"));
@@ -1485,6 +1868,226 @@ end
         assert!(f.refs["B.C"].runtime_calls.contains("g"));
         assert!(f.refs["B.C"].kinds.is_empty());
         assert!(f.defs["A"].functions.contains("f"));
+    }
+
+    /// The rules that changed between releases, on inputs of each kind,
+    /// on both sides of the release that changed them (the file-level
+    /// edges, checked against Mix, are in `tests/mix_oracle_rules.rs`).
+    mod by_release {
+        use super::*;
+
+        const V1_15: ElixirVersion = ElixirVersion::new(1, 15);
+        const V1_16: ElixirVersion = ElixirVersion::new(1, 16);
+        const V1_17: ElixirVersion = ElixirVersion::new(1, 17);
+        const V1_18: ElixirVersion = ElixirVersion::new(1, 18);
+        const V1_19: ElixirVersion = ElixirVersion::new(1, 19);
+
+        fn set(kinds: &[RefKind]) -> KindSet {
+            let mut set = KindSet::default();
+            for kind in kinds {
+                set.add(*kind);
+            }
+            set
+        }
+
+        fn behaviour_defs(callbacks: bool) -> Defs {
+            Defs {
+                callbacks,
+                ..Defs::default()
+            }
+        }
+
+        #[test]
+        fn behaviour_is_compile_time_on_1_14_when_the_target_has_callbacks() {
+            let f = facts("defmodule A do\n  alias X.Beh\n  @behaviour Beh\n  @behaviour :gen_server\nend\n");
+            let raw = &f.refs["X.Beh"];
+            assert!(raw.behaviour && raw.kinds == set(&[RefKind::Runtime]));
+            let on = |elixir: ElixirVersion, defs: Option<&Defs>| resolve(raw, defs, elixir.rules(), false);
+            let beh = behaviour_defs(true);
+            let not_beh = behaviour_defs(false);
+            assert_eq!(on(V1_14, Some(&beh)), set(&[RefKind::Compile, RefKind::Runtime]));
+            assert_eq!(on(V1_14, Some(&not_beh)), set(&[RefKind::Runtime]));
+            assert_eq!(on(V1_14, None), set(&[RefKind::Compile, RefKind::Runtime]));
+            for elixir in [V1_15, V1_19] {
+                assert_eq!(on(elixir, Some(&beh)), set(&[RefKind::Runtime]), "{elixir}");
+                assert_eq!(on(elixir, None), set(&[RefKind::Runtime]), "{elixir}");
+            }
+            // An atom is no alias: no reference at all.
+            assert!(!f.refs.contains_key("gen_server"), "{:?}", f.refs.keys());
+        }
+
+        #[test]
+        fn callbacks_make_a_behaviour_and_protocols_are_behaviours() {
+            let f = facts(
+                "defmodule B do\n  @callback run() :: :ok\nend\ndefmodule M do\n  @macrocallback m() :: Macro.t()\nend\ndefmodule N do\n  @type t :: term\nend\ndefprotocol P do\n  def f(x)\nend\n",
+            );
+            assert!(f.defs["B"].callbacks && f.defs["M"].callbacks && f.defs["P"].callbacks);
+            assert!(!f.defs["N"].callbacks);
+            // A quote's callbacks belong to the module it lands in.
+            let q = facts("defmodule U do\n  defmacro __using__(_) do\n    quote do\n      @callback c() :: :ok\n    end\n  end\nend\n");
+            assert!(!q.defs["U"].callbacks);
+        }
+
+        #[test]
+        fn aliases_in_patterns_and_guards_are_no_reference_since_1_15() {
+            let src = r#"defmodule A do
+  def f(P1, x \\ D1) when x == G1, do: B1
+  def g(x) do
+    case x do
+      {P2, y} when y in [G2] -> B2
+    end
+  end
+  def h(l), do: Enum.map(l, fn P3 -> B3 end)
+  def i(x) do
+    P4 = x
+    with P5 <- x, do: B5
+  end
+  def j(l), do: for({P6, v} <- l, do: {v, B6})
+  def k(x) do
+    cond do
+      x == C1 -> 1
+    end
+  end
+  def r do
+    receive do
+      P7 -> B7
+    after
+      C2.t() -> 2
+    end
+  end
+  def t(f) do
+    f.()
+  rescue
+    e in [C3] -> e
+  catch
+    P8, _ -> B8
+  end
+  case :x do
+    M1 -> :ok
+  end
+end
+"#;
+            let patterns = ["P1", "G1", "P2", "G2", "P3", "P4", "P5", "P6", "P7", "P8"];
+            let expressions = ["D1", "B1", "B2", "B3", "B5", "B6", "C1", "B7", "C3", "B8"];
+            let f14 = facts_on(src, V1_14);
+            let f15 = facts_on(src, V1_15);
+            for p in patterns {
+                assert_eq!(kinds_on(&f14, p, V1_14), set(&[RefKind::Runtime]), "{p} on 1.14");
+                assert!(!f15.refs.contains_key(p), "{p} on 1.15");
+            }
+            for e in expressions {
+                for (f, elixir) in [(&f14, V1_14), (&f15, V1_15)] {
+                    assert_eq!(kinds_on(f, e, elixir), set(&[RefKind::Runtime]), "{e} on {elixir}");
+                }
+            }
+            // A remote call's module is no alias reference: it stays.
+            assert!(f15.refs["C2"].runtime_calls.contains("t"));
+            // In the module body a pattern is code that runs: compile-time.
+            assert_eq!(kinds_on(&f15, "M1", V1_15), set(&[RefKind::Compile]));
+        }
+
+        #[test]
+        fn attribute_values_literal_as_a_whole_on_1_14_in_parts_since_1_15() {
+            let src = r##"defmodule A do
+  @list [L1, [nested: {L2}], L3.f()]
+  @map %{L4 => 1, k: L5, n: length([])}
+  @struct %S1{a: L6, b: length([1])}
+  @text "#{L7}"
+  @read [L8, length([])]
+  @copy @read
+  def all, do: [@list, @map, @struct, @text, @copy]
+end
+"##;
+            let f14 = facts_on(src, V1_14);
+            let f15 = facts_on(src, V1_15);
+            // 1.14: none of the values is literal as a whole.
+            for m in ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8"] {
+                assert!(kinds_on(&f14, m, V1_14).compile, "{m} on 1.14");
+            }
+            assert_eq!(kinds_on(&f14, "S1", V1_14), set(&[RefKind::Compile, RefKind::Export]));
+            // 1.15: literal parts are runtime, the rest runs in the body.
+            for m in ["L1", "L2", "L4", "L5", "L6"] {
+                assert_eq!(kinds_on(&f15, m, V1_15), set(&[RefKind::Runtime]), "{m} on 1.15");
+            }
+            assert_eq!(kinds_on(&f15, "S1", V1_15), set(&[RefKind::Export, RefKind::Runtime]));
+            for m in ["L3", "L7"] {
+                assert!(kinds_on(&f15, m, V1_15).compile, "{m} on 1.15");
+            }
+            // Read in the body: compile-time on both.
+            assert!(kinds_on(&f15, "L8", V1_15).compile);
+            assert!(kinds_on(&f14, "L8", V1_14).compile);
+        }
+
+        #[test]
+        fn defimpl_is_export_on_its_protocol_since_1_19() {
+            let src = "defmodule H do\n  alias X.Proto\n  defimpl Proto, for: [List, Y.T] do\n    def f(_), do: 1\n  end\nend\n";
+            for elixir in [V1_14, V1_18] {
+                let f = facts_on(src, elixir);
+                assert_eq!(kinds_on(&f, "X.Proto", elixir), set(&[RefKind::Compile]), "{elixir}");
+                assert_eq!(kinds_on(&f, "Y.T", elixir), set(&[RefKind::Runtime]), "{elixir}");
+            }
+            let f = facts_on(src, V1_19);
+            assert_eq!(
+                kinds_on(&f, "X.Proto", V1_19),
+                set(&[RefKind::Export, RefKind::Runtime])
+            );
+            assert_eq!(kinds_on(&f, "Y.T", V1_19), set(&[RefKind::Runtime]));
+            assert_eq!(names(&f), ["H", "X.Proto.List", "X.Proto.Y.T"]);
+        }
+
+        #[test]
+        fn protocols_reference_their_any_and_built_in_impls_by_release() {
+            let src = "defmodule O do\n  defprotocol P do\n    def f(x)\n  end\nend\n";
+            let any = |elixir: ElixirVersion| facts_on(src, elixir).refs.get("O.P.Any").map(|r| r.kinds);
+            let integer = |elixir: ElixirVersion| facts_on(src, elixir).refs.get("O.P.Integer").map(|r| r.kinds);
+            assert_eq!(any(V1_14), Some(set(&[RefKind::Compile])));
+            assert_eq!(any(V1_18), Some(set(&[RefKind::Compile])));
+            assert_eq!(any(V1_19), None);
+            assert_eq!(integer(V1_15), Some(set(&[RefKind::Runtime])));
+            assert_eq!(integer(V1_16), None);
+            let f = facts_on(src, V1_14);
+            for builtin in BUILT_IN_TYPES {
+                assert!(f.refs.contains_key(&format!("O.P.{builtin}")), "{builtin}");
+            }
+        }
+
+        #[test]
+        fn derive_reaches_the_any_impl_since_1_16_and_a_deriving_macro_since_1_18() {
+            let f = facts("defmodule S do\n  @derive [P1, {P2, only: [:a]}]\n  @derive P3\n  defstruct [:a]\nend\n");
+            for p in ["P1", "P2", "P3"] {
+                assert!(f.refs[p].derive && f.refs[p].kinds.runtime, "{p}");
+                assert!(f.refs[&format!("{p}.Any")].derive_any, "{p}.Any");
+            }
+            let any = &f.refs["P1.Any"];
+            let plain = Defs::default();
+            let deriving = Defs {
+                macros: ["__deriving__".to_string()].into(),
+                ..Defs::default()
+            };
+            let on = |elixir: ElixirVersion, defs: &Defs, protocol_derives| {
+                resolve(any, Some(defs), elixir.rules(), protocol_derives)
+            };
+            assert!(on(V1_15, &plain, false).is_empty());
+            assert_eq!(on(V1_16, &plain, false), set(&[RefKind::Compile]));
+            // A `__deriving__` macro of `P.Any` is traced on every release.
+            assert_eq!(on(V1_14, &deriving, false), set(&[RefKind::Compile]));
+            // The protocol's own macro replaces `P.Any`'s since 1.18.
+            assert_eq!(on(V1_17, &plain, true), set(&[RefKind::Compile]));
+            assert!(on(V1_18, &plain, true).is_empty());
+            let protocol = &f.refs["P1"];
+            let on_protocol = |elixir: ElixirVersion| resolve(protocol, Some(&deriving), elixir.rules(), false);
+            assert_eq!(on_protocol(V1_17), set(&[RefKind::Runtime]));
+            assert_eq!(on_protocol(V1_18), set(&[RefKind::Compile, RefKind::Runtime]));
+        }
+
+        #[test]
+        fn kernel_qualified_definitions_are_definitions() {
+            let f = facts("defprotocol P do\n  def f(x)\n  Kernel.defmacro __deriving__(m, o), do: {m, o}\n  Kernel.def helper, do: X.y()\nend\n");
+            assert!(f.defs["P"].macros.contains("__deriving__"));
+            assert!(f.defs["P"].functions.contains("helper"));
+            assert!(f.refs["X"].runtime_calls.contains("y"));
+            assert!(!f.refs.contains_key("Kernel"), "{:?}", f.refs.keys());
+        }
     }
 
     #[test]

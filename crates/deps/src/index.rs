@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::extract::{extract, new_parser, resolve, resolve_injected_import};
 use crate::model::{Defs, FileFacts, KindSet, ModuleDef, ModuleName, ParseError, RawRef, RefKind};
+use crate::version::{ElixirVersion, Rules};
 use crate::Error;
 
 /// One file as indexed.
@@ -40,6 +41,9 @@ impl FileEntry {
 #[derive(Debug, Clone)]
 pub struct Index {
     project_dir: PathBuf,
+    /// The release whose rules classify references (see [`ElixirVersion`]).
+    elixir: ElixirVersion,
+    rules: Rules,
     roots: Vec<PathBuf>,
     files: BTreeMap<PathBuf, FileEntry>,
     /// Module -> files defining it (more than one only while the project
@@ -198,8 +202,11 @@ fn to_parse_errors(path: &Path, facts: &FileFacts) -> Vec<ParseError> {
 
 impl Index {
     /// Indexes every `.ex`/`.exs` file under `roots` (relative to
-    /// `project_dir`; see [`default_roots`]), parsing files in parallel.
-    pub fn build(project_dir: &Path, roots: &[PathBuf]) -> Result<Index, Error> {
+    /// `project_dir`; see [`default_roots`]), parsing files in parallel and
+    /// classifying references as Mix on `elixir` does (the Elixir the
+    /// project is compiled with: dependency kinds differ between releases).
+    pub fn build(project_dir: &Path, roots: &[PathBuf], elixir: ElixirVersion) -> Result<Index, Error> {
+        let rules = elixir.rules();
         let mut paths = Vec::new();
         for root in roots {
             collect_sources(&project_dir.join(root), &mut paths)?;
@@ -211,13 +218,15 @@ impl Index {
                 let parser = parser.as_mut().map_err(|e| Error::Language(e.to_string()))?;
                 let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
                 let key = normal_key(path.strip_prefix(project_dir).unwrap_or(path));
-                let facts = extract(parser, &source);
+                let facts = extract(parser, &source, rules);
                 let errors = to_parse_errors(&key, &facts);
                 Ok((key, FileEntry::new(facts, errors)))
             })
             .collect::<Result<_, Error>>()?;
         let mut index = Index {
             project_dir: project_dir.to_path_buf(),
+            elixir,
+            rules,
             roots: roots.to_vec(),
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
@@ -237,10 +246,16 @@ impl Index {
     }
 
     /// An index of in-memory sources, keyed by the given paths (tests and
-    /// unsaved editor buffers).
-    pub fn from_sources<P: AsRef<Path>, S: AsRef<str>>(project_dir: &Path, sources: &[(P, S)]) -> Result<Index, Error> {
+    /// unsaved editor buffers), classified as Mix on `elixir` does.
+    pub fn from_sources<P: AsRef<Path>, S: AsRef<str>>(
+        project_dir: &Path,
+        sources: &[(P, S)],
+        elixir: ElixirVersion,
+    ) -> Result<Index, Error> {
         let mut index = Index {
             project_dir: project_dir.to_path_buf(),
+            elixir,
+            rules: elixir.rules(),
             roots: Vec::new(),
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
@@ -253,7 +268,7 @@ impl Index {
         let mut parser = new_parser()?;
         for (path, source) in sources {
             let key = index.key(path.as_ref());
-            let facts = extract(&mut parser, source.as_ref());
+            let facts = extract(&mut parser, source.as_ref(), index.rules);
             let errors = to_parse_errors(&key, &facts);
             let entry = FileEntry::new(facts, errors);
             index.unlink_file(&key);
@@ -267,6 +282,11 @@ impl Index {
 
     pub fn project_dir(&self) -> &Path {
         &self.project_dir
+    }
+
+    /// The Elixir release whose rules classify the references.
+    pub fn elixir_version(&self) -> ElixirVersion {
+        self.elixir
     }
 
     pub fn roots(&self) -> &[PathBuf] {
@@ -284,7 +304,7 @@ impl Index {
     pub fn update_file(&mut self, path: &Path, contents: &str) -> Result<(), Error> {
         let key = self.key(path);
         let mut parser = new_parser()?;
-        let facts = extract(&mut parser, contents);
+        let facts = extract(&mut parser, contents, self.rules);
         let errors = to_parse_errors(&key, &facts);
         self.replace_entry(key, Some(FileEntry::new(facts, errors)));
         Ok(())
@@ -529,10 +549,17 @@ impl Index {
     /// modules it `use`s inject.
     fn kinds_between(&self, facts: &FileFacts, used: &[ModuleName], module: &str) -> KindSet {
         let defs = self.defs_of(module);
-        let mut kinds = facts.refs.get(module).map(|r| resolve(r, defs)).unwrap_or_default();
+        // `@derive P` calls `P.Any.__deriving__` unless `P` has its own. A
+        // change of `P` re-resolves this file: it references `P` too.
+        let protocol_derives = module
+            .strip_suffix(".Any")
+            .and_then(|protocol| self.defs_of(protocol))
+            .is_some_and(|d| d.macros.contains("__deriving__"));
+        let resolve = |raw: &RawRef| resolve(raw, defs, self.rules, protocol_derives);
+        let mut kinds = facts.refs.get(module).map(resolve).unwrap_or_default();
         for user in used {
             if let Some(raw) = self.injected_refs_of(user).and_then(|i| i.get(module)) {
-                kinds = kinds.union(resolve(raw, defs));
+                kinds = kinds.union(resolve(raw));
                 // `import M` injected by `use`: the user's unqualified calls
                 // may be calls into M (only/except of such imports are not
                 // applied: an over-approximation).
@@ -699,8 +726,10 @@ impl Index {
         })
     }
 
-    /// What changing `changed` forces, by Mix's rules (Elixir 1.14
-    /// `Mix.Compilers.Elixir.remove_stale_entry/5`, run to a fixpoint):
+    /// What changing `changed` forces, by Mix's rules
+    /// (`Mix.Compilers.Elixir.remove_stale_entry/5` in
+    /// `lib/mix/lib/mix/compilers/elixir.ex`, run to a fixpoint; the same
+    /// rule from v1.14.0 to v1.20.3, only the references it reads differ):
     ///
     /// - a changed file is recompiled, and its modules are *stale*;
     /// - a file with a runtime reference to a stale module is stale too
@@ -798,6 +827,7 @@ impl Index {
     pub fn graph(&self) -> Graph {
         Graph {
             project_dir: self.project_dir.clone(),
+            elixir_version: self.elixir,
             files: self
                 .files
                 .iter()
@@ -862,6 +892,8 @@ where
 #[derive(Debug, Clone, Serialize)]
 pub struct Graph {
     pub project_dir: PathBuf,
+    /// The release whose rules classified the edges (`"1.20"`).
+    pub elixir_version: ElixirVersion,
     pub files: Vec<GraphFile>,
 }
 
@@ -877,8 +909,12 @@ pub struct GraphFile {
 mod tests {
     use super::*;
 
+    const V1_14: ElixirVersion = ElixirVersion::new(1, 14);
+
+    /// An index by 1.14's rules (the index does not depend on the release
+    /// but through the extractor's and `resolve`'s rules, tested there).
     fn index(sources: &[(&str, &str)]) -> Index {
-        Index::from_sources(Path::new("/proj"), sources).unwrap()
+        Index::from_sources(Path::new("/proj"), sources, V1_14).unwrap()
     }
 
     fn paths(v: &[PathBuf]) -> Vec<String> {
@@ -1230,6 +1266,15 @@ mod tests {
                 quote.join("\n")
             ));
         }
+        if rng.chance(20) {
+            body.push("  @callback cb() :: :ok".to_owned());
+        }
+        if rng.chance(15) {
+            body.push("  defmacro __deriving__(_, _, _), do: :ok".to_owned());
+        }
+        if rng.chance(20) {
+            body.push(format!("  @derive [{}]", other(rng)));
+        }
         if rng.chance(30) {
             body.push("  defstruct [:a]".to_owned());
         }
@@ -1252,12 +1297,21 @@ mod tests {
             let target = other(rng);
             body.push(format!("  defmodule Inner do\n    def x, do: {target}.f(3)\n  end"));
         }
+        if rng.chance(12) {
+            // `T.Mn.Any`: what `@derive T.Mn` may call.
+            let deriving = if rng.chance(50) {
+                "defmacro __deriving__(_, _, _), do: :ok"
+            } else {
+                "def __deriving__(_, _, _), do: :ok"
+            };
+            body.push(format!("  defmodule Any do\n    {deriving}\n  end"));
+        }
         format!("defmodule T.M{name} do\n{}\nend\n", body.join("\n"))
     }
 
     fn assert_same_answers(idx: &Index, sources: &BTreeMap<String, String>, step: usize) {
         let list: Vec<(&String, &String)> = sources.iter().collect();
-        let batch = Index::from_sources(Path::new("/proj"), &list).unwrap();
+        let batch = Index::from_sources(Path::new("/proj"), &list, idx.elixir_version()).unwrap();
         let files: Vec<PathBuf> = batch.files().map(Path::to_path_buf).collect();
         assert_eq!(
             idx.files().map(Path::to_path_buf).collect::<Vec<_>>(),
@@ -1288,7 +1342,11 @@ mod tests {
 
     #[test]
     fn incremental_updates_answer_as_a_fresh_index_and_as_the_literal_rule() {
-        for seed in 1..=4u64 {
+        // Each seed on a release of each rule set: the cross-file rules
+        // (behaviours with callbacks, `@derive` and `P.Any`) differ.
+        let releases = [(1, 14), (1, 20), (1, 16), (1, 18), (1, 15), (1, 19)];
+        for (seed, (major, minor)) in (1..=6u64).zip(releases) {
+            let elixir = ElixirVersion::new(major, minor);
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut sources: BTreeMap<String, String> = BTreeMap::new();
             // Dense graphs recompile much; sparse ones leave most stale
@@ -1298,9 +1356,9 @@ mod tests {
                 sources.insert(format!("lib/m{i}.ex"), random_module(&mut rng, i, dense));
             }
             let list: Vec<(&String, &String)> = sources.iter().collect();
-            let mut idx = Index::from_sources(Path::new("/proj"), &list).unwrap();
+            let mut idx = Index::from_sources(Path::new("/proj"), &list, elixir).unwrap();
             // Built one file at a time, it must be the same index.
-            let mut one_by_one = index(&[]);
+            let mut one_by_one = Index::from_sources::<&str, &str>(Path::new("/proj"), &[], elixir).unwrap();
             for (path, source) in &sources {
                 one_by_one.update_file(Path::new(path), source).unwrap();
             }

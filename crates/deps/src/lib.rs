@@ -6,10 +6,10 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use elixir_dap_deps::{default_roots, Index};
+//! use elixir_dap_deps::{default_roots, ElixirVersion, Index};
 //!
 //! let dir = Path::new("my_app");
-//! let mut index = Index::build(dir, &default_roots(dir))?;
+//! let mut index = Index::build(dir, &default_roots(dir), ElixirVersion::new(1, 18))?;
 //! index.update_file(Path::new("lib/my_app/user.ex"), "defmodule MyApp.User do\nend\n")?;
 //! let affected = index.affected(&["lib/my_app/user.ex"]);
 //! for file in affected.recompile_paths() {
@@ -19,10 +19,18 @@
 //! ```
 //!
 //! # Dependency kinds
-//! References are classified as Mix 1.14's lexical tracker does (the table
-//! is in the `extract` module's source): *compile* (macros, `use`,
-//! `@behaviour`, code run in a module body), *export* (`%Struct{}`,
-//! `require`, `import`) and *runtime* (calls and aliases in functions).
+//! References are classified as Elixir's lexical tracker does when Mix
+//! compiles the project: *compile* (macros, `use`, code run in a module
+//! body), *export* (`%Struct{}`, `require`, `import`) and *runtime* (calls
+//! and aliases in functions). Which construct makes which kind changed
+//! between releases, so every index is built for one: an [`ElixirVersion`]
+//! (`major.minor`), which callers must pass (the debuggee's for a reload,
+//! `elixir --version`'s or `--elixir-version` for `elixir-dap deps`). On
+//! 1.14 `@behaviour` is compile-time and a `defimpl` is compile-time on its
+//! protocol; since 1.15 `@behaviour` is runtime and aliases in patterns and
+//! guards are no reference; since 1.19 a `defimpl` is an export dependency.
+//! Every rule, with the release and source that show it, is a field of
+//! `version::Rules`; the tables are in the `extract` module's source.
 //!
 //! Two things need the whole project, so they are not stored with the
 //! file that makes the reference; they are resolved against the target's
@@ -70,8 +78,10 @@
 
 mod extract;
 mod index;
+pub mod mix_manifest;
 mod model;
 mod render;
+mod version;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -79,6 +89,7 @@ use std::path::{Path, PathBuf};
 pub use index::{default_roots, Affected, Edge, Graph, GraphFile, Index, Reason, Recompile};
 pub use model::{KindSet, ModuleDef, ModuleKind, ModuleName, ParseError, RefKind};
 pub use render::{render_affected_text, render_graph_text};
+pub use version::{ElixirVersion, VersionError};
 
 /// Why the index could not be built or updated.
 #[derive(Debug)]

@@ -19,11 +19,13 @@ pub enum RefKind {
     /// A call or alias inside a function body: the caller is not recompiled
     /// when the callee changes.
     Runtime,
-    /// `%Struct{}`, `require`, `import`: recompiled when the module's API
-    /// (exports or struct fields) changes.
+    /// `%Struct{}`, `require`, `import` (and `defimpl` on its protocol
+    /// since Elixir 1.19): recompiled when the module's API (exports or
+    /// struct fields) changes.
     Export,
-    /// Macros, `use`, `@behaviour`, calls in a module body: recompiled
-    /// whenever the module (or anything it reaches at runtime) changes.
+    /// Macros, `use`, calls in a module body (and `@behaviour` on Elixir
+    /// 1.14): recompiled whenever the module (or anything it reaches at
+    /// runtime) changes.
     Compile,
 }
 
@@ -163,6 +165,16 @@ pub(crate) struct RawRef {
     pub used: bool,
     /// `import Target` (only consulted for imports injected by `use`).
     pub imported: bool,
+    /// `@behaviour Target`: compile-time when the target is a behaviour
+    /// and the release traces it so (see `Rules::behaviour_compile`).
+    pub behaviour: bool,
+    /// `@derive Target`: compile-time when the target defines a
+    /// `__deriving__` macro (see `Rules::derive_protocol_macro`).
+    pub derive: bool,
+    /// `@derive P` names this module `P.Any`: compile-time where the
+    /// release traces its `__deriving__` callback (see
+    /// `Rules::derive_any_traced`).
+    pub derive_any: bool,
     /// First line of a reference, for messages.
     pub line: u32,
 }
@@ -176,6 +188,9 @@ pub(crate) struct Defs {
     pub macros: BTreeSet<String>,
     /// Every name defined (private too), to tell local calls from imports.
     pub all: BTreeSet<String>,
+    /// Whether the module is a behaviour: it declares `@callback` or
+    /// `@macrocallback`, or is a protocol.
+    pub callbacks: bool,
 }
 
 /// What the extractor learns from one file.

@@ -4,7 +4,11 @@
 //! their reason) below. A difference not listed fails, and so does a listed
 //! one that no longer happens, so the list stays true.
 //!
-//! Needs `mix` on PATH (Elixir 1.14 here; CI installs it): without it the
+//! The index is built with the rules of the Elixir that runs `mix` (read
+//! from `elixir --version`), so the same test holds on every release: CI
+//! runs it on Elixir 1.14, 1.18 and 1.20.
+//!
+//! Needs `mix` and `elixir` on PATH (CI installs them): without them the
 //! test fails rather than skips.
 
 // Test helpers: a failed unwrap is a failed test, with its message.
@@ -13,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use elixir_dap_deps::{default_roots, Index, ModuleKind, RefKind};
+use elixir_dap_deps::{default_roots, ElixirVersion, Index, ModuleKind, RefKind};
 
 mod oracle;
 use oracle::*;
@@ -94,7 +98,8 @@ fn index_agrees_with_mix_xref_and_recompilation() {
     .flat_map(|(from, edges)| edges.into_keys().map(move |to| (from.clone(), to)))
     .collect();
 
-    let mut index = Index::build(&project, &default_roots(&project)).unwrap();
+    let elixir = elixir_version();
+    let mut index = Index::build(&project, &default_roots(&project), elixir).unwrap();
     assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
     assert!(mix_graph.len() >= 20, "Mix saw too few files: {mix_graph:?}");
 
@@ -173,11 +178,18 @@ fn index_agrees_with_mix_xref_and_recompilation() {
 #[test]
 fn kinds_in_the_fixture_cover_every_reference_kind() {
     // The oracle is only as good as the fixture: make sure it exercises
-    // each kind (this needs no Mix).
+    // each kind on every release's rules (this needs no Mix).
     let project = fixture_dir();
-    let index = Index::build(&project, &default_roots(&project)).unwrap();
-    let kinds: BTreeSet<RefKind> = index.edges().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [RefKind::Runtime, RefKind::Export, RefKind::Compile].into());
-    let kinds: BTreeSet<ModuleKind> = index.modules().iter().map(|m| m.kind).collect();
-    assert_eq!(kinds.len(), 3, "modules, protocols and impls: {kinds:?}");
+    for minor in ElixirVersion::OLDEST_MODELLED.minor..=ElixirVersion::NEWEST_MODELLED.minor {
+        let elixir = ElixirVersion::new(1, minor);
+        let index = Index::build(&project, &default_roots(&project), elixir).unwrap();
+        let kinds: BTreeSet<RefKind> = index.edges().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [RefKind::Runtime, RefKind::Export, RefKind::Compile].into(),
+            "Elixir {elixir}"
+        );
+        let kinds: BTreeSet<ModuleKind> = index.modules().iter().map(|m| m.kind).collect();
+        assert_eq!(kinds.len(), 3, "modules, protocols and impls: {kinds:?}");
+    }
 }

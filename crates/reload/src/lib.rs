@@ -19,6 +19,8 @@ mod manager;
 mod report;
 
 pub use compile_deps::compile_time_modules;
+/// The Elixir release whose dependency rules the planner follows.
+pub use elixir_dap_deps::ElixirVersion;
 pub use line_map::{LineFate, LineMap};
 pub use manager::{compile_waves, ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
 pub use report::{

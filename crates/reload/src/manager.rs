@@ -43,7 +43,7 @@
 //! costs one `stat` per source and per directory (~3 ms for 2 000 sources)
 //! and reads only the directories and files whose metadata moved.
 
-use elixir_dap_deps::{default_roots, Index, Reason};
+use elixir_dap_deps::{default_roots, ElixirVersion, Index, Reason};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -235,9 +235,11 @@ struct Listing {
 
 impl ReloadManager {
     /// Indexes the project's sources and remembers them as compiled. Call it
-    /// right after the project was compiled at launch.
-    pub fn new(project_dir: &Path) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, RACY_MARGIN, None)
+    /// right after the project was compiled at launch. `elixir`: the Elixir
+    /// the project is compiled with (the debuggee's), whose rules decide
+    /// which files a change makes Mix recompile.
+    pub fn new(project_dir: &Path, elixir: ElixirVersion) -> Result<ReloadManager, String> {
+        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, None)
     }
 
     /// Like [`ReloadManager::new`], for sources compiled by a compile that
@@ -245,18 +247,23 @@ impl ReloadManager {
     /// the VM does not run (saved while the project compiled or while this
     /// index was built), so it is remembered as not compiled and the next
     /// reload compiles it.
-    pub fn compiled_since(project_dir: &Path, compile_started: SystemTime) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, RACY_MARGIN, Some(compile_started))
+    pub fn compiled_since(
+        project_dir: &Path,
+        elixir: ElixirVersion,
+        compile_started: SystemTime,
+    ) -> Result<ReloadManager, String> {
+        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, Some(compile_started))
     }
 
     fn with_racy_margin(
         project_dir: &Path,
+        elixir: ElixirVersion,
         racy_margin: Duration,
         compile_started: Option<SystemTime>,
     ) -> Result<ReloadManager, String> {
         let project_dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
         let roots = default_roots(&project_dir);
-        let index = Index::build(&project_dir, &roots).map_err(|e| e.to_string())?;
+        let index = Index::build(&project_dir, &roots, elixir).map_err(|e| e.to_string())?;
         let mut manager = ReloadManager {
             project_dir,
             roots,
@@ -839,6 +846,10 @@ fn stamp_of(path: &Path) -> Option<Stamp> {
 mod tests {
     use super::*;
 
+    /// The planner's tests hold on every release's rules (they use no
+    /// construct whose kind changed); the rules are the index's tests.
+    const ELIXIR: ElixirVersion = ElixirVersion::new(1, 14);
+
     fn project() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let write = |rel: &str, text: &str| {
@@ -873,7 +884,7 @@ mod tests {
     #[test]
     fn nothing_changed_means_an_empty_plan() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         let plan = manager.plan(&PlanRequest::default());
         assert!(plan.is_empty(), "{plan:?}");
         assert_eq!(plan.unchanged.len(), 5);
@@ -882,7 +893,7 @@ mod tests {
     #[test]
     fn a_changed_file_is_compiled_and_its_runtime_callers_are_not() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::write(
             dir.path().join("lib/user.ex"),
             "defmodule App.User do\n  require App.Macros\n  def f(x), do: App.Macros.twice(x) + 1\nend\n",
@@ -897,7 +908,7 @@ mod tests {
     #[test]
     fn a_macro_change_recompiles_its_compile_time_dependents() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::write(
             dir.path().join("lib/macros.ex"),
             "defmodule App.Macros do\n  defmacro twice(x), do: quote(do: unquote(x) * 3)\nend\n",
@@ -924,7 +935,7 @@ mod tests {
     #[test]
     fn the_same_content_saved_again_is_unchanged_and_commit_makes_it_so() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         let path = dir.path().join("lib/caller.ex");
         std::fs::write(&path, "defmodule App.Caller do\n  def g, do: App.User.f(2)\nend\n").unwrap();
         let request = PlanRequest {
@@ -942,7 +953,7 @@ mod tests {
     #[test]
     fn an_aborted_plan_is_planned_again() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::write(dir.path().join("lib/caller.ex"), "defmodule App.Caller do\nend\n").unwrap();
         let plan = manager.plan(&PlanRequest::default());
         manager.abort(&plan);
@@ -953,7 +964,7 @@ mod tests {
     #[test]
     fn new_and_deleted_files() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::write(dir.path().join("lib/extra.ex"), "defmodule App.Extra do\nend\n").unwrap();
         std::fs::remove_file(dir.path().join("lib/caller.ex")).unwrap();
         let plan = manager.plan(&PlanRequest::default());
@@ -967,7 +978,7 @@ mod tests {
     #[test]
     fn mix_exs_and_config_changes_require_a_restart_and_nothing_else_is_planned() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::write(dir.path().join("mix.exs"), "defmodule App.MixProject do\n  # x\nend\n").unwrap();
         std::fs::write(dir.path().join("lib/caller.ex"), "defmodule App.Caller do\nend\n").unwrap();
         let plan = manager.plan(&PlanRequest::default());
@@ -979,7 +990,7 @@ mod tests {
     #[test]
     fn a_nif_module_requires_a_restart() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::write(
             dir.path().join("lib/caller.ex"),
             "defmodule App.Caller do\n  @on_load :init\n  def init, do: :erlang.load_nif('x', 0)\nend\n",
@@ -992,7 +1003,7 @@ mod tests {
     #[test]
     fn forced_modules_are_compiled_unchanged_and_unknown_ones_reported() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         let plan = manager.plan(&PlanRequest {
             files: Some(vec![]),
             modules: vec!["App.Caller".into(), "App.Nope".into()],
@@ -1004,7 +1015,7 @@ mod tests {
     #[test]
     fn files_outside_the_roots_are_ignored_with_a_reason() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         std::fs::create_dir_all(dir.path().join("test")).unwrap();
         std::fs::write(dir.path().join("test/a_test.exs"), "x").unwrap();
         let plan = manager.plan(&PlanRequest {
@@ -1038,7 +1049,7 @@ mod tests {
     #[test]
     fn an_in_place_rewrite_with_identical_content_is_unchanged() {
         let dir = project();
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         let text = std::fs::read_to_string(dir.path().join(CALLER)).unwrap();
         write(&dir, &text);
         let plan = manager.plan(&PlanRequest::default());
@@ -1049,7 +1060,7 @@ mod tests {
         // unchanged, and its new metadata remembered.
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
         let before = caller_stamp(&manager);
         assert!(before.is_some());
         tick();
@@ -1067,7 +1078,7 @@ mod tests {
         let dir = project();
         // Written just before the manager read it, and again right after:
         // same size, the same second (and likely the same clock tick).
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         write(&dir, &caller(3));
         let plan = manager.plan(&PlanRequest::default());
         assert_eq!(files(&plan), vec![(CALLER.to_owned(), "changed".to_owned())]);
@@ -1086,7 +1097,7 @@ mod tests {
     fn identical_metadata_skips_the_read_and_other_metadata_compares_content() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
         // Pretend the VM compiled other bytes: as long as the metadata are
         // the remembered ones, the file is not read, so it is unchanged...
         manager.sources.get_mut(Path::new(CALLER)).unwrap().digest = [0; 32];
@@ -1110,7 +1121,7 @@ mod tests {
     fn a_rewrite_with_its_modification_time_restored_is_detected() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
         let path = dir.path().join(CALLER);
         let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
         tick();
@@ -1131,14 +1142,14 @@ mod tests {
     fn a_committed_change_is_trusted_by_its_metadata_and_racy_ones_are_not() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
         write(&dir, &caller(5));
         tick();
         let plan = manager.plan(&PlanRequest::default());
         manager.commit(&plan);
         assert!(caller_stamp(&manager).is_some(), "metadata taken before the read");
         // With the real margin, a file written just now is not trusted.
-        let mut manager = ReloadManager::new(dir.path()).unwrap();
+        let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
         assert_eq!(caller_stamp(&manager), None);
         write(&dir, &caller(6));
         let plan = manager.plan(&PlanRequest::default());
@@ -1151,7 +1162,7 @@ mod tests {
         let dir = project();
         std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
         assert!(manager.plan(&PlanRequest::default()).is_empty());
         assert!(
             manager.listings.contains_key(Path::new("lib/sub")),
@@ -1221,11 +1232,12 @@ mod tests {
             "defmodule App.Caller do\n  def g, do: 2\nend\n",
         )
         .unwrap();
-        let mut manager = ReloadManager::compiled_since(dir.path(), before_edit).unwrap();
+        let mut manager = ReloadManager::compiled_since(dir.path(), ELIXIR, before_edit).unwrap();
         let plan = manager.plan(&PlanRequest::default());
         let planned: Vec<PathBuf> = plan.compile.iter().map(|c| c.file.clone()).collect();
         assert_eq!(planned, vec![PathBuf::from("lib/caller.ex")], "{plan:?}");
-        let mut fresh = ReloadManager::compiled_since(dir.path(), SystemTime::now() + Duration::from_secs(60)).unwrap();
+        let mut fresh =
+            ReloadManager::compiled_since(dir.path(), ELIXIR, SystemTime::now() + Duration::from_secs(60)).unwrap();
         assert!(fresh.plan(&PlanRequest::default()).is_empty());
     }
 }

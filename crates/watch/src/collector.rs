@@ -117,7 +117,7 @@ impl Collector {
         if has_ignored_component(rel) {
             return false;
         }
-        if self.filter.is_relevant(rel) {
+        if self.filter.is_relevant(rel) || self.filter.is_listed(path) {
             self.pending.paths.insert(path.to_path_buf());
             return true;
         }
@@ -189,8 +189,7 @@ impl Collector {
 
         let mut batch = Batch::default();
         for path in candidates {
-            let relevant = self.relative(&path).is_some_and(|rel| self.filter.is_relevant(rel));
-            if relevant && path.is_file() {
+            if self.accepts(&path) && path.is_file() {
                 self.known.insert(path.clone());
                 batch.changed.insert(path);
             } else if self.known.remove(&path) {
@@ -208,6 +207,12 @@ impl Collector {
             .take_while(move |p| p.starts_with(path))
     }
 
+    /// Whether a file under a root is reported: a source by its name, or a
+    /// listed file.
+    fn accepts(&self, path: &Path) -> bool {
+        self.filter.is_listed(path) || self.relative(path).is_some_and(|rel| self.filter.is_relevant(rel))
+    }
+
     /// The path relative to the root it is under.
     fn relative<'a>(&self, path: &'a Path) -> Option<&'a Path> {
         self.roots.iter().find_map(|root| path.strip_prefix(root).ok())
@@ -223,8 +228,7 @@ impl Collector {
                 continue;
             }
             let path = entry.into_path();
-            let relevant = self.relative(&path).is_some_and(|rel| self.filter.is_relevant(rel));
-            if relevant {
+            if self.accepts(&path) {
                 out.insert(path);
             }
         }

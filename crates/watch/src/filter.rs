@@ -18,6 +18,9 @@ pub const IGNORED_DIRS: [&str; 5] = ["_build", "deps", ".git", "node_modules", "
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
     extensions: Vec<String>,
+    /// Files reported whatever their extension (absolute, canonical): the
+    /// external resources modules declare, such as templates.
+    files: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 impl Default for Filter {
@@ -40,7 +43,20 @@ impl Filter {
                 .map(|e| e.as_ref().trim_start_matches('.').to_owned())
                 .filter(|e| !e.is_empty())
                 .collect(),
+            files: Default::default(),
         }
+    }
+
+    /// The same filter, also reporting `files` (absolute paths) whatever their
+    /// extension.
+    pub fn with_files(mut self, files: impl IntoIterator<Item = std::path::PathBuf>) -> Self {
+        self.files.extend(files);
+        self
+    }
+
+    /// True for one of the files given to [`Filter::with_files`].
+    pub fn is_listed(&self, absolute: &Path) -> bool {
+        self.files.contains(absolute)
     }
 
     /// The extensions this filter accepts, without the dot.

@@ -34,6 +34,9 @@ pub struct WatchConfig {
     pub extensions: Vec<String>,
     /// While changes keep coming, a batch is still delivered this long after its first.
     pub max_delay: Duration,
+    /// Files reported whatever their extension (external resources such as
+    /// templates); their directories are watched too.
+    pub files: Vec<PathBuf>,
 }
 
 impl WatchConfig {
@@ -44,7 +47,14 @@ impl WatchConfig {
             debounce: DEFAULT_DEBOUNCE,
             extensions: DEFAULT_EXTENSIONS.iter().map(|e| format!(".{e}")).collect(),
             max_delay: DEFAULT_MAX_DELAY,
+            files: Vec::new(),
         }
+    }
+
+    /// The same configuration, also reporting `files` (any extension).
+    pub fn with_files(mut self, files: Vec<PathBuf>) -> Self {
+        self.files = files;
+        self
     }
 
     /// The same configuration with another quiet period.
@@ -101,7 +111,16 @@ impl Watcher {
     /// while it adds the watches and scans the roots (milliseconds for a few thousand
     /// files; use `spawn_blocking` from async code if the roots are huge).
     pub fn start(config: WatchConfig, sink: UnboundedSender<Batch>) -> Result<Watcher, WatchError> {
-        let roots = canonical_roots(&config.roots)?;
+        let mut roots = canonical_roots(&config.roots)?;
+        // Listed files outside every root: their directories become roots.
+        let files: Vec<PathBuf> = config.files.iter().filter_map(|f| f.canonicalize().ok()).collect();
+        for file in &files {
+            if let Some(dir) = file.parent() {
+                if !roots.iter().any(|root| dir.starts_with(root)) {
+                    roots.push(dir.to_path_buf());
+                }
+            }
+        }
         // notify-debouncer-full only coalesces per path and pairs renames here; the quiet
         // period is the collector's. A short window keeps that pairing cheap in latency.
         let window = (config.debounce / 4).clamp(Duration::from_millis(5), Duration::from_millis(50));
@@ -122,7 +141,7 @@ impl Watcher {
             debouncer.watch(root, RecursiveMode::Recursive)?;
         }
         // Scanned after the watches are in place, so nothing falls between the two.
-        let collector = Collector::new(roots.clone(), Filter::new(&config.extensions), timing);
+        let collector = Collector::new(roots.clone(), Filter::new(&config.extensions).with_files(files), timing);
         let thread = std::thread::Builder::new()
             .name("elixir-dap-watch".into())
             .spawn(move || run(collector, rx, sink))

@@ -30,8 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Interpreting is serialised inside `:int`; large batches get a long timeout.
-const INTERPRET_TIMEOUT: Duration = Duration::from_secs(600);
+/// Interpreting is serialised inside `:int` (about 1.5 ms a module); a call
+/// carries at most 200 modules at launch, and a reload its batch.
+const INTERPRET_TIMEOUT: Duration = Duration::from_secs(120);
 /// Modules interpreted per agent call at launch: about a tenth of them, so
 /// that progress shows, but enough per call for the agent's batches of
 /// native loads and its parallel preparation to pay.
@@ -616,10 +617,10 @@ impl Debugger {
             let module = frame.get_text("module_name").unwrap_or_default();
             let function = frame.get_text("function").unwrap_or_default();
             let arity = frame.get_i64("arity").unwrap_or(0);
-            let source = frame.get_text("source").filter(|s| !s.is_empty()).map(|path| Source {
-                name: Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()),
-                path: Some(path),
-            });
+            let source = frame
+                .get_text("source")
+                .filter(|s| !s.is_empty())
+                .map(|path| frame_source(&path));
             frames.push(StackFrame {
                 id,
                 name: frame
@@ -819,6 +820,7 @@ impl Debugger {
             .map(|path| Source {
                 name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 path: Some(path.display().to_string()),
+                ..Source::default()
             })
             .collect();
         Ok(json!({ "sources": sources }))
@@ -895,6 +897,27 @@ fn module_json(module: &ModuleInfo, interpreted: bool) -> Value {
         "isUserCode": module.project,
         "symbolStatus": if interpreted { "interpreted" } else { "not interpreted" },
     })
+}
+
+/// A frame's source. Code a macro injected from a file that is not on this
+/// machine (compiled elsewhere) keeps that file's name and lines: shown as
+/// generated, with no path a client would fail to open.
+fn frame_source(path: &str) -> Source {
+    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned());
+    if Path::new(path).exists() {
+        Source {
+            name,
+            path: Some(path.to_owned()),
+            ..Source::default()
+        }
+    } else {
+        Source {
+            name,
+            path: None,
+            presentation_hint: Some("deemphasize".into()),
+            origin: Some(format!("generated from {path}, which is not on this machine")),
+        }
+    }
 }
 
 fn non_empty(value: &Option<String>) -> Option<String> {

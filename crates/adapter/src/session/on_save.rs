@@ -28,7 +28,9 @@ pub struct SaveWatch {
 impl SaveWatch {
     /// Starts watching the project's source roots, unless `reloadOnSave` is
     /// `off`. Returns a console message when watching cannot start.
-    pub fn start(config: &LaunchConfig) -> Result<Option<SaveWatch>, String> {
+    /// `resources`: external resources to watch too, whatever their
+    /// extension and wherever they are (templates).
+    pub fn start(config: &LaunchConfig, resources: Vec<PathBuf>) -> Result<Option<SaveWatch>, String> {
         let args = &config.args;
         if args.reload_on_save == ReloadOnSave::Off {
             return Ok(None);
@@ -45,7 +47,9 @@ impl SaveWatch {
         }
         let (sink, batches) = mpsc::unbounded_channel();
         let watcher = Watcher::start(
-            WatchConfig::new(roots).with_debounce(Duration::from_millis(args.reload_debounce_ms)),
+            WatchConfig::new(roots)
+                .with_debounce(Duration::from_millis(args.reload_debounce_ms))
+                .with_files(resources),
             sink,
         )
         .map_err(|e| format!("reload on save is off: the watcher could not start: {e}"))?;

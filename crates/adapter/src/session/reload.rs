@@ -9,23 +9,28 @@
 //! time, so reloads never interleave: a second one is planned against the
 //! state the first left.
 
+use super::external::ExternalResources;
 use super::{RequestError, Session};
 use crate::debugger::reload_support::CompiledModule;
 use beam::term::{self, TermExt};
 use beam::AgentClient;
 use eetf::Term;
 use reload::{
-    Diagnostic, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager, ReloadReport,
-    ReloadedModule, RemovedModule, RestartRequired,
+    Diagnostic, ElixirVersion, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager,
+    ReloadReport, ReloadedModule, RemovedModule, RestartRequired,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Compiling a large batch (a macro used everywhere) can take a while.
-const COMPILE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Compiling a large batch (a macro used everywhere) can take a while;
+/// `disconnect` ends a reload sooner.
+const COMPILE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a reload waits for the index of the project's sources, built in
+/// the background from launch on (seconds for 2 000 modules).
+const INDEX_TIMEOUT: Duration = Duration::from_secs(120);
 const STEP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Reloads compiling at least this many files show DAP progress.
 const PROGRESS_THRESHOLD: usize = 10;
@@ -46,43 +51,64 @@ pub struct ReloadCodeArguments {
 pub struct ReloadState {
     manager: Option<ReloadManager>,
     building: Option<tokio::task::JoinHandle<Result<ReloadManager, String>>>,
-    overlay: PathBuf,
+    /// The overlay, or why it could not be made (then reloads fail saying so).
+    overlay: Result<PathBuf, String>,
+    /// Files modules declare with `@external_resource` (templates).
+    resources: ExternalResources,
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background. `compile_started`:
-    /// when the launch's compile began; files saved since are reloaded by
-    /// the next reload, whatever the index reads now.
-    pub fn start(project_dir: PathBuf, compile_started: std::time::SystemTime) -> ReloadState {
-        // Unique even when an earlier adapter with the same pid left its
-        // directory behind (killed): a stale overlay on the code path would
-        // serve that session's object code.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let overlay = std::env::temp_dir().join(format!(
-            "elixir-dap-overlay-{}-{}-{nanos}",
-            std::process::id(),
-            OVERLAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        if overlay.exists() {
-            let _ = std::fs::remove_dir_all(&overlay);
+    /// Starts indexing the project in the background and makes the session's
+    /// overlay directory under `overlay_root` (private to the user, like the
+    /// agent cache it lives in: the VM loads code from it). `elixir_version`:
+    /// the debuggee's (`System.version/0`, from the agent's hello), whose
+    /// rules decide what Mix would recompile. `compile_started`: when the
+    /// launch's compile began; files saved since are reloaded by the next
+    /// reload, whatever the index reads now. `resources`: the external
+    /// resources Mix's manifests name.
+    pub fn start(
+        project_dir: PathBuf,
+        elixir_version: &str,
+        compile_started: std::time::SystemTime,
+        resources: ExternalResources,
+        overlay_root: &Path,
+    ) -> ReloadState {
+        let overlay = create_overlay(overlay_root);
+        if let Err(e) = &overlay {
+            tracing::warn!(%e, "no overlay directory: reloads will fail");
         }
-        remove_orphaned_overlays();
+        let elixir = ElixirVersion::parse(elixir_version)
+            .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
         let building =
-            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, compile_started));
+            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, elixir?, compile_started));
         ReloadState {
             manager: None,
             building: Some(building),
             overlay,
+            resources,
         }
     }
 
+    fn overlay(&self) -> Result<PathBuf, RequestError> {
+        self.overlay
+            .clone()
+            .map_err(|e| RequestError::Internal(format!("reloadCode: {e}")))
+    }
+
     async fn manager(&mut self) -> Result<&mut ReloadManager, RequestError> {
-        if let Some(building) = self.building.take() {
-            let manager = building
-                .await
+        if let Some(mut building) = self.building.take() {
+            let built = match tokio::time::timeout(INDEX_TIMEOUT, &mut building).await {
+                Ok(built) => built,
+                Err(_) => {
+                    // Keep waiting for it on the next reload.
+                    self.building = Some(building);
+                    return Err(RequestError::Internal(format!(
+                        "reloadCode: indexing the project's sources did not finish within {}",
+                        beam::channel::human_duration(INDEX_TIMEOUT)
+                    )));
+                }
+            };
+            let manager = built
                 .map_err(|e| RequestError::Internal(format!("reloadCode: indexing the project failed: {e}")))?
                 .map_err(|e| RequestError::Internal(format!("reloadCode: cannot index the project: {e}")))?;
             self.manager = Some(manager);
@@ -94,33 +120,42 @@ impl ReloadState {
 
     /// Removes the overlay directory (the VM that used it is gone).
     pub fn remove_overlay(&self) {
-        if self.overlay.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&self.overlay) {
-                tracing::warn!(overlay = %self.overlay.display(), %e, "could not remove the overlay directory");
+        let Ok(overlay) = &self.overlay else { return };
+        if overlay.exists() {
+            if let Err(e) = std::fs::remove_dir_all(overlay) {
+                tracing::warn!(overlay = %overlay.display(), %e, "could not remove the overlay directory");
             }
         }
     }
 }
 
-static OVERLAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Makes `<overlay_root>/<adapter pid>-<random>`, new (mode 0700, `mkdir`
+/// fails rather than reuse anything), after removing the orphans of adapters
+/// that are gone. Errors name the directory and the cause.
+fn create_overlay(overlay_root: &Path) -> Result<PathBuf, String> {
+    beam::agent_source::ensure_private_dir(overlay_root).map_err(|e| e.to_string())?;
+    remove_orphaned_overlays(overlay_root);
+    tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .rand_bytes(8)
+        .tempdir_in(overlay_root)
+        .map(tempfile::TempDir::keep)
+        .map_err(|e| format!("cannot create an overlay directory in {}: {e}", overlay_root.display()))
+}
 
 /// An adapter that was killed could not remove its overlay directory: remove
 /// those whose adapter (the pid in the name) is gone.
-fn remove_orphaned_overlays() {
+fn remove_orphaned_overlays(overlay_root: &Path) {
     // Whether a pid is alive is read from /proc: without it, leave them.
-    if !std::path::Path::new("/proc/self").exists() {
+    if !Path::new("/proc/self").exists() {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+    let Ok(entries) = std::fs::read_dir(overlay_root) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("elixir-dap-overlay-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = name.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
             continue;
         };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -149,13 +184,18 @@ impl Session {
                 "reloadCode: no program is running; launch one first".into(),
             ));
         };
-        let overlay = state.overlay.clone();
+        let overlay = state.overlay()?;
+        // Saved templates (external resources) recompile the modules that
+        // declare them.
+        let resources = state.resources.changes(args.files.as_deref());
         tracing::debug!("reload: waiting for the project index");
         let manager = state.manager().await?;
         tracing::debug!("reload: planning");
+        let mut modules = args.modules.clone().unwrap_or_default();
+        modules.extend(resources.modules.iter().cloned());
         let request = PlanRequest {
-            files: args.files.clone(),
-            modules: args.modules.clone().unwrap_or_default(),
+            files: resources.files.clone(),
+            modules,
         };
         let plan = manager.plan(&request);
         let mut report = ReloadReport {
@@ -164,10 +204,23 @@ impl Session {
             planned: plan
                 .compile
                 .iter()
-                .map(|c| PlannedFile {
-                    file: c.file.display().to_string(),
-                    reason: c.reason.clone(),
-                    module: c.module.clone(),
+                .map(|c| {
+                    // A declaring source of a changed resource says which.
+                    let absolute = canonical(&manager.absolute(&c.file));
+                    let resource = resources
+                        .changed
+                        .iter()
+                        .find(|(_, sources)| sources.contains(&absolute))
+                        .map(|(resource, _)| resource);
+                    PlannedFile {
+                        file: c.file.display().to_string(),
+                        reason: if resource.is_some() {
+                            "external".to_owned()
+                        } else {
+                            c.reason.clone()
+                        },
+                        module: resource.map(|r| r.display().to_string()).or_else(|| c.module.clone()),
+                    }
                 })
                 .collect(),
             unchanged: plan.unchanged.iter().map(|f| f.display().to_string()).collect(),
@@ -191,9 +244,23 @@ impl Session {
         };
         report.timings.plan = ms(started);
 
+        // A file named by request must be one to reload (a save may name a
+        // scratch file that is gone already).
+        let refused: Vec<&(PathBuf, String)> = if trigger == "request" && args.files.is_some() {
+            plan.ignored.iter().collect()
+        } else {
+            Vec::new()
+        };
+        report.failed.extend(refused.iter().map(|(file, why)| FailedModule {
+            module: file.display().to_string(),
+            reason: why.clone(),
+        }));
         let outcome = if let Some(first) = plan.restart_required.first() {
             manager.abort(&plan);
             Err(format!("{}: {}", first.0.display(), first.1))
+        } else if let Some((file, why)) = refused.first() {
+            manager.abort(&plan);
+            Err(format!("{}: {why}; nothing was reloaded", file.display()))
         } else if report.dry_run {
             report.removed = deleted_modules(&plan);
             manager.abort(&plan);
@@ -222,6 +289,11 @@ impl Session {
             }
             executed
         };
+        if outcome.is_ok() && !report.dry_run {
+            if let Some(state) = self.reload.as_mut() {
+                state.resources.compiled(resources.changed.into_keys());
+            }
+        }
         match outcome {
             Ok(()) => report.success = true,
             Err(message) => {
@@ -236,6 +308,115 @@ impl Session {
             self.client.console(format!("elixir-dap: {}", report.console_line()));
         }
         Ok(body)
+    }
+
+    /// The program compiled modules itself (Phoenix's code reloader, IEx
+    /// `recompile`, `Mix.Task.run("compile")`): the agent reports them once
+    /// its compiles have stopped (`app_compiled`: `#{modules => [#{module,
+    /// name, source}]}`, see `elixir_dap_app_compile.erl`). They run natively
+    /// now: those the interpret attributes select are interpreted again,
+    /// their breakpoints follow their statements to the new lines, and the
+    /// client gets a `codeReloaded` event with trigger `app`.
+    pub(super) async fn on_app_compiled(&mut self, data: &Term) {
+        let started = Instant::now();
+        let compiled = compiled_modules(data.get("modules"));
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return;
+        };
+        if compiled.is_empty() {
+            return;
+        }
+        let mut report = ReloadReport {
+            trigger: "app".to_owned(),
+            ..ReloadReport::default()
+        };
+        // The index takes the files' new content as its baseline: it gives
+        // the line maps, and a reload on save of the same content then finds
+        // nothing to do.
+        let sources: Vec<PathBuf> = compiled.iter().map(|c| c.source.clone()).collect();
+        let mut edits: BTreeMap<PathBuf, LineMap> = BTreeMap::new();
+        if let Some(state) = self.reload.as_mut() {
+            if let Ok(manager) = state.manager().await {
+                let plan = manager.plan(&PlanRequest {
+                    files: Some(sources.clone()),
+                    modules: Vec::new(),
+                });
+                for change in &plan.changed {
+                    edits.insert(
+                        canonical(&manager.absolute(&change.file)),
+                        LineMap::new(&change.old, &change.new),
+                    );
+                }
+                manager.commit(&plan);
+            }
+        }
+        let outcome = self.follow_app_compile(&agent, &compiled, &edits, &mut report).await;
+        report.success = outcome.is_ok() && report.failed.is_empty();
+        if let Err(message) = outcome {
+            report.message = Some(message);
+        } else if !report.failed.is_empty() {
+            report.message = Some(format!(
+                "the program recompiled {}, which could not all be debugged again",
+                failed_modules(&report)
+            ));
+        }
+        report.timings.total = ms(started);
+        let line = if report.success {
+            let count = report.reloaded.len();
+            format!(
+                "elixir-dap: the program recompiled {count} {}; interpreted again with their breakpoints in {:.0} ms",
+                if count == 1 { "module" } else { "modules" },
+                report.timings.total
+            )
+        } else {
+            format!(
+                "elixir-dap: the program recompiled modules: {}",
+                report.message.clone().unwrap_or_default()
+            )
+        };
+        self.client
+            .event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+        self.client.console(line);
+    }
+
+    async fn follow_app_compile(
+        &mut self,
+        agent: &AgentClient,
+        compiled: &[CompiledModule],
+        edits: &BTreeMap<PathBuf, LineMap>,
+        report: &mut ReloadReport,
+    ) -> Result<(), String> {
+        let Some(debugger) = self.debugger.as_mut() else {
+            return Ok(());
+        };
+        let interpret_started = Instant::now();
+        let to_interpret = debugger.record_compiled(compiled);
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        report.failed.extend(skipped);
+        debugger.mark_interpreted(interpreted.iter());
+        report.timings.interpret = ms(interpret_started);
+        let breakpoints_started = Instant::now();
+        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+        let (changes, counts) = debugger
+            .follow_reload(edits, &reloaded_sources, &reloaded_modules)
+            .await
+            .map_err(|e| format!("breakpoints could not be set again: {e}"))?;
+        report.breakpoints = changes;
+        report.timings.breakpoints = ms(breakpoints_started);
+        report.reloaded = compiled
+            .iter()
+            .map(|c| ReloadedModule {
+                module: c.name.clone(),
+                file: c.source.display().to_string(),
+                interpreted: interpreted.contains(&c.atom),
+                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
+            })
+            .collect();
+        for module in compiled {
+            debugger.announce_module(&module.atom, "changed");
+        }
+        Ok(())
     }
 
     /// Waits (handling VM events) until no thread is in the middle of a step.
@@ -498,38 +679,17 @@ impl Session {
             Some(debugger) => debugger.record_compiled(&compiled),
             None => Vec::new(),
         };
-        let mut interpreted: BTreeSet<String> = BTreeSet::new();
-        if !to_interpret.is_empty() {
-            let reply = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_interpret"), term::binaries(&to_interpret)]),
-                    COMPILE_TIMEOUT,
-                )
-                .await
-                .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
-            interpreted = atoms(reply.get("interpreted")).into_iter().collect();
-            report.stale = processes(reply.get("stale"));
-            let skipped: Vec<FailedModule> = reply
-                .get("skipped")
-                .and_then(TermExt::as_elements)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| FailedModule {
-                    module: s.get_text("name").unwrap_or_default(),
-                    reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
-                })
-                .collect();
-            if !skipped.is_empty() {
-                report.failed.extend(skipped);
-                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
-                return Err(format!(
-                    "{} could not be interpreted again; the batch was rolled back",
-                    failed_modules(report)
-                ));
-            }
-            if let Some(debugger) = &mut self.debugger {
-                debugger.mark_interpreted(interpreted.iter());
-            }
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        if !skipped.is_empty() {
+            report.failed.extend(skipped);
+            report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+            return Err(format!(
+                "{} could not be interpreted again; the batch was rolled back",
+                failed_modules(report)
+            ));
+        }
+        if let Some(debugger) = &mut self.debugger {
+            debugger.mark_interpreted(interpreted.iter());
         }
         report.timings.interpret = ms(interpret_started);
 
@@ -675,6 +835,38 @@ impl Session {
         }
         Ok(!restored.is_empty() || !removed.is_empty())
     }
+}
+
+/// Interprets `modules` (atoms) again from their new object code; returns
+/// those interpreted and those the interpreter refused, and records the
+/// processes left on the old version in `report.stale`.
+async fn interpret_again(
+    agent: &AgentClient,
+    modules: &[String],
+    report: &mut ReloadReport,
+) -> Result<(BTreeSet<String>, Vec<FailedModule>), String> {
+    if modules.is_empty() {
+        return Ok((BTreeSet::new(), Vec::new()));
+    }
+    let reply = agent
+        .call(
+            term::tuple(vec![term::atom("reload_interpret"), term::binaries(modules)]),
+            COMPILE_TIMEOUT,
+        )
+        .await
+        .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
+    report.stale = processes(reply.get("stale"));
+    let skipped = reply
+        .get("skipped")
+        .and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| FailedModule {
+            module: s.get_text("name").unwrap_or_default(),
+            reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+        })
+        .collect();
+    Ok((atoms(reply.get("interpreted")).into_iter().collect(), skipped))
 }
 
 fn deleted_modules(plan: &Plan) -> Vec<RemovedModule> {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use elixir_dap_deps::Index;
+use elixir_dap_deps::{ElixirVersion, Index};
 
 /// A single Mix run longer than this is a hang, not a slow machine.
 pub const MIX_TIMEOUT: Duration = Duration::from_secs(600);
@@ -17,18 +17,36 @@ pub const MIX_TIMEOUT: Duration = Duration::from_secs(600);
 /// (from, to, index's kind, Mix's kind) of an edge where they differ.
 pub type GraphDiff = (String, String, Option<String>, Option<String>);
 
-pub fn mix() -> PathBuf {
+/// `name` (`mix`, `elixir`) on PATH.
+fn on_path(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("mix");
+        let candidate = dir.join(name);
         if candidate.is_file() {
             return candidate;
         }
     }
     panic!(
-        "`mix` is not on PATH: the dependency-graph oracle test needs Elixir \
+        "`{name}` is not on PATH: the dependency-graph oracle test needs Elixir \
          (1.14 or later) and Erlang/OTP installed (e.g. `apt-get install elixir`)"
     );
+}
+
+pub fn mix() -> PathBuf {
+    on_path("mix")
+}
+
+/// The Elixir that runs `mix` here, from `elixir --version`: the oracle
+/// compares the index built with that release's rules with what that Mix
+/// does.
+pub fn elixir_version() -> ElixirVersion {
+    let output = Command::new(on_path("elixir"))
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run elixir --version: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    ElixirVersion::from_version_output(&text).unwrap_or_else(|| panic!("no version in elixir --version: {text}"))
 }
 
 /// Runs Mix in `dir`; panics with its output when it fails or outlives

@@ -1,0 +1,181 @@
+%% elixir_dap_app_compile: compiles the program runs itself while it is
+%% debugged (Phoenix.CodeReloader running Mix's compile.elixir on the next
+%% request after a save, IEx `recompile`, `Mix.Task.run("compile")`).
+%%
+%% Two things break without this:
+%% - OTP 25's VM crashes (SIGSEGV) when the compiler calls a function of an
+%%   interpreted module through the interpreter's call traps (a `__using__`
+%%   macro whose quote a `def` builds, as Phoenix's `MyAppWeb` does). The
+%%   adapter's own reloads lift those traps while they compile
+%%   (elixir_dap_reload:with_traps_lifted/3); the program's compiles get the
+%%   same here: the traps of every interpreted module are lifted when a
+%%   compile starts, and come back when the compiles have stopped.
+%% - A module the program recompiles is loaded natively (Elixir up to 1.18)
+%%   or deleted and reloaded from its beam on next use (1.19+): either way it
+%%   is no longer interpreted and its breakpoints are gone, silently. So the
+%%   modules compiled are collected and, once the compiles have stopped, the
+%%   adapter is told (event app_compiled): it interprets them again and
+%%   re-arms their breakpoints, as after a reload of its own.
+%%
+%% Compiles are seen through a compiler tracer (Mix passes the global
+%% tracers to every compile: Mix.Tasks.Compile.Elixir, v1.14.0 to v1.20.3):
+%% `start`/`stop` bracket each file (and each module defined in a function),
+%% `on_module` names each module defined. "Stopped" means no file in
+%% compilation for ?QUIET_MS, so that one Mix compile with several files and
+%% cycles is one burst. The adapter's own compiles are not the program's:
+%% they run inside own/1.
+-module(elixir_dap_app_compile).
+-behaviour(gen_server).
+-export([install/0, trace/2, own/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(SERVER, ?MODULE).
+%% Quiet time after the last file of a compile before it counts as done.
+-define(QUIET_MS, 100).
+
+%% active: files in compilation; own: the adapter's compiles running;
+%% interpreted: the interpreted modules when the burst began (a map);
+%% lifted: the modules whose traps are lifted (a map); compiled: Module => File.
+-record(state, {active = 0, own = 0, interpreted = #{}, lifted = #{}, compiled = #{}, timer = none}).
+
+%% Starts the watcher (once) and adds the tracer to the compiler options.
+install() ->
+    case whereis(?SERVER) of
+        undefined ->
+            {ok, _} = gen_server:start({local, ?SERVER}, ?MODULE, [], []);
+        _ ->
+            ok
+    end,
+    Tracers = 'Elixir.Code':get_compiler_option(tracers),
+    lists:member(?MODULE, Tracers) orelse
+        'Elixir.Code':put_compiler_option(tracers, [?MODULE | Tracers]),
+    ok.
+
+%% Runs Fun as one of the adapter's own compiles: the program's compile
+%% handling stays out of it.
+own(Fun) ->
+    Watching = whereis(?SERVER) =/= undefined,
+    Watching andalso gen_server:call(?SERVER, {own, 1}, infinity),
+    try
+        Fun()
+    after
+        Watching andalso gen_server:call(?SERVER, {own, -1}, infinity)
+    end.
+
+%% The compiler tracer. Lifting waits for the server: the file's macros
+%% may call interpreted code right away.
+%%
+%% A `.ex` file lifts every interpreted module's traps. A script (`.exs`:
+%% test files, which `mix test` loads while async tests already run) lifts
+%% only the modules it reaches at compile time (macros, structs, calls),
+%% so that tests running meanwhile still stop at breakpoints in the code
+%% they call.
+trace(start, #{file := File}) ->
+    call({start, script(File)});
+trace(stop, _Env) ->
+    gen_server:cast(?SERVER, stop);
+trace({on_module, Bin, _}, #{module := Module, file := File}) ->
+    %% Kept now: the compiler may have loaded it from memory (IEx's c/1).
+    script(File) orelse begin
+                            elixir_dap_scripts:keep_object_code(Module, unicode:characters_to_binary(File), Bin),
+                            gen_server:cast(?SERVER, {compiled, Module, File})
+                        end,
+    ok;
+trace(Event, #{file := File}) when element(1, Event) =:= remote_macro;
+                                   element(1, Event) =:= imported_macro;
+                                   element(1, Event) =:= remote_function;
+                                   element(1, Event) =:= imported_function;
+                                   element(1, Event) =:= struct_expansion ->
+    Module = element(3, Event),
+    case is_atom(Module) andalso script(File) of
+        true -> call({lift, Module});
+        false -> ok
+    end;
+trace(_Event, _Env) ->
+    ok.
+
+%% Script modules are handed to the adapter by elixir_dap_scripts.
+script(File) ->
+    filename:extension(unicode:characters_to_list(File)) =:= ".exs".
+
+call(Request) ->
+    try gen_server:call(?SERVER, Request, infinity) catch exit:_ -> ok end,
+    ok.
+
+%% ---------------------------------------------------------------------------
+
+init([]) ->
+    {ok, #state{}}.
+
+handle_call({own, Delta}, _From, State) ->
+    {reply, ok, State#state{own = max(0, State#state.own + Delta)}};
+handle_call(_Request, _From, #state{own = Own} = State) when Own > 0 ->
+    {reply, ok, State};
+handle_call({start, Script}, _From, #state{active = Active, timer = Timer} = State0) ->
+    cancel(Timer),
+    State = case Active of
+                0 -> State0#state{interpreted = maps:from_list([{M, true} || M <- int:interpreted()])};
+                _ -> State0
+            end,
+    Lifted = case Script of
+                 false -> lift([M || M <- maps:keys(State#state.interpreted)], State#state.lifted);
+                 true -> State#state.lifted
+             end,
+    {reply, ok, State#state{active = Active + 1, lifted = Lifted, timer = none}};
+handle_call({lift, Module}, _From, #state{interpreted = Interpreted, lifted = Lifted} = State) ->
+    case maps:is_key(Module, Interpreted) of
+        true -> {reply, ok, State#state{lifted = lift([Module], Lifted)}};
+        false -> {reply, ok, State}
+    end.
+
+handle_cast(stop, #state{own = Own} = State) when Own > 0 ->
+    {noreply, State};
+handle_cast(stop, #state{active = Active} = State) ->
+    case max(0, Active - 1) of
+        0 -> {noreply, State#state{active = 0, timer = erlang:send_after(?QUIET_MS, self(), quiet)}};
+        Left -> {noreply, State#state{active = Left}}
+    end;
+handle_cast({compiled, _Module, _File}, #state{own = Own} = State) when Own > 0 ->
+    {noreply, State};
+handle_cast({compiled, Module, File}, #state{compiled = Compiled} = State) ->
+    {noreply, State#state{compiled = Compiled#{Module => File}}}.
+
+handle_info(quiet, #state{active = 0} = State) ->
+    {noreply, burst_done(State)};
+handle_info(_Other, State) ->
+    {noreply, State}.
+
+cancel(none) -> ok;
+cancel(Timer) -> erlang:cancel_timer(Timer).
+
+%% Lifts the traps of Modules not lifted yet: calls into them from native
+%% code (the compiler's) run natively meanwhile. Returns all lifted.
+lift(Modules, Lifted) ->
+    New = [M || M <- Modules, not maps:is_key(M, Lifted)],
+    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- New],
+    maps:merge(Lifted, maps:from_list([{M, true} || M <- New])).
+
+%% The compiles stopped: traps back on the modules still interpreted and
+%% not recompiled (a recompiled module's new code must not trap into its
+%% old interpreted version), then the adapter hears of the recompiled ones.
+burst_done(#state{lifted = Lifted, compiled = Compiled} = State) ->
+    Interpreted = maps:from_list([{M, true} || M <- int:interpreted()]),
+    [erts_debug:breakpoint({M, '_', '_'}, true)
+     || M <- maps:keys(Lifted), maps:is_key(M, Interpreted), not maps:is_key(M, Compiled)],
+    case maps:size(Compiled) of
+        0 -> ok;
+        _ -> report(Compiled)
+    end,
+    State#state{interpreted = #{}, lifted = #{}, compiled = #{}, timer = none}.
+
+%% A beam the adapter's reloads left in the overlay directory would shadow
+%% the program's new one on the code path: removed first. Then each module
+%% is loaded (Elixir 1.19+ compiles to disk without loading) and reported.
+report(Compiled) ->
+    Modules = maps:keys(Compiled),
+    elixir_dap_reload:forget_overlay(Modules),
+    [code:ensure_loaded(M) || M <- Modules],
+    elixir_dap_agent:send_event(app_compiled, #{
+        modules => [#{module => M, name => elixir_dap_debugger:module_name(M),
+                      source => unicode:characters_to_binary(File)}
+                    || {M, File} <- maps:to_list(Compiled)]}).

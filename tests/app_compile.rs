@@ -1,0 +1,237 @@
+//! The program's own compiles (Phoenix.CodeReloader, IEx `recompile`, a
+//! `Mix.Task.run("compile")`) while it is debugged: the VM survives, modules
+//! the app recompiled are interpreted again with their breakpoints, and the
+//! client hears about it. The `app_reloader` fixture has a process that runs
+//! Mix's compile.elixir in the VM on request, as Phoenix's code reloader does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::app::App;
+use support::*;
+
+/// Launches the fixture and waits until the adapter has indexed its sources
+/// (a dry-run reload answers once it has): line maps of later edits are
+/// computed against what the index read, which must be the code as launched.
+fn start() -> App {
+    let mut app = App::start_fixture("app_reloader", "app_reloader: started", json!({}));
+    assert_eq!(app.reload(json!({"dryRun": true}))["success"], true);
+    app
+}
+
+fn set_breakpoint(app: &mut App, relative: &str, marker: &str) -> (Value, i64) {
+    let file = app.path(relative);
+    let line = marker_line(&file, marker);
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    (set["body"]["breakpoints"][0]["id"].clone(), line)
+}
+
+/// Runs the app's own recompile and returns the `codeReloaded` event it caused.
+fn app_recompile(app: &mut App) -> Value {
+    let before = app.dap.events_named("codeReloaded").len();
+    assert_eq!(app.eval("AppReloader.CodeReloader.reload()"), ":ok");
+    app.dap.wait_nth_event("codeReloaded", before, TIMEOUT)
+}
+
+fn stop_line(app: &mut App, call: &str) -> i64 {
+    let before = app.dap.events_named("stopped").len();
+    app.eval(&format!("spawn(fn -> {call} end)"));
+    let stopped = app.dap.wait_nth_event("stopped", before, TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let line = stack["body"]["stackFrames"][0]["line"].as_i64().unwrap();
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    line
+}
+
+#[test]
+fn an_app_recompile_of_a_used_macro_module_keeps_the_vm_and_the_breakpoints() {
+    let mut app = start();
+    let (id, line) = set_breakpoint(&mut app, "lib/app_reloader/page_controller.ex", "show");
+    // The compiler calls AppReloader.Web.controller/0, interpreted, while
+    // expanding `use` in the controller: the case that crashed OTP 25.
+    app.edit(
+        "lib/app_reloader/web.ex",
+        "kind = :controller #",
+        "kind = :controller_v2 #",
+    );
+    app.edit(
+        "lib/app_reloader/page_controller.ex",
+        "  def show(name) do",
+        "  # moved\n  def show(name) do",
+    );
+    let event = app_recompile(&mut app);
+    assert_eq!(event["body"]["trigger"], "app", "{event}");
+    assert_eq!(event["body"]["success"], true, "{event}");
+    let reloaded: Vec<String> = event["body"]["reloaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(reloaded.contains(&"AppReloader.PageController".to_owned()), "{event}");
+    assert_eq!(app.eval("AppReloader.PageController.kind()"), ":controller_v2");
+    let moved = app
+        .dap
+        .wait_for("the breakpoint moved by the app's recompile", TIMEOUT, |m| {
+            m["event"] == "breakpoint"
+                && m["body"]["breakpoint"]["id"] == id
+                && m["body"]["breakpoint"]["line"] == line + 1
+        });
+    assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
+    assert_eq!(
+        stop_line(&mut app, "AppReloader.PageController.show(\"you\")"),
+        line + 1
+    );
+    // The module list tells the truth.
+    let modules = app.dap.request("modules", json!({}), TIMEOUT);
+    let controller = modules["body"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "AppReloader.PageController")
+        .cloned()
+        .unwrap();
+    assert_eq!(controller["symbolStatus"], "interpreted", "{controller}");
+}
+
+#[test]
+fn an_app_recompile_calling_an_interpreted_macro_helper_leaves_the_vm_alive() {
+    // Only the user of the macro changes: compiling it calls
+    // AppReloader.Web.controller/0, which is interpreted (OTP 25's VM died
+    // there with SIGSEGV when the call went through the interpreter).
+    let mut app = start();
+    let (_, line) = set_breakpoint(&mut app, "lib/app_reloader/web.ex", "controller");
+    for round in 1..=3 {
+        app.edit(
+            "lib/app_reloader/page_controller.ex",
+            "  def show(name) do",
+            &format!("  # round {round}\n  def show(name) do"),
+        );
+        let event = app_recompile(&mut app);
+        assert_eq!(event["body"]["success"], true, "{event}");
+        assert_eq!(app.eval("AppReloader.PageController.kind()"), ":controller");
+    }
+    // The macro helper is still interpreted: its breakpoint stops.
+    assert_eq!(stop_line(&mut app, "AppReloader.Web.controller()"), line);
+}
+
+#[test]
+fn iex_style_recompile_of_a_module_with_a_breakpoint_re_arms_it() {
+    // Not through Mix: the program compiles a file itself, as IEx's `c/1`
+    // and `r/1` do; the module is loaded natively by the compiler.
+    let mut app = start();
+    let (id, line) = set_breakpoint(&mut app, "lib/app_reloader/template.ex", "render");
+    let file = path_string(&app.path("lib/app_reloader/template.ex"));
+    app.edit(
+        "lib/app_reloader/template.ex",
+        "  def render(name) do",
+        "  # a\n  # b\n  def render(name) do",
+    );
+    let before = app.dap.events_named("codeReloaded").len();
+    app.eval(&format!("Code.compile_file({file:?}) |> length()"));
+    let event = app.dap.wait_nth_event("codeReloaded", before, TIMEOUT);
+    assert_eq!(event["body"]["trigger"], "app", "{event}");
+    app.dap.wait_for("the breakpoint moved by two lines", TIMEOUT, |m| {
+        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id && m["body"]["breakpoint"]["line"] == line + 2
+    });
+    assert_eq!(stop_line(&mut app, "AppReloader.Template.render(\"you\")"), line + 2);
+}
+
+#[test]
+fn saving_a_template_reloads_the_module_that_embeds_it() {
+    // AppReloader.Template declares hello.txt.eex with @external_resource
+    // (as embed_templates does): a save of the template, which is no Elixir
+    // source, recompiles the module and keeps its breakpoint.
+    let mut app = App::start_fixture(
+        "app_reloader",
+        "app_reloader: started",
+        json!({"reloadOnSave": "auto", "reloadDebounceMs": 50}),
+    );
+    assert_eq!(app.eval("AppReloader.Template.render(\"you\")"), "\"Hello, you!\"");
+    let (_, line) = set_breakpoint(&mut app, "lib/app_reloader/template.ex", "render");
+    let before = app.dap.events_named("codeReloaded").len();
+    std::fs::write(app.path("lib/app_reloader/hello.txt.eex"), "Goodbye, NAME!\n").unwrap();
+    let event = app.dap.wait_nth_event("codeReloaded", before, TIMEOUT);
+    assert_eq!(event["body"]["success"], true, "{event}");
+    assert_eq!(event["body"]["trigger"], "save", "{event}");
+    let planned = &event["body"]["planned"][0];
+    assert_eq!(planned["file"], "lib/app_reloader/template.ex", "{event}");
+    assert_eq!(planned["reason"], "external", "{event}");
+    assert!(
+        planned["module"].as_str().unwrap().ends_with("hello.txt.eex"),
+        "{event}"
+    );
+    // The breakpoint still stops, and the call renders the new template.
+    assert_eq!(
+        stop_line(&mut app, "IO.puts(AppReloader.Template.render(\"again\"))"),
+        line
+    );
+    app.dap.wait_output("stdout", "Goodbye, again!", TIMEOUT);
+    let file = path_string(&app.path("lib/app_reloader/template.ex"));
+    app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": file}, "breakpoints": []}),
+        TIMEOUT,
+    );
+
+    // By request, naming the template; and with no files, when it changed.
+    std::fs::write(app.path("lib/app_reloader/hello.txt.eex"), "Hi, NAME!\n").unwrap();
+    let template = path_string(&app.path("lib/app_reloader/hello.txt.eex"));
+    let response = app.reload(json!({"files": [template]}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(app.eval("AppReloader.Template.render(\"you\")"), "\"Hi, you!\"");
+}
+
+#[test]
+fn a_changed_template_is_found_by_a_reload_without_files() {
+    let mut app = start();
+    std::fs::write(app.path("lib/app_reloader/hello.txt.eex"), "Hey, NAME!\n").unwrap();
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(response["body"]["planned"][0]["reason"], "external", "{response}");
+    assert_eq!(app.eval("AppReloader.Template.render(\"you\")"), "\"Hey, you!\"");
+    // Nothing changed since: nothing to do.
+    let again = app.reload(json!({}));
+    assert_eq!(again["body"]["planned"], json!([]), "{again}");
+}
+
+#[test]
+fn code_injected_from_another_file_is_shown_in_that_file() {
+    // `quote location: :keep` (as Plug's debugger in a Phoenix endpoint):
+    // the injected function's lines are lines of injector.ex, which
+    // uses_injector.ex (4 lines) does not have.
+    let mut app = start();
+    let (_, own_line) = set_breakpoint(&mut app, "lib/app_reloader/uses_injector.ex", "own");
+    let injector = app.path("lib/app_reloader/injector.ex");
+    let injected_line = marker_line(&injector, "injected");
+    let user = path_string(&app.path("lib/app_reloader/uses_injector.ex"));
+    let none = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": user}, "breakpoints": [{"line": own_line}, {"line": injected_line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(none["body"]["breakpoints"][0]["verified"], true, "{none}");
+    assert_eq!(none["body"]["breakpoints"][1]["verified"], false, "{none}");
+
+    app.eval("spawn(fn -> AppReloader.UsesInjector.own(1) end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    app.dap.request("stepIn", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_nth_event("stopped", 1, TIMEOUT);
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["name"], "AppReloader.UsesInjector.injected/1", "{stack}");
+    assert_eq!(top["source"]["path"], path_string(&injector), "{stack}");
+    assert_eq!(top["line"], injected_line, "{stack}");
+    let caller = &stack["body"]["stackFrames"][1];
+    assert_eq!(caller["source"]["path"], user, "{stack}");
+    assert_eq!(caller["line"], own_line, "{stack}");
+}
