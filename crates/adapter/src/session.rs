@@ -606,6 +606,11 @@ impl Session {
                 // Breakpoints and other configuration come after this event.
                 self.client.event("initialized", ());
             }
+            Err(_) if self.stop_requested => {
+                // `terminate` killed the VM while the project loaded.
+                self.progress_end(progress, "cancelled");
+                self.stop_vm(true).await;
+            }
             Err(error) => {
                 self.progress_end(progress, "failed");
                 self.fail_launch(&error.to_string()).await;
@@ -620,13 +625,21 @@ impl Session {
         self.client
             .output(OutputCategory::Stderr, format!("elixir-dap: {message}\n"));
         self.client.output(OutputCategory::Important, message.to_owned());
+        // The program never ran: `terminated` alone.
+        self.stop_vm(false).await;
+    }
+
+    /// Stops what a launch that will not finish started, and reports the end
+    /// (with the VM's exit status when `report_exit`).
+    async fn stop_vm(&mut self, report_exit: bool) {
         self.program = None;
         self.debugger = None;
+        let mut code = None;
         if let Some(mut debuggee) = self.debuggee.take() {
             debuggee.terminate();
-            let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+            code = debuggee.wait_exit(EXIT_TIMEOUT).await;
         }
-        self.announce_end(None);
+        self.announce_end(code.filter(|_| report_exit));
     }
 
     async fn start_program(
