@@ -96,8 +96,9 @@ mkdir -p "$artifacts"
 ext=editors/vscode
 say "building the extension"
 # Build tools only (typescript, vsce): no install scripts needed.
-(cd "$ext" && npm ci --ignore-scripts --no-audit --no-fund --cache "$npm_cache" >/dev/null)
-(cd "$ext" && rm -rf out && npx --no-install tsc -p .)
+(cd "$ext" && npm ci --ignore-scripts --no-audit --no-fund --cache "$npm_cache" >/dev/null) ||
+  fail "npm ci in $ext failed"
+(cd "$ext" && rm -rf out && npx --no-install tsc -p .) || fail "the extension does not compile"
 unit_log=$artifacts/unit.log
 unit_status=0
 (cd "$ext" && node --test --test-reporter=tap test/unit/*.test.mjs) >"$unit_log" 2>&1 || unit_status=$?
@@ -107,7 +108,8 @@ say "unit tests: ${unit_passed:-0} passed, ${unit_failed:-?} failed"
 if [ "$unit_status" -ne 0 ]; then cat "$unit_log"; fi
 version=$(node -p "require('./$ext/package.json').version")
 vsix=$artifacts/elixir-dap-$version.vsix
-(cd "$ext" && npx --no-install vsce package --no-dependencies --skip-license --allow-missing-repository -o "$vsix" >/dev/null)
+(cd "$ext" && npx --no-install vsce package --no-dependencies --skip-license --allow-missing-repository -o "$vsix" >/dev/null) ||
+  fail "vsce could not package the extension"
 say "packaged $vsix ($(stat -c %s "$vsix") bytes)"
 
 # --- 3. The adapter ----------------------------------------------------------
