@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 const require = createRequire(import.meta.url);
 const { findAdapter } = require('../../out/adapter.js');
@@ -19,9 +19,17 @@ function executable(dir, name = 'elixir-dap') {
   return file;
 }
 
+const scratches = [];
 function scratch() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'elixir-dap-vscode-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elixir-dap-vscode-unit-'));
+  scratches.push(dir);
+  return dir;
 }
+after(() => {
+  for (const dir of scratches) {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('the setting wins over PATH and the bundled adapter', () => {
   const dir = scratch();
