@@ -340,9 +340,154 @@ fn files_outside_the_source_roots_are_reported_as_not_indexed() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("not indexed: mix.exs"), "{}", stdout(&output));
     let warning = stderr(&output);
+    // The fixture was never compiled: no manifest says what declares it.
     assert!(
-        warning.contains("warning: mix.exs is not indexed") && warning.contains("fall back to Mix"),
+        warning.contains("warning: mix.exs is not indexed")
+            && warning.contains("never compiled in the dev environment")
+            && !warning.contains("fall back to Mix"),
         "{warning}"
+    );
+}
+
+/// Copies a fixture (without its build) into `to`.
+fn copy_fixture(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "_build" || name == "deps" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_fixture(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// `mix compile` in `dir` (Mix's own state kept in `home`).
+fn mix_compile(dir: &Path, home: &Path) {
+    let output = Command::new("mix")
+        .arg("compile")
+        .current_dir(dir)
+        .env("MIX_ENV", "dev")
+        .env("MIX_HOME", home)
+        .output()
+        .expect("mix is on PATH (the deps CLI tests compile a fixture)");
+    assert!(
+        output.status.success(),
+        "mix compile in {}: {}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A template a module declares with `@external_resource` (as Phoenix's
+/// `embed_templates` does): `--affected` lists the declaring module and its
+/// dependents, from Mix's manifest; before a compile it says there is none.
+#[test]
+fn an_external_resource_affects_the_modules_that_declare_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("app_reloader");
+    copy_fixture(&manifest_dir().join("tests/fixtures/app_reloader"), &project);
+    let template = "lib/app_reloader/hello.txt.eex";
+    let args = deps(&["--affected", template]);
+
+    // Never compiled: no manifest, said so, and nothing claimed.
+    let output = run_in(&project, &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!("not indexed: {template}")),
+        "{}",
+        stdout(&output)
+    );
+    let warning = stderr(&output);
+    assert!(
+        warning.contains("_build/dev/lib/app_reloader/.mix/compile.elixir) does not exist")
+            && warning.contains("never compiled in the dev environment")
+            && !warning.contains("fall back to Mix"),
+        "{warning}"
+    );
+
+    mix_compile(&project, &tmp.path().join("mix_home"));
+    let text = ok_in(&project, &args);
+    assert!(
+        text.starts_with(&format!(
+            "external resources:\n  {template}  declared by lib/app_reloader/template.ex (AppReloader.Template)\nrecompile:\n  lib/app_reloader/template.ex  (declares the external resource {template})\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("modules:\n  AppReloader.Template 1-11\n"), "{text}");
+    assert!(!text.contains("not indexed"), "{text}");
+
+    let json: Value = serde_json::from_str(&ok_in(&project, &deps(&["--affected", template, "--json"]))).unwrap();
+    assert_eq!(json["recompile"][0]["path"], "lib/app_reloader/template.ex");
+    assert_eq!(json["recompile"][0]["reason"], "external");
+    assert_eq!(json["recompile"][0]["resources"][0], template);
+    assert_eq!(json["external_resources"][0]["modules"][0], "AppReloader.Template");
+    assert_eq!(json["unknown"], serde_json::json!([]));
+
+    // Another environment's build does not exist: --mix-env, or MIX_ENV.
+    for (flag, env) in [(true, None), (false, Some("test"))] {
+        let mut args = deps(&["--affected", template]);
+        if flag {
+            args.extend(["--mix-env", "test"]);
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_elixir-dap"));
+        command.args(&args).current_dir(&project);
+        if let Some(env) = env {
+            command.env("MIX_ENV", env);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success());
+        let warning = stderr(&output);
+        assert!(
+            warning.contains("_build/test/lib/app_reloader/.mix/compile.elixir) does not exist")
+                && warning.contains("never compiled in the test environment"),
+            "{warning}"
+        );
+    }
+
+    // A file nothing declares, in a compiled project.
+    std::fs::write(project.join("lib/app_reloader/other.txt"), "x").unwrap();
+    let output = run_in(&project, &deps(&["--affected", "lib/app_reloader/other.txt"]));
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("no module declares it with @external_resource"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// In an umbrella, each app's manifest (in the shared `_build`) names its
+/// resources relative to the app; `--affected` takes them relative to the
+/// umbrella, and lists compile-time dependents of the declaring module.
+#[test]
+fn external_resources_of_umbrella_apps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("umbrella");
+    copy_fixture(&manifest_dir().join("tests/fixtures/umbrella"), &project);
+    let web = project.join("apps/web/lib/web");
+    std::fs::write(web.join("page.txt"), "hello\n").unwrap();
+    std::fs::write(
+        web.join("page.ex"),
+        "defmodule Web.Page do\n  @external_resource \"lib/web/page.txt\"\n  @text File.read!(\"lib/web/page.txt\")\n  def text, do: @text\nend\n",
+    )
+    .unwrap();
+    std::fs::write(
+        web.join("layout.ex"),
+        "defmodule Web.Layout do\n  @page Web.Page.text()\n  def page, do: @page\nend\n",
+    )
+    .unwrap();
+    mix_compile(&project, &tmp.path().join("mix_home"));
+    let text = ok_in(&project, &deps(&["--affected", "apps/web/lib/web/page.txt"]));
+    assert!(
+        text.contains(
+            "recompile:\n  apps/web/lib/web/page.ex  (declares the external resource apps/web/lib/web/page.txt)\n  apps/web/lib/web/layout.ex  (compile-time dependency on Web.Page (apps/web/lib/web/page.ex))\n"
+        ),
+        "{text}"
     );
 }
 

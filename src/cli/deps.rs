@@ -6,7 +6,11 @@
 //! file cannot be read; clap's own usage errors exit with 2.
 
 use clap::Args;
-use elixir_dap_deps::{default_roots, render_affected_text, render_graph_text, ElixirVersion, Index, ParseError};
+use elixir_dap_deps::mix_manifest::{project_manifests, read_manifest};
+use elixir_dap_deps::{
+    default_roots, render_affected_text_with, render_graph_text, DeclaredResource, ElixirVersion, Index, ParseError,
+};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -33,6 +37,13 @@ pub struct DepsArgs {
     /// Default: the version `elixir --version` reports, run in PROJECT_DIR.
     #[arg(long, value_name = "X.Y[.Z]")]
     pub elixir_version: Option<ElixirVersion>,
+    /// The Mix environment whose build says which modules declare external resources
+    ///
+    /// A FILE given to --affected that is no Elixir source (a template) is looked up among
+    /// the files modules declare with @external_resource, as Mix's manifest
+    /// _build/ENV/lib/APP/.mix/compile.elixir records them. Default: $MIX_ENV, else dev.
+    #[arg(long, value_name = "ENV")]
+    pub mix_env: Option<String>,
 }
 
 /// What a successful run prints.
@@ -120,21 +131,155 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
         return Ok(Report { output, warnings });
     }
 
-    let affected = index.affected(&changed);
-    for path in &affected.unknown {
-        warnings.push(format!(
-            "{} is not indexed (only .ex/.exs files under {roots_shown} are), so what it affects is \
-             unknown; a reload would fall back to Mix",
-            path.display()
-        ));
+    // Files the index does not hold may be external resources (templates):
+    // Mix's manifest says which sources declare them.
+    let (sources, others): (Vec<PathBuf>, Vec<PathBuf>) = changed.into_iter().partition(|p| index.contains(p));
+    let mut resources: Vec<DeclaredResource> = Vec::new();
+    let mut not_indexed: Vec<PathBuf> = Vec::new();
+    if !others.is_empty() {
+        let env = args
+            .mix_env
+            .clone()
+            .or_else(|| std::env::var("MIX_ENV").ok().filter(|e| !e.is_empty()))
+            .unwrap_or_else(|| "dev".to_owned());
+        let declared = declared_resources(&project, &env, &mut warnings);
+        for file in others {
+            match declared.by_resource.get(&file) {
+                Some(sources) => resources.extend(sources.iter().map(|(source, modules)| DeclaredResource {
+                    resource: file.clone(),
+                    source: source.clone(),
+                    modules: modules.clone(),
+                })),
+                None => {
+                    warnings.push(not_indexed_warning(&file, &roots_shown, &declared, &env));
+                    not_indexed.push(file);
+                }
+            }
+        }
     }
+    let mut seeds: Vec<PathBuf> = sources.clone();
+    seeds.extend(not_indexed);
+    for r in &resources {
+        if !seeds.contains(&r.source) {
+            seeds.push(r.source.clone());
+        }
+    }
+    // A declaring source given as a FILE too keeps "changed" as its reason.
+    resources.retain(|r| !sources.contains(&r.source));
+    let affected = index.affected(&seeds);
     warnings.extend(affected.parse_errors.iter().map(parse_warning));
     let output = if args.json {
-        json(serde_json::to_string_pretty(&affected))?
+        let mut value = serde_json::to_value(&affected).map_err(|e| format!("cannot encode JSON: {e}"))?;
+        annotate_resources(&mut value, &resources);
+        json(serde_json::to_string_pretty(&value))?
     } else {
-        render_affected_text(&affected)
+        render_affected_text_with(&affected, &resources)
     };
     Ok(Report { output, warnings })
+}
+
+/// External resources of the project's applications, from Mix's manifests.
+struct Declared {
+    /// Resource (relative to the project) -> declaring sources (relative)
+    /// and their modules.
+    by_resource: BTreeMap<PathBuf, Vec<(PathBuf, Vec<String>)>>,
+    /// Manifests that do not exist (the application was never compiled in
+    /// that environment), relative to the project.
+    missing: Vec<PathBuf>,
+    /// How many manifests were read.
+    read: usize,
+}
+
+fn declared_resources(project: &Path, env: &str, warnings: &mut Vec<String>) -> Declared {
+    let mut declared = Declared {
+        by_resource: BTreeMap::new(),
+        missing: Vec::new(),
+        read: 0,
+    };
+    for app in project_manifests(project, env) {
+        if !app.manifest.is_file() {
+            declared.missing.push(
+                app.manifest
+                    .strip_prefix(project)
+                    .unwrap_or(&app.manifest)
+                    .to_path_buf(),
+            );
+            continue;
+        }
+        match read_manifest(&app.manifest) {
+            Ok(sources) => {
+                declared.read += 1;
+                for source in sources {
+                    let source_path = lexical(&app.app_dir.join(&source.source));
+                    for resource in &source.external {
+                        let resource = app.app_dir.join(resource);
+                        let resource = resource
+                            .strip_prefix(project)
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|_| lexical(&resource));
+                        declared
+                            .by_resource
+                            .entry(resource)
+                            .or_default()
+                            .push((source_path.clone(), source.modules.clone()));
+                    }
+                }
+            }
+            Err(e) => warnings.push(format!("cannot read Mix's manifest: {e}")),
+        }
+    }
+    declared
+}
+
+/// `path` without `.` components.
+fn lexical(path: &Path) -> PathBuf {
+    path.components().filter(|c| *c != Component::CurDir).collect()
+}
+
+fn not_indexed_warning(file: &Path, roots_shown: &str, declared: &Declared, env: &str) -> String {
+    let head = format!(
+        "{} is not indexed (only .ex/.exs files under {roots_shown} are)",
+        file.display()
+    );
+    if declared.read == 0 {
+        let missing: Vec<String> = declared.missing.iter().map(|m| m.display().to_string()).collect();
+        format!(
+            "{head}, and whether a module declares it as an external resource is unknown: Mix's manifest \
+             ({}) does not exist, the project was never compiled in the {env} environment (compile it, \
+             or pass --mix-env)",
+            missing.join(", ")
+        )
+    } else {
+        format!(
+            "{head} and no module declares it with @external_resource (Mix's manifest, {env} \
+             environment): a change to it recompiles no module"
+        )
+    }
+}
+
+/// In `--affected --json`: the declaring sources' reason becomes
+/// `external`, with the resource, and the resources are listed.
+fn annotate_resources(value: &mut serde_json::Value, resources: &[DeclaredResource]) {
+    if let Some(recompile) = value.get_mut("recompile").and_then(|r| r.as_array_mut()) {
+        for entry in recompile {
+            let path = entry.get("path").and_then(|p| p.as_str()).map(PathBuf::from);
+            let declared: Vec<String> = resources
+                .iter()
+                .filter(|r| Some(&r.source) == path.as_ref())
+                .map(|r| r.resource.display().to_string())
+                .collect();
+            if let (Some(object), false) = (entry.as_object_mut(), declared.is_empty()) {
+                object.insert("reason".into(), "external".into());
+                object.insert("resources".into(), declared.into());
+            }
+        }
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "external_resources".into(),
+            serde_json::to_value(resources).unwrap_or_default(),
+        );
+    }
 }
 
 /// The Elixir `elixir --version` reports, run in the project directory

@@ -218,6 +218,26 @@ pub fn validate(arguments: &Value, cwd: &Path) -> Result<LaunchConfig, ArgumentE
         }
         None => PathBuf::from("elixir"),
     };
+    // Interpret patterns and exclusions are checked now, before a VM starts
+    // (the debugger compiles them again when it starts).
+    if !args.no_debug {
+        crate::debugger::modules::Selection::new(
+            args.debug_interpret_modules_patterns.as_deref(),
+            args.debug_auto_interpret_all_modules,
+            &args.exclude_modules,
+        )
+        .map_err(|message| ArgumentError {
+            field: Some(
+                if message.starts_with("`excludeModules") {
+                    "excludeModules"
+                } else {
+                    "debugInterpretModulesPatterns"
+                }
+                .to_owned(),
+            ),
+            message,
+        })?;
+    }
     Ok(LaunchConfig {
         project_dir: project_dir.canonicalize().unwrap_or(project_dir),
         elixir,

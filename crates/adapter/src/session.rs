@@ -1,11 +1,19 @@
 //! One debug session: the request dispatcher and the state it keeps.
 //!
-//! Requests are handled one at a time, in order. Each handler returns a body
-//! or a [`RequestError`]; [`Session::respond`] is the only place that turns
-//! those into responses. Events from the VM (its output, agent events, its
-//! exit) arrive on a second channel and are handled between requests; the
-//! VM's output is forwarded to the client directly by a pump task so that it
-//! flows even while a long request runs.
+//! Requests are handled in order. Each handler returns a body or a
+//! [`RequestError`]; [`Session::respond`] is the only place that turns those
+//! into responses. Requests that wait on the debugged program
+//! (`stackTrace`, `variables`, `evaluate`) are answered by tasks of their own
+//! ([`debugger::Later`]), so that an evaluation running for seconds holds up
+//! neither the requests after it nor anything the program does meanwhile.
+//!
+//! Events from the VM (its output, agent events, its exit) arrive on a second
+//! channel. A pump task forwards the VM's output straight to the client, and
+//! turns the debugger's events (stops, threads that end, logpoints) into DAP
+//! events through the shared thread table ([`debugger::threads`]), so none of
+//! them waits for a request, however long it runs (a launch compiling the
+//! project, a reload). The other events are handled by the session between
+//! requests.
 //!
 //! `launch` is answered as soon as the VM is up: clients warn about an
 //! adapter that takes seconds to answer it (nvim-dap after 4 s), and Mix's
@@ -29,6 +37,7 @@ mod on_save;
 mod reload;
 
 use crate::client::Client;
+use crate::debugger::threads::ThreadTable;
 use crate::debugger::{self, Debugger, DebuggerConfig};
 use crate::launch::{self, LaunchConfig};
 use beam::term::{self, TermExt};
@@ -40,8 +49,10 @@ use dap::{parse_arguments, Incoming, Positions, Request, Response};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 /// How long the VM may take to boot and connect its agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -170,6 +181,16 @@ pub struct Session {
     pump: Option<tokio::task::JoinHandle<()>>,
     /// The launch whose project is still loading.
     launching: Option<Launching>,
+    /// The thread table the pump hands the debugger's events to, once the
+    /// debugger has started.
+    pump_threads: Arc<Mutex<Option<ThreadTable>>>,
+    /// Requests answered by tasks of their own, and their (seq, command)
+    /// until answered.
+    later: JoinSet<(Request, Result<Option<Value>, RequestError>)>,
+    later_pending: Vec<(i64, String)>,
+    /// Changes when a thread stops or ends (saves held back by a step
+    /// are reloaded once it has ended).
+    stop_epoch: Option<tokio::sync::watch::Receiver<u64>>,
     /// The program's end has been reported (or is held for the `disconnect`
     /// response); the session only waits for disconnect.
     terminated: bool,
@@ -205,6 +226,10 @@ impl Session {
             vm_events_tx,
             pump: None,
             launching: None,
+            pump_threads: Arc::default(),
+            later: JoinSet::new(),
+            later_pending: Vec::new(),
+            stop_epoch: None,
             terminated: false,
             terminated_sent: false,
             disconnecting: false,
@@ -232,6 +257,8 @@ impl Session {
                 Some(event) = self.vm_events.recv() => Work::Vm(event),
                 Some(batch) = on_save::next_batch(&mut self.save_watch) => Work::Saved(batch),
                 loaded = next_loaded(&mut self.launching) => Work::Loaded(loaded),
+                Some(()) = epoch_changed(&mut self.stop_epoch) => Work::Stopped,
+                Some(done) = self.later.join_next(), if !self.later.is_empty() => Work::Answered(done),
             };
             let flow = match work {
                 Work::Incoming(Incoming::Request(request)) => self.serve(request, &mut inbox).await,
@@ -258,12 +285,35 @@ impl Session {
                     let finished = inbox.race(self.finish_launch(loaded)).await;
                     self.after_interruptible(finished.err(), "starting the program").await
                 }
+                Work::Stopped => {
+                    // Saves held back by a step go once the step has ended
+                    // (stops reach the thread table through the pump).
+                    let reloaded = inbox.race(self.reload_pending_saves()).await;
+                    self.after_interruptible(reloaded.err(), "the reload on save").await
+                }
+                Work::Answered(Ok((request, result))) => {
+                    self.later_pending.retain(|(seq, _)| *seq != request.seq);
+                    self.respond(&request, result)
+                }
+                Work::Answered(Err(error)) => {
+                    tracing::error!(%error, "a request's task failed");
+                    Flow::Continue
+                }
             };
             if flow == Flow::End {
                 break;
             }
         }
         inbox.refuse_backlog(&self.client);
+        // Requests still answered by their tasks get an error too.
+        self.later.abort_all();
+        for (seq, command) in std::mem::take(&mut self.later_pending) {
+            self.client.respond(Response::error(
+                seq,
+                &command,
+                &format!("{command}: the session ended before it was answered"),
+            ));
+        }
         self.shutdown().await;
     }
 
@@ -272,29 +322,42 @@ impl Session {
     async fn serve(&mut self, mut request: Request, inbox: &mut Inbox) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
         self.client.positions().from_client(&mut request);
-        let waits_for_launch = self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str());
-        let handled = inbox
-            .race(async {
-                if waits_for_launch {
-                    self.await_launch().await;
-                }
-                self.dispatch(&request).await
-            })
-            .await;
-        match handled {
-            Ok(result) => self.respond(&request, result),
-            Err(interrupt) => {
-                self.cancelled(&request.command);
-                let by = interrupt.describe();
-                tracing::info!(command = %request.command, by, "request cancelled");
-                self.client.respond(Response::error(
-                    request.seq,
-                    &request.command,
-                    &format!("{}: cancelled by {by}", request.command),
-                ));
-                self.on_interrupt(interrupt).await
+        if self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str()) {
+            // A request that needs the loaded program waits for it.
+            if let Err(interrupt) = inbox.race(self.await_launch()).await {
+                return self.interrupted(&request, interrupt).await;
             }
         }
+        match self.answer_later(&request) {
+            Some(Ok(later)) => {
+                self.later_pending.push((request.seq, request.command.clone()));
+                self.later.spawn(async move {
+                    let result = later.await.map(Some);
+                    (request, result)
+                });
+                return Flow::Continue;
+            }
+            Some(Err(error)) => return self.respond(&request, Err(error)),
+            None => {}
+        }
+        match inbox.race(self.dispatch(&request)).await {
+            Ok(result) => self.respond(&request, result),
+            Err(interrupt) => self.interrupted(&request, interrupt).await,
+        }
+    }
+
+    /// A request cancelled by `interrupt`: answered with an error saying so,
+    /// then the interrupt is handled.
+    async fn interrupted(&mut self, request: &Request, interrupt: Interrupt) -> Flow {
+        self.cancelled(&request.command);
+        let by = interrupt.describe();
+        tracing::info!(command = %request.command, by, "request cancelled");
+        self.client.respond(Response::error(
+            request.seq,
+            &request.command,
+            &format!("{}: cancelled by {by}", request.command),
+        ));
+        self.on_interrupt(interrupt).await
     }
 
     /// After work that was not a request: an interrupt may have cancelled it.
@@ -329,6 +392,9 @@ impl Session {
     /// Undoes what a cancelled handler left half done: a launch that did not
     /// finish is a failed launch (its VM goes), and its progress ends.
     fn cancelled(&mut self, command: &str) {
+        if let Some(debugger) = &self.debugger {
+            debugger.after_response();
+        }
         for id in std::mem::take(&mut self.open_progress) {
             self.client
                 .event("progressEnd", json!({ "progressId": id, "message": "cancelled" }));
@@ -388,6 +454,10 @@ impl Session {
                     .respond(Response::error(request.seq, &request.command, &error.to_string()));
             }
         }
+        // Events held while a resume was answered follow its response.
+        if let Some(debugger) = &self.debugger {
+            debugger.after_response();
+        }
         if request.command == "disconnect" {
             // After the response: a client may end everything on `terminated`.
             self.announce_held_end();
@@ -422,22 +492,13 @@ impl Session {
                 .set_function_breakpoints(&request.arguments)
                 .await
                 .map(Some),
-            "stackTrace" => self
-                .debugger(&request.command)?
-                .stack_trace(&request.arguments)
-                .await
-                .map(Some),
+            // Answered by a task of their own (`answer_later`); here only
+            // when called directly.
+            "stackTrace" | "variables" | "evaluate" => match self.answer_later(request) {
+                Some(later) => later?.await.map(Some),
+                None => Ok(None),
+            },
             "scopes" => self.debugger(&request.command)?.scopes(&request.arguments).map(Some),
-            "variables" => self
-                .debugger(&request.command)?
-                .variables(&request.arguments)
-                .await
-                .map(Some),
-            "evaluate" => self
-                .debugger(&request.command)?
-                .evaluate(&request.arguments)
-                .await
-                .map(Some),
             "continue" | "next" | "stepIn" | "stepOut" => {
                 let command = request.command.clone();
                 self.debugger(&command)?
@@ -468,6 +529,20 @@ impl Session {
             }
             other => Err(RequestError::User(format!("unknown request `{other}`"))),
         }
+    }
+
+    /// The requests answered by a task of their own (see the module's docs);
+    /// `None` for the others.
+    fn answer_later(&mut self, request: &Request) -> Option<Result<debugger::Later, RequestError>> {
+        let command = request.command.as_str();
+        if !matches!(command, "stackTrace" | "variables" | "evaluate") {
+            return None;
+        }
+        Some(self.debugger(command).and_then(|debugger| match command {
+            "stackTrace" => debugger.stack_trace(&request.arguments),
+            "variables" => debugger.variables(&request.arguments),
+            _ => debugger.evaluate(&request.arguments),
+        }))
     }
 
     fn runs_without_debugging(&self) -> bool {
@@ -560,6 +635,7 @@ impl Session {
             events_rx,
             self.client.clone(),
             self.vm_events_tx.clone(),
+            self.pump_threads.clone(),
         )));
         let debuggee = Debuggee::launch(&spec, events_tx)
             .await
@@ -634,6 +710,8 @@ impl Session {
     async fn stop_vm(&mut self, report_exit: bool) {
         self.program = None;
         self.debugger = None;
+        *lock(&self.pump_threads) = None;
+        self.stop_epoch = None;
         let mut code = None;
         if let Some(mut debuggee) = self.debuggee.take() {
             debuggee.terminate();
@@ -745,7 +823,10 @@ impl Session {
                 stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
                 expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
             };
-            self.debugger = Some(Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?);
+            let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?;
+            *lock(&self.pump_threads) = Some(debugger.thread_table());
+            self.stop_epoch = Some(debugger.thread_table().epoch());
+            self.debugger = Some(debugger);
         }
         let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
         self.program = Some(Program {
@@ -1007,14 +1088,18 @@ impl Session {
                 }
                 self.debuggee = None;
                 self.debugger = None;
+                *lock(&self.pump_threads) = None;
+                self.stop_epoch = None;
                 self.announce_end(Some(code));
             }
         }
     }
 
     fn handle_agent_event(&mut self, event: AgentEvent) {
-        if let Some(debugger) = &mut self.debugger {
-            if debugger.on_agent_event(&event) {
+        // The pump hands the debugger's events to the thread table itself
+        // once the debugger has started; this catches those sent before.
+        if let Some(debugger) = &self.debugger {
+            if debugger.thread_table().lock().on_event(&event) {
                 return;
             }
         }
@@ -1139,6 +1224,10 @@ enum Work {
     Saved(watch::Batch),
     /// The launch's project has loaded (or failed to).
     Loaded(Loaded),
+    /// A thread stopped or ended.
+    Stopped,
+    /// A request answered by a task of its own.
+    Answered(Result<(Request, Handled), tokio::task::JoinError>),
 }
 
 /// What ended the work in progress.
@@ -1266,14 +1355,16 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Forwards the VM's output straight to the client and everything else to the
-/// session, preserving order (output before the exit that follows it).
+/// Forwards the VM's output straight to the client, the debugger's events to
+/// the thread table (once there is one), and everything else to the session,
+/// preserving order (output before the exit that follows it).
 /// Output waits for room in the client's queue ([`Client::program_output`]),
 /// so a slow client slows the program down rather than filling memory.
 async fn pump_vm_events(
     mut events: mpsc::Receiver<DebuggeeEvent>,
     client: Client,
     session: mpsc::UnboundedSender<DebuggeeEvent>,
+    threads: Arc<Mutex<Option<ThreadTable>>>,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -1284,6 +1375,7 @@ async fn pump_vm_events(
                 };
                 client.program_output(category, text).await;
             }
+            DebuggeeEvent::Agent(event) if handled_by_threads(&threads, &event) => {}
             other => {
                 if session.send(other).is_err() {
                     break;
@@ -1291,6 +1383,24 @@ async fn pump_vm_events(
             }
         }
     }
+}
+
+/// `Some` when a thread has stopped or ended since the last call; never
+/// without a debugger.
+async fn epoch_changed(epoch: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Option<()> {
+    match epoch {
+        Some(receiver) => receiver.changed().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn handled_by_threads(threads: &Mutex<Option<ThreadTable>>, event: &AgentEvent) -> bool {
+    let table = lock(threads).clone();
+    table.is_some_and(|table| table.lock().on_event(event))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

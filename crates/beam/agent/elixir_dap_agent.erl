@@ -155,8 +155,10 @@ handle({process_variables, Pid}) ->
     elixir_dap_debugger:process_variables(Pid);
 handle({children, Handle, Start, Count}) ->
     elixir_dap_debugger:children(Handle, Start, Count);
-handle({evaluate, Target, Level, Expression, Timeout}) ->
-    elixir_dap_debugger:evaluate(Target, Level, Expression, Timeout);
+handle({evaluate, Target, Level, Expression, Timeout, Context}) ->
+    elixir_dap_debugger:evaluate(Target, Level, Expression, Timeout, Context);
+handle({check_expressions, Breakpoints}) ->
+    elixir_dap_debugger:check_expressions(Breakpoints);
 %% Processes paused in a `dbg` call: see elixir_dap_dbg.
 handle({dbg, Request}) ->
     elixir_dap_dbg:handle(Request);

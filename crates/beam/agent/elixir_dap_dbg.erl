@@ -201,7 +201,7 @@ step(_Mode, _Binding, _Env, _Line, _Value, _More) ->
 
 stops() ->
     persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined
-        andalso not compiling().
+        andalso not compiling() andalso not elixir_dap_debugger:skips_breakpoints(self()).
 
 %% A `dbg` in a module body runs while the project compiles (at launch, or in
 %% a reload), when the adapter is busy waiting for the compiler: it only
@@ -219,8 +219,14 @@ pause(Binding, Env, Stack, Step) ->
     Self = self(),
     Stopped = #{pid => Self, name => elixir_dap_debugger:thread_name(Self),
                 module => maps:get(module, Top), line => maps:get(line, Top),
-                source => maps:get(source, Top)},
-    wait(State#{announce => Stopped}).
+                source => maps:get(source, Top), function => maps:get(name, Top),
+                %% Before a pipeline's next stage, after `next`.
+                stepping => maps:is_key(value, Step)},
+    case elixir_dap_debugger:evaluation_paused(Self, Stopped) of
+        %% An evaluation that ran out of time: it is being killed.
+        killed -> receive after infinity -> continue end;
+        Announced -> wait(State#{announce => Announced})
+    end.
 
 %% The process is recognised as paused by its current function, wait/1, so
 %% the `dbg_stopped` event is sent from here: requests that follow it find
@@ -309,11 +315,13 @@ native_frame(Level, {M, F, A, Location}) ->
                 Args -> length(Args)
             end,
     #{level => Level, module => M, module_name => module_name(M), function => atom_to_binary(F, utf8),
-      arity => Arity, line => proplists:get_value(line, Location, 0), source => source_of(M, Location)}.
+      arity => Arity, name => elixir_dap_debugger:frame_name(M, F, Arity),
+      line => proplists:get_value(line, Location, 0), source => source_of(M, Location)}.
 
 source_of(Module, Location) ->
-    Compiled = try proplists:get_value(source, Module:module_info(compile))
-               catch _:_ -> undefined
+    Compiled = case elixir_dap_debugger:module_source(Module) of
+                   none -> undefined;
+                   Source -> Source
                end,
     case {Compiled, proplists:get_value(file, Location)} of
         {S, _} when is_list(S) -> existing(S);
@@ -353,14 +361,14 @@ handle({frame_variables, Pid, Level}) ->
         {ok, _} -> elixir_dap_debugger:frame_variables(Pid, Level);
         none -> {ok, []}
     end;
-handle({evaluate, Pid, ?DBG_LEVEL, Expression, Timeout}) ->
+handle({evaluate, Pid, ?DBG_LEVEL, Expression, Timeout, Context}) ->
     #{binding := Binding, env := Env} = state(Pid),
-    evaluate(Pid, Expression, Binding, Env, Timeout);
-handle({evaluate, Pid, Level, Expression, Timeout}) ->
+    evaluate(Pid, Expression, Binding, Env, Timeout, Context);
+handle({evaluate, Pid, Level, Expression, Timeout, Context}) ->
     _ = state(Pid),
     case meta(Pid) of
-        {ok, _} -> elixir_dap_debugger:evaluate(Pid, Level, Expression, Timeout);
-        none -> evaluate(Pid, Expression, [], [], Timeout)
+        {ok, _} -> elixir_dap_debugger:evaluate(Pid, Level, Expression, Timeout, Context);
+        none -> evaluate(Pid, Expression, [], [], Timeout, Context)
     end;
 handle({command, Pid, Command}) when Command =:= continue; Command =:= next ->
     #{more := More} = state(Pid),
@@ -420,24 +428,11 @@ interpreted_callers(Meta) ->
     [elixir_dap_debugger:caller_frame(Meta, Level, Mfa) || {Level, Mfa} <- Callers].
 
 %% Evaluates an expression with the binding and environment of the `dbg`
-%% call (its aliases and imports apply), in a fresh process with a timeout.
-evaluate(Pid, Expression, Binding, Env, Timeout) ->
-    Self = self(),
-    {Worker, Ref} = spawn_monitor(fun() -> Self ! {self(), eval(Expression, Binding, Env)} end),
-    receive
-        {Worker, {ok, Value}} ->
-            erlang:demonitor(Ref, [flush]),
-            {ok, elixir_dap_debugger:variable(Pid, <<"result">>, Value)};
-        {Worker, {error, Message}} ->
-            erlang:demonitor(Ref, [flush]),
-            throw_error(evaluation_failed, Message);
-        {'DOWN', Ref, process, Worker, Reason} ->
-            throw_error(evaluation_failed, io_lib:format("~0p", [Reason]))
-    after Timeout ->
-            exit(Worker, kill),
-            erlang:demonitor(Ref, [flush]),
-            throw_error(evaluation_timeout, io_lib:format("the expression did not finish within ~b ms", [Timeout]))
-    end.
+%% call (its aliases and imports apply), in a fresh process with a timeout
+%% (see elixir_dap_debugger:run_evaluation/5).
+evaluate(Pid, Expression, Binding, Env, Timeout, Context) ->
+    elixir_dap_debugger:run_evaluation(Pid, Expression, fun() -> eval(Expression, Binding, Env) end,
+                                       Timeout, Context).
 
 eval(Expression, Binding, Env) ->
     try 'Elixir.Code':eval_string(Expression, Binding, Env) of

@@ -15,14 +15,17 @@
 -module(elixir_dap_debugger).
 -export([ensure_started/1, list_modules/0, interpret/1, breakable_lines/1,
          function_lines/3, set_breakpoints/2, command/2, stack/1,
-         frame_variables/2, process_variables/1, children/3, evaluate/4,
+         frame_variables/2, process_variables/1, children/3, evaluate/5,
          release/1, attach/1, check_breakpoint/3,
          module_name/1, format_term/1]).
 %% Shared with elixir_dap_reload (re-interpretation after a reload).
 -export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
-         project_apps/0]).
+         project_apps/0, build_ebin_dirs/1]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
--export([variable/3, thread_name/1, caller_frame/3, mfa_module/1]).
+-export([variable/3, thread_name/1, caller_frame/3, mfa_module/1, run_evaluation/5, evaluation_paused/2,
+         skips_breakpoints/1, frame_name/3, module_source/1]).
+%% Checks of breakpoint expressions (see set_breakpoints/2).
+-export([check_expressions/1, split_log_message/1]).
 
 -include_lib("kernel/include/file.hrl").
 
@@ -94,9 +97,23 @@ throw_error(Kind, Message) ->
 list_modules() ->
     Build = 'Elixir.Mix.Project':build_path(),
     Own = [atom_to_binary(App, utf8) || App <- project_apps()],
-    Ebins = filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"]))),
-    Modules = lists:append([modules_in(Ebin, Own) || Ebin <- Ebins]),
+    Roots = app_roots(),
+    Ebins = build_ebin_dirs(Build),
+    Modules = lists:append([modules_in(Ebin, Own, Roots) || Ebin <- Ebins]),
     {ok, Modules}.
+
+%% The ebin directories under Build/lib, listed rather than matched with a
+%% wildcard: a project's path may hold wildcard characters ([, {, ?, *) and
+%% any character the OS allows (a binary_to_list/1 of a UTF-8 path would
+%% also read its bytes as characters).
+build_ebin_dirs(Build) ->
+    Lib = filename:join(unicode:characters_to_list(Build), "lib"),
+    case file:list_dir(Lib) of
+        {ok, Apps} ->
+            [Ebin || App <- lists:sort(Apps), Ebin <- [filename:join([Lib, App, "ebin"])], filelib:is_dir(Ebin)];
+        {error, _} ->
+            []
+    end.
 
 project_apps() ->
     case 'Elixir.Mix.Project':'umbrella?'() of
@@ -104,24 +121,108 @@ project_apps() ->
         false -> [proplists:get_value(app, 'Elixir.Mix.Project':config())]
     end.
 
-modules_in(Ebin, Own) ->
+%% Where each application's sources are now: #{AppName => AbsoluteDir}, for
+%% the project's apps (the project, or each umbrella app) and its
+%% dependencies (Mix.Project.deps_paths/0).
+app_roots() ->
+    {ok, Cwd} = file:get_cwd(),
+    Project = case 'Elixir.Mix.Project':'umbrella?'() of
+                  true -> [{atom_to_binary(App, utf8), filename:absname(Path, Cwd)}
+                           || {App, Path} <- maps:to_list('Elixir.Mix.Project':apps_paths())];
+                  false -> [{atom_to_binary(proplists:get_value(app, 'Elixir.Mix.Project':config()), utf8), Cwd}]
+              end,
+    Deps = try maps:to_list('Elixir.Mix.Project':deps_paths())
+           catch _:_ -> []
+           end,
+    maps:from_list([{Name, unicode:characters_to_list(Dir)}
+                    || {Name, Dir} <- [{atom_to_binary(App, utf8), filename:absname(Path, Cwd)} || {App, Path} <- Deps]
+                           ++ Project]).
+
+modules_in(Ebin, Own, Roots) ->
     App = list_to_binary(filename:basename(filename:dirname(Ebin))),
     IsOwn = lists:member(App, Own),
-    [module_entry(filename:join(Ebin, Beam), App, IsOwn)
+    Root = maps:get(App, Roots, none),
+    [module_entry(filename:join(Ebin, Beam), App, IsOwn, Root)
      || Beam <- filelib:wildcard("*.beam", Ebin)].
 
-module_entry(BeamPath, App, IsOwn) ->
+module_entry(BeamPath, App, IsOwn, Root) ->
     Module = list_to_atom(filename:basename(BeamPath, ".beam")),
     Source = case beam_lib:chunks(BeamPath, [compile_info]) of
                  {ok, {_, [{compile_info, Info}]}} ->
                      case proplists:get_value(source, Info) of
                          undefined -> <<>>;
-                         S -> unicode:characters_to_binary(S)
+                         Recorded -> unicode:characters_to_binary(source_here(Module, Recorded, Root))
                      end;
                  _ -> <<>>
              end,
     #{module => Module, name => module_name(Module), source => Source,
       beam => unicode:characters_to_binary(BeamPath), app => App, project => IsOwn}.
+
+%% ---------------------------------------------------------------------------
+%% Sources
+%%
+%% A beam names the absolute path its source had when it was compiled. A
+%% project moved or copied together with its _build (a renamed folder, a
+%% container volume, a CI cache) is not recompiled by Mix, so those paths
+%% name the old place: gone, or another copy of the project. The source of a
+%% module is therefore looked up under its application's directory as it is
+%% now: the recorded path if it lies there, else the longest tail of the
+%% recorded path (lib/shop/cart.ex, then shop/cart.ex, ...) that exists
+%% there. The result is kept per module, with the recorded path it came from
+%% (a reload that recompiles the module records a new one).
+
+source_here(Module, Recorded, none) ->
+    remember_source(Module, Recorded, Recorded);
+source_here(Module, Recorded, Root) ->
+    Absolute = filename:absname(unicode:characters_to_list(Recorded)),
+    Here = case is_under(Absolute, Root) of
+               true -> Absolute;
+               false -> tail_under(Root, filename:split(Absolute), Absolute)
+           end,
+    remember_source(Module, Recorded, Here).
+
+remember_source(Module, Recorded, Here) ->
+    ets:insert(?BREAKS, {{?MODULE, source, Module}, Recorded, Here}),
+    Here.
+
+is_under(Path, Root) ->
+    lists:prefix(filename:split(Root), filename:split(Path)).
+
+tail_under(_Root, [], Absolute) ->
+    Absolute;
+tail_under(Root, [_ | Tail], Absolute) when Tail =/= [] ->
+    Candidate = filename:join([Root | Tail]),
+    case is_regular_raw(Candidate) of
+        true -> Candidate;
+        false -> tail_under(Root, Tail, Absolute)
+    end;
+tail_under(_Root, _, Absolute) ->
+    Absolute.
+
+%% Where the source a beam records (Recorded) is now, as list_modules/0
+%% found it.
+recorded_source(Module, Recorded) ->
+    case ets:lookup(?BREAKS, {?MODULE, source, Module}) of
+        [{_, Recorded, Here}] -> Here;
+        _ -> Recorded
+    end.
+
+%% The source file of a loaded or listed module, as a string, or none: the
+%% path found by list_modules/0 while the module is still compiled from the
+%% same recorded path, else the path the compiler recorded.
+module_source(Module) ->
+    Recorded = try proplists:get_value(source, Module:module_info(compile))
+               catch _:_ -> undefined
+               end,
+    Known = try ets:lookup(?BREAKS, {?MODULE, source, Module})
+            catch error:badarg -> []
+            end,
+    case {Known, Recorded} of
+        {[{_, R, Here}], R} -> Here;
+        {[{_, _, Here}], undefined} -> Here;
+        {_, undefined} -> none;
+        {_, _} -> Recorded
+    end.
 
 %% ---------------------------------------------------------------------------
 %% Interpretation
@@ -186,14 +287,34 @@ interpret_with_int(Module) ->
 interpret_binary(Module, Source, Bin) ->
     SourcePath = unicode:characters_to_list(Source),
     %% int:ni/1 takes a beam path only to name the code it loads.
-    try int:ni({Module, SourcePath, SourcePath ++ ".beam", Bin}) of
+    interpret_binary(Module, SourcePath, Bin, SourcePath ++ ".beam").
+
+interpret_binary(Module, Source, Bin, Beam) ->
+    try int:ni({Module, unicode:characters_to_list(Source), Beam, Bin}) of
         {module, Module} -> {ok, Module};
         error -> {skipped, Module, <<"the interpreter refused it">>}
     catch
         Class:Reason -> {skipped, Module, format_term({Class, Reason})}
     end.
 
+%% int:ni/1 finds the source where the compiler recorded it: a module whose
+%% source was found elsewhere (a moved project, see source_here/3) is
+%% handed over with its source path and object code instead.
 interpret_from_path(Module) ->
+    Recorded = try proplists:get_value(source, Module:module_info(compile))
+               catch _:_ -> undefined
+               end,
+    case {module_source(Module), code:which(Module)} of
+        {Here, Beam} when is_list(Here), Here =/= Recorded, is_list(Beam) ->
+            case read_raw(Beam) of
+                {ok, Bin} -> interpret_binary(Module, Here, Bin, Beam);
+                {error, Why} -> {skipped, Module, format_term(Why)}
+            end;
+        _ ->
+            interpret_by_name(Module)
+    end.
+
+interpret_by_name(Module) ->
     case int:interpretable(Module) of
         true ->
             try int:ni(Module) of
@@ -279,7 +400,7 @@ prepare(Module, Beam) ->
         {ok, Bin} = read_raw(Beam),
         case beam_lib:chunks(Bin, [abstract_code, exports, compile_info]) of
             {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}, {compile_info, Info}]}} ->
-                case find_source(Beam, Info) of
+                case find_source(Module, Beam, Info) of
                     error ->
                         {skipped, Module, format_term(no_src)};
                     Source ->
@@ -303,13 +424,14 @@ prepare(Module, Beam) ->
     end.
 
 %% Where int looks for a module's source, in its order: beside the beam, in
-%% ../src, then where the compiler says it was.
-find_source(Beam, Info) ->
+%% ../src, then where the compiler says it was (or where that file is now:
+%% see source_here/3).
+find_source(Module, Beam, Info) ->
     Base = filename:rootname(filename:basename(Beam)) ++ ".erl",
     Ebin = filename:dirname(Beam),
     Recorded = case proplists:get_value(source, Info) of
                    undefined -> [];
-                   S -> [S]
+                   S -> [recorded_source(Module, S)]
                end,
     Candidates = [filename:join(Ebin, Base), filename:join([filename:dirname(Ebin), "src", Base]) | Recorded],
     case [C || C <- Candidates, is_regular_raw(C)] of
@@ -423,8 +545,7 @@ beam_path(Module, Ebins) ->
 %% #{"Mod.beam" => EbinDir} over the build path's applications.
 build_ebins() ->
     Dirs = try
-               Build = 'Elixir.Mix.Project':build_path(),
-               filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"])))
+               build_ebin_dirs('Elixir.Mix.Project':build_path())
            catch
                _:_ -> []
            end,
@@ -574,12 +695,15 @@ line_of(_) ->
 %% ---------------------------------------------------------------------------
 %% Breakpoints
 
-%% Replaces every breakpoint of Module. Breakpoints with a condition, a hit
-%% condition or a log message get a condition function (see check_breakpoint).
+%% Replaces every breakpoint of Module. Each spec carries the line, the
+%% adapter's breakpoint ids and kind (told back in the `stopped` event), and
+%% the condition, hit condition and log message if any (checked by the
+%% adapter with check_expressions/1 before they come here).
 set_breakpoints(Name, Breakpoints) ->
     Module = to_atom(Name, "module"),
     [int:delete_break(Module, Line) || {{M, Line}, _} <- int:all_breaks(Module), M =:= Module],
     ets:match_delete(?BREAKS, {{Module, '_'}, '_'}),
+    ets:match_delete(?BREAKS, {{?MODULE, reported, Module, '_', '_'}, '_'}),
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
     {ok, ok}.
 
@@ -588,17 +712,152 @@ set_breakpoints(Name, Breakpoints) ->
 %% and log message if any.
 set_breakpoint(Module, #{line := Line} = Spec) ->
     ok = int:break(Module, Line),
-    Condition = maps:get(condition, Spec, nil),
-    HitCondition = maps:get(hit_condition, Spec, nil),
-    Log = maps:get(log_message, Spec, nil),
-    case {Condition, HitCondition, Log} of
-        {nil, nil, nil} ->
-            ok;
-        _ ->
-            ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
-                                                   log_message => Log, hits => 0}})
-    end,
+    Log = case maps:get(log_message, Spec, nil) of
+              nil -> nil;
+              Message ->
+                  case split_log_message(Message) of
+                      {ok, Parts} -> Parts;
+                      {error, _} -> [Message]
+                  end
+          end,
+    ets:insert(?BREAKS, {{Module, Line}, #{condition => maps:get(condition, Spec, nil),
+                                           hit_condition => maps:get(hit_condition, Spec, nil),
+                                           log => Log, hits => 0,
+                                           ids => maps:get(ids, Spec, []),
+                                           kind => maps:get(kind, Spec, <<"breakpoint">>)}}),
     int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
+
+%% Checks the user's expressions before they are set: for each breakpoint
+%% (#{condition, log_message}, nil when absent), ok or #{field, message}
+%% with the Elixir parser's message for the first one that does not parse.
+check_expressions(Breakpoints) ->
+    {ok, [check_breakpoint_expressions(B) || B <- Breakpoints]}.
+
+check_breakpoint_expressions(Spec) ->
+    Condition = case maps:get(condition, Spec, nil) of
+                    nil -> ok;
+                    Text -> parse_check(Text)
+                end,
+    Log = case maps:get(log_message, Spec, nil) of
+              nil -> ok;
+              Message ->
+                  case split_log_message(Message) of
+                      {ok, _} -> ok;
+                      {error, Why} -> {error, Why}
+                  end
+          end,
+    case {Condition, Log} of
+        {{error, Why1}, _} -> #{field => condition, message => Why1};
+        {ok, {error, Why2}} -> #{field => log_message, message => Why2};
+        {ok, ok} -> ok
+    end.
+
+%% ok, or {error, Message} with the parser's message, e.g. "1:3: syntax
+%% error: expression is incomplete".
+parse_check(Text) ->
+    try 'Elixir.Code':'string_to_quoted!'(Text) of
+        _ -> ok
+    catch
+        _:Reason:Stack ->
+            Message = try 'Elixir.Exception':message(Reason)
+                      catch _:_ -> first_text_line(elixir_dap_agent:format_exception(error, Reason, Stack))
+                      end,
+            {error, parser_message(Reason, Message)}
+    end.
+
+%% "Line:Column: description" from a SyntaxError or TokenMissingError: the
+%% description field (Elixir 1.14 to 1.20) and the position its message
+%% names ("nofile:1:3: ..." on 1.14, "token missing on nofile:1:3:" followed
+%% by a snippet since 1.15); else the message's first line.
+parser_message(Exception, Message) ->
+    First = first_text_line(Message),
+    Position = case re:run(First, "nofile:([0-9]+):([0-9]+)", [{capture, all_but_first, binary}]) of
+                   {match, [Line, Column]} -> [Line, <<":">>, Column, <<": ">>];
+                   nomatch -> []
+               end,
+    case is_map(Exception) andalso maps:get(description, Exception, undefined) of
+        Description when is_binary(Description) -> iolist_to_binary([Position, Description]);
+        _ -> First
+    end.
+
+%% Splits a log message into literal text and `{expression}` parts:
+%% {ok, [binary() | {expr, binary()}]} or {error, Message}. "{{" and "}}"
+%% stand for braces. An expression ends at the first `}` that Elixir's
+%% tokenizer does not read as part of it (a string, a charlist, a tuple, a
+%% map, a sigil, nested braces): the parser is given the rest of the
+%% message, and it stops at that `}`, which it reports as unexpected.
+split_log_message(Message) when is_binary(Message) ->
+    split_log(unicode:characters_to_list(Message), [], []).
+
+split_log([], Text, Parts) ->
+    {ok, lists:reverse(literal(Text, Parts))};
+split_log("{{" ++ Rest, Text, Parts) ->
+    split_log(Rest, [${ | Text], Parts);
+split_log("}}" ++ Rest, Text, Parts) ->
+    split_log(Rest, [$} | Text], Parts);
+split_log("{" ++ Rest, Text, Parts) ->
+    case expression_end(Rest) of
+        {ok, Expression, After} ->
+            Bin = unicode:characters_to_binary(Expression),
+            case string:trim(Expression) of
+                [] ->
+                    {error, <<"an empty `{}` (write `{{}}` for braces)">>};
+                _ ->
+                    case parse_check(Bin) of
+                        ok -> split_log(After, [], [{expr, Bin} | literal(Text, Parts)]);
+                        {error, Why} -> {error, iolist_to_binary([<<"{">>, Bin, <<"}: ">>, Why])}
+                    end
+            end;
+        {error, Why} ->
+            {error, Why}
+    end;
+split_log([C | Rest], Text, Parts) ->
+    split_log(Rest, [C | Text], Parts).
+
+literal([], Parts) -> Parts;
+literal(Text, Parts) -> [unicode:characters_to_binary(lists:reverse(Text)) | Parts].
+
+%% {ok, Expression, After} where Expression is the text before the `}`
+%% that closes it, or {error, Message}.
+expression_end(Rest) ->
+    Bin = unicode:characters_to_binary(Rest),
+    case 'Elixir.Code':string_to_quoted(Bin, [{columns, true}]) of
+        {error, {Location, _, _}} when is_list(Location) ->
+            %% A `}` closing another delimiter (`{foo(}`): Elixir 1.16+
+            %% places the error at the opening one, and the `}` at its end.
+            {LineKey, ColumnKey} = case proplists:get_value(error_type, Location) of
+                                       mismatched_delimiter -> {end_line, end_column};
+                                       _ -> {line, column}
+                                   end,
+            Offset = char_offset(Rest, proplists:get_value(LineKey, Location, 1),
+                                 proplists:get_value(ColumnKey, Location, 1)),
+            case lists:nthtail(min(Offset, length(Rest)), Rest) of
+                "}" ++ After -> {ok, lists:sublist(Rest, Offset), After};
+                _ -> unclosed(Rest)
+            end;
+        _ ->
+            unclosed(Rest)
+    end.
+
+unclosed(Rest) ->
+    Start = unicode:characters_to_binary(lists:sublist(Rest, 20)),
+    {error, iolist_to_binary([<<"no `}` closes the expression `{">>, Start,
+                              case length(Rest) > 20 of true -> <<"...">>; false -> <<>> end,
+                              <<"` (write `{{` for a brace)">>])}.
+
+%% The index in Chars of (Line, Column), both counted from 1 as Elixir
+%% counts them (columns in characters).
+char_offset(Chars, Line, Column) ->
+    char_offset(Chars, Line, Column, 1, 0).
+
+char_offset(_Chars, Line, Column, Line, Index) ->
+    Index + Column - 1;
+char_offset([$\n | Rest], Line, Column, Current, Index) ->
+    char_offset(Rest, Line, Column, Current + 1, Index + 1);
+char_offset([_ | Rest], Line, Column, Current, Index) ->
+    char_offset(Rest, Line, Column, Current, Index + 1);
+char_offset([], _Line, _Column, _Current, Index) ->
+    Index.
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
 %% breakpoint it belongs to, so each such breakpoint gets a tiny module.
@@ -620,27 +879,37 @@ condition_module(Module, Line) ->
     end.
 
 %% Runs in the meta process of the debugged process when it reaches the line.
-%% Returns true to stop. Errors in the user's expressions are reported once
-%% per evaluation and count as false.
+%% Returns true to stop. Errors in the user's expressions count as false and
+%% are reported once per breakpoint (see report/5). Evaluations shown in a
+%% hover or a watch run through breakpoints (see evaluate/5).
 check_breakpoint(Module, Line, Bindings) ->
-    case new_execution(Module, Line) andalso ets:lookup(?BREAKS, {Module, Line}) of
+    case not skips_breakpoints(get(self)) andalso new_execution(Module, Line)
+        andalso ets:lookup(?BREAKS, {Module, Line}) of
         false ->
             false;
         [] ->
             true;
         [{Key, Spec}] ->
-            Binding = elixir_binding(Bindings),
-            case eval_condition(maps:get(condition, Spec), Binding, Module, Line) of
+            case has_checks(Spec) of
                 false ->
-                    false;
+                    true;
                 true ->
-                    Count = bump_hits(Key, Spec),
-                    case hit_reached(maps:get(hit_condition, Spec), Count) of
-                        false -> false;
-                        true -> log_or_stop(maps:get(log_message, Spec), Binding, Module, Line)
+                    Binding = elixir_binding(Bindings),
+                    case eval_condition(maps:get(condition, Spec), Binding, Module, Line) of
+                        false ->
+                            false;
+                        true ->
+                            Count = bump_hits(Key, Spec),
+                            case hit_reached(maps:get(hit_condition, Spec), Count) of
+                                false -> false;
+                                true -> log_or_stop(maps:get(log, Spec), Binding, Module, Line)
+                            end
                     end
             end
     end.
+
+has_checks(#{condition := nil, hit_condition := nil, log := nil}) -> false;
+has_checks(_) -> true.
 
 %% :int breaks at every body expression that carries the line, and Elixir
 %% expands one line into nested bodies (interpolation, `if c, do: a, else:
@@ -704,7 +973,8 @@ eval_condition(Expression, Binding, Module, Line) ->
     end.
 
 %% A hit condition is a number N (stop from the Nth hit on), or an operator
-%% and a number: ">= N", "> N", "== N", "% N" (every Nth hit).
+%% and a number: ">= N", "> N", "<= N", "< N", "== N" (or "= N"), "% N"
+%% (every Nth hit). The adapter refuses any other text when it is set.
 hit_reached(nil, _Count) ->
     true;
 hit_reached(Condition, Count) ->
@@ -712,6 +982,8 @@ hit_reached(Condition, Count) ->
     {Op, Rest} = case Text of
                      ">=" ++ R -> {'>=', R};
                      ">" ++ R -> {'>', R};
+                     "<=" ++ R -> {'<=', R};
+                     "<" ++ R -> {'<', R};
                      "==" ++ R -> {'==', R};
                      "=" ++ R -> {'==', R};
                      "%" ++ R -> {'%', R};
@@ -722,6 +994,8 @@ hit_reached(Condition, Count) ->
             case Op of
                 '>=' -> Count >= N;
                 '>' -> Count > N;
+                '<=' -> Count =< N;
+                '<' -> Count < N;
                 '==' -> Count =:= N;
                 '%' -> N > 0 andalso Count rem N =:= 0
             end;
@@ -731,41 +1005,33 @@ hit_reached(Condition, Count) ->
 
 log_or_stop(nil, _Binding, _Module, _Line) ->
     true;
-log_or_stop(Message, Binding, Module, Line) ->
-    Text = interpolate(Message, Binding, Module, Line),
+log_or_stop(Parts, Binding, Module, Line) ->
+    Text = iolist_to_binary([log_part(P, Binding, Module, Line) || P <- Parts]),
     elixir_dap_agent:send_event(log, #{text => Text, module => Module, line => Line}),
     false.
 
-%% "{expr}" parts of a log message are evaluated; "{{" and "}}" are braces.
-interpolate(Message, Binding, Module, Line) ->
-    iolist_to_binary(interpolate(binary_to_list(Message), Binding, Module, Line, [])).
-
-interpolate([], _B, _M, _L, Acc) ->
-    lists:reverse(Acc);
-interpolate("{{" ++ Rest, B, M, L, Acc) ->
-    interpolate(Rest, B, M, L, [${ | Acc]);
-interpolate("}}" ++ Rest, B, M, L, Acc) ->
-    interpolate(Rest, B, M, L, [$} | Acc]);
-interpolate("{" ++ Rest, B, M, L, Acc) ->
-    case string:split(Rest, "}") of
-        [Expression, After] ->
-            Value = case eval_elixir(list_to_binary(Expression), B) of
-                        {ok, V} when is_binary(V) -> V;
-                        {ok, V} -> inspect(V);
-                        {error, Error} ->
-                            report(log_error, M, L, list_to_binary(Expression), Error),
-                            [<<"<error: ">>, Error, <<">">>]
-                    end,
-            interpolate(After, B, M, L, [Value | Acc]);
-        _ ->
-            interpolate([], B, M, L, [Rest, ${ | Acc])
+log_part({expr, Expression}, Binding, Module, Line) ->
+    case eval_elixir(Expression, Binding) of
+        {ok, V} when is_binary(V) -> V;
+        {ok, V} -> inspect(V);
+        {error, Error} ->
+            report(log_error, Module, Line, Expression, Error),
+            [<<"<error: ">>, Error, <<">">>]
     end;
-interpolate([C | Rest], B, M, L, Acc) ->
-    interpolate(Rest, B, M, L, [C | Acc]).
+log_part(Text, _Binding, _Module, _Line) ->
+    Text.
 
+%% An error of a breakpoint's condition or log message is reported once
+%% until the breakpoint is set again: a breakpoint in a loop would otherwise
+%% print the same line at every pass.
 report(Kind, Module, Line, Expression, Message) ->
-    elixir_dap_agent:send_event(Kind, #{module => Module, line => Line,
-                                        expression => Expression, message => Message}).
+    case ets:insert_new(?BREAKS, {{?MODULE, reported, Module, Line, Kind}, true}) of
+        true ->
+            elixir_dap_agent:send_event(Kind, #{module => Module, name => module_name(Module), line => Line,
+                                                expression => Expression, message => Message});
+        false ->
+            ok
+    end.
 
 %% ---------------------------------------------------------------------------
 %% Paused processes
@@ -789,22 +1055,60 @@ attached_loop(Pid, Meta) ->
                 _ ->
                     ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
                     ets:insert(?BREAKS, {{?MODULE, stopped_at, Pid}, {Module, Line, Level}}),
-                    elixir_dap_agent:send_event(stopped, #{pid => Pid, name => thread_name(Pid),
-                                                           module => Module, line => Line})
+                    {Ids, Kind} = case ets:lookup(?BREAKS, {Module, Line}) of
+                                      [{_, #{ids := I, kind := K}}] -> {I, K};
+                                      _ -> {[], <<"breakpoint">>}
+                                  end,
+                    Stop = #{pid => Pid, name => thread_name(Pid), module => Module, line => Line,
+                             breakpoints => Ids, kind => Kind},
+                    Where = fun() -> top_frame(Meta, Module, Line) end,
+                    case evaluation_paused(Pid, Stop, Where) of
+                        %% Its evaluation ran out of time: it is being killed.
+                        killed -> ok;
+                        Announced -> elixir_dap_agent:send_event(stopped, Announced)
+                    end
             end,
             attached_loop(Pid, Meta);
         {Meta, idle} ->
             %% A reload may be waiting for this process to leave old code.
             elixir_dap_reload:on_idle(Pid, Meta),
             attached_loop(Pid, Meta);
-        {Meta, {exit_at, _Where, Reason, _Level}} ->
-            release(Pid),
-            elixir_dap_agent:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)});
+        {From, {exit_at, _Where, Reason, _Level}} when is_pid(From) ->
+            %% The process ended (killed while paused, returned, crashed).
+            %% The notice does not come from Meta, which ended with it:
+            %% dbg_iserver starts a new meta process (dbg_ieval:exit_info/5)
+            %% for the attached process, to show where the process died.
+            ended(Pid, From, Reason);
         {Meta, _Other} ->
             attached_loop(Pid, Meta);
         _Unexpected ->
             attached_loop(Pid, Meta)
     end.
+
+%% The debugged process Pid has ended: its thread goes, once, and nothing
+%% of it stays in the VM. ExitMeta (the meta process that reported the exit)
+%% lives as long as an attached process does: it is stopped as
+%% dbg_iserver would stop it when this process exits (`{int, stop}`), and
+%% the event is sent once it is gone, so that a process count taken after
+%% the event does not see it.
+ended(Pid, ExitMeta, Reason) ->
+    forget_process(Pid),
+    Ref = erlang:monitor(process, ExitMeta),
+    ExitMeta ! {int, stop},
+    receive
+        {'DOWN', Ref, process, ExitMeta, _} -> ok
+    after 5000 ->
+            erlang:demonitor(Ref, [flush])
+    end,
+    elixir_dap_agent:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)}).
+
+%% Forgets what the agent kept for a process that ended.
+forget_process(Pid) ->
+    release(Pid),
+    forget_evaluation(Pid),
+    ets:delete(?BREAKS, {?MODULE, stopped_at, Pid}),
+    ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
+    ok.
 
 thread_name(Pid) ->
     Registered = case erlang:process_info(Pid, registered_name) of
@@ -828,6 +1132,8 @@ initial_call(Pid) ->
     end.
 
 meta(Pid) ->
+    is_process_alive(Pid) orelse
+        throw_error(exited, io_lib:format("~ts has exited", [pid_text(Pid)])),
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} -> Meta;
         {error, _} -> throw_error(not_interpreted, io_lib:format("~ts is not a debugged process", [pid_text(Pid)]))
@@ -884,20 +1190,51 @@ caller_frame(Meta, Level, Mfa) ->
     end.
 
 frame(Level, Mfa, Module, Line) ->
-    {Name, Arity} = case Mfa of
-                        {_M, F, Args} when is_list(Args) -> {F, length(Args)};
-                        {Fun, Args} when is_function(Fun), is_list(Args) ->
-                            {name, N} = erlang:fun_info(Fun, name),
-                            {N, length(Args)};
-                        _ -> {unknown, 0}
-                    end,
-    Source = case is_atom(Module) andalso Module =/= undefined andalso is_atom(Name) of
-                 true -> function_source(Module, Name, Arity);
+    {Function, Arity} = mfa_function(Mfa),
+    Named = case mfa_module(Mfa) of
+                M when is_atom(M), M =/= undefined -> M;
+                _ -> Module
+            end,
+    %% Code a macro injected with `location: :keep` names the file it was
+    %% written in (function_source/3).
+    Source = case is_atom(Module) andalso Module =/= undefined andalso is_atom(Function) of
+                 true -> function_source(Module, Function, Arity);
                  false -> source_of(Module)
              end,
     #{level => Level, module => Module, module_name => module_name(Module),
-      function => atom_to_binary(Name, utf8), arity => Arity, line => Line,
-      source => Source}.
+      function => atom_to_binary(Function, utf8), arity => Arity, line => Line,
+      name => frame_name(Named, Function, Arity), source => Source}.
+
+%% The function of an interpreter frame and its real arity. A fun defined in
+%% interpreted code and called from native code (a fun given to Enum.map)
+%% enters the interpreter through dbg_ieval:eval_fun/2 (eval_named_fun/3
+%% for a named fun), and its frame then holds that call's arguments,
+%% [Clauses, Args, Bindings, {Module, Name}] (or [..., FunName, Fun,
+%% {Module, Name}]), not the fun's own: its arity is that of Args. The same
+%% in debugger 5.3 (OTP 25) and 7.0 (OTP 29).
+mfa_function({M, F, [Cs, As, _Bs, {M, F}]}) when is_list(Cs), is_list(As), is_atom(F) ->
+    {F, length(As)};
+mfa_function({M, F, [Cs, As, _Bs, _FunName, _Fun, {M, F}]}) when is_list(Cs), is_list(As), is_atom(F) ->
+    {F, length(As)};
+mfa_function({_M, F, Args}) when is_atom(F), is_list(Args) ->
+    {F, length(Args)};
+mfa_function({_M, F, Arity}) when is_atom(F), is_integer(Arity) ->
+    {F, Arity};
+mfa_function({Fun, Args}) when is_function(Fun), is_list(Args) ->
+    {name, N} = erlang:fun_info(Fun, name),
+    {N, length(Args)};
+mfa_function(_) ->
+    {unknown, 0}.
+
+%% A frame's name as Elixir prints it in a stack trace: `Shop.Cart.add/2`,
+%% `anonymous fn/1 in Shop.Cart.total/1`, `:lists.map/2`,
+%% `Shop.Cart."MACRO-item"/2`.
+frame_name(Module, Function, Arity) when is_atom(Module), is_atom(Function), is_integer(Arity) ->
+    try 'Elixir.Exception':format_mfa(Module, Function, Arity)
+    catch _:_ -> mfa_name(Module, Function, Arity)
+    end;
+frame_name(_Module, Function, Arity) ->
+    iolist_to_binary(io_lib:format("~tp/~b", [Function, Arity])).
 
 mfa_module({M, _, _}) when is_atom(M) -> M;
 mfa_module({Fun, _}) when is_function(Fun) -> element(2, erlang:fun_info(Fun, module));
@@ -907,10 +1244,9 @@ source_of(Module) when is_atom(Module), Module =/= undefined ->
     case int:file(Module) of
         File when is_list(File) -> unicode:characters_to_binary(File);
         _ ->
-            try proplists:get_value(source, Module:module_info(compile)) of
-                undefined -> <<>>;
+            case module_source(Module) of
+                none -> <<>>;
                 S -> unicode:characters_to_binary(S)
-            catch _:_ -> <<>>
             end
     end;
 source_of(_) ->
@@ -1019,28 +1355,141 @@ type_of(_) -> <<"term">>.
 
 %% Evaluates an Elixir expression in a fresh process, with the bindings of a
 %% paused frame (Pid, Level) or none (nil). The paused process is never
-%% touched, and a hung expression is killed after Timeout ms.
-evaluate(Target, Level, Expression, Timeout) ->
+%% touched. Context is the DAP evaluate context (see run_evaluation/5).
+evaluate(Target, Level, Expression, Timeout, Context) ->
     Binding = case Target of
                   nil -> [];
                   Pid -> elixir_binding(int:meta(meta(Pid), bindings, Level))
               end,
-    Owner = case Target of nil -> nil; _ -> Target end,
+    run_evaluation(Target, Expression, fun() -> eval_elixir(Expression, Binding) end, Timeout, Context).
+
+%% Runs Eval() in a process of its own (the worker) and answers
+%% {ok, Variable} with its value, or fails with its error. Owner is the
+%% process whose values are shown (nil for none).
+%% - A worker still running after Timeout ms is killed.
+%% - Breakpoints (and `dbg` calls) in code the worker runs: a hover, a watch
+%%   or a copy (any Context but <<"repl">>) runs through them, as the
+%%   editor shows such values unasked. An expression typed in the debug
+%%   console (<<"repl">>) stops there like any process: the worker becomes a
+%%   thread the user can inspect, step and continue, the answer is
+%%   {ok, #{paused => Stop}} at once, the time limit no longer applies, and
+%%   the value is sent later as an `evaluation_result` event.
+%% Processes the expression spawns are the program's: they stop at
+%% breakpoints whatever the context.
+run_evaluation(Owner, Expression, Eval, Timeout, Context) ->
     Self = self(),
-    {Worker, Ref} = spawn_monitor(fun() -> Self ! {self(), eval_elixir(Expression, Binding)} end),
+    {Worker, Ref} = spawn_monitor(fun() ->
+                                          receive {Self, go} -> ok end,
+                                          evaluated(Self, Expression, Eval())
+                                  end),
+    ets:insert(?BREAKS, {{?MODULE, eval, Worker}, #{owner => Self, expression => Expression,
+                                                    skip => Context =/= <<"repl">>}}),
+    Worker ! {Self, go},
     receive
         {Worker, {ok, Value}} ->
-            erlang:demonitor(Ref, [flush]),
+            evaluation_done(Worker, Ref),
             {ok, variable(Owner, <<"result">>, Value)};
         {Worker, {error, Message}} ->
-            erlang:demonitor(Ref, [flush]),
+            evaluation_done(Worker, Ref),
             throw_error(evaluation_failed, Message);
+        {?MODULE, eval_paused, Worker, Stop} ->
+            erlang:demonitor(Ref, [flush]),
+            {ok, #{paused => Stop}};
         {'DOWN', Ref, process, Worker, Reason} ->
+            forget_evaluation(Worker),
             throw_error(evaluation_failed, format_term(Reason))
     after Timeout ->
-            exit(Worker, kill),
-            erlang:demonitor(Ref, [flush]),
-            throw_error(evaluation_timeout, io_lib:format("the expression did not finish within ~b ms", [Timeout]))
+            %% Either this claims the worker (and kills it) or the worker
+            %% has paused at a breakpoint, and its notice is on its way.
+            case ets:insert_new(?BREAKS, {{?MODULE, eval_claim, Worker}, killed}) of
+                true ->
+                    exit(Worker, kill),
+                    evaluation_done(Worker, Ref),
+                    throw_error(evaluation_timeout,
+                                io_lib:format("the expression did not finish within ~b ms", [Timeout]));
+                false ->
+                    erlang:demonitor(Ref, [flush]),
+                    receive
+                        {?MODULE, eval_paused, Worker, Stop} -> {ok, #{paused => Stop}}
+                    end
+            end
+    end.
+
+evaluation_done(Worker, Ref) ->
+    erlang:demonitor(Ref, [flush]),
+    forget_evaluation(Worker).
+
+forget_evaluation(Pid) ->
+    ets:delete(?BREAKS, {?MODULE, eval, Pid}),
+    ets:delete(?BREAKS, {?MODULE, eval_claim, Pid}),
+    ok.
+
+%% In the worker, with the result of Eval(): to the waiting request, or as
+%% an event when the worker paused at a breakpoint and the request has
+%% answered already.
+evaluated(Requester, Expression, Result) ->
+    case ets:lookup(?BREAKS, {?MODULE, eval_claim, self()}) of
+        [{_, paused}] ->
+            forget_evaluation(self()),
+            Data = case Result of
+                       {ok, Value} -> #{value => inspect(Value)};
+                       {error, Message} -> #{error => Message}
+                   end,
+            elixir_dap_agent:send_event(evaluation_result, Data#{pid => self(), expression => Expression});
+        _ ->
+            Requester ! {self(), Result}
+    end.
+
+%% Called where a process is about to be announced as stopped (Stop, the
+%% event's data): for an evaluation's worker stopping for the first time,
+%% tells the waiting request and claims the worker (the time limit no
+%% longer applies). Returns the event's data (naming the expression of an
+%% evaluation), or killed when the time limit claimed the worker first.
+evaluation_paused(Pid, Stop) ->
+    evaluation_paused(Pid, Stop, fun() -> #{} end).
+
+%% Where() adds what the answer shows of where it stopped (function, source).
+evaluation_paused(Pid, Stop, Where) ->
+    case ets:lookup(?BREAKS, {?MODULE, eval, Pid}) of
+        [] ->
+            Stop;
+        [{_, #{owner := Requester, expression := Expression}}] ->
+            Short = case string:split(Expression, <<"\n">>) of
+                        [First] when byte_size(First) =< 60 -> First;
+                        [First | _] -> [string:slice(First, 0, 57), <<"...">>]
+                    end,
+            Named = maps:merge(Where(), Stop#{evaluation => Expression,
+                                              name => iolist_to_binary([pid_text(Pid), <<" evaluating `">>,
+                                                                        Short, <<"`">>])}),
+            case ets:insert_new(?BREAKS, {{?MODULE, eval_claim, Pid}, paused}) of
+                true ->
+                    Requester ! {?MODULE, eval_paused, Pid, Named},
+                    Named;
+                false ->
+                    case ets:lookup(?BREAKS, {?MODULE, eval_claim, Pid}) of
+                        [{_, paused}] -> Named;
+                        _ -> killed
+                    end
+            end
+    end.
+
+%% The function and source of the frame a paused process is in.
+top_frame(Meta, Module, Line) ->
+    try int:meta(Meta, backtrace, 1) of
+        [{Level, Mfa} | _] ->
+            #{name := Name, source := Source} = frame(Level, Mfa, Module, Line),
+            #{function => Name, source => Source};
+        _ ->
+            #{}
+    catch
+        _:_ -> #{}
+    end.
+
+%% Whether Pid is the worker of an evaluation that runs through breakpoints.
+skips_breakpoints(Pid) ->
+    case ets:lookup(?BREAKS, {?MODULE, eval, Pid}) of
+        [{_, #{skip := true}}] -> true;
+        _ -> false
     end.
 
 eval_elixir(Expression, Binding) ->

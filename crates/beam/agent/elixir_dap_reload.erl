@@ -165,12 +165,10 @@ forget_overlay(Modules) ->
 overlay_file(OverlayDir, M) ->
     filename:join(OverlayDir, atom_to_list(M) ++ ".beam").
 
+%% Where its source is now (a project moved with its _build records old
+%% paths: see elixir_dap_debugger:module_source/1).
 module_source(M) ->
-    try proplists:get_value(source, M:module_info(compile)) of
-        undefined -> none;
-        Source -> Source
-    catch _:_ -> none
-    end.
+    elixir_dap_debugger:module_source(M).
 
 %% Waves are compiled one after the other (a wave may need the new macros
 %% of the previous one loaded), the files of a wave in parallel, and each
@@ -667,7 +665,7 @@ runs_module(Pid, M) ->
 mix_compile(#{overlay := Overlay, force := Force}) ->
     OverlayDir = unicode:characters_to_list(Overlay),
     Build = 'Elixir.Mix.Project':build_path(),
-    Ebins = filelib:wildcard(binary_to_list(filename:join([Build, "lib", "*", "ebin"]))),
+    Ebins = elixir_dap_debugger:build_ebin_dirs(Build),
     Own = [atom_to_binary(App, utf8) || App <- elixir_dap_debugger:project_apps()],
     Modules = loaded_in(Ebins, Own),
     Before = maps:from_list([{M, loaded_md5(M)} || M <- Modules]),
@@ -802,9 +800,6 @@ commit() ->
     Batch = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})],
     Batch =/= [] andalso spawn(fun() -> [code:soft_purge(M) || M <- Batch] end),
     prune_interpreted_versions(Batch),
-    %% Interpreted processes that ended stay in the interpreter's list (and
-    %% would be looked at by every later reload) until cleared.
-    Batch =/= [] andalso int:clear(),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
     ets:delete(?TABLE, overlay_dir),

@@ -211,5 +211,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         a.recompile.len() - 1,
         start.elapsed().as_secs_f64() * 1e3
     );
+    generated_project(quick)?;
+    Ok(())
+}
+
+/// `elixir-dap deps --affected` on the bench generator's project of 2 000
+/// modules (`elixir-dap-bench gen --modules 2000`): the query for every
+/// file, its worst case (the hub macro, which most files `use`), and the
+/// index build that `deps` does first. Target: every query under 100 ms.
+fn generated_project(quick: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let modules = if quick { 200 } else { 2_000 };
+    let project = elixir_dap_bench::generator::generate(&elixir_dap_bench::generator::GenOptions::new(modules, 1))?;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    project.write_to(dir)?;
+    let start = Instant::now();
+    let index = Index::build(dir, &default_roots(dir), ElixirVersion::NEWEST_MODELLED)?;
+    let build = start.elapsed();
+    let files: Vec<PathBuf> = index.files().map(Path::to_path_buf).collect();
+    let mut times = Vec::new();
+    let mut worst = (Duration::ZERO, PathBuf::new(), 0);
+    for file in &files {
+        let start = Instant::now();
+        let a = index.affected(&[file]);
+        let took = start.elapsed();
+        times.push(took);
+        if took > worst.0 {
+            worst = (took, file.clone(), a.recompile.len());
+        }
+    }
+    let hub = &project.hub_macro.file;
+    let start = Instant::now();
+    let a = index.affected(&[hub]);
+    let took = start.elapsed();
+    println!(
+        "generated project, {} files: build {:.1} ms; affected(each file): median {:.3} ms, worst {:.3} ms ({}, {} files to recompile); affected(hub macro): {:.3} ms ({} files)",
+        files.len(),
+        build.as_secs_f64() * 1e3,
+        median(times).as_secs_f64() * 1e3,
+        worst.0.as_secs_f64() * 1e3,
+        worst.1.display(),
+        worst.2,
+        took.as_secs_f64() * 1e3,
+        a.recompile.len()
+    );
+    assert!(worst.0 < Duration::from_millis(100), "a query took over 100 ms");
     Ok(())
 }

@@ -5,20 +5,23 @@
 //! | source form                                   | kind                           |
 //! |-----------------------------------------------|--------------------------------|
 //! | `require M`, `import M`                       | export                         |
-//! | `use M`                                       | compile (+ what `__using__` injects) |
-//! | `%M{}` (pattern or expression)                | export                         |
+//! | `use M`                                       | compile + export (+ what `__using__` injects) |
+//! | `%M{}` (pattern or expression)                | export, + `M` traced as an alias there (below) |
+//! | `def f(%M{})` (a whole argument, public def)  | runtime too (the doc signature expands `M`) |
 //! | `M.f()` / `M` in a module body or at top level| compile                        |
 //! | `M.f()` / `M` inside a function               | runtime, or compile if `f` is a macro of `M` |
 //! | `f()` imported from `M`                       | as the line above              |
 //! | `@behaviour M`                                | compile if `M` has callbacks, else runtime |
 //! | `@before_compile M`, `@after_compile M`, ...  | compile                        |
-//! | `@attr M` (literal value)                     | runtime, plus compile where `@attr` is read in the body |
+//! | `@attr M`, `@attr %M{a: 1}` (literal value)   | runtime (+ export for a struct), plus compile where `@attr` is read in the body |
 //! | `@attr M.f()` (non-literal value)             | compile                        |
 //! | `@derive P`                                   | runtime on `P`                 |
 //! | `defimpl P, for: T`                           | compile on `P`, runtime on `T` |
 //! | `defprotocol P`                               | compile on `P.Any`, runtime on `P.Integer`, `P.List`, ... (built-in impls) |
 //! | `defdelegate f(x), to: M`                     | runtime                        |
 //! | `@spec`/`@type`/`@callback` remote types      | nothing                        |
+//! | `%M{}` in a typespec                          | export + runtime               |
+//! | `M.mac()` where `mac`'s quote references `N`  | `N` as the quote does, in the call's mode |
 //! | `alias M`                                     | nothing (only uses count)      |
 //!
 //! What later releases changed (each rule, with its source, is a field of
@@ -43,7 +46,9 @@ use std::sync::OnceLock;
 
 use tree_sitter::{Node, Parser};
 
-use crate::model::{Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind};
+use crate::model::{
+    Defs, FileFacts, ImportOnly, KindSet, Mode, ModuleDef, ModuleKind, ModuleName, RawRef, RefKind, ANY_MACRO,
+};
 use crate::version::{AttributeLiterals, Rules};
 
 /// The grammar fields we read. Looking a field up by name scans the
@@ -182,6 +187,11 @@ struct QuoteFrame {
     outer_mode: Mode,
     /// The module whose code contains the quote (refs recorded for it).
     owner: Option<ModuleName>,
+    /// The macro the quote is written in ([`ANY_MACRO`] outside one).
+    macro_name: String,
+    /// Which walk this is: as if expanded in a function (1) or a module
+    /// body (0).
+    runtime: usize,
 }
 
 /// The built-in types a protocol dispatches on by guard (`Protocol.__built_in__/0`
@@ -222,8 +232,9 @@ struct Walker<'s> {
     /// Unqualified calls while a `use` is in scope: (caller, name, mode).
     calls_under_use: Vec<(Option<ModuleName>, String, Mode)>,
     facts: FileFacts,
-    quote_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
     using_modules: BTreeSet<ModuleName>,
+    /// The definitions being walked, innermost last: (name, macro?).
+    defs: Vec<(String, bool)>,
 }
 
 impl<'s> Walker<'s> {
@@ -242,8 +253,8 @@ impl<'s> Walker<'s> {
             local_calls: Vec::new(),
             calls_under_use: Vec::new(),
             facts: FileFacts::default(),
-            quote_refs: BTreeMap::new(),
             using_modules: BTreeSet::new(),
+            defs: Vec::new(),
         }
     }
 
@@ -272,12 +283,18 @@ impl<'s> Walker<'s> {
                 self.facts.calls_under_use.insert((name, mode));
             }
         }
+        // `use M` injects the quotes of `__using__`, and those of helper
+        // functions `__using__` may call (`apply(__MODULE__, which, [])`).
         for module in &self.using_modules {
-            if let Some(refs) = self.quote_refs.remove(module) {
-                self.facts.using_refs.insert(module.clone(), refs);
-            } else {
-                self.facts.using_refs.insert(module.clone(), BTreeMap::new());
+            let mut refs: BTreeMap<ModuleName, RawRef> = BTreeMap::new();
+            if let Some(quotes) = self.facts.macro_refs.get(module) {
+                for key in ["__using__", ANY_MACRO] {
+                    for (target, raw) in quotes.get(key).map(|q| &q[0]).into_iter().flatten() {
+                        refs.entry(target.clone()).or_default().merge(raw);
+                    }
+                }
             }
+            self.facts.using_refs.insert(module.clone(), refs);
         }
         self.facts
     }
@@ -303,7 +320,9 @@ impl<'s> Walker<'s> {
             Some(frame) => {
                 // Quotes outside any module inject nothing we can attribute.
                 let owner = frame.owner.clone()?;
-                self.quote_refs.entry(owner).or_default()
+                let walk = frame.runtime;
+                let quotes = self.facts.macro_refs.entry(owner).or_default();
+                &mut quotes.entry(frame.macro_name.clone()).or_default()[walk]
             }
         };
         if !map.contains_key(target) {
@@ -541,13 +560,16 @@ impl<'s> Walker<'s> {
         self.with_pattern(right_pattern, |w| w.visit(right));
     }
 
-    /// The `%Struct{}`s of a typespec: export dependencies, nothing else.
+    /// The `%Struct{}`s of a typespec: `Kernel.Typespec` expands the
+    /// struct (an export dependency) after expanding its alias as if in a
+    /// function (a runtime one), on every release; remote types add nothing.
     fn typespec_structs(&mut self, node: Node) {
         if node.kind() == "struct" {
             let mut cursor = node.walk();
             let name = node.named_children(&mut cursor).next();
             if let Some(module) = name.and_then(|n| self.module_expr(n)) {
                 self.add_ref(&module, RefKind::Export, line(node));
+                self.add_ref(&module, RefKind::Runtime, line(node));
             }
             return;
         }
@@ -563,16 +585,19 @@ impl<'s> Walker<'s> {
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in children {
             if child.kind() == "struct" {
-                // `%M{}`: Mix traces a struct expansion, an export dependency;
-                // while the module body runs (functions defined there
-                // included) the alias is also traced at compile time.
+                // `%M{}`: Mix traces a struct expansion, an export
+                // dependency, and the alias `M` as any alias there: at
+                // compile time in a module body (a `__using__` quote's top
+                // level lands in one), at runtime in a function, not at all
+                // in a function's pattern or guard since 1.15
+                // (`Rules::pattern_aliases`).
                 let mut c2 = child.walk();
                 let name = child.named_children(&mut c2).next();
                 match name.and_then(|n| self.module_expr(n)) {
                     Some(module) => {
                         self.add_ref(&module, RefKind::Export, line(child));
-                        if self.mode == Mode::Compile && !self.in_quote() {
-                            self.add_ref(&module, RefKind::Compile, line(child));
+                        if !self.untraced_alias() {
+                            self.add_ref(&module, self.mode.kind(), line(child));
                         }
                     }
                     None => self.visit_children(child),
@@ -581,6 +606,18 @@ impl<'s> Walker<'s> {
                 self.visit(child);
             }
         }
+    }
+
+    /// The module of `%Module{...}`, when `node` is one.
+    fn struct_name(&self, node: Node) -> Option<ModuleName> {
+        if node.kind() != "map" {
+            return None;
+        }
+        let mut cursor = node.walk();
+        let found = node.named_children(&mut cursor).find(|c| c.kind() == "struct")?;
+        let mut c2 = found.walk();
+        let name = found.named_children(&mut c2).next()?;
+        self.module_expr(name)
     }
 
     fn visit_unary(&mut self, node: Node) {
@@ -615,13 +652,24 @@ impl<'s> Walker<'s> {
         }
     }
 
+    /// The key of a module's attributes: inside a quote, those of the
+    /// module the quote lands in (the `use`r's, for `__using__`), which
+    /// are not the quoting module's.
+    fn attribute_owner(&self, module: ModuleName) -> ModuleName {
+        if self.in_quote() {
+            format!("{module} (quote)")
+        } else {
+            module
+        }
+    }
+
     fn read_attribute(&mut self, name: &str, line: u32) {
         // Reading in a function inlines the value without tracing it; only a
         // read in the module body traces the aliases (Module.__get_attribute__).
-        if self.mode != Mode::Compile || self.in_quote() {
+        if self.mode != Mode::Compile {
             return;
         }
-        let Some(module) = self.current_module().cloned() else {
+        let Some(module) = self.current_module().cloned().map(|m| self.attribute_owner(m)) else {
             return;
         };
         let Some(targets) = self.attr_aliases.get(&(module, name.to_string())) else {
@@ -651,6 +699,15 @@ impl<'s> Walker<'s> {
                     w.visit(*arg);
                 }
             });
+            // `@before_compile M` expands `M.__before_compile__/1` at the
+            // end of the module body: its quote lands here.
+            if name == "before_compile" {
+                if let Some(module) = args.first().and_then(|a| self.module_expr(*a)) {
+                    if let Some(r) = self.ref_entry(&module, line) {
+                        r.compile_calls.insert("__before_compile__".to_string());
+                    }
+                }
+            }
             return;
         }
         if name == "behaviour" {
@@ -679,7 +736,7 @@ impl<'s> Walker<'s> {
         }
         let doc = matches!(name, "doc" | "moduledoc" | "typedoc");
         let module = match self.current_module().cloned() {
-            Some(module) if !doc && !self.in_quote() => module,
+            Some(module) if !doc => self.attribute_owner(module),
             _ => {
                 for arg in args {
                     self.visit(*arg);
@@ -698,21 +755,21 @@ impl<'s> Walker<'s> {
     /// where the attribute is read in the module body); any other value is
     /// code the module body runs.
     fn set_literal_value(&mut self, module: ModuleName, name: &str, args: &[Node], line: u32) {
+        // `Macro.quoted_literal?/1` accepts `%S{...}` with literal fields:
+        // its alias becomes an atom like the others (runtime, compile where
+        // read in the body), and the body expands the struct (export).
         let literal = args.iter().all(|a| self.is_quoted_literal(*a));
-        // A value that is literal but for `%Struct{...}`s with literal
-        // fields: Mix 1.14 records only the struct expansions (export).
-        let literal_structs = !literal && args.iter().all(|a| self.is_literal_with_structs(*a));
-        if literal_structs {
-            for arg in args {
-                self.typespec_structs(*arg);
-            }
-        } else if literal {
+        if literal {
             let mut found = BTreeSet::new();
+            let mut structs = BTreeSet::new();
             for arg in args {
-                self.literal_aliases(*arg, &mut found);
+                self.literal_aliases(*arg, &mut found, &mut structs);
             }
             for module in &found {
                 self.add_ref(module, RefKind::Runtime, line);
+            }
+            for module in &structs {
+                self.add_ref(module, RefKind::Export, line);
             }
             self.attr_aliases.insert((module, name.to_string()), found);
         } else {
@@ -855,42 +912,37 @@ impl<'s> Walker<'s> {
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
                 children.into_iter().all(|c| self.is_quoted_literal(c))
             }
-            "map" => {
+            // `%{...}`, and `%S{...}` whose name is an alias (`{:%, _,
+            // [alias, map]}` is literal; `%__MODULE__{}` is not).
+            "map" | "struct" => {
                 let mut cursor = node.walk();
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
-                children
-                    .into_iter()
-                    .all(|c| c.kind() != "struct" && self.is_quoted_literal(c))
+                children.into_iter().all(|c| self.is_quoted_literal(c))
+            }
+            "binary_operator" if operator(node, self.src) == "=>" => {
+                let mut cursor = node.walk();
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                children.into_iter().all(|c| self.is_quoted_literal(c))
             }
             _ => false,
         }
     }
 
-    /// Like [`Self::is_quoted_literal`], also accepting `%Struct{...}` whose
-    /// fields are literal.
-    fn is_literal_with_structs(&self, node: Node) -> bool {
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        match node.kind() {
-            "map" => children
-                .into_iter()
-                .all(|c| c.kind() == "struct" || self.is_literal_with_structs(c)),
-            "list" | "tuple" | "keywords" | "pair" | "map_content" => {
-                children.into_iter().all(|c| self.is_literal_with_structs(c))
-            }
-            _ => self.is_quoted_literal(node),
-        }
-    }
-
-    fn literal_aliases(&self, node: Node, out: &mut BTreeSet<ModuleName>) {
+    /// The aliases of a literal value (`found`), and the names of its
+    /// structs (`structs`, in `found` too).
+    fn literal_aliases(&self, node: Node, found: &mut BTreeSet<ModuleName>, structs: &mut BTreeSet<ModuleName>) {
         if node.kind() == "alias" {
-            out.insert(self.expand_alias(self.text(node)));
+            let module = self.expand_alias(self.text(node));
+            if node.parent().is_some_and(|p| p.kind() == "struct") {
+                structs.insert(module.clone());
+            }
+            found.insert(module);
             return;
         }
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in children {
-            self.literal_aliases(child, out);
+            self.literal_aliases(child, found, structs);
         }
     }
 
@@ -908,7 +960,14 @@ impl<'s> Walker<'s> {
     fn visit_remote_call(&mut self, node: Node, dot: Node) {
         let left = dot.child_by_field_id(field(Field::Left));
         let right = dot.child_by_field_id(field(Field::Right));
-        let module = left.and_then(|l| self.module_expr(l));
+        // `unquote(M).f()` in a quote: the macro evaluates `M` (its own
+        // reference, walked with the `unquote`), and the caller gets a call
+        // of `M.f`.
+        let unquoted = left.filter(|_| self.in_quote()).and_then(|l| self.unquoted_module(l));
+        if let (Some(l), Some(_)) = (left, &unquoted) {
+            self.visit(l);
+        }
+        let module = left.and_then(|l| self.module_expr(l)).or(unquoted);
         match (module, right) {
             // `Kernel.def f ...`, `Kernel.defmacro ...` (where `def` is not
             // imported, as in protocols): a definition like any other.
@@ -923,7 +982,12 @@ impl<'s> Walker<'s> {
                 let name = self.text(right).to_string();
                 let line = line(node);
                 match self.mode {
-                    Mode::Compile => self.add_ref(&module, RefKind::Compile, line),
+                    Mode::Compile => {
+                        if let Some(r) = self.ref_entry(&module, line) {
+                            r.kinds.add(RefKind::Compile);
+                            r.compile_calls.insert(name);
+                        }
+                    }
                     Mode::Runtime => {
                         if let Some(r) = self.ref_entry(&module, line) {
                             r.runtime_calls.insert(name);
@@ -938,6 +1002,17 @@ impl<'s> Walker<'s> {
             }
         }
         self.visit_args_and_block(node);
+    }
+
+    /// `M` when `node` is `unquote(M)` and `M` a module.
+    fn unquoted_module(&self, node: Node) -> Option<ModuleName> {
+        if call_name(node, self.src) != Some("unquote") {
+            return None;
+        }
+        match arguments(node).as_slice() {
+            [arg] => self.module_expr(*arg),
+            _ => None,
+        }
     }
 
     fn visit_args_and_block(&mut self, node: Node) {
@@ -970,6 +1045,12 @@ impl<'s> Walker<'s> {
                 }
             }
             "defdelegate" => self.visit_defdelegate(&args, line),
+            // `match?(pattern, expr)` is a `case`: its first argument a pattern.
+            "match?" if args.len() == 2 => {
+                self.record_local_call(name, line);
+                self.with_pattern(true, |w| w.visit(args[0]));
+                self.with_pattern(false, |w| w.visit(args[1]));
+            }
             _ => {
                 if let Some((public, macro_)) = def_form(name) {
                     return self.visit_def(node, &args, public, macro_);
@@ -1184,11 +1265,13 @@ impl<'s> Walker<'s> {
         for module in &modules {
             match form {
                 "use" => {
-                    // `use` expands to `require M; M.__using__(opts)`: a macro
-                    // call. Its options are passed to `__using__` unevaluated,
-                    // so they are not walked (see the crate docs).
+                    // `use` expands to `require M; M.__using__(opts)`: an
+                    // export dependency and a macro call. Its options are
+                    // passed to `__using__` unevaluated, so they are not
+                    // walked (see the crate docs).
                     if let Some(r) = self.ref_entry(module, line) {
                         r.kinds.add(RefKind::Compile);
+                        r.kinds.add(RefKind::Export);
                         r.used = true;
                     }
                     if !self.in_quote() {
@@ -1248,20 +1331,39 @@ impl<'s> Walker<'s> {
     fn visit_quote(&mut self, node: Node) {
         // Code in a quote runs where the macro is expanded, not here; only
         // its `unquote`s run here. What it references is recorded for the
-        // quoting module, and injected into `use`rs if it defines __using__.
-        self.quotes.push(QuoteFrame {
-            outer_mode: self.mode,
-            owner: self.current_module().cloned(),
-        });
-        self.with_mode(Mode::Compile, |w| {
-            w.scoped(|w| {
-                // Options (`bind_quoted: [...]`) are evaluated here, but
-                // bind_quoted values are rare module references; walk them as
-                // quoted code too.
-                w.visit_args_and_block(node);
-            })
-        });
-        self.quotes.pop();
+        // quoting module and its macro, twice: as code a module body runs
+        // (a macro called there, `use`) and as code a function runs; a
+        // call of the macro injects one of them into the caller. A quote
+        // inside a quote is part of the outer one.
+        if let Some(frame) = self.quotes.last() {
+            let mode = if frame.runtime == 1 {
+                Mode::Runtime
+            } else {
+                Mode::Compile
+            };
+            return self.with_mode(mode, |w| w.scoped(|w| w.visit_args_and_block(node)));
+        }
+        let macro_name = match self.defs.last() {
+            Some((name, true)) => name.clone(),
+            _ => ANY_MACRO.to_string(),
+        };
+        for (runtime, mode) in [(0, Mode::Compile), (1, Mode::Runtime)] {
+            self.quotes.push(QuoteFrame {
+                outer_mode: self.mode,
+                owner: self.current_module().cloned(),
+                macro_name: macro_name.clone(),
+                runtime,
+            });
+            self.with_mode(mode, |w| {
+                w.scoped(|w| {
+                    // Options (`bind_quoted: [...]`) are evaluated here, but
+                    // bind_quoted values are rare module references; walk them as
+                    // quoted code too.
+                    w.visit_args_and_block(node);
+                })
+            });
+            self.quotes.pop();
+        }
     }
 
     fn visit_def(&mut self, node: Node, args: &[Node], public: bool, macro_: bool) {
@@ -1296,6 +1398,27 @@ impl<'s> Walker<'s> {
                 }
             }
         }
+        // Every clause of a public function or macro has its signature
+        // built for the docs (`Module.compile_doc/12` in `module.ex`, every
+        // release): `simplify_arg/3` expands the name of a struct that is a
+        // whole argument (`def f(%S{})`, `def f(%S{} \\ d)`, not
+        // `%S{} = s`) in the function's environment, a runtime reference
+        // even where patterns trace nothing (1.15+).
+        if public {
+            if let Some(c) = call.filter(|c| c.kind() == "call") {
+                for arg in arguments(c) {
+                    let arg = match arg.kind() {
+                        "binary_operator" if operator(arg, self.src) == "\\\\" => {
+                            arg.child_by_field_id(field(Field::Left)).unwrap_or(arg)
+                        }
+                        _ => arg,
+                    };
+                    if let Some(module) = self.struct_name(arg) {
+                        self.add_ref(&module, RefKind::Runtime, line(arg));
+                    }
+                }
+            }
+        }
         // `def unquote(name)(...)`: the unquote runs in the enclosing context.
         if let Some(target) = call
             .and_then(|c| c.child_by_field_id(field(Field::Target)))
@@ -1303,6 +1426,7 @@ impl<'s> Walker<'s> {
         {
             self.visit(target);
         }
+        self.defs.push((name.clone().unwrap_or_default(), macro_));
         self.with_mode(Mode::Runtime, |w| {
             w.scoped(|w| {
                 // The head's arguments are patterns (but for defaults,
@@ -1325,6 +1449,7 @@ impl<'s> Walker<'s> {
                 });
             })
         });
+        self.defs.pop();
     }
 
     fn visit_defdelegate(&mut self, args: &[Node], line: u32) {
@@ -1638,14 +1763,16 @@ end
     }
 
     #[test]
-    fn require_import_are_export_use_is_compile() {
+    fn require_import_are_export_use_is_compile_and_export() {
         let f = facts("defmodule A do\n  require B\n  import C\n  use D, opt: E\n  use F.{G, H}\nend\n");
         let export = KindSet {
             export: true,
             ..KindSet::default()
         };
+        // `use` is `require` (export) and a call of `__using__` (compile).
         let compile = KindSet {
             compile: true,
+            export: true,
             ..KindSet::default()
         };
         assert_eq!(kinds(&f, "B"), export);
@@ -1680,16 +1807,32 @@ end
     }
 
     #[test]
-    fn structs_are_export_in_patterns_and_bodies() {
-        let f = facts(
-            "defmodule A do\n  alias X.User\n  def f(%User{} = u), do: %X.Post{author: u}\n  def g(s), do: %{s | a: 1}\n  def h, do: %__MODULE__{}\nend\n",
-        );
+    fn structs_are_export_and_their_alias_traced_where_it_is() {
+        let src = "defmodule A do\n  alias X.User\n  def f(%User{} = u), do: %X.Post{author: u}\n  def g(s), do: %{s | a: 1}\n  def h, do: %__MODULE__{}\n  def i(%X.Arg{}, %X.Arg2{} \\\\ nil), do: 1\n  defp j(%X.Private{}), do: 1\n  def k(x), do: match?(%X.Match{}, x)\nend\n";
+        let export_runtime = KindSet {
+            export: true,
+            runtime: true,
+            ..KindSet::default()
+        };
         let export = KindSet {
             export: true,
             ..KindSet::default()
         };
-        assert_eq!(kinds(&f, "X.User"), export);
-        assert_eq!(kinds(&f, "X.Post"), export);
+        // 1.14: an alias in a pattern is a runtime reference too.
+        let f = facts(src);
+        for module in ["X.User", "X.Post", "X.Arg", "X.Arg2", "X.Private", "X.Match"] {
+            assert_eq!(kinds(&f, module), export_runtime, "{module}");
+        }
+        // 1.15+: not in a pattern, but for a whole argument of a public
+        // function (its doc signature expands the name).
+        let v1_15 = ElixirVersion::new(1, 15);
+        let f = facts_on(src, v1_15);
+        for module in ["X.Post", "X.Arg", "X.Arg2"] {
+            assert_eq!(kinds_on(&f, module, v1_15), export_runtime, "{module}");
+        }
+        for module in ["X.User", "X.Private", "X.Match"] {
+            assert_eq!(kinds_on(&f, module, v1_15), export, "{module}");
+        }
     }
 
     #[test]

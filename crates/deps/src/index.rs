@@ -9,7 +9,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::extract::{extract, new_parser, resolve, resolve_injected_import};
-use crate::model::{Defs, FileFacts, KindSet, ModuleDef, ModuleName, ParseError, RawRef, RefKind};
+use crate::model::{
+    Defs, FileFacts, ImportOnly, KindSet, MacroRefs, Mode, ModuleDef, ModuleName, ParseError, RawRef, RefKind,
+    ANY_MACRO,
+};
 use crate::version::{ElixirVersion, Rules};
 use crate::Error;
 
@@ -440,8 +443,8 @@ impl Index {
         for target in old.facts.refs.keys() {
             remove_from(&mut self.referenced_by, target, key);
         }
-        for (user, injected) in &old.facts.using_refs {
-            for target in injected.keys() {
+        for (user, quotes) in &old.facts.macro_refs {
+            for target in quotes.values().flatten().flat_map(BTreeMap::keys) {
                 remove_from(&mut self.injected_by, target, user);
             }
         }
@@ -460,8 +463,8 @@ impl Index {
                 .or_default()
                 .insert(key.to_path_buf());
         }
-        for (user, injected) in &entry.facts.using_refs {
-            for target in injected.keys() {
+        for (user, quotes) in &entry.facts.macro_refs {
+            for target in quotes.values().flatten().flat_map(BTreeMap::keys) {
                 self.injected_by.entry(target.clone()).or_default().insert(user.clone());
             }
         }
@@ -524,30 +527,68 @@ impl Index {
         self.files.get(file)?.facts.using_refs.get(module)
     }
 
-    /// Modules whose `__using__` code lands in `file`: those it `use`s, and
-    /// those their `__using__` quotes `use` in turn.
-    fn used_closure(&self, file: &FileFacts) -> Vec<ModuleName> {
-        let mut seen = BTreeSet::new();
-        let mut stack: Vec<ModuleName> = file
-            .refs
-            .iter()
-            .filter(|(_, r)| r.used)
-            .map(|(m, _)| m.clone())
-            .collect();
-        while let Some(module) = stack.pop() {
-            if !seen.insert(module.clone()) {
-                continue;
-            }
-            if let Some(injected) = self.injected_refs_of(&module) {
-                stack.extend(injected.iter().filter(|(_, r)| r.used).map(|(m, _)| m.clone()));
+    fn macro_refs_of(&self, module: &str) -> Option<&MacroRefs> {
+        let file = self.file_of(module)?;
+        self.files.get(file)?.facts.macro_refs.get(module)
+    }
+
+    /// The quoted code that macro expansions put into `file`: the
+    /// `__using__` quotes of the modules it `use`s, the quotes of the
+    /// project's macros it calls (in the mode of the call: a module body
+    /// or a function), and, transitively, of the macros and `use`s those
+    /// quotes contain. A macro's quotes are those written in its
+    /// `defmacro` and those of the module's functions (which it may call).
+    fn injections<'a>(&'a self, file: &'a FileFacts) -> Vec<&'a BTreeMap<ModuleName, RawRef>> {
+        let mut seen: BTreeSet<(&str, &str, usize)> = BTreeSet::new();
+        let mut out: Vec<&BTreeMap<ModuleName, RawRef>> = Vec::new();
+        let mut stack: Vec<&BTreeMap<ModuleName, RawRef>> = vec![&file.refs];
+        while let Some(map) = stack.pop() {
+            for (target, raw) in map {
+                if raw.used && seen.insert((target, "use", 0)) {
+                    if let Some(injected) = self.injected_refs_of(target) {
+                        out.push(injected);
+                        stack.push(injected);
+                    }
+                }
+                let Some(defs) = self.defs_of(target) else {
+                    continue;
+                };
+                if defs.macros.is_empty() {
+                    continue;
+                }
+                let Some(quotes) = self.macro_refs_of(target) else {
+                    continue;
+                };
+                let calls = raw
+                    .compile_calls
+                    .iter()
+                    .map(|n| (n.as_str(), 0))
+                    .chain(raw.runtime_calls.iter().map(|n| (n.as_str(), 1)))
+                    .chain(
+                        raw.imported_calls
+                            .iter()
+                            .filter(|(_, _, only)| *only != ImportOnly::Functions)
+                            .map(|(n, mode, _)| (n.as_str(), usize::from(*mode == Mode::Runtime))),
+                    );
+                for (name, walk) in calls {
+                    if !defs.macros.contains(name) || !seen.insert((target, name, walk)) {
+                        continue;
+                    }
+                    for key in [name, ANY_MACRO] {
+                        if let Some(injected) = quotes.get(key).map(|q| &q[walk]) {
+                            out.push(injected);
+                            stack.push(injected);
+                        }
+                    }
+                }
             }
         }
-        seen.into_iter().collect()
+        out
     }
 
     /// How `file` depends on `module`, from its own code and from what the
-    /// modules it `use`s inject.
-    fn kinds_between(&self, facts: &FileFacts, used: &[ModuleName], module: &str) -> KindSet {
+    /// macros it calls and the modules it `use`s inject.
+    fn kinds_between(&self, facts: &FileFacts, injected: &[&BTreeMap<ModuleName, RawRef>], module: &str) -> KindSet {
         let defs = self.defs_of(module);
         // `@derive P` calls `P.Any.__deriving__` unless `P` has its own. A
         // change of `P` re-resolves this file: it references `P` too.
@@ -557,8 +598,8 @@ impl Index {
             .is_some_and(|d| d.macros.contains("__deriving__"));
         let resolve = |raw: &RawRef| resolve(raw, defs, self.rules, protocol_derives);
         let mut kinds = facts.refs.get(module).map(resolve).unwrap_or_default();
-        for user in used {
-            if let Some(raw) = self.injected_refs_of(user).and_then(|i| i.get(module)) {
+        for map in injected {
+            if let Some(raw) = map.get(module) {
                 kinds = kinds.union(resolve(raw));
                 // `import M` injected by `use`: the user's unqualified calls
                 // may be calls into M (only/except of such imports are not
@@ -593,16 +634,14 @@ impl Index {
         let Some(entry) = self.files.get(key) else {
             return BTreeMap::new();
         };
-        let used = self.used_closure(&entry.facts);
+        let injected = self.injections(&entry.facts);
         let mut targets: BTreeSet<&ModuleName> = entry.facts.refs.keys().collect();
-        for user in &used {
-            if let Some(injected) = self.injected_refs_of(user) {
-                targets.extend(injected.keys());
-            }
+        for map in &injected {
+            targets.extend(map.keys());
         }
         targets
             .into_iter()
-            .map(|m| (m.clone(), self.kinds_between(&entry.facts, &used, m)))
+            .map(|m| (m.clone(), self.kinds_between(&entry.facts, &injected, m)))
             .filter(|(_, k)| !k.is_empty())
             .collect()
     }
@@ -848,6 +887,7 @@ impl Index {
 fn same_interface(old: &FileFacts, new: &FileFacts) -> bool {
     old.defs == new.defs
         && old.using_refs == new.using_refs
+        && old.macro_refs == new.macro_refs
         && old.modules.len() == new.modules.len()
         && old.modules.iter().zip(&new.modules).all(|(a, b)| a.name == b.name)
 }
@@ -1129,8 +1169,8 @@ mod tests {
                     let Some(ref_entry) = idx.files.get(referrer) else {
                         continue;
                     };
-                    let used = idx.used_closure(&ref_entry.facts);
-                    let kinds = idx.kinds_between(&ref_entry.facts, &used, &module.name);
+                    let injected = idx.injections(&ref_entry.facts);
+                    let kinds = idx.kinds_between(&ref_entry.facts, &injected, &module.name);
                     if !kinds.is_empty() {
                         out.push((referrer.clone(), module.name.clone(), kinds));
                     }

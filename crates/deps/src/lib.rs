@@ -32,7 +32,7 @@
 //! Every rule, with the release and source that show it, is a field of
 //! `version::Rules`; the tables are in the `extract` module's source.
 //!
-//! Two things need the whole project, so they are not stored with the
+//! Three things need the whole project, so they are not stored with the
 //! file that makes the reference; they are resolved against the target's
 //! current definitions, and re-resolved when those change:
 //! - **macro calls**: `M.f()` inside a function is compile-time when the
@@ -42,9 +42,15 @@
 //!   Unqualified calls resolve to an `import`ed project module the same way
 //!   when the caller has no definition of that name.
 //! - **`use`**: the references inside the `quote` blocks of a module that
-//!   defines `defmacro __using__` are added to every file that `use`s it
-//!   (top level of the quote as compile-time, code inside `def`s as
-//!   runtime), recursively for `use` inside such a quote.
+//!   defines `defmacro __using__` (and of its helper functions) are added
+//!   to every file that `use`s it (top level of the quote as compile-time,
+//!   code inside `def`s as runtime), recursively for `use` inside such a
+//!   quote.
+//! - **macro quotes**: what a `quote` in a module of the project references
+//!   is kept per macro (or for every macro of the module, for a quote in a
+//!   helper function), as code a module body runs and as code a function
+//!   runs; a call of the macro (remote, imported, `use`, `@before_compile`)
+//!   adds the references of its mode to the caller, transitively.
 //!
 //! # Cost of an edit and of a query
 //! Each file's references are kept resolved (kinds decided), with their
@@ -66,10 +72,12 @@
 //!
 //! # Known differences from Mix
 //! - Everything the index cannot see without expanding macros: references
-//!   created by macros of dependencies, `__using__` bodies built by calling
-//!   other functions (Phoenix's `apply(__MODULE__, which, [])`), aliases in
-//!   `use` options (handed to `__using__` unevaluated), calls of imported
-//!   functions without parentheses, sigils from imported modules.
+//!   created by macros of dependencies, quotes built in another module
+//!   than the macro's, aliases in `use` options (handed to `__using__`
+//!   unevaluated), calls of imported functions without parentheses, sigils
+//!   from imported modules.
+//! - A macro's caller gets the references of the quotes of every helper
+//!   function of the macro's module, whichever one the macro calls.
 //! - `affected` treats every change of a file as a change of its modules'
 //!   exports, so export dependents are always recompiled (Mix compares
 //!   export digests after compiling).
@@ -88,7 +96,7 @@ use std::path::{Path, PathBuf};
 
 pub use index::{default_roots, Affected, Edge, Graph, GraphFile, Index, Reason, Recompile};
 pub use model::{KindSet, ModuleDef, ModuleKind, ModuleName, ParseError, RefKind};
-pub use render::{render_affected_text, render_graph_text};
+pub use render::{render_affected_text, render_affected_text_with, render_graph_text, DeclaredResource};
 pub use version::{ElixirVersion, VersionError};
 
 /// Why the index could not be built or updated.

@@ -23,7 +23,9 @@
 //! the modules last; another shape is an error naming the version.
 
 use eetf::Term;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{Index, KindSet, RefKind};
 use std::path::{Path, PathBuf};
 
 /// One source file as Mix recorded it. Paths are as Mix wrote them: relative
@@ -181,6 +183,88 @@ fn elixir_name(atom: &str) -> String {
     }
 }
 
+/// One application of a Mix project and where Mix keeps its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppManifest {
+    /// The application's name (`:app` in its `mix.exs`).
+    pub app: String,
+    /// Its directory, relative to the project (empty for a plain project,
+    /// `apps/web` in an umbrella): the manifest's paths are relative to it.
+    pub app_dir: PathBuf,
+    /// `_build/<env>/lib/<app>/.mix/compile.elixir` under the project (or,
+    /// for an umbrella app built on its own, under the app), absolute;
+    /// it may not exist (the project was never compiled in that
+    /// environment).
+    pub manifest: PathBuf,
+}
+
+/// The `app:` a `mix.exs` declares (`app: :my_app`), if written plainly.
+fn declared_app(mix_exs: &str) -> Option<String> {
+    let mut rest = mix_exs;
+    while let Some(at) = rest.find("app:") {
+        let after = rest[at + 4..].trim_start();
+        if let Some(name) = after.strip_prefix(':') {
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                return Some(name);
+            }
+        }
+        rest = &rest[at + 4..];
+    }
+    None
+}
+
+/// The applications of the Mix project in `project_dir` and their
+/// manifests for the environment `env` (`dev`, `test`): the project's own,
+/// or each umbrella app's (`apps/*/mix.exs`). The app's name is read from
+/// its `mix.exs` (`app: :name`), else taken from its directory. Umbrella
+/// apps share the root `_build` (their `build_path: "../../_build"`); an
+/// app's own `_build` is used when only it exists.
+pub fn project_manifests(project_dir: &Path, env: &str) -> Vec<AppManifest> {
+    let app_name = |dir: &Path| -> String {
+        std::fs::read_to_string(dir.join("mix.exs"))
+            .ok()
+            .and_then(|text| declared_app(&text))
+            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default()
+    };
+    let build = |root: &Path, app: &str| manifest_path(&root.join("_build").join(env), app);
+    let mut apps: Vec<PathBuf> = std::fs::read_dir(project_dir.join("apps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("mix.exs").is_file())
+        .collect();
+    apps.sort();
+    if apps.is_empty() {
+        let app = app_name(project_dir);
+        let manifest = build(project_dir, &app);
+        return vec![AppManifest {
+            app,
+            app_dir: PathBuf::new(),
+            manifest,
+        }];
+    }
+    apps.into_iter()
+        .map(|dir| {
+            let app = app_name(&dir);
+            let shared = build(project_dir, &app);
+            let own = build(&dir, &app);
+            let manifest = if !shared.is_file() && own.is_file() {
+                own
+            } else {
+                shared
+            };
+            let app_dir = dir.strip_prefix(project_dir).unwrap_or(&dir).to_path_buf();
+            AppManifest { app, app_dir, manifest }
+        })
+        .collect()
+}
+
 /// External resources of an application, absolute: resource → the sources
 /// that declared it (absolute) with their modules. `app_dir` is the
 /// directory Mix compiled the application in (the project, or an umbrella
@@ -199,6 +283,103 @@ pub fn external_resources(
         }
     }
     resources
+}
+
+/// Where the index's kinds for one (source, module) pair differ from what
+/// Mix recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindDifference {
+    /// The source, relative to the project directory (as the index keys it).
+    pub source: PathBuf,
+    /// The module referenced (defined in the project).
+    pub module: String,
+    /// What Mix recorded (compile and runtime exclusive, as Mix keeps them).
+    pub mix: KindSet,
+    /// What the index resolved, in the same shape.
+    pub index: KindSet,
+    /// The kinds of Mix's that the index does not cover: an export Mix has
+    /// and the index not, a compile-time reference the index has not, a
+    /// runtime one the index has neither as runtime nor as compile. Any of
+    /// them can make the index miss a file Mix recompiles; a difference
+    /// with none is only an over-approximation (extra recompiles).
+    pub missing: KindSet,
+}
+
+impl KindDifference {
+    /// Whether the index may plan fewer files than Mix because of it.
+    pub fn is_miss(&self) -> bool {
+        !self.missing.is_empty()
+    }
+}
+
+/// A [`KindSet`] as Mix's lexical tracker records it: a module referenced
+/// both at compile time and at runtime is only a compile-time reference
+/// (`Kernel.LexicalTracker`); export is kept apart.
+pub fn as_mix_records(kinds: KindSet) -> KindSet {
+    KindSet {
+        runtime: kinds.runtime && !kinds.compile,
+        ..kinds
+    }
+}
+
+/// Compares the index's resolved references with Mix's manifest, source by
+/// source, for the references to the project's own modules (those the
+/// manifest lists as defined by some source; Mix drops a source's
+/// references to its own modules, and so does this comparison).
+/// `app_dir` is the application's directory relative to the index's
+/// project directory (empty for a plain project, `apps/web` in an
+/// umbrella): the manifest's paths are relative to it.
+pub fn compare_references(index: &Index, app_dir: &Path, sources: &[ManifestSource]) -> Vec<KindDifference> {
+    let project_modules: BTreeSet<&str> = sources
+        .iter()
+        .flat_map(|s| s.modules.iter().map(String::as_str))
+        .collect();
+    let mut differences = Vec::new();
+    for source in sources {
+        let key = index.key(&app_dir.join(&source.source));
+        let own: BTreeSet<&str> = source.modules.iter().map(String::as_str).collect();
+        let mut mix: BTreeMap<&str, KindSet> = BTreeMap::new();
+        for (list, kind) in [
+            (&source.compile_references, RefKind::Compile),
+            (&source.export_references, RefKind::Export),
+            (&source.runtime_references, RefKind::Runtime),
+        ] {
+            for module in list {
+                if project_modules.contains(module.as_str()) && !own.contains(module.as_str()) {
+                    mix.entry(module).or_default().add(kind);
+                }
+            }
+        }
+        let ours: BTreeMap<&str, KindSet> = index
+            .resolved_references(&key)
+            .into_iter()
+            .flatten()
+            .filter(|(m, _)| project_modules.contains(m.as_str()) && !own.contains(m.as_str()))
+            .map(|(m, k)| (m.as_str(), as_mix_records(*k)))
+            .filter(|(_, k)| !k.is_empty())
+            .collect();
+        let modules: BTreeSet<&str> = mix.keys().chain(ours.keys()).copied().collect();
+        for module in modules {
+            let m = mix.get(module).copied().unwrap_or_default();
+            let i = ours.get(module).copied().unwrap_or_default();
+            if m == i {
+                continue;
+            }
+            let missing = KindSet {
+                compile: m.compile && !i.compile,
+                export: m.export && !i.export,
+                runtime: m.runtime && !(i.runtime || i.compile),
+            };
+            differences.push(KindDifference {
+                source: key.clone(),
+                module: module.to_owned(),
+                mix: m,
+                index: i,
+                missing,
+            });
+        }
+    }
+    differences
 }
 
 #[cfg(test)]
@@ -292,6 +473,51 @@ mod tests {
                 vec!["App.Page".to_owned(), "App.Page.Helpers".to_owned()]
             )]
         );
+    }
+
+    #[test]
+    fn finds_the_manifests_of_a_project_and_of_umbrella_apps() {
+        assert_eq!(
+            declared_app("def project do\n  [\n    app: :my_app,\n    version: \"0.1.0\"]"),
+            Some("my_app".to_owned())
+        );
+        assert_eq!(declared_app("[app: Mix.Project.config()[:x]]"), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let plain = tmp.path().join("plain");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.join("mix.exs"), "[app: :shop, version: \"1.0.0\"]").unwrap();
+        assert_eq!(
+            project_manifests(&plain, "test"),
+            [AppManifest {
+                app: "shop".into(),
+                app_dir: PathBuf::new(),
+                manifest: plain.join("_build/test/lib/shop/.mix/compile.elixir"),
+            }]
+        );
+        let umbrella = tmp.path().join("umbrella");
+        for app in ["web", "core"] {
+            std::fs::create_dir_all(umbrella.join("apps").join(app)).unwrap();
+            std::fs::write(
+                umbrella.join("apps").join(app).join("mix.exs"),
+                format!("[app: :my_{app}]"),
+            )
+            .unwrap();
+        }
+        std::fs::write(umbrella.join("mix.exs"), "[apps_path: \"apps\"]").unwrap();
+        // The web app was built on its own, in its directory.
+        let own = umbrella.join("apps/web/_build/dev/lib/my_web/.mix/compile.elixir");
+        std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+        std::fs::write(&own, "").unwrap();
+        let found = project_manifests(&umbrella, "dev");
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].app, "my_core");
+        assert_eq!(found[0].app_dir, Path::new("apps/core"));
+        assert_eq!(
+            found[0].manifest,
+            umbrella.join("_build/dev/lib/my_core/.mix/compile.elixir")
+        );
+        assert_eq!(found[1].app_dir, Path::new("apps/web"));
+        assert_eq!(found[1].manifest, own);
     }
 
     #[test]

@@ -157,6 +157,11 @@ pub(crate) struct RawRef {
     /// Names of remote calls made inside function bodies: compile if the
     /// target defines a macro of that name, runtime otherwise.
     pub runtime_calls: BTreeSet<String>,
+    /// Names of remote calls made while compiling (a module body, a
+    /// quote's top level): compile-time either way, but a macro's quote is
+    /// injected here (see [`FileFacts::macro_refs`]). `@before_compile M`
+    /// calls `__before_compile__`.
+    pub compile_calls: BTreeSet<String>,
     /// Unqualified calls that resolve to this module if it defines the name
     /// (the module is imported at that point and the caller has no local
     /// definition of that name).
@@ -178,6 +183,36 @@ pub(crate) struct RawRef {
     /// First line of a reference, for messages.
     pub line: u32,
 }
+
+impl RawRef {
+    /// Adds what `other` records.
+    pub(crate) fn merge(&mut self, other: &RawRef) {
+        self.kinds = self.kinds.union(other.kinds);
+        self.runtime_calls.extend(other.runtime_calls.iter().cloned());
+        self.compile_calls.extend(other.compile_calls.iter().cloned());
+        self.imported_calls.extend(other.imported_calls.iter().cloned());
+        self.used |= other.used;
+        self.imported |= other.imported;
+        self.behaviour |= other.behaviour;
+        self.derive |= other.derive;
+        self.derive_any |= other.derive_any;
+        if self.line == 0 || (other.line != 0 && other.line < self.line) {
+            self.line = other.line;
+        }
+    }
+}
+
+/// What the `quote` blocks of one module reference, by the macro they are
+/// written in (`"*"` for quotes outside any `defmacro`: in a helper
+/// function that a macro may call, Phoenix's style), each walked twice: as
+/// if the macro were called where code runs at compile time (index 0: a
+/// module body) and at runtime (index 1: a function). A call of the macro
+/// injects these references into the caller, as Elixir's tracer records
+/// them when it expands the quote there.
+pub(crate) type MacroRefs = BTreeMap<String, [BTreeMap<ModuleName, RawRef>; 2]>;
+
+/// The key of quotes outside any `defmacro`.
+pub(crate) const ANY_MACRO: &str = "*";
 
 /// Names a module defines, for deciding macro vs function calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -203,6 +238,9 @@ pub(crate) struct FileFacts {
     /// For each module here that defines `__using__`: the references its
     /// `quote` blocks inject into every module that `use`s it.
     pub using_refs: BTreeMap<ModuleName, BTreeMap<ModuleName, RawRef>>,
+    /// For each module here with `quote` blocks: what they reference, by
+    /// macro (see [`MacroRefs`]).
+    pub macro_refs: BTreeMap<ModuleName, MacroRefs>,
     /// Unqualified calls made while a `use` is in scope (and not defined
     /// locally): they may call what that `use` imported.
     pub calls_under_use: BTreeSet<(String, Mode)>,

@@ -1,6 +1,7 @@
 //! Human-readable output for `elixir-dap deps`.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use crate::index::{Affected, Index, Reason};
 
@@ -53,11 +54,51 @@ pub fn render_graph_text(index: &Index) -> String {
     out
 }
 
+/// A file a module declares with `@external_resource` (a template), as
+/// Mix's manifest records it: changing it recompiles `source`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeclaredResource {
+    /// The resource, relative to the project.
+    pub resource: PathBuf,
+    /// The source declaring it, relative to the project.
+    pub source: PathBuf,
+    /// The modules of that source.
+    pub modules: Vec<String>,
+}
+
 /// What `elixir-dap deps --affected FILE...` prints.
 pub fn render_affected_text(affected: &Affected) -> String {
-    let mut out = String::from("recompile:\n");
+    render_affected_text_with(affected, &[])
+}
+
+/// [`render_affected_text`] when some of the files given were external
+/// resources: their declaring sources (in `affected` as changed files)
+/// are listed with the resource as their reason.
+pub fn render_affected_text_with(affected: &Affected, resources: &[DeclaredResource]) -> String {
+    let mut out = String::new();
+    if !resources.is_empty() {
+        out.push_str("external resources:\n");
+        for r in resources {
+            let _ = writeln!(
+                out,
+                "  {}  declared by {} ({})",
+                r.resource.display(),
+                r.source.display(),
+                r.modules.join(", ")
+            );
+        }
+    }
+    out.push_str("recompile:\n");
     for r in &affected.recompile {
+        let declared: Vec<String> = resources
+            .iter()
+            .filter(|d| d.source == r.path)
+            .map(|d| d.resource.display().to_string())
+            .collect();
         let why = match &r.reason {
+            Reason::Changed if !declared.is_empty() => {
+                format!("declares the external resource {}", declared.join(", "))
+            }
             Reason::Changed => "changed".to_string(),
             Reason::Compile { module, via } => {
                 format!("compile-time dependency on {module} ({})", via.display())

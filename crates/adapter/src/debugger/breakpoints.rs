@@ -16,10 +16,15 @@ pub struct LineBreakpoint {
     pub condition: Option<String>,
     pub hit_condition: Option<String>,
     pub log_message: Option<String>,
-    /// The module (atom) whose code holds the line, once resolved.
-    pub module: Option<String>,
+    /// The modules (atoms) whose code holds the line, once resolved: more
+    /// than one when one source line defines several modules
+    /// (`defimpl Describe, for: [Integer, Float]`).
+    pub modules: Vec<String>,
     pub verified: bool,
     pub message: Option<String>,
+    /// Why its condition, hit condition or log message cannot be used: it
+    /// stays unverified, whatever code holds its line.
+    pub invalid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub struct FunctionBreakpoint {
     pub lines: Vec<i64>,
     pub verified: bool,
     pub message: Option<String>,
+    /// As for [`LineBreakpoint::invalid`].
+    pub invalid: Option<String>,
 }
 
 /// `Mod.fun/arity`, or `Mod.fun` for every arity; `:erlang_mod.fun/arity`
@@ -74,10 +81,39 @@ pub fn parse_function_name(text: &str) -> Result<FunctionSpec, String> {
     })
 }
 
-/// One breakpoint as the agent sets it on a module line.
+/// Checks a hit condition as the agent reads it (`hit_reached/2` in
+/// `elixir_dap_debugger.erl`): `N` (stop from the Nth hit on), or `>= N`,
+/// `> N`, `<= N`, `< N`, `== N` (also `= N`), `% N` (every Nth hit), with N
+/// a whole number.
+pub fn parse_hit_condition(text: &str) -> Result<(), String> {
+    let trimmed = text.trim();
+    let number = ["%", ">=", "<=", "==", ">", "<", "="]
+        .iter()
+        .find_map(|op| trimmed.strip_prefix(op))
+        .unwrap_or(trimmed)
+        .trim();
+    let valid = !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && number.parse::<u64>().is_ok()
+        && !(trimmed.starts_with('%') && number.parse::<u64>() == Ok(0));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "the hit condition `{text}` is not valid: expected N (stop from the Nth hit on), \
+             `>= N`, `> N`, `<= N`, `< N`, `== N` or `% N` (every Nth hit), N a whole number"
+        ))
+    }
+}
+
+/// One breakpoint as the agent sets it on a module line, with the ids of
+/// the client's breakpoints it stands for and their kind (the `stopped`
+/// event's reason and `hitBreakpointIds`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentBreakpoint {
     pub line: i64,
+    pub ids: Vec<i64>,
+    pub kind: &'static str,
     pub condition: Option<String>,
     pub hit_condition: Option<String>,
     pub log_message: Option<String>,
@@ -104,9 +140,9 @@ impl BreakpointStore {
             .get(&source)
             .into_iter()
             .flatten()
-            .filter_map(|b| b.module.clone())
+            .flat_map(|b| b.modules.iter().cloned())
             .collect();
-        touched.extend(breakpoints.iter().filter_map(|b| b.module.clone()));
+        touched.extend(breakpoints.iter().flat_map(|b| b.modules.iter().cloned()));
         self.by_source.insert(source, breakpoints);
         touched
     }
@@ -133,7 +169,8 @@ impl BreakpointStore {
     }
 
     /// What the agent must hold for `module`: its verified line breakpoints,
-    /// plus function breakpoint lines not already covered by one.
+    /// plus function breakpoint lines not already covered by one (a line
+    /// breakpoint wins: its condition and log message apply).
     pub fn module_specs(&self, module: &str) -> Vec<AgentBreakpoint> {
         let mut specs: BTreeMap<i64, AgentBreakpoint> = BTreeMap::new();
         for function in self
@@ -142,56 +179,33 @@ impl BreakpointStore {
             .filter(|f| f.verified && f.module.as_deref() == Some(module))
         {
             for &line in &function.lines {
-                specs.insert(
+                let spec = specs.entry(line).or_insert_with(|| AgentBreakpoint {
                     line,
-                    AgentBreakpoint {
-                        line,
-                        condition: function.condition.clone(),
-                        hit_condition: function.hit_condition.clone(),
-                        log_message: None,
-                    },
-                );
+                    ids: Vec::new(),
+                    kind: "function breakpoint",
+                    condition: function.condition.clone(),
+                    hit_condition: function.hit_condition.clone(),
+                    log_message: None,
+                });
+                spec.ids.push(function.id);
             }
         }
+        let mut lines: BTreeMap<i64, AgentBreakpoint> = BTreeMap::new();
         for breakpoint in self.by_source.values().flatten() {
-            if breakpoint.verified && breakpoint.module.as_deref() == Some(module) {
-                specs.insert(
-                    breakpoint.line,
-                    AgentBreakpoint {
-                        line: breakpoint.line,
-                        condition: breakpoint.condition.clone(),
-                        hit_condition: breakpoint.hit_condition.clone(),
-                        log_message: breakpoint.log_message.clone(),
-                    },
-                );
+            if breakpoint.verified && breakpoint.modules.iter().any(|m| m == module) {
+                let spec = lines.entry(breakpoint.line).or_insert_with(|| AgentBreakpoint {
+                    line: breakpoint.line,
+                    ids: Vec::new(),
+                    kind: "breakpoint",
+                    condition: breakpoint.condition.clone(),
+                    hit_condition: breakpoint.hit_condition.clone(),
+                    log_message: breakpoint.log_message.clone(),
+                });
+                spec.ids.push(breakpoint.id);
             }
         }
+        specs.extend(lines);
         specs.into_values().collect()
-    }
-
-    /// The stop reason for a process stopped at `module:line` by the
-    /// interpreter (not by a step or a pause).
-    pub fn stop_reason(&self, module: &str, line: i64) -> (&'static str, Vec<i64>) {
-        let line_hits: Vec<i64> = self
-            .by_source
-            .values()
-            .flatten()
-            .filter(|b| b.verified && b.module.as_deref() == Some(module) && b.line == line)
-            .map(|b| b.id)
-            .collect();
-        if !line_hits.is_empty() {
-            return ("breakpoint", line_hits);
-        }
-        let function_hits: Vec<i64> = self
-            .functions
-            .iter()
-            .filter(|f| f.verified && f.module.as_deref() == Some(module) && f.lines.contains(&line))
-            .map(|f| f.id)
-            .collect();
-        if !function_hits.is_empty() {
-            return ("function breakpoint", function_hits);
-        }
-        ("breakpoint", Vec::new())
     }
 
     /// Modules with any breakpoint (to interpret first at launch).
@@ -199,7 +213,7 @@ impl BreakpointStore {
         self.by_source
             .values()
             .flatten()
-            .filter_map(|b| b.module.clone())
+            .flat_map(|b| b.modules.iter().cloned())
             .chain(self.functions.iter().filter_map(|f| f.module.clone()))
             .collect()
     }
@@ -216,9 +230,10 @@ mod tests {
             condition: None,
             hit_condition: None,
             log_message: None,
-            module: Some(module.into()),
+            modules: vec![module.into()],
             verified: true,
             message: None,
+            invalid: None,
         }
     }
 
@@ -239,6 +254,35 @@ mod tests {
     }
 
     #[test]
+    fn hit_conditions_are_checked_as_the_agent_reads_them() {
+        for ok in ["3", " 3 ", ">= 2", ">2", "<= 4", "< 4", "== 1", "= 1", "% 3", "%2", "0"] {
+            assert_eq!(parse_hit_condition(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "abc", ">= x", "% 0", "!= 2", "3.5", "-1", "> ", "== 1 2", "2 >"] {
+            let error = parse_hit_condition(bad).unwrap_err();
+            assert!(error.contains("hit condition"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn one_line_in_several_modules_is_sent_to_each() {
+        let mut store = BreakpointStore::default();
+        let mut both = line(1, 7, "Elixir.D.Integer");
+        both.modules.push("Elixir.D.Float".into());
+        let touched = store.replace_source("/d.ex".into(), vec![both]);
+        assert_eq!(
+            touched.into_iter().collect::<Vec<_>>(),
+            vec!["Elixir.D.Float", "Elixir.D.Integer"]
+        );
+        for module in ["Elixir.D.Integer", "Elixir.D.Float"] {
+            let specs = store.module_specs(module);
+            assert_eq!((specs[0].line, specs[0].ids.clone()), (7, vec![1]), "{module}");
+        }
+        let touched = store.replace_source("/d.ex".into(), vec![]);
+        assert_eq!(touched.len(), 2, "both lose it");
+    }
+
+    #[test]
     fn line_breakpoints_override_function_lines_and_specs_are_per_module() {
         let mut store = BreakpointStore::default();
         let mut with_condition = line(1, 9, "M");
@@ -253,12 +297,13 @@ mod tests {
             lines: vec![5, 9],
             verified: true,
             message: None,
+            invalid: None,
         }]);
         let specs = store.module_specs("M");
         assert_eq!(specs.iter().map(|s| s.line).collect::<Vec<_>>(), vec![5, 9]);
         assert_eq!(specs[1].condition.as_deref(), Some("a > 1"));
-        assert_eq!(store.stop_reason("M", 9), ("breakpoint", vec![1]));
-        assert_eq!(store.stop_reason("M", 5), ("function breakpoint", vec![3]));
+        assert_eq!((specs[1].kind, specs[1].ids.clone()), ("breakpoint", vec![1]));
+        assert_eq!((specs[0].kind, specs[0].ids.clone()), ("function breakpoint", vec![3]));
         assert_eq!(store.modules().into_iter().collect::<Vec<_>>(), vec!["M", "N"]);
     }
 

@@ -10,6 +10,7 @@
 //! `dbg` of a pipeline, where it stops again (reason `step`) before the
 //! pipeline's next stage; `stepIn` and `stepOut` are refused with a message.
 
+use super::threads::Thread;
 use super::{agent_error, Debugger, Handled, CALL_TIMEOUT};
 use crate::session::RequestError;
 use beam::term::{self, TermExt};
@@ -28,54 +29,20 @@ pub fn launch_note(break_on_dbg: bool, loaded: &Term) -> Option<String> {
         .then(|| "elixir-dap: `breakOnDbg` has no effect: this Elixir has no `dbg/2` (Elixir 1.14 or later)".to_owned())
 }
 
+/// `request` as the agent must receive it for `thread`: requests about a
+/// thread stopped in a `dbg` call go to `elixir_dap_dbg`.
+pub(super) fn routed(thread: &Thread, request: Term) -> Term {
+    if thread.dbg && thread.stopped_at.is_some() {
+        term::tuple(vec![term::atom("dbg"), request])
+    } else {
+        request
+    }
+}
+
 impl Debugger {
-    /// A process called `dbg` and waits: its thread stops.
-    pub(super) fn on_dbg_stopped(&mut self, data: &Term) {
-        let Some((pid, module, line)) = super::stop_location(data) else {
-            return;
-        };
-        let id = self.ensure_thread(pid, data);
-        let mut reason = "breakpoint";
-        if let Some(thread) = self.threads.get_mut(&id) {
-            thread.stopped_at = Some((module, line));
-            thread.dbg = true;
-            // `step` after `next` in a pipeline (or a step of the
-            // interpreter that ran into the `dbg` call).
-            if let Some(pending) = thread.pending_reason.take() {
-                reason = pending;
-            }
-        }
-        self.client.event(
-            "stopped",
-            json!({
-                "reason": reason,
-                "description": STOP_DESCRIPTION,
-                "threadId": id,
-                "allThreadsStopped": false,
-                "preserveFocusHint": false,
-            }),
-        );
-    }
-
-    /// Whether the thread is stopped in a `dbg` call.
-    pub(super) fn is_dbg_stop(&self, thread: i64) -> bool {
-        self.threads
-            .get(&thread)
-            .is_some_and(|t| t.dbg && t.stopped_at.is_some())
-    }
-
-    /// `request` as the agent must receive it for `thread`: requests about
-    /// a thread stopped in a `dbg` call go to `elixir_dap_dbg`.
-    pub(super) fn routed(&self, thread: i64, request: Term) -> Term {
-        if self.is_dbg_stop(thread) {
-            term::tuple(vec![term::atom("dbg"), request])
-        } else {
-            request
-        }
-    }
-
     /// `continue`, `next`, `stepIn`, `stepOut` on a thread stopped in a
-    /// `dbg` call.
+    /// `dbg` call. Whether `next` stops again before a pipeline's next
+    /// stage, the `dbg_stopped` event says (`stepping`).
     pub(super) async fn resume_dbg(&mut self, command: &str, thread_id: i64, pid: Term) -> Handled {
         if command != "continue" && command != "next" {
             return Err(RequestError::User(format!(
@@ -87,14 +54,8 @@ impl Debugger {
             term::atom("dbg"),
             term::tuple(vec![term::atom("command"), pid, term::atom(agent_command)]),
         ]);
-        let reply = self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
-        let stepping = reply.get("stepping").and_then(TermExt::as_bool).unwrap_or(false);
-        self.forget_thread_refs(thread_id);
-        if let Some(thread) = self.threads.get_mut(&thread_id) {
-            thread.stopped_at = None;
-            thread.dbg = false;
-            thread.pending_reason = stepping.then_some("step");
-        }
+        self.threads.lock().begin_resume(thread_id, None);
+        self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
         Ok(if command == "continue" {
             json!({ "allThreadsContinued": false })
         } else {

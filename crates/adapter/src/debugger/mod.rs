@@ -11,23 +11,28 @@ pub mod dbg;
 pub mod modules;
 pub mod reload_support;
 mod scripts;
+pub mod threads;
 
 use crate::client::Client;
 use crate::session::RequestError;
 use beam::term::{self, TermExt};
-use beam::{AgentClient, AgentError, AgentEvent};
-use breakpoints::{parse_function_name, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, LineBreakpoint};
+use beam::{AgentClient, AgentError};
+use breakpoints::{
+    parse_function_name, parse_hit_condition, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, LineBreakpoint,
+};
 use dap::types::{
-    Breakpoint, EvaluateArguments, OutputCategory, Scope, ScopesArguments, SetBreakpointsArguments,
-    SetFunctionBreakpointsArguments, Source, StackFrame, StackTraceArguments, ThreadArguments, Variable,
-    VariablesArguments,
+    Breakpoint, EvaluateArguments, Scope, ScopesArguments, SetBreakpointsArguments, SetFunctionBreakpointsArguments,
+    Source, StackFrame, StackTraceArguments, ThreadArguments, Variable, VariablesArguments,
 };
 use eetf::Term;
 use modules::{ModuleInfo, ModuleRegistry, Selection};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
+use threads::{ThreadTable, Threads, VariablesRef};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interpreting is serialised inside `:int` (about 1.5 ms a module); a call
@@ -42,36 +47,9 @@ pub fn interpret_chunk(total: usize) -> usize {
 
 type Handled = Result<Value, RequestError>;
 
-/// A debugged BEAM process the client has seen as a thread.
-#[derive(Debug, Clone)]
-struct Thread {
-    pid: Term,
-    name: String,
-    /// Where it is stopped, if it is.
-    stopped_at: Option<(String, i64)>,
-    /// Why it will stop next: set by a step or a pause.
-    pending_reason: Option<&'static str>,
-    /// Stopped in a `dbg` call (see [`dbg`]) rather than by the interpreter.
-    dbg: bool,
-}
-
-/// What a `variablesReference` stands for.
-#[derive(Debug, Clone)]
-enum VariablesRef {
-    Frame {
-        thread: i64,
-        level: i64,
-    },
-    Process {
-        thread: i64,
-    },
-    /// A value held by the agent under `handle`; `thread` is 0 for values
-    /// from a frameless evaluate.
-    Value {
-        thread: i64,
-        handle: i64,
-    },
-}
+/// A request answered later, by a task of its own: it runs while the
+/// session handles other requests and the program's events.
+pub type Later = Pin<Box<dyn Future<Output = Handled> + Send + 'static>>;
 
 pub struct Debugger {
     agent: AgentClient,
@@ -81,12 +59,8 @@ pub struct Debugger {
     breakpoints: BreakpointStore,
     /// Lines where each module (atom) can stop, fetched once per module.
     breakable: HashMap<String, BTreeSet<i64>>,
-    threads: BTreeMap<i64, Thread>,
-    thread_by_pid: HashMap<Term, i64>,
-    next_thread_id: i64,
-    frames: HashMap<i64, (i64, i64)>,
-    variables: HashMap<i64, VariablesRef>,
-    next_ref: i64,
+    /// Threads, frames and variables ids, shared with the event pump.
+    threads: ThreadTable,
     expression_timeout: Duration,
 }
 
@@ -134,17 +108,12 @@ impl Debugger {
             .collect();
         Ok(Debugger {
             agent,
+            threads: ThreadTable::new(client.clone()),
             client,
             selection,
             registry: ModuleRegistry::new(modules),
             breakpoints: BreakpointStore::default(),
             breakable: HashMap::new(),
-            threads: BTreeMap::new(),
-            thread_by_pid: HashMap::new(),
-            next_thread_id: 0,
-            frames: HashMap::new(),
-            variables: HashMap::new(),
-            next_ref: 0,
             expression_timeout: config.expression_timeout,
         })
     }
@@ -165,6 +134,17 @@ impl Debugger {
 
     pub fn agent(&self) -> &AgentClient {
         &self.agent
+    }
+
+    /// The thread table, which the event pump updates (see [`threads`]).
+    pub fn thread_table(&self) -> ThreadTable {
+        self.threads.clone()
+    }
+
+    /// After a response is written: events held while a resume was being
+    /// answered go out now.
+    pub fn after_response(&self) {
+        self.threads.lock().end_resume();
     }
 
     /// Interprets `modules` now (in one agent call) and records the result.
@@ -229,19 +209,33 @@ impl Debugger {
         };
         let source = canonical(Path::new(&path));
         let modules: Vec<ModuleInfo> = self.registry.in_source(&source).into_iter().cloned().collect();
+        let expressions: Vec<Expressions> = args
+            .breakpoints
+            .iter()
+            .map(|b| Expressions {
+                condition: non_empty(&b.condition),
+                hit_condition: non_empty(&b.hit_condition),
+                log_message: non_empty(&b.log_message),
+            })
+            .collect();
+        let invalid = self.check_expressions(&expressions).await?;
         let mut placed = Vec::new();
-        for requested in &args.breakpoints {
+        for ((requested, expressions), invalid) in args.breakpoints.iter().zip(expressions).zip(invalid) {
             let id = self.breakpoints.next_id();
-            let (module, message) = self.place_line(&modules, requested.line).await;
+            let (modules, message) = match &invalid {
+                Some(message) => (Vec::new(), Some(message.clone())),
+                None => self.place_line(&modules, requested.line).await,
+            };
             placed.push(LineBreakpoint {
                 id,
                 line: requested.line,
-                condition: non_empty(&requested.condition),
-                hit_condition: non_empty(&requested.hit_condition),
-                log_message: non_empty(&requested.log_message),
-                verified: module.is_some(),
-                module,
+                condition: expressions.condition,
+                hit_condition: expressions.hit_condition,
+                log_message: expressions.log_message,
+                verified: !modules.is_empty(),
+                modules,
                 message,
+                invalid,
             });
         }
         let touched = self.breakpoints.replace_source(source.clone(), placed.clone());
@@ -259,29 +253,97 @@ impl Debugger {
         Ok(json!({ "breakpoints": breakpoints }))
     }
 
-    /// Finds the module of `modules` with code on `line`, interpreting it if
-    /// needed; otherwise says why the breakpoint cannot be verified.
-    async fn place_line(&mut self, modules: &[ModuleInfo], line: i64) -> (Option<String>, Option<String>) {
-        if modules.is_empty() {
-            return (None, Some("no compiled module comes from this file".into()));
+    /// Checks the conditions, hit conditions and log messages of new
+    /// breakpoints before they are set: for each, `None` or why it cannot
+    /// be set (the Elixir parser's message for an expression). Hit
+    /// conditions are checked here, expressions by the VM's own parser.
+    async fn check_expressions(&self, breakpoints: &[Expressions]) -> Result<Vec<Option<String>>, RequestError> {
+        let mut invalid: Vec<Option<String>> = breakpoints
+            .iter()
+            .map(|b| b.hit_condition.as_deref().and_then(|h| parse_hit_condition(h).err()))
+            .collect();
+        let to_parse: Vec<usize> = (0..breakpoints.len())
+            .filter(|&i| {
+                invalid[i].is_none() && (breakpoints[i].condition.is_some() || breakpoints[i].log_message.is_some())
+            })
+            .collect();
+        if to_parse.is_empty() {
+            return Ok(invalid);
         }
+        let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
+        let specs = to_parse
+            .iter()
+            .map(|&i| {
+                term::map(vec![
+                    ("condition", optional(&breakpoints[i].condition)),
+                    ("log_message", optional(&breakpoints[i].log_message)),
+                ])
+            })
+            .collect();
+        let reply = self
+            .agent
+            .call(
+                term::tuple(vec![term::atom("check_expressions"), term::list(specs)]),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| RequestError::Internal(format!("could not check the breakpoints' expressions: {e}")))?;
+        for (&i, verdict) in to_parse.iter().zip(reply.as_elements().unwrap_or_default().iter()) {
+            let Some(message) = verdict.get_text("message") else {
+                continue;
+            };
+            let field = verdict.get("field").and_then(TermExt::as_atom).unwrap_or_default();
+            invalid[i] = Some(match field {
+                "condition" => format!(
+                    "the condition `{}` is not valid Elixir: {message}",
+                    breakpoints[i].condition.as_deref().unwrap_or_default()
+                ),
+                _ => format!("the log message cannot be used: {message}"),
+            });
+        }
+        Ok(invalid)
+    }
+
+    /// Finds every module of `modules` with code on `line` (one line may
+    /// belong to several: `defimpl P, for: [Integer, Float]` defines one
+    /// module per type from the same lines), interpreting them if needed;
+    /// without one, says why the breakpoint cannot be verified.
+    async fn place_line(&mut self, modules: &[ModuleInfo], line: i64) -> (Vec<String>, Option<String>) {
+        if modules.is_empty() {
+            return (Vec::new(), Some("no compiled module comes from this file".into()));
+        }
+        let mut placed = Vec::new();
+        let mut refusal = None;
         for module in modules {
             let lines = match self.breakable_lines(&module.atom).await {
                 Ok(lines) => lines,
-                Err(message) => return (None, Some(message)),
+                Err(message) => {
+                    refusal.get_or_insert(message);
+                    continue;
+                }
             };
             if !lines.contains(&line) {
                 continue;
             }
             if !self.selection.selects(module) {
-                return (None, Some(self.selection.reason_not_selected(module)));
+                refusal.get_or_insert(self.selection.reason_not_selected(module));
+                continue;
             }
-            if let Err(message) = self.ensure_interpreted(&module.atom).await {
-                return (None, Some(message));
+            match self.ensure_interpreted(&module.atom).await {
+                Ok(()) => placed.push(module.atom.clone()),
+                Err(message) => {
+                    refusal.get_or_insert(message);
+                }
             }
-            return (Some(module.atom.clone()), None);
         }
-        (None, Some(format!("no code on line {line}")))
+        if placed.is_empty() {
+            (
+                placed,
+                Some(refusal.unwrap_or_else(|| format!("no code on line {line}"))),
+            )
+        } else {
+            (placed, None)
+        }
     }
 
     async fn breakable_lines(&mut self, atom: &str) -> Result<BTreeSet<i64>, String> {
@@ -323,8 +385,18 @@ impl Debugger {
     pub async fn set_function_breakpoints(&mut self, arguments: &Value) -> Handled {
         let args: SetFunctionBreakpointsArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("setFunctionBreakpoints: {e}")))?;
+        let expressions: Vec<Expressions> = args
+            .breakpoints
+            .iter()
+            .map(|b| Expressions {
+                condition: non_empty(&b.condition),
+                hit_condition: non_empty(&b.hit_condition),
+                log_message: None,
+            })
+            .collect();
+        let invalid = self.check_expressions(&expressions).await?;
         let mut placed = Vec::new();
-        for requested in &args.breakpoints {
+        for (requested, invalid) in args.breakpoints.iter().zip(invalid) {
             let id = self.breakpoints.next_id();
             let mut breakpoint = FunctionBreakpoint {
                 id,
@@ -340,9 +412,15 @@ impl Debugger {
                 lines: Vec::new(),
                 verified: false,
                 message: None,
+                invalid: None,
             };
             match parse_function_name(&requested.name) {
                 Err(message) => breakpoint.message = Some(message),
+                Ok(spec) if invalid.is_some() => {
+                    breakpoint.spec = spec;
+                    breakpoint.message = invalid.clone();
+                    breakpoint.invalid = invalid;
+                }
                 Ok(spec) => {
                     breakpoint.spec = spec;
                     match self.place_function(&breakpoint.spec).await {
@@ -434,37 +512,20 @@ impl Debugger {
     // Threads and execution
 
     pub fn threads(&self) -> Handled {
-        let threads: Vec<Value> = self
-            .threads
-            .iter()
-            .map(|(id, t)| json!({ "id": id, "name": t.name }))
-            .collect();
-        Ok(json!({ "threads": threads }))
+        Ok(self.threads.lock().list())
     }
 
-    fn thread(&self, id: i64) -> Result<&Thread, RequestError> {
-        self.threads
-            .get(&id)
-            .ok_or_else(|| RequestError::User(format!("no thread with id {id}")))
-    }
-
-    fn stopped_thread(&self, id: i64) -> Result<&Thread, RequestError> {
-        let thread = self.thread(id)?;
-        if thread.stopped_at.is_none() {
-            return Err(RequestError::User(format!(
-                "thread {id} ({}) is running, not stopped",
-                thread.name
-            )));
-        }
-        Ok(thread)
-    }
-
-    /// `continue`, `next`, `stepIn`, `stepOut`.
+    /// `continue`, `next`, `stepIn`, `stepOut`. The thread is marked running
+    /// before the agent is told (see [`threads`]).
     pub async fn resume(&mut self, command: &str, arguments: &Value) -> Handled {
         let args: ThreadArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("{command}: {e}")))?;
-        let pid = self.stopped_thread(args.thread_id)?.pid.clone();
-        if self.is_dbg_stop(args.thread_id) {
+        let (pid, dbg) = {
+            let table = self.threads.lock();
+            let thread = table.stopped_thread(args.thread_id)?;
+            (thread.pid.clone(), thread.dbg)
+        };
+        if dbg {
             return self.resume_dbg(command, args.thread_id, pid).await;
         }
         let (agent_command, reason) = match command {
@@ -473,12 +534,8 @@ impl Debugger {
             "stepIn" => ("step_in", Some("step")),
             _ => ("step_out", Some("step")),
         };
+        self.threads.lock().begin_resume(args.thread_id, reason);
         self.call_command(&pid, agent_command).await?;
-        self.forget_thread_refs(args.thread_id);
-        if let Some(thread) = self.threads.get_mut(&args.thread_id) {
-            thread.stopped_at = None;
-            thread.pending_reason = reason;
-        }
         Ok(if command == "continue" {
             json!({ "allThreadsContinued": false })
         } else {
@@ -489,15 +546,20 @@ impl Debugger {
     pub async fn pause(&mut self, arguments: &Value) -> Handled {
         let args: ThreadArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("pause: {e}")))?;
-        let thread = self.thread(args.thread_id)?;
-        if thread.stopped_at.is_some() {
-            return Ok(Value::Null);
-        }
-        let pid = thread.pid.clone();
+        let pid = {
+            let mut table = self.threads.lock();
+            let thread = table.thread(args.thread_id)?;
+            if thread.stopped_at.is_some() {
+                return Ok(Value::Null);
+            }
+            let pid = thread.pid.clone();
+            // The stop may be reported before the agent answers.
+            if let Some(thread) = table.thread_mut(args.thread_id) {
+                thread.pending_reason = Some("pause");
+            }
+            pid
+        };
         self.call_command(&pid, "pause").await?;
-        if let Some(thread) = self.threads.get_mut(&args.thread_id) {
-            thread.pending_reason = Some("pause");
-        }
         Ok(Value::Null)
     }
 
@@ -512,138 +574,74 @@ impl Debugger {
             .map_err(agent_error)
     }
 
-    /// Handles the agent's debugger events; returns false for other events.
-    pub fn on_agent_event(&mut self, event: &AgentEvent) -> bool {
-        match event.name.as_str() {
-            "stopped" => self.on_stopped(&event.data),
-            "dbg_stopped" => self.on_dbg_stopped(&event.data),
-            "thread_exited" => {
-                if let Some(pid) = event.data.get("pid") {
-                    if let Some(id) = self.thread_by_pid.remove(pid) {
-                        self.threads.remove(&id);
-                        self.forget_thread_refs(id);
-                        self.client
-                            .event("thread", json!({ "reason": "exited", "threadId": id }));
-                    }
-                }
-            }
-            "log" => {
-                let text = event.data.get_text("text").unwrap_or_default();
-                self.client.output(OutputCategory::Console, format!("{text}\n"));
-            }
-            "condition_error" | "log_error" => {
-                let expression = event.data.get_text("expression").unwrap_or_default();
-                let message = event.data.get_text("message").unwrap_or_default();
-                let module = event.data.get("module").and_then(TermExt::as_atom).unwrap_or_default();
-                let line = event.data.get_i64("line").unwrap_or(0);
-                let name = self.registry.get(module).map_or(module.to_owned(), |m| m.name.clone());
-                self.client.console(format!(
-                    "elixir-dap: breakpoint at {name}:{line}: could not evaluate {expression:?}: {message}"
-                ));
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    fn on_stopped(&mut self, data: &Term) {
-        let Some((pid, module, line)) = stop_location(data) else {
-            return;
-        };
-        let id = self.ensure_thread(pid, data);
-        let pending = self.threads.get_mut(&id).and_then(|t| {
-            t.stopped_at = Some((module.clone(), line));
-            t.dbg = false;
-            t.pending_reason.take()
-        });
-        let (reason, hit_ids) = match pending {
-            Some(reason) => (reason, Vec::new()),
-            None => self.breakpoints.stop_reason(&module, line),
-        };
-        let mut body =
-            json!({ "reason": reason, "threadId": id, "allThreadsStopped": false, "preserveFocusHint": false });
-        if !hit_ids.is_empty() {
-            body["hitBreakpointIds"] = json!(hit_ids);
-        }
-        self.client.event("stopped", body);
-    }
-
-    /// The thread of a stopped process (`pid` and `name` in `data`),
-    /// announced with a `thread` event the first time it stops.
-    fn ensure_thread(&mut self, pid: Term, data: &Term) -> i64 {
-        if let Some(id) = self.thread_by_pid.get(&pid) {
-            return *id;
-        }
-        let name = data.get_text("name").unwrap_or_else(|| pid.to_string());
-        self.next_thread_id += 1;
-        let id = self.next_thread_id;
-        self.thread_by_pid.insert(pid.clone(), id);
-        self.threads.insert(
-            id,
-            Thread {
-                pid,
-                name,
-                stopped_at: None,
-                pending_reason: None,
-                dbg: false,
-            },
-        );
-        self.client
-            .event("thread", json!({ "reason": "started", "threadId": id }));
-        id
-    }
-
     // -----------------------------------------------------------------------
-    // Stack, scopes, variables
+    // Stack, scopes, variables, evaluate
+    //
+    // These are answered by tasks of their own ([`Later`]): each reads what
+    // it needs from the thread table, asks the agent, and creates its ids
+    // only if the thread is still in the same stop.
 
-    pub async fn stack_trace(&mut self, arguments: &Value) -> Handled {
+    pub fn stack_trace(&self, arguments: &Value) -> Result<Later, RequestError> {
         let args: StackTraceArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("stackTrace: {e}")))?;
-        let pid = self.stopped_thread(args.thread_id)?.pid.clone();
-        let request = self.routed(args.thread_id, term::tuple(vec![term::atom("stack"), pid]));
-        let reply = self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
-        let all = reply.as_elements().unwrap_or_default();
-        let all: &[Term] = &all;
-        let start = args.start_frame.unwrap_or(0).max(0) as usize;
-        let levels = match args.levels.unwrap_or(0) {
-            n if n <= 0 => all.len(),
-            n => n as usize,
+        let thread_id = args.thread_id;
+        let (request, generation) = {
+            let table = self.threads.lock();
+            let thread = table.stopped_thread(thread_id)?;
+            (
+                dbg::routed(thread, term::tuple(vec![term::atom("stack"), thread.pid.clone()])),
+                thread.generation,
+            )
         };
-        let mut frames = Vec::new();
-        for frame in all.iter().skip(start).take(levels) {
-            let level = frame.get_i64("level").unwrap_or(0);
-            let id = self.new_ref();
-            self.frames.insert(id, (args.thread_id, level));
-            let module = frame.get_text("module_name").unwrap_or_default();
-            let function = frame.get_text("function").unwrap_or_default();
-            let arity = frame.get_i64("arity").unwrap_or(0);
-            let source = frame
-                .get_text("source")
-                .filter(|s| !s.is_empty())
-                .map(|path| frame_source(&path));
-            frames.push(StackFrame {
-                id,
-                name: frame
-                    .get_text("name")
-                    .unwrap_or_else(|| format!("{module}.{function}/{arity}")),
-                source,
-                line: frame.get_i64("line").unwrap_or(0),
-                // The interpreter knows lines only: the frame is at the
-                // line's first column (the client's 1 or 0: dap::Positions).
-                column: 1,
-            });
-        }
-        Ok(json!({ "stackFrames": frames, "totalFrames": all.len() }))
+        let agent = self.agent.clone();
+        let table = self.threads.clone();
+        Ok(Box::pin(async move {
+            let reply = agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+            let mut threads = table.lock();
+            same_stop(&threads, thread_id, generation, "its stack was read")?;
+            let all = reply.as_elements().unwrap_or_default();
+            let start = args.start_frame.unwrap_or(0).max(0) as usize;
+            let levels = match args.levels.unwrap_or(0) {
+                n if n <= 0 => all.len(),
+                n => n as usize,
+            };
+            let mut frames = Vec::new();
+            for frame in all.iter().skip(start).take(levels) {
+                let level = frame.get_i64("level").unwrap_or(0);
+                let id = threads.new_frame(thread_id, level, generation);
+                let module = frame.get_text("module_name").unwrap_or_default();
+                let function = frame.get_text("function").unwrap_or_default();
+                let arity = frame.get_i64("arity").unwrap_or(0);
+                let source = frame
+                    .get_text("source")
+                    .filter(|s| !s.is_empty())
+                    .map(|path| frame_source(&path));
+                frames.push(StackFrame {
+                    id,
+                    name: frame
+                        .get_text("name")
+                        .unwrap_or_else(|| format!("{module}.{function}/{arity}")),
+                    source,
+                    line: frame.get_i64("line").unwrap_or(0),
+                    // The interpreter knows lines only: the frame is at the
+                    // line's first column (the client's 1 or 0: dap::Positions).
+                    column: 1,
+                });
+            }
+            Ok(json!({ "stackFrames": frames, "totalFrames": all.len() }))
+        }))
     }
 
     pub fn scopes(&mut self, arguments: &Value) -> Handled {
         let args: ScopesArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("scopes: {e}")))?;
-        let (thread, level) = *self.frames.get(&args.frame_id).ok_or_else(|| {
-            RequestError::User(format!("no frame with id {} (has the thread resumed?)", args.frame_id))
-        })?;
-        let variables = self.new_variables_ref(VariablesRef::Frame { thread, level });
-        let process = self.new_variables_ref(VariablesRef::Process { thread });
+        let mut table = self.threads.lock();
+        let frame = table.frame(args.frame_id)?;
+        let variables = table.new_variables_ref(VariablesRef::Frame {
+            thread: frame.thread,
+            level: frame.level,
+        });
+        let process = table.new_variables_ref(VariablesRef::Process { thread: frame.thread });
         let scopes = vec![
             Scope {
                 name: "Variables".into(),
@@ -663,135 +661,138 @@ impl Debugger {
         Ok(json!({ "scopes": scopes }))
     }
 
-    pub async fn variables(&mut self, arguments: &Value) -> Handled {
+    pub fn variables(&self, arguments: &Value) -> Result<Later, RequestError> {
         let args: VariablesArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("variables: {e}")))?;
-        let reference = self.variables.get(&args.variables_reference).cloned().ok_or_else(|| {
-            RequestError::User(format!(
-                "no variables with reference {} (has the thread resumed?)",
-                args.variables_reference
-            ))
-        })?;
         let start = args.start.unwrap_or(0).max(0);
         let count = args.count.unwrap_or(0).max(0);
-        let (thread, request) = match &reference {
-            VariablesRef::Frame { thread, level } => (
-                *thread,
-                self.routed(
-                    *thread,
+        let (reference, request, generation) = {
+            let table = self.threads.lock();
+            let reference = table.variables_ref(args.variables_reference)?;
+            let (request, generation) = match &reference {
+                VariablesRef::Frame { thread, level } => {
+                    let thread = table.stopped_thread(*thread)?;
+                    (
+                        dbg::routed(
+                            thread,
+                            term::tuple(vec![
+                                term::atom("frame_variables"),
+                                thread.pid.clone(),
+                                term::int(*level),
+                            ]),
+                        ),
+                        Some(thread.generation),
+                    )
+                }
+                VariablesRef::Process { thread } => {
+                    let thread = table.stopped_thread(*thread)?;
+                    (
+                        term::tuple(vec![term::atom("process_variables"), thread.pid.clone()]),
+                        Some(thread.generation),
+                    )
+                }
+                VariablesRef::Value { thread, handle } => (
                     term::tuple(vec![
-                        term::atom("frame_variables"),
-                        self.thread(*thread)?.pid.clone(),
-                        term::int(*level),
+                        term::atom("children"),
+                        term::int(*handle),
+                        term::int(start),
+                        term::int(count),
                     ]),
+                    (*thread != 0)
+                        .then(|| table.thread(*thread).map(|t| t.generation))
+                        .transpose()?,
                 ),
-            ),
-            VariablesRef::Process { thread } => (
-                *thread,
-                term::tuple(vec![term::atom("process_variables"), self.thread(*thread)?.pid.clone()]),
-            ),
-            VariablesRef::Value { thread, handle } => (
-                *thread,
-                term::tuple(vec![
-                    term::atom("children"),
-                    term::int(*handle),
-                    term::int(start),
-                    term::int(count),
-                ]),
-            ),
+            };
+            (reference, request, generation)
         };
-        let reply = self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
-        let elements = reply.as_elements().unwrap_or_default();
-        let mut items: Vec<&Term> = elements.iter().collect();
-        if !matches!(reference, VariablesRef::Value { .. }) {
-            // The agent pages values; frames and process info are paged here.
-            items = items.into_iter().skip(start as usize).collect();
-            if count > 0 {
-                items.truncate(count as usize);
+        let agent = self.agent.clone();
+        let table = self.threads.clone();
+        Ok(Box::pin(async move {
+            let reply = agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+            let thread = match &reference {
+                VariablesRef::Frame { thread, .. }
+                | VariablesRef::Process { thread }
+                | VariablesRef::Value { thread, .. } => *thread,
+            };
+            let mut threads = table.lock();
+            if let Some(generation) = generation {
+                same_stop(&threads, thread, generation, "its variables were read")?;
             }
-        }
-        let variables: Vec<Variable> = items.into_iter().map(|item| self.variable(thread, item)).collect();
-        Ok(json!({ "variables": variables }))
-    }
-
-    fn variable(&mut self, thread: i64, item: &Term) -> Variable {
-        let handle = item.get_i64("handle").unwrap_or(0);
-        let indexed = item.get_i64("indexed").unwrap_or(0);
-        let named = item.get_i64("named").unwrap_or(0);
-        let variables_reference = if handle > 0 {
-            self.new_variables_ref(VariablesRef::Value { thread, handle })
-        } else {
-            0
-        };
-        Variable {
-            name: item.get_text("name").unwrap_or_default(),
-            value: item.get_text("value").unwrap_or_default(),
-            kind: item.get_text("type"),
-            variables_reference,
-            indexed_variables: (indexed > 0).then_some(indexed),
-            named_variables: (named > 0).then_some(named),
-        }
-    }
-
-    pub async fn evaluate(&mut self, arguments: &Value) -> Handled {
-        let args: EvaluateArguments =
-            dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("evaluate: {e}")))?;
-        let (thread, target, level) = match args.frame_id {
-            Some(frame_id) => {
-                let (thread, level) = *self.frames.get(&frame_id).ok_or_else(|| {
-                    RequestError::User(format!("no frame with id {frame_id} (has the thread resumed?)"))
-                })?;
-                (thread, self.stopped_thread(thread)?.pid.clone(), term::int(level))
+            let elements = reply.as_elements().unwrap_or_default();
+            let mut items: Vec<&Term> = elements.iter().collect();
+            if !matches!(reference, VariablesRef::Value { .. }) {
+                // The agent pages values; frames and process info are paged here.
+                items = items.into_iter().skip(start as usize).collect();
+                if count > 0 {
+                    items.truncate(count as usize);
+                }
             }
-            None => (0, term::atom("nil"), term::atom("nil")),
-        };
-        let timeout_ms = self.expression_timeout.as_millis() as i64;
-        let request = self.routed(
-            thread,
-            term::tuple(vec![
-                term::atom("evaluate"),
-                target,
-                level,
-                term::binary(&args.expression),
-                term::int(timeout_ms),
-            ]),
-        );
-        let reply = self
-            .agent
-            .call(request, self.expression_timeout + CALL_TIMEOUT)
-            .await
-            .map_err(|e| match e {
-                AgentError::Failed { message, .. } => RequestError::User(message),
-                other => RequestError::Internal(other.to_string()),
-            })?;
-        let variable = self.variable(thread, &reply);
-        Ok(json!({
-            "result": variable.value,
-            "type": variable.kind,
-            "variablesReference": variable.variables_reference,
-            "indexedVariables": variable.indexed_variables,
-            "namedVariables": variable.named_variables,
+            let variables: Vec<Variable> = items
+                .into_iter()
+                .map(|item| variable(&mut threads, thread, item))
+                .collect();
+            Ok(json!({ "variables": variables }))
         }))
     }
 
-    fn new_ref(&mut self) -> i64 {
-        self.next_ref += 1;
-        self.next_ref
-    }
-
-    fn new_variables_ref(&mut self, reference: VariablesRef) -> i64 {
-        let id = self.new_ref();
-        self.variables.insert(id, reference);
-        id
-    }
-
-    fn forget_thread_refs(&mut self, thread: i64) {
-        self.frames.retain(|_, (t, _)| *t != thread);
-        self.variables.retain(|_, r| match r {
-            VariablesRef::Frame { thread: t, .. }
-            | VariablesRef::Process { thread: t }
-            | VariablesRef::Value { thread: t, .. } => *t != thread,
-        });
+    /// Evaluates in a process of the agent's (see `run_evaluation/5` in
+    /// `elixir_dap_debugger.erl`). In the debug console (`context: "repl"`)
+    /// an expression that reaches a breakpoint stops there as a thread of
+    /// its own, and the answer says so at once; in a hover or a watch
+    /// (any other context) breakpoints are run through.
+    pub fn evaluate(&self, arguments: &Value) -> Result<Later, RequestError> {
+        let args: EvaluateArguments =
+            dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("evaluate: {e}")))?;
+        let (thread, target, level, generation, request_of) = match args.frame_id {
+            Some(frame_id) => {
+                let table = self.threads.lock();
+                let frame = table.frame(frame_id)?;
+                let thread = table.stopped_thread(frame.thread)?;
+                (
+                    frame.thread,
+                    thread.pid.clone(),
+                    term::int(frame.level),
+                    Some(frame.generation),
+                    Some(thread.clone()),
+                )
+            }
+            None => (0, term::atom("nil"), term::atom("nil"), None, None),
+        };
+        let context = args.context.clone().unwrap_or_else(|| "repl".to_owned());
+        let timeout_ms = self.expression_timeout.as_millis() as i64;
+        let evaluate = term::tuple(vec![
+            term::atom("evaluate"),
+            target,
+            level,
+            term::binary(&args.expression),
+            term::int(timeout_ms),
+            term::binary(&context),
+        ]);
+        let request = match &request_of {
+            Some(thread) => dbg::routed(thread, evaluate),
+            None => evaluate,
+        };
+        let agent = self.agent.clone();
+        let table = self.threads.clone();
+        let timeout = self.expression_timeout + CALL_TIMEOUT;
+        Ok(Box::pin(async move {
+            let reply = agent.call(request, timeout).await.map_err(agent_error)?;
+            let mut threads = table.lock();
+            if let Some(stop) = reply.get("paused") {
+                return Err(RequestError::User(paused_evaluation(&mut threads, stop)));
+            }
+            if let Some(generation) = generation {
+                same_stop(&threads, thread, generation, "the expression was evaluated")?;
+            }
+            let variable = variable(&mut threads, thread, &reply);
+            Ok(json!({
+                "result": variable.value,
+                "type": variable.kind,
+                "variablesReference": variable.variables_reference,
+                "indexedVariables": variable.indexed_variables,
+                "namedVariables": variable.named_variables,
+            }))
+        }))
     }
 
     // -----------------------------------------------------------------------
@@ -846,25 +847,81 @@ async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Resu
         .await
 }
 
-/// The pid, module (atom) and line of a stop event from the agent.
-fn stop_location(data: &Term) -> Option<(Term, String, i64)> {
-    let pid = data.get("pid").cloned()?;
-    let module = data
-        .get("module")
-        .and_then(TermExt::as_atom)
-        .unwrap_or_default()
-        .to_owned();
-    Some((pid, module, data.get_i64("line").unwrap_or(0)))
+/// The user's expressions of a breakpoint, as given (empty ones dropped).
+struct Expressions {
+    condition: Option<String>,
+    hit_condition: Option<String>,
+    log_message: Option<String>,
 }
 
 fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {
     let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
     term::map(vec![
         ("line", term::int(spec.line)),
+        ("ids", term::list(spec.ids.iter().map(|id| term::int(*id)).collect())),
+        ("kind", term::binary(spec.kind)),
         ("condition", optional(&spec.condition)),
         ("hit_condition", optional(&spec.hit_condition)),
         ("log_message", optional(&spec.log_message)),
     ])
+}
+
+/// A value from the agent as a DAP variable; values with children get a
+/// `variablesReference` of `thread`'s (0: no thread).
+fn variable(threads: &mut Threads, thread: i64, item: &Term) -> Variable {
+    let handle = item.get_i64("handle").unwrap_or(0);
+    let indexed = item.get_i64("indexed").unwrap_or(0);
+    let named = item.get_i64("named").unwrap_or(0);
+    let variables_reference = if handle > 0 {
+        threads.new_variables_ref(VariablesRef::Value { thread, handle })
+    } else {
+        0
+    };
+    Variable {
+        name: item.get_text("name").unwrap_or_default(),
+        value: item.get_text("value").unwrap_or_default(),
+        kind: item.get_text("type"),
+        variables_reference,
+        indexed_variables: (indexed > 0).then_some(indexed),
+        named_variables: (named > 0).then_some(named),
+    }
+}
+
+/// Fails when `thread` ran or ended while a request about it was answered
+/// (`while` says what was being done).
+fn same_stop(threads: &Threads, thread: i64, generation: u64, while_: &str) -> Result<(), RequestError> {
+    let current = threads.stopped_thread(thread).map_err(|e| match e {
+        RequestError::User(message) => RequestError::User(format!("{message} (it changed while {while_})")),
+        other => other,
+    })?;
+    if current.generation != generation {
+        return Err(RequestError::User(format!(
+            "thread {thread} ({}) ran while {while_}: ask again",
+            current.name
+        )));
+    }
+    Ok(())
+}
+
+/// The answer to an evaluation that stopped at a breakpoint: its process is
+/// a thread now (announced here if its `stopped` event is still on its way).
+fn paused_evaluation(threads: &mut Threads, stop: &Term) -> String {
+    let where_ = match (stop.get_text("function"), stop.get_text("source")) {
+        (Some(function), Some(source)) if !source.is_empty() => {
+            format!("{function} ({source}:{})", stop.get_i64("line").unwrap_or(0))
+        }
+        (Some(function), _) => function,
+        _ => "a breakpoint".to_owned(),
+    };
+    let thread = stop
+        .get("pid")
+        .cloned()
+        .map(|pid| format!("thread {}", threads.ensure_thread(pid, stop)))
+        .unwrap_or_else(|| "a thread".to_owned());
+    format!(
+        "the expression stopped at a breakpoint in {where_}; it runs on as {thread}, which you can inspect, \
+         step and continue (no time limit applies now); its value will be printed here when it finishes"
+    )
 }
 
 fn agent_error(error: AgentError) -> RequestError {

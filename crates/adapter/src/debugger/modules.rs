@@ -1,8 +1,9 @@
 //! The modules of the debugged project and which of them to interpret.
 //!
 //! Selection follows ElixirLS: `debugInterpretModulesPatterns` are unanchored
-//! regular expressions over the module's Elixir name (`inspect(module)`), so
-//! `"MyApp.*"` also matches `MyAppWeb.Endpoint`; without patterns,
+//! Elixir regular expressions over the module's Elixir name
+//! (`Regex.match?(Regex.compile!(pattern), inspect(module))`), so `"MyApp.*"`
+//! also matches `MyAppWeb.Endpoint`; without patterns,
 //! `debugAutoInterpretAllModules` (default true) selects the project's own
 //! modules (ElixirLS also takes every dependency, which is why it is slow on
 //! large projects: here dependencies are interpreted only when a pattern names
@@ -12,6 +13,48 @@
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+
+/// An interpret pattern, compiled as Elixir's `Regex.compile(pattern)`
+/// compiles it: OTP's `re` without options, which is PCRE (PCRE2 from OTP 28
+/// on, PCRE 8 before) in byte mode. Compiled here with PCRE2 itself, in byte
+/// mode (no UTF, no UCP), so that every pattern Elixir accepts is accepted
+/// with the same meaning: lookaround, backreferences, atomic groups,
+/// possessive quantifiers, `\Q...\E`, ASCII `\d`/`\w`, `.` as one byte, inline
+/// options such as `(?i)`. The `regex` crate (no lookaround, Unicode classes)
+/// and `fancy-regex` (its own syntax and error positions) would each refuse
+/// or read differently patterns that work under ElixirLS.
+#[derive(Debug, Clone)]
+pub struct ElixirRegex {
+    source: String,
+    regex: pcre2::bytes::Regex,
+}
+
+impl ElixirRegex {
+    /// Compiles `pattern`; the error is PCRE2's message with the offset of
+    /// the fault, as Elixir's `Regex.compile/1` reports it.
+    pub fn new(pattern: &str) -> Result<ElixirRegex, String> {
+        let regex = pcre2::bytes::RegexBuilder::new()
+            .utf(false)
+            .ucp(false)
+            .build(pattern)
+            .map_err(|e| e.to_string().trim_start_matches("PCRE2: ").to_owned())?;
+        Ok(ElixirRegex {
+            source: pattern.to_owned(),
+            regex,
+        })
+    }
+
+    /// Whether the pattern matches anywhere in `text` (UTF-8 bytes, as an
+    /// Elixir string is). A match that PCRE2 gives up on (its match limit)
+    /// is no match.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text.as_bytes()).unwrap_or(false)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleInfo {
@@ -27,7 +70,7 @@ pub struct ModuleInfo {
 
 #[derive(Debug, Clone)]
 pub struct Selection {
-    patterns: Option<Vec<Regex>>,
+    patterns: Option<Vec<ElixirRegex>>,
     auto_all: bool,
     exclude: Vec<Regex>,
 }
@@ -41,7 +84,7 @@ impl Selection {
                     .iter()
                     .enumerate()
                     .map(|(i, p)| {
-                        Regex::new(p).map_err(|e| {
+                        ElixirRegex::new(p).map_err(|e| {
                             format!("`debugInterpretModulesPatterns[{i}]`: invalid regular expression {p:?}: {e}")
                         })
                     })
@@ -256,6 +299,92 @@ mod tests {
     fn an_invalid_pattern_names_its_index() {
         let err = Selection::new(Some(&["ok".to_owned(), "(".to_owned()]), true, &[]).unwrap_err();
         assert!(err.starts_with("`debugInterpretModulesPatterns[1]`"), "{err}");
+        assert!(err.contains("missing closing parenthesis"), "{err}");
+    }
+
+    /// Each pattern with what Elixir's `Regex.match?(Regex.compile!(p), s)`
+    /// answers for the subjects (checked with Elixir 1.14 / OTP 25, PCRE 8,
+    /// and Elixir 1.20 / OTP 29, PCRE2: the same on both).
+    #[test]
+    fn patterns_mean_what_they_mean_to_elixir() {
+        let subjects = [
+            "Truth.Anon",
+            "Truth.Cond",
+            "Truth.Describe.Integer",
+            "Café",
+            "TruthTru",
+            "Truth.Tru",
+            "ab",
+        ];
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r"^(?!Truth\.Anon)Truth",
+                &["Truth.Cond", "Truth.Describe.Integer", "TruthTru", "Truth.Tru"],
+            ),
+            (r"(Tru)th\.\1", &["Truth.Tru"]),
+            (r"Truth\.(?>Ano|An)n", &["Truth.Anon"]),
+            (r"Tr\w++h", &[]),
+            (r"\QTruth.Anon\E", &["Truth.Anon"]),
+            (r"(?i)truth\.describe", &["Truth.Describe.Integer"]),
+            (r"Truth\.D\w*\.(?:Integer|Float)$", &["Truth.Describe.Integer"]),
+            // Byte mode: `é` is two bytes, `.` one.
+            (r"^Caf.$", &[]),
+            (r"^Caf..$", &["Café"]),
+            (
+                r"[[:upper:]]ruth",
+                &[
+                    "Truth.Anon",
+                    "Truth.Cond",
+                    "Truth.Describe.Integer",
+                    "TruthTru",
+                    "Truth.Tru",
+                ],
+            ),
+            (r"(?<name>Truth)\.Cond\z", &["Truth.Cond"]),
+            (r"\d", &[]),
+            (
+                r"(*UCP)\w",
+                &[
+                    "Truth.Anon",
+                    "Truth.Cond",
+                    "Truth.Describe.Integer",
+                    "Café",
+                    "TruthTru",
+                    "Truth.Tru",
+                    "ab",
+                ],
+            ),
+            (r"a(?#comment)b", &["ab"]),
+            (
+                r"(?x) T r u t h",
+                &[
+                    "Truth.Anon",
+                    "Truth.Cond",
+                    "Truth.Describe.Integer",
+                    "TruthTru",
+                    "Truth.Tru",
+                ],
+            ),
+            (r"Truth$\n?", &[]),
+        ];
+        for (pattern, expected) in cases {
+            let regex = ElixirRegex::new(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+            let matched: Vec<&str> = subjects.iter().copied().filter(|s| regex.is_match(s)).collect();
+            assert_eq!(&matched, expected, "{pattern}");
+        }
+        // Refused by Elixir, with PCRE's reason.
+        for (pattern, reason) in [
+            ("(", "missing closing parenthesis"),
+            ("a{2,1}", "numbers out of order"),
+            ("[z-a]", "range out of order"),
+            ("\\", "\\ at end of pattern"),
+            ("(?<n>a)(?<n>b)", "same name"),
+            ("x**", "quantifier does not follow a repeatable item"),
+            ("(?<=a+)b", "lookbehind"),
+        ] {
+            let error = ElixirRegex::new(pattern).unwrap_err();
+            assert!(error.contains(reason), "{pattern}: {error}");
+        }
     }
 
     #[test]

@@ -23,11 +23,7 @@ impl Debugger {
     /// Threads in the middle of a step (resumed with next/stepIn/stepOut and
     /// not stopped again yet): a reload waits for them.
     pub fn stepping_threads(&self) -> Vec<i64> {
-        self.threads
-            .iter()
-            .filter(|(_, t)| t.stopped_at.is_none() && t.pending_reason == Some("step"))
-            .map(|(id, _)| *id)
-            .collect()
+        self.threads.lock().stepping()
     }
 
     /// Module atoms the debugger knows in a source file.
@@ -134,16 +130,17 @@ impl Debugger {
                     map.map(u32::try_from(old.line).unwrap_or(0))
                 });
                 match fate {
+                    LineFate::At(line) if old.invalid.is_some() => moved.line = i64::from(line),
                     LineFate::At(line) => {
                         moved.line = i64::from(line);
-                        let (module, message) = self.place_line(&modules, moved.line).await;
-                        moved.verified = module.is_some();
-                        moved.module = module;
+                        let (placed, message) = self.place_line(&modules, moved.line).await;
+                        moved.verified = !placed.is_empty();
+                        moved.modules = placed;
                         moved.message = message;
                     }
                     LineFate::Gone => {
                         moved.verified = false;
-                        moved.module = None;
+                        moved.modules.clear();
                         moved.message = Some(format!(
                             "the statement on line {} was removed by a code reload",
                             old.line
@@ -182,7 +179,7 @@ impl Debugger {
         if functions.iter().any(|f| reloaded_modules.contains(&f.spec.module_atom)) {
             let mut replaced = Vec::with_capacity(functions.len());
             for mut function in functions {
-                if reloaded_modules.contains(&function.spec.module_atom) {
+                if reloaded_modules.contains(&function.spec.module_atom) && function.invalid.is_none() {
                     match self.place_function(&function.spec).await {
                         Ok(lines) => {
                             function.module = Some(function.spec.module_atom.clone());

@@ -420,15 +420,29 @@ impl Session {
     }
 
     /// Waits (handling VM events) until no thread is in the middle of a step.
+    /// Stops reach the thread table through the event pump, which bumps its
+    /// epoch: that is what this waits on.
     async fn wait_for_steps(&mut self) -> Result<(), RequestError> {
         let deadline = tokio::time::Instant::now() + STEP_WAIT;
+        let mut epoch = match &self.debugger {
+            Some(debugger) => debugger.thread_table().epoch(),
+            None => return Ok(()),
+        };
         loop {
+            epoch.borrow_and_update();
             let stepping = self.debugger.as_ref().map(|d| d.stepping_threads()).unwrap_or_default();
             if stepping.is_empty() {
                 return Ok(());
             }
-            match tokio::time::timeout_at(deadline, self.vm_events.recv()).await {
-                Ok(Some(event)) => self.handle_vm_event(event).await,
+            let next = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    changed = epoch.changed() => changed.ok().map(|()| None),
+                    event = self.vm_events.recv() => event.map(Some),
+                }
+            });
+            match next.await {
+                Ok(Some(Some(event))) => self.handle_vm_event(event).await,
+                Ok(Some(None)) => {}
                 Ok(None) => return Ok(()),
                 Err(_) => {
                     let ids: Vec<String> = stepping.iter().map(ToString::to_string).collect();
