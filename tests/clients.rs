@@ -110,6 +110,38 @@ fn a_request_in_flight_is_answered_on_sigterm_sigint_and_end_of_input() {
     }
 }
 
+/// An evaluation still running when the client disconnects is cancelled, and
+/// answered so, before the `disconnect` response: a client may stop reading
+/// once it has that response and `terminated` (nvim-dap does).
+#[test]
+fn a_request_in_flight_is_answered_before_the_disconnect_response() {
+    let project = fixture("otp_app");
+    let mut dap = DapClient::start();
+    let vm = dap.launch_and_run(otp_launch(project.path()));
+    dap.wait_output("stdout", "otp_app: tick 1", TIMEOUT);
+    // Runs far longer than the test: only the disconnect can end it.
+    let evaluate = dap.send(
+        "evaluate",
+        json!({"expression": "Process.sleep(60_000)", "context": "repl"}),
+    );
+    let disconnect = dap.send("disconnect", json!({}));
+    let response = dap.response_to(evaluate, TIMEOUT);
+    assert_eq!(response["success"], false, "{response}");
+    assert_eq!(response["message"], "evaluate: cancelled by `disconnect`", "{response}");
+    let done = dap.response_to(disconnect, TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    dap.wait_event("terminated", TIMEOUT);
+    let order = [
+        dap.position_of(|m| m["type"] == "response" && m["request_seq"] == evaluate),
+        dap.position_of(|m| m["type"] == "response" && m["request_seq"] == disconnect),
+        dap.position_of(|m| m["event"] == "terminated"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{}", dap.transcript());
+    let status = dap.wait_adapter_exit(TIMEOUT);
+    assert!(status.success(), "adapter exit status {status}");
+    assert_group_gone(vm, TIMEOUT);
+}
+
 /// A copy of the plain fixture whose compile takes `seconds` (a module body
 /// that sleeps), as a big project's does.
 fn slow_compiling_project(seconds: u64) -> tempfile::TempDir {

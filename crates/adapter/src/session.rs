@@ -304,17 +304,24 @@ impl Session {
                 break;
             }
         }
+        // Only `disconnect` (which cancels them itself) and the end of the
+        // input end the loop: requests still answered by their tasks are
+        // cancelled by the latter, those that wait their turn are refused.
+        self.cancel_later(Interrupt::InputClosed.describe());
         inbox.refuse_backlog(&self.client);
-        // Requests still answered by their tasks get an error too.
-        self.later.abort_all();
-        for (seq, command) in std::mem::take(&mut self.later_pending) {
-            self.client.respond(Response::error(
-                seq,
-                &command,
-                &format!("{command}: the session ended before it was answered"),
-            ));
-        }
         self.shutdown().await;
+    }
+
+    /// Cancels the requests still answered by their tasks, each answered
+    /// with an error saying what cancelled it, as a request in progress is.
+    fn cancel_later(&mut self, by: &str) {
+        // Dropping the set aborts its tasks (and forgets them: none is joined).
+        drop(std::mem::take(&mut self.later));
+        for (seq, command) in std::mem::take(&mut self.later_pending) {
+            tracing::info!(%command, by, "request cancelled");
+            self.client
+                .respond(Response::error(seq, &command, &format!("{command}: cancelled by {by}")));
+        }
     }
 
     /// Handles one request, answering it, while watching the client for a
@@ -972,6 +979,8 @@ impl Session {
     }
 
     async fn disconnect(&mut self, arguments: &Value) -> Handled {
+        // Answered before this request, whose response may end the client.
+        self.cancel_later("`disconnect`");
         let args: DisconnectArguments =
             parse_arguments(arguments).map_err(|e| RequestError::User(format!("disconnect: {e}")))?;
         // `exited` and `terminated` wait for this request's response.
