@@ -1,5 +1,6 @@
 //! The outbound half of a session. Every response and event goes through a
-//! [`Client`] into one writer task, which assigns `seq` numbers in order.
+//! [`Client`] into one writer task, which assigns `seq` numbers in order and
+//! turns file lines and columns into the client's ([`dap::Positions`]).
 //!
 //! The program's output is paced ([`Client::program_output`]): at most
 //! [`OUTPUT_BUDGET_BYTES`] of it wait in the queue at any time, so a client
@@ -7,9 +8,9 @@
 //! memory. Responses and the adapter's own events are small and not paced.
 
 use dap::types::{OutputCategory, OutputEventBody};
-use dap::{write_frame, Event, Outgoing, Response};
+use dap::{write_frame, Event, Outgoing, Positions, Response};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -27,6 +28,7 @@ struct Queued {
 pub struct Client {
     outgoing: mpsc::UnboundedSender<Queued>,
     output_budget: Arc<Semaphore>,
+    positions: Arc<Mutex<Positions>>,
 }
 
 impl Client {
@@ -38,10 +40,14 @@ impl Client {
         let (outgoing, mut queue) = mpsc::unbounded_channel::<Queued>();
         let output_budget = Arc::new(Semaphore::new(OUTPUT_BUDGET_BYTES));
         let budget = output_budget.clone();
+        let positions = Arc::new(Mutex::new(Positions::default()));
+        let writer_positions = positions.clone();
         let writer_task = async move {
             let mut seq = 0i64;
-            while let Some(queued) = queue.recv().await {
+            while let Some(mut queued) = queue.recv().await {
                 seq += 1;
+                let base = writer_positions.lock().map(|p| *p).unwrap_or_default();
+                base.to_client(&mut queued.message);
                 if let Err(error) = write_frame(&mut writer, &queued.message.to_json(seq)).await {
                     tracing::info!(%error, "the client closed its input; dropping further messages");
                     // Nothing will be written any more: output must not wait for room.
@@ -55,9 +61,21 @@ impl Client {
             Client {
                 outgoing,
                 output_budget,
+                positions,
             },
             writer_task,
         )
+    }
+
+    /// How the client counts lines and columns (from its `initialize`).
+    pub fn set_positions(&self, positions: Positions) {
+        if let Ok(mut current) = self.positions.lock() {
+            *current = positions;
+        }
+    }
+
+    pub fn positions(&self) -> Positions {
+        self.positions.lock().map(|p| *p).unwrap_or_default()
     }
 
     pub fn send(&self, message: Outgoing) {

@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 pub struct InitializeArguments {
     pub client_id: Option<String>,
     pub adapter_id: Option<String>,
-    /// Whether lines and columns the client sends are 1-based (the default).
+    /// The client's name (`code-server`, `neovim`, ...), for the log.
+    pub client_name: Option<String>,
+    /// Whether the client counts lines from 1 (the default).
     pub lines_start_at1: Option<bool>,
+    /// Whether the client counts columns from 1 (the default).
+    pub columns_start_at1: Option<bool>,
     pub supports_progress_reporting: Option<bool>,
     pub supports_variable_type: Option<bool>,
 }

@@ -624,7 +624,9 @@ impl Debugger {
                         .unwrap_or_else(|| format!("{module}.{function}/{arity}")),
                     source,
                     line: frame.get_i64("line").unwrap_or(0),
-                    column: 0,
+                    // The interpreter knows lines only: the frame is at the
+                    // line's first column (the client's 1 or 0: dap::Positions).
+                    column: 1,
                 });
             }
             Ok(json!({ "stackFrames": frames, "totalFrames": all.len() }))

@@ -281,7 +281,10 @@ impl Session {
             // A change to a macro used everywhere can recompile most of the
             // project: show it.
             let progress = (plan.compile.len() >= PROGRESS_THRESHOLD)
-                .then(|| self.progress_start("Reloading", &format!("compiling {} files", plan.compile.len())))
+                .then(|| {
+                    let files = reload::counted(plan.compile.len(), "file", "files");
+                    self.progress_start("Reloading", &format!("compiling {files}"))
+                })
                 .flatten();
             let executed = self
                 .execute_with_upgrades(&agent, &plan, &overlay, args.force.unwrap_or(false), &mut report)
@@ -452,11 +455,18 @@ impl Session {
                 Ok(Some(None)) => {}
                 Ok(None) => return Ok(()),
                 Err(_) => {
+                    let ids: Vec<String> = stepping.iter().map(ToString::to_string).collect();
+                    let (threads, are) = if ids.len() == 1 {
+                        ("thread", "is")
+                    } else {
+                        ("threads", "are")
+                    };
                     return Err(RequestError::User(format!(
-                        "reloadCode: thread(s) {stepping:?} are still in the middle of a step after {} s; \
+                        "reloadCode: {threads} {} {are} still in the middle of a step after {} s; \
                          the reload waits for steps to end: pause or continue them and retry",
+                        ids.join(", "),
                         STEP_WAIT.as_secs()
-                    )))
+                    )));
                 }
             }
         }
@@ -596,8 +606,13 @@ impl Session {
                 let Some(first) = report.blocked.first() else {
                     return Err("the VM reported blocked processes without naming them".into());
                 };
+                let (processes, run) = if report.blocked.len() == 1 {
+                    ("process", "runs")
+                } else {
+                    ("processes", "run")
+                };
                 return Err(format!(
-                    "{} process(es) still run old code, which loading {} would kill (first: {} in {}); \
+                    "{} {processes} still {run} old code, which loading {} would kill (first: {} in {}); \
                      nothing was reloaded: let them finish, or reload with `force: true` to kill them",
                     report.blocked.len(),
                     first.module,
@@ -998,7 +1013,7 @@ fn diagnostics(reply: &Term) -> Vec<Diagnostic> {
                 .and_then(TermExt::as_atom)
                 .unwrap_or("error")
                 .to_owned(),
-            message: d.get_text("message").unwrap_or_default().trim_end().to_owned(),
+            message: reload::trim_compiler_message(&d.get_text("message").unwrap_or_default()),
         })
         .collect()
 }
