@@ -298,3 +298,45 @@ fn a_compile_error_in_a_reload_is_trimmed_to_file_line_and_message() {
     app.dap
         .wait_output("console", "Nothing to reload: 1 file unchanged", TIMEOUT);
 }
+
+#[test]
+fn helix_is_sent_no_extension_events_and_a_reload_on_save_still_reports_on_the_console() {
+    // Helix 25.01 stops reading the adapter at an event DAP does not
+    // define: a save's `codeReloaded` left the session deaf.
+    let project = fixture("reload_app");
+    let mut dap = DapClient::start();
+    let response = dap.request(
+        "initialize",
+        json!({"clientID": "hx", "clientName": "helix", "linesStartAt1": true, "columnsStartAt1": true}),
+        TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "{response}");
+    let response = dap.request(
+        "launch",
+        json!({"projectDir": path_string(project.path()), "task": "run", "taskArgs": ["--no-halt"], "reloadOnSave": "auto"}),
+        LAUNCH_TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "{response}");
+    dap.wait_event("initialized", LAUNCH_TIMEOUT);
+    assert_eq!(dap.request("configurationDone", json!({}), TIMEOUT)["success"], true);
+    dap.wait_output("stdout", "reload_app: started", LAUNCH_TIMEOUT);
+    dap.wait_output("console", "elixir-dap: watching", TIMEOUT);
+
+    let counter = project.path().join("lib/reload_app/counter.ex");
+    let text = std::fs::read_to_string(&counter).unwrap();
+    std::fs::write(&counter, text.replace("def version, do: 1", "def version, do: 2")).unwrap();
+    dap.wait_output("console", "elixir-dap: Reloaded 1 module", TIMEOUT);
+    // A reload by request answers as usual, also without the event.
+    let reloaded = dap.request("reloadCode", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["success"], true, "{reloaded}");
+    let version = dap.request(
+        "evaluate",
+        json!({"expression": "ReloadApp.Counter.version()", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(version["body"]["result"], "2", "{version}");
+    for event in ["codeReloaded", "reloadPending"] {
+        assert!(dap.events_named(event).is_empty(), "{}", dap.transcript());
+    }
+    dap.request("disconnect", json!({}), TIMEOUT);
+}

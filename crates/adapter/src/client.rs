@@ -10,6 +10,7 @@
 use dap::types::{OutputCategory, OutputEventBody};
 use dap::{write_frame, Event, Outgoing, Positions, Response};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -29,6 +30,9 @@ pub struct Client {
     outgoing: mpsc::UnboundedSender<Queued>,
     output_budget: Arc<Semaphore>,
     positions: Arc<Mutex<Positions>>,
+    /// Whether the client may be sent events DAP does not define
+    /// (`codeReloaded`, `reloadPending`): see [`Client::extension_event`].
+    extension_events: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -62,6 +66,7 @@ impl Client {
                 outgoing,
                 output_budget,
                 positions,
+                extension_events: Arc::new(AtomicBool::new(true)),
             },
             writer_task,
         )
@@ -71,6 +76,21 @@ impl Client {
     pub fn set_positions(&self, positions: Positions) {
         if let Ok(mut current) = self.positions.lock() {
             *current = positions;
+        }
+    }
+
+    /// Whether events DAP does not define may be sent (from `initialize`:
+    /// see [`extension_events_for`]).
+    pub fn set_extension_events(&self, allowed: bool) {
+        self.extension_events.store(allowed, Ordering::Relaxed);
+    }
+
+    /// Sends one of elixir-dap's own events (docs/protocol.md), unless the
+    /// client is one that stops reading at an event it does not know (a
+    /// reload's outcome is on the console too).
+    pub fn extension_event(&self, name: &str, body: impl Serialize) {
+        if self.extension_events.load(Ordering::Relaxed) {
+            self.event(name, body);
         }
     }
 
@@ -122,6 +142,15 @@ impl Client {
     }
 }
 
+/// Whether a client, by the `clientID` of its `initialize`, may be sent
+/// events DAP does not define. DAP asks clients to ignore unknown events;
+/// Helix up to 25.01 (`clientID` `hx`, Debian trixie's) stops reading the
+/// adapter at the first one instead (helix-dap's transport fails to parse it),
+/// which left the session deaf after the first reload on save.
+pub fn extension_events_for(client_id: Option<&str>) -> bool {
+    client_id != Some("hx")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +194,20 @@ mod tests {
         )
         .await
         .expect("output flows once the client reads");
+    }
+
+    #[test]
+    fn every_client_but_helix_gets_extension_events() {
+        for id in [
+            None,
+            Some("vscode"),
+            Some("emacs"),
+            Some("neovim"),
+            Some("zed"),
+            Some(""),
+        ] {
+            assert!(extension_events_for(id), "{id:?}");
+        }
+        assert!(!extension_events_for(Some("hx")));
     }
 }

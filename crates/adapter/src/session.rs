@@ -573,6 +573,8 @@ impl Session {
         let args: InitializeArguments =
             parse_arguments(arguments).map_err(|e| RequestError::User(format!("initialize: {e}")))?;
         self.client_supports_progress = args.supports_progress_reporting.unwrap_or(false);
+        self.client
+            .set_extension_events(crate::client::extension_events_for(args.client_id.as_deref()));
         let positions = Positions {
             lines_start_at1: args.lines_start_at1.unwrap_or(true),
             columns_start_at1: args.columns_start_at1.unwrap_or(true),

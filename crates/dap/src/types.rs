@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct InitializeArguments {
+    /// DAP spells these two `clientID` and `adapterID`, not camelCase.
+    #[serde(rename = "clientID")]
     pub client_id: Option<String>,
+    #[serde(rename = "adapterID")]
     pub adapter_id: Option<String>,
     /// The client's name (`code-server`, `neovim`, ...), for the log.
     pub client_name: Option<String>,
@@ -256,4 +259,20 @@ pub struct EvaluateArguments {
     pub expression: String,
     pub frame_id: Option<i64>,
     pub context: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InitializeArguments;
+
+    #[test]
+    fn initialize_reads_the_ids_as_dap_spells_them() {
+        let args: InitializeArguments = serde_json::from_value(serde_json::json!({
+            "clientID": "hx", "clientName": "helix", "adapterID": "elixir-dap", "linesStartAt1": true
+        }))
+        .unwrap();
+        assert_eq!(args.client_id.as_deref(), Some("hx"));
+        assert_eq!(args.adapter_id.as_deref(), Some("elixir-dap"));
+        assert_eq!(args.client_name.as_deref(), Some("helix"));
+    }
 }

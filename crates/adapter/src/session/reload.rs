@@ -313,7 +313,7 @@ impl Session {
         }
         report.timings.total = ms(started);
         let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-        self.client.event("codeReloaded", body.clone());
+        self.client.extension_event("codeReloaded", body.clone());
         if !report.dry_run && (report.success || !plan.is_empty() || !plan.restart_required.is_empty()) {
             self.client.console(format!("elixir-dap: {}", report.console_line()));
         }
@@ -385,7 +385,7 @@ impl Session {
             )
         };
         self.client
-            .event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+            .extension_event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
         self.client.console(line);
     }
 
