@@ -579,7 +579,13 @@ impl Session {
             lines_start_at1: args.lines_start_at1.unwrap_or(true),
             columns_start_at1: args.columns_start_at1.unwrap_or(true),
         };
-        tracing::info!(client = ?args.client_name, ?positions, "initialize");
+        tracing::info!(
+            client = ?args.client_name,
+            client_id = ?args.client_id,
+            extension_events = crate::client::extension_events_for(args.client_id.as_deref()),
+            ?positions,
+            "initialize"
+        );
         self.client.set_positions(positions);
         Ok(Some(to_value(&capabilities())))
     }
