@@ -299,13 +299,22 @@ impl DapClient {
     /// The peak resident set size of the adapter process so far (`VmHWM`
     /// in `/proc/<pid>/status`), in KiB.
     pub fn peak_rss_kib(&self) -> Result<u64, DapError> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// The adapter's resident set size now (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> Result<u64, DapError> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, key: &str) -> Result<u64, DapError> {
         let path = format!("/proc/{}/status", self.pid());
         let status = std::fs::read_to_string(&path).map_err(|e| DapError(format!("{path}: {e}")))?;
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(key))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| DapError(format!("{path} has no readable VmHWM line")))
+            .ok_or_else(|| DapError(format!("{path} has no readable {key} line")))
     }
 
     /// Closes the adapter's stdin and waits (up to `timeout`) for it to

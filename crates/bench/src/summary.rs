@@ -25,6 +25,7 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "restart_ms",
     "plain_mix_recompile_1_ms",
     "plain_mix_recompile_1_ms_2000",
+    "reload_soak",
     "machine",
 ];
 
@@ -169,6 +170,35 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
                 summary.insert(key.to_owned(), Value::Null);
                 not_measured.insert(key.to_owned(), json!(why));
             }
+        }
+    }
+    // The soak at the summary size: its resource and median ratios.
+    let soak = sizes
+        .iter()
+        .find(|s| s["modules"].as_u64() == Some(base as u64))
+        .map(|s| &s["measurements"]["reload_soak_ms"]);
+    match soak {
+        Some(m) if m["median"].is_number() => {
+            let mut object = Map::new();
+            for key in [
+                "reloads",
+                "module_lines",
+                "median_first_ms",
+                "median_last_ms",
+                "median_last_vs_first",
+                "ratios_last_vs_first",
+                "resources",
+            ] {
+                object.insert(key.to_owned(), m[key].clone());
+            }
+            summary.insert("reload_soak".to_owned(), Value::Object(object));
+        }
+        other => {
+            summary.insert("reload_soak".to_owned(), Value::Null);
+            let why = other
+                .and_then(|m| m["not_measured"].as_str().or(m["error"].as_str()))
+                .unwrap_or("reload_soak_ms was not measured at the summary size");
+            not_measured.insert("reload_soak".to_owned(), json!(why));
         }
     }
     summary.insert(
