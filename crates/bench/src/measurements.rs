@@ -620,31 +620,6 @@ fn save_to_code_reloaded_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     Ok(Outcome::Samples { samples, extra })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{parse_serial_ni, pick};
-
-    #[test]
-    fn the_serial_ni_result_parses() {
-        assert_eq!(parse_serial_ni("{200, 200, 345678}"), Some((200, 200, 345.678)));
-        assert_eq!(parse_serial_ni("{:error, 1}"), None);
-    }
-
-    #[test]
-    fn each_repetition_edits_distinct_spread_targets() {
-        assert_eq!(pick(100, 5, 0, 20), vec![0, 20, 40, 60, 80]);
-        assert_eq!(pick(100, 5, 3, 20), vec![3, 23, 43, 63, 83]);
-        // A small pool: still `count` distinct targets.
-        let small = pick(8, 5, 1, 3);
-        assert_eq!(small.len(), 5);
-        let mut unique = small.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), 5);
-        assert_eq!(pick(3, 5, 0, 1).len(), 3);
-    }
-}
-
 /// The soak's module: `functions` public functions of 6 lines each, plus
 /// a header and the edited constant (`defp factor, do: N`).
 pub fn soak_module(app_module: &str, functions: usize, generation: u64) -> String {
@@ -777,4 +752,29 @@ fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         }),
     );
     Ok(Outcome::Samples { samples, extra })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_serial_ni, pick};
+
+    #[test]
+    fn the_serial_ni_result_parses() {
+        assert_eq!(parse_serial_ni("{200, 200, 345678}"), Some((200, 200, 345.678)));
+        assert_eq!(parse_serial_ni("{:error, 1}"), None);
+    }
+
+    #[test]
+    fn each_repetition_edits_distinct_spread_targets() {
+        assert_eq!(pick(100, 5, 0, 20), vec![0, 20, 40, 60, 80]);
+        assert_eq!(pick(100, 5, 3, 20), vec![3, 23, 43, 63, 83]);
+        // A small pool: still `count` distinct targets.
+        let small = pick(8, 5, 1, 3);
+        assert_eq!(small.len(), 5);
+        let mut unique = small.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 5);
+        assert_eq!(pick(3, 5, 0, 1).len(), 3);
+    }
 }
