@@ -10,6 +10,7 @@ use adapter::session::SessionOptions;
 use clap::Parser;
 use cli::{Cli, Command};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 fn main() -> std::process::ExitCode {
     // The session keeper is this binary run again by a session (see
@@ -71,9 +72,10 @@ async fn serve(cli: Cli) -> Result<(), String> {
         cache_root: beam::agent_source::default_cache_root(),
         keeper: beam::keeper::program(),
     };
+    let stop = stop_on_signals();
     match cli.port {
         None => {
-            adapter::run_session(tokio::io::stdin(), tokio::io::stdout(), options).await;
+            adapter::run_session(tokio::io::stdin(), tokio::io::stdout(), options, stop).await;
             Ok(())
         }
         Some(port) => {
@@ -83,12 +85,54 @@ async fn serve(cli: Cli) -> Result<(), String> {
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             // Tools that start us with port 0 read the real port from this line.
             eprintln!("elixir-dap: listening on {address}");
+            let mut sessions = tokio::task::JoinSet::new();
+            let mut stopped = stop.clone();
             loop {
-                let (stream, peer) = listener.accept().await.map_err(|e| format!("accept failed: {e}"))?;
-                tracing::info!(%peer, "client connected");
-                let (reader, writer) = stream.into_split();
-                tokio::spawn(adapter::run_session(reader, writer, options.clone()));
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let (stream, peer) = accepted.map_err(|e| format!("accept failed: {e}"))?;
+                        tracing::info!(%peer, "client connected");
+                        let (reader, writer) = stream.into_split();
+                        sessions.spawn(adapter::run_session(reader, writer, options.clone(), stop.clone()));
+                    }
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
             }
+            // Every session ends as its client's input would.
+            while sessions.join_next().await.is_some() {}
+            Ok(())
         }
     }
+}
+
+/// Turns true on the first SIGINT or SIGTERM: sessions then end as if their
+/// client had closed its input (the work in progress is cancelled and
+/// answered, the VM stopped), and every response is written before the
+/// adapter exits: nvim-dap interrupts the adapter as soon as a session ends,
+/// and the default action of SIGINT lost the responses still queued. A second
+/// signal exits at once; the VMs' agents see their channel close and stop
+/// their VMs.
+fn stop_on_signals() -> watch::Receiver<bool> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (stop, stopped) = watch::channel(false);
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::warn!("cannot handle SIGINT/SIGTERM; they end the adapter at once");
+        return stopped;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT: ending the sessions"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: ending the sessions"),
+        }
+        let _ = stop.send(true);
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("elixir-dap: a second signal: exiting now");
+        std::process::exit(130);
+    });
+    stopped
 }

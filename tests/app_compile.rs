@@ -124,6 +124,39 @@ fn an_app_recompile_calling_an_interpreted_macro_helper_leaves_the_vm_alive() {
 }
 
 #[test]
+fn modules_interpreted_again_keep_the_beam_file_the_next_app_compile_reads() {
+    // After a compile, Elixir's compiler checks every module that calls the
+    // compiled ones at runtime by reading the file code:which/1 names (a
+    // Phoenix router after a controller's edit). A re-interpreted module
+    // named by a file that did not exist made every later compile fail.
+    let mut app = start();
+    set_breakpoint(&mut app, "lib/app_reloader/template.ex", "render");
+    app.edit(
+        "lib/app_reloader/template.ex",
+        "  def render(name) do",
+        "  def page(name), do: AppReloader.PageController.show(name)\n\n  def render(name) do",
+    );
+    assert_eq!(app_recompile(&mut app)["body"]["success"], true);
+    let named = app.eval(":code.which(AppReloader.Template) |> List.to_string()");
+    assert!(named.ends_with("/ebin/Elixir.AppReloader.Template.beam\""), "{named}");
+    assert_eq!(
+        app.eval(":code.which(AppReloader.Template) |> List.to_string() |> File.regular?()"),
+        "true"
+    );
+    for round in 1..=2 {
+        app.edit(
+            "lib/app_reloader/page_controller.ex",
+            "  def show(name) do",
+            &format!("  # round {round}\n  def show(name) do"),
+        );
+        // app_recompile asserts Mix's status (:ok), which was {:error, ...}
+        // with a File.Error on the template's beam.
+        assert_eq!(app_recompile(&mut app)["body"]["success"], true, "round {round}");
+        assert_eq!(app.eval("AppReloader.Template.page(\"x\")"), "\"hello x\"");
+    }
+}
+
+#[test]
 fn iex_style_recompile_of_a_module_with_a_breakpoint_re_arms_it() {
     // Not through Mix: the program compiles a file itself, as IEx's `c/1`
     // and `r/1` do; the module is loaded natively by the compiler.
@@ -143,6 +176,8 @@ fn iex_style_recompile_of_a_module_with_a_breakpoint_re_arms_it() {
         m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id && m["body"]["breakpoint"]["line"] == line + 2
     });
     assert_eq!(stop_line(&mut app, "AppReloader.Template.render(\"you\")"), line + 2);
+    // Compiled in memory: no file names its code, as Elixir leaves it.
+    assert_eq!(app.eval(":code.which(AppReloader.Template)"), "[]");
 }
 
 #[test]

@@ -349,6 +349,15 @@ fn evaluate_errors_timeouts_and_the_repl_never_hurt_the_stopped_process() {
 
     let repl = d.evaluate("Enum.sum([1, 2, 3])", None);
     assert_eq!(repl["body"]["result"], "6");
+    // DAP's optional fields are left out, never null (a typed client
+    // rejects `"indexedVariables": null`).
+    for result in [&repl, &d.evaluate("[1, 2]", None), &d.evaluate("%{a: 1}", None)] {
+        let body = result["body"].as_object().unwrap();
+        assert!(body.values().all(|v| !v.is_null()), "{result}");
+    }
+    let list = d.evaluate("[1, 2]", None);
+    assert_eq!(list["body"]["indexedVariables"], 2, "{list}");
+    assert!(repl["body"].get("indexedVariables").is_none(), "{repl}");
     let syntax = d.evaluate("1 +* 2", Some(&frame));
     assert_eq!(syntax["success"], false);
     assert!(syntax["message"].as_str().unwrap().contains("SyntaxError"), "{syntax}");

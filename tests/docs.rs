@@ -117,3 +117,20 @@ fn relative_links_in_docs_resolve() {
 fn the_link_finder_finds_links() {
     assert_eq!(links("see [a](b.md) and [c](d.md#x)"), vec!["b.md", "d.md#x"]);
 }
+
+/// `${workspaceFolder}` is what every client expands; nvim-dap does not
+/// expand ElixirLS's `${workspaceRoot}`.
+#[test]
+fn configurations_in_the_docs_use_workspace_folder() {
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains("${workspaceRoot}") || line.contains("not ElixirLS's"),
+                "{}:{}: use ${{workspaceFolder}}: {line}",
+                file.display(),
+                number + 1
+            );
+        }
+    }
+}

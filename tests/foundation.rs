@@ -79,9 +79,15 @@ fn a_no_halt_app_runs_until_disconnect_which_kills_the_vm() {
     assert!(!group_alive(vm).is_empty(), "the VM should still be running");
     let response = dap.request("disconnect", json!({"terminateDebuggee": true}), TIMEOUT);
     assert_eq!(response["success"], true);
-    // The VM's end is reported before the disconnect is answered.
-    assert_eq!(dap.events_named("terminated").len(), 1, "{}", dap.transcript());
+    // The VM's end follows the response: `exited`, then `terminated`, once.
+    dap.wait_event("terminated", TIMEOUT);
+    let answered = dap.position_of(|m| m["type"] == "response" && m["command"] == "disconnect");
+    let exited = dap.position_of(|m| m["event"] == "exited");
+    let terminated = dap.position_of(|m| m["event"] == "terminated");
+    assert!(answered < exited && exited < terminated, "{}", dap.transcript());
     assert_group_gone(vm, TIMEOUT);
+    dap.drain(TIMEOUT);
+    assert_eq!(dap.events_named("terminated").len(), 1, "{}", dap.transcript());
     assert!(dap.close_and_wait(TIMEOUT).success());
 }
 
@@ -222,15 +228,26 @@ fn a_compile_error_fails_the_launch_with_file_and_line() {
     let source = std::fs::read_to_string(&math).unwrap();
     std::fs::write(&math, source.replace("result = a + b", "result = a + b +")).unwrap();
     let mut dap = DapClient::start();
+    // `launch` is answered once the VM is up; the compile fails after it.
     let response = dap.launch(plain_launch(project.path(), "Plain.main()"));
-    assert_eq!(response["success"], false, "{response}");
-    let message = response["message"].as_str().unwrap();
-    assert!(message.contains("compilation failed"), "{message}");
+    assert_eq!(response["success"], true, "{response}");
+    let important = dap.wait_output("important", "compilation failed", TIMEOUT);
+    let message = important["body"]["output"].as_str().unwrap();
     assert!(message.contains("lib/plain/math.ex:10"), "{message}");
-    dap.wait_output("stderr", "math.ex:10: error:", TIMEOUT);
+    // Trimmed to the user's file:line and message: no exception name, no compiler stack.
+    assert!(!message.contains("** ("), "{message}");
+    assert!(!message.contains("parallel_compiler"), "{message}");
+    let diagnostic = dap.wait_output("stderr", "math.ex:10: error:", TIMEOUT);
+    let diagnostic = diagnostic["body"]["output"].as_str().unwrap();
+    assert!(!diagnostic.contains("parallel_compiler"), "{diagnostic}");
+    dap.wait_event("terminated", TIMEOUT);
     assert!(dap.events_named("initialized").is_empty());
     let vm = dap.vm_pid();
     assert_group_gone(vm, TIMEOUT);
+    // The session still answers, and ends on disconnect.
+    let response = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(response["success"], true, "{response}");
+    dap.wait_adapter_exit(TIMEOUT);
 }
 
 #[test]
@@ -260,7 +277,7 @@ fn bad_launch_arguments_are_refused_naming_the_attribute() {
         ),
         (
             json!({"projectDir": dir, "env": ["A=1"]}),
-            "`env`: invalid type: sequence, expected a map",
+            "`env`: invalid type: array, expected an object",
         ),
         (json!({"projectDir": dir, "env": {"A": 1}}), "`env.A`"),
         (json!({"projectDir": dir, "requireFiles": "x.exs"}), "`requireFiles`"),

@@ -117,8 +117,9 @@ impl Session {
         pids
     }
 
-    /// Adds the tagged processes running now (a module body started one).
-    fn add_tagged(&mut self) {
+    /// Adds `started` (a module body's) and the tagged processes running now.
+    fn add_tagged(&mut self, started: u32) {
+        self.started.push(started);
         self.started.extend(processes_tagged(&self.nonce));
         self.started.sort_unstable();
         self.started.dedup();
@@ -205,10 +206,8 @@ fn kill_9_of_an_adapter_mid_reload_ends_every_process_of_the_session() {
     session
         .dap
         .send("reloadCode", json!({"files": [path_string(&sleeper)]}));
-    session
-        .dap
-        .wait_output("stdout", "lifetime: compiling the sleeper", TIMEOUT);
-    session.add_tagged();
+    let sleep = sleeper_started(&mut session.dap, TIMEOUT);
+    session.add_tagged(sleep);
     let started = Instant::now();
     session.dap.kill_adapter();
     session.assert_all_gone("kill -9 of the adapter (mid-reload, compile hung)", started);
@@ -271,8 +270,8 @@ fn write_sleeper(project: &Path, nonce: &str) -> PathBuf {
         &path,
         format!(
             "defmodule Lifetime.Sleeper do\n  \
-               :os.cmd(~c\"sh -c 'sleep 1000.{nonce} >/dev/null 2>&1 &' lifetime-{nonce}-sleeper\")\n  \
-               IO.puts(\"lifetime: compiling the sleeper\")\n  \
+               sleep = :os.cmd(~c\"sh -c 'sleep 1000.{nonce} >/dev/null 2>&1 & echo $!' lifetime-{nonce}-sleeper\")\n  \
+               IO.puts(\"lifetime: compiling the sleeper, its sleep is OS pid #{{String.trim(to_string(sleep))}}\")\n  \
                Process.sleep(:infinity)\nend\n"
         ),
     )
@@ -280,8 +279,31 @@ fn write_sleeper(project: &Path, nonce: &str) -> PathBuf {
     path
 }
 
-/// A launch whose compile hangs in a module body, and the VM's ids.
-fn hung_launch(dap: &mut DapClient) -> (tempfile::TempDir, String, i64, u32) {
+/// Waits for the sleeper's module body to run; returns the OS pid of the
+/// sleep it started. By its pid, not its command line: the shell's forked
+/// child may still be in the middle of its `exec` of `sleep` (its
+/// /proc/PID/cmdline is empty then), so a scan of /proc for the nonce can
+/// miss it.
+fn sleeper_started(dap: &mut DapClient, timeout: Duration) -> u32 {
+    let output = dap.wait_output("stdout", "lifetime: compiling the sleeper", timeout);
+    let text = output["body"]["output"].as_str().unwrap();
+    let pid = text
+        .trim()
+        .rsplit_once("OS pid ")
+        .and_then(|(_, pid)| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text:?}"));
+    assert!(
+        is_alive(pid),
+        "the module body's background sleep should run: {}",
+        describe_process(pid)
+    );
+    pid
+}
+
+/// A launch whose compile hangs in a module body, and the OS pids of the
+/// sleep the body started and of the VM. The `launch` is answered once the
+/// VM is up, before the compile.
+fn hung_launch(dap: &mut DapClient) -> (tempfile::TempDir, String, u32, u32) {
     let project = fixture("lifetime");
     let nonce = nonce();
     write_sleeper(project.path(), &nonce);
@@ -290,32 +312,35 @@ fn hung_launch(dap: &mut DapClient) -> (tempfile::TempDir, String, i64, u32) {
         "launch",
         json!({"projectDir": path_string(project.path()), "task": "run", "taskArgs": ["-e", "IO.puts(:never)"], "reloadOnSave": "off"}),
     );
-    dap.wait_output("stdout", "lifetime: compiling the sleeper", LAUNCH_TIMEOUT);
+    let response = dap.response_to(launch, LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "{response}");
+    let sleep = sleeper_started(dap, LAUNCH_TIMEOUT);
     let vm = dap.vm_pid();
-    (project, nonce, launch, vm)
+    (project, nonce, sleep, vm)
 }
 
-fn assert_launch_cancelled(dap: &mut DapClient, launch: i64, by: &str) {
-    let response = dap.response_to(launch, TIMEOUT);
-    assert_eq!(response["success"], false, "{response}");
-    let message = response["message"].as_str().unwrap();
-    assert_eq!(message, format!("launch: cancelled by {by}"), "{response}");
+/// The launch's compile was abandoned: its progress ends as cancelled and
+/// the project never reports `initialized`.
+fn assert_launch_cancelled(dap: &mut DapClient) {
+    dap.wait_for("the launch's progress ended as cancelled", TIMEOUT, |m| {
+        m["event"] == "progressEnd" && m["body"]["message"] == "cancelled"
+    });
+    assert!(dap.events_named("initialized").is_empty(), "{}", dap.transcript());
 }
 
 #[test]
 fn disconnect_during_a_hung_compile_is_answered_within_2_s() {
     let mut dap = DapClient::start();
-    let (_project, nonce, launch, vm) = hung_launch(&mut dap);
+    let (_project, nonce, sleep, vm) = hung_launch(&mut dap);
     let keeper = parent_of(vm).unwrap();
     let tagged = processes_tagged(&nonce);
-    assert!(!tagged.is_empty(), "the module body's background sleep should run");
     let started = Instant::now();
     let response = dap.request("disconnect", json!({}), STOP_BUDGET);
     let answered = started.elapsed();
     assert_eq!(response["success"], true, "{response}");
-    assert_launch_cancelled(&mut dap, launch, "`disconnect`");
+    assert_launch_cancelled(&mut dap);
     let mut pids = tagged;
-    pids.extend([vm, keeper]);
+    pids.extend([sleep, vm, keeper]);
     let gone = wait_processes_gone(&pids, GONE_TIMEOUT, "after disconnect during a hung compile");
     assert!(processes_tagged(&nonce).is_empty());
     eprintln!(
@@ -330,15 +355,19 @@ fn disconnect_during_a_hung_compile_is_answered_within_2_s() {
 #[test]
 fn terminate_during_a_hung_compile_ends_the_session_within_2_s() {
     let mut dap = DapClient::start();
-    let (_project, nonce, launch, vm) = hung_launch(&mut dap);
+    let (_project, nonce, sleep, vm) = hung_launch(&mut dap);
     let keeper = parent_of(vm).unwrap();
     let started = Instant::now();
     let response = dap.request("terminate", json!({}), STOP_BUDGET);
     assert_eq!(response["success"], true, "{response}");
     dap.wait_event("terminated", STOP_BUDGET);
     let took = started.elapsed();
-    assert_launch_cancelled(&mut dap, launch, "`terminate`");
-    wait_processes_gone(&[vm, keeper], GONE_TIMEOUT, "after terminate during a hung compile");
+    assert_launch_cancelled(&mut dap);
+    wait_processes_gone(
+        &[sleep, vm, keeper],
+        GONE_TIMEOUT,
+        "after terminate during a hung compile",
+    );
     assert!(processes_tagged(&nonce).is_empty());
     eprintln!(
         "figure: terminate during a hung launch compile: `terminated` after {} ms",
@@ -350,14 +379,14 @@ fn terminate_during_a_hung_compile_ends_the_session_within_2_s() {
 #[test]
 fn the_end_of_input_during_a_hung_compile_ends_the_adapter_within_2_s() {
     let mut dap = DapClient::start();
-    let (_project, nonce, _launch, vm) = hung_launch(&mut dap);
+    let (_project, nonce, sleep, vm) = hung_launch(&mut dap);
     let keeper = parent_of(vm).unwrap();
     let started = Instant::now();
     let status = dap.close_and_wait(STOP_BUDGET);
     let took = started.elapsed();
     assert!(status.success(), "adapter exit status {status}");
     wait_processes_gone(
-        &[vm, keeper],
+        &[sleep, vm, keeper],
         GONE_TIMEOUT,
         "after the end of input during a hung compile",
     );
@@ -375,10 +404,8 @@ fn disconnect_during_a_hung_reload_is_answered_within_2_s() {
     let reload = session
         .dap
         .send("reloadCode", json!({"files": [path_string(&sleeper)]}));
-    session
-        .dap
-        .wait_output("stdout", "lifetime: compiling the sleeper", TIMEOUT);
-    session.add_tagged();
+    let sleep = sleeper_started(&mut session.dap, TIMEOUT);
+    session.add_tagged(sleep);
     let started = Instant::now();
     let response = session.dap.request("disconnect", json!({}), STOP_BUDGET);
     let answered = started.elapsed();

@@ -1,6 +1,9 @@
 //! One stop per execution of a line. `:int` breaks at every body expression
 //! carrying the line, and Elixir expands interpolation, `if ..., do:, else:`,
-//! one-line `case`/`with`, `&&`/`||` into nested bodies of the same line:
+//! one-line `case`/`with`, `&&`/`||` into nested bodies of the same line,
+//! and a capture in a pipeline (`&(&1 * 2)`, or `&double/1`, which the
+//! interpreter turns into a fun whose body is a call on the line) is called
+//! back from `Enum.map` once per element:
 //! breakpoints, logpoints and hit counts must count executions of the line,
 //! and `next` must leave the line. The `one_line` fixture's `Lines.run(fun)`
 //! calls `Lines.fun(n)` for n = 1, 2, 3.
@@ -19,6 +22,7 @@ const KINDS: &[(&str, &str)] = &[
     ("one_line_case", "case"),
     ("and_or", "andor"),
     ("pipes", "pipe"),
+    ("captures", "capture"),
     ("with_one_line", "with"),
 ];
 

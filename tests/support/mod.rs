@@ -277,8 +277,24 @@ impl DapClient {
         response
     }
 
-    /// initialize + launch; returns the launch response.
+    /// initialize + launch; returns the launch response. `launch` is
+    /// answered once the VM is up; when it succeeded, this also waits for the
+    /// end of the project's loading: `initialized`, or `terminated` when the
+    /// launch failed after its response (a compile error).
     pub fn launch(&mut self, arguments: Value) -> Value {
+        self.initialize();
+        let response = self.request("launch", arguments, LAUNCH_TIMEOUT);
+        if response["success"] == true {
+            self.wait_for("`initialized` or `terminated` after the launch", LAUNCH_TIMEOUT, |m| {
+                m["type"] == "event" && (m["event"] == "initialized" || m["event"] == "terminated")
+            });
+        }
+        response
+    }
+
+    /// initialize + launch; returns the launch response without waiting for
+    /// the project to load.
+    pub fn launch_without_waiting(&mut self, arguments: Value) -> Value {
         self.initialize();
         self.request("launch", arguments, LAUNCH_TIMEOUT)
     }
@@ -308,8 +324,39 @@ impl DapClient {
 
     /// Closes the adapter's stdin (EOF) and waits for it to exit.
     pub fn close_and_wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        self.writer = Box::new(std::io::sink());
+        self.close_input();
         self.wait_adapter_exit(timeout)
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) to the adapter.
+    pub fn signal_adapter(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("adapter started by this client").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// The position of the first message received matching `predicate`.
+    pub fn position_of(&self, predicate: impl Fn(&Value) -> bool) -> Option<usize> {
+        self.received.iter().position(predicate)
+    }
+
+    /// Reads what the adapter still writes until it closes its output.
+    pub fn drain(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.closed {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return;
+            }
+            match self.incoming.recv_timeout(remaining) {
+                Ok(Some(message)) => self.received.push(message),
+                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => self.closed = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 
     pub fn wait_adapter_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {

@@ -1,5 +1,6 @@
 //! The outbound half of a session. Every response and event goes through a
-//! [`Client`] into one writer task, which assigns `seq` numbers in order.
+//! [`Client`] into one writer task, which assigns `seq` numbers in order and
+//! turns file lines and columns into the client's ([`dap::Positions`]).
 //!
 //! The program's output is paced ([`Client::program_output`]): at most
 //! [`OUTPUT_BUDGET_BYTES`] of it wait in the queue at any time, so a client
@@ -7,9 +8,10 @@
 //! memory. Responses and the adapter's own events are small and not paced.
 
 use dap::types::{OutputCategory, OutputEventBody};
-use dap::{write_frame, Event, Outgoing, Response};
+use dap::{write_frame, Event, Outgoing, Positions, Response};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -27,6 +29,10 @@ struct Queued {
 pub struct Client {
     outgoing: mpsc::UnboundedSender<Queued>,
     output_budget: Arc<Semaphore>,
+    positions: Arc<Mutex<Positions>>,
+    /// Whether the client may be sent events DAP does not define
+    /// (`codeReloaded`, `reloadPending`): see [`Client::extension_event`].
+    extension_events: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -38,10 +44,14 @@ impl Client {
         let (outgoing, mut queue) = mpsc::unbounded_channel::<Queued>();
         let output_budget = Arc::new(Semaphore::new(OUTPUT_BUDGET_BYTES));
         let budget = output_budget.clone();
+        let positions = Arc::new(Mutex::new(Positions::default()));
+        let writer_positions = positions.clone();
         let writer_task = async move {
             let mut seq = 0i64;
-            while let Some(queued) = queue.recv().await {
+            while let Some(mut queued) = queue.recv().await {
                 seq += 1;
+                let base = writer_positions.lock().map(|p| *p).unwrap_or_default();
+                base.to_client(&mut queued.message);
                 if let Err(error) = write_frame(&mut writer, &queued.message.to_json(seq)).await {
                     tracing::info!(%error, "the client closed its input; dropping further messages");
                     // Nothing will be written any more: output must not wait for room.
@@ -55,9 +65,37 @@ impl Client {
             Client {
                 outgoing,
                 output_budget,
+                positions,
+                extension_events: Arc::new(AtomicBool::new(true)),
             },
             writer_task,
         )
+    }
+
+    /// How the client counts lines and columns (from its `initialize`).
+    pub fn set_positions(&self, positions: Positions) {
+        if let Ok(mut current) = self.positions.lock() {
+            *current = positions;
+        }
+    }
+
+    /// Whether events DAP does not define may be sent (from `initialize`:
+    /// see [`extension_events_for`]).
+    pub fn set_extension_events(&self, allowed: bool) {
+        self.extension_events.store(allowed, Ordering::Relaxed);
+    }
+
+    /// Sends one of elixir-dap's own events (docs/protocol.md), unless the
+    /// client is one that stops reading at an event it does not know (a
+    /// reload's outcome is on the console too).
+    pub fn extension_event(&self, name: &str, body: impl Serialize) {
+        if self.extension_events.load(Ordering::Relaxed) {
+            self.event(name, body);
+        }
+    }
+
+    pub fn positions(&self) -> Positions {
+        self.positions.lock().map(|p| *p).unwrap_or_default()
     }
 
     pub fn send(&self, message: Outgoing) {
@@ -104,6 +142,15 @@ impl Client {
     }
 }
 
+/// Whether a client, by the `clientID` of its `initialize`, may be sent
+/// events DAP does not define. DAP asks clients to ignore unknown events;
+/// Helix up to 25.01 (`clientID` `hx`, Debian trixie's) stops reading the
+/// adapter at the first one instead (helix-dap's transport fails to parse it),
+/// which left the session deaf after the first reload on save.
+pub fn extension_events_for(client_id: Option<&str>) -> bool {
+    client_id != Some("hx")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +194,20 @@ mod tests {
         )
         .await
         .expect("output flows once the client reads");
+    }
+
+    #[test]
+    fn every_client_but_helix_gets_extension_events() {
+        for id in [
+            None,
+            Some("vscode"),
+            Some("emacs"),
+            Some("neovim"),
+            Some("zed"),
+            Some(""),
+        ] {
+            assert!(extension_events_for(id), "{id:?}");
+        }
+        assert!(!extension_events_for(Some("hx")));
     }
 }

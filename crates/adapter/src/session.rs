@@ -15,6 +15,17 @@
 //! project, a reload). The other events are handled by the session between
 //! requests.
 //!
+//! `launch` is answered as soon as the VM is up: clients warn about an
+//! adapter that takes seconds to answer it (nvim-dap after 4 s), and Mix's
+//! compile can take minutes. The compile goes on in the background, shown by
+//! progress events; `initialized` follows when the project is loaded, or the
+//! failure and `terminated`. A request that needs the loaded program (from a
+//! client that does not wait for `initialized`) waits for it.
+//!
+//! Ending: the `disconnect` response is written before `exited` and
+//! `terminated`, which some clients (nvim-dap) answer by closing the
+//! adapter's input and interrupting it.
+//!
 //! Stopping always works: while a request (or a reload on save) is being
 //! handled, the session keeps reading the client. A `disconnect` or
 //! `terminate`, or the end of the client's input, cancels the work in
@@ -34,13 +45,13 @@ use beam::{AgentError, AgentEvent, Debuggee, DebuggeeEvent, OutputStream, VmSpec
 use dap::types::{
     Capabilities, DisconnectArguments, ExitedEventBody, InitializeArguments, OutputCategory, ProcessEventBody,
 };
-use dap::{parse_arguments, Incoming, Request, Response};
+use dap::{parse_arguments, Incoming, Positions, Request, Response};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 /// How long the VM may take to boot and connect its agent.
@@ -133,6 +144,22 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
+/// A launch answered and still loading the project (Mix's compile).
+struct Launching {
+    config: LaunchConfig,
+    break_on_dbg: bool,
+    compile_started: std::time::SystemTime,
+    progress: Option<String>,
+    loaded: oneshot::Receiver<Result<eetf::Term, AgentError>>,
+}
+
+/// The result of loading the project, as the launch's background call ends.
+type Loaded = Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError>;
+
+/// Requests answered while the project is still loading; every other request
+/// waits for the launch to finish first.
+const ANSWERED_WHILE_LOADING: &[&str] = &["initialize", "launch", "attach", "disconnect", "terminate", "threads"];
+
 /// The program launched in this session.
 struct Program {
     config: LaunchConfig,
@@ -152,6 +179,8 @@ pub struct Session {
     vm_events: mpsc::UnboundedReceiver<DebuggeeEvent>,
     vm_events_tx: mpsc::UnboundedSender<DebuggeeEvent>,
     pump: Option<tokio::task::JoinHandle<()>>,
+    /// The launch whose project is still loading.
+    launching: Option<Launching>,
     /// The thread table the pump hands the debugger's events to, once the
     /// debugger has started.
     pump_threads: Arc<Mutex<Option<ThreadTable>>>,
@@ -162,8 +191,18 @@ pub struct Session {
     /// Changes when a thread stops or ends (saves held back by a step
     /// are reloaded once it has ended).
     stop_epoch: Option<tokio::sync::watch::Receiver<u64>>,
-    /// `exited`/`terminated` have been sent; the session only waits for disconnect.
+    /// The program's end has been reported (or is held for the `disconnect`
+    /// response); the session only waits for disconnect.
     terminated: bool,
+    /// The `terminated` event has been sent.
+    terminated_sent: bool,
+    /// A `disconnect` is being handled: `exited` and `terminated` wait until
+    /// its response has been written.
+    disconnecting: bool,
+    /// The exit status to report after the `disconnect` response.
+    held_exit_code: Option<i64>,
+    /// `terminate` was asked for: the VM's end is no failure.
+    stop_requested: bool,
     next_progress_id: u64,
     /// Progress shown and not ended yet: ended by hand when its request is cancelled.
     open_progress: Vec<String>,
@@ -186,11 +225,16 @@ impl Session {
             vm_events,
             vm_events_tx,
             pump: None,
+            launching: None,
             pump_threads: Arc::default(),
             later: JoinSet::new(),
             later_pending: Vec::new(),
             stop_epoch: None,
             terminated: false,
+            terminated_sent: false,
+            disconnecting: false,
+            held_exit_code: None,
+            stop_requested: false,
             next_progress_id: 0,
             open_progress: Vec::new(),
             reload: None,
@@ -212,6 +256,7 @@ impl Session {
                 },
                 Some(event) = self.vm_events.recv() => Work::Vm(event),
                 Some(batch) = on_save::next_batch(&mut self.save_watch) => Work::Saved(batch),
+                loaded = next_loaded(&mut self.launching) => Work::Loaded(loaded),
                 Some(()) = epoch_changed(&mut self.stop_epoch) => Work::Stopped,
                 Some(done) = self.later.join_next(), if !self.later.is_empty() => Work::Answered(done),
             };
@@ -236,6 +281,10 @@ impl Session {
                     let reloaded = inbox.race(self.on_saved(batch)).await;
                     self.after_interruptible(reloaded.err(), "the reload on save").await
                 }
+                Work::Loaded(loaded) => {
+                    let finished = inbox.race(self.finish_launch(loaded)).await;
+                    self.after_interruptible(finished.err(), "starting the program").await
+                }
                 Work::Stopped => {
                     // Saves held back by a step go once the step has ended
                     // (stops reach the thread table through the pump).
@@ -255,23 +304,37 @@ impl Session {
                 break;
             }
         }
+        // Only `disconnect` (which cancels them itself) and the end of the
+        // input end the loop: requests still answered by their tasks are
+        // cancelled by the latter, those that wait their turn are refused.
+        self.cancel_later(Interrupt::InputClosed.describe());
         inbox.refuse_backlog(&self.client);
-        // Requests still answered by their tasks get an error too.
-        self.later.abort_all();
-        for (seq, command) in std::mem::take(&mut self.later_pending) {
-            self.client.respond(Response::error(
-                seq,
-                &command,
-                &format!("{command}: the session ended before it was answered"),
-            ));
-        }
         self.shutdown().await;
+    }
+
+    /// Cancels the requests still answered by their tasks, each answered
+    /// with an error saying what cancelled it, as a request in progress is.
+    fn cancel_later(&mut self, by: &str) {
+        // Dropping the set aborts its tasks (and forgets them: none is joined).
+        drop(std::mem::take(&mut self.later));
+        for (seq, command) in std::mem::take(&mut self.later_pending) {
+            tracing::info!(%command, by, "request cancelled");
+            self.client
+                .respond(Response::error(seq, &command, &format!("{command}: cancelled by {by}")));
+        }
     }
 
     /// Handles one request, answering it, while watching the client for a
     /// request that ends the work in progress (see [`Inbox::race`]).
-    async fn serve(&mut self, request: Request, inbox: &mut Inbox) -> Flow {
+    async fn serve(&mut self, mut request: Request, inbox: &mut Inbox) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
+        self.client.positions().from_client(&mut request);
+        if self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str()) {
+            // A request that needs the loaded program waits for it.
+            if let Err(interrupt) = inbox.race(self.await_launch()).await {
+                return self.interrupted(&request, interrupt).await;
+            }
+        }
         match self.answer_later(&request) {
             Some(Ok(later)) => {
                 self.later_pending.push((request.seq, request.command.clone()));
@@ -286,18 +349,22 @@ impl Session {
         }
         match inbox.race(self.dispatch(&request)).await {
             Ok(result) => self.respond(&request, result),
-            Err(interrupt) => {
-                self.cancelled(&request.command);
-                let by = interrupt.describe();
-                tracing::info!(command = %request.command, by, "request cancelled");
-                self.client.respond(Response::error(
-                    request.seq,
-                    &request.command,
-                    &format!("{}: cancelled by {by}", request.command),
-                ));
-                self.on_interrupt(interrupt).await
-            }
+            Err(interrupt) => self.interrupted(&request, interrupt).await,
         }
+    }
+
+    /// A request cancelled by `interrupt`: answered with an error saying so,
+    /// then the interrupt is handled.
+    async fn interrupted(&mut self, request: &Request, interrupt: Interrupt) -> Flow {
+        self.cancelled(&request.command);
+        let by = interrupt.describe();
+        tracing::info!(command = %request.command, by, "request cancelled");
+        self.client.respond(Response::error(
+            request.seq,
+            &request.command,
+            &format!("{}: cancelled by {by}", request.command),
+        ));
+        self.on_interrupt(interrupt).await
     }
 
     /// After work that was not a request: an interrupt may have cancelled it.
@@ -317,7 +384,8 @@ impl Session {
     /// are bounded themselves.
     async fn on_interrupt(&mut self, interrupt: Interrupt) -> Flow {
         match interrupt {
-            Interrupt::Request(request) => {
+            Interrupt::Request(mut request) => {
+                self.client.positions().from_client(&mut request);
                 let result = self.dispatch(&request).await;
                 self.respond(&request, result)
             }
@@ -363,7 +431,6 @@ impl Session {
 
     /// The one place that answers requests.
     fn respond(&mut self, request: &Request, result: Handled) -> Flow {
-        let succeeded = result.is_ok();
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
@@ -374,7 +441,12 @@ impl Session {
                     .unwrap_or("failed")
                     .to_owned();
                 let mut response = Response::error(request.seq, &request.command, &message);
-                if let Some(Value::Object(error)) = response.body.take() {
+                if let Some(Value::Object(mut error)) = response.body.take() {
+                    // The `codeReloaded` event and a console line report it
+                    // already: VS Code would show this as a second notification.
+                    if let Some(Value::Object(shown)) = error.get_mut("error") {
+                        shown.insert("showUser".into(), Value::Bool(false));
+                    }
                     report.extend(error);
                 }
                 response.body = Some(Value::Object(report));
@@ -393,12 +465,10 @@ impl Session {
         if let Some(debugger) = &self.debugger {
             debugger.after_response();
         }
-        match request.command.as_str() {
-            // Breakpoints and other configuration come after this event, so it
-            // is sent once the VM is up and the project compiled.
-            "launch" if succeeded => self.client.event("initialized", ()),
-            "disconnect" => return Flow::End,
-            _ => {}
+        if request.command == "disconnect" {
+            // After the response: a client may end everything on `terminated`.
+            self.announce_held_end();
+            return Flow::End;
         }
         Flow::Continue
     }
@@ -503,11 +573,25 @@ impl Session {
         let args: InitializeArguments =
             parse_arguments(arguments).map_err(|e| RequestError::User(format!("initialize: {e}")))?;
         self.client_supports_progress = args.supports_progress_reporting.unwrap_or(false);
+        self.client
+            .set_extension_events(crate::client::extension_events_for(args.client_id.as_deref()));
+        let positions = Positions {
+            lines_start_at1: args.lines_start_at1.unwrap_or(true),
+            columns_start_at1: args.columns_start_at1.unwrap_or(true),
+        };
+        tracing::info!(
+            client = ?args.client_name,
+            client_id = ?args.client_id,
+            extension_events = crate::client::extension_events_for(args.client_id.as_deref()),
+            ?positions,
+            "initialize"
+        );
+        self.client.set_positions(positions);
         Ok(Some(to_value(&capabilities())))
     }
 
     async fn launch(&mut self, arguments: &Value) -> Handled {
-        if self.program.is_some() {
+        if self.program.is_some() || self.launching.is_some() || self.debuggee.is_some() {
             return Err(RequestError::User(
                 "a program is already launched in this session".into(),
             ));
@@ -518,18 +602,41 @@ impl Session {
             "Launching",
             &format!("starting the VM in {}", config.project_dir.display()),
         );
-        let result = self.start_program(config).await;
-        self.progress_end(progress, if result.is_ok() { "ready" } else { "failed" });
-        if result.is_err() {
+        if let Err(error) = self.start_vm(&config).await {
+            self.progress_end(progress, "failed");
             // The launch failed: nothing of the VM must outlive it.
             if let Some(mut debuggee) = self.debuggee.take() {
                 debuggee.terminate();
             }
+            return Err(error);
         }
-        result.map(|()| None)
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return Err(RequestError::Internal("launch: the VM is gone".into()));
+        };
+        self.progress_update(&progress, "compiling the project");
+        let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
+        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
+        let request = term::tuple(vec![
+            term::atom("load_project"),
+            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
+        ]);
+        let (done, loaded) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = done.send(agent.call(request, LOAD_PROJECT_TIMEOUT).await);
+        });
+        self.launching = Some(Launching {
+            config,
+            break_on_dbg,
+            compile_started: std::time::SystemTime::now(),
+            progress,
+            loaded,
+        });
+        Ok(None)
     }
 
-    async fn start_program(&mut self, config: LaunchConfig) -> Result<(), RequestError> {
+    /// Starts the VM and waits for its agent: the part of a launch that is
+    /// answered in the `launch` response.
+    async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
         let spec = VmSpec {
             elixir: config.elixir.clone(),
             project_dir: config.project_dir.clone(),
@@ -551,7 +658,7 @@ impl Session {
         self.client.event(
             "process",
             ProcessEventBody {
-                name: project_name(&config),
+                name: project_name(config),
                 system_process_id: Some(debuggee.os_pid),
                 is_local_process: true,
                 start_method: "launch",
@@ -563,21 +670,108 @@ impl Session {
             debuggee.elixir_version,
             config.project_dir.display()
         ));
-        let agent = debuggee.agent.clone();
         self.debuggee = Some(debuggee);
+        Ok(())
+    }
 
-        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
-        let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
-        let request = term::tuple(vec![
-            term::atom("load_project"),
-            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
-        ]);
-        let compile_started = std::time::SystemTime::now();
-        let loaded = match agent.call(request, LOAD_PROJECT_TIMEOUT).await {
+    /// Waits for the launch still loading the project, if any, and finishes it.
+    async fn await_launch(&mut self) {
+        let loaded = next_loaded(&mut self.launching).await;
+        self.finish_launch(loaded).await;
+    }
+
+    /// The project has loaded (or failed to): start debugging and send
+    /// `initialized`, or report the failure and end the session.
+    async fn finish_launch(&mut self, loaded: Loaded) {
+        let Some(launching) = self.launching.take() else { return };
+        let progress = launching.progress.clone();
+        let result = match loaded {
+            Ok(reply) => self.start_program(launching, reply).await,
+            Err(_) => Err(RequestError::Internal(
+                "launch: the project's loading was abandoned".into(),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                self.progress_end(progress, "ready");
+                // Breakpoints and other configuration come after this event.
+                self.client.event("initialized", ());
+            }
+            Err(_) if self.stop_requested => {
+                // `terminate` killed the VM while the project loaded.
+                self.progress_end(progress, "cancelled");
+                self.stop_vm(true).await;
+            }
+            Err(error) => {
+                self.progress_end(progress, "failed");
+                self.fail_launch(&error.to_string()).await;
+            }
+        }
+    }
+
+    /// A launch already answered failed: say why where the user looks, stop
+    /// the VM and end the session.
+    async fn fail_launch(&mut self, message: &str) {
+        tracing::info!(%message, "launch failed after its response");
+        self.client
+            .output(OutputCategory::Stderr, format!("elixir-dap: {message}\n"));
+        self.client.output(OutputCategory::Important, message.to_owned());
+        // The program never ran: `terminated` alone.
+        self.stop_vm(false).await;
+    }
+
+    /// Stops what a launch that will not finish started, and reports the end
+    /// (with the VM's exit status when `report_exit`).
+    async fn stop_vm(&mut self, report_exit: bool) {
+        self.program = None;
+        self.debugger = None;
+        *lock(&self.pump_threads) = None;
+        self.stop_epoch = None;
+        let mut code = None;
+        if let Some(mut debuggee) = self.debuggee.take() {
+            debuggee.terminate();
+            code = debuggee.wait_exit(EXIT_TIMEOUT).await;
+        }
+        self.announce_end(code.filter(|_| report_exit));
+    }
+
+    async fn start_program(
+        &mut self,
+        launching: Launching,
+        reply: Result<eetf::Term, AgentError>,
+    ) -> Result<(), RequestError> {
+        let Launching {
+            config,
+            break_on_dbg,
+            compile_started,
+            ..
+        } = launching;
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return Err(RequestError::Internal("launch: the VM is gone".into()));
+        };
+        let loaded = match reply {
             Ok(loaded) => loaded,
             Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
                 self.report_diagnostics(&detail);
-                return Err(RequestError::User(format!("launch: {message}")));
+                let first_error = detail
+                    .get("diagnostics")
+                    .and_then(TermExt::as_elements)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|d| d.get("severity").and_then(TermExt::as_atom) == Some("error"))
+                    .map(|d| {
+                        let text = ::reload::trim_compiler_message(&d.get_text("message").unwrap_or_default());
+                        let first = text.lines().next().unwrap_or_default().to_owned();
+                        format!(
+                            "compilation failed: {}:{}: {first}",
+                            d.get_text("file").unwrap_or_default(),
+                            d.get_i64("line").unwrap_or(0)
+                        )
+                    });
+                return Err(RequestError::User(format!(
+                    "launch: {}",
+                    first_error.unwrap_or(message)
+                )));
             }
             Err(AgentError::Failed { message, .. }) => {
                 return Err(RequestError::User(format!(
@@ -622,7 +816,7 @@ impl Session {
             &elixir_version,
             compile_started,
             resources,
-            &self.options.cache_root.join("overlays"),
+            &self.options.cache_root,
         ));
         match on_save::SaveWatch::start(&config, resource_files) {
             Ok(Some(watch)) => {
@@ -668,8 +862,7 @@ impl Session {
             let file = diagnostic.get_text("file").unwrap_or_default();
             let line = diagnostic.get_i64("line").unwrap_or(0);
             let severity = diagnostic.get_text("severity").unwrap_or_else(|| "error".into());
-            let message = diagnostic.get_text("message").unwrap_or_default();
-            let message = message.trim_end();
+            let message = ::reload::trim_compiler_message(&diagnostic.get_text("message").unwrap_or_default());
             self.client.output(
                 if severity == "error" {
                     OutputCategory::Stderr
@@ -751,7 +944,8 @@ impl Session {
         }
         let agent = debugger.agent().clone();
         let total = pending.len();
-        let progress = self.progress_start("Interpreting", &format!("{total} modules"));
+        let modules = ::reload::counted(total, "module", "modules");
+        let progress = self.progress_start("Interpreting", &modules);
         let started = std::time::Instant::now();
         let mut chunks = pending.chunks(debugger::interpret_chunk(total)).map(<[String]>::to_vec);
         let mut in_flight = tokio::task::JoinSet::new();
@@ -786,18 +980,33 @@ impl Session {
             }
         }
         let elapsed = started.elapsed().as_millis();
-        self.progress_end(progress, &format!("{total} modules interpreted in {elapsed} ms"));
+        self.progress_end(progress, &format!("{modules} interpreted in {elapsed} ms"));
         self.client
-            .console(format!("elixir-dap: interpreted {total} modules in {elapsed} ms"));
+            .console(format!("elixir-dap: interpreted {modules} in {elapsed} ms"));
         Ok(())
     }
 
     async fn disconnect(&mut self, arguments: &Value) -> Handled {
+        // Answered before this request, whose response may end the client.
+        self.cancel_later("`disconnect`");
         let args: DisconnectArguments =
             parse_arguments(arguments).map_err(|e| RequestError::User(format!("disconnect: {e}")))?;
+        // `exited` and `terminated` wait for this request's response.
+        self.disconnecting = true;
+        if let Some(launching) = self.launching.take() {
+            self.progress_end(launching.progress, "cancelled");
+        }
         let Some(mut debuggee) = self.debuggee.take() else {
             return Ok(None);
         };
+        if self.program.is_none() {
+            // The launch was still loading the project: nothing to detach.
+            debuggee.terminate();
+            if let Some(code) = debuggee.wait_exit(EXIT_TIMEOUT).await {
+                self.announce_end(Some(code));
+            }
+            return Ok(None);
+        }
         // A launched program is terminated unless the client asks otherwise.
         if args.terminate_debuggee.unwrap_or(true) {
             debuggee.terminate();
@@ -828,16 +1037,13 @@ impl Session {
     }
 
     fn terminate(&mut self) -> Handled {
+        self.stop_requested = true;
         match self.debuggee.as_mut() {
             // The `exited` and `terminated` events follow when the VM is gone.
             Some(debuggee) => debuggee.terminate(),
             // Nothing runs (the launch failed or was cancelled): the client
             // still waits for `terminated` to end the session.
-            None if !self.terminated => {
-                self.terminated = true;
-                self.client.event("terminated", ());
-            }
-            None => {}
+            None => self.announce_end(None),
         }
         Ok(None)
     }
@@ -881,17 +1087,27 @@ impl Session {
             DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
             DebuggeeEvent::Notice(text) => self.client.console(text),
             DebuggeeEvent::Exited { code } => {
-                if self.program.is_none() || self.terminated {
+                if let Some(launching) = self.launching.take().filter(|_| self.stop_requested) {
+                    self.progress_end(launching.progress, "cancelled");
+                } else if let Some(launching) = self.launching.take() {
+                    // The VM died while the project was loading.
+                    self.progress_end(launching.progress, "failed");
+                    self.client.output(
+                        OutputCategory::Stderr,
+                        format!(
+                            "elixir-dap: the VM exited with status {code} while the project was loading \
+                             (see its output above)\n"
+                        ),
+                    );
+                } else if self.program.is_none() || self.terminated {
                     // A failed launch already answered for this VM.
                     return;
                 }
-                self.terminated = true;
                 self.debuggee = None;
                 self.debugger = None;
                 *lock(&self.pump_threads) = None;
                 self.stop_epoch = None;
-                self.client.event("exited", ExitedEventBody { exit_code: code });
-                self.client.event("terminated", ());
+                self.announce_end(Some(code));
             }
         }
     }
@@ -932,6 +1148,46 @@ impl Session {
                 }
             }
             other => tracing::debug!(event = other, data = %event.data, "agent event"),
+        }
+    }
+
+    /// Reports the end of the program: `exited` (when the VM's status is
+    /// known) and `terminated`, once; held while a `disconnect` is handled.
+    fn announce_end(&mut self, exit_code: Option<i64>) {
+        if self.terminated {
+            return;
+        }
+        self.terminated = true;
+        if self.disconnecting {
+            self.held_exit_code = exit_code;
+            return;
+        }
+        if let Some(code) = exit_code {
+            self.client.event("exited", ExitedEventBody { exit_code: code });
+        }
+        self.send_terminated();
+    }
+
+    /// After the `disconnect` response: what [`Self::announce_end`] held,
+    /// and `terminated` in any case.
+    fn announce_held_end(&mut self) {
+        if let Some(code) = self.held_exit_code.take() {
+            self.client.event("exited", ExitedEventBody { exit_code: code });
+        }
+        self.send_terminated();
+    }
+
+    fn send_terminated(&mut self) {
+        if !self.terminated_sent {
+            self.terminated_sent = true;
+            self.client.event("terminated", ());
+        }
+    }
+
+    fn progress_update(&self, id: &Option<String>, message: &str) {
+        if let Some(id) = id {
+            self.client
+                .event("progressUpdate", json!({ "progressId": id, "message": message }));
         }
     }
 
@@ -983,6 +1239,8 @@ enum Work {
     Incoming(Incoming),
     Vm(DebuggeeEvent),
     Saved(watch::Batch),
+    /// The launch's project has loaded (or failed to).
+    Loaded(Loaded),
     /// A thread stopped or ended.
     Stopped,
     /// A request answered by a task of its own.
@@ -1073,6 +1331,14 @@ impl Inbox {
                 ));
             }
         }
+    }
+}
+
+/// The result of the loading launch, when there is one; pending otherwise.
+async fn next_loaded(launching: &mut Option<Launching>) -> Loaded {
+    match launching {
+        Some(launching) => (&mut launching.loaded).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -285,9 +285,25 @@ interpret_with_int(Module) ->
     end.
 
 interpret_binary(Module, Source, Bin) ->
-    SourcePath = unicode:characters_to_list(Source),
-    %% int:ni/1 takes a beam path only to name the code it loads.
-    interpret_binary(Module, SourcePath, Bin, SourcePath ++ ".beam").
+    interpret_binary(Module, unicode:characters_to_list(Source), Bin, loaded_beam_name(Module)).
+
+%% int:ni/1 loads the object code under the name it is given, which
+%% code:which/1 answers from then on: the beam file the program's compile
+%% wrote (Mix), or "" for code compiled in memory (IEx's c/1, scripts), as
+%% Elixir names it. Elixir's compiler reads the named file of every module
+%% it checks after a compile (Kernel.ParallelCompiler via code:which/1, and
+%% skips ""): a name that is no file made every later compile fail, and with
+%% it Phoenix's code reloader until the session ended.
+loaded_beam_name(Module) ->
+    case code:which(Module) of
+        Path when is_list(Path), Path =/= [] ->
+            case filelib:is_regular(Path) of
+                true -> Path;
+                false -> ""
+            end;
+        _ ->
+            ""
+    end.
 
 interpret_binary(Module, Source, Bin, Beam) ->
     try int:ni({Module, unicode:characters_to_list(Source), Beam, Bin}) of

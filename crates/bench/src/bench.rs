@@ -148,7 +148,8 @@ impl SizeContext<'_> {
             arguments.extend(extra.clone());
         }
         dap.request_ok("launch", arguments, launch_timeout).map_err(err)?;
-        dap.wait_event("initialized", TIMEOUT).map_err(err)?;
+        // `launch` is answered once the VM is up; the compile ends with `initialized`.
+        dap.wait_event("initialized", launch_timeout).map_err(err)?;
         dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
         dap.wait_stdout(&self.project.workload.started_marker, TIMEOUT)
             .map_err(err)?;
@@ -176,7 +177,7 @@ impl SizeContext<'_> {
         let mut dap = self.start_adapter()?;
         dap.request_ok("launch", launch_arguments(&self.root), timeout)
             .map_err(err)?;
-        dap.wait_event("initialized", TIMEOUT).map_err(err)?;
+        dap.wait_event("initialized", timeout).map_err(err)?;
         let source = self.root.join(&target.file);
         let response = dap
             .request_ok(

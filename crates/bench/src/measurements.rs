@@ -620,6 +620,140 @@ fn save_to_code_reloaded_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     Ok(Outcome::Samples { samples, extra })
 }
 
+/// The soak's module: `functions` public functions of 6 lines each, plus
+/// a header and the edited constant (`defp factor, do: N`).
+pub fn soak_module(app_module: &str, functions: usize, generation: u64) -> String {
+    let mut text = format!("defmodule {app_module}.Soak do\n  @moduledoc false\n\n  defp factor, do: {generation}\n\n");
+    for k in 0..functions {
+        text.push_str(&format!(
+            "  def f{k}(x) when is_integer(x) do\n    y = x * factor() + {k}\n    z = rem(y, 7)\n    if z > 3, do: y - z, else: y + z\n  end\n\n"
+        ));
+    }
+    text.push_str("end\n");
+    text
+}
+
+/// Lines of the soak module (the issue's "2 400-line module").
+pub const SOAK_FUNCTIONS: usize = 398;
+
+/// `{memory, ets tables, processes}` of the VM, through `evaluate`.
+fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<[f64; 3], String> {
+    let response = dap
+        .request_ok(
+            "evaluate",
+            json!({"expression": "{:erlang.memory(:total), length(:ets.all()), length(Process.list())}", "context": "repl"}),
+            TIMEOUT,
+        )
+        .map_err(|e| e.0)?;
+    let text = response["body"]["result"].as_str().unwrap_or_default();
+    let numbers: Vec<f64> = text
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    match numbers[..] {
+        [memory, tables, processes] => Ok([memory, tables, processes]),
+        _ => Err(format!("unexpected VM resources: {text:?}")),
+    }
+}
+
+fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
+    }
+    let (reloads, early, window) = if ctx.config.quick {
+        (60, 10, 10)
+    } else {
+        (1000, 100, 100)
+    };
+    let app_module = ctx
+        .project
+        .workload
+        .entry_module
+        .split('.')
+        .next()
+        .unwrap_or("BenchApp")
+        .to_owned();
+    let relative = PathBuf::from(format!("lib/{}/soak.ex", ctx.project.options.app_name));
+    let path = ctx.root.join(&relative);
+    let module = format!("{app_module}.Soak");
+    let mut generation = ctx.next_generation();
+    std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let lines = soak_module(&app_module, SOAK_FUNCTIONS, 0).lines().count();
+    // The launch compiles the new module (Mix), then interprets it.
+    let (mut dap, _) = ctx.launch_session_with(
+        json!({"reloadOnSave": "off"}),
+        crate::bench::compile_timeout(ctx.modules()),
+    )?;
+    let mut samples = Vec::with_capacity(reloads);
+    let mut at = Vec::new();
+    for n in 1..=reloads {
+        generation = ctx.next_generation();
+        // Reloads compare contents, not modification times: no wait.
+        std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let started = Instant::now();
+        let response = dap
+            .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
+            .map_err(|e| e.0)?;
+        samples.push(ms_since(started));
+        let body = &response["body"];
+        if response["success"] != true || body["success"] == false {
+            return Err(format!(
+                "reload {n} failed: {}",
+                crate::dap_client::response_message(&response)
+            ));
+        }
+        let reloaded = body["reloaded"].to_string();
+        if !reloaded.contains(module.as_str()) || !reloaded.contains("\"interpreted\":true") {
+            return Err(format!("reload {n} did not reload {module} interpreted: {body}"));
+        }
+        if n == early || n == reloads {
+            let [memory, tables, processes] = vm_resources(&mut dap)?;
+            let rss = dap.rss_kib().map_err(|e| e.0)? as f64;
+            at.push(json!({"reload": n, "vm_memory_bytes": memory, "ets_tables": tables,
+                           "processes": processes, "adapter_rss_kib": rss}));
+        }
+    }
+    ctx.end_session(dap)?;
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ratio = |key: &str| -> Value {
+        match (
+            at.first().and_then(|a| a[key].as_f64()),
+            at.last().and_then(|a| a[key].as_f64()),
+        ) {
+            (Some(first), Some(last)) if first > 0.0 => json!(crate::stats::round1(last / first * 1000.0) / 1000.0),
+            _ => Value::Null,
+        }
+    };
+    let start = crate::stats::median(&samples[..window]);
+    let end = crate::stats::median(&samples[samples.len() - window..]);
+    let mut extra = Map::new();
+    extra.insert("reloads".to_owned(), json!(reloads));
+    extra.insert("module_lines".to_owned(), json!(lines));
+    extra.insert("resources".to_owned(), json!(at));
+    extra.insert(
+        "ratios_last_vs_first".to_owned(),
+        json!({
+            "vm_memory_bytes": ratio("vm_memory_bytes"),
+            "ets_tables": ratio("ets_tables"),
+            "processes": ratio("processes"),
+            "adapter_rss_kib": ratio("adapter_rss_kib"),
+        }),
+    );
+    extra.insert("median_first_ms".to_owned(), json!(start.map(crate::stats::round1)));
+    extra.insert("median_last_ms".to_owned(), json!(end.map(crate::stats::round1)));
+    extra.insert(
+        "median_last_vs_first".to_owned(),
+        json!(match (start, end) {
+            (Some(s), Some(e)) if s > 0.0 => Some(crate::stats::round1(e / s * 1000.0) / 1000.0),
+            _ => None,
+        }),
+    );
+    Ok(Outcome::Samples { samples, extra })
+}
+
 #[cfg(test)]
 mod tests {
     use super::{parse_serial_ni, pick};

@@ -6,7 +6,9 @@
 
 pub mod framing;
 pub mod messages;
+pub mod positions;
 pub mod types;
 
 pub use framing::{read_frame, write_frame, Frame, FrameError, MAX_BODY_BYTES};
 pub use messages::{parse_arguments, parse_incoming, ArgumentError, Event, Incoming, Outgoing, Request, Response};
+pub use positions::Positions;

@@ -94,25 +94,134 @@ pub struct ArgumentError {
 }
 
 /// Parses a request's arguments into `T`. Missing arguments count as `{}` so
-/// that structs whose fields all have defaults accept them.
+/// that structs whose fields all have defaults accept them, and so does an
+/// empty array wherever an object is expected, at the top or in a field:
+/// clients written in Lua (nvim-dap) encode an empty table as `[]`.
+///
+/// Error messages speak JSON (`an object`, `an array`), never the names of
+/// the Rust types behind the arguments.
 pub fn parse_arguments<T: DeserializeOwned>(arguments: &Value) -> Result<T, ArgumentError> {
-    let empty = Value::Object(Map::new());
-    let value = if arguments.is_null() { &empty } else { arguments };
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
-        if path == "." || path.is_empty() {
-            ArgumentError {
+    let mut value = match arguments {
+        Value::Null => Value::Object(Map::new()),
+        Value::Array(items) if items.is_empty() => Value::Object(Map::new()),
+        Value::Object(_) => arguments.clone(),
+        other => {
+            return Err(ArgumentError {
                 field: None,
-                message: format!("invalid arguments: {inner}"),
-            }
-        } else {
-            ArgumentError {
-                message: format!("`{path}`: {inner}"),
-                field: Some(path),
+                message: format!("invalid arguments: expected an object, got {}", json_kind(other)),
+            })
+        }
+    };
+    // Each retry turns one more empty array into an object; the bound only
+    // guards against a deserializer that keeps asking for the same path.
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(parsed) => return Ok(parsed),
+            Err(error) => {
+                let path = error.path().to_string();
+                if wants_object(&error.inner().to_string()) {
+                    if let Some(slot) = value_at(&mut value, &path) {
+                        if slot.as_array().is_some_and(Vec::is_empty) {
+                            *slot = Value::Object(Map::new());
+                            continue;
+                        }
+                    }
+                }
+                return Err(argument_error(path, &error.into_inner().to_string()));
             }
         }
+    }
+    Err(ArgumentError {
+        field: None,
+        message: "invalid arguments: too many empty arrays".into(),
     })
+}
+
+fn argument_error(path: String, serde_message: &str) -> ArgumentError {
+    let inner = in_json_terms(serde_message);
+    if path == "." || path.is_empty() {
+        ArgumentError {
+            field: None,
+            message: format!("invalid arguments: {inner}"),
+        }
+    } else {
+        ArgumentError {
+            message: format!("`{path}`: {inner}"),
+            field: Some(path),
+        }
+    }
+}
+
+/// Whether serde's message says an object (a map or a struct) was expected
+/// where an array was found.
+fn wants_object(message: &str) -> bool {
+    (message.starts_with("invalid type: sequence") || message.starts_with("invalid length"))
+        && (message.contains("expected a map") || message.contains("expected struct"))
+}
+
+/// The value at a `serde_path_to_error` path (`a.b[2].c`), if it exists.
+fn value_at<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
+    if path == "." || path.is_empty() {
+        return Some(value);
+    }
+    let mut current = value;
+    for segment in path.split('.') {
+        let (key, indices) = match segment.find('[') {
+            Some(at) => (&segment[..at], &segment[at..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            current = current.as_object_mut()?.get_mut(key)?;
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            let index: usize = index.trim_end_matches(']').parse().ok()?;
+            current = current.as_array_mut()?.get_mut(index)?;
+        }
+    }
+    Some(current)
+}
+
+/// Rewrites serde's vocabulary (Rust type names, `sequence`, `map`) into
+/// JSON's, so that no message names an internal type.
+fn in_json_terms(message: &str) -> String {
+    let mut out = message
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: map", "invalid type: object")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected an object");
+    // `expected struct Name with N elements`, `expected struct Name`,
+    // `expected enum Name`, `expected tuple struct Name`.
+    for (marker, replacement) in [
+        ("expected tuple struct ", "expected an array"),
+        ("expected struct ", "expected an object"),
+        ("expected enum ", "expected one of the documented values"),
+    ] {
+        while let Some(at) = out.find(marker) {
+            let rest = &out[at + marker.len()..];
+            let name_end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let mut end = at + marker.len() + name_end;
+            if out[end..].starts_with(" with ") {
+                let after = &out[end + " with ".len()..];
+                if let Some(elements) = after.find(" element") {
+                    let tail = &after[elements + " element".len()..];
+                    let plural = usize::from(tail.starts_with('s'));
+                    end += " with ".len() + elements + " element".len() + plural;
+                }
+            }
+            out.replace_range(at..end, replacement);
+        }
+    }
+    // `invalid length 2, expected an object`: the value was an array.
+    if let Some(rest) = out.strip_prefix("invalid length ") {
+        if let Some((_, expected)) = rest.split_once(", ") {
+            if expected == "expected an object" {
+                return "invalid type: array, expected an object".into();
+            }
+        }
+    }
+    out
 }
 
 /// A response to one request.
@@ -266,6 +375,74 @@ mod tests {
         assert!(err.message.contains("expected a string"), "{}", err.message);
         let err = parse_arguments::<Args>(&serde_json::json!({"taskArgs": ["a", 1]})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("taskArgs[1]"));
+    }
+
+    #[derive(Deserialize, Debug, Default)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Nested {
+        #[serde(default)]
+        env: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        inner: Option<Args>,
+        #[serde(default)]
+        list: Vec<String>,
+        #[serde(default)]
+        items: Vec<Args>,
+    }
+
+    #[test]
+    fn an_empty_array_is_an_empty_object_at_the_top_and_in_fields() {
+        let args = parse_arguments::<Args>(&serde_json::json!([])).unwrap();
+        assert!(args.task_args.is_empty());
+        let args = parse_arguments::<Nested>(&serde_json::json!({"env": [], "inner": [], "items": [[]]})).unwrap();
+        assert!(args.env.is_empty());
+        assert!(args.inner.is_some());
+        assert_eq!(args.items.len(), 1);
+        // Where an array is expected, an empty array stays one.
+        let args = parse_arguments::<Nested>(&serde_json::json!({"list": []})).unwrap();
+        assert!(args.list.is_empty());
+    }
+
+    #[test]
+    fn messages_speak_json_and_never_name_rust_types() {
+        let cases = [
+            (
+                serde_json::json!(5),
+                "invalid arguments: expected an object, got a number",
+            ),
+            (
+                serde_json::json!(["a"]),
+                "invalid arguments: expected an object, got an array",
+            ),
+            (
+                serde_json::json!({"env": ["A=1"]}),
+                "`env`: invalid type: array, expected an object",
+            ),
+            (
+                serde_json::json!({"inner": 3}),
+                "`inner`: invalid type: integer `3`, expected an object",
+            ),
+            (
+                serde_json::json!({"list": {}}),
+                "`list`: invalid type: object, expected an array",
+            ),
+        ];
+        for (arguments, expected) in cases {
+            let error = parse_arguments::<Nested>(&arguments).unwrap_err();
+            assert_eq!(error.message, expected, "for {arguments}");
+            for internal in ["Nested", "Args", "struct", "sequence", "map"] {
+                assert!(!error.message.contains(internal), "{} names {internal}", error.message);
+            }
+        }
+        let error = parse_arguments::<Nested>(&serde_json::json!({"bogus": 1})).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("`bogus`: unknown field `bogus`, expected one of"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

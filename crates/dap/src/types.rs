@@ -7,10 +7,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct InitializeArguments {
+    /// DAP spells these two `clientID` and `adapterID`, not camelCase.
+    #[serde(rename = "clientID")]
     pub client_id: Option<String>,
+    #[serde(rename = "adapterID")]
     pub adapter_id: Option<String>,
-    /// Whether lines and columns the client sends are 1-based (the default).
+    /// The client's name (`code-server`, `neovim`, ...), for the log.
+    pub client_name: Option<String>,
+    /// Whether the client counts lines from 1 (the default).
     pub lines_start_at1: Option<bool>,
+    /// Whether the client counts columns from 1 (the default).
+    pub columns_start_at1: Option<bool>,
     pub supports_progress_reporting: Option<bool>,
     pub supports_variable_type: Option<bool>,
 }
@@ -218,10 +225,54 @@ pub struct Variable {
     pub named_variables: Option<i64>,
 }
 
+/// The body of an `evaluate` response (DAP's `EvaluateResponse`): the
+/// result shown as a [`Variable`] would be. Optional fields are left out
+/// when unknown (DAP types them as numbers or strings, never null).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateResponseBody {
+    pub result: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub variables_reference: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed_variables: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_variables: Option<i64>,
+}
+
+impl From<Variable> for EvaluateResponseBody {
+    fn from(variable: Variable) -> EvaluateResponseBody {
+        EvaluateResponseBody {
+            result: variable.value,
+            kind: variable.kind,
+            variables_reference: variable.variables_reference,
+            indexed_variables: variable.indexed_variables,
+            named_variables: variable.named_variables,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluateArguments {
     pub expression: String,
     pub frame_id: Option<i64>,
     pub context: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InitializeArguments;
+
+    #[test]
+    fn initialize_reads_the_ids_as_dap_spells_them() {
+        let args: InitializeArguments = serde_json::from_value(serde_json::json!({
+            "clientID": "hx", "clientName": "helix", "adapterID": "elixir-dap", "linesStartAt1": true
+        }))
+        .unwrap();
+        assert_eq!(args.client_id.as_deref(), Some("hx"));
+        assert_eq!(args.adapter_id.as_deref(), Some("elixir-dap"));
+        assert_eq!(args.client_name.as_deref(), Some("helix"));
+    }
 }

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::extract::{extract, new_parser, resolve, resolve_injected_import};
+use crate::facts_cache::{FactsCache, SourceStamp};
 use crate::model::{
     Defs, FileFacts, ImportOnly, KindSet, MacroRefs, Mode, ModuleDef, ModuleName, ParseError, RawRef, RefKind,
     ANY_MACRO,
@@ -19,8 +20,11 @@ use crate::Error;
 /// One file as indexed.
 #[derive(Debug, Clone)]
 struct FileEntry {
-    facts: FileFacts,
+    /// Shared with [`Index::module_facts`] for the modules defined here.
+    facts: Arc<FileFacts>,
     errors: Vec<ParseError>,
+    /// The text the facts come from, as the facts cache identifies it.
+    stamp: SourceStamp,
     /// What [`Index::references_of`] answers for this file: its references
     /// resolved against the rest of the project (macro or function calls,
     /// `use` injection). Kept up to date by every update that can change it.
@@ -28,10 +32,11 @@ struct FileEntry {
 }
 
 impl FileEntry {
-    fn new(facts: FileFacts, errors: Vec<ParseError>) -> FileEntry {
+    fn new(facts: FileFacts, errors: Vec<ParseError>, stamp: SourceStamp) -> FileEntry {
         FileEntry {
-            facts,
+            facts: Arc::new(facts),
             errors,
+            stamp,
             resolved: BTreeMap::new(),
         }
     }
@@ -52,6 +57,11 @@ pub struct Index {
     /// Module -> files defining it (more than one only while the project
     /// has a duplicate definition, which Mix rejects).
     defined_in: HashMap<ModuleName, BTreeSet<PathBuf>>,
+    /// Module -> the facts of the file [`Index::file_of`] names: resolving
+    /// a reference reads the target's definitions several times, and a
+    /// lookup by path in `files` compares paths component by component
+    /// (most of the time of a build from the facts cache).
+    module_facts: HashMap<ModuleName, Arc<FileFacts>>,
     /// Reverse index: module -> files whose own code references it.
     referenced_by: HashMap<ModuleName, BTreeSet<PathBuf>>,
     /// Module X -> modules whose `__using__` quote references X: files that
@@ -67,6 +77,18 @@ pub struct Index {
     /// The files whose staleness can make another file recompile (see
     /// [`Index::stale_relevant`]); computed on demand, forgotten on change.
     stale_relevant: OnceLock<HashSet<PathBuf>>,
+}
+
+/// What [`Index::build_cached`] took from the facts cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheUse {
+    /// Files whose facts came from the cache (their content was unchanged).
+    pub reused: usize,
+    /// Files parsed: new, changed, or not in a usable cache.
+    pub parsed: usize,
+    /// Why the updated cache could not be written (the index is complete
+    /// regardless; the next build parses again).
+    pub write_error: Option<String>,
 }
 
 /// A file-level dependency, as `mix xref graph` shows them.
@@ -177,6 +199,62 @@ fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Every source under `roots`, keyed as the index keys them, sorted by key.
+fn read_sources(project_dir: &Path, roots: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, Error> {
+    let mut paths = Vec::new();
+    for root in roots {
+        collect_sources(&project_dir.join(root), &mut paths)?;
+    }
+    let mut sources = paths
+        .par_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            Ok((normal_key(path.strip_prefix(project_dir).unwrap_or(path)), text))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(sources)
+}
+
+/// A source read from disk, with its facts when the cache knew them.
+struct Source {
+    key: PathBuf,
+    text: String,
+    stamp: SourceStamp,
+    known: Option<FileFacts>,
+}
+
+impl Source {
+    fn unknown((key, text): (PathBuf, String)) -> Source {
+        let stamp = SourceStamp::of(&text);
+        Source {
+            key,
+            text,
+            stamp,
+            known: None,
+        }
+    }
+}
+
+/// The entries of `sources`, in their order, extracting in parallel the
+/// facts of those the cache did not know.
+fn extract_all(sources: Vec<Source>, rules: Rules) -> Result<Vec<(PathBuf, FileEntry)>, Error> {
+    sources
+        .into_par_iter()
+        .map_init(new_parser, |parser, source| {
+            let facts = match source.known {
+                Some(facts) => facts,
+                None => {
+                    let parser = parser.as_mut().map_err(|e| Error::Language(e.to_string()))?;
+                    extract(parser, &source.text, rules)
+                }
+            };
+            let errors = to_parse_errors(&source.key, &facts);
+            Ok((source.key, FileEntry::new(facts, errors, source.stamp)))
+        })
+        .collect()
+}
+
 /// Joins path components with `/` so that keys look like Mix's paths on
 /// every platform, and drops `.` components.
 fn normal_key(path: &Path) -> PathBuf {
@@ -210,42 +288,144 @@ impl Index {
     /// project is compiled with: dependency kinds differ between releases).
     pub fn build(project_dir: &Path, roots: &[PathBuf], elixir: ElixirVersion) -> Result<Index, Error> {
         let rules = elixir.rules();
-        let mut paths = Vec::new();
-        for root in roots {
-            collect_sources(&project_dir.join(root), &mut paths)?;
-        }
-        paths.sort();
-        let parsed: Vec<(PathBuf, FileEntry)> = paths
-            .par_iter()
-            .map_init(new_parser, |parser, path| {
-                let parser = parser.as_mut().map_err(|e| Error::Language(e.to_string()))?;
-                let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                let key = normal_key(path.strip_prefix(project_dir).unwrap_or(path));
-                let facts = extract(parser, &source, rules);
-                let errors = to_parse_errors(&key, &facts);
-                Ok((key, FileEntry::new(facts, errors)))
+        let sources = read_sources(project_dir, roots)?;
+        let parsed = extract_all(sources.into_iter().map(Source::unknown).collect(), rules)?;
+        Ok(Index::from_entries(project_dir, roots, elixir, parsed))
+    }
+
+    /// [`Index::build`], parsing only the files whose content differs from
+    /// what the facts cache at `cache_file` was extracted from, and writing
+    /// the cache back when anything changed (see [`crate::facts_cache`]).
+    ///
+    /// The index is the one [`Index::build`] would return; the cache only
+    /// saves time. A cache that is missing, corrupt or from another build or
+    /// Elixir is ignored; one that cannot be written is reported in
+    /// [`CacheUse::write_error`], never as a failure.
+    pub fn build_cached(
+        project_dir: &Path,
+        roots: &[PathBuf],
+        elixir: ElixirVersion,
+        cache_file: &Path,
+    ) -> Result<(Index, CacheUse), Error> {
+        let rules = elixir.rules();
+        let sources = read_sources(project_dir, roots)?;
+        let mut cache = FactsCache::load(cache_file, rules);
+        let cached_before = cache.len();
+        let sources: Vec<Source> = sources
+            .into_iter()
+            .map(|(key, text)| {
+                let stamp = SourceStamp::of(&text);
+                let known = cache.take(&key, stamp);
+                Source {
+                    key,
+                    text,
+                    stamp,
+                    known,
+                }
             })
-            .collect::<Result<_, Error>>()?;
+            .collect();
+        let reused = sources.iter().filter(|s| s.known.is_some()).count();
+        let parsed_count = sources.len() - reused;
+        // Entries the cache held that no file took belong to files now gone.
+        let changed = parsed_count > 0 || cached_before != reused;
+        let parsed = extract_all(sources, rules)?;
+        let index = Index::from_entries(project_dir, roots, elixir, parsed);
+        let mut write_error = None;
+        if changed {
+            let mut next = FactsCache::new(rules);
+            for (key, entry) in &index.files {
+                next.insert(key, entry.stamp, &entry.facts);
+            }
+            write_error = next.save(cache_file).err();
+        }
+        Ok((
+            index,
+            CacheUse {
+                reused,
+                parsed: parsed_count,
+                write_error,
+            },
+        ))
+    }
+
+    /// An index of already extracted files, sorted by key.
+    fn from_entries(
+        project_dir: &Path,
+        roots: &[PathBuf],
+        elixir: ElixirVersion,
+        parsed: Vec<(PathBuf, FileEntry)>,
+    ) -> Index {
         let mut index = Index {
             project_dir: project_dir.to_path_buf(),
             elixir,
-            rules,
+            rules: elixir.rules(),
             roots: roots.to_vec(),
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
+            module_facts: HashMap::new(),
             referenced_by: HashMap::new(),
             injected_by: HashMap::new(),
             dependents: HashMap::new(),
             compile_referrers: HashMap::new(),
             stale_relevant: OnceLock::new(),
         };
-        for (key, entry) in parsed {
-            index.link(&key, &entry);
-            index.files.insert(key, entry);
+        // What `link` and `set_resolved` do file by file, done in bulk: the
+        // files arrive sorted, so every set below is built from a sorted run
+        // rather than by one insertion per reference (path comparisons were
+        // most of the time of a build from the facts cache).
+        let mut defined_in: HashMap<ModuleName, Vec<PathBuf>> = HashMap::new();
+        let mut referenced_by: HashMap<ModuleName, Vec<PathBuf>> = HashMap::new();
+        for (key, entry) in &parsed {
+            for module in &entry.facts.modules {
+                defined_in.entry(module.name.clone()).or_default().push(key.clone());
+            }
+            for target in entry.facts.refs.keys() {
+                referenced_by.entry(target.clone()).or_default().push(key.clone());
+            }
+            for (user, quotes) in &entry.facts.macro_refs {
+                for target in quotes.values().flatten().flat_map(BTreeMap::keys) {
+                    index
+                        .injected_by
+                        .entry(target.clone())
+                        .or_default()
+                        .insert(user.clone());
+                }
+            }
         }
-        let all: Vec<PathBuf> = index.files.keys().cloned().collect();
-        index.resolve_files(all);
-        Ok(index)
+        index.defined_in = defined_in
+            .into_iter()
+            .map(|(m, files)| (m, BTreeSet::from_iter(files)))
+            .collect();
+        index.referenced_by = referenced_by
+            .into_iter()
+            .map(|(m, files)| (m, BTreeSet::from_iter(files)))
+            .collect();
+        index.files = BTreeMap::from_iter(parsed);
+        index.refresh_module_facts(None);
+
+        let resolved: Vec<BTreeMap<ModuleName, KindSet>> = index
+            .files
+            .par_iter()
+            .map(|(key, _)| index.resolve_references(key))
+            .collect();
+        let mut dependents: HashMap<ModuleName, Vec<(PathBuf, KindSet)>> = HashMap::new();
+        for ((key, entry), refs) in index.files.iter_mut().zip(resolved) {
+            for (module, kinds) in &refs {
+                dependents
+                    .entry(module.clone())
+                    .or_default()
+                    .push((key.clone(), *kinds));
+                if kinds.compile {
+                    *index.compile_referrers.entry(module.clone()).or_default() += 1;
+                }
+            }
+            entry.resolved = refs;
+        }
+        index.dependents = dependents
+            .into_iter()
+            .map(|(m, files)| (m, BTreeMap::from_iter(files)))
+            .collect();
+        index
     }
 
     /// An index of in-memory sources, keyed by the given paths (tests and
@@ -262,6 +442,7 @@ impl Index {
             roots: Vec::new(),
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
+            module_facts: HashMap::new(),
             referenced_by: HashMap::new(),
             injected_by: HashMap::new(),
             dependents: HashMap::new(),
@@ -273,11 +454,12 @@ impl Index {
             let key = index.key(path.as_ref());
             let facts = extract(&mut parser, source.as_ref(), index.rules);
             let errors = to_parse_errors(&key, &facts);
-            let entry = FileEntry::new(facts, errors);
+            let entry = FileEntry::new(facts, errors, SourceStamp::of(source.as_ref()));
             index.unlink_file(&key);
             index.link(&key, &entry);
             index.files.insert(key, entry);
         }
+        index.refresh_module_facts(None);
         let all: Vec<PathBuf> = index.files.keys().cloned().collect();
         index.resolve_files(all);
         Ok(index)
@@ -309,7 +491,7 @@ impl Index {
         let mut parser = new_parser()?;
         let facts = extract(&mut parser, contents, self.rules);
         let errors = to_parse_errors(&key, &facts);
-        self.replace_entry(key, Some(FileEntry::new(facts, errors)));
+        self.replace_entry(key, Some(FileEntry::new(facts, errors, SourceStamp::of(contents))));
         Ok(())
     }
 
@@ -360,6 +542,13 @@ impl Index {
             }
         }
         let mut dirty = self.referrers_of_modules(&touched);
+        let defined: BTreeSet<ModuleName> = self
+            .files
+            .get(&key)
+            .into_iter()
+            .chain(entry.as_ref())
+            .flat_map(|e| e.facts.modules.iter().map(|m| m.name.clone()))
+            .collect();
         self.unlink_file(&key);
         let known = self.files.remove(&key).is_some();
         if let Some(entry) = entry {
@@ -367,6 +556,7 @@ impl Index {
             self.files.insert(key.clone(), entry);
             dirty.insert(key);
         }
+        self.refresh_module_facts(Some(&defined));
         dirty.extend(self.referrers_of_modules(&touched));
         self.resolve_files(dirty);
         known
@@ -517,19 +707,39 @@ impl Index {
         self.files.values().flat_map(|e| e.errors.iter()).collect()
     }
 
+    /// Points [`Index::module_facts`] of `modules` (all when `None`) at the
+    /// facts of the file defining each, after `files` or `defined_in`
+    /// changed.
+    fn refresh_module_facts(&mut self, modules: Option<&BTreeSet<ModuleName>>) {
+        let names: Vec<ModuleName> = match modules {
+            Some(modules) => modules.iter().cloned().collect(),
+            None => {
+                self.module_facts.clear();
+                self.defined_in.keys().cloned().collect()
+            }
+        };
+        for module in names {
+            let facts = self
+                .file_of(&module)
+                .and_then(|file| self.files.get(file))
+                .map(|entry| Arc::clone(&entry.facts));
+            match facts {
+                Some(facts) => self.module_facts.insert(module, facts),
+                None => self.module_facts.remove(&module),
+            };
+        }
+    }
+
     fn defs_of(&self, module: &str) -> Option<&Defs> {
-        let file = self.file_of(module)?;
-        self.files.get(file)?.facts.defs.get(module)
+        self.module_facts.get(module)?.defs.get(module)
     }
 
     fn injected_refs_of(&self, module: &str) -> Option<&BTreeMap<ModuleName, RawRef>> {
-        let file = self.file_of(module)?;
-        self.files.get(file)?.facts.using_refs.get(module)
+        self.module_facts.get(module)?.using_refs.get(module)
     }
 
     fn macro_refs_of(&self, module: &str) -> Option<&MacroRefs> {
-        let file = self.file_of(module)?;
-        self.files.get(file)?.facts.macro_refs.get(module)
+        self.module_facts.get(module)?.macro_refs.get(module)
     }
 
     /// The quoted code that macro expansions put into `file`: the
@@ -929,7 +1139,7 @@ where
 }
 
 /// The graph as `elixir-dap deps --json` prints it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Graph {
     pub project_dir: PathBuf,
     /// The release whose rules classified the edges (`"1.20"`).
@@ -937,7 +1147,7 @@ pub struct Graph {
     pub files: Vec<GraphFile>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GraphFile {
     pub path: PathBuf,
     pub modules: Vec<ModuleDef>,

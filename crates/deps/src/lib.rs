@@ -85,6 +85,7 @@
 //!   are not seen.
 
 mod extract;
+mod facts_cache;
 mod index;
 pub mod mix_manifest;
 mod model;
@@ -94,7 +95,8 @@ mod version;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use index::{default_roots, Affected, Edge, Graph, GraphFile, Index, Reason, Recompile};
+pub use facts_cache::index_cache_file;
+pub use index::{default_roots, Affected, CacheUse, Edge, Graph, GraphFile, Index, Reason, Recompile};
 pub use model::{KindSet, ModuleDef, ModuleKind, ModuleName, ParseError, RefKind};
 pub use render::{render_affected_text, render_affected_text_with, render_graph_text, DeclaredResource};
 pub use version::{ElixirVersion, VersionError};

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An Elixir module name as written in source, without the `Elixir.` prefix
 /// (`MyApp.Repo`).
@@ -13,7 +13,7 @@ pub type ModuleName = String;
 ///
 /// Ordered by strength: when several kinds hold between the same two files,
 /// Mix's `xref graph` shows the strongest one, and so do we.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RefKind {
     /// A call or alias inside a function body: the caller is not recompiled
@@ -41,7 +41,7 @@ impl RefKind {
 
 /// A set of [`RefKind`]s. Mix keeps compile/runtime exclusive per module but
 /// export independent of both, so a reference can be e.g. export + runtime.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KindSet {
     pub compile: bool,
     pub export: bool,
@@ -84,7 +84,7 @@ impl KindSet {
 }
 
 /// What kind of `def*` form defined a module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleKind {
     Module,
@@ -95,7 +95,7 @@ pub enum ModuleKind {
 
 /// One module defined in a file, with the span of its `defmodule` call so
 /// the reload planner can map edited lines to modules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleDef {
     pub name: ModuleName,
     pub kind: ModuleKind,
@@ -123,7 +123,7 @@ pub struct ParseError {
 
 /// Whether a call was evaluated while compiling (module body, file top level)
 /// or when the function runs. Mix's `mode/1`: `function == nil` is compile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Mode {
     Compile,
     Runtime,
@@ -139,7 +139,7 @@ impl Mode {
 }
 
 /// Which half of an imported module `import ..., only: :macros` keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum ImportOnly {
     Any,
     Functions,
@@ -150,7 +150,7 @@ pub(crate) enum ImportOnly {
 /// target defines. Whether `M.f()` is a macro call (compile) or a function
 /// call (runtime) depends on `M`'s file, so that decision is taken when the
 /// graph is queried, never stored: an edit to `M` needs no re-parse of callers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RawRef {
     /// Kinds known from this file alone.
     pub kinds: KindSet,
@@ -215,7 +215,7 @@ pub(crate) type MacroRefs = BTreeMap<String, [BTreeMap<ModuleName, RawRef>; 2]>;
 pub(crate) const ANY_MACRO: &str = "*";
 
 /// Names a module defines, for deciding macro vs function calls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Defs {
     /// Public functions (`def`, `defdelegate`), by name.
     pub functions: BTreeSet<String>,
@@ -229,7 +229,7 @@ pub(crate) struct Defs {
 }
 
 /// What the extractor learns from one file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct FileFacts {
     pub modules: Vec<ModuleDef>,
     pub defs: BTreeMap<ModuleName, Defs>,

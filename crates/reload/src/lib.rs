@@ -24,6 +24,6 @@ pub use elixir_dap_deps::ElixirVersion;
 pub use line_map::{LineFate, LineMap};
 pub use manager::{compile_waves, ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
 pub use report::{
-    BreakpointChange, Diagnostic, FailedModule, PlannedFile, ProcessInfo, ReloadReport, ReloadedModule, RemovedModule,
-    RestartRequired, Timings,
+    counted, trim_compiler_message, BreakpointChange, Diagnostic, FailedModule, PlannedFile, ProcessInfo, ReloadReport,
+    ReloadedModule, RemovedModule, RestartRequired, Timings,
 };

@@ -43,7 +43,7 @@
 //! costs one `stat` per source and per directory (~3 ms for 2 000 sources)
 //! and reads only the directories and files whose metadata moved.
 
-use elixir_dap_deps::{default_roots, ElixirVersion, Index, Reason};
+use elixir_dap_deps::{default_roots, index_cache_file, CacheUse, ElixirVersion, Index, Reason};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -223,6 +223,8 @@ pub struct ReloadManager {
     /// Directories of the source roots as last listed, by path relative to
     /// the project (see [`ReloadManager::walk_sources`]).
     listings: HashMap<PathBuf, Listing>,
+    /// What the facts cache gave the index build, when one was used.
+    index_cache: Option<CacheUse>,
 }
 
 /// A directory's subdirectories and `.ex` files (`true` for a directory),
@@ -239,7 +241,7 @@ impl ReloadManager {
     /// the project is compiled with (the debuggee's), whose rules decide
     /// which files a change makes Mix recompile.
     pub fn new(project_dir: &Path, elixir: ElixirVersion) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, None)
+        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, None, None)
     }
 
     /// Like [`ReloadManager::new`], for sources compiled by a compile that
@@ -252,7 +254,35 @@ impl ReloadManager {
         elixir: ElixirVersion,
         compile_started: SystemTime,
     ) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, Some(compile_started))
+        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, Some(compile_started), None)
+    }
+
+    /// [`ReloadManager::compiled_since`], building the index through the
+    /// facts cache under `cache_root` (a directory private to the user, as
+    /// the agent cache is), so that only the sources changed since the last
+    /// session or `elixir-dap deps` run are parsed: on 2 000 modules about
+    /// 0.1 s of CPU instead of 2 s, taken while the launch interprets modules.
+    /// What the cache gave is in [`ReloadManager::index_cache_use`]; a cache
+    /// that cannot be written costs time, never a file in the index.
+    pub fn compiled_since_cached(
+        project_dir: &Path,
+        elixir: ElixirVersion,
+        compile_started: SystemTime,
+        cache_root: &Path,
+    ) -> Result<ReloadManager, String> {
+        ReloadManager::with_racy_margin(
+            project_dir,
+            elixir,
+            RACY_MARGIN,
+            Some(compile_started),
+            Some(cache_root),
+        )
+    }
+
+    /// What the facts cache gave the index build (files reused and parsed,
+    /// a write error), or `None` when the index was built without it.
+    pub fn index_cache_use(&self) -> Option<&CacheUse> {
+        self.index_cache.as_ref()
     }
 
     fn with_racy_margin(
@@ -260,14 +290,28 @@ impl ReloadManager {
         elixir: ElixirVersion,
         racy_margin: Duration,
         compile_started: Option<SystemTime>,
+        cache_root: Option<&Path>,
     ) -> Result<ReloadManager, String> {
         let project_dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
         let roots = default_roots(&project_dir);
-        let index = Index::build(&project_dir, &roots, elixir).map_err(|e| e.to_string())?;
+        let index = match cache_root {
+            Some(root) => {
+                let cache_file = index_cache_file(root, &project_dir, &roots, elixir);
+                let (index, used) =
+                    Index::build_cached(&project_dir, &roots, elixir, &cache_file).map_err(|e| e.to_string())?;
+                (index, Some(used))
+            }
+            None => (
+                Index::build(&project_dir, &roots, elixir).map_err(|e| e.to_string())?,
+                None,
+            ),
+        };
+        let (index, index_cache) = index;
         let mut manager = ReloadManager {
             project_dir,
             roots,
             index,
+            index_cache,
             sources: BTreeMap::new(),
             racy_margin,
             listings: HashMap::new(),
@@ -874,6 +918,24 @@ mod tests {
         dir
     }
 
+    /// Makes every source of [`project`] an hour old.
+    fn age_sources(dir: &tempfile::TempDir) {
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for file in [
+            "mix.exs",
+            "config/config.exs",
+            "lib/macros.ex",
+            "lib/user.ex",
+            "lib/caller.ex",
+        ] {
+            let handle = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(file))
+                .unwrap();
+            handle.set_modified(hour_ago).unwrap();
+        }
+    }
+
     fn files(plan: &Plan) -> Vec<(String, String)> {
         plan.compile
             .iter()
@@ -1060,7 +1122,7 @@ mod tests {
         // unchanged, and its new metadata remembered.
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
         let before = caller_stamp(&manager);
         assert!(before.is_some());
         tick();
@@ -1097,7 +1159,7 @@ mod tests {
     fn identical_metadata_skips_the_read_and_other_metadata_compares_content() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
         // Pretend the VM compiled other bytes: as long as the metadata are
         // the remembered ones, the file is not read, so it is unchanged...
         manager.sources.get_mut(Path::new(CALLER)).unwrap().digest = [0; 32];
@@ -1121,7 +1183,7 @@ mod tests {
     fn a_rewrite_with_its_modification_time_restored_is_detected() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
         let path = dir.path().join(CALLER);
         let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
         tick();
@@ -1142,7 +1204,7 @@ mod tests {
     fn a_committed_change_is_trusted_by_its_metadata_and_racy_ones_are_not() {
         let dir = project();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
         write(&dir, &caller(5));
         tick();
         let plan = manager.plan(&PlanRequest::default());
@@ -1162,7 +1224,7 @@ mod tests {
         let dir = project();
         std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
         tick();
-        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None).unwrap();
+        let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
         assert!(manager.plan(&PlanRequest::default()).is_empty());
         assert!(
             manager.listings.contains_key(Path::new("lib/sub")),
@@ -1211,20 +1273,7 @@ mod tests {
     #[test]
     fn a_file_edited_since_the_compile_started_is_planned() {
         let dir = project();
-        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        for file in [
-            "mix.exs",
-            "config/config.exs",
-            "lib/macros.ex",
-            "lib/user.ex",
-            "lib/caller.ex",
-        ] {
-            let handle = std::fs::File::options()
-                .write(true)
-                .open(dir.path().join(file))
-                .unwrap();
-            handle.set_modified(hour_ago).unwrap();
-        }
+        age_sources(&dir);
         let before_edit = SystemTime::now() - Duration::from_secs(60);
         // Saved while the project compiled: the VM runs the older version.
         std::fs::write(
@@ -1239,5 +1288,45 @@ mod tests {
         let mut fresh =
             ReloadManager::compiled_since(dir.path(), ELIXIR, SystemTime::now() + Duration::from_secs(60)).unwrap();
         assert!(fresh.plan(&PlanRequest::default()).is_empty());
+    }
+
+    #[test]
+    fn a_session_index_from_the_facts_cache_plans_as_a_fresh_one() {
+        let dir = project();
+        let cache = tempfile::tempdir().unwrap();
+        // Every source older than the compile: nothing to reload but what
+        // the request forces.
+        age_sources(&dir);
+        let compile_started = SystemTime::now() - Duration::from_secs(60);
+        let first = ReloadManager::compiled_since_cached(dir.path(), ELIXIR, compile_started, cache.path()).unwrap();
+        let used = first.index_cache_use().unwrap();
+        assert_eq!((used.reused, used.parsed, used.write_error.as_deref()), (0, 3, None));
+        // The next session reuses every file's facts...
+        let second = ReloadManager::compiled_since_cached(dir.path(), ELIXIR, compile_started, cache.path()).unwrap();
+        assert_eq!(second.index_cache_use().map(|u| (u.reused, u.parsed)), Some((3, 0)));
+        // ...and a macro edited between sessions is parsed again: its new
+        // compile-time dependent shows in the plan exactly as without the cache.
+        std::fs::write(
+            dir.path().join("lib/macros.ex"),
+            "defmodule App.Macros do\n  defmacro twice(x), do: quote(do: unquote(x) * 2)\n  def helper, do: App.Caller.g()\nend\n",
+        )
+        .unwrap();
+        age_sources(&dir);
+        let mut cached =
+            ReloadManager::compiled_since_cached(dir.path(), ELIXIR, compile_started, cache.path()).unwrap();
+        assert_eq!(cached.index_cache_use().map(|u| (u.reused, u.parsed)), Some((2, 1)));
+        let mut fresh = ReloadManager::compiled_since(dir.path(), ELIXIR, compile_started).unwrap();
+        assert!(fresh.index_cache_use().is_none());
+        let request = PlanRequest {
+            modules: vec!["App.Caller".to_owned()],
+            ..PlanRequest::default()
+        };
+        let (a, b) = (cached.plan(&request), fresh.plan(&request));
+        assert_eq!(files(&a), files(&b));
+        assert!(
+            files(&a).iter().any(|(f, _)| f == "lib/user.ex"),
+            "User requires Macros, which now calls Caller: {a:?}"
+        );
+        assert!(files(&a).iter().any(|(f, _)| f == "lib/caller.ex"), "{a:?}");
     }
 }

@@ -93,6 +93,117 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// The compiler's message reduced to what the user needs beside the
+/// diagnostic's own file and line: without the exception's name
+/// (`** (SyntaxError) `), without a leading `file[:line[:column]]: ` that
+/// repeats the diagnostic's position, and without the compiler's own stack
+/// that Elixir appends (`    (elixir 1.14.0) lib/kernel/parallel_compiler.ex:346: ...`).
+/// A parser error of Elixir 1.15 and later (a headline naming the position,
+/// `error: ` and the description, then a snippet of the source) becomes its
+/// description, followed by what the snippet points at, with its line (see
+/// [`snippet_message`]).
+pub fn trim_compiler_message(message: &str) -> String {
+    let kept: Vec<&str> = message.lines().take_while(|line| !is_stack_line(line)).collect();
+    let mut text = kept.join("\n").trim().to_owned();
+    if let Some(rest) = text.strip_prefix("** (") {
+        if let Some(close) = rest.find(") ") {
+            text = rest[close + 2..].to_owned();
+        }
+    }
+    if let Some(short) = snippet_message(&text) {
+        return short;
+    }
+    if let Some(rest) = strip_location(&text, 0) {
+        text = rest.to_owned();
+    }
+    text
+}
+
+/// Elixir 1.15+'s parser errors:
+///
+/// ```text
+/// mismatched delimiter found on lib/a.ex:13:1:
+///     error: unexpected reserved word: end
+///     │
+///   4 │   def hello(name do
+///     │            └ unclosed delimiter
+///  ...
+///  13 │ end
+///     │ └ mismatched closing delimiter (expected ")")
+///     │
+///     └─ lib/a.ex:13:1
+/// ```
+///
+/// as `unexpected reserved word: end (unclosed delimiter at line 4;
+/// mismatched closing delimiter (expected ")") at line 13)`, as Elixir 1.14
+/// said `... The "(" at line 4 is missing terminator ")"`. `None` for any
+/// other message.
+fn snippet_message(text: &str) -> Option<String> {
+    let mut lines = text.lines();
+    let headline = lines.next()?.strip_suffix(':')?;
+    let (_, position) = headline.rsplit_once(" on ")?;
+    strip_location(&format!("{position}: "), 1)?;
+    let mut description = lines.next()?.trim_start().strip_prefix("error: ")?.to_owned();
+    let mut hints = Vec::new();
+    let mut line = None;
+    for next in lines {
+        let trimmed = next.trim_start();
+        if let Some((number, _)) = trimmed.split_once(" │") {
+            line = number.parse::<u64>().ok();
+        } else if let Some(pointer) = trimmed.strip_prefix('│') {
+            let hint = pointer.trim_start().trim_start_matches(['└', '┌', '^']).trim();
+            if let (Some(line), false) = (line, hint.is_empty()) {
+                hints.push(format!("{hint} at line {line}"));
+            }
+        } else if hints.is_empty() && line.is_none() && !trimmed.starts_with('└') {
+            // A description on several lines.
+            description.push('\n');
+            description.push_str(next);
+        }
+    }
+    if !hints.is_empty() {
+        description = format!("{} ({})", description.trim_end(), hints.join("; "));
+    }
+    Some(description)
+}
+
+/// A line of an Elixir stacktrace: four spaces, an optional `(app vsn) `,
+/// then `file.ex:LINE: `.
+fn is_stack_line(line: &str) -> bool {
+    let Some(entry) = line.strip_prefix("    ") else {
+        return false;
+    };
+    let entry = match entry.strip_prefix('(') {
+        Some(rest) => match rest.split_once(") ") {
+            Some((_, after)) => after,
+            None => return false,
+        },
+        None => entry,
+    };
+    strip_location(entry, 1).is_some()
+}
+
+/// `text` after a leading `path.ex:LINE[:COLUMN]: ` (also `.exs`, `.erl`,
+/// `nofile`), if it starts with one; with `min_numbers` 0, also after a
+/// bare `path.ex: `.
+fn strip_location(text: &str, min_numbers: usize) -> Option<&str> {
+    let (location, rest) = text.split_once(": ")?;
+    let mut parts = location.split(':');
+    let path = parts.next()?;
+    let numbers: Vec<&str> = parts.collect();
+    let is_path = path == "nofile" || [".ex", ".exs", ".erl"].iter().any(|ext| path.ends_with(ext));
+    let is_position = (min_numbers..=2).contains(&numbers.len())
+        && numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    (is_path && is_position && !path.contains(' ')).then_some(rest)
+}
+
+/// `1 file`, `3 files`: a count with its noun in the right number.
+pub fn counted(count: usize, singular: &str, plural: &str) -> String {
+    format!("{count} {}", if count == 1 { singular } else { plural })
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub pid: String,
@@ -140,21 +251,27 @@ impl ReloadReport {
         let t = &self.timings;
         if self.dry_run {
             return format!(
-                "Reload plan: {} files to compile, {} deleted, {} unchanged",
-                self.planned.len(),
+                "Reload plan: {} to compile, {} deleted, {} unchanged",
+                counted(self.planned.len(), "file", "files"),
                 self.removed.len(),
                 self.unchanged.len()
             );
         }
         if self.success && self.reloaded.is_empty() && self.removed.is_empty() {
-            return format!("Nothing to reload: {} files unchanged", self.unchanged.len());
+            return format!(
+                "Nothing to reload: {} unchanged",
+                counted(self.unchanged.len(), "file", "files")
+            );
         }
         if self.success {
-            let count = self.reloaded.len();
-            let noun = if count == 1 { "module" } else { "modules" };
             let mut line = format!(
-                "Reloaded {count} {noun} in {:.0} ms (compile {:.0}, load {:.0}, interpret {:.0}, breakpoints {:.0})",
-                t.total, t.compile, t.load, t.interpret, t.breakpoints
+                "Reloaded {} in {:.0} ms (compile {:.0}, load {:.0}, interpret {:.0}, breakpoints {:.0})",
+                counted(self.reloaded.len(), "module", "modules"),
+                t.total,
+                t.compile,
+                t.load,
+                t.interpret,
+                t.breakpoints
             );
             if !self.removed.is_empty() {
                 line.push_str(&format!("; removed {}", self.removed.len()));
@@ -198,6 +315,126 @@ mod tests {
             report.console_line(),
             "Reloaded 1 module in 41 ms (compile 22, load 4, interpret 11, breakpoints 2)"
         );
+    }
+
+    #[test]
+    fn counts_have_their_noun_in_the_right_number() {
+        let one = ReloadReport {
+            success: true,
+            unchanged: vec!["lib/a.ex".into()],
+            ..ReloadReport::default()
+        };
+        assert_eq!(one.console_line(), "Nothing to reload: 1 file unchanged");
+        let two = ReloadReport {
+            unchanged: vec!["lib/a.ex".into(), "lib/b.ex".into()],
+            ..one.clone()
+        };
+        assert_eq!(two.console_line(), "Nothing to reload: 2 files unchanged");
+        let none = ReloadReport {
+            unchanged: vec![],
+            ..one.clone()
+        };
+        assert_eq!(none.console_line(), "Nothing to reload: 0 files unchanged");
+        let plan = ReloadReport {
+            dry_run: true,
+            planned: vec![PlannedFile {
+                file: "lib/a.ex".into(),
+                reason: "changed".into(),
+                module: None,
+            }],
+            ..ReloadReport::default()
+        };
+        assert_eq!(
+            plan.console_line(),
+            "Reload plan: 1 file to compile, 0 deleted, 0 unchanged"
+        );
+        assert_eq!(counted(1, "process", "processes"), "1 process");
+    }
+
+    #[test]
+    fn compiler_messages_are_trimmed_to_what_the_user_wrote_wrong() {
+        // Elixir 1.14, a syntax error: the exception, the position again, the compiler's stack.
+        let syntax = "** (SyntaxError) lib/shop/pricing.ex:11:3: syntax error before: end\n    \
+                      (elixir 1.14.0) lib/kernel/parallel_compiler.ex:346: anonymous fn/5 in Kernel.ParallelCompiler.spawn_workers/7";
+        assert_eq!(trim_compiler_message(syntax), "syntax error before: end");
+        let undefined = "** (CompileError) lib/shop/pricing.ex:10: undefined function discont/1 (expected Shop.Pricing to define such a function)";
+        assert_eq!(
+            trim_compiler_message(undefined),
+            "undefined function discont/1 (expected Shop.Pricing to define such a function)"
+        );
+        // Stack lines without an application, and several message lines kept.
+        let multi = "cannot compile module X\nbecause of Y\n    lib/x.ex:3: (module)\n    (stdlib 4.2) erl_eval.erl:744: :erl_eval.do_apply/7";
+        assert_eq!(trim_compiler_message(multi), "cannot compile module X\nbecause of Y");
+        // Newer Elixirs give the message alone: unchanged.
+        let plain = "variable \"x\" is unused (if the variable is not meant to be used, prefix it with an underscore)";
+        assert_eq!(trim_compiler_message(plain), plain);
+        // A message that merely contains a colon is left alone.
+        assert_eq!(trim_compiler_message("undefined variable: x"), "undefined variable: x");
+        // Elixir 1.15+: the module that could not compile, named by its file alone.
+        let module = "** (CompileError) lib/undefined.ex: cannot compile module C (errors have been logged)\n";
+        assert_eq!(
+            trim_compiler_message(module),
+            "cannot compile module C (errors have been logged)"
+        );
+    }
+
+    /// Parser errors of Elixir 1.15 to 1.20 (these from 1.18.3 and 1.20.4,
+    /// which give the same): the description and what the snippet points at.
+    #[test]
+    fn parser_errors_with_a_snippet_are_trimmed_to_the_description_and_its_pointers() {
+        let stack = "    (elixir 1.20.4) lib/kernel/parallel_compiler.ex:548: anonymous fn/5 in Kernel.ParallelCompiler.spawn_workers/8";
+        let mismatched = format!(
+            "** (MismatchedDelimiterError) mismatched delimiter found on lib/reload_app/greeter.ex:13:1:
+    error: unexpected reserved word: end
+    │
+  4 │   def hello(name do
+    │            └ unclosed delimiter
+ ...
+ 13 │ end
+    │ └ mismatched closing delimiter (expected \")\")
+    │
+    └─ lib/reload_app/greeter.ex:13:1
+{stack}"
+        );
+        assert_eq!(
+            trim_compiler_message(&mismatched),
+            "unexpected reserved word: end (unclosed delimiter at line 4; \
+             mismatched closing delimiter (expected \")\") at line 13)"
+        );
+        let missing = format!(
+            "** (TokenMissingError) token missing on lib/token_missing.ex:4:4:
+    error: missing terminator: end
+    │
+  1 │ defmodule A do
+    │             └ unclosed delimiter
+  2 │   def a do
+  3 │     :a
+  4 │ end
+    │    └ missing closing delimiter (expected \"end\")
+    │
+    └─ lib/token_missing.ex:4:4
+{stack}"
+        );
+        assert_eq!(
+            trim_compiler_message(&missing),
+            "missing terminator: end (unclosed delimiter at line 1; \
+             missing closing delimiter (expected \"end\") at line 4)"
+        );
+        // A caret points without a word: the description alone.
+        let syntax = format!(
+            "** (SyntaxError) invalid syntax found on lib/syntax.ex:4:3:
+    error: syntax error before: end
+    │
+  4 │   end
+    │   ^
+    │
+    └─ lib/syntax.ex:4:3
+{stack}"
+        );
+        assert_eq!(trim_compiler_message(&syntax), "syntax error before: end");
+        // Without a snippet (Elixir 1.18.3's message for `snippet: nil`).
+        let bare = "** (SyntaxError) invalid syntax found on lib/a.ex:1:5:\n   error: syntax error before: )\n   └─ lib/a.ex:1:5";
+        assert_eq!(trim_compiler_message(bare), "syntax error before: )");
     }
 
     #[test]

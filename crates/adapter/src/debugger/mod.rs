@@ -21,8 +21,9 @@ use breakpoints::{
     parse_function_name, parse_hit_condition, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, LineBreakpoint,
 };
 use dap::types::{
-    Breakpoint, EvaluateArguments, Scope, ScopesArguments, SetBreakpointsArguments, SetFunctionBreakpointsArguments,
-    Source, StackFrame, StackTraceArguments, ThreadArguments, Variable, VariablesArguments,
+    Breakpoint, EvaluateArguments, EvaluateResponseBody, Scope, ScopesArguments, SetBreakpointsArguments,
+    SetFunctionBreakpointsArguments, Source, StackFrame, StackTraceArguments, ThreadArguments, Variable,
+    VariablesArguments,
 };
 use eetf::Term;
 use modules::{ModuleInfo, ModuleRegistry, Selection};
@@ -623,7 +624,9 @@ impl Debugger {
                         .unwrap_or_else(|| format!("{module}.{function}/{arity}")),
                     source,
                     line: frame.get_i64("line").unwrap_or(0),
-                    column: 0,
+                    // The interpreter knows lines only: the frame is at the
+                    // line's first column (the client's 1 or 0: dap::Positions).
+                    column: 1,
                 });
             }
             Ok(json!({ "stackFrames": frames, "totalFrames": all.len() }))
@@ -782,14 +785,8 @@ impl Debugger {
             if let Some(generation) = generation {
                 same_stop(&threads, thread, generation, "the expression was evaluated")?;
             }
-            let variable = variable(&mut threads, thread, &reply);
-            Ok(json!({
-                "result": variable.value,
-                "type": variable.kind,
-                "variablesReference": variable.variables_reference,
-                "indexedVariables": variable.indexed_variables,
-                "namedVariables": variable.named_variables,
-            }))
+            let body = EvaluateResponseBody::from(variable(&mut threads, thread, &reply));
+            Ok(serde_json::to_value(body).unwrap_or(Value::Null))
         }))
     }
 

@@ -91,7 +91,7 @@ impl Session {
         match watch.mode {
             ReloadOnSave::Manual => {
                 let body = pending_body(&watch.pending);
-                self.client.event("reloadPending", body);
+                self.client.extension_event("reloadPending", body);
             }
             ReloadOnSave::Auto => self.reload_pending_saves().await,
             ReloadOnSave::Off => {}

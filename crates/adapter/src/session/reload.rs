@@ -58,9 +58,10 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background and makes the session's
-    /// overlay directory under `overlay_root` (private to the user, like the
-    /// agent cache it lives in: the VM loads code from it). `elixir_version`:
+    /// Starts indexing the project in the background (through the facts
+    /// cache in `cache_root`) and makes the session's overlay directory in
+    /// `cache_root/overlays` (private to the user, like the agent cache it
+    /// lives in: the VM loads code from it). `elixir_version`:
     /// the debuggee's (`System.version/0`, from the agent's hello), whose
     /// rules decide what Mix would recompile. `compile_started`: when the
     /// launch's compile began; files saved since are reloaded by the next
@@ -71,16 +72,25 @@ impl ReloadState {
         elixir_version: &str,
         compile_started: std::time::SystemTime,
         resources: ExternalResources,
-        overlay_root: &Path,
+        cache_root: &Path,
     ) -> ReloadState {
-        let overlay = create_overlay(overlay_root);
+        let overlay = create_overlay(&cache_root.join("overlays"));
         if let Err(e) = &overlay {
             tracing::warn!(%e, "no overlay directory: reloads will fail");
         }
         let elixir = ElixirVersion::parse(elixir_version)
             .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
-        let building =
-            tokio::task::spawn_blocking(move || ReloadManager::compiled_since(&project_dir, elixir?, compile_started));
+        let cache_root = cache_root.to_path_buf();
+        let building = tokio::task::spawn_blocking(move || {
+            let manager = ReloadManager::compiled_since_cached(&project_dir, elixir?, compile_started, &cache_root)?;
+            if let Some(used) = manager.index_cache_use() {
+                tracing::debug!(reused = used.reused, parsed = used.parsed, "project indexed");
+                if let Some(e) = &used.write_error {
+                    tracing::warn!(%e, "the index cache was not updated");
+                }
+            }
+            Ok(manager)
+        });
         ReloadState {
             manager: None,
             building: Some(building),
@@ -271,7 +281,10 @@ impl Session {
             // A change to a macro used everywhere can recompile most of the
             // project: show it.
             let progress = (plan.compile.len() >= PROGRESS_THRESHOLD)
-                .then(|| self.progress_start("Reloading", &format!("compiling {} files", plan.compile.len())))
+                .then(|| {
+                    let files = reload::counted(plan.compile.len(), "file", "files");
+                    self.progress_start("Reloading", &format!("compiling {files}"))
+                })
                 .flatten();
             let executed = self
                 .execute_with_upgrades(&agent, &plan, &overlay, args.force.unwrap_or(false), &mut report)
@@ -300,7 +313,7 @@ impl Session {
         }
         report.timings.total = ms(started);
         let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-        self.client.event("codeReloaded", body.clone());
+        self.client.extension_event("codeReloaded", body.clone());
         if !report.dry_run && (report.success || !plan.is_empty() || !plan.restart_required.is_empty()) {
             self.client.console(format!("elixir-dap: {}", report.console_line()));
         }
@@ -372,7 +385,7 @@ impl Session {
             )
         };
         self.client
-            .event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+            .extension_event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
         self.client.console(line);
     }
 
@@ -442,11 +455,18 @@ impl Session {
                 Ok(Some(None)) => {}
                 Ok(None) => return Ok(()),
                 Err(_) => {
+                    let ids: Vec<String> = stepping.iter().map(ToString::to_string).collect();
+                    let (threads, are) = if ids.len() == 1 {
+                        ("thread", "is")
+                    } else {
+                        ("threads", "are")
+                    };
                     return Err(RequestError::User(format!(
-                        "reloadCode: thread(s) {stepping:?} are still in the middle of a step after {} s; \
+                        "reloadCode: {threads} {} {are} still in the middle of a step after {} s; \
                          the reload waits for steps to end: pause or continue them and retry",
+                        ids.join(", "),
                         STEP_WAIT.as_secs()
-                    )))
+                    )));
                 }
             }
         }
@@ -586,8 +606,13 @@ impl Session {
                 let Some(first) = report.blocked.first() else {
                     return Err("the VM reported blocked processes without naming them".into());
                 };
+                let (processes, run) = if report.blocked.len() == 1 {
+                    ("process", "runs")
+                } else {
+                    ("processes", "run")
+                };
                 return Err(format!(
-                    "{} process(es) still run old code, which loading {} would kill (first: {} in {}); \
+                    "{} {processes} still {run} old code, which loading {} would kill (first: {} in {}); \
                      nothing was reloaded: let them finish, or reload with `force: true` to kill them",
                     report.blocked.len(),
                     first.module,
@@ -1004,7 +1029,7 @@ fn diagnostics(reply: &Term) -> Vec<Diagnostic> {
                 .and_then(TermExt::as_atom)
                 .unwrap_or("error")
                 .to_owned(),
-            message: d.get_text("message").unwrap_or_default().trim_end().to_owned(),
+            message: reload::trim_compiler_message(&d.get_text("message").unwrap_or_default()),
         })
         .collect()
 }
