@@ -74,7 +74,7 @@ handle_frame(Frame, State) ->
             %% Requests run in their own process so the channel stays
             %% responsive while Mix compiles or a task runs.
             Agent = self(),
-            spawn(fun() -> Agent ! {send, {reply, Id, execute(Request)}} end),
+            spawn(elixir_dap_reload:internal(fun() -> Agent ! {send, {reply, Id, execute(Request)}} end)),
             State;
         {cast, {halt, Status}} when is_integer(Status) ->
             %% The adapter kills whatever the program left in the group.

@@ -72,13 +72,13 @@ ensure_tables() ->
     case ets:whereis(?HANDLES) of
         undefined ->
             Parent = self(),
-            spawn(fun() ->
+            spawn(elixir_dap_reload:internal(fun() ->
                           ets:new(?HANDLES, [named_table, public, set]),
                           ets:new(?BREAKS, [named_table, public, set]),
                           ets:insert(?HANDLES, {next_handle, 0}),
                           Parent ! {?MODULE, tables_ready},
                           receive stop -> ok end
-                  end),
+                  end)),
             receive {?MODULE, tables_ready} -> ok
             after 5000 -> throw_error(internal, "could not create the debugger's tables")
             end;

@@ -29,7 +29,7 @@
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
          suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1,
-         hold/0, release/0]).
+         hold/0, release/0, internal/1]).
 
 -define(TABLE, elixir_dap_reload).
 %% How often processes still using reloaded code are looked at again.
@@ -41,6 +41,9 @@
 %% receive) before it holds it wherever it is.
 -define(QUIET_WAIT_MS, 100).
 %% Applications whose processes are never held (see hold/0).
+%% The process dictionary key that marks the agent's own processes (see
+%% internal/1).
+-define(INTERNAL, '$elixir_dap_internal').
 -define(SYSTEM_APPS, [kernel, stdlib, compiler, elixir, logger, mix, debugger, iex, ex_unit, eex, sasl,
                       runtime_tools, tools, crypto, asn1, public_key, ssl, inets, syntax_tools, os_mon, hex]).
 
@@ -452,9 +455,28 @@ invalidate_process(Pid, Modules) ->
 %% Makes the meta drop its cached code of what it can of Modules now;
 %% returns the modules still in use by its process.
 invalidate_meta(Meta, Modules) ->
-    case try_invalidate(Meta, Modules) of
-        done -> [];
-        busy -> invalidate_waiting(Meta, Modules)
+    case ets:lookup(?TABLE, {held_meta, Meta}) of
+        [{_, InUse}] ->
+            invalidate_held(Meta, Modules, InUse);
+        [] ->
+            case try_invalidate(Meta, Modules) of
+                done -> [];
+                busy -> invalidate_waiting(Meta, Modules)
+            end
+    end.
+
+%% A meta held while the batch switches (held_quiet/1) named its stack
+%% before it was suspended and has not run since; it handles the messages,
+%% before anything else, when it is released.
+invalidate_held(Meta, Modules, InUse) ->
+    case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
+        false ->
+            case waiting_with_stack(Meta) of
+                true -> [Meta ! {int, {old_code, M}} || M <- Modules], [];
+                false -> Modules
+            end;
+        true ->
+            Modules
     end.
 
 %% A meta waiting inside interpreted code (in a native call such as a sleep,
@@ -500,9 +522,16 @@ suspended(Pid, Fun) ->
     end.
 
 unchanged_and_waiting(Meta, Reductions) ->
-    case erlang:process_info(Meta, [reductions, current_function, messages, dictionary]) of
-        [{reductions, Reductions}, {current_function, {dbg_ieval, Waiting, _}}, {messages, Queue},
-         {dictionary, Dict}] when Waiting =:= meta_loop; Waiting =:= do_receive ->
+    erlang:process_info(Meta, reductions) =:= {reductions, Reductions} andalso waiting_with_stack(Meta).
+
+%% Waiting in the evaluator's loop or an interpreted receive, where it
+%% handles the interpreter's messages, with its stack traced (else
+%% dbg_icmd takes every module as in use) and no call queued before them.
+%% (Reading these counts a reduction to it: see hold_one/2.)
+waiting_with_stack(Meta) ->
+    case erlang:process_info(Meta, [current_function, messages, dictionary]) of
+        [{current_function, {dbg_ieval, Waiting, _}}, {messages, Queue}, {dictionary, Dict}]
+          when Waiting =:= meta_loop; Waiting =:= do_receive ->
             proplists:get_value(trace_stack, Dict) =/= false
                 andalso not lists:any(fun queued_call/1, Queue);
         _ ->
@@ -533,13 +562,13 @@ ensure_invalidator() ->
     case whereis(elixir_dap_reload_invalidator) of
         undefined ->
             Parent = self(),
-            Pid = spawn(fun() ->
+            Pid = spawn(internal(fun() ->
                                 register(elixir_dap_reload_invalidator, self()),
                                 int:subscribe(),
                                 erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
                                 Parent ! {?MODULE, invalidator_ready},
                                 invalidator_loop()
-                        end),
+                        end)),
             receive {?MODULE, invalidator_ready} -> ok
             after 5000 -> exit(Pid, kill)
             end;
@@ -675,6 +704,7 @@ queued_call(_) -> false.
 %% Holds the program; returns once it is held.
 hold() ->
     _ = release(),
+    ensure_table(),
     Self = self(),
     Holder = spawn(fun() -> holder(Self) end),
     Ref = erlang:monitor(process, Holder),
@@ -717,6 +747,7 @@ holder(Requester) ->
                              {release, From} -> {false, From}
                          after max(0, Left) -> {true, none}
                          end,
+    ets:match_delete(?TABLE, {{held_meta, '_'}, '_'}),
     [resume_quietly(P) || P <- maps:keys(Held)],
     Summary = #{processes => map_size(Held), expired => Expired, busy => Busy,
                 ms => erlang:monotonic_time(millisecond) - Started},
@@ -736,8 +767,12 @@ holder(Requester) ->
 %% entries of those held inside interpreted code.
 hold_sweep(Exclude, Held, Busy, Deadline) ->
     Late = erlang:monotonic_time(millisecond) >= Deadline,
+    %% A meta is held with its process (hold_one/2), never on its own: it
+    %% must answer for its stack first, and a process suspended twice
+    %% would stay suspended after one resume.
+    Metas = metas(),
     Candidates = [P || P <- erlang:processes(), not maps:is_key(P, Held), not maps:is_key(P, Exclude),
-                       holdable(P, Exclude)],
+                       not maps:is_key(P, Metas), holdable(P, Exclude)],
     {Held1, Busy1, Waiting} =
         lists:foldl(fun(P, {H, B, W}) ->
                             case hold_one(P, Late) of
@@ -760,17 +795,23 @@ hold_sweep(Exclude, Held, Busy, Deadline) ->
 %% quiet: suspended between calls; {held, Metas, Entries}: suspended where
 %% it was (Late), with the meta running its interpreted code; busy: left
 %% running for now; gone.
+%%
+%% "It has not run" is judged by its reductions, read alone or before
+%% anything else: reading a process's current function, stack, messages or
+%% dictionary counts one reduction to it, suspended or not (measured on
+%% OTP 25 and 29); its status and reductions count none.
 hold_one(P, Late) ->
+    Meta = interpreting_meta(P),
     case process_info(P, [status, reductions]) of
         [{status, waiting}, {reductions, R}] ->
-            case quiet_meta(P) of
+            case quiet_meta(Meta) of
                 true ->
                     case suspend_one_process(P) of
                         true ->
                             %% It has not run since it was seen waiting.
                             case process_info(P, reductions) of
-                                {reductions, R} -> quiet;
-                                _ when Late -> held_busy(P);
+                                {reductions, R} -> held_quiet(Meta);
+                                _ when Late -> held_busy(P, interpreting_meta(P));
                                 _ -> erlang:resume_process(P), busy
                             end;
                         false -> gone
@@ -786,29 +827,71 @@ hold_one(P, Late) ->
             busy
     end.
 
+%% Its process waits between calls, suspended. When it waits in interpreted
+%% code, its meta (which runs that code) is held too: an interpreted
+%% receive times out in the meta, which would then run the program's next
+%% interpreted calls on its own. First the meta names its stack, since
+%% invalidate_waiting/2 cannot ask a suspended meta; invalidate/1 then
+%% drops its caches of the batch from what it said, if it has not run
+%% since it answered (invalidate_held/4).
+held_quiet(none) ->
+    quiet;
+held_quiet({ok, Meta}) ->
+    Frames = meta_backtrace(Meta),
+    %% Having answered, it goes back to waiting.
+    Waiting = wait_for_status(Meta, waiting, 20),
+    {reductions, Before} = erlang:process_info(Meta, reductions),
+    case suspend_one_process(Meta) of
+        true ->
+            %% It has not run since it was seen waiting, and the holder's
+            %% suspension keeps it so, whoever else suspends and resumes it.
+            Frames =/= none andalso Waiting andalso
+                erlang:process_info(Meta, reductions) =:= {reductions, Before} andalso
+                ets:insert(?TABLE, {{held_meta, Meta}, Frames}),
+            {held, [Meta], []};
+        false ->
+            quiet
+    end.
+
+%% Whether P reaches Status within about Ms milliseconds.
+wait_for_status(P, Status, Ms) ->
+    case process_info(P, status) of
+        {status, Status} -> true;
+        _ when Ms > 0 -> receive after 1 -> ok end, wait_for_status(P, Status, Ms - 1);
+        _ -> false
+    end.
+
+%% The modules on a meta's interpreted stack, current one first; none when
+%% it does not answer within 200 ms.
+meta_backtrace(Meta) ->
+    Meta ! {user, {get, backtrace, self(), all}},
+    receive
+        {Meta, backtrace, Frames} ->
+            [elixir_dap_debugger:mfa_module(Mfa) || {_Level, Mfa} <- Frames]
+    after 200 ->
+            none
+    end.
+
 suspend_or_gone(P) ->
     case suspend_one_process(P) of
-        true -> held_busy(P);
+        true -> held_busy(P, interpreting_meta(P));
         false -> gone
     end.
 
 %% P is held wherever it is; its meta too when it runs interpreted code for
 %% P, which is then named.
-held_busy(P) ->
-    case interpreting_meta(P) of
-        {ok, Meta} ->
-            case suspend_one_process(Meta) of
-                true ->
-                    {held, [Meta], [process_entry(P, undefined,
-                                                  <<"was inside interpreted code when the batch switched "
-                                                    "(it did not wait between calls for 100 ms): the call it "
-                                                    "was in may mix the batch's old and new modules">>)]};
-                false ->
-                    {held, [], []}
-            end;
-        none ->
+held_busy(P, {ok, Meta}) ->
+    case suspend_one_process(Meta) of
+        true ->
+            {held, [Meta], [process_entry(P, undefined,
+                                          <<"was inside interpreted code when the batch switched "
+                                            "(it did not wait between calls for 100 ms): the call it "
+                                            "was in may mix the batch's old and new modules">>)]};
+        false ->
             {held, [], []}
-    end.
+    end;
+held_busy(_P, none) ->
+    {held, [], []}.
 
 resume_quietly(P) ->
     try erlang:resume_process(P) catch error:badarg -> false end.
@@ -819,11 +902,10 @@ suspend_one_process(P) ->
 %% A process waiting inside an interpreted call (dbg_debugged's loop) is
 %% between calls only if its meta waits too (an interpreted receive, a
 %% breakpoint); else the meta is running the process's interpreted code.
-quiet_meta(P) ->
-    case interpreting_meta(P) of
-        {ok, Meta} -> process_info(Meta, status) =:= {status, waiting};
-        none -> true
-    end.
+quiet_meta({ok, Meta}) ->
+    process_info(Meta, status) =:= {status, waiting};
+quiet_meta(none) ->
+    true.
 
 interpreting_meta(P) ->
     case process_info(P, current_function) of
@@ -848,7 +930,8 @@ holdable(P, #{masters := Masters, init := Init}) ->
     case process_info(P, [group_leader, initial_call, registered_name]) of
         [{group_leader, GL}, {initial_call, Call}, {registered_name, Name}] ->
             GL =/= P andalso GL =/= Init andalso not lists:member(GL, Masters)
-                andalso not system_name(Name) andalso not internal_call(Call);
+                andalso not system_name(Name) andalso not internal_call(Call)
+                andalso not marked_internal(P);
         _ ->
             false
     end.
@@ -860,6 +943,29 @@ system_name(Name) ->
                         code_server, erts_code_purger, logger, global_name_server, file_server_2])
         orelse lists:prefix("elixir_dap", atom_to_list(Name))
         orelse lists:prefix("dbg_", atom_to_list(Name)).
+
+%% The metas of the interpreted processes (a map).
+metas() ->
+    maps:from_list([{Meta, true} || {Pid, _Call, _Status, _Info} <- int:snapshot(),
+                                    {ok, Meta} <- [dbg_iserver:safe_call({get_meta, Pid})]]).
+
+%% Fun, run in a process of the agent's own: such a process is never held
+%% while a batch switches. (From OTP 28 on, a process spawned with a fun
+%% reports erlang:apply/2 as its initial call, so internal_call/1 cannot
+%% tell the agent's apart.)
+-spec internal(fun(() -> T)) -> fun(() -> T).
+internal(Fun) ->
+    fun() -> put(?INTERNAL, true), Fun() end.
+
+%% process_info/2 reads one dictionary key from OTP 26.2 on; before, the
+%% initial call tells (internal_call/1).
+marked_internal(P) ->
+    try process_info(P, {dictionary, ?INTERNAL}) of
+        {{dictionary, ?INTERNAL}, true} -> true;
+        _ -> false
+    catch
+        error:badarg -> false
+    end.
 
 %% The interpreter's processes (metas, dbg_iserver) and the agent's, except
 %% those that run the program: the task (run_task/1, exec_fun/2) and
@@ -1056,7 +1162,7 @@ commit() ->
     %% background where nobody runs it, so that the next reload of these
     %% modules finds nothing to check.
     Batch = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})],
-    Batch =/= [] andalso spawn(fun() -> [code:soft_purge(M) || M <- Batch] end),
+    Batch =/= [] andalso spawn(internal(fun() -> [code:soft_purge(M) || M <- Batch] end)),
     prune_interpreted_versions(Batch),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
@@ -1197,11 +1303,11 @@ ensure_table() ->
     case ets:whereis(?TABLE) of
         undefined ->
             Parent = self(),
-            Owner = spawn(fun() ->
-                                  ets:new(?TABLE, [named_table, public, set]),
-                                  Parent ! {?MODULE, table_ready},
-                                  receive stop -> ok end
-                          end),
+            Owner = spawn(internal(fun() ->
+                                           ets:new(?TABLE, [named_table, public, set]),
+                                           Parent ! {?MODULE, table_ready},
+                                           receive stop -> ok end
+                                   end)),
             receive {?MODULE, table_ready} -> ok
             after 5000 -> exit(Owner, kill), error(reload_table_timeout)
             end;

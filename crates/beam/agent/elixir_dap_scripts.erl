@@ -131,11 +131,11 @@ ensure_table() ->
     case ets:whereis(?TABLE) of
         undefined ->
             Parent = self(),
-            spawn(fun() ->
+            spawn(elixir_dap_reload:internal(fun() ->
                           ets:new(?TABLE, [named_table, public, set]),
                           Parent ! {?MODULE, table_ready},
                           receive stop -> ok end
-                  end),
+                  end)),
             receive {?MODULE, table_ready} -> ok
             after 5000 -> error(scripts_table_timeout)
             end;
