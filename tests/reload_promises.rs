@@ -150,7 +150,12 @@ const READER: &str = "defprotocol ReloadApp.Reader do\n  def read(value)\nend\n"
 /// An interpreted ticker (a project module), printing what it reads when it
 /// changes and any failure.
 const TICKERS: &str = r##"defmodule ReloadApp.Tickers do
-  def start(name, ms), do: spawn(fn -> loop(name, ms, nil) end)
+  def start(name, ms) do
+    spawn(fn ->
+      Process.register(self(), :"ticker_#{name}")
+      loop(name, ms, nil)
+    end)
+  end
 
   defp loop(name, ms, last) do
     seen =
@@ -173,7 +178,7 @@ end
 /// the interpreted modules through the interpreter's traps.
 fn native_ticker(name: &str, ms: u32) -> String {
     format!(
-        "spawn(fn -> loop = fn loop, last -> \
+        "spawn(fn -> Process.register(self(), :ticker_{name}); loop = fn loop, last -> \
            seen = try do ReloadApp.Reader.read(ReloadApp.Shape.new()) rescue e -> IO.puts(\"{name} FAILED #{{inspect(e)}}\"); last end; \
            if seen != last, do: IO.puts(\"{name} saw #{{seen}}.\"); \
            Process.sleep({ms}); loop.(loop, seen) end; \
@@ -181,7 +186,7 @@ fn native_ticker(name: &str, ms: u32) -> String {
     )
 }
 
-/// Issue 14: a batch switches at once for running code. Each toggle
+/// Issue 14: a batch switches at once for running code (up to OTP 27). Each toggle
 /// changes a struct's field and the protocol implementation that reads it,
 /// in one reload; tickers that build the struct with one module and read it
 /// through the other, interpreted and native, every 100 ms and every 5 ms,
@@ -197,6 +202,14 @@ fn a_batch_switches_at_once_for_interpreted_and_native_callers() {
     let added = app.reload(json!({}));
     assert_eq!(added["body"]["success"], true, "{added}");
     let tickers = ["interpreted", "native", "native_fast"];
+    // From OTP 28 on, suspending a process pauses its timers, and on 29.1.2
+    // that loses wake-ups: the program is not held there (docs/protocol.md),
+    // so only that every version reaches every ticker is asserted.
+    let otp: u32 = app
+        .eval(":erlang.system_info(:otp_release) |> List.to_integer()")
+        .parse()
+        .unwrap();
+    let holds = otp < 28;
     assert_eq!(
         app.eval("ReloadApp.Tickers.start(\"interpreted\", 100) |> is_pid()"),
         "true"
@@ -204,7 +217,7 @@ fn a_batch_switches_at_once_for_interpreted_and_native_callers() {
     assert_eq!(app.eval(&native_ticker("native", 100)), "true");
     assert_eq!(app.eval(&native_ticker("native_fast", 5)), "true");
     for name in tickers {
-        app.dap.wait_output("stdout", &format!("{name} saw 0."), TIMEOUT);
+        wait_until_seen(&mut app, name, 0);
     }
 
     for k in 1..=6 {
@@ -217,17 +230,128 @@ fn a_batch_switches_at_once_for_interpreted_and_native_callers() {
             reloaded.contains("ReloadApp.Shape\"") && reloaded.contains("ReloadApp.Reader.ReloadApp.Shape"),
             "toggle {k} reloads both modules in one batch: {response}"
         );
-        assert!(
-            response["body"]["held"].as_u64().is_some_and(|n| n >= 3),
-            "toggle {k}: the tickers are held while the batch switches: {response}"
-        );
+        if holds {
+            assert!(
+                response["body"]["held"].as_u64().is_some_and(|n| n >= 3),
+                "toggle {k}: the tickers are held while the batch switches: {response}"
+            );
+        } else {
+            assert!(
+                response["body"].get("held").is_none(),
+                "toggle {k}: on OTP {otp} the program is not held, and the report says so by leaving `held` out: {response}"
+            );
+        }
         for name in tickers {
-            app.dap.wait_output("stdout", &format!("{name} saw {k}."), TIMEOUT);
+            wait_until_seen(&mut app, name, k);
         }
         let stdout = app.dap.output_text("stdout");
+        if holds {
+            assert!(
+                !stdout.contains("FAILED"),
+                "toggle {k}: a ticker saw half a batch:\n{stdout}"
+            );
+        }
+    }
+}
+
+/// Waits for ticker `name` to print that it saw version `k`; when it does
+/// not, fails with the state of the ticker's process and of the
+/// interpreter's process running its code (a ticker left suspended, killed
+/// or waiting shows there).
+fn wait_until_seen(app: &mut App, name: &str, k: u32) {
+    let seen = format!("{name} saw {k}.");
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        app.dap.wait_output("stdout", &seen, TIMEOUT);
+    }));
+    if waited.is_err() {
+        let state = app.eval(&format!(
+            "case Process.whereis(:ticker_{name}) do \
+               nil -> \"no process (it ended)\"; \
+               pid -> items = [:status, :current_stacktrace, :message_queue_len]; \
+                 meta = case :dbg_iserver.safe_call({{:get_meta, pid}}) do \
+                   {{:ok, m}} -> {{:dictionary, d}} = Process.info(m, :dictionary); \
+                     {{Process.info(m, items), for({{{{mod, :db}}, ref}} <- d, do: {{mod, ref, :dbg_iserver.call({{:get_module_db, mod, self()}})}})}}; \
+                   other -> other end; \
+                 inspect({{Process.info(pid, items), meta, ReloadApp.Shape.new()}}, limit: :infinity) end"
+        ));
+        panic!("ticker {name} never printed {seen:?}; its process and its meta: {state}");
+    }
+}
+
+/// Sleepers: `n` processes, each looping on a `receive ... after` of 1 to 5
+/// ms (native code: an `evaluate` closure), bumping its slot of an ETS
+/// table.
+fn start_sleepers(app: &mut App, n: usize) {
+    // The table's owner outlives the evaluation that creates it.
+    let expression = format!(
+        "parent = self(); \
+         spawn(fn -> :ets.new(:sleepers, [:public, :named_table]); send(parent, :table); Process.sleep(:infinity) end); \
+         receive do :table -> :ok end; \
+         for i <- 1..{n} do \
+           spawn(fn -> loop = fn loop, count -> receive do after rem(i, 5) + 1 -> :ok end; :ets.insert(:sleepers, {{i, count}}); loop.(loop, count + 1) end; loop.(loop, 0) end) \
+         end |> length()"
+    );
+    assert_eq!(app.eval(&expression), n.to_string());
+}
+
+/// How many sleepers have counted, after keeping their counts for
+/// [`sleepers_stuck`] (in a persistent term of the VM).
+fn mark_sleepers(app: &mut App) -> usize {
+    app.eval(
+        "counts = Map.new(:ets.tab2list(:sleepers)); :persistent_term.put(:sleepers_marked, counts); map_size(counts)",
+    )
+    .parse()
+    .unwrap()
+}
+
+/// The sleepers that have not counted since [`mark_sleepers`], as the
+/// evaluation shows a list (`[]` when none).
+fn sleepers_stuck(app: &mut App) -> String {
+    app.eval(
+        "marked = :persistent_term.get(:sleepers_marked); now = Map.new(:ets.tab2list(:sleepers)); \
+         for({i, count} <- marked, Map.fetch!(now, i) <= count, do: i)",
+    )
+}
+
+/// A reload never stops a process of the program for good, whatever it
+/// was doing: here, processes sleeping in `receive ... after` a few ms,
+/// whose timers fire while the reload runs. (On OTP 29.1.2, suspending a
+/// process as its receive timer fires leaves it asleep forever; a reload
+/// that held the program that way stopped about one in five of them.)
+#[test]
+fn reloads_never_leave_a_sleeping_process_asleep() {
+    let mut app = App::start(json!({}));
+    let sleepers: usize = 60;
+    start_sleepers(&mut app, sleepers);
+    std::fs::write(app.path("lib/reload_app/target.ex"), TARGET).unwrap();
+    let started = std::time::Instant::now();
+    while mark_sleepers(&mut app) < sleepers {
         assert!(
-            !stdout.contains("FAILED"),
-            "toggle {k}: a ticker saw half a batch:\n{stdout}"
+            started.elapsed() < TIMEOUT,
+            "not every one of {sleepers} sleepers counted within {TIMEOUT:?}"
         );
+    }
+    for version in 2..=6 {
+        app.edit(
+            "lib/reload_app/target.ex",
+            &format!("def version, do: {}", version - 1),
+            &format!("def version, do: {version}"),
+        );
+        let response = app.reload(json!({}));
+        assert_eq!(response["body"]["success"], true, "reload {version}: {response}");
+        // Every sleeper wakes every 1-5 ms: all must count on after the
+        // reload. Then they are marked again for the next one.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let stuck = sleepers_stuck(&mut app);
+            if stuck == "[]" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "after reload {version}, sleepers {stuck} never woke again: {response}"
+            );
+        }
+        mark_sleepers(&mut app);
     }
 }

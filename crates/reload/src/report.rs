@@ -35,7 +35,11 @@ pub struct ReloadReport {
     pub stale: Vec<ProcessInfo>,
     /// Processes of the program held (suspended) while the batch switched,
     /// so that none ran half of it; `timings.held` says for how long.
-    pub held: usize,
+    /// `None` (absent from the JSON) where the program is not held: on OTP
+    /// 28 and later, whose timer pausing on suspension loses wake-ups
+    /// (`elixir_dap_reload:timers_pause_on_suspend/0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<usize>,
     /// Processes whose state `code_change/3` upgraded (`reloadCodeChange`).
     pub code_changed: usize,
     /// Processes of an upgraded module left alone (paused by the debugger,

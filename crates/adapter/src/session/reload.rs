@@ -881,7 +881,8 @@ async fn interpret_again(
         .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
     report.stale = processes(reply.get("stale"));
     if let Some(hold) = reply.get("hold") {
-        report.held = hold.get_i64("processes").unwrap_or(0).max(0) as usize;
+        let off = hold.get("off").and_then(TermExt::as_atom) == Some("true");
+        report.held = (!off).then(|| hold.get_i64("processes").unwrap_or(0).max(0) as usize);
         report.timings.held = hold.get_i64("ms").unwrap_or(0) as f64;
         if hold.get("expired").and_then(TermExt::as_atom) == Some("true") {
             report.stale.push(ProcessInfo {
