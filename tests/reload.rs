@@ -58,6 +58,10 @@ fn a_genserver_keeps_its_state_and_runs_the_new_code() {
     // Same process, same state, new code.
     assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{2, 3}");
     assert_eq!(app.eval("Process.whereis(ReloadApp.Counter)"), pid);
+    // The reload's own compile leaves no object code with the program-compile
+    // tracer: kept, the interpreter would get it through `int:ni/1`, which
+    // loads the module natively a second time (issue 17).
+    assert_eq!(app.eval(":elixir_dap_scripts.object_code(ReloadApp.Counter)"), ":none");
 }
 
 #[test]

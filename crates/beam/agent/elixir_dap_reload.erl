@@ -214,6 +214,13 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
                 {compile_failed, Done, diagnostics(Errors, error) ++ diagnostics(Warnings, warning), []}
         end,
     [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
+    %% The program-compile tracer (elixir_dap_app_compile) keeps the object
+    %% code of every module it sees defined, this compile's too: left there,
+    %% interpret/1 would take these modules for code compiled in memory and
+    %% hand them to int:ni/1, which loads them natively a second time (the
+    %% export table copied again, a cost that grows with the VM). Their
+    %% object code is in the overlay, loaded from there.
+    elixir_dap_scripts:forget_object_code([M || #{module := M} <- Compiled]),
     FinalStatus = case {Status, LoadFailures} of
                       {compiled, [_ | _]} -> load_failed;
                       _ -> Status

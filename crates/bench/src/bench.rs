@@ -216,6 +216,41 @@ impl SizeContext<'_> {
         Ok((dap, ms, thread))
     }
 
+    /// The reference of [`Self::launch_to_breakpoint`]: the same requests
+    /// with `noDebug: true` (the adapter starts no debugger and interprets
+    /// nothing; it answers `setBreakpoints` with unverified breakpoints),
+    /// until the program reaches the point the debugged launch stops at:
+    /// the workload's first iteration, which walks the chain whose first
+    /// step holds that breakpoint, prints
+    /// [`first_iteration_marker`](crate::generator::Workload::first_iteration_marker)
+    /// once done. Returns the session and the milliseconds from the
+    /// adapter's spawn to that line.
+    pub fn launch_nodebug_to_first_iteration(
+        &mut self,
+        target: &EditTarget,
+        timeout: Duration,
+    ) -> Result<(DapClient, f64), String> {
+        let started = Instant::now();
+        let mut dap = self.start_adapter()?;
+        let mut arguments = launch_arguments(&self.root);
+        if let Some(object) = arguments.as_object_mut() {
+            object.insert("noDebug".to_owned(), json!(true));
+        }
+        dap.request_ok("launch", arguments, timeout).map_err(err)?;
+        dap.wait_event("initialized", timeout).map_err(err)?;
+        let source = self.root.join(&target.file);
+        dap.request_ok(
+            "setBreakpoints",
+            json!({"source": {"path": source}, "breakpoints": [{"line": target.breakpoint_line}]}),
+            TIMEOUT,
+        )
+        .map_err(err)?;
+        dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
+        dap.wait_stdout(&self.project.workload.first_iteration_marker, timeout)
+            .map_err(err)?;
+        Ok((dap, ms_since(started)))
+    }
+
     /// Starts a fresh adapter and launches the project with nothing
     /// interpreted (`debugAutoInterpretAllModules: false`) and a long
     /// expression timeout, up to the `initialized` event: the VM is up, the
@@ -541,7 +576,7 @@ fn run_size(
         };
         let value = match outcome {
             Ok(Outcome::Samples { samples, extra }) => {
-                let mut value = stats::describe(&samples);
+                let mut value = stats::describe_unit(&samples, measurement.unit);
                 if let Some(object) = value.as_object_mut() {
                     object.insert("unit".to_owned(), json!(measurement.unit));
                     object.extend(extra);

@@ -330,6 +330,11 @@ pub struct Workload {
     /// program's first line of output): what a benchmark waits for to know
     /// the application is up.
     pub started_marker: String,
+    /// Printed on stdout by the runner once the first iteration has walked
+    /// chain 0 (whose first step holds the breakpoint of
+    /// `first_breakpoint_hit_ms`): where a launch with `noDebug` reaches the
+    /// point a debugged launch stops at.
+    pub first_iteration_marker: String,
 }
 
 impl Workload {
@@ -678,6 +683,7 @@ impl<'a> Planner<'a> {
                 interval_ms: WORKLOAD_INTERVAL_MS,
                 iterations_expr: format!("{workload_runner}.iterations()"),
                 started_marker: format!("{app}: workload started"),
+                first_iteration_marker: format!("{app}: first iteration done"),
             },
             edit_targets,
             hub_macro,

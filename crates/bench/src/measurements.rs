@@ -98,6 +98,12 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: first_breakpoint_hit_ms,
     },
     Measurement {
+        key: "launch_to_first_breakpoint_vs_nodebug",
+        unit: "ratio",
+        description: "first_breakpoint_hit_ms against its reference, alternated in pairs: the same launch and setBreakpoints with `noDebug: true`, until the workload prints that its first iteration (the one that stops at the breakpoint when debugged) is done. The samples are each pair's ratio debugged / noDebug; `debug_ms` and `nodebug_ms` describe the two sides.",
+        run: launch_to_first_breakpoint_vs_nodebug,
+    },
+    Measurement {
         key: "stack_scopes_variables_ms",
         unit: "ms",
         description: "Stopped at that breakpoint: stackTrace, scopes of the top frame and variables of its first scope, the three round trips in sequence (at least 20 repetitions).",
@@ -116,6 +122,12 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: reload_1_ms,
     },
     Measurement {
+        key: "reload_1_vs_compile_floor",
+        unit: "ratio",
+        description: "In one session (every module interpreted): one pipeline step edited and reloaded by `reloadCode` (its wall time), then, in the same VM, `Code.compile_file/1` of the same edited source under another module name (the floor: Elixir's compiler alone, timed in the VM). The samples are each repetition's ratio reload / floor; `reload_ms` and `compile_floor_ms` describe the two sides.",
+        run: reload_1_vs_compile_floor,
+    },
+    Measurement {
         key: "reload_5_ms",
         unit: "ms",
         description: "reloadCode after 5 pipeline steps were edited.",
@@ -132,6 +144,12 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: "ms",
         description: "reloadCode after the hub macro was edited: it and every pipeline step (its compile-time dependents) recompiled, reloaded and re-interpreted (hub_reps repetitions, at most 2 from 1 000 modules on).",
         run: reload_hub_ms,
+    },
+    Measurement {
+        key: "interpreted_call_slowdown",
+        unit: "ratio",
+        description: "How much slower interpreted code runs than native code in one VM: two copies of a module (added to the project for this session; one excluded with `excludeModules`), a CPU-bound loop and a request-like handler (parse parameters, build and filter a list of maps, render strings), each timed in the VM, interpreted / native. The samples are the CPU-bound ratios; `request_handler_ratio` the handler's, `*_ns` the times per call.",
+        run: interpreted_call_slowdown,
     },
     Measurement {
         key: "reload_soak_ms",
@@ -754,9 +772,312 @@ fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     Ok(Outcome::Samples { samples, extra })
 }
 
+/// Each pair's ratio `ours / reference`, and both sides described: the
+/// samples and extra of a measurement against a reference taken in the
+/// same run, alternated so that a change of the machine's load reaches both.
+fn paired(ours: &[f64], reference: &[f64], ours_key: &str, reference_key: &str) -> Result<Outcome, String> {
+    let ratios = pair_ratios(ours, reference)?;
+    let mut extra = Map::new();
+    extra.insert(ours_key.to_owned(), crate::stats::describe(ours));
+    extra.insert(reference_key.to_owned(), crate::stats::describe(reference));
+    Ok(Outcome::Samples { samples: ratios, extra })
+}
+
+/// `ours[i] / reference[i]` for every pair; an error on a missing or
+/// non-positive reference (no ratio is made up).
+pub fn pair_ratios(ours: &[f64], reference: &[f64]) -> Result<Vec<f64>, String> {
+    if ours.len() != reference.len() || ours.is_empty() {
+        return Err(format!(
+            "{} samples against {} references: no pairs",
+            ours.len(),
+            reference.len()
+        ));
+    }
+    ours.iter()
+        .zip(reference)
+        .map(|(&o, &r)| {
+            if r > 0.0 {
+                Ok(o / r)
+            } else {
+                Err(format!("a reference of {r}: no ratio"))
+            }
+        })
+        .collect()
+}
+
+fn launch_to_first_breakpoint_vs_nodebug(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let target = breakpoint_target(ctx)?;
+    let mut debug = Vec::new();
+    let mut nodebug = Vec::new();
+    for _ in 0..session_reps(ctx) {
+        let (dap, ms, _thread) = ctx.launch_to_breakpoint(&target, TIMEOUT)?;
+        debug.push(ms);
+        ctx.end_session(dap)?;
+        let (dap, ms) = ctx.launch_nodebug_to_first_iteration(&target, TIMEOUT)?;
+        nodebug.push(ms);
+        ctx.end_session(dap)?;
+    }
+    let outcome = paired(&debug, &nodebug, "debug_ms", "nodebug_ms")?;
+    Ok(with_extra(
+        outcome,
+        "marker",
+        json!(ctx.project.workload.first_iteration_marker),
+    ))
+}
+
+/// An Elixir expression for `evaluate` that compiles `source` (the edited
+/// file of `module`) with `Code.compile_file/1` under the module name
+/// `module.CompileFloor`, from a copy at `copy`, and returns the
+/// microseconds the compile took (`:timer.tc` in the VM). The copy's module
+/// is new, so its load purges nothing and no process of the program runs
+/// it; it is deleted afterwards. Meanwhile the compile runs as a compile of
+/// the adapter's does: without the adapter's compiler tracers (they would
+/// take it for the program's own compile and interpret it) and with the
+/// interpreter's call traps lifted (the compiler calls interpreted macros
+/// natively); both are restored before the expression returns, outside the
+/// timing.
+pub fn compile_floor_expression(source: &str, copy: &str, module: &str) -> String {
+    format!(
+        r#"(fn ->
+  floor = {module}.CompileFloor
+  text = String.replace(File.read!({source:?}), "defmodule {module} do", "defmodule {module}.CompileFloor do", global: false)
+  File.write!({copy:?}, text)
+  tracers = Code.get_compiler_option(:tracers)
+  interpreted = :int.interpreted()
+  Enum.each(interpreted, &:erts_debug.breakpoint({{&1, :_, :_}}, false))
+  Code.put_compiler_option(:tracers, [])
+  try do
+    {{us, _}} = :timer.tc(fn -> Code.compile_file({copy:?}) end)
+    us
+  after
+    Code.put_compiler_option(:tracers, tracers)
+    Enum.each(interpreted, &:erts_debug.breakpoint({{&1, :_, :_}}, true))
+    :code.purge(floor)
+    :code.delete(floor)
+    :code.purge(floor)
+    File.rm({copy:?})
+  end
+end).()"#
+    )
+}
+
+fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
+    }
+    let reps = ctx.config.reps;
+    let pool = edit_pool(ctx, 1, reps)?;
+    let (mut dap, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), TIMEOUT)?;
+    let copy = ctx.logs.join("compile_floor.ex");
+    let mut reloads = Vec::new();
+    let mut floors = Vec::new();
+    let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
+    for rep in 0..reps {
+        let target = pick(pool.len(), 1, rep, reps)
+            .first()
+            .and_then(|&i| pool.get(i))
+            .cloned()
+            .ok_or("no edit target")?;
+        let generation = ctx.next_generation();
+        let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+        ctx.write_edits(&[(target.file.clone(), edited)])?;
+        let path = ctx.root.join(&target.file);
+        let started = Instant::now();
+        let response = dap
+            .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
+            .map_err(|e| e.0)?;
+        let ms = ms_since(started);
+        let body = &response["body"];
+        if response["success"] != true || body["success"] == false {
+            return Err(format!(
+                "reloadCode failed: {}",
+                crate::dap_client::response_message(&response)
+            ));
+        }
+        if !body["reloaded"].to_string().contains(target.module.as_str()) {
+            return Err(format!("reloadCode did not reload {}: {body}", target.module));
+        }
+        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
+            if let Some(value) = body["timings"][*phase].as_f64() {
+                values.push(value);
+            }
+        }
+        let expression = compile_floor_expression(&path.to_string_lossy(), &copy.to_string_lossy(), &target.module);
+        let response = dap
+            .request_ok(
+                "evaluate",
+                json!({"expression": expression, "context": "repl"}),
+                TIMEOUT,
+            )
+            .map_err(|e| e.0)?;
+        let result = response["body"]["result"].as_str().unwrap_or_default();
+        let us: f64 = result
+            .trim()
+            .parse()
+            .map_err(|_| format!("unexpected result of Code.compile_file/1: {result:?}"))?;
+        reloads.push(ms);
+        floors.push(us / 1000.0);
+    }
+    ctx.end_session(dap)?;
+    let outcome = paired(&reloads, &floors, "reload_ms", "compile_floor_ms")?;
+    let mut timings = Map::new();
+    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
+        timings.insert(
+            (*phase).to_owned(),
+            json!(crate::stats::median(values).map(crate::stats::round1)),
+        );
+    }
+    Ok(with_extra(outcome, "timings_median", Value::Object(timings)))
+}
+
+/// The module `interpreted_call_slowdown` runs, under `name`: a CPU-bound
+/// loop and a request-like handler, each with a `repeat_*` function that
+/// calls it `reps` times (so that the loop runs as the code does,
+/// interpreted or native, and the evaluation's overhead is paid once).
+pub fn slowdown_module(name: &str) -> String {
+    format!(
+        r#"defmodule {name} do
+  @moduledoc false
+
+  def repeat_cpu(0, _n), do: :ok
+  def repeat_cpu(reps, n), do: (cpu(n, 0); repeat_cpu(reps - 1, n))
+
+  def repeat_handle(0, _params), do: :ok
+  def repeat_handle(reps, params), do: (handle(params); repeat_handle(reps - 1, params))
+
+  def cpu(0, acc), do: acc
+  def cpu(n, acc), do: cpu(n - 1, rem(acc + n * n, 1_000_003))
+
+  def handle(params) do
+    with {{:ok, id}} <- fetch_int(params, "id"),
+         {{:ok, page}} <- fetch_int(params, "page") do
+      items =
+        for k <- 1..20 do
+          %{{id: id * 100 + k, name: "item-#{{id}}-#{{k}}", price: rem(k * 37 + page, 101)}}
+        end
+
+      visible = Enum.filter(items, &(&1.price > 10))
+      total = Enum.reduce(visible, 0, &(&1.price + &2))
+      names = visible |> Enum.map(& &1.name) |> Enum.join(",")
+      {{200, %{{"content-type" => "application/json"}},
+       %{{user: id, page: page, count: length(visible), total: total, names: names}}}}
+    else
+      {{:error, field}} -> {{400, %{{}}, %{{error: "bad #{{field}}"}}}}
+    end
+  end
+
+  defp fetch_int(params, key) do
+    case Map.fetch(params, key) do
+      {{:ok, v}} when is_integer(v) ->
+        {{:ok, v}}
+
+      {{:ok, v}} when is_binary(v) ->
+        case Integer.parse(v) do
+          {{i, ""}} -> {{:ok, i}}
+          _ -> {{:error, key}}
+        end
+
+      _ ->
+        {{:error, key}}
+    end
+  end
+end
+"#
+    )
+}
+
+/// Loop length of the CPU-bound function, and calls per timing (native,
+/// interpreted): each timing takes milliseconds to tens of milliseconds.
+const SLOWDOWN_CPU_N: u32 = 20_000;
+const SLOWDOWN_REPS: [(u32, u32); 2] = [(50, 2), (2000, 10)];
+
+/// `{cpu native, cpu interpreted, handler native, handler interpreted}`,
+/// nanoseconds per call, each after one untimed warm-up call.
+fn slowdown_expression(interpreted: &str, native: &str) -> String {
+    let [(cpu_native, cpu_interpreted), (handle_native, handle_interpreted)] = SLOWDOWN_REPS;
+    format!(
+        r#"(fn ->
+  params = %{{"id" => "42", "page" => 3}}
+  time = fn f, reps -> f.(1); {{us, _}} = :timer.tc(fn -> f.(reps) end); div(us * 1000, reps) end
+  {{time.(&{native}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_native}),
+   time.(&{interpreted}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_interpreted}),
+   time.(&{native}.repeat_handle(&1, params), {handle_native}),
+   time.(&{interpreted}.repeat_handle(&1, params), {handle_interpreted})}}
+end).()"#
+    )
+}
+
+fn interpreted_call_slowdown(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let app = ctx.project.options.app_name.clone();
+    let app_module = ctx.project.app_module.clone();
+    let interpreted = format!("{app_module}.Slowdown.Interpreted");
+    let native = format!("{app_module}.Slowdown.Native");
+    let files: Vec<PathBuf> = ["interpreted", "native"]
+        .iter()
+        .map(|name| ctx.root.join(format!("lib/{app}/slowdown_{name}.ex")))
+        .collect();
+    for (file, module) in files.iter().zip([&interpreted, &native]) {
+        std::fs::write(file, slowdown_module(module)).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    // The launch compiles the two modules (Mix) and interprets one.
+    let launched = ctx.launch_session_with(
+        json!({"reloadOnSave": "off", "excludeModules": [native], "debugExpressionTimeoutMs": 60_000}),
+        crate::bench::compile_timeout(ctx.modules()),
+    );
+    let outcome = launched.and_then(|(mut dap, _)| {
+        let expression = slowdown_expression(&interpreted, &native);
+        let mut cpu = Vec::new();
+        let mut handler = Vec::new();
+        for _ in 0..ctx.config.reps {
+            let response = dap
+                .request_ok(
+                    "evaluate",
+                    json!({"expression": expression, "context": "repl"}),
+                    TIMEOUT,
+                )
+                .map_err(|e| e.0)?;
+            let text = response["body"]["result"].as_str().unwrap_or_default();
+            let numbers: Vec<f64> = text
+                .trim_matches(|c| c == '{' || c == '}')
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            let [cpu_native, cpu_interpreted, handle_native, handle_interpreted] = numbers[..] else {
+                return Err(format!("unexpected result of the slowdown timing: {text:?}"));
+            };
+            cpu.push((cpu_interpreted, cpu_native));
+            handler.push((handle_interpreted, handle_native));
+        }
+        ctx.end_session(dap)?;
+        let (cpu_interpreted, cpu_native): (Vec<f64>, Vec<f64>) = cpu.into_iter().unzip();
+        let (handle_interpreted, handle_native): (Vec<f64>, Vec<f64>) = handler.into_iter().unzip();
+        let outcome = paired(&cpu_interpreted, &cpu_native, "cpu_interpreted_ns", "cpu_native_ns")?;
+        let handler_ratios = pair_ratios(&handle_interpreted, &handle_native)?;
+        let outcome = with_extra(
+            outcome,
+            "request_handler_ratio",
+            crate::stats::describe_unit(&handler_ratios, "ratio"),
+        );
+        let outcome = with_extra(
+            outcome,
+            "handler_interpreted_ns",
+            crate::stats::describe(&handle_interpreted),
+        );
+        Ok(with_extra(
+            outcome,
+            "handler_native_ns",
+            crate::stats::describe(&handle_native),
+        ))
+    });
+    for file in &files {
+        std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{parse_serial_ni, pick};
+    use super::{compile_floor_expression, pair_ratios, parse_serial_ni, pick, slowdown_module};
 
     #[test]
     fn the_serial_ni_result_parses() {
@@ -776,5 +1097,35 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), 5);
         assert_eq!(pick(3, 5, 0, 1).len(), 3);
+    }
+
+    #[test]
+    fn pairs_give_ratios_or_say_why_not() {
+        assert_eq!(pair_ratios(&[30.0, 12.0], &[10.0, 8.0]), Ok(vec![3.0, 1.5]));
+        assert!(pair_ratios(&[1.0], &[]).is_err());
+        assert!(pair_ratios(&[], &[]).is_err());
+        assert!(pair_ratios(&[1.0], &[0.0]).is_err());
+    }
+
+    #[test]
+    fn the_floor_compiles_a_renamed_copy_and_restores_the_session() {
+        let e = compile_floor_expression("/p/lib/a.ex", "/l/floor.ex", "App.A");
+        assert!(
+            e.contains(r#""defmodule App.A do", "defmodule App.A.CompileFloor do""#),
+            "{e}"
+        );
+        assert!(
+            e.contains(r#":timer.tc(fn -> Code.compile_file("/l/floor.ex") end)"#),
+            "{e}"
+        );
+        assert!(e.contains("Code.put_compiler_option(:tracers, tracers)"), "{e}");
+        assert!(e.contains(":code.delete(floor)"), "{e}");
+    }
+
+    #[test]
+    fn the_slowdown_module_names_itself() {
+        let m = slowdown_module("App.Slowdown.Native");
+        assert!(m.starts_with("defmodule App.Slowdown.Native do"), "{m}");
+        assert!(m.contains(r#"name: "item-#{id}-#{k}""#), "{m}");
     }
 }

@@ -37,17 +37,31 @@ pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// Rounds to 0.001: a ratio near 1 (a target of 1.3) needs more than 0.1.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// `{"median", "p95", "min", "max", "reps", "samples"}` of `samples`.
 pub fn describe(samples: &[f64]) -> Value {
+    describe_rounded(samples, round1)
+}
+
+/// [`describe`] of a measurement in `unit`: ratios to 0.001, the rest to 0.1.
+pub fn describe_unit(samples: &[f64], unit: &str) -> Value {
+    describe_rounded(samples, if unit == "ratio" { round3 } else { round1 })
+}
+
+fn describe_rounded(samples: &[f64], round: fn(f64) -> f64) -> Value {
     let min = samples.iter().copied().reduce(f64::min);
     let max = samples.iter().copied().reduce(f64::max);
     json!({
-        "median": median(samples).map(round1),
-        "p95": p95(samples).map(round1),
-        "min": min.map(round1),
-        "max": max.map(round1),
+        "median": median(samples).map(round),
+        "p95": p95(samples).map(round),
+        "min": min.map(round),
+        "max": max.map(round),
         "reps": samples.len(),
-        "samples": samples.iter().copied().map(round1).collect::<Vec<_>>(),
+        "samples": samples.iter().copied().map(round).collect::<Vec<_>>(),
     })
 }
 
@@ -65,5 +79,7 @@ mod tests {
         assert_eq!(p95(&twenty), Some(19.0));
         let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(p95(&hundred), Some(95.0));
+        assert_eq!(describe_unit(&[1.23456], "ratio")["median"], json!(1.235));
+        assert_eq!(describe_unit(&[1.23456], "ms")["median"], json!(1.2));
     }
 }

@@ -26,6 +26,13 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "plain_mix_recompile_1_ms",
     "plain_mix_recompile_1_ms_2000",
     "reload_soak",
+    "launch_to_first_breakpoint_vs_nodebug",
+    "launch_to_first_breakpoint_vs_nodebug_2000",
+    "reload_1_vs_compile_floor",
+    "reload_1_vs_compile_floor_2000",
+    "reload_hub_vs_plain_mix",
+    "reload_hub_vs_plain_mix_2000",
+    "interpreted_call_slowdown",
     "machine",
 ];
 
@@ -58,6 +65,18 @@ fn ratio(numerator: Derived, denominator: Derived) -> Derived {
         (Err(a), Err(b)) => Err(format!("{a}; {b}")),
         (Err(e), _) | (_, Err(e)) => Err(e),
     }
+}
+
+/// `{"cpu_bound": r, "request_handler": r}`: the medians of
+/// `interpreted_call_slowdown` at `modules` (interpreted / native).
+fn slowdown(sizes: &[Value], modules: usize) -> Result<Value, String> {
+    let cpu = median_at(sizes, modules, "interpreted_call_slowdown")?;
+    let handler = sizes
+        .iter()
+        .find(|s| s["modules"].as_u64() == Some(modules as u64))
+        .and_then(|s| s["measurements"]["interpreted_call_slowdown"]["request_handler_ratio"]["median"].as_f64())
+        .ok_or_else(|| format!("interpreted_call_slowdown at {modules} modules has no request_handler_ratio"))?;
+    Ok(json!({"cpu_bound": round1(cpu), "request_handler": round1(handler)}))
 }
 
 /// The summary of a report's `sizes`. Sizes without a number in their key
@@ -150,6 +169,38 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
             "plain_mix_recompile_1_ms_2000",
             median_at(sizes, 2000, "plain_mix_recompile_1_ms"),
         ),
+        // Medians of per-pair ratios, each pair measured back to back.
+        (
+            "launch_to_first_breakpoint_vs_nodebug",
+            median_at(sizes, base, "launch_to_first_breakpoint_vs_nodebug"),
+        ),
+        (
+            "launch_to_first_breakpoint_vs_nodebug_2000",
+            median_at(sizes, 2000, "launch_to_first_breakpoint_vs_nodebug"),
+        ),
+        (
+            "reload_1_vs_compile_floor",
+            median_at(sizes, base, "reload_1_vs_compile_floor"),
+        ),
+        (
+            "reload_1_vs_compile_floor_2000",
+            median_at(sizes, 2000, "reload_1_vs_compile_floor"),
+        ),
+        // Two measurements of the same run (a hub edit is too slow to pair).
+        (
+            "reload_hub_vs_plain_mix",
+            ratio(
+                median_at(sizes, base, "reload_hub_ms"),
+                median_at(sizes, base, "plain_mix_recompile_hub_ms"),
+            ),
+        ),
+        (
+            "reload_hub_vs_plain_mix_2000",
+            ratio(
+                median_at(sizes, 2000, "reload_hub_ms"),
+                median_at(sizes, 2000, "plain_mix_recompile_hub_ms"),
+            ),
+        ),
     ];
 
     let mut summary = Map::new();
@@ -199,6 +250,16 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
                 .and_then(|m| m["not_measured"].as_str().or(m["error"].as_str()))
                 .unwrap_or("reload_soak_ms was not measured at the summary size");
             not_measured.insert("reload_soak".to_owned(), json!(why));
+        }
+    }
+    // Interpreted / native at the summary size, for both functions.
+    match slowdown(sizes, base) {
+        Ok(value) => {
+            summary.insert("interpreted_call_slowdown".to_owned(), value);
+        }
+        Err(why) => {
+            summary.insert("interpreted_call_slowdown".to_owned(), Value::Null);
+            not_measured.insert("interpreted_call_slowdown".to_owned(), json!(why));
         }
     }
     summary.insert(
@@ -253,5 +314,51 @@ mod tests {
             .unwrap_or("");
         assert!(why.contains("needs reloadCode"), "{why}");
         assert_eq!(summary["machine"], json!({"cores": 2, "otp": "25", "elixir": "1.14.0"}));
+    }
+
+    #[test]
+    fn derives_the_keys_measured_against_a_reference() {
+        let sizes = vec![
+            size(
+                200,
+                json!({
+                    "launch_to_first_breakpoint_vs_nodebug": {"median": 1.234},
+                    "reload_1_vs_compile_floor": {"median": 2.456},
+                    "reload_hub_ms": {"median": 3000.0},
+                    "plain_mix_recompile_hub_ms": {"median": 2400.0},
+                    "interpreted_call_slowdown": {"median": 312.46, "request_handler_ratio": {"median": 41.26}},
+                }),
+            ),
+            size(
+                2000,
+                json!({
+                    "launch_to_first_breakpoint_vs_nodebug": {"median": 1.1},
+                    "reload_1_vs_compile_floor": {"median": null, "error": "reloadCode failed"},
+                    "reload_hub_ms": {"median": 40000.0},
+                    "plain_mix_recompile_hub_ms": {"median": 50000.0},
+                }),
+            ),
+        ];
+        let summary = summarize(&sizes, &json!({}));
+        assert_eq!(summary["launch_to_first_breakpoint_vs_nodebug"], json!(1.23));
+        assert_eq!(summary["launch_to_first_breakpoint_vs_nodebug_2000"], json!(1.1));
+        assert_eq!(summary["reload_1_vs_compile_floor"], json!(2.46));
+        assert_eq!(summary["reload_1_vs_compile_floor_2000"], Value::Null);
+        let why = summary["not_measured"]["reload_1_vs_compile_floor_2000"]
+            .as_str()
+            .unwrap_or("");
+        assert!(why.contains("failed: reloadCode failed"), "{why}");
+        // Reload / plain Mix: below 1 when the reload is faster.
+        assert_eq!(summary["reload_hub_vs_plain_mix"], json!(1.25));
+        assert_eq!(summary["reload_hub_vs_plain_mix_2000"], json!(0.8));
+        assert_eq!(
+            summary["interpreted_call_slowdown"],
+            json!({"cpu_bound": 312.5, "request_handler": 41.3})
+        );
+        // Without the handler's ratio there is no slowdown object.
+        let partial = vec![size(200, json!({"interpreted_call_slowdown": {"median": 300.0}}))];
+        let summary = summarize(&partial, &json!({}));
+        assert_eq!(summary["interpreted_call_slowdown"], Value::Null);
+        assert!(summary["not_measured"]["interpreted_call_slowdown"].is_string());
     }
 }

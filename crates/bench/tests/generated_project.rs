@@ -204,6 +204,12 @@ fn mix_compiles_the_project_without_warnings_and_it_runs() {
     assert!(out.contains("WORKLOAD_OK"), "{out}");
     // The runner's start line, what the benchmark waits for, comes once.
     assert_eq!(out.matches(&project.workload.started_marker).count(), 1, "{out}");
+    // And the first iteration's, what a launch with `noDebug` waits for.
+    assert_eq!(
+        out.matches(&project.workload.first_iteration_marker).count(),
+        1,
+        "{out}"
+    );
     for target in project.sample_edit_targets(3) {
         let marker = format!("BREAKPOINT_HIT {}:{}", target.module, target.breakpoint_line);
         assert!(out.contains(&marker), "{marker} missing in:\n{out}");
@@ -276,6 +282,10 @@ fn output_for_a_seed_is_stable_across_commits() {
     // Changed deliberately when the workload runner learnt to print its
     // start line (`started_marker`): one `IO.puts` in `init/1`, so compile
     // and recompile timings before and after compare, launch timings not.
-    const GOLDEN: u64 = 1_156_112_059_126_669_923;
+    // Changed again when the runner learnt to print once its first
+    // iteration is done (`first_iteration_marker`, one `IO.puts` after the
+    // first tick, after the start line): compile, reload and launch timings
+    // before and after compare.
+    const GOLDEN: u64 = 17_866_020_993_236_820_581;
     assert_eq!(digest(&generate(1)), GOLDEN, "generated output changed");
 }

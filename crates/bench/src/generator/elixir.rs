@@ -643,6 +643,9 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
   @impl true
   def handle_info(:tick, state) do
     result = Entry.run(state.iteration)
+    # Once, when the first iteration has walked its chain: what a benchmark
+    # without a debugger waits for where a debugged one stops at a breakpoint.
+    if state.iteration == 0, do: IO.puts("${app}: first iteration done")
     :ets.update_counter(@table, :iterations, 1)
     schedule(state.interval)
     {:noreply, %{state | iteration: state.iteration + 1, last_value: result.value}}
