@@ -443,3 +443,149 @@ fn attach_refuses_an_unknown_node_and_a_wrong_cookie() {
         "refused the connection",
     );
 }
+
+/// Attaches (with `extra` attributes), sets a breakpoint on the counter's
+/// bump and waits for the ticker to stop there; returns the client and the
+/// stopped thread.
+fn attach_and_stop(epmd: &Epmd, node: &Node, extra: Value) -> (DapClient, i64) {
+    let mut dap = adapter(epmd);
+    let response = dap.request("attach", attach_arguments(node, extra), LAUNCH_TIMEOUT);
+    assert_eq!(
+        response["success"],
+        true,
+        "attach failed: {response}\n{}",
+        dap.transcript()
+    );
+    dap.wait_event("initialized", TIMEOUT);
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let line = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("new_count = count + by"))
+        .unwrap() as i64
+        + 1;
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    (dap, stopped["body"]["threadId"].as_i64().unwrap())
+}
+
+/// Waits until the node reports itself clean (the agent cleans up
+/// asynchronously once it sees the helper go); panics with its last state.
+fn wait_clean(epmd: &Epmd, node: &Node, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = node.remote_eval(epmd, STATE_OF_THE_NODE);
+        let clean = [
+            "interpreted: []",
+            "iserver: nil",
+            "modules: []",
+            "names: []",
+            "nodes: []",
+            "procs: []",
+            "tables: []",
+        ]
+        .iter()
+        .all(|item| state.contains(item));
+        if clean {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node was not clean within {} s: {state}",
+            timeout.as_secs()
+        );
+    }
+}
+
+/// Long names; stepping over and out of the stopped frame; then the adapter
+/// is killed while the process is paused: the agent sees the helper go and
+/// leaves the node as found, the paused process running on.
+#[test]
+fn attach_with_long_names_steps_and_an_adapter_killed_while_paused_leaves_the_node_clean() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, true);
+    let (mut dap, thread) = attach_and_stop(&epmd, &node, json!({}));
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let line = stack["body"]["stackFrames"][0]["line"].as_i64().unwrap();
+    let stepped = dap.request("next", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(stepped["success"], true, "{stepped}");
+    dap.wait_nth_event("stopped", 1, TIMEOUT);
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(stack["body"]["stackFrames"][0]["line"], line + 1, "{stack}");
+    let helper = descendants(dap.adapter_pid());
+    assert!(!helper.is_empty(), "the helper node runs under the adapter");
+    dap.kill_adapter();
+    wait_processes_gone(
+        &helper,
+        Duration::from_secs(5),
+        "the helper node after the adapter's death",
+    );
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert!(node.alive(), "the node attached to must keep running");
+    let later = node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())");
+    let count = |state: &str| -> i64 {
+        let rest = state.split("counter: ").nth(1).unwrap();
+        rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())]
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        later.parse::<i64>().unwrap() > count(&after),
+        "the paused process did not run on: {after} then {later}"
+    );
+}
+
+/// `terminate` in an attach session detaches: the node keeps running, clean.
+#[test]
+fn terminate_in_an_attach_session_leaves_the_node_running_and_clean() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, false);
+    let (mut dap, _thread) = attach_and_stop(&epmd, &node, json!({}));
+    let terminate = dap.request("terminate", json!({}), TIMEOUT);
+    assert_eq!(terminate["success"], true, "{terminate}");
+    dap.wait_event("terminated", TIMEOUT);
+    assert!(
+        dap.events_named("exited").is_empty(),
+        "the node attached to did not exit: {}",
+        dap.transcript()
+    );
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert!(node.alive(), "the node attached to must keep running");
+}
+
+/// The node stops during the session: the session ends with `terminated`
+/// (no `exited`: the node was not the adapter's) and its helper goes.
+#[test]
+fn a_node_that_stops_ends_the_attach_session() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let helper = descendants(dap.adapter_pid());
+    drop(node);
+    dap.wait_event("terminated", TIMEOUT);
+    dap.wait_output("console", "the connection to", TIMEOUT);
+    wait_processes_gone(
+        &helper,
+        Duration::from_secs(5),
+        "the helper node after the node stopped",
+    );
+    assert!(dap.events_named("exited").is_empty(), "{}", dap.transcript());
+}

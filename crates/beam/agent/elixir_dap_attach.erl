@@ -263,14 +263,14 @@ found() ->
 %% process, none of our processes, tables, generated modules or persistent
 %% terms.
 clean_node(Found) ->
-    catch elixir_dap_dbg:detach(),
+    quietly(fun elixir_dap_dbg:detach/0),
     case whereis(dbg_iserver) of
         undefined -> ok;
         _ ->
-            catch int:no_break(),
-            catch int:auto_attach(false),
-            [catch int:continue(Pid) || {Pid, _, break, _} <- snapshot()],
-            [catch int:nn(M) || M <- interpreted()],
+            quietly(fun int:no_break/0),
+            quietly(fun() -> int:auto_attach(false) end),
+            [quietly(fun() -> int:continue(Pid) end) || {Pid, _, break, _} <- snapshot()],
+            [quietly(fun() -> int:nn(M) end) || M <- interpreted()],
             case maps:get(iserver, Found) of
                 true -> ok;
                 false -> stop_iserver()
@@ -287,7 +287,7 @@ clean_node(Found) ->
             end
     end,
     [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts],
-                          Owner <- [catch ets:info(T, owner)], is_pid(Owner)],
+                          Owner <- [ets:info(T, owner)], is_pid(Owner)],
     [exit(Pid, kill) || Name <- [elixir_dap_reload_invalidator], Pid <- [whereis(Name)], is_pid(Pid)],
     %% The modules breakpoint conditions compile to (elixir_dap_debugger).
     [begin code:purge(M), code:delete(M), code:purge(M) end
@@ -296,6 +296,11 @@ clean_node(Found) ->
                                    is_tuple(Key), tuple_size(Key) =:= 2,
                                    lists:member(element(1, Key), ?MODULES)],
     ok.
+
+%% A clean-up step that may fail (the interpreter stopping under us) without
+%% stopping the others.
+quietly(Fun) ->
+    try Fun() catch _:_ -> ok end.
 
 snapshot() ->
     try int:snapshot() catch _:_ -> [] end.
