@@ -93,7 +93,15 @@ impl Node {
     /// Starts the node with short names (`long`: `name@127.0.0.1`) and
     /// waits for the application's first tick.
     fn start(epmd: &Epmd, long: bool) -> Node {
+        Node::start_with(epmd, long, &[])
+    }
+
+    /// Like [`Node::start`], with `files` (path, content) added to the project first.
+    fn start_with(epmd: &Epmd, long: bool, files: &[(&str, &str)]) -> Node {
         let project = fixture("otp_app");
+        for (path, content) in files {
+            std::fs::write(project.path().join(path), content).unwrap();
+        }
         let base = unique("attach_node");
         let (flag, name) = if long {
             ("--name", format!("{base}@127.0.0.1"))
@@ -260,7 +268,8 @@ modules = for {m, _} <- :code.all_loaded(), ours.(m), do: m
 names = for n <- Process.registered(), ours.(n), do: n
 nodes = for n <- Node.list(:connected), ours.(n), do: n
 count = OtpApp.Counter.value()
-inspect(%{iserver: iserver, interpreted: interpreted, procs: procs, tables: tables, modules: modules, names: names, nodes: nodes, counter: count})
+pids = {Process.whereis(OtpApp.Counter), Process.whereis(OtpApp.Ticker)}
+inspect(%{pids: pids, iserver: iserver, interpreted: interpreted, procs: procs, tables: tables, modules: modules, names: names, nodes: nodes, counter: count})
 "#;
 
 #[test]
@@ -375,6 +384,11 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
             "the node is not as found:\nbefore: {before}\nafter:  {after}"
         );
     }
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the GenServers (one paused at the detach) must survive it"
+    );
     let count = |state: &str| -> i64 {
         let rest = state.split("counter: ").nth(1).unwrap();
         rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())]
@@ -386,6 +400,12 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
         later.parse::<i64>().unwrap() > count(&after),
         "the counter no longer moves: {after} then {later}"
     );
+}
+
+/// The counter's and the ticker's pids in a [`STATE_OF_THE_NODE`].
+fn pids_of(state: &str) -> String {
+    let rest = state.split("pids: ").nth(1).unwrap();
+    rest[..rest.find('}').unwrap() + 1].to_owned()
 }
 
 /// A bad attach is answered within 5 s with an error naming the attribute,
@@ -513,6 +533,7 @@ fn wait_clean(epmd: &Epmd, node: &Node, timeout: Duration) -> String {
 fn attach_with_long_names_steps_and_an_adapter_killed_while_paused_leaves_the_node_clean() {
     let epmd = Epmd::start();
     let mut node = Node::start(&epmd, true);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
     let (mut dap, thread) = attach_and_stop(&epmd, &node, json!({}));
     let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
     let line = stack["body"]["stackFrames"][0]["line"].as_i64().unwrap();
@@ -531,6 +552,7 @@ fn attach_with_long_names_steps_and_an_adapter_killed_while_paused_leaves_the_no
     );
     let after = wait_clean(&epmd, &node, Duration::from_secs(10));
     assert!(node.alive(), "the node attached to must keep running");
+    assert_eq!(pids_of(&before), pids_of(&after), "the paused GenServer must survive");
     let later = node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())");
     let count = |state: &str| -> i64 {
         let rest = state.split("counter: ").nth(1).unwrap();
@@ -588,4 +610,67 @@ fn a_node_that_stops_ends_the_attach_session() {
         "the helper node after the node stopped",
     );
     assert!(dap.events_named("exited").is_empty(), "{}", dap.transcript());
+}
+
+const LOOPER: &str = r#"defmodule OtpApp.Looper do
+  @moduledoc "A process that never leaves its module: once interpreted, it stays in the interpreter."
+  def start do
+    spawn(fn ->
+      Process.register(self(), :attach_looper)
+      loop(0)
+    end)
+  end
+
+  defp loop(n) do
+    receive do
+      {:get, from} -> send(from, {:looped, n})
+    after
+      5 -> :ok
+    end
+
+    loop(n + 1)
+  end
+end
+"#;
+
+/// A process that entered interpreted code during the session and never
+/// leaves it survives the detach: the interpreter stays for it, and the
+/// console says which process; everything else of ours goes.
+#[test]
+fn detach_keeps_the_interpreter_for_a_process_still_inside_interpreted_code() {
+    let epmd = Epmd::start();
+    let node = Node::start_with(&epmd, false, &[("lib/otp_app/looper.ex", LOOPER)]);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let started = dap.request(
+        "evaluate",
+        json!({"expression": "OtpApp.Looper.start() |> is_pid()", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(started["body"]["result"], "true", "{started}");
+    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(disconnect["success"], true, "{disconnect}");
+    dap.wait_output("console", "still in interpreted code", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let state = node.remote_eval(
+        &epmd,
+        r#"send(:attach_looper, {:get, self()})
+        looped = receive do {:looped, n} -> n > 0 after 2000 -> :no_answer end
+        ours = fn name -> String.starts_with?(to_string(name), "elixir_dap") end
+        modules = for {m, _} <- :code.all_loaded(), ours.(m), do: m
+        {caller, ref} = spawn_monitor(fn -> OtpApp.Counter.value() end)
+        receive do {:DOWN, ^ref, _, _, _} -> :ok after 2000 -> :no_down end
+        interpreted_call = Enum.any?(:int.snapshot(), fn {p, _, _, _} -> p == caller end)
+        inspect(%{looped: looped, modules: modules, interpreted_call: interpreted_call})"#,
+    );
+    assert_eq!(
+        state, "%{interpreted_call: false, looped: true, modules: []}",
+        "the looper must run on, new calls run native code, none of our modules is left"
+    );
 }

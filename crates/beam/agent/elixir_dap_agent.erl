@@ -101,8 +101,8 @@ handle_frame(Frame, State) ->
         {call, Id, detach} when State#state.found =/= undefined ->
             %% Attached: leave the node as found, then end (the helper
             %% disconnects).
-            elixir_dap_attach:clean_node(State#state.found),
-            send_term(State#state.sock, {reply, Id, {ok, ok}}),
+            Cleaned = elixir_dap_attach:clean_node(State#state.found),
+            send_term(State#state.sock, {reply, Id, {ok, Cleaned}}),
             leave_node(detached);
         {call, Id, detach} ->
             elixir_dap_dbg:detach(),

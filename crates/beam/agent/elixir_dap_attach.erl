@@ -260,25 +260,41 @@ found() ->
       int_on_path => code:which(int) =/= non_existing}.
 
 %% Leaves the node as found: no breakpoint, nothing interpreted, no paused
-%% process, none of our processes, tables, generated modules or persistent
+%% process (answers the processes that still run interpreted code: for them
+%% the interpreter stays), none of our processes, tables, generated modules or persistent
 %% terms.
 clean_node(Found) ->
+    Iserver = maps:get(iserver, Found),
     quietly(fun elixir_dap_dbg:detach/0),
-    case whereis(dbg_iserver) of
-        undefined -> ok;
+    Kept = case whereis(dbg_iserver) of
+        undefined -> [];
         _ ->
             quietly(fun int:no_break/0),
             quietly(fun() -> int:auto_attach(false) end),
+            quietly(fun int:subscribe/0),
             [quietly(fun() -> int:continue(Pid) end) || {Pid, _, break, _} <- snapshot()],
-            [quietly(fun() -> int:nn(M) end) || M <- interpreted()],
-            case maps:get(iserver, Found) of
-                true -> ok;
-                false -> stop_iserver()
+            %% New calls run native code from here on (what int:nn/1 does in
+            %% each module, without telling the meta processes: a meta with
+            %% the module on its stack would kill its process).
+            Interpreted = interpreted(),
+            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
+            %% A process still inside interpreted code runs on there (OTP's
+            %% rule: it keeps the version it runs); stopping the interpreter
+            %% would kill it. Wait a moment for the continued ones to leave
+            %% it; if some stay, the interpreter stays for them.
+            Deadline = erlang:monotonic_time(millisecond) + 1000,
+            case inside_interpreted(Deadline) of
+                [] ->
+                    [quietly(fun() -> int:nn(M) end) || M <- Interpreted],
+                    Iserver orelse stop_iserver(),
+                    [];
+                Busy ->
+                    Busy
             end
     end,
-    maps:get(debugger_started, Found) orelse application:stop(debugger),
-    maps:get(debugger_loaded, Found) orelse application:unload(debugger),
-    case maps:get(int_on_path, Found) of
+    Kept =:= [] andalso not maps:get(debugger_started, Found) andalso application:stop(debugger),
+    Kept =:= [] andalso not maps:get(debugger_loaded, Found) andalso application:unload(debugger),
+    case maps:get(int_on_path, Found) orelse Kept =/= [] of
         true -> ok;
         false ->
             case code:which(int) of
@@ -295,7 +311,22 @@ clean_node(Found) ->
     [persistent_term:erase(Key) || {Key, _} <- persistent_term:get(),
                                    is_tuple(Key), tuple_size(Key) =:= 2,
                                    lists:member(element(1, Key), ?MODULES)],
-    ok.
+    #{kept_interpreted => Kept}.
+
+%% The processes still in interpreted code (running, waiting in a receive,
+%% or paused) once every status change until Deadline has been seen (the
+%% interpreter sends them to subscribers).
+inside_interpreted(Deadline) ->
+    case [P || {P, _, S, _} <- snapshot(), S =:= running orelse S =:= waiting orelse S =:= break,
+               is_process_alive(P)] of
+        [] -> [];
+        Busy ->
+            Left = Deadline - erlang:monotonic_time(millisecond),
+            receive
+                {int, {new_status, _, _, _}} -> inside_interpreted(Deadline)
+            after max(0, Left) -> Busy
+            end
+    end.
 
 %% A clean-up step that may fail (the interpreter stopping under us) without
 %% stopping the others.

@@ -169,7 +169,13 @@ impl Session {
         let node = self.attached.as_ref().map(|a| a.node.clone()).unwrap_or_default();
         let clean = self.leave_node().await;
         self.client.console(match clean {
-            Ok(()) => format!("elixir-dap: detached from {node}; it keeps running, as found"),
+            Ok(kept) if kept.is_empty() => format!("elixir-dap: detached from {node}; it keeps running, as found"),
+            Ok(kept) => format!(
+                "elixir-dap: detached from {node}; it keeps running; {} still in interpreted code ({}) \
+                 run on under the interpreter, which stays until they leave it",
+                ::reload::counted(kept.len(), "process", "processes"),
+                kept.join(", ")
+            ),
             Err(why) => format!("elixir-dap: detached from {node} ({why}); it keeps running"),
         });
         Ok(None)
@@ -178,18 +184,25 @@ impl Session {
     /// Asks the remote agent to clean the node up and waits for the helper
     /// to purge the agent and exit; kills the helper if either fails (the
     /// agent then cleans up when it sees the helper go).
-    async fn leave_node(&mut self) -> Result<(), String> {
+    /// Answers the processes left running interpreted code.
+    async fn leave_node(&mut self) -> Result<Vec<String>, String> {
         self.debugger = None;
         *lock(&self.pump_threads) = None;
         self.stop_epoch = None;
         let Some(mut debuggee) = self.debuggee.take() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let detached = debuggee.agent.call(term::atom("detach"), CLEAN_UP_TIMEOUT).await;
         let exited = debuggee.wait_exit(EXIT_TIMEOUT).await;
         self.terminated = true;
         match (detached, exited) {
-            (Ok(_), Some(_)) => Ok(()),
+            (Ok(cleaned), Some(_)) => Ok(cleaned
+                .get("kept_interpreted")
+                .and_then(TermExt::as_elements)
+                .unwrap_or_default()
+                .iter()
+                .map(|pid| format!("{pid}"))
+                .collect()),
             (Err(e), _) => {
                 debuggee.terminate();
                 let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
