@@ -311,6 +311,7 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     // The ticker bumps the counter every 50 ms: it stops there.
     let stopped = dap.wait_event("stopped", TIMEOUT);
     let first_stop = started.elapsed();
+    let stopped_at = Instant::now();
     eprintln!(
         "attach: answered in {} ms, first breakpoint stop {} ms after the attach request",
         attached_in.as_millis(),
@@ -363,6 +364,11 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
 
     // Detach while paused: the process goes on, the node is left as found.
     let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    let paused = stopped_at.elapsed();
+    eprintln!(
+        "attach: paused {} ms at the breakpoint before the detach",
+        paused.as_millis()
+    );
     assert_eq!(disconnect["success"], true, "{disconnect}");
     dap.wait_event("terminated", TIMEOUT);
     dap.wait_output("console", "detached from", TIMEOUT);
@@ -384,11 +390,17 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
             "the node is not as found:\nbefore: {before}\nafter:  {after}"
         );
     }
+    // The ticker waits in `GenServer.call` for the paused counter: it exits
+    // (and is restarted) if the pause outlasts the call's 5 s timeout.
+    let (counter_before, ticker_before) = pids_of(&before);
+    let (counter_after, ticker_after) = pids_of(&after);
     assert_eq!(
-        pids_of(&before),
-        pids_of(&after),
-        "the GenServers (one paused at the detach) must survive it"
+        counter_before, counter_after,
+        "the counter, paused at the detach, must survive it"
     );
+    if paused.as_secs() < 5 {
+        assert_eq!(ticker_before, ticker_after, "the ticker must survive the detach");
+    }
     let count = |state: &str| -> i64 {
         let rest = state.split("counter: ").nth(1).unwrap();
         rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())]
@@ -403,9 +415,10 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
 }
 
 /// The counter's and the ticker's pids in a [`STATE_OF_THE_NODE`].
-fn pids_of(state: &str) -> String {
-    let rest = state.split("pids: ").nth(1).unwrap();
-    rest[..rest.find('}').unwrap() + 1].to_owned()
+fn pids_of(state: &str) -> (String, String) {
+    let rest = state.split("pids: {").nth(1).unwrap();
+    let (counter, rest) = rest.split_once(", ").unwrap();
+    (counter.to_owned(), rest[..rest.find('}').unwrap()].to_owned())
 }
 
 /// A bad attach is answered within 5 s with an error naming the attribute,
@@ -552,7 +565,7 @@ fn attach_with_long_names_steps_and_an_adapter_killed_while_paused_leaves_the_no
     );
     let after = wait_clean(&epmd, &node, Duration::from_secs(10));
     assert!(node.alive(), "the node attached to must keep running");
-    assert_eq!(pids_of(&before), pids_of(&after), "the paused GenServer must survive");
+    assert_eq!(pids_of(&before).0, pids_of(&after).0, "the paused counter must survive");
     let later = node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())");
     let count = |state: &str| -> i64 {
         let rest = state.split("counter: ").nth(1).unwrap();
@@ -669,8 +682,67 @@ fn detach_keeps_the_interpreter_for_a_process_still_inside_interpreted_code() {
         interpreted_call = Enum.any?(:int.snapshot(), fn {p, _, _, _} -> p == caller end)
         inspect(%{looped: looped, modules: modules, interpreted_call: interpreted_call})"#,
     );
+    assert!(
+        ["interpreted_call: false", "looped: true", "modules: []"]
+            .iter()
+            .all(|item| state.contains(item)),
+        "the looper must run on, new calls run native code, none of our modules is left: {state}"
+    );
+}
+
+/// Interpreting modules the node is running: the ticker waits inside its
+/// own `handle_info` (in a call to the counter, paused at a breakpoint) when
+/// `configurationDone` interprets it. It must survive that, the continue and
+/// the detach, and tick on.
+#[test]
+fn interpreting_a_module_a_waiting_process_is_inside_keeps_the_process() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let line = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("new_count = count + by"))
+        .unwrap() as i64
+        + 1;
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
     assert_eq!(
-        state, "%{interpreted_call: false, looped: true, modules: []}",
-        "the looper must run on, new calls run native code, none of our modules is left"
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
+        true
+    );
+    let ticking = dap.request(
+        "evaluate",
+        json!({"expression": "a = OtpApp.Counter.value(); Process.sleep(200); OtpApp.Counter.value() > a", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(ticking["body"]["result"], "true", "{ticking}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the counter and the ticker must survive"
     );
 }

@@ -154,9 +154,23 @@ impl Session {
     }
 
     /// `configurationDone` of an attach session: interpret the selected
-    /// modules; nothing is run.
+    /// modules; nothing is run. The node runs them already, so each goes
+    /// through `:int.ni/1`'s own path ([`Debugger::interpret`]): the batch
+    /// path of a launch loads native code first, and a process inside the
+    /// module (a GenServer waiting in a call) was found killed later.
     pub(super) async fn attach_configuration_done(&mut self) -> Handled {
-        self.interpret_selected().await?;
+        if let Some(debugger) = self.debugger.as_mut() {
+            let pending = debugger.pending_interpretation();
+            if !pending.is_empty() {
+                let started = std::time::Instant::now();
+                debugger.interpret(&pending).await?;
+                self.client.console(format!(
+                    "elixir-dap: interpreted {} in {} ms",
+                    ::reload::counted(pending.len(), "module", "modules"),
+                    started.elapsed().as_millis()
+                ));
+            }
+        }
         if let Some(program) = self.program.as_mut() {
             program.started = true;
         }
