@@ -746,3 +746,67 @@ fn interpreting_a_module_a_waiting_process_is_inside_keeps_the_process() {
         "the counter and the ticker must survive"
     );
 }
+
+/// `reloadCode` in an attach session, for a node on this machine run by Mix:
+/// the counter's module gets a new function, its state is kept; after the
+/// detach the reloaded code stays loaded and the overlay is off the code path.
+#[test]
+fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let response = dap.request(
+        "attach",
+        attach_arguments(&node, json!({"reloadOnSave": "off"})),
+        LAUNCH_TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let text = std::fs::read_to_string(&counter).unwrap();
+    let edited = text.replace(
+        "  def value, do: GenServer.call(__MODULE__, :value)",
+        "  def value, do: GenServer.call(__MODULE__, :value)\n\n  def doubled, do: GenServer.call(__MODULE__, :doubled)",
+    );
+    let edited = edited.replace(
+        "  def handle_call(:value, _from, count), do: {:reply, count, count}",
+        "  def handle_call(:value, _from, count), do: {:reply, count, count}\n  def handle_call(:doubled, _from, count), do: {:reply, 2 * count, count}",
+    );
+    assert_ne!(edited, text, "the edit must apply");
+    std::fs::write(&counter, edited).unwrap();
+    let reloaded = dap.request("reloadCode", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["success"], true, "{reloaded}\n{}", dap.transcript());
+    assert!(
+        reloaded["body"]["reloaded"].to_string().contains("OtpApp.Counter"),
+        "{reloaded}"
+    );
+    eprintln!(
+        "attach: reload of one module into the attached node: {} ms",
+        reloaded["body"]["timings"]["total"]
+    );
+    let kept = dap.request(
+        "evaluate",
+        json!({"expression": "v = OtpApp.Counter.value(); d = OtpApp.Counter.doubled(); d >= 2 * v and v > 0", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(kept["body"]["result"], "true", "{kept}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the counter kept its process (and state)"
+    );
+    let code = node.remote_eval(
+        &epmd,
+        r#"overlay = Enum.any?(:code.get_path(), &String.contains?(to_string(&1), "overlays"))
+        inspect({overlay, function_exported?(OtpApp.Counter, :doubled, 0)})"#,
+    );
+    assert_eq!(code, "{false, true}", "(overlay on the code path, new code loaded)");
+}

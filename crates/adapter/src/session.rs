@@ -528,9 +528,6 @@ impl Session {
                 Some(debugger) => debugger.loaded_sources().map(Some),
                 None => Ok(Some(json!({ "sources": [] }))),
             },
-            "reloadCode" if self.attached.is_some() => Err(RequestError::User(
-                "reloadCode: not available in an attach session yet (launch the project to reload code)".into(),
-            )),
             "reloadCode" => {
                 if request.arguments.get("files").is_none()
                     && request.arguments.get("dryRun") != Some(&Value::Bool(true))

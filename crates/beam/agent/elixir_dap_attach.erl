@@ -305,6 +305,12 @@ clean_node(Found) ->
     [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts],
                           Owner <- [ets:info(T, owner)], is_pid(Owner)],
     [exit(Pid, kill) || Name <- [elixir_dap_reload_invalidator], Pid <- [whereis(Name)], is_pid(Pid)],
+    %% The reload overlay, ahead of the project's code on the code path
+    %% (elixir_dap_reload); the code it loaded stays loaded.
+    case persistent_term:get({elixir_dap_reload, overlay}, undefined) of
+        undefined -> ok;
+        Overlay -> code:del_path(Overlay)
+    end,
     %% The modules breakpoint conditions compile to (elixir_dap_debugger).
     [begin code:purge(M), code:delete(M), code:purge(M) end
      || {M, _} <- code:all_loaded(), lists:prefix("elixir_dap_cond_", atom_to_list(M))],

@@ -96,6 +96,7 @@ impl Session {
                 }
             }
         }
+        self.start_reload(&config);
         self.program = Some(Program {
             config: config.launch,
             task: String::new(),
@@ -105,6 +106,33 @@ impl Session {
         // Breakpoints and other configuration come after this event.
         self.client.event("initialized", ());
         Ok(None)
+    }
+
+    /// Reloads in an attach session go through the same pipeline as in a
+    /// launch: the agent compiles in the node, which must therefore see the
+    /// project's sources and the overlay (a node on this machine, run by
+    /// Mix). The node is taken to run the sources as they are now.
+    fn start_reload(&mut self, config: &AttachConfig) {
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
+        self.reload = Some(reload::ReloadState::start(
+            config.launch.project_dir.clone(),
+            &elixir_version,
+            std::time::SystemTime::now(),
+            external::ExternalResources::default(),
+            &self.options.cache_root,
+        ));
+        match on_save::SaveWatch::start(&config.launch, Vec::new()) {
+            Ok(Some(watch)) => {
+                self.client.console(watch.describe());
+                self.save_watch = Some(watch);
+            }
+            Ok(None) => {}
+            Err(message) => self.client.console(format!("elixir-dap: {message}")),
+        }
     }
 
     /// Starts the helper VM and waits for its hello: the remote node's
