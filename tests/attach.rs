@@ -469,11 +469,31 @@ fn attach_refuses_an_unknown_node_and_a_wrong_cookie() {
         "remoteNode",
         "no node named nosuchnode",
     );
+    // The first helper node of a new agent version compiles the agent (2–4 s
+    // once per OTP release): a good attach first, so the refusal is timed
+    // as users meet it.
+    let mut dap = adapter(&epmd);
+    let attached = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(attached["success"], true, "{attached}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
     assert_refused(
         &epmd,
         attach_arguments(&node, json!({"cookie": "not_the_cookie"})),
         "cookie",
         "refused the connection",
+    );
+    // No epmd on the node's host (a port nobody listens on).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert_refused(
+        &epmd,
+        attach_arguments(&node, json!({"env": {"ERL_EPMD_PORT": closed.to_string()}})),
+        "remoteNode",
+        "no epmd answers",
     );
 }
 

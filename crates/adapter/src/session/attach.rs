@@ -39,6 +39,7 @@ impl Session {
         let started = std::time::Instant::now();
         let config = crate::attach::validate(arguments, &self.options.cwd, std::env::var("RELEASE_COOKIE").ok())
             .map_err(|e| RequestError::User(format!("attach: {e}")))?;
+        check_registered(&config).await?;
         let progress = self.progress_start("Attaching", &format!("connecting to {}", config.remote_node));
         let result = self.start_helper(&config).await;
         let debuggee = match result {
@@ -256,5 +257,39 @@ impl Session {
                 Err("the helper node did not exit in time and was killed".into())
             }
         }
+    }
+}
+
+/// How long asking epmd may take (connecting, then reading its answer).
+const EPMD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks epmd on the node's host whether the node is registered, before a
+/// helper node is started for nothing (see [`beam::attach`]).
+async fn check_registered(config: &AttachConfig) -> Result<(), RequestError> {
+    let node = config.remote_node.clone();
+    let Some((name, host)) = node.split_once('@').map(|(n, h)| (n.to_owned(), h.to_owned())) else {
+        return Ok(());
+    };
+    let port = match config.launch.args.env.get("ERL_EPMD_PORT") {
+        Some(Some(port)) => port.trim().parse().unwrap_or_else(|_| beam::attach::epmd_port()),
+        _ => beam::attach::epmd_port(),
+    };
+    let lookup_host = host.clone();
+    let names = tokio::task::spawn_blocking(move || beam::attach::registered_names(&lookup_host, port, EPMD_TIMEOUT))
+        .await
+        .map_err(|e| RequestError::Internal(format!("attach: asking epmd failed: {e}")))?;
+    match names {
+        Err(why) => Err(RequestError::User(format!(
+            "attach: `remoteNode`: cannot reach {node}: {why}"
+        ))),
+        Ok(names) if !names.contains(&name) => Err(RequestError::User(format!(
+            "attach: `remoteNode`: no node named {name} runs on {host} (nodes registered there: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ))),
+        Ok(_) => Ok(()),
     }
 }
