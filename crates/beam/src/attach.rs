@@ -22,12 +22,19 @@ pub fn epmd_port() -> u16 {
 }
 
 /// The names of the nodes registered with epmd on `host`, or why epmd
-/// could not be asked (within `timeout` for each step).
-pub fn registered_names(host: &str, port: u16, timeout: Duration) -> Result<Vec<String>, String> {
-    let addresses: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve the host {host}: {e}"))?
-        .collect();
+/// could not be asked (within `timeout` for each step). `Ok(None)`: the
+/// host has no address this machine's resolver knows, while Erlang's own
+/// may (it resolves its own host name without the system's help, as in a
+/// chroot whose /etc/hosts lacks it): let a node try.
+pub fn registered_names(host: &str, port: u16, timeout: Duration) -> Result<Option<Vec<String>>, String> {
+    let host = if is_this_host(host) { "127.0.0.1" } else { host };
+    let Ok(addresses) = (host, port).to_socket_addrs() else {
+        return Ok(None);
+    };
+    let addresses: Vec<_> = addresses.collect();
+    if addresses.is_empty() {
+        return Ok(None);
+    }
     let mut last_error = format!("cannot resolve the host {host}");
     for address in addresses {
         match TcpStream::connect_timeout(&address, timeout) {
@@ -44,12 +51,23 @@ pub fn registered_names(host: &str, port: u16, timeout: Duration) -> Result<Vec<
                     return Err(format!("epmd on {host} (port {port}) does not answer: {e}"));
                 }
                 return parse_names(&answer)
+                    .map(Some)
                     .ok_or_else(|| format!("epmd on {host} (port {port}) gave no list of names"));
             }
             Err(e) => last_error = format!("no epmd answers on {host} (port {port}): {e}"),
         }
     }
     Err(last_error)
+}
+
+/// Whether `host` names this machine, as a short name takes it (the host
+/// name up to its first dot) or in full.
+fn is_this_host(host: &str) -> bool {
+    let Ok(own) = nix::unistd::gethostname() else {
+        return false;
+    };
+    let own = own.to_string_lossy();
+    host == own || Some(host) == own.split('.').next()
 }
 
 fn parse_names(answer: &[u8]) -> Option<Vec<String>> {
@@ -86,5 +104,17 @@ mod tests {
             .port();
         let error = registered_names("127.0.0.1", port, Duration::from_secs(1)).unwrap_err();
         assert!(error.contains(&format!("port {port}")), "{error}");
+    }
+
+    #[test]
+    fn this_host_by_its_short_name_is_asked_on_loopback() {
+        let own = nix::unistd::gethostname().unwrap();
+        let short = own.to_string_lossy().split('.').next().unwrap().to_owned();
+        assert!(is_this_host(&short));
+        assert!(!is_this_host("no-such-host-here.invalid"));
+        assert_eq!(
+            registered_names("no-such-host-here.invalid", 4369, Duration::from_secs(1)),
+            Ok(None)
+        );
     }
 }

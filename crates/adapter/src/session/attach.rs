@@ -282,7 +282,7 @@ async fn check_registered(config: &AttachConfig) -> Result<(), RequestError> {
         Err(why) => Err(RequestError::User(format!(
             "attach: `remoteNode`: cannot reach {node}: {why}"
         ))),
-        Ok(names) if !names.contains(&name) => Err(RequestError::User(format!(
+        Ok(Some(names)) if !names.contains(&name) => Err(RequestError::User(format!(
             "attach: `remoteNode`: no node named {name} runs on {host} (nodes registered there: {})",
             if names.is_empty() {
                 "none".to_owned()
