@@ -830,3 +830,43 @@ fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
     );
     assert_eq!(code, "{false, true}", "(overlay on the code path, new code loaded)");
 }
+
+/// A node that runs no Mix (as a release built with `mix release`) is
+/// refused with a message saying so, naming `remoteNode`.
+#[test]
+fn attach_refuses_a_node_without_mix() {
+    let epmd = Epmd::start();
+    let project = fixture("otp_app");
+    let name = format!("{}@127.0.0.1", unique("attach_plain"));
+    let mut command = Command::new("elixir");
+    epmd.env(&mut command);
+    use std::os::unix::process::CommandExt;
+    let mut plain = command
+        .args([
+            "--name",
+            &name,
+            "--cookie",
+            COOKIE,
+            "--erl",
+            "-start_epmd false",
+            "-e",
+            "IO.puts(\"plain: up\"); Process.sleep(:infinity)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .expect("start a plain node");
+    let mut up = String::new();
+    BufReader::new(plain.stdout.take().unwrap()).read_line(&mut up).unwrap();
+    assert!(up.contains("plain: up"), "the plain node did not start: {up:?}");
+    // A good attach would compile the agent first: warm it (see above) with a
+    // refused one, then time the next.
+    let arguments = json!({"remoteNode": name, "cookie": COOKIE, "projectDir": path_string(project.path())});
+    let mut warm = adapter(&epmd);
+    let _ = warm.request("attach", arguments.clone(), LAUNCH_TIMEOUT);
+    assert!(warm.close_and_wait(TIMEOUT).success());
+    assert_refused(&epmd, arguments, "remoteNode", "runs no Mix");
+    kill_group(plain.id());
+    let _ = plain.wait();
+}

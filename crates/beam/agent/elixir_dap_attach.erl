@@ -72,6 +72,7 @@ setup(Remote, Cookie, Domain) ->
         Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
         connect(Remote),
         check_versions(Remote),
+        check_mix_project(Remote),
         case remote_call(Remote, erlang, whereis, [elixir_dap_agent]) of
             undefined -> ok;
             _ -> throw({error, <<"remoteNode">>,
@@ -185,6 +186,22 @@ check_versions(Remote) ->
                    io_lib:format("~s runs Elixir ~s on OTP ~s, the adapter's `elixir` (the `elixirPath` "
                                  "attribute, else PATH) Elixir ~s on OTP ~s: attach needs the same OTP "
                                  "release and Elixir major.minor", [Remote, Elixir, Otp, OwnElixir, OwnOtp])})
+    end.
+
+%% The agent learns the project's modules and their sources from Mix in the
+%% node (a release built with `mix release` runs without Mix: not supported
+%% yet).
+check_mix_project(Remote) ->
+    case rpc:call(Remote, 'Elixir.Mix.Project', get, [], ?CALL_TIMEOUT) of
+        Project when is_atom(Project), Project =/= nil -> ok;
+        nil ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("~s runs Mix but no Mix project: attach needs a node started "
+                                 "with `mix run` or `iex -S mix`", [Remote])});
+        {badrpc, _} ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("~s runs no Mix (a release built with `mix release`?): attach "
+                                 "needs a node started with `mix run` or `iex -S mix` for now", [Remote])})
     end.
 
 major_minor(Version) ->
