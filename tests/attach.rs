@@ -166,6 +166,11 @@ impl Node {
         }
     }
 
+    /// What the node printed since the last wait (its log included).
+    fn printed(&self) -> String {
+        self.lines.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
     fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -809,6 +814,7 @@ fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
         "attach: reload of one module into the attached node: {} ms",
         reloaded["body"]["timings"]["total"]
     );
+    eprintln!("attach: reload report: {}", reloaded["body"]);
     let kept = dap.request(
         "evaluate",
         json!({"expression": "v = OtpApp.Counter.value(); d = OtpApp.Counter.doubled(); d >= 2 * v and v > 0", "context": "repl"}),
@@ -821,7 +827,8 @@ fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
     assert_eq!(
         pids_of(&before),
         pids_of(&after),
-        "the counter kept its process (and state)"
+        "the counter kept its process (and state), and the ticker calling it; the node printed:\n{}",
+        node.printed()
     );
     let code = node.remote_eval(
         &epmd,
