@@ -5,8 +5,10 @@
 //! - [`client`]: the outbound half: the one place that numbers and writes messages.
 //! - [`session`]: the request dispatcher and session state.
 //! - [`launch`]: the ElixirLS-compatible `launch` attributes and their validation.
+//! - [`attach`]: the `attach` attributes (`remoteNode`, `cookie`) and their validation.
 //! - [`debugger`]: interpretation, breakpoints, threads, stacks, variables, evaluate.
 
+pub mod attach;
 pub mod client;
 pub mod debugger;
 pub mod launch;

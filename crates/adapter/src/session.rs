@@ -32,6 +32,7 @@
 //! progress (its request is answered with an error saying so) and is handled
 //! at once, whatever the VM is doing; other requests wait their turn.
 
+mod attach;
 mod external;
 mod on_save;
 mod reload;
@@ -210,6 +211,8 @@ pub struct Session {
     reload: Option<reload::ReloadState>,
     /// The file watcher of `reloadOnSave`.
     save_watch: Option<on_save::SaveWatch>,
+    /// The node of an `attach` session (the debuggee is then its helper VM).
+    attached: Option<attach::Attached>,
 }
 
 impl Session {
@@ -239,6 +242,7 @@ impl Session {
             open_progress: Vec::new(),
             reload: None,
             save_watch: None,
+            attached: None,
         }
     }
 
@@ -477,9 +481,7 @@ impl Session {
         match request.command.as_str() {
             "initialize" => self.initialize(&request.arguments),
             "launch" => self.launch(&request.arguments).await,
-            "attach" => Err(RequestError::User(
-                "attach is not supported: use a `launch` configuration".into(),
-            )),
+            "attach" => self.attach(&request.arguments).await,
             "configurationDone" => self.configuration_done().await,
             "disconnect" => self.disconnect(&request.arguments).await,
             "terminate" => self.terminate(),
@@ -882,6 +884,9 @@ impl Session {
         if program.started {
             return Ok(None);
         }
+        if self.attached.is_some() {
+            return self.attach_configuration_done().await;
+        }
         self.interpret_selected().await?;
         let (Some(program), Some(debuggee)) = (self.program.as_mut(), self.debuggee.as_ref()) else {
             return Ok(None);
@@ -996,6 +1001,9 @@ impl Session {
         if let Some(launching) = self.launching.take() {
             self.progress_end(launching.progress, "cancelled");
         }
+        if self.attached.is_some() && self.debuggee.is_some() {
+            return self.detach_node().await;
+        }
         let Some(mut debuggee) = self.debuggee.take() else {
             return Ok(None);
         };
@@ -1107,6 +1115,18 @@ impl Session {
                 self.debugger = None;
                 *lock(&self.pump_threads) = None;
                 self.stop_epoch = None;
+                if let Some(attached) = &self.attached {
+                    // The helper's end: the node attached to is not ours and
+                    // may run on (its agent cleaned up when the helper went).
+                    if !self.stop_requested {
+                        self.client.console(format!(
+                            "elixir-dap: the connection to {} ended (helper status {code})",
+                            attached.node
+                        ));
+                    }
+                    self.announce_end(None);
+                    return;
+                }
                 self.announce_end(Some(code));
             }
         }

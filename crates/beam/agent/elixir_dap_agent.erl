@@ -16,11 +16,37 @@
 %% other process the program started, in whatever group or session.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_agent).
--export([main/0, send_event/2, format_exception/3, diagnostic/1]).
+-export([main/0, attached/1, send_event/2, format_exception/3, diagnostic/1]).
 
--record(state, {sock, detached = false}).
+%% sock: the TCP socket, or {relay, Helper} in a node attached to (see
+%% elixir_dap_attach). found: what an attached node ran before us.
+-record(state, {sock, detached = false, found}).
 
 main() ->
+    case os:getenv("ELIXIR_DAP_REMOTE_NODE") of
+        false -> main_launched();
+        _ -> helper()
+    end.
+
+%% The VM started for an attach session: see elixir_dap_attach.
+helper() ->
+    Port = list_to_integer(os:getenv("ELIXIR_DAP_PORT")),
+    Token = list_to_binary(os:getenv("ELIXIR_DAP_TOKEN")),
+    [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_PORT", "ELIXIR_DAP_TOKEN",
+                                 "ELIXIR_DAP_AGENT_DIR", "ELIXIR_DAP_OWN_GROUP"]],
+    elixir_dap_attach:helper(Port, Token).
+
+%% The agent in a node attached to, spawned there by the helper, whose
+%% process relays the channel's frames.
+attached(Helper) ->
+    register(?MODULE, self()),
+    erlang:monitor(process, Helper),
+    put(own_group, false),
+    Found = elixir_dap_attach:found(),
+    Helper ! {elixir_dap_attached, self(), system_info()},
+    loop(#state{sock = {relay, Helper}, found = Found}).
+
+main_launched() ->
     Port = list_to_integer(os:getenv("ELIXIR_DAP_PORT")),
     Token = list_to_binary(os:getenv("ELIXIR_DAP_TOKEN")),
     OwnGroup = os:getenv("ELIXIR_DAP_OWN_GROUP") =:= "1",
@@ -32,7 +58,7 @@ main() ->
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
     [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                                     elixir_dap_app_compile]],
+                                     elixir_dap_app_compile, elixir_dap_attach]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -59,6 +85,12 @@ loop(#state{sock = Sock} = State) ->
             channel_closed(State);
         {tcp_error, Sock, _Reason} ->
             channel_closed(State);
+        {elixir_dap_frame, Helper, Frame} when Sock =:= {relay, Helper} ->
+            loop(handle_frame(Frame, State));
+        {elixir_dap_closed, Helper} when Sock =:= {relay, Helper} ->
+            channel_closed(State);
+        {'DOWN', _, process, Helper, _} when Sock =:= {relay, Helper} ->
+            channel_closed(State);
         {send, Term} ->
             send_term(Sock, Term),
             loop(State)
@@ -66,6 +98,12 @@ loop(#state{sock = Sock} = State) ->
 
 handle_frame(Frame, State) ->
     try binary_to_term(Frame, [safe]) of
+        {call, Id, detach} when State#state.found =/= undefined ->
+            %% Attached: leave the node as found, then end (the helper
+            %% disconnects).
+            Cleaned = elixir_dap_attach:clean_node(State#state.found),
+            send_term(State#state.sock, {reply, Id, {ok, Cleaned}}),
+            leave_node(detached);
         {call, Id, detach} ->
             elixir_dap_dbg:detach(),
             send_term(State#state.sock, {reply, Id, {ok, ok}}),
@@ -88,6 +126,10 @@ handle_frame(Frame, State) ->
             State
     end.
 
+channel_closed(#state{found = Found}) when Found =/= undefined ->
+    %% The adapter or its helper is gone: the node attached to runs on.
+    elixir_dap_attach:clean_node(Found),
+    leave_node(closed);
 channel_closed(#state{detached = true}) ->
     %% The adapter let the program run on: keep the VM alive.
     timer:sleep(infinity);
@@ -100,8 +142,24 @@ channel_closed(_State) ->
     end,
     erlang:halt(0).
 
+send_term({relay, Helper}, Term) ->
+    Helper ! {elixir_dap_frame, self(), term_to_binary(Term)},
+    ok;
 send_term(Sock, Term) ->
     ok = gen_tcp:send(Sock, term_to_binary(Term)).
+
+%% Ends the agent of a node attached to, taking the agent's modules out of
+%% it: their current code becomes old here (this process runs on in it), and
+%% the old code is purged once this process has ended (code:purge/1 kills
+%% whatever still runs it): by the helper when it is there to see the end
+%% (`detached`), else by a process running none of our code.
+leave_node(Reason) ->
+    Modules = [?MODULE, elixir_dap_attach, elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg,
+               elixir_dap_scripts, elixir_dap_app_compile],
+    unregister(?MODULE),
+    [code:delete(M) || M <- Modules],
+    Reason =:= detached orelse spawn(lists, foreach, [fun code:purge/1, Modules]),
+    exit(Reason).
 
 send_event(Name, Data) ->
     ?MODULE ! {send, {event, Name, Data}},

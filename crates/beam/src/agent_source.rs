@@ -29,6 +29,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
         "elixir_dap_scripts.erl",
         include_str!("../agent/elixir_dap_scripts.erl"),
     ),
+    ("elixir_dap_attach.erl", include_str!("../agent/elixir_dap_attach.erl")),
 ];
 
 /// Hex digest of all agent sources, names included.

@@ -9,8 +9,10 @@
 //! - [`keeper`]: the session keeper, the process that owns every OS process
 //!   the program starts and ends them all with the session.
 //! - [`vm`]: the VM's process: launch, output with backpressure, exit, termination.
+//! - [`attach`]: what an attach session checks before it starts its helper node.
 
 pub mod agent_source;
+pub mod attach;
 pub mod channel;
 pub mod keeper;
 pub mod term;

@@ -119,6 +119,9 @@ pub struct Debuggee {
     pub os_pid: u32,
     pub otp_release: String,
     pub elixir_version: String,
+    /// The `Info` map of the agent's hello (in an attach session, the
+    /// helper's: the remote node's information, or why the attach failed).
+    pub hello: Term,
     exit: watch::Receiver<Option<i64>>,
     end: Option<oneshot::Sender<End>>,
 }
@@ -276,6 +279,7 @@ impl Debuggee {
             os_pid,
             otp_release: info.get_text("otp_release").unwrap_or_default(),
             elixir_version: info.get_text("elixir_version").unwrap_or_default(),
+            hello: info,
             exit,
             end: Some(end_tx),
         })

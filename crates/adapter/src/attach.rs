@@ -1,0 +1,145 @@
+//! The `attach` request's attributes: ElixirLS's (`remoteNode`, `projectDir`,
+//! `env`, `debugInterpretModulesPatterns`, `debugAutoInterpretAllModules`,
+//! `excludeModules`, `stackTraceMode`, `debugExpressionTimeoutMs`) and ours
+//! (`cookie`, `elixirPath`). Everything but `remoteNode` and `cookie` means
+//! what it means for `launch` and is validated by [`launch::validate`].
+
+use crate::launch::{self, LaunchConfig};
+use dap::ArgumentError;
+use serde_json::Value;
+use std::path::Path;
+
+/// `attach` arguments after validation.
+#[derive(Debug, Clone)]
+pub struct AttachConfig {
+    /// `projectDir`, `env`, the interpret selection, `elixirPath`... as for a launch.
+    pub launch: LaunchConfig,
+    /// `remoteNode`: `name@host`.
+    pub remote_node: String,
+    /// The cookie: the `cookie` attribute, else `RELEASE_COOKIE` of the
+    /// adapter's environment; `None`: the helper node's own
+    /// (`~/.erlang.cookie`, as any Erlang node).
+    pub cookie: Option<String>,
+    /// Long names (`name@host.domain`, `name@127.0.0.1`) or short ones.
+    pub long_names: bool,
+}
+
+/// Parses and validates `attach` arguments; errors name the attribute.
+/// `release_cookie` is `RELEASE_COOKIE` of the adapter's environment.
+pub fn validate(arguments: &Value, cwd: &Path, release_cookie: Option<String>) -> Result<AttachConfig, ArgumentError> {
+    let remote_node = match arguments.get("remoteNode") {
+        None | Some(Value::Null) => {
+            return Err(field_error(
+                "remoteNode",
+                "missing: the node to attach to, as `name@host` (what `Node.self()` prints there)",
+            ))
+        }
+        Some(Value::String(node)) => node.trim().to_owned(),
+        Some(other) => {
+            return Err(field_error(
+                "remoteNode",
+                &format!("expected a string `name@host`, got {other}"),
+            ))
+        }
+    };
+    let long_names = check_node_name(&remote_node).map_err(|what| field_error("remoteNode", &what))?;
+    let cookie = match arguments.get("cookie") {
+        None | Some(Value::Null) => release_cookie.filter(|c| !c.is_empty()),
+        Some(Value::String(cookie)) if !cookie.is_empty() && cookie.chars().all(is_cookie_char) => Some(cookie.clone()),
+        Some(Value::String(_)) => {
+            return Err(field_error(
+                "cookie",
+                "expected a non-empty cookie of printable characters without spaces",
+            ))
+        }
+        Some(other) => return Err(field_error("cookie", &format!("expected a string, got {other}"))),
+    };
+    let launch = launch::validate(arguments, cwd)?;
+    Ok(AttachConfig {
+        launch,
+        remote_node,
+        cookie,
+        long_names,
+    })
+}
+
+fn is_cookie_char(c: char) -> bool {
+    c.is_ascii_graphic()
+}
+
+/// Checks `name@host`; answers whether it is a long name (the host has a dot).
+fn check_node_name(node: &str) -> Result<bool, String> {
+    let Some((name, host)) = node.split_once('@') else {
+        return Err(format!("`{node}` is no node name: expected `name@host`"));
+    };
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+    if !name_ok || !host_ok {
+        return Err(format!(
+            "`{node}` is no node name: expected `name@host` of letters, digits, `_`, `-` (and `.` in the host)"
+        ));
+    }
+    Ok(host.contains('.'))
+}
+
+fn field_error(field: &str, what: &str) -> ArgumentError {
+    ArgumentError {
+        field: Some(field.to_owned()),
+        message: format!("`{field}`: {what}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mix.exs"), "").unwrap();
+        dir
+    }
+
+    #[test]
+    fn remote_node_is_required_and_checked() {
+        let dir = project();
+        let error = validate(&json!({}), dir.path(), None).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("remoteNode"));
+        let error = validate(&json!({"remoteNode": "app"}), dir.path(), None).unwrap_err();
+        assert!(error.message.contains("expected `name@host`"), "{}", error.message);
+        let error = validate(&json!({"remoteNode": "a b@host"}), dir.path(), None).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("remoteNode"));
+        let short = validate(&json!({"remoteNode": "app@box"}), dir.path(), None).unwrap();
+        assert!(!short.long_names);
+        let long = validate(&json!({"remoteNode": "app@127.0.0.1"}), dir.path(), None).unwrap();
+        assert!(long.long_names);
+    }
+
+    #[test]
+    fn the_cookie_attribute_wins_over_release_cookie() {
+        let dir = project();
+        let given = validate(
+            &json!({"remoteNode": "app@box", "cookie": "abc"}),
+            dir.path(),
+            Some("env".into()),
+        )
+        .unwrap();
+        assert_eq!(given.cookie.as_deref(), Some("abc"));
+        let from_env = validate(&json!({"remoteNode": "app@box"}), dir.path(), Some("env".into())).unwrap();
+        assert_eq!(from_env.cookie.as_deref(), Some("env"));
+        let none = validate(&json!({"remoteNode": "app@box"}), dir.path(), None).unwrap();
+        assert_eq!(none.cookie, None);
+        let error = validate(&json!({"remoteNode": "app@box", "cookie": "a b"}), dir.path(), None).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("cookie"));
+    }
+
+    #[test]
+    fn project_dir_is_checked_as_for_launch() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = validate(&json!({"remoteNode": "app@box"}), dir.path(), None).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("projectDir"));
+    }
+}

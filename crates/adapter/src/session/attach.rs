@@ -1,0 +1,295 @@
+//! `attach`: debugging a node that is already running, over Erlang
+//! distribution.
+//!
+//! The session starts a helper VM as it starts a launched program's (the
+//! session keeper owns it, [`beam::Debuggee::launch`]), with the node to
+//! attach to in its environment. The helper (`elixir_dap_attach.erl`)
+//! becomes a hidden node, connects, checks versions, loads the agent into
+//! the remote node and relays the channel to the agent it spawns there; its
+//! hello carries the remote node's information or why the attach failed. From
+//! then on the session drives the remote agent exactly as a launched one:
+//! every debugger request works unchanged. Detaching asks the agent to leave
+//! the node as found, then waits for the helper to purge the agent's modules,
+//! disconnect and exit; killing the helper instead (`terminate`, the
+//! adapter's end) makes the agent clean up by itself when it sees the
+//! helper go.
+
+use super::*;
+use crate::attach::AttachConfig;
+
+/// How long the helper VM may take to boot, reach the node and load the
+/// agent. A bad `remoteNode` or cookie is reported by the helper itself,
+/// well within 5 s; this bounds a helper that hangs.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the remote agent may take to clean the node up on detach.
+const CLEAN_UP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The node this session is attached to.
+pub(super) struct Attached {
+    pub node: String,
+}
+
+impl Session {
+    pub(super) async fn attach(&mut self, arguments: &Value) -> Handled {
+        if self.program.is_some() || self.launching.is_some() || self.debuggee.is_some() {
+            return Err(RequestError::User(
+                "a program is already launched or attached in this session".into(),
+            ));
+        }
+        let started = std::time::Instant::now();
+        let config = crate::attach::validate(arguments, &self.options.cwd, std::env::var("RELEASE_COOKIE").ok())
+            .map_err(|e| RequestError::User(format!("attach: {e}")))?;
+        check_registered(&config).await?;
+        let progress = self.progress_start("Attaching", &format!("connecting to {}", config.remote_node));
+        let result = self.start_helper(&config).await;
+        let debuggee = match result {
+            Ok(debuggee) => debuggee,
+            Err(error) => {
+                self.progress_end(progress, "failed");
+                return Err(error);
+            }
+        };
+        let node = config.remote_node.clone();
+        self.client.event(
+            "process",
+            ProcessEventBody {
+                name: node.clone(),
+                system_process_id: debuggee.hello.get_i64("os_pid").and_then(|p| u32::try_from(p).ok()),
+                is_local_process: false,
+                start_method: "attach",
+            },
+        );
+        self.client.console(format!(
+            "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms",
+            debuggee.otp_release,
+            debuggee.elixir_version,
+            debuggee.hello.get_text("node").unwrap_or_default(),
+            started.elapsed().as_millis()
+        ));
+        let agent = debuggee.agent.clone();
+        self.debuggee = Some(debuggee);
+        self.attached = Some(Attached { node: node.clone() });
+        let args = &config.launch.args;
+        if !args.no_debug {
+            let debugger_config = DebuggerConfig {
+                interpret_patterns: args.debug_interpret_modules_patterns.as_deref(),
+                auto_interpret_all: args.debug_auto_interpret_all_modules,
+                exclude_modules: &args.exclude_modules,
+                stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
+                expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
+            };
+            match Debugger::start(agent, self.client.clone(), debugger_config).await {
+                Ok(debugger) => {
+                    *lock(&self.pump_threads) = Some(debugger.thread_table());
+                    self.stop_epoch = Some(debugger.thread_table().epoch());
+                    self.debugger = Some(debugger);
+                }
+                Err(error) => {
+                    self.progress_end(progress, "failed");
+                    if let Err(why) = self.leave_node().await {
+                        tracing::warn!(%why, "leaving the node after a failed attach");
+                    }
+                    self.attached = None;
+                    return Err(RequestError::User(format!(
+                        "attach: {}",
+                        error.to_string().trim_start_matches("launch: ")
+                    )));
+                }
+            }
+        }
+        self.start_reload(&config);
+        self.program = Some(Program {
+            config: config.launch,
+            task: String::new(),
+            started: false,
+        });
+        self.progress_end(progress, "attached");
+        // Breakpoints and other configuration come after this event.
+        self.client.event("initialized", ());
+        Ok(None)
+    }
+
+    /// Reloads in an attach session go through the same pipeline as in a
+    /// launch: the agent compiles in the node, which must therefore see the
+    /// project's sources and the overlay (a node on this machine, run by
+    /// Mix). The node is taken to run the sources as they are now.
+    fn start_reload(&mut self, config: &AttachConfig) {
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
+        self.reload = Some(reload::ReloadState::start(
+            config.launch.project_dir.clone(),
+            &elixir_version,
+            std::time::SystemTime::now(),
+            external::ExternalResources::default(),
+            &self.options.cache_root,
+        ));
+        match on_save::SaveWatch::start(&config.launch, Vec::new()) {
+            Ok(Some(watch)) => {
+                self.client.console(watch.describe());
+                self.save_watch = Some(watch);
+            }
+            Ok(None) => {}
+            Err(message) => self.client.console(format!("elixir-dap: {message}")),
+        }
+    }
+
+    /// Starts the helper VM and waits for its hello: the remote node's
+    /// information, or why the attach failed (then nothing is left running).
+    async fn start_helper(&mut self, config: &AttachConfig) -> Result<Debuggee, RequestError> {
+        let launch = &config.launch;
+        let mut env: Vec<(String, Option<String>)> =
+            launch.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.push(("ELIXIR_DAP_REMOTE_NODE".into(), Some(config.remote_node.clone())));
+        env.push((
+            "ELIXIR_DAP_NAME_DOMAIN".into(),
+            Some(if config.long_names { "longnames" } else { "shortnames" }.into()),
+        ));
+        env.push(("ELIXIR_DAP_COOKIE".into(), config.cookie.clone()));
+        // Never start epmd: the keeper would end it with the session while
+        // other nodes use it (the node attached to runs one).
+        let flags = std::env::var("ERL_AFLAGS").unwrap_or_default();
+        env.push(("ERL_AFLAGS".into(), Some(format!("{flags} -start_epmd false"))));
+        let spec = VmSpec {
+            elixir: launch.elixir.clone(),
+            project_dir: launch.project_dir.clone(),
+            env,
+            cache_root: self.options.cache_root.clone(),
+            connect_timeout: ATTACH_TIMEOUT,
+            keeper: self.options.keeper.clone(),
+        };
+        let (events_tx, events_rx) = mpsc::channel(VM_EVENT_QUEUE);
+        self.pump = Some(tokio::spawn(pump_vm_events(
+            events_rx,
+            self.client.clone(),
+            self.vm_events_tx.clone(),
+            self.pump_threads.clone(),
+        )));
+        let mut debuggee = Debuggee::launch(&spec, events_tx)
+            .await
+            .map_err(|e| RequestError::User(format!("attach: the helper node did not start: {e}")))?;
+        if let Some(message) = debuggee.hello.get_text("attach_error") {
+            debuggee.terminate();
+            let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+            let attribute = debuggee
+                .hello
+                .get_text("attribute")
+                .unwrap_or_else(|| "remoteNode".into());
+            return Err(RequestError::User(format!("attach: `{attribute}`: {message}")));
+        }
+        Ok(debuggee)
+    }
+
+    /// `configurationDone` of an attach session: interpret the selected
+    /// modules; nothing is run. The node runs them already, so each goes
+    /// through `:int.ni/1`'s own path ([`Debugger::interpret`]): the batch
+    /// path of a launch loads native code first, and a process inside the
+    /// module (a GenServer waiting in a call) was found killed later.
+    pub(super) async fn attach_configuration_done(&mut self) -> Handled {
+        if let Some(debugger) = self.debugger.as_mut() {
+            let pending = debugger.pending_interpretation();
+            if !pending.is_empty() {
+                let started = std::time::Instant::now();
+                debugger.interpret(&pending).await?;
+                self.client.console(format!(
+                    "elixir-dap: interpreted {} in {} ms",
+                    ::reload::counted(pending.len(), "module", "modules"),
+                    started.elapsed().as_millis()
+                ));
+            }
+        }
+        if let Some(program) = self.program.as_mut() {
+            program.started = true;
+        }
+        Ok(None)
+    }
+
+    /// `disconnect` of an attach session: leave the node as found, whatever
+    /// `terminateDebuggee` says (the node is not ours to stop).
+    pub(super) async fn detach_node(&mut self) -> Handled {
+        let node = self.attached.as_ref().map(|a| a.node.clone()).unwrap_or_default();
+        let clean = self.leave_node().await;
+        self.client.console(match clean {
+            Ok(kept) if kept.is_empty() => format!("elixir-dap: detached from {node}; it keeps running, as found"),
+            Ok(kept) => format!(
+                "elixir-dap: detached from {node}; it keeps running; {} still in interpreted code ({}) \
+                 run on under the interpreter, which stays until they leave it",
+                ::reload::counted(kept.len(), "process", "processes"),
+                kept.join(", ")
+            ),
+            Err(why) => format!("elixir-dap: detached from {node} ({why}); it keeps running"),
+        });
+        Ok(None)
+    }
+
+    /// Asks the remote agent to clean the node up and waits for the helper
+    /// to purge the agent and exit; kills the helper if either fails (the
+    /// agent then cleans up when it sees the helper go).
+    /// Answers the processes left running interpreted code.
+    async fn leave_node(&mut self) -> Result<Vec<String>, String> {
+        self.debugger = None;
+        *lock(&self.pump_threads) = None;
+        self.stop_epoch = None;
+        let Some(mut debuggee) = self.debuggee.take() else {
+            return Ok(Vec::new());
+        };
+        let detached = debuggee.agent.call(term::atom("detach"), CLEAN_UP_TIMEOUT).await;
+        let exited = debuggee.wait_exit(EXIT_TIMEOUT).await;
+        self.terminated = true;
+        match (detached, exited) {
+            (Ok(cleaned), Some(_)) => Ok(cleaned
+                .get("kept_interpreted")
+                .and_then(TermExt::as_elements)
+                .unwrap_or_default()
+                .iter()
+                .map(|pid| format!("{pid}"))
+                .collect()),
+            (Err(e), _) => {
+                debuggee.terminate();
+                let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+                Err(format!("the agent did not confirm the clean-up: {e}"))
+            }
+            (Ok(_), None) => {
+                debuggee.terminate();
+                let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
+                Err("the helper node did not exit in time and was killed".into())
+            }
+        }
+    }
+}
+
+/// How long asking epmd may take (connecting, then reading its answer).
+const EPMD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks epmd on the node's host whether the node is registered, before a
+/// helper node is started for nothing (see [`beam::attach`]).
+async fn check_registered(config: &AttachConfig) -> Result<(), RequestError> {
+    let node = config.remote_node.clone();
+    let Some((name, host)) = node.split_once('@').map(|(n, h)| (n.to_owned(), h.to_owned())) else {
+        return Ok(());
+    };
+    let port = match config.launch.args.env.get("ERL_EPMD_PORT") {
+        Some(Some(port)) => port.trim().parse().unwrap_or_else(|_| beam::attach::epmd_port()),
+        _ => beam::attach::epmd_port(),
+    };
+    let lookup_host = host.clone();
+    let names = tokio::task::spawn_blocking(move || beam::attach::registered_names(&lookup_host, port, EPMD_TIMEOUT))
+        .await
+        .map_err(|e| RequestError::Internal(format!("attach: asking epmd failed: {e}")))?;
+    match names {
+        Err(why) => Err(RequestError::User(format!(
+            "attach: `remoteNode`: cannot reach {node}: {why}"
+        ))),
+        Ok(Some(names)) if !names.contains(&name) => Err(RequestError::User(format!(
+            "attach: `remoteNode`: no node named {name} runs on {host} (nodes registered there: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ))),
+        Ok(_) => Ok(()),
+    }
+}

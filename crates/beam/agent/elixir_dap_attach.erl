@@ -1,0 +1,374 @@
+%% elixir_dap_attach: attaching to a node that is already running, over
+%% Erlang distribution.
+%%
+%% Two sides, both in this module:
+%%
+%% The helper (helper/3) runs in a VM the adapter starts for the session, as
+%% it starts a launched program's VM (the session keeper owns it), with
+%% ELIXIR_DAP_REMOTE_NODE set. It connects to the adapter over loopback TCP,
+%% starts distribution as a hidden node, connects to the remote node, checks
+%% that both run the same OTP release and Elixir major.minor, loads the
+%% agent's modules into the remote node (code:load_binary/3 over rpc) and
+%% spawns the agent there (elixir_dap_agent:attached/1). It then relays the
+%% channel's frames: TCP frames from the adapter go to the agent as
+%% {elixir_dap_frame, Helper, Frame}, the agent's frames come back the same
+%% way. The hello carries the remote node's information, or the reason the
+%% attach failed ({hello, Token, #{attach_error => Message, attribute =>
+%% Name}}): the adapter answers `attach` with it.
+%%
+%% The agent side (clean_node/1) runs in the remote node when the adapter
+%% detaches or the helper is gone: it leaves the node as it found it
+%% (breakpoints cleared, nothing interpreted, the interpreter and the
+%% debugger application stopped if they were not running before, our
+%% tables, registered processes and persistent terms gone). The helper then
+%% purges the agent's modules from the remote node and disconnects.
+%% Written in plain Erlang so it compiles on every OTP the user may have.
+-module(elixir_dap_attach).
+-export([helper/2, found/0, clean_node/1]).
+
+%% Every module the agent loads into the remote node, in load order.
+-define(MODULES, [elixir_dap_attach, elixir_dap_agent, elixir_dap_debugger, elixir_dap_reload,
+                  elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile]).
+%% How long connecting (and each remote call while setting up) may take: the
+%% adapter answers a failed attach within 5 s, the helper's boot included.
+-define(CONNECT_TIMEOUT, 3000).
+-define(CALL_TIMEOUT, 3000).
+
+%% ---------------------------------------------------------------------------
+%% The helper
+
+helper(Port, Token) ->
+    Remote = list_to_atom(os:getenv("ELIXIR_DAP_REMOTE_NODE")),
+    Cookie = os:getenv("ELIXIR_DAP_COOKIE"),
+    Domain = list_to_atom(os:getenv("ELIXIR_DAP_NAME_DOMAIN", "shortnames")),
+    [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_REMOTE_NODE", "ELIXIR_DAP_COOKIE", "ELIXIR_DAP_NAME_DOMAIN"]],
+    Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
+    Sock = case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
+               {ok, S} -> S;
+               {error, Reason} ->
+                   io:format(standard_error, "elixir-dap helper: cannot reach the adapter on port ~p: ~p~n",
+                             [Port, Reason]),
+                   erlang:halt(70)
+           end,
+    case setup(Remote, Cookie, Domain) of
+        {ok, Agent, Info} ->
+            send_frame(Sock, {hello, Token, Info}),
+            Ref = erlang:monitor(process, Agent),
+            relay(Sock, Remote, Agent, Ref);
+        {error, Attribute, Message} ->
+            send_frame(Sock, {hello, Token, #{attach_error => iolist_to_binary(Message),
+                                              attribute => Attribute}}),
+            %% The adapter ends this VM once it has read the hello.
+            receive {tcp_closed, Sock} -> ok after 5000 -> ok end,
+            erlang:halt(0)
+    end.
+
+send_frame(Sock, Term) ->
+    ok = gen_tcp:send(Sock, term_to_binary(Term)).
+
+setup(Remote, Cookie, Domain) ->
+    try
+        start_distribution(Remote, Domain),
+        Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
+        connect(Remote),
+        check_versions(Remote),
+        check_mix_project(Remote),
+        case remote_call(Remote, erlang, whereis, [elixir_dap_agent]) of
+            undefined -> ok;
+            _ -> throw({error, <<"remoteNode">>,
+                        io_lib:format("another elixir-dap session is attached to ~s: detach it first",
+                                      [Remote])})
+        end,
+        [load_remote(Remote, M) || M <- ?MODULES],
+        Agent = spawn(Remote, elixir_dap_agent, attached, [self()]),
+        receive
+            {elixir_dap_attached, Agent, Info} ->
+                {ok, Agent, Info#{node => atom_to_binary(node(), utf8)}}
+        after ?CALL_TIMEOUT ->
+                purge_remote(Remote),
+                throw({error, <<"remoteNode">>,
+                       io_lib:format("the agent did not start on ~s within ~p ms", [Remote, ?CALL_TIMEOUT])})
+        end
+    catch
+        throw:{error, Attribute, Message} -> {error, Attribute, Message}
+    end.
+
+%% A hidden node of our own, named after this OS process, in the name
+%% domain of the remote node (short names, or long names when its host has
+%% a dot). elixir-dap never starts epmd (the session keeper would end it
+%% with the session, and other nodes use it): the node attached to
+%% registered with one, on its own host.
+start_distribution(Remote, Domain) ->
+    [_, Host] = string:split(atom_to_list(Remote), "@"),
+    Base = "elixir_dap_" ++ os:getpid(),
+    Name = case Domain of
+               longnames -> list_to_atom(Base ++ "@" ++ local_long_host(Host));
+               shortnames -> list_to_atom(Base)
+           end,
+    case net_kernel:start(Name, #{name_domain => Domain, hidden => true}) of
+        {ok, _} -> ok;
+        {error, Reason} ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("could not start Erlang distribution here (~0p): is epmd running on "
+                                 "this machine? The node attached to starts one when it starts "
+                                 "distributed; elixir-dap does not start epmd", [Reason])})
+    end.
+
+%% A long name needs this machine's fully qualified name; a remote node on a
+%% loopback address is reached from the same one.
+local_long_host("127." ++ _ = Host) -> Host;
+local_long_host("localhost" ++ _) -> "127.0.0.1";
+local_long_host(_) ->
+    {ok, Hostname} = inet:gethostname(),
+    case inet:gethostbyname(Hostname) of
+        {ok, {hostent, Full, _, _, _, _}} when is_list(Full) -> Full;
+        _ -> Hostname
+    end.
+
+connect(Remote) ->
+    Self = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Self ! {self(), net_kernel:connect_node(Remote)} end),
+    Connected = receive
+                    {Pid, Result} -> erlang:demonitor(Ref, [flush]), Result;
+                    {'DOWN', Ref, process, Pid, _} -> false
+                after ?CONNECT_TIMEOUT ->
+                        exit(Pid, kill),
+                        timeout
+                end,
+    case Connected of
+        true -> ok;
+        _ -> throw(diagnose(Remote, Connected))
+    end.
+
+%% Why a connection failed: epmd on the node's host says whether a node of
+%% that name runs there; if one does, it refused our cookie.
+diagnose(Remote, Connected) ->
+    [Name, Host] = string:split(atom_to_list(Remote), "@"),
+    case erl_epmd:names(Host) of
+        {ok, Names} ->
+            case lists:keymember(Name, 1, Names) of
+                true when Connected =:= timeout ->
+                    {error, <<"remoteNode">>,
+                     io_lib:format("~s did not answer within ~p ms", [Remote, ?CONNECT_TIMEOUT])};
+                true ->
+                    {error, <<"cookie">>,
+                     io_lib:format("~s refused the connection: its cookie is not the one given (the `cookie` "
+                                   "attribute, else RELEASE_COOKIE, else ~~/.erlang.cookie)", [Remote])};
+                false ->
+                    Registered = case [N || {N, _} <- Names] of
+                                     [] -> "none";
+                                     Some -> lists:join(", ", Some)
+                                 end,
+                    {error, <<"remoteNode">>,
+                     io_lib:format("no node named ~s runs on ~s (nodes registered there: ~s)",
+                                   [Name, Host, Registered])}
+            end;
+        {error, Reason} ->
+            {error, <<"remoteNode">>,
+             io_lib:format("cannot reach ~s: epmd on ~s does not answer (~0p)", [Remote, Host, Reason])}
+    end.
+
+%% The agent is compiled on this side and the node's own Elixir runs its
+%% requests: both must be of the same OTP release and Elixir major.minor.
+check_versions(Remote) ->
+    Otp = remote_call(Remote, erlang, system_info, [otp_release]),
+    Elixir = case rpc:call(Remote, 'Elixir.System', version, [], ?CALL_TIMEOUT) of
+                 {badrpc, _} -> throw({error, <<"remoteNode">>,
+                                       io_lib:format("~s runs no Elixir (OTP ~s)", [Remote, Otp])});
+                 Version -> Version
+             end,
+    OwnOtp = erlang:system_info(otp_release),
+    OwnElixir = 'Elixir.System':version(),
+    case Otp =:= OwnOtp andalso major_minor(Elixir) =:= major_minor(OwnElixir) of
+        true -> ok;
+        false ->
+            throw({error, <<"elixirPath">>,
+                   io_lib:format("~s runs Elixir ~s on OTP ~s, the adapter's `elixir` (the `elixirPath` "
+                                 "attribute, else PATH) Elixir ~s on OTP ~s: attach needs the same OTP "
+                                 "release and Elixir major.minor", [Remote, Elixir, Otp, OwnElixir, OwnOtp])})
+    end.
+
+%% The agent learns the project's modules and their sources from Mix in the
+%% node (a release built with `mix release` runs without Mix: not supported
+%% yet).
+check_mix_project(Remote) ->
+    case rpc:call(Remote, 'Elixir.Mix.Project', get, [], ?CALL_TIMEOUT) of
+        Project when is_atom(Project), Project =/= nil -> ok;
+        nil ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("~s runs Mix but no Mix project: attach needs a node started "
+                                 "with `mix run` or `iex -S mix`", [Remote])});
+        {badrpc, _} ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("~s runs no Mix (a release built with `mix release`?): attach "
+                                 "needs a node started with `mix run` or `iex -S mix` for now", [Remote])})
+    end.
+
+major_minor(Version) ->
+    lists:sublist(binary:split(Version, <<".">>, [global]), 2).
+
+remote_call(Remote, M, F, A) ->
+    case rpc:call(Remote, M, F, A, ?CALL_TIMEOUT) of
+        {badrpc, Reason} ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("~s: ~s:~s failed: ~0p", [Remote, M, F, Reason])});
+        Result -> Result
+    end.
+
+load_remote(Remote, Module) ->
+    {Module, Bin, File} = code:get_object_code(Module),
+    case remote_call(Remote, code, load_binary, [Module, File, Bin]) of
+        {module, Module} -> ok;
+        {error, Reason} ->
+            throw({error, <<"remoteNode">>,
+                   io_lib:format("could not load ~s into ~s: ~0p", [Module, Remote, Reason])})
+    end.
+
+%% The agent's modules out of the remote node: once the agent has ended,
+%% nothing of ours runs their code (code:purge/1 would kill what still did).
+purge_remote(Remote) ->
+    [begin
+         _ = rpc:call(Remote, code, purge, [M], ?CALL_TIMEOUT),
+         _ = rpc:call(Remote, code, delete, [M], ?CALL_TIMEOUT),
+         _ = rpc:call(Remote, code, purge, [M], ?CALL_TIMEOUT)
+     end || M <- lists:reverse(?MODULES)],
+    ok.
+
+relay(Sock, Remote, Agent, Ref) ->
+    receive
+        {tcp, Sock, Frame} ->
+            Agent ! {elixir_dap_frame, self(), Frame},
+            relay(Sock, Remote, Agent, Ref);
+        {elixir_dap_frame, Agent, Frame} ->
+            ok = gen_tcp:send(Sock, Frame),
+            relay(Sock, Remote, Agent, Ref);
+        {tcp_closed, Sock} ->
+            %% The adapter is gone without detaching: the agent cleans up.
+            Agent ! {elixir_dap_closed, self()},
+            receive {'DOWN', Ref, process, Agent, _} -> ok after 5000 -> ok end,
+            leave(Remote, 0);
+        {tcp_error, Sock, _} ->
+            Agent ! {elixir_dap_closed, self()},
+            receive {'DOWN', Ref, process, Agent, _} -> ok after 5000 -> ok end,
+            leave(Remote, 0);
+        {'DOWN', Ref, process, Agent, detached} ->
+            %% The adapter detached: the agent has cleaned the node up.
+            leave(Remote, 0);
+        {'DOWN', Ref, process, Agent, Reason} ->
+            io:format(standard_error, "elixir-dap: the agent on ~s ended: ~0p~n", [Remote, Reason]),
+            leave(Remote, 1)
+    end.
+
+leave(Remote, Status) ->
+    case lists:member(Remote, nodes(connected)) of
+        true -> purge_remote(Remote), erlang:disconnect_node(Remote);
+        false -> ok
+    end,
+    erlang:halt(Status).
+
+%% ---------------------------------------------------------------------------
+%% The agent's side, in the remote node
+
+%% What the node ran before we came: what detaching must stop or leave.
+found() ->
+    #{iserver => whereis(dbg_iserver) =/= undefined,
+      debugger_loaded => lists:keymember(debugger, 1, application:loaded_applications()),
+      debugger_started => lists:keymember(debugger, 1, application:which_applications()),
+      int_on_path => code:which(int) =/= non_existing}.
+
+%% Leaves the node as found: no breakpoint, nothing interpreted, no paused
+%% process (answers the processes that still run interpreted code: for them
+%% the interpreter stays), none of our processes, tables, generated modules or persistent
+%% terms.
+clean_node(Found) ->
+    Iserver = maps:get(iserver, Found),
+    quietly(fun elixir_dap_dbg:detach/0),
+    Kept = case whereis(dbg_iserver) of
+        undefined -> [];
+        _ ->
+            quietly(fun int:no_break/0),
+            quietly(fun() -> int:auto_attach(false) end),
+            quietly(fun int:subscribe/0),
+            [quietly(fun() -> int:continue(Pid) end) || {Pid, _, break, _} <- snapshot()],
+            %% New calls run native code from here on (what int:nn/1 does in
+            %% each module, without telling the meta processes: a meta with
+            %% the module on its stack would kill its process).
+            Interpreted = interpreted(),
+            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
+            %% A process still inside interpreted code runs on there (OTP's
+            %% rule: it keeps the version it runs); stopping the interpreter
+            %% would kill it. Wait a moment for the continued ones to leave
+            %% it; if some stay, the interpreter stays for them.
+            Deadline = erlang:monotonic_time(millisecond) + 1000,
+            case inside_interpreted(Deadline) of
+                [] ->
+                    [quietly(fun() -> int:nn(M) end) || M <- Interpreted],
+                    Iserver orelse stop_iserver(),
+                    [];
+                Busy ->
+                    Busy
+            end
+    end,
+    Kept =:= [] andalso not maps:get(debugger_started, Found) andalso application:stop(debugger),
+    Kept =:= [] andalso not maps:get(debugger_loaded, Found) andalso application:unload(debugger),
+    case maps:get(int_on_path, Found) orelse Kept =/= [] of
+        true -> ok;
+        false ->
+            case code:which(int) of
+                Path when is_list(Path) -> code:del_path(filename:dirname(Path));
+                _ -> ok
+            end
+    end,
+    [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts],
+                          Owner <- [ets:info(T, owner)], is_pid(Owner)],
+    [exit(Pid, kill) || Name <- [elixir_dap_reload_invalidator], Pid <- [whereis(Name)], is_pid(Pid)],
+    %% The reload overlay, ahead of the project's code on the code path
+    %% (elixir_dap_reload); the code it loaded stays loaded.
+    case persistent_term:get({elixir_dap_reload, overlay}, undefined) of
+        undefined -> ok;
+        Overlay -> code:del_path(Overlay)
+    end,
+    %% The modules breakpoint conditions compile to (elixir_dap_debugger).
+    [begin code:purge(M), code:delete(M), code:purge(M) end
+     || {M, _} <- code:all_loaded(), lists:prefix("elixir_dap_cond_", atom_to_list(M))],
+    [persistent_term:erase(Key) || {Key, _} <- persistent_term:get(),
+                                   is_tuple(Key), tuple_size(Key) =:= 2,
+                                   lists:member(element(1, Key), ?MODULES)],
+    #{kept_interpreted => Kept}.
+
+%% The processes still in interpreted code (running, waiting in a receive,
+%% or paused) once every status change until Deadline has been seen (the
+%% interpreter sends them to subscribers).
+inside_interpreted(Deadline) ->
+    case [P || {P, _, S, _} <- snapshot(), S =:= running orelse S =:= waiting orelse S =:= break,
+               is_process_alive(P)] of
+        [] -> [];
+        Busy ->
+            Left = Deadline - erlang:monotonic_time(millisecond),
+            receive
+                {int, {new_status, _, _, _}} -> inside_interpreted(Deadline)
+            after max(0, Left) -> Busy
+            end
+    end.
+
+%% A clean-up step that may fail (the interpreter stopping under us) without
+%% stopping the others.
+quietly(Fun) ->
+    try Fun() catch _:_ -> ok end.
+
+snapshot() ->
+    try int:snapshot() catch _:_ -> [] end.
+
+interpreted() ->
+    try int:interpreted() catch _:_ -> [] end.
+
+stop_iserver() ->
+    case whereis(dbg_iserver) of
+        undefined -> ok;
+        Pid ->
+            Ref = erlang:monitor(process, Pid),
+            dbg_iserver:stop(),
+            receive {'DOWN', Ref, process, Pid, _} -> ok
+            after 2000 -> exit(Pid, kill)
+            end
+    end.

@@ -1,0 +1,879 @@
+//! `attach` over Erlang distribution: the real binary attaches to real nodes
+//! the tests start on loopback (`elixir --sname/--name ... -S mix run
+//! --no-halt` in a copy of `otp_app`), each test with an epmd of its own on a
+//! free port (`ERL_EPMD_PORT`), so no test shares or leaves an epmd behind.
+//! After a detach another node checks the one attached to: no interpreter,
+//! nothing interpreted, no process, table or module of ours, no connection
+//! from the adapter's helper; and the node still runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::*;
+
+const COOKIE: &str = "attach_test_cookie";
+
+/// An epmd of the test's own, on a free port, killed when dropped.
+struct Epmd {
+    port: u16,
+    child: Child,
+}
+
+impl Epmd {
+    fn start() -> Epmd {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("epmd")
+            .args(["-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start epmd (from the OTP install)");
+        // epmd says nothing when it listens: the first connection accepted is the signal.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "epmd did not listen on port {port} within 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Epmd { port, child }
+    }
+
+    fn env(&self, command: &mut Command) {
+        command.env("ERL_EPMD_PORT", self.port.to_string());
+    }
+}
+
+impl Drop for Epmd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `otp_app` node (`mix run --no-halt`), its group killed when dropped.
+struct Node {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    project: tempfile::TempDir,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The host part Erlang gives a short name: the host name up to its first dot.
+fn short_host() -> String {
+    let output = Command::new("hostname").output().expect("run hostname");
+    let name = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    name.split('.').next().unwrap().to_owned()
+}
+
+impl Node {
+    /// Starts the node with short names (`long`: `name@127.0.0.1`) and
+    /// waits for the application's first tick.
+    fn start(epmd: &Epmd, long: bool) -> Node {
+        Node::start_with(epmd, long, &[])
+    }
+
+    /// Like [`Node::start`], with `files` (path, content) added to the project first.
+    fn start_with(epmd: &Epmd, long: bool, files: &[(&str, &str)]) -> Node {
+        let project = fixture("otp_app");
+        for (path, content) in files {
+            std::fs::write(project.path().join(path), content).unwrap();
+        }
+        let base = unique("attach_node");
+        let (flag, name) = if long {
+            ("--name", format!("{base}@127.0.0.1"))
+        } else {
+            ("--sname", format!("{base}@{}", short_host()))
+        };
+        let mut command = Command::new("elixir");
+        epmd.env(&mut command);
+        use std::os::unix::process::CommandExt;
+        command
+            .args([
+                flag,
+                &name,
+                "--cookie",
+                COOKIE,
+                "--erl",
+                "-start_epmd false",
+                "-S",
+                "mix",
+                "run",
+                "--no-halt",
+            ])
+            .current_dir(project.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        let mut child = command.spawn().expect("start the node");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let node = Node {
+            name,
+            child,
+            lines,
+            project,
+        };
+        node.wait_line("otp_app: tick 1", LAUNCH_TIMEOUT);
+        node
+    }
+
+    fn wait_line(&self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(remaining) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "the node {} did not print {text:?} within {} s",
+                    self.name,
+                    timeout.as_secs()
+                ),
+            }
+        }
+    }
+
+    /// What the node printed since the last wait (its log included).
+    fn printed(&self) -> String {
+        self.lines.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Evaluates Elixir `code` in this node from another (hidden) node and
+    /// returns what it printed.
+    fn remote_eval(&self, epmd: &Epmd, code: &str) -> String {
+        let checker = unique("attach_checker");
+        let long = self.name.ends_with("@127.0.0.1");
+        let (flag, name) = if long {
+            ("--name", format!("{checker}@127.0.0.1"))
+        } else {
+            ("--sname", checker)
+        };
+        let script = format!(
+            "node = :\"{}\"; true = Node.connect(node); \
+             {{result, _}} = :rpc.call(node, Code, :eval_string, [{code:?}]); IO.puts(result)",
+            self.name
+        );
+        let mut command = Command::new("elixir");
+        epmd.env(&mut command);
+        let output = command
+            .args([
+                flag,
+                &name,
+                "--cookie",
+                COOKIE,
+                "--hidden",
+                "--erl",
+                "-start_epmd false",
+                "-e",
+                &script,
+            ])
+            .output()
+            .expect("run the checker node");
+        assert!(
+            output.status.success(),
+            "the checker failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        kill_group(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// Every live descendant of `pid`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = vec![pid];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if !found.contains(&child) && parent_of(child).is_some_and(|p| found.contains(&p)) && is_alive(child) {
+                found.push(child);
+                grew = true;
+            }
+        }
+    }
+    found.remove(0);
+    found
+}
+
+fn adapter(epmd: &Epmd) -> DapClient {
+    let mut dap = DapClient::start_with(|command| epmd.env(command));
+    dap.initialize();
+    dap
+}
+
+fn attach_arguments(node: &Node, extra: Value) -> Value {
+    let mut arguments = json!({
+        "remoteNode": node.name,
+        "cookie": COOKIE,
+        "projectDir": path_string(node.project.path()),
+        "debugInterpretModulesPatterns": ["OtpApp.*"],
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        arguments[key] = value.clone();
+    }
+    arguments
+}
+
+/// What the node runs of ours, printed by the node itself.
+const STATE_OF_THE_NODE: &str = r#"
+iserver = Process.whereis(:dbg_iserver)
+interpreted = if iserver, do: :int.interpreted(), else: []
+ours = fn name -> String.starts_with?(to_string(name), "elixir_dap") end
+procs = for p <- Process.list(), {:current_function, {m, _, _}} <- [Process.info(p, :current_function)], ours.(m), do: p
+tables = for t <- :ets.all(), is_atom(t), ours.(t), do: t
+modules = for {m, _} <- :code.all_loaded(), ours.(m), do: m
+names = for n <- Process.registered(), ours.(n), do: n
+nodes = for n <- Node.list(:connected), ours.(n), do: n
+count = OtpApp.Counter.value()
+pids = {Process.whereis(OtpApp.Counter), Process.whereis(OtpApp.Ticker)}
+inspect(%{pids: pids, iserver: iserver, interpreted: interpreted, procs: procs, tables: tables, modules: modules, names: names, nodes: nodes, counter: count})
+"#;
+
+#[test]
+fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let started = Instant::now();
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(
+        response["success"],
+        true,
+        "attach failed: {response}\n{}",
+        dap.transcript()
+    );
+    let attached_in = started.elapsed();
+    dap.wait_event("initialized", TIMEOUT);
+    let process = dap.wait_event("process", TIMEOUT);
+    assert_eq!(process["body"]["startMethod"], "attach", "{process}");
+    assert_eq!(process["body"]["name"], node.name.as_str(), "{process}");
+
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let line = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("new_count = count + by"))
+        .unwrap() as i64
+        + 1;
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+
+    // The ticker bumps the counter every 50 ms: it stops there.
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    let first_stop = started.elapsed();
+    let stopped_at = Instant::now();
+    eprintln!(
+        "attach: answered in {} ms, first breakpoint stop {} ms after the attach request",
+        attached_in.as_millis(),
+        first_stop.as_millis()
+    );
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    let threads = dap.request("threads", json!({}), TIMEOUT);
+    assert!(
+        threads["body"]["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == thread),
+        "{threads}"
+    );
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["name"], "OtpApp.Counter.handle_call/3", "{stack}");
+    assert_eq!(top["line"], line, "{stack}");
+    let frame = top["id"].as_i64().unwrap();
+    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
+    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
+    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
+    let names: Vec<&str> = variables["body"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(names.contains(&"count") && names.contains(&"by"), "{variables}");
+    let evaluated = dap.request(
+        "evaluate",
+        json!({"expression": "{by, node()}", "frameId": frame, "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        evaluated["body"]["result"],
+        format!("{{1, :{}}}", node.name).as_str(),
+        "evaluate runs in the attached node: {evaluated}"
+    );
+    let modules = dap.request("modules", json!({}), TIMEOUT);
+    assert!(
+        modules["body"]["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "OtpApp.Counter"),
+        "{modules}"
+    );
+
+    // Detach while paused: the process goes on, the node is left as found.
+    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    let paused = stopped_at.elapsed();
+    eprintln!(
+        "attach: paused {} ms at the breakpoint before the detach",
+        paused.as_millis()
+    );
+    assert_eq!(disconnect["success"], true, "{disconnect}");
+    dap.wait_event("terminated", TIMEOUT);
+    dap.wait_output("console", "detached from", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    assert!(node.alive(), "the node attached to must keep running");
+    let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let clean = [
+        "interpreted: []",
+        "iserver: nil",
+        "modules: []",
+        "names: []",
+        "nodes: []",
+        "procs: []",
+        "tables: []",
+    ];
+    for state in [&before, &after] {
+        assert!(
+            clean.iter().all(|item| state.contains(item)),
+            "the node is not as found:\nbefore: {before}\nafter:  {after}"
+        );
+    }
+    // The ticker waits in `GenServer.call` for the paused counter: it exits
+    // (and is restarted) if the pause outlasts the call's 5 s timeout.
+    let (counter_before, ticker_before) = pids_of(&before);
+    let (counter_after, ticker_after) = pids_of(&after);
+    assert_eq!(
+        counter_before, counter_after,
+        "the counter, paused at the detach, must survive it"
+    );
+    if paused.as_secs() < 5 {
+        assert_eq!(ticker_before, ticker_after, "the ticker must survive the detach");
+    }
+    let count = |state: &str| -> i64 {
+        let rest = state.split("counter: ").nth(1).unwrap();
+        rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())]
+            .parse()
+            .unwrap()
+    };
+    let later = node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())");
+    assert!(
+        later.parse::<i64>().unwrap() > count(&after),
+        "the counter no longer moves: {after} then {later}"
+    );
+}
+
+/// The counter's and the ticker's pids in a [`STATE_OF_THE_NODE`].
+fn pids_of(state: &str) -> (String, String) {
+    let rest = state.split("pids: {").nth(1).unwrap();
+    let (counter, rest) = rest.split_once(", ").unwrap();
+    (counter.to_owned(), rest[..rest.find('}').unwrap()].to_owned())
+}
+
+/// A bad attach is answered within 5 s with an error naming the attribute,
+/// and leaves nothing of the session running.
+fn assert_refused(epmd: &Epmd, arguments: Value, attribute: &str, says: &str) {
+    let mut dap = adapter(epmd);
+    let started = Instant::now();
+    let response = dap.request("attach", arguments, LAUNCH_TIMEOUT);
+    let took = started.elapsed();
+    assert_eq!(response["success"], false, "{response}");
+    let message = response["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("`{attribute}`")) && message.contains(says),
+        "expected an error naming `{attribute}` and saying {says:?}: {message}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "answered after {} ms: {message}",
+        took.as_millis()
+    );
+    let left = descendants(dap.adapter_pid());
+    wait_processes_gone(&left, Duration::from_secs(2), "the failed attach's helper");
+    assert!(dap.close_and_wait(TIMEOUT).success());
+}
+
+#[test]
+fn attach_refuses_a_missing_or_malformed_remote_node() {
+    let epmd = Epmd::start();
+    let project = fixture("otp_app");
+    let dir = path_string(project.path());
+    assert_refused(&epmd, json!({"projectDir": dir}), "remoteNode", "missing");
+    assert_refused(
+        &epmd,
+        json!({"projectDir": dir, "remoteNode": "nohost"}),
+        "remoteNode",
+        "name@host",
+    );
+}
+
+#[test]
+fn attach_refuses_an_unknown_node_and_a_wrong_cookie() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, true);
+    let unknown = format!("nosuchnode@{}", node.name.split_once('@').unwrap().1);
+    assert_refused(
+        &epmd,
+        attach_arguments(&node, json!({"remoteNode": unknown})),
+        "remoteNode",
+        "no node named nosuchnode",
+    );
+    // The first helper node of a new agent version compiles the agent (2–4 s
+    // once per OTP release): a good attach first, so the refusal is timed
+    // as users meet it.
+    let mut dap = adapter(&epmd);
+    let attached = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(attached["success"], true, "{attached}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    assert_refused(
+        &epmd,
+        attach_arguments(&node, json!({"cookie": "not_the_cookie"})),
+        "cookie",
+        "refused the connection",
+    );
+    // No epmd on the node's host (a port nobody listens on).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert_refused(
+        &epmd,
+        attach_arguments(&node, json!({"env": {"ERL_EPMD_PORT": closed.to_string()}})),
+        "remoteNode",
+        "no epmd answers",
+    );
+}
+
+/// Attaches (with `extra` attributes), sets a breakpoint on the counter's
+/// bump and waits for the ticker to stop there; returns the client and the
+/// stopped thread.
+fn attach_and_stop(epmd: &Epmd, node: &Node, extra: Value) -> (DapClient, i64) {
+    let mut dap = adapter(epmd);
+    let response = dap.request("attach", attach_arguments(node, extra), LAUNCH_TIMEOUT);
+    assert_eq!(
+        response["success"],
+        true,
+        "attach failed: {response}\n{}",
+        dap.transcript()
+    );
+    dap.wait_event("initialized", TIMEOUT);
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let line = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("new_count = count + by"))
+        .unwrap() as i64
+        + 1;
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    (dap, stopped["body"]["threadId"].as_i64().unwrap())
+}
+
+/// Waits until the node reports itself clean (the agent cleans up
+/// asynchronously once it sees the helper go); panics with its last state.
+fn wait_clean(epmd: &Epmd, node: &Node, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = node.remote_eval(epmd, STATE_OF_THE_NODE);
+        let clean = [
+            "interpreted: []",
+            "iserver: nil",
+            "modules: []",
+            "names: []",
+            "nodes: []",
+            "procs: []",
+            "tables: []",
+        ]
+        .iter()
+        .all(|item| state.contains(item));
+        if clean {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node was not clean within {} s: {state}",
+            timeout.as_secs()
+        );
+    }
+}
+
+/// Long names; stepping over and out of the stopped frame; then the adapter
+/// is killed while the process is paused: the agent sees the helper go and
+/// leaves the node as found, the paused process running on.
+#[test]
+fn attach_with_long_names_steps_and_an_adapter_killed_while_paused_leaves_the_node_clean() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, true);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let (mut dap, thread) = attach_and_stop(&epmd, &node, json!({}));
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let line = stack["body"]["stackFrames"][0]["line"].as_i64().unwrap();
+    let stepped = dap.request("next", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(stepped["success"], true, "{stepped}");
+    dap.wait_nth_event("stopped", 1, TIMEOUT);
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(stack["body"]["stackFrames"][0]["line"], line + 1, "{stack}");
+    let helper = descendants(dap.adapter_pid());
+    assert!(!helper.is_empty(), "the helper node runs under the adapter");
+    dap.kill_adapter();
+    wait_processes_gone(
+        &helper,
+        Duration::from_secs(5),
+        "the helper node after the adapter's death",
+    );
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert!(node.alive(), "the node attached to must keep running");
+    assert_eq!(pids_of(&before).0, pids_of(&after).0, "the paused counter must survive");
+    let later = node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())");
+    let count = |state: &str| -> i64 {
+        let rest = state.split("counter: ").nth(1).unwrap();
+        rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())]
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        later.parse::<i64>().unwrap() > count(&after),
+        "the paused process did not run on: {after} then {later}"
+    );
+}
+
+/// `terminate` in an attach session detaches: the node keeps running, clean.
+#[test]
+fn terminate_in_an_attach_session_leaves_the_node_running_and_clean() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, false);
+    let (mut dap, _thread) = attach_and_stop(&epmd, &node, json!({}));
+    let terminate = dap.request("terminate", json!({}), TIMEOUT);
+    assert_eq!(terminate["success"], true, "{terminate}");
+    dap.wait_event("terminated", TIMEOUT);
+    assert!(
+        dap.events_named("exited").is_empty(),
+        "the node attached to did not exit: {}",
+        dap.transcript()
+    );
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert!(node.alive(), "the node attached to must keep running");
+}
+
+/// The node stops during the session: the session ends with `terminated`
+/// (no `exited`: the node was not the adapter's) and its helper goes.
+#[test]
+fn a_node_that_stops_ends_the_attach_session() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let helper = descendants(dap.adapter_pid());
+    drop(node);
+    dap.wait_event("terminated", TIMEOUT);
+    dap.wait_output("console", "the connection to", TIMEOUT);
+    wait_processes_gone(
+        &helper,
+        Duration::from_secs(5),
+        "the helper node after the node stopped",
+    );
+    assert!(dap.events_named("exited").is_empty(), "{}", dap.transcript());
+}
+
+const LOOPER: &str = r#"defmodule OtpApp.Looper do
+  @moduledoc "A process that never leaves its module: once interpreted, it stays in the interpreter."
+  def start do
+    spawn(fn ->
+      Process.register(self(), :attach_looper)
+      loop(0)
+    end)
+  end
+
+  defp loop(n) do
+    receive do
+      {:get, from} -> send(from, {:looped, n})
+    after
+      5 -> :ok
+    end
+
+    loop(n + 1)
+  end
+end
+"#;
+
+/// A process that entered interpreted code during the session and never
+/// leaves it survives the detach: the interpreter stays for it, and the
+/// console says which process; everything else of ours goes.
+#[test]
+fn detach_keeps_the_interpreter_for_a_process_still_inside_interpreted_code() {
+    let epmd = Epmd::start();
+    let node = Node::start_with(&epmd, false, &[("lib/otp_app/looper.ex", LOOPER)]);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let started = dap.request(
+        "evaluate",
+        json!({"expression": "OtpApp.Looper.start() |> is_pid()", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(started["body"]["result"], "true", "{started}");
+    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(disconnect["success"], true, "{disconnect}");
+    dap.wait_output("console", "still in interpreted code", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let state = node.remote_eval(
+        &epmd,
+        r#"send(:attach_looper, {:get, self()})
+        looped = receive do {:looped, n} -> n > 0 after 2000 -> :no_answer end
+        ours = fn name -> String.starts_with?(to_string(name), "elixir_dap") end
+        modules = for {m, _} <- :code.all_loaded(), ours.(m), do: m
+        {caller, ref} = spawn_monitor(fn -> OtpApp.Counter.value() end)
+        receive do {:DOWN, ^ref, _, _, _} -> :ok after 2000 -> :no_down end
+        interpreted_call = Enum.any?(:int.snapshot(), fn {p, _, _, _} -> p == caller end)
+        inspect(%{looped: looped, modules: modules, interpreted_call: interpreted_call})"#,
+    );
+    assert!(
+        ["interpreted_call: false", "looped: true", "modules: []"]
+            .iter()
+            .all(|item| state.contains(item)),
+        "the looper must run on, new calls run native code, none of our modules is left: {state}"
+    );
+}
+
+/// Interpreting modules the node is running: the ticker waits inside its
+/// own `handle_info` (in a call to the counter, paused at a breakpoint) when
+/// `configurationDone` interprets it. It must survive that, the continue and
+/// the detach, and tick on.
+#[test]
+fn interpreting_a_module_a_waiting_process_is_inside_keeps_the_process() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let line = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("new_count = count + by"))
+        .unwrap() as i64
+        + 1;
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
+        true
+    );
+    let ticking = dap.request(
+        "evaluate",
+        json!({"expression": "a = OtpApp.Counter.value(); Process.sleep(200); OtpApp.Counter.value() > a", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(ticking["body"]["result"], "true", "{ticking}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the counter and the ticker must survive"
+    );
+}
+
+/// `reloadCode` in an attach session, for a node on this machine run by Mix:
+/// the counter's module gets a new function, its state is kept; after the
+/// detach the reloaded code stays loaded and the overlay is off the code path.
+#[test]
+fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let response = dap.request(
+        "attach",
+        attach_arguments(&node, json!({"reloadOnSave": "off"})),
+        LAUNCH_TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let text = std::fs::read_to_string(&counter).unwrap();
+    let edited = text.replace(
+        "  def value, do: GenServer.call(__MODULE__, :value)",
+        "  def value, do: GenServer.call(__MODULE__, :value)\n\n  def doubled, do: GenServer.call(__MODULE__, :doubled)",
+    );
+    let edited = edited.replace(
+        "  def handle_call(:value, _from, count), do: {:reply, count, count}",
+        "  def handle_call(:value, _from, count), do: {:reply, count, count}\n  def handle_call(:doubled, _from, count), do: {:reply, 2 * count, count}",
+    );
+    assert_ne!(edited, text, "the edit must apply");
+    std::fs::write(&counter, edited).unwrap();
+    let reloaded = dap.request("reloadCode", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["success"], true, "{reloaded}\n{}", dap.transcript());
+    assert!(
+        reloaded["body"]["reloaded"].to_string().contains("OtpApp.Counter"),
+        "{reloaded}"
+    );
+    eprintln!(
+        "attach: reload of one module into the attached node: {} ms",
+        reloaded["body"]["timings"]["total"]
+    );
+    eprintln!("attach: reload report: {}", reloaded["body"]);
+    let kept = dap.request(
+        "evaluate",
+        json!({"expression": "v = OtpApp.Counter.value(); d = OtpApp.Counter.doubled(); d >= 2 * v and v > 0", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(kept["body"]["result"], "true", "{kept}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the counter kept its process (and state), and the ticker calling it; the node printed:\n{}",
+        node.printed()
+    );
+    let code = node.remote_eval(
+        &epmd,
+        r#"overlay = Enum.any?(:code.get_path(), &String.contains?(to_string(&1), "overlays"))
+        inspect({overlay, function_exported?(OtpApp.Counter, :doubled, 0)})"#,
+    );
+    assert_eq!(code, "{false, true}", "(overlay on the code path, new code loaded)");
+}
+
+/// A node that runs no Mix (as a release built with `mix release`) is
+/// refused with a message saying so, naming `remoteNode`.
+#[test]
+fn attach_refuses_a_node_without_mix() {
+    let epmd = Epmd::start();
+    let project = fixture("otp_app");
+    let name = format!("{}@127.0.0.1", unique("attach_plain"));
+    let mut command = Command::new("elixir");
+    epmd.env(&mut command);
+    use std::os::unix::process::CommandExt;
+    let mut plain = command
+        .args([
+            "--name",
+            &name,
+            "--cookie",
+            COOKIE,
+            "--erl",
+            "-start_epmd false",
+            "-e",
+            "IO.puts(\"plain: up\"); Process.sleep(:infinity)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .expect("start a plain node");
+    let mut up = String::new();
+    BufReader::new(plain.stdout.take().unwrap()).read_line(&mut up).unwrap();
+    assert!(up.contains("plain: up"), "the plain node did not start: {up:?}");
+    // A good attach would compile the agent first: warm it (see above) with a
+    // refused one, then time the next.
+    let arguments = json!({"remoteNode": name, "cookie": COOKIE, "projectDir": path_string(project.path())});
+    let mut warm = adapter(&epmd);
+    let _ = warm.request("attach", arguments.clone(), LAUNCH_TIMEOUT);
+    assert!(warm.close_and_wait(TIMEOUT).success());
+    assert_refused(&epmd, arguments, "remoteNode", "runs no Mix");
+    kill_group(plain.id());
+    let _ = plain.wait();
+}
