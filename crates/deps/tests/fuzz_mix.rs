@@ -3,7 +3,7 @@
 //! every position, attributes read or not, macros and their quotes, `use`,
 //! `@behaviour`, `import`/`require`/`alias`, `defdelegate`, protocols,
 //! `defimpl`, `@derive`, persisted attributes, `__MODULE__`, nested
-//! modules; `fuzz/grammar.rs`), compiled by Mix, each file edited in turn
+//! modules; `fuzz/grammar/`), compiled by Mix, each file edited in turn
 //! (a public function added) and `mix compile --verbose`'s files compared
 //! with `Index::affected`. A file Mix recompiles that the index does not
 //! plan is a miss: shrunk to a minimal project, confirmed with a `mix`

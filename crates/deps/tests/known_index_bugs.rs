@@ -33,7 +33,7 @@ const STRUCT: &str = "defmodule App.S do\n  defstruct [:a]\nend\n";
 /// traces a struct expansion: Mix records an export dependency, and
 /// recompiles the file when the struct's module changes its exports.
 /// The extractor skips typespec attributes entirely (`TYPESPEC_ATTRS` in
-/// `extract.rs`), so the edge and the recompilation are missed.
+/// `extract/attributes.rs`), so the edge and the recompilation are missed.
 #[test]
 fn struct_in_a_typespec_is_an_export_dependency() {
     for (attr, elixir) in ["type t ::", "typep t ::", "opaque t ::", "spec f(", "callback c("]
