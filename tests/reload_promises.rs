@@ -192,10 +192,12 @@ fn native_ticker(name: &str, ms: u32) -> String {
 /// through the other, interpreted and native, every 100 ms, must never see
 /// the new struct with the old implementation or the other way round (a
 /// `KeyError`). A third ticker, every 5 ms, must see every version too; it
-/// may fail a tick: held while it waits in the middle of a tick (for the
-/// code server, busy loading the batch, inside the protocol's dispatch), it
-/// carries the old struct into the new implementation, which is BEAM's own
-/// rule (measured: 1 failing tick in 120 toggles on OTP 27, none on 25).
+/// may fail a tick: a process held while it waits in the middle of a tick
+/// (for a reply from another process; the code server, for one, is busy
+/// loading the batch) looks as if it waited between calls, and carries the
+/// old struct into the new implementation, which is BEAM's own rule
+/// (measured: 1 failing tick in 120 toggles on OTP 27, none in 120 on 25;
+/// which wait it was is not known).
 #[test]
 fn a_batch_switches_at_once_for_interpreted_and_native_callers() {
     let mut app = App::start(json!({}));
