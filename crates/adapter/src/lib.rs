@@ -6,11 +6,13 @@
 //! - [`session`]: the request dispatcher and session state.
 //! - [`launch`]: the ElixirLS-compatible `launch` attributes and their validation.
 //! - [`attach`]: the `attach` attributes (`remoteNode`, `cookie`) and their validation.
+//! - [`error`]: why a request failed ([`error::RequestError`]).
 //! - [`debugger`]: interpretation, breakpoints, threads, stacks, variables, evaluate.
 
 pub mod attach;
 pub mod client;
 pub mod debugger;
+pub mod error;
 pub mod launch;
 pub mod server;
 pub mod session;

@@ -12,7 +12,7 @@
 
 use super::threads::Thread;
 use super::{agent_error, Debugger, Handled, CALL_TIMEOUT};
-use crate::session::RequestError;
+use crate::error::RequestError;
 use beam::term::{self, TermExt};
 use eetf::Term;
 use serde_json::{json, Value};

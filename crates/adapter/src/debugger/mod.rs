@@ -14,7 +14,7 @@ mod scripts;
 pub mod threads;
 
 use crate::client::Client;
-use crate::session::RequestError;
+use crate::error::RequestError;
 use beam::term::{self, TermExt};
 use beam::{AgentClient, AgentError};
 use breakpoints::{

@@ -5,7 +5,7 @@
 use super::breakpoints::LineBreakpoint;
 use super::modules::ModuleInfo;
 use super::{canonical, Debugger};
-use crate::session::RequestError;
+use crate::error::RequestError;
 use reload::{BreakpointChange, LineFate, LineMap};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,7 +18,7 @@
 //!   thread runs again or ends, requests on it get an error saying which.
 
 use crate::client::Client;
-use crate::session::RequestError;
+use crate::error::RequestError;
 use beam::term::TermExt;
 use beam::AgentEvent;
 use dap::types::OutputCategory;

@@ -1,0 +1,357 @@
+//! The launch: starting the VM, loading the project in the background, starting
+//! the program, and `configurationDone`.
+
+use super::*;
+use crate::launch;
+
+impl Session {
+    pub(super) async fn launch(&mut self, arguments: &Value) -> Handled {
+        if self.program.is_some() || self.launching.is_some() || self.debuggee.is_some() {
+            return Err(RequestError::User(
+                "a program is already launched in this session".into(),
+            ));
+        }
+        let config =
+            launch::validate(arguments, &self.options.cwd).map_err(|e| RequestError::User(format!("launch: {e}")))?;
+        let progress = self.progress_start(
+            "Launching",
+            &format!("starting the VM in {}", config.project_dir.display()),
+        );
+        if let Err(error) = self.start_vm(&config).await {
+            self.progress_end(progress, "failed");
+            // The launch failed: nothing of the VM must outlive it.
+            if let Some(mut debuggee) = self.debuggee.take() {
+                debuggee.terminate();
+            }
+            return Err(error);
+        }
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return Err(RequestError::Internal("launch: the VM is gone".into()));
+        };
+        self.progress_update(&progress, "compiling the project");
+        let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
+        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
+        let request = term::tuple(vec![
+            term::atom("load_project"),
+            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
+        ]);
+        let (done, loaded) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = done.send(agent.call(request, LOAD_PROJECT_TIMEOUT).await);
+        });
+        self.launching = Some(Launching {
+            config,
+            break_on_dbg,
+            compile_started: std::time::SystemTime::now(),
+            progress,
+            loaded,
+        });
+        Ok(None)
+    }
+
+    /// Starts the VM and waits for its agent: the part of a launch that is
+    /// answered in the `launch` response.
+    pub(super) async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
+        let spec = VmSpec {
+            elixir: config.elixir.clone(),
+            project_dir: config.project_dir.clone(),
+            env: config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            cache_root: self.options.cache_root.clone(),
+            connect_timeout: CONNECT_TIMEOUT,
+            keeper: self.options.keeper.clone(),
+        };
+        let (events_tx, events_rx) = mpsc::channel(VM_EVENT_QUEUE);
+        self.pump = Some(tokio::spawn(pump_vm_events(
+            events_rx,
+            self.client.clone(),
+            self.vm_events_tx.clone(),
+            self.pump_threads.clone(),
+        )));
+        let debuggee = Debuggee::launch(&spec, events_tx)
+            .await
+            .map_err(|e| RequestError::User(format!("launch: {e}")))?;
+        self.client.event(
+            "process",
+            ProcessEventBody {
+                name: project_name(config),
+                system_process_id: Some(debuggee.os_pid),
+                is_local_process: true,
+                start_method: "launch",
+            },
+        );
+        self.client.console(format!(
+            "elixir-dap: VM started (OTP {}, Elixir {}); compiling {}",
+            debuggee.otp_release,
+            debuggee.elixir_version,
+            config.project_dir.display()
+        ));
+        self.debuggee = Some(debuggee);
+        Ok(())
+    }
+
+    /// Waits for the launch still loading the project, if any, and finishes it.
+    pub(super) async fn await_launch(&mut self) {
+        let loaded = next_loaded(&mut self.launching).await;
+        self.finish_launch(loaded).await;
+    }
+
+    /// The project has loaded (or failed to): start debugging and send
+    /// `initialized`, or report the failure and end the session.
+    pub(super) async fn finish_launch(&mut self, loaded: Loaded) {
+        let Some(launching) = self.launching.take() else { return };
+        let progress = launching.progress.clone();
+        let result = match loaded {
+            Ok(reply) => self.start_program(launching, reply).await,
+            Err(_) => Err(RequestError::Internal(
+                "launch: the project's loading was abandoned".into(),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                self.progress_end(progress, "ready");
+                // Breakpoints and other configuration come after this event.
+                self.client.event("initialized", ());
+            }
+            Err(_) if self.stop_requested => {
+                // `terminate` killed the VM while the project loaded.
+                self.progress_end(progress, "cancelled");
+                self.stop_vm(true).await;
+            }
+            Err(error) => {
+                self.progress_end(progress, "failed");
+                self.fail_launch(&error.to_string()).await;
+            }
+        }
+    }
+
+    /// A launch already answered failed: say why where the user looks, stop
+    /// the VM and end the session.
+    pub(super) async fn fail_launch(&mut self, message: &str) {
+        tracing::info!(%message, "launch failed after its response");
+        self.client
+            .output(OutputCategory::Stderr, format!("elixir-dap: {message}\n"));
+        self.client.output(OutputCategory::Important, message.to_owned());
+        // The program never ran: `terminated` alone.
+        self.stop_vm(false).await;
+    }
+
+    /// Stops what a launch that will not finish started, and reports the end
+    /// (with the VM's exit status when `report_exit`).
+    pub(super) async fn stop_vm(&mut self, report_exit: bool) {
+        self.program = None;
+        self.debugger = None;
+        *lock(&self.pump_threads) = None;
+        self.stop_epoch = None;
+        let mut code = None;
+        if let Some(mut debuggee) = self.debuggee.take() {
+            debuggee.terminate();
+            code = debuggee.wait_exit(EXIT_TIMEOUT).await;
+        }
+        self.announce_end(code.filter(|_| report_exit));
+    }
+
+    pub(super) async fn start_program(
+        &mut self,
+        launching: Launching,
+        reply: Result<eetf::Term, AgentError>,
+    ) -> Result<(), RequestError> {
+        let Launching {
+            config,
+            break_on_dbg,
+            compile_started,
+            ..
+        } = launching;
+        let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
+            return Err(RequestError::Internal("launch: the VM is gone".into()));
+        };
+        let loaded = match reply {
+            Ok(loaded) => loaded,
+            Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
+                self.report_diagnostics(&detail);
+                let first_error = detail
+                    .get("diagnostics")
+                    .and_then(TermExt::as_elements)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|d| d.get("severity").and_then(TermExt::as_atom) == Some("error"))
+                    .map(|d| {
+                        let text = ::reload::trim_compiler_message(&d.get_text("message").unwrap_or_default());
+                        let first = text.lines().next().unwrap_or_default().to_owned();
+                        format!(
+                            "compilation failed: {}:{}: {first}",
+                            d.get_text("file").unwrap_or_default(),
+                            d.get_i64("line").unwrap_or(0)
+                        )
+                    });
+                return Err(RequestError::User(format!(
+                    "launch: {}",
+                    first_error.unwrap_or(message)
+                )));
+            }
+            Err(AgentError::Failed { message, .. }) => {
+                return Err(RequestError::User(format!(
+                    "launch: could not load the Mix project: {message}"
+                )))
+            }
+            Err(AgentError::Timeout { after, .. }) => {
+                return Err(RequestError::User(format!(
+                    "launch: loading and compiling the project did not finish within {} \
+                     (a module body or other compile-time code may never return)",
+                    beam::channel::human_duration(after)
+                )))
+            }
+            Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
+        };
+        self.report_diagnostics(&loaded);
+        // Index the sources for reloads while the debugger starts.
+        let manifests: Vec<(PathBuf, PathBuf)> = loaded
+            .get("manifests")
+            .and_then(TermExt::as_elements)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    PathBuf::from(m.get_text("app_dir")?),
+                    PathBuf::from(m.get_text("manifest")?),
+                ))
+            })
+            .collect();
+        let (resources, problems) = external::ExternalResources::read(&manifests);
+        for problem in problems {
+            self.client.console(format!("elixir-dap: {problem}"));
+        }
+        let resource_files = resources.files();
+        let elixir_version = self
+            .debuggee
+            .as_ref()
+            .map(|d| d.elixir_version.clone())
+            .unwrap_or_default();
+        self.reload = Some(reload::ReloadState::start(
+            config.project_dir.clone(),
+            &elixir_version,
+            compile_started,
+            resources,
+            &self.options.cache_root,
+        ));
+        match on_save::SaveWatch::start(&config, resource_files) {
+            Ok(Some(watch)) => {
+                self.client.console(watch.describe());
+                self.save_watch = Some(watch);
+            }
+            Ok(None) => {}
+            Err(message) => self.client.console(format!("elixir-dap: {message}")),
+        }
+        if let Some(note) = debugger::dbg::launch_note(break_on_dbg, &loaded) {
+            self.client.console(note);
+        }
+        if !config.args.no_debug {
+            let args = &config.args;
+            let debugger_config = DebuggerConfig {
+                interpret_patterns: args.debug_interpret_modules_patterns.as_deref(),
+                auto_interpret_all: args.debug_auto_interpret_all_modules,
+                exclude_modules: &args.exclude_modules,
+                stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
+                expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
+            };
+            let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?;
+            *lock(&self.pump_threads) = Some(debugger.thread_table());
+            self.stop_epoch = Some(debugger.thread_table().epoch());
+            self.debugger = Some(debugger);
+        }
+        let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
+        self.program = Some(Program {
+            config,
+            task,
+            started: false,
+        });
+        Ok(())
+    }
+
+    /// Shows compiler diagnostics (from a reply's `diagnostics` list) as
+    /// `file:line: severity: message` console lines.
+    pub(super) fn report_diagnostics(&self, detail: &eetf::Term) {
+        let Some(diagnostics) = detail.get("diagnostics").and_then(TermExt::as_elements) else {
+            return;
+        };
+        for diagnostic in diagnostics.iter() {
+            let file = diagnostic.get_text("file").unwrap_or_default();
+            let line = diagnostic.get_i64("line").unwrap_or(0);
+            let severity = diagnostic.get_text("severity").unwrap_or_else(|| "error".into());
+            let message = ::reload::trim_compiler_message(&diagnostic.get_text("message").unwrap_or_default());
+            self.client.output(
+                if severity == "error" {
+                    OutputCategory::Stderr
+                } else {
+                    OutputCategory::Console
+                },
+                format!("{file}:{line}: {severity}: {message}\n"),
+            );
+        }
+    }
+
+    pub(super) async fn configuration_done(&mut self) -> Handled {
+        let Some(program) = &self.program else {
+            // A client may configure before launching; nothing to run yet.
+            return Ok(None);
+        };
+        if program.started {
+            return Ok(None);
+        }
+        if self.attached.is_some() {
+            return self.attach_configuration_done().await;
+        }
+        self.interpret_selected().await?;
+        let (Some(program), Some(debuggee)) = (self.program.as_mut(), self.debuggee.as_ref()) else {
+            return Ok(None);
+        };
+        let args = &program.config.args;
+        if self.debugger.is_some() {
+            // Compiles while the task runs: test files and other .exs scripts
+            // define modules, each handed over before it runs (see
+            // `elixir_dap_scripts.erl`, `Debugger::on_script_module`); the
+            // program's own compiles (Phoenix's code reloader) are made safe
+            // and their modules interpreted again (`elixir_dap_app_compile.erl`,
+            // `Session::on_app_compiled`).
+            debuggee
+                .agent
+                .call(term::atom("install_tracers"), AGENT_CALL_TIMEOUT)
+                .await
+                .map_err(|e| RequestError::Internal(format!("could not watch the program's compiles: {e}")))?;
+        }
+        let (require_files, left_to_task) = launch::split_require_files(&program.task, &args.require_files);
+        if !left_to_task.is_empty() {
+            self.client.console(format!(
+                "elixir-dap: `mix test` loads {} itself; breakpoints in test files work without `requireFiles`",
+                left_to_task.join(", ")
+            ));
+        }
+        let request = term::tuple(vec![
+            term::atom("run_task"),
+            term::map(vec![
+                ("task", term::binary(&program.task)),
+                ("args", term::binaries(&args.task_args)),
+                ("require_files", term::binaries(&require_files)),
+                ("start_apps", term::boolean(args.start_apps)),
+            ]),
+        ]);
+        debuggee
+            .agent
+            .call(request, AGENT_CALL_TIMEOUT)
+            .await
+            .map_err(|e| RequestError::Internal(format!("could not start the task: {e}")))?;
+        program.started = true;
+        let mut command_line = vec!["mix".to_owned(), program.task.clone()];
+        command_line.extend(args.task_args.iter().cloned());
+        self.client
+            .console(format!("elixir-dap: running `{}`", command_line.join(" ")));
+        Ok(None)
+    }
+}
+
+pub(super) fn project_name(config: &LaunchConfig) -> String {
+    config
+        .project_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| config.project_dir.display().to_string())
+}
