@@ -1,0 +1,375 @@
+//! A plan executed in the VM step by step: compile, interpret again, remove
+//! the modules of deleted files, move breakpoints, commit.
+
+use super::*;
+
+impl Session {
+    /// Runs a non-empty plan in the VM. On error the VM is as before (rolled
+    /// back where something had changed) and the message says why.
+    pub(super) async fn execute(
+        &mut self,
+        agent: &AgentClient,
+        plan: &Plan,
+        overlay: &std::path::Path,
+        force: bool,
+        suspended: &[Term],
+        report: &mut ReloadReport,
+    ) -> Result<(), String> {
+        let Some(manager) = self.reload.as_ref().and_then(|s| s.manager.as_ref()) else {
+            return Err("the project index is missing".into());
+        };
+        let files: Vec<PathBuf> = plan.compile.iter().map(|c| manager.absolute(&c.file)).collect();
+        // Every module the batch may replace: what the index expects, plus
+        // what the VM knows from those files (covers index misses).
+        let mut existing: BTreeSet<String> = plan.expected_modules.iter().map(|m| elixir_atom(m)).collect();
+        if let Some(debugger) = &self.debugger {
+            for file in &files {
+                existing.extend(debugger.module_atoms_in(file));
+            }
+        }
+        let was_interpreted: Vec<String> = match &self.debugger {
+            Some(debugger) => existing
+                .iter()
+                .filter(|a| debugger.is_interpreted(a))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let edits: BTreeMap<PathBuf, LineMap> = plan
+            .changed
+            .iter()
+            .map(|c| (canonical(&manager.absolute(&c.file)), LineMap::new(&c.old, &c.new)))
+            .collect();
+
+        let planned_files: Vec<PathBuf> = plan.compile.iter().map(|c| c.file.clone()).collect();
+        let lift: Vec<String> = reload::compile_time_modules(manager.index(), &planned_files)
+            .iter()
+            .map(|m| elixir_atom(m))
+            .collect();
+        // Compile (purging unused old code first), wave after wave.
+        let waves_term = term::list(
+            plan.waves
+                .iter()
+                .map(|wave| {
+                    let files = wave.iter().map(|f| manager.absolute(f));
+                    term::list(files.map(|f| term::binary(&f.to_string_lossy())).collect())
+                })
+                .collect(),
+        );
+        let request = term::tuple(vec![
+            term::atom("reload_compile"),
+            term::map(vec![
+                ("waves", waves_term),
+                ("modules", term::binaries(&existing.iter().collect::<Vec<_>>())),
+                ("lift", term::binaries(&lift)),
+                ("overlay", term::binary(&overlay.to_string_lossy())),
+                ("force", term::boolean(force)),
+            ]),
+        ]);
+        tracing::debug!(files = files.len(), "reload: compiling");
+        let reply = agent
+            .call(request, COMPILE_TIMEOUT)
+            .await
+            .map_err(|e| format!("compiling failed in the VM: {e}"))?;
+        tracing::debug!("reload: compiled");
+        report.timings.load = micros_to_ms(reply.get("timings").and_then(|t| t.get_i64("load")));
+        report.timings.compile = micros_to_ms(reply.get("timings").and_then(|t| t.get_i64("compile")));
+        report.diagnostics = diagnostics(&reply);
+        report.killed = processes(reply.get("killed"));
+        report.blocked = processes(reply.get("blocked"));
+        let status = reply.get("status").and_then(TermExt::as_atom).unwrap_or("").to_owned();
+        match status.as_str() {
+            "blocked" => {
+                let Some(first) = report.blocked.first() else {
+                    return Err("the VM reported blocked processes without naming them".into());
+                };
+                let (processes, run) = if report.blocked.len() == 1 {
+                    ("process", "runs")
+                } else {
+                    ("processes", "run")
+                };
+                return Err(format!(
+                    "{} {processes} still {run} old code, which loading {} would kill (first: {} in {}); \
+                     nothing was reloaded: let them finish, or reload with `force: true` to kill them",
+                    report.blocked.len(),
+                    first.module,
+                    first.name,
+                    first.module
+                ));
+            }
+            "compile_failed" => {
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                let first = report
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == "error")
+                    .map(|d| format!("{}:{}: {}", d.file, d.line, first_line(&d.message)))
+                    .unwrap_or_else(|| "the compiler reported an error".into());
+                return Err(format!("compile error, the old code keeps running: {first}"));
+            }
+            "load_failed" => {
+                report.failed.extend(failures(reply.get("load_failures")));
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(format!(
+                    "the new code of {} did not load; the batch was rolled back",
+                    failed_modules(report)
+                ));
+            }
+            _ => {}
+        }
+        let mut compiled = compiled_modules(reply.get("compiled"));
+        let missed: Vec<String> = compiled
+            .iter()
+            .filter(|c| !plan.expected_modules.contains(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
+        // The index could not plan exactly: Mix decides what else is stale.
+        let why_mix = if !missed.is_empty() {
+            Some(format!(
+                "the compiler defined modules the dependency index does not know ({})",
+                missed.join(", ")
+            ))
+        } else if !plan.parse_errors.is_empty() {
+            Some(format!(
+                "the dependency index could not parse {}",
+                plan.parse_errors.join(", ")
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why_mix {
+            tracing::warn!(%why, "falling back to Mix for this reload");
+            let reply = agent
+                .call(
+                    term::tuple(vec![
+                        term::atom("reload_mix"),
+                        term::map(vec![
+                            ("overlay", term::binary(&overlay.to_string_lossy())),
+                            ("force", term::boolean(force)),
+                        ]),
+                    ]),
+                    COMPILE_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("the Mix fallback failed in the VM: {e}"))?;
+            report.killed.extend(processes(reply.get("killed")));
+            report.diagnostics.extend(diagnostics(&reply));
+            let status = reply.get("status").and_then(TermExt::as_atom).unwrap_or("").to_owned();
+            if status != "compiled" {
+                report.blocked.extend(processes(reply.get("blocked")));
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(format!(
+                    "{why}, and the Mix compile it fell back to did not succeed ({status}); the batch was rolled back"
+                ));
+            }
+            let by_mix = compiled_modules(reply.get("recompiled"));
+            let seen: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+            let more: Vec<CompiledModule> = by_mix.into_iter().filter(|m| !seen.contains(&m.atom)).collect();
+            report.fallback = Some(format!(
+                "{why}: Mix recompiled what it found stale ({} more modules)",
+                more.len()
+            ));
+            self.client
+                .console(format!("elixir-dap: reload fell back to Mix: {why}"));
+            compiled.extend(more);
+        }
+
+        // Re-interpret what the patterns select.
+        let interpret_started = Instant::now();
+        let to_interpret = match &mut self.debugger {
+            Some(debugger) => debugger.record_compiled(&compiled),
+            None => Vec::new(),
+        };
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        if !skipped.is_empty() {
+            report.failed.extend(skipped);
+            report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+            return Err(format!(
+                "{} could not be interpreted again; the batch was rolled back",
+                failed_modules(report)
+            ));
+        }
+        if let Some(debugger) = &mut self.debugger {
+            debugger.mark_interpreted(interpreted.iter());
+        }
+        report.timings.interpret = ms(interpret_started);
+
+        // Remove the modules of deleted files.
+        let mut removed_atoms: Vec<(String, String, String)> = Vec::new();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+        for (file, modules) in &plan.deleted {
+            for module in modules {
+                let atom = elixir_atom(module);
+                if !reloaded_modules.contains(&atom) {
+                    removed_atoms.push((atom, module.clone(), file.display().to_string()));
+                }
+            }
+        }
+        if !removed_atoms.is_empty() {
+            let names: Vec<&String> = removed_atoms.iter().map(|(a, _, _)| a).collect();
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_remove"), term::binaries(&names)]),
+                    STEP_CALL_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("removing modules failed in the VM: {e}"))?;
+            let blocked = processes(reply.get("blocked"));
+            if !blocked.is_empty() {
+                report.blocked.extend(blocked);
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                let module = report.blocked.first().map(|b| b.module.clone()).unwrap_or_default();
+                return Err(format!(
+                    "a process still runs a module of a deleted file ({module}); nothing was reloaded"
+                ));
+            }
+            if let Some(debugger) = &mut self.debugger {
+                for (atom, name, _) in &removed_atoms {
+                    debugger.announce_removed(atom, name);
+                }
+                debugger.remove_modules(&removed_atoms.iter().map(|(a, _, _)| a.clone()).collect::<Vec<_>>());
+            }
+            report.removed = removed_atoms
+                .iter()
+                .map(|(_, module, file)| RemovedModule {
+                    module: module.clone(),
+                    file: file.clone(),
+                })
+                .collect();
+        }
+
+        // State-preserving upgrades, all or nothing.
+        if !suspended.is_empty() {
+            let reply = agent
+                .call(
+                    term::tuple(vec![term::atom("reload_code_change"), term::list(suspended.to_vec())]),
+                    STEP_CALL_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("code_change failed in the VM: {e}"))?;
+            let failed = processes(reply.get("failed"));
+            report.code_changed = reply.get_i64("changed").unwrap_or(0) as usize;
+            if let Some(first) = failed.first() {
+                let message = format!(
+                    "{} ({}): {}; the batch was rolled back and the processes keep their old state",
+                    first.module, first.name, first.why
+                );
+                report.failed.extend(failed.iter().map(|f| FailedModule {
+                    module: f.module.clone(),
+                    reason: f.why.clone(),
+                }));
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(message);
+            }
+        }
+
+        // Breakpoints follow their statements.
+        let breakpoints_started = Instant::now();
+        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
+        let mut counts = BTreeMap::new();
+        if let Some(debugger) = &mut self.debugger {
+            match debugger
+                .follow_reload(&edits, &reloaded_sources, &reloaded_modules)
+                .await
+            {
+                Ok((changes, per_module)) => {
+                    report.breakpoints = changes;
+                    counts = per_module;
+                }
+                Err(e) => {
+                    report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                    return Err(format!(
+                        "breakpoints could not be restored ({e}); the batch was rolled back"
+                    ));
+                }
+            }
+        }
+        report.timings.breakpoints = ms(breakpoints_started);
+
+        agent
+            .call(term::atom("reload_commit"), STEP_CALL_TIMEOUT)
+            .await
+            .map_err(|e| format!("the VM did not confirm the reload: {e}"))?;
+        report.reloaded = compiled
+            .iter()
+            .map(|c| ReloadedModule {
+                module: c.name.clone(),
+                file: c.source.display().to_string(),
+                interpreted: interpreted.contains(&c.atom),
+                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
+            })
+            .collect();
+        if let Some(debugger) = &self.debugger {
+            for module in &compiled {
+                let reason = if existing.contains(&module.atom) {
+                    "changed"
+                } else {
+                    "new"
+                };
+                debugger.announce_module(&module.atom, reason);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Interprets `modules` (atoms) again from their new object code; returns
+/// those interpreted and those the interpreter refused, and records the
+/// processes left on the old version in `report.stale`.
+pub(super) async fn interpret_again(
+    agent: &AgentClient,
+    modules: &[String],
+    report: &mut ReloadReport,
+) -> Result<(BTreeSet<String>, Vec<FailedModule>), String> {
+    if modules.is_empty() {
+        return Ok((BTreeSet::new(), Vec::new()));
+    }
+    let reply = agent
+        .call(
+            term::tuple(vec![term::atom("reload_interpret"), term::binaries(modules)]),
+            COMPILE_TIMEOUT,
+        )
+        .await
+        .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
+    report.stale = processes(reply.get("stale"));
+    if let Some(hold) = reply.get("hold") {
+        let off = hold.get("off").and_then(TermExt::as_atom) == Some("true");
+        report.held = (!off).then(|| hold.get_i64("processes").unwrap_or(0).max(0) as usize);
+        report.timings.held = hold.get_i64("ms").unwrap_or(0) as f64;
+        if hold.get("expired").and_then(TermExt::as_atom) == Some("true") {
+            report.stale.push(ProcessInfo {
+                pid: String::new(),
+                name: String::new(),
+                module: String::new(),
+                why: format!(
+                    "the program was held for the switch at most {} ms, which the reload exceeded: \
+                     processes may have run half of the batch",
+                    report.timings.held
+                ),
+            });
+        }
+    }
+    let skipped = reply
+        .get("skipped")
+        .and_then(TermExt::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| FailedModule {
+            module: s.get_text("name").unwrap_or_default(),
+            reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+        })
+        .collect();
+    Ok((atoms(reply.get("interpreted")).into_iter().collect(), skipped))
+}
+
+pub(super) fn deleted_modules(plan: &Plan) -> Vec<RemovedModule> {
+    plan.deleted
+        .iter()
+        .flat_map(|(file, modules)| {
+            modules.iter().map(move |m| RemovedModule {
+                module: m.clone(),
+                file: file.display().to_string(),
+            })
+        })
+        .collect()
+}
