@@ -1,0 +1,335 @@
+//! The `setBreakpoints` and `setFunctionBreakpoints` requests: checking the
+//! expressions, placing each breakpoint in its modules, syncing the agent.
+
+use super::*;
+
+impl Debugger {
+    // -----------------------------------------------------------------------
+    // Breakpoints
+
+    pub async fn set_breakpoints(&mut self, arguments: &Value) -> Handled {
+        let args: SetBreakpointsArguments =
+            dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("setBreakpoints: {e}")))?;
+        let Some(path) = args.source.path.clone() else {
+            return Err(RequestError::User("setBreakpoints: `source.path` is required".into()));
+        };
+        let source = canonical(Path::new(&path));
+        let modules: Vec<ModuleInfo> = self.registry.in_source(&source).into_iter().cloned().collect();
+        let expressions: Vec<Expressions> = args
+            .breakpoints
+            .iter()
+            .map(|b| Expressions {
+                condition: non_empty(&b.condition),
+                hit_condition: non_empty(&b.hit_condition),
+                log_message: non_empty(&b.log_message),
+            })
+            .collect();
+        let invalid = self.check_expressions(&expressions).await?;
+        let mut placed = Vec::new();
+        for ((requested, expressions), invalid) in args.breakpoints.iter().zip(expressions).zip(invalid) {
+            let id = self.breakpoints.next_id();
+            let (modules, message) = match &invalid {
+                Some(message) => (Vec::new(), Some(message.clone())),
+                None => self.place_line(&modules, requested.line).await,
+            };
+            placed.push(LineBreakpoint {
+                id,
+                line: requested.line,
+                condition: expressions.condition,
+                hit_condition: expressions.hit_condition,
+                log_message: expressions.log_message,
+                verified: !modules.is_empty(),
+                modules,
+                message,
+                invalid,
+            });
+        }
+        let touched = self.breakpoints.replace_source(source.clone(), placed.clone());
+        self.sync_modules(touched).await?;
+        let breakpoints: Vec<Breakpoint> = placed
+            .iter()
+            .map(|b| Breakpoint {
+                id: b.id,
+                verified: b.verified,
+                message: b.message.clone(),
+                source: Some(args.source.clone()),
+                line: Some(b.line),
+            })
+            .collect();
+        Ok(json!({ "breakpoints": breakpoints }))
+    }
+
+    /// Checks the conditions, hit conditions and log messages of new
+    /// breakpoints before they are set: for each, `None` or why it cannot
+    /// be set (the Elixir parser's message for an expression). Hit
+    /// conditions are checked here, expressions by the VM's own parser.
+    async fn check_expressions(&self, breakpoints: &[Expressions]) -> Result<Vec<Option<String>>, RequestError> {
+        let mut invalid: Vec<Option<String>> = breakpoints
+            .iter()
+            .map(|b| b.hit_condition.as_deref().and_then(|h| parse_hit_condition(h).err()))
+            .collect();
+        let to_parse: Vec<usize> = (0..breakpoints.len())
+            .filter(|&i| {
+                invalid[i].is_none() && (breakpoints[i].condition.is_some() || breakpoints[i].log_message.is_some())
+            })
+            .collect();
+        if to_parse.is_empty() {
+            return Ok(invalid);
+        }
+        let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
+        let specs = to_parse
+            .iter()
+            .map(|&i| {
+                term::map(vec![
+                    ("condition", optional(&breakpoints[i].condition)),
+                    ("log_message", optional(&breakpoints[i].log_message)),
+                ])
+            })
+            .collect();
+        let reply = self
+            .agent
+            .call(
+                term::tuple(vec![term::atom("check_expressions"), term::list(specs)]),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| RequestError::Internal(format!("could not check the breakpoints' expressions: {e}")))?;
+        for (&i, verdict) in to_parse.iter().zip(reply.as_elements().unwrap_or_default().iter()) {
+            let Some(message) = verdict.get_text("message") else {
+                continue;
+            };
+            let field = verdict.get("field").and_then(TermExt::as_atom).unwrap_or_default();
+            invalid[i] = Some(match field {
+                "condition" => format!(
+                    "the condition `{}` is not valid Elixir: {message}",
+                    breakpoints[i].condition.as_deref().unwrap_or_default()
+                ),
+                _ => format!("the log message cannot be used: {message}"),
+            });
+        }
+        Ok(invalid)
+    }
+
+    /// Finds every module of `modules` with code on `line` (one line may
+    /// belong to several: `defimpl P, for: [Integer, Float]` defines one
+    /// module per type from the same lines), interpreting them if needed;
+    /// without one, says why the breakpoint cannot be verified.
+    pub(super) async fn place_line(&mut self, modules: &[ModuleInfo], line: i64) -> (Vec<String>, Option<String>) {
+        if modules.is_empty() {
+            return (Vec::new(), Some("no compiled module comes from this file".into()));
+        }
+        let mut placed = Vec::new();
+        let mut refusal = None;
+        for module in modules {
+            let lines = match self.breakable_lines(&module.atom).await {
+                Ok(lines) => lines,
+                Err(message) => {
+                    refusal.get_or_insert(message);
+                    continue;
+                }
+            };
+            if !lines.contains(&line) {
+                continue;
+            }
+            if !self.selection.selects(module) {
+                refusal.get_or_insert(self.selection.reason_not_selected(module));
+                continue;
+            }
+            match self.ensure_interpreted(&module.atom).await {
+                Ok(()) => placed.push(module.atom.clone()),
+                Err(message) => {
+                    refusal.get_or_insert(message);
+                }
+            }
+        }
+        if placed.is_empty() {
+            (
+                placed,
+                Some(refusal.unwrap_or_else(|| format!("no code on line {line}"))),
+            )
+        } else {
+            (placed, None)
+        }
+    }
+
+    async fn breakable_lines(&mut self, atom: &str) -> Result<BTreeSet<i64>, String> {
+        if let Some(lines) = self.breakable.get(atom) {
+            return Ok(lines.clone());
+        }
+        let reply = self
+            .agent
+            .call(
+                term::tuple(vec![term::atom("breakable_lines"), term::binary(atom)]),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let lines: BTreeSet<i64> = reply
+            .as_elements()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(TermExt::as_i64)
+            .collect();
+        self.breakable.insert(atom.to_owned(), lines.clone());
+        Ok(lines)
+    }
+
+    pub(super) async fn ensure_interpreted(&mut self, atom: &str) -> Result<(), String> {
+        if self.registry.is_interpreted(atom) {
+            return Ok(());
+        }
+        if let Some(reason) = self.registry.skip_reason(atom) {
+            return Err(format!("the module cannot be interpreted: {reason}"));
+        }
+        self.interpret(&[atom.to_owned()]).await.map_err(|e| e.to_string())?;
+        match self.registry.skip_reason(atom) {
+            Some(reason) => Err(format!("the module cannot be interpreted: {reason}")),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn set_function_breakpoints(&mut self, arguments: &Value) -> Handled {
+        let args: SetFunctionBreakpointsArguments =
+            dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("setFunctionBreakpoints: {e}")))?;
+        let expressions: Vec<Expressions> = args
+            .breakpoints
+            .iter()
+            .map(|b| Expressions {
+                condition: non_empty(&b.condition),
+                hit_condition: non_empty(&b.hit_condition),
+                log_message: None,
+            })
+            .collect();
+        let invalid = self.check_expressions(&expressions).await?;
+        let mut placed = Vec::new();
+        for (requested, invalid) in args.breakpoints.iter().zip(invalid) {
+            let id = self.breakpoints.next_id();
+            let mut breakpoint = FunctionBreakpoint {
+                id,
+                spec: breakpoints::FunctionSpec {
+                    module_atom: String::new(),
+                    module_name: String::new(),
+                    function: requested.name.clone(),
+                    arity: None,
+                },
+                condition: non_empty(&requested.condition),
+                hit_condition: non_empty(&requested.hit_condition),
+                module: None,
+                lines: Vec::new(),
+                verified: false,
+                message: None,
+                invalid: None,
+            };
+            match parse_function_name(&requested.name) {
+                Err(message) => breakpoint.message = Some(message),
+                Ok(spec) if invalid.is_some() => {
+                    breakpoint.spec = spec;
+                    breakpoint.message = invalid.clone();
+                    breakpoint.invalid = invalid;
+                }
+                Ok(spec) => {
+                    breakpoint.spec = spec;
+                    match self.place_function(&breakpoint.spec).await {
+                        Ok(lines) => {
+                            breakpoint.module = Some(breakpoint.spec.module_atom.clone());
+                            breakpoint.lines = lines;
+                            breakpoint.verified = true;
+                        }
+                        Err(message) => breakpoint.message = Some(message),
+                    }
+                }
+            }
+            placed.push(breakpoint);
+        }
+        let touched = self.breakpoints.replace_functions(placed.clone());
+        self.sync_modules(touched).await?;
+        let breakpoints: Vec<Breakpoint> = placed
+            .iter()
+            .map(|b| Breakpoint {
+                id: b.id,
+                verified: b.verified,
+                message: b.message.clone(),
+                source: None,
+                line: b.lines.first().copied(),
+            })
+            .collect();
+        Ok(json!({ "breakpoints": breakpoints }))
+    }
+
+    pub(super) async fn place_function(&mut self, spec: &breakpoints::FunctionSpec) -> Result<Vec<i64>, String> {
+        let Some(module) = self.registry.get(&spec.module_atom).cloned() else {
+            return Err(format!("no module {} in this project", spec.module_name));
+        };
+        let arity = spec.arity.map_or(term::atom("any"), |a| term::int(i64::from(a)));
+        let reply = self
+            .agent
+            .call(
+                term::tuple(vec![
+                    term::atom("function_lines"),
+                    term::binary(&module.atom),
+                    term::binary(&spec.function),
+                    arity,
+                ]),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let lines: Vec<i64> = reply
+            .as_elements()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(TermExt::as_i64)
+            .collect();
+        if lines.is_empty() {
+            let what = match spec.arity {
+                Some(arity) => format!("{}.{}/{arity}", spec.module_name, spec.function),
+                None => format!("{}.{}", spec.module_name, spec.function),
+            };
+            return Err(format!("{what} is not defined"));
+        }
+        if !self.selection.selects(&module) {
+            return Err(self.selection.reason_not_selected(&module));
+        }
+        self.ensure_interpreted(&module.atom).await?;
+        Ok(lines)
+    }
+
+    /// Sends the merged breakpoints of each module to the agent.
+    pub(super) async fn sync_modules(&mut self, modules: BTreeSet<String>) -> Result<(), RequestError> {
+        for module in modules {
+            if !self.registry.is_interpreted(&module) {
+                continue;
+            }
+            let specs = self.breakpoints.module_specs(&module);
+            let request = term::tuple(vec![
+                term::atom("set_breakpoints"),
+                term::binary(&module),
+                term::list(specs.iter().map(agent_breakpoint).collect()),
+            ]);
+            self.agent
+                .call(request, CALL_TIMEOUT)
+                .await
+                .map_err(|e| RequestError::Internal(format!("could not set breakpoints in {module}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// The user's expressions of a breakpoint, as given (empty ones dropped).
+struct Expressions {
+    condition: Option<String>,
+    hit_condition: Option<String>,
+    log_message: Option<String>,
+}
+
+fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {
+    let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
+    term::map(vec![
+        ("line", term::int(spec.line)),
+        ("ids", term::list(spec.ids.iter().map(|id| term::int(*id)).collect())),
+        ("kind", term::binary(spec.kind)),
+        ("condition", optional(&spec.condition)),
+        ("hit_condition", optional(&spec.hit_condition)),
+        ("log_message", optional(&spec.log_message)),
+    ])
+}
