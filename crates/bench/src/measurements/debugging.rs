@@ -1,0 +1,296 @@
+//! Debugging measurements: breakpoints, stack inspection, interpretation and
+//! the interpreted code's slowdown.
+
+use super::*;
+
+/// The pipeline step the breakpoint measurements stop in: the first step of
+/// the first chain, which the workload calls every round.
+pub(super) fn breakpoint_target(ctx: &SizeContext) -> Result<EditTarget, String> {
+    ctx.project
+        .edit_targets
+        .first()
+        .cloned()
+        .ok_or_else(|| "the project has no pipeline step".to_owned())
+}
+
+pub(super) fn first_breakpoint_hit_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let target = breakpoint_target(ctx)?;
+    let mut samples = Vec::new();
+    for _ in 0..session_reps(ctx) {
+        let (dap, ms, _thread) = ctx.launch_to_breakpoint(&target, TIMEOUT)?;
+        samples.push(ms);
+        ctx.end_session(dap)?;
+    }
+    let mut extra = Map::new();
+    extra.insert("module".to_owned(), json!(target.module));
+    extra.insert("line".to_owned(), json!(target.breakpoint_line));
+    Ok(Outcome::Samples { samples, extra })
+}
+
+pub(super) fn stack_scopes_variables_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let target = breakpoint_target(ctx)?;
+    let (mut dap, _, thread) = ctx.launch_to_breakpoint(&target, TIMEOUT)?;
+    let mut samples = Vec::new();
+    let mut frames = 0;
+    let mut variables = 0;
+    for _ in 0..ctx.config.reps.max(20) {
+        let started = Instant::now();
+        let stack = dap
+            .request_ok(
+                "stackTrace",
+                json!({"threadId": thread, "startFrame": 0, "levels": 20}),
+                TIMEOUT,
+            )
+            .map_err(|e| e.0)?;
+        let frame = stack["body"]["stackFrames"][0]["id"]
+            .as_i64()
+            .ok_or_else(|| format!("stackTrace without frames: {stack}"))?;
+        let scopes = dap
+            .request_ok("scopes", json!({"frameId": frame}), TIMEOUT)
+            .map_err(|e| e.0)?;
+        let reference = scopes["body"]["scopes"][0]["variablesReference"]
+            .as_i64()
+            .ok_or_else(|| format!("scopes without a variablesReference: {scopes}"))?;
+        let vars = dap
+            .request_ok("variables", json!({"variablesReference": reference}), TIMEOUT)
+            .map_err(|e| e.0)?;
+        samples.push(ms_since(started));
+        frames = stack["body"]["stackFrames"].as_array().map_or(0, Vec::len);
+        variables = vars["body"]["variables"].as_array().map_or(0, Vec::len);
+    }
+    ctx.end_session(dap)?;
+    if variables == 0 {
+        return Err(format!("the top frame in {} shows no variables", target.module));
+    }
+    let mut extra = Map::new();
+    extra.insert("frames".to_owned(), json!(frames));
+    extra.insert("variables".to_owned(), json!(variables));
+    Ok(Outcome::Samples { samples, extra })
+}
+
+pub(super) fn interpret_ours_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.interpretations.is_empty() {
+        return Err("no launch printed `elixir-dap: interpreted N modules in X ms`".to_owned());
+    }
+    let modules: Vec<usize> = ctx.interpretations.iter().map(|&(n, _)| n).collect();
+    let samples = ctx.interpretations.iter().map(|&(_, ms)| ms).collect();
+    let mut extra = Map::new();
+    extra.insert("modules_interpreted".to_owned(), json!(modules.iter().max()));
+    Ok(Outcome::Samples { samples, extra })
+}
+
+/// The baseline's expression: `{modules, interpreted, microseconds}`.
+pub(super) fn serial_ni_expression(app: &str) -> String {
+    format!(
+        "Application.load(:{app})\n\
+         mods = Application.spec(:{app}, :modules)\n\
+         {{us, ok}} = :timer.tc(fn -> Enum.count(mods, &match?({{:module, _}}, :int.ni(&1))) end)\n\
+         {{length(mods), ok, us}}"
+    )
+}
+
+/// Parses `{200, 200, 345678}`.
+pub(super) fn parse_serial_ni(result: &str) -> Option<(u64, u64, f64)> {
+    let inner = result.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut parts = inner.split(',').map(str::trim);
+    let modules = parts.next()?.parse().ok()?;
+    let ok = parts.next()?.parse().ok()?;
+    let us: f64 = parts.next()?.parse().ok()?;
+    Some((modules, ok, us / 1000.0))
+}
+
+pub(super) fn interpret_serial_ni_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let reps = (ctx.config.reps / 4).max(3);
+    let timeout = crate::bench::compile_timeout(ctx.modules());
+    let expression = serial_ni_expression(&ctx.project.options.app_name);
+    let mut samples = Vec::new();
+    let mut counts = Vec::new();
+    for _ in 0..reps {
+        let mut dap = ctx.launch_uninterpreted(timeout)?;
+        let response = dap
+            .request_ok(
+                "evaluate",
+                json!({"expression": expression, "context": "repl"}),
+                timeout,
+            )
+            .map_err(|e| e.0)?;
+        let result = response["body"]["result"].as_str().unwrap_or_default().to_owned();
+        let (modules, ok, ms) =
+            parse_serial_ni(&result).ok_or_else(|| format!("unexpected result of the :int.ni loop: {result:?}"))?;
+        if ok != modules {
+            return Err(format!("the :int.ni loop interpreted {ok} of {modules} modules"));
+        }
+        samples.push(ms);
+        counts.push(modules);
+        ctx.end_session(dap)?;
+    }
+    let mut extra = Map::new();
+    extra.insert("modules_interpreted".to_owned(), json!(counts.iter().max()));
+    Ok(Outcome::Samples { samples, extra })
+}
+
+pub(super) fn launch_to_first_breakpoint_vs_nodebug(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let target = breakpoint_target(ctx)?;
+    let mut debug = Vec::new();
+    let mut nodebug = Vec::new();
+    for _ in 0..session_reps(ctx) {
+        let (dap, ms, _thread) = ctx.launch_to_breakpoint(&target, TIMEOUT)?;
+        debug.push(ms);
+        ctx.end_session(dap)?;
+        let (dap, ms) = ctx.launch_nodebug_to_first_iteration(&target, TIMEOUT)?;
+        nodebug.push(ms);
+        ctx.end_session(dap)?;
+    }
+    let outcome = paired(&debug, &nodebug, "debug_ms", "nodebug_ms")?;
+    Ok(with_extra(
+        outcome,
+        "marker",
+        json!(ctx.project.workload.first_iteration_marker),
+    ))
+}
+
+/// The module `interpreted_call_slowdown` runs, under `name`: a CPU-bound
+/// loop and a request-like handler, each with a `repeat_*` function that
+/// calls it `reps` times (so that the loop runs as the code does,
+/// interpreted or native, and the evaluation's overhead is paid once).
+pub fn slowdown_module(name: &str) -> String {
+    format!(
+        r#"defmodule {name} do
+  @moduledoc false
+
+  def repeat_cpu(0, _n), do: :ok
+  def repeat_cpu(reps, n), do: (cpu(n, 0); repeat_cpu(reps - 1, n))
+
+  def repeat_handle(0, _params), do: :ok
+  def repeat_handle(reps, params), do: (handle(params); repeat_handle(reps - 1, params))
+
+  def cpu(0, acc), do: acc
+  def cpu(n, acc), do: cpu(n - 1, rem(acc + n * n, 1_000_003))
+
+  def handle(params) do
+    with {{:ok, id}} <- fetch_int(params, "id"),
+         {{:ok, page}} <- fetch_int(params, "page") do
+      items =
+        for k <- 1..20 do
+          %{{id: id * 100 + k, name: "item-#{{id}}-#{{k}}", price: rem(k * 37 + page, 101)}}
+        end
+
+      visible = Enum.filter(items, &(&1.price > 10))
+      total = Enum.reduce(visible, 0, &(&1.price + &2))
+      names = visible |> Enum.map(& &1.name) |> Enum.join(",")
+      {{200, %{{"content-type" => "application/json"}},
+       %{{user: id, page: page, count: length(visible), total: total, names: names}}}}
+    else
+      {{:error, field}} -> {{400, %{{}}, %{{error: "bad #{{field}}"}}}}
+    end
+  end
+
+  defp fetch_int(params, key) do
+    case Map.fetch(params, key) do
+      {{:ok, v}} when is_integer(v) ->
+        {{:ok, v}}
+
+      {{:ok, v}} when is_binary(v) ->
+        case Integer.parse(v) do
+          {{i, ""}} -> {{:ok, i}}
+          _ -> {{:error, key}}
+        end
+
+      _ ->
+        {{:error, key}}
+    end
+  end
+end
+"#
+    )
+}
+
+/// Loop length of the CPU-bound function, and calls per timing (native,
+/// interpreted): each timing takes milliseconds to tens of milliseconds.
+pub(super) const SLOWDOWN_CPU_N: u32 = 20_000;
+
+pub(super) const SLOWDOWN_REPS: [(u32, u32); 2] = [(50, 2), (2000, 10)];
+
+/// `{cpu native, cpu interpreted, handler native, handler interpreted}`,
+/// nanoseconds per call, each after one untimed warm-up call.
+pub(super) fn slowdown_expression(interpreted: &str, native: &str) -> String {
+    let [(cpu_native, cpu_interpreted), (handle_native, handle_interpreted)] = SLOWDOWN_REPS;
+    format!(
+        r#"(fn ->
+  params = %{{"id" => "42", "page" => 3}}
+  time = fn f, reps -> f.(1); {{us, _}} = :timer.tc(fn -> f.(reps) end); div(us * 1000, reps) end
+  {{time.(&{native}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_native}),
+   time.(&{interpreted}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_interpreted}),
+   time.(&{native}.repeat_handle(&1, params), {handle_native}),
+   time.(&{interpreted}.repeat_handle(&1, params), {handle_interpreted})}}
+end).()"#
+    )
+}
+
+pub(super) fn interpreted_call_slowdown(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let app = ctx.project.options.app_name.clone();
+    let app_module = ctx.project.app_module.clone();
+    let interpreted = format!("{app_module}.Slowdown.Interpreted");
+    let native = format!("{app_module}.Slowdown.Native");
+    let files: Vec<PathBuf> = ["interpreted", "native"]
+        .iter()
+        .map(|name| ctx.root.join(format!("lib/{app}/slowdown_{name}.ex")))
+        .collect();
+    for (file, module) in files.iter().zip([&interpreted, &native]) {
+        std::fs::write(file, slowdown_module(module)).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    // The launch compiles the two modules (Mix) and interprets one.
+    let launched = ctx.launch_session_with(
+        json!({"reloadOnSave": "off", "excludeModules": [native], "debugExpressionTimeoutMs": 60_000}),
+        crate::bench::compile_timeout(ctx.modules()),
+    );
+    let outcome = launched.and_then(|(mut dap, _)| {
+        let expression = slowdown_expression(&interpreted, &native);
+        let mut cpu = Vec::new();
+        let mut handler = Vec::new();
+        for _ in 0..ctx.config.reps {
+            let response = dap
+                .request_ok(
+                    "evaluate",
+                    json!({"expression": expression, "context": "repl"}),
+                    TIMEOUT,
+                )
+                .map_err(|e| e.0)?;
+            let text = response["body"]["result"].as_str().unwrap_or_default();
+            let numbers: Vec<f64> = text
+                .trim_matches(|c| c == '{' || c == '}')
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            let [cpu_native, cpu_interpreted, handle_native, handle_interpreted] = numbers[..] else {
+                return Err(format!("unexpected result of the slowdown timing: {text:?}"));
+            };
+            cpu.push((cpu_interpreted, cpu_native));
+            handler.push((handle_interpreted, handle_native));
+        }
+        ctx.end_session(dap)?;
+        let (cpu_interpreted, cpu_native): (Vec<f64>, Vec<f64>) = cpu.into_iter().unzip();
+        let (handle_interpreted, handle_native): (Vec<f64>, Vec<f64>) = handler.into_iter().unzip();
+        let outcome = paired(&cpu_interpreted, &cpu_native, "cpu_interpreted_ns", "cpu_native_ns")?;
+        let handler_ratios = pair_ratios(&handle_interpreted, &handle_native)?;
+        let outcome = with_extra(
+            outcome,
+            "request_handler_ratio",
+            crate::stats::describe_unit(&handler_ratios, "ratio"),
+        );
+        let outcome = with_extra(
+            outcome,
+            "handler_interpreted_ns",
+            crate::stats::describe(&handle_interpreted),
+        );
+        Ok(with_extra(
+            outcome,
+            "handler_native_ns",
+            crate::stats::describe(&handle_native),
+        ))
+    });
+    for file in &files {
+        std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    outcome
+}

@@ -1,0 +1,407 @@
+//! Reload measurements: `reloadCode` after edits, on save, the soak, and the
+//! compile floor.
+
+use super::*;
+
+/// The phases of `timings` in a `reloadCode` response (and `codeReloaded`
+/// event), in milliseconds.
+pub const RELOAD_PHASES: &[&str] = &["plan", "compile", "load", "interpret", "breakpoints", "total", "held"];
+
+/// The files one reload repetition writes and the modules it must reload.
+pub(super) struct ReloadEdit {
+    files: Vec<(PathBuf, String)>,
+    modules: Vec<String>,
+}
+
+/// `reloadCode` after edits, `reps` times in one session (every project
+/// module interpreted, as at launch): the wall time from the request to its
+/// response, and the medians of the adapter's own `timings`. The request is
+/// `{"files": [absolute paths]}`; the response's body has `success`,
+/// `reloaded` (which must name every edited module) and `timings`. Not
+/// measured while the adapter does not answer `reloadCode`.
+pub(super) fn measure_reloads(
+    ctx: &mut SizeContext,
+    reps: usize,
+    edit_for: &mut dyn FnMut(&SizeContext, usize, u64) -> Result<ReloadEdit, String>,
+) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
+    }
+    // A reload that recompiles most of the project takes as long as a compile.
+    let timeout = crate::bench::compile_timeout(ctx.modules());
+    // Only the request reloads: no reload on save racing with it.
+    let (mut dap, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), TIMEOUT)?;
+    let mut samples = Vec::new();
+    let mut reloaded_counts = Vec::new();
+    let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
+    for rep in 0..reps {
+        let generation = ctx.next_generation();
+        let edit = edit_for(ctx, rep, generation)?;
+        ctx.write_edits(&edit.files)?;
+        let files: Vec<PathBuf> = edit.files.iter().map(|(file, _)| ctx.root.join(file)).collect();
+        let started = Instant::now();
+        let response = dap
+            .request("reloadCode", json!({ "files": files }), timeout)
+            .map_err(|e| e.0)?;
+        let ms = ms_since(started);
+        let body = &response["body"];
+        if response["success"] != true || body["success"] == false {
+            return Err(format!(
+                "reloadCode failed: {}",
+                crate::dap_client::response_message(&response)
+            ));
+        }
+        let reloaded = body["reloaded"].to_string();
+        if let Some(missing) = edit.modules.iter().find(|m| !reloaded.contains(m.as_str())) {
+            return Err(format!("reloadCode did not reload {missing}: {body}"));
+        }
+        samples.push(ms);
+        reloaded_counts.push(body["reloaded"].as_array().map_or(0, Vec::len));
+        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
+            if let Some(value) = body["timings"][*phase].as_f64() {
+                values.push(value);
+            }
+        }
+    }
+    ctx.end_session(dap)?;
+    let mut timings = Map::new();
+    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
+        timings.insert(
+            (*phase).to_owned(),
+            json!(crate::stats::median(values).map(crate::stats::round1)),
+        );
+    }
+    let mut extra = Map::new();
+    extra.insert("modules_reloaded".to_owned(), json!(reloaded_counts));
+    extra.insert("timings_median".to_owned(), Value::Object(timings));
+    Ok(Outcome::Samples { samples, extra })
+}
+
+/// `reloadCode` after `count` pipeline steps (a new spread each repetition)
+/// were edited.
+pub(super) fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> {
+    let reps = ctx.config.reps;
+    let pool = edit_pool(ctx, count, reps)?;
+    let outcome = measure_reloads(ctx, reps, &mut |ctx, rep, generation| {
+        let mut edit = ReloadEdit {
+            files: Vec::new(),
+            modules: Vec::new(),
+        };
+        for index in pick(pool.len(), count, rep, reps) {
+            if let Some(target) = pool.get(index) {
+                let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+                edit.files.push((target.file.clone(), edited));
+                edit.modules.push(target.module.clone());
+            }
+        }
+        Ok(edit)
+    })?;
+    Ok(with_extra(outcome, "files_edited", json!(count)))
+}
+
+/// `reloadCode` after the hub macro was edited: the adapter recompiles it
+/// and every module that uses it (`hub_reps` repetitions).
+pub(super) fn reload_hub_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    let hub = ctx.project.hub_macro.clone();
+    let reps = hub_reps(ctx);
+    let outcome = measure_reloads(ctx, reps, &mut |ctx, _rep, generation| {
+        let edited = hub.edit.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+        Ok(ReloadEdit {
+            files: vec![(hub.file.clone(), edited)],
+            modules: vec![hub.module.clone()],
+        })
+    })?;
+    Ok(with_extra(outcome, "hub_dependents", json!(hub.dependents.len())))
+}
+
+pub(super) fn reload_1_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    reload_edits(ctx, 1)
+}
+
+pub(super) fn reload_5_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    reload_edits(ctx, 5)
+}
+
+pub(super) fn reload_20_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    reload_edits(ctx, 20)
+}
+
+pub(super) fn save_to_code_reloaded_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "reload on save (phase 5)", &["reloadCode"]));
+    }
+    let reps = ctx.config.reps;
+    let pool: Vec<EditTarget> = ctx.project.sample_edit_targets(reps).into_iter().cloned().collect();
+    if pool.is_empty() {
+        return Err("the project has no edit targets".to_owned());
+    }
+    // The defaults: reloadOnSave "auto", reloadDebounceMs 100.
+    let (mut dap, _) = ctx.launch_session(TIMEOUT)?;
+    let mut samples = Vec::new();
+    for rep in 0..reps {
+        let target = pool[rep % pool.len()].clone();
+        let generation = ctx.next_generation();
+        let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+        let since = dap.received_count();
+        let saved = ctx.save_by_rename(&target.file, &edited)?;
+        let event = dap
+            .wait_for_since(
+                since,
+                &format!("a `codeReloaded` event reloading {}", target.module),
+                TIMEOUT,
+                |m| {
+                    m["type"] == "event"
+                        && m["event"] == "codeReloaded"
+                        && m["body"]["reloaded"].to_string().contains(target.module.as_str())
+                },
+            )
+            .map_err(|e| e.0)?;
+        samples.push(ms_since(saved));
+        if event["body"]["success"] == false {
+            return Err(format!("the reload on save failed: {}", event["body"]));
+        }
+    }
+    ctx.end_session(dap)?;
+    let mut extra = Map::new();
+    extra.insert("reload_debounce_ms".to_owned(), json!(100));
+    Ok(Outcome::Samples { samples, extra })
+}
+
+/// The soak's module: `functions` public functions of 6 lines each, plus
+/// a header and the edited constant (`defp factor, do: N`).
+pub fn soak_module(app_module: &str, functions: usize, generation: u64) -> String {
+    let mut text = format!("defmodule {app_module}.Soak do\n  @moduledoc false\n\n  defp factor, do: {generation}\n\n");
+    for k in 0..functions {
+        text.push_str(&format!(
+            "  def f{k}(x) when is_integer(x) do\n    y = x * factor() + {k}\n    z = rem(y, 7)\n    if z > 3, do: y - z, else: y + z\n  end\n\n"
+        ));
+    }
+    text.push_str("end\n");
+    text
+}
+
+/// Lines of the soak module (the issue's "2 400-line module").
+pub const SOAK_FUNCTIONS: usize = 398;
+
+/// `{memory, ets tables, processes}` of the VM, through `evaluate`.
+pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<[f64; 3], String> {
+    let response = dap
+        .request_ok(
+            "evaluate",
+            json!({"expression": "{:erlang.memory(:total), length(:ets.all()), length(Process.list())}", "context": "repl"}),
+            TIMEOUT,
+        )
+        .map_err(|e| e.0)?;
+    let text = response["body"]["result"].as_str().unwrap_or_default();
+    let numbers: Vec<f64> = text
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    match numbers[..] {
+        [memory, tables, processes] => Ok([memory, tables, processes]),
+        _ => Err(format!("unexpected VM resources: {text:?}")),
+    }
+}
+
+pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
+    }
+    let (reloads, early, window) = if ctx.config.quick {
+        (60, 10, 10)
+    } else {
+        (1000, 100, 100)
+    };
+    let app_module = ctx
+        .project
+        .workload
+        .entry_module
+        .split('.')
+        .next()
+        .unwrap_or("BenchApp")
+        .to_owned();
+    let relative = PathBuf::from(format!("lib/{}/soak.ex", ctx.project.options.app_name));
+    let path = ctx.root.join(&relative);
+    let module = format!("{app_module}.Soak");
+    let mut generation = ctx.next_generation();
+    std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let lines = soak_module(&app_module, SOAK_FUNCTIONS, 0).lines().count();
+    // The launch compiles the new module (Mix), then interprets it.
+    let (mut dap, _) = ctx.launch_session_with(
+        json!({"reloadOnSave": "off"}),
+        crate::bench::compile_timeout(ctx.modules()),
+    )?;
+    let mut samples = Vec::with_capacity(reloads);
+    let mut at = Vec::new();
+    for n in 1..=reloads {
+        generation = ctx.next_generation();
+        // Reloads compare contents, not modification times: no wait.
+        std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let started = Instant::now();
+        let response = dap
+            .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
+            .map_err(|e| e.0)?;
+        samples.push(ms_since(started));
+        let body = &response["body"];
+        if response["success"] != true || body["success"] == false {
+            return Err(format!(
+                "reload {n} failed: {}",
+                crate::dap_client::response_message(&response)
+            ));
+        }
+        let reloaded = body["reloaded"].to_string();
+        if !reloaded.contains(module.as_str()) || !reloaded.contains("\"interpreted\":true") {
+            return Err(format!("reload {n} did not reload {module} interpreted: {body}"));
+        }
+        if n == early || n == reloads {
+            let [memory, tables, processes] = vm_resources(&mut dap)?;
+            let rss = dap.rss_kib().map_err(|e| e.0)? as f64;
+            at.push(json!({"reload": n, "vm_memory_bytes": memory, "ets_tables": tables,
+                           "processes": processes, "adapter_rss_kib": rss}));
+        }
+    }
+    ctx.end_session(dap)?;
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ratio = |key: &str| -> Value {
+        match (
+            at.first().and_then(|a| a[key].as_f64()),
+            at.last().and_then(|a| a[key].as_f64()),
+        ) {
+            (Some(first), Some(last)) if first > 0.0 => json!(crate::stats::round1(last / first * 1000.0) / 1000.0),
+            _ => Value::Null,
+        }
+    };
+    let start = crate::stats::median(&samples[..window]);
+    let end = crate::stats::median(&samples[samples.len() - window..]);
+    let mut extra = Map::new();
+    extra.insert("reloads".to_owned(), json!(reloads));
+    extra.insert("module_lines".to_owned(), json!(lines));
+    extra.insert("resources".to_owned(), json!(at));
+    extra.insert(
+        "ratios_last_vs_first".to_owned(),
+        json!({
+            "vm_memory_bytes": ratio("vm_memory_bytes"),
+            "ets_tables": ratio("ets_tables"),
+            "processes": ratio("processes"),
+            "adapter_rss_kib": ratio("adapter_rss_kib"),
+        }),
+    );
+    extra.insert("median_first_ms".to_owned(), json!(start.map(crate::stats::round1)));
+    extra.insert("median_last_ms".to_owned(), json!(end.map(crate::stats::round1)));
+    extra.insert(
+        "median_last_vs_first".to_owned(),
+        json!(match (start, end) {
+            (Some(s), Some(e)) if s > 0.0 => Some(crate::stats::round1(e / s * 1000.0) / 1000.0),
+            _ => None,
+        }),
+    );
+    Ok(Outcome::Samples { samples, extra })
+}
+
+/// An Elixir expression for `evaluate` that compiles `source` (the edited
+/// file of `module`) with `Code.compile_file/1` under the module name
+/// `module.CompileFloor`, from a copy at `copy`, and returns the
+/// microseconds the compile took (`:timer.tc` in the VM). The copy's module
+/// is new, so its load purges nothing and no process of the program runs
+/// it; it is deleted afterwards. Meanwhile the compile runs as a compile of
+/// the adapter's does: without the adapter's compiler tracers (they would
+/// take it for the program's own compile and interpret it) and with the
+/// interpreter's call traps lifted (the compiler calls interpreted macros
+/// natively); both are restored before the expression returns, outside the
+/// timing.
+pub fn compile_floor_expression(source: &str, copy: &str, module: &str) -> String {
+    format!(
+        r#"(fn ->
+  floor = {module}.CompileFloor
+  text = String.replace(File.read!({source:?}), "defmodule {module} do", "defmodule {module}.CompileFloor do", global: false)
+  File.write!({copy:?}, text)
+  tracers = Code.get_compiler_option(:tracers)
+  interpreted = :int.interpreted()
+  Enum.each(interpreted, &:erts_debug.breakpoint({{&1, :_, :_}}, false))
+  Code.put_compiler_option(:tracers, [])
+  try do
+    {{us, _}} = :timer.tc(fn -> Code.compile_file({copy:?}) end)
+    us
+  after
+    Code.put_compiler_option(:tracers, tracers)
+    Enum.each(interpreted, &:erts_debug.breakpoint({{&1, :_, :_}}, true))
+    :code.purge(floor)
+    :code.delete(floor)
+    :code.purge(floor)
+    File.rm({copy:?})
+  end
+end).()"#
+    )
+}
+
+pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if ctx.features.missing("reloadCode").is_some() {
+        return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
+    }
+    let reps = ctx.config.reps;
+    let pool = edit_pool(ctx, 1, reps)?;
+    let (mut dap, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), TIMEOUT)?;
+    let copy = ctx.logs.join("compile_floor.ex");
+    let mut reloads = Vec::new();
+    let mut floors = Vec::new();
+    let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
+    for rep in 0..reps {
+        let target = pick(pool.len(), 1, rep, reps)
+            .first()
+            .and_then(|&i| pool.get(i))
+            .cloned()
+            .ok_or("no edit target")?;
+        let generation = ctx.next_generation();
+        let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+        ctx.write_edits(&[(target.file.clone(), edited)])?;
+        let path = ctx.root.join(&target.file);
+        let started = Instant::now();
+        let response = dap
+            .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
+            .map_err(|e| e.0)?;
+        let ms = ms_since(started);
+        let body = &response["body"];
+        if response["success"] != true || body["success"] == false {
+            return Err(format!(
+                "reloadCode failed: {}",
+                crate::dap_client::response_message(&response)
+            ));
+        }
+        if !body["reloaded"].to_string().contains(target.module.as_str()) {
+            return Err(format!("reloadCode did not reload {}: {body}", target.module));
+        }
+        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
+            if let Some(value) = body["timings"][*phase].as_f64() {
+                values.push(value);
+            }
+        }
+        let expression = compile_floor_expression(&path.to_string_lossy(), &copy.to_string_lossy(), &target.module);
+        let response = dap
+            .request_ok(
+                "evaluate",
+                json!({"expression": expression, "context": "repl"}),
+                TIMEOUT,
+            )
+            .map_err(|e| e.0)?;
+        let result = response["body"]["result"].as_str().unwrap_or_default();
+        let us: f64 = result
+            .trim()
+            .parse()
+            .map_err(|_| format!("unexpected result of Code.compile_file/1: {result:?}"))?;
+        reloads.push(ms);
+        floors.push(us / 1000.0);
+    }
+    ctx.end_session(dap)?;
+    let outcome = paired(&reloads, &floors, "reload_ms", "compile_floor_ms")?;
+    let mut timings = Map::new();
+    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
+        timings.insert(
+            (*phase).to_owned(),
+            json!(crate::stats::median(values).map(crate::stats::round1)),
+        );
+    }
+    Ok(with_extra(outcome, "timings_median", Value::Object(timings)))
+}
