@@ -1,0 +1,347 @@
+//! Attach sessions that end otherwise (an adapter killed while paused, `terminate`,
+//! a node that stops), detach and interpretation with processes inside
+//! interpreted code, a reload into the attached node, and a node without Mix.
+
+use super::*;
+
+/// Waits until the node reports itself clean (the agent cleans up
+/// asynchronously once it sees the helper go); panics with its last state.
+fn wait_clean(epmd: &Epmd, node: &Node, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = node.remote_eval(epmd, STATE_OF_THE_NODE);
+        let clean = [
+            "interpreted: []",
+            "iserver: nil",
+            "modules: []",
+            "names: []",
+            "nodes: []",
+            "procs: []",
+            "tables: []",
+        ]
+        .iter()
+        .all(|item| state.contains(item));
+        if clean {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node was not clean within {} s: {state}",
+            timeout.as_secs()
+        );
+    }
+}
+
+/// Long names; stepping over and out of the stopped frame; then the adapter
+/// is killed while the process is paused: the agent sees the helper go and
+/// leaves the node as found, the paused process running on.
+#[test]
+fn attach_with_long_names_steps_and_an_adapter_killed_while_paused_leaves_the_node_clean() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, true);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let (mut dap, thread) = attach_and_stop(&epmd, &node, json!({}));
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let line = stack["body"]["stackFrames"][0]["line"].as_i64().unwrap();
+    let stepped = dap.request("next", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(stepped["success"], true, "{stepped}");
+    dap.wait_nth_event("stopped", 1, TIMEOUT);
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(stack["body"]["stackFrames"][0]["line"], line + 1, "{stack}");
+    let helper = descendants(dap.adapter_pid());
+    assert!(!helper.is_empty(), "the helper node runs under the adapter");
+    dap.kill_adapter();
+    wait_processes_gone(
+        &helper,
+        Duration::from_secs(5),
+        "the helper node after the adapter's death",
+    );
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert!(node.alive(), "the node attached to must keep running");
+    assert_eq!(pids_of(&before).0, pids_of(&after).0, "the paused counter must survive");
+    let later = node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())");
+    let count = |state: &str| -> i64 {
+        let rest = state.split("counter: ").nth(1).unwrap();
+        rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())]
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        later.parse::<i64>().unwrap() > count(&after),
+        "the paused process did not run on: {after} then {later}"
+    );
+}
+
+/// `terminate` in an attach session detaches: the node keeps running, clean.
+#[test]
+fn terminate_in_an_attach_session_leaves_the_node_running_and_clean() {
+    let epmd = Epmd::start();
+    let mut node = Node::start(&epmd, false);
+    let (mut dap, _thread) = attach_and_stop(&epmd, &node, json!({}));
+    let terminate = dap.request("terminate", json!({}), TIMEOUT);
+    assert_eq!(terminate["success"], true, "{terminate}");
+    dap.wait_event("terminated", TIMEOUT);
+    assert!(
+        dap.events_named("exited").is_empty(),
+        "the node attached to did not exit: {}",
+        dap.transcript()
+    );
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert!(node.alive(), "the node attached to must keep running");
+}
+
+/// The node stops during the session: the session ends with `terminated`
+/// (no `exited`: the node was not the adapter's) and its helper goes.
+#[test]
+fn a_node_that_stops_ends_the_attach_session() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let helper = descendants(dap.adapter_pid());
+    drop(node);
+    dap.wait_event("terminated", TIMEOUT);
+    dap.wait_output("console", "the connection to", TIMEOUT);
+    wait_processes_gone(
+        &helper,
+        Duration::from_secs(5),
+        "the helper node after the node stopped",
+    );
+    assert!(dap.events_named("exited").is_empty(), "{}", dap.transcript());
+}
+
+const LOOPER: &str = r#"defmodule OtpApp.Looper do
+  @moduledoc "A process that never leaves its module: once interpreted, it stays in the interpreter."
+  def start do
+    spawn(fn ->
+      Process.register(self(), :attach_looper)
+      loop(0)
+    end)
+  end
+
+  defp loop(n) do
+    receive do
+      {:get, from} -> send(from, {:looped, n})
+    after
+      5 -> :ok
+    end
+
+    loop(n + 1)
+  end
+end
+"#;
+
+/// A process that entered interpreted code during the session and never
+/// leaves it survives the detach: the interpreter stays for it, and the
+/// console says which process; everything else of ours goes.
+#[test]
+fn detach_keeps_the_interpreter_for_a_process_still_inside_interpreted_code() {
+    let epmd = Epmd::start();
+    let node = Node::start_with(&epmd, false, &[("lib/otp_app/looper.ex", LOOPER)]);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let started = dap.request(
+        "evaluate",
+        json!({"expression": "OtpApp.Looper.start() |> is_pid()", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(started["body"]["result"], "true", "{started}");
+    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(disconnect["success"], true, "{disconnect}");
+    dap.wait_output("console", "still in interpreted code", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let state = node.remote_eval(
+        &epmd,
+        r#"send(:attach_looper, {:get, self()})
+        looped = receive do {:looped, n} -> n > 0 after 2000 -> :no_answer end
+        ours = fn name -> String.starts_with?(to_string(name), "elixir_dap") end
+        modules = for {m, _} <- :code.all_loaded(), ours.(m), do: m
+        {caller, ref} = spawn_monitor(fn -> OtpApp.Counter.value() end)
+        receive do {:DOWN, ^ref, _, _, _} -> :ok after 2000 -> :no_down end
+        interpreted_call = Enum.any?(:int.snapshot(), fn {p, _, _, _} -> p == caller end)
+        inspect(%{looped: looped, modules: modules, interpreted_call: interpreted_call})"#,
+    );
+    assert!(
+        ["interpreted_call: false", "looped: true", "modules: []"]
+            .iter()
+            .all(|item| state.contains(item)),
+        "the looper must run on, new calls run native code, none of our modules is left: {state}"
+    );
+}
+
+/// Interpreting modules the node is running: the ticker waits inside its
+/// own `handle_info` (in a call to the counter, paused at a breakpoint) when
+/// `configurationDone` interprets it. It must survive that, the continue and
+/// the detach, and tick on.
+#[test]
+fn interpreting_a_module_a_waiting_process_is_inside_keeps_the_process() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let line = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("new_count = count + by"))
+        .unwrap() as i64
+        + 1;
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&counter)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
+        true
+    );
+    let ticking = dap.request(
+        "evaluate",
+        json!({"expression": "a = OtpApp.Counter.value(); Process.sleep(200); OtpApp.Counter.value() > a", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(ticking["body"]["result"], "true", "{ticking}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the counter and the ticker must survive"
+    );
+}
+
+/// `reloadCode` in an attach session, for a node on this machine run by Mix:
+/// the counter's module gets a new function, its state is kept; after the
+/// detach the reloaded code stays loaded and the overlay is off the code path.
+#[test]
+fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let mut dap = adapter(&epmd);
+    let response = dap.request(
+        "attach",
+        attach_arguments(&node, json!({"reloadOnSave": "off"})),
+        LAUNCH_TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "attach failed: {response}");
+    dap.wait_event("initialized", TIMEOUT);
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let text = std::fs::read_to_string(&counter).unwrap();
+    let edited = text.replace(
+        "  def value, do: GenServer.call(__MODULE__, :value)",
+        "  def value, do: GenServer.call(__MODULE__, :value)\n\n  def doubled, do: GenServer.call(__MODULE__, :doubled)",
+    );
+    let edited = edited.replace(
+        "  def handle_call(:value, _from, count), do: {:reply, count, count}",
+        "  def handle_call(:value, _from, count), do: {:reply, count, count}\n  def handle_call(:doubled, _from, count), do: {:reply, 2 * count, count}",
+    );
+    assert_ne!(edited, text, "the edit must apply");
+    std::fs::write(&counter, edited).unwrap();
+    let reloaded = dap.request("reloadCode", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["success"], true, "{reloaded}\n{}", dap.transcript());
+    assert!(
+        reloaded["body"]["reloaded"].to_string().contains("OtpApp.Counter"),
+        "{reloaded}"
+    );
+    eprintln!(
+        "attach: reload of one module into the attached node: {} ms",
+        reloaded["body"]["timings"]["total"]
+    );
+    eprintln!("attach: reload report: {}", reloaded["body"]);
+    let kept = dap.request(
+        "evaluate",
+        json!({"expression": "v = OtpApp.Counter.value(); d = OtpApp.Counter.doubled(); d >= 2 * v and v > 0", "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(kept["body"]["result"], "true", "{kept}");
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(
+        pids_of(&before),
+        pids_of(&after),
+        "the counter kept its process (and state), and the ticker calling it; the node printed:\n{}",
+        node.printed()
+    );
+    let code = node.remote_eval(
+        &epmd,
+        r#"overlay = Enum.any?(:code.get_path(), &String.contains?(to_string(&1), "overlays"))
+        inspect({overlay, function_exported?(OtpApp.Counter, :doubled, 0)})"#,
+    );
+    assert_eq!(code, "{false, true}", "(overlay on the code path, new code loaded)");
+}
+
+/// A node that runs no Mix (as a release built with `mix release`) is
+/// refused with a message saying so, naming `remoteNode`.
+#[test]
+fn attach_refuses_a_node_without_mix() {
+    let epmd = Epmd::start();
+    let project = fixture("otp_app");
+    let name = format!("{}@127.0.0.1", unique("attach_plain"));
+    let mut command = Command::new("elixir");
+    epmd.env(&mut command);
+    use std::os::unix::process::CommandExt;
+    let mut plain = command
+        .args([
+            "--name",
+            &name,
+            "--cookie",
+            COOKIE,
+            "--erl",
+            "-start_epmd false",
+            "-e",
+            "IO.puts(\"plain: up\"); Process.sleep(:infinity)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .expect("start a plain node");
+    let mut up = String::new();
+    BufReader::new(plain.stdout.take().unwrap()).read_line(&mut up).unwrap();
+    assert!(up.contains("plain: up"), "the plain node did not start: {up:?}");
+    // A good attach would compile the agent first: warm it (see above) with a
+    // refused one, then time the next.
+    let arguments = json!({"remoteNode": name, "cookie": COOKIE, "projectDir": path_string(project.path())});
+    let mut warm = adapter(&epmd);
+    let _ = warm.request("attach", arguments.clone(), LAUNCH_TIMEOUT);
+    assert!(warm.close_and_wait(TIMEOUT).success());
+    assert_refused(&epmd, arguments, "remoteNode", "runs no Mix");
+    kill_group(plain.id());
+    let _ = plain.wait();
+}
