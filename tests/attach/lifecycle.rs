@@ -193,22 +193,8 @@ fn interpreting_a_module_a_waiting_process_is_inside_keeps_the_process() {
     let node = Node::start(&epmd, false);
     let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
     let mut dap = adapter(&epmd);
-    let response = dap.request("attach", attach_arguments(&node, json!({})), LAUNCH_TIMEOUT);
-    assert_eq!(response["success"], true, "attach failed: {response}");
-    dap.wait_event("initialized", TIMEOUT);
-    let counter = node.project.path().join("lib/otp_app/counter.ex");
-    let line = std::fs::read_to_string(&counter)
-        .unwrap()
-        .lines()
-        .position(|l| l.contains("new_count = count + by"))
-        .unwrap() as i64
-        + 1;
-    let set = dap.request(
-        "setBreakpoints",
-        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
-        TIMEOUT,
-    );
-    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    attach_ok(&mut dap, &node, json!({}));
+    let (counter, _) = break_on_the_counter_bump(&mut dap, &node);
     let stopped = dap.wait_event("stopped", TIMEOUT);
     let thread = stopped["body"]["threadId"].as_i64().unwrap();
     assert_eq!(

@@ -14,6 +14,7 @@ mod support;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -299,19 +300,7 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     assert_eq!(process["body"]["startMethod"], "attach", "{process}");
     assert_eq!(process["body"]["name"], node.name.as_str(), "{process}");
 
-    let counter = node.project.path().join("lib/otp_app/counter.ex");
-    let line = std::fs::read_to_string(&counter)
-        .unwrap()
-        .lines()
-        .position(|l| l.contains("new_count = count + by"))
-        .unwrap() as i64
-        + 1;
-    let set = dap.request(
-        "setBreakpoints",
-        json!({"source": {"path": path_string(&counter)}, "breakpoints": [{"line": line}]}),
-        TIMEOUT,
-    );
-    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let (_, line) = break_on_the_counter_bump(&mut dap, &node);
     let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
     assert_eq!(done["success"], true, "{done}");
 
@@ -504,19 +493,10 @@ fn attach_refuses_an_unknown_node_and_a_wrong_cookie() {
     );
 }
 
-/// Attaches (with `extra` attributes), sets a breakpoint on the counter's
-/// bump and waits for the ticker to stop there; returns the client and the
-/// stopped thread.
-fn attach_and_stop(epmd: &Epmd, node: &Node, extra: Value) -> (DapClient, i64) {
-    let mut dap = adapter(epmd);
-    let response = dap.request("attach", attach_arguments(node, extra), LAUNCH_TIMEOUT);
-    assert_eq!(
-        response["success"],
-        true,
-        "attach failed: {response}\n{}",
-        dap.transcript()
-    );
-    dap.wait_event("initialized", TIMEOUT);
+/// Sets a breakpoint on the counter's bump (`new_count = count + by`) of the
+/// node's project and checks it is verified; returns the counter's path and
+/// the line.
+fn break_on_the_counter_bump(dap: &mut DapClient, node: &Node) -> (PathBuf, i64) {
     let counter = node.project.path().join("lib/otp_app/counter.ex");
     let line = std::fs::read_to_string(&counter)
         .unwrap()
@@ -530,6 +510,28 @@ fn attach_and_stop(epmd: &Epmd, node: &Node, extra: Value) -> (DapClient, i64) {
         TIMEOUT,
     );
     assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    (counter, line)
+}
+
+/// Attaches (with `extra` attributes) and waits for `initialized`.
+fn attach_ok(dap: &mut DapClient, node: &Node, extra: Value) {
+    let response = dap.request("attach", attach_arguments(node, extra), LAUNCH_TIMEOUT);
+    assert_eq!(
+        response["success"],
+        true,
+        "attach failed: {response}\n{}",
+        dap.transcript()
+    );
+    dap.wait_event("initialized", TIMEOUT);
+}
+
+/// Attaches (with `extra` attributes), sets a breakpoint on the counter's
+/// bump and waits for the ticker to stop there; returns the client and the
+/// stopped thread.
+fn attach_and_stop(epmd: &Epmd, node: &Node, extra: Value) -> (DapClient, i64) {
+    let mut dap = adapter(epmd);
+    attach_ok(&mut dap, node, extra);
+    break_on_the_counter_bump(&mut dap, node);
     assert_eq!(
         dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
         true

@@ -124,7 +124,10 @@ impl FactsCache {
             .ok()
             .and_then(|bytes| postcard::from_bytes::<FactsCache>(&bytes).ok())
             .filter(|cache| cache.format == expected)
-            .unwrap_or_else(|| FactsCache::new(rules))
+            .unwrap_or_else(|| FactsCache {
+                format: expected,
+                files: BTreeMap::new(),
+            })
     }
 
     /// The facts cached for `key` if they were extracted from a text with
