@@ -4,7 +4,7 @@
 //! (`cookie`, `elixirPath`). Everything but `remoteNode` and `cookie` means
 //! what it means for `launch` and is validated by [`launch::validate`].
 
-use crate::launch::{self, LaunchConfig};
+use crate::launch::{self, field_error, LaunchConfig};
 use dap::ArgumentError;
 use serde_json::Value;
 use std::path::Path;
@@ -83,13 +83,6 @@ fn check_node_name(node: &str) -> Result<bool, String> {
         ));
     }
     Ok(host.contains('.'))
-}
-
-fn field_error(field: &str, what: &str) -> ArgumentError {
-    ArgumentError {
-        field: Some(field.to_owned()),
-        message: format!("`{field}`: {what}"),
-    }
 }
 
 #[cfg(test)]

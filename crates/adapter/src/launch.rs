@@ -264,7 +264,9 @@ pub fn split_require_files(task: &str, require_files: &[String]) -> (Vec<String>
     })
 }
 
-fn field_error(field: &str, what: &str) -> ArgumentError {
+/// The error for a bad launch or attach attribute: the field and what it
+/// must be, the message naming the field.
+pub(crate) fn field_error(field: &str, what: &str) -> ArgumentError {
     ArgumentError {
         field: Some(field.to_owned()),
         message: format!("`{field}`: {what}"),

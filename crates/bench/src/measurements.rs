@@ -178,6 +178,28 @@ pub const MEASUREMENTS: &[Measurement] = &[
 /// Measurements that launch a whole session per repetition take seconds
 /// each on a large project: half the repetitions (at least 10) from 1 000
 /// modules on, so that the full run stays within its time budget.
+/// Evaluates `expression` (a tuple of numbers, such as `{1, 2.5}`) in the
+/// session's VM and returns its numbers in order, and the text they came
+/// from (for error messages).
+///
+/// Errors: the `evaluate` request failed.
+fn evaluate_numbers(dap: &mut crate::dap_client::DapClient, expression: &str) -> Result<(Vec<f64>, String), String> {
+    let response = dap
+        .request_ok(
+            "evaluate",
+            json!({"expression": expression, "context": "repl"}),
+            TIMEOUT,
+        )
+        .map_err(|e| e.0)?;
+    let text = response["body"]["result"].as_str().unwrap_or_default().to_owned();
+    let numbers = text
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    Ok((numbers, text))
+}
+
 fn session_reps(ctx: &SizeContext) -> usize {
     if ctx.modules() >= 1000 {
         (ctx.config.reps / 2).max(ctx.config.reps.min(10))

@@ -152,22 +152,8 @@ impl Session {
         // other nodes use it (the node attached to runs one).
         let flags = std::env::var("ERL_AFLAGS").unwrap_or_default();
         env.push(("ERL_AFLAGS".into(), Some(format!("{flags} -start_epmd false"))));
-        let spec = VmSpec {
-            elixir: launch.elixir.clone(),
-            project_dir: launch.project_dir.clone(),
-            env,
-            cache_root: self.options.cache_root.clone(),
-            connect_timeout: ATTACH_TIMEOUT,
-            keeper: self.options.keeper.clone(),
-        };
-        let (events_tx, events_rx) = mpsc::channel(VM_EVENT_QUEUE);
-        self.pump = Some(tokio::spawn(pump_vm_events(
-            events_rx,
-            self.client.clone(),
-            self.vm_events_tx.clone(),
-            self.pump_threads.clone(),
-        )));
-        let mut debuggee = Debuggee::launch(&spec, events_tx)
+        let mut debuggee = self
+            .start_debuggee(launch, env, ATTACH_TIMEOUT)
             .await
             .map_err(|e| RequestError::User(format!("attach: the helper node did not start: {e}")))?;
         if let Some(message) = debuggee.hello.get_text("attach_error") {

@@ -49,15 +49,21 @@ impl Session {
         Ok(None)
     }
 
-    /// Starts the VM and waits for its agent: the part of a launch that is
-    /// answered in the `launch` response.
-    pub(super) async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
+    /// Starts a VM (the program's, or an attach session's helper node) in
+    /// `config`'s project with `env`, pumps its events to the client, and
+    /// waits up to `connect_timeout` for its agent's hello.
+    pub(super) async fn start_debuggee(
+        &mut self,
+        config: &LaunchConfig,
+        env: Vec<(String, Option<String>)>,
+        connect_timeout: Duration,
+    ) -> Result<Debuggee, beam::LaunchError> {
         let spec = VmSpec {
             elixir: config.elixir.clone(),
             project_dir: config.project_dir.clone(),
-            env: config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            env,
             cache_root: self.options.cache_root.clone(),
-            connect_timeout: CONNECT_TIMEOUT,
+            connect_timeout,
             keeper: self.options.keeper.clone(),
         };
         let (events_tx, events_rx) = mpsc::channel(VM_EVENT_QUEUE);
@@ -67,7 +73,15 @@ impl Session {
             self.vm_events_tx.clone(),
             self.pump_threads.clone(),
         )));
-        let debuggee = Debuggee::launch(&spec, events_tx)
+        Debuggee::launch(&spec, events_tx).await
+    }
+
+    /// Starts the VM and waits for its agent: the part of a launch that is
+    /// answered in the `launch` response.
+    pub(super) async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
+        let env = config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let debuggee = self
+            .start_debuggee(config, env, CONNECT_TIMEOUT)
             .await
             .map_err(|e| RequestError::User(format!("launch: {e}")))?;
         self.client.event(

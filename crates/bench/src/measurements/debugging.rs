@@ -249,19 +249,7 @@ pub(super) fn interpreted_call_slowdown(ctx: &mut SizeContext) -> Result<Outcome
         let mut cpu = Vec::new();
         let mut handler = Vec::new();
         for _ in 0..ctx.config.reps {
-            let response = dap
-                .request_ok(
-                    "evaluate",
-                    json!({"expression": expression, "context": "repl"}),
-                    TIMEOUT,
-                )
-                .map_err(|e| e.0)?;
-            let text = response["body"]["result"].as_str().unwrap_or_default();
-            let numbers: Vec<f64> = text
-                .trim_matches(|c| c == '{' || c == '}')
-                .split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect();
+            let (numbers, text) = evaluate_numbers(&mut dap, &expression)?;
             let [cpu_native, cpu_interpreted, handle_native, handle_interpreted] = numbers[..] else {
                 return Err(format!("unexpected result of the slowdown timing: {text:?}"));
             };

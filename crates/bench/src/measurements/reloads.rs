@@ -185,19 +185,10 @@ pub const SOAK_FUNCTIONS: usize = 398;
 
 /// `{memory, ets tables, processes}` of the VM, through `evaluate`.
 pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<[f64; 3], String> {
-    let response = dap
-        .request_ok(
-            "evaluate",
-            json!({"expression": "{:erlang.memory(:total), length(:ets.all()), length(Process.list())}", "context": "repl"}),
-            TIMEOUT,
-        )
-        .map_err(|e| e.0)?;
-    let text = response["body"]["result"].as_str().unwrap_or_default();
-    let numbers: Vec<f64> = text
-        .trim_matches(|c| c == '{' || c == '}')
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
+    let (numbers, text) = evaluate_numbers(
+        dap,
+        "{:erlang.memory(:total), length(:ets.all()), length(Process.list())}",
+    )?;
     match numbers[..] {
         [memory, tables, processes] => Ok([memory, tables, processes]),
         _ => Err(format!("unexpected VM resources: {text:?}")),
