@@ -872,7 +872,7 @@ hold_one(P, Late) ->
 %% interpreted calls on its own. First the meta names its stack, since
 %% invalidate_waiting/2 cannot ask a suspended meta; invalidate/1 then
 %% drops its caches of the batch from what it said, if it has not run
-%% since it answered (invalidate_held/4).
+%% since it answered (invalidate_held/3).
 held_quiet(none) ->
     quiet;
 held_quiet({ok, Meta}) ->
