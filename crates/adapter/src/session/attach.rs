@@ -71,14 +71,7 @@ impl Session {
         self.attached = Some(Attached { node: node.clone() });
         let args = &config.launch.args;
         if !args.no_debug {
-            let debugger_config = DebuggerConfig {
-                interpret_patterns: args.debug_interpret_modules_patterns.as_deref(),
-                auto_interpret_all: args.debug_auto_interpret_all_modules,
-                exclude_modules: &args.exclude_modules,
-                stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
-                expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
-            };
-            match Debugger::start(agent, self.client.clone(), debugger_config).await {
+            match Debugger::start(agent, self.client.clone(), super::launch::debugger_config(args)).await {
                 Ok(debugger) => {
                     *lock(&self.pump_threads) = Some(debugger.thread_table());
                     self.stop_epoch = Some(debugger.thread_table().epoch());

@@ -259,15 +259,7 @@ impl Session {
             self.client.console(note);
         }
         if !config.args.no_debug {
-            let args = &config.args;
-            let debugger_config = DebuggerConfig {
-                interpret_patterns: args.debug_interpret_modules_patterns.as_deref(),
-                auto_interpret_all: args.debug_auto_interpret_all_modules,
-                exclude_modules: &args.exclude_modules,
-                stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
-                expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
-            };
-            let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config).await?;
+            let debugger = Debugger::start(agent.clone(), self.client.clone(), debugger_config(&config.args)).await?;
             *lock(&self.pump_threads) = Some(debugger.thread_table());
             self.stop_epoch = Some(debugger.thread_table().epoch());
             self.debugger = Some(debugger);
@@ -368,4 +360,15 @@ pub(super) fn project_name(config: &LaunchConfig) -> String {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| config.project_dir.display().to_string())
+}
+
+/// The debugger's settings from a launch's (or an attach's) attributes.
+pub(super) fn debugger_config(args: &launch::LaunchArguments) -> DebuggerConfig<'_> {
+    DebuggerConfig {
+        interpret_patterns: args.debug_interpret_modules_patterns.as_deref(),
+        auto_interpret_all: args.debug_auto_interpret_all_modules,
+        exclude_modules: &args.exclude_modules,
+        stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
+        expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
+    }
 }
