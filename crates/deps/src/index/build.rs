@@ -83,18 +83,14 @@ impl Index {
         ))
     }
 
-    /// An index of already extracted files, sorted by key.
-    fn from_entries(
-        project_dir: &Path,
-        roots: &[PathBuf],
-        elixir: ElixirVersion,
-        parsed: Vec<(PathBuf, FileEntry)>,
-    ) -> Index {
-        let mut index = Index {
+    /// An index of no file yet, for `project_dir` and its source `roots`,
+    /// classified as Mix on `elixir` does.
+    fn empty(project_dir: &Path, roots: Vec<PathBuf>, elixir: ElixirVersion) -> Index {
+        Index {
             project_dir: project_dir.to_path_buf(),
             elixir,
             rules: elixir.rules(),
-            roots: roots.to_vec(),
+            roots,
             files: BTreeMap::new(),
             defined_in: HashMap::new(),
             module_facts: HashMap::new(),
@@ -103,7 +99,17 @@ impl Index {
             dependents: HashMap::new(),
             compile_referrers: HashMap::new(),
             stale_relevant: OnceLock::new(),
-        };
+        }
+    }
+
+    /// An index of already extracted files, sorted by key.
+    fn from_entries(
+        project_dir: &Path,
+        roots: &[PathBuf],
+        elixir: ElixirVersion,
+        parsed: Vec<(PathBuf, FileEntry)>,
+    ) -> Index {
+        let mut index = Index::empty(project_dir, roots.to_vec(), elixir);
         // What `link` and `set_resolved` do file by file, done in bulk: the
         // files arrive sorted, so every set below is built from a sorted run
         // rather than by one insertion per reference (path comparisons were
@@ -170,20 +176,7 @@ impl Index {
         sources: &[(P, S)],
         elixir: ElixirVersion,
     ) -> Result<Index, Error> {
-        let mut index = Index {
-            project_dir: project_dir.to_path_buf(),
-            elixir,
-            rules: elixir.rules(),
-            roots: Vec::new(),
-            files: BTreeMap::new(),
-            defined_in: HashMap::new(),
-            module_facts: HashMap::new(),
-            referenced_by: HashMap::new(),
-            injected_by: HashMap::new(),
-            dependents: HashMap::new(),
-            compile_referrers: HashMap::new(),
-            stale_relevant: OnceLock::new(),
-        };
+        let mut index = Index::empty(project_dir, Vec::new(), elixir);
         let mut parser = new_parser()?;
         for (path, source) in sources {
             let key = index.key(path.as_ref());
