@@ -391,15 +391,7 @@ impl Session {
             .map_err(|e| format!("breakpoints could not be set again: {e}"))?;
         report.breakpoints = changes;
         report.timings.breakpoints = ms(breakpoints_started);
-        report.reloaded = compiled
-            .iter()
-            .map(|c| ReloadedModule {
-                module: c.name.clone(),
-                file: c.source.display().to_string(),
-                interpreted: interpreted.contains(&c.atom),
-                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
-            })
-            .collect();
+        report.reloaded = report::reloaded_entries(compiled, &interpreted, &counts);
         for module in compiled {
             debugger.announce_module(&module.atom, "changed");
         }

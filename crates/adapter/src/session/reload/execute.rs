@@ -290,15 +290,7 @@ impl Session {
             .call(term::atom("reload_commit"), STEP_CALL_TIMEOUT)
             .await
             .map_err(|e| format!("the VM did not confirm the reload: {e}"))?;
-        report.reloaded = compiled
-            .iter()
-            .map(|c| ReloadedModule {
-                module: c.name.clone(),
-                file: c.source.display().to_string(),
-                interpreted: interpreted.contains(&c.atom),
-                breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
-            })
-            .collect();
+        report.reloaded = report::reloaded_entries(&compiled, &interpreted, &counts);
         if let Some(debugger) = &self.debugger {
             for module in &compiled {
                 let reason = if existing.contains(&module.atom) {

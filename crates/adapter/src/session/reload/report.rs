@@ -115,3 +115,21 @@ pub(super) fn diagnostics(reply: &Term) -> Vec<Diagnostic> {
         })
         .collect()
 }
+
+/// The report's `reloaded` entries of `compiled`: whether each module is
+/// interpreted now and how many breakpoints it holds.
+pub(super) fn reloaded_entries(
+    compiled: &[CompiledModule],
+    interpreted: &BTreeSet<String>,
+    counts: &BTreeMap<String, usize>,
+) -> Vec<ReloadedModule> {
+    compiled
+        .iter()
+        .map(|c| ReloadedModule {
+            module: c.name.clone(),
+            file: c.source.display().to_string(),
+            interpreted: interpreted.contains(&c.atom),
+            breakpoints: counts.get(&c.atom).copied().unwrap_or(0),
+        })
+        .collect()
+}
