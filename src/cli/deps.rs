@@ -1,13 +1,13 @@
 //! `elixir-dap deps`: the dependency graph of a Mix project, or what a change
-//! to some files affects, as the `elixir-dap-deps` index computes them.
+//! to some files affects, as the `elixir-dap-source-graph` index computes them.
 //!
 //! The report goes to stdout; warnings and errors go to stderr. Exit status:
 //! 0 on success (parse errors are warnings), 1 when the input is wrong or a
 //! file cannot be read; clap's own usage errors exit with 2.
 
 use clap::Args;
-use elixir_dap_deps::mix_manifest::{project_manifests, read_manifest};
-use elixir_dap_deps::{
+use source_graph::mix_manifest::{project_manifests, read_manifest};
+use source_graph::{
     default_roots, index_cache_file, render_affected_text_with, render_graph_text, DeclaredResource, ElixirVersion,
     Index, ParseError,
 };
@@ -296,7 +296,7 @@ fn build_index(
     elixir: ElixirVersion,
     warnings: &mut Vec<String>,
 ) -> Result<Index, String> {
-    let failed = |e: elixir_dap_deps::Error| format!("cannot index {}: {e}", project.display());
+    let failed = |e: source_graph::Error| format!("cannot index {}: {e}", project.display());
     let cache_root = beam::agent_source::default_cache_root();
     if let Err(e) = beam::agent_source::ensure_private_dir(&cache_root) {
         warnings.push(format!("the index cache is not used: {e}"));

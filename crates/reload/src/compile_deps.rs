@@ -9,7 +9,7 @@
 //! 2 000 modules), so the set is kept to what the batch can reach at
 //! compile time.
 
-use elixir_dap_deps::Index;
+use source_graph::Index;
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
@@ -71,7 +71,7 @@ mod tests {
             ("lib/point.ex", "defmodule App.Point do\n  defstruct [:x]\nend\n"),
             ("lib/caller.ex", "defmodule App.Caller do\n  def g, do: 1\nend\n"),
         ];
-        let index = Index::from_sources(Path::new("/p"), &sources, elixir_dap_deps::ElixirVersion::new(1, 14)).unwrap();
+        let index = Index::from_sources(Path::new("/p"), &sources, source_graph::ElixirVersion::new(1, 14)).unwrap();
         let reached = compile_time_modules(&index, &[PathBuf::from("lib/user.ex")]);
         assert!(reached.contains("App.Macros"), "{reached:?}");
         assert!(reached.contains("App.Point"), "{reached:?}");

@@ -2,10 +2,10 @@
 //! (every template Phoenix's `embed_templates` embeds). Saving one must
 //! recompile the module that reads it at compile time, though it is no
 //! Elixir source. Which module declares which file is read from Mix's compile
-//! manifests (`elixir_dap_deps::mix_manifest`), not guessed from file
+//! manifests (`source_graph::mix_manifest`), not guessed from file
 //! extensions.
 
-use elixir_dap_deps::mix_manifest::{self, ManifestSource};
+use source_graph::mix_manifest::{self, ManifestSource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};

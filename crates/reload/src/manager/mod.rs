@@ -43,8 +43,8 @@
 //! costs one `stat` per source and per directory (~3 ms for 2 000 sources)
 //! and reads only the directories and files whose metadata moved.
 
-use elixir_dap_deps::{default_roots, index_cache_file, CacheUse, ElixirVersion, Index, Reason};
 use sha2::{Digest, Sha256};
+use source_graph::{default_roots, index_cache_file, CacheUse, ElixirVersion, Index, Reason};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The order in which a batch of files is compiled: [`compile_waves`].
 
-use elixir_dap_deps::Index;
+use source_graph::Index;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use elixir_dap_bench::generator::{generate, GenOptions};
-use elixir_dap_deps::{default_roots, CacheUse, ElixirVersion, Index};
+use source_graph::{default_roots, CacheUse, ElixirVersion, Index};
 
 const V1_14: ElixirVersion = ElixirVersion::new(1, 14);
 const V1_18: ElixirVersion = ElixirVersion::new(1, 18);

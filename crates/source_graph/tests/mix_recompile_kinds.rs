@@ -34,7 +34,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use elixir_dap_deps::{default_roots, Index};
+use source_graph::{default_roots, Index};
 
 mod fuzz;
 mod oracle;

@@ -18,7 +18,7 @@
 //!   `FUZZ_EDITS` (default 2000), `FUZZ_MINUTES` (default 120),
 //!   `FUZZ_DIR` (where projects are written; default a temporary
 //!   directory), `FUZZ_SHRINK=0` to report misses unshrunk:
-//!   `FUZZ_EDITS=2000 cargo test --release -p elixir-dap-deps --test
+//!   `FUZZ_EDITS=2000 cargo test --release -p elixir-dap-source-graph --test
 //!   fuzz_mix -- --ignored --nocapture`.
 //!
 //! Needs `mix` and `elixir` on PATH: without them the tests fail.
@@ -36,7 +36,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn check(stats: &Stats, elixir: elixir_dap_deps::ElixirVersion) {
+fn check(stats: &Stats, elixir: source_graph::ElixirVersion) {
     println!("{}", stats.summary(elixir));
     for example in &stats.superset_examples {
         println!("SUPERSET {example}");

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use elixir_dap_deps::{default_roots, ElixirVersion, Index};
+//! use source_graph::{default_roots, ElixirVersion, Index};
 //!
 //! let dir = Path::new("my_app");
 //! let mut index = Index::build(dir, &default_roots(dir), ElixirVersion::new(1, 18))?;
@@ -15,7 +15,7 @@
 //! for file in affected.recompile_paths() {
 //!     println!("{}", file.display());
 //! }
-//! # Ok::<(), elixir_dap_deps::Error>(())
+//! # Ok::<(), source_graph::Error>(())
 //! ```
 //!
 //! # Dependency kinds

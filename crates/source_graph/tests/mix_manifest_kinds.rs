@@ -24,8 +24,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use elixir_dap_deps::mix_manifest::{compare_references, manifest_path, read_manifest};
-use elixir_dap_deps::{default_roots, Index, KindSet};
+use source_graph::mix_manifest::{compare_references, manifest_path, read_manifest};
+use source_graph::{default_roots, Index, KindSet};
 
 mod oracle;
 use oracle::*;

@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use elixir_dap_deps::{default_roots, ElixirVersion, Index, ModuleKind, RefKind};
+use source_graph::{default_roots, ElixirVersion, Index, ModuleKind, RefKind};
 
 mod oracle;
 use oracle::*;

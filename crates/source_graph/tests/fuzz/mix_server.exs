@@ -1,4 +1,4 @@
-# The Mix oracle of the differential fuzzer (crates/deps/tests/fuzz): one VM
+# The Mix oracle of the differential fuzzer (crates/source_graph/tests/fuzz): one VM
 # that compiles many small Mix projects, as `mix compile --verbose` would in
 # each, without starting a VM per compile.
 #

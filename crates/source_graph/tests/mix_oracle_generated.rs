@@ -11,13 +11,13 @@
 //!    (a miss fails); a file we recompile and Mix does not must be explained
 //!    by a rule of [`KNOWN_EXTRA`], and every rule must still be needed.
 //!
-//! The agreement figures are printed (`cargo test -p elixir-dap-deps --test
+//! The agreement figures are printed (`cargo test -p elixir-dap-source-graph --test
 //! mix_oracle_generated -- --nocapture`) and documented in
-//! `crates/deps/README.md`.
+//! `crates/source_graph/README.md`.
 //!
 //! The same comparison runs by hand on a large project:
 //! `ORACLE_MODULES=2000 ORACLE_DIR=/tmp/oracle2000 cargo test --release -p
-//! elixir-dap-deps --test mix_oracle_generated -- --ignored --nocapture`
+//! elixir-dap-source-graph --test mix_oracle_generated -- --ignored --nocapture`
 //! (writes the project into `ORACLE_DIR`, over a previous run's edits but
 //! keeping Mix's `_build`, so a second run compiles only what they touched).
 //! `ORACLE_SEED` (default 1) picks another project, `ORACLE_EDITS=all` makes
@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use elixir_dap_bench::generator::{self, GenOptions, ModuleKind as GenKind, Project};
-use elixir_dap_deps::{default_roots, Index, ModuleKind, Reason};
+use source_graph::{default_roots, Index, ModuleKind, Reason};
 
 mod oracle;
 use oracle::*;
@@ -139,7 +139,7 @@ impl EditCase {
     }
 
     /// The file's content after edit number `n`.
-    fn apply(&self, source: &str, first: &elixir_dap_deps::ModuleDef, n: usize) -> String {
+    fn apply(&self, source: &str, first: &source_graph::ModuleDef, n: usize) -> String {
         let line = match &self.edit {
             EditKind::Constant(edit) => return edit.apply(source, n as u64 + 1).unwrap(),
             EditKind::Probe if first.kind == ModuleKind::Protocol => format!("  def probe_{n}(term)"),

@@ -1,5 +1,5 @@
 //! Compares the index with what Mix recorded for a compiled project, kind
-//! by kind: `cargo run -p elixir-dap-deps --example manifest_diff --
+//! by kind: `cargo run -p elixir-dap-source-graph --example manifest_diff --
 //! PROJECT_DIR ELIXIR_VERSION` (the project compiled with `mix compile` in
 //! the dev environment). Prints one line per (source, module) where they
 //! differ, `MISS` when the index does not cover a kind Mix recorded.
@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use elixir_dap_deps::mix_manifest::{compare_references, manifest_path, read_manifest};
-use elixir_dap_deps::{default_roots, ElixirVersion, Index, KindSet};
+use source_graph::mix_manifest::{compare_references, manifest_path, read_manifest};
+use source_graph::{default_roots, ElixirVersion, Index, KindSet};
 
 fn kinds(k: KindSet) -> String {
     let mut out = String::new();

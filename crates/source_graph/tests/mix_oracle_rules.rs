@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use elixir_dap_deps::{default_roots, ElixirVersion, Index};
+use source_graph::{default_roots, ElixirVersion, Index};
 
 mod oracle;
 use oracle::*;

@@ -2,13 +2,13 @@
 //! schema with a struct, a context with aliases/imports/remote calls, a
 //! `use`d base module, module-body compile-time calls, a protocol impl).
 //!
-//! `cargo bench -p elixir-dap-deps` prints the median of each measurement.
+//! `cargo bench -p elixir-dap-source-graph` prints the median of each measurement.
 //! Targets (2 cores): full build < 1 s, update after one edit < 5 ms.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use elixir_dap_deps::{default_roots, ElixirVersion, Index};
+use source_graph::{default_roots, ElixirVersion, Index};
 
 const FILES: usize = 2_000;
 

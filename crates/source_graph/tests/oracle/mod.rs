@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use elixir_dap_deps::{ElixirVersion, Index};
+use source_graph::{ElixirVersion, Index};
 
 /// A single Mix run longer than this is a hang, not a slow machine.
 pub const MIX_TIMEOUT: Duration = Duration::from_secs(600);

@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use elixir_dap_deps::mix_manifest::{compare_references, manifest_path, read_manifest};
-use elixir_dap_deps::{default_roots, ElixirVersion, Index, KindSet};
+use source_graph::mix_manifest::{compare_references, manifest_path, read_manifest};
+use source_graph::{default_roots, ElixirVersion, Index, KindSet};
 
 use super::grammar::{Item, Project, Rng};
 use super::mix::{Compiled, Mix, MixCli, MixServer};

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use elixir_dap_deps::{ElixirVersion, Index, RefKind};
+use source_graph::{ElixirVersion, Index, RefKind};
 
 /// Every release whose rules the index models.
 fn releases() -> impl Iterator<Item = ElixirVersion> {
