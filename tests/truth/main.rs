@@ -175,7 +175,9 @@ fn exits_of(dap: &DapClient, thread: &Value) -> usize {
 
 #[test]
 fn every_ended_process_leaves_threads_once_with_clear_errors_and_no_leak() {
-    let mut t = Truth::launch("Truth.Life.coordinator()", json!({}));
+    // Every module interpreted first: the VM's process count must not see
+    // the background interpretation's agent call come and go.
+    let mut t = Truth::launch("Truth.Life.coordinator()", json!({"lazyInterpretation": "off"}));
     let set = t.breakpoints("life.ex", &[("child", json!({}))]);
     assert_eq!(set[0]["verified"], true, "{set:?}");
     t.run();
@@ -271,7 +273,12 @@ fn every_ended_process_leaves_threads_once_with_clear_errors_and_no_leak() {
 #[test]
 fn soak_200_stops_of_short_lived_processes_leave_nothing_behind() {
     const COUNT: usize = 200;
-    let mut t = Truth::launch(&format!("Truth.Life.soak({COUNT})"), json!({}));
+    // Every module interpreted first: the VM's process count must not see
+    // the background interpretation's agent call come and go.
+    let mut t = Truth::launch(
+        &format!("Truth.Life.soak({COUNT})"),
+        json!({"lazyInterpretation": "off"}),
+    );
     let set = t.breakpoints("life.ex", &[("short", json!({}))]);
     assert_eq!(set[0]["verified"], true, "{set:?}");
     t.run();

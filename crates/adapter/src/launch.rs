@@ -41,6 +41,15 @@ pub struct LaunchArguments {
     pub debug_auto_interpret_all_modules: bool,
     #[serde(default)]
     pub exclude_modules: Vec<String>,
+    /// Our addition: when the selected modules that no stop needs before
+    /// the task starts are interpreted (see [`LazyInterpretation`]).
+    #[serde(default)]
+    pub lazy_interpretation: LazyInterpretation,
+    /// Our addition: modules (Elixir regular expressions, as
+    /// `debugInterpretModulesPatterns`) interpreted before the task starts
+    /// even when lazy.
+    #[serde(default)]
+    pub eager_interpret_modules_patterns: Vec<String>,
     /// Stop at `dbg/0,1,2` calls (Elixir 1.14+), as ElixirLS does.
     #[serde(default = "default_true")]
     pub break_on_dbg: bool,
@@ -64,6 +73,25 @@ pub struct LaunchArguments {
     /// module, or a list of module names.
     #[serde(default)]
     pub reload_code_change: CodeChange,
+}
+
+/// `lazyInterpretation`: which selected modules are interpreted before the
+/// task starts, and what becomes of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum LazyInterpretation {
+    /// Before the start, what a stop needs (modules with breakpoints, `dbg`
+    /// callers, `eagerInterpretModulesPatterns`); the rest once the task has
+    /// started, in the background.
+    #[default]
+    #[serde(rename = "background")]
+    Background,
+    /// As `background` before the start; the rest only when needed (a
+    /// breakpoint set, a step in).
+    #[serde(rename = "onDemand")]
+    OnDemand,
+    /// Every selected module before the task starts.
+    #[serde(rename = "off")]
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -226,9 +254,12 @@ pub fn validate(arguments: &Value, cwd: &Path) -> Result<LaunchConfig, ArgumentE
             args.debug_auto_interpret_all_modules,
             &args.exclude_modules,
         )
+        .and_then(|_| crate::debugger::modules::eager_patterns(&args.eager_interpret_modules_patterns))
         .map_err(|message| ArgumentError {
             field: Some(
-                if message.starts_with("`excludeModules") {
+                if message.starts_with("`eagerInterpretModulesPatterns") {
+                    "eagerInterpretModulesPatterns"
+                } else if message.starts_with("`excludeModules") {
                     "excludeModules"
                 } else {
                     "debugInterpretModulesPatterns"

@@ -33,6 +33,7 @@
 //! at once, whatever the VM is doing; other requests wait their turn.
 
 mod attach;
+mod background;
 mod end;
 mod events;
 mod external;
@@ -209,6 +210,8 @@ pub struct Session {
     save_watch: Option<on_save::SaveWatch>,
     /// The node of an `attach` session (the debuggee is then its helper VM).
     attached: Option<attach::Attached>,
+    /// Lazy interpretation's background task, while it runs.
+    background: Option<background::Background>,
 }
 
 impl Session {
@@ -239,6 +242,7 @@ impl Session {
             reload: None,
             save_watch: None,
             attached: None,
+            background: None,
         }
     }
 
@@ -259,6 +263,7 @@ impl Session {
                 loaded = next_loaded(&mut self.launching) => Work::Loaded(loaded),
                 Some(()) = epoch_changed(&mut self.stop_epoch) => Work::Stopped,
                 Some(done) = self.later.join_next(), if !self.later.is_empty() => Work::Answered(done),
+                chunk = background::next_chunk(&mut self.background) => Work::Background(chunk),
             };
             let flow = match work {
                 Work::Incoming(Incoming::Request(request)) => self.serve(request, &mut inbox).await,
@@ -294,6 +299,10 @@ impl Session {
                 Work::Answered(Ok((request, result))) => {
                     self.later_pending.retain(|(seq, _)| *seq != request.seq);
                     self.respond(&request, result)
+                }
+                Work::Background(chunk) => {
+                    self.on_background_chunk(chunk);
+                    Flow::Continue
                 }
                 Work::Answered(Err(error)) => {
                     tracing::error!(%error, "a request's task failed");

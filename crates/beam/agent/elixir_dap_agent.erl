@@ -58,7 +58,7 @@ main_launched() ->
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
     [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                                     elixir_dap_app_compile, elixir_dap_attach]],
+                                     elixir_dap_app_compile, elixir_dap_attach, elixir_dap_lazy]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -155,7 +155,7 @@ send_term(Sock, Term) ->
 %% (`detached`), else by a process running none of our code.
 leave_node(Reason) ->
     Modules = [?MODULE, elixir_dap_attach, elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg,
-               elixir_dap_scripts, elixir_dap_app_compile],
+               elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_lazy],
     unregister(?MODULE),
     [code:delete(M) || M <- Modules],
     Reason =:= detached orelse spawn(lists, foreach, [fun code:purge/1, Modules]),
@@ -197,6 +197,13 @@ handle({interpret, Modules}) ->
     elixir_dap_debugger:interpret(Modules);
 handle({interpret_running, Modules}) ->
     elixir_dap_debugger:interpret_running(Modules);
+%% Lazy interpretation: see elixir_dap_lazy.
+handle({dbg_callers, Modules}) ->
+    elixir_dap_lazy:dbg_callers(Modules);
+handle({interpret_pending, Modules, Priority}) ->
+    elixir_dap_lazy:interpret_pending(Modules, Priority);
+handle({step_targets, Module, Line}) ->
+    elixir_dap_lazy:step_targets(Module, Line);
 handle({breakable_lines, Module}) ->
     elixir_dap_debugger:breakable_lines(Module);
 handle({function_lines, Module, Function, Arity}) ->

@@ -28,7 +28,7 @@
 
 %% Every module the agent loads into the remote node, in load order.
 -define(MODULES, [elixir_dap_attach, elixir_dap_agent, elixir_dap_debugger, elixir_dap_reload,
-                  elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile]).
+                  elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_lazy]).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
 -define(CONNECT_TIMEOUT, 3000).

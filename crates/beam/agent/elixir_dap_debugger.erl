@@ -21,6 +21,8 @@
 %% Shared with elixir_dap_reload (re-interpretation after a reload).
 -export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
          project_apps/0, build_ebin_dirs/1]).
+%% Shared with elixir_dap_lazy (the calls on a line).
+-export([line_of/1]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3, mfa_module/1, run_evaluation/5, evaluation_paused/2,
          skips_breakpoints/1, frame_name/3, module_source/1]).

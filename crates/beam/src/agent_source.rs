@@ -30,6 +30,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
         include_str!("../agent/elixir_dap_scripts.erl"),
     ),
     ("elixir_dap_attach.erl", include_str!("../agent/elixir_dap_attach.erl")),
+    ("elixir_dap_lazy.erl", include_str!("../agent/elixir_dap_lazy.erl")),
 ];
 
 /// Hex digest of all agent sources, names included.

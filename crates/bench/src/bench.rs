@@ -139,13 +139,21 @@ impl SizeContext<'_> {
         self.launch_session_with(json!({}), launch_timeout)
     }
 
-    /// [`Self::launch_session`] with `extra` launch attributes added.
+    /// [`Self::launch_session`] with `extra` launch attributes added. These
+    /// sessions interpret every selected module before the task starts
+    /// (`lazyInterpretation: "off"`, unless `extra` says otherwise), so that
+    /// the reloads and interpretation they measure are of a fully
+    /// interpreted project, as before lazy interpretation; the sessions of
+    /// [`Self::launch_to_breakpoint`] take the adapter's defaults.
     pub fn launch_session_with(&mut self, extra: Value, launch_timeout: Duration) -> Result<(DapClient, f64), String> {
         let started = Instant::now();
         let mut dap = self.start_adapter()?;
         let mut arguments = launch_arguments(&self.root);
-        if let (Some(arguments), Some(extra)) = (arguments.as_object_mut(), extra.as_object()) {
-            arguments.extend(extra.clone());
+        if let Some(arguments) = arguments.as_object_mut() {
+            arguments.insert("lazyInterpretation".to_owned(), json!("off"));
+            if let Some(extra) = extra.as_object() {
+                arguments.extend(extra.clone());
+            }
         }
         dap.request_ok("launch", arguments, launch_timeout).map_err(err)?;
         // `launch` is answered once the VM is up; the compile ends with `initialized`.

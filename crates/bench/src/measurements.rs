@@ -104,7 +104,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         key: "first_breakpoint_hit_ms",
         unit: "ms",
-        description: "A fresh adapter: spawn, initialize, launch, setBreakpoints on the first line of a pipeline step's step/1, configurationDone, until the `stopped` event (every project module interpreted, the adapter's default).",
+        description: "A fresh adapter: spawn, initialize, launch, setBreakpoints on the first line of a pipeline step's step/1, configurationDone, until the `stopped` event (the adapter's defaults: lazy interpretation, the breakpoint's module interpreted before the start and the rest in the background).",
         run: first_breakpoint_hit_ms,
     },
     Measurement {

@@ -9,6 +9,7 @@
 pub mod breakpoints;
 pub mod dbg;
 mod inspect;
+pub mod lazy;
 pub mod modules;
 pub mod reload_support;
 mod scripts;
@@ -65,6 +66,10 @@ pub struct Debugger {
     /// Threads, frames and variables ids, shared with the event pump.
     threads: ThreadTable,
     expression_timeout: Duration,
+    /// Lazy interpretation: the launch's setting, its eager patterns, when
+    /// and how each module was interpreted, and the gate that keeps two
+    /// interpretations of the program's modules from overlapping.
+    lazy: lazy::LazyState,
 }
 
 /// The launch attributes the debugger needs.
@@ -74,6 +79,8 @@ pub struct DebuggerConfig<'a> {
     pub exclude_modules: &'a [String],
     pub stack_trace_mode: &'a str,
     pub expression_timeout: Duration,
+    pub lazy_interpretation: crate::launch::LazyInterpretation,
+    pub eager_patterns: &'a [String],
 }
 
 impl Debugger {
@@ -89,6 +96,8 @@ impl Debugger {
             config.exclude_modules,
         )
         .map_err(|e| RequestError::User(format!("launch: {e}")))?;
+        let eager =
+            modules::eager_patterns(config.eager_patterns).map_err(|e| RequestError::User(format!("launch: {e}")))?;
         agent
             .call(
                 term::tuple(vec![
@@ -118,6 +127,7 @@ impl Debugger {
             breakpoints: BreakpointStore::default(),
             breakable: HashMap::new(),
             expression_timeout: config.expression_timeout,
+            lazy: lazy::LazyState::new(config.lazy_interpretation, eager),
         })
     }
 
@@ -159,16 +169,23 @@ impl Debugger {
         if modules.is_empty() {
             return Ok(());
         }
-        let reply = interpret_running_call(&self.agent, modules)
+        let reply = self
+            .interpret_pending_now(modules)
             .await
             .map_err(|e| RequestError::Internal(e.to_string()))?;
-        self.record_interpreted(&reply);
+        self.record_interpreted_as(&reply, self.lazy.how_now());
         Ok(())
     }
 
     /// Applies an `interpret` reply: marks modules, reports skipped ones on
     /// the console and sends `module` events.
     pub fn record_interpreted(&mut self, reply: &Term) {
+        self.record_interpreted_as(reply, lazy::How::BeforeStart);
+    }
+
+    /// As [`Debugger::record_interpreted`], noting when and how (shown by
+    /// `modules`).
+    pub fn record_interpreted_as(&mut self, reply: &Term, how: lazy::How) {
         for module in reply
             .get("interpreted")
             .and_then(TermExt::as_elements)
@@ -176,10 +193,15 @@ impl Debugger {
             .iter()
         {
             let Some(atom) = module.as_atom() else { continue };
+            if self.registry.is_interpreted(atom) {
+                continue;
+            }
             self.registry.mark_interpreted(atom);
+            self.lazy.noted(atom, how);
             if let Some(info) = self.registry.get(atom) {
-                self.client
-                    .event("module", json!({ "reason": "new", "module": module_json(info, true) }));
+                let mut json = module_json(info, true);
+                self.lazy.describe(atom, &mut json);
+                self.client.event("module", json!({ "reason": "new", "module": json }));
             }
         }
         for skipped in reply
@@ -220,6 +242,10 @@ impl Debugger {
         };
         if dbg {
             return self.resume_dbg(command, args.thread_id, pid).await;
+        }
+        if command == "stepIn" {
+            // Never a silent step over a module only not interpreted yet.
+            self.interpret_step_targets(args.thread_id).await?;
         }
         let (agent_command, reason) = match command {
             "continue" => ("continue", None),
@@ -275,7 +301,14 @@ impl Debugger {
             .registry
             .all()
             .filter(|m| m.project || self.registry.is_interpreted(&m.atom))
-            .map(|m| module_json(m, self.registry.is_interpreted(&m.atom)))
+            .map(|m| {
+                let mut json = module_json(m, self.registry.is_interpreted(&m.atom));
+                self.lazy.describe(&m.atom, &mut json);
+                if self.is_lazily_pending(m) {
+                    json["symbolStatus"] = json!(self.lazy.pending_status());
+                }
+                json
+            })
             .collect();
         let total = modules.len();
         Ok(json!({ "modules": modules, "totalModules": total }))
@@ -305,17 +338,6 @@ pub async fn interpret_call(agent: &AgentClient, modules: &[String]) -> Result<T
     let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
     agent
         .call(term::tuple(vec![term::atom("interpret"), names]), INTERPRET_TIMEOUT)
-        .await
-}
-
-/// Interprets modules the program may be running, with `:int.ni/1`.
-async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Result<Term, AgentError> {
-    let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
-    agent
-        .call(
-            term::tuple(vec![term::atom("interpret_running"), names]),
-            INTERPRET_TIMEOUT,
-        )
         .await
 }
 

@@ -56,6 +56,19 @@ impl ElixirRegex {
     }
 }
 
+/// Compiles `eagerInterpretModulesPatterns`; an invalid pattern is an error
+/// naming its index.
+pub fn eager_patterns(patterns: &[String]) -> Result<Vec<ElixirRegex>, String> {
+    patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            ElixirRegex::new(p)
+                .map_err(|e| format!("`eagerInterpretModulesPatterns[{i}]`: invalid regular expression {p:?}: {e}"))
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleInfo {
     /// The atom, e.g. `Elixir.Plain.Math` or `lists`.

@@ -14,6 +14,8 @@ pub(super) enum Work {
     Stopped,
     /// A request answered by a task of its own.
     Answered(Result<(Request, Handled), tokio::task::JoinError>),
+    /// A report of the background interpretation (`None`: its task ended).
+    Background(Option<background::Chunk>),
 }
 
 /// What ended the work in progress.

@@ -3,16 +3,15 @@
 use super::*;
 
 impl Session {
-    /// Interprets every selected module not interpreted yet (those with
-    /// breakpoints already are) before the task runs, so that stacks show
-    /// every project frame and stepping enters any project module. The agent
+    /// Interprets `pending` (selected modules not interpreted yet: with
+    /// `lazyInterpretation`, those a stop needs before the start, see
+    /// [`debugger::lazy`]; else every one) before the task runs. The agent
     /// prepares the modules of a call in parallel and feeds `:int` in
     /// batches (`interpret/1` in `elixir_dap_debugger.erl`); two calls are in
     /// flight at a time so that the interpreter, which stores one module at
     /// a time, never waits for the next call. Progress is shown per call.
-    pub(super) async fn interpret_selected(&mut self) -> Result<(), RequestError> {
+    pub(super) async fn interpret_selected(&mut self, pending: Vec<String>) -> Result<(), RequestError> {
         let Some(debugger) = &self.debugger else { return Ok(()) };
-        let pending = debugger.pending_interpretation();
         if pending.is_empty() {
             return Ok(());
         }

@@ -153,6 +153,7 @@ impl Session {
     /// (with the VM's exit status when `report_exit`).
     pub(super) async fn stop_vm(&mut self, report_exit: bool) {
         self.program = None;
+        self.background = None;
         self.debugger = None;
         *lock(&self.pump_threads) = None;
         self.stop_epoch = None;
@@ -306,7 +307,11 @@ impl Session {
         if self.attached.is_some() {
             return self.attach_configuration_done().await;
         }
-        self.interpret_selected().await?;
+        let (now, later) = match &self.debugger {
+            Some(debugger) => debugger.split_for_start(program.config.args.break_on_dbg).await?,
+            None => (Vec::new(), Vec::new()),
+        };
+        self.interpret_selected(now).await?;
         let (Some(program), Some(debuggee)) = (self.program.as_mut(), self.debuggee.as_ref()) else {
             return Ok(None);
         };
@@ -350,6 +355,7 @@ impl Session {
         command_line.extend(args.task_args.iter().cloned());
         self.client
             .console(format!("elixir-dap: running `{}`", command_line.join(" ")));
+        self.start_background_interpretation(later);
         Ok(None)
     }
 }
@@ -370,5 +376,7 @@ pub(super) fn debugger_config(args: &launch::LaunchArguments) -> DebuggerConfig<
         exclude_modules: &args.exclude_modules,
         stack_trace_mode: args.stack_trace_mode.unwrap_or_default().as_int_flag(),
         expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
+        lazy_interpretation: args.lazy_interpretation,
+        eager_patterns: &args.eager_interpret_modules_patterns,
     }
 }

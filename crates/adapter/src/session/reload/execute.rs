@@ -15,6 +15,11 @@ impl Session {
         suspended: &[Term],
         report: &mut ReloadReport,
     ) -> Result<(), String> {
+        // No background interpretation loads a module of the batch meanwhile.
+        let _gate = match &self.debugger {
+            Some(debugger) => Some(debugger.interpret_gate().lock_owned().await),
+            None => None,
+        };
         let Some(manager) = self.reload.as_ref().and_then(|s| s.manager.as_ref()) else {
             return Err("the project index is missing".into());
         };

@@ -1,0 +1,255 @@
+//! Lazy interpretation (issue 17): before the task starts, only what a stop
+//! needs then is interpreted (modules with line or function breakpoints,
+//! which `setBreakpoints` interprets at once, modules calling `dbg` when
+//! `breakOnDbg` is on, and those matching `eagerInterpretModulesPatterns`);
+//! with `lazyInterpretation: "background"` (the default) the session hands
+//! the other selected modules to the agent once the task has started
+//! ([`crate::session`]'s background interpretation), at low process
+//! priority, a chunk at a time.
+//!
+//! Every interpretation of a module the program may be running goes through
+//! [`LazyState::gate`] and the agent's `interpret_pending`, which skips the
+//! modules the interpreter already has: interpreting a module a second time
+//! would purge the native code that processes entered before the first
+//! interpretation may still run, and kill them. A reload holds the gate
+//! while it compiles and loads, so that no background chunk loads a module
+//! the reload is replacing.
+//!
+//! A step in first interprets the modules the stopped line calls by name
+//! (the agent's `step_targets`), and every pending module when the line
+//! also calls something only known at run time (a module or fun in a
+//! variable, `apply/3`): a step never passes over a call only because its
+//! module was not interpreted yet.
+
+use super::*;
+use crate::launch::LazyInterpretation;
+use modules::ElixirRegex;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Modules per background call: a chunk takes about 0.1 s, so that a step
+/// in or a reload that waits for the gate waits at most that long.
+pub const BACKGROUND_CHUNK: usize = 20;
+
+/// When a module was interpreted, shown by `modules` (`interpretedWhen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Before the task started.
+    BeforeStart,
+    /// In the background, after the task started.
+    Background,
+    /// When something needed it: a breakpoint set, a step in, a script's
+    /// module.
+    OnDemand,
+}
+
+impl How {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::BeforeStart => "beforeStart",
+            How::Background => "background",
+            How::OnDemand => "onDemand",
+        }
+    }
+}
+
+pub struct LazyState {
+    mode: LazyInterpretation,
+    eager: Vec<ElixirRegex>,
+    started: Instant,
+    /// Per module atom: how, and milliseconds since the debugger started.
+    interpreted: HashMap<String, (How, u64)>,
+    gate: Arc<tokio::sync::Mutex<()>>,
+    /// The task has started: modules not interpreted by then are pending.
+    task_started: bool,
+    /// The background task has handed over every module.
+    background_done: bool,
+}
+
+impl LazyState {
+    pub fn new(mode: LazyInterpretation, eager: Vec<ElixirRegex>) -> LazyState {
+        LazyState {
+            mode,
+            eager,
+            started: Instant::now(),
+            interpreted: HashMap::new(),
+            gate: Arc::default(),
+            task_started: false,
+            background_done: false,
+        }
+    }
+
+    pub(super) fn noted(&mut self, atom: &str, how: How) {
+        let after = self.started.elapsed().as_millis() as u64;
+        self.interpreted.insert(atom.to_owned(), (how, after));
+    }
+
+    /// How a module interpreted now by request is: before the start, or
+    /// on demand.
+    pub(super) fn how_now(&self) -> How {
+        if self.task_started {
+            How::OnDemand
+        } else {
+            How::BeforeStart
+        }
+    }
+
+    /// Adds `interpretedWhen` and `interpretedAfterMs` to a module's JSON.
+    pub(super) fn describe(&self, atom: &str, json: &mut Value) {
+        if let Some((how, after)) = self.interpreted.get(atom) {
+            json["interpretedWhen"] = json!(how.as_str());
+            json["interpretedAfterMs"] = json!(after);
+        }
+    }
+
+    /// `symbolStatus` of a selected module not interpreted yet.
+    pub(super) fn pending_status(&self) -> &'static str {
+        match (self.mode, self.task_started, self.background_done) {
+            (LazyInterpretation::Background, true, false) => "queued for interpretation",
+            (_, true, _) => "interpreted when needed",
+            _ => "not interpreted",
+        }
+    }
+}
+
+impl Debugger {
+    /// The gate every interpretation of a running program's modules holds.
+    pub fn interpret_gate(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.lazy.gate.clone()
+    }
+
+    pub fn lazy_mode(&self) -> LazyInterpretation {
+        self.lazy.mode
+    }
+
+    /// Splits the modules to interpret at launch into those to interpret
+    /// before the task starts (breakpoints first) and the others, which
+    /// wait (`lazyInterpretation`). `dbg` callers are asked of the agent
+    /// when `break_on_dbg`.
+    pub async fn split_for_start(&self, break_on_dbg: bool) -> Result<(Vec<String>, Vec<String>), RequestError> {
+        let pending = self.pending_interpretation();
+        if self.lazy.mode == LazyInterpretation::Off {
+            return Ok((pending, Vec::new()));
+        }
+        let with_breakpoints = self.breakpoints.modules();
+        let eager = |atom: &String| {
+            with_breakpoints.contains(atom)
+                || self
+                    .registry
+                    .get(atom)
+                    .is_some_and(|m| self.lazy.eager.iter().any(|p| p.is_match(&m.name)))
+        };
+        let (now, rest): (Vec<String>, Vec<String>) = pending.into_iter().partition(eager);
+        if !break_on_dbg || rest.is_empty() {
+            return Ok((now, rest));
+        }
+        let reply = self
+            .agent
+            .call(
+                term::tuple(vec![term::atom("dbg_callers"), term::binaries(&rest)]),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| RequestError::Internal(format!("launch: could not find the `dbg` callers: {e}")))?;
+        let callers: BTreeSet<String> = reply
+            .as_elements()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(TermExt::as_atom)
+            .map(str::to_owned)
+            .collect();
+        let (dbg, later): (Vec<String>, Vec<String>) = rest.into_iter().partition(|a| callers.contains(a));
+        Ok((now.into_iter().chain(dbg).collect(), later))
+    }
+
+    /// The task has started: what is not interpreted now is pending.
+    pub fn task_started(&mut self) {
+        self.lazy.task_started = true;
+    }
+
+    /// The background task has handed over every module: those left are
+    /// interpreted when needed.
+    pub fn background_finished(&mut self) {
+        self.lazy.background_done = true;
+    }
+
+    /// A selected module not interpreted yet, that the interpreter has not
+    /// refused.
+    pub(super) fn is_lazily_pending(&self, module: &ModuleInfo) -> bool {
+        self.lazy.task_started
+            && self.selection.selects(module)
+            && !self.registry.is_interpreted(&module.atom)
+            && self.registry.skip_reason(&module.atom).is_none()
+    }
+
+    /// Interprets `modules` that the interpreter does not have yet, at
+    /// normal priority, through the gate.
+    pub(super) async fn interpret_pending_now(&self, modules: &[String]) -> Result<Term, AgentError> {
+        let _gate = self.lazy.gate.lock().await;
+        interpret_pending_call(&self.agent, modules, "normal").await
+    }
+
+    /// Before a step in: interprets the pending modules the stopped line
+    /// calls (every pending module when it calls something only known at
+    /// run time).
+    pub(super) async fn interpret_step_targets(&mut self, thread_id: i64) -> Result<(), RequestError> {
+        let pending: Vec<String> = self
+            .registry
+            .all()
+            .filter(|m| self.is_lazily_pending(m))
+            .map(|m| m.atom.clone())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let Some((module, line)) = self.threads.lock().thread(thread_id)?.stopped_at.clone() else {
+            return Ok(());
+        };
+        let reply = self
+            .agent
+            .call(
+                term::tuple(vec![term::atom("step_targets"), term::binary(&module), term::int(line)]),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(agent_error)?;
+        let dynamic = reply.get("dynamic").and_then(TermExt::as_bool).unwrap_or(true);
+        let targets: Vec<String> = if dynamic {
+            pending
+        } else {
+            let called: BTreeSet<String> = reply
+                .get("modules")
+                .and_then(TermExt::as_elements)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(TermExt::as_atom)
+                .map(str::to_owned)
+                .collect();
+            pending.into_iter().filter(|a| called.contains(a)).collect()
+        };
+        if targets.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(count = targets.len(), "interpreting before a step in");
+        self.interpret(&targets).await
+    }
+}
+
+/// Interprets, in one agent call, the named modules the interpreter does
+/// not have yet; `priority` is `normal` or `low` (the background).
+pub async fn interpret_pending_call(
+    agent: &AgentClient,
+    modules: &[String],
+    priority: &str,
+) -> Result<Term, AgentError> {
+    agent
+        .call(
+            term::tuple(vec![
+                term::atom("interpret_pending"),
+                term::binaries(modules),
+                term::atom(priority),
+            ]),
+            INTERPRET_TIMEOUT,
+        )
+        .await
+}
