@@ -25,7 +25,7 @@
 -export([variable/3, thread_name/1, caller_frame/3, mfa_module/1, run_evaluation/5, evaluation_paused/2,
          skips_breakpoints/1, frame_name/3, module_source/1]).
 %% Checks of breakpoint expressions (see set_breakpoints/2).
--export([check_expressions/1, split_log_message/1]).
+-export([check_expressions/1]).
 
 -include_lib("kernel/include/file.hrl").
 
@@ -728,13 +728,9 @@ set_breakpoints(Name, Breakpoints) ->
 %% and log message if any.
 set_breakpoint(Module, #{line := Line} = Spec) ->
     ok = int:break(Module, Line),
-    Log = case maps:get(log_message, Spec, nil) of
+    Log = case maps:get(log, Spec, nil) of
               nil -> nil;
-              Message ->
-                  case split_log_message(Message) of
-                      {ok, Parts} -> Parts;
-                      {error, _} -> [Message]
-                  end
+              Parts -> [case Part of {text, Text} -> Text; {expr, _} -> Part end || Part <- Parts]
           end,
     ets:insert(?BREAKS, {{Module, Line}, #{condition => maps:get(condition, Spec, nil),
                                            hit_condition => maps:get(hit_condition, Spec, nil),
@@ -743,29 +739,24 @@ set_breakpoint(Module, #{line := Line} = Spec) ->
                                            kind => maps:get(kind, Spec, <<"breakpoint">>)}}),
     int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
 
-%% Checks the user's expressions before they are set: for each breakpoint
-%% (#{condition, log_message}, nil when absent), ok or #{field, message}
-%% with the Elixir parser's message for the first one that does not parse.
+%% Checks the user's expressions with the VM's parser before they are set:
+%% for each breakpoint (#{condition => Text | nil, log_expressions =>
+%% [Text]}: the adapter has split the log message), ok, or #{field =>
+%% condition | log_message, message => Why} (and expression => Text for a
+%% log message's) for the first one that does not parse.
 check_expressions(Breakpoints) ->
     {ok, [check_breakpoint_expressions(B) || B <- Breakpoints]}.
 
-check_breakpoint_expressions(Spec) ->
-    Condition = case maps:get(condition, Spec, nil) of
-                    nil -> ok;
-                    Text -> parse_check(Text)
-                end,
-    Log = case maps:get(log_message, Spec, nil) of
-              nil -> ok;
-              Message ->
-                  case split_log_message(Message) of
-                      {ok, _} -> ok;
-                      {error, Why} -> {error, Why}
-                  end
-          end,
-    case {Condition, Log} of
-        {{error, Why1}, _} -> #{field => condition, message => Why1};
-        {ok, {error, Why2}} -> #{field => log_message, message => Why2};
-        {ok, ok} -> ok
+check_breakpoint_expressions(#{condition := Condition, log_expressions := LogExpressions}) ->
+    case Condition =:= nil orelse parse_check(Condition) of
+        {error, Why} ->
+            #{field => condition, message => Why};
+        _ ->
+            Failures = [{E, Why} || E <- LogExpressions, {error, Why} <- [parse_check(E)]],
+            case Failures of
+                [] -> ok;
+                [{Expression, Why} | _] -> #{field => log_message, expression => Expression, message => Why}
+            end
     end.
 
 %% ok, or {error, Message} with the parser's message, e.g. "1:3: syntax
@@ -795,85 +786,6 @@ parser_message(Exception, Message) ->
         Description when is_binary(Description) -> iolist_to_binary([Position, Description]);
         _ -> First
     end.
-
-%% Splits a log message into literal text and `{expression}` parts:
-%% {ok, [binary() | {expr, binary()}]} or {error, Message}. "{{" and "}}"
-%% stand for braces. An expression ends at the first `}` that Elixir's
-%% tokenizer does not read as part of it (a string, a charlist, a tuple, a
-%% map, a sigil, nested braces): the parser is given the rest of the
-%% message, and it stops at that `}`, which it reports as unexpected.
-split_log_message(Message) when is_binary(Message) ->
-    split_log(unicode:characters_to_list(Message), [], []).
-
-split_log([], Text, Parts) ->
-    {ok, lists:reverse(literal(Text, Parts))};
-split_log("{{" ++ Rest, Text, Parts) ->
-    split_log(Rest, [${ | Text], Parts);
-split_log("}}" ++ Rest, Text, Parts) ->
-    split_log(Rest, [$} | Text], Parts);
-split_log("{" ++ Rest, Text, Parts) ->
-    case expression_end(Rest) of
-        {ok, Expression, After} ->
-            Bin = unicode:characters_to_binary(Expression),
-            case string:trim(Expression) of
-                [] ->
-                    {error, <<"an empty `{}` (write `{{}}` for braces)">>};
-                _ ->
-                    case parse_check(Bin) of
-                        ok -> split_log(After, [], [{expr, Bin} | literal(Text, Parts)]);
-                        {error, Why} -> {error, iolist_to_binary([<<"{">>, Bin, <<"}: ">>, Why])}
-                    end
-            end;
-        {error, Why} ->
-            {error, Why}
-    end;
-split_log([C | Rest], Text, Parts) ->
-    split_log(Rest, [C | Text], Parts).
-
-literal([], Parts) -> Parts;
-literal(Text, Parts) -> [unicode:characters_to_binary(lists:reverse(Text)) | Parts].
-
-%% {ok, Expression, After} where Expression is the text before the `}`
-%% that closes it, or {error, Message}.
-expression_end(Rest) ->
-    Bin = unicode:characters_to_binary(Rest),
-    case 'Elixir.Code':string_to_quoted(Bin, [{columns, true}]) of
-        {error, {Location, _, _}} when is_list(Location) ->
-            %% A `}` closing another delimiter (`{foo(}`): Elixir 1.16+
-            %% places the error at the opening one, and the `}` at its end.
-            {LineKey, ColumnKey} = case proplists:get_value(error_type, Location) of
-                                       mismatched_delimiter -> {end_line, end_column};
-                                       _ -> {line, column}
-                                   end,
-            Offset = char_offset(Rest, proplists:get_value(LineKey, Location, 1),
-                                 proplists:get_value(ColumnKey, Location, 1)),
-            case lists:nthtail(min(Offset, length(Rest)), Rest) of
-                "}" ++ After -> {ok, lists:sublist(Rest, Offset), After};
-                _ -> unclosed(Rest)
-            end;
-        _ ->
-            unclosed(Rest)
-    end.
-
-unclosed(Rest) ->
-    Start = unicode:characters_to_binary(lists:sublist(Rest, 20)),
-    {error, iolist_to_binary([<<"no `}` closes the expression `{">>, Start,
-                              case length(Rest) > 20 of true -> <<"...">>; false -> <<>> end,
-                              <<"` (write `{{` for a brace)">>])}.
-
-%% The index in Chars of (Line, Column), both counted from 1 as Elixir
-%% counts them (columns in characters).
-char_offset(Chars, Line, Column) ->
-    char_offset(Chars, Line, Column, 1, 0).
-
-char_offset(_Chars, Line, Column, Line, Index) ->
-    Index + Column - 1;
-char_offset([$\n | Rest], Line, Column, Current, Index) ->
-    char_offset(Rest, Line, Column, Current + 1, Index + 1);
-char_offset([_ | Rest], Line, Column, Current, Index) ->
-    char_offset(Rest, Line, Column, Current, Index + 1);
-char_offset([], _Line, _Column, _Current, Index) ->
-    Index.
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
 %% breakpoint it belongs to, so each such breakpoint gets a tiny module.
@@ -988,36 +900,15 @@ eval_condition(Expression, Binding, Module, Line) ->
             false
     end.
 
-%% A hit condition is a number N (stop from the Nth hit on), or an operator
-%% and a number: ">= N", "> N", "<= N", "< N", "== N" (or "= N"), "% N"
-%% (every Nth hit). The adapter refuses any other text when it is set.
-hit_reached(nil, _Count) ->
-    true;
-hit_reached(Condition, Count) ->
-    Text = string:trim(binary_to_list(Condition)),
-    {Op, Rest} = case Text of
-                     ">=" ++ R -> {'>=', R};
-                     ">" ++ R -> {'>', R};
-                     "<=" ++ R -> {'<=', R};
-                     "<" ++ R -> {'<', R};
-                     "==" ++ R -> {'==', R};
-                     "=" ++ R -> {'==', R};
-                     "%" ++ R -> {'%', R};
-                     R -> {'>=', R}
-                 end,
-    case string:to_integer(string:trim(Rest)) of
-        {N, []} when is_integer(N) ->
-            case Op of
-                '>=' -> Count >= N;
-                '>' -> Count > N;
-                '<=' -> Count =< N;
-                '<' -> Count < N;
-                '==' -> Count =:= N;
-                '%' -> N > 0 andalso Count rem N =:= 0
-            end;
-        _ ->
-            true
-    end.
+%% A hit condition as the adapter parsed it (HitCondition in
+%% crates/adapter/src/debugger/breakpoints.rs): {Op, N}, or nil.
+hit_reached(nil, _Count) -> true;
+hit_reached({at_least, N}, Count) -> Count >= N;
+hit_reached({more_than, N}, Count) -> Count > N;
+hit_reached({at_most, N}, Count) -> Count =< N;
+hit_reached({less_than, N}, Count) -> Count < N;
+hit_reached({exactly, N}, Count) -> Count =:= N;
+hit_reached({every, N}, Count) -> Count rem N =:= 0.
 
 log_or_stop(nil, _Binding, _Module, _Line) ->
     true;

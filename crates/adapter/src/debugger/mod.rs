@@ -9,6 +9,7 @@
 pub mod breakpoints;
 pub mod dbg;
 mod inspect;
+pub mod log_template;
 pub mod modules;
 pub mod reload_support;
 mod scripts;
@@ -20,7 +21,8 @@ use crate::error::RequestError;
 use beam::term::{self, TermExt};
 use beam::{AgentClient, AgentError};
 use breakpoints::{
-    parse_function_name, parse_hit_condition, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, LineBreakpoint,
+    parse_function_name, parse_hit_condition, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, HitCondition,
+    LineBreakpoint,
 };
 use dap::types::{
     Breakpoint, EvaluateArguments, EvaluateResponseBody, Scope, ScopesArguments, SetBreakpointsArguments,
@@ -28,6 +30,7 @@ use dap::types::{
     VariablesArguments,
 };
 use eetf::Term;
+use log_template::{LogPart, LogTemplate};
 use modules::{ModuleInfo, ModuleRegistry, Selection};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};

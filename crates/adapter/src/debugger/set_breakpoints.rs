@@ -18,11 +18,7 @@ impl Debugger {
         let expressions: Vec<Expressions> = args
             .breakpoints
             .iter()
-            .map(|b| Expressions {
-                condition: non_empty(&b.condition),
-                hit_condition: non_empty(&b.hit_condition),
-                log_message: non_empty(&b.log_message),
-            })
+            .map(|b| Expressions::parse(&b.condition, &b.hit_condition, &b.log_message))
             .collect();
         let invalid = self.check_expressions(&expressions).await?;
         let mut placed = Vec::new();
@@ -37,7 +33,7 @@ impl Debugger {
                 line: requested.line,
                 condition: expressions.condition,
                 hit_condition: expressions.hit_condition,
-                log_message: expressions.log_message,
+                log: expressions.log,
                 verified: !modules.is_empty(),
                 modules,
                 message,
@@ -59,30 +55,37 @@ impl Debugger {
         Ok(json!({ "breakpoints": breakpoints }))
     }
 
-    /// Checks the conditions, hit conditions and log messages of new
-    /// breakpoints before they are set: for each, `None` or why it cannot
-    /// be set (the Elixir parser's message for an expression). Hit
-    /// conditions are checked here, expressions by the VM's own parser.
+    /// Checks the conditions and log message expressions of new
+    /// breakpoints before they are set, with the VM's own parser: for each,
+    /// `None` or why it cannot be set (what [`Expressions::parse`] found, or
+    /// the parser's message).
     async fn check_expressions(&self, breakpoints: &[Expressions]) -> Result<Vec<Option<String>>, RequestError> {
-        let mut invalid: Vec<Option<String>> = breakpoints
-            .iter()
-            .map(|b| b.hit_condition.as_deref().and_then(|h| parse_hit_condition(h).err()))
-            .collect();
+        let mut invalid: Vec<Option<String>> = breakpoints.iter().map(|b| b.invalid.clone()).collect();
         let to_parse: Vec<usize> = (0..breakpoints.len())
-            .filter(|&i| {
-                invalid[i].is_none() && (breakpoints[i].condition.is_some() || breakpoints[i].log_message.is_some())
-            })
+            .filter(|&i| invalid[i].is_none() && (breakpoints[i].condition.is_some() || breakpoints[i].log.is_some()))
             .collect();
         if to_parse.is_empty() {
             return Ok(invalid);
         }
-        let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
         let specs = to_parse
             .iter()
             .map(|&i| {
+                let b = &breakpoints[i];
                 term::map(vec![
-                    ("condition", optional(&breakpoints[i].condition)),
-                    ("log_message", optional(&breakpoints[i].log_message)),
+                    (
+                        "condition",
+                        b.condition.as_deref().map_or(term::atom("nil"), term::binary),
+                    ),
+                    (
+                        "log_expressions",
+                        term::list(
+                            b.log
+                                .iter()
+                                .flat_map(LogTemplate::expressions)
+                                .map(term::binary)
+                                .collect(),
+                        ),
+                    ),
                 ])
             })
             .collect();
@@ -104,7 +107,10 @@ impl Debugger {
                     "the condition `{}` is not valid Elixir: {message}",
                     breakpoints[i].condition.as_deref().unwrap_or_default()
                 ),
-                _ => format!("the log message cannot be used: {message}"),
+                _ => format!(
+                    "the log message cannot be used: {{{}}}: {message}",
+                    verdict.get_text("expression").unwrap_or_default()
+                ),
             });
         }
         Ok(invalid)
@@ -194,15 +200,11 @@ impl Debugger {
         let expressions: Vec<Expressions> = args
             .breakpoints
             .iter()
-            .map(|b| Expressions {
-                condition: non_empty(&b.condition),
-                hit_condition: non_empty(&b.hit_condition),
-                log_message: None,
-            })
+            .map(|b| Expressions::parse(&b.condition, &b.hit_condition, &None))
             .collect();
         let invalid = self.check_expressions(&expressions).await?;
         let mut placed = Vec::new();
-        for (requested, invalid) in args.breakpoints.iter().zip(invalid) {
+        for ((requested, expressions), invalid) in args.breakpoints.iter().zip(expressions).zip(invalid) {
             let id = self.breakpoints.next_id();
             let mut breakpoint = FunctionBreakpoint {
                 id,
@@ -212,8 +214,8 @@ impl Debugger {
                     function: requested.name.clone(),
                     arity: None,
                 },
-                condition: non_empty(&requested.condition),
-                hit_condition: non_empty(&requested.hit_condition),
+                condition: expressions.condition,
+                hit_condition: expressions.hit_condition,
                 module: None,
                 lines: Vec::new(),
                 verified: false,
@@ -315,21 +317,66 @@ impl Debugger {
     }
 }
 
-/// The user's expressions of a breakpoint, as given (empty ones dropped).
+/// The user's expressions of a breakpoint (empty ones dropped): the
+/// condition as written (only the VM can parse Elixir), the hit condition
+/// and the log message parsed here.
 struct Expressions {
     condition: Option<String>,
-    hit_condition: Option<String>,
-    log_message: Option<String>,
+    hit_condition: Option<HitCondition>,
+    log: Option<LogTemplate>,
+    /// Why the hit condition or the log message cannot be used.
+    invalid: Option<String>,
 }
 
+impl Expressions {
+    fn parse(condition: &Option<String>, hit_condition: &Option<String>, log_message: &Option<String>) -> Self {
+        let hit_condition = non_empty(hit_condition).map(|text| parse_hit_condition(&text));
+        let log = non_empty(log_message)
+            .map(|text| LogTemplate::parse(&text).map_err(|e| format!("the log message cannot be used: {e}")));
+        let invalid = match (&hit_condition, &log) {
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.clone()),
+            _ => None,
+        };
+        Expressions {
+            condition: non_empty(condition),
+            hit_condition: hit_condition.and_then(Result::ok),
+            log: log.and_then(Result::ok),
+            invalid,
+        }
+    }
+}
+
+/// A breakpoint as the agent's `set_breakpoints` takes it: the hit
+/// condition as `{Op, N}`, the log message as `[{text, Bin} | {expr, Bin}]`
+/// (`nil` when absent).
 fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {
-    let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
+    let hit_condition = spec.hit_condition.map_or(term::atom("nil"), |h| {
+        term::tuple(vec![
+            term::atom(h.op.atom()),
+            term::int(i64::try_from(h.n).unwrap_or(i64::MAX)),
+        ])
+    });
+    let log = spec.log.as_ref().map_or(term::atom("nil"), |template| {
+        term::list(
+            template
+                .0
+                .iter()
+                .map(|part| match part {
+                    LogPart::Text(text) => term::tuple(vec![term::atom("text"), term::binary(text)]),
+                    LogPart::Expression(source) => term::tuple(vec![term::atom("expr"), term::binary(source)]),
+                })
+                .collect(),
+        )
+    });
     term::map(vec![
         ("line", term::int(spec.line)),
         ("ids", term::list(spec.ids.iter().map(|id| term::int(*id)).collect())),
         ("kind", term::binary(spec.kind)),
-        ("condition", optional(&spec.condition)),
-        ("hit_condition", optional(&spec.hit_condition)),
-        ("log_message", optional(&spec.log_message)),
+        (
+            "condition",
+            spec.condition.as_deref().map_or(term::atom("nil"), term::binary),
+        ),
+        ("hit_condition", hit_condition),
+        ("log", log),
     ])
 }
