@@ -319,8 +319,8 @@ impl Session {
         drop(std::mem::take(&mut self.later));
         for (seq, command) in std::mem::take(&mut self.later_pending) {
             tracing::info!(%command, by, "request cancelled");
-            self.client
-                .respond(Response::error(seq, &command, &format!("{command}: cancelled by {by}")));
+            let error = RequestError::Silent(format!("{command}: cancelled by {by}"));
+            self.client.respond(error.to_response(seq, &command));
         }
     }
 
@@ -359,11 +359,8 @@ impl Session {
         self.cancelled(&request.command);
         let by = interrupt.describe();
         tracing::info!(command = %request.command, by, "request cancelled");
-        self.client.respond(Response::error(
-            request.seq,
-            &request.command,
-            &format!("{}: cancelled by {by}", request.command),
-        ));
+        let error = RequestError::Silent(format!("{}: cancelled by {by}", request.command));
+        self.client.respond(error.to_response(request.seq, &request.command));
         self.on_interrupt(interrupt).await
     }
 
@@ -419,8 +416,8 @@ impl Session {
             Some(seq) => {
                 let command = command.unwrap_or_default();
                 tracing::warn!(seq, %reason, "malformed request");
-                self.client
-                    .respond(Response::error(seq, &command, &format!("malformed request: {reason}")));
+                let error = RequestError::User(format!("malformed request: {reason}"));
+                self.client.respond(error.to_response(seq, &command));
             }
             None => {
                 tracing::warn!(%reason, "skipped a message without a readable seq");
@@ -440,7 +437,7 @@ impl Session {
                     .and_then(Value::as_str)
                     .unwrap_or("failed")
                     .to_owned();
-                let mut response = Response::error(request.seq, &request.command, &message);
+                let mut response = RequestError::User(message).to_response(request.seq, &request.command);
                 if let Some(Value::Object(mut error)) = response.body.take() {
                     // The `codeReloaded` event and a console line report it
                     // already: VS Code would show this as a second notification.
@@ -455,11 +452,7 @@ impl Session {
             Ok(body) => self
                 .client
                 .respond(Response::success(request.seq, &request.command, body)),
-            Err(error) => {
-                tracing::info!(command = %request.command, %error, "request failed");
-                self.client
-                    .respond(Response::error(request.seq, &request.command, &error.to_string()));
-            }
+            Err(error) => self.client.respond(error.to_response(request.seq, &request.command)),
         }
         // Events held while a resume was answered follow its response.
         if let Some(debugger) = &self.debugger {
