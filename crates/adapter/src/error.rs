@@ -177,14 +177,18 @@ mod tests {
         (response.body.unwrap_or_default()["error"].clone(), response.message)
     }
 
+    /// A user error is shown as it is; a silent one is not shown.
     #[test]
-    fn a_user_error_is_shown_as_it_is() {
-        let (error, message) = error_body(&RequestError::User("`projectDir`: expected a string".into()));
-        assert_eq!(
-            error,
-            json!({ "id": 1, "format": "`projectDir`: expected a string", "showUser": true })
-        );
-        assert_eq!(message.as_deref(), Some("`projectDir`: expected a string"));
+    fn user_and_silent_errors_keep_their_text() {
+        for (error, id, shown) in [
+            (RequestError::User("`projectDir`: expected a string".into()), 1, true),
+            (RequestError::Silent("variables: cancelled by `disconnect`".into()), 3, false),
+        ] {
+            let text = error.to_string();
+            let (body, message) = error_body(&error);
+            assert_eq!(body, json!({ "id": id, "format": text, "showUser": shown }));
+            assert_eq!(message, Some(text));
+        }
     }
 
     #[test]
@@ -200,15 +204,6 @@ mod tests {
             "{text}"
         );
         assert_eq!(message.as_deref(), Some(text));
-    }
-
-    #[test]
-    fn a_silent_error_is_not_shown() {
-        let (error, _) = error_body(&RequestError::Silent("variables: cancelled by `disconnect`".into()));
-        assert_eq!(
-            error,
-            json!({ "id": 3, "format": "variables: cancelled by `disconnect`", "showUser": false })
-        );
     }
 
     #[test]
