@@ -182,7 +182,11 @@ mod tests {
     fn user_and_silent_errors_keep_their_text() {
         for (error, id, shown) in [
             (RequestError::User("`projectDir`: expected a string".into()), 1, true),
-            (RequestError::Silent("variables: cancelled by `disconnect`".into()), 3, false),
+            (
+                RequestError::Silent("variables: cancelled by `disconnect`".into()),
+                3,
+                false,
+            ),
         ] {
             let text = error.to_string();
             let (body, message) = error_body(&error);
