@@ -11,7 +11,7 @@
 //! pipeline's next stage; `stepIn` and `stepOut` are refused with a message.
 
 use super::threads::Thread;
-use super::{agent_error, Debugger, Handled, CALL_TIMEOUT};
+use super::{Debugger, Handled, CALL_TIMEOUT};
 use crate::error::RequestError;
 use beam::term::{self, TermExt};
 use eetf::Term;
@@ -55,7 +55,10 @@ impl Debugger {
             term::tuple(vec![term::atom("command"), pid, term::atom(agent_command)]),
         ]);
         self.threads.lock().begin_resume(thread_id, None);
-        self.agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+        self.agent
+            .call(request, CALL_TIMEOUT)
+            .await
+            .map_err(RequestError::from_agent)?;
         Ok(if command == "continue" {
             json!({ "allThreadsContinued": false })
         } else {

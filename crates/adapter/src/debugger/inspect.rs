@@ -26,7 +26,10 @@ impl Debugger {
         let agent = self.agent.clone();
         let table = self.threads.clone();
         Ok(Box::pin(async move {
-            let reply = agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+            let reply = agent
+                .call(request, CALL_TIMEOUT)
+                .await
+                .map_err(RequestError::from_agent)?;
             let mut threads = table.lock();
             same_stop(&threads, thread_id, generation, "its stack was read")?;
             let all = reply.as_elements().unwrap_or_default();
@@ -138,7 +141,10 @@ impl Debugger {
         let agent = self.agent.clone();
         let table = self.threads.clone();
         Ok(Box::pin(async move {
-            let reply = agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+            let reply = agent
+                .call(request, CALL_TIMEOUT)
+                .await
+                .map_err(RequestError::from_agent)?;
             let thread = match &reference {
                 VariablesRef::Frame { thread, .. }
                 | VariablesRef::Process { thread }
@@ -206,7 +212,7 @@ impl Debugger {
         let table = self.threads.clone();
         let timeout = self.expression_timeout + CALL_TIMEOUT;
         Ok(Box::pin(async move {
-            let reply = agent.call(request, timeout).await.map_err(agent_error)?;
+            let reply = agent.call(request, timeout).await.map_err(RequestError::from_agent)?;
             let mut threads = table.lock();
             if let Some(stop) = reply.get("paused") {
                 return Err(RequestError::User(paused_evaluation(&mut threads, stop)));
@@ -244,12 +250,12 @@ fn variable(threads: &mut Threads, thread: i64, item: &Term) -> Variable {
 /// Fails when `thread` ran or ended while a request about it was answered
 /// (`while` says what was being done).
 fn same_stop(threads: &Threads, thread: i64, generation: u64, while_: &str) -> Result<(), RequestError> {
-    let current = threads.stopped_thread(thread).map_err(|e| match e {
-        RequestError::User(message) => RequestError::User(format!("{message} (it changed while {while_})")),
-        other => other,
-    })?;
+    let current = threads
+        .stopped_thread(thread)
+        .map_err(|e| e.map_message(|message| format!("{message} (it changed while {while_})")))?;
     if current.generation != generation {
-        return Err(RequestError::User(format!(
+        // A resume raced the request: expected, the client asks again.
+        return Err(RequestError::Silent(format!(
             "thread {thread} ({}) ran while {while_}: ask again",
             current.name
         )));

@@ -267,7 +267,7 @@ impl Debugger {
             )
             .await
             .map(|_| ())
-            .map_err(agent_error)
+            .map_err(RequestError::from_agent)
     }
 
     // -----------------------------------------------------------------------
@@ -320,13 +320,6 @@ async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Resu
             INTERPRET_TIMEOUT,
         )
         .await
-}
-
-fn agent_error(error: AgentError) -> RequestError {
-    match error {
-        AgentError::Failed { message, .. } => RequestError::User(message),
-        other => RequestError::Internal(other.to_string()),
-    }
 }
 
 fn module_info(term: &Term) -> Option<ModuleInfo> {

@@ -342,10 +342,11 @@ impl Threads {
         if let Some(thread) = self.threads.get(&id) {
             return Ok(thread);
         }
-        Err(RequestError::User(match self.ended.get(&id) {
-            Some(name) => format!("thread {id} ({name}) has exited"),
-            None => format!("no thread with id {id}"),
-        }))
+        Err(match self.ended.get(&id) {
+            // The client asked before it saw the `thread` event: a race.
+            Some(name) => RequestError::Silent(format!("thread {id} ({name}) has exited")),
+            None => RequestError::User(format!("no thread with id {id}")),
+        })
     }
 
     pub fn stopped_thread(&self, id: i64) -> Result<&Thread, RequestError> {
@@ -407,7 +408,9 @@ impl Threads {
             Gone::Resumed(thread) if self.ended.contains_key(&thread) => Gone::Ended(thread),
             other => other,
         };
-        RequestError::User(match gone {
+        // A reference a resume or an exit made out of date: the client asked
+        // before it saw the event (a race), not a mistake of the user's.
+        RequestError::Silent(match gone {
             Gone::Resumed(thread) => {
                 format!("{what} {id} is out of date: thread {thread} has run since (ask for its stack again)")
             }

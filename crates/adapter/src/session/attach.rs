@@ -112,14 +112,16 @@ impl Session {
             .as_ref()
             .map(|d| d.elixir_version.clone())
             .unwrap_or_default();
+        // The node's MIX_ENV is not asked for: Mix's default is taken.
+        let layout = mix_layout::MixLayout::read(&config.launch.project_dir, mix_layout::DEFAULT_MIX_ENV);
         self.reload = Some(reload::ReloadState::start(
-            config.launch.project_dir.clone(),
+            layout.clone(),
             &elixir_version,
             std::time::SystemTime::now(),
             external::ExternalResources::default(),
             &self.options.cache_root,
         ));
-        match on_save::SaveWatch::start(&config.launch, Vec::new()) {
+        match on_save::SaveWatch::start(&config.launch, &layout, Vec::new()) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);

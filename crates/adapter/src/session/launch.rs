@@ -240,14 +240,19 @@ impl Session {
             .as_ref()
             .map(|d| d.elixir_version.clone())
             .unwrap_or_default();
+        // The layout of the environment Mix compiled the project in.
+        let mix_env = loaded
+            .get_text("mix_env")
+            .unwrap_or_else(|| mix_layout::DEFAULT_MIX_ENV.to_owned());
+        let layout = mix_layout::MixLayout::read(&config.project_dir, &mix_env);
         self.reload = Some(reload::ReloadState::start(
-            config.project_dir.clone(),
+            layout.clone(),
             &elixir_version,
             compile_started,
             resources,
             &self.options.cache_root,
         ));
-        match on_save::SaveWatch::start(&config, resource_files) {
+        match on_save::SaveWatch::start(&config, &layout, resource_files) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);

@@ -70,7 +70,7 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background (through the facts
+    /// Starts indexing the project (its sources as `layout` says) in the background (through the facts
     /// cache in `cache_root`) and makes the session's overlay directory in
     /// `cache_root/overlays` (private to the user, like the agent cache it
     /// lives in: the VM loads code from it). `elixir_version`:
@@ -80,7 +80,7 @@ impl ReloadState {
     /// reload, whatever the index reads now. `resources`: the external
     /// resources Mix's manifests name.
     pub fn start(
-        project_dir: PathBuf,
+        layout: mix_layout::MixLayout,
         elixir_version: &str,
         compile_started: std::time::SystemTime,
         resources: ExternalResources,
@@ -94,7 +94,7 @@ impl ReloadState {
             .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
         let cache_root = cache_root.to_path_buf();
         let building = tokio::task::spawn_blocking(move || {
-            let manager = ReloadManager::compiled_since_cached(&project_dir, elixir?, compile_started, &cache_root)?;
+            let manager = ReloadManager::compiled_since_cached(&layout, elixir?, compile_started, &cache_root)?;
             if let Some(used) = manager.index_cache_use() {
                 tracing::debug!(reused = used.reused, parsed = used.parsed, "project indexed");
                 if let Some(e) = &used.write_error {
