@@ -76,30 +76,23 @@ impl Debugger {
         if to_parse.is_empty() {
             return Ok(invalid);
         }
-        let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
         let specs = to_parse
             .iter()
-            .map(|&i| {
-                term::map(vec![
-                    ("condition", optional(&breakpoints[i].condition)),
-                    ("log_message", optional(&breakpoints[i].log_message)),
-                ])
+            .map(|&i| protocol::Expressions {
+                condition: breakpoints[i].condition.clone(),
+                log_message: breakpoints[i].log_message.clone(),
             })
             .collect();
-        let reply = self
+        let reply: Vec<protocol::ExpressionCheck> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("check_expressions"), term::list(specs)]),
-                CALL_TIMEOUT,
-            )
+            .request(&Request::CheckExpressions { breakpoints: specs }, CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("could not check the breakpoints' expressions: {e}")))?;
-        for (&i, verdict) in to_parse.iter().zip(reply.as_elements().unwrap_or_default().iter()) {
-            let Some(message) = verdict.get_text("message") else {
+        for (&i, verdict) in to_parse.iter().zip(reply) {
+            let protocol::ExpressionCheck::Invalid(protocol::InvalidExpression { field, message }) = verdict else {
                 continue;
             };
-            let field = verdict.get("field").and_then(TermExt::as_atom).unwrap_or_default();
-            invalid[i] = Some(match field {
+            invalid[i] = Some(match field.as_str() {
                 "condition" => format!(
                     "the condition `{}` is not valid Elixir: {message}",
                     breakpoints[i].condition.as_deref().unwrap_or_default()
@@ -156,20 +149,17 @@ impl Debugger {
         if let Some(lines) = self.breakable.get(atom) {
             return Ok(lines.clone());
         }
-        let reply = self
+        let lines: Vec<i64> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("breakable_lines"), term::binary(atom)]),
+            .request(
+                &Request::BreakableLines {
+                    module: atom.to_owned(),
+                },
                 CALL_TIMEOUT,
             )
             .await
             .map_err(|e| e.to_string())?;
-        let lines: BTreeSet<i64> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_i64)
-            .collect();
+        let lines: BTreeSet<i64> = lines.into_iter().collect();
         self.breakable.insert(atom.to_owned(), lines.clone());
         Ok(lines)
     }
@@ -260,26 +250,16 @@ impl Debugger {
         let Some(module) = self.registry.get(&spec.module_atom).cloned() else {
             return Err(format!("no module {} in this project", spec.module_name));
         };
-        let arity = spec.arity.map_or(term::atom("any"), |a| term::int(i64::from(a)));
-        let reply = self
+        let request = Request::FunctionLines {
+            module: module.atom.clone(),
+            function: spec.function.clone(),
+            arity: spec.arity,
+        };
+        let lines: Vec<i64> = self
             .agent
-            .call(
-                term::tuple(vec![
-                    term::atom("function_lines"),
-                    term::binary(&module.atom),
-                    term::binary(&spec.function),
-                    arity,
-                ]),
-                CALL_TIMEOUT,
-            )
+            .request(&request, CALL_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
-        let lines: Vec<i64> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_i64)
-            .collect();
         if lines.is_empty() {
             let what = match spec.arity {
                 Some(arity) => format!("{}.{}/{arity}", spec.module_name, spec.function),
@@ -301,13 +281,12 @@ impl Debugger {
                 continue;
             }
             let specs = self.breakpoints.module_specs(&module);
-            let request = term::tuple(vec![
-                term::atom("set_breakpoints"),
-                term::binary(&module),
-                term::list(specs.iter().map(agent_breakpoint).collect()),
-            ]);
+            let request = Request::SetBreakpoints {
+                module: module.clone(),
+                breakpoints: specs.iter().map(agent_breakpoint).collect(),
+            };
             self.agent
-                .call(request, CALL_TIMEOUT)
+                .request::<protocol::Done>(&request, CALL_TIMEOUT)
                 .await
                 .map_err(|e| RequestError::Internal(format!("could not set breakpoints in {module}: {e}")))?;
         }
@@ -322,14 +301,13 @@ struct Expressions {
     log_message: Option<String>,
 }
 
-fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {
-    let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
-    term::map(vec![
-        ("line", term::int(spec.line)),
-        ("ids", term::list(spec.ids.iter().map(|id| term::int(*id)).collect())),
-        ("kind", term::binary(spec.kind)),
-        ("condition", optional(&spec.condition)),
-        ("hit_condition", optional(&spec.hit_condition)),
-        ("log_message", optional(&spec.log_message)),
-    ])
+fn agent_breakpoint(spec: &AgentBreakpoint) -> protocol::BreakpointSpec {
+    protocol::BreakpointSpec {
+        line: spec.line,
+        ids: spec.ids.clone(),
+        kind: spec.kind.to_owned(),
+        condition: spec.condition.clone(),
+        hit_condition: spec.hit_condition.clone(),
+        log_message: spec.log_message.clone(),
+    }
 }
