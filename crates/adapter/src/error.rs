@@ -135,7 +135,7 @@ mod tests {
         AgentError::Failed {
             kind: kind.into(),
             message: format!("the {kind} message"),
-            detail: beam::term::atom("nil"),
+            diagnostics: Vec::new(),
         }
     }
 

@@ -47,7 +47,7 @@ use crate::debugger::threads::ThreadTable;
 use crate::debugger::{self, Debugger, DebuggerConfig};
 pub use crate::error::RequestError;
 use crate::launch::LaunchConfig;
-use beam::term::{self, TermExt};
+use beam::protocol;
 use beam::{AgentError, AgentEvent, Debuggee, DebuggeeEvent, OutputStream, VmSpec};
 use dap::types::{
     Capabilities, DisconnectArguments, ExitedEventBody, InitializeArguments, OutputCategory, ProcessEventBody,
@@ -125,11 +125,11 @@ struct Launching {
     break_on_dbg: bool,
     compile_started: std::time::SystemTime,
     progress: Option<String>,
-    loaded: oneshot::Receiver<Result<eetf::Term, AgentError>>,
+    loaded: oneshot::Receiver<Result<protocol::ProjectLoaded, AgentError>>,
 }
 
 /// The result of loading the project, as the launch's background call ends.
-type Loaded = Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError>;
+type Loaded = Result<Result<protocol::ProjectLoaded, AgentError>, oneshot::error::RecvError>;
 
 /// Requests answered while the project is still loading; every other request
 /// waits for the launch to finish first.

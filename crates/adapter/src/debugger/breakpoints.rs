@@ -87,44 +87,7 @@ pub fn parse_function_name(text: &str) -> Result<FunctionSpec, String> {
     })
 }
 
-/// A hit condition (DAP's `hitCondition`), parsed once when the breakpoint
-/// is set; the agent compares its hit count with it at each hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HitCondition {
-    pub op: HitOp,
-    pub n: u64,
-}
-
-/// How a hit count is compared with a hit condition's number N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HitOp {
-    /// `N` or `>= N`: from the Nth hit on.
-    AtLeast,
-    /// `> N`.
-    MoreThan,
-    /// `<= N`.
-    AtMost,
-    /// `< N`.
-    LessThan,
-    /// `== N` or `= N`: the Nth hit only.
-    Exactly,
-    /// `% N`: every Nth hit (N > 0).
-    Every,
-}
-
-impl HitOp {
-    /// The atom the agent matches on (`hit_reached/2`).
-    pub fn atom(self) -> &'static str {
-        match self {
-            HitOp::AtLeast => "at_least",
-            HitOp::MoreThan => "more_than",
-            HitOp::AtMost => "at_most",
-            HitOp::LessThan => "less_than",
-            HitOp::Exactly => "exactly",
-            HitOp::Every => "every",
-        }
-    }
-}
+pub use beam::protocol::{HitCondition, HitOp};
 
 /// Parses a hit condition: `N` (stop from the Nth hit on), or `>= N`,
 /// `> N`, `<= N`, `< N`, `== N` (also `= N`), `% N` (every Nth hit), with N

@@ -10,14 +10,7 @@
 //! expression is valid Elixir is then checked by the VM's own parser
 //! (`check_expressions` in the agent).
 
-/// One part of a log message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogPart {
-    /// Literal text, braces unescaped.
-    Text(String),
-    /// The source of an Elixir expression, as written between the braces.
-    Expression(String),
-}
+pub use beam::protocol::LogPart;
 
 /// A log message split into parts, in order; adjacent text is one part.
 #[derive(Debug, Clone, PartialEq, Eq)]

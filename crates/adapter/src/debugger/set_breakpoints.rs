@@ -69,47 +69,38 @@ impl Debugger {
         }
         let specs = to_parse
             .iter()
-            .map(|&i| {
-                let b = &breakpoints[i];
-                term::map(vec![
-                    (
-                        "condition",
-                        b.condition.as_deref().map_or(term::atom("nil"), term::binary),
-                    ),
-                    (
-                        "log_expressions",
-                        term::list(
-                            b.log
-                                .iter()
-                                .flat_map(LogTemplate::expressions)
-                                .map(term::binary)
-                                .collect(),
-                        ),
-                    ),
-                ])
+            .map(|&i| protocol::Expressions {
+                condition: breakpoints[i].condition.clone(),
+                log_expressions: breakpoints[i]
+                    .log
+                    .iter()
+                    .flat_map(LogTemplate::expressions)
+                    .map(str::to_owned)
+                    .collect(),
             })
             .collect();
-        let reply = self
+        let reply: Vec<protocol::ExpressionCheck> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("check_expressions"), term::list(specs)]),
-                CALL_TIMEOUT,
-            )
+            .request(&Request::CheckExpressions { breakpoints: specs }, CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("could not check the breakpoints' expressions: {e}")))?;
-        for (&i, verdict) in to_parse.iter().zip(reply.as_elements().unwrap_or_default().iter()) {
-            let Some(message) = verdict.get_text("message") else {
+        for (&i, verdict) in to_parse.iter().zip(reply) {
+            let protocol::ExpressionCheck::Invalid(protocol::InvalidExpression {
+                field,
+                message,
+                expression,
+            }) = verdict
+            else {
                 continue;
             };
-            let field = verdict.get("field").and_then(TermExt::as_atom).unwrap_or_default();
-            invalid[i] = Some(match field {
+            invalid[i] = Some(match field.as_str() {
                 "condition" => format!(
                     "the condition `{}` is not valid Elixir: {message}",
                     breakpoints[i].condition.as_deref().unwrap_or_default()
                 ),
                 _ => format!(
                     "the log message cannot be used: {{{}}}: {message}",
-                    verdict.get_text("expression").unwrap_or_default()
+                    expression.unwrap_or_default()
                 ),
             });
         }
@@ -162,20 +153,17 @@ impl Debugger {
         if let Some(lines) = self.breakable.get(atom) {
             return Ok(lines.clone());
         }
-        let reply = self
+        let lines: Vec<i64> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("breakable_lines"), term::binary(atom)]),
+            .request(
+                &Request::BreakableLines {
+                    module: atom.to_owned(),
+                },
                 CALL_TIMEOUT,
             )
             .await
             .map_err(|e| e.to_string())?;
-        let lines: BTreeSet<i64> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_i64)
-            .collect();
+        let lines: BTreeSet<i64> = lines.into_iter().collect();
         self.breakable.insert(atom.to_owned(), lines.clone());
         Ok(lines)
     }
@@ -262,26 +250,16 @@ impl Debugger {
         let Some(module) = self.registry.get(&spec.module_atom).cloned() else {
             return Err(format!("no module {} in this project", spec.module_name));
         };
-        let arity = spec.arity.map_or(term::atom("any"), |a| term::int(i64::from(a)));
-        let reply = self
+        let request = Request::FunctionLines {
+            module: module.atom.clone(),
+            function: spec.function.clone(),
+            arity: spec.arity,
+        };
+        let lines: Vec<i64> = self
             .agent
-            .call(
-                term::tuple(vec![
-                    term::atom("function_lines"),
-                    term::binary(&module.atom),
-                    term::binary(&spec.function),
-                    arity,
-                ]),
-                CALL_TIMEOUT,
-            )
+            .request(&request, CALL_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
-        let lines: Vec<i64> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_i64)
-            .collect();
         if lines.is_empty() {
             let what = match spec.arity {
                 Some(arity) => format!("{}.{}/{arity}", spec.module_name, spec.function),
@@ -303,13 +281,12 @@ impl Debugger {
                 continue;
             }
             let specs = self.breakpoints.module_specs(&module);
-            let request = term::tuple(vec![
-                term::atom("set_breakpoints"),
-                term::binary(&module),
-                term::list(specs.iter().map(agent_breakpoint).collect()),
-            ]);
+            let request = Request::SetBreakpoints {
+                module: module.clone(),
+                breakpoints: specs.iter().map(agent_breakpoint).collect(),
+            };
             self.agent
-                .call(request, CALL_TIMEOUT)
+                .request::<protocol::Done>(&request, CALL_TIMEOUT)
                 .await
                 .map_err(|e| RequestError::Internal(format!("could not set breakpoints in {module}: {e}")))?;
         }
@@ -346,37 +323,14 @@ impl Expressions {
     }
 }
 
-/// A breakpoint as the agent's `set_breakpoints` takes it: the hit
-/// condition as `{Op, N}`, the log message as `[{text, Bin} | {expr, Bin}]`
-/// (`nil` when absent).
-fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {
-    let hit_condition = spec.hit_condition.map_or(term::atom("nil"), |h| {
-        term::tuple(vec![
-            term::atom(h.op.atom()),
-            term::int(i64::try_from(h.n).unwrap_or(i64::MAX)),
-        ])
-    });
-    let log = spec.log.as_ref().map_or(term::atom("nil"), |template| {
-        term::list(
-            template
-                .0
-                .iter()
-                .map(|part| match part {
-                    LogPart::Text(text) => term::tuple(vec![term::atom("text"), term::binary(text)]),
-                    LogPart::Expression(source) => term::tuple(vec![term::atom("expr"), term::binary(source)]),
-                })
-                .collect(),
-        )
-    });
-    term::map(vec![
-        ("line", term::int(spec.line)),
-        ("ids", term::list(spec.ids.iter().map(|id| term::int(*id)).collect())),
-        ("kind", term::binary(spec.kind)),
-        (
-            "condition",
-            spec.condition.as_deref().map_or(term::atom("nil"), term::binary),
-        ),
-        ("hit_condition", hit_condition),
-        ("log", log),
-    ])
+/// A breakpoint as the agent's `set_breakpoints` takes it.
+fn agent_breakpoint(spec: &AgentBreakpoint) -> protocol::BreakpointSpec {
+    protocol::BreakpointSpec {
+        line: spec.line,
+        ids: spec.ids.clone(),
+        kind: spec.kind.to_owned(),
+        condition: spec.condition.clone(),
+        hit_condition: spec.hit_condition,
+        log: spec.log.as_ref().map(|template| template.0.clone()),
+    }
 }

@@ -17,9 +17,8 @@ mod rollback;
 use super::external::ExternalResources;
 use super::{RequestError, Session};
 use crate::debugger::reload_support::CompiledModule;
-use beam::term::{self, TermExt};
+use beam::protocol;
 use beam::AgentClient;
-use eetf::Term;
 use reload::{
     Diagnostic, ElixirVersion, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager,
     ReloadReport, ReloadedModule, RemovedModule, RestartRequired,
@@ -304,9 +303,9 @@ impl Session {
     /// now: those the interpret attributes select are interpreted again,
     /// their breakpoints follow their statements to the new lines, and the
     /// client gets a `codeReloaded` event with trigger `app`.
-    pub(super) async fn on_app_compiled(&mut self, data: &Term) {
+    pub(super) async fn on_app_compiled(&mut self, data: &protocol::AppCompiled) {
         let started = Instant::now();
-        let compiled = compiled_modules(data.get("modules"));
+        let compiled = compiled_modules(&data.modules);
         let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
             return;
         };
@@ -464,27 +463,20 @@ impl Session {
         if upgraded.is_empty() {
             return self.execute(agent, plan, overlay, force, &[], report).await;
         }
-        let reply = agent
-            .call(
-                term::tuple(vec![term::atom("reload_suspend"), term::binaries(&upgraded)]),
+        let reply: protocol::Suspended = agent
+            .request(
+                &protocol::Request::ReloadSuspend { modules: upgraded },
                 STEP_CALL_TIMEOUT,
             )
             .await
             .map_err(|e| format!("suspending processes for code_change failed: {e}"))?;
-        report.code_change_skipped = processes(reply.get("skipped"));
-        let suspended: Vec<Term> = reply
-            .get("suspended")
-            .and_then(TermExt::as_elements)
-            .map(|list| list.to_vec())
-            .unwrap_or_default();
+        report.code_change_skipped = processes(&reply.skipped);
+        let suspended = reply.suspended;
         let result = self.execute(agent, plan, overlay, force, &suspended, report).await;
-        let pids: Vec<Term> = suspended.iter().filter_map(|s| s.get("pid").cloned()).collect();
+        let pids: Vec<protocol::Pid> = suspended.iter().map(|s| s.pid.clone()).collect();
         if !pids.is_empty() {
             if let Err(e) = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_resume"), term::list(pids)]),
-                    STEP_CALL_TIMEOUT,
-                )
+                .request::<protocol::Done>(&protocol::Request::ReloadResume { pids }, STEP_CALL_TIMEOUT)
                 .await
             {
                 tracing::error!(%e, "could not resume the processes suspended for code_change");
