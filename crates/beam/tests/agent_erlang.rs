@@ -8,6 +8,8 @@
 //! The agent is compiled here with `erlc` from the same sources the adapter
 //! ships (`beam::agent_source::AGENT_SOURCES`), with debug info.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use beam::agent_source::AGENT_SOURCES;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,23 +33,36 @@ fn run(mut command: Command, what: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {what} (Erlang/OTP must be installed): {e}"));
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
+    // Each pipe is read by a thread of its own, so that neither fills up.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let mut err = String::new();
-        let _ = stdout.read_to_string(&mut out);
-        let _ = stderr.read_to_string(&mut err);
-        let _ = done_tx.send(());
-        out + &err
-    });
-    if done_rx.recv_timeout(RUN_TIMEOUT).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{what} did not finish within {RUN_TIMEOUT:?}");
+    let readers: Vec<_> = [
+        Box::new(child.stdout.take().expect("piped stdout")) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().expect("piped stderr")),
+    ]
+    .into_iter()
+    .map(|mut pipe| {
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            let _ = done_tx.send(());
+            text
+        })
+    })
+    .collect();
+    let deadline = std::time::Instant::now() + RUN_TIMEOUT;
+    for _ in 0..readers.len() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {RUN_TIMEOUT:?}");
+        }
     }
-    let output = reader.join().expect("output reader");
+    let output: String = readers
+        .into_iter()
+        .map(|reader| reader.join().expect("output reader"))
+        .collect();
     let status = child.wait().expect("wait for the child");
     (status.success(), output)
 }
