@@ -168,7 +168,7 @@ impl Debugger {
     }
 
     /// Evaluates in a process of the agent's (see `run_evaluation/5` in
-    /// `elixir_dap_debugger.erl`). In the debug console (`context: "repl"`)
+    /// `elixir_dap_backend_int.erl`). In the debug console (`context: "repl"`)
     /// an expression that reaches a breakpoint stops there as a thread of
     /// its own, and the answer says so at once; in a hover or a watch
     /// (any other context) breakpoints are run through.

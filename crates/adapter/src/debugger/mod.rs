@@ -1,5 +1,5 @@
 //! The debugger: interpretation, breakpoints, threads, stacks, variables and
-//! evaluation, on top of the agent's `elixir_dap_debugger` module (`:int`).
+//! evaluation, on top of the agent's backend (`elixir_dap_backend_int.erl`: `:int`).
 //!
 //! [`Debugger`] keeps the session's debugging state (module registry,
 //! breakpoints, threads and the ids handed to the client) and turns DAP

@@ -106,7 +106,7 @@ pub enum Request {
     Halt { status: i64 },
 }
 
-/// Execution control commands (`elixir_dap_debugger:command/2`).
+/// Execution control commands (`command/2` of the backend, `elixir_dap_backend_int.erl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Continue,
