@@ -1,39 +1,41 @@
-%% elixir_dap_lazy: lazy interpretation (issue 17).
+%% elixir_dap_lazy: lazy interpretation (issue 17), what of it reads the
+%% project's code rather than running it.
 %%
 %% Before the task starts the adapter interprets only what a stop needs then
 %% (modules with breakpoints, `dbg` callers, the launch's eager patterns);
 %% the other selected modules are interpreted while the program runs, in the
-%% background, and a step in first interprets the modules the stopped line
-%% calls. The requests:
+%% background, by elixir_dap_backend:interpret_pending/2, and a step in
+%% first interprets the modules the stopped line calls. The requests here:
 %%
 %% - {dbg_callers, [Name]} -> [Module]: those of the named modules whose code
 %%   calls elixir_dap_dbg, i.e. holds a `dbg` expanded by the breakOnDbg
 %%   callback (read from the beam files of the build path).
-%% - {interpret_pending, [Name], normal | low} -> #{interpreted => [Module],
-%%   busy => [Name], skipped => [#{module, name, reason}]}: interprets each
-%%   named module not interpreted yet as int:ni/1 does (the program may be
-%%   running it), skipping those the interpreter already has (a second
-%%   int:ni/1 of a module purges the native code processes may still run),
-%%   and leaving the functions lifted out of funs native (see
-%%   interpret_keeping_funs/1). `low` runs the work at low process priority,
-%%   so the program's own processes go first, and leaves out (as `busy`) the
-%%   modules a process is running (see is_running/1); `normal` (what a
-%%   breakpoint or a step needs now) interprets them too.
 %% - {step_targets, Name, Line} -> #{modules => [Module], dynamic => boolean()}:
 %%   the modules the expressions that start on Line of the module call by
 %%   name (remote calls, remote function captures), and whether they also
 %%   call something not known before the call (a module or fun in a
 %%   variable, apply/2,3).
 -module(elixir_dap_lazy).
--export([dbg_callers/1, interpret_pending/2, step_targets/2]).
+-export([dbg_callers/1, step_targets/2]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
+-import(elixir_dap_util, [deal/2, line_of/1]).
+
+%% What a call on a line is: to a module named in the code, or to
+%% something known only when the call runs.
+-type call() :: {module, module()} | dynamic.
 
 %% ---------------------------------------------------------------------------
 %% `dbg` callers
 
+-spec dbg_callers([binary()]) -> {ok, [module()]}.
 dbg_callers(Names) ->
     Wanted = sets:from_list([unicode:characters_to_list(N) ++ ".beam" || N <- Names]),
     Dirs = try
-               elixir_dap_debugger:build_ebin_dirs('Elixir.Mix.Project':build_path())
+               elixir_dap_project:build_ebin_dirs('Elixir.Mix.Project':build_path())
            catch
                _:_ -> []
            end,
@@ -68,124 +70,24 @@ parallel_filter(Pred, List) ->
                       {'DOWN', Ref, process, Pid, _} -> []
                   end || {Pid, Ref} <- Workers]).
 
-deal(List, N) ->
-    Indexed = lists:zip(lists:seq(0, length(List) - 1), List),
-    [[X || {I, X} <- Indexed, I rem N =:= K] || K <- lists:seq(0, N - 1)].
-
-%% ---------------------------------------------------------------------------
-%% Interpretation while the program runs
-
-interpret_pending(Names, Priority) when Priority =:= low; Priority =:= normal ->
-    _ = process_flag(priority, Priority),
-    Results = [interpret_one(Name, Priority =:= low) || Name <- lists:usort(Names)],
-    {ok, #{interpreted => [M || {ok, M} <- Results],
-           busy => [atom_to_binary(M, utf8) || {busy, M} <- Results],
-           skipped => [#{module => M, name => name(M), reason => R} || {skipped, M, R} <- Results]}}.
-
-name(Module) when is_atom(Module) -> elixir_dap_debugger:module_name(Module);
-name(Name) -> Name.
-
-%% Whether some process runs Module (has it on its stack). The background
-%% leaves such modules alone: a process looping natively in a module
-%% interpreted under it stays on the native code, which the interpretation
-%% made old, so it would never stop at a breakpoint there and would block
-%% the module's next reload. A module not loaded runs nowhere.
-is_running(Module) ->
-    erlang:module_loaded(Module) andalso
-        lists:any(fun(Pid) ->
-                          case erlang:process_info(Pid, current_stacktrace) of
-                              {current_stacktrace, Frames} -> lists:keymember(Module, 1, Frames);
-                              undefined -> false
-                          end
-                  end, erlang:processes()).
-
-%% Checked right before each module, since a request of the adapter's (a
-%% breakpoint set meanwhile) may have interpreted it since the call began.
-interpret_one(Name, Check) ->
-    try binary_to_existing_atom(Name, utf8) of
-        Module ->
-            case lists:member(Module, int:interpreted()) of
-                true -> {ok, Module};
-                false -> interpret_keeping_funs(Module, Check)
-            end
-    catch
-        error:badarg -> {skipped, Name, <<"no module of that name was ever loaded">>}
-    end.
-
-%% What int:ni/1 does, except that the functions the compiler lifted out of
-%% anonymous functions ('-f/1-fun-0-') keep running natively. A fun the
-%% program created before the module was interpreted calls its lifted
-%% function in the newest code; trapped into the interpreter, which knows
-%% only the module's own functions, the call failed as undefined (found
-%% interpreting under a running program). Funs the interpreter creates never
-%% call the lifted functions. A module a script defined (no beam) takes
-%% int:ni/1's own path.
-interpret_keeping_funs(Module, Check) ->
-    Beam = case code:which(Module) of
-               Path when is_list(Path), Path =/= [] -> Path;
-               _ -> none
-           end,
-    case elixir_dap_debugger:batch_interpretation_available() andalso
-        elixir_dap_scripts:object_code(Module) =:= none andalso Beam =/= none of
-        false ->
-            case Check andalso is_running(Module) of
-                true -> {busy, Module};
-                false -> elixir_dap_debugger:interpret_with_int(Module)
-            end;
-        true ->
-            case elixir_dap_debugger:prepare(Module, Beam) of
-                {ok, Prepared} -> load_keeping_funs(Prepared, Check);
-                {skipped, _, _} = Skipped -> Skipped
-            end
-    end.
-
-%% The check and the load at high priority, so that no process of the
-%% program enters the module in between.
-load_keeping_funs(#{module := Module} = Prepared, Check) ->
-    Priority = process_flag(priority, high),
-    try
-        case Check andalso is_running(Module) of
-            true -> {busy, Module};
-            false -> load_keeping_funs(Prepared)
-        end
-    after
-        process_flag(priority, Priority)
-    end.
-
-load_keeping_funs(#{module := Module, beam := Beam, binary := Bin, source := Source, term := Term}) ->
-    try
-        _ = erlang:check_old_code(Module) andalso code:purge(Module),
-        _ = erlang:module_loaded(Module) andalso erts_debug:breakpoint({Module, '_', '_'}, false),
-        {module, Module} = code:load_binary(Module, Beam, Bin),
-        {module, Module} = dbg_iserver:safe_call({load, Module, Source, Term}),
-        Trapped = [erts_debug:breakpoint({Module, F, A}, true)
-                   || {F, A} <- Module:module_info(functions), not is_lifted_fun(F)],
-        case lists:sum(Trapped) > 0 of
-            true -> {ok, Module};
-            false -> {skipped, Module, <<"the interpreter refused it">>}
-        end
-    catch
-        Class:Reason -> {skipped, Module, elixir_dap_debugger:format_term({Class, Reason})}
-    end.
-
-is_lifted_fun(Name) ->
-    case atom_to_list(Name) of
-        "-" ++ Rest -> string:find(Rest, "-fun-") =/= nomatch;
-        _ -> false
-    end.
-
 %% ---------------------------------------------------------------------------
 %% Step targets
 
+-spec step_targets(binary(), pos_integer()) -> {ok, #{modules := [module()], dynamic := boolean()}}.
 step_targets(Name, Line) when is_integer(Line) ->
-    Module = binary_to_existing_atom(Name, utf8),
+    Module = elixir_dap_util:to_atom(Name, "module"),
     Forms = case code:get_object_code(Module) of
                 {Module, Bin, _} -> forms(Module, Bin);
                 error -> forms_of_script(Module)
             end,
-    Calls = calls_on_line(Forms, Line, []),
-    {ok, #{modules => lists:usort([M || {module, M} <- Calls, M =/= Module]),
-           dynamic => lists:member(dynamic, Calls)}}.
+    {ok, targets(Module, calls_on_line(Forms, Line, []))}.
+
+%% The modules other than Module that Calls name, and whether one is
+%% dynamic.
+-spec targets(module(), [call()]) -> #{modules := [module()], dynamic := boolean()}.
+targets(Module, Calls) ->
+    #{modules => lists:usort([M || {module, M} <- Calls, M =/= Module]),
+      dynamic => lists:member(dynamic, Calls)}.
 
 %% A module a script defined has no beam: elixir_dap_scripts keeps its code.
 forms_of_script(Module) ->
@@ -207,8 +109,9 @@ forms(Module, Bin) ->
 
 %% The calls inside every body expression (at any depth: case branches,
 %% funs) whose first line is Line.
+-spec calls_on_line(term(), pos_integer(), [call()]) -> [call()].
 calls_on_line({clause, _, _, _, Body}, Line, Acc) ->
-    Here = [calls(E, []) || E <- Body, elixir_dap_debugger:line_of(E) =:= Line],
+    Here = [calls(E, []) || E <- Body, line_of(E) =:= Line],
     calls_on_line(Body, Line, lists:append(Here) ++ Acc);
 calls_on_line(Tuple, Line, Acc) when is_tuple(Tuple) ->
     calls_on_line(tuple_to_list(Tuple), Line, Acc);
@@ -217,6 +120,7 @@ calls_on_line([H | T], Line, Acc) ->
 calls_on_line(_, _Line, Acc) ->
     Acc.
 
+-spec calls(term(), [call()]) -> [call()].
 calls({call, _, {remote, _, {atom, _, erlang}, {atom, _, apply}}, Args}, Acc) ->
     calls(Args, [dynamic | Acc]);
 calls({call, _, {remote, _, {atom, _, Module}, {atom, _, _}}, Args}, Acc) ->

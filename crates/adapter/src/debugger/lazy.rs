@@ -23,6 +23,7 @@
 
 use super::*;
 use crate::launch::LazyInterpretation;
+use beam::protocol::{PendingInterpreted, Priority, StepTargets};
 use modules::ElixirRegex;
 use std::sync::Arc;
 use std::time::Instant;
@@ -143,22 +144,13 @@ impl Debugger {
         if !break_on_dbg || rest.is_empty() {
             return Ok((now, rest));
         }
-        let reply = self
+        let callers: Vec<protocol::Atom> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("dbg_callers"), term::binaries(&rest)]),
-                CALL_TIMEOUT,
-            )
+            .request(&Request::DbgCallers { modules: rest.clone() }, CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("launch: could not find the `dbg` callers: {e}")))?;
-        let callers: BTreeSet<String> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_atom)
-            .map(str::to_owned)
-            .collect();
-        let (dbg, later): (Vec<String>, Vec<String>) = rest.into_iter().partition(|a| callers.contains(a));
+        let callers: BTreeSet<&str> = callers.iter().map(protocol::Atom::as_str).collect();
+        let (dbg, later): (Vec<String>, Vec<String>) = rest.into_iter().partition(|a| callers.contains(a.as_str()));
         Ok((now.into_iter().chain(dbg).collect(), later))
     }
 
@@ -184,9 +176,10 @@ impl Debugger {
 
     /// Interprets `modules` that the interpreter does not have yet, at
     /// normal priority, through the gate.
-    pub(super) async fn interpret_pending_now(&self, modules: &[String]) -> Result<Term, AgentError> {
+    pub(super) async fn interpret_pending_now(&self, modules: &[String]) -> Result<Interpreted, AgentError> {
         let _gate = self.lazy.gate.lock().await;
-        interpret_pending_call(&self.agent, modules, "normal").await
+        let reply = interpret_pending_call(&self.agent, modules, Priority::Normal).await?;
+        Ok(reply.into_interpreted())
     }
 
     /// Before a step in: interprets the pending modules the stopped line
@@ -205,27 +198,16 @@ impl Debugger {
         let Some((module, line)) = self.threads.lock().thread(thread_id)?.stopped_at.clone() else {
             return Ok(());
         };
-        let reply = self
+        let reply: StepTargets = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("step_targets"), term::binary(&module), term::int(line)]),
-                CALL_TIMEOUT,
-            )
+            .request(&Request::StepTargets { module, line }, CALL_TIMEOUT)
             .await
-            .map_err(agent_error)?;
-        let dynamic = reply.get("dynamic").and_then(TermExt::as_bool).unwrap_or(true);
-        let targets: Vec<String> = if dynamic {
+            .map_err(RequestError::from_agent)?;
+        let targets: Vec<String> = if reply.dynamic {
             pending
         } else {
-            let called: BTreeSet<String> = reply
-                .get("modules")
-                .and_then(TermExt::as_elements)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(TermExt::as_atom)
-                .map(str::to_owned)
-                .collect();
-            pending.into_iter().filter(|a| called.contains(a)).collect()
+            let called: BTreeSet<&str> = reply.modules.iter().map(protocol::Atom::as_str).collect();
+            pending.into_iter().filter(|a| called.contains(a.as_str())).collect()
         };
         if targets.is_empty() {
             return Ok(());
@@ -236,20 +218,14 @@ impl Debugger {
 }
 
 /// Interprets, in one agent call, the named modules the interpreter does
-/// not have yet; `priority` is `normal` or `low` (the background).
+/// not have yet (`Priority::Low`: the background's).
 pub async fn interpret_pending_call(
     agent: &AgentClient,
     modules: &[String],
-    priority: &str,
-) -> Result<Term, AgentError> {
+    priority: Priority,
+) -> Result<PendingInterpreted, AgentError> {
+    let modules = modules.to_vec();
     agent
-        .call(
-            term::tuple(vec![
-                term::atom("interpret_pending"),
-                term::binaries(modules),
-                term::atom(priority),
-            ]),
-            INTERPRET_TIMEOUT,
-        )
+        .request(&Request::InterpretPending { modules, priority }, INTERPRET_TIMEOUT)
         .await
 }

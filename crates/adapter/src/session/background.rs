@@ -6,12 +6,13 @@
 
 use super::*;
 use crate::debugger::lazy::{self, How};
+use beam::protocol::{Interpreted, Priority};
 
 /// What the background task reports to the session loop.
 pub(super) enum Chunk {
     /// One agent call's reply (how many of its modules were interpreted or
     /// refused: not those left `busy`).
-    Done(usize, Result<eetf::Term, AgentError>),
+    Done(usize, Result<Interpreted, AgentError>),
     /// Every module was handed over; those a process still ran natively at
     /// the second try are left for later (by atom).
     Finished(Vec<String>),
@@ -63,17 +64,11 @@ impl Session {
                 for chunk in queue.chunks(lazy::BACKGROUND_CHUNK) {
                     let reply = {
                         let _gate = gate.lock().await;
-                        lazy::interpret_pending_call(&agent, chunk, "low").await
+                        lazy::interpret_pending_call(&agent, chunk, Priority::Low).await
                     };
-                    let left: Vec<String> = match &reply {
-                        Ok(reply) => reply
-                            .get("busy")
-                            .and_then(TermExt::as_elements)
-                            .unwrap_or_default()
-                            .iter()
-                            .filter_map(TermExt::as_text)
-                            .collect(),
-                        Err(_) => Vec::new(),
+                    let (left, reply) = match reply {
+                        Ok(mut reply) => (std::mem::take(&mut reply.busy), Ok(reply.into_interpreted())),
+                        Err(error) => (Vec::new(), Err(error)),
                     };
                     let failed = reply.is_err();
                     let count = chunk.len().saturating_sub(left.len());
