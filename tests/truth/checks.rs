@@ -131,7 +131,7 @@ fn interpret_patterns_are_elixir_regular_expressions_checked_before_the_vm_start
     ];
     let mut t = Truth::launch(
         "Truth.Life.coordinator()",
-        json!({"debugInterpretModulesPatterns": patterns, "debugAutoInterpretAllModules": false}),
+        json!({"debugInterpretModulesPatterns": patterns, "debugAutoInterpretAllModules": false, "lazyInterpretation": "off"}),
     );
     t.run();
     t.dap.wait_output("stdout", "life: ready", TIMEOUT);

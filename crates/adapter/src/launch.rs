@@ -75,24 +75,8 @@ pub struct LaunchArguments {
     pub reload_code_change: CodeChange,
 }
 
-/// `lazyInterpretation`: which selected modules are interpreted before the
-/// task starts, and what becomes of the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-pub enum LazyInterpretation {
-    /// Before the start, what a stop needs (modules with breakpoints, `dbg`
-    /// callers, `eagerInterpretModulesPatterns`); the rest once the task has
-    /// started, in the background.
-    #[default]
-    #[serde(rename = "background")]
-    Background,
-    /// As `background` before the start; the rest only when needed (a
-    /// breakpoint set, a step in).
-    #[serde(rename = "onDemand")]
-    OnDemand,
-    /// Every selected module before the task starts.
-    #[serde(rename = "off")]
-    Off,
-}
+/// `lazyInterpretation`, kept with the debugger's lazy state.
+pub use crate::debugger::lazy::LazyInterpretation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

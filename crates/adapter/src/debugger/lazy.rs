@@ -22,11 +22,30 @@
 //! module was not interpreted yet.
 
 use super::*;
-use crate::launch::LazyInterpretation;
 use beam::protocol::{PendingInterpreted, Priority, StepTargets};
 use modules::ElixirRegex;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// `lazyInterpretation`: which selected modules are interpreted before the
+/// task starts, and what becomes of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum LazyInterpretation {
+    /// Before the start, what a stop needs (modules with breakpoints, `dbg`
+    /// callers, `eagerInterpretModulesPatterns`); the rest once the task has
+    /// started, in the background.
+    #[default]
+    #[serde(rename = "background")]
+    Background,
+    /// As `background` before the start; the rest only when needed (a
+    /// breakpoint set, a step in).
+    #[serde(rename = "onDemand")]
+    OnDemand,
+    /// Every selected module before the task starts.
+    #[serde(rename = "off")]
+    Off,
+}
 
 /// Modules per background call: a chunk takes about 0.1 s, so that a step
 /// in or a reload that waits for the gate waits at most that long.

@@ -81,7 +81,7 @@ pub struct DebuggerConfig<'a> {
     pub exclude_modules: &'a [String],
     pub stack_trace_mode: &'a str,
     pub expression_timeout: Duration,
-    pub lazy_interpretation: crate::launch::LazyInterpretation,
+    pub lazy_interpretation: lazy::LazyInterpretation,
     pub eager_patterns: &'a [String],
 }
 
