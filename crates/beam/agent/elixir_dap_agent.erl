@@ -58,7 +58,7 @@ main_launched() ->
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
     [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                                     elixir_dap_app_compile, elixir_dap_attach]],
+                                     elixir_dap_app_compile, elixir_dap_attach, elixir_dap_release]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -155,7 +155,7 @@ send_term(Sock, Term) ->
 %% (`detached`), else by a process running none of our code.
 leave_node(Reason) ->
     Modules = [?MODULE, elixir_dap_attach, elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg,
-               elixir_dap_scripts, elixir_dap_app_compile],
+               elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_release],
     unregister(?MODULE),
     [code:delete(M) || M <- Modules],
     Reason =:= detached orelse spawn(lists, foreach, [fun code:purge/1, Modules]),

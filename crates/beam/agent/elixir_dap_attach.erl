@@ -28,7 +28,7 @@
 
 %% Every module the agent loads into the remote node, in load order.
 -define(MODULES, [elixir_dap_attach, elixir_dap_agent, elixir_dap_debugger, elixir_dap_reload,
-                  elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile]).
+                  elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_release]).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
 -define(CONNECT_TIMEOUT, 3000).
@@ -72,7 +72,7 @@ setup(Remote, Cookie, Domain) ->
         Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
         connect(Remote),
         check_versions(Remote),
-        check_mix_project(Remote),
+        Mode = check_mix_project(Remote),
         case remote_call(Remote, erlang, whereis, [elixir_dap_agent]) of
             undefined -> ok;
             _ -> throw({error, <<"remoteNode">>,
@@ -80,10 +80,11 @@ setup(Remote, Cookie, Domain) ->
                                       [Remote])})
         end,
         [load_remote(Remote, M) || M <- ?MODULES],
+        Mode =:= release andalso prepare_release(Remote),
         Agent = spawn(Remote, elixir_dap_agent, attached, [self()]),
         receive
             {elixir_dap_attached, Agent, Info} ->
-                {ok, Agent, Info#{node => atom_to_binary(node(), utf8)}}
+                {ok, Agent, Info#{node => atom_to_binary(node(), utf8), mode => Mode}}
         after ?CALL_TIMEOUT ->
                 purge_remote(Remote),
                 throw({error, <<"remoteNode">>,
@@ -188,20 +189,27 @@ check_versions(Remote) ->
                                  "release and Elixir major.minor", [Remote, Elixir, Otp, OwnElixir, OwnOtp])})
     end.
 
-%% The agent learns the project's modules and their sources from Mix in the
-%% node (a release built with `mix release` runs without Mix: not supported
-%% yet).
+%% mix: the agent learns the project's modules and their sources from Mix in
+%% the node. release: the node runs no Mix project (a release built with
+%% `mix release`, or a plain `elixir --sname` node): they come from
+%% projectDir, on this side (elixir_dap_release).
 check_mix_project(Remote) ->
     case rpc:call(Remote, 'Elixir.Mix.Project', get, [], ?CALL_TIMEOUT) of
-        Project when is_atom(Project), Project =/= nil -> ok;
-        nil ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("~s runs Mix but no Mix project: attach needs a node started "
-                                 "with `mix run` or `iex -S mix`", [Remote])});
-        {badrpc, _} ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("~s runs no Mix (a release built with `mix release`?): attach "
-                                 "needs a node started with `mix run` or `iex -S mix` for now", [Remote])})
+        Project when is_atom(Project), Project =/= nil -> mix;
+        _ -> release
+    end.
+
+%% What the agent needs of the project in a node without Mix, put there
+%% before the agent starts (erased on detach with the agent's other
+%% persistent terms).
+prepare_release(Remote) ->
+    try
+        Project = elixir_dap_release:prepare(Remote, fun(M, F, A) -> remote_call(Remote, M, F, A) end),
+        remote_call(Remote, persistent_term, put, [{elixir_dap_release, project}, Project])
+    catch
+        throw:{error, _, _} = Error ->
+            purge_remote(Remote),
+            throw(Error)
     end.
 
 major_minor(Version) ->
@@ -311,6 +319,7 @@ clean_node(Found) ->
     end,
     Kept =:= [] andalso not maps:get(debugger_started, Found) andalso application:stop(debugger),
     Kept =:= [] andalso not maps:get(debugger_loaded, Found) andalso application:unload(debugger),
+    Kept =:= [] andalso elixir_dap_release:clean(),
     case maps:get(int_on_path, Found) orelse Kept =/= [] of
         true -> ok;
         false ->
@@ -319,7 +328,8 @@ clean_node(Found) ->
                 _ -> ok
             end
     end,
-    [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts],
+    [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts,
+                                elixir_dap_release],
                           Owner <- [ets:info(T, owner)], is_pid(Owner)],
     [exit(Pid, kill) || Name <- [elixir_dap_reload_invalidator], Pid <- [whereis(Name)], is_pid(Pid)],
     %% The reload overlay, ahead of the project's code on the code path

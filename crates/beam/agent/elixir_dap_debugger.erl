@@ -21,6 +21,8 @@
 %% Shared with elixir_dap_reload (re-interpretation after a reload).
 -export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
          project_apps/0, build_ebin_dirs/1]).
+%% Shared with elixir_dap_release (a node without Mix: see there).
+-export([interpret_shipped/5, remember_source/3]).
 %% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
 -export([variable/3, thread_name/1, caller_frame/3, mfa_module/1, run_evaluation/5, evaluation_paused/2,
          skips_breakpoints/1, frame_name/3, module_source/1]).
@@ -62,8 +64,13 @@ add_debugger_path() ->
     Pattern = filename:join([code:root_dir(), "lib", "debugger-*", "ebin"]),
     case lists:reverse(lists:sort(filelib:wildcard(Pattern))) of
         [Ebin | _] -> code:add_patha(Ebin);
-        [] -> throw_error(debugger_unavailable,
-                          "the Erlang debugger application is not installed (install erlang-debugger)")
+        [] ->
+            case elixir_dap_release:project() of
+                %% A release without the debugger application: the helper's.
+                #{} -> elixir_dap_release:ship_debugger();
+                undefined -> throw_error(debugger_unavailable,
+                                         "the Erlang debugger application is not installed (install erlang-debugger)")
+            end
     end.
 
 ensure_tables() ->
@@ -95,6 +102,12 @@ throw_error(Kind, Message) ->
 %% Every module compiled into the build path (the project's apps and its
 %% path dependencies), with its source and whether it is the project's own.
 list_modules() ->
+    case elixir_dap_release:project() of
+        undefined -> list_mix_modules();
+        _ -> elixir_dap_release:list_modules()
+    end.
+
+list_mix_modules() ->
     Build = 'Elixir.Mix.Project':build_path(),
     Own = [atom_to_binary(App, utf8) || App <- project_apps()],
     Roots = app_roots(),
@@ -255,7 +268,7 @@ module_source(Module) ->
 %% reported with the reason int:interpretable/1 would give, not fatal.
 interpret(Names) ->
     Modules = lists:usort([to_atom(N, "module") || N <- Names]),
-    Results = case batch_interpretation_available() of
+    Results = case batch_interpretation_available() andalso elixir_dap_release:project() =:= undefined of
                   true -> interpret_batch(Modules);
                   false -> [interpret_with_int(M) || M <- Modules]
               end,
@@ -279,9 +292,32 @@ batch_interpretation_available() ->
 %% The fallback: what the adapter did before, one module at a time. A module
 %% a script defined is interpreted from the object code kept for it.
 interpret_with_int(Module) ->
-    case elixir_dap_scripts:object_code(Module) of
-        {Source, Bin} -> interpret_binary(Module, Source, Bin);
-        none -> interpret_from_path(Module)
+    case {elixir_dap_scripts:object_code(Module), elixir_dap_release:project()} of
+        {{Source, Bin}, _} -> interpret_binary(Module, Source, Bin);
+        {none, undefined} -> interpret_from_path(Module);
+        {none, _} -> elixir_dap_release:interpret(Module)
+    end.
+
+%% Interprets object code whose source is no file on this node (a release:
+%% the source text comes from the adapter's side), as int:ni/1 does with
+%% files: the native load, then dbg_iserver, then the call traps.
+interpret_shipped(Module, Source, Text, Bin, Beam) ->
+    case beam_lib:chunks(Bin, [abstract_code, exports]) of
+        {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
+            Path = unicode:characters_to_list(Source),
+            Term = term_to_binary({interpreter_module, Exports, Abstract, source_text(Text),
+                                   code:module_md5(Bin)}),
+            Prepared = #{module => Module, beam => Beam, binary => Bin, source => Path, term => Term},
+            %% The code that runs already (a release's, stripped of its debug
+            %% info, or what a reload loaded) is not loaded a second time.
+            Loaded = try Module:module_info(md5) catch _:_ -> undefined end,
+            case Loaded =:= code:module_md5(Bin) orelse load_native([Prepared]) of
+                true -> store(Prepared);
+                {[_], []} -> store(Prepared);
+                {[], [Skipped]} -> Skipped
+            end;
+        _ ->
+            {skipped, Module, format_term(no_debug_info)}
     end.
 
 interpret_binary(Module, Source, Bin) ->
@@ -671,7 +707,12 @@ first_line(_) -> 0.
 %% A module defined by a script has no beam file: its object code is kept
 %% by elixir_dap_scripts.
 abstract_code(Module) ->
-    Beam = case {elixir_dap_scripts:object_code(Module), code:which(Module)} of
+    Shipped = case elixir_dap_release:project() of
+                  undefined -> elixir_dap_scripts:object_code(Module);
+                  _ -> elixir_dap_release:object_code(Module)
+              end,
+    Beam = case {Shipped, code:which(Module)} of
+               {{error, Why}, _} -> throw_error(no_debug_info, Why);
                {{_Source, Bin}, _} -> Bin;
                {none, Path} when is_list(Path) -> Path;
                _ -> throw_error(no_beam, io_lib:format("no beam file for ~ts", [module_name(Module)]))

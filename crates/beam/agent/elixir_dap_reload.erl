@@ -54,8 +54,13 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
     ensure_table(),
     ets:delete_all_objects(?TABLE),
     OverlayDir = unicode:characters_to_list(Overlay),
-    ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
-    ensure_on_path(OverlayDir),
+    %% A node without Mix gets its object code from the helper, in memory:
+    %% the overlay only names it there (elixir_dap_release).
+    elixir_dap_release:project() =:= undefined andalso
+        begin
+            ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
+            ensure_on_path(OverlayDir)
+        end,
     ets:insert(?TABLE, {overlay_dir, OverlayDir}),
     persistent_term:get({?MODULE, overlay}, undefined) =:= OverlayDir
         orelse persistent_term:put({?MODULE, overlay}, OverlayDir),
@@ -150,6 +155,12 @@ snapshot(M, OverlayDir, WasInterpreted) ->
 %% and checked against the loaded module's MD5 (searching the code path, as
 %% code:get_object_code/1 does, may find another file first).
 loaded_object_code(M) ->
+    case elixir_dap_release:project() of
+        undefined -> loaded_object_file(M);
+        _ -> elixir_dap_release:loaded_object_code(M)
+    end.
+
+loaded_object_file(M) ->
     case code:which(M) of
         File when is_list(File) ->
             case file:read_file(File) of
@@ -254,8 +265,14 @@ compile_waves([], _Dir, _EachModule, Compiled, Warnings, LoadFailures) ->
     {ok, Compiled, Warnings, LoadFailures};
 compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) ->
     Files = [unicode:characters_to_binary(F) || F <- Wave],
-    Result = 'Elixir.Kernel.ParallelCompiler':compile_to_path(
-               Files, list_to_binary(Dir), [{each_module, EachModule}, {return_diagnostics, true}]),
+    Result = case elixir_dap_release:project() of
+                 undefined ->
+                     'Elixir.Kernel.ParallelCompiler':compile_to_path(
+                       Files, list_to_binary(Dir), [{each_module, EachModule}, {return_diagnostics, true}]);
+                 _ ->
+                     %% No Mix, maybe no sources here: the helper compiles.
+                     elixir_dap_release:compile_remote(Files, EachModule)
+             end,
     WaveModules = drain_compiled([]),
     case Result of
         {ok, _Modules, MoreWarnings} ->
@@ -384,14 +401,20 @@ interpret_one(M) ->
         erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
             throw({skipped, <<"a process still runs the previous native version; "
                               "the new code runs natively">>}),
-        case elixir_dap_scripts:object_code(M) of
-            {_, _} ->
+        case elixir_dap_scripts:object_code(M) =:= none andalso elixir_dap_release:project() of
+            #{} ->
+                %% A node without Mix: object code and source from the helper.
+                case elixir_dap_release:interpret(M) of
+                    {ok, M} -> {ok, M};
+                    {skipped, M, Refused} -> throw({skipped, Refused})
+                end;
+            false ->
                 %% Compiled from memory by the program: no beam file has it.
                 case elixir_dap_debugger:interpret_with_int(M) of
                     {ok, M} -> {ok, M};
                     {skipped, M, Refused} -> throw({skipped, Refused})
                 end;
-            none ->
+            undefined ->
                 {Bin, Beam} = case loaded_object_code(M) of
                                   none -> throw({skipped, <<"no object code found for the module">>});
                                   Found -> Found
@@ -1309,7 +1332,7 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                 true ->
                     case code:load_binary(M, File, Bin) of
                         {module, M} when WasInterpreted, Source =/= none ->
-                            case int:ni({M, Source, File, Bin}) of
+                            case interpret_restored(M, Source, File, Bin) of
                                 {module, M} -> {M, ok};
                                 _ -> {M, {error, <<"could not interpret the old code again">>}}
                             end;
@@ -1318,6 +1341,17 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                         {error, Reason} ->
                             {M, {error, elixir_dap_debugger:format_term(Reason)}}
                     end
+            end
+    end.
+
+%% Without Mix on the node, its source is on the adapter's side.
+interpret_restored(M, Source, File, Bin) ->
+    case elixir_dap_release:project() of
+        undefined -> int:ni({M, Source, File, Bin});
+        _ ->
+            case elixir_dap_release:interpret(M) of
+                {ok, M} -> {module, M};
+                Skipped -> Skipped
             end
     end.
 

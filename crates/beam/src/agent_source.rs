@@ -30,6 +30,10 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
         include_str!("../agent/elixir_dap_scripts.erl"),
     ),
     ("elixir_dap_attach.erl", include_str!("../agent/elixir_dap_attach.erl")),
+    (
+        "elixir_dap_release.erl",
+        include_str!("../agent/elixir_dap_release.erl"),
+    ),
 ];
 
 /// Hex digest of all agent sources, names included.

@@ -27,6 +27,11 @@ const CLEAN_UP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The node this session is attached to.
 pub(super) struct Attached {
     pub node: String,
+    /// The node runs no Mix project (a release built with `mix release`):
+    /// the project's modules, sources and debug info come from `projectDir`
+    /// through the helper node, and reloads compile there
+    /// (`elixir_dap_release.erl`).
+    pub release: bool,
 }
 
 impl Session {
@@ -59,16 +64,26 @@ impl Session {
                 start_method: "attach",
             },
         );
+        let release = debuggee.hello.get_text("mode").as_deref() == Some("release");
         self.client.console(format!(
-            "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms",
+            "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms{}",
             debuggee.otp_release,
             debuggee.elixir_version,
             debuggee.hello.get_text("node").unwrap_or_default(),
-            started.elapsed().as_millis()
+            started.elapsed().as_millis(),
+            if release {
+                "; it runs no Mix project (a release?): the project's modules, sources and debug info \
+                 come from `projectDir`"
+            } else {
+                ""
+            }
         ));
         let agent = debuggee.agent.clone();
         self.debuggee = Some(debuggee);
-        self.attached = Some(Attached { node: node.clone() });
+        self.attached = Some(Attached {
+            node: node.clone(),
+            release,
+        });
         let args = &config.launch.args;
         if !args.no_debug {
             match Debugger::start(agent, self.client.clone(), super::launch::debugger_config(args)).await {
@@ -105,7 +120,9 @@ impl Session {
     /// Reloads in an attach session go through the same pipeline as in a
     /// launch: the agent compiles in the node, which must therefore see the
     /// project's sources and the overlay (a node on this machine, run by
-    /// Mix). The node is taken to run the sources as they are now.
+    /// Mix), or, in a node without Mix ([`Attached::release`]), the helper
+    /// node compiles and the node loads the object code from memory. The
+    /// node is taken to run the sources as they are now.
     fn start_reload(&mut self, config: &AttachConfig) {
         let elixir_version = self
             .debuggee
