@@ -168,11 +168,20 @@ add_code_paths(Entries) ->
 %% interpreter is used.
 debugger_code() ->
     _ = application:load(debugger),
-    {ok, Keys} = application:get_all_key(debugger),
-    Mods = [M || M <- proplists:get_value(modules, Keys, []),
-                 not lists:prefix("dbg_wx", atom_to_list(M)), M =/= debugger],
-    Spec = [{K, V} || {K, V} <- Keys, lists:member(K, [description, vsn, modules, registered, applications])],
-    {debugger, Spec, [code:get_object_code(M) || M <- Mods]}.
+    case application:get_all_key(debugger) of
+        {ok, Keys} ->
+            Mods = [M || M <- proplists:get_value(modules, Keys, []),
+                         not lists:prefix("dbg_wx", atom_to_list(M)), M =/= debugger],
+            Spec = [{K, V} || {K, V} <- Keys,
+                              lists:member(K, [description, vsn, modules, registered, applications])],
+            Code = [code:get_object_code(M) || M <- Mods],
+            case lists:member(error, Code) of
+                false -> {debugger, Spec, Code};
+                true -> no_debugger
+            end;
+        undefined ->
+            no_debugger
+    end.
 
 read_file(Path) ->
     file:read_file(Path).
@@ -398,7 +407,14 @@ ship_debugger() ->
                 {error, {already_loaded, debugger}} -> ok
             end;
         Other ->
-            error({no_debugger_from_the_helper, Other})
+            Why = case Other of
+                      no_debugger -> "the helper's OTP has no debugger application either (install "
+                                     "erlang-debugger where the `elixirPath` attribute's `elixir` runs)";
+                      _ -> io_lib:format("the helper node did not send it: ~0p", [Other])
+                  end,
+            throw({agent_error, #{kind => debugger_unavailable,
+                                  message => iolist_to_binary(["the node has no `debugger` application "
+                                                               "(OTP's interpreter) and ", Why])}})
     end.
 
 %% On detach, once the interpreter has stopped: the debugger modules
