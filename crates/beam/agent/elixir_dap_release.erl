@@ -209,6 +209,9 @@ compile_wave(Files) ->
     Compiled = drain(Ref, []),
     [begin code:purge(M), code:load_binary(M, filename:join(Dir, atom_to_list(M) ++ ".beam"), Bin) end
      || {M, _, Bin} <- Compiled],
+    %% The object code travels in memory: nothing of it stays on disk.
+    [file:delete(filename:join(Dir, F)) || {ok, Beams} <- [file:list_dir(Dir)], F <- Beams],
+    _ = file:del_dir(Dir),
     case Result of
         {ok, _, Warnings} -> {ok, Compiled, Warnings};
         {error, Errors, Warnings} -> {error, Compiled, Errors, Warnings}
