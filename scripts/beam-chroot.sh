@@ -25,11 +25,12 @@ esac
 cache=${ELIXIR_DAP_CHROOT_CACHE:-/var/cache/elixir-dap/chroots}
 dir="$cache/$suite"
 marker="$dir/.elixir-dap-ready"
-# What the suite needs inside: the BEAM with the debugger app and its sources,
+# What the suite needs inside: the BEAM with the debugger app and its sources
+# and EUnit (the agent's tests, crates/beam/tests/agent_erlang.rs),
 # Elixir, and what the tests call (vim for the watcher's editor test, procps,
 # python3 for the demo's test). The marker holds this list: a chroot made with
 # another list gets the missing packages installed.
-packages=elixir,erlang-debugger,erlang-dev,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates,python3
+packages=elixir,erlang-debugger,erlang-dev,erlang-eunit,erlang-src,erlang-parsetools,erlang-syntax-tools,erlang-tools,vim-tiny,procps,ca-certificates,python3
 
 mkdir -p "$cache"
 # fd 9 holds the lock; what runs in the chroot closes it (9>&-) so that nothing

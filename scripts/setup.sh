@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what elixir-dap needs on a fresh Debian machine, and nothing that is
 # already there: Erlang/OTP with the debugger app and its sources (the
-# debugger's modules are interpreted from source), Elixir, and python3 for the
+# debugger's modules are interpreted from source) and EUnit (the agent's
+# tests), Elixir, and python3 for the
 # demo client and scripts/test-beam.sh, and vim-tiny for the watcher's editor
 # tests; debootstrap when $ELIXIR_DAP_BEAMS (scripts/test.sh: default
 # "host trixie sid") names a BEAM that runs in a Debian chroot. Rust (cargo) must
 # already be installed.
 set -euo pipefail
 
-packages=(erlang-base erlang-debugger erlang-src erlang-dev erlang-syntax-tools
+packages=(erlang-base erlang-debugger erlang-eunit erlang-src erlang-dev erlang-syntax-tools
           erlang-parsetools erlang-tools erlang-crypto elixir python3)
 missing=()
 for package in "${packages[@]}"; do

@@ -376,6 +376,44 @@ fn evaluate_errors_timeouts_and_the_repl_never_hurt_the_stopped_process() {
     assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
 }
 
+/// A request the agent crashes on is the adapter's fault, not the user's: it
+/// is answered as an internal error (error id 2, shown, with a hint to
+/// report it), and the session goes on. The crash is real: the agent's
+/// `children` request names a struct's fields with `atom_to_binary/2`, which
+/// raises on a map tagged `__struct__` with a key that is not an atom.
+#[test]
+fn an_agent_crash_is_reported_as_internal_not_as_the_users_error() {
+    let mut d = start("Plain.DebugMe.run(2)", &[("step-value", json!({}))], json!({}));
+    let stopped = d.stopped();
+    let thread = stopped["body"]["threadId"].clone();
+    let odd = d.evaluate("%{:__struct__ => :not_a_module, 1 => :one}", None);
+    assert_eq!(odd["success"], true, "{odd}");
+    let reference = odd["body"]["variablesReference"].clone();
+    assert!(reference.as_i64().unwrap() > 0, "{odd}");
+    let crashed = d
+        .dap
+        .request("variables", json!({"variablesReference": reference}), TIMEOUT);
+    assert_eq!(crashed["success"], false, "{crashed}");
+    let error = &crashed["body"]["error"];
+    assert_eq!(error["id"], 2, "not answered as an internal error: {crashed}");
+    assert_eq!(error["showUser"], true, "{crashed}");
+    let message = crashed["message"].as_str().unwrap();
+    assert!(message.starts_with("internal error: "), "{message}");
+    assert!(
+        message.contains("not of your program") && message.contains("report"),
+        "{message}"
+    );
+    // A mistake of the user's is still a user error (id 1)...
+    let typo = d.evaluate("1 +* 2", None);
+    assert_eq!(typo["body"]["error"]["id"], 1, "{typo}");
+    assert_eq!(typo["body"]["error"]["showUser"], true, "{typo}");
+    // ... and the session goes on.
+    assert_eq!(d.evaluate("Enum.sum([1, 2])", None)["body"]["result"], "3");
+    d.clear_breakpoints();
+    d.resume("continue", &thread);
+    assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
+}
+
 #[test]
 fn unverifiable_breakpoints_say_why() {
     let project = fixture("plain");

@@ -1,13 +1,226 @@
-//! Why a request failed: [`RequestError`], which every handler returns.
+//! Why a request failed: [`RequestError`], which every handler returns, and
+//! the one place that turns it into DAP's error response
+//! ([`RequestError::to_response`]).
+//!
+//! Errors are classified by blame, which decides how the client shows them:
+//!
+//! | class | whose fault | `showUser` | error id | logged at |
+//! |---|---|---|---|---|
+//! | [`Blame::User`] | the user's arguments or program (a bad attribute, a compile error) | true | 1 | info |
+//! | [`Blame::Internal`] | ours, or the VM's or the agent's (an agent crash, a timeout, a broken reply) | true, with a hint to report it | 2 | error |
+//! | [`Blame::Silent`] | nobody: expected, e.g. a request racing the end of the session or a resume | false | 3 | debug |
+//!
+//! Which agent failures fall in which class is decided in
+//! [`RequestError::from_agent`]; handlers pick the class of their own errors.
 
-/// Why a request failed. The message is shown to the user as it is, so it
-/// says what was wrong and, for arguments, which attribute.
+use beam::AgentError;
+use dap::Response;
+
+/// Who is to blame for a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    User,
+    Internal,
+    Silent,
+}
+
+impl Blame {
+    /// The `id` of DAP's `Message` in the error response: one per class, so
+    /// a client (or a test) can tell the classes apart without reading text.
+    pub fn error_id(self) -> i64 {
+        match self {
+            Blame::User => 1,
+            Blame::Internal => 2,
+            Blame::Silent => 3,
+        }
+    }
+
+    /// Whether the client should show the error to the user (`showUser`).
+    pub fn show_user(self) -> bool {
+        !matches!(self, Blame::Silent)
+    }
+}
+
+/// What an internal error adds to its message: it is not the user's doing,
+/// and a report helps.
+pub const REPORT_HINT: &str = "this is a fault of elixir-dap or of the debugged VM, not of your program; \
+     please report it with the adapter's log (`--log-file`)";
+
+/// Why a request failed. The message is shown as it is, so it says what was
+/// wrong and, for arguments, which attribute and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// The user's input or program is at fault: bad arguments, compile errors.
     #[error("{0}")]
     User(String),
-    /// Something failed inside the adapter or the VM.
-    #[error("internal error: {0}")]
+    /// Something failed inside the adapter, the agent or the VM.
+    #[error("internal error: {0} ({REPORT_HINT})")]
     Internal(String),
+    /// Expected and not worth showing: a request that raced the end of the
+    /// session, or asked about a thread or value a resume has made out of date.
+    #[error("{0}")]
+    Silent(String),
+}
+
+impl RequestError {
+    pub fn blame(&self) -> Blame {
+        match self {
+            RequestError::User(_) => Blame::User,
+            RequestError::Internal(_) => Blame::Internal,
+            RequestError::Silent(_) => Blame::Silent,
+        }
+    }
+
+    /// The same error, its message rewritten by `f`; the class is kept.
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            RequestError::User(m) => RequestError::User(f(m)),
+            RequestError::Internal(m) => RequestError::Internal(f(m)),
+            RequestError::Silent(m) => RequestError::Silent(f(m)),
+        }
+    }
+
+    /// Classifies a failed agent call. The agent reports a failure of its own
+    /// with a `kind` (see `throw_error/2` in the agent's modules):
+    /// - `exception` (the request crashed in the agent), `internal` and
+    ///   `unknown_request` are ours: internal;
+    /// - `exited` (the process ended meanwhile) and `stale_handle` (a value
+    ///   of a process that has resumed since) are races: silent;
+    /// - every other kind is about what the user asked for (a module that is
+    ///   not loaded, an expression that raised, a thread not paused): user.
+    ///
+    /// A channel that closed means the VM or its agent is gone, which the
+    /// session reports on its own (`exited`, `terminated`): silent. A call the
+    /// agent did not answer in time, or answered with a reply we cannot read,
+    /// is internal.
+    pub fn from_agent(error: AgentError) -> Self {
+        match error {
+            AgentError::Failed { kind, message, .. } => match kind.as_str() {
+                "exception" | "internal" | "unknown_request" => RequestError::Internal(message),
+                "exited" | "stale_handle" => RequestError::Silent(message),
+                _ => RequestError::User(message),
+            },
+            AgentError::Closed => RequestError::Silent(error.to_string()),
+            AgentError::Timeout { .. } | AgentError::Protocol(_) => RequestError::Internal(error.to_string()),
+        }
+    }
+
+    /// DAP's error response to request `seq` (`command`), logged by class:
+    /// the only place error responses are built.
+    pub fn to_response(&self, seq: i64, command: &str) -> Response {
+        let blame = self.blame();
+        let text = self.to_string();
+        match blame {
+            Blame::User => tracing::info!(command, error = %text, "request failed"),
+            Blame::Internal => tracing::error!(command, error = %text, "request failed (internal)"),
+            Blame::Silent => tracing::debug!(command, error = %text, "request failed (expected)"),
+        }
+        Response::error(seq, command, blame.error_id(), &text, blame.show_user())
+    }
+}
+
+impl From<AgentError> for RequestError {
+    fn from(error: AgentError) -> Self {
+        RequestError::from_agent(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::time::Duration;
+
+    fn failed(kind: &str) -> AgentError {
+        AgentError::Failed {
+            kind: kind.into(),
+            message: format!("the {kind} message"),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn agent_failures_are_classified_by_kind() {
+        for (kind, blame) in [
+            ("exception", Blame::Internal),
+            ("internal", Blame::Internal),
+            ("unknown_request", Blame::Internal),
+            ("exited", Blame::Silent),
+            ("stale_handle", Blame::Silent),
+            ("not_paused", Blame::User),
+            ("evaluation_failed", Blame::User),
+            ("unknown_name", Blame::User),
+            ("no_debug_info", Blame::User),
+        ] {
+            let error = RequestError::from_agent(failed(kind));
+            assert_eq!(error.blame(), blame, "kind {kind}");
+            assert!(error.to_string().contains(&format!("the {kind} message")), "{error}");
+        }
+    }
+
+    #[test]
+    fn channel_failures_are_internal_unless_the_vm_is_gone() {
+        assert_eq!(RequestError::from_agent(AgentError::Closed).blame(), Blame::Silent);
+        let timeout = AgentError::Timeout {
+            request: "stack".into(),
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(RequestError::from_agent(timeout).blame(), Blame::Internal);
+        let protocol = AgentError::Protocol("no reply".into());
+        assert_eq!(RequestError::from(protocol).blame(), Blame::Internal);
+    }
+
+    fn error_body(error: &RequestError) -> (Value, Option<String>) {
+        let response = error.to_response(7, "variables");
+        assert!(!response.success);
+        assert_eq!((response.request_seq, response.command.as_str()), (7, "variables"));
+        (response.body.unwrap_or_default()["error"].clone(), response.message)
+    }
+
+    /// A user error is shown as it is; a silent one is not shown.
+    #[test]
+    fn user_and_silent_errors_keep_their_text() {
+        for (error, id, shown) in [
+            (RequestError::User("`projectDir`: expected a string".into()), 1, true),
+            (
+                RequestError::Silent("variables: cancelled by `disconnect`".into()),
+                3,
+                false,
+            ),
+        ] {
+            let text = error.to_string();
+            let (body, message) = error_body(&error);
+            assert_eq!(body, json!({ "id": id, "format": text, "showUser": shown }));
+            assert_eq!(message, Some(text));
+        }
+    }
+
+    #[test]
+    fn an_internal_error_is_shown_with_a_hint_to_report_it_and_never_blames_the_user() {
+        let crash = RequestError::from_agent(failed("exception"));
+        let (error, message) = error_body(&crash);
+        assert_eq!(error["id"], 2);
+        assert_eq!(error["showUser"], true);
+        let text = error["format"].as_str().unwrap_or_default();
+        assert!(text.starts_with("internal error: the exception message"), "{text}");
+        assert!(
+            text.contains("not of your program") && text.contains("report"),
+            "{text}"
+        );
+        assert_eq!(message.as_deref(), Some(text));
+    }
+
+    #[test]
+    fn rewording_keeps_the_class() {
+        for error in [
+            RequestError::User("a".into()),
+            RequestError::Internal("a".into()),
+            RequestError::Silent("a".into()),
+        ] {
+            let blame = error.blame();
+            let reworded = error.map_message(|m| format!("{m} (while b)"));
+            assert_eq!(reworded.blame(), blame);
+            assert!(reworded.to_string().contains("a (while b)"));
+        }
+    }
 }

@@ -47,12 +47,12 @@ use crate::debugger::threads::ThreadTable;
 use crate::debugger::{self, Debugger, DebuggerConfig};
 pub use crate::error::RequestError;
 use crate::launch::LaunchConfig;
-use beam::term::{self, TermExt};
+use beam::protocol;
 use beam::{AgentError, AgentEvent, Debuggee, DebuggeeEvent, OutputStream, VmSpec};
 use dap::types::{
     Capabilities, DisconnectArguments, ExitedEventBody, InitializeArguments, OutputCategory, ProcessEventBody,
 };
-use dap::{parse_arguments, Incoming, Positions, Request, Response};
+use dap::{parse_arguments, Command, Incoming, Positions, Request, Response};
 use events::pump_vm_events;
 use inbox::{Inbox, Interrupt, Work};
 use serde_json::{json, Value};
@@ -97,32 +97,10 @@ pub enum Flow {
     End,
 }
 
-/// Every command [`Session::dispatch`] handles. Capabilities advertised in
-/// `initialize` must only name requests listed here (checked by a test).
-pub const SUPPORTED_COMMANDS: &[&str] = &[
-    "initialize",
-    "launch",
-    "attach",
-    "configurationDone",
-    "disconnect",
-    "terminate",
-    "threads",
-    "setBreakpoints",
-    "setFunctionBreakpoints",
-    "setExceptionBreakpoints",
-    "stackTrace",
-    "scopes",
-    "variables",
-    "evaluate",
-    "continue",
-    "next",
-    "stepIn",
-    "stepOut",
-    "pause",
-    "modules",
-    "loadedSources",
-    "reloadCode",
-];
+/// Every command [`Session::dispatch`] handles: all of [`Command`], one
+/// exhaustive `match`. Capabilities advertised in `initialize` must only
+/// name requests listed here (checked by a test).
+pub const SUPPORTED_COMMANDS: [Command; 22] = Command::ALL;
 
 pub fn capabilities() -> Capabilities {
     Capabilities {
@@ -147,15 +125,22 @@ struct Launching {
     break_on_dbg: bool,
     compile_started: std::time::SystemTime,
     progress: Option<String>,
-    loaded: oneshot::Receiver<Result<eetf::Term, AgentError>>,
+    loaded: oneshot::Receiver<Result<protocol::ProjectLoaded, AgentError>>,
 }
 
 /// The result of loading the project, as the launch's background call ends.
-type Loaded = Result<Result<eetf::Term, AgentError>, oneshot::error::RecvError>;
+type Loaded = Result<Result<protocol::ProjectLoaded, AgentError>, oneshot::error::RecvError>;
 
 /// Requests answered while the project is still loading; every other request
 /// waits for the launch to finish first.
-const ANSWERED_WHILE_LOADING: &[&str] = &["initialize", "launch", "attach", "disconnect", "terminate", "threads"];
+const ANSWERED_WHILE_LOADING: &[Command] = &[
+    Command::Initialize,
+    Command::Launch,
+    Command::Attach,
+    Command::Disconnect,
+    Command::Terminate,
+    Command::Threads,
+];
 
 /// The program launched in this session.
 struct Program {
@@ -319,8 +304,8 @@ impl Session {
         drop(std::mem::take(&mut self.later));
         for (seq, command) in std::mem::take(&mut self.later_pending) {
             tracing::info!(%command, by, "request cancelled");
-            self.client
-                .respond(Response::error(seq, &command, &format!("{command}: cancelled by {by}")));
+            let error = RequestError::Silent(format!("{command}: cancelled by {by}"));
+            self.client.respond(error.to_response(seq, &command));
         }
     }
 
@@ -329,7 +314,9 @@ impl Session {
     async fn serve(&mut self, mut request: Request, inbox: &mut Inbox) -> Flow {
         tracing::debug!(seq = request.seq, command = %request.command, "request");
         self.client.positions().from_client(&mut request);
-        if self.launching.is_some() && !ANSWERED_WHILE_LOADING.contains(&request.command.as_str()) {
+        let waits_for_launch =
+            !matches!(Command::parse(&request.command), Some(c) if ANSWERED_WHILE_LOADING.contains(&c));
+        if self.launching.is_some() && waits_for_launch {
             // A request that needs the loaded program waits for it.
             if let Err(interrupt) = inbox.race(self.await_launch()).await {
                 return self.interrupted(&request, interrupt).await;
@@ -359,11 +346,8 @@ impl Session {
         self.cancelled(&request.command);
         let by = interrupt.describe();
         tracing::info!(command = %request.command, by, "request cancelled");
-        self.client.respond(Response::error(
-            request.seq,
-            &request.command,
-            &format!("{}: cancelled by {by}", request.command),
-        ));
+        let error = RequestError::Silent(format!("{}: cancelled by {by}", request.command));
+        self.client.respond(error.to_response(request.seq, &request.command));
         self.on_interrupt(interrupt).await
     }
 
@@ -419,8 +403,8 @@ impl Session {
             Some(seq) => {
                 let command = command.unwrap_or_default();
                 tracing::warn!(seq, %reason, "malformed request");
-                self.client
-                    .respond(Response::error(seq, &command, &format!("malformed request: {reason}")));
+                let error = RequestError::User(format!("malformed request: {reason}"));
+                self.client.respond(error.to_response(seq, &command));
             }
             None => {
                 tracing::warn!(%reason, "skipped a message without a readable seq");
@@ -440,7 +424,7 @@ impl Session {
                     .and_then(Value::as_str)
                     .unwrap_or("failed")
                     .to_owned();
-                let mut response = Response::error(request.seq, &request.command, &message);
+                let mut response = RequestError::User(message).to_response(request.seq, &request.command);
                 if let Some(Value::Object(mut error)) = response.body.take() {
                     // The `codeReloaded` event and a console line report it
                     // already: VS Code would show this as a second notification.
@@ -455,11 +439,7 @@ impl Session {
             Ok(body) => self
                 .client
                 .respond(Response::success(request.seq, &request.command, body)),
-            Err(error) => {
-                tracing::info!(command = %request.command, %error, "request failed");
-                self.client
-                    .respond(Response::error(request.seq, &request.command, &error.to_string()));
-            }
+            Err(error) => self.client.respond(error.to_response(request.seq, &request.command)),
         }
         // Events held while a resume was answered follow its response.
         if let Some(debugger) = &self.debugger {
@@ -474,78 +454,64 @@ impl Session {
     }
 
     async fn dispatch(&mut self, request: &Request) -> Handled {
-        match request.command.as_str() {
-            "initialize" => self.initialize(&request.arguments),
-            "launch" => self.launch(&request.arguments).await,
-            "attach" => self.attach(&request.arguments).await,
-            "configurationDone" => self.configuration_done().await,
-            "disconnect" => self.disconnect(&request.arguments).await,
-            "terminate" => self.terminate(),
-            "setExceptionBreakpoints" => Ok(None),
-            "threads" => match &self.debugger {
+        let Some(command) = Command::parse(&request.command) else {
+            return Err(RequestError::User(format!("unknown request `{}`", request.command)));
+        };
+        let name = command.name();
+        let arguments = &request.arguments;
+        match command {
+            Command::Initialize => self.initialize(arguments),
+            Command::Launch => self.launch(arguments).await,
+            Command::Attach => self.attach(arguments).await,
+            Command::ConfigurationDone => self.configuration_done().await,
+            Command::Disconnect => self.disconnect(arguments).await,
+            Command::Terminate => self.terminate(),
+            Command::SetExceptionBreakpoints => Ok(None),
+            Command::Threads => match &self.debugger {
                 Some(debugger) => debugger.threads().map(Some),
                 None => Ok(Some(json!({ "threads": [] }))),
             },
-            "setBreakpoints" if self.runs_without_debugging() => Ok(Some(unverified_breakpoints(&request.arguments))),
-            "setBreakpoints" => self
-                .debugger(&request.command)?
-                .set_breakpoints(&request.arguments)
-                .await
-                .map(Some),
-            "setFunctionBreakpoints" => self
-                .debugger(&request.command)?
-                .set_function_breakpoints(&request.arguments)
-                .await
-                .map(Some),
+            Command::SetBreakpoints if self.runs_without_debugging() => Ok(Some(unverified_breakpoints(arguments))),
+            Command::SetBreakpoints => self.debugger(name)?.set_breakpoints(arguments).await.map(Some),
+            Command::SetFunctionBreakpoints => self.debugger(name)?.set_function_breakpoints(arguments).await.map(Some),
             // Answered by a task of their own (`answer_later`); here only
             // when called directly.
-            "stackTrace" | "variables" | "evaluate" => match self.answer_later(request) {
+            Command::StackTrace | Command::Variables | Command::Evaluate => match self.answer_later(request) {
                 Some(later) => later?.await.map(Some),
                 None => Ok(None),
             },
-            "scopes" => self.debugger(&request.command)?.scopes(&request.arguments).map(Some),
-            "continue" | "next" | "stepIn" | "stepOut" => {
-                let command = request.command.clone();
-                self.debugger(&command)?
-                    .resume(&command, &request.arguments)
-                    .await
-                    .map(non_null)
+            Command::Scopes => self.debugger(name)?.scopes(arguments).map(Some),
+            Command::Continue | Command::Next | Command::StepIn | Command::StepOut => {
+                self.debugger(name)?.resume(name, arguments).await.map(non_null)
             }
-            "pause" => self
-                .debugger(&request.command)?
-                .pause(&request.arguments)
-                .await
-                .map(non_null),
-            "modules" => match &self.debugger {
+            Command::Pause => self.debugger(name)?.pause(arguments).await.map(non_null),
+            Command::Modules => match &self.debugger {
                 Some(debugger) => debugger.modules().map(Some),
                 None => Ok(Some(json!({ "modules": [], "totalModules": 0 }))),
             },
-            "loadedSources" => match &self.debugger {
+            Command::LoadedSources => match &self.debugger {
                 Some(debugger) => debugger.loaded_sources().map(Some),
                 None => Ok(Some(json!({ "sources": [] }))),
             },
-            "reloadCode" => {
-                if request.arguments.get("files").is_none()
-                    && request.arguments.get("dryRun") != Some(&Value::Bool(true))
-                {
+            Command::ReloadCode => {
+                if arguments.get("files").is_none() && arguments.get("dryRun") != Some(&Value::Bool(true)) {
                     self.forget_pending_saves();
                 }
-                self.reload_code(&request.arguments, "request").await.map(Some)
+                self.reload_code(arguments, "request").await.map(Some)
             }
-            other => Err(RequestError::User(format!("unknown request `{other}`"))),
         }
     }
 
     /// The requests answered by a task of their own (see the module's docs);
     /// `None` for the others.
     fn answer_later(&mut self, request: &Request) -> Option<Result<debugger::Later, RequestError>> {
-        let command = request.command.as_str();
-        if !matches!(command, "stackTrace" | "variables" | "evaluate") {
+        let command = Command::parse(&request.command)?;
+        if !matches!(command, Command::StackTrace | Command::Variables | Command::Evaluate) {
             return None;
         }
-        Some(self.debugger(command).and_then(|debugger| match command {
-            "stackTrace" => debugger.stack_trace(&request.arguments),
-            "variables" => debugger.variables(&request.arguments),
+        Some(self.debugger(command.name()).and_then(|debugger| match command {
+            Command::StackTrace => debugger.stack_trace(&request.arguments),
+            Command::Variables => debugger.variables(&request.arguments),
             _ => debugger.evaluate(&request.arguments),
         }))
     }

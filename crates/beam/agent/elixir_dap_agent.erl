@@ -16,12 +16,27 @@
 %% other process the program started, in whatever group or session.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_agent).
--export([main/0, attached/1, send_event/2, format_exception/3, diagnostic/1]).
+-export([main/0, attached/1]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
+-import(elixir_dap_util, [send_event/2, format_exception/3, diagnostic/1]).
+
+%% Every agent module, loaded before the first request (see main_launched/0)
+%% and taken out of a node attached to when the session leaves it
+%% (leave_node/1).
+-define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
+                  elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
+                  elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile,
+                  elixir_dap_release]).
 
 %% sock: the TCP socket, or {relay, Helper} in a node attached to (see
 %% elixir_dap_attach). found: what an attached node ran before us.
 -record(state, {sock, detached = false, found}).
 
+-spec main() -> no_return().
 main() ->
     case os:getenv("ELIXIR_DAP_REMOTE_NODE") of
         false -> main_launched();
@@ -34,15 +49,19 @@ helper() ->
     Token = list_to_binary(os:getenv("ELIXIR_DAP_TOKEN")),
     [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_PORT", "ELIXIR_DAP_TOKEN",
                                  "ELIXIR_DAP_AGENT_DIR", "ELIXIR_DAP_OWN_GROUP"]],
-    elixir_dap_attach:helper(Port, Token).
+    %% The helper spawns attached/1 in the node: handed over, so that the
+    %% helper's module does not call this one back.
+    elixir_dap_attach:helper(Port, Token, {?MODULE, attached}).
 
 %% The agent in a node attached to, spawned there by the helper, whose
 %% process relays the channel's frames.
+-spec attached(pid()) -> no_return().
 attached(Helper) ->
     register(?MODULE, self()),
+    ok = elixir_dap_tables:ensure(),
     erlang:monitor(process, Helper),
     put(own_group, false),
-    Found = elixir_dap_attach:found(),
+    Found = elixir_dap_backend:found(),
     Helper ! {elixir_dap_attached, self(), system_info()},
     loop(#state{sock = {relay, Helper}, found = Found}).
 
@@ -57,8 +76,8 @@ main_launched() ->
     %% Requests are decoded with binary_to_term(_, [safe]), which accepts
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
-    [code:ensure_loaded(M) || M <- [elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                                     elixir_dap_app_compile, elixir_dap_attach, elixir_dap_release]],
+    [code:ensure_loaded(M) || M <- ?MODULES],
+    ok = elixir_dap_tables:ensure(),
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
         {ok, Sock} ->
@@ -112,7 +131,7 @@ handle_frame(Frame, State) ->
             %% Requests run in their own process so the channel stays
             %% responsive while Mix compiles or a task runs.
             Agent = self(),
-            spawn(elixir_dap_reload:internal(fun() -> Agent ! {send, {reply, Id, execute(Request)}} end)),
+            spawn(elixir_dap_util:internal(fun() -> Agent ! {send, {reply, Id, execute(Request)}} end)),
             State;
         {cast, {halt, Status}} when is_integer(Status) ->
             %% The adapter kills whatever the program left in the group.
@@ -154,16 +173,11 @@ send_term(Sock, Term) ->
 %% whatever still runs it): by the helper when it is there to see the end
 %% (`detached`), else by a process running none of our code.
 leave_node(Reason) ->
-    Modules = [?MODULE, elixir_dap_attach, elixir_dap_debugger, elixir_dap_reload, elixir_dap_dbg,
-               elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_release],
+    Modules = [?MODULE | ?MODULES],
     unregister(?MODULE),
     [code:delete(M) || M <- Modules],
     Reason =:= detached orelse spawn(lists, foreach, [fun code:purge/1, Modules]),
     exit(Reason).
-
-send_event(Name, Data) ->
-    ?MODULE ! {send, {event, Name, Data}},
-    ok.
 
 log(Format, Args) ->
     io:format(standard_error, "elixir-dap agent: " ++ Format ++ "~n", Args).
@@ -188,35 +202,35 @@ handle({load_project, Opts}) ->
     load_project(Opts);
 handle({run_task, Opts}) ->
     run_task(Opts);
-%% The debugger: see elixir_dap_debugger for each request.
+%% The debugger: see elixir_dap_backend for each request.
 handle({debugger_start, StackTraceMode}) ->
-    elixir_dap_debugger:ensure_started(StackTraceMode);
+    elixir_dap_backend:ensure_started(StackTraceMode);
 handle(list_modules) ->
-    elixir_dap_debugger:list_modules();
+    elixir_dap_project:list_modules();
 handle({interpret, Modules}) ->
-    elixir_dap_debugger:interpret(Modules);
+    elixir_dap_backend:interpret(Modules);
 handle({interpret_running, Modules}) ->
-    elixir_dap_debugger:interpret_running(Modules);
+    elixir_dap_backend:interpret_running(Modules);
 handle({breakable_lines, Module}) ->
-    elixir_dap_debugger:breakable_lines(Module);
+    elixir_dap_backend:breakable_lines(Module);
 handle({function_lines, Module, Function, Arity}) ->
-    elixir_dap_debugger:function_lines(Module, Function, Arity);
+    elixir_dap_backend:function_lines(Module, Function, Arity);
 handle({set_breakpoints, Module, Breakpoints}) ->
-    elixir_dap_debugger:set_breakpoints(Module, Breakpoints);
+    elixir_dap_backend:set_breakpoints(Module, Breakpoints);
 handle({command, Pid, Command}) ->
-    elixir_dap_debugger:command(Pid, Command);
+    elixir_dap_backend:command(Pid, Command);
 handle({stack, Pid}) ->
-    elixir_dap_debugger:stack(Pid);
+    elixir_dap_backend:stack(Pid);
 handle({frame_variables, Pid, Level}) ->
-    elixir_dap_debugger:frame_variables(Pid, Level);
+    elixir_dap_backend:frame_variables(Pid, Level);
 handle({process_variables, Pid}) ->
-    elixir_dap_debugger:process_variables(Pid);
+    elixir_dap_values:process_variables(Pid);
 handle({children, Handle, Start, Count}) ->
-    elixir_dap_debugger:children(Handle, Start, Count);
+    elixir_dap_values:children(Handle, Start, Count);
 handle({evaluate, Target, Level, Expression, Timeout, Context}) ->
-    elixir_dap_debugger:evaluate(Target, Level, Expression, Timeout, Context);
+    elixir_dap_backend:evaluate(Target, Level, Expression, Timeout, Context);
 handle({check_expressions, Breakpoints}) ->
-    elixir_dap_debugger:check_expressions(Breakpoints);
+    elixir_dap_expr:check_expressions(Breakpoints);
 %% Processes paused in a `dbg` call: see elixir_dap_dbg.
 handle({dbg, Request}) ->
     elixir_dap_dbg:handle(Request);
@@ -306,7 +320,7 @@ compile_manifests() ->
     [#{app_dir => unicode:characters_to_binary(filename:absname(maps:get(App, AppsPaths, Cwd))),
        manifest => unicode:characters_to_binary(
                      filename:join([Build, "lib", atom_to_list(App), ".mix", "compile.elixir"]))}
-     || App <- elixir_dap_debugger:project_apps()].
+     || App <- elixir_dap_project:project_apps()].
 
 %% Elixir 1.15 moved the choice of MIX_ENV into the CLI's state loader.
 cli_state_loader() ->
@@ -380,27 +394,6 @@ compile_failure_message([#{file := File, line := Line, message := Message} | _])
     FirstLine = hd(binary:split(Message, <<"\n">>)),
     iolist_to_binary([<<"compilation failed: ">>, File, <<":">>,
                       integer_to_binary(Line), <<": ">>, FirstLine]).
-
-diagnostic(D) ->
-    {Line, Column} = position(maps:get(position, D, nil)),
-    File = case maps:get(file, D, nil) of
-               nil -> <<"">>;
-               F when is_binary(F) -> F;
-               F when is_list(F) -> unicode:characters_to_binary(F)
-           end,
-    Message = case maps:get(message, D, <<>>) of
-                  M when is_binary(M) -> M;
-                  M -> unicode:characters_to_binary(io_lib:format("~ts", [M]))
-              end,
-    #{file => File, line => Line, column => Column,
-      severity => maps:get(severity, D, error), message => Message}.
-
-%% Mix reports a position as a line, {Line, Column}, a range, or nil,
-%% depending on the Elixir version.
-position(Line) when is_integer(Line) -> {Line, 0};
-position({Line, Column}) when is_integer(Line), is_integer(Column) -> {Line, Column};
-position({{Line, Column}, _End}) when is_integer(Line), is_integer(Column) -> {Line, Column};
-position(_) -> {0, 0}.
 
 %% Runs the Mix task in a process of its own and reports how it ended; the
 %% adapter decides whether the VM halts. The task ends as under Elixir's CLI
@@ -481,10 +474,3 @@ no_halt(Args) ->
     lists:member(<<"--no-halt">>, Args) orelse
         (erlang:function_exported('Elixir.System', no_halt, 0) andalso
          'Elixir.System':no_halt() =:= true).
-
-format_exception(Class, Reason, Stack) ->
-    try
-        'Elixir.Exception':format(Class, Reason, Stack)
-    catch
-        _:_ -> iolist_to_binary(io_lib:format("~p: ~p~n~p", [Class, Reason, Stack]))
-    end.

@@ -7,7 +7,7 @@
 %%   interpreted module through the interpreter's call traps (a `__using__`
 %%   macro whose quote a `def` builds, as Phoenix's `MyAppWeb` does). The
 %%   adapter's own reloads lift those traps while they compile
-%%   (elixir_dap_reload:with_traps_lifted/3); the program's compiles get the
+%%   (elixir_dap_backend:with_traps_lifted/3); the program's compiles get the
 %%   same here: the traps of every interpreted module are lifted when a
 %%   compile starts, and come back when the compiles have stopped.
 %% - A module the program recompiles is loaded natively (Elixir up to 1.18)
@@ -39,6 +39,7 @@
 -record(state, {active = 0, own = 0, interpreted = #{}, lifted = #{}, compiled = #{}, timer = none}).
 
 %% Starts the watcher (once) and adds the tracer to the compiler options.
+-spec install() -> ok.
 install() ->
     case whereis(?SERVER) of
         undefined ->
@@ -53,6 +54,7 @@ install() ->
 
 %% Runs Fun as one of the adapter's own compiles: the program's compile
 %% handling stays out of it.
+-spec own(fun(() -> T)) -> T.
 own(Fun) ->
     Watching = whereis(?SERVER) =/= undefined,
     Watching andalso gen_server:call(?SERVER, {own, 1}, infinity),
@@ -70,6 +72,7 @@ own(Fun) ->
 %% only the modules it reaches at compile time (macros, structs, calls),
 %% so that tests running meanwhile still stop at breakpoints in the code
 %% they call.
+-spec trace(tuple() | atom(), map()) -> ok.
 trace(start, #{file := File}) ->
     call({start, script(File)});
 trace(stop, _Env) ->
@@ -104,9 +107,11 @@ call(Request) ->
 
 %% ---------------------------------------------------------------------------
 
+-spec init([]) -> {ok, #state{}}.
 init([]) ->
     {ok, #state{}}.
 
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, ok, #state{}}.
 handle_call({own, Delta}, _From, State) ->
     {reply, ok, State#state{own = max(0, State#state.own + Delta)}};
 handle_call(_Request, _From, #state{own = Own} = State) when Own > 0 ->
@@ -114,7 +119,7 @@ handle_call(_Request, _From, #state{own = Own} = State) when Own > 0 ->
 handle_call({start, Script}, _From, #state{active = Active, timer = Timer} = State0) ->
     cancel(Timer),
     State = case Active of
-                0 -> State0#state{interpreted = maps:from_list([{M, true} || M <- int:interpreted()])};
+                0 -> State0#state{interpreted = maps:from_list([{M, true} || M <- elixir_dap_backend:interpreted()])};
                 _ -> State0
             end,
     Lifted = case Script of
@@ -128,6 +133,7 @@ handle_call({lift, Module}, _From, #state{interpreted = Interpreted, lifted = Li
         false -> {reply, ok, State}
     end.
 
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
 handle_cast(stop, #state{own = Own} = State) when Own > 0 ->
     {noreply, State};
 handle_cast(stop, #state{active = Active} = State) ->
@@ -140,6 +146,7 @@ handle_cast({compiled, _Module, _File}, #state{own = Own} = State) when Own > 0 
 handle_cast({compiled, Module, File}, #state{compiled = Compiled} = State) ->
     {noreply, State#state{compiled = Compiled#{Module => File}}}.
 
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(quiet, #state{active = 0} = State) ->
     {noreply, burst_done(State)};
 handle_info(_Other, State) ->
@@ -152,16 +159,16 @@ cancel(Timer) -> erlang:cancel_timer(Timer).
 %% code (the compiler's) run natively meanwhile. Returns all lifted.
 lift(Modules, Lifted) ->
     New = [M || M <- Modules, not maps:is_key(M, Lifted)],
-    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- New],
+    elixir_dap_backend:set_traps(New, false),
     maps:merge(Lifted, maps:from_list([{M, true} || M <- New])).
 
 %% The compiles stopped: traps back on the modules still interpreted and
 %% not recompiled (a recompiled module's new code must not trap into its
 %% old interpreted version), then the adapter hears of the recompiled ones.
 burst_done(#state{lifted = Lifted, compiled = Compiled} = State) ->
-    Interpreted = maps:from_list([{M, true} || M <- int:interpreted()]),
-    [erts_debug:breakpoint({M, '_', '_'}, true)
-     || M <- maps:keys(Lifted), maps:is_key(M, Interpreted), not maps:is_key(M, Compiled)],
+    Interpreted = maps:from_list([{M, true} || M <- elixir_dap_backend:interpreted()]),
+    elixir_dap_backend:set_traps([M || M <- maps:keys(Lifted), maps:is_key(M, Interpreted),
+                                       not maps:is_key(M, Compiled)], true),
     case maps:size(Compiled) of
         0 -> ok;
         _ -> report(Compiled)
@@ -173,9 +180,9 @@ burst_done(#state{lifted = Lifted, compiled = Compiled} = State) ->
 %% is loaded (Elixir 1.19+ compiles to disk without loading) and reported.
 report(Compiled) ->
     Modules = maps:keys(Compiled),
-    elixir_dap_reload:forget_overlay(Modules),
+    elixir_dap_util:forget_overlay(Modules),
     [code:ensure_loaded(M) || M <- Modules],
-    elixir_dap_agent:send_event(app_compiled, #{
-        modules => [#{module => M, name => elixir_dap_debugger:module_name(M),
+    elixir_dap_util:send_event(app_compiled, #{
+        modules => [#{module => M, name => elixir_dap_util:module_name(M),
                       source => unicode:characters_to_binary(File)}
                     || {M, File} <- maps:to_list(Compiled)]}).

@@ -9,7 +9,7 @@
 %% starts distribution as a hidden node, connects to the remote node, checks
 %% that both run the same OTP release and Elixir major.minor, loads the
 %% agent's modules into the remote node (code:load_binary/3 over rpc) and
-%% spawns the agent there (elixir_dap_agent:attached/1). It then relays the
+%% spawns the agent there (elixir_dap_agent:attached/1, the entry it is given). It then relays the
 %% channel's frames: TCP frames from the adapter go to the agent as
 %% {elixir_dap_frame, Helper, Frame}, the agent's frames come back the same
 %% way. The hello carries the remote node's information, or the reason the
@@ -24,11 +24,13 @@
 %% purges the agent's modules from the remote node and disconnects.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_attach).
--export([helper/2, found/0, clean_node/1]).
+-export([helper/3, clean_node/1]).
 
 %% Every module the agent loads into the remote node, in load order.
--define(MODULES, [elixir_dap_attach, elixir_dap_agent, elixir_dap_debugger, elixir_dap_reload,
-                  elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_release]).
+-define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
+                  elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
+                  elixir_dap_agent, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
+                  elixir_dap_app_compile, elixir_dap_release]).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
 -define(CONNECT_TIMEOUT, 3000).
@@ -37,7 +39,10 @@
 %% ---------------------------------------------------------------------------
 %% The helper
 
-helper(Port, Token) ->
+%% Entry: {Module, Function} of the agent's entry in the node attached to,
+%% spawned there with this process as its argument (elixir_dap_agent:attached/1).
+-spec helper(inet:port_number(), binary(), {module(), atom()}) -> no_return().
+helper(Port, Token, Entry) ->
     Remote = list_to_atom(os:getenv("ELIXIR_DAP_REMOTE_NODE")),
     Cookie = os:getenv("ELIXIR_DAP_COOKIE"),
     Domain = list_to_atom(os:getenv("ELIXIR_DAP_NAME_DOMAIN", "shortnames")),
@@ -50,7 +55,7 @@ helper(Port, Token) ->
                              [Port, Reason]),
                    erlang:halt(70)
            end,
-    case setup(Remote, Cookie, Domain) of
+    case setup(Remote, Cookie, Domain, Entry) of
         {ok, Agent, Info} ->
             send_frame(Sock, {hello, Token, Info}),
             Ref = erlang:monitor(process, Agent),
@@ -66,7 +71,7 @@ helper(Port, Token) ->
 send_frame(Sock, Term) ->
     ok = gen_tcp:send(Sock, term_to_binary(Term)).
 
-setup(Remote, Cookie, Domain) ->
+setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
     try
         start_distribution(Remote, Domain),
         Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
@@ -81,7 +86,7 @@ setup(Remote, Cookie, Domain) ->
         end,
         [load_remote(Remote, M) || M <- ?MODULES],
         Mode =:= release andalso prepare_release(Remote),
-        Agent = spawn(Remote, elixir_dap_agent, attached, [self()]),
+        Agent = spawn(Remote, EntryModule, EntryFunction, [self()]),
         receive
             {elixir_dap_attached, Agent, Info} ->
                 {ok, Agent, Info#{node => atom_to_binary(node(), utf8), mode => Mode}}
@@ -277,59 +282,15 @@ leave(Remote, Status) ->
 %% ---------------------------------------------------------------------------
 %% The agent's side, in the remote node
 
-%% What the node ran before we came: what detaching must stop or leave.
-found() ->
-    #{iserver => whereis(dbg_iserver) =/= undefined,
-      debugger_loaded => lists:keymember(debugger, 1, application:loaded_applications()),
-      debugger_started => lists:keymember(debugger, 1, application:which_applications()),
-      int_on_path => code:which(int) =/= non_existing}.
-
 %% Leaves the node as found: no breakpoint, nothing interpreted, no paused
 %% process (answers the processes that still run interpreted code: for them
 %% the interpreter stays), none of our processes, tables, generated modules or persistent
 %% terms.
+-spec clean_node(map()) -> #{kept_interpreted := [pid()]}.
 clean_node(Found) ->
-    Iserver = maps:get(iserver, Found),
-    quietly(fun elixir_dap_dbg:detach/0),
-    Kept = case whereis(dbg_iserver) of
-        undefined -> [];
-        _ ->
-            quietly(fun int:no_break/0),
-            quietly(fun() -> int:auto_attach(false) end),
-            quietly(fun int:subscribe/0),
-            [quietly(fun() -> int:continue(Pid) end) || {Pid, _, break, _} <- snapshot()],
-            %% New calls run native code from here on (what int:nn/1 does in
-            %% each module, without telling the meta processes: a meta with
-            %% the module on its stack would kill its process).
-            Interpreted = interpreted(),
-            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
-            %% A process still inside interpreted code runs on there (OTP's
-            %% rule: it keeps the version it runs); stopping the interpreter
-            %% would kill it. Wait a moment for the continued ones to leave
-            %% it; if some stay, the interpreter stays for them.
-            Deadline = erlang:monotonic_time(millisecond) + 1000,
-            case inside_interpreted(Deadline) of
-                [] ->
-                    [quietly(fun() -> int:nn(M) end) || M <- Interpreted],
-                    Iserver orelse stop_iserver(),
-                    [];
-                Busy ->
-                    Busy
-            end
-    end,
-    Kept =:= [] andalso not maps:get(debugger_started, Found) andalso application:stop(debugger),
-    Kept =:= [] andalso not maps:get(debugger_loaded, Found) andalso application:unload(debugger),
-    Kept =:= [] andalso elixir_dap_release:clean(),
-    case maps:get(int_on_path, Found) orelse Kept =/= [] of
-        true -> ok;
-        false ->
-            case code:which(int) of
-                Path when is_list(Path) -> code:del_path(filename:dirname(Path));
-                _ -> ok
-            end
-    end,
-    [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts,
-                                elixir_dap_release],
+    try elixir_dap_dbg:detach() catch _:_ -> ok end,
+    Kept = elixir_dap_backend:leave_node(Found),
+    [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts],
                           Owner <- [ets:info(T, owner)], is_pid(Owner)],
     [exit(Pid, kill) || Name <- [elixir_dap_reload_invalidator], Pid <- [whereis(Name)], is_pid(Pid)],
     %% The reload overlay, ahead of the project's code on the code path
@@ -338,47 +299,10 @@ clean_node(Found) ->
         undefined -> ok;
         Overlay -> code:del_path(Overlay)
     end,
-    %% The modules breakpoint conditions compile to (elixir_dap_debugger).
+    %% The modules breakpoint conditions compile to (elixir_dap_backend_int).
     [begin code:purge(M), code:delete(M), code:purge(M) end
      || {M, _} <- code:all_loaded(), lists:prefix("elixir_dap_cond_", atom_to_list(M))],
     [persistent_term:erase(Key) || {Key, _} <- persistent_term:get(),
                                    is_tuple(Key), tuple_size(Key) =:= 2,
                                    lists:member(element(1, Key), ?MODULES)],
     #{kept_interpreted => Kept}.
-
-%% The processes still in interpreted code (running, waiting in a receive,
-%% or paused) once every status change until Deadline has been seen (the
-%% interpreter sends them to subscribers).
-inside_interpreted(Deadline) ->
-    case [P || {P, _, S, _} <- snapshot(), S =:= running orelse S =:= waiting orelse S =:= break,
-               is_process_alive(P)] of
-        [] -> [];
-        Busy ->
-            Left = Deadline - erlang:monotonic_time(millisecond),
-            receive
-                {int, {new_status, _, _, _}} -> inside_interpreted(Deadline)
-            after max(0, Left) -> Busy
-            end
-    end.
-
-%% A clean-up step that may fail (the interpreter stopping under us) without
-%% stopping the others.
-quietly(Fun) ->
-    try Fun() catch _:_ -> ok end.
-
-snapshot() ->
-    try int:snapshot() catch _:_ -> [] end.
-
-interpreted() ->
-    try int:interpreted() catch _:_ -> [] end.
-
-stop_iserver() ->
-    case whereis(dbg_iserver) of
-        undefined -> ok;
-        Pid ->
-            Ref = erlang:monitor(process, Pid),
-            dbg_iserver:stop(),
-            receive {'DOWN', Ref, process, Pid, _} -> ok
-            after 2000 -> exit(Pid, kill)
-            end
-    end.

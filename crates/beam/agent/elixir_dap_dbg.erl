@@ -23,12 +23,16 @@
 %% process stops again before the next stage, showing the value so far.
 %%
 %% Requests (wrapped by the adapter as {dbg, Request}) have the shapes of
-%% elixir_dap_debugger's: {stack, Pid}, {frame_variables, Pid, Level},
+%% elixir_dap_backend's: {stack, Pid}, {frame_variables, Pid, Level},
 %% {evaluate, Pid, Level, Expression, Timeout}, {command, Pid, continue | next}.
 %% Level 0 is the frame of the `dbg` call itself; callers have the
 %% interpreter's levels (interpreted processes) or 1..N (native ones).
 -module(elixir_dap_dbg).
 -export([configure/1, detach/0, dbg/4, break/3, step/6, handle/1]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
 
 -define(ENABLED, {?MODULE, enabled}).
 -define(DBG_LEVEL, 0).
@@ -42,6 +46,7 @@
 %% Set-up (before Mix compiles the project)
 
 %% Returns enabled | disabled | unsupported (an Elixir without dbg/2).
+-spec configure(boolean()) -> {ok, enabled | unsupported | disabled}.
 configure(true) ->
     _ = code:ensure_loaded('Elixir.Macro'),
     _ = code:ensure_loaded('Elixir.Macro.Env'),
@@ -61,6 +66,7 @@ configure(_) ->
 %% The adapter let the program run on without it: later `dbg` calls only
 %% print, and processes paused in one now run on (nobody is left to resume
 %% them).
+-spec detach() -> ok.
 detach() ->
     persistent_term:put(?ENABLED, false),
     [Pid ! {?MODULE, resume, continue} || Pid <- erlang:processes(),
@@ -77,6 +83,7 @@ detach() ->
 %%     <Macro.dbg's code, with before each stage after the first:
 %%      dbg_mode = elixir_dap_dbg.step(dbg_mode, binding(), dbg_env, Line, value, <more?>)>
 %% The variables are in this module's context: binding() does not see them.
+-spec dbg(term(), list(), map(), pos_integer()) -> term().
 dbg(Code, Options, Env, _Expansion) ->
     EnvVar = {dbg_env, [], ?MODULE},
     Mode = {dbg_mode, [], ?MODULE},
@@ -178,6 +185,7 @@ insert_step(Expr, Spec, Seen) ->
 
 %% At the `dbg` call. Returns next (the user stepped: stop before the next
 %% stage of a pipeline) or continue.
+-spec break([{atom(), term()}], map(), boolean()) -> next | continue.
 break(Binding, Env, More) ->
     case stops() of
         true ->
@@ -188,6 +196,7 @@ break(Binding, Env, More) ->
     end.
 
 %% Before a stage of a pipeline; Value is the pipeline's value so far.
+-spec step(next | continue, [{atom(), term()}], map(), pos_integer(), term(), boolean()) -> next | continue.
 step(next, Binding, Env, Line, Value, More) ->
     case stops() of
         true ->
@@ -201,7 +210,7 @@ step(_Mode, _Binding, _Env, _Line, _Value, _More) ->
 
 stops() ->
     persistent_term:get(?ENABLED, false) andalso whereis(elixir_dap_agent) =/= undefined
-        andalso not compiling() andalso not elixir_dap_debugger:skips_breakpoints(self()).
+        andalso not compiling() andalso not elixir_dap_backend:skips_breakpoints(self()).
 
 %% A `dbg` in a module body runs while the project compiles (at launch, or in
 %% a reload), when the adapter is busy waiting for the compiler: it only
@@ -217,12 +226,12 @@ pause(Binding, Env, Stack, Step) ->
     State = Step#{binding => Binding, env => Env, top => Top,
                   native => native_frames(Stack, Env)},
     Self = self(),
-    Stopped = #{pid => Self, name => elixir_dap_debugger:thread_name(Self),
+    Stopped = #{pid => Self, name => elixir_dap_util:thread_name(Self),
                 module => maps:get(module, Top), line => maps:get(line, Top),
                 source => maps:get(source, Top), function => maps:get(name, Top),
                 %% Before a pipeline's next stage, after `next`.
                 stepping => maps:is_key(value, Step)},
-    case elixir_dap_debugger:evaluation_paused(Self, Stopped) of
+    case elixir_dap_backend:evaluation_paused(Self, Stopped) of
         %% An evaluation that ran out of time: it is being killed.
         killed -> receive after infinity -> continue end;
         Announced -> wait(State#{announce => Announced})
@@ -235,7 +244,7 @@ pause(Binding, Env, Stack, Step) ->
 wait(#{announce := Stopped} = State) ->
     case persistent_term:get(?ENABLED, false) of
         true ->
-            elixir_dap_agent:send_event(dbg_stopped, Stopped),
+            elixir_dap_util:send_event(dbg_stopped, Stopped),
             wait(maps:remove(announce, State));
         false ->
             continue
@@ -251,7 +260,7 @@ wait(State) ->
 
 %% Tells the adapter when the process exits, so its thread goes away (an
 %% interpreted process that stopped at a breakpoint is reported by
-%% elixir_dap_debugger too; the adapter ignores the second report).
+%% elixir_dap_backend_int too; the adapter ignores the second report).
 watch_exit() ->
     case get({?MODULE, watcher}) of
         undefined ->
@@ -260,7 +269,7 @@ watch_exit() ->
                                     Ref = erlang:monitor(process, Self),
                                     receive
                                         {'DOWN', Ref, process, Self, Reason} ->
-                                            elixir_dap_agent:send_event(
+                                            elixir_dap_util:send_event(
                                               thread_exited,
                                               #{pid => Self,
                                                 reason => iolist_to_binary(io_lib:format("~0p", [Reason]))})
@@ -315,11 +324,11 @@ native_frame(Level, {M, F, A, Location}) ->
                 Args -> length(Args)
             end,
     #{level => Level, module => M, module_name => module_name(M), function => atom_to_binary(F, utf8),
-      arity => Arity, name => elixir_dap_debugger:frame_name(M, F, Arity),
+      arity => Arity, name => elixir_dap_backend:frame_name(M, F, Arity),
       line => proplists:get_value(line, Location, 0), source => source_of(M, Location)}.
 
 source_of(Module, Location) ->
-    Compiled = case elixir_dap_debugger:module_source(Module) of
+    Compiled = case elixir_dap_project:module_source(Module) of
                    none -> undefined;
                    Source -> Source
                end,
@@ -340,25 +349,26 @@ existing(Path) ->
 %% ---------------------------------------------------------------------------
 %% Requests from the adapter about a paused process
 
+-spec handle(tuple()) -> {ok, term()} | {error, map()}.
 handle({stack, Pid}) ->
     #{top := Top, native := Native} = state(Pid),
-    Callers = case meta(Pid) of
-                  {ok, Meta} -> interpreted_callers(Meta);
+    Callers = case elixir_dap_backend:meta_of(Pid) of
+                  {ok, Meta} -> elixir_dap_backend:interpreted_callers(Meta);
                   none -> Native
               end,
     {ok, [Top | Callers]};
 handle({frame_variables, Pid, ?DBG_LEVEL}) ->
     #{binding := Binding} = State = state(Pid),
     Piped = case State of
-                #{value := Value} -> [elixir_dap_debugger:variable(Pid, <<"(pipe value)">>, Value)];
+                #{value := Value} -> [elixir_dap_values:variable(Pid, <<"(pipe value)">>, Value)];
                 _ -> []
             end,
-    {ok, Piped ++ [elixir_dap_debugger:variable(Pid, atom_to_binary(Name, utf8), Value)
+    {ok, Piped ++ [elixir_dap_values:variable(Pid, atom_to_binary(Name, utf8), Value)
                    || {Name, Value} <- Binding, is_atom(Name)]};
 handle({frame_variables, Pid, Level}) ->
     _ = state(Pid),
-    case meta(Pid) of
-        {ok, _} -> elixir_dap_debugger:frame_variables(Pid, Level);
+    case elixir_dap_backend:meta_of(Pid) of
+        {ok, _} -> elixir_dap_backend:frame_variables(Pid, Level);
         none -> {ok, []}
     end;
 handle({evaluate, Pid, ?DBG_LEVEL, Expression, Timeout, Context}) ->
@@ -366,8 +376,8 @@ handle({evaluate, Pid, ?DBG_LEVEL, Expression, Timeout, Context}) ->
     evaluate(Pid, Expression, Binding, Env, Timeout, Context);
 handle({evaluate, Pid, Level, Expression, Timeout, Context}) ->
     _ = state(Pid),
-    case meta(Pid) of
-        {ok, _} -> elixir_dap_debugger:evaluate(Pid, Level, Expression, Timeout, Context);
+    case elixir_dap_backend:meta_of(Pid) of
+        {ok, _} -> elixir_dap_backend:evaluate(Pid, Level, Expression, Timeout, Context);
         none -> evaluate(Pid, Expression, [], [], Timeout, Context)
     end;
 handle({command, Pid, Command}) when Command =:= continue; Command =:= next ->
@@ -376,7 +386,7 @@ handle({command, Pid, Command}) when Command =:= continue; Command =:= next ->
                true -> next;
                false -> continue
            end,
-    elixir_dap_debugger:release(Pid),
+    elixir_dap_values:release(Pid),
     Pid ! {?MODULE, resume, Mode},
     %% Whether the process will stop again, before the pipeline's next stage.
     {ok, #{stepping => Mode =:= next}};
@@ -406,32 +416,11 @@ state(Pid) when is_pid(Pid) ->
             throw_error(not_paused, io_lib:format("~ts is not paused in a dbg call", [pid_text(Pid)]))
     end.
 
-%% The interpreter's meta process, when Pid runs interpreted code.
-meta(Pid) ->
-    try dbg_iserver:safe_call({get_meta, Pid}) of
-        {ok, Meta} -> {ok, Meta};
-        _ -> none
-    catch
-        _:_ -> none
-    end.
-
-%% The interpreted frames below the `dbg` call. The interpreter's innermost
-%% frame is the call of break/2 itself, made from the function that called
-%% `dbg`, which the frame of level 0 already shows: both are left out.
-interpreted_callers(Meta) ->
-    Backtrace = try int:meta(Meta, backtrace, all) catch _:_ -> [] end,
-    Callers = case Backtrace of
-                  [{_, {?MODULE, break, _}}, _Caller | Rest] -> Rest;
-                  [_Caller | Rest] -> Rest;
-                  [] -> []
-              end,
-    [elixir_dap_debugger:caller_frame(Meta, Level, Mfa) || {Level, Mfa} <- Callers].
-
 %% Evaluates an expression with the binding and environment of the `dbg`
 %% call (its aliases and imports apply), in a fresh process with a timeout
-%% (see elixir_dap_debugger:run_evaluation/5).
+%% (see elixir_dap_backend:run_evaluation/5).
 evaluate(Pid, Expression, Binding, Env, Timeout, Context) ->
-    elixir_dap_debugger:run_evaluation(Pid, Expression, fun() -> eval(Expression, Binding, Env) end,
+    elixir_dap_backend:run_evaluation(Pid, Expression, fun() -> eval(Expression, Binding, Env) end,
                                        Timeout, Context).
 
 eval(Expression, Binding, Env) ->
@@ -439,7 +428,7 @@ eval(Expression, Binding, Env) ->
         {Value, _} -> {ok, Value}
     catch
         Class:Reason:Stack ->
-            Text = iolist_to_binary(elixir_dap_agent:format_exception(Class, Reason, Stack)),
+            Text = iolist_to_binary(elixir_dap_util:format_exception(Class, Reason, Stack)),
             {error, hd(binary:split(Text, <<"\n">>))}
     end.
 

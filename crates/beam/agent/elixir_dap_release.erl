@@ -18,12 +18,13 @@
 %%                        records. The result is put in the node
 %%                        ({elixir_dap_release, project}, a persistent term
 %%                        erased on detach).
-%%   list_modules/0       the project's modules, with their sources here.
+%%   list_modules/0       the project's modules, with their sources here
+%%                        (elixir_dap_project:list_modules/0 asks).
 %%   object_code/1        the full object code of a module, from the helper
-%%                        (or kept from a reload: keep/2), MD5-checked.
-%%   interpret/1          hands a module to the interpreter with object code
-%%                        and source text from the helper (no file on the
-%%                        node: elixir_dap_debugger:interpret_shipped/5).
+%%                        (or kept from a reload), MD5-checked.
+%%   shipped_code/1       object code and source text from the helper, for
+%%                        the interpreter (no file on the node:
+%%                        elixir_dap_backend:interpret_shipped/5).
 %%   ship_debugger/0      loads the helper's `debugger` modules and
 %%                        application spec when the node lacks them;
 %%                        clean/0 takes them out again on detach.
@@ -31,11 +32,28 @@
 %%                        compiles the files (compile_wave/1), the node keeps
 %%                        the object code in memory (no file on the node
 %%                        holds it) for interpretation and rollback.
+%% Every agent module may ask this one; it asks none of them but
+%% elixir_dap_util and elixir_dap_tables (no call cycle).
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_release).
 -export([prepare/2, node_modules/1, debugger_code/0, read_file/1, compile_wave/1]).
--export([project/0, helper/0, list_modules/0, object_code/1, interpret/1, loaded_object_code/1,
+-export([project/0, list_modules/0, object_code/1, shipped_code/1, source_text/1, loaded_object_code/1,
          compile_remote/2, ship_debugger/0, clean/0]).
+-export_type([project/0]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
+-import(elixir_dap_util, [module_name/1, throw_error/2]).
+
+%% What prepare/2 found, kept in the node (see project/0).
+-type project() :: #{helper := node(), apps := [{binary(), binary()}],
+                     modules := #{module() => #{app := binary(), beam := file:filename(),
+                                                recorded := file:filename_all() | undefined,
+                                                source := file:filename() | none}},
+                     unmatched := [module()]}.
+-type compile_result() :: {ok, [module()], list()} | {error, list(), list()}.
 
 -define(PROJECT, {?MODULE, project}).
 -define(SHIPPED, {?MODULE, shipped}).
@@ -48,7 +66,9 @@
 
 %% Answers what the agent in Remote needs to debug the project without Mix:
 %% #{helper, apps, modules => #{Module => #{app, beam, recorded, source}},
-%% unmatched => [Module]}, or throws {error, Attribute, Message}.
+%% unmatched => [Module]}, or throws {error, Attribute, Message}. Call runs
+%% a function in Remote.
+-spec prepare(node(), fun((module(), atom(), list()) -> term())) -> project().
 prepare(Remote, Call) ->
     {ok, Cwd} = file:get_cwd(),
     Apps = project_apps(Cwd),
@@ -78,16 +98,25 @@ project_apps(Cwd) ->
         'Elixir.Mix.Project':in_project(
           elixir_dap_release_project, Cwd,
           fun(_) ->
-                  case 'Elixir.Mix.Project':'umbrella?'() of
-                      true -> [{App, filename:absname(unicode:characters_to_list(Path), Cwd)}
-                               || {App, Path} <- maps:to_list('Elixir.Mix.Project':apps_paths())];
-                      false -> [{proplists:get_value(app, 'Elixir.Mix.Project':config()), Cwd}]
-                  end
+                  apps_of(Cwd, 'Elixir.Mix.Project':config(), 'Elixir.Mix.Project':apps_paths())
           end)
     catch
         Class:Reason ->
             throw({error, <<"projectDir">>,
                    io_lib:format("cannot read the Mix project in ~ts: ~ts", [Cwd, format(Class, Reason)])})
+    end.
+
+%% The applications of a project in Cwd from what Mix read of its mix.exs:
+%% its config (a keyword list) and, for an umbrella, its apps' paths
+%% (Mix.Project.apps_paths/0: nil, or #{App => Path relative to Cwd}).
+apps_of(Cwd, _Config, AppsPaths) when is_map(AppsPaths) ->
+    lists:sort([{App, filename:absname(unicode:characters_to_list(Path), Cwd)}
+                || {App, Path} <- maps:to_list(AppsPaths)]);
+apps_of(Cwd, Config, nil) ->
+    case proplists:get_value(app, Config) of
+        App when is_atom(App), App =/= undefined, App =/= nil -> [{App, Cwd}];
+        _ -> throw({error, <<"projectDir">>,
+                    io_lib:format("the mix.exs in ~ts names no `app` in its project config", [Cwd])})
     end.
 
 %% #{"app" => [Ebin]}: every build of every application under _build
@@ -135,7 +164,8 @@ md5_of(Beam) ->
 
 %% Where the recorded source is now: there, or the longest tail of its path
 %% that exists under the application's directory (a project moved since it
-%% was built; elixir_dap_debugger:source_here/3 does the same under Mix).
+%% was built; elixir_dap_project does the same under Mix, with the files of
+%% the node's side).
 source_here(undefined, _Root) ->
     none;
 source_here(Recorded, Root) ->
@@ -163,9 +193,10 @@ add_code_paths(Entries) ->
                              Ebin <- [filename:join([Lib, App, "ebin"]) || App <- Apps], filelib:is_dir(Ebin)]).
 
 %% The modules the helper's debugger application is made of, with its
-%% application spec, for a node that lacks them ({App, Spec, [{M, Bin, File}]}).
+%% application spec, for a node that lacks them ({debugger, Spec, [{M, Bin, File}]}).
 %% Its graphical modules (dbg_wx_*) stay out: they need wx, and only the
 %% interpreter is used.
+-spec debugger_code() -> {debugger, list(), [{module(), binary(), file:filename()}]} | no_debugger.
 debugger_code() ->
     _ = application:load(debugger),
     case application:get_all_key(debugger) of
@@ -183,6 +214,8 @@ debugger_code() ->
             no_debugger
     end.
 
+%% Runs in the helper: a file of projectDir, for the node.
+-spec read_file(file:filename_all()) -> {ok, binary()} | {error, file:posix() | atom()}.
 read_file(Path) ->
     file:read_file(Path).
 
@@ -191,6 +224,8 @@ read_file(Path) ->
 %% as Kernel.ParallelCompiler answers. The modules are loaded here so that
 %% a later wave compiles against them (Elixir 1.19+ does not load what it
 %% compiles).
+-spec compile_wave([binary()]) ->
+    {ok, [{module(), binary(), binary()}], list()} | {error, [{module(), binary(), binary()}], list(), list()}.
 compile_wave(Files) ->
     Self = self(),
     Ref = make_ref(),
@@ -240,6 +275,7 @@ format(Class, Reason) ->
 
 %% Runs in the node: each module of Mods with the MD5 of the code it runs
 %% (or would load: a release in interactive mode loads on first call).
+-spec node_modules([module()]) -> [{module(), binary()}].
 node_modules(Mods) ->
     [{M, Md5} || M <- Mods, Md5 <- [node_md5(M)], Md5 =/= none].
 
@@ -254,43 +290,43 @@ node_md5(M) ->
     end.
 
 %% The project as prepare/2 found it, or undefined when the node runs Mix.
+-spec project() -> project() | undefined.
 project() ->
     persistent_term:get(?PROJECT, undefined).
 
 helper() ->
     maps:get(helper, project()).
 
-%% The project's modules, as elixir_dap_debugger:list_modules/0 lists them
-%% under Mix. A module of the node's whose MD5 no beam under _build has
-%% is listed too, without a source: interpreting it says why (interpret/1).
+%% The project's modules, as elixir_dap_project:list_modules/0 lists them
+%% under Mix, and {Module, Recorded, Here} for each source found (what
+%% elixir_dap_project remembers). A module of the node's whose MD5 no beam
+%% under _build has is listed too, without a source: interpreting it says
+%% why (shipped_code/1).
+-spec list_modules() -> {[elixir_dap_project:module_entry()], [{module(), file:filename_all(), file:filename()}]}.
 list_modules() ->
     #{modules := Modules, unmatched := Unmatched} = project(),
-    Apps = maps:get(apps, project()),
     Listed = [entry(M, maps:get(app, E), maps:get(source, E)) || {M, E} <- maps:to_list(Modules)],
-    Missing = [entry(M, app_of(M, Apps), none) || M <- Unmatched],
-    [remember_source(M, E) || {M, E} <- maps:to_list(Modules)],
-    {ok, Listed ++ Missing}.
+    Missing = [entry(M, app_of(M), none) || M <- Unmatched],
+    Sources = [{M, Recorded, Here} || {M, #{recorded := Recorded, source := Here}} <- maps:to_list(Modules),
+                                      Here =/= none, Recorded =/= undefined],
+    {Listed ++ Missing, Sources}.
 
 entry(M, App, Source) ->
-    #{module => M, name => elixir_dap_debugger:module_name(M),
+    #{module => M, name => module_name(M),
       source => case Source of none -> <<>>; _ -> unicode:characters_to_binary(Source) end,
       beam => case code:which(M) of P when is_list(P) -> unicode:characters_to_binary(P); _ -> <<>> end,
       app => App, project => true}.
 
-app_of(M, _Apps) ->
+app_of(M) ->
     case application:get_application(M) of
         {ok, App} -> atom_to_binary(App, utf8);
         undefined -> <<>>
     end.
 
-%% elixir_dap_debugger:module_source/1 answers from what list_modules found.
-remember_source(_M, #{source := none}) -> ok;
-remember_source(M, #{recorded := Recorded, source := Source}) ->
-    elixir_dap_debugger:remember_source(M, Recorded, Source).
-
 %% {Source, Binary}: the object code with debug info of the version of M the
 %% node runs, and its source (a path on the adapter's side), or
 %% {error, Why}.
+-spec object_code(module()) -> {file:filename() | none, binary()} | {error, binary()}.
 object_code(M) ->
     Md5 = try M:module_info(md5) catch _:_ -> undefined end,
     case kept(M, Md5) of
@@ -326,11 +362,12 @@ mismatch(M) ->
     iolist_to_binary(
       io_lib:format("the node runs a build of ~ts that `projectDir`'s _build does not hold (no beam "
                     "there has its MD5): build the project as the release was built (`MIX_ENV=prod "
-                    "mix compile`) from the same sources", [elixir_dap_debugger:module_name(M)])).
+                    "mix compile`) from the same sources", [module_name(M)])).
 
 %% The object code (with debug info) of the version of M that runs, and
 %% the name it was loaded under: {Binary, File}, or none (the snapshot a
 %% reload takes, elixir_dap_reload).
+-spec loaded_object_code(module()) -> {binary(), file:filename()} | none.
 loaded_object_code(M) ->
     case object_code(M) of
         {_Source, Bin} when is_binary(Bin) -> {Bin, beam_name(M)};
@@ -342,13 +379,14 @@ loaded_object_code(M) ->
 %% each module compiled, as the compiler would; the object code is kept
 %% here, by module and MD5, until the session ends (a rollback restores
 %% an earlier version from it).
+-spec compile_remote([binary()], fun((binary(), module(), binary()) -> term())) -> compile_result().
 compile_remote(Files, EachModule) ->
     case rpc:call(helper(), ?MODULE, compile_wave, [Files], infinity) of
         {badrpc, Reason} ->
             error({the_helper_node_did_not_compile, Reason});
         Result ->
             Compiled = element(2, Result),
-            ensure_table(),
+            ok = elixir_dap_tables:ensure(),
             [begin
                  ets:insert(?TABLE, {{M, code:module_md5(Bin)}, Source, Bin}),
                  EachModule(Source, M, Bin)
@@ -359,36 +397,29 @@ compile_remote(Files, EachModule) ->
             end
     end.
 
-ensure_table() ->
-    case ets:whereis(?TABLE) of
-        undefined ->
-            Parent = self(),
-            Owner = spawn(elixir_dap_reload:internal(
-                            fun() ->
-                                    ets:new(?TABLE, [named_table, public, set]),
-                                    Parent ! {?MODULE, ready},
-                                    receive stop -> ok end
-                            end)),
-            receive {?MODULE, ready} -> ok
-            after 5000 -> exit(Owner, kill), error(no_table)
-            end;
-        _ ->
-            ok
-    end.
-
-%% {ok, M} or {skipped, M, Why}, as elixir_dap_debugger:interpret_with_int/1.
-interpret(M) ->
+%% What the interpreter needs of M, from the helper: {ok, Source, Text,
+%% Binary, Beam} (elixir_dap_backend:interpret_shipped/5 takes them), or
+%% {skipped, M, Why} as an interpretation answers.
+-spec shipped_code(module()) ->
+    {ok, file:filename(), binary(), binary(), file:filename()} | {skipped, module(), binary()}.
+shipped_code(M) ->
     case object_code(M) of
         {error, Why} -> {skipped, M, Why};
         {none, _} -> {skipped, M, <<"no source recorded for the module">>};
         {Source, Bin} ->
-            case rpc:call(helper(), ?MODULE, read_file, [Source], ?CALL_TIMEOUT) of
-                {ok, Text} ->
-                    elixir_dap_debugger:interpret_shipped(M, Source, Text, Bin, beam_name(M));
-                Other ->
-                    {skipped, M, iolist_to_binary(io_lib:format("cannot read its source ~ts on the adapter's "
-                                                                "side: ~0p", [Source, Other]))}
+            case source_text(Source) of
+                {ok, Text} -> {ok, Source, Text, Bin, beam_name(M)};
+                {error, Why} -> {skipped, M, Why}
             end
+    end.
+
+%% The text of a source file on the adapter's side, read by the helper.
+-spec source_text(file:filename_all()) -> {ok, binary()} | {error, binary()}.
+source_text(Source) ->
+    case rpc:call(helper(), ?MODULE, read_file, [Source], ?CALL_TIMEOUT) of
+        {ok, Text} -> {ok, Text};
+        Other -> {error, iolist_to_binary(io_lib:format("cannot read its source ~ts on the adapter's side: ~0p",
+                                                        [Source, Other]))}
     end.
 
 %% The name the module keeps on the node (code:which/1): its file there.
@@ -400,6 +431,7 @@ beam_name(M) ->
 
 %% Loads the helper's debugger modules into this node, which has none, and
 %% its application spec (application:unload/1 on detach drops the spec).
+-spec ship_debugger() -> ok.
 ship_debugger() ->
     case rpc:call(helper(), ?MODULE, debugger_code, [], ?CALL_TIMEOUT) of
         {debugger, Spec, Code} ->
@@ -415,13 +447,13 @@ ship_debugger() ->
                                      "erlang-debugger where the `elixirPath` attribute's `elixir` runs)";
                       _ -> io_lib:format("the helper node did not send it: ~0p", [Other])
                   end,
-            throw({agent_error, #{kind => debugger_unavailable,
-                                  message => iolist_to_binary(["the node has no `debugger` application "
-                                                               "(OTP's interpreter) and ", Why])}})
+            throw_error(debugger_unavailable, ["the node has no `debugger` application (OTP's interpreter) and ",
+                                               Why])
     end.
 
 %% On detach, once the interpreter has stopped: the debugger modules
 %% shipped by ship_debugger/0 leave the node.
+-spec clean() -> ok.
 clean() ->
     Shipped = persistent_term:get(?SHIPPED, []),
     [begin code:purge(M), code:delete(M), code:purge(M) end || M <- Shipped],

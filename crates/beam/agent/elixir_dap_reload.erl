@@ -25,15 +25,22 @@
 %% A meta drops that cache on {int, {old_code, Mod}}, but kills its process
 %% if Mod is on its interpreted stack at that moment. So the message is only
 %% sent to a meta that is suspended-and-checked idle; metas that are busy get
-%% it later, when they report idle to the attached process (see on_idle/2).
+%% it later, when they report idle to the attached process (see elixir_dap_backend_int:on_idle/2).
 -module(elixir_dap_reload).
--export([compile/1, interpret/1, remove/1, commit/0, rollback/0, on_idle/2,
-         suspend/1, code_change/1, resume/1, mix_compile/1, forget_overlay/1,
-         hold/0, release/0, internal/1]).
+-export([compile/1, interpret/1, remove/1, commit/0, rollback/0,
+         suspend/1, code_change/1, resume/1, mix_compile/1, hold/0, release/0]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
+-import(elixir_dap_util, [process_entry/3, loaded_object_code/1, loaded_md5/1, overlay_file/2,
+                          timers_pause_on_suspend/0, internal/1, marked_internal/1]).
+-import(elixir_dap_backend, [interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4,
+                             invalidate/1, prune_interpreted_versions/1, with_traps_lifted/3,
+                             interpreting_meta/1, metas/0, meta_backtrace/1]).
 
 -define(TABLE, elixir_dap_reload).
-%% How often processes still using reloaded code are looked at again.
--define(RETRY_MS, 50).
 %% The program is held while a batch switches (see hold/0): for at most
 %% this long, whatever happens to the reload.
 -define(HOLD_MAX_MS, 10000).
@@ -41,17 +48,15 @@
 %% receive) before it holds it wherever it is.
 -define(QUIET_WAIT_MS, 100).
 %% Applications whose processes are never held (see hold/0).
-%% The process dictionary key that marks the agent's own processes (see
-%% internal/1).
--define(INTERNAL, '$elixir_dap_internal').
 -define(SYSTEM_APPS, [kernel, stdlib, compiler, elixir, logger, mix, debugger, iex, ex_unit, eex, sasl,
                       runtime_tools, tools, crypto, asn1, public_key, ssl, inets, syntax_tools, os_mon, hex]).
 
 %% ---------------------------------------------------------------------------
 %% compile
 
+-spec compile(map()) -> {ok, map()}.
 compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := Overlay, force := Force}) ->
-    ensure_table(),
+    elixir_dap_tables:ensure(),
     ets:delete_all_objects(?TABLE),
     OverlayDir = unicode:characters_to_list(Overlay),
     %% A node without Mix gets its object code from the helper, in memory:
@@ -136,11 +141,12 @@ old_code_users(M) ->
 runs_old_code(Pid, M) ->
     try erlang:check_process_code(Pid, M) catch error:badarg -> false end.
 
-process_entry(Pid, Module, Why) ->
-    #{pid => Pid, name => elixir_dap_debugger:thread_name(Pid), module => Module, why => Why}.
-
 snapshot(M, OverlayDir, WasInterpreted) ->
-    Old = loaded_object_code(M),
+    Old = case elixir_dap_release:project() of
+              undefined -> loaded_object_code(M);
+              %% A release's code is stripped: the full one is the helper's.
+              _ -> elixir_dap_release:loaded_object_code(M)
+          end,
     OverlayFile = overlay_file(OverlayDir, M),
     OverlayBefore = case file:read_file(OverlayFile) of
                         {ok, Content} -> Content;
@@ -151,52 +157,10 @@ snapshot(M, OverlayDir, WasInterpreted) ->
                                           overlay_before => OverlayBefore,
                                           source => module_source(M)}}).
 
-%% The object code that is loaded now: read from the file it was loaded from
-%% and checked against the loaded module's MD5 (searching the code path, as
-%% code:get_object_code/1 does, may find another file first).
-loaded_object_code(M) ->
-    case elixir_dap_release:project() of
-        undefined -> loaded_object_file(M);
-        _ -> elixir_dap_release:loaded_object_code(M)
-    end.
-
-loaded_object_file(M) ->
-    case code:which(M) of
-        File when is_list(File) ->
-            case file:read_file(File) of
-                {ok, Bin} ->
-                    case loaded_md5(M) =:= code:module_md5(Bin) of
-                        true -> {Bin, File};
-                        false -> object_code_on_path(M)
-                    end;
-                _ -> object_code_on_path(M)
-            end;
-        _ ->
-            object_code_on_path(M)
-    end.
-
-object_code_on_path(M) ->
-    case code:get_object_code(M) of
-        {M, Bin, File} -> {Bin, File};
-        error -> none
-    end.
-
-%% Removes the overlay beams of Modules, which the program recompiled itself
-%% (elixir_dap_app_compile): on the code path ahead of the program's own
-%% beams, they would load in their place.
-forget_overlay(Modules) ->
-    case persistent_term:get({?MODULE, overlay}, undefined) of
-        undefined -> ok;
-        OverlayDir -> [file:delete(overlay_file(OverlayDir, M)) || M <- Modules], ok
-    end.
-
-overlay_file(OverlayDir, M) ->
-    filename:join(OverlayDir, atom_to_list(M) ++ ".beam").
-
 %% Where its source is now (a project moved with its _build records old
-%% paths: see elixir_dap_debugger:module_source/1).
+%% paths: see elixir_dap_backend:module_source/1).
 module_source(M) ->
-    elixir_dap_debugger:module_source(M).
+    elixir_dap_project:module_source(M).
 
 %% Waves are compiled one after the other (a wave may need the new macros
 %% of the previous one loaded), the files of a wave in parallel, and each
@@ -240,23 +204,8 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
            diagnostics => Diagnostics, killed => Killed, load_failures => LoadFailures,
            blocked => []}}.
 
-%% Calls into an interpreted module are trapped by breakpoints on its
-%% native code. With those traps set, the compiler calling interpreted
-%% modules (macros, structs, __using__) crashed the VM (segfault, OTP 25),
-%% so the traps of what a compile may call (computed by the adapter from its
-%% index) are lifted while it runs: meanwhile new calls into those modules
-%% from native code run natively (processes already in the interpreter stay
-%% there). Afterwards the traps of Restore return.
-with_traps_lifted(Lift, Restore, Fun) ->
-    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Lift],
-    try
-        Fun()
-    after
-        [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Restore]
-    end.
-
 interpreted_set() ->
-    maps:from_list([{M, true} || M <- int:interpreted()]).
+    maps:from_list([{M, true} || M <- interpreted()]).
 
 %% Returns {ok, Compiled, Warnings, LoadFailures} or
 %% {error, Compiled, Errors, Warnings}; Compiled lists a map per module
@@ -290,7 +239,7 @@ warning_list(_) -> [].
 drain_compiled(Acc) ->
     receive
         {compiled_module, File, Module, Bin} ->
-            Entry = #{module => Module, name => elixir_dap_debugger:module_name(Module),
+            Entry = #{module => Module, name => elixir_dap_util:module_name(Module),
                       source => unicode:characters_to_binary(File), binary => Bin},
             drain_compiled([Entry | Acc])
     after 0 ->
@@ -354,10 +303,7 @@ load_atomically(ToLoad) ->
 
 load_error(not_purged) -> <<"the new code did not load: a process still runs the old version">>;
 load_error(on_load_failure) -> <<"the new code did not load: its on_load function failed">>;
-load_error(Reason) -> iolist_to_binary(["the new code did not load: ", elixir_dap_debugger:format_term(Reason)]).
-
-loaded_md5(M) ->
-    try M:module_info(md5) catch _:_ -> undefined end.
+load_error(Reason) -> iolist_to_binary(["the new code did not load: ", elixir_dap_util:format_term(Reason)]).
 
 %% Elixir 1.14 returns {File, Position, Message} tuples; 1.15+ with
 %% return_diagnostics a map of compile and runtime warnings, or diagnostic maps.
@@ -369,9 +315,9 @@ diagnostics(_, _) ->
     [].
 
 diagnostic({File, Position, Message}, Severity) ->
-    elixir_dap_agent:diagnostic(#{file => File, position => Position, message => Message, severity => Severity});
+    elixir_dap_util:diagnostic(#{file => File, position => Position, message => Message, severity => Severity});
 diagnostic(#{} = D, Severity) ->
-    elixir_dap_agent:diagnostic(maps:merge(#{severity => Severity}, D));
+    elixir_dap_util:diagnostic(maps:merge(#{severity => Severity}, D));
 diagnostic(Other, Severity) ->
     #{file => <<>>, line => 0, column => 0, severity => Severity,
       message => iolist_to_binary(io_lib:format("~0p", [Other]))}.
@@ -383,323 +329,18 @@ diagnostic(Other, Severity) ->
 %% interpreter's per-process caches. Returns the modules interpreted, those
 %% that could not be, and the processes that keep running the old version
 %% until they leave it.
+-spec interpret([binary()]) -> {ok, map()}.
 interpret(Names) ->
     Modules = known_modules(Names),
-    Results = [interpret_one(M) || M <- Modules],
+    Results = [reinterpret(M) || M <- Modules],
     Done = [M || {ok, M} <- Results],
     Stale = invalidate(Done),
     #{busy := Busy0} = Hold = release(),
     Busy = [E#{module := hd(Modules)} || Modules =/= [], E <- Busy0],
     {ok, #{interpreted => Done, hold => maps:without([busy], Hold),
-           skipped => [#{module => M, name => elixir_dap_debugger:module_name(M), reason => R}
+           skipped => [#{module => M, name => elixir_dap_util:module_name(M), reason => R}
                        || {skipped, M, R} <- Results],
            stale => Stale ++ Busy}}.
-
-interpret_one(M) ->
-    try
-        %% int:ni purges the module's old code: never at the cost of a process.
-        erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
-            throw({skipped, <<"a process still runs the previous native version; "
-                              "the new code runs natively">>}),
-        case elixir_dap_scripts:object_code(M) =:= none andalso elixir_dap_release:project() of
-            #{} ->
-                %% A node without Mix: object code and source from the helper.
-                case elixir_dap_release:interpret(M) of
-                    {ok, M} -> {ok, M};
-                    {skipped, M, Refused} -> throw({skipped, Refused})
-                end;
-            false ->
-                %% Compiled from memory by the program: no beam file has it.
-                case elixir_dap_debugger:interpret_with_int(M) of
-                    {ok, M} -> {ok, M};
-                    {skipped, M, Refused} -> throw({skipped, Refused})
-                end;
-            undefined ->
-                {Bin, Beam} = case loaded_object_code(M) of
-                                  none -> throw({skipped, <<"no object code found for the module">>});
-                                  Found -> Found
-                              end,
-                case loaded_as(M, Bin) andalso elixir_dap_debugger:batch_interpretation_available() of
-                    true -> store_loaded(M, Beam);
-                    false -> interpret_with_int(M, Bin, Beam)
-                end
-        end
-    catch
-        throw:{skipped, Why} -> {skipped, M, Why};
-        Class:Reason -> {skipped, M, elixir_dap_debugger:format_term({Class, Reason})}
-    end.
-
-%% The compiler already loaded exactly this object code: hand it to the
-%% interpreter without loading it natively a second time (what int:ni/1
-%% would do; each load copies the VM's export table).
-loaded_as(M, Bin) ->
-    loaded_md5(M) =:= code:module_md5(Bin).
-
-store_loaded(M, Beam) ->
-    case elixir_dap_debugger:prepare(M, Beam) of
-        {ok, Prepared} -> elixir_dap_debugger:store(Prepared);
-        {skipped, M, Why} -> {skipped, M, Why}
-    end.
-
-interpret_with_int(M, Bin, Beam) ->
-    Source = case module_source(M) of
-                 none -> throw({skipped, <<"the module has no source file">>});
-                 S -> S
-             end,
-    case int:ni({M, Source, Beam, Bin}) of
-        {module, M} -> {ok, M};
-        error -> {skipped, M, <<"the interpreter refused it">>}
-    end.
-
-%% Each interpreted process's meta drops its cached code of Modules now if
-%% it is idle, else when it next reports idle (see ensure_invalidator/0).
-invalidate([]) ->
-    [];
-invalidate(Modules) ->
-    ensure_table(),
-    lists:append([invalidate_process(Pid, Modules)
-                   || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit]).
-
-invalidate_process(Pid, Modules) ->
-    case dbg_iserver:safe_call({get_meta, Pid}) of
-        {ok, Meta} ->
-            case invalidate_meta(Meta, Modules) of
-                [] -> [];
-                InUse ->
-                    Pending = case ets:lookup(?TABLE, {pending, Pid}) of
-                                  [{_, Before}] -> Before;
-                                  [] -> []
-                              end,
-                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
-                    ensure_invalidator(),
-                    [process_entry(Pid, M, <<"its interpreted calls are inside the module: they finish on the "
-                                             "version they started in, and the process runs the new one once "
-                                             "it is out of the module (a loop that never leaves it stays on "
-                                             "the old version)">>)
-                     || M <- InUse]
-            end;
-        _ ->
-            []
-    end.
-
-%% Makes the meta drop its cached code of what it can of Modules now;
-%% returns the modules still in use by its process.
-invalidate_meta(Meta, Modules) ->
-    case ets:lookup(?TABLE, {held_meta, Meta}) of
-        [{_, InUse}] ->
-            invalidate_held(Meta, Modules, InUse);
-        [] ->
-            case try_invalidate(Meta, Modules) of
-                done -> [];
-                busy -> invalidate_waiting(Meta, Modules)
-            end
-    end.
-
-%% A meta held while the batch switches (held_quiet/1) named its stack
-%% before it was suspended and has not run since; it handles the messages,
-%% before anything else, when it is released.
-invalidate_held(Meta, Modules, InUse) ->
-    case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
-        false ->
-            case waiting_with_stack(Meta) of
-                true -> [Meta ! {int, {old_code, M}} || M <- Modules], [];
-                false -> Modules
-            end;
-        true ->
-            Modules
-    end.
-
-%% A meta waiting inside interpreted code (in a native call such as a sleep,
-%% or in an interpreted receive) can drop the cache of a module its process
-%% does not use: dbg_icmd:handle_int_msg/4 kills the process only when the
-%% module is the current one or on the interpreter's stack
-%% (dbg_istk:in_use_p/2, the same in debugger 5.3 to 7.0), and always when
-%% stack tracing is off. The meta names its current function and stack
-%% (backtrace); then, suspended, it must not have run since (same
-%% reductions) and still be waiting, so that it handles the message in the
-%% state we checked. A looping process that calls a reloaded module fully
-%% qualified, and sleeps or waits between calls, picks the new code up so.
-invalidate_waiting(Meta, Modules) ->
-    Meta ! {user, {get, backtrace, self(), all}},
-    receive
-        {Meta, backtrace, Frames} ->
-            InUse = [elixir_dap_debugger:mfa_module(Mfa) || {_Level, Mfa} <- Frames],
-            %% All of a batch or none: a process that dropped one module of
-            %% it and kept another would run half of it.
-            Free = case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
-                       true -> [];
-                       false -> Modules
-                   end,
-            Sent = Free =/= [] andalso suspend_is_safe(Meta) andalso
-                begin
-                    {reductions, Before} = erlang:process_info(Meta, reductions),
-                    suspended(Meta, fun() ->
-                                            unchanged_and_waiting(Meta, Before) andalso
-                                                [Meta ! {int, {old_code, M}} || M <- Free] =/= []
-                                    end)
-                end,
-            case Sent of
-                true -> Modules -- Free;
-                false -> Modules
-            end
-    after 200 ->
-            Modules
-    end.
-
-suspended(Pid, Fun) ->
-    case try erlang:suspend_process(Pid) catch error:badarg -> false end of
-        true ->
-            try Fun() catch _:_ -> false after erlang:resume_process(Pid) end;
-        false ->
-            false
-    end.
-
-unchanged_and_waiting(Meta, Reductions) ->
-    erlang:process_info(Meta, reductions) =:= {reductions, Reductions} andalso waiting_with_stack(Meta).
-
-%% Waiting in the evaluator's loop or an interpreted receive, where it
-%% handles the interpreter's messages, with its stack traced (else
-%% dbg_icmd takes every module as in use) and no call queued before them.
-%% (Reading these counts a reduction to it: see hold_one/2.)
-waiting_with_stack(Meta) ->
-    case erlang:process_info(Meta, [current_function, messages, dictionary]) of
-        [{current_function, {dbg_ieval, Waiting, _}}, {messages, Queue}, {dictionary, Dict}]
-          when Waiting =:= meta_loop; Waiting =:= do_receive ->
-            proplists:get_value(trace_stack, Dict) =/= false
-                andalso not lists:any(fun queued_call/1, Queue);
-        _ ->
-            false
-    end.
-
-%% Called when Pid's meta reports idle: by its attached process (one that
-%% stopped at a breakpoint) or by the invalidator.
-on_idle(Pid, Meta) ->
-    case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
-        [{_, Modules}] ->
-            case try_invalidate_soon(Meta, Modules, 20) of
-                done ->
-                    ets:delete(?TABLE, {pending, Pid}),
-                    prune_interpreted_versions(Modules);
-                busy ->
-                    ok
-            end;
-        _ ->
-            ok
-    end.
-
-%% Processes still inside a reloaded module are invalidated when their meta
-%% reports idle. Attaching to them would stop them (an attached process
-%% breaks at its next line), so a subscriber to the interpreter's status
-%% changes watches instead, for as long as something is pending.
-ensure_invalidator() ->
-    case whereis(elixir_dap_reload_invalidator) of
-        undefined ->
-            Parent = self(),
-            Pid = spawn(internal(fun() ->
-                                register(elixir_dap_reload_invalidator, self()),
-                                int:subscribe(),
-                                erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
-                                Parent ! {?MODULE, invalidator_ready},
-                                invalidator_loop()
-                        end)),
-            receive {?MODULE, invalidator_ready} -> ok
-            after 5000 -> exit(Pid, kill)
-            end;
-        _ ->
-            ok
-    end.
-
-invalidator_loop() ->
-    receive
-        {int, {new_status, Pid, idle, _}} ->
-            case ets:lookup(?TABLE, {pending, Pid}) of
-                [_] ->
-                    case dbg_iserver:safe_call({get_meta, Pid}) of
-                        {ok, Meta} -> on_idle(Pid, Meta);
-                        _ -> ets:delete(?TABLE, {pending, Pid})
-                    end;
-                [] ->
-                    ok
-            end,
-            continue_or_stop();
-        {int, {new_status, Pid, exit, _}} ->
-            ets:delete(?TABLE, {pending, Pid}),
-            continue_or_stop();
-        {?MODULE, retry} ->
-            %% A process that loops in interpreted code never reports idle:
-            %% look again while it waits between calls.
-            [retry_waiting(Pid, Modules) || [Pid, Modules] <- ets:match(?TABLE, {{pending, '$1'}, '$2'})],
-            erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
-            continue_or_stop();
-        _Other ->
-            invalidator_loop()
-    end.
-
-retry_waiting(Pid, Modules) ->
-    case dbg_iserver:safe_call({get_meta, Pid}) of
-        {ok, Meta} ->
-            case invalidate_waiting(Meta, Modules) of
-                [] ->
-                    ets:delete(?TABLE, {pending, Pid}),
-                    prune_interpreted_versions(Modules);
-                Left ->
-                    ets:insert(?TABLE, {{pending, Pid}, Left}),
-                    prune_interpreted_versions(Modules -- Left)
-            end;
-        _ ->
-            ets:delete(?TABLE, {pending, Pid})
-    end.
-
-continue_or_stop() ->
-    case ets:match(?TABLE, {{pending, '_'}, '_'}, 1) of
-        '$end_of_table' -> unregister(elixir_dap_reload_invalidator);
-        _ -> invalidator_loop()
-    end.
-
-%% A meta that just reported idle may not have reached its idle loop yet:
-%% look again a few times, a moment apart.
-try_invalidate_soon(Meta, Modules, Tries) ->
-    case try_invalidate(Meta, Modules) of
-        busy when Tries > 0 ->
-            receive after 1 -> ok end,
-            try_invalidate_soon(Meta, Modules, Tries - 1);
-        Result ->
-            Result
-    end.
-
-%% The meta is suspended while we look at it, so it cannot start a call
-%% between the check and the message: it is idle (see idle_meta/1), or we
-%% leave it alone.
-try_invalidate(Meta, Modules) ->
-    case suspend_is_safe(Meta) andalso try erlang:suspend_process(Meta) catch error:badarg -> gone end of
-        false -> busy;
-        true ->
-            Safe = try idle_meta(Meta) catch _:_ -> false end,
-            Safe andalso [Meta ! {int, {old_code, M}} || M <- Modules],
-            erlang:resume_process(Meta),
-            case Safe of
-                true -> done;
-                false -> busy
-            end;
-        _ ->
-            done
-    end.
-
-%% Idle at the top level: waiting in meta_loop with nothing below it on the
-%% meta's own stack (deeper levels wait in meta_loop too, but called from the
-%% evaluator, which shows on the stack). There the meta drops the cache
-%% without looking at its interpreted stack.
-idle_meta(Meta) ->
-    case erlang:process_info(Meta, [current_stacktrace, messages]) of
-        [{current_stacktrace, [{dbg_ieval, meta_loop, 3, _}]}, {messages, Queue}] ->
-            not lists:any(fun queued_call/1, Queue);
-        _ ->
-            false
-    end.
-
-queued_call({re_entry, _, _}) -> true;
-queued_call({sys, _, _}) -> true;
-queued_call(_) -> false.
 
 
 %% ---------------------------------------------------------------------------
@@ -735,29 +376,9 @@ queued_call(_) -> false.
 %% ?QUIET_WAIT_MS is held where it is, and when that is inside interpreted
 %% code (its meta then held too) the reload names it.
 
-%% Whether erlang:suspend_process/1 is safe for a process waiting in a
-%% receive with a timeout. From OTP 28 on it pauses the timeout's timer
-%% until the process is resumed, and on OTP 29.1.2 a process suspended as
-%% that timer fires is never woken again (measured: 14-21 of 100 processes
-%% looping on a 5 ms receive-after, suspended for 1-20 ms, never woke;
-%% neither a message, a garbage collection nor another suspend and resume
-%% woke them; none on OTP 25 and 27). So no process that may wait with a
-%% timeout is suspended there: the program is not held, and a meta in an
-%% interpreted receive with a timeout is not suspended (see
-%% suspend_is_safe/1).
-timers_pause_on_suspend() ->
-    list_to_integer(erlang:system_info(otp_release)) >= 28.
-
-%% A meta that waits in an interpreted receive with a timeout
-%% (dbg_ieval:do_receive/5) must not be suspended where suspending pauses
-%% timers (timers_pause_on_suspend/0). Reading its current function counts
-%% one reduction to it (see hold_one/2): read it before its reductions.
-suspend_is_safe(Meta) ->
-    not timers_pause_on_suspend()
-        orelse process_info(Meta, current_function) =/= {current_function, {dbg_ieval, do_receive, 5}}.
-
 %% Holds the program; returns once it is held. Where suspending a process
 %% pauses its timers, it does nothing (timers_pause_on_suspend/0).
+-spec hold() -> ok.
 hold() ->
     _ = release(),
     case timers_pause_on_suspend() of
@@ -766,7 +387,7 @@ hold() ->
     end.
 
 hold_program() ->
-    ensure_table(),
+    elixir_dap_tables:ensure(),
     Self = self(),
     Holder = spawn(fun() -> holder(Self) end),
     Ref = erlang:monitor(process, Holder),
@@ -781,6 +402,7 @@ hold_program() ->
 %% Lets the program run again; returns what the hold did (processes held,
 %% for how long, whether it ended by its time limit, and the processes held
 %% inside interpreted code).
+-spec release() -> map().
 release() ->
     Empty = #{processes => 0, ms => 0, expired => false, busy => [], off => timers_pause_on_suspend()},
     case whereis(elixir_dap_reload_holder) of
@@ -923,17 +545,6 @@ wait_for_status(P, Status, Ms) ->
         _ -> false
     end.
 
-%% The modules on a meta's interpreted stack, current one first; none when
-%% it does not answer within 200 ms.
-meta_backtrace(Meta) ->
-    Meta ! {user, {get, backtrace, self(), all}},
-    receive
-        {Meta, backtrace, Frames} ->
-            [elixir_dap_debugger:mfa_module(Mfa) || {_Level, Mfa} <- Frames]
-    after 200 ->
-            none
-    end.
-
 suspend_or_gone(P) ->
     case suspend_one_process(P) of
         true -> held_busy(P, interpreting_meta(P));
@@ -969,17 +580,6 @@ quiet_meta({ok, Meta}) ->
 quiet_meta(none) ->
     true.
 
-interpreting_meta(P) ->
-    case process_info(P, current_function) of
-        {current_function, {dbg_debugged, _, _}} ->
-            case dbg_iserver:safe_call({get_meta, P}) of
-                {ok, Meta} when is_pid(Meta) -> {ok, Meta};
-                _ -> none
-            end;
-        _ ->
-            none
-    end.
-
 %% Processes never held: the holder and its caller, the agent's own, the
 %% interpreter's, the processes of OTP's and Elixir's applications (group
 %% leader: their application master), and the VM's own (group leader: init,
@@ -1006,29 +606,6 @@ system_name(Name) ->
         orelse lists:prefix("elixir_dap", atom_to_list(Name))
         orelse lists:prefix("dbg_", atom_to_list(Name)).
 
-%% The metas of the interpreted processes (a map).
-metas() ->
-    maps:from_list([{Meta, true} || {Pid, _Call, _Status, _Info} <- int:snapshot(),
-                                    {ok, Meta} <- [dbg_iserver:safe_call({get_meta, Pid})]]).
-
-%% Fun, run in a process of the agent's own: such a process is never held
-%% while a batch switches. (From OTP 28 on, a process spawned with a fun
-%% reports erlang:apply/2 as its initial call, so internal_call/1 cannot
-%% tell the agent's apart.)
--spec internal(fun(() -> T)) -> fun(() -> T).
-internal(Fun) ->
-    fun() -> put(?INTERNAL, true), Fun() end.
-
-%% process_info/2 reads one dictionary key from OTP 26.2 on; before, the
-%% initial call tells (internal_call/1).
-marked_internal(P) ->
-    try process_info(P, {dictionary, ?INTERNAL}) of
-        {{dictionary, ?INTERNAL}, true} -> true;
-        _ -> false
-    catch
-        error:badarg -> false
-    end.
-
 %% The interpreter's processes (metas, dbg_iserver) and the agent's, except
 %% those that run the program: the task (run_task/1, exec_fun/2) and
 %% evaluations (run_evaluation/5).
@@ -1050,6 +627,7 @@ internal_call(_) ->
 
 %% Unloads the modules of deleted files that no process runs.
 %% All or nothing: if a process runs one of them, none is removed.
+-spec remove([binary()]) -> {ok, map()}.
 remove(Names) ->
     Modules = known_modules(Names),
     Loaded = [M || M <- Modules, code:is_loaded(M) =/= false],
@@ -1085,11 +663,12 @@ runs_module(Pid, M) ->
 %% modules; interpreter traps lifted). Mix writes into _build, its own
 %% place; overlay beams of the modules it recompiled are removed so that
 %% the code path finds Mix's. Returns the modules Mix recompiled.
+-spec mix_compile(map()) -> {ok, map()}.
 mix_compile(#{overlay := Overlay, force := Force}) ->
     OverlayDir = unicode:characters_to_list(Overlay),
     Build = 'Elixir.Mix.Project':build_path(),
-    Ebins = elixir_dap_debugger:build_ebin_dirs(Build),
-    Own = [atom_to_binary(App, utf8) || App <- elixir_dap_debugger:project_apps()],
+    Ebins = elixir_dap_project:build_ebin_dirs(Build),
+    Own = [atom_to_binary(App, utf8) || App <- elixir_dap_project:project_apps()],
     Modules = loaded_in(Ebins, Own),
     Before = maps:from_list([{M, loaded_md5(M)} || M <- Modules]),
     {Blocked, Killed} = purge_old_code(Modules, Force),
@@ -1098,7 +677,7 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
             {ok, #{status => blocked, blocked => Blocked, killed => Killed, recompiled => [], diagnostics => []}};
         [] ->
             %% Mix may compile anything: lift every interpreted module's traps.
-            Interpreted = int:interpreted(),
+            Interpreted = interpreted(),
             Result = with_traps_lifted(
                        Interpreted, Interpreted,
                        fun() ->
@@ -1114,9 +693,9 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
                                loaded_md5(M) =/= maps:get(M, Before, undefined)],
             [file:delete(overlay_file(OverlayDir, M)) || M <- Recompiled],
             {ok, #{status => Status, killed => Killed, blocked => [],
-                   recompiled => [#{module => M, name => elixir_dap_debugger:module_name(M),
+                   recompiled => [#{module => M, name => elixir_dap_util:module_name(M),
                                     source => source_binary(M)} || M <- Recompiled],
-                   diagnostics => [elixir_dap_agent:diagnostic(D) || D <- Diagnostics, is_map(D)]}}
+                   diagnostics => [elixir_dap_util:diagnostic(D) || D <- Diagnostics, is_map(D)]}}
     end.
 
 %% The loaded modules of the project's own apps' ebin directories.
@@ -1140,9 +719,10 @@ source_binary(M) ->
 %% module is one of Modules, so that none of them handles a message between
 %% the load of the new code and its code_change/3. Processes paused by the
 %% debugger cannot answer system messages: they are left alone and reported.
+-spec suspend([binary()]) -> {ok, map()}.
 suspend(Names) ->
     Modules = known_modules(Names),
-    Paused = [Pid || {Pid, _, Status, _} <- int:snapshot(), Status =:= break],
+    Paused = paused_processes(),
     Candidates = [{P, M} || P <- erlang:processes(), P =/= self(),
                             M <- [callback_module(P)], lists:member(M, Modules)],
     Results = [suspend_one(P, M, lists:member(P, Paused)) || {P, M} <- Candidates],
@@ -1168,11 +748,12 @@ suspend_one(Pid, M, false) ->
     catch
         _:Reason ->
             {skipped, process_entry(Pid, M, iolist_to_binary(
-                                              ["could not be suspended: ", elixir_dap_debugger:format_term(Reason)]))}
+                                              ["could not be suspended: ", elixir_dap_util:format_term(Reason)]))}
     end.
 
 %% Calls code_change/3 of every suspended process through sys:change_code/5.
 %% All or nothing: if one fails, the states already upgraded are put back.
+-spec code_change([#{pid := pid(), module := module()}]) -> {ok, map()}.
 code_change(Targets) ->
     %% Held processes could not answer sys:change_code/5.
     _ = release(),
@@ -1201,15 +782,16 @@ change_one(Pid, M) ->
 %% An exception raised by code_change/3 reaches us as {'EXIT', {E, Stack}}:
 %% show it as Elixir does, first line only.
 describe({'EXIT', {Reason, Stack}}) when is_list(Stack) ->
-    Text = elixir_dap_agent:format_exception(error, Reason, Stack),
+    Text = elixir_dap_util:format_exception(error, Reason, Stack),
     hd(binary:split(iolist_to_binary(Text), <<"\n">>));
 describe(Other) ->
-    elixir_dap_debugger:format_term(Other).
+    elixir_dap_util:format_term(Other).
 
 %% A process that died or does not answer in time is left as it is.
 ignore_exit(Fun) ->
     try Fun() catch exit:_ -> ok end.
 
+-spec resume([pid()]) -> {ok, ok}.
 resume(Pids) ->
     [ignore_exit(fun() -> sys:resume(P, 5000) end) || P <- Pids],
     {ok, ok}.
@@ -1217,8 +799,9 @@ resume(Pids) ->
 %% ---------------------------------------------------------------------------
 %% commit and rollback
 
+-spec commit() -> {ok, ok}.
 commit() ->
-    ensure_table(),
+    elixir_dap_tables:ensure(),
     _ = release(),
     %% The batch's previous versions are old code now: purge it in the
     %% background where nobody runs it, so that the next reload of these
@@ -1231,79 +814,11 @@ commit() ->
     ets:delete(?TABLE, overlay_dir),
     {ok, ok}.
 
-%% The interpreter keeps every version of a re-interpreted module (an ETS
-%% table each, in dbg_iserver) for as long as the interpreter lives: memory
-%% grew with every reload. Each time, the older versions of Modules that no
-%% live process still uses are dropped. dbg_iserver has no call for that,
-%% so it runs inside it (sys:replace_state/3), on its own tables: its state
-%% is #state{db, procs, ...}, the table holds {{Mod, refs}, [Current |
-%% Older]} and {Version, Pids}, and a process uses a version when its meta
-%% caches it ({Mod, db} in the meta's dictionary) or has Mod on its
-%% interpreted stack (dbg_istk) (dbg_iserver.erl, dbg_ieval.hrl: the same
-%% in debugger 5.3 to 7.0). Live users of a dropped version are moved to
-%% the current one, as dbg_iserver looks processes up by version.
-prune_interpreted_versions([]) ->
-    ok;
-prune_interpreted_versions(Modules) ->
-    try
-        sys:replace_state(dbg_iserver, fun(State) ->
-                                               Db = element(2, State),
-                                               Procs = element(3, State),
-                                               [prune_versions(Db, Procs, M) || M <- Modules],
-                                               State
-                                       end, 5000),
-        ok
-    catch
-        _:_ -> ok
-    end.
-
-prune_versions(Db, Procs, M) ->
-    case ets:lookup(Db, {M, refs}) of
-        [{_, [Current | Older]}] when Older =/= [] ->
-            Users = lists:usort(lists:append([Pids || T <- Older, {_, Pids} <- ets:lookup(Db, T)])),
-            Live = [P || P <- Users, is_pid(P), is_process_alive(P)],
-            case lists:any(fun(P) -> uses_version(P, M, Older, Procs) end, Live) of
-                true ->
-                    keep;
-                false ->
-                    [{_, CurrentPids}] = ets:lookup(Db, Current),
-                    ets:insert(Db, {Current, lists:usort(CurrentPids ++ Live)}),
-                    [begin ets:delete(Db, T), catch_delete(T) end || T <- Older],
-                    ets:insert(Db, {{M, refs}, [Current]})
-            end;
-        _ ->
-            ok
-    end.
-
-catch_delete(Table) ->
-    try ets:delete(Table) catch error:badarg -> true end.
-
-uses_version(Pid, M, Versions, Procs) ->
-    case [element(3, P) || P <- Procs, is_tuple(P), element(2, P) =:= Pid] of
-        [Meta | _] when is_pid(Meta) ->
-            case erlang:process_info(Meta, dictionary) of
-                {dictionary, Dict} ->
-                    lists:member(proplists:get_value({M, db}, Dict), Versions)
-                        orelse lists:member(M, [elixir_dap_debugger:mfa_module(element(3, E))
-                                                || E <- stack_of(Dict), is_tuple(E), tuple_size(E) >= 3]);
-                undefined ->
-                    false
-            end;
-        _ ->
-            %% Unknown to dbg_iserver: keep what it may use.
-            true
-    end.
-
-stack_of(Dict) ->
-    case proplists:get_value(dbg_istk, Dict) of
-        Stack when is_list(Stack) -> Stack;
-        _ -> []
-    end.
-
 %% Restores every module of the batch: the old code where there was one
 %% (re-interpreted if it was), and no code for modules the batch created.
+-spec rollback() -> {ok, map()}.
 rollback() ->
-    ensure_table(),
+    elixir_dap_tables:ensure(),
     Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
     New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
     Restored = [restore(M, S) || {M, S} <- Snapshots],
@@ -1332,26 +847,26 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                 true ->
                     case code:load_binary(M, File, Bin) of
                         {module, M} when WasInterpreted, Source =/= none ->
-                            case interpret_restored(M, Source, File, Bin) of
-                                {module, M} -> {M, ok};
+                            case interpret_restored(M, Source, Bin, File) of
+                                {ok, M} -> {M, ok};
                                 _ -> {M, {error, <<"could not interpret the old code again">>}}
                             end;
                         {module, M} ->
                             {M, ok};
                         {error, Reason} ->
-                            {M, {error, elixir_dap_debugger:format_term(Reason)}}
+                            {M, {error, elixir_dap_util:format_term(Reason)}}
                     end
             end
     end.
 
 %% Without Mix on the node, its source is on the adapter's side.
-interpret_restored(M, Source, File, Bin) ->
+interpret_restored(M, Source, Bin, File) ->
     case elixir_dap_release:project() of
-        undefined -> int:ni({M, Source, File, Bin});
+        undefined -> interpret_binary(M, Source, Bin, File);
         _ ->
-            case elixir_dap_release:interpret(M) of
-                {ok, M} -> {module, M};
-                Skipped -> Skipped
+            case elixir_dap_release:source_text(Source) of
+                {ok, Text} -> elixir_dap_backend:interpret_shipped(M, Source, Text, Bin, File);
+                {error, Why} -> {skipped, M, Why}
             end
     end.
 
@@ -1367,23 +882,4 @@ remove_new(M) ->
             {M, ok};
         false ->
             {M, {error, <<"a process still runs the code to remove">>}}
-    end.
-
-%% ---------------------------------------------------------------------------
-
-%% The table outlives the short-lived request processes.
-ensure_table() ->
-    case ets:whereis(?TABLE) of
-        undefined ->
-            Parent = self(),
-            Owner = spawn(internal(fun() ->
-                                           ets:new(?TABLE, [named_table, public, set]),
-                                           Parent ! {?MODULE, table_ready},
-                                           receive stop -> ok end
-                                   end)),
-            receive {?MODULE, table_ready} -> ok
-            after 5000 -> exit(Owner, kill), error(reload_table_timeout)
-            end;
-        _ ->
-            ok
     end.

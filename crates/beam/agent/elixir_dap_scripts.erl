@@ -19,14 +19,19 @@
 -export([install/1, trace/2, '__after_compile__'/2, release/1,
          keep_object_code/3, object_code/1, forget_object_code/1]).
 
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
 -define(TABLE, elixir_dap_scripts).
 %% How long a module's definition waits for the adapter.
 -define(RELEASE_TIMEOUT, 30000).
 
 %% Adds the tracer to the compiler options, for the .exs files under Root
 %% (the project directory; dependencies and the build directory excluded).
+-spec install(file:filename_all()) -> ok.
 install(Root) ->
-    ensure_table(),
+    elixir_dap_tables:ensure(),
     ets:insert(?TABLE, {root, filename:absname(unicode:characters_to_list(Root))}),
     Tracers = 'Elixir.Code':get_compiler_option(tracers),
     lists:member(?MODULE, Tracers) orelse
@@ -36,6 +41,7 @@ install(Root) ->
 %% The compiler tracer. Env is a Macro.Env struct. The `defmodule` event
 %% (Elixir 1.16+) comes before the module's tables exist, so the module is
 %% marked at its first event inside its body.
+-spec trace(tuple() | atom(), map()) -> ok.
 trace({on_module, _, _}, _Env) ->
     ok;
 trace(defmodule, _Env) ->
@@ -81,12 +87,13 @@ script_file(File) ->
             false
     end.
 
+-spec '__after_compile__'(map(), binary()) -> ok.
 '__after_compile__'(#{module := Module, file := File}, Bin) ->
     erase({?MODULE, Module}),
     Source = unicode:characters_to_binary(File),
     keep_object_code(Module, Source, Bin),
-    elixir_dap_agent:send_event(script_module, #{module => Module,
-                                                 name => elixir_dap_debugger:module_name(Module),
+    elixir_dap_util:send_event(script_module, #{module => Module,
+                                                 name => elixir_dap_util:module_name(Module),
                                                  source => Source,
                                                  waiter => self()}),
     receive
@@ -94,11 +101,12 @@ script_file(File) ->
     after ?RELEASE_TIMEOUT ->
             io:format(standard_error, "elixir-dap: the adapter did not answer for ~ts within ~p s; "
                       "it runs without breakpoints~n",
-                      [elixir_dap_debugger:module_name(Module), ?RELEASE_TIMEOUT div 1000])
+                      [elixir_dap_util:module_name(Module), ?RELEASE_TIMEOUT div 1000])
     end,
     ok.
 
 %% The adapter is done with the module a definition waits in.
+-spec release(pid()) -> {ok, ok}.
 release(Waiter) when is_pid(Waiter) ->
     Waiter ! {?MODULE, released},
     {ok, ok}.
@@ -107,12 +115,14 @@ release(Waiter) when is_pid(Waiter) ->
 %% beam file holds (or not the same as the one loaded): modules of scripts,
 %% and modules the program compiled itself (elixir_dap_app_compile). The
 %% interpreter and breakable lines read it from here. Source: binary path.
+-spec keep_object_code(module(), binary(), binary()) -> ok.
 keep_object_code(Module, Source, Bin) ->
-    ensure_table(),
+    elixir_dap_tables:ensure(),
     ets:insert(?TABLE, {{object_code, Module}, Source, Bin}),
     ok.
 
 %% {Source, Binary} kept for Module, or none.
+-spec object_code(module()) -> {binary(), binary()} | none.
 object_code(Module) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {object_code, Module}) of
         [{_, Source, Bin}] -> {Source, Bin};
@@ -120,25 +130,9 @@ object_code(Module) ->
     end.
 
 %% Modules loaded since from elsewhere (a reload of the adapter's).
+-spec forget_object_code([module()]) -> ok.
 forget_object_code(Modules) ->
     case ets:whereis(?TABLE) of
         undefined -> ok;
         _ -> [ets:delete(?TABLE, {object_code, M}) || M <- Modules], ok
-    end.
-
-%% The table outlives the request process that installs the tracer.
-ensure_table() ->
-    case ets:whereis(?TABLE) of
-        undefined ->
-            Parent = self(),
-            spawn(elixir_dap_reload:internal(fun() ->
-                          ets:new(?TABLE, [named_table, public, set]),
-                          Parent ! {?MODULE, table_ready},
-                          receive stop -> ok end
-                  end)),
-            receive {?MODULE, table_ready} -> ok
-            after 5000 -> error(scripts_table_timeout)
-            end;
-        _ ->
-            ok
     end.

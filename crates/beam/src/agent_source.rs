@@ -12,28 +12,33 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// (file name, content) of every agent module.
+/// One `(file name, content)` entry of [`AGENT_SOURCES`].
+macro_rules! agent_module {
+    ($name:literal) => {
+        (
+            concat!($name, ".erl"),
+            include_str!(concat!("../agent/", $name, ".erl")),
+        )
+    };
+}
+
+/// (file name, content) of every agent module: one per concern (see
+/// `docs/architecture.md`, "The agent").
 pub const AGENT_SOURCES: &[(&str, &str)] = &[
-    ("elixir_dap_agent.erl", include_str!("../agent/elixir_dap_agent.erl")),
-    (
-        "elixir_dap_debugger.erl",
-        include_str!("../agent/elixir_dap_debugger.erl"),
-    ),
-    ("elixir_dap_dbg.erl", include_str!("../agent/elixir_dap_dbg.erl")),
-    ("elixir_dap_reload.erl", include_str!("../agent/elixir_dap_reload.erl")),
-    (
-        "elixir_dap_app_compile.erl",
-        include_str!("../agent/elixir_dap_app_compile.erl"),
-    ),
-    (
-        "elixir_dap_scripts.erl",
-        include_str!("../agent/elixir_dap_scripts.erl"),
-    ),
-    ("elixir_dap_attach.erl", include_str!("../agent/elixir_dap_attach.erl")),
-    (
-        "elixir_dap_release.erl",
-        include_str!("../agent/elixir_dap_release.erl"),
-    ),
+    agent_module!("elixir_dap_agent"),
+    agent_module!("elixir_dap_util"),
+    agent_module!("elixir_dap_tables"),
+    agent_module!("elixir_dap_project"),
+    agent_module!("elixir_dap_values"),
+    agent_module!("elixir_dap_expr"),
+    agent_module!("elixir_dap_backend"),
+    agent_module!("elixir_dap_backend_int"),
+    agent_module!("elixir_dap_reload"),
+    agent_module!("elixir_dap_dbg"),
+    agent_module!("elixir_dap_scripts"),
+    agent_module!("elixir_dap_app_compile"),
+    agent_module!("elixir_dap_attach"),
+    agent_module!("elixir_dap_release"),
 ];
 
 /// Hex digest of all agent sources, names included.
@@ -196,9 +201,14 @@ pub fn bootstrap_expression() -> &'static str {
         "if not File.exists?(Path.join(ebin, \"elixir_dap_agent.beam\")) do ",
         "tmp = ebin <> \".tmp\" <> List.to_string(:os.getpid()); ",
         "File.mkdir_p!(tmp); ",
+        // A module's behaviour must be loadable while it compiles (else a
+        // warning): elixir_dap_backend.erl sorts before the modules that
+        // implement it, and the output directory is on the code path.
+        "true = :code.add_patha(String.to_charlist(tmp)); ",
         "for src <- Path.wildcard(Path.join(dir, \"*.erl\")) do ",
         "{:ok, _} = :compile.file(String.to_charlist(src), [:report, :debug_info, {:outdir, String.to_charlist(tmp)}]) ",
         "end; ",
+        ":code.del_path(String.to_charlist(tmp)); ",
         "if File.rename(tmp, ebin) != :ok, do: File.rm_rf!(tmp) ",
         "end; ",
         "true = :code.add_patha(String.to_charlist(ebin)); ",
@@ -264,7 +274,10 @@ mod tests {
     /// The VM compiles the agent at launch and its warnings would land in the
     /// program's output: it must compile without one on the OTP that runs
     /// the tests (CI runs them on OTP 25, 27 and 29; OTP 29 deprecates
-    /// `catch Expr`, for example).
+    /// `catch Expr`, for example), with every warning on and a `-spec` on
+    /// every exported function. `elixir_dap_backend` (a behaviour) comes
+    /// before its implementation in [`AGENT_SOURCES`], and the output
+    /// directory is on the code path, as in [`bootstrap_expression`].
     #[test]
     fn the_agent_compiles_without_warnings_on_this_otp() {
         let root = tempfile::tempdir().unwrap();
@@ -272,7 +285,10 @@ mod tests {
         let out = root.path().join("ebin");
         std::fs::create_dir_all(&out).unwrap();
         let mut erlc = std::process::Command::new("erlc");
-        erlc.arg("+warnings_as_errors").arg("-o").arg(&out);
+        erlc.args(["-Werror", "+warn_all", "+warn_missing_spec", "-pa"])
+            .arg(&out)
+            .arg("-o")
+            .arg(&out);
         for (name, _) in AGENT_SOURCES {
             erlc.arg(dir.join(name));
         }

@@ -6,6 +6,7 @@
 //! session as [`AgentEvent`]s. One task reads, one writes, so a slow reader
 //! of events never blocks a call.
 
+use crate::protocol::{AgentEvent, Decode, Diagnostic, Failure};
 use crate::term::{self, TermExt};
 use eetf::Term;
 use std::collections::HashMap;
@@ -24,22 +25,19 @@ pub enum AgentError {
     Timeout { request: String, after: Duration },
     #[error("the connection to the debuggee VM is closed")]
     Closed,
-    /// The agent executed the request and reports a failure.
+    /// The agent executed the request and reports a failure: its `kind`
+    /// (`compile_failed`, `not_paused`, ...), message, and for
+    /// `compile_failed` the compiler's diagnostics.
     #[error("{message}")]
     Failed {
         kind: String,
         message: String,
-        detail: Term,
+        diagnostics: Vec<Diagnostic>,
     },
+    /// A frame or reply of a shape the protocol does not know (what and
+    /// where: [`crate::protocol`]).
     #[error("unexpected reply from the agent: {0}")]
     Protocol(String),
-}
-
-/// An unsolicited message from the agent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentEvent {
-    pub name: String,
-    pub data: Term,
 }
 
 /// Calls awaiting their reply. Once the reader has seen the channel close,
@@ -79,9 +77,11 @@ impl AgentClient {
         }
     }
 
-    /// Sends a request and waits for its reply. `Ok` carries the `Value` of
-    /// `{ok, Value}`; `{error, Map}` becomes [`AgentError::Failed`].
-    pub async fn call(&self, request: Term, timeout: Duration) -> Result<Term, AgentError> {
+    /// Sends a request term and waits for its reply. `Ok` carries the
+    /// `Value` of `{ok, Value}`; `{error, Map}` becomes
+    /// [`AgentError::Failed`]. `name` names the request in errors. The
+    /// adapter calls through [`AgentClient::request`], which types both.
+    pub(crate) async fn call(&self, request: Term, name: &str, timeout: Duration) -> Result<Term, AgentError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         {
@@ -91,7 +91,7 @@ impl AgentClient {
             }
             pending.waiters.insert(id, reply_tx);
         }
-        let frame = term::tuple(vec![term::atom("call"), term::int(id as i64), request.clone()]);
+        let frame = term::tuple(vec![term::atom("call"), term::int(id as i64), request]);
         if self.frames.send(encode(&frame)).is_err() {
             lock(&self.pending).waiters.remove(&id);
             return Err(AgentError::Closed);
@@ -102,7 +102,7 @@ impl AgentClient {
             Err(_) => {
                 lock(&self.pending).waiters.remove(&id);
                 Err(AgentError::Timeout {
-                    request: describe(&request),
+                    request: name.to_owned(),
                     after: timeout,
                 })
             }
@@ -110,7 +110,7 @@ impl AgentClient {
     }
 
     /// Sends a request that has no reply.
-    pub fn cast(&self, request: Term) -> Result<(), AgentError> {
+    pub(crate) fn cast(&self, request: Term) -> Result<(), AgentError> {
         let frame = term::tuple(vec![term::atom("cast"), request]);
         self.frames.send(encode(&frame)).map_err(|_| AgentError::Closed)
     }
@@ -125,20 +125,6 @@ pub fn human_duration(duration: Duration) -> String {
         format!("{} s", duration.as_secs())
     } else {
         format!("{} min", duration.as_secs() / 60)
-    }
-}
-
-/// The request's name, for messages: the atom or the first atom of a tuple.
-fn describe(request: &Term) -> String {
-    match request {
-        Term::Atom(a) => a.name.clone(),
-        Term::Tuple(t) => t
-            .elements
-            .first()
-            .and_then(TermExt::as_atom)
-            .unwrap_or("request")
-            .to_owned(),
-        _ => "request".to_owned(),
     }
 }
 
@@ -241,11 +227,18 @@ fn dispatch(term: Term, pending: &Pending, events: &mpsc::UnboundedSender<AgentE
             let _ = waiter.send(parse_result(&elements[2]));
         }
         (Some("event"), 3) => {
-            let name = elements[1].as_text().unwrap_or_default();
-            let _ = events.send(AgentEvent {
-                name,
-                data: elements[2].clone(),
-            });
+            let Some(name) = elements[1].as_atom() else {
+                tracing::error!(%term, "an agent event whose name is not an atom");
+                return;
+            };
+            match AgentEvent::decode(name, &elements[2]) {
+                Ok(event) => {
+                    let _ = events.send(event);
+                }
+                // A drift between the adapter and the agent: said loudly,
+                // never read as an empty event.
+                Err(error) => tracing::error!(%error, event = name, "undecodable agent event"),
+            }
         }
         _ => tracing::warn!(%term, "unexpected frame from the agent"),
     }
@@ -255,11 +248,14 @@ fn parse_result(result: &Term) -> Result<Term, AgentError> {
     let elements = result.as_elements().unwrap_or_default();
     match (elements.first().and_then(TermExt::as_atom), elements.get(1)) {
         (Some("ok"), Some(value)) if elements.len() == 2 => Ok(value.clone()),
-        (Some("error"), Some(detail)) if elements.len() == 2 => Err(AgentError::Failed {
-            kind: detail.get_text("kind").unwrap_or_else(|| "error".into()),
-            message: detail.get_text("message").unwrap_or_else(|| detail.to_string()),
-            detail: detail.clone(),
-        }),
+        (Some("error"), Some(detail)) if elements.len() == 2 => match Failure::decode(detail) {
+            Ok(failure) => Err(AgentError::Failed {
+                kind: failure.kind.0,
+                message: failure.message,
+                diagnostics: failure.diagnostics.unwrap_or_default(),
+            }),
+            Err(error) => Err(AgentError::Protocol(format!("a failure: {error}"))),
+        },
         _ => Err(AgentError::Protocol(result.to_string())),
     }
 }
@@ -267,14 +263,19 @@ fn parse_result(result: &Term) -> Result<Term, AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::term::{atom, binary, int, map, tuple};
+    use crate::protocol::Request;
+    use crate::term::{atom, binary, int, list, map, tuple};
 
     /// A scripted fake agent: answers each call with the given result.
     async fn fake_agent(stream: tokio::io::DuplexStream, answer: impl Fn(&Term) -> Term) {
         let (mut reader, mut writer) = tokio::io::split(stream);
         write_frame(
             &mut writer,
-            &encode(&tuple(vec![atom("event"), atom("hello"), map(vec![])])),
+            &encode(&tuple(vec![
+                atom("event"),
+                atom("task_finished"),
+                map(vec![("status", int(0)), ("no_halt", atom("false"))]),
+            ])),
         )
         .await
         .unwrap();
@@ -303,12 +304,41 @@ mod tests {
         let (reader, writer) = tokio::io::split(ours);
         let client = AgentClient::start(reader, writer, events_tx);
         let event = events.recv().await.unwrap();
-        assert_eq!(event.name, "hello");
-        let pong = client.call(atom("ping"), Duration::from_secs(5)).await.unwrap();
-        assert_eq!(pong, atom("pong"));
-        let err = client.call(atom("bogus"), Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(
+            event,
+            AgentEvent::TaskFinished(crate::protocol::TaskFinished {
+                status: 0,
+                no_halt: false
+            })
+        );
+        let pong: crate::protocol::Pong = client.request(&Request::Ping, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(pong, crate::protocol::Pong);
+        let err = client
+            .request::<crate::protocol::Pong>(&Request::Detach, Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, AgentError::Failed { ref kind, ref message, .. } if kind == "unknown_request" && message == "no such request")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_another_shape_names_the_request_and_the_key() {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        tokio::spawn(fake_agent(theirs, |_| {
+            tuple(vec![atom("ok"), list(vec![map(vec![("interpreted", list(vec![]))])])])
+        }));
+        let (events_tx, _events) = mpsc::unbounded_channel();
+        let (reader, writer) = tokio::io::split(ours);
+        let client = AgentClient::start(reader, writer, events_tx);
+        let err = client
+            .request::<Vec<crate::protocol::Interpreted>>(&Request::ListModules, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected reply from the agent: the reply to `list_modules`: at `[0]`: \
+             the key `skipped` (a list of maps (Skipped)) is missing"
         );
     }
 
@@ -319,12 +349,12 @@ mod tests {
         let (reader, writer) = tokio::io::split(ours);
         let client = AgentClient::start(reader, writer, events_tx);
         let err = client
-            .call(tuple(vec![atom("load_project"), int(1)]), Duration::from_millis(50))
+            .request::<crate::protocol::Done>(&Request::ListModules, Duration::from_millis(50))
             .await
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the debuggee did not answer `load_project` within 50 ms"
+            "the debuggee did not answer `list_modules` within 50 ms"
         );
     }
 
@@ -344,7 +374,11 @@ mod tests {
         let client = AgentClient::start(reader, writer, events_tx);
         let call = tokio::spawn({
             let client = client.clone();
-            async move { client.call(atom("ping"), Duration::from_secs(5)).await }
+            async move {
+                client
+                    .request::<crate::protocol::Pong>(&Request::Ping, Duration::from_secs(5))
+                    .await
+            }
         });
         tokio::task::yield_now().await;
         drop(theirs);

@@ -4,7 +4,8 @@
 //!
 //! - [`agent_source`]: the agent's Erlang sources, embedded in the binary and
 //!   installed into a cache directory keyed by their content hash.
-//! - [`term`]: small helpers to build and read Erlang terms.
+//! - [`protocol`]: every request to the agent, every reply and event,
+//!   typed and decoded strictly: the adapter's only way to talk to it.
 //! - [`channel`]: the `{packet, 4}` ETF connection: calls with replies, events.
 //! - [`keeper`]: the session keeper, the process that owns every OS process
 //!   the program starts and ends them all with the session.
@@ -15,8 +16,10 @@ pub mod agent_source;
 pub mod attach;
 pub mod channel;
 pub mod keeper;
-pub mod term;
+pub mod protocol;
+mod term;
 pub mod vm;
 
-pub use channel::{AgentClient, AgentError, AgentEvent};
+pub use channel::{AgentClient, AgentError};
+pub use protocol::AgentEvent;
 pub use vm::{create_detached_log, Debuggee, DebuggeeEvent, LaunchError, OutputStream, VmSpec};

@@ -1,7 +1,10 @@
-//! Building and reading the Erlang terms exchanged with the agent.
+//! Building Erlang terms, and reading the channel's envelopes
+//! (`{reply, Id, Result}`, `{hello, Token, Info}`).
 //!
 //! The agent speaks in atoms, binaries, integers, lists, tuples and maps with
 //! atom keys; these helpers keep that vocabulary readable on the Rust side.
+//! Only [`crate::protocol`] and the channel use them: replies are decoded by
+//! the protocol's types, strictly.
 
 use eetf::{Atom, Binary, FixInteger, List, Map, Term, Tuple};
 use std::borrow::Cow;
@@ -51,18 +54,9 @@ pub trait TermExt {
     /// A binary or charlist as text.
     fn as_text(&self) -> Option<String>;
     fn as_i64(&self) -> Option<i64>;
-    fn as_bool(&self) -> Option<bool>;
     /// Elements of a tuple or list. A list of small integers arrives from
     /// Erlang as a byte string (`STRING_EXT`) and is expanded here.
     fn as_elements(&self) -> Option<Cow<'_, [Term]>>;
-    /// The value under an atom key of a map.
-    fn get(&self, key: &str) -> Option<&Term>;
-    fn get_text(&self, key: &str) -> Option<String> {
-        self.get(key).and_then(TermExt::as_text)
-    }
-    fn get_i64(&self, key: &str) -> Option<i64> {
-        self.get(key).and_then(TermExt::as_i64)
-    }
 }
 
 impl TermExt for Term {
@@ -91,14 +85,6 @@ impl TermExt for Term {
         }
     }
 
-    fn as_bool(&self) -> Option<bool> {
-        match self.as_atom() {
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            _ => None,
-        }
-    }
-
     fn as_elements(&self) -> Option<Cow<'_, [Term]>> {
         match self {
             Term::Tuple(t) => Some(Cow::Borrowed(&t.elements)),
@@ -109,13 +95,6 @@ impl TermExt for Term {
                     .map(|&byte| Term::FixInteger(FixInteger::from(byte)))
                     .collect(),
             )),
-            _ => None,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&Term> {
-        match self {
-            Term::Map(m) => m.map.get(&atom(key)),
             _ => None,
         }
     }
@@ -135,10 +114,19 @@ mod tests {
         let mut bytes = Vec::new();
         term.encode(&mut bytes).unwrap();
         let back = Term::decode(&bytes[..]).unwrap();
-        assert_eq!(back.get_text("name").as_deref(), Some("plain"));
-        assert_eq!(back.get_i64("count"), Some(5_000_000_000));
-        assert_eq!(back.get("ok").and_then(TermExt::as_bool), Some(true));
-        assert_eq!(back.get("missing"), None);
+        let Term::Map(back) = back else {
+            panic!("not a map: {back}")
+        };
+        assert_eq!(
+            back.map.get(&atom("name")).and_then(TermExt::as_text).as_deref(),
+            Some("plain")
+        );
+        assert_eq!(
+            back.map.get(&atom("count")).and_then(TermExt::as_i64),
+            Some(5_000_000_000)
+        );
+        assert_eq!(back.map.get(&atom("ok")), Some(&atom("true")));
+        assert_eq!(back.map.len(), 3);
     }
 
     #[test]

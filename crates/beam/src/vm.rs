@@ -15,8 +15,9 @@
 //! on a terminal, and nothing is dropped.
 
 use crate::agent_source::{self, CacheError};
-use crate::channel::{read_frame_limited, AgentClient, AgentEvent};
+use crate::channel::{read_frame_limited, AgentClient};
 use crate::keeper::{self, Report};
+use crate::protocol::{AgentEvent, Decode, Hello};
 use crate::term::TermExt;
 use eetf::Term;
 use nix::sys::signal::{killpg, Signal};
@@ -110,6 +111,9 @@ pub enum LaunchError {
     ExitedEarly { code: i64 },
     #[error("the VM's agent did not connect within {} s", .0.as_secs())]
     ConnectTimeout(Duration),
+    /// The agent's hello is not of a shape the protocol knows.
+    #[error("the VM's agent sent an unexpected hello: {0}")]
+    Hello(crate::protocol::DecodeError),
 }
 
 /// A running debuggee VM and the channel to its agent.
@@ -119,9 +123,9 @@ pub struct Debuggee {
     pub os_pid: u32,
     pub otp_release: String,
     pub elixir_version: String,
-    /// The `Info` map of the agent's hello (in an attach session, the
-    /// helper's: the remote node's information, or why the attach failed).
-    pub hello: Term,
+    /// The agent's hello (in an attach session, the helper's: the remote
+    /// node's information, or why the attach failed).
+    pub hello: Hello,
     exit: watch::Receiver<Option<i64>>,
     end: Option<oneshot::Sender<End>>,
 }
@@ -265,6 +269,11 @@ impl Debuggee {
         // From here on, returning an error drops `end_tx`, which ends the VM.
 
         let (stream, info) = accept_agent(&listener, &token, &mut exit, spec.connect_timeout).await?;
+        let hello = Hello::decode(&info).map_err(LaunchError::Hello)?;
+        let (otp_release, elixir_version) = match &hello {
+            Hello::Ready(node) => (node.otp_release.clone(), node.elixir_version.clone()),
+            Hello::AttachFailed(_) => (String::new(), String::new()),
+        };
         let (reader, writer) = stream.into_split();
         let (agent_tx, mut agent_rx) = mpsc::unbounded_channel::<AgentEvent>();
         tokio::spawn(async move {
@@ -277,9 +286,9 @@ impl Debuggee {
         Ok(Debuggee {
             agent: AgentClient::start(reader, writer, agent_tx),
             os_pid,
-            otp_release: info.get_text("otp_release").unwrap_or_default(),
-            elixir_version: info.get_text("elixir_version").unwrap_or_default(),
-            hello: info,
+            otp_release,
+            elixir_version,
+            hello,
             exit,
             end: Some(end_tx),
         })
@@ -747,7 +756,7 @@ mod tests {
             .expect("the agent was accepted within 5 s")
             .unwrap()
             .unwrap();
-        assert_eq!(info.get_text("otp_release").as_deref(), Some("27"));
+        assert_eq!(info, map(vec![("otp_release", binary("27"))]));
         assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 

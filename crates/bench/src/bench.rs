@@ -1,24 +1,17 @@
-//! The benchmark: generates a project per size, drives the real
-//! `elixir-dap` over DAP on it, runs every measurement of the
-//! [registry](crate::measurements::MEASUREMENTS) and writes a JSON report.
-//!
-//! A size's project is generated into a temporary directory, compiled once
-//! up front by a first launch, and reused by every measurement of that
-//! size, in registry order.
+//! What every measurement works with: the run's [`BenchConfig`], the
+//! [`SizeContext`] of one size (its generated project, sessions of the real
+//! `elixir-dap`, the plain-Mix VM), the [`Features`] the probe found, and the
+//! timeouts. The run itself is in [`crate::runner`], which measurements do
+//! not import (this module imports no measurement either).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::dap_client::{DapClient, DapError};
-use crate::generator::{self, EditTarget, GenOptions, Project};
-use crate::measurements::{Outcome, MEASUREMENTS};
+use crate::generator::{EditTarget, Project};
 use crate::mix_vm::{self, MixVm};
-use crate::{machine, stats, summary};
-
-/// Version of the report's layout; bump it when a key changes meaning.
-pub const REPORT_SCHEMA: u32 = 2;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -101,7 +94,33 @@ pub struct SizeContext<'a> {
     log: &'a mut dyn FnMut(&str),
 }
 
-impl SizeContext<'_> {
+impl<'a> SizeContext<'a> {
+    /// The context of a size whose project has just been written to `root`
+    /// (not compiled yet); no session has run.
+    pub fn new(
+        config: &'a BenchConfig,
+        project: Project,
+        root: PathBuf,
+        logs: PathBuf,
+        features: &'a Features,
+        log: &'a mut dyn FnMut(&str),
+    ) -> Self {
+        SizeContext {
+            config,
+            project,
+            root,
+            logs,
+            features,
+            session_peak_rss_kib: Vec::new(),
+            mix_vm: None,
+            generation: 0,
+            last_compile: SystemTime::now(),
+            sessions: 0,
+            interpretations: Vec::new(),
+            log,
+        }
+    }
+
     pub fn modules(&self) -> usize {
         self.project.options.modules
     }
@@ -361,7 +380,7 @@ impl SizeContext<'_> {
         Ok(())
     }
 
-    fn stop_mix_vm(&mut self) {
+    pub(crate) fn stop_mix_vm(&mut self) {
         if let Some(vm) = self.mix_vm.take() {
             vm.stop(TIMEOUT);
         }
@@ -390,248 +409,10 @@ impl Features {
     }
 }
 
-/// Requests that later measurements need, probed by sending each once to an
-/// adapter that has launched nothing: a dispatcher that does not know one
-/// answers `unknown request`.
-const PROBED: &[&str] = &["setBreakpoints", "stackTrace", "scopes", "variables", "reloadCode"];
-
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn probe_adapter(adapter: &Path, logs: &Path, log: &mut dyn FnMut(&str)) -> Result<Features, String> {
-    let version = std::process::Command::new(adapter)
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("cannot run the adapter {}: {e}", adapter.display()))?;
-    if !version.status.success() {
-        return Err(format!("`{} --version` failed", adapter.display()));
-    }
-    let mut dap = DapClient::spawn(adapter, &logs.join("adapter-probe.log")).map_err(err)?;
-    let initialize = dap
-        .request_ok(
-            "initialize",
-            json!({"clientID": "elixir-dap-bench", "adapterID": "elixir", "linesStartAt1": true}),
-            TIMEOUT,
-        )
-        .map_err(err)?;
-    let mut probes = Vec::new();
-    for command in PROBED {
-        // A probe only informs the notes of skipped measurements: an
-        // adapter that does not answer one is reported, not fatal.
-        let note = match dap.request(command, json!({}), PROBE_TIMEOUT) {
-            Ok(response) => {
-                let message = crate::dap_client::response_message(&response);
-                let unknown = response["success"] != true && message.contains("unknown request");
-                unknown.then_some(message)
-            }
-            Err(e) => {
-                log(&format!("probe of `{command}`: {e}"));
-                Some(format!("no answer to an argument-less `{command}` before launch"))
-            }
-        };
-        let unanswered = note.as_deref().is_some_and(|n| n.starts_with("no answer"));
-        probes.push(((*command).to_owned(), note));
-        if unanswered {
-            break;
-        }
-    }
-    // Drops (kills) the probe adapter if it does not end at end of input.
-    let _ = dap.finish(PROBE_TIMEOUT);
-    Ok(Features {
-        adapter_version: String::from_utf8_lossy(&version.stdout).trim().to_owned(),
-        capabilities: initialize["body"].clone(),
-        probes,
-    })
-}
-
-/// Runs the whole benchmark and returns the report; `log` receives progress
-/// lines. Measurements that fail are reported with an `error` (the caller
-/// decides the exit status with [`report_has_errors`]); a failure to set a
-/// size up fails the run.
-pub fn run(config: &BenchConfig, log: &mut dyn FnMut(&str)) -> Result<Value, String> {
-    let started_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let started = Instant::now();
-    let temp;
-    let work_dir = match &config.work_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            dir.clone()
-        }
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix("elixir-dap-bench-")
-                .tempdir()
-                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-            temp.path().to_path_buf()
-        }
-    };
-    let mut machine = machine::describe()?;
-    log(&format!(
-        "machine: {} cores, OTP {}, Elixir {}, load {}",
-        machine["cores"],
-        machine["otp"].as_str().unwrap_or("?"),
-        machine["elixir"].as_str().unwrap_or("?"),
-        machine["loadavg_at_start"].as_str().unwrap_or("?")
-    ));
-    let features = probe_adapter(&config.adapter, &work_dir, log)?;
-    log(&format!(
-        "adapter: {} ({})",
-        features.adapter_version,
-        config.adapter.display()
-    ));
-
-    let mut sizes = Vec::new();
-    for &modules in &config.sizes {
-        sizes.push(run_size(config, modules, &work_dir, &features, log)?);
-    }
-    if let Some(object) = machine.as_object_mut() {
-        object.insert("loadavg_at_end".to_owned(), json!(machine::load_average()));
-    }
-    let summary = summary::summarize(&sizes, &machine);
-    Ok(json!({
-        "schema": REPORT_SCHEMA,
-        "tool": format!("elixir-dap-bench {}", env!("CARGO_PKG_VERSION")),
-        "started_at_unix": started_at,
-        "duration_s": stats::round1(started.elapsed().as_secs_f64()),
-        "adapter": {
-            "path": config.adapter,
-            "version": features.adapter_version,
-            "capabilities": features.capabilities,
-            "unknown_requests": features.probes.iter()
-                .filter(|(_, m)| m.is_some()).map(|(c, _)| c.clone()).collect::<Vec<_>>(),
-        },
-        "config": {
-            "sizes": config.sizes,
-            "reps": config.reps,
-            "hub_reps": config.hub_reps,
-            "seed": config.seed,
-            "quick": config.quick,
-            "only": config.only,
-            "launch": launch_arguments(Path::new("<project>")),
-        },
-        "machine": machine,
-        "sizes": sizes,
-        "summary": summary,
-    }))
-}
-
-fn run_size(
-    config: &BenchConfig,
-    modules: usize,
-    work_dir: &Path,
-    features: &Features,
-    log: &mut dyn FnMut(&str),
-) -> Result<Value, String> {
-    let project = generator::generate(&GenOptions::new(modules, config.seed)).map_err(|e| e.to_string())?;
-    let root = work_dir.join(format!("project-{modules}"));
-    let logs = work_dir.join(format!("logs-{modules}"));
-    for dir in [&root, &logs] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    project.write_to(&root).map_err(|e| e.to_string())?;
-    log(&format!("{modules} modules: generated into {}", root.display()));
-
-    let mut ctx = SizeContext {
-        config,
-        project,
-        root,
-        logs,
-        features,
-        session_peak_rss_kib: Vec::new(),
-        mix_vm: None,
-        generation: 0,
-        last_compile: SystemTime::now(),
-        sessions: 0,
-        interpretations: Vec::new(),
-        log,
-    };
-
-    // Compile once up front, through the adapter (the launch compiles with
-    // Mix in the VM): every later launch finds the build up to date.
-    let (dap, first_launch_ms) = ctx.launch_session(compile_timeout(modules))?;
-    ctx.end_session(dap)?;
-    // Right after compiling, the modules are still loaded: not a launch
-    // like the others.
-    ctx.interpretations.clear();
-    ctx.log(&format!(
-        "{modules} modules: first launch (compiles everything) {first_launch_ms:.0} ms"
-    ));
-
-    let mut measurements = Map::new();
-    for measurement in MEASUREMENTS {
-        let started = Instant::now();
-        let selected = config
-            .only
-            .as_ref()
-            .map_or(true, |only| only.iter().any(|k| k == measurement.key));
-        let outcome = if selected {
-            (measurement.run)(&mut ctx)
-        } else {
-            Ok(Outcome::NotMeasured("not selected (--only)".to_owned()))
-        };
-        let value = match outcome {
-            Ok(Outcome::Samples { samples, extra }) => {
-                let mut value = stats::describe_unit(&samples, measurement.unit);
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("unit".to_owned(), json!(measurement.unit));
-                    object.extend(extra);
-                }
-                ctx.log(&format!(
-                    "{modules} modules: {} median {} p95 {} {} ({} reps, {:.0} s)",
-                    measurement.key,
-                    value["median"],
-                    value["p95"],
-                    measurement.unit,
-                    samples.len(),
-                    started.elapsed().as_secs_f64()
-                ));
-                value
-            }
-            Ok(Outcome::NotMeasured(why)) => {
-                json!({"unit": measurement.unit, "median": null, "p95": null, "not_measured": why})
-            }
-            Err(error) => {
-                ctx.log(&format!("{modules} modules: {} FAILED: {error}", measurement.key));
-                json!({"unit": measurement.unit, "median": null, "p95": null, "error": error})
-            }
-        };
-        let mut value = value;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("description".to_owned(), json!(measurement.description));
-        }
-        measurements.insert(measurement.key.to_owned(), value);
-    }
-    ctx.stop_mix_vm();
-
-    Ok(json!({
-        "modules": modules,
-        "edit_targets": ctx.project.edit_targets.len(),
-        "hub_dependents": ctx.project.hub_macro.dependents.len(),
-        "first_launch_with_compile_ms": stats::round1(first_launch_ms),
-        "measurements": measurements,
-    }))
-}
-
-/// Whether any measurement of the report failed.
-pub fn report_has_errors(report: &Value) -> bool {
-    report["sizes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|size| size["measurements"].as_object())
-        .flat_map(|m| m.values())
-        .any(|m| m.get("error").is_some())
-}
-
 pub fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-fn err(e: DapError) -> String {
+pub(crate) fn err(e: DapError) -> String {
     e.0
 }

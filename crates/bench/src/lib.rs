@@ -3,11 +3,12 @@
 //! - [`generator`] writes realistic Mix projects of a chosen size,
 //!   deterministically, and describes what a reload benchmark needs to drive
 //!   them;
-//! - [`bench`] drives the real `elixir-dap` binary over DAP
+//! - [`runner`] drives the real `elixir-dap` binary over DAP
 //!   ([`dap_client`]) on generated projects, runs the
 //!   [registry](measurements::MEASUREMENTS) of measurements, compares with
 //!   plain Mix ([`mix_vm`]) and writes a JSON report whose headline is the
-//!   [`summary`].
+//!   [`summary`]; [`bench`] is what each measurement works with (a size's
+//!   context, the timeouts).
 
 pub mod bench;
 pub mod dap_client;
@@ -15,5 +16,6 @@ pub mod generator;
 pub mod machine;
 pub mod measurements;
 pub mod mix_vm;
+pub mod runner;
 pub mod stats;
 pub mod summary;

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use elixir_dap_bench::bench::{self, BenchConfig};
+use elixir_dap_bench::bench::BenchConfig;
 use elixir_dap_bench::generator::{self, GenOptions, Project};
+use elixir_dap_bench::runner;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -172,11 +173,11 @@ fn run_bench(args: &BenchArgs) -> Result<(), String> {
         work_dir: args.work_dir.clone(),
         only: args.only.clone(),
     };
-    let report = bench::run(&config, &mut |line| eprintln!("elixir-dap-bench: {line}"))?;
+    let report = runner::run(&config, &mut |line| eprintln!("elixir-dap-bench: {line}"))?;
     let text = serde_json::to_string_pretty(&report).map_err(|e| format!("cannot encode the report: {e}"))?;
     fs::write(&out, text + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("elixir-dap-bench: wrote {}", out.display());
-    if bench::report_has_errors(&report) {
+    if runner::report_has_errors(&report) {
         return Err(format!("some measurements failed (see `error` in {})", out.display()));
     }
     Ok(())

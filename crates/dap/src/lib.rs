@@ -4,11 +4,13 @@
 //! Nothing here knows about Elixir or the BEAM; the adapter crate maps these
 //! messages onto a debug session.
 
+pub mod commands;
 pub mod framing;
 pub mod messages;
 pub mod positions;
 pub mod types;
 
+pub use commands::Command;
 pub use framing::{read_frame, write_frame, Frame, FrameError, MAX_BODY_BYTES};
 pub use messages::{parse_arguments, parse_incoming, ArgumentError, Event, Incoming, Outgoing, Request, Response};
 pub use positions::Positions;

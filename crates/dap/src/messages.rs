@@ -248,15 +248,16 @@ impl Response {
     }
 
     /// An error response. The text goes both in `message` and in the
-    /// structured `body.error`, which clients show to the user.
-    pub fn error(request_seq: i64, command: &str, text: &str) -> Self {
+    /// structured `body.error` (DAP's `Message`: `id` identifies the kind of
+    /// error, `showUser` whether clients show it to the user).
+    pub fn error(request_seq: i64, command: &str, id: i64, text: &str, show_user: bool) -> Self {
         Response {
             request_seq,
             success: false,
             command: command.to_owned(),
             message: Some(text.to_owned()),
             body: Some(serde_json::json!({
-                "error": { "id": 1, "format": text, "showUser": true }
+                "error": { "id": id, "format": text, "showUser": show_user }
             })),
         }
     }

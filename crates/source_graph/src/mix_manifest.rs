@@ -26,6 +26,7 @@ use eetf::Term;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{Index, KindSet, RefKind};
+use mix_layout::MixLayout;
 use std::path::{Path, PathBuf};
 
 /// One source file as Mix recorded it. Paths are as Mix wrote them: relative
@@ -198,69 +199,19 @@ pub struct AppManifest {
     pub manifest: PathBuf,
 }
 
-/// The `app:` a `mix.exs` declares (`app: :my_app`), if written plainly.
-fn declared_app(mix_exs: &str) -> Option<String> {
-    let mut rest = mix_exs;
-    while let Some(at) = rest.find("app:") {
-        let after = rest[at + 4..].trim_start();
-        if let Some(name) = after.strip_prefix(':') {
-            let name: String = name
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                return Some(name);
-            }
-        }
-        rest = &rest[at + 4..];
-    }
-    None
-}
-
 /// The applications of the Mix project in `project_dir` and their
 /// manifests for the environment `env` (`dev`, `test`): the project's own,
-/// or each umbrella app's (`apps/*/mix.exs`). The app's name is read from
-/// its `mix.exs` (`app: :name`), else taken from its directory. Umbrella
-/// apps share the root `_build` (their `build_path: "../../_build"`); an
-/// app's own `_build` is used when only it exists.
+/// or each umbrella app's, named and built where
+/// [`mix_layout::MixLayout`] says ([`MixLayout::build_dir`]).
 pub fn project_manifests(project_dir: &Path, env: &str) -> Vec<AppManifest> {
-    let app_name = |dir: &Path| -> String {
-        std::fs::read_to_string(dir.join("mix.exs"))
-            .ok()
-            .and_then(|text| declared_app(&text))
-            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default()
-    };
-    let build = |root: &Path, app: &str| manifest_path(&root.join("_build").join(env), app);
-    let mut apps: Vec<PathBuf> = std::fs::read_dir(project_dir.join("apps"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("mix.exs").is_file())
-        .collect();
-    apps.sort();
-    if apps.is_empty() {
-        let app = app_name(project_dir);
-        let manifest = build(project_dir, &app);
-        return vec![AppManifest {
-            app,
-            app_dir: PathBuf::new(),
-            manifest,
-        }];
-    }
-    apps.into_iter()
-        .map(|dir| {
-            let app = app_name(&dir);
-            let shared = build(project_dir, &app);
-            let own = build(&dir, &app);
-            let manifest = if !shared.is_file() && own.is_file() {
-                own
-            } else {
-                shared
-            };
-            let app_dir = dir.strip_prefix(project_dir).unwrap_or(&dir).to_path_buf();
-            AppManifest { app, app_dir, manifest }
+    let layout = MixLayout::read(project_dir, env);
+    layout
+        .apps()
+        .iter()
+        .map(|app| AppManifest {
+            app: app.name.clone(),
+            app_dir: app.dir.clone(),
+            manifest: manifest_path(&layout.build_dir(app), &app.name),
         })
         .collect()
 }
@@ -477,11 +428,6 @@ mod tests {
 
     #[test]
     fn finds_the_manifests_of_a_project_and_of_umbrella_apps() {
-        assert_eq!(
-            declared_app("def project do\n  [\n    app: :my_app,\n    version: \"0.1.0\"]"),
-            Some("my_app".to_owned())
-        );
-        assert_eq!(declared_app("[app: Mix.Project.config()[:x]]"), None);
         let tmp = tempfile::tempdir().unwrap();
         let plain = tmp.path().join("plain");
         std::fs::create_dir_all(&plain).unwrap();

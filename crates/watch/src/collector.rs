@@ -9,8 +9,9 @@ use notify::event::{EventKind, ModifyKind};
 use notify_debouncer_full::DebouncedEvent;
 use walkdir::WalkDir;
 
-use crate::filter::{has_ignored_component, Filter};
+use crate::filter::Filter;
 use crate::Batch;
+use mix_layout::has_ignored_component;
 
 /// Timing of a collector, all derived from the user's debounce.
 #[derive(Debug, Clone, Copy)]
@@ -222,7 +223,7 @@ impl Collector {
     fn walk_into(&self, dir: &Path, out: &mut BTreeSet<PathBuf>) {
         let walk = WalkDir::new(dir)
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !crate::filter::is_ignored_name(e.file_name()));
+            .filter_entry(|e| e.depth() == 0 || !mix_layout::is_ignored_name(e.file_name()));
         for entry in walk.filter_map(Result::ok) {
             if !entry.file_type().is_file() {
                 continue;
@@ -281,9 +282,9 @@ mod tests {
 
     #[test]
     fn initial_scan_knows_relevant_files_only() {
-        let (_d, root) = setup(&["a.ex", "b/c.exs", "b/.c.ex.swp", "_build/x.ex", "n.txt"]);
+        let (_d, root) = setup(&["a.ex", "b/c.ex", "b/d.exs", "b/.c.ex.swp", "_build/x.ex", "n.txt"]);
         let c = Collector::new(vec![root.clone()], Filter::default(), timing());
-        assert_eq!(c.known(), &set(&root, &["a.ex", "b/c.exs"]));
+        assert_eq!(c.known(), &set(&root, &["a.ex", "b/c.ex"]));
         assert_eq!(c.deadline(), None);
     }
 

@@ -1,14 +1,13 @@
-//! Which paths can matter to a reload: Elixir sources, never editor scratch files or
-//! build, dependency and VCS directories.
+//! Which paths can matter to a reload: sources as `mix_layout` defines them (Mix's
+//! `.ex` files), or other extensions when configured, never editor scratch files or
+//! build, dependency and VCS directories (`mix_layout::is_ignored_name`).
 
+use mix_layout::has_ignored_component;
 use std::ffi::OsStr;
-use std::path::{Component, Path};
+use std::path::Path;
 
-/// The extensions watched by default, without the dot.
-pub const DEFAULT_EXTENSIONS: [&str; 2] = ["ex", "exs"];
-
-/// Directory names that never hold sources of the project being debugged.
-pub const IGNORED_DIRS: [&str; 5] = ["_build", "deps", ".git", "node_modules", ".elixir_ls"];
+/// The extensions watched by default, without the dot: the sources Mix compiles.
+pub const DEFAULT_EXTENSIONS: [&str; 1] = [mix_layout::SOURCE_EXTENSION];
 
 /// Decides whether a path is a source file worth reporting.
 ///
@@ -71,9 +70,10 @@ impl Filter {
     }
 }
 
-/// [`Filter::is_relevant`] with the default extensions (`.ex`, `.exs`).
+/// [`Filter::is_relevant`] with the default extensions: a source file as
+/// [`mix_layout::is_source_file`] says.
 pub fn is_relevant(path: &Path) -> bool {
-    relevant(path, &DEFAULT_EXTENSIONS)
+    mix_layout::is_source_file(path)
 }
 
 fn relevant<S: AsRef<str>>(path: &Path, extensions: &[S]) -> bool {
@@ -86,41 +86,6 @@ fn relevant<S: AsRef<str>>(path: &Path, extensions: &[S]) -> bool {
     }
 }
 
-/// True when some normal component of `path` is an ignored name.
-pub(crate) fn has_ignored_component(path: &Path) -> bool {
-    path.components().any(|c| match c {
-        Component::Normal(name) => is_ignored_name(name),
-        _ => false,
-    })
-}
-
-/// True for a file or directory name the watcher never reports or looks into:
-/// - the directories in [`IGNORED_DIRS`];
-/// - hidden names (a leading `.`: `.git`, `.elixir_ls`, Emacs locks `.#x.ex`, Vim swap
-///   files `.x.ex.swp`); Mix skips them too, as its source wildcards do not match dot files;
-/// - editor back-up, swap and temporary files: `*~`, `#*#`, `*.swp`, `*.swx`, `*.swo`,
-///   `*.swn`, `*.tmp`, and `4913` (the file Vim creates to test that it may write a
-///   directory).
-pub fn is_ignored_name(name: &OsStr) -> bool {
-    let Some(name) = name.to_str() else {
-        // Not UTF-8: cannot be one of the patterns, and the extension check decides.
-        return false;
-    };
-    if IGNORED_DIRS.contains(&name) || name == "4913" {
-        return true;
-    }
-    if name.starts_with('.') || name.ends_with('~') {
-        return true;
-    }
-    if name.len() >= 2 && name.starts_with('#') && name.ends_with('#') {
-        return true;
-    }
-    matches!(
-        Path::new(name).extension().and_then(OsStr::to_str),
-        Some("swp" | "swx" | "swo" | "swn" | "tmp")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,13 +94,20 @@ mod tests {
     fn elixir_sources_are_relevant() {
         assert!(is_relevant(Path::new("lib/my_app.ex")));
         assert!(is_relevant(Path::new("lib/my_app/worker.ex")));
-        assert!(is_relevant(Path::new("lib/mix/tasks/gen.exs")));
         assert!(is_relevant(Path::new("/abs/project/lib/a.ex")));
     }
 
     #[test]
     fn other_files_are_not() {
-        for p in ["lib/a.erl", "lib/a.ex.bak", "lib/a", "lib/README.md", "lib/a.EX"] {
+        // Scripts: Mix runs them, it does not compile them from a source root.
+        for p in [
+            "lib/a.erl",
+            "lib/a.ex.bak",
+            "lib/a",
+            "lib/README.md",
+            "lib/a.EX",
+            "lib/mix/tasks/gen.exs",
+        ] {
             assert!(!is_relevant(Path::new(p)), "{p}");
         }
     }
@@ -157,11 +129,11 @@ mod tests {
         ] {
             assert!(!is_relevant(Path::new(p)), "{p}");
             let name = Path::new(p).file_name().unwrap_or_default();
-            assert!(is_ignored_name(name), "{p}");
+            assert!(mix_layout::is_ignored_name(name), "{p}");
         }
-        assert!(!is_ignored_name(OsStr::new("a.ex")));
-        assert!(!is_ignored_name(OsStr::new("#")));
-        assert!(!is_ignored_name(OsStr::new("49130.ex")));
+        assert!(!mix_layout::is_ignored_name(OsStr::new("a.ex")));
+        assert!(!mix_layout::is_ignored_name(OsStr::new("#")));
+        assert!(!mix_layout::is_ignored_name(OsStr::new("49130.ex")));
     }
 
     #[test]
@@ -187,6 +159,6 @@ mod tests {
         assert!(f.is_relevant(Path::new("lib/t.eex")));
         assert!(!f.is_relevant(Path::new("lib/a.exs")));
         assert!(!f.is_relevant(Path::new("_build/t.eex")));
-        assert_eq!(Filter::default(), Filter::new(["ex", ".exs"]));
+        assert_eq!(Filter::default(), Filter::new([".ex"]));
     }
 }

@@ -9,7 +9,7 @@
 //! ```no_run
 //! # fn main() -> Result<(), watch::WatchError> {
 //! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-//! let roots = watch::default_roots(std::path::Path::new("/my/project"));
+//! let roots = watch::default_roots(std::path::Path::new("/my/project"), "dev");
 //! let _watcher = watch::Watcher::start(watch::WatchConfig::new(roots), tx)?;
 //! // in the reload manager: while let Some(batch) = rx.recv().await { ... }
 //! # let _ = rx.try_recv();
@@ -23,6 +23,7 @@ mod roots;
 mod watcher;
 
 pub use batch::Batch;
-pub use filter::{is_ignored_name, is_relevant, Filter, DEFAULT_EXTENSIONS, IGNORED_DIRS};
+pub use filter::{is_relevant, Filter, DEFAULT_EXTENSIONS};
+pub use mix_layout::{is_ignored_name, IGNORED_DIRS};
 pub use roots::default_roots;
 pub use watcher::{WatchConfig, WatchError, Watcher, DEFAULT_DEBOUNCE, DEFAULT_MAX_DELAY};

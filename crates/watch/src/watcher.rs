@@ -40,7 +40,7 @@ pub struct WatchConfig {
 }
 
 impl WatchConfig {
-    /// The defaults (100 ms, `.ex` and `.exs`, 2 s) on `roots`.
+    /// The defaults (100 ms, `.ex`, 2 s) on `roots`.
     pub fn new(roots: Vec<PathBuf>) -> Self {
         WatchConfig {
             roots,

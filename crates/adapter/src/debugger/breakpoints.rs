@@ -9,13 +9,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use super::log_template::LogTemplate;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineBreakpoint {
     pub id: i64,
     pub line: i64,
     pub condition: Option<String>,
-    pub hit_condition: Option<String>,
-    pub log_message: Option<String>,
+    /// Parsed; `None` also when the client's did not parse (then `invalid`
+    /// says why and the breakpoint is not set).
+    pub hit_condition: Option<HitCondition>,
+    /// The log message split into parts (`None` likewise).
+    pub log: Option<LogTemplate>,
     /// The modules (atoms) whose code holds the line, once resolved: more
     /// than one when one source line defines several modules
     /// (`defimpl Describe, for: [Integer, Float]`).
@@ -32,7 +37,8 @@ pub struct FunctionBreakpoint {
     pub id: i64,
     pub spec: FunctionSpec,
     pub condition: Option<String>,
-    pub hit_condition: Option<String>,
+    /// As for [`LineBreakpoint::hit_condition`].
+    pub hit_condition: Option<HitCondition>,
     /// Module atom and the clause lines it expanded to.
     pub module: Option<String>,
     pub lines: Vec<i64>,
@@ -81,28 +87,34 @@ pub fn parse_function_name(text: &str) -> Result<FunctionSpec, String> {
     })
 }
 
-/// Checks a hit condition as the agent reads it (`hit_reached/2` in
-/// `elixir_dap_debugger.erl`): `N` (stop from the Nth hit on), or `>= N`,
+pub use beam::protocol::{HitCondition, HitOp};
+
+/// Parses a hit condition: `N` (stop from the Nth hit on), or `>= N`,
 /// `> N`, `<= N`, `< N`, `== N` (also `= N`), `% N` (every Nth hit), with N
-/// a whole number.
-pub fn parse_hit_condition(text: &str) -> Result<(), String> {
+/// a whole number (N > 0 after `%`). The error is the breakpoint's message.
+pub fn parse_hit_condition(text: &str) -> Result<HitCondition, String> {
     let trimmed = text.trim();
-    let number = ["%", ">=", "<=", "==", ">", "<", "="]
+    let ops = [
+        ("%", HitOp::Every),
+        (">=", HitOp::AtLeast),
+        ("<=", HitOp::AtMost),
+        ("==", HitOp::Exactly),
+        (">", HitOp::MoreThan),
+        ("<", HitOp::LessThan),
+        ("=", HitOp::Exactly),
+    ];
+    let (op, number) = ops
         .iter()
-        .find_map(|op| trimmed.strip_prefix(op))
-        .unwrap_or(trimmed)
-        .trim();
-    let valid = !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
-        && number.parse::<u64>().is_ok()
-        && !(trimmed.starts_with('%') && number.parse::<u64>() == Ok(0));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
+        .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest.trim())))
+        .unwrap_or((HitOp::AtLeast, trimmed));
+    match number.parse::<u64>() {
+        Ok(n) if number.bytes().all(|b| b.is_ascii_digit()) && !(op == HitOp::Every && n == 0) => {
+            Ok(HitCondition { op, n })
+        }
+        _ => Err(format!(
             "the hit condition `{text}` is not valid: expected N (stop from the Nth hit on), \
              `>= N`, `> N`, `<= N`, `< N`, `== N` or `% N` (every Nth hit), N a whole number"
-        ))
+        )),
     }
 }
 
@@ -115,8 +127,8 @@ pub struct AgentBreakpoint {
     pub ids: Vec<i64>,
     pub kind: &'static str,
     pub condition: Option<String>,
-    pub hit_condition: Option<String>,
-    pub log_message: Option<String>,
+    pub hit_condition: Option<HitCondition>,
+    pub log: Option<LogTemplate>,
 }
 
 #[derive(Debug, Default)]
@@ -184,8 +196,8 @@ impl BreakpointStore {
                     ids: Vec::new(),
                     kind: "function breakpoint",
                     condition: function.condition.clone(),
-                    hit_condition: function.hit_condition.clone(),
-                    log_message: None,
+                    hit_condition: function.hit_condition,
+                    log: None,
                 });
                 spec.ids.push(function.id);
             }
@@ -198,8 +210,8 @@ impl BreakpointStore {
                     ids: Vec::new(),
                     kind: "breakpoint",
                     condition: breakpoint.condition.clone(),
-                    hit_condition: breakpoint.hit_condition.clone(),
-                    log_message: breakpoint.log_message.clone(),
+                    hit_condition: breakpoint.hit_condition,
+                    log: breakpoint.log.clone(),
                 });
                 spec.ids.push(breakpoint.id);
             }
@@ -229,7 +241,7 @@ mod tests {
             line,
             condition: None,
             hit_condition: None,
-            log_message: None,
+            log: None,
             modules: vec![module.into()],
             verified: true,
             message: None,
@@ -254,11 +266,26 @@ mod tests {
     }
 
     #[test]
-    fn hit_conditions_are_checked_as_the_agent_reads_them() {
-        for ok in ["3", " 3 ", ">= 2", ">2", "<= 4", "< 4", "== 1", "= 1", "% 3", "%2", "0"] {
-            assert_eq!(parse_hit_condition(ok), Ok(()), "{ok}");
+    fn hit_conditions_parse_into_an_operator_and_a_number() {
+        let cases = [
+            ("3", HitOp::AtLeast, 3),
+            (" 3 ", HitOp::AtLeast, 3),
+            ("0", HitOp::AtLeast, 0),
+            (">= 2", HitOp::AtLeast, 2),
+            (">2", HitOp::MoreThan, 2),
+            ("<= 4", HitOp::AtMost, 4),
+            ("< 4", HitOp::LessThan, 4),
+            ("== 1", HitOp::Exactly, 1),
+            ("= 1", HitOp::Exactly, 1),
+            ("% 3", HitOp::Every, 3),
+            ("%2", HitOp::Every, 2),
+        ];
+        for (text, op, n) in cases {
+            assert_eq!(parse_hit_condition(text), Ok(HitCondition { op, n }), "{text}");
         }
-        for bad in ["", "abc", ">= x", "% 0", "!= 2", "3.5", "-1", "> ", "== 1 2", "2 >"] {
+        for bad in [
+            "", "abc", ">= x", "% 0", "!= 2", "3.5", "-1", "+1", "> ", "== 1 2", "2 >", ">== 2",
+        ] {
             let error = parse_hit_condition(bad).unwrap_err();
             assert!(error.contains("hit condition"), "{bad}: {error}");
         }

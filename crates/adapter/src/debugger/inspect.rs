@@ -19,17 +19,24 @@ impl Debugger {
             let table = self.threads.lock();
             let thread = table.stopped_thread(thread_id)?;
             (
-                dbg::routed(thread, term::tuple(vec![term::atom("stack"), thread.pid.clone()])),
+                dbg::routed(
+                    thread,
+                    Request::Stack {
+                        pid: thread.pid.clone(),
+                    },
+                ),
                 thread.generation,
             )
         };
         let agent = self.agent.clone();
         let table = self.threads.clone();
         Ok(Box::pin(async move {
-            let reply = agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+            let all: Vec<protocol::Frame> = agent
+                .request(&request, CALL_TIMEOUT)
+                .await
+                .map_err(RequestError::from_agent)?;
             let mut threads = table.lock();
             same_stop(&threads, thread_id, generation, "its stack was read")?;
-            let all = reply.as_elements().unwrap_or_default();
             let start = args.start_frame.unwrap_or(0).max(0) as usize;
             let levels = match args.levels.unwrap_or(0) {
                 n if n <= 0 => all.len(),
@@ -37,22 +44,15 @@ impl Debugger {
             };
             let mut frames = Vec::new();
             for frame in all.iter().skip(start).take(levels) {
-                let level = frame.get_i64("level").unwrap_or(0);
-                let id = threads.new_frame(thread_id, level, generation);
-                let module = frame.get_text("module_name").unwrap_or_default();
-                let function = frame.get_text("function").unwrap_or_default();
-                let arity = frame.get_i64("arity").unwrap_or(0);
-                let source = frame
-                    .get_text("source")
+                let id = threads.new_frame(thread_id, frame.level, generation);
+                let source = Some(&frame.source)
                     .filter(|s| !s.is_empty())
-                    .map(|path| frame_source(&path));
+                    .map(|path| frame_source(path));
                 frames.push(StackFrame {
                     id,
-                    name: frame
-                        .get_text("name")
-                        .unwrap_or_else(|| format!("{module}.{function}/{arity}")),
+                    name: frame.name.clone(),
                     source,
-                    line: frame.get_i64("line").unwrap_or(0),
+                    line: frame.line,
                     // The interpreter knows lines only: the frame is at the
                     // line's first column (the client's 1 or 0: dap::Positions).
                     column: 1,
@@ -105,11 +105,10 @@ impl Debugger {
                     (
                         dbg::routed(
                             thread,
-                            term::tuple(vec![
-                                term::atom("frame_variables"),
-                                thread.pid.clone(),
-                                term::int(*level),
-                            ]),
+                            Request::FrameVariables {
+                                pid: thread.pid.clone(),
+                                level: *level,
+                            },
                         ),
                         Some(thread.generation),
                     )
@@ -117,17 +116,18 @@ impl Debugger {
                 VariablesRef::Process { thread } => {
                     let thread = table.stopped_thread(*thread)?;
                     (
-                        term::tuple(vec![term::atom("process_variables"), thread.pid.clone()]),
+                        Request::ProcessVariables {
+                            pid: thread.pid.clone(),
+                        },
                         Some(thread.generation),
                     )
                 }
                 VariablesRef::Value { thread, handle } => (
-                    term::tuple(vec![
-                        term::atom("children"),
-                        term::int(*handle),
-                        term::int(start),
-                        term::int(count),
-                    ]),
+                    Request::Children {
+                        handle: *handle,
+                        start,
+                        count,
+                    },
                     (*thread != 0)
                         .then(|| table.thread(*thread).map(|t| t.generation))
                         .transpose()?,
@@ -138,7 +138,10 @@ impl Debugger {
         let agent = self.agent.clone();
         let table = self.threads.clone();
         Ok(Box::pin(async move {
-            let reply = agent.call(request, CALL_TIMEOUT).await.map_err(agent_error)?;
+            let reply: Vec<protocol::Variable> = agent
+                .request(&request, CALL_TIMEOUT)
+                .await
+                .map_err(RequestError::from_agent)?;
             let thread = match &reference {
                 VariablesRef::Frame { thread, .. }
                 | VariablesRef::Process { thread }
@@ -148,8 +151,7 @@ impl Debugger {
             if let Some(generation) = generation {
                 same_stop(&threads, thread, generation, "its variables were read")?;
             }
-            let elements = reply.as_elements().unwrap_or_default();
-            let mut items: Vec<&Term> = elements.iter().collect();
+            let mut items: Vec<&protocol::Variable> = reply.iter().collect();
             if !matches!(reference, VariablesRef::Value { .. }) {
                 // The agent pages values; frames and process info are paged here.
                 items = items.into_iter().skip(start as usize).collect();
@@ -166,38 +168,35 @@ impl Debugger {
     }
 
     /// Evaluates in a process of the agent's (see `run_evaluation/5` in
-    /// `elixir_dap_debugger.erl`). In the debug console (`context: "repl"`)
+    /// `elixir_dap_backend_int.erl`). In the debug console (`context: "repl"`)
     /// an expression that reaches a breakpoint stops there as a thread of
     /// its own, and the answer says so at once; in a hover or a watch
     /// (any other context) breakpoints are run through.
     pub fn evaluate(&self, arguments: &Value) -> Result<Later, RequestError> {
         let args: EvaluateArguments =
             dap::parse_arguments(arguments).map_err(|e| RequestError::User(format!("evaluate: {e}")))?;
-        let (thread, target, level, generation, request_of) = match args.frame_id {
+        let (thread, target, generation, request_of) = match args.frame_id {
             Some(frame_id) => {
                 let table = self.threads.lock();
                 let frame = table.frame(frame_id)?;
                 let thread = table.stopped_thread(frame.thread)?;
                 (
                     frame.thread,
-                    thread.pid.clone(),
-                    term::int(frame.level),
+                    Some((thread.pid.clone(), frame.level)),
                     Some(frame.generation),
                     Some(thread.clone()),
                 )
             }
-            None => (0, term::atom("nil"), term::atom("nil"), None, None),
+            None => (0, None, None, None),
         };
         let context = args.context.clone().unwrap_or_else(|| "repl".to_owned());
         let timeout_ms = self.expression_timeout.as_millis() as i64;
-        let evaluate = term::tuple(vec![
-            term::atom("evaluate"),
-            target,
-            level,
-            term::binary(&args.expression),
-            term::int(timeout_ms),
-            term::binary(&context),
-        ]);
+        let evaluate = Request::Evaluate {
+            frame: target,
+            expression: args.expression.clone(),
+            timeout_ms,
+            context,
+        };
         let request = match &request_of {
             Some(thread) => dbg::routed(thread, evaluate),
             None => evaluate,
@@ -206,15 +205,21 @@ impl Debugger {
         let table = self.threads.clone();
         let timeout = self.expression_timeout + CALL_TIMEOUT;
         Ok(Box::pin(async move {
-            let reply = agent.call(request, timeout).await.map_err(agent_error)?;
+            let reply: protocol::Evaluation = agent
+                .request(&request, timeout)
+                .await
+                .map_err(RequestError::from_agent)?;
             let mut threads = table.lock();
-            if let Some(stop) = reply.get("paused") {
-                return Err(RequestError::User(paused_evaluation(&mut threads, stop)));
-            }
+            let value = match reply {
+                protocol::Evaluation::Paused(stop) => {
+                    return Err(RequestError::User(paused_evaluation(&mut threads, &stop)))
+                }
+                protocol::Evaluation::Value(value) => value,
+            };
             if let Some(generation) = generation {
                 same_stop(&threads, thread, generation, "the expression was evaluated")?;
             }
-            let body = EvaluateResponseBody::from(variable(&mut threads, thread, &reply));
+            let body = EvaluateResponseBody::from(variable(&mut threads, thread, &value));
             Ok(serde_json::to_value(body).unwrap_or(Value::Null))
         }))
     }
@@ -222,19 +227,17 @@ impl Debugger {
 
 /// A value from the agent as a DAP variable; values with children get a
 /// `variablesReference` of `thread`'s (0: no thread).
-fn variable(threads: &mut Threads, thread: i64, item: &Term) -> Variable {
-    let handle = item.get_i64("handle").unwrap_or(0);
-    let indexed = item.get_i64("indexed").unwrap_or(0);
-    let named = item.get_i64("named").unwrap_or(0);
+fn variable(threads: &mut Threads, thread: i64, item: &protocol::Variable) -> Variable {
+    let (handle, indexed, named) = (item.handle, item.indexed, item.named);
     let variables_reference = if handle > 0 {
         threads.new_variables_ref(VariablesRef::Value { thread, handle })
     } else {
         0
     };
     Variable {
-        name: item.get_text("name").unwrap_or_default(),
-        value: item.get_text("value").unwrap_or_default(),
-        kind: item.get_text("type"),
+        name: item.name.clone(),
+        value: item.value.clone(),
+        kind: Some(item.kind.clone()),
         variables_reference,
         indexed_variables: (indexed > 0).then_some(indexed),
         named_variables: (named > 0).then_some(named),
@@ -244,12 +247,12 @@ fn variable(threads: &mut Threads, thread: i64, item: &Term) -> Variable {
 /// Fails when `thread` ran or ended while a request about it was answered
 /// (`while` says what was being done).
 fn same_stop(threads: &Threads, thread: i64, generation: u64, while_: &str) -> Result<(), RequestError> {
-    let current = threads.stopped_thread(thread).map_err(|e| match e {
-        RequestError::User(message) => RequestError::User(format!("{message} (it changed while {while_})")),
-        other => other,
-    })?;
+    let current = threads
+        .stopped_thread(thread)
+        .map_err(|e| e.map_message(|message| format!("{message} (it changed while {while_})")))?;
     if current.generation != generation {
-        return Err(RequestError::User(format!(
+        // A resume raced the request: expected, the client asks again.
+        return Err(RequestError::Silent(format!(
             "thread {thread} ({}) ran while {while_}: ask again",
             current.name
         )));
@@ -259,19 +262,15 @@ fn same_stop(threads: &Threads, thread: i64, generation: u64, while_: &str) -> R
 
 /// The answer to an evaluation that stopped at a breakpoint: its process is
 /// a thread now (announced here if its `stopped` event is still on its way).
-fn paused_evaluation(threads: &mut Threads, stop: &Term) -> String {
-    let where_ = match (stop.get_text("function"), stop.get_text("source")) {
+fn paused_evaluation(threads: &mut Threads, stop: &protocol::Paused) -> String {
+    let where_ = match (stop.function(), stop.source()) {
         (Some(function), Some(source)) if !source.is_empty() => {
-            format!("{function} ({source}:{})", stop.get_i64("line").unwrap_or(0))
+            format!("{function} ({source}:{})", stop.line())
         }
-        (Some(function), _) => function,
+        (Some(function), _) => function.to_owned(),
         _ => "a breakpoint".to_owned(),
     };
-    let thread = stop
-        .get("pid")
-        .cloned()
-        .map(|pid| format!("thread {}", threads.ensure_thread(pid, stop)))
-        .unwrap_or_else(|| "a thread".to_owned());
+    let thread = format!("thread {}", threads.ensure_thread(stop.pid().clone(), stop.name()));
     format!(
         "the expression stopped at a breakpoint in {where_}; it runs on as {thread}, which you can inspect, \
          step and continue (no time limit applies now); its value will be printed here when it finishes"

@@ -1,5 +1,5 @@
 //! The debugger: interpretation, breakpoints, threads, stacks, variables and
-//! evaluation, on top of the agent's `elixir_dap_debugger` module (`:int`).
+//! evaluation, on top of the agent's backend (`elixir_dap_backend_int.erl`: `:int`).
 //!
 //! [`Debugger`] keeps the session's debugging state (module registry,
 //! breakpoints, threads and the ids handed to the client) and turns DAP
@@ -9,6 +9,7 @@
 pub mod breakpoints;
 pub mod dbg;
 mod inspect;
+pub mod log_template;
 pub mod modules;
 pub mod reload_support;
 mod scripts;
@@ -17,17 +18,18 @@ pub mod threads;
 
 use crate::client::Client;
 use crate::error::RequestError;
-use beam::term::{self, TermExt};
+use beam::protocol::{self, Command, Interpreted, ModuleEntry, Pid, Request};
 use beam::{AgentClient, AgentError};
 use breakpoints::{
-    parse_function_name, parse_hit_condition, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, LineBreakpoint,
+    parse_function_name, parse_hit_condition, AgentBreakpoint, BreakpointStore, FunctionBreakpoint, HitCondition,
+    LineBreakpoint,
 };
 use dap::types::{
     Breakpoint, EvaluateArguments, EvaluateResponseBody, Scope, ScopesArguments, SetBreakpointsArguments,
     SetFunctionBreakpointsArguments, Source, StackFrame, StackTraceArguments, ThreadArguments, Variable,
     VariablesArguments,
 };
-use eetf::Term;
+use log_template::LogTemplate;
 use modules::{ModuleInfo, ModuleRegistry, Selection};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -90,25 +92,19 @@ impl Debugger {
         )
         .map_err(|e| RequestError::User(format!("launch: {e}")))?;
         agent
-            .call(
-                term::tuple(vec![
-                    term::atom("debugger_start"),
-                    term::binary(config.stack_trace_mode),
-                ]),
+            .request::<protocol::Done>(
+                &Request::DebuggerStart {
+                    stack_trace_mode: config.stack_trace_mode.to_owned(),
+                },
                 CALL_TIMEOUT,
             )
             .await
             .map_err(|e| RequestError::User(format!("launch: the debugger cannot start: {e}")))?;
-        let listed = agent
-            .call(term::atom("list_modules"), CALL_TIMEOUT)
+        let listed: Vec<ModuleEntry> = agent
+            .request(&Request::ListModules, CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("launch: could not list the project's modules: {e}")))?;
-        let modules = listed
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(module_info)
-            .collect();
+        let modules = listed.into_iter().map(module_info).collect();
         Ok(Debugger {
             agent,
             threads: ThreadTable::new(client.clone()),
@@ -168,36 +164,20 @@ impl Debugger {
 
     /// Applies an `interpret` reply: marks modules, reports skipped ones on
     /// the console and sends `module` events.
-    pub fn record_interpreted(&mut self, reply: &Term) {
-        for module in reply
-            .get("interpreted")
-            .and_then(TermExt::as_elements)
-            .unwrap_or_default()
-            .iter()
-        {
-            let Some(atom) = module.as_atom() else { continue };
+    pub fn record_interpreted(&mut self, reply: &Interpreted) {
+        for module in &reply.interpreted {
+            let atom = module.as_str();
             self.registry.mark_interpreted(atom);
             if let Some(info) = self.registry.get(atom) {
                 self.client
                     .event("module", json!({ "reason": "new", "module": module_json(info, true) }));
             }
         }
-        for skipped in reply
-            .get("skipped")
-            .and_then(TermExt::as_elements)
-            .unwrap_or_default()
-            .iter()
-        {
-            let atom = skipped
-                .get("module")
-                .and_then(TermExt::as_atom)
-                .unwrap_or_default()
-                .to_owned();
-            let name = skipped.get_text("name").unwrap_or_else(|| atom.clone());
-            let reason = skipped.get_text("reason").unwrap_or_default();
+        for skipped in &reply.skipped {
+            let (atom, name, reason) = (skipped.module.as_str(), &skipped.name, &skipped.reason);
             self.client
                 .console(format!("elixir-dap: not interpreting {name}: {reason}"));
-            self.registry.mark_skipped(&atom, &reason);
+            self.registry.mark_skipped(atom, reason);
         }
     }
 
@@ -222,10 +202,10 @@ impl Debugger {
             return self.resume_dbg(command, args.thread_id, pid).await;
         }
         let (agent_command, reason) = match command {
-            "continue" => ("continue", None),
-            "next" => ("next", Some("step")),
-            "stepIn" => ("step_in", Some("step")),
-            _ => ("step_out", Some("step")),
+            "continue" => (Command::Continue, None),
+            "next" => (Command::Next, Some("step")),
+            "stepIn" => (Command::StepIn, Some("step")),
+            _ => (Command::StepOut, Some("step")),
         };
         self.threads.lock().begin_resume(args.thread_id, reason);
         self.call_command(&pid, agent_command).await?;
@@ -252,19 +232,22 @@ impl Debugger {
             }
             pid
         };
-        self.call_command(&pid, "pause").await?;
+        self.call_command(&pid, Command::Pause).await?;
         Ok(Value::Null)
     }
 
-    async fn call_command(&self, pid: &Term, command: &str) -> Result<(), RequestError> {
+    async fn call_command(&self, pid: &Pid, command: Command) -> Result<(), RequestError> {
         self.agent
-            .call(
-                term::tuple(vec![term::atom("command"), pid.clone(), term::atom(command)]),
+            .request::<protocol::Done>(
+                &Request::Command {
+                    pid: pid.clone(),
+                    command,
+                },
                 CALL_TIMEOUT,
             )
             .await
             .map(|_| ())
-            .map_err(agent_error)
+            .map_err(RequestError::from_agent)
     }
 
     // -----------------------------------------------------------------------
@@ -301,44 +284,30 @@ impl Debugger {
 }
 
 /// Interprets `modules` in one agent call.
-pub async fn interpret_call(agent: &AgentClient, modules: &[String]) -> Result<Term, AgentError> {
-    let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
-    agent
-        .call(term::tuple(vec![term::atom("interpret"), names]), INTERPRET_TIMEOUT)
-        .await
+pub async fn interpret_call(agent: &AgentClient, modules: &[String]) -> Result<Interpreted, AgentError> {
+    let modules = modules.to_vec();
+    agent.request(&Request::Interpret { modules }, INTERPRET_TIMEOUT).await
 }
 
 /// Interprets modules the program may be running, with `:int.ni/1`.
-async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Result<Term, AgentError> {
-    let names = term::list(modules.iter().map(|m| term::binary(m)).collect());
+async fn interpret_running_call(agent: &AgentClient, modules: &[String]) -> Result<Interpreted, AgentError> {
+    let modules = modules.to_vec();
     agent
-        .call(
-            term::tuple(vec![term::atom("interpret_running"), names]),
-            INTERPRET_TIMEOUT,
-        )
+        .request(&Request::InterpretRunning { modules }, INTERPRET_TIMEOUT)
         .await
 }
 
-fn agent_error(error: AgentError) -> RequestError {
-    match error {
-        AgentError::Failed { message, .. } => RequestError::User(message),
-        other => RequestError::Internal(other.to_string()),
-    }
-}
-
-fn module_info(term: &Term) -> Option<ModuleInfo> {
-    let atom = term.get("module")?.as_atom()?.to_owned();
-    let source = term
-        .get_text("source")
+fn module_info(entry: ModuleEntry) -> ModuleInfo {
+    let source = Some(entry.source)
         .filter(|s| !s.is_empty())
         .map(|s| canonical(Path::new(&s)));
-    Some(ModuleInfo {
-        name: term.get_text("name").unwrap_or_else(|| atom.clone()),
-        atom,
+    ModuleInfo {
+        name: entry.name,
+        atom: entry.module.into(),
         source,
-        app: term.get_text("app").unwrap_or_default(),
-        project: term.get("project").and_then(TermExt::as_bool).unwrap_or(false),
-    })
+        app: entry.app,
+        project: entry.project,
+    }
 }
 
 fn module_json(module: &ModuleInfo, interpreted: bool) -> Value {

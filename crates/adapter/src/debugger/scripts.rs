@@ -11,8 +11,7 @@
 
 use super::modules::ModuleInfo;
 use super::{canonical, Debugger};
-use beam::term::{self, TermExt};
-use eetf::Term;
+use beam::protocol::{self, Request, ScriptModule};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -20,13 +19,11 @@ impl Debugger {
     /// Handles the agent's `script_module` event: `#{module => atom, name =>
     /// binary, source => binary (absolute path), waiter => pid}`. Always
     /// releases the waiting definition, whatever fails before.
-    pub async fn on_script_module(&mut self, data: &Term) {
-        if let (Some(atom), Some(source)) = (
-            data.get("module").and_then(TermExt::as_atom).map(str::to_owned),
-            data.get_text("source"),
-        ) {
-            let source = canonical(Path::new(&source));
-            let name = data.get_text("name").unwrap_or_else(|| atom.clone());
+    pub async fn on_script_module(&mut self, data: &ScriptModule) {
+        {
+            let atom = data.module.to_string();
+            let source = canonical(Path::new(&data.source));
+            let name = data.name.clone();
             // A file required again defines a new version of the module.
             self.registry.unmark_interpreted(&atom);
             self.breakable.remove(&atom);
@@ -52,12 +49,14 @@ impl Debugger {
                     .console(format!("elixir-dap: breakpoints in {name} could not be set: {e}"));
             }
         }
-        let Some(waiter) = data.get("waiter") else {
-            tracing::warn!(%data, "script_module event without a waiter");
-            return;
+        let release = Request::ScriptRelease {
+            waiter: data.waiter.clone(),
         };
-        let release = term::tuple(vec![term::atom("script_release"), waiter.clone()]);
-        if let Err(e) = self.agent.call(release, super::CALL_TIMEOUT).await {
+        if let Err(e) = self
+            .agent
+            .request::<protocol::Done>(&release, super::CALL_TIMEOUT)
+            .await
+        {
             tracing::warn!("could not release a script module: {e}");
         }
     }

@@ -18,11 +18,7 @@ impl Debugger {
         let expressions: Vec<Expressions> = args
             .breakpoints
             .iter()
-            .map(|b| Expressions {
-                condition: non_empty(&b.condition),
-                hit_condition: non_empty(&b.hit_condition),
-                log_message: non_empty(&b.log_message),
-            })
+            .map(|b| Expressions::parse(&b.condition, &b.hit_condition, &b.log_message))
             .collect();
         let invalid = self.check_expressions(&expressions).await?;
         let mut placed = Vec::new();
@@ -37,7 +33,7 @@ impl Debugger {
                 line: requested.line,
                 condition: expressions.condition,
                 hit_condition: expressions.hit_condition,
-                log_message: expressions.log_message,
+                log: expressions.log,
                 verified: !modules.is_empty(),
                 modules,
                 message,
@@ -59,52 +55,53 @@ impl Debugger {
         Ok(json!({ "breakpoints": breakpoints }))
     }
 
-    /// Checks the conditions, hit conditions and log messages of new
-    /// breakpoints before they are set: for each, `None` or why it cannot
-    /// be set (the Elixir parser's message for an expression). Hit
-    /// conditions are checked here, expressions by the VM's own parser.
+    /// Checks the conditions and log message expressions of new
+    /// breakpoints before they are set, with the VM's own parser: for each,
+    /// `None` or why it cannot be set (what [`Expressions::parse`] found, or
+    /// the parser's message).
     async fn check_expressions(&self, breakpoints: &[Expressions]) -> Result<Vec<Option<String>>, RequestError> {
-        let mut invalid: Vec<Option<String>> = breakpoints
-            .iter()
-            .map(|b| b.hit_condition.as_deref().and_then(|h| parse_hit_condition(h).err()))
-            .collect();
+        let mut invalid: Vec<Option<String>> = breakpoints.iter().map(|b| b.invalid.clone()).collect();
         let to_parse: Vec<usize> = (0..breakpoints.len())
-            .filter(|&i| {
-                invalid[i].is_none() && (breakpoints[i].condition.is_some() || breakpoints[i].log_message.is_some())
-            })
+            .filter(|&i| invalid[i].is_none() && (breakpoints[i].condition.is_some() || breakpoints[i].log.is_some()))
             .collect();
         if to_parse.is_empty() {
             return Ok(invalid);
         }
-        let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
         let specs = to_parse
             .iter()
-            .map(|&i| {
-                term::map(vec![
-                    ("condition", optional(&breakpoints[i].condition)),
-                    ("log_message", optional(&breakpoints[i].log_message)),
-                ])
+            .map(|&i| protocol::Expressions {
+                condition: breakpoints[i].condition.clone(),
+                log_expressions: breakpoints[i]
+                    .log
+                    .iter()
+                    .flat_map(LogTemplate::expressions)
+                    .map(str::to_owned)
+                    .collect(),
             })
             .collect();
-        let reply = self
+        let reply: Vec<protocol::ExpressionCheck> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("check_expressions"), term::list(specs)]),
-                CALL_TIMEOUT,
-            )
+            .request(&Request::CheckExpressions { breakpoints: specs }, CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("could not check the breakpoints' expressions: {e}")))?;
-        for (&i, verdict) in to_parse.iter().zip(reply.as_elements().unwrap_or_default().iter()) {
-            let Some(message) = verdict.get_text("message") else {
+        for (&i, verdict) in to_parse.iter().zip(reply) {
+            let protocol::ExpressionCheck::Invalid(protocol::InvalidExpression {
+                field,
+                message,
+                expression,
+            }) = verdict
+            else {
                 continue;
             };
-            let field = verdict.get("field").and_then(TermExt::as_atom).unwrap_or_default();
-            invalid[i] = Some(match field {
+            invalid[i] = Some(match field.as_str() {
                 "condition" => format!(
                     "the condition `{}` is not valid Elixir: {message}",
                     breakpoints[i].condition.as_deref().unwrap_or_default()
                 ),
-                _ => format!("the log message cannot be used: {message}"),
+                _ => format!(
+                    "the log message cannot be used: {{{}}}: {message}",
+                    expression.unwrap_or_default()
+                ),
             });
         }
         Ok(invalid)
@@ -156,20 +153,17 @@ impl Debugger {
         if let Some(lines) = self.breakable.get(atom) {
             return Ok(lines.clone());
         }
-        let reply = self
+        let lines: Vec<i64> = self
             .agent
-            .call(
-                term::tuple(vec![term::atom("breakable_lines"), term::binary(atom)]),
+            .request(
+                &Request::BreakableLines {
+                    module: atom.to_owned(),
+                },
                 CALL_TIMEOUT,
             )
             .await
             .map_err(|e| e.to_string())?;
-        let lines: BTreeSet<i64> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_i64)
-            .collect();
+        let lines: BTreeSet<i64> = lines.into_iter().collect();
         self.breakable.insert(atom.to_owned(), lines.clone());
         Ok(lines)
     }
@@ -194,15 +188,11 @@ impl Debugger {
         let expressions: Vec<Expressions> = args
             .breakpoints
             .iter()
-            .map(|b| Expressions {
-                condition: non_empty(&b.condition),
-                hit_condition: non_empty(&b.hit_condition),
-                log_message: None,
-            })
+            .map(|b| Expressions::parse(&b.condition, &b.hit_condition, &None))
             .collect();
         let invalid = self.check_expressions(&expressions).await?;
         let mut placed = Vec::new();
-        for (requested, invalid) in args.breakpoints.iter().zip(invalid) {
+        for ((requested, expressions), invalid) in args.breakpoints.iter().zip(expressions).zip(invalid) {
             let id = self.breakpoints.next_id();
             let mut breakpoint = FunctionBreakpoint {
                 id,
@@ -212,8 +202,8 @@ impl Debugger {
                     function: requested.name.clone(),
                     arity: None,
                 },
-                condition: non_empty(&requested.condition),
-                hit_condition: non_empty(&requested.hit_condition),
+                condition: expressions.condition,
+                hit_condition: expressions.hit_condition,
                 module: None,
                 lines: Vec::new(),
                 verified: false,
@@ -260,26 +250,16 @@ impl Debugger {
         let Some(module) = self.registry.get(&spec.module_atom).cloned() else {
             return Err(format!("no module {} in this project", spec.module_name));
         };
-        let arity = spec.arity.map_or(term::atom("any"), |a| term::int(i64::from(a)));
-        let reply = self
+        let request = Request::FunctionLines {
+            module: module.atom.clone(),
+            function: spec.function.clone(),
+            arity: spec.arity,
+        };
+        let lines: Vec<i64> = self
             .agent
-            .call(
-                term::tuple(vec![
-                    term::atom("function_lines"),
-                    term::binary(&module.atom),
-                    term::binary(&spec.function),
-                    arity,
-                ]),
-                CALL_TIMEOUT,
-            )
+            .request(&request, CALL_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
-        let lines: Vec<i64> = reply
-            .as_elements()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(TermExt::as_i64)
-            .collect();
         if lines.is_empty() {
             let what = match spec.arity {
                 Some(arity) => format!("{}.{}/{arity}", spec.module_name, spec.function),
@@ -301,13 +281,12 @@ impl Debugger {
                 continue;
             }
             let specs = self.breakpoints.module_specs(&module);
-            let request = term::tuple(vec![
-                term::atom("set_breakpoints"),
-                term::binary(&module),
-                term::list(specs.iter().map(agent_breakpoint).collect()),
-            ]);
+            let request = Request::SetBreakpoints {
+                module: module.clone(),
+                breakpoints: specs.iter().map(agent_breakpoint).collect(),
+            };
             self.agent
-                .call(request, CALL_TIMEOUT)
+                .request::<protocol::Done>(&request, CALL_TIMEOUT)
                 .await
                 .map_err(|e| RequestError::Internal(format!("could not set breakpoints in {module}: {e}")))?;
         }
@@ -315,21 +294,43 @@ impl Debugger {
     }
 }
 
-/// The user's expressions of a breakpoint, as given (empty ones dropped).
+/// The user's expressions of a breakpoint (empty ones dropped): the
+/// condition as written (only the VM can parse Elixir), the hit condition
+/// and the log message parsed here.
 struct Expressions {
     condition: Option<String>,
-    hit_condition: Option<String>,
-    log_message: Option<String>,
+    hit_condition: Option<HitCondition>,
+    log: Option<LogTemplate>,
+    /// Why the hit condition or the log message cannot be used.
+    invalid: Option<String>,
 }
 
-fn agent_breakpoint(spec: &AgentBreakpoint) -> Term {
-    let optional = |value: &Option<String>| value.as_deref().map_or(term::atom("nil"), term::binary);
-    term::map(vec![
-        ("line", term::int(spec.line)),
-        ("ids", term::list(spec.ids.iter().map(|id| term::int(*id)).collect())),
-        ("kind", term::binary(spec.kind)),
-        ("condition", optional(&spec.condition)),
-        ("hit_condition", optional(&spec.hit_condition)),
-        ("log_message", optional(&spec.log_message)),
-    ])
+impl Expressions {
+    fn parse(condition: &Option<String>, hit_condition: &Option<String>, log_message: &Option<String>) -> Self {
+        let hit_condition = non_empty(hit_condition).map(|text| parse_hit_condition(&text));
+        let log = non_empty(log_message)
+            .map(|text| LogTemplate::parse(&text).map_err(|e| format!("the log message cannot be used: {e}")));
+        let invalid = match (&hit_condition, &log) {
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.clone()),
+            _ => None,
+        };
+        Expressions {
+            condition: non_empty(condition),
+            hit_condition: hit_condition.and_then(Result::ok),
+            log: log.and_then(Result::ok),
+            invalid,
+        }
+    }
+}
+
+/// A breakpoint as the agent's `set_breakpoints` takes it.
+fn agent_breakpoint(spec: &AgentBreakpoint) -> protocol::BreakpointSpec {
+    protocol::BreakpointSpec {
+        line: spec.line,
+        ids: spec.ids.clone(),
+        kind: spec.kind.to_owned(),
+        condition: spec.condition.clone(),
+        hit_condition: spec.hit_condition,
+        log: spec.log.as_ref().map(|template| template.0.clone()),
+    }
 }

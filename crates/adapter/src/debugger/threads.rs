@@ -19,10 +19,9 @@
 
 use crate::client::Client;
 use crate::error::RequestError;
-use beam::term::TermExt;
+use beam::protocol::{DbgStop, Pid, Stop};
 use beam::AgentEvent;
 use dap::types::OutputCategory;
-use eetf::Term;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,7 +34,7 @@ const GONE_MEMORY: usize = 10_000;
 /// A debugged BEAM process the client has seen as a thread.
 #[derive(Debug, Clone)]
 pub struct Thread {
-    pub pid: Term,
+    pub pid: Pid,
     pub name: String,
     /// Where it is stopped (module atom and line), if it is.
     pub stopped_at: Option<(String, i64)>,
@@ -93,7 +92,7 @@ enum Gone {
 pub struct Threads {
     client: Client,
     threads: BTreeMap<i64, Thread>,
-    by_pid: HashMap<Term, i64>,
+    by_pid: HashMap<Pid, i64>,
     next_thread_id: i64,
     frames: HashMap<i64, FrameRef>,
     variables: HashMap<i64, VariablesRef>,
@@ -151,24 +150,18 @@ impl Threads {
     /// Handles the agent's thread and breakpoint events; returns false for
     /// the others.
     pub fn on_event(&mut self, event: &AgentEvent) -> bool {
-        match event.name.as_str() {
-            "stopped" => self.on_stopped(&event.data),
-            "dbg_stopped" => self.on_dbg_stopped(&event.data),
-            "thread_exited" => {
-                if let Some(pid) = event.data.get("pid") {
-                    self.on_exited(pid);
-                }
-            }
-            "log" => {
-                let text = event.data.get_text("text").unwrap_or_default();
+        match event {
+            AgentEvent::Stopped(stop) => self.on_stopped(stop),
+            AgentEvent::DbgStopped(stop) => self.on_dbg_stopped(stop),
+            AgentEvent::ThreadExited(exited) => self.on_exited(&exited.pid),
+            AgentEvent::Log(log) => {
+                let text = &log.text;
                 self.client.output(OutputCategory::Console, format!("{text}\n"));
             }
-            "condition_error" | "log_error" => {
-                let expression = event.data.get_text("expression").unwrap_or_default();
-                let message = event.data.get_text("message").unwrap_or_default();
-                let name = event.data.get_text("name").unwrap_or_default();
-                let line = event.data.get_i64("line").unwrap_or(0);
-                let what = if event.name == "condition_error" {
+            AgentEvent::ConditionError(failed) | AgentEvent::LogError(failed) => {
+                let (expression, message, name, line) =
+                    (&failed.expression, &failed.message, &failed.name, failed.line);
+                let what = if matches!(event, AgentEvent::ConditionError(_)) {
                     "condition"
                 } else {
                     "log message expression"
@@ -178,15 +171,14 @@ impl Threads {
                      (counted as false; further errors of this breakpoint are not shown until it is set again)"
                 ));
             }
-            "evaluation_result" => {
-                let expression = event.data.get_text("expression").unwrap_or_default();
-                let thread = event
-                    .data
-                    .get("pid")
-                    .and_then(|pid| self.by_pid.get(pid))
+            AgentEvent::EvaluationResult(result) => {
+                let expression = &result.expression;
+                let thread = self
+                    .by_pid
+                    .get(&result.pid)
                     .map(|id| format!(" (thread {id})"))
                     .unwrap_or_default();
-                let text = match (event.data.get_text("value"), event.data.get_text("error")) {
+                let text = match (&result.value, &result.error) {
                     (Some(value), _) => format!("`{expression}`{thread} = {value}"),
                     (None, Some(error)) => format!("`{expression}`{thread} failed: {error}"),
                     (None, None) => format!("`{expression}`{thread} finished"),
@@ -198,11 +190,9 @@ impl Threads {
         true
     }
 
-    fn on_stopped(&mut self, data: &Term) {
-        let Some((pid, module, line)) = stop_location(data) else {
-            return;
-        };
-        let id = self.ensure_thread(pid, data);
+    fn on_stopped(&mut self, data: &Stop) {
+        let (module, line) = (data.module.to_string(), data.line);
+        let id = self.ensure_thread(data.pid.clone(), &data.name);
         let pending = self.threads.get_mut(&id).and_then(|t| {
             t.stopped_at = Some((module, line));
             t.dbg = false;
@@ -211,15 +201,9 @@ impl Threads {
         let (reason, hit_ids) = match pending {
             Some(reason) => (reason, Vec::new()),
             None => {
-                let ids: Vec<i64> = data
-                    .get("breakpoints")
-                    .and_then(TermExt::as_elements)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(TermExt::as_i64)
-                    .collect();
-                let reason = match data.get_text("kind").as_deref() {
-                    Some("function breakpoint") => "function breakpoint",
+                let ids: Vec<i64> = data.breakpoints.clone();
+                let reason = match data.kind.as_str() {
+                    "function breakpoint" => "function breakpoint",
                     _ => "breakpoint",
                 };
                 (reason, ids)
@@ -230,7 +214,7 @@ impl Threads {
         if !hit_ids.is_empty() {
             body["hitBreakpointIds"] = json!(hit_ids);
         }
-        if let Some(expression) = data.get_text("evaluation") {
+        if let Some(expression) = &data.evaluation {
             body["description"] = json!(format!("Paused in the evaluation of `{expression}`"));
         }
         self.send(id, "stopped", body);
@@ -238,15 +222,13 @@ impl Threads {
     }
 
     /// A process called `dbg` and waits: its thread stops.
-    fn on_dbg_stopped(&mut self, data: &Term) {
-        let Some((pid, module, line)) = stop_location(data) else {
-            return;
-        };
-        let id = self.ensure_thread(pid, data);
+    fn on_dbg_stopped(&mut self, data: &DbgStop) {
+        let (module, line) = (data.module.to_string(), data.line);
+        let id = self.ensure_thread(data.pid.clone(), &data.name);
         // `step` before a pipeline's next stage after `next` (said by the
         // agent, whose answer to `next` may come after this event), or a
         // step of the interpreter that ran into the `dbg` call.
-        let stepping = data.get("stepping").and_then(TermExt::as_bool).unwrap_or(false);
+        let stepping = data.stepping;
         let mut reason = if stepping { "step" } else { "breakpoint" };
         if let Some(thread) = self.threads.get_mut(&id) {
             thread.stopped_at = Some((module, line));
@@ -269,7 +251,7 @@ impl Threads {
         self.bump_epoch();
     }
 
-    fn on_exited(&mut self, pid: &Term) {
+    fn on_exited(&mut self, pid: &Pid) {
         // Both the interpreter's and a `dbg` pause's watcher may report the
         // same process: only the first report counts.
         let Some(id) = self.by_pid.remove(pid) else {
@@ -286,13 +268,13 @@ impl Threads {
         self.bump_epoch();
     }
 
-    /// The thread of a stopped process (`pid` and `name` in `data`),
-    /// announced with a `thread` event the first time it stops.
-    pub fn ensure_thread(&mut self, pid: Term, data: &Term) -> i64 {
+    /// The thread of a stopped process (its `pid` and `name`), announced
+    /// with a `thread` event the first time it stops.
+    pub fn ensure_thread(&mut self, pid: Pid, name: &str) -> i64 {
         if let Some(id) = self.by_pid.get(&pid) {
             return *id;
         }
-        let name = data.get_text("name").unwrap_or_else(|| pid.to_string());
+        let name = name.to_owned();
         self.next_thread_id += 1;
         let id = self.next_thread_id;
         self.by_pid.insert(pid.clone(), id);
@@ -342,10 +324,11 @@ impl Threads {
         if let Some(thread) = self.threads.get(&id) {
             return Ok(thread);
         }
-        Err(RequestError::User(match self.ended.get(&id) {
-            Some(name) => format!("thread {id} ({name}) has exited"),
-            None => format!("no thread with id {id}"),
-        }))
+        Err(match self.ended.get(&id) {
+            // The client asked before it saw the `thread` event: a race.
+            Some(name) => RequestError::Silent(format!("thread {id} ({name}) has exited")),
+            None => RequestError::User(format!("no thread with id {id}")),
+        })
     }
 
     pub fn stopped_thread(&self, id: i64) -> Result<&Thread, RequestError> {
@@ -363,7 +346,7 @@ impl Threads {
         self.threads.get_mut(&id)
     }
 
-    pub fn thread_by_pid(&self, pid: &Term) -> Option<i64> {
+    pub fn thread_by_pid(&self, pid: &Pid) -> Option<i64> {
         self.by_pid.get(pid).copied()
     }
 
@@ -407,7 +390,9 @@ impl Threads {
             Gone::Resumed(thread) if self.ended.contains_key(&thread) => Gone::Ended(thread),
             other => other,
         };
-        RequestError::User(match gone {
+        // A reference a resume or an exit made out of date: the client asked
+        // before it saw the event (a race), not a mistake of the user's.
+        RequestError::Silent(match gone {
             Gone::Resumed(thread) => {
                 format!("{what} {id} is out of date: thread {thread} has run since (ask for its stack again)")
             }
@@ -500,15 +485,4 @@ impl Threads {
             .map(|(id, _)| *id)
             .collect()
     }
-}
-
-/// The pid, module (atom) and line of a stop event from the agent.
-pub fn stop_location(data: &Term) -> Option<(Term, String, i64)> {
-    let pid = data.get("pid").cloned()?;
-    let module = data
-        .get("module")
-        .and_then(TermExt::as_atom)
-        .unwrap_or_default()
-        .to_owned();
-    Some((pid, module, data.get_i64("line").unwrap_or(0)))
 }

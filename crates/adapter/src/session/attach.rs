@@ -32,7 +32,7 @@ pub(super) struct Attached {
     /// The node runs no Mix project (a release built with `mix release`):
     /// the project's modules, sources and debug info come from `projectDir`
     /// through the helper node, and reloads compile there
-    /// (`elixir_dap_release.erl`).
+    /// (`elixir_dap_release.erl`). From the hello's `mode`.
     pub release: bool,
 }
 
@@ -57,21 +57,27 @@ impl Session {
             }
         };
         let node = config.remote_node.clone();
+        let info = match &debuggee.hello {
+            protocol::Hello::Ready(info) => Some(info),
+            protocol::Hello::AttachFailed(_) => None,
+        };
         self.client.event(
             "process",
             ProcessEventBody {
                 name: node.clone(),
-                system_process_id: debuggee.hello.get_i64("os_pid").and_then(|p| u32::try_from(p).ok()),
+                system_process_id: info.and_then(|i| u32::try_from(i.os_pid).ok()),
                 is_local_process: false,
                 start_method: "attach",
             },
         );
-        let release = debuggee.hello.get_text("mode").as_deref() == Some("release");
+        let release = info
+            .and_then(|i| i.mode.as_ref())
+            .is_some_and(|mode| *mode == "release");
         self.client.console(format!(
             "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms{}",
             debuggee.otp_release,
             debuggee.elixir_version,
-            debuggee.hello.get_text("node").unwrap_or_default(),
+            info.and_then(|i| i.node.as_deref()).unwrap_or_default(),
             started.elapsed().as_millis(),
             if release {
                 "; it runs no Mix project (a release?): the project's modules, sources and debug info \
@@ -131,14 +137,16 @@ impl Session {
             .as_ref()
             .map(|d| d.elixir_version.clone())
             .unwrap_or_default();
+        // The node's MIX_ENV is not asked for: Mix's default is taken.
+        let layout = mix_layout::MixLayout::read(&config.launch.project_dir, mix_layout::DEFAULT_MIX_ENV);
         self.reload = Some(reload::ReloadState::start(
-            config.launch.project_dir.clone(),
+            layout.clone(),
             &elixir_version,
             std::time::SystemTime::now(),
             external::ExternalResources::default(),
             &self.options.cache_root,
         ));
-        match on_save::SaveWatch::start(&config.launch, Vec::new()) {
+        match on_save::SaveWatch::start(&config.launch, &layout, Vec::new()) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);
@@ -168,13 +176,10 @@ impl Session {
             .start_debuggee(launch, env, ATTACH_TIMEOUT)
             .await
             .map_err(|e| RequestError::User(format!("attach: the helper node did not start: {e}")))?;
-        if let Some(message) = debuggee.hello.get_text("attach_error") {
+        if let protocol::Hello::AttachFailed(failed) = debuggee.hello.clone() {
             debuggee.terminate();
             let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
-            let attribute = debuggee
-                .hello
-                .get_text("attribute")
-                .unwrap_or_else(|| "remoteNode".into());
+            let (attribute, message) = (failed.attribute, failed.attach_error);
             return Err(RequestError::User(format!("attach: `{attribute}`: {message}")));
         }
         Ok(debuggee)
@@ -233,17 +238,19 @@ impl Session {
         let Some(mut debuggee) = self.debuggee.take() else {
             return Ok(Vec::new());
         };
-        let detached = debuggee.agent.call(term::atom("detach"), CLEAN_UP_TIMEOUT).await;
+        let detached = debuggee
+            .agent
+            .request::<protocol::Detached>(&protocol::Request::Detach, CLEAN_UP_TIMEOUT)
+            .await;
         let exited = debuggee.wait_exit(EXIT_TIMEOUT).await;
         self.terminated = true;
         match (detached, exited) {
-            (Ok(cleaned), Some(_)) => Ok(cleaned
-                .get("kept_interpreted")
-                .and_then(TermExt::as_elements)
-                .unwrap_or_default()
-                .iter()
-                .map(|pid| format!("{pid}"))
-                .collect()),
+            (Ok(cleaned), Some(_)) => Ok(match cleaned {
+                protocol::Detached::Attached(cleaned) => {
+                    cleaned.kept_interpreted.iter().map(|pid| format!("{pid}")).collect()
+                }
+                protocol::Detached::Launched => Vec::new(),
+            }),
             (Err(e), _) => {
                 debuggee.terminate();
                 let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;

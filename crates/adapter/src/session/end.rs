@@ -34,7 +34,11 @@ impl Session {
             self.await_exit().await;
             return Ok(None);
         }
-        if let Err(e) = debuggee.agent.call(term::atom("detach"), DETACH_TIMEOUT).await {
+        if let Err(e) = debuggee
+            .agent
+            .request::<protocol::Detached>(&protocol::Request::Detach, DETACH_TIMEOUT)
+            .await
+        {
             // The agent halts the VM when the channel closes unless it was
             // told to detach: it was not, so the program cannot run on.
             debuggee.terminate();

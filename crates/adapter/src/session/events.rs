@@ -8,10 +8,10 @@ impl Session {
         match event {
             // Output is forwarded by the pump and never reaches the session.
             DebuggeeEvent::Output { .. } => {}
-            DebuggeeEvent::Agent(event) if event.name == "app_compiled" => self.on_app_compiled(&event.data).await,
-            DebuggeeEvent::Agent(event) if event.name == "script_module" => {
+            DebuggeeEvent::Agent(AgentEvent::AppCompiled(compiled)) => self.on_app_compiled(&compiled).await,
+            DebuggeeEvent::Agent(AgentEvent::ScriptModule(script)) => {
                 if let Some(debugger) = &mut self.debugger {
-                    debugger.on_script_module(&event.data).await;
+                    debugger.on_script_module(&script).await;
                 }
             }
             DebuggeeEvent::Agent(event) => self.handle_agent_event(event),
@@ -62,21 +62,15 @@ impl Session {
                 return;
             }
         }
-        match event.name.as_str() {
-            "task_finished" => {
-                let status = event.data.get_i64("status").unwrap_or(1);
-                let no_halt = event.data.get("no_halt").and_then(TermExt::as_bool).unwrap_or(false);
+        match event {
+            AgentEvent::TaskFinished(protocol::TaskFinished { status, no_halt }) => {
                 let exit_after = self
                     .program
                     .as_ref()
                     .is_some_and(|p| p.config.args.exit_after_task_returns);
                 if exit_after && !no_halt {
                     if let Some(debuggee) = &self.debuggee {
-                        if debuggee
-                            .agent
-                            .cast(term::tuple(vec![term::atom("halt"), term::int(status)]))
-                            .is_err()
-                        {
+                        if debuggee.agent.notify(&protocol::Request::Halt { status }).is_err() {
                             tracing::warn!("could not ask the VM to halt; it is gone already");
                         }
                     }
@@ -89,7 +83,7 @@ impl Session {
                     ));
                 }
             }
-            other => tracing::debug!(event = other, data = %event.data, "agent event"),
+            other => tracing::debug!(event = other.name(), ?other, "agent event"),
         }
     }
 

@@ -93,11 +93,10 @@ impl Inbox {
     pub(super) fn refuse_backlog(&mut self, client: &Client) {
         for incoming in self.backlog.drain(..) {
             if let Incoming::Request(request) = incoming {
-                client.respond(Response::error(
-                    request.seq,
-                    &request.command,
-                    &format!("{}: the session ended before it was handled", request.command),
-                ));
+                // A request racing the end of the session: expected.
+                let error =
+                    RequestError::Silent(format!("{}: the session ended before it was handled", request.command));
+                client.respond(error.to_response(request.seq, &request.command));
             }
         }
     }

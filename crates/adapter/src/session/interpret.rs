@@ -7,7 +7,7 @@ impl Session {
     /// breakpoints already are) before the task runs, so that stacks show
     /// every project frame and stepping enters any project module. The agent
     /// prepares the modules of a call in parallel and feeds `:int` in
-    /// batches (`interpret/1` in `elixir_dap_debugger.erl`); two calls are in
+    /// batches (`interpret/1` in `elixir_dap_backend_int.erl`); two calls are in
     /// flight at a time so that the interpreter, which stores one module at
     /// a time, never waits for the next call. Progress is shown per call.
     pub(super) async fn interpret_selected(&mut self) -> Result<(), RequestError> {

@@ -30,14 +30,13 @@ impl Session {
         };
         self.progress_update(&progress, "compiling the project");
         let break_on_dbg = config.args.break_on_dbg && !config.args.no_debug;
-        let task = config.args.task.as_deref().map_or(term::atom("nil"), term::binary);
-        let request = term::tuple(vec![
-            term::atom("load_project"),
-            term::map(vec![("task", task), ("break_on_dbg", term::boolean(break_on_dbg))]),
-        ]);
+        let request = protocol::Request::LoadProject {
+            task: config.args.task.clone(),
+            break_on_dbg,
+        };
         let (done, loaded) = oneshot::channel();
         tokio::spawn(async move {
-            let _ = done.send(agent.call(request, LOAD_PROJECT_TIMEOUT).await);
+            let _ = done.send(agent.request(&request, LOAD_PROJECT_TIMEOUT).await);
         });
         self.launching = Some(Launching {
             config,
@@ -167,7 +166,7 @@ impl Session {
     pub(super) async fn start_program(
         &mut self,
         launching: Launching,
-        reply: Result<eetf::Term, AgentError>,
+        reply: Result<protocol::ProjectLoaded, AgentError>,
     ) -> Result<(), RequestError> {
         let Launching {
             config,
@@ -180,23 +179,17 @@ impl Session {
         };
         let loaded = match reply {
             Ok(loaded) => loaded,
-            Err(AgentError::Failed { kind, message, detail }) if kind == "compile_failed" => {
-                self.report_diagnostics(&detail);
-                let first_error = detail
-                    .get("diagnostics")
-                    .and_then(TermExt::as_elements)
-                    .unwrap_or_default()
-                    .iter()
-                    .find(|d| d.get("severity").and_then(TermExt::as_atom) == Some("error"))
-                    .map(|d| {
-                        let text = ::reload::trim_compiler_message(&d.get_text("message").unwrap_or_default());
-                        let first = text.lines().next().unwrap_or_default().to_owned();
-                        format!(
-                            "compilation failed: {}:{}: {first}",
-                            d.get_text("file").unwrap_or_default(),
-                            d.get_i64("line").unwrap_or(0)
-                        )
-                    });
+            Err(AgentError::Failed {
+                kind,
+                message,
+                diagnostics,
+            }) if kind == "compile_failed" => {
+                self.report_diagnostics(&diagnostics);
+                let first_error = diagnostics.iter().find(|d| d.severity == "error").map(|d| {
+                    let text = ::reload::trim_compiler_message(&d.message);
+                    let first = text.lines().next().unwrap_or_default().to_owned();
+                    format!("compilation failed: {}:{}: {first}", d.file, d.line)
+                });
                 return Err(RequestError::User(format!(
                     "launch: {}",
                     first_error.unwrap_or(message)
@@ -216,19 +209,12 @@ impl Session {
             }
             Err(other) => return Err(RequestError::Internal(format!("launch: {other}"))),
         };
-        self.report_diagnostics(&loaded);
+        self.report_diagnostics(&loaded.diagnostics);
         // Index the sources for reloads while the debugger starts.
         let manifests: Vec<(PathBuf, PathBuf)> = loaded
-            .get("manifests")
-            .and_then(TermExt::as_elements)
-            .unwrap_or_default()
+            .manifests
             .iter()
-            .filter_map(|m| {
-                Some((
-                    PathBuf::from(m.get_text("app_dir")?),
-                    PathBuf::from(m.get_text("manifest")?),
-                ))
-            })
+            .map(|m| (PathBuf::from(&m.app_dir), PathBuf::from(&m.manifest)))
             .collect();
         let (resources, problems) = external::ExternalResources::read(&manifests);
         for problem in problems {
@@ -240,14 +226,17 @@ impl Session {
             .as_ref()
             .map(|d| d.elixir_version.clone())
             .unwrap_or_default();
+        // The layout of the environment Mix compiled the project in.
+        let mix_env = loaded.mix_env.clone();
+        let layout = mix_layout::MixLayout::read(&config.project_dir, &mix_env);
         self.reload = Some(reload::ReloadState::start(
-            config.project_dir.clone(),
+            layout.clone(),
             &elixir_version,
             compile_started,
             resources,
             &self.options.cache_root,
         ));
-        match on_save::SaveWatch::start(&config, resource_files) {
+        match on_save::SaveWatch::start(&config, &layout, resource_files) {
             Ok(Some(watch)) => {
                 self.client.console(watch.describe());
                 self.save_watch = Some(watch);
@@ -264,7 +253,7 @@ impl Session {
             self.stop_epoch = Some(debugger.thread_table().epoch());
             self.debugger = Some(debugger);
         }
-        let task = loaded.get_text("task").unwrap_or_else(|| "run".into());
+        let task = loaded.task.clone();
         self.program = Some(Program {
             config,
             task,
@@ -273,17 +262,11 @@ impl Session {
         Ok(())
     }
 
-    /// Shows compiler diagnostics (from a reply's `diagnostics` list) as
-    /// `file:line: severity: message` console lines.
-    pub(super) fn report_diagnostics(&self, detail: &eetf::Term) {
-        let Some(diagnostics) = detail.get("diagnostics").and_then(TermExt::as_elements) else {
-            return;
-        };
-        for diagnostic in diagnostics.iter() {
-            let file = diagnostic.get_text("file").unwrap_or_default();
-            let line = diagnostic.get_i64("line").unwrap_or(0);
-            let severity = diagnostic.get_text("severity").unwrap_or_else(|| "error".into());
-            let message = ::reload::trim_compiler_message(&diagnostic.get_text("message").unwrap_or_default());
+    /// Shows compiler diagnostics as `file:line: severity: message` console lines.
+    pub(super) fn report_diagnostics(&self, diagnostics: &[protocol::Diagnostic]) {
+        for diagnostic in diagnostics {
+            let (file, line, severity) = (&diagnostic.file, diagnostic.line, &diagnostic.severity);
+            let message = ::reload::trim_compiler_message(&diagnostic.message);
             self.client.output(
                 if severity == "error" {
                     OutputCategory::Stderr
@@ -320,7 +303,7 @@ impl Session {
             // `Session::on_app_compiled`).
             debuggee
                 .agent
-                .call(term::atom("install_tracers"), AGENT_CALL_TIMEOUT)
+                .request::<protocol::Done>(&protocol::Request::InstallTracers, AGENT_CALL_TIMEOUT)
                 .await
                 .map_err(|e| RequestError::Internal(format!("could not watch the program's compiles: {e}")))?;
         }
@@ -331,18 +314,15 @@ impl Session {
                 left_to_task.join(", ")
             ));
         }
-        let request = term::tuple(vec![
-            term::atom("run_task"),
-            term::map(vec![
-                ("task", term::binary(&program.task)),
-                ("args", term::binaries(&args.task_args)),
-                ("require_files", term::binaries(&require_files)),
-                ("start_apps", term::boolean(args.start_apps)),
-            ]),
-        ]);
+        let request = protocol::Request::RunTask {
+            task: program.task.clone(),
+            args: args.task_args.clone(),
+            require_files,
+            start_apps: args.start_apps,
+        };
         debuggee
             .agent
-            .call(request, AGENT_CALL_TIMEOUT)
+            .request::<protocol::Done>(&request, AGENT_CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("could not start the task: {e}")))?;
         program.started = true;

@@ -30,14 +30,20 @@ impl SaveWatch {
     /// `off`. Returns a console message when watching cannot start.
     /// `resources`: external resources to watch too, whatever their
     /// extension and wherever they are (templates).
-    pub fn start(config: &LaunchConfig, resources: Vec<PathBuf>) -> Result<Option<SaveWatch>, String> {
+    /// `layout`: the project's, whose source roots are watched unless
+    /// `reloadWatchPaths` names others.
+    pub fn start(
+        config: &LaunchConfig,
+        layout: &mix_layout::MixLayout,
+        resources: Vec<PathBuf>,
+    ) -> Result<Option<SaveWatch>, String> {
         let args = &config.args;
         if args.reload_on_save == ReloadOnSave::Off {
             return Ok(None);
         }
         let roots: Vec<PathBuf> = match &args.reload_watch_paths {
             Some(paths) => paths.iter().map(|p| config.project_dir.join(p)).collect(),
-            None => watch::default_roots(&config.project_dir),
+            None => watch::default_roots(&config.project_dir, layout.mix_env()),
         };
         if roots.is_empty() {
             return Err(format!(

@@ -17,9 +17,8 @@ mod rollback;
 use super::external::ExternalResources;
 use super::{RequestError, Session};
 use crate::debugger::reload_support::CompiledModule;
-use beam::term::{self, TermExt};
+use beam::protocol;
 use beam::AgentClient;
-use eetf::Term;
 use reload::{
     Diagnostic, ElixirVersion, FailedModule, LineMap, Plan, PlanRequest, PlannedFile, ProcessInfo, ReloadManager,
     ReloadReport, ReloadedModule, RemovedModule, RestartRequired,
@@ -70,7 +69,7 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Starts indexing the project in the background (through the facts
+    /// Starts indexing the project (its sources as `layout` says) in the background (through the facts
     /// cache in `cache_root`) and makes the session's overlay directory in
     /// `cache_root/overlays` (private to the user, like the agent cache it
     /// lives in: the VM loads code from it). `elixir_version`:
@@ -80,7 +79,7 @@ impl ReloadState {
     /// reload, whatever the index reads now. `resources`: the external
     /// resources Mix's manifests name.
     pub fn start(
-        project_dir: PathBuf,
+        layout: mix_layout::MixLayout,
         elixir_version: &str,
         compile_started: std::time::SystemTime,
         resources: ExternalResources,
@@ -94,7 +93,7 @@ impl ReloadState {
             .map_err(|e| format!("the debuggee's Elixir version is unknown ({e}), so are its dependency rules"));
         let cache_root = cache_root.to_path_buf();
         let building = tokio::task::spawn_blocking(move || {
-            let manager = ReloadManager::compiled_since_cached(&project_dir, elixir?, compile_started, &cache_root)?;
+            let manager = ReloadManager::compiled_since_cached(&layout, elixir?, compile_started, &cache_root)?;
             if let Some(used) = manager.index_cache_use() {
                 tracing::debug!(reused = used.reused, parsed = used.parsed, "project indexed");
                 if let Some(e) = &used.write_error {
@@ -304,9 +303,9 @@ impl Session {
     /// now: those the interpret attributes select are interpreted again,
     /// their breakpoints follow their statements to the new lines, and the
     /// client gets a `codeReloaded` event with trigger `app`.
-    pub(super) async fn on_app_compiled(&mut self, data: &Term) {
+    pub(super) async fn on_app_compiled(&mut self, data: &protocol::AppCompiled) {
         let started = Instant::now();
-        let compiled = compiled_modules(data.get("modules"));
+        let compiled = compiled_modules(&data.modules);
         let Some(agent) = self.debuggee.as_ref().map(|d| d.agent.clone()) else {
             return;
         };
@@ -464,27 +463,20 @@ impl Session {
         if upgraded.is_empty() {
             return self.execute(agent, plan, overlay, force, &[], report).await;
         }
-        let reply = agent
-            .call(
-                term::tuple(vec![term::atom("reload_suspend"), term::binaries(&upgraded)]),
+        let reply: protocol::Suspended = agent
+            .request(
+                &protocol::Request::ReloadSuspend { modules: upgraded },
                 STEP_CALL_TIMEOUT,
             )
             .await
             .map_err(|e| format!("suspending processes for code_change failed: {e}"))?;
-        report.code_change_skipped = processes(reply.get("skipped"));
-        let suspended: Vec<Term> = reply
-            .get("suspended")
-            .and_then(TermExt::as_elements)
-            .map(|list| list.to_vec())
-            .unwrap_or_default();
+        report.code_change_skipped = processes(&reply.skipped);
+        let suspended = reply.suspended;
         let result = self.execute(agent, plan, overlay, force, &suspended, report).await;
-        let pids: Vec<Term> = suspended.iter().filter_map(|s| s.get("pid").cloned()).collect();
+        let pids: Vec<protocol::Pid> = suspended.iter().map(|s| s.pid.clone()).collect();
         if !pids.is_empty() {
             if let Err(e) = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_resume"), term::list(pids)]),
-                    STEP_CALL_TIMEOUT,
-                )
+                .request::<protocol::Done>(&protocol::Request::ReloadResume { pids }, STEP_CALL_TIMEOUT)
                 .await
             {
                 tracing::error!(%e, "could not resume the processes suspended for code_change");

@@ -43,8 +43,9 @@
 //! costs one `stat` per source and per directory (~3 ms for 2 000 sources)
 //! and reads only the directories and files whose metadata moved.
 
+use mix_layout::{MixLayout, DEFAULT_MIX_ENV};
 use sha2::{Digest, Sha256};
-use source_graph::{default_roots, index_cache_file, CacheUse, ElixirVersion, Index, Reason};
+use source_graph::{index_cache_file, CacheUse, ElixirVersion, Index, Reason};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -55,7 +56,7 @@ mod scan;
 mod tests;
 mod waves;
 
-use scan::{is_compiled_source, stamp_of, Listing, Stamp};
+use scan::{stamp_of, Listing, Stamp};
 pub use waves::compile_waves;
 
 type ContentDigest = [u8; 32];
@@ -171,6 +172,9 @@ impl Plan {
 #[derive(Debug)]
 pub struct ReloadManager {
     project_dir: PathBuf,
+    /// What the project compiles and what needs a restart.
+    layout: MixLayout,
+    /// `layout`'s source roots, relative to the project.
     roots: Vec<PathBuf>,
     index: Index,
     /// Keyed by path relative to the project directory.
@@ -190,7 +194,8 @@ impl ReloadManager {
     /// the project is compiled with (the debuggee's), whose rules decide
     /// which files a change makes Mix recompile.
     pub fn new(project_dir: &Path, elixir: ElixirVersion) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, None, None)
+        let layout = MixLayout::read(project_dir, DEFAULT_MIX_ENV);
+        ReloadManager::with_racy_margin(&layout, elixir, RACY_MARGIN, None, None)
     }
 
     /// Like [`ReloadManager::new`], for sources compiled by a compile that
@@ -203,7 +208,8 @@ impl ReloadManager {
         elixir: ElixirVersion,
         compile_started: SystemTime,
     ) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(project_dir, elixir, RACY_MARGIN, Some(compile_started), None)
+        let layout = MixLayout::read(project_dir, DEFAULT_MIX_ENV);
+        ReloadManager::with_racy_margin(&layout, elixir, RACY_MARGIN, Some(compile_started), None)
     }
 
     /// [`ReloadManager::compiled_since`], building the index through the
@@ -213,19 +219,14 @@ impl ReloadManager {
     /// 0.1 s of CPU instead of 2 s, taken while the launch interprets modules.
     /// What the cache gave is in [`ReloadManager::index_cache_use`]; a cache
     /// that cannot be written costs time, never a file in the index.
+    /// `layout`: the project's, for the environment it was compiled in.
     pub fn compiled_since_cached(
-        project_dir: &Path,
+        layout: &MixLayout,
         elixir: ElixirVersion,
         compile_started: SystemTime,
         cache_root: &Path,
     ) -> Result<ReloadManager, String> {
-        ReloadManager::with_racy_margin(
-            project_dir,
-            elixir,
-            RACY_MARGIN,
-            Some(compile_started),
-            Some(cache_root),
-        )
+        ReloadManager::with_racy_margin(layout, elixir, RACY_MARGIN, Some(compile_started), Some(cache_root))
     }
 
     /// What the facts cache gave the index build (files reused and parsed,
@@ -235,14 +236,15 @@ impl ReloadManager {
     }
 
     fn with_racy_margin(
-        project_dir: &Path,
+        layout: &MixLayout,
         elixir: ElixirVersion,
         racy_margin: Duration,
         compile_started: Option<SystemTime>,
         cache_root: Option<&Path>,
     ) -> Result<ReloadManager, String> {
+        let project_dir = layout.project_dir();
         let project_dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
-        let roots = default_roots(&project_dir);
+        let roots = layout.source_roots();
         let index = match cache_root {
             Some(root) => {
                 let cache_file = index_cache_file(root, &project_dir, &roots, elixir);
@@ -258,6 +260,7 @@ impl ReloadManager {
         let (index, index_cache) = index;
         let mut manager = ReloadManager {
             project_dir,
+            layout: layout.clone(),
             roots,
             index,
             index_cache,
@@ -267,7 +270,7 @@ impl ReloadManager {
         };
         let files: Vec<PathBuf> = manager.index.files().map(Path::to_path_buf).collect();
         let limit = manager.trust_limit();
-        for file in files.into_iter().chain(manager.restart_files()) {
+        for file in files.into_iter().chain(manager.layout.restart_files()) {
             let path = manager.project_dir.join(&file);
             // Metadata first: see the module doc.
             let stamp = stamp_of(&path).and_then(|s| s.trusted(limit));
@@ -361,7 +364,7 @@ impl ReloadManager {
             let now = if walked { stamp } else { stamp_of(&path) };
             let same_stamp = self.sources.get(&file).is_some_and(|s| s.stamp_matches(now));
             let stamp = now.and_then(|s| s.trusted(limit));
-            if let Some(reason) = restart_reason(&file) {
+            if let Some(reason) = mix_layout::restart_reason(&file) {
                 if !same_stamp && self.content_changed(&file, stamp) {
                     plan.restart_required.push((file, reason));
                 } else {
@@ -369,7 +372,7 @@ impl ReloadManager {
                 }
                 continue;
             }
-            if !self.in_roots(&file) || !is_compiled_source(&file) {
+            if !self.in_roots(&file) || !mix_layout::is_source_file(&file) {
                 plan.ignored.push((
                     file,
                     "not a source Mix compiles (outside the source roots, or not .ex)".into(),
@@ -544,21 +547,6 @@ impl ReloadManager {
 
     fn in_roots(&self, file: &Path) -> bool {
         self.roots.iter().any(|root| file.starts_with(root))
-    }
-}
-
-/// Why a change to this file cannot be reloaded, if it cannot.
-fn restart_reason(file: &Path) -> Option<String> {
-    let name = file.file_name()?.to_string_lossy();
-    let under = |dir: &str| file.components().any(|c| c.as_os_str() == dir);
-    if name == "mix.exs" {
-        Some("the project definition changed (mix.exs): restart the session to apply it".into())
-    } else if under("config") && name.ends_with(".exs") {
-        Some("the configuration changed: restart the session to apply it".into())
-    } else if under("deps") {
-        Some("a dependency changed: restart the session to apply it".into())
-    } else {
-        None
     }
 }
 

@@ -109,7 +109,7 @@ impl ReloadManager {
                 walked: true,
             }));
         }
-        for file in self.restart_files() {
+        for file in self.layout.restart_files() {
             if let Err(at) = all.binary_search_by(|c| c.file.as_path().cmp(&file)) {
                 all.insert(at, Candidate::new(file));
             }
@@ -169,10 +169,13 @@ impl ReloadManager {
             } else {
                 (kind.is_dir(), None)
             };
-            if is_dir {
+            if is_dir && mix_layout::is_ignored_name(&name) {
+                // Mix finds no source there (a hidden directory, say).
+                continue;
+            } else if is_dir {
                 self.walk_sources(&entry.path(), &relative.join(&name), limit, out);
                 listing.push((name, true));
-            } else if is_compiled_source(Path::new(&name)) {
+            } else if mix_layout::is_source_file(Path::new(&name)) {
                 let meta = meta.or_else(|| entry.metadata().ok());
                 out.push((relative.join(&name), meta.as_ref().and_then(Stamp::of)));
                 listing.push((name, false));
@@ -188,40 +191,6 @@ impl ReloadManager {
             );
         }
     }
-
-    /// `mix.exs` and `config/*.exs` of the project and of umbrella apps.
-    pub(super) fn restart_files(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        let mut dirs = vec![PathBuf::new()];
-        if let Ok(apps) = std::fs::read_dir(self.project_dir.join("apps")) {
-            for app in apps.flatten() {
-                if let Ok(relative) = app.path().strip_prefix(&self.project_dir) {
-                    dirs.push(relative.to_path_buf());
-                }
-            }
-        }
-        for dir in dirs {
-            let mix = dir.join("mix.exs");
-            if self.project_dir.join(&mix).is_file() {
-                files.push(mix);
-            }
-            if let Ok(entries) = std::fs::read_dir(self.project_dir.join(&dir).join("config")) {
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.extension().is_some_and(|e| e == "exs") {
-                        if let Ok(relative) = path.strip_prefix(&self.project_dir) {
-                            files.push(relative.to_path_buf());
-                        }
-                    }
-                }
-            }
-        }
-        files
-    }
-}
-
-pub(super) fn is_compiled_source(file: &Path) -> bool {
-    file.extension().is_some_and(|e| e == "ex")
 }
 
 /// The metadata of `path` (following symbolic links, as reading it does).

@@ -6,6 +6,10 @@ use super::*;
 /// construct whose kind changed); the rules are the index's tests.
 const ELIXIR: ElixirVersion = ElixirVersion::new(1, 14);
 
+fn layout(dir: &Path) -> MixLayout {
+    MixLayout::read(dir, DEFAULT_MIX_ENV)
+}
+
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let write = |rel: &str, text: &str| {
@@ -234,7 +238,7 @@ fn an_in_place_rewrite_with_identical_content_is_unchanged() {
     // unchanged, and its new metadata remembered.
     let dir = project();
     tick();
-    let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
+    let mut manager = ReloadManager::with_racy_margin(&layout(dir.path()), ELIXIR, Duration::ZERO, None, None).unwrap();
     let before = caller_stamp(&manager);
     assert!(before.is_some());
     tick();
@@ -271,7 +275,7 @@ fn a_same_size_edit_within_the_same_second_is_detected() {
 fn identical_metadata_skips_the_read_and_other_metadata_compares_content() {
     let dir = project();
     tick();
-    let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
+    let mut manager = ReloadManager::with_racy_margin(&layout(dir.path()), ELIXIR, Duration::ZERO, None, None).unwrap();
     // Pretend the VM compiled other bytes: as long as the metadata are
     // the remembered ones, the file is not read, so it is unchanged...
     manager.sources.get_mut(Path::new(CALLER)).unwrap().digest = [0; 32];
@@ -295,7 +299,7 @@ fn identical_metadata_skips_the_read_and_other_metadata_compares_content() {
 fn a_rewrite_with_its_modification_time_restored_is_detected() {
     let dir = project();
     tick();
-    let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
+    let mut manager = ReloadManager::with_racy_margin(&layout(dir.path()), ELIXIR, Duration::ZERO, None, None).unwrap();
     let path = dir.path().join(CALLER);
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     tick();
@@ -316,7 +320,7 @@ fn a_rewrite_with_its_modification_time_restored_is_detected() {
 fn a_committed_change_is_trusted_by_its_metadata_and_racy_ones_are_not() {
     let dir = project();
     tick();
-    let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
+    let mut manager = ReloadManager::with_racy_margin(&layout(dir.path()), ELIXIR, Duration::ZERO, None, None).unwrap();
     write(&dir, &caller(5));
     tick();
     let plan = manager.plan(&PlanRequest::default());
@@ -336,7 +340,7 @@ fn new_files_are_found_in_remembered_directories() {
     let dir = project();
     std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
     tick();
-    let mut manager = ReloadManager::with_racy_margin(dir.path(), ELIXIR, Duration::ZERO, None, None).unwrap();
+    let mut manager = ReloadManager::with_racy_margin(&layout(dir.path()), ELIXIR, Duration::ZERO, None, None).unwrap();
     assert!(manager.plan(&PlanRequest::default()).is_empty());
     assert!(
         manager.listings.contains_key(Path::new("lib/sub")),
@@ -410,11 +414,13 @@ fn a_session_index_from_the_facts_cache_plans_as_a_fresh_one() {
     // the request forces.
     age_sources(&dir);
     let compile_started = SystemTime::now() - Duration::from_secs(60);
-    let first = ReloadManager::compiled_since_cached(dir.path(), ELIXIR, compile_started, cache.path()).unwrap();
+    let first =
+        ReloadManager::compiled_since_cached(&layout(dir.path()), ELIXIR, compile_started, cache.path()).unwrap();
     let used = first.index_cache_use().unwrap();
     assert_eq!((used.reused, used.parsed, used.write_error.as_deref()), (0, 3, None));
     // The next session reuses every file's facts...
-    let second = ReloadManager::compiled_since_cached(dir.path(), ELIXIR, compile_started, cache.path()).unwrap();
+    let second =
+        ReloadManager::compiled_since_cached(&layout(dir.path()), ELIXIR, compile_started, cache.path()).unwrap();
     assert_eq!(second.index_cache_use().map(|u| (u.reused, u.parsed)), Some((3, 0)));
     // ...and a macro edited between sessions is parsed again: its new
     // compile-time dependent shows in the plan exactly as without the cache.
@@ -424,7 +430,8 @@ fn a_session_index_from_the_facts_cache_plans_as_a_fresh_one() {
     )
     .unwrap();
     age_sources(&dir);
-    let mut cached = ReloadManager::compiled_since_cached(dir.path(), ELIXIR, compile_started, cache.path()).unwrap();
+    let mut cached =
+        ReloadManager::compiled_since_cached(&layout(dir.path()), ELIXIR, compile_started, cache.path()).unwrap();
     assert_eq!(cached.index_cache_use().map(|u| (u.reused, u.parsed)), Some((2, 1)));
     let mut fresh = ReloadManager::compiled_since(dir.path(), ELIXIR, compile_started).unwrap();
     assert!(fresh.index_cache_use().is_none());

@@ -16,7 +16,7 @@ use crate::version::ElixirVersion;
 use crate::Error;
 
 impl Index {
-    /// Indexes every `.ex`/`.exs` file under `roots` (relative to
+    /// Indexes every source file (`mix_layout::is_source_file`: `.ex`) under `roots` (relative to
     /// `project_dir`; see [`default_roots`](super::default_roots)), parsing
     /// files in parallel and classifying references as Mix on `elixir` does
     /// (the Elixir the project is compiled with: dependency kinds differ

@@ -1,5 +1,5 @@
 //! The sources of a project: the default roots, finding and reading the
-//! `.ex`/`.exs` files under them, keying them as Mix prints paths, and
+//! `.ex` files under them, keying them as Mix prints paths, and
 //! extracting their facts in parallel.
 
 use std::path::{Component, Path, PathBuf};
@@ -13,30 +13,12 @@ use crate::model::{FileFacts, ParseError};
 use crate::version::Rules;
 use crate::Error;
 
-/// The source roots Mix would compile by default: `lib`, or `apps/*/lib` in
-/// an umbrella project. `elixirc_paths` cannot be read without running Mix.
+/// The source roots Mix compiles in its default environment (`dev`):
+/// `elixirc_paths` of the project, or of each umbrella application, as
+/// [`mix_layout::MixLayout::source_roots`] reads them (`lib`, `apps/*/lib`),
+/// relative to `project_dir`.
 pub fn default_roots(project_dir: &Path) -> Vec<PathBuf> {
-    let apps = project_dir.join("apps");
-    let mut roots = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&apps) {
-        for entry in entries.flatten() {
-            let app = entry.path();
-            if app.join("mix.exs").is_file() {
-                if let Some(name) = app.file_name() {
-                    roots.push(Path::new("apps").join(name).join("lib"));
-                }
-            }
-        }
-    }
-    roots.sort();
-    if roots.is_empty() {
-        roots.push(PathBuf::from("lib"));
-    }
-    roots
-}
-
-fn is_elixir_source(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("ex") | Some("exs"))
+    mix_layout::MixLayout::read(project_dir, mix_layout::DEFAULT_MIX_ENV).source_roots()
 }
 
 fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
@@ -50,9 +32,14 @@ fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        // Names are checked one at a time: the project may itself lie
+        // under a hidden directory.
+        let name = entry.file_name();
         if file_type.is_dir() {
-            collect_sources(&path, out)?;
-        } else if is_elixir_source(&path) {
+            if !mix_layout::is_ignored_name(&name) {
+                collect_sources(&path, out)?;
+            }
+        } else if mix_layout::is_source_file(Path::new(&name)) {
             out.push(path);
         }
     }

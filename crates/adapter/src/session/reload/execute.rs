@@ -12,7 +12,7 @@ impl Session {
         plan: &Plan,
         overlay: &std::path::Path,
         force: bool,
-        suspended: &[Term],
+        suspended: &[protocol::SuspendedProcess],
         report: &mut ReloadReport,
     ) -> Result<(), String> {
         let Some(manager) = self.reload.as_ref().and_then(|s| s.manager.as_ref()) else {
@@ -47,38 +47,33 @@ impl Session {
             .map(|m| elixir_atom(m))
             .collect();
         // Compile (purging unused old code first), wave after wave.
-        let waves_term = term::list(
-            plan.waves
-                .iter()
-                .map(|wave| {
-                    let files = wave.iter().map(|f| manager.absolute(f));
-                    term::list(files.map(|f| term::binary(&f.to_string_lossy())).collect())
-                })
-                .collect(),
-        );
-        let request = term::tuple(vec![
-            term::atom("reload_compile"),
-            term::map(vec![
-                ("waves", waves_term),
-                ("modules", term::binaries(&existing.iter().collect::<Vec<_>>())),
-                ("lift", term::binaries(&lift)),
-                ("overlay", term::binary(&overlay.to_string_lossy())),
-                ("force", term::boolean(force)),
-            ]),
-        ]);
+        let waves = plan
+            .waves
+            .iter()
+            .map(|wave| {
+                let files = wave.iter().map(|f| manager.absolute(f));
+                files.map(|f| f.to_string_lossy().into_owned()).collect()
+            })
+            .collect();
+        let request = protocol::Request::ReloadCompile {
+            waves,
+            modules: existing.iter().cloned().collect(),
+            lift,
+            overlay: overlay.to_string_lossy().into_owned(),
+            force,
+        };
         tracing::debug!(files = files.len(), "reload: compiling");
-        let reply = agent
-            .call(request, COMPILE_TIMEOUT)
+        let reply: protocol::ReloadCompiled = agent
+            .request(&request, COMPILE_TIMEOUT)
             .await
             .map_err(|e| format!("compiling failed in the VM: {e}"))?;
         tracing::debug!("reload: compiled");
-        report.timings.load = micros_to_ms(reply.get("timings").and_then(|t| t.get_i64("load")));
-        report.timings.compile = micros_to_ms(reply.get("timings").and_then(|t| t.get_i64("compile")));
-        report.diagnostics = diagnostics(&reply);
-        report.killed = processes(reply.get("killed"));
-        report.blocked = processes(reply.get("blocked"));
-        let status = reply.get("status").and_then(TermExt::as_atom).unwrap_or("").to_owned();
-        match status.as_str() {
+        report.timings.load = micros_to_ms(reply.timings.load);
+        report.timings.compile = micros_to_ms(reply.timings.compile);
+        report.diagnostics = diagnostics(&reply.diagnostics);
+        report.killed = processes(&reply.killed);
+        report.blocked = processes(&reply.blocked);
+        match reply.status.as_str() {
             "blocked" => {
                 let Some(first) = report.blocked.first() else {
                     return Err("the VM reported blocked processes without naming them".into());
@@ -108,7 +103,7 @@ impl Session {
                 return Err(format!("compile error, the old code keeps running: {first}"));
             }
             "load_failed" => {
-                report.failed.extend(failures(reply.get("load_failures")));
+                report.failed.extend(failures(&reply.load_failures));
                 report.rolled_back = self.rollback(agent, &was_interpreted).await?;
                 return Err(format!(
                     "the new code of {} did not load; the batch was rolled back",
@@ -117,7 +112,7 @@ impl Session {
             }
             _ => {}
         }
-        let mut compiled = compiled_modules(reply.get("compiled"));
+        let mut compiled = compiled_modules(&reply.compiled);
         let missed: Vec<String> = compiled
             .iter()
             .filter(|c| !plan.expected_modules.contains(c.name.as_str()))
@@ -145,30 +140,25 @@ impl Session {
                 ));
             }
             tracing::warn!(%why, "falling back to Mix for this reload");
-            let reply = agent
-                .call(
-                    term::tuple(vec![
-                        term::atom("reload_mix"),
-                        term::map(vec![
-                            ("overlay", term::binary(&overlay.to_string_lossy())),
-                            ("force", term::boolean(force)),
-                        ]),
-                    ]),
-                    COMPILE_TIMEOUT,
-                )
+            let request = protocol::Request::ReloadMix {
+                overlay: overlay.to_string_lossy().into_owned(),
+                force,
+            };
+            let reply: protocol::MixCompiled = agent
+                .request(&request, COMPILE_TIMEOUT)
                 .await
                 .map_err(|e| format!("the Mix fallback failed in the VM: {e}"))?;
-            report.killed.extend(processes(reply.get("killed")));
-            report.diagnostics.extend(diagnostics(&reply));
-            let status = reply.get("status").and_then(TermExt::as_atom).unwrap_or("").to_owned();
+            report.killed.extend(processes(&reply.killed));
+            report.diagnostics.extend(diagnostics(&reply.diagnostics));
+            let status = reply.status;
             if status != "compiled" {
-                report.blocked.extend(processes(reply.get("blocked")));
+                report.blocked.extend(processes(&reply.blocked));
                 report.rolled_back = self.rollback(agent, &was_interpreted).await?;
                 return Err(format!(
                     "{why}, and the Mix compile it fell back to did not succeed ({status}); the batch was rolled back"
                 ));
             }
-            let by_mix = compiled_modules(reply.get("recompiled"));
+            let by_mix = compiled_modules(&reply.recompiled);
             let seen: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
             let more: Vec<CompiledModule> = by_mix.into_iter().filter(|m| !seen.contains(&m.atom)).collect();
             report.fallback = Some(format!(
@@ -212,15 +202,12 @@ impl Session {
             }
         }
         if !removed_atoms.is_empty() {
-            let names: Vec<&String> = removed_atoms.iter().map(|(a, _, _)| a).collect();
-            let reply = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_remove"), term::binaries(&names)]),
-                    STEP_CALL_TIMEOUT,
-                )
+            let names: Vec<String> = removed_atoms.iter().map(|(a, _, _)| a.clone()).collect();
+            let reply: protocol::ModulesRemoved = agent
+                .request(&protocol::Request::ReloadRemove { modules: names }, STEP_CALL_TIMEOUT)
                 .await
                 .map_err(|e| format!("removing modules failed in the VM: {e}"))?;
-            let blocked = processes(reply.get("blocked"));
+            let blocked = processes(&reply.blocked);
             if !blocked.is_empty() {
                 report.blocked.extend(blocked);
                 report.rolled_back = self.rollback(agent, &was_interpreted).await?;
@@ -246,15 +233,15 @@ impl Session {
 
         // State-preserving upgrades, all or nothing.
         if !suspended.is_empty() {
-            let reply = agent
-                .call(
-                    term::tuple(vec![term::atom("reload_code_change"), term::list(suspended.to_vec())]),
-                    STEP_CALL_TIMEOUT,
-                )
+            let request = protocol::Request::ReloadCodeChange {
+                targets: suspended.to_vec(),
+            };
+            let reply: protocol::CodeChanged = agent
+                .request(&request, STEP_CALL_TIMEOUT)
                 .await
                 .map_err(|e| format!("code_change failed in the VM: {e}"))?;
-            let failed = processes(reply.get("failed"));
-            report.code_changed = reply.get_i64("changed").unwrap_or(0) as usize;
+            let failed = processes(&reply.failed);
+            report.code_changed = reply.changed.max(0) as usize;
             if let Some(first) = failed.first() {
                 let message = format!(
                     "{} ({}): {}; the batch was rolled back and the processes keep their old state",
@@ -293,7 +280,7 @@ impl Session {
         report.timings.breakpoints = ms(breakpoints_started);
 
         agent
-            .call(term::atom("reload_commit"), STEP_CALL_TIMEOUT)
+            .request::<protocol::Done>(&protocol::Request::ReloadCommit, STEP_CALL_TIMEOUT)
             .await
             .map_err(|e| format!("the VM did not confirm the reload: {e}"))?;
         report.reloaded = report::reloaded_entries(&compiled, &interpreted, &counts);
@@ -322,19 +309,19 @@ pub(super) async fn interpret_again(
     if modules.is_empty() {
         return Ok((BTreeSet::new(), Vec::new()));
     }
-    let reply = agent
-        .call(
-            term::tuple(vec![term::atom("reload_interpret"), term::binaries(modules)]),
-            COMPILE_TIMEOUT,
-        )
+    let request = protocol::Request::ReloadInterpret {
+        modules: modules.to_vec(),
+    };
+    let reply: protocol::Reinterpreted = agent
+        .request(&request, COMPILE_TIMEOUT)
         .await
         .map_err(|e| format!("re-interpreting failed in the VM: {e}"))?;
-    report.stale = processes(reply.get("stale"));
-    if let Some(hold) = reply.get("hold") {
-        let off = hold.get("off").and_then(TermExt::as_atom) == Some("true");
-        report.held = (!off).then(|| hold.get_i64("processes").unwrap_or(0).max(0) as usize);
-        report.timings.held = hold.get_i64("ms").unwrap_or(0) as f64;
-        if hold.get("expired").and_then(TermExt::as_atom) == Some("true") {
+    report.stale = processes(&reply.stale);
+    {
+        let hold = &reply.hold;
+        report.held = (!hold.off).then(|| hold.processes.max(0) as usize);
+        report.timings.held = hold.ms as f64;
+        if hold.expired {
             report.stale.push(ProcessInfo {
                 pid: String::new(),
                 name: String::new(),
@@ -348,16 +335,14 @@ pub(super) async fn interpret_again(
         }
     }
     let skipped = reply
-        .get("skipped")
-        .and_then(TermExt::as_elements)
-        .unwrap_or_default()
+        .skipped
         .iter()
         .map(|s| FailedModule {
-            module: s.get_text("name").unwrap_or_default(),
-            reason: format!("cannot be interpreted: {}", s.get_text("reason").unwrap_or_default()),
+            module: s.name.clone(),
+            reason: format!("cannot be interpreted: {}", s.reason),
         })
         .collect();
-    Ok((atoms(reply.get("interpreted")).into_iter().collect(), skipped))
+    Ok((atoms(&reply.interpreted).into_iter().collect(), skipped))
 }
 
 pub(super) fn deleted_modules(plan: &Plan) -> Vec<RemovedModule> {

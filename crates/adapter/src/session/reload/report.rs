@@ -19,50 +19,41 @@ pub(super) fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0
 }
 
-pub(super) fn micros_to_ms(micros: Option<i64>) -> f64 {
-    (micros.unwrap_or(0) as f64 / 100.0).round() / 10.0
+pub(super) fn micros_to_ms(micros: i64) -> f64 {
+    (micros as f64 / 100.0).round() / 10.0
 }
 
 pub(super) fn first_line(text: &str) -> &str {
     text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
 }
 
-pub(super) fn atoms(list: Option<&Term>) -> Vec<String> {
-    list.and_then(TermExt::as_elements)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| t.as_atom().map(str::to_owned))
-        .collect()
+pub(super) fn atoms(list: &[protocol::Atom]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
 }
 
-pub(super) fn processes(list: Option<&Term>) -> Vec<ProcessInfo> {
-    list.and_then(TermExt::as_elements)
-        .unwrap_or_default()
-        .iter()
+/// A module's atom as the report names it (`Shop.Cart`).
+fn shown_module(atom: &protocol::Atom) -> String {
+    let atom = atom.as_str();
+    atom.strip_prefix("Elixir.").unwrap_or(atom).to_owned()
+}
+
+pub(super) fn processes(list: &[protocol::ProcessEntry]) -> Vec<ProcessInfo> {
+    list.iter()
         .map(|p| ProcessInfo {
-            pid: p.get("pid").map(pid_text).unwrap_or_default(),
-            name: p.get_text("name").unwrap_or_default(),
-            module: p
-                .get("module")
-                .and_then(TermExt::as_atom)
-                .map(|a| a.strip_prefix("Elixir.").unwrap_or(a).to_owned())
-                .unwrap_or_default(),
-            why: p.get_text("why").unwrap_or_default(),
+            pid: pid_text(&p.pid),
+            name: p.name.clone(),
+            module: shown_module(&p.module),
+            why: p.why.clone(),
         })
         .collect()
 }
 
-/// `[#{module, name, source}]` from the agent.
-pub(super) fn compiled_modules(list: Option<&Term>) -> Vec<CompiledModule> {
-    list.and_then(TermExt::as_elements)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| {
-            Some(CompiledModule {
-                atom: c.get("module")?.as_atom()?.to_owned(),
-                name: c.get_text("name")?,
-                source: PathBuf::from(c.get_text("source")?),
-            })
+pub(super) fn compiled_modules(list: &[protocol::CompiledModule]) -> Vec<CompiledModule> {
+    list.iter()
+        .map(|c| CompiledModule {
+            atom: c.module.to_string(),
+            name: c.name.clone(),
+            source: PathBuf::from(&c.source),
         })
         .collect()
 }
@@ -74,44 +65,27 @@ pub(super) fn failed_modules(report: &ReloadReport) -> String {
 }
 
 /// `#PID<0.123.0>`, as Elixir shows a local pid.
-fn pid_text(term: &Term) -> String {
-    match term {
-        Term::Pid(pid) => format!("#PID<0.{}.{}>", pid.id, pid.serial),
-        other => other.to_string(),
-    }
+fn pid_text(pid: &protocol::Pid) -> String {
+    format!("#PID<0.{}.{}>", pid.id, pid.serial)
 }
 
-pub(super) fn failures(list: Option<&Term>) -> Vec<FailedModule> {
-    list.and_then(TermExt::as_elements)
-        .unwrap_or_default()
-        .iter()
+pub(super) fn failures(list: &[protocol::ModuleFailure]) -> Vec<FailedModule> {
+    list.iter()
         .map(|f| FailedModule {
-            module: f
-                .get("module")
-                .and_then(TermExt::as_atom)
-                .map(|a| a.strip_prefix("Elixir.").unwrap_or(a).to_owned())
-                .unwrap_or_default(),
-            reason: f.get_text("reason").unwrap_or_default(),
+            module: shown_module(&f.module),
+            reason: f.reason.clone(),
         })
         .collect()
 }
 
-pub(super) fn diagnostics(reply: &Term) -> Vec<Diagnostic> {
-    reply
-        .get("diagnostics")
-        .and_then(TermExt::as_elements)
-        .unwrap_or_default()
-        .iter()
+pub(super) fn diagnostics(list: &[protocol::Diagnostic]) -> Vec<Diagnostic> {
+    list.iter()
         .map(|d| Diagnostic {
-            file: d.get_text("file").unwrap_or_default(),
-            line: d.get_i64("line").unwrap_or(0),
-            column: d.get_i64("column").unwrap_or(0),
-            severity: d
-                .get("severity")
-                .and_then(TermExt::as_atom)
-                .unwrap_or("error")
-                .to_owned(),
-            message: reload::trim_compiler_message(&d.get_text("message").unwrap_or_default()),
+            file: d.file.clone(),
+            line: d.line,
+            column: d.column,
+            severity: d.severity.to_string(),
+            message: reload::trim_compiler_message(&d.message),
         })
         .collect()
 }

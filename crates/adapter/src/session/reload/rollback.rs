@@ -6,13 +6,13 @@ impl Session {
     /// Asks the agent to restore the batch's previous code; returns whether
     /// anything was restored or removed.
     pub(super) async fn rollback(&mut self, agent: &AgentClient, was_interpreted: &[String]) -> Result<bool, String> {
-        let reply = agent
-            .call(term::atom("reload_rollback"), STEP_CALL_TIMEOUT)
+        let reply: protocol::RolledBack = agent
+            .request(&protocol::Request::ReloadRollback, STEP_CALL_TIMEOUT)
             .await
             .map_err(|e| format!("the rollback failed in the VM: {e}"))?;
-        let restored = atoms(reply.get("restored"));
-        let removed = atoms(reply.get("removed"));
-        let failures = failures(reply.get("failures"));
+        let restored = atoms(&reply.restored);
+        let removed = atoms(&reply.removed);
+        let failures = failures(&reply.failures);
         if let Some(debugger) = &mut self.debugger {
             debugger.remove_modules(&removed);
             debugger.mark_interpreted(was_interpreted.iter());

@@ -1,44 +1,59 @@
-%% elixir_dap_debugger: the agent's wrapper around OTP's interpreter (:int).
+%% elixir_dap_backend_int: the debugger backend on OTP's interpreter (:int),
+%% implementing elixir_dap_backend (whose callbacks document the API).
 %%
-%% Everything that touches :int and its internals (dbg_iserver, meta
-%% processes, their stacks) lives here, so that a second backend (OTP 28's
-%% erl_debugger) can replace one module. The adapter decides what to
-%% interpret, where breakpoints go and when to step; this module executes.
+%% This is the one agent module that touches :int and its internals
+%% (dbg_iserver, dbg_ieval, dbg_icmd, dbg_istk, meta processes, their
+%% stacks and caches), so that a second backend (OTP 28's erl_debugger)
+%% can replace it. The adapter decides what to interpret, where
+%% breakpoints go and when to step; this module executes.
 %%
 %% Paused processes: when an interpreted process reaches a breakpoint, :int
 %% spawns attach/2 for it (auto_attach). That process attaches to the meta
 %% process, stays attached for the debugged process's life, and turns meta
 %% messages into agent events (stopped, thread_exited).
 %%
-%% Values shown to the user are kept in an ETS table under integer handles
-%% (variablesReference on the Rust side) until the process resumes.
--module(elixir_dap_debugger).
--export([ensure_started/1, list_modules/0, interpret/1, breakable_lines/1,
-         function_lines/3, set_breakpoints/2, command/2, stack/1,
-         frame_variables/2, process_variables/1, children/3, evaluate/5,
-         release/1, attach/1, check_breakpoint/3,
-         module_name/1, format_term/1]).
-%% Shared with elixir_dap_reload (re-interpretation after a reload).
--export([prepare/2, store/1, batch_interpretation_available/0, interpret_running/1, interpret_with_int/1,
-         project_apps/0, build_ebin_dirs/1]).
-%% Shared with elixir_dap_release (a node without Mix: see there).
--export([interpret_shipped/5, remember_source/3]).
-%% Shared with elixir_dap_dbg (processes paused in a `dbg` call).
--export([variable/3, thread_name/1, caller_frame/3, mfa_module/1, run_evaluation/5, evaluation_paused/2,
-         skips_breakpoints/1, frame_name/3, module_source/1]).
-%% Checks of breakpoint expressions (see set_breakpoints/2).
--export([check_expressions/1, split_log_message/1]).
+%% Values shown to the user are kept by elixir_dap_values until the process
+%% resumes.
+-module(elixir_dap_backend_int).
+-behaviour(elixir_dap_backend).
+%% elixir_dap_backend's callbacks.
+-export([ensure_started/1, interpret/1, interpret_running/1, breakable_lines/1, function_lines/3,
+         set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
+         run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
+         meta_of/1, interpreted_callers/1,
+         interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
+         interpreting_meta/1, metas/0, meta_backtrace/1,
+         found/0, leave_node/1, interpret_shipped/5]).
+%% Called by :int: the process attached to a paused one (auto_attach), and
+%% the test of every breakpoint (through its condition module).
+-export([attach/1, check_breakpoint/3]).
 
--include_lib("kernel/include/file.hrl").
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
 
--define(HANDLES, elixir_dap_handles).
+-import(elixir_dap_util, [throw_error/2, module_name/1, format_term/1, thread_name/1, mfa_module/1,
+                          mfa_name/3, pid_text/1, inspect/1, to_atom/2, first_text_line/1, internal/1,
+                          process_entry/3, loaded_object_code/1, loaded_md5/1, timers_pause_on_suspend/0]).
+-import(elixir_dap_project, [module_source/1, recorded_source/2, is_regular_raw/1, build_ebin_dirs/1]).
+-import(elixir_dap_values, [variable/3, release/1]).
+-import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1]).
+
 -define(BREAKS, elixir_dap_breaks).
+%% The reload's table (elixir_dap_reload): processes whose caches wait to
+%% be dropped ({pending, Pid}), metas held with their stack ({held_meta,
+%% Meta}).
+-define(TABLE, elixir_dap_reload).
+%% How often processes still using reloaded code are looked at again.
+-define(RETRY_MS, 50).
 
 %% ---------------------------------------------------------------------------
 %% Set-up
 
 %% Mix prunes the code path on Elixir 1.15+, and OTP 26+ may not find the
 %% debugger through code:lib_dir/1: add its ebin from the OTP root ourselves.
+-spec ensure_started(binary()) -> {ok, ok}.
 ensure_started(StackTraceModeName) ->
     StackTraceMode = case StackTraceModeName of
                          <<"all">> -> all;
@@ -55,7 +70,7 @@ ensure_started(StackTraceModeName) ->
                                        io_lib:format("the Erlang debugger application cannot start: ~0p "
                                                      "(install erlang-debugger)", [Reason]))
     end,
-    ensure_tables(),
+    elixir_dap_tables:ensure(),
     int:stack_trace(StackTraceMode),
     int:auto_attach([break], {?MODULE, attach, []}),
     {ok, ok}.
@@ -71,170 +86,6 @@ add_debugger_path() ->
                 undefined -> throw_error(debugger_unavailable,
                                          "the Erlang debugger application is not installed (install erlang-debugger)")
             end
-    end.
-
-ensure_tables() ->
-    %% Requests run in short-lived processes: the tables need an owner that
-    %% lives as long as the VM.
-    case ets:whereis(?HANDLES) of
-        undefined ->
-            Parent = self(),
-            spawn(elixir_dap_reload:internal(fun() ->
-                          ets:new(?HANDLES, [named_table, public, set]),
-                          ets:new(?BREAKS, [named_table, public, set]),
-                          ets:insert(?HANDLES, {next_handle, 0}),
-                          Parent ! {?MODULE, tables_ready},
-                          receive stop -> ok end
-                  end)),
-            receive {?MODULE, tables_ready} -> ok
-            after 5000 -> throw_error(internal, "could not create the debugger's tables")
-            end;
-        _ ->
-            ok
-    end.
-
-throw_error(Kind, Message) ->
-    throw({agent_error, #{kind => Kind, message => iolist_to_binary(Message)}}).
-
-%% ---------------------------------------------------------------------------
-%% Modules
-
-%% Every module compiled into the build path (the project's apps and its
-%% path dependencies), with its source and whether it is the project's own.
-list_modules() ->
-    case elixir_dap_release:project() of
-        undefined -> list_mix_modules();
-        _ -> elixir_dap_release:list_modules()
-    end.
-
-list_mix_modules() ->
-    Build = 'Elixir.Mix.Project':build_path(),
-    Own = [atom_to_binary(App, utf8) || App <- project_apps()],
-    Roots = app_roots(),
-    Ebins = build_ebin_dirs(Build),
-    Modules = lists:append([modules_in(Ebin, Own, Roots) || Ebin <- Ebins]),
-    {ok, Modules}.
-
-%% The ebin directories under Build/lib, listed rather than matched with a
-%% wildcard: a project's path may hold wildcard characters ([, {, ?, *) and
-%% any character the OS allows (a binary_to_list/1 of a UTF-8 path would
-%% also read its bytes as characters).
-build_ebin_dirs(Build) ->
-    Lib = filename:join(unicode:characters_to_list(Build), "lib"),
-    case file:list_dir(Lib) of
-        {ok, Apps} ->
-            [Ebin || App <- lists:sort(Apps), Ebin <- [filename:join([Lib, App, "ebin"])], filelib:is_dir(Ebin)];
-        {error, _} ->
-            []
-    end.
-
-project_apps() ->
-    case 'Elixir.Mix.Project':'umbrella?'() of
-        true -> maps:keys('Elixir.Mix.Project':apps_paths());
-        false -> [proplists:get_value(app, 'Elixir.Mix.Project':config())]
-    end.
-
-%% Where each application's sources are now: #{AppName => AbsoluteDir}, for
-%% the project's apps (the project, or each umbrella app) and its
-%% dependencies (Mix.Project.deps_paths/0).
-app_roots() ->
-    {ok, Cwd} = file:get_cwd(),
-    Project = case 'Elixir.Mix.Project':'umbrella?'() of
-                  true -> [{atom_to_binary(App, utf8), filename:absname(Path, Cwd)}
-                           || {App, Path} <- maps:to_list('Elixir.Mix.Project':apps_paths())];
-                  false -> [{atom_to_binary(proplists:get_value(app, 'Elixir.Mix.Project':config()), utf8), Cwd}]
-              end,
-    Deps = try maps:to_list('Elixir.Mix.Project':deps_paths())
-           catch _:_ -> []
-           end,
-    maps:from_list([{Name, unicode:characters_to_list(Dir)}
-                    || {Name, Dir} <- [{atom_to_binary(App, utf8), filename:absname(Path, Cwd)} || {App, Path} <- Deps]
-                           ++ Project]).
-
-modules_in(Ebin, Own, Roots) ->
-    App = list_to_binary(filename:basename(filename:dirname(Ebin))),
-    IsOwn = lists:member(App, Own),
-    Root = maps:get(App, Roots, none),
-    [module_entry(filename:join(Ebin, Beam), App, IsOwn, Root)
-     || Beam <- filelib:wildcard("*.beam", Ebin)].
-
-module_entry(BeamPath, App, IsOwn, Root) ->
-    Module = list_to_atom(filename:basename(BeamPath, ".beam")),
-    Source = case beam_lib:chunks(BeamPath, [compile_info]) of
-                 {ok, {_, [{compile_info, Info}]}} ->
-                     case proplists:get_value(source, Info) of
-                         undefined -> <<>>;
-                         Recorded -> unicode:characters_to_binary(source_here(Module, Recorded, Root))
-                     end;
-                 _ -> <<>>
-             end,
-    #{module => Module, name => module_name(Module), source => Source,
-      beam => unicode:characters_to_binary(BeamPath), app => App, project => IsOwn}.
-
-%% ---------------------------------------------------------------------------
-%% Sources
-%%
-%% A beam names the absolute path its source had when it was compiled. A
-%% project moved or copied together with its _build (a renamed folder, a
-%% container volume, a CI cache) is not recompiled by Mix, so those paths
-%% name the old place: gone, or another copy of the project. The source of a
-%% module is therefore looked up under its application's directory as it is
-%% now: the recorded path if it lies there, else the longest tail of the
-%% recorded path (lib/shop/cart.ex, then shop/cart.ex, ...) that exists
-%% there. The result is kept per module, with the recorded path it came from
-%% (a reload that recompiles the module records a new one).
-
-source_here(Module, Recorded, none) ->
-    remember_source(Module, Recorded, Recorded);
-source_here(Module, Recorded, Root) ->
-    Absolute = filename:absname(unicode:characters_to_list(Recorded)),
-    Here = case is_under(Absolute, Root) of
-               true -> Absolute;
-               false -> tail_under(Root, filename:split(Absolute), Absolute)
-           end,
-    remember_source(Module, Recorded, Here).
-
-remember_source(Module, Recorded, Here) ->
-    ets:insert(?BREAKS, {{?MODULE, source, Module}, Recorded, Here}),
-    Here.
-
-is_under(Path, Root) ->
-    lists:prefix(filename:split(Root), filename:split(Path)).
-
-tail_under(_Root, [], Absolute) ->
-    Absolute;
-tail_under(Root, [_ | Tail], Absolute) when Tail =/= [] ->
-    Candidate = filename:join([Root | Tail]),
-    case is_regular_raw(Candidate) of
-        true -> Candidate;
-        false -> tail_under(Root, Tail, Absolute)
-    end;
-tail_under(_Root, _, Absolute) ->
-    Absolute.
-
-%% Where the source a beam records (Recorded) is now, as list_modules/0
-%% found it.
-recorded_source(Module, Recorded) ->
-    case ets:lookup(?BREAKS, {?MODULE, source, Module}) of
-        [{_, Recorded, Here}] -> Here;
-        _ -> Recorded
-    end.
-
-%% The source file of a loaded or listed module, as a string, or none: the
-%% path found by list_modules/0 while the module is still compiled from the
-%% same recorded path, else the path the compiler recorded.
-module_source(Module) ->
-    Recorded = try proplists:get_value(source, Module:module_info(compile))
-               catch _:_ -> undefined
-               end,
-    Known = try ets:lookup(?BREAKS, {?MODULE, source, Module})
-            catch error:badarg -> []
-            end,
-    case {Known, Recorded} of
-        {[{_, R, Here}], R} -> Here;
-        {[{_, _, Here}], undefined} -> Here;
-        {_, undefined} -> none;
-        {_, _} -> Recorded
     end.
 
 %% ---------------------------------------------------------------------------
@@ -266,6 +117,7 @@ module_source(Module) ->
 %% Modules that cannot be interpreted (no debug info, no source, an OTP
 %% application the interpreter refuses, NIF stubs that do not load) are
 %% reported with the reason int:interpretable/1 would give, not fatal.
+-spec interpret([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret(Names) ->
     Modules = lists:usort([to_atom(N, "module") || N <- Names]),
     Results = case batch_interpretation_available() andalso elixir_dap_release:project() =:= undefined of
@@ -279,6 +131,7 @@ interpret(Names) ->
 %% int:ni/1, one by one. The batch path loads native code before the
 %% interpreter has the module, and a process running the module then failed
 %% its next local call as undefined.
+-spec interpret_running([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret_running(Names) ->
     Results = [interpret_with_int(to_atom(N, "module")) || N <- lists:usort(Names)],
     {ok, #{interpreted => [M || {ok, M} <- Results],
@@ -290,17 +143,24 @@ batch_interpretation_available() ->
         andalso is_pid(whereis(dbg_iserver)).
 
 %% The fallback: what the adapter did before, one module at a time. A module
-%% a script defined is interpreted from the object code kept for it.
+%% a script defined is interpreted from the object code kept for it; in a
+%% node without Mix, every module from the helper's (elixir_dap_release).
 interpret_with_int(Module) ->
     case {elixir_dap_scripts:object_code(Module), elixir_dap_release:project()} of
         {{Source, Bin}, _} -> interpret_binary(Module, Source, Bin);
         {none, undefined} -> interpret_from_path(Module);
-        {none, _} -> elixir_dap_release:interpret(Module)
+        {none, _} ->
+            case elixir_dap_release:shipped_code(Module) of
+                {ok, Source, Text, Bin, Beam} -> interpret_shipped(Module, Source, Text, Bin, Beam);
+                {skipped, Module, Why} -> {skipped, Module, Why}
+            end
     end.
 
 %% Interprets object code whose source is no file on this node (a release:
 %% the source text comes from the adapter's side), as int:ni/1 does with
 %% files: the native load, then dbg_iserver, then the call traps.
+-spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
+    {ok, module()} | {skipped, module(), binary()}.
 interpret_shipped(Module, Source, Text, Bin, Beam) ->
     case beam_lib:chunks(Bin, [abstract_code, exports]) of
         {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
@@ -310,8 +170,7 @@ interpret_shipped(Module, Source, Text, Bin, Beam) ->
             Prepared = #{module => Module, beam => Beam, binary => Bin, source => Path, term => Term},
             %% The code that runs already (a release's, stripped of its debug
             %% info, or what a reload loaded) is not loaded a second time.
-            Loaded = try Module:module_info(md5) catch _:_ -> undefined end,
-            case Loaded =:= code:module_md5(Bin) orelse load_native([Prepared]) of
+            case loaded_md5(Module) =:= code:module_md5(Bin) orelse load_native([Prepared]) of
                 true -> store(Prepared);
                 {[_], []} -> store(Prepared);
                 {[], [Skipped]} -> Skipped
@@ -341,6 +200,8 @@ loaded_beam_name(Module) ->
             ""
     end.
 
+-spec interpret_binary(module(), file:filename(), binary(), file:filename()) ->
+    {ok, module()} | {skipped, module(), binary()}.
 interpret_binary(Module, Source, Bin, Beam) ->
     try int:ni({Module, unicode:characters_to_list(Source), Beam, Bin}) of
         {module, Module} -> {ok, Module};
@@ -508,12 +369,6 @@ read_all(Fd, Acc) ->
         {error, _} = Error -> Error
     end.
 
-is_regular_raw(Name) ->
-    case file:read_file_info(Name, [raw]) of
-        {ok, #file_info{type = regular}} -> true;
-        _ -> false
-    end.
-
 %% int refuses to interpret modules of these applications.
 refused_application(Source) ->
     case lists:reverse(filename:split(filename:absname(Source))) of
@@ -619,6 +474,7 @@ deal(List, N) ->
 %% The lines of the module's own source that hold code: functions a macro
 %% injected from another file (see foreign_functions/1) have lines of that
 %% file, not of this one.
+-spec breakable_lines(elixir_dap_backend:module_name()) -> {ok, [pos_integer()]}.
 breakable_lines(Name) ->
     Module = to_atom(Name, "module"),
     Foreign = foreign_functions(Module),
@@ -691,6 +547,7 @@ function_source(Module, Function, Arity) ->
     maps:get(Key, Foreign, source_of(Module)).
 
 %% First line of every clause of Function/Arity (Arity = any for all).
+-spec function_lines(elixir_dap_backend:module_name(), binary(), arity() | any) -> {ok, [pos_integer()]}.
 function_lines(ModuleName, FunctionName, Arity) ->
     Module = to_atom(ModuleName, "module"),
     %% A name the VM has no atom for cannot be a function of the module.
@@ -705,7 +562,8 @@ first_line({clause, _, _, _, [First | _]}) -> line_of(First);
 first_line(_) -> 0.
 
 %% A module defined by a script has no beam file: its object code is kept
-%% by elixir_dap_scripts.
+%% by elixir_dap_scripts; a node without Mix runs code stripped of its debug
+%% info: the full object code comes from the helper (elixir_dap_release).
 abstract_code(Module) ->
     Shipped = case elixir_dap_release:project() of
                   undefined -> elixir_dap_scripts:object_code(Module);
@@ -756,6 +614,7 @@ line_of(_) ->
 %% adapter's breakpoint ids and kind (told back in the `stopped` event), and
 %% the condition, hit condition and log message if any (checked by the
 %% adapter with check_expressions/1 before they come here).
+-spec set_breakpoints(elixir_dap_backend:module_name(), [map()]) -> {ok, ok}.
 set_breakpoints(Name, Breakpoints) ->
     Module = to_atom(Name, "module"),
     [int:delete_break(Module, Line) || {{M, Line}, _} <- int:all_breaks(Module), M =:= Module],
@@ -769,13 +628,9 @@ set_breakpoints(Name, Breakpoints) ->
 %% and log message if any.
 set_breakpoint(Module, #{line := Line} = Spec) ->
     ok = int:break(Module, Line),
-    Log = case maps:get(log_message, Spec, nil) of
+    Log = case maps:get(log, Spec, nil) of
               nil -> nil;
-              Message ->
-                  case split_log_message(Message) of
-                      {ok, Parts} -> Parts;
-                      {error, _} -> [Message]
-                  end
+              Parts -> [case Part of {text, Text} -> Text; {expr, _} -> Part end || Part <- Parts]
           end,
     ets:insert(?BREAKS, {{Module, Line}, #{condition => maps:get(condition, Spec, nil),
                                            hit_condition => maps:get(hit_condition, Spec, nil),
@@ -783,138 +638,6 @@ set_breakpoint(Module, #{line := Line} = Spec) ->
                                            ids => maps:get(ids, Spec, []),
                                            kind => maps:get(kind, Spec, <<"breakpoint">>)}}),
     int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
-
-%% Checks the user's expressions before they are set: for each breakpoint
-%% (#{condition, log_message}, nil when absent), ok or #{field, message}
-%% with the Elixir parser's message for the first one that does not parse.
-check_expressions(Breakpoints) ->
-    {ok, [check_breakpoint_expressions(B) || B <- Breakpoints]}.
-
-check_breakpoint_expressions(Spec) ->
-    Condition = case maps:get(condition, Spec, nil) of
-                    nil -> ok;
-                    Text -> parse_check(Text)
-                end,
-    Log = case maps:get(log_message, Spec, nil) of
-              nil -> ok;
-              Message ->
-                  case split_log_message(Message) of
-                      {ok, _} -> ok;
-                      {error, Why} -> {error, Why}
-                  end
-          end,
-    case {Condition, Log} of
-        {{error, Why1}, _} -> #{field => condition, message => Why1};
-        {ok, {error, Why2}} -> #{field => log_message, message => Why2};
-        {ok, ok} -> ok
-    end.
-
-%% ok, or {error, Message} with the parser's message, e.g. "1:3: syntax
-%% error: expression is incomplete".
-parse_check(Text) ->
-    try 'Elixir.Code':'string_to_quoted!'(Text) of
-        _ -> ok
-    catch
-        _:Reason:Stack ->
-            Message = try 'Elixir.Exception':message(Reason)
-                      catch _:_ -> first_text_line(elixir_dap_agent:format_exception(error, Reason, Stack))
-                      end,
-            {error, parser_message(Reason, Message)}
-    end.
-
-%% "Line:Column: description" from a SyntaxError or TokenMissingError: the
-%% description field (Elixir 1.14 to 1.20) and the position its message
-%% names ("nofile:1:3: ..." on 1.14, "token missing on nofile:1:3:" followed
-%% by a snippet since 1.15); else the message's first line.
-parser_message(Exception, Message) ->
-    First = first_text_line(Message),
-    Position = case re:run(First, "nofile:([0-9]+):([0-9]+)", [{capture, all_but_first, binary}]) of
-                   {match, [Line, Column]} -> [Line, <<":">>, Column, <<": ">>];
-                   nomatch -> []
-               end,
-    case is_map(Exception) andalso maps:get(description, Exception, undefined) of
-        Description when is_binary(Description) -> iolist_to_binary([Position, Description]);
-        _ -> First
-    end.
-
-%% Splits a log message into literal text and `{expression}` parts:
-%% {ok, [binary() | {expr, binary()}]} or {error, Message}. "{{" and "}}"
-%% stand for braces. An expression ends at the first `}` that Elixir's
-%% tokenizer does not read as part of it (a string, a charlist, a tuple, a
-%% map, a sigil, nested braces): the parser is given the rest of the
-%% message, and it stops at that `}`, which it reports as unexpected.
-split_log_message(Message) when is_binary(Message) ->
-    split_log(unicode:characters_to_list(Message), [], []).
-
-split_log([], Text, Parts) ->
-    {ok, lists:reverse(literal(Text, Parts))};
-split_log("{{" ++ Rest, Text, Parts) ->
-    split_log(Rest, [${ | Text], Parts);
-split_log("}}" ++ Rest, Text, Parts) ->
-    split_log(Rest, [$} | Text], Parts);
-split_log("{" ++ Rest, Text, Parts) ->
-    case expression_end(Rest) of
-        {ok, Expression, After} ->
-            Bin = unicode:characters_to_binary(Expression),
-            case string:trim(Expression) of
-                [] ->
-                    {error, <<"an empty `{}` (write `{{}}` for braces)">>};
-                _ ->
-                    case parse_check(Bin) of
-                        ok -> split_log(After, [], [{expr, Bin} | literal(Text, Parts)]);
-                        {error, Why} -> {error, iolist_to_binary([<<"{">>, Bin, <<"}: ">>, Why])}
-                    end
-            end;
-        {error, Why} ->
-            {error, Why}
-    end;
-split_log([C | Rest], Text, Parts) ->
-    split_log(Rest, [C | Text], Parts).
-
-literal([], Parts) -> Parts;
-literal(Text, Parts) -> [unicode:characters_to_binary(lists:reverse(Text)) | Parts].
-
-%% {ok, Expression, After} where Expression is the text before the `}`
-%% that closes it, or {error, Message}.
-expression_end(Rest) ->
-    Bin = unicode:characters_to_binary(Rest),
-    case 'Elixir.Code':string_to_quoted(Bin, [{columns, true}]) of
-        {error, {Location, _, _}} when is_list(Location) ->
-            %% A `}` closing another delimiter (`{foo(}`): Elixir 1.16+
-            %% places the error at the opening one, and the `}` at its end.
-            {LineKey, ColumnKey} = case proplists:get_value(error_type, Location) of
-                                       mismatched_delimiter -> {end_line, end_column};
-                                       _ -> {line, column}
-                                   end,
-            Offset = char_offset(Rest, proplists:get_value(LineKey, Location, 1),
-                                 proplists:get_value(ColumnKey, Location, 1)),
-            case lists:nthtail(min(Offset, length(Rest)), Rest) of
-                "}" ++ After -> {ok, lists:sublist(Rest, Offset), After};
-                _ -> unclosed(Rest)
-            end;
-        _ ->
-            unclosed(Rest)
-    end.
-
-unclosed(Rest) ->
-    Start = unicode:characters_to_binary(lists:sublist(Rest, 20)),
-    {error, iolist_to_binary([<<"no `}` closes the expression `{">>, Start,
-                              case length(Rest) > 20 of true -> <<"...">>; false -> <<>> end,
-                              <<"` (write `{{` for a brace)">>])}.
-
-%% The index in Chars of (Line, Column), both counted from 1 as Elixir
-%% counts them (columns in characters).
-char_offset(Chars, Line, Column) ->
-    char_offset(Chars, Line, Column, 1, 0).
-
-char_offset(_Chars, Line, Column, Line, Index) ->
-    Index + Column - 1;
-char_offset([$\n | Rest], Line, Column, Current, Index) ->
-    char_offset(Rest, Line, Column, Current + 1, Index + 1);
-char_offset([_ | Rest], Line, Column, Current, Index) ->
-    char_offset(Rest, Line, Column, Current, Index + 1);
-char_offset([], _Line, _Column, _Current, Index) ->
-    Index.
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
 %% breakpoint it belongs to, so each such breakpoint gets a tiny module.
@@ -939,6 +662,7 @@ condition_module(Module, Line) ->
 %% Returns true to stop. Errors in the user's expressions count as false and
 %% are reported once per breakpoint (see report/5). Evaluations shown in a
 %% hover or a watch run through breakpoints (see evaluate/5).
+-spec check_breakpoint(module(), pos_integer(), [{atom(), term()}]) -> boolean().
 check_breakpoint(Module, Line, Bindings) ->
     case not skips_breakpoints(get(self)) andalso new_execution(Module, Line)
         andalso ets:lookup(?BREAKS, {Module, Line}) of
@@ -1029,42 +753,11 @@ eval_condition(Expression, Binding, Module, Line) ->
             false
     end.
 
-%% A hit condition is a number N (stop from the Nth hit on), or an operator
-%% and a number: ">= N", "> N", "<= N", "< N", "== N" (or "= N"), "% N"
-%% (every Nth hit). The adapter refuses any other text when it is set.
-hit_reached(nil, _Count) ->
-    true;
-hit_reached(Condition, Count) ->
-    Text = string:trim(binary_to_list(Condition)),
-    {Op, Rest} = case Text of
-                     ">=" ++ R -> {'>=', R};
-                     ">" ++ R -> {'>', R};
-                     "<=" ++ R -> {'<=', R};
-                     "<" ++ R -> {'<', R};
-                     "==" ++ R -> {'==', R};
-                     "=" ++ R -> {'==', R};
-                     "%" ++ R -> {'%', R};
-                     R -> {'>=', R}
-                 end,
-    case string:to_integer(string:trim(Rest)) of
-        {N, []} when is_integer(N) ->
-            case Op of
-                '>=' -> Count >= N;
-                '>' -> Count > N;
-                '<=' -> Count =< N;
-                '<' -> Count < N;
-                '==' -> Count =:= N;
-                '%' -> N > 0 andalso Count rem N =:= 0
-            end;
-        _ ->
-            true
-    end.
-
 log_or_stop(nil, _Binding, _Module, _Line) ->
     true;
 log_or_stop(Parts, Binding, Module, Line) ->
     Text = iolist_to_binary([log_part(P, Binding, Module, Line) || P <- Parts]),
-    elixir_dap_agent:send_event(log, #{text => Text, module => Module, line => Line}),
+    elixir_dap_util:send_event(log, #{text => Text, module => Module, line => Line}),
     false.
 
 log_part({expr, Expression}, Binding, Module, Line) ->
@@ -1084,7 +777,7 @@ log_part(Text, _Binding, _Module, _Line) ->
 report(Kind, Module, Line, Expression, Message) ->
     case ets:insert_new(?BREAKS, {{?MODULE, reported, Module, Line, Kind}, true}) of
         true ->
-            elixir_dap_agent:send_event(Kind, #{module => Module, name => module_name(Module), line => Line,
+            elixir_dap_util:send_event(Kind, #{module => Module, name => module_name(Module), line => Line,
                                                 expression => Expression, message => Message});
         false ->
             ok
@@ -1095,6 +788,7 @@ report(Kind, Module, Line, Expression, Message) ->
 
 %% Spawned by :int when an interpreted process without an attached process
 %% reaches a breakpoint. Stays attached until that process exits.
+-spec attach(pid()) -> ok.
 attach(Pid) ->
     case int:attached(Pid) of
         {ok, Meta} -> attached_loop(Pid, Meta);
@@ -1122,13 +816,13 @@ attached_loop(Pid, Meta) ->
                     case evaluation_paused(Pid, Stop, Where) of
                         %% Its evaluation ran out of time: it is being killed.
                         killed -> ok;
-                        Announced -> elixir_dap_agent:send_event(stopped, Announced)
+                        Announced -> elixir_dap_util:send_event(stopped, Announced)
                     end
             end,
             attached_loop(Pid, Meta);
         {Meta, idle} ->
             %% A reload may be waiting for this process to leave old code.
-            elixir_dap_reload:on_idle(Pid, Meta),
+            on_idle(Pid, Meta),
             attached_loop(Pid, Meta);
         {From, {exit_at, _Where, Reason, _Level}} when is_pid(From) ->
             %% The process ended (killed while paused, returned, crashed).
@@ -1157,7 +851,7 @@ ended(Pid, ExitMeta, Reason) ->
     after 5000 ->
             erlang:demonitor(Ref, [flush])
     end,
-    elixir_dap_agent:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)}).
+    elixir_dap_util:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)}).
 
 %% Forgets what the agent kept for a process that ended.
 forget_process(Pid) ->
@@ -1166,27 +860,6 @@ forget_process(Pid) ->
     ets:delete(?BREAKS, {?MODULE, stopped_at, Pid}),
     ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
     ok.
-
-thread_name(Pid) ->
-    Registered = case erlang:process_info(Pid, registered_name) of
-                     {registered_name, Name} when is_atom(Name) -> [module_name(Name), <<" ">>];
-                     _ -> []
-                 end,
-    Initial = case erlang:process_info(Pid, dictionary) of
-                  {dictionary, Dict} ->
-                      case proplists:get_value('$initial_call', Dict) of
-                          {M, F, A} -> [<<" ">>, mfa_name(M, F, A)];
-                          _ -> initial_call(Pid)
-                      end;
-                  _ -> []
-              end,
-    iolist_to_binary([Registered, pid_text(Pid), Initial]).
-
-initial_call(Pid) ->
-    case erlang:process_info(Pid, initial_call) of
-        {initial_call, {M, F, A}} -> [<<" ">>, mfa_name(M, F, A)];
-        _ -> []
-    end.
 
 meta(Pid) ->
     is_process_alive(Pid) orelse
@@ -1197,6 +870,7 @@ meta(Pid) ->
     end.
 
 %% Execution control: continue | next | step_in | step_out | pause.
+-spec command(pid(), elixir_dap_backend:command()) -> {ok, ok}.
 command(Pid, Command) ->
     Meta = meta(Pid),
     case Command of
@@ -1228,6 +902,7 @@ meta_command(step_out) -> finish.
 
 %% The stack of a paused process, innermost frame first:
 %% [#{level, module, function, arity, line, source}].
+-spec stack(pid()) -> {ok, [elixir_dap_backend:frame()]}.
 stack(Pid) ->
     Meta = meta(Pid),
     {Module, Line} = case lists:keyfind(Pid, 1, int:snapshot()) of
@@ -1286,16 +961,13 @@ mfa_function(_) ->
 %% A frame's name as Elixir prints it in a stack trace: `Shop.Cart.add/2`,
 %% `anonymous fn/1 in Shop.Cart.total/1`, `:lists.map/2`,
 %% `Shop.Cart."MACRO-item"/2`.
+-spec frame_name(module() | term(), atom() | term(), arity()) -> binary().
 frame_name(Module, Function, Arity) when is_atom(Module), is_atom(Function), is_integer(Arity) ->
     try 'Elixir.Exception':format_mfa(Module, Function, Arity)
     catch _:_ -> mfa_name(Module, Function, Arity)
     end;
 frame_name(_Module, Function, Arity) ->
     iolist_to_binary(io_lib:format("~tp/~b", [Function, Arity])).
-
-mfa_module({M, _, _}) when is_atom(M) -> M;
-mfa_module({Fun, _}) when is_function(Fun) -> element(2, erlang:fun_info(Fun, module));
-mfa_module(_) -> undefined.
 
 source_of(Module) when is_atom(Module), Module =/= undefined ->
     case int:file(Module) of
@@ -1312,100 +984,10 @@ source_of(_) ->
 %% ---------------------------------------------------------------------------
 %% Variables
 
+-spec frame_variables(pid(), non_neg_integer()) -> {ok, [elixir_dap_values:variable()]}.
 frame_variables(Pid, Level) ->
     Binding = elixir_binding(int:meta(meta(Pid), bindings, Level)),
     {ok, [variable(Pid, atom_to_binary(Name, utf8), Value) || {Name, Value} <- Binding]}.
-
-process_variables(Pid) ->
-    Info = erlang:process_info(Pid, [registered_name, status, message_queue_len, messages,
-                                     links, monitors, current_function, memory, heap_size,
-                                     reductions, dictionary, trap_exit, group_leader]),
-    case Info of
-        undefined -> {ok, []};
-        _ -> {ok, [variable(Pid, atom_to_binary(K, utf8), V) || {K, V} <- Info]}
-    end.
-
-%% Children of the value behind Handle, from Start, at most Count (0 = all).
-children(Handle, Start, Count) ->
-    case ets:lookup(?HANDLES, Handle) of
-        [{Handle, Owner, Term}] ->
-            All = child_terms(Term),
-            Page = case Count of
-                       0 -> lists:nthtail(min(Start, length(All)), All);
-                       _ -> lists:sublist(All, Start + 1, Count)
-                   end,
-            {ok, [variable(Owner, Name, Value) || {Name, Value} <- Page]};
-        [] ->
-            throw_error(stale_handle, "the value is no longer available (the process has resumed)")
-    end.
-
-variable(Owner, Name, Value) ->
-    {Indexed, Named} = child_counts(Value),
-    Handle = case Indexed + Named of
-                 0 -> 0;
-                 _ -> new_handle(Owner, Value)
-             end,
-    #{name => Name, value => inspect(Value), type => type_of(Value),
-      handle => Handle, indexed => Indexed, named => Named}.
-
-new_handle(Owner, Value) ->
-    Handle = ets:update_counter(?HANDLES, next_handle, 1),
-    ets:insert(?HANDLES, {Handle, Owner, Value}),
-    Handle.
-
-%% Forgets the values shown for a process: it is running again.
-release(Pid) ->
-    try ets:match_delete(?HANDLES, {'_', Pid, '_'}) catch error:badarg -> ok end,
-    ok.
-
-child_counts(Value) when is_list(Value) ->
-    case is_proper(Value) of
-        true -> {length(Value), 0};
-        false -> {2, 0}
-    end;
-child_counts(Value) when is_tuple(Value) -> {tuple_size(Value), 0};
-child_counts(Value) when is_map(Value) -> {0, map_size(Value)};
-child_counts(Value) when is_binary(Value) ->
-    case 'Elixir.String':'printable?'(Value) of
-        true -> {0, 0};
-        false -> {byte_size(Value), 0}
-    end;
-child_counts(_) -> {0, 0}.
-
-child_terms(Value) when is_list(Value) ->
-    case is_proper(Value) of
-        true -> indexed(Value);
-        false -> [{<<"head">>, hd(Value)}, {<<"tail">>, tl(Value)}]
-    end;
-child_terms(Value) when is_tuple(Value) -> indexed(tuple_to_list(Value));
-child_terms(#{'__struct__' := _} = Struct) ->
-    [{atom_to_binary(K, utf8), V} || {K, V} <- lists:sort(maps:to_list(Struct))];
-child_terms(Value) when is_map(Value) ->
-    [{inspect(K), V} || {K, V} <- lists:sort(maps:to_list(Value))];
-child_terms(Value) when is_binary(Value) -> indexed(binary_to_list(Value));
-child_terms(_) -> [].
-
-indexed(Items) ->
-    lists:zip([integer_to_binary(I) || I <- lists:seq(0, length(Items) - 1)], Items).
-
-is_proper([]) -> true;
-is_proper([_ | T]) -> is_proper(T);
-is_proper(_) -> false.
-
-type_of(V) when is_atom(V) -> <<"atom">>;
-type_of(V) when is_integer(V) -> <<"integer">>;
-type_of(V) when is_float(V) -> <<"float">>;
-type_of(#{'__struct__' := S}) when is_atom(S) -> module_name(S);
-type_of(V) when is_map(V) -> <<"map">>;
-type_of(V) when is_list(V) -> <<"list">>;
-type_of(V) when is_tuple(V) -> <<"tuple">>;
-type_of(V) when is_binary(V) -> <<"binary">>;
-type_of(V) when is_bitstring(V) -> <<"bitstring">>;
-type_of(V) when is_pid(V) -> <<"pid">>;
-type_of(V) when is_function(V) -> <<"function">>;
-type_of(V) when is_reference(V) -> <<"reference">>;
-type_of(V) when is_port(V) -> <<"port">>;
-type_of(_) -> <<"term">>.
 
 %% ---------------------------------------------------------------------------
 %% Evaluate
@@ -1413,6 +995,8 @@ type_of(_) -> <<"term">>.
 %% Evaluates an Elixir expression in a fresh process, with the bindings of a
 %% paused frame (Pid, Level) or none (nil). The paused process is never
 %% touched. Context is the DAP evaluate context (see run_evaluation/5).
+-spec evaluate(pid() | nil, non_neg_integer(), binary(), non_neg_integer(), binary()) ->
+    {ok, elixir_dap_backend:evaluation()}.
 evaluate(Target, Level, Expression, Timeout, Context) ->
     Binding = case Target of
                   nil -> [];
@@ -1433,6 +1017,8 @@ evaluate(Target, Level, Expression, Timeout, Context) ->
 %%   the value is sent later as an `evaluation_result` event.
 %% Processes the expression spawns are the program's: they stop at
 %% breakpoints whatever the context.
+-spec run_evaluation(pid() | nil, binary(), fun(() -> {ok, term()} | {error, binary()}), non_neg_integer(),
+                     binary()) -> {ok, elixir_dap_backend:evaluation()}.
 run_evaluation(Owner, Expression, Eval, Timeout, Context) ->
     Self = self(),
     {Worker, Ref} = spawn_monitor(fun() ->
@@ -1492,7 +1078,7 @@ evaluated(Requester, Expression, Result) ->
                        {ok, Value} -> #{value => inspect(Value)};
                        {error, Message} -> #{error => Message}
                    end,
-            elixir_dap_agent:send_event(evaluation_result, Data#{pid => self(), expression => Expression});
+            elixir_dap_util:send_event(evaluation_result, Data#{pid => self(), expression => Expression});
         _ ->
             Requester ! {self(), Result}
     end.
@@ -1502,6 +1088,7 @@ evaluated(Requester, Expression, Result) ->
 %% tells the waiting request and claims the worker (the time limit no
 %% longer applies). Returns the event's data (naming the expression of an
 %% evaluation), or killed when the time limit claimed the worker first.
+-spec evaluation_paused(pid(), elixir_dap_backend:stop()) -> elixir_dap_backend:stop() | killed.
 evaluation_paused(Pid, Stop) ->
     evaluation_paused(Pid, Stop, fun() -> #{} end).
 
@@ -1543,77 +1130,584 @@ top_frame(Meta, Module, Line) ->
     end.
 
 %% Whether Pid is the worker of an evaluation that runs through breakpoints.
+-spec skips_breakpoints(pid() | undefined) -> boolean().
 skips_breakpoints(Pid) ->
     case ets:lookup(?BREAKS, {?MODULE, eval, Pid}) of
         [{_, #{skip := true}}] -> true;
         _ -> false
     end.
 
-eval_elixir(Expression, Binding) ->
-    try 'Elixir.Code':eval_string(Expression, Binding) of
-        {Value, _} -> {ok, Value}
-    catch
-        Class:Reason:Stack ->
-            {error, first_text_line(elixir_dap_agent:format_exception(Class, Reason, Stack))}
+%% ---------------------------------------------------------------------------
+%% Code reload: the interpreter's caches and versions of reloaded modules
+
+%% Each interpreted process's meta drops its cached code of Modules now if
+%% it is idle, else when it next reports idle (see ensure_invalidator/0).
+-spec invalidate([module()]) -> [elixir_dap_util:process_entry()].
+invalidate([]) ->
+    [];
+invalidate(Modules) ->
+    elixir_dap_tables:ensure(),
+    lists:append([invalidate_process(Pid, Modules)
+                   || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit]).
+
+invalidate_process(Pid, Modules) ->
+    case dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} ->
+            case invalidate_meta(Meta, Modules) of
+                [] -> [];
+                InUse ->
+                    Pending = case ets:lookup(?TABLE, {pending, Pid}) of
+                                  [{_, Before}] -> Before;
+                                  [] -> []
+                              end,
+                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
+                    ensure_invalidator(),
+                    [process_entry(Pid, M, <<"its interpreted calls are inside the module: they finish on the "
+                                             "version they started in, and the process runs the new one once "
+                                             "it is out of the module (a loop that never leaves it stays on "
+                                             "the old version)">>)
+                     || M <- InUse]
+            end;
+        _ ->
+            []
     end.
 
-first_text_line(Text) ->
-    hd(binary:split(iolist_to_binary(Text), <<"\n">>)).
+%% Makes the meta drop its cached code of what it can of Modules now;
+%% returns the modules still in use by its process.
+invalidate_meta(Meta, Modules) ->
+    case ets:lookup(?TABLE, {held_meta, Meta}) of
+        [{_, InUse}] ->
+            invalidate_held(Meta, Modules, InUse);
+        [] ->
+            case try_invalidate(Meta, Modules) of
+                done -> [];
+                busy -> invalidate_waiting(Meta, Modules)
+            end
+    end.
 
-%% The interpreter's bindings use the Erlang names of Elixir variables
-%% (`_x@1`, or `Vx@1` on older Elixir): keep the latest version of each and
-%% give it its Elixir name. Bindings of Erlang code keep their names.
-elixir_binding(Bindings) ->
-    Versions = lists:foldl(fun({Var, Value}, Acc) ->
-                                   case elixir_name(atom_to_list(Var)) of
-                                       {Name, Version} ->
-                                           case maps:find(Name, Acc) of
-                                               {ok, {Newer, _}} when Newer > Version -> Acc;
-                                               _ -> Acc#{Name => {Version, Value}}
-                                           end;
-                                       skip -> Acc
-                                   end
-                           end, #{}, Bindings),
-    lists:sort([{list_to_atom(Name), Value} || {Name, {_, Value}} <- maps:to_list(Versions)]).
-
-elixir_name(Var) ->
-    case string:split(Var, "@", trailing) of
-        [[Prefix | Name], Version] when Prefix =:= $_; Prefix =:= $V ->
-            case {Name, string:to_integer(Version)} of
-                {"_" ++ _, _} -> skip;          % an underscored (ignored) variable
-                {[], _} -> skip;
-                {_, {N, []}} -> {Name, N};
-                _ -> skip
+%% A meta held while the batch switches (held_quiet/1) named its stack
+%% before it was suspended and has not run since; it handles the messages,
+%% before anything else, when it is released.
+invalidate_held(Meta, Modules, InUse) ->
+    case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
+        false ->
+            case waiting_with_stack(Meta) of
+                true -> [Meta ! {int, {old_code, M}} || M <- Modules], [];
+                false -> Modules
             end;
-        [Var] ->
-            {Var, 0};
+        true ->
+            Modules
+    end.
+
+%% A meta waiting inside interpreted code (in a native call such as a sleep,
+%% or in an interpreted receive) can drop the cache of a module its process
+%% does not use: dbg_icmd:handle_int_msg/4 kills the process only when the
+%% module is the current one or on the interpreter's stack
+%% (dbg_istk:in_use_p/2, the same in debugger 5.3 to 7.0), and always when
+%% stack tracing is off. The meta names its current function and stack
+%% (backtrace); then, suspended, it must not have run since (same
+%% reductions) and still be waiting, so that it handles the message in the
+%% state we checked. A looping process that calls a reloaded module fully
+%% qualified, and sleeps or waits between calls, picks the new code up so.
+invalidate_waiting(Meta, Modules) ->
+    Meta ! {user, {get, backtrace, self(), all}},
+    receive
+        {Meta, backtrace, Frames} ->
+            InUse = [elixir_dap_util:mfa_module(Mfa) || {_Level, Mfa} <- Frames],
+            %% All of a batch or none: a process that dropped one module of
+            %% it and kept another would run half of it.
+            Free = case lists:any(fun(M) -> lists:member(M, InUse) end, Modules) of
+                       true -> [];
+                       false -> Modules
+                   end,
+            Sent = Free =/= [] andalso suspend_is_safe(Meta) andalso
+                begin
+                    {reductions, Before} = erlang:process_info(Meta, reductions),
+                    suspended(Meta, fun() ->
+                                            unchanged_and_waiting(Meta, Before) andalso
+                                                [Meta ! {int, {old_code, M}} || M <- Free] =/= []
+                                    end)
+                end,
+            case Sent of
+                true -> Modules -- Free;
+                false -> Modules
+            end
+    after 200 ->
+            Modules
+    end.
+
+suspended(Pid, Fun) ->
+    case try erlang:suspend_process(Pid) catch error:badarg -> false end of
+        true ->
+            try Fun() catch _:_ -> false after erlang:resume_process(Pid) end;
+        false ->
+            false
+    end.
+
+unchanged_and_waiting(Meta, Reductions) ->
+    erlang:process_info(Meta, reductions) =:= {reductions, Reductions} andalso waiting_with_stack(Meta).
+
+%% Waiting in the evaluator's loop or an interpreted receive, where it
+%% handles the interpreter's messages, with its stack traced (else
+%% dbg_icmd takes every module as in use) and no call queued before them.
+%% (Reading these counts a reduction to it: see hold_one/2.)
+waiting_with_stack(Meta) ->
+    case erlang:process_info(Meta, [current_function, messages, dictionary]) of
+        [{current_function, {dbg_ieval, Waiting, _}}, {messages, Queue}, {dictionary, Dict}]
+          when Waiting =:= meta_loop; Waiting =:= do_receive ->
+            proplists:get_value(trace_stack, Dict) =/= false
+                andalso not lists:any(fun queued_call/1, Queue);
         _ ->
-            skip
+            false
+    end.
+
+%% Called when Pid's meta reports idle: by its attached process (one that
+%% stopped at a breakpoint) or by the invalidator.
+on_idle(Pid, Meta) ->
+    case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, {pending, Pid}) of
+        [{_, Modules}] ->
+            case try_invalidate_soon(Meta, Modules, 20) of
+                done ->
+                    ets:delete(?TABLE, {pending, Pid}),
+                    prune_interpreted_versions(Modules);
+                busy ->
+                    ok
+            end;
+        _ ->
+            ok
+    end.
+
+%% Processes still inside a reloaded module are invalidated when their meta
+%% reports idle. Attaching to them would stop them (an attached process
+%% breaks at its next line), so a subscriber to the interpreter's status
+%% changes watches instead, for as long as something is pending.
+ensure_invalidator() ->
+    case whereis(elixir_dap_reload_invalidator) of
+        undefined ->
+            Parent = self(),
+            Pid = spawn(internal(fun() ->
+                                register(elixir_dap_reload_invalidator, self()),
+                                int:subscribe(),
+                                erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
+                                Parent ! {?MODULE, invalidator_ready},
+                                invalidator_loop()
+                        end)),
+            receive {?MODULE, invalidator_ready} -> ok
+            after 5000 -> exit(Pid, kill)
+            end;
+        _ ->
+            ok
+    end.
+
+invalidator_loop() ->
+    receive
+        {int, {new_status, Pid, idle, _}} ->
+            case ets:lookup(?TABLE, {pending, Pid}) of
+                [_] ->
+                    case dbg_iserver:safe_call({get_meta, Pid}) of
+                        {ok, Meta} -> on_idle(Pid, Meta);
+                        _ -> ets:delete(?TABLE, {pending, Pid})
+                    end;
+                [] ->
+                    ok
+            end,
+            continue_or_stop();
+        {int, {new_status, Pid, exit, _}} ->
+            ets:delete(?TABLE, {pending, Pid}),
+            continue_or_stop();
+        {?MODULE, retry} ->
+            %% A process that loops in interpreted code never reports idle:
+            %% look again while it waits between calls.
+            [retry_waiting(Pid, Modules) || [Pid, Modules] <- ets:match(?TABLE, {{pending, '$1'}, '$2'})],
+            erlang:send_after(?RETRY_MS, self(), {?MODULE, retry}),
+            continue_or_stop();
+        _Other ->
+            invalidator_loop()
+    end.
+
+retry_waiting(Pid, Modules) ->
+    case dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} ->
+            case invalidate_waiting(Meta, Modules) of
+                [] ->
+                    ets:delete(?TABLE, {pending, Pid}),
+                    prune_interpreted_versions(Modules);
+                Left ->
+                    ets:insert(?TABLE, {{pending, Pid}, Left}),
+                    prune_interpreted_versions(Modules -- Left)
+            end;
+        _ ->
+            ets:delete(?TABLE, {pending, Pid})
+    end.
+
+continue_or_stop() ->
+    case ets:match(?TABLE, {{pending, '_'}, '_'}, 1) of
+        '$end_of_table' -> unregister(elixir_dap_reload_invalidator);
+        _ -> invalidator_loop()
+    end.
+
+%% A meta that just reported idle may not have reached its idle loop yet:
+%% look again a few times, a moment apart.
+try_invalidate_soon(Meta, Modules, Tries) ->
+    case try_invalidate(Meta, Modules) of
+        busy when Tries > 0 ->
+            receive after 1 -> ok end,
+            try_invalidate_soon(Meta, Modules, Tries - 1);
+        Result ->
+            Result
+    end.
+
+%% The meta is suspended while we look at it, so it cannot start a call
+%% between the check and the message: it is idle (see idle_meta/1), or we
+%% leave it alone.
+try_invalidate(Meta, Modules) ->
+    case suspend_is_safe(Meta) andalso try erlang:suspend_process(Meta) catch error:badarg -> gone end of
+        false -> busy;
+        true ->
+            Safe = try idle_meta(Meta) catch _:_ -> false end,
+            Safe andalso [Meta ! {int, {old_code, M}} || M <- Modules],
+            erlang:resume_process(Meta),
+            case Safe of
+                true -> done;
+                false -> busy
+            end;
+        _ ->
+            done
+    end.
+
+%% Idle at the top level: waiting in meta_loop with nothing below it on the
+%% meta's own stack (deeper levels wait in meta_loop too, but called from the
+%% evaluator, which shows on the stack). There the meta drops the cache
+%% without looking at its interpreted stack.
+idle_meta(Meta) ->
+    case erlang:process_info(Meta, [current_stacktrace, messages]) of
+        [{current_stacktrace, [{dbg_ieval, meta_loop, 3, _}]}, {messages, Queue}] ->
+            not lists:any(fun queued_call/1, Queue);
+        _ ->
+            false
+    end.
+
+queued_call({re_entry, _, _}) -> true;
+queued_call({sys, _, _}) -> true;
+queued_call(_) -> false.
+
+%% A meta that waits in an interpreted receive with a timeout
+%% (dbg_ieval:do_receive/5) must not be suspended where suspending pauses
+%% timers (timers_pause_on_suspend/0). Reading its current function counts
+%% one reduction to it (see hold_one/2): read it before its reductions.
+suspend_is_safe(Meta) ->
+    not timers_pause_on_suspend()
+        orelse process_info(Meta, current_function) =/= {current_function, {dbg_ieval, do_receive, 5}}.
+
+%% The interpreter keeps every version of a re-interpreted module (an ETS
+%% table each, in dbg_iserver) for as long as the interpreter lives: memory
+%% grew with every reload. Each time, the older versions of Modules that no
+%% live process still uses are dropped. dbg_iserver has no call for that,
+%% so it runs inside it (sys:replace_state/3), on its own tables: its state
+%% is #state{db, procs, ...}, the table holds {{Mod, refs}, [Current |
+%% Older]} and {Version, Pids}, and a process uses a version when its meta
+%% caches it ({Mod, db} in the meta's dictionary) or has Mod on its
+%% interpreted stack (dbg_istk) (dbg_iserver.erl, dbg_ieval.hrl: the same
+%% in debugger 5.3 to 7.0). Live users of a dropped version are moved to
+%% the current one, as dbg_iserver looks processes up by version.
+-spec prune_interpreted_versions([module()]) -> ok.
+prune_interpreted_versions([]) ->
+    ok;
+prune_interpreted_versions(Modules) ->
+    try
+        sys:replace_state(dbg_iserver, fun(State) ->
+                                               Db = element(2, State),
+                                               Procs = element(3, State),
+                                               [prune_versions(Db, Procs, M) || M <- Modules],
+                                               State
+                                       end, 5000),
+        ok
+    catch
+        _:_ -> ok
+    end.
+
+prune_versions(Db, Procs, M) ->
+    case ets:lookup(Db, {M, refs}) of
+        [{_, [Current | Older]}] when Older =/= [] ->
+            Users = lists:usort(lists:append([Pids || T <- Older, {_, Pids} <- ets:lookup(Db, T)])),
+            Live = [P || P <- Users, is_pid(P), is_process_alive(P)],
+            case lists:any(fun(P) -> uses_version(P, M, Older, Procs) end, Live) of
+                true ->
+                    keep;
+                false ->
+                    [{_, CurrentPids}] = ets:lookup(Db, Current),
+                    ets:insert(Db, {Current, lists:usort(CurrentPids ++ Live)}),
+                    [begin ets:delete(Db, T), catch_delete(T) end || T <- Older],
+                    ets:insert(Db, {{M, refs}, [Current]})
+            end;
+        _ ->
+            ok
+    end.
+
+catch_delete(Table) ->
+    try ets:delete(Table) catch error:badarg -> true end.
+
+uses_version(Pid, M, Versions, Procs) ->
+    case [element(3, P) || P <- Procs, is_tuple(P), element(2, P) =:= Pid] of
+        [Meta | _] when is_pid(Meta) ->
+            case erlang:process_info(Meta, dictionary) of
+                {dictionary, Dict} ->
+                    lists:member(proplists:get_value({M, db}, Dict), Versions)
+                        orelse lists:member(M, [elixir_dap_util:mfa_module(element(3, E))
+                                                || E <- stack_of(Dict), is_tuple(E), tuple_size(E) >= 3]);
+                undefined ->
+                    false
+            end;
+        _ ->
+            %% Unknown to dbg_iserver: keep what it may use.
+            true
+    end.
+
+stack_of(Dict) ->
+    case proplists:get_value(dbg_istk, Dict) of
+        Stack when is_list(Stack) -> Stack;
+        _ -> []
     end.
 
 %% ---------------------------------------------------------------------------
-%% Names
+%% The reload's hold (elixir_dap_reload:hold/0): the metas of held processes
 
-inspect(Term) ->
-    'Elixir.Kernel':inspect(Term, [{limit, 50}, {printable_limit, 4096}, {pretty, false}]).
+-spec interpreting_meta(pid()) -> {ok, pid()} | none.
+interpreting_meta(P) ->
+    case process_info(P, current_function) of
+        {current_function, {dbg_debugged, _, _}} ->
+            case dbg_iserver:safe_call({get_meta, P}) of
+                {ok, Meta} when is_pid(Meta) -> {ok, Meta};
+                _ -> none
+            end;
+        _ ->
+            none
+    end.
 
-module_name(Module) when is_atom(Module) ->
-    'Elixir.Kernel':inspect(Module).
+%% The metas of the interpreted processes (a map).
+-spec metas() -> #{pid() => true}.
+metas() ->
+    maps:from_list([{Meta, true} || {Pid, _Call, _Status, _Info} <- int:snapshot(),
+                                    {ok, Meta} <- [dbg_iserver:safe_call({get_meta, Pid})]]).
 
-mfa_name(M, F, A) ->
-    iolist_to_binary([module_name(M), <<".">>, atom_to_binary(F, utf8), <<"/">>, integer_to_binary(A)]).
+%% The modules on a meta's interpreted stack, current one first; none when
+%% it does not answer within 200 ms.
+-spec meta_backtrace(pid()) -> [module() | undefined] | none.
+meta_backtrace(Meta) ->
+    Meta ! {user, {get, backtrace, self(), all}},
+    receive
+        {Meta, backtrace, Frames} ->
+            [elixir_dap_util:mfa_module(Mfa) || {_Level, Mfa} <- Frames]
+    after 200 ->
+            none
+    end.
 
-pid_text(Pid) ->
-    'Elixir.Kernel':inspect(Pid).
+%% ---------------------------------------------------------------------------
+%% Call traps
 
-%% Module and function names arrive as binaries: an atom the VM has never
-%% seen would make the whole request undecodable.
-to_atom(Name, What) when is_binary(Name) ->
-    try binary_to_existing_atom(Name, utf8)
-    catch error:badarg -> throw_error(unknown_name, io_lib:format("no ~s named ~ts is loaded", [What, Name]))
-    end;
-to_atom(Name, _What) when is_atom(Name) ->
-    Name.
+%% Calls into an interpreted module are trapped by breakpoints on its
+%% native code. With those traps set, the compiler calling interpreted
+%% modules (macros, structs, __using__) crashed the VM (segfault, OTP 25),
+%% so the traps of what a compile may call (computed by the adapter from its
+%% index) are lifted while it runs: meanwhile new calls into those modules
+%% from native code run natively (processes already in the interpreter stay
+%% there). Afterwards the traps of Restore return.
+-spec with_traps_lifted([module()], [module()], fun(() -> T)) -> T.
+with_traps_lifted(Lift, Restore, Fun) ->
+    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Lift],
+    try
+        Fun()
+    after
+        [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Restore]
+    end.
 
-format_term(Term) ->
-    iolist_to_binary(io_lib:format("~0p", [Term])).
+%% ---------------------------------------------------------------------------
+%% Processes paused in a `dbg` call (elixir_dap_dbg)
+
+%% The interpreter's meta process, when Pid runs interpreted code (a
+%% process paused in a `dbg` call: elixir_dap_dbg).
+-spec meta_of(pid()) -> {ok, pid()} | none.
+meta_of(Pid) ->
+    try dbg_iserver:safe_call({get_meta, Pid}) of
+        {ok, Meta} -> {ok, Meta};
+        _ -> none
+    catch
+        _:_ -> none
+    end.
+
+%% The interpreted frames below the `dbg` call. The interpreter's innermost
+%% frame is the call of break/2 itself, made from the function that called
+%% `dbg`, which the frame of level 0 already shows: both are left out.
+-spec interpreted_callers(pid()) -> [elixir_dap_backend:frame()].
+interpreted_callers(Meta) ->
+    Backtrace = try int:meta(Meta, backtrace, all) catch _:_ -> [] end,
+    Callers = case Backtrace of
+                  [{_, {elixir_dap_dbg, break, _}}, _Caller | Rest] -> Rest;
+                  [_Caller | Rest] -> Rest;
+                  [] -> []
+              end,
+    [caller_frame(Meta, Level, Mfa) || {Level, Mfa} <- Callers].
+
+%% ---------------------------------------------------------------------------
+%% Re-interpretation after a reload
+
+-spec reinterpret(module()) -> {ok, module()} | {skipped, module(), binary()}.
+reinterpret(M) ->
+    try
+        %% int:ni purges the module's old code: never at the cost of a process.
+        erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
+            throw({skipped, <<"a process still runs the previous native version; "
+                              "the new code runs natively">>}),
+        case elixir_dap_scripts:object_code(M) =:= none andalso elixir_dap_release:project() =:= undefined of
+            false ->
+                %% Compiled from memory by the program, or a node without
+                %% Mix (object code and source from the helper): no beam
+                %% file has it.
+                case interpret_with_int(M) of
+                    {ok, M} -> {ok, M};
+                    {skipped, M, Refused} -> throw({skipped, Refused})
+                end;
+            true ->
+                {Bin, Beam} = case loaded_object_code(M) of
+                                  none -> throw({skipped, <<"no object code found for the module">>});
+                                  Found -> Found
+                              end,
+                case loaded_as(M, Bin) andalso batch_interpretation_available() of
+                    true -> store_loaded(M, Beam);
+                    false -> interpret_with_int(M, Bin, Beam)
+                end
+        end
+    catch
+        throw:{skipped, Why} -> {skipped, M, Why};
+        Class:Reason -> {skipped, M, elixir_dap_util:format_term({Class, Reason})}
+    end.
+
+%% The compiler already loaded exactly this object code: hand it to the
+%% interpreter without loading it natively a second time (what int:ni/1
+%% would do; each load copies the VM's export table).
+loaded_as(M, Bin) ->
+    loaded_md5(M) =:= code:module_md5(Bin).
+
+store_loaded(M, Beam) ->
+    case prepare(M, Beam) of
+        {ok, Prepared} -> store(Prepared);
+        {skipped, M, Why} -> {skipped, M, Why}
+    end.
+
+interpret_with_int(M, Bin, Beam) ->
+    Source = case module_source(M) of
+                 none -> throw({skipped, <<"the module has no source file">>});
+                 S -> S
+             end,
+    case int:ni({M, Source, Beam, Bin}) of
+        {module, M} -> {ok, M};
+        error -> {skipped, M, <<"the interpreter refused it">>}
+    end.
+
+%% ---------------------------------------------------------------------------
+%% A node attached to (elixir_dap_attach)
+
+%% What the node ran before we came: what detaching must stop or leave.
+-spec found() -> map().
+found() ->
+    #{iserver => whereis(dbg_iserver) =/= undefined,
+      debugger_loaded => lists:keymember(debugger, 1, application:loaded_applications()),
+      debugger_started => lists:keymember(debugger, 1, application:which_applications()),
+      int_on_path => code:which(int) =/= non_existing}.
+
+%% The processes still in interpreted code (running, waiting in a receive,
+%% or paused) once every status change until Deadline has been seen (the
+%% interpreter sends them to subscribers).
+inside_interpreted(Deadline) ->
+    case [P || {P, _, S, _} <- snapshot(), S =:= running orelse S =:= waiting orelse S =:= break,
+               is_process_alive(P)] of
+        [] -> [];
+        Busy ->
+            Left = Deadline - erlang:monotonic_time(millisecond),
+            receive
+                {int, {new_status, _, _, _}} -> inside_interpreted(Deadline)
+            after max(0, Left) -> Busy
+            end
+    end.
+
+%% A clean-up step that may fail (the interpreter stopping under us) without
+%% stopping the others.
+quietly(Fun) ->
+    try Fun() catch _:_ -> ok end.
+
+snapshot() ->
+    try int:snapshot() catch _:_ -> [] end.
+
+-spec interpreted() -> [module()].
+interpreted() ->
+    try int:interpreted() catch _:_ -> [] end.
+
+stop_iserver() ->
+    case whereis(dbg_iserver) of
+        undefined -> ok;
+        Pid ->
+            Ref = erlang:monitor(process, Pid),
+            dbg_iserver:stop(),
+            receive {'DOWN', Ref, process, Pid, _} -> ok
+            after 2000 -> exit(Pid, kill)
+            end
+    end.
+
+%% Leaves the interpreter as the node had it before we came (Found, from
+%% found/0): no breakpoint, nothing interpreted, no paused process, the
+%% interpreter and the debugger application stopped and the debugger off
+%% the code path if they were not there before. Answers the processes that
+%% still run interpreted code: for them the interpreter stays.
+-spec leave_node(map()) -> [pid()].
+leave_node(Found) ->
+    Iserver = maps:get(iserver, Found),
+    Kept = case whereis(dbg_iserver) of
+        undefined -> [];
+        _ ->
+            quietly(fun int:no_break/0),
+            quietly(fun() -> int:auto_attach(false) end),
+            quietly(fun int:subscribe/0),
+            [quietly(fun() -> int:continue(Pid) end) || {Pid, _, break, _} <- snapshot()],
+            %% New calls run native code from here on (what int:nn/1 does in
+            %% each module, without telling the meta processes: a meta with
+            %% the module on its stack would kill its process).
+            Interpreted = interpreted(),
+            [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Interpreted],
+            %% A process still inside interpreted code runs on there (OTP's
+            %% rule: it keeps the version it runs); stopping the interpreter
+            %% would kill it. Wait a moment for the continued ones to leave
+            %% it; if some stay, the interpreter stays for them.
+            Deadline = erlang:monotonic_time(millisecond) + 1000,
+            case inside_interpreted(Deadline) of
+                [] ->
+                    [quietly(fun() -> int:nn(M) end) || M <- Interpreted],
+                    Iserver orelse stop_iserver(),
+                    [];
+                Busy ->
+                    Busy
+            end
+    end,
+    Kept =:= [] andalso not maps:get(debugger_started, Found) andalso application:stop(debugger),
+    Kept =:= [] andalso not maps:get(debugger_loaded, Found) andalso application:unload(debugger),
+    Kept =:= [] andalso elixir_dap_release:clean(),
+    case maps:get(int_on_path, Found) orelse Kept =/= [] of
+        true -> ok;
+        false ->
+            case code:which(int) of
+                Path when is_list(Path) -> code:del_path(filename:dirname(Path));
+                _ -> ok
+            end
+    end,
+    Kept.
+
+%% The processes paused at a breakpoint.
+-spec paused_processes() -> [pid()].
+paused_processes() ->
+    [Pid || {Pid, _, Status, _} <- int:snapshot(), Status =:= break].
+
+%% Sets (true) or lifts (false) the traps that send native callers of
+%% Modules into the interpreter (see with_traps_lifted/3).
+-spec set_traps([module()], boolean()) -> ok.
+set_traps(Modules, On) ->
+    [erts_debug:breakpoint({M, '_', '_'}, On) || M <- Modules],
+    ok.

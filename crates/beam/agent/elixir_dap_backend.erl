@@ -1,0 +1,207 @@
+%% elixir_dap_backend: the debugger backend's API, as an Erlang behaviour,
+%% and the one door the other agent modules go through to reach it.
+%%
+%% A backend runs the program's code so that it can stop: it interprets
+%% modules, sets breakpoints, steps, shows stacks and bindings, evaluates in
+%% a frame, and takes new code of a module in a reload. The one backend
+%% today is OTP's interpreter, :int (elixir_dap_backend_int, the only agent
+%% module that touches int, dbg_iserver, dbg_ieval, dbg_icmd and the other
+%% dbg_* internals); a native backend on OTP 28+'s erl_debugger (issue 20)
+%% implements the same callbacks. Requests and replies are the channel's
+%% (crates/beam/src): the backend answers in exactly these shapes.
+%%
+%% Some callbacks name the interpreter's way of running code: a process
+%% running debugged code has a second process that evaluates it for it (the
+%% "meta" process), and calls from native code into debugged modules are
+%% trapped. A backend without such processes answers `none`, `#{}` or `[]`
+%% there (the reload's hold then only suspends the program's processes),
+%% and one without traps makes with_traps_lifted/3 a plain call.
+-module(elixir_dap_backend).
+
+-export([ensure_started/1, interpret/1, interpret_running/1, breakable_lines/1, function_lines/3,
+         set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
+         run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
+         meta_of/1, interpreted_callers/1,
+         interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
+         interpreting_meta/1, metas/0, meta_backtrace/1,
+         found/0, leave_node/1, interpret_shipped/5]).
+-export_type([frame/0, stop/0, interpreted/0, command/0, module_name/0, evaluation/0]).
+
+%% The backend every session uses (issue 20 will choose by OTP release).
+-define(IMPL, elixir_dap_backend_int).
+
+%% A module as the adapter names it (binary), or already an atom.
+-type module_name() :: binary() | module().
+%% Execution control of a paused process.
+-type command() :: continue | next | step_in | step_out | pause.
+%% One frame of a paused process's stack, innermost first.
+-type frame() :: #{level := non_neg_integer(), module := module() | undefined, module_name := binary(),
+                   function := binary(), arity := non_neg_integer(), line := non_neg_integer(),
+                   name := binary(), source := binary()}.
+%% The data of a `stopped` event.
+-type stop() :: #{pid := pid(), name := binary(), atom() => term()}.
+%% What an interpretation request answers.
+-type interpreted() :: #{interpreted := [module()],
+                         skipped := [#{module := module(), name := binary(), reason := binary()}]}.
+%% What an evaluation answers: the value, or where the evaluation paused.
+-type evaluation() :: elixir_dap_values:variable() | #{paused := stop()}.
+%% How one module's interpretation went.
+-type one_result() :: {ok, module()} | {skipped, module(), binary()}.
+
+%% ---------------------------------------------------------------------------
+%% Requests of the adapter (elixir_dap_agent's dispatch)
+
+%% Starts the backend; StackTraceMode is the launch's stackTraceMode
+%% (<<"all">>, <<"false">>, else no tail calls).
+-callback ensure_started(StackTraceMode :: binary()) -> {ok, ok}.
+%% Makes Modules debuggable before the program runs them.
+-callback interpret([module_name()]) -> {ok, interpreted()}.
+%% Makes Modules debuggable while the program may be running them.
+-callback interpret_running([module_name()]) -> {ok, interpreted()}.
+%% The lines of the module's own source where a breakpoint can stop.
+-callback breakable_lines(module_name()) -> {ok, [pos_integer()]}.
+%% The first line of every clause of Function/Arity (any: every arity).
+-callback function_lines(module_name(), Function :: binary(), Arity :: arity() | any) ->
+    {ok, [pos_integer()]}.
+%% Replaces every breakpoint of the module (#{line, ids, kind, condition,
+%% hit_condition, log}: the hit condition and the log message's parts as
+%% the adapter parsed them, see elixir_dap_expr's types).
+-callback set_breakpoints(module_name(), [map()]) -> {ok, ok}.
+-callback command(pid(), command()) -> {ok, ok}.
+-callback stack(pid()) -> {ok, [frame()]}.
+-callback frame_variables(pid(), Level :: non_neg_integer()) -> {ok, [elixir_dap_values:variable()]}.
+%% Evaluates Expression in frame Level of a paused process (nil: none),
+%% within Timeout ms; Context is DAP's evaluate context.
+-callback evaluate(pid() | nil, Level :: non_neg_integer(), Expression :: binary(),
+                   Timeout :: non_neg_integer(), Context :: binary()) -> {ok, evaluation()}.
+
+%% ---------------------------------------------------------------------------
+%% Processes paused in a `dbg` call (elixir_dap_dbg)
+
+%% Runs Eval() as an evaluation for Owner (see evaluate/5).
+-callback run_evaluation(Owner :: pid() | nil, Expression :: binary(),
+                         Eval :: fun(() -> {ok, term()} | {error, binary()}),
+                         Timeout :: non_neg_integer(), Context :: binary()) -> {ok, evaluation()}.
+%% The stop to announce for Pid (killed: its evaluation ran out of time).
+-callback evaluation_paused(pid(), stop()) -> stop() | killed.
+%% Whether Pid is an evaluation that runs through breakpoints.
+-callback skips_breakpoints(pid() | undefined) -> boolean().
+-callback frame_name(module() | term(), atom() | term(), arity()) -> binary().
+%% The process that runs Pid's debugged code, if any.
+-callback meta_of(pid()) -> {ok, pid()} | none.
+%% The debugged frames below a `dbg` call, run by Meta.
+-callback interpreted_callers(Meta :: pid()) -> [frame()].
+
+%% ---------------------------------------------------------------------------
+%% Code reload (elixir_dap_reload, elixir_dap_app_compile)
+
+%% The modules debugged now.
+-callback interpreted() -> [module()].
+%% The processes paused at a breakpoint.
+-callback paused_processes() -> [pid()].
+%% Debugs the module's new code, loaded now.
+-callback reinterpret(module()) -> one_result().
+%% Debugs Module from this object code (Source: its source file, Beam: the
+%% file name to load it under).
+-callback interpret_binary(module(), Source :: file:filename(), Bin :: binary(), Beam :: file:filename()) ->
+    one_result().
+%% Debugs Module from object code whose source is no file on this node (a
+%% node without Mix, elixir_dap_release): Source names the file on the
+%% adapter's side, Text is its content (UTF-8, or as an Erlang file's
+%% encoding comment says), Bin the object code with debug info, Beam the
+%% file name to load it under. Code with Bin's MD5 that runs already is not
+%% loaded again.
+-callback interpret_shipped(module(), Source :: file:filename_all(), Text :: binary(), Bin :: binary(),
+                            Beam :: file:filename()) -> one_result().
+%% Makes every process drop the old code of Modules (now or once it leaves
+%% it); answers the processes that keep running the old code for now.
+-callback invalidate([module()]) -> [elixir_dap_util:process_entry()].
+%% Forgets the versions of Modules older than the current one nobody runs.
+-callback prune_interpreted_versions([module()]) -> ok.
+%% Runs Fun with the call traps of Lift lifted, then sets those of Restore.
+-callback with_traps_lifted(Lift :: [module()], Restore :: [module()], fun(() -> T)) -> T.
+%% Sets (true) or lifts (false) the call traps of Modules.
+-callback set_traps([module()], boolean()) -> ok.
+%% The hold (elixir_dap_reload:hold/0): the process running Pid's debugged
+%% code while Pid waits in it, the set of all such processes, and the
+%% modules on one's stack (none: no answer in time).
+-callback interpreting_meta(pid()) -> {ok, pid()} | none.
+-callback metas() -> #{pid() => true}.
+-callback meta_backtrace(Meta :: pid()) -> [module() | undefined] | none.
+
+%% ---------------------------------------------------------------------------
+%% A node attached to (elixir_dap_attach)
+
+%% What the node ran of the backend before the session came.
+-callback found() -> map().
+%% Leaves the backend as found/0 saw it; answers the processes that still
+%% run debugged code (for them it stays).
+-callback leave_node(Found :: map()) -> [pid()].
+
+%% ---------------------------------------------------------------------------
+%% The calls, to the backend in use
+
+-spec ensure_started(binary()) -> {ok, ok}.
+ensure_started(Mode) -> ?IMPL:ensure_started(Mode).
+-spec interpret([module_name()]) -> {ok, interpreted()}.
+interpret(Names) -> ?IMPL:interpret(Names).
+-spec interpret_running([module_name()]) -> {ok, interpreted()}.
+interpret_running(Names) -> ?IMPL:interpret_running(Names).
+-spec breakable_lines(module_name()) -> {ok, [pos_integer()]}.
+breakable_lines(Name) -> ?IMPL:breakable_lines(Name).
+-spec function_lines(module_name(), binary(), arity() | any) -> {ok, [pos_integer()]}.
+function_lines(Name, Function, Arity) -> ?IMPL:function_lines(Name, Function, Arity).
+-spec set_breakpoints(module_name(), [map()]) -> {ok, ok}.
+set_breakpoints(Name, Breakpoints) -> ?IMPL:set_breakpoints(Name, Breakpoints).
+-spec command(pid(), command()) -> {ok, ok}.
+command(Pid, Command) -> ?IMPL:command(Pid, Command).
+-spec stack(pid()) -> {ok, [frame()]}.
+stack(Pid) -> ?IMPL:stack(Pid).
+-spec frame_variables(pid(), non_neg_integer()) -> {ok, [elixir_dap_values:variable()]}.
+frame_variables(Pid, Level) -> ?IMPL:frame_variables(Pid, Level).
+-spec evaluate(pid() | nil, non_neg_integer(), binary(), non_neg_integer(), binary()) -> {ok, evaluation()}.
+evaluate(Target, Level, Expression, Timeout, Context) ->
+    ?IMPL:evaluate(Target, Level, Expression, Timeout, Context).
+-spec run_evaluation(pid() | nil, binary(), fun(() -> {ok, term()} | {error, binary()}),
+                     non_neg_integer(), binary()) -> {ok, evaluation()}.
+run_evaluation(Owner, Expression, Eval, Timeout, Context) ->
+    ?IMPL:run_evaluation(Owner, Expression, Eval, Timeout, Context).
+-spec evaluation_paused(pid(), stop()) -> stop() | killed.
+evaluation_paused(Pid, Stop) -> ?IMPL:evaluation_paused(Pid, Stop).
+-spec skips_breakpoints(pid() | undefined) -> boolean().
+skips_breakpoints(Pid) -> ?IMPL:skips_breakpoints(Pid).
+-spec frame_name(module() | term(), atom() | term(), arity()) -> binary().
+frame_name(Module, Function, Arity) -> ?IMPL:frame_name(Module, Function, Arity).
+-spec meta_of(pid()) -> {ok, pid()} | none.
+meta_of(Pid) -> ?IMPL:meta_of(Pid).
+-spec interpreted_callers(pid()) -> [frame()].
+interpreted_callers(Meta) -> ?IMPL:interpreted_callers(Meta).
+-spec interpreted() -> [module()].
+interpreted() -> ?IMPL:interpreted().
+-spec paused_processes() -> [pid()].
+paused_processes() -> ?IMPL:paused_processes().
+-spec reinterpret(module()) -> one_result().
+reinterpret(Module) -> ?IMPL:reinterpret(Module).
+-spec interpret_binary(module(), file:filename(), binary(), file:filename()) -> one_result().
+interpret_binary(Module, Source, Bin, Beam) -> ?IMPL:interpret_binary(Module, Source, Bin, Beam).
+-spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) -> one_result().
+interpret_shipped(Module, Source, Text, Bin, Beam) -> ?IMPL:interpret_shipped(Module, Source, Text, Bin, Beam).
+-spec invalidate([module()]) -> [elixir_dap_util:process_entry()].
+invalidate(Modules) -> ?IMPL:invalidate(Modules).
+-spec prune_interpreted_versions([module()]) -> ok.
+prune_interpreted_versions(Modules) -> ?IMPL:prune_interpreted_versions(Modules).
+-spec with_traps_lifted([module()], [module()], fun(() -> T)) -> T.
+with_traps_lifted(Lift, Restore, Fun) -> ?IMPL:with_traps_lifted(Lift, Restore, Fun).
+-spec set_traps([module()], boolean()) -> ok.
+set_traps(Modules, On) -> ?IMPL:set_traps(Modules, On).
+-spec interpreting_meta(pid()) -> {ok, pid()} | none.
+interpreting_meta(Pid) -> ?IMPL:interpreting_meta(Pid).
+-spec metas() -> #{pid() => true}.
+metas() -> ?IMPL:metas().
+-spec meta_backtrace(pid()) -> [module() | undefined] | none.
+meta_backtrace(Meta) -> ?IMPL:meta_backtrace(Meta).
+-spec found() -> map().
+found() -> ?IMPL:found().
+-spec leave_node(map()) -> [pid()].
+leave_node(Found) -> ?IMPL:leave_node(Found).

@@ -1,0 +1,209 @@
+%% elixir_dap_util: what several agent modules share, and nothing that
+%% calls another agent module: events to the adapter, the words the agent
+%% uses for names, terms and exceptions, agent errors, Mix diagnostics, the
+%% mark of the agent's own processes, the reload overlay's files.
+-module(elixir_dap_util).
+-export([send_event/2, format_exception/3, diagnostic/1, throw_error/2,
+         module_name/1, format_term/1, thread_name/1, mfa_module/1, mfa_name/3, pid_text/1, inspect/1,
+         to_atom/2, first_text_line/1, internal/1, process_entry/3,
+         overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
+         loaded_object_code/1, loaded_md5/1]).
+-export_type([agent_reply/0, process_entry/0, diagnostic/0]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
+%% The process dictionary key that marks the agent's own processes (see
+%% internal/1).
+-define(INTERNAL, '$elixir_dap_internal').
+
+%% What a request answers on the channel: {reply, Id, Reply}.
+-type agent_reply() :: {ok, term()} | {error, #{kind := atom(), message := binary(), atom() => term()}}.
+%% A process named in a reply (blocked, killed, busy, skipped).
+-type process_entry() :: #{pid := pid(), name := binary(), module := module() | undefined, why := binary()}.
+%% A compiler diagnostic as the adapter reads it.
+-type diagnostic() :: #{file := binary(), line := non_neg_integer(), column := non_neg_integer(),
+                        severity := atom(), message := binary()}.
+
+%% An event to the adapter, through the channel's process (elixir_dap_agent,
+%% registered under its module's name).
+-spec send_event(atom(), map()) -> ok.
+send_event(Name, Data) ->
+    elixir_dap_agent ! {send, {event, Name, Data}},
+    ok.
+
+-spec format_exception(atom(), term(), list()) -> binary().
+format_exception(Class, Reason, Stack) ->
+    try
+        'Elixir.Exception':format(Class, Reason, Stack)
+    catch
+        _:_ -> iolist_to_binary(io_lib:format("~p: ~p~n~p", [Class, Reason, Stack]))
+    end.
+
+-spec diagnostic(map()) -> diagnostic().
+diagnostic(D) ->
+    {Line, Column} = position(maps:get(position, D, nil)),
+    File = case maps:get(file, D, nil) of
+               nil -> <<"">>;
+               F when is_binary(F) -> F;
+               F when is_list(F) -> unicode:characters_to_binary(F)
+           end,
+    Message = case maps:get(message, D, <<>>) of
+                  M when is_binary(M) -> M;
+                  M -> unicode:characters_to_binary(io_lib:format("~ts", [M]))
+              end,
+    #{file => File, line => Line, column => Column,
+      severity => maps:get(severity, D, error), message => Message}.
+
+%% Mix reports a position as a line, {Line, Column}, a range, or nil,
+%% depending on the Elixir version.
+position(Line) when is_integer(Line) -> {Line, 0};
+position({Line, Column}) when is_integer(Line), is_integer(Column) -> {Line, Column};
+position({{Line, Column}, _End}) when is_integer(Line), is_integer(Column) -> {Line, Column};
+position(_) -> {0, 0}.
+
+-spec throw_error(atom(), iodata()) -> no_return().
+throw_error(Kind, Message) ->
+    throw({agent_error, #{kind => Kind, message => iolist_to_binary(Message)}}).
+
+-spec module_name(module()) -> binary().
+module_name(Module) when is_atom(Module) ->
+    'Elixir.Kernel':inspect(Module).
+
+-spec format_term(term()) -> binary().
+format_term(Term) ->
+    iolist_to_binary(io_lib:format("~0p", [Term])).
+
+-spec thread_name(pid()) -> binary().
+thread_name(Pid) ->
+    Registered = case erlang:process_info(Pid, registered_name) of
+                     {registered_name, Name} when is_atom(Name) -> [module_name(Name), <<" ">>];
+                     _ -> []
+                 end,
+    Initial = case erlang:process_info(Pid, dictionary) of
+                  {dictionary, Dict} ->
+                      case proplists:get_value('$initial_call', Dict) of
+                          {M, F, A} -> [<<" ">>, mfa_name(M, F, A)];
+                          _ -> initial_call(Pid)
+                      end;
+                  _ -> []
+              end,
+    iolist_to_binary([Registered, pid_text(Pid), Initial]).
+
+initial_call(Pid) ->
+    case erlang:process_info(Pid, initial_call) of
+        {initial_call, {M, F, A}} -> [<<" ">>, mfa_name(M, F, A)];
+        _ -> []
+    end.
+
+-spec mfa_name(module(), atom(), arity()) -> binary().
+mfa_name(M, F, A) ->
+    iolist_to_binary([module_name(M), <<".">>, atom_to_binary(F, utf8), <<"/">>, integer_to_binary(A)]).
+
+-spec pid_text(pid()) -> binary().
+pid_text(Pid) ->
+    'Elixir.Kernel':inspect(Pid).
+
+-spec mfa_module(term()) -> module() | undefined.
+mfa_module({M, _, _}) when is_atom(M) -> M;
+mfa_module({Fun, _}) when is_function(Fun) -> element(2, erlang:fun_info(Fun, module));
+mfa_module(_) -> undefined.
+
+-spec inspect(term()) -> binary().
+inspect(Term) ->
+    'Elixir.Kernel':inspect(Term, [{limit, 50}, {printable_limit, 4096}, {pretty, false}]).
+
+%% Module and function names arrive as binaries: an atom the VM has never
+%% seen would make the whole request undecodable.
+-spec to_atom(binary() | atom(), string()) -> atom().
+to_atom(Name, What) when is_binary(Name) ->
+    try binary_to_existing_atom(Name, utf8)
+    catch error:badarg -> throw_error(unknown_name, io_lib:format("no ~s named ~ts is loaded", [What, Name]))
+    end;
+to_atom(Name, _What) when is_atom(Name) ->
+    Name.
+
+-spec first_text_line(iodata()) -> binary().
+first_text_line(Text) ->
+    hd(binary:split(iolist_to_binary(Text), <<"\n">>)).
+
+%% Fun, run in a process of the agent's own: such a process is never held
+%% while a batch switches. (From OTP 28 on, a process spawned with a fun
+%% reports erlang:apply/2 as its initial call, so elixir_dap_reload:internal_call/1 cannot
+%% tell the agent's apart.)
+-spec internal(fun(() -> T)) -> fun(() -> T).
+internal(Fun) ->
+    fun() -> put(?INTERNAL, true), Fun() end.
+
+-spec process_entry(pid(), module() | undefined, binary()) -> process_entry().
+process_entry(Pid, Module, Why) ->
+    #{pid => Pid, name => thread_name(Pid), module => Module, why => Why}.
+
+-spec overlay_file(file:filename(), module()) -> file:filename().
+overlay_file(OverlayDir, M) ->
+    filename:join(OverlayDir, atom_to_list(M) ++ ".beam").
+
+%% Removes the overlay beams of Modules, which the program recompiled itself
+%% (elixir_dap_app_compile): on the code path ahead of the program's own
+%% beams, they would load in their place.
+-spec forget_overlay([module()]) -> ok.
+forget_overlay(Modules) ->
+    case persistent_term:get({elixir_dap_reload, overlay}, undefined) of
+        undefined -> ok;
+        OverlayDir -> [file:delete(overlay_file(OverlayDir, M)) || M <- Modules], ok
+    end.
+
+%% Whether erlang:suspend_process/1 is safe for a process waiting in a
+%% receive with a timeout. From OTP 28 on it pauses the timeout's timer
+%% until the process is resumed, and on OTP 29.1.2 a process suspended as
+%% that timer fires is never woken again (measured: 14-21 of 100 processes
+%% looping on a 5 ms receive-after, suspended for 1-20 ms, never woke;
+%% neither a message, a garbage collection nor another suspend and resume
+%% woke them; none on OTP 25 and 27). So no process that may wait with a
+%% timeout is suspended there: the program is not held, and a meta in an
+%% interpreted receive with a timeout is not suspended (see
+%% suspend_is_safe/1).
+-spec timers_pause_on_suspend() -> boolean().
+timers_pause_on_suspend() ->
+    list_to_integer(erlang:system_info(otp_release)) >= 28.
+
+%% process_info/2 reads one dictionary key from OTP 26.2 on; before, the
+%% initial call tells (internal_call/1).
+-spec marked_internal(pid()) -> boolean().
+marked_internal(P) ->
+    try process_info(P, {dictionary, ?INTERNAL}) of
+        {{dictionary, ?INTERNAL}, true} -> true;
+        _ -> false
+    catch
+        error:badarg -> false
+    end.
+
+%% The object code that is loaded now: read from the file it was loaded from
+%% and checked against the loaded module's MD5 (searching the code path, as
+%% code:get_object_code/1 does, may find another file first).
+-spec loaded_object_code(module()) -> {binary(), file:filename()} | none.
+loaded_object_code(M) ->
+    case code:which(M) of
+        File when is_list(File) ->
+            case file:read_file(File) of
+                {ok, Bin} ->
+                    case loaded_md5(M) =:= code:module_md5(Bin) of
+                        true -> {Bin, File};
+                        false -> object_code_on_path(M)
+                    end;
+                _ -> object_code_on_path(M)
+            end;
+        _ ->
+            object_code_on_path(M)
+    end.
+
+object_code_on_path(M) ->
+    case code:get_object_code(M) of
+        {M, Bin, File} -> {Bin, File};
+        error -> none
+    end.
+
+-spec loaded_md5(module()) -> binary() | undefined.
+loaded_md5(M) ->
+    try M:module_info(md5) catch _:_ -> undefined end.

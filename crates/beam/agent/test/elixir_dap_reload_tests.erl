@@ -1,0 +1,34 @@
+%% EUnit tests of elixir_dap_reload's pure decisions (run by
+%% crates/beam/tests/agent_erlang.rs).
+-module(elixir_dap_reload_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+%% Which initial calls are the interpreter's or the agent's (never held),
+%% and which run the program (held).
+internal_call_test_() ->
+    [?_assert(elixir_dap_reload:internal_call({dbg_ieval, meta_loop, 3})),
+     ?_assert(elixir_dap_reload:internal_call({elixir_dap_agent, loop, 1})),
+     ?_assertNot(elixir_dap_reload:internal_call({elixir_dap_agent, '-run_task/1-fun-0-', 0})),
+     ?_assertNot(elixir_dap_reload:internal_call({elixir_dap_agent, '-exec_fun/2-fun-0-', 0})),
+     ?_assertNot(elixir_dap_reload:internal_call({elixir_dap_backend_int, '-run_evaluation/5-fun-0-', 0})),
+     ?_assertNot(elixir_dap_reload:internal_call({'Elixir.Shop.Cart', init, 1})),
+     ?_assertNot(elixir_dap_reload:internal_call(undefined))].
+
+system_name_test_() ->
+    [?_assertNot(elixir_dap_reload:system_name([])),
+     ?_assert(elixir_dap_reload:system_name(code_server)),
+     ?_assert(elixir_dap_reload:system_name(elixir_dap_tables)),
+     ?_assert(elixir_dap_reload:system_name(dbg_iserver)),
+     ?_assertNot(elixir_dap_reload:system_name('Elixir.Shop.Cart'))].
+
+warnings_test_() ->
+    [?_assertEqual([a, b], elixir_dap_reload:warning_list(#{compile_warnings => [a], runtime_warnings => [b]})),
+     ?_assertEqual([a], elixir_dap_reload:warning_list([a])),
+     ?_assertEqual([], elixir_dap_reload:warning_list(nil)),
+     ?_assertMatch([#{file := <<"a.ex">>, line := 2, severity := warning}],
+                   elixir_dap_reload:diagnostics([{<<"a.ex">>, 2, <<"w">>}], warning)),
+     ?_assertMatch([#{file := <<>>, line := 0, message := <<"odd">>}],
+                   elixir_dap_reload:diagnostics([odd], error))].
+
+known_modules_test() ->
+    ?assertEqual([lists], elixir_dap_reload:known_modules([<<"lists">>, <<"elixir_dap_no_such_atom_ever">>])).

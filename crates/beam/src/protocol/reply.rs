@@ -1,0 +1,405 @@
+//! The agent's replies: one type per shape, decoded strictly
+//! ([`super::decode`]). Which request answers which is in [`super::Request`].
+
+use super::decode::{by_key, ok_or_map, unit_atom, Atom, Decode, DecodeError, Pid};
+use crate::record;
+use eetf::Term;
+
+unit_atom! {
+    /// The answer to `ping`: the atom `pong`.
+    Pong = "pong"
+}
+
+record! {
+    /// The project is loaded and compiled: the task resolved (the default
+    /// one for `task: None`), `MIX_ENV`, what became of `breakOnDbg`
+    /// (`enabled`, `disabled`, `unsupported`: no `dbg/2` before Elixir
+    /// 1.14), each application's compile manifest, the compiler's warnings.
+    pub struct ProjectLoaded {
+        task: String,
+        mix_env: String,
+        dbg: Atom,
+        manifests: Vec<Manifest>,
+        diagnostics: Vec<Diagnostic>,
+    }
+}
+
+record! {
+    /// Mix's compile manifest of one application (absolute paths) and the
+    /// directory its paths are relative to.
+    pub struct Manifest {
+        app_dir: String,
+        manifest: String,
+    }
+}
+
+record! {
+    /// A compiler diagnostic: `line` and `column` from 1 (0: unknown),
+    /// `severity` `error` | `warning` | `information` | `hint`.
+    pub struct Diagnostic {
+        file: String,
+        line: i64,
+        column: i64,
+        severity: Atom,
+        message: String,
+    }
+}
+
+record! {
+    /// The details of a failed request (`{error, Map}`): `kind` (an atom
+    /// such as `compile_failed`, `not_paused`), the message, and for
+    /// `compile_failed` the diagnostics.
+    pub struct Failure {
+        kind: Atom,
+        message: String,
+        diagnostics: Option<Vec<Diagnostic>>,
+    }
+}
+
+record! {
+    /// A module compiled into the build path: its source (absolute, empty
+    /// when unknown), beam file, application, and whether the application
+    /// is the project's own.
+    pub struct ModuleEntry {
+        module: Atom,
+        name: String,
+        source: String,
+        beam: String,
+        app: String,
+        project: bool,
+    }
+}
+
+record! {
+    /// The result of interpreting modules: those interpreted and those the
+    /// interpreter refused, with why.
+    pub struct Interpreted {
+        interpreted: Vec<Atom>,
+        skipped: Vec<Skipped>,
+    }
+}
+
+record! {
+    /// A module the interpreter refused.
+    pub struct Skipped {
+        module: Atom,
+        name: String,
+        reason: String,
+    }
+}
+
+record! {
+    /// A frame of a paused process: `level` (the interpreter's, or a `dbg`
+    /// frame's), `function` and `arity` as written, `name` as shown
+    /// (`Shop.Cart.add/2`), `line` (0: unknown), `source` (absolute, empty
+    /// when unknown).
+    pub struct Frame {
+        level: i64,
+        module: Atom,
+        module_name: String,
+        function: String,
+        arity: i64,
+        line: i64,
+        name: String,
+        source: String,
+    }
+}
+
+record! {
+    /// A value shown as a variable: `value` as `inspect/1` prints it, its
+    /// `type`, and a `handle` for its children (0: none) with how many are
+    /// indexed and named.
+    pub struct Variable {
+        name: String,
+        value: String,
+        kind = "type": String,
+        handle: i64,
+        indexed: i64,
+        named: i64,
+    }
+}
+
+/// The answer to `evaluate`: a value, or, for an expression of the debug
+/// console that stopped at a breakpoint, where it stopped (its value comes
+/// later as an `evaluation_result` event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    Value(Variable),
+    Paused(Paused),
+}
+
+record! {
+    /// `#{paused => Stop}`.
+    pub struct EvaluationPaused {
+        paused: Paused,
+    }
+}
+
+impl Decode for Evaluation {
+    fn expected() -> String {
+        "a map (Variable, or EvaluationPaused)".into()
+    }
+
+    fn decode(term: &Term) -> Result<Self, DecodeError> {
+        by_key(
+            term,
+            &Self::expected(),
+            "paused",
+            |t| EvaluationPaused::decode(t).map(|p| Evaluation::Paused(p.paused)),
+            |t| Variable::decode(t).map(Evaluation::Value),
+        )
+    }
+}
+
+/// Where a process stopped: at a breakpoint or step of the interpreter
+/// (`stopped` event), or in a `dbg` call (`dbg_stopped`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Paused {
+    Breakpoint(super::Stop),
+    Dbg(super::DbgStop),
+}
+
+impl Paused {
+    pub fn pid(&self) -> &Pid {
+        match self {
+            Paused::Breakpoint(s) => &s.pid,
+            Paused::Dbg(s) => &s.pid,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Paused::Breakpoint(s) => &s.name,
+            Paused::Dbg(s) => &s.name,
+        }
+    }
+
+    pub fn line(&self) -> i64 {
+        match self {
+            Paused::Breakpoint(s) => s.line,
+            Paused::Dbg(s) => s.line,
+        }
+    }
+
+    /// The function as shown (`Shop.Cart.add/2`), when known.
+    pub fn function(&self) -> Option<&str> {
+        match self {
+            Paused::Breakpoint(s) => s.function.as_deref(),
+            Paused::Dbg(s) => Some(&s.function),
+        }
+    }
+
+    /// The source file, when known (may be empty).
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Paused::Breakpoint(s) => s.source.as_deref(),
+            Paused::Dbg(s) => Some(&s.source),
+        }
+    }
+}
+
+impl Decode for Paused {
+    fn expected() -> String {
+        "a map (Stop or DbgStop)".into()
+    }
+
+    fn decode(term: &Term) -> Result<Self, DecodeError> {
+        by_key(
+            term,
+            &Self::expected(),
+            "stepping",
+            |t| super::DbgStop::decode(t).map(Paused::Dbg),
+            |t| super::Stop::decode(t).map(Paused::Breakpoint),
+        )
+    }
+}
+
+/// The verdict on one breakpoint's expressions: `ok`, or which one
+/// (`condition`, or `log_message` with the `expression` of it) does not
+/// parse and the parser's message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpressionCheck {
+    Valid,
+    Invalid(InvalidExpression),
+}
+
+record! {
+    pub struct InvalidExpression {
+        field: Atom,
+        message: String,
+        expression: Option<String>,
+    }
+}
+
+impl Decode for ExpressionCheck {
+    fn expected() -> String {
+        "the atom `ok` or a map (InvalidExpression)".into()
+    }
+
+    fn decode(term: &Term) -> Result<Self, DecodeError> {
+        ok_or_map(term, &Self::expected(), ExpressionCheck::Valid, |t| {
+            InvalidExpression::decode(t).map(ExpressionCheck::Invalid)
+        })
+    }
+}
+
+record! {
+    /// A `dbg` process resumed: whether it stops again before its
+    /// pipeline's next stage.
+    pub struct DbgResumed {
+        stepping: bool,
+    }
+}
+
+record! {
+    /// A module the compiler defined: its atom, name and source (absolute).
+    pub struct CompiledModule {
+        module: Atom,
+        name: String,
+        source: String,
+    }
+}
+
+record! {
+    /// A process a reload step concerns (blocked by, killed by, left on old
+    /// code by, skipped by, or failed in it) and why.
+    pub struct ProcessEntry {
+        pid: Pid,
+        name: String,
+        module: Atom,
+        why: String,
+    }
+}
+
+record! {
+    /// A module whose new code did not load, or that a rollback could not
+    /// restore, and why.
+    pub struct ModuleFailure {
+        module: Atom,
+        reason: String,
+    }
+}
+
+record! {
+    /// Microseconds: purging old code and holding the program (`load`),
+    /// compiling (`compile`).
+    pub struct CompileTimings {
+        load: i64,
+        compile: i64,
+    }
+}
+
+record! {
+    /// The compile step of a reload: `status` `compiled`, `blocked` (old
+    /// code in use, nothing done), `compile_failed` or `load_failed`.
+    pub struct ReloadCompiled {
+        status: Atom,
+        compiled: Vec<CompiledModule>,
+        diagnostics: Vec<Diagnostic>,
+        killed: Vec<ProcessEntry>,
+        blocked: Vec<ProcessEntry>,
+        load_failures: Vec<ModuleFailure>,
+        timings: CompileTimings,
+    }
+}
+
+record! {
+    /// How the program was held while the batch switched: `processes`
+    /// held, for `ms` milliseconds, whether the limit `expired`, or `off`
+    /// (holding is turned off).
+    pub struct Hold {
+        processes: i64,
+        ms: i64,
+        expired: bool,
+        off: bool,
+    }
+}
+
+record! {
+    /// Modules interpreted again, those refused, the hold, and the
+    /// processes left on the old version until they leave it.
+    pub struct Reinterpreted {
+        interpreted: Vec<Atom>,
+        hold: Hold,
+        skipped: Vec<Skipped>,
+        stale: Vec<ProcessEntry>,
+    }
+}
+
+record! {
+    /// Modules of deleted files: removed, or the processes that block it.
+    pub struct ModulesRemoved {
+        removed: Vec<Atom>,
+        blocked: Vec<ProcessEntry>,
+    }
+}
+
+record! {
+    /// Mix's compile of a reload (the fallback): `status` as for
+    /// [`ReloadCompiled`] (Mix's `ok`/`noop` reported as `compiled`).
+    pub struct MixCompiled {
+        status: Atom,
+        killed: Vec<ProcessEntry>,
+        blocked: Vec<ProcessEntry>,
+        recompiled: Vec<CompiledModule>,
+        diagnostics: Vec<Diagnostic>,
+    }
+}
+
+record! {
+    /// A process suspended for `code_change/3`, with its callback module.
+    pub struct SuspendedProcess {
+        pid: Pid,
+        module: Atom,
+    }
+}
+
+record! {
+    pub struct Suspended {
+        suspended: Vec<SuspendedProcess>,
+        skipped: Vec<ProcessEntry>,
+    }
+}
+
+record! {
+    /// How many states were upgraded, and those that failed (then none is).
+    pub struct CodeChanged {
+        failed: Vec<ProcessEntry>,
+        changed: i64,
+    }
+}
+
+record! {
+    /// What a rollback restored, removed (new modules), and could not.
+    pub struct RolledBack {
+        restored: Vec<Atom>,
+        removed: Vec<Atom>,
+        failures: Vec<ModuleFailure>,
+    }
+}
+
+/// The answer to `detach`: `ok` in a launched VM; in a node attached to,
+/// the processes still in interpreted code once it was cleaned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detached {
+    Launched,
+    Attached(NodeCleaned),
+}
+
+record! {
+    pub struct NodeCleaned {
+        kept_interpreted: Vec<Pid>,
+    }
+}
+
+impl Decode for Detached {
+    fn expected() -> String {
+        "the atom `ok` or a map (NodeCleaned)".into()
+    }
+
+    fn decode(term: &Term) -> Result<Self, DecodeError> {
+        ok_or_map(term, &Self::expected(), Detached::Launched, |t| {
+            NodeCleaned::decode(t).map(Detached::Attached)
+        })
+    }
+}
