@@ -236,8 +236,14 @@ fn dispatch(term: Term, pending: &Pending, events: &mpsc::UnboundedSender<AgentE
                     let _ = events.send(event);
                 }
                 // A drift between the adapter and the agent: said loudly,
-                // never read as an empty event.
-                Err(error) => tracing::error!(%error, event = name, "undecodable agent event"),
+                // never read as an empty event, and passed on for the user.
+                Err(error) => {
+                    tracing::error!(%error, event = name, "undecodable agent event");
+                    let _ = events.send(AgentEvent::Undecodable(crate::protocol::UndecodableEvent {
+                        name: name.to_owned(),
+                        error: error.to_string(),
+                    }));
+                }
             }
         }
         _ => tracing::warn!(%term, "unexpected frame from the agent"),
@@ -320,6 +326,30 @@ mod tests {
         assert!(
             matches!(err, AgentError::Failed { ref kind, ref message, .. } if kind == "unknown_request" && message == "no such request")
         );
+    }
+
+    #[tokio::test]
+    async fn an_event_of_another_shape_is_passed_on_as_undecodable() {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let (_reader, mut writer) = tokio::io::split(theirs);
+            // A `stopped` without its pid: the adapter must hear of it.
+            let event = tuple(vec![atom("event"), atom("stopped"), map(vec![("line", int(3))])]);
+            write_frame(&mut writer, &encode(&event)).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let (reader, writer) = tokio::io::split(ours);
+        let _client = AgentClient::start(reader, writer, events_tx);
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("no event within 5 s")
+            .expect("the event channel closed");
+        let AgentEvent::Undecodable(undecodable) = event else {
+            panic!("expected an undecodable event, got {event:?}");
+        };
+        assert_eq!(undecodable.name, "stopped");
+        assert!(undecodable.error.contains("is missing"), "{}", undecodable.error);
     }
 
     #[tokio::test]
