@@ -6,7 +6,7 @@
 //! session as [`AgentEvent`]s. One task reads, one writes, so a slow reader
 //! of events never blocks a call.
 
-use crate::protocol::{AgentEvent, Decode, Diagnostic, Failure};
+use crate::protocol::{AgentEvent, Decode, Diagnostic, Failure, Request};
 use crate::term::{self, TermExt};
 use eetf::Term;
 use std::collections::HashMap;
@@ -113,6 +113,25 @@ impl AgentClient {
     pub(crate) fn cast(&self, request: Term) -> Result<(), AgentError> {
         let frame = term::tuple(vec![term::atom("cast"), request]);
         self.frames.send(encode(&frame)).map_err(|_| AgentError::Closed)
+    }
+}
+
+/// The typed calls: every request goes through [`crate::protocol`].
+impl AgentClient {
+    /// Sends `request` and decodes its reply as `T` (the type its
+    /// [`Request`] variant names). Errors: the agent's failure
+    /// ([`AgentError::Failed`]), a reply of another shape
+    /// ([`AgentError::Protocol`], naming the request and the key), a
+    /// timeout or a closed channel.
+    pub async fn request<T: Decode>(&self, request: &Request, timeout: Duration) -> Result<T, AgentError> {
+        let name = request.name();
+        let reply = self.call(request.term(), &name, timeout).await?;
+        T::decode(&reply).map_err(|error| AgentError::Protocol(format!("the reply to `{name}`: {error}")))
+    }
+
+    /// Sends a request that has no reply ([`Request::Halt`]).
+    pub fn notify(&self, request: &Request) -> Result<(), AgentError> {
+        self.cast(request.term())
     }
 }
 
