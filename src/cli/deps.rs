@@ -107,7 +107,12 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
         ));
     }
 
-    let roots = default_roots(&project);
+    let env = args
+        .mix_env
+        .clone()
+        .or_else(|| std::env::var("MIX_ENV").ok().filter(|e| !e.is_empty()))
+        .unwrap_or_else(|| "dev".to_owned());
+    let roots = default_roots(&project, &env);
     // Never dropped: the process ends after the report, and freeing every
     // file's maps took a tenth of a run answered from the index cache.
     let index = std::mem::ManuallyDrop::new(build_index(&project, &roots, elixir, &mut warnings)?);
@@ -117,10 +122,7 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
         .collect::<Vec<_>>()
         .join(", ");
     if index.files().next().is_none() {
-        warnings.push(format!(
-            "no .ex or .exs files under {roots_shown} in {}",
-            project.display()
-        ));
+        warnings.push(format!("no .ex files under {roots_shown} in {}", project.display()));
     }
 
     if args.affected.is_empty() {
@@ -139,11 +141,6 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
     let mut resources: Vec<DeclaredResource> = Vec::new();
     let mut not_indexed: Vec<PathBuf> = Vec::new();
     if !others.is_empty() {
-        let env = args
-            .mix_env
-            .clone()
-            .or_else(|| std::env::var("MIX_ENV").ok().filter(|e| !e.is_empty()))
-            .unwrap_or_else(|| "dev".to_owned());
         let declared = declared_resources(&project, &env, &mut warnings);
         for file in others {
             match declared.by_resource.get(&file) {
@@ -240,7 +237,7 @@ fn lexical(path: &Path) -> PathBuf {
 
 fn not_indexed_warning(file: &Path, roots_shown: &str, declared: &Declared, env: &str) -> String {
     let head = format!(
-        "{} is not indexed (only .ex/.exs files under {roots_shown} are)",
+        "{} is not indexed (only .ex files under {roots_shown} are)",
         file.display()
     );
     if declared.read == 0 {

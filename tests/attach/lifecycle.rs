@@ -1,6 +1,6 @@
 //! Attach sessions that end otherwise (an adapter killed while paused, `terminate`,
 //! a node that stops), detach and interpretation with processes inside
-//! interpreted code, a reload into the attached node, and a node without Mix.
+//! interpreted code, a reload into the attached node, and a node of another project.
 
 use super::*;
 
@@ -201,15 +201,7 @@ fn interpreting_a_module_a_waiting_process_is_inside_keeps_the_process() {
         dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
         true
     );
-    dap.request(
-        "setBreakpoints",
-        json!({"source": {"path": path_string(&counter)}, "breakpoints": []}),
-        TIMEOUT,
-    );
-    assert_eq!(
-        dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
-        true
-    );
+    clear_and_continue(&mut dap, &counter, thread);
     let ticking = dap.request(
         "evaluate",
         json!({"expression": "a = OtpApp.Counter.value(); Process.sleep(200); OtpApp.Counter.value() > a", "context": "repl"}),
@@ -292,10 +284,12 @@ fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
     assert_eq!(code, "{false, true}", "(overlay on the code path, new code loaded)");
 }
 
-/// A node that runs no Mix (as a release built with `mix release`) is
-/// refused with a message saying so, naming `remoteNode`.
+/// A node that runs no Mix project and none of the project's applications
+/// (a plain `elixir --name` node) is refused with a message saying so,
+/// naming `projectDir` (a release of the project is attached to: see
+/// `release.rs`).
 #[test]
-fn attach_refuses_a_node_without_mix() {
+fn attach_refuses_a_node_that_runs_none_of_the_projects_applications() {
     let epmd = Epmd::start();
     let project = fixture("otp_app");
     let name = format!("{}@127.0.0.1", unique("attach_plain"));
@@ -327,7 +321,12 @@ fn attach_refuses_a_node_without_mix() {
     let mut warm = adapter(&epmd);
     let _ = warm.request("attach", arguments.clone(), LAUNCH_TIMEOUT);
     assert!(warm.close_and_wait(TIMEOUT).success());
-    assert_refused(&epmd, arguments, "remoteNode", "runs no Mix");
+    assert_refused(
+        &epmd,
+        arguments,
+        "projectDir",
+        "runs none of the applications of the project",
+    );
     kill_group(plain.id());
     let _ = plain.wait();
 }

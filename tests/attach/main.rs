@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::*;
 mod lifecycle;
+mod release;
 
 const COOKIE: &str = "attach_test_cookie";
 
@@ -112,22 +113,29 @@ impl Node {
             ("--sname", format!("{base}@{}", short_host()))
         };
         let mut command = Command::new("elixir");
+        command.args([
+            flag,
+            &name,
+            "--cookie",
+            COOKIE,
+            "--erl",
+            "-start_epmd false",
+            "-S",
+            "mix",
+            "run",
+            "--no-halt",
+        ]);
+        command.current_dir(project.path());
+        Node::spawn(epmd, command, name, project)
+    }
+
+    /// Runs `command` as the node `name` of `project` (in a process group of
+    /// its own, its stdout read into the node's lines) and waits for the
+    /// application's first tick.
+    fn spawn(epmd: &Epmd, mut command: Command, name: String, project: tempfile::TempDir) -> Node {
         epmd.env(&mut command);
         use std::os::unix::process::CommandExt;
         command
-            .args([
-                flag,
-                &name,
-                "--cookie",
-                COOKIE,
-                "--erl",
-                "-start_epmd false",
-                "-S",
-                "mix",
-                "run",
-                "--no-halt",
-            ])
-            .current_dir(project.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -538,4 +546,16 @@ fn attach_and_stop(epmd: &Epmd, node: &Node, extra: Value) -> (DapClient, i64) {
     );
     let stopped = dap.wait_event("stopped", TIMEOUT);
     (dap, stopped["body"]["threadId"].as_i64().unwrap())
+}
+
+/// Clears the breakpoints of `source` and continues the stopped `thread`.
+fn clear_and_continue(dap: &mut DapClient, source: &std::path::Path, thread: i64) {
+    let cleared = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(source)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(cleared["success"], true, "{cleared}");
+    let continued = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(continued["success"], true, "{continued}");
 }

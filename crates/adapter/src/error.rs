@@ -86,8 +86,12 @@ impl RequestError {
     ///   `unknown_request` are ours: internal;
     /// - `exited` (the process ended meanwhile) and `stale_handle` (a value
     ///   of a process that has resumed since) are races: silent;
-    /// - every other kind is about what the user asked for (a module that is
-    ///   not loaded, an expression that raised, a thread not paused): user.
+    /// - the kinds about what the user asked for or has ([`USER_FAILURE_KINDS`]:
+    ///   a module that is not loaded, an expression that raised, a thread
+    ///   not paused, a project that does not compile): user;
+    /// - any other kind (`timeout` of the agent's own work, a kind added
+    ///   later and not listed here): internal, so nothing of ours is ever
+    ///   worded as the user's mistake.
     ///
     /// A channel that closed means the VM or its agent is gone, which the
     /// session reports on its own (`exited`, `terminated`): silent. A call the
@@ -98,7 +102,8 @@ impl RequestError {
             AgentError::Failed { kind, message, .. } => match kind.as_str() {
                 "exception" | "internal" | "unknown_request" => RequestError::Internal(message),
                 "exited" | "stale_handle" => RequestError::Silent(message),
-                _ => RequestError::User(message),
+                kind if USER_FAILURE_KINDS.contains(&kind) => RequestError::User(message),
+                _ => RequestError::Internal(message),
             },
             AgentError::Closed => RequestError::Silent(error.to_string()),
             AgentError::Timeout { .. } | AgentError::Protocol(_) => RequestError::Internal(error.to_string()),
@@ -118,6 +123,21 @@ impl RequestError {
         Response::error(seq, command, blame.error_id(), &text, blame.show_user())
     }
 }
+
+/// The agent's failure kinds that are about the user's request, program or
+/// installation (`throw_error/2` in `elixir_dap_util.erl` and its callers,
+/// `compile_failed` from `load_project`).
+pub const USER_FAILURE_KINDS: &[&str] = &[
+    "compile_failed",
+    "debugger_unavailable",
+    "evaluation_failed",
+    "evaluation_timeout",
+    "no_beam",
+    "no_debug_info",
+    "not_interpreted",
+    "not_paused",
+    "unknown_name",
+];
 
 impl From<AgentError> for RequestError {
     fn from(error: AgentError) -> Self {
@@ -151,6 +171,11 @@ mod tests {
             ("evaluation_failed", Blame::User),
             ("unknown_name", Blame::User),
             ("no_debug_info", Blame::User),
+            ("compile_failed", Blame::User),
+            // The agent's own work running too long, and kinds nobody listed:
+            // never the user's fault.
+            ("timeout", Blame::Internal),
+            ("a_kind_added_later", Blame::Internal),
         ] {
             let error = RequestError::from_agent(failed(kind));
             assert_eq!(error.blame(), blame, "kind {kind}");

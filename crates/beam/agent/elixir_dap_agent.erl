@@ -30,7 +30,7 @@
 -define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
                   elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
                   elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile,
-                  elixir_dap_lazy]).
+                  elixir_dap_release, elixir_dap_lazy]).
 
 %% sock: the TCP socket, or {relay, Helper} in a node attached to (see
 %% elixir_dap_attach). found: what an attached node ran before us.

@@ -30,7 +30,7 @@
 -define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
                   elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
                   elixir_dap_agent, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                  elixir_dap_app_compile, elixir_dap_lazy]).
+                  elixir_dap_app_compile, elixir_dap_release, elixir_dap_lazy]).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
 -define(CONNECT_TIMEOUT, 3000).
@@ -77,7 +77,7 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
         Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
         connect(Remote),
         check_versions(Remote),
-        check_mix_project(Remote),
+        Mode = check_mix_project(Remote),
         case remote_call(Remote, erlang, whereis, [elixir_dap_agent]) of
             undefined -> ok;
             _ -> throw({error, <<"remoteNode">>,
@@ -85,10 +85,11 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
                                       [Remote])})
         end,
         [load_remote(Remote, M) || M <- ?MODULES],
+        Mode =:= release andalso prepare_release(Remote),
         Agent = spawn(Remote, EntryModule, EntryFunction, [self()]),
         receive
             {elixir_dap_attached, Agent, Info} ->
-                {ok, Agent, Info#{node => atom_to_binary(node(), utf8)}}
+                {ok, Agent, Info#{node => atom_to_binary(node(), utf8), mode => Mode}}
         after ?CALL_TIMEOUT ->
                 purge_remote(Remote),
                 throw({error, <<"remoteNode">>,
@@ -193,20 +194,27 @@ check_versions(Remote) ->
                                  "release and Elixir major.minor", [Remote, Elixir, Otp, OwnElixir, OwnOtp])})
     end.
 
-%% The agent learns the project's modules and their sources from Mix in the
-%% node (a release built with `mix release` runs without Mix: not supported
-%% yet).
+%% mix: the agent learns the project's modules and their sources from Mix in
+%% the node. release: the node runs no Mix project (a release built with
+%% `mix release`, or a plain `elixir --sname` node): they come from
+%% projectDir, on this side (elixir_dap_release).
 check_mix_project(Remote) ->
     case rpc:call(Remote, 'Elixir.Mix.Project', get, [], ?CALL_TIMEOUT) of
-        Project when is_atom(Project), Project =/= nil -> ok;
-        nil ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("~s runs Mix but no Mix project: attach needs a node started "
-                                 "with `mix run` or `iex -S mix`", [Remote])});
-        {badrpc, _} ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("~s runs no Mix (a release built with `mix release`?): attach "
-                                 "needs a node started with `mix run` or `iex -S mix` for now", [Remote])})
+        Project when is_atom(Project), Project =/= nil -> mix;
+        _ -> release
+    end.
+
+%% What the agent needs of the project in a node without Mix, put there
+%% before the agent starts (erased on detach with the agent's other
+%% persistent terms).
+prepare_release(Remote) ->
+    try
+        Project = elixir_dap_release:prepare(Remote, fun(M, F, A) -> remote_call(Remote, M, F, A) end),
+        remote_call(Remote, persistent_term, put, [{elixir_dap_release, project}, Project])
+    catch
+        throw:{error, _, _} = Error ->
+            purge_remote(Remote),
+            throw(Error)
     end.
 
 major_minor(Version) ->

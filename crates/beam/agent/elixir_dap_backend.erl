@@ -26,7 +26,7 @@
          interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         found/0, leave_node/1]).
+         found/0, leave_node/1, interpret_shipped/5]).
 -export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0]).
 
 %% The backend every session uses (issue 20 will choose by OTP release).
@@ -121,6 +121,14 @@
 %% file name to load it under).
 -callback interpret_binary(module(), Source :: file:filename(), Bin :: binary(), Beam :: file:filename()) ->
     one_result().
+%% Debugs Module from object code whose source is no file on this node (a
+%% node without Mix, elixir_dap_release): Source names the file on the
+%% adapter's side, Text is its content (UTF-8, or as an Erlang file's
+%% encoding comment says), Bin the object code with debug info, Beam the
+%% file name to load it under. Code with Bin's MD5 that runs already is not
+%% loaded again.
+-callback interpret_shipped(module(), Source :: file:filename_all(), Text :: binary(), Bin :: binary(),
+                            Beam :: file:filename()) -> one_result().
 %% Makes every process drop the old code of Modules (now or once it leaves
 %% it); answers the processes that keep running the old code for now.
 -callback invalidate([module()]) -> [elixir_dap_util:process_entry()].
@@ -194,6 +202,8 @@ paused_processes() -> ?IMPL:paused_processes().
 reinterpret(Module) -> ?IMPL:reinterpret(Module).
 -spec interpret_binary(module(), file:filename(), binary(), file:filename()) -> one_result().
 interpret_binary(Module, Source, Bin, Beam) -> ?IMPL:interpret_binary(Module, Source, Bin, Beam).
+-spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) -> one_result().
+interpret_shipped(Module, Source, Text, Bin, Beam) -> ?IMPL:interpret_shipped(Module, Source, Text, Bin, Beam).
 -spec invalidate([module()]) -> [elixir_dap_util:process_entry()].
 invalidate(Modules) -> ?IMPL:invalidate(Modules).
 -spec prune_interpreted_versions([module()]) -> ok.

@@ -25,7 +25,7 @@
          interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         found/0, leave_node/1]).
+         found/0, leave_node/1, interpret_shipped/5]).
 %% Called by :int: the process attached to a paused one (auto_attach), and
 %% the test of every breakpoint (through its condition module).
 -export([attach/1, check_breakpoint/3]).
@@ -81,8 +81,13 @@ add_debugger_path() ->
     Pattern = filename:join([code:root_dir(), "lib", "debugger-*", "ebin"]),
     case lists:reverse(lists:sort(filelib:wildcard(Pattern))) of
         [Ebin | _] -> code:add_patha(Ebin);
-        [] -> throw_error(debugger_unavailable,
-                          "the Erlang debugger application is not installed (install erlang-debugger)")
+        [] ->
+            case elixir_dap_release:project() of
+                %% A release without the debugger application: the helper's.
+                #{} -> elixir_dap_release:ship_debugger();
+                undefined -> throw_error(debugger_unavailable,
+                                         "the Erlang debugger application is not installed (install erlang-debugger)")
+            end
     end.
 
 %% ---------------------------------------------------------------------------
@@ -117,7 +122,7 @@ add_debugger_path() ->
 -spec interpret([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret(Names) ->
     Modules = lists:usort([to_atom(N, "module") || N <- Names]),
-    Results = case batch_interpretation_available() of
+    Results = case batch_interpretation_available() andalso elixir_dap_release:project() =:= undefined of
                   true -> interpret_batch(Modules);
                   false -> [interpret_with_int(M) || M <- Modules]
               end,
@@ -243,11 +248,40 @@ batch_interpretation_available() ->
         andalso is_pid(whereis(dbg_iserver)).
 
 %% The fallback: what the adapter did before, one module at a time. A module
-%% a script defined is interpreted from the object code kept for it.
+%% a script defined is interpreted from the object code kept for it; in a
+%% node without Mix, every module from the helper's (elixir_dap_release).
 interpret_with_int(Module) ->
-    case elixir_dap_scripts:object_code(Module) of
-        {Source, Bin} -> interpret_binary(Module, Source, Bin);
-        none -> interpret_from_path(Module)
+    case {elixir_dap_scripts:object_code(Module), elixir_dap_release:project()} of
+        {{Source, Bin}, _} -> interpret_binary(Module, Source, Bin);
+        {none, undefined} -> interpret_from_path(Module);
+        {none, _} ->
+            case elixir_dap_release:shipped_code(Module) of
+                {ok, Source, Text, Bin, Beam} -> interpret_shipped(Module, Source, Text, Bin, Beam);
+                {skipped, Module, Why} -> {skipped, Module, Why}
+            end
+    end.
+
+%% Interprets object code whose source is no file on this node (a release:
+%% the source text comes from the adapter's side), as int:ni/1 does with
+%% files: the native load, then dbg_iserver, then the call traps.
+-spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
+    {ok, module()} | {skipped, module(), binary()}.
+interpret_shipped(Module, Source, Text, Bin, Beam) ->
+    case beam_lib:chunks(Bin, [abstract_code, exports]) of
+        {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
+            Path = unicode:characters_to_list(Source),
+            Term = term_to_binary({interpreter_module, Exports, Abstract, source_text(Text),
+                                   code:module_md5(Bin)}),
+            Prepared = #{module => Module, beam => Beam, binary => Bin, source => Path, term => Term},
+            %% The code that runs already (a release's, stripped of its debug
+            %% info, or what a reload loaded) is not loaded a second time.
+            case loaded_md5(Module) =:= code:module_md5(Bin) orelse load_native([Prepared]) of
+                true -> store(Prepared);
+                {[_], []} -> store(Prepared);
+                {[], [Skipped]} -> Skipped
+            end;
+        _ ->
+            {skipped, Module, format_term(no_debug_info)}
     end.
 
 interpret_binary(Module, Source, Bin) ->
@@ -628,9 +662,15 @@ first_line({clause, _, _, _, [First | _]}) -> line_of(First);
 first_line(_) -> 0.
 
 %% A module defined by a script has no beam file: its object code is kept
-%% by elixir_dap_scripts.
+%% by elixir_dap_scripts; a node without Mix runs code stripped of its debug
+%% info: the full object code comes from the helper (elixir_dap_release).
 abstract_code(Module) ->
-    Beam = case {elixir_dap_scripts:object_code(Module), code:which(Module)} of
+    Shipped = case elixir_dap_release:project() of
+                  undefined -> elixir_dap_scripts:object_code(Module);
+                  _ -> elixir_dap_release:object_code(Module)
+              end,
+    Beam = case {Shipped, code:which(Module)} of
+               {{error, Why}, _} -> throw_error(no_debug_info, Why);
                {{_Source, Bin}, _} -> Bin;
                {none, Path} when is_list(Path) -> Path;
                _ -> throw_error(no_beam, io_lib:format("no beam file for ~ts", [module_name(Module)]))
@@ -1609,14 +1649,16 @@ reinterpret(M) ->
         erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
             throw({skipped, <<"a process still runs the previous native version; "
                               "the new code runs natively">>}),
-        case elixir_dap_scripts:object_code(M) of
-            {_, _} ->
-                %% Compiled from memory by the program: no beam file has it.
+        case elixir_dap_scripts:object_code(M) =:= none andalso elixir_dap_release:project() =:= undefined of
+            false ->
+                %% Compiled from memory by the program, or a node without
+                %% Mix (object code and source from the helper): no beam
+                %% file has it.
                 case interpret_with_int(M) of
                     {ok, M} -> {ok, M};
                     {skipped, M, Refused} -> throw({skipped, Refused})
                 end;
-            none ->
+            true ->
                 {Bin, Beam} = case loaded_object_code(M) of
                                   none -> throw({skipped, <<"no object code found for the module">>});
                                   Found -> Found
@@ -1738,6 +1780,7 @@ leave_node(Found) ->
     end,
     Kept =:= [] andalso not maps:get(debugger_started, Found) andalso application:stop(debugger),
     Kept =:= [] andalso not maps:get(debugger_loaded, Found) andalso application:unload(debugger),
+    Kept =:= [] andalso elixir_dap_release:clean(),
     case maps:get(int_on_path, Found) orelse Kept =/= [] of
         true -> ok;
         false ->

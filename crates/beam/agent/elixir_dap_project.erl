@@ -23,8 +23,20 @@
 
 %% Every module compiled into the build path (the project's apps and its
 %% path dependencies), with its source and whether it is the project's own.
+%% A node without Mix (a release): the project's modules as the helper
+%% matched them (elixir_dap_release).
 -spec list_modules() -> {ok, [module_entry()]}.
 list_modules() ->
+    case elixir_dap_release:project() of
+        undefined ->
+            list_mix_modules();
+        _ ->
+            {Entries, Sources} = elixir_dap_release:list_modules(),
+            [remember_source(M, Recorded, Here) || {M, Recorded, Here} <- Sources],
+            {ok, Entries}
+    end.
+
+list_mix_modules() ->
     Build = 'Elixir.Mix.Project':build_path(),
     Own = [atom_to_binary(App, utf8) || App <- project_apps()],
     Roots = app_roots(),

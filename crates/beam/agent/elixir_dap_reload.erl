@@ -59,8 +59,13 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
     elixir_dap_tables:ensure(),
     ets:delete_all_objects(?TABLE),
     OverlayDir = unicode:characters_to_list(Overlay),
-    ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
-    ensure_on_path(OverlayDir),
+    %% A node without Mix gets its object code from the helper, in memory:
+    %% the overlay only names it there (elixir_dap_release).
+    elixir_dap_release:project() =:= undefined andalso
+        begin
+            ok = filelib:ensure_dir(filename:join(OverlayDir, "x")),
+            ensure_on_path(OverlayDir)
+        end,
     ets:insert(?TABLE, {overlay_dir, OverlayDir}),
     persistent_term:get({?MODULE, overlay}, undefined) =:= OverlayDir
         orelse persistent_term:put({?MODULE, overlay}, OverlayDir),
@@ -137,7 +142,11 @@ runs_old_code(Pid, M) ->
     try erlang:check_process_code(Pid, M) catch error:badarg -> false end.
 
 snapshot(M, OverlayDir, WasInterpreted) ->
-    Old = loaded_object_code(M),
+    Old = case elixir_dap_release:project() of
+              undefined -> loaded_object_code(M);
+              %% A release's code is stripped: the full one is the helper's.
+              _ -> elixir_dap_release:loaded_object_code(M)
+          end,
     OverlayFile = overlay_file(OverlayDir, M),
     OverlayBefore = case file:read_file(OverlayFile) of
                         {ok, Content} -> Content;
@@ -205,8 +214,14 @@ compile_waves([], _Dir, _EachModule, Compiled, Warnings, LoadFailures) ->
     {ok, Compiled, Warnings, LoadFailures};
 compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) ->
     Files = [unicode:characters_to_binary(F) || F <- Wave],
-    Result = 'Elixir.Kernel.ParallelCompiler':compile_to_path(
-               Files, list_to_binary(Dir), [{each_module, EachModule}, {return_diagnostics, true}]),
+    Result = case elixir_dap_release:project() of
+                 undefined ->
+                     'Elixir.Kernel.ParallelCompiler':compile_to_path(
+                       Files, list_to_binary(Dir), [{each_module, EachModule}, {return_diagnostics, true}]);
+                 _ ->
+                     %% No Mix, maybe no sources here: the helper compiles.
+                     elixir_dap_release:compile_remote(Files, EachModule)
+             end,
     WaveModules = drain_compiled([]),
     case Result of
         {ok, _Modules, MoreWarnings} ->
@@ -832,7 +847,7 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                 true ->
                     case code:load_binary(M, File, Bin) of
                         {module, M} when WasInterpreted, Source =/= none ->
-                            case interpret_binary(M, Source, Bin, File) of
+                            case interpret_restored(M, Source, Bin, File) of
                                 {ok, M} -> {M, ok};
                                 _ -> {M, {error, <<"could not interpret the old code again">>}}
                             end;
@@ -841,6 +856,17 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
                         {error, Reason} ->
                             {M, {error, elixir_dap_util:format_term(Reason)}}
                     end
+            end
+    end.
+
+%% Without Mix on the node, its source is on the adapter's side.
+interpret_restored(M, Source, Bin, File) ->
+    case elixir_dap_release:project() of
+        undefined -> interpret_binary(M, Source, Bin, File);
+        _ ->
+            case elixir_dap_release:source_text(Source) of
+                {ok, Text} -> elixir_dap_backend:interpret_shipped(M, Source, Text, Bin, File);
+                {error, Why} -> {skipped, M, Why}
             end
     end.
 

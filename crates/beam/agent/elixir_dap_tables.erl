@@ -16,12 +16,15 @@
 %%                       caches wait to be dropped (elixir_dap_reload,
 %%                       elixir_dap_backend_int)
 %%   elixir_dap_scripts  object code compiled in memory (elixir_dap_scripts)
+%%   elixir_dap_release  object code a reload compiled on the helper node, in
+%%                       a node without Mix (elixir_dap_release)
 -module(elixir_dap_tables).
 -behaviour(gen_server).
 -export([ensure/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
--define(TABLES, [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts]).
+-define(TABLES, [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts,
+                 elixir_dap_release]).
 
 %% Starts the owner unless it runs: the tables exist when it returns.
 -spec ensure() -> ok.

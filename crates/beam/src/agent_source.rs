@@ -38,6 +38,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
     agent_module!("elixir_dap_scripts"),
     agent_module!("elixir_dap_app_compile"),
     agent_module!("elixir_dap_attach"),
+    agent_module!("elixir_dap_release"),
     agent_module!("elixir_dap_lazy"),
 ];
 

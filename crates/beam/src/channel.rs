@@ -6,7 +6,7 @@
 //! session as [`AgentEvent`]s. One task reads, one writes, so a slow reader
 //! of events never blocks a call.
 
-use crate::protocol::{AgentEvent, Decode, Diagnostic, Failure};
+use crate::protocol::{AgentEvent, Decode, Diagnostic, Failure, Request};
 use crate::term::{self, TermExt};
 use eetf::Term;
 use std::collections::HashMap;
@@ -113,6 +113,25 @@ impl AgentClient {
     pub(crate) fn cast(&self, request: Term) -> Result<(), AgentError> {
         let frame = term::tuple(vec![term::atom("cast"), request]);
         self.frames.send(encode(&frame)).map_err(|_| AgentError::Closed)
+    }
+}
+
+/// The typed calls: every request goes through [`crate::protocol`].
+impl AgentClient {
+    /// Sends `request` and decodes its reply as `T` (the type its
+    /// [`Request`] variant names). Errors: the agent's failure
+    /// ([`AgentError::Failed`]), a reply of another shape
+    /// ([`AgentError::Protocol`], naming the request and the key), a
+    /// timeout or a closed channel.
+    pub async fn request<T: Decode>(&self, request: &Request, timeout: Duration) -> Result<T, AgentError> {
+        let name = request.name();
+        let reply = self.call(request.term(), &name, timeout).await?;
+        T::decode(&reply).map_err(|error| AgentError::Protocol(format!("the reply to `{name}`: {error}")))
+    }
+
+    /// Sends a request that has no reply ([`Request::Halt`]).
+    pub fn notify(&self, request: &Request) -> Result<(), AgentError> {
+        self.cast(request.term())
     }
 }
 
@@ -236,8 +255,14 @@ fn dispatch(term: Term, pending: &Pending, events: &mpsc::UnboundedSender<AgentE
                     let _ = events.send(event);
                 }
                 // A drift between the adapter and the agent: said loudly,
-                // never read as an empty event.
-                Err(error) => tracing::error!(%error, event = name, "undecodable agent event"),
+                // never read as an empty event, and passed on for the user.
+                Err(error) => {
+                    tracing::error!(%error, event = name, "undecodable agent event");
+                    let _ = events.send(AgentEvent::Undecodable(crate::protocol::UndecodableEvent {
+                        name: name.to_owned(),
+                        error: error.to_string(),
+                    }));
+                }
             }
         }
         _ => tracing::warn!(%term, "unexpected frame from the agent"),
@@ -320,6 +345,30 @@ mod tests {
         assert!(
             matches!(err, AgentError::Failed { ref kind, ref message, .. } if kind == "unknown_request" && message == "no such request")
         );
+    }
+
+    #[tokio::test]
+    async fn an_event_of_another_shape_is_passed_on_as_undecodable() {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let (_reader, mut writer) = tokio::io::split(theirs);
+            // A `stopped` without its pid: the adapter must hear of it.
+            let event = tuple(vec![atom("event"), atom("stopped"), map(vec![("line", int(3))])]);
+            write_frame(&mut writer, &encode(&event)).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let (reader, writer) = tokio::io::split(ours);
+        let _client = AgentClient::start(reader, writer, events_tx);
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("no event within 5 s")
+            .expect("the event channel closed");
+        let AgentEvent::Undecodable(undecodable) = event else {
+            panic!("expected an undecodable event, got {event:?}");
+        };
+        assert_eq!(undecodable.name, "stopped");
+        assert!(undecodable.error.contains("is missing"), "{}", undecodable.error);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`Command`]: the requests the adapter handles, typed, so that the session
 //! dispatches with one exhaustive `match` (a command added here and not
-//! handled does not compile) and advertises only what it dispatches.
+//! handled does not compile) and advertises only what it dispatches (`ALL`,
+//! kept complete by the test `every_variant_is_in_all`).
 
 /// A request's `command`: every DAP request the adapter handles, and our
 /// `reloadCode` extension (docs/protocol.md). Arguments stay JSON until the
@@ -108,5 +109,40 @@ mod tests {
         }
         assert_eq!(Command::parse("frobnicate"), None);
         assert_eq!(Command::parse("SetBreakpoints"), None);
+    }
+
+    /// `ALL` is written by hand: this exhaustive match stops compiling when
+    /// a variant is added, until it is given its place in `ALL` here too.
+    #[test]
+    fn every_variant_is_in_all() {
+        fn position(command: Command) -> usize {
+            match command {
+                Command::Initialize => 0,
+                Command::Launch => 1,
+                Command::Attach => 2,
+                Command::ConfigurationDone => 3,
+                Command::Disconnect => 4,
+                Command::Terminate => 5,
+                Command::Threads => 6,
+                Command::SetBreakpoints => 7,
+                Command::SetFunctionBreakpoints => 8,
+                Command::SetExceptionBreakpoints => 9,
+                Command::StackTrace => 10,
+                Command::Scopes => 11,
+                Command::Variables => 12,
+                Command::Evaluate => 13,
+                Command::Continue => 14,
+                Command::Next => 15,
+                Command::StepIn => 16,
+                Command::StepOut => 17,
+                Command::Pause => 18,
+                Command::Modules => 19,
+                Command::LoadedSources => 20,
+                Command::ReloadCode => 21,
+            }
+        }
+        for (index, command) in Command::ALL.into_iter().enumerate() {
+            assert_eq!(position(command), index, "{command:?}");
+        }
     }
 }

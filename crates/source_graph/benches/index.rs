@@ -144,7 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     generate(dir)?;
-    let roots = default_roots(dir);
+    let roots = default_roots(dir, "dev");
 
     let mut builds = Vec::new();
     let mut index = Index::build(dir, &roots, ElixirVersion::NEWEST_MODELLED)?;
@@ -226,7 +226,7 @@ fn generated_project(quick: bool) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tmp.path();
     project.write_to(dir)?;
     let start = Instant::now();
-    let index = Index::build(dir, &default_roots(dir), ElixirVersion::NEWEST_MODELLED)?;
+    let index = Index::build(dir, &default_roots(dir, "dev"), ElixirVersion::NEWEST_MODELLED)?;
     let build = start.elapsed();
     let files: Vec<PathBuf> = index.files().map(Path::to_path_buf).collect();
     let mut times = Vec::new();

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         eprintln!("not a version: {version}");
         return ExitCode::from(2);
     };
-    let index = match Index::build(&project, &default_roots(&project), elixir) {
+    let index = match Index::build(&project, &default_roots(&project, "dev"), elixir) {
         Ok(index) => index,
         Err(e) => {
             eprintln!("{e}");

@@ -9,7 +9,7 @@
 //! use source_graph::{default_roots, ElixirVersion, Index};
 //!
 //! let dir = Path::new("my_app");
-//! let mut index = Index::build(dir, &default_roots(dir), ElixirVersion::new(1, 18))?;
+//! let mut index = Index::build(dir, &default_roots(dir, "dev"), ElixirVersion::new(1, 18))?;
 //! index.update_file(Path::new("lib/my_app/user.ex"), "defmodule MyApp.User do\nend\n")?;
 //! let affected = index.affected(&["lib/my_app/user.ex"]);
 //! for file in affected.recompile_paths() {

@@ -41,12 +41,12 @@ impl Project {
 
     fn cached(&self, elixir: ElixirVersion) -> (Index, CacheUse) {
         let dir = self.dir.path();
-        Index::build_cached(dir, &default_roots(dir), elixir, &self.cache).unwrap()
+        Index::build_cached(dir, &default_roots(dir, "dev"), elixir, &self.cache).unwrap()
     }
 
     fn fresh(&self, elixir: ElixirVersion) -> Index {
         let dir = self.dir.path();
-        Index::build(dir, &default_roots(dir), elixir).unwrap()
+        Index::build(dir, &default_roots(dir, "dev"), elixir).unwrap()
     }
 }
 

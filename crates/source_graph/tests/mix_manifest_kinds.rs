@@ -281,7 +281,7 @@ fn index_kinds_equal_mix_manifest_kinds() {
     }
     run_mix(project, &["compile"]);
     let sources = read_manifest(&manifest_path(&project.join("_build/dev"), "kinds")).unwrap();
-    let index = Index::build(project, &default_roots(project), elixir).unwrap();
+    let index = Index::build(project, &default_roots(project, "dev"), elixir).unwrap();
     assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
 
     let by_path: BTreeMap<String, &str> = CASES.iter().map(|(n, _)| (case_path(n), *n)).collect();

@@ -99,7 +99,7 @@ fn index_agrees_with_mix_xref_and_recompilation() {
     .collect();
 
     let elixir = elixir_version();
-    let mut index = Index::build(&project, &default_roots(&project), elixir).unwrap();
+    let mut index = Index::build(&project, &default_roots(&project, "dev"), elixir).unwrap();
     assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
     assert!(mix_graph.len() >= 20, "Mix saw too few files: {mix_graph:?}");
 
@@ -182,7 +182,7 @@ fn kinds_in_the_fixture_cover_every_reference_kind() {
     let project = fixture_dir();
     for minor in ElixirVersion::OLDEST_MODELLED.minor..=ElixirVersion::NEWEST_MODELLED.minor {
         let elixir = ElixirVersion::new(1, minor);
-        let index = Index::build(&project, &default_roots(&project), elixir).unwrap();
+        let index = Index::build(&project, &default_roots(&project, "dev"), elixir).unwrap();
         let kinds: BTreeSet<RefKind> = index.edges().iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,

@@ -443,7 +443,7 @@ fn compare(dir: &Path, project: &Project, quick: bool) -> Agreement {
 
     let started = Instant::now();
     let elixir = elixir_version();
-    let mut index = Index::build(dir, &default_roots(dir), elixir).unwrap();
+    let mut index = Index::build(dir, &default_roots(dir, "dev"), elixir).unwrap();
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
     assert_eq!(

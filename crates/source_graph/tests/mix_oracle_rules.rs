@@ -614,7 +614,7 @@ fn mix_agrees_with_the_rules_of_the_elixir_here() {
     }
     run_mix(project, &["compile"]);
     let mix = parse_plain_graph(&run_mix(project, &["xref", "graph", "--format", "plain"]));
-    let index = Index::build(project, &default_roots(project), elixir).unwrap();
+    let index = Index::build(project, &default_roots(project, "dev"), elixir).unwrap();
     assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
     let ours = index_graph(&index);
     let mut failures = Vec::new();

@@ -198,7 +198,7 @@ fn planned_recompiles_cover_and_equal_mix() {
         Compiled::Failed(error) => panic!("mix compile failed:\n{error}"),
     };
     compile();
-    let mut index = Index::build(project, &default_roots(project), elixir).unwrap();
+    let mut index = Index::build(project, &default_roots(project, "dev"), elixir).unwrap();
     assert!(index.parse_errors().is_empty(), "{:?}", index.parse_errors());
 
     let mut failures = Vec::new();

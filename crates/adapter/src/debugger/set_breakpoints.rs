@@ -84,6 +84,13 @@ impl Debugger {
             .request(&Request::CheckExpressions { breakpoints: specs }, CALL_TIMEOUT)
             .await
             .map_err(|e| RequestError::Internal(format!("could not check the breakpoints' expressions: {e}")))?;
+        if reply.len() != to_parse.len() {
+            return Err(RequestError::Internal(format!(
+                "the agent checked {} breakpoints' expressions, {} were sent",
+                reply.len(),
+                to_parse.len()
+            )));
+        }
         for (&i, verdict) in to_parse.iter().zip(reply) {
             let protocol::ExpressionCheck::Invalid(protocol::InvalidExpression {
                 field,
@@ -93,15 +100,20 @@ impl Debugger {
             else {
                 continue;
             };
-            invalid[i] = Some(match field.as_str() {
-                "condition" => format!(
+            invalid[i] = Some(match (field.as_str(), expression) {
+                ("condition", None) => format!(
                     "the condition `{}` is not valid Elixir: {message}",
                     breakpoints[i].condition.as_deref().unwrap_or_default()
                 ),
-                _ => format!(
-                    "the log message cannot be used: {{{}}}: {message}",
-                    expression.unwrap_or_default()
-                ),
+                ("log_message", Some(expression)) => {
+                    format!("the log message cannot be used: {{{expression}}}: {message}")
+                }
+                (field, expression) => {
+                    return Err(RequestError::Internal(format!(
+                        "the agent's verdict on a breakpoint's expressions names field `{field}` \
+                         (expression {expression:?}): expected `condition`, or `log_message` with its expression"
+                    )))
+                }
             });
         }
         Ok(invalid)

@@ -185,6 +185,13 @@ impl Threads {
                 };
                 self.client.console(text);
             }
+            AgentEvent::Undecodable(undecodable) => {
+                self.client.console(format!(
+                    "elixir-dap: internal error, not of your program: the agent's `{}` event could not be \
+                     read ({}); a thread it concerns may be paused without being shown. Please report this.",
+                    undecodable.name, undecodable.error
+                ));
+            }
             _ => return false,
         }
         true

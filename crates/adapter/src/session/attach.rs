@@ -19,14 +19,21 @@ use crate::attach::AttachConfig;
 
 /// How long the helper VM may take to boot, reach the node and load the
 /// agent. A bad `remoteNode` or cookie is reported by the helper itself,
-/// well within 5 s; this bounds a helper that hangs.
-const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// well within 5 s; this bounds a helper that hangs. The first helper of a
+/// new agent version compiles the agent (2 s of CPU on OTP 29): measured
+/// 10 s of wall time on 2 cores under a load of 20, hence the margin.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the remote agent may take to clean the node up on detach.
 const CLEAN_UP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The node this session is attached to.
 pub(super) struct Attached {
     pub node: String,
+    /// The node runs no Mix project (a release built with `mix release`):
+    /// the project's modules, sources and debug info come from `projectDir`
+    /// through the helper node, and reloads compile there
+    /// (`elixir_dap_release.erl`). From the hello's `mode`.
+    pub release: bool,
 }
 
 impl Session {
@@ -63,16 +70,28 @@ impl Session {
                 start_method: "attach",
             },
         );
+        let release = info
+            .and_then(|i| i.mode.as_ref())
+            .is_some_and(|mode| *mode == "release");
         self.client.console(format!(
-            "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms",
+            "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms{}",
             debuggee.otp_release,
             debuggee.elixir_version,
             info.and_then(|i| i.node.as_deref()).unwrap_or_default(),
-            started.elapsed().as_millis()
+            started.elapsed().as_millis(),
+            if release {
+                "; it runs no Mix project (a release?): the project's modules, sources and debug info \
+                 come from `projectDir`"
+            } else {
+                ""
+            }
         ));
         let agent = debuggee.agent.clone();
         self.debuggee = Some(debuggee);
-        self.attached = Some(Attached { node: node.clone() });
+        self.attached = Some(Attached {
+            node: node.clone(),
+            release,
+        });
         let args = &config.launch.args;
         if !args.no_debug {
             match Debugger::start(agent, self.client.clone(), super::launch::debugger_config(args)).await {
@@ -109,7 +128,9 @@ impl Session {
     /// Reloads in an attach session go through the same pipeline as in a
     /// launch: the agent compiles in the node, which must therefore see the
     /// project's sources and the overlay (a node on this machine, run by
-    /// Mix). The node is taken to run the sources as they are now.
+    /// Mix), or, in a node without Mix ([`Attached::release`]), the helper
+    /// node compiles and the node loads the object code from memory. The
+    /// node is taken to run the sources as they are now.
     fn start_reload(&mut self, config: &AttachConfig) {
         let elixir_version = self
             .debuggee

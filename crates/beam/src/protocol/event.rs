@@ -30,6 +30,17 @@ pub enum AgentEvent {
     AppCompiled(AppCompiled),
     /// `task_finished`: the Mix task ended.
     TaskFinished(TaskFinished),
+    /// An event the adapter could not decode (a drift between adapter and
+    /// agent): the channel reports it instead of dropping it, so that the
+    /// user hears of it (a lost `stopped` leaves a thread paused unseen).
+    Undecodable(UndecodableEvent),
+}
+
+/// An agent event that did not decode: its name and the decoding error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndecodableEvent {
+    pub name: String,
+    pub error: String,
 }
 
 impl AgentEvent {
@@ -69,6 +80,7 @@ impl AgentEvent {
             AgentEvent::ScriptModule(_) => "script_module",
             AgentEvent::AppCompiled(_) => "app_compiled",
             AgentEvent::TaskFinished(_) => "task_finished",
+            AgentEvent::Undecodable(_) => "undecodable",
         }
     }
 }
@@ -185,6 +197,12 @@ record! {
         elixir_version: String,
         os_pid: i64,
         node: Option<String>,
+        /// Attach only, from the helper: `mix` (the node runs the Mix
+        /// project) or `release` (it runs none, a release built with
+        /// `mix release`: the project's modules, sources and debug info
+        /// come from `projectDir` through the helper, see
+        /// `elixir_dap_release.erl`).
+        mode: Option<Atom>,
     }
 }
 

@@ -144,7 +144,23 @@ fn replies_of_two_shapes_are_told_apart() {
         ("elixir_version", binary("1.18.3")),
         ("os_pid", int(42)),
     ]);
-    assert!(matches!(Hello::decode(&ready).unwrap(), Hello::Ready(r) if r.node.is_none() && r.os_pid == 42));
+    assert!(
+        matches!(Hello::decode(&ready).unwrap(), Hello::Ready(r) if r.node.is_none() && r.os_pid == 42 && r.mode.is_none())
+    );
+    // An attach helper's hello names the node's mode; a mode that is no atom is refused.
+    let attached = |mode| {
+        map(vec![
+            ("otp_release", binary("27")),
+            ("elixir_version", binary("1.18.3")),
+            ("os_pid", int(42)),
+            ("node", binary("helper@host")),
+            ("mode", mode),
+        ])
+    };
+    assert!(
+        matches!(Hello::decode(&attached(atom("release"))).unwrap(), Hello::Ready(r) if r.mode.as_ref().is_some_and(|m| *m == "release"))
+    );
+    assert!(Hello::decode(&attached(binary("release"))).is_err());
 }
 
 #[test]

@@ -13,12 +13,13 @@ use crate::model::{FileFacts, ParseError};
 use crate::version::Rules;
 use crate::Error;
 
-/// The source roots Mix compiles in its default environment (`dev`):
-/// `elixirc_paths` of the project, or of each umbrella application, as
-/// [`mix_layout::MixLayout::source_roots`] reads them (`lib`, `apps/*/lib`),
-/// relative to `project_dir`.
-pub fn default_roots(project_dir: &Path) -> Vec<PathBuf> {
-    mix_layout::MixLayout::read(project_dir, mix_layout::DEFAULT_MIX_ENV).source_roots()
+/// The source roots Mix compiles in `mix_env`: `elixirc_paths` of the
+/// project, or of each umbrella application, as
+/// [`mix_layout::MixLayout::source_roots`] reads them (`lib`, `apps/*/lib`,
+/// `test/support` where `mix.exs` adds it for that environment), under
+/// `project_dir`.
+pub fn default_roots(project_dir: &Path, mix_env: &str) -> Vec<PathBuf> {
+    mix_layout::MixLayout::read(project_dir, mix_env).source_roots()
 }
 
 fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {

@@ -212,7 +212,7 @@ impl Fuzzer {
     }
 
     fn index(&self, live: &Live) -> Index {
-        let index = Index::build(&live.dir, &default_roots(&live.dir), self.config.elixir).unwrap();
+        let index = Index::build(&live.dir, &default_roots(&live.dir, "dev"), self.config.elixir).unwrap();
         assert!(
             index.parse_errors().is_empty(),
             "tree-sitter cannot parse a generated file: {:?}\n{}",

@@ -138,6 +138,12 @@ impl Session {
             None
         };
         if let Some(why) = why_mix {
+            if self.attached.as_ref().is_some_and(|a| a.release) {
+                report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+                return Err(format!(
+                    "{why}, and the node attached to runs no Mix (a release) to fall back to; the batch was rolled back"
+                ));
+            }
             tracing::warn!(%why, "falling back to Mix for this reload");
             let request = protocol::Request::ReloadMix {
                 overlay: overlay.to_string_lossy().into_owned(),
