@@ -183,6 +183,105 @@ fn detach_keeps_the_interpreter_for_a_process_still_inside_interpreted_code() {
     );
 }
 
+const ECHO: &str = r#"defmodule OtpApp.Echo do
+  @moduledoc "A pure function with a local call: a caller inside it needs the module's code to the end."
+  def twice(n), do: double(n)
+
+  defp double(n), do: n * 2
+end
+"#;
+
+/// (The code is sent inside an Elixir string: no `#{}` in it.)
+/// Starts 4 processes on the node, registered `:attach_hammer_<i>`,
+/// that call `OtpApp.Echo.twice/1` without pause from native code (a fun
+/// of the evaluation), each counting its calls and keeping what any call
+/// raised; `:stop` makes one answer `{:hammered, calls, failures}`.
+const START_HAMMERS: &str = r#"for i <- 1..4 do
+  hammer = fn hammer, calls, failures ->
+    receive do
+      {:stop, from} -> send(from, {:hammered, calls, Enum.reverse(failures)})
+    after
+      0 ->
+        failures =
+          try do
+            ^calls = div(OtpApp.Echo.twice(calls), 2)
+            failures
+          catch
+            kind, reason -> [{kind, reason} | failures]
+          end
+        hammer.(hammer, calls + 1, Enum.take(failures, 5))
+    end
+  end
+  pid = spawn(fn -> hammer.(hammer, 0, []) end)
+  Process.register(pid, String.to_atom("attach_hammer_" <> Integer.to_string(i)))
+end
+:started"#;
+
+/// Whether the first hammer has entered interpreted code (the interpreter
+/// lists it), looking every 10 ms for up to 2 s.
+const HAMMER_KNOWN_TO_THE_INTERPRETER: &str = "Enum.any?(1..200, fn _ -> \
+  Enum.any?(:int.snapshot(), fn {p, _, _, _} -> p == Process.whereis(:attach_hammer_1) end) or \
+  (Process.sleep(10) && false) end)";
+
+/// Stops the hammers and reports what each counted.
+const STOP_HAMMERS: &str = r#"for i <- 1..4 do
+  send(String.to_atom("attach_hammer_" <> Integer.to_string(i)), {:stop, self()})
+  receive do
+    {:hammered, calls, failures} -> %{called: calls > 0, failures: failures}
+  after
+    5000 -> :no_answer
+  end
+end
+|> inspect()"#;
+
+/// Detaching while native code calls into interpreted code without pause:
+/// a call that entered the interpreter just before its traps were lifted
+/// must end in the interpreted module it entered (its local calls too),
+/// never as an undefined function, and every later call runs native code.
+/// Run 3 times in a row: a call in flight at the detach is a race.
+#[test]
+fn detach_while_native_callers_enter_interpreted_code_fails_no_call() {
+    let epmd = Epmd::start();
+    let node = Node::start_with(&epmd, false, &[("lib/otp_app/echo.ex", ECHO)]);
+    for round in 1..=3 {
+        let mut dap = adapter(&epmd);
+        attach_ok(&mut dap, &node, json!({"lazyInterpretation": "off"}));
+        assert_eq!(
+            dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+            true
+        );
+        let modules = dap.request("modules", json!({}), TIMEOUT);
+        assert!(
+            modules["body"]["modules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "OtpApp.Echo" && m["symbolStatus"] == "interpreted"),
+            "OtpApp.Echo must be interpreted before the detach: {modules}"
+        );
+        assert_eq!(node.remote_eval(&epmd, START_HAMMERS), "started");
+        let calling = dap.request(
+            "evaluate",
+            json!({"expression": HAMMER_KNOWN_TO_THE_INTERPRETER, "context": "repl"}),
+            TIMEOUT,
+        );
+        assert_eq!(
+            calling["body"]["result"], "true",
+            "round {round}: the hammers must call interpreted code before the detach: {calling}"
+        );
+        assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+        assert!(dap.close_and_wait(TIMEOUT).success());
+        wait_clean(&epmd, &node, Duration::from_secs(10));
+        let hammered = node.remote_eval(&epmd, STOP_HAMMERS);
+        assert_eq!(
+            hammered,
+            "[%{called: true, failures: []}, %{called: true, failures: []}, %{called: true, failures: []}, %{called: true, failures: []}]",
+            "round {round}: every hammer must answer, having called, with no failed call; the node printed:\n{}",
+            node.printed()
+        );
+    }
+}
+
 /// Interpreting modules the node is running: the ticker waits inside its
 /// own `handle_info` (in a call to the counter, paused at a breakpoint) when
 /// `configurationDone` interprets it. It must survive that, the continue and

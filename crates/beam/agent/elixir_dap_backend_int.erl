@@ -42,6 +42,9 @@
 -import(elixir_dap_values, [variable/3, release/1]).
 -import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1]).
 
+%% How often detaching looks again at a process found on its way into the
+%% interpreter (it may have no meta yet to report its return).
+-define(ENTRY_RECHECK_MS, 10).
 -define(BREAKS, elixir_dap_breaks).
 %% The reload's table (elixir_dap_reload): processes whose caches wait to
 %% be dropped ({pending, Pid}), metas held with their stack ({held_meta,
@@ -1706,19 +1709,48 @@ found() ->
       debugger_started => lists:keymember(debugger, 1, application:which_applications()),
       int_on_path => code:which(int) =/= non_existing}.
 
-%% The processes still in interpreted code (running, waiting in a receive,
-%% or paused) once every status change until Deadline has been seen (the
-%% interpreter sends them to subscribers).
+%% The processes still in interpreted code once every status change until
+%% Deadline has been seen (the interpreter sends them to subscribers). A
+%% process is inside when the interpreter says so (running, waiting in a
+%% receive, paused) or when its own stack is on the way in: a call that hit
+%% a trap just before the traps were lifted has no meta, or one that has not
+%% yet told dbg_iserver it runs, so int:snapshot/0 still says idle; deleting
+%% the module's database under it makes its next local call undefined.
 inside_interpreted(Deadline) ->
-    case [P || {P, _, S, _} <- snapshot(), S =:= running orelse S =:= waiting orelse S =:= break,
-               is_process_alive(P)] of
+    Said = [P || {P, _, S, _} <- snapshot(), S =:= running orelse S =:= waiting orelse S =:= break],
+    case lists:usort([P || P <- Said, is_process_alive(P)] ++ entering_interpreter()) of
         [] -> [];
         Busy ->
             Left = Deadline - erlang:monotonic_time(millisecond),
+            %% A process found by its stack may have no meta to report its
+            %% return yet: look again after a short while as well.
             receive
                 {int, {new_status, _, _, _}} -> inside_interpreted(Deadline)
-            after max(0, Left) -> Busy
+            after min(max(0, Left), ?ENTRY_RECHECK_MS) ->
+                case Left =< 0 of
+                    true -> Busy;
+                    false -> inside_interpreted(Deadline)
+                end
             end
+    end.
+
+%% The processes whose stack holds a frame of the interpreter's entry path:
+%% error_handler:breakpoint/3 (a trap), int:eval/3, dbg_debugged (waiting on
+%% its meta) or dbg_ieval (finding its meta). Metas themselves are left out:
+%% they run for a process, which is the one counted.
+entering_interpreter() ->
+    [P || P <- processes(), P =/= self(), on_entry_path(P)].
+
+on_entry_path(Pid) ->
+    case erlang:process_info(Pid, current_stacktrace) of
+        {current_stacktrace, Frames} ->
+            lists:any(fun({error_handler, breakpoint, _, _}) -> true;
+                         ({int, eval, _, _}) -> true;
+                         ({dbg_debugged, _, _, _}) -> true;
+                         ({dbg_ieval, eval, _, _}) -> true;
+                         (_) -> false
+                      end, Frames);
+        undefined -> false
     end.
 
 %% A clean-up step that may fail (the interpreter stopping under us) without
