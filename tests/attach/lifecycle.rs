@@ -270,6 +270,11 @@ fn detach_while_native_callers_enter_interpreted_code_fails_no_call() {
             "round {round}: the hammers must call interpreted code before the detach: {calling}"
         );
         assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+        let detached = dap.wait_output("console", "detached from", TIMEOUT);
+        assert!(
+            !detached["body"]["output"].as_str().unwrap().contains("did not"),
+            "round {round}: the detach must be confirmed: {detached}"
+        );
         assert!(dap.close_and_wait(TIMEOUT).success());
         wait_clean(&epmd, &node, Duration::from_secs(10));
         let hammered = node.remote_eval(&epmd, STOP_HAMMERS);

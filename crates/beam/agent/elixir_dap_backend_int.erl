@@ -65,10 +65,7 @@ ensure_started(StackTraceModeName) ->
                          <<"false">> -> false;
                          _ -> no_tail
                      end,
-    case code:which(int) of
-        non_existing -> add_debugger_path();
-        _ -> ok
-    end,
+    debugger_on_path() orelse add_debugger_path(),
     case application:ensure_all_started(debugger) of
         {ok, _} -> ok;
         {error, Reason} -> throw_error(debugger_unavailable,
@@ -79,6 +76,13 @@ ensure_started(StackTraceModeName) ->
     int:stack_trace(StackTraceMode),
     int:auto_attach([break], {?MODULE, attach, []}),
     {ok, ok}.
+
+%% Whether the debugger application can be found on the code path. Not
+%% code:which(int): a module stays loaded (and code:which/1 answers its file)
+%% after a detach took its directory off the path, and application:load/1
+%% then cannot find debugger.app (a second attach to the same node).
+debugger_on_path() ->
+    code:where_is_file("debugger.app") =/= non_existing.
 
 add_debugger_path() ->
     Pattern = filename:join([code:root_dir(), "lib", "debugger-*", "ebin"]),
@@ -1707,7 +1711,7 @@ found() ->
     #{iserver => whereis(dbg_iserver) =/= undefined,
       debugger_loaded => lists:keymember(debugger, 1, application:loaded_applications()),
       debugger_started => lists:keymember(debugger, 1, application:which_applications()),
-      int_on_path => code:which(int) =/= non_existing}.
+      int_on_path => debugger_on_path()}.
 
 %% The processes still in interpreted code once every status change until
 %% Deadline has been seen (the interpreter sends them to subscribers). A
@@ -1721,17 +1725,26 @@ inside_interpreted(Deadline) ->
     case lists:usort([P || P <- Said, is_process_alive(P)] ++ entering_interpreter()) of
         [] -> [];
         Busy ->
-            Left = Deadline - erlang:monotonic_time(millisecond),
-            %% A process found by its stack may have no meta to report its
-            %% return yet: look again after a short while as well.
-            receive
-                {int, {new_status, _, _, _}} -> inside_interpreted(Deadline)
-            after min(max(0, Left), ?ENTRY_RECHECK_MS) ->
-                case Left =< 0 of
-                    true -> Busy;
-                    false -> inside_interpreted(Deadline)
-                end
+            case Deadline - erlang:monotonic_time(millisecond) of
+                Left when Left =< 0 -> Busy;
+                Left ->
+                    %% A process found by its stack may have no meta to report
+                    %% its return yet: look again after a short while as well.
+                    receive
+                        {int, {new_status, _, _, _}} ->
+                            %% A looping process changes status all the time:
+                            %% one look for all the changes queued.
+                            flush_statuses(),
+                            inside_interpreted(Deadline)
+                    after min(Left, ?ENTRY_RECHECK_MS) ->
+                        inside_interpreted(Deadline)
+                    end
             end
+    end.
+
+flush_statuses() ->
+    receive {int, {new_status, _, _, _}} -> flush_statuses()
+    after 0 -> ok
     end.
 
 %% The processes whose stack holds a frame of the interpreter's entry path:
