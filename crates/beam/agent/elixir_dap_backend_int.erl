@@ -198,8 +198,11 @@ interpret_keeping_funs(Module, Check) ->
                Path when is_list(Path), Path =/= [] -> Path;
                _ -> none
            end,
+    %% In a release the node's beams have no debug info: the helper's
+    %% object code is interpreted instead (interpret_with_int/1).
     case batch_interpretation_available() andalso
-        elixir_dap_scripts:object_code(Module) =:= none andalso Beam =/= none of
+        elixir_dap_scripts:object_code(Module) =:= none andalso Beam =/= none andalso
+        elixir_dap_release:project() =:= undefined of
         false ->
             case Check andalso is_running(Module) of
                 true -> {busy, Module};
