@@ -336,26 +336,7 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     assert_eq!(top["name"], "OtpApp.Counter.handle_call/3", "{stack}");
     assert_eq!(top["line"], line, "{stack}");
     let frame = top["id"].as_i64().unwrap();
-    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
-    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
-    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
-    let names: Vec<&str> = variables["body"]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["name"].as_str())
-        .collect();
-    assert!(names.contains(&"count") && names.contains(&"by"), "{variables}");
-    let evaluated = dap.request(
-        "evaluate",
-        json!({"expression": "{by, node()}", "frameId": frame, "context": "repl"}),
-        TIMEOUT,
-    );
-    assert_eq!(
-        evaluated["body"]["result"],
-        format!("{{1, :{}}}", node.name).as_str(),
-        "evaluate runs in the attached node: {evaluated}"
-    );
+    inspect_the_bump_in_the_node(&mut dap, frame, &node);
     let modules = dap.request("modules", json!({}), TIMEOUT);
     assert!(
         modules["body"]["modules"]
@@ -367,16 +348,12 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     );
 
     // Detach while paused: the process goes on, the node is left as found.
-    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
     let paused = stopped_at.elapsed();
     eprintln!(
         "attach: paused {} ms at the breakpoint before the detach",
         paused.as_millis()
     );
-    assert_eq!(disconnect["success"], true, "{disconnect}");
-    dap.wait_event("terminated", TIMEOUT);
-    dap.wait_output("console", "detached from", TIMEOUT);
-    assert!(dap.close_and_wait(TIMEOUT).success());
+    detach(dap);
     assert!(node.alive(), "the node attached to must keep running");
     let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
     let clean = [
@@ -416,6 +393,50 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
         later.parse::<i64>().unwrap() > count(&after),
         "the counter no longer moves: {after} then {later}"
     );
+}
+
+/// In the frame paused at the counter's bump (`handle_call({:bump, by}, ...)`):
+/// its variables hold `count` and `by` (1), and `{by, node()}` evaluated in
+/// the frame runs in `node`.
+fn inspect_the_bump_in_the_node(dap: &mut DapClient, frame: i64, node: &Node) {
+    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
+    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
+    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
+    let values: Vec<(&str, &str)> = variables["body"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap_or_default(),
+                v["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        values.contains(&("by", "1")) && values.iter().any(|(name, _)| *name == "count"),
+        "{variables}"
+    );
+    let evaluated = dap.request(
+        "evaluate",
+        json!({"expression": "{by, node()}", "frameId": frame, "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        evaluated["body"]["result"],
+        format!("{{1, :{}}}", node.name).as_str(),
+        "evaluate runs in the node attached to: {evaluated}"
+    );
+}
+
+/// Disconnects and waits for the session's end: `terminated`, the console's
+/// `detached from` line, the adapter's clean exit.
+fn detach(mut dap: DapClient) {
+    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(disconnect["success"], true, "{disconnect}");
+    dap.wait_event("terminated", TIMEOUT);
+    dap.wait_output("console", "detached from", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
 }
 
 /// The counter's and the ticker's pids in a [`STATE_OF_THE_NODE`].

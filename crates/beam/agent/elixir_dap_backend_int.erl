@@ -37,8 +37,8 @@
 -import(elixir_dap_util, [throw_error/2, module_name/1, format_term/1, thread_name/1, mfa_module/1,
                           mfa_name/3, pid_text/1, inspect/1, to_atom/2, first_text_line/1, internal/1,
                           process_entry/3, loaded_object_code/1, loaded_md5/1, timers_pause_on_suspend/0,
-                          deal/2, line_of/1]).
--import(elixir_dap_project, [module_source/1, recorded_source/2, is_regular_raw/1, build_ebin_dirs/1]).
+                          deal/2, line_of/1, is_regular_raw/1]).
+-import(elixir_dap_project, [module_source/1, recorded_source/2, build_ebin_dirs/1]).
 -import(elixir_dap_values, [variable/3, release/1]).
 -import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1]).
 
