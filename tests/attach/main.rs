@@ -102,9 +102,16 @@ impl Node {
 
     /// Like [`Node::start`], with `files` (path, content) added to the project first.
     fn start_with(epmd: &Epmd, long: bool, files: &[(&str, &str)]) -> Node {
+        Node::start_in(epmd, long, files, None)
+    }
+
+    /// Like [`Node::start_with`], in the `MIX_ENV` given (else Mix's default).
+    fn start_in(epmd: &Epmd, long: bool, files: &[(&str, &str)], mix_env: Option<&str>) -> Node {
         let project = fixture("otp_app");
         for (path, content) in files {
-            std::fs::write(project.path().join(path), content).unwrap();
+            let path = project.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
         }
         let base = unique("attach_node");
         let (flag, name) = if long {
@@ -125,6 +132,9 @@ impl Node {
             "run",
             "--no-halt",
         ]);
+        if let Some(env) = mix_env {
+            command.env("MIX_ENV", env);
+        }
         command.current_dir(project.path());
         Node::spawn(epmd, command, name, project)
     }
@@ -437,6 +447,44 @@ fn detach(mut dap: DapClient) {
     dap.wait_event("terminated", TIMEOUT);
     dap.wait_output("console", "detached from", TIMEOUT);
     assert!(dap.close_and_wait(TIMEOUT).success());
+}
+
+/// The source roots of an attach session are those of the node's `MIX_ENV`
+/// (asked of the node), not of Mix's default: a node run with
+/// `MIX_ENV=test` compiles `test/support` too, and its saves are watched.
+#[test]
+fn attach_reads_the_layout_of_the_nodes_mix_env() {
+    let epmd = Epmd::start();
+    let mix_exs = r#"defmodule OtpApp.MixProject do
+  use Mix.Project
+
+  def project do
+    [app: :otp_app, version: "0.1.0", elixir: "~> 1.14", elixirc_paths: elixirc_paths(Mix.env()), deps: []]
+  end
+
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
+
+  def application do
+    [extra_applications: [:logger], mod: {OtpApp.Application, []}]
+  end
+end
+"#;
+    let node = Node::start_in(
+        &epmd,
+        false,
+        &[
+            ("mix.exs", mix_exs),
+            ("test/support/helper.ex", "defmodule OtpApp.Helper do\nend\n"),
+        ],
+        Some("test"),
+    );
+    let mut dap = adapter(&epmd);
+    attach_ok(&mut dap, &node, json!({"reloadOnSave": "manual"}));
+    // The watcher names its roots canonical.
+    let support = path_string(&node.project.path().canonicalize().unwrap().join("test/support"));
+    dap.wait_output("console", &format!("{support} (tracks saves"), TIMEOUT);
+    detach(dap);
 }
 
 /// The counter's and the ticker's pids in a [`STATE_OF_THE_NODE`].
