@@ -213,6 +213,40 @@ fn maps_structs_and_lists_expand_lazily_and_page() {
     let values: Vec<&str> = page.iter().map(|v| v["value"].as_str().unwrap()).collect();
     assert_eq!(values, vec!["2", "3"]);
     assert_eq!(page[0]["name"], "1");
+
+    // A map tagged `__struct__` that is no struct (a key that is not an
+    // atom, a tag that is not a module, a module that is not there) is
+    // shown as the plain map it is.
+    for (odd, children) in [
+        (
+            "%{:__struct__ => Plain.DebugMe, 1 => :one}",
+            [("1", ":one"), (":__struct__", "Plain.DebugMe")],
+        ),
+        (
+            "%{:__struct__ => \"Plain\", :a => 1}",
+            [(":__struct__", "\"Plain\""), (":a", "1")],
+        ),
+        (
+            "%{__struct__: NotAModule, a: 1}",
+            [(":__struct__", "NotAModule"), (":a", "1")],
+        ),
+    ] {
+        let shown = d.evaluate(odd, Some(&frames[0]["id"]));
+        assert_eq!(shown["success"], true, "{shown}");
+        assert_eq!(shown["body"]["type"], "map", "{shown}");
+        let fields: Vec<(String, String)> = d
+            .variables(&shown["body"]["variablesReference"], json!({}))
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap().to_owned(),
+                    v["value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = children.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        assert_eq!(fields, expected, "{odd}");
+    }
 }
 
 #[test]
@@ -378,18 +412,20 @@ fn evaluate_errors_timeouts_and_the_repl_never_hurt_the_stopped_process() {
 
 /// A request the agent crashes on is the adapter's fault, not the user's: it
 /// is answered as an internal error (error id 2, shown, with a hint to
-/// report it), and the session goes on. The crash is real: the agent's
-/// `children` request names a struct's fields with `atom_to_binary/2`, which
-/// raises on a map tagged `__struct__` with a key that is not an atom.
+/// report it), and the session goes on. The crash is real: the program (here
+/// the debug console) deletes the agent's table of shown values, so the
+/// agent's `children` request raises in `ets:lookup/2`.
 #[test]
 fn an_agent_crash_is_reported_as_internal_not_as_the_users_error() {
     let mut d = start("Plain.DebugMe.run(2)", &[("step-value", json!({}))], json!({}));
     let stopped = d.stopped();
     let thread = stopped["body"]["threadId"].clone();
-    let odd = d.evaluate("%{:__struct__ => :not_a_module, 1 => :one}", None);
-    assert_eq!(odd["success"], true, "{odd}");
-    let reference = odd["body"]["variablesReference"].clone();
-    assert!(reference.as_i64().unwrap() > 0, "{odd}");
+    let list = d.evaluate("[1, 2]", None);
+    assert_eq!(list["success"], true, "{list}");
+    let reference = list["body"]["variablesReference"].clone();
+    assert!(reference.as_i64().unwrap() > 0, "{list}");
+    let deleted = d.evaluate(":ets.delete(:elixir_dap_handles)", None);
+    assert_eq!(deleted["body"]["result"], "true", "{deleted}");
     let crashed = d
         .dap
         .request("variables", json!({"variablesReference": reference}), TIMEOUT);

@@ -6,10 +6,14 @@
 //!
 //! The crates' sources are parsed with `syn`. A reference is a path starting
 //! with `crate::`, `super::` or `self::`, in a `use` or anywhere in the code
-//! (macro bodies are not parsed; doc links are comments). It is an edge
-//! between the two modules under the deepest common ancestor of the
-//! referring module and the referenced path; a path into a module's own
-//! submodules, or up to an item of an ancestor, is no edge.
+//! (macro bodies are not parsed; doc links are comments), or a path starting
+//! with a name that a glob import of an ancestor (`use super::*`,
+//! `use crate::*`) brings in: one of the ancestor's submodules, or a name the
+//! ancestor imports (`use crate::x::Y` in the parent makes `Y` in a child
+//! that globs it a reference to `x::Y`). It is an edge between the two
+//! modules under the deepest common ancestor of the referring module and the
+//! referenced path; a path into a module's own submodules, or up to an item
+//! of an ancestor, is no edge.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,6 +29,42 @@ type ModPath = Vec<String>;
 struct CrateModules {
     modules: BTreeSet<ModPath>,
     references: Vec<(ModPath, ModPath)>,
+    /// Per module, what `crate`/`super`/`self` paths its `use`s name, by the
+    /// name they bind there.
+    imports: BTreeMap<ModPath, BTreeMap<String, ModPath>>,
+    /// `(module, globbed)` for each glob import of a `crate`/`super`/`self`
+    /// path.
+    globs: Vec<(ModPath, ModPath)>,
+    /// `(module, segments)` of the paths that start with any other name.
+    bare: Vec<(ModPath, Vec<String>)>,
+}
+
+impl CrateModules {
+    /// The references that glob imports of an ancestor make: a bare path
+    /// whose first name is a submodule of the ancestor, or a name the
+    /// ancestor imports.
+    fn resolve_globs(&mut self) {
+        let mut resolved = Vec::new();
+        for (module, globbed) in &self.globs {
+            if !module.starts_with(globbed) {
+                continue; // a glob of another module is an edge to it already
+            }
+            for (_, segments) in self.bare.iter().filter(|(from, _)| from == module) {
+                let (first, rest) = segments.split_first().unwrap();
+                let mut child = globbed.clone();
+                child.push(first.clone());
+                let target = if self.modules.contains(&child) {
+                    child
+                } else if let Some(imported) = self.imports.get(globbed).and_then(|names| names.get(first)) {
+                    imported.clone()
+                } else {
+                    continue;
+                };
+                resolved.push((module.clone(), target.into_iter().chain(rest.iter().cloned()).collect()));
+            }
+        }
+        self.references.extend(resolved);
+    }
 }
 
 /// Reads the crate whose root file is `root` (`lib.rs` or `main.rs`).
@@ -32,6 +72,7 @@ fn read_crate(root: &Path) -> CrateModules {
     let mut found = CrateModules::default();
     found.modules.insert(Vec::new());
     read_module_file(root, Vec::new(), true, &mut found);
+    found.resolve_globs();
     found
 }
 
@@ -48,9 +89,17 @@ fn read_module_file(file: &Path, module: ModPath, owns_dir: bool, found: &mut Cr
     let mut visitor = References {
         module: module.clone(),
         out: Vec::new(),
+        imports: Vec::new(),
+        globs: Vec::new(),
+        bare: Vec::new(),
     };
     visitor.visit_file(&parsed);
     found.references.extend(visitor.out);
+    for (module, name, path) in visitor.imports {
+        found.imports.entry(module).or_default().insert(name, path);
+    }
+    found.globs.extend(visitor.globs);
+    found.bare.extend(visitor.bare);
     for (child, inline) in child_modules(&parsed.items) {
         let mut path = module.clone();
         path.push(child.clone());
@@ -80,19 +129,30 @@ fn child_modules(items: &[syn::Item]) -> Vec<(String, bool)> {
 }
 
 /// Collects `(referring module, referenced path)` for every path that starts
-/// with `crate`, `super` or `self`, resolved to a path from the crate root.
+/// with `crate`, `super` or `self`, resolved to a path from the crate root,
+/// and what glob imports need: the names `use`s bind, the globs, the other
+/// paths.
 struct References {
     module: ModPath,
     out: Vec<(ModPath, ModPath)>,
+    /// `(module, name bound, path)` of each `use` of a `crate`/`super`/`self` path.
+    imports: Vec<(ModPath, String, ModPath)>,
+    globs: Vec<(ModPath, ModPath)>,
+    bare: Vec<(ModPath, Vec<String>)>,
 }
 
 impl References {
-    fn record(&mut self, segments: &[String]) {
-        let Some(first) = segments.first() else { return };
+    /// Records a path; returns it resolved from the crate root when it starts
+    /// with `crate`, `super` or `self`.
+    fn record(&mut self, segments: &[String]) -> Option<ModPath> {
+        let first = segments.first()?;
         let mut resolved: ModPath = match first.as_str() {
             "crate" => Vec::new(),
             "self" | "super" => self.module.clone(),
-            _ => return,
+            _ => {
+                self.bare.push((self.module.clone(), segments.to_vec()));
+                return None;
+            }
         };
         for segment in &segments[usize::from(first == "crate")..] {
             match segment.as_str() {
@@ -103,7 +163,15 @@ impl References {
                 name => resolved.push(name.to_owned()),
             }
         }
-        self.out.push((self.module.clone(), resolved));
+        self.out.push((self.module.clone(), resolved.clone()));
+        Some(resolved)
+    }
+
+    /// Records a `use` of `prefix`, bound to `name` in the module.
+    fn import(&mut self, prefix: &[String], name: String) {
+        if let Some(resolved) = self.record(prefix) {
+            self.imports.push((self.module.clone(), name, resolved));
+        }
     }
 
     fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
@@ -114,16 +182,25 @@ impl References {
                 prefix.pop();
             }
             syn::UseTree::Name(n) => {
+                // `use a::b::{self}` binds `b`.
+                let name = match n.ident.to_string() {
+                    own if own == "self" => prefix.last().cloned().unwrap_or(own),
+                    name => name,
+                };
                 prefix.push(n.ident.to_string());
-                self.record(prefix);
+                self.import(prefix, name);
                 prefix.pop();
             }
             syn::UseTree::Rename(r) => {
                 prefix.push(r.ident.to_string());
-                self.record(prefix);
+                self.import(prefix, r.rename.to_string());
                 prefix.pop();
             }
-            syn::UseTree::Glob(_) => self.record(prefix),
+            syn::UseTree::Glob(_) => {
+                if let Some(globbed) = self.record(prefix) {
+                    self.globs.push((self.module.clone(), globbed));
+                }
+            }
             syn::UseTree::Group(g) => {
                 for tree in &g.items {
                     self.use_tree(prefix, tree);
@@ -140,7 +217,10 @@ impl<'ast> Visit<'ast> for References {
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
         let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-        self.record(&segments);
+        // `::std::x` starts outside the crate.
+        if path.leading_colon.is_none() {
+            self.record(&segments);
+        }
         syn::visit::visit_path(self, path);
     }
 
@@ -294,4 +374,62 @@ fn the_check_finds_a_cycle_through_use_super_and_paths_in_code() {
     assert!(cycles[0].ends_with("a::inner → a::other → a::inner"), "{}", cycles[0]);
     std::fs::write(src.join("a/inner.rs"), "pub fn f(_: crate::b::B) {}\n").unwrap();
     assert!(cycles_in(&src.join("lib.rs"), "fixture").is_empty());
+}
+
+/// Writes a crate of `files` (path under `src`, text) and returns its cycles.
+fn cycles_of(files: &[(&str, &str)]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    cycles_in(&dir.path().join("lib.rs"), "fixture")
+}
+
+/// Every way a child reaches a sibling: a group of `super` paths, a glob of
+/// a sibling, names a glob of the parent brings in (its submodules, its
+/// imports, renamed or not), `use crate::*` at the top; and a name that
+/// only looks like a sibling's is none.
+#[test]
+fn the_check_sees_groups_and_globs() {
+    let lib = ("lib.rs", "pub mod a;\n");
+    let a = ("a/mod.rs", "mod inner;\nmod other;\nuse self::other::O as Renamed;\n");
+    // other → inner in every case; inner → other as each case writes it.
+    let other = ("a/other.rs", "pub struct O;\npub fn o() { super::inner::f() }\n");
+    for (case, inner) in [
+        ("a group", "use super::{other, other::O};\npub fn f() { other::o() }\n"),
+        ("a glob of the sibling", "use crate::a::other::*;\npub fn f() { o() }\n"),
+        (
+            "a glob of the parent, a submodule",
+            "use super::*;\npub fn f() { other::o() }\n",
+        ),
+        (
+            "a glob of the parent, an import",
+            "use super::*;\npub fn f() { let _ = Renamed; }\n",
+        ),
+        (
+            "a test module's glob",
+            "pub fn f() {}\n#[cfg(test)]\nmod tests {\n    use super::super::*;\n    fn t() { other::o() }\n}\n",
+        ),
+    ] {
+        let cycles = cycles_of(&[lib, a, other, ("a/inner.rs", inner)]);
+        assert_eq!(cycles.len(), 1, "{case}: {cycles:?}");
+        assert!(
+            cycles[0].ends_with("a::inner → a::other → a::inner"),
+            "{case}: {}",
+            cycles[0]
+        );
+    }
+    // `use crate::*` in a top-level module.
+    let cycles = cycles_of(&[
+        ("lib.rs", "pub mod b;\npub mod c;\n"),
+        ("b.rs", "use crate::*;\npub fn g() { c::h() }\n"),
+        ("c.rs", "pub fn h() {}\nfn back() { crate::b::g() }\n"),
+    ]);
+    assert_eq!(cycles.len(), 1, "{cycles:?}");
+    // A glob of the parent and a local name that is no sibling nor import;
+    // `::other` is outside the crate.
+    let inner = "use super::*;\npub fn f() { let o = 1; let _ = o; ::other::x(); }\n";
+    assert!(cycles_of(&[lib, a, other, ("a/inner.rs", inner)]).is_empty());
 }

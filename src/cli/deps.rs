@@ -111,7 +111,7 @@ fn report(args: &DepsArgs) -> Result<Report, String> {
         .mix_env
         .clone()
         .or_else(|| std::env::var("MIX_ENV").ok().filter(|e| !e.is_empty()))
-        .unwrap_or_else(|| "dev".to_owned());
+        .unwrap_or_else(|| mix_layout::DEFAULT_MIX_ENV.to_owned());
     let roots = default_roots(&project, &env);
     // Never dropped: the process ends after the report, and freeing every
     // file's maps took a tenth of a run answered from the index cache.

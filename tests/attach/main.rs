@@ -102,9 +102,16 @@ impl Node {
 
     /// Like [`Node::start`], with `files` (path, content) added to the project first.
     fn start_with(epmd: &Epmd, long: bool, files: &[(&str, &str)]) -> Node {
+        Node::start_in(epmd, long, files, None)
+    }
+
+    /// Like [`Node::start_with`], in the `MIX_ENV` given (else Mix's default).
+    fn start_in(epmd: &Epmd, long: bool, files: &[(&str, &str)], mix_env: Option<&str>) -> Node {
         let project = fixture("otp_app");
         for (path, content) in files {
-            std::fs::write(project.path().join(path), content).unwrap();
+            let path = project.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
         }
         let base = unique("attach_node");
         let (flag, name) = if long {
@@ -125,6 +132,9 @@ impl Node {
             "run",
             "--no-halt",
         ]);
+        if let Some(env) = mix_env {
+            command.env("MIX_ENV", env);
+        }
         command.current_dir(project.path());
         Node::spawn(epmd, command, name, project)
     }
@@ -336,26 +346,7 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     assert_eq!(top["name"], "OtpApp.Counter.handle_call/3", "{stack}");
     assert_eq!(top["line"], line, "{stack}");
     let frame = top["id"].as_i64().unwrap();
-    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
-    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
-    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
-    let names: Vec<&str> = variables["body"]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["name"].as_str())
-        .collect();
-    assert!(names.contains(&"count") && names.contains(&"by"), "{variables}");
-    let evaluated = dap.request(
-        "evaluate",
-        json!({"expression": "{by, node()}", "frameId": frame, "context": "repl"}),
-        TIMEOUT,
-    );
-    assert_eq!(
-        evaluated["body"]["result"],
-        format!("{{1, :{}}}", node.name).as_str(),
-        "evaluate runs in the attached node: {evaluated}"
-    );
+    inspect_the_bump_in_the_node(&mut dap, frame, &node);
     let modules = dap.request("modules", json!({}), TIMEOUT);
     assert!(
         modules["body"]["modules"]
@@ -367,16 +358,12 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     );
 
     // Detach while paused: the process goes on, the node is left as found.
-    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
     let paused = stopped_at.elapsed();
     eprintln!(
         "attach: paused {} ms at the breakpoint before the detach",
         paused.as_millis()
     );
-    assert_eq!(disconnect["success"], true, "{disconnect}");
-    dap.wait_event("terminated", TIMEOUT);
-    dap.wait_output("console", "detached from", TIMEOUT);
-    assert!(dap.close_and_wait(TIMEOUT).success());
+    detach(dap);
     assert!(node.alive(), "the node attached to must keep running");
     let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
     let clean = [
@@ -416,6 +403,88 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
         later.parse::<i64>().unwrap() > count(&after),
         "the counter no longer moves: {after} then {later}"
     );
+}
+
+/// In the frame paused at the counter's bump (`handle_call({:bump, by}, ...)`):
+/// its variables hold `count` and `by` (1), and `{by, node()}` evaluated in
+/// the frame runs in `node`.
+fn inspect_the_bump_in_the_node(dap: &mut DapClient, frame: i64, node: &Node) {
+    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
+    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
+    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
+    let values: Vec<(&str, &str)> = variables["body"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap_or_default(),
+                v["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        values.contains(&("by", "1")) && values.iter().any(|(name, _)| *name == "count"),
+        "{variables}"
+    );
+    let evaluated = dap.request(
+        "evaluate",
+        json!({"expression": "{by, node()}", "frameId": frame, "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(
+        evaluated["body"]["result"],
+        format!("{{1, :{}}}", node.name).as_str(),
+        "evaluate runs in the node attached to: {evaluated}"
+    );
+}
+
+/// Disconnects and waits for the session's end: `terminated`, the console's
+/// `detached from` line, the adapter's clean exit.
+fn detach(mut dap: DapClient) {
+    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
+    assert_eq!(disconnect["success"], true, "{disconnect}");
+    dap.wait_event("terminated", TIMEOUT);
+    dap.wait_output("console", "detached from", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+}
+
+/// The source roots of an attach session are those of the node's `MIX_ENV`
+/// (asked of the node), not of Mix's default: a node run with
+/// `MIX_ENV=test` compiles `test/support` too, and its saves are watched.
+#[test]
+fn attach_reads_the_layout_of_the_nodes_mix_env() {
+    let epmd = Epmd::start();
+    let mix_exs = r#"defmodule OtpApp.MixProject do
+  use Mix.Project
+
+  def project do
+    [app: :otp_app, version: "0.1.0", elixir: "~> 1.14", elixirc_paths: elixirc_paths(Mix.env()), deps: []]
+  end
+
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
+
+  def application do
+    [extra_applications: [:logger], mod: {OtpApp.Application, []}]
+  end
+end
+"#;
+    let node = Node::start_in(
+        &epmd,
+        false,
+        &[
+            ("mix.exs", mix_exs),
+            ("test/support/helper.ex", "defmodule OtpApp.Helper do\nend\n"),
+        ],
+        Some("test"),
+    );
+    let mut dap = adapter(&epmd);
+    attach_ok(&mut dap, &node, json!({"reloadOnSave": "manual"}));
+    // The watcher names its roots canonical.
+    let support = path_string(&node.project.path().canonicalize().unwrap().join("test/support"));
+    dap.wait_output("console", &format!("{support} (tracks saves"), TIMEOUT);
+    detach(dap);
 }
 
 /// The counter's and the ticker's pids in a [`STATE_OF_THE_NODE`].

@@ -99,40 +99,9 @@ fn attach_to_a_release_stops_at_a_breakpoint_evaluates_and_detaches_leaving_it_a
         "the frame's source is the one in projectDir: {stack}"
     );
     let frame = top["id"].as_i64().unwrap();
-    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
-    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
-    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
-    let values: Vec<(String, String)> = variables["body"]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["name"].as_str().unwrap_or_default().to_owned(),
-                v["value"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    assert!(
-        values.iter().any(|(n, v)| n == "by" && v == "1") && values.iter().any(|(n, _)| n == "count"),
-        "{variables}"
-    );
-    let evaluated = dap.request(
-        "evaluate",
-        json!({"expression": "{by, node()}", "frameId": frame, "context": "repl"}),
-        TIMEOUT,
-    );
-    assert_eq!(
-        evaluated["body"]["result"],
-        format!("{{1, :{}}}", node.name).as_str(),
-        "evaluate runs in the release: {evaluated}"
-    );
+    inspect_the_bump_in_the_node(&mut dap, frame, &node);
 
-    let disconnect = dap.request("disconnect", json!({}), TIMEOUT);
-    assert_eq!(disconnect["success"], true, "{disconnect}");
-    dap.wait_event("terminated", TIMEOUT);
-    dap.wait_output("console", "detached from", TIMEOUT);
-    assert!(dap.close_and_wait(TIMEOUT).success());
+    detach(dap);
     assert!(node.alive(), "the release must keep running");
     let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
     assert_left_as_found(&epmd, &node, &before, &after);

@@ -78,6 +78,12 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
         connect(Remote),
         check_versions(Remote),
         Mode = check_mix_project(Remote),
+        %% A node running the Mix project: its MIX_ENV, which says where its
+        %% build is and which elixirc_paths it compiles.
+        MixEnv = case Mode of
+                     mix -> #{mix_env => atom_to_binary(remote_call(Remote, 'Elixir.Mix', env, []), utf8)};
+                     release -> #{}
+                 end,
         case remote_call(Remote, erlang, whereis, [elixir_dap_agent]) of
             undefined -> ok;
             _ -> throw({error, <<"remoteNode">>,
@@ -89,7 +95,7 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
         Agent = spawn(Remote, EntryModule, EntryFunction, [self()]),
         receive
             {elixir_dap_attached, Agent, Info} ->
-                {ok, Agent, Info#{node => atom_to_binary(node(), utf8), mode => Mode}}
+                {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode}, MixEnv)}
         after ?CALL_TIMEOUT ->
                 purge_remote(Remote),
                 throw({error, <<"remoteNode">>,

@@ -86,9 +86,10 @@
 -callback command(pid(), command()) -> {ok, ok}.
 -callback stack(pid()) -> {ok, [frame()]}.
 -callback frame_variables(pid(), Level :: non_neg_integer()) -> {ok, [elixir_dap_values:variable()]}.
-%% Evaluates Expression in frame Level of a paused process (nil: none),
-%% within Timeout ms; Context is DAP's evaluate context.
--callback evaluate(pid() | nil, Level :: non_neg_integer(), Expression :: binary(),
+%% Evaluates Expression in frame Level of a paused process, or in no frame
+%% (Target and Level both nil, as the adapter sends them), within Timeout
+%% ms; Context is DAP's evaluate context.
+-callback evaluate(pid() | nil, Level :: non_neg_integer() | nil, Expression :: binary(),
                    Timeout :: non_neg_integer(), Context :: binary()) -> {ok, evaluation()}.
 
 %% ---------------------------------------------------------------------------
@@ -177,7 +178,7 @@ command(Pid, Command) -> ?IMPL:command(Pid, Command).
 stack(Pid) -> ?IMPL:stack(Pid).
 -spec frame_variables(pid(), non_neg_integer()) -> {ok, [elixir_dap_values:variable()]}.
 frame_variables(Pid, Level) -> ?IMPL:frame_variables(Pid, Level).
--spec evaluate(pid() | nil, non_neg_integer(), binary(), non_neg_integer(), binary()) -> {ok, evaluation()}.
+-spec evaluate(pid() | nil, non_neg_integer() | nil, binary(), non_neg_integer(), binary()) -> {ok, evaluation()}.
 evaluate(Target, Level, Expression, Timeout, Context) ->
     ?IMPL:evaluate(Target, Level, Expression, Timeout, Context).
 -spec run_evaluation(pid() | nil, binary(), fun(() -> {ok, term()} | {error, binary()}),

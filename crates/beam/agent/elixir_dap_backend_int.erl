@@ -37,8 +37,8 @@
 -import(elixir_dap_util, [throw_error/2, module_name/1, format_term/1, thread_name/1, mfa_module/1,
                           mfa_name/3, pid_text/1, inspect/1, to_atom/2, first_text_line/1, internal/1,
                           process_entry/3, loaded_object_code/1, loaded_md5/1, timers_pause_on_suspend/0,
-                          deal/2, line_of/1]).
--import(elixir_dap_project, [module_source/1, recorded_source/2, is_regular_raw/1, build_ebin_dirs/1]).
+                          deal/2, line_of/1, is_regular_raw/1]).
+-import(elixir_dap_project, [module_source/1, recorded_source/2, build_ebin_dirs/1]).
 -import(elixir_dap_values, [variable/3, release/1]).
 -import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1]).
 
@@ -727,17 +727,17 @@ set_breakpoints(Name, Breakpoints) ->
 %% Every breakpoint has a test function (check_breakpoint/3): it keeps one
 %% execution of a line to one stop, and applies the condition, hit count
 %% and log message if any.
-set_breakpoint(Module, #{line := Line} = Spec) ->
+%% Every field is one the adapter always sends (nil when unset): a spec
+%% lacking one is a malformed request, not a default.
+set_breakpoint(Module, #{line := Line, ids := Ids, kind := Kind, condition := Condition,
+                         hit_condition := HitCondition, log := LogParts}) ->
     ok = int:break(Module, Line),
-    Log = case maps:get(log, Spec, nil) of
+    Log = case LogParts of
               nil -> nil;
               Parts -> [case Part of {text, Text} -> Text; {expr, _} -> Part end || Part <- Parts]
           end,
-    ets:insert(?BREAKS, {{Module, Line}, #{condition => maps:get(condition, Spec, nil),
-                                           hit_condition => maps:get(hit_condition, Spec, nil),
-                                           log => Log, hits => 0,
-                                           ids => maps:get(ids, Spec, []),
-                                           kind => maps:get(kind, Spec, <<"breakpoint">>)}}),
+    ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
+                                           log => Log, hits => 0, ids => Ids, kind => Kind}}),
     int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
@@ -1094,14 +1094,16 @@ frame_variables(Pid, Level) ->
 %% Evaluate
 
 %% Evaluates an Elixir expression in a fresh process, with the bindings of a
-%% paused frame (Pid, Level) or none (nil). The paused process is never
-%% touched. Context is the DAP evaluate context (see run_evaluation/5).
--spec evaluate(pid() | nil, non_neg_integer(), binary(), non_neg_integer(), binary()) ->
+%% paused frame (Pid, Level) or none (nil, nil). The paused process is
+%% never touched. Context is the DAP evaluate context (see
+%% run_evaluation/5).
+-spec evaluate(pid() | nil, non_neg_integer() | nil, binary(), non_neg_integer(), binary()) ->
     {ok, elixir_dap_backend:evaluation()}.
 evaluate(Target, Level, Expression, Timeout, Context) ->
-    Binding = case Target of
-                  nil -> [];
-                  Pid -> elixir_binding(int:meta(meta(Pid), bindings, Level))
+    Binding = case {Target, Level} of
+                  {nil, nil} -> [];
+                  {Pid, _} when is_pid(Pid), is_integer(Level) ->
+                      elixir_binding(int:meta(meta(Pid), bindings, Level))
               end,
     run_evaluation(Target, Expression, fun() -> eval_elixir(Expression, Binding) end, Timeout, Context).
 

@@ -34,6 +34,8 @@
 -compile([export_all, nowarn_export_all]).
 -endif.
 
+-import(elixir_dap_util, [module_name/1, pid_text/1, throw_error/2]).
+
 -define(ENABLED, {?MODULE, enabled}).
 -define(DBG_LEVEL, 0).
 %% The version of the code dbg/4 generates, part of the callback so that Mix
@@ -296,7 +298,9 @@ env_frame(Env) ->
                _ -> iolist_to_binary([module_name(Module), <<".">>, Function, <<"/">>,
                                       integer_to_binary(Arity)])
            end,
-    #{level => ?DBG_LEVEL, module => Module, module_name => module_name(Module),
+    #{level => ?DBG_LEVEL, module => Module,
+      %% Code outside any module (a script's top level): no module name.
+      module_name => case Module of nil -> <<>>; _ -> module_name(Module) end,
       function => case Function of nil -> <<>>; _ -> Function end, arity => Arity,
       name => Name, line => maps:get(line, Env), source => Source}.
 
@@ -420,25 +424,6 @@ state(Pid) when is_pid(Pid) ->
 %% call (its aliases and imports apply), in a fresh process with a timeout
 %% (see elixir_dap_backend:run_evaluation/5).
 evaluate(Pid, Expression, Binding, Env, Timeout, Context) ->
-    elixir_dap_backend:run_evaluation(Pid, Expression, fun() -> eval(Expression, Binding, Env) end,
+    elixir_dap_backend:run_evaluation(Pid, Expression,
+                                       fun() -> elixir_dap_expr:eval_elixir(Expression, Binding, Env) end,
                                        Timeout, Context).
-
-eval(Expression, Binding, Env) ->
-    try 'Elixir.Code':eval_string(Expression, Binding, Env) of
-        {Value, _} -> {ok, Value}
-    catch
-        Class:Reason:Stack ->
-            Text = iolist_to_binary(elixir_dap_util:format_exception(Class, Reason, Stack)),
-            {error, hd(binary:split(Text, <<"\n">>))}
-    end.
-
-%% ---------------------------------------------------------------------------
-%% Helpers
-
-module_name(nil) -> <<>>;
-module_name(Module) when is_atom(Module) -> 'Elixir.Kernel':inspect(Module).
-
-pid_text(Pid) -> 'Elixir.Kernel':inspect(Pid).
-
-throw_error(Kind, Message) ->
-    throw({agent_error, #{kind => Kind, message => iolist_to_binary(Message)}}).

@@ -5,7 +5,7 @@
 %% hit conditions (crates/adapter/src/debugger/log_template.rs,
 %% breakpoints.rs).
 -module(elixir_dap_expr).
--export([check_expressions/1, hit_reached/2, eval_elixir/2, elixir_binding/1]).
+-export([check_expressions/1, hit_reached/2, eval_elixir/2, eval_elixir/3, elixir_binding/1]).
 -export_type([log_part/0, hit_condition/0]).
 
 -ifdef(TEST).
@@ -82,7 +82,13 @@ hit_reached({every, N}, Count) -> Count rem N =:= 0.
 
 -spec eval_elixir(binary(), [{atom(), term()}]) -> {ok, term()} | {error, binary()}.
 eval_elixir(Expression, Binding) ->
-    try 'Elixir.Code':eval_string(Expression, Binding) of
+    eval_elixir(Expression, Binding, []).
+
+%% Evaluates with Env: Code.eval_string/3's options, or a compile-time
+%% environment (a `dbg` call's, whose aliases and imports then apply).
+-spec eval_elixir(binary(), [{atom(), term()}], list() | map()) -> {ok, term()} | {error, binary()}.
+eval_elixir(Expression, Binding, Env) ->
+    try 'Elixir.Code':eval_string(Expression, Binding, Env) of
         {Value, _} -> {ok, Value}
     catch
         Class:Reason:Stack ->

@@ -2,17 +2,14 @@
 %% applications, the modules compiled into its build path, and where each
 %% module's source is now.
 -module(elixir_dap_project).
--export([list_modules/0, build_ebin_dirs/1, project_apps/0, module_source/1, recorded_source/2,
-         is_regular_raw/1]).
+-export([list_modules/0, build_ebin_dirs/1, project_apps/0, module_source/1, recorded_source/2]).
 -export_type([module_entry/0]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
 -endif.
 
--include_lib("kernel/include/file.hrl").
-
--import(elixir_dap_util, [module_name/1]).
+-import(elixir_dap_util, [module_name/1, source_under/2]).
 
 -define(BREAKS, elixir_dap_breaks).
 
@@ -110,38 +107,18 @@ module_entry(BeamPath, App, IsOwn, Root) ->
 %% container volume, a CI cache) is not recompiled by Mix, so those paths
 %% name the old place: gone, or another copy of the project. The source of a
 %% module is therefore looked up under its application's directory as it is
-%% now: the recorded path if it lies there, else the longest tail of the
-%% recorded path (lib/shop/cart.ex, then shop/cart.ex, ...) that exists
-%% there. The result is kept per module, with the recorded path it came from
-%% (a reload that recompiles the module records a new one).
+%% now (elixir_dap_util:source_under/2). The result is kept per module, with
+%% the recorded path it came from (a reload that recompiles the module
+%% records a new one).
 
 source_here(Module, Recorded, none) ->
     remember_source(Module, Recorded, Recorded);
 source_here(Module, Recorded, Root) ->
-    Absolute = filename:absname(unicode:characters_to_list(Recorded)),
-    Here = case is_under(Absolute, Root) of
-               true -> Absolute;
-               false -> tail_under(Root, filename:split(Absolute), Absolute)
-           end,
-    remember_source(Module, Recorded, Here).
+    remember_source(Module, Recorded, source_under(Recorded, Root)).
 
 remember_source(Module, Recorded, Here) ->
     ets:insert(?BREAKS, {{?MODULE, source, Module}, Recorded, Here}),
     Here.
-
-is_under(Path, Root) ->
-    lists:prefix(filename:split(Root), filename:split(Path)).
-
-tail_under(_Root, [], Absolute) ->
-    Absolute;
-tail_under(Root, [_ | Tail], Absolute) when Tail =/= [] ->
-    Candidate = filename:join([Root | Tail]),
-    case is_regular_raw(Candidate) of
-        true -> Candidate;
-        false -> tail_under(Root, Tail, Absolute)
-    end;
-tail_under(_Root, _, Absolute) ->
-    Absolute.
 
 %% Where the source a beam records (Recorded) is now, as list_modules/0
 %% found it.
@@ -168,11 +145,4 @@ module_source(Module) ->
         {[{_, _, Here}], undefined} -> Here;
         {_, undefined} -> none;
         {_, _} -> Recorded
-    end.
-
--spec is_regular_raw(file:filename_all()) -> boolean().
-is_regular_raw(Name) ->
-    case file:read_file_info(Name, [raw]) of
-        {ok, #file_info{type = regular}} -> true;
-        _ -> false
     end.

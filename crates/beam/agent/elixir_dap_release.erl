@@ -45,7 +45,7 @@
 -compile([export_all, nowarn_export_all]).
 -endif.
 
--import(elixir_dap_util, [module_name/1, throw_error/2]).
+-import(elixir_dap_util, [module_name/1, throw_error/2, source_under/2]).
 
 %% What prepare/2 found, kept in the node (see project/0).
 -type project() :: #{helper := node(), apps := [{binary(), binary()}],
@@ -162,26 +162,13 @@ md5_of(Beam) ->
         _ -> none
     end.
 
-%% Where the recorded source is now: there, or the longest tail of its path
-%% that exists under the application's directory (a project moved since it
-%% was built; elixir_dap_project does the same under Mix, with the files of
-%% the node's side).
+%% Where the recorded source is now, under the application's directory (a
+%% project moved since it was built): see elixir_dap_util:source_under/2,
+%% which elixir_dap_project uses under Mix.
 source_here(undefined, _Root) ->
     none;
 source_here(Recorded, Root) ->
-    Path = unicode:characters_to_list(Recorded),
-    case filelib:is_regular(Path) of
-        true -> Path;
-        false -> tail_under(Root, tl(filename:split(Path)), Path)
-    end.
-
-tail_under(_Root, [], Path) -> Path;
-tail_under(Root, [_ | Tail] = Parts, Path) ->
-    Candidate = filename:join([Root | Parts]),
-    case filelib:is_regular(Candidate) of
-        true -> Candidate;
-        false -> tail_under(Root, Tail, Path)
-    end.
+    source_under(Recorded, Root).
 
 %% The compiles of a reload (compile_wave/1) run here: the project's code,
 %% as the node runs it, must be on the helper's code path.

@@ -7,12 +7,14 @@
          module_name/1, format_term/1, thread_name/1, mfa_module/1, mfa_name/3, pid_text/1, inspect/1,
          to_atom/2, first_text_line/1, internal/1, process_entry/3,
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
-         loaded_object_code/1, loaded_md5/1, deal/2, line_of/1]).
+         loaded_object_code/1, loaded_md5/1, deal/2, line_of/1, source_under/2, is_regular_raw/1]).
 -export_type([agent_reply/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
 -endif.
+
+-include_lib("kernel/include/file.hrl").
 
 %% The process dictionary key that marks the agent's own processes (see
 %% internal/1).
@@ -226,3 +228,41 @@ line_of(Expr) when is_tuple(Expr), tuple_size(Expr) >= 2 ->
     end;
 line_of(_) ->
     0.
+
+%% Where a module's source is now, from the absolute path its beam recorded
+%% when it was compiled (Recorded) and its application's directory as it is
+%% now (Root). A project moved or copied together with its _build (a renamed
+%% folder, a container volume, a CI cache, a release's build host) is not
+%% recompiled, so the recorded path names the old place: gone, or another
+%% copy of the project. So: the recorded path if it lies under Root, else
+%% the longest tail of it (lib/shop/cart.ex, then shop/cart.ex, ...) that is
+%% a file under Root, else the recorded path.
+-spec source_under(file:filename_all(), file:filename_all()) -> file:filename().
+source_under(Recorded, Root) ->
+    Absolute = filename:absname(unicode:characters_to_list(Recorded)),
+    Dir = unicode:characters_to_list(Root),
+    case is_under(Absolute, Dir) of
+        true -> Absolute;
+        false -> tail_under(Dir, tl(filename:split(Absolute)), Absolute)
+    end.
+
+is_under(Path, Root) ->
+    lists:prefix(filename:split(Root), filename:split(Path)).
+
+tail_under(_Root, [], Absolute) ->
+    Absolute;
+tail_under(Root, [_ | Tail] = Parts, Absolute) ->
+    Candidate = filename:join([Root | Parts]),
+    case is_regular_raw(Candidate) of
+        true -> Candidate;
+        false -> tail_under(Root, Tail, Absolute)
+    end.
+
+%% Whether Name is a regular file (asked with the raw option: not through
+%% the file server).
+-spec is_regular_raw(file:filename_all()) -> boolean().
+is_regular_raw(Name) ->
+    case file:read_file_info(Name, [raw]) of
+        {ok, #file_info{type = regular}} -> true;
+        _ -> false
+    end.

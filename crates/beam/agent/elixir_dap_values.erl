@@ -86,15 +86,37 @@ child_terms(Value) when is_list(Value) ->
         false -> [{<<"head">>, hd(Value)}, {<<"tail">>, tl(Value)}]
     end;
 child_terms(Value) when is_tuple(Value) -> indexed(tuple_to_list(Value));
-child_terms(#{'__struct__' := _} = Struct) ->
-    [{atom_to_binary(K, utf8), V} || {K, V} <- lists:sort(maps:to_list(Struct))];
 child_terms(Value) when is_map(Value) ->
-    [{inspect(K), V} || {K, V} <- lists:sort(maps:to_list(Value))];
+    Name = case struct_module(Value) of
+               {struct, _} -> fun(Field) -> atom_to_binary(Field, utf8) end;
+               map -> fun(Key) -> inspect(Key) end
+           end,
+    [{Name(K), V} || {K, V} <- lists:sort(maps:to_list(Value))];
 child_terms(Value) when is_binary(Value) -> indexed(binary_to_list(Value));
 child_terms(_) -> [].
 
 indexed(Items) ->
     lists:zip([integer_to_binary(I) || I <- lists:seq(0, length(Items) - 1)], Items).
+
+%% Whether a map is shown as a struct, its fields named: its `__struct__`
+%% names a module that defines a struct (loaded, or loaded now, as
+%% Kernel.inspect/2 would load it) and all its keys are atoms. Any other map
+%% tagged `__struct__` (a tag that is not an atom, a module that is not
+%% there or defines no struct, a key that is not an atom) is the plain map it
+%% is: its keys inspected, its type "map".
+struct_module(#{'__struct__' := Module} = Map) when is_atom(Module) ->
+    case lists:all(fun erlang:is_atom/1, maps:keys(Map)) andalso defines_struct(Module) of
+        true -> {struct, Module};
+        false -> map
+    end;
+struct_module(_) ->
+    map.
+
+defines_struct(Module) ->
+    case code:ensure_loaded(Module) of
+        {module, Module} -> erlang:function_exported(Module, '__struct__', 0);
+        _ -> false
+    end.
 
 is_proper([]) -> true;
 is_proper([_ | T]) -> is_proper(T);
@@ -103,8 +125,11 @@ is_proper(_) -> false.
 type_of(V) when is_atom(V) -> <<"atom">>;
 type_of(V) when is_integer(V) -> <<"integer">>;
 type_of(V) when is_float(V) -> <<"float">>;
-type_of(#{'__struct__' := S}) when is_atom(S) -> module_name(S);
-type_of(V) when is_map(V) -> <<"map">>;
+type_of(V) when is_map(V) ->
+    case struct_module(V) of
+        {struct, Module} -> module_name(Module);
+        map -> <<"map">>
+    end;
 type_of(V) when is_list(V) -> <<"list">>;
 type_of(V) when is_tuple(V) -> <<"tuple">>;
 type_of(V) when is_binary(V) -> <<"binary">>;

@@ -1,8 +1,8 @@
 //! The control channel to the agent: `{packet, 4}` frames of External Term
 //! Format over loopback TCP.
 //!
-//! [`AgentClient::call`] sends `{call, Id, Request}` and awaits the matching
-//! `{reply, Id, Result}`; `{event, Name, Data}` frames are forwarded to the
+//! [`AgentClient::request`] sends `{call, Id, Request}` and awaits the
+//! matching `{reply, Id, Result}`; `{event, Name, Data}` frames are forwarded to the
 //! session as [`AgentEvent`]s. One task reads, one writes, so a slow reader
 //! of events never blocks a call.
 

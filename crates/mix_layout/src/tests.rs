@@ -122,26 +122,92 @@ fn a_source_file_is_an_ex_file_mix_would_find() {
         "lib/a.ex~",
         "lib/#a.ex#",
         "lib/4913",
-        "deps/jason/lib/jason.ex",
-        "lib/node_modules/x.ex",
-        "_build/dev/lib/a.ex",
+        "lib/.git/a.ex",
+        "lib/.elixir_ls/a.ex",
     ] {
         assert!(!is_source_file(Path::new(not)), "{not}");
     }
 }
 
+/// Mix compiles every `.ex` file its wildcard finds under a source root,
+/// whatever the directories are called (measured: Elixir 1.14.0, 1.18.3,
+/// 1.20.4 compile `lib/deps/x.ex`, `lib/node_modules/y.ex`,
+/// `lib/_build/z.ex`, and `deps/inner/lib/t.ex` when `elixirc_paths` names
+/// `deps/inner/lib`; none under a dot directory).
+#[test]
+fn under_a_source_root_every_ex_file_is_a_source_whatever_its_directories() {
+    let dir = project(&[(
+        "mix.exs",
+        "[app: :shop, elixirc_paths: [\"lib\", \"deps/inner/lib\", \".gen\"]]",
+    )]);
+    let layout = MixLayout::read(dir.path(), "dev");
+    for source in [
+        "lib/deps/x.ex",
+        "lib/node_modules/y.ex",
+        "lib/_build/z.ex",
+        "lib/a/deps/b/c.ex",
+        "deps/inner/lib/t.ex",
+        ".gen/g.ex",
+    ] {
+        assert!(layout.is_source(Path::new(source)), "{source}");
+        let root = layout
+            .source_roots()
+            .into_iter()
+            .find(|r| Path::new(source).starts_with(r));
+        let below = Path::new(source).strip_prefix(root.unwrap()).unwrap();
+        assert!(is_source_file(below), "{source}");
+    }
+    for not in [
+        "deps/jason/lib/jason.ex",
+        "deps/inner/t.ex",
+        "_build/dev/lib/a.ex",
+        "assets/node_modules/x/lib/x.ex",
+        "lib/.hidden/h.ex",
+        "lib/.dot.ex",
+        "lib/deps/x.exs",
+    ] {
+        assert!(!layout.is_source(Path::new(not)), "{not}");
+    }
+    // A top-level `deps/` is no source root: only an elixirc_paths entry makes one.
+    assert!(!layout.source_roots().contains(&PathBuf::from("deps")));
+    let plain = project(&[("mix.exs", PLAIN_MIX)]);
+    assert_eq!(MixLayout::read(plain.path(), "dev").source_roots(), paths(&["lib"]));
+}
+
 #[test]
 fn ignored_names() {
-    for name in IGNORED_DIRS
-        .iter()
-        .copied()
-        .chain([".#a.ex", "a.ex~", "#a.ex#", "x.swp", "x.tmp", "4913"])
-    {
+    for name in [
+        ".git",
+        ".elixir_ls",
+        ".#a.ex",
+        "a.ex~",
+        "#a.ex#",
+        "x.swp",
+        "x.tmp",
+        "4913",
+    ] {
         assert!(is_ignored_name(OsStr::new(name)), "{name}");
     }
-    for name in ["lib", "a.ex", "a.exs", "my_deps", "build"] {
+    // Under a source root these may hold sources: skipped only outside.
+    for name in [
+        "lib",
+        "a.ex",
+        "a.exs",
+        "my_deps",
+        "build",
+        "deps",
+        "_build",
+        "node_modules",
+    ] {
         assert!(!is_ignored_name(OsStr::new(name)), "{name}");
     }
+    for name in IGNORED_DIRS {
+        assert!(is_ignored_dir(OsStr::new(name)), "{name}");
+        assert!(has_ignored_component_outside_sources(
+            &Path::new("a").join(name).join("b.ex")
+        ));
+    }
+    assert!(!has_ignored_component(Path::new("lib/deps/b.ex")));
 }
 
 #[test]
@@ -152,12 +218,26 @@ fn what_needs_a_restart() {
         ("config/config.exs", "configuration"),
         ("config/runtime.exs", "configuration"),
         ("apps/web/config/dev.exs", "configuration"),
+        ("config/runtime/x.exs", "configuration"),
         ("deps/jason/lib/jason.ex", "dependency"),
+        ("deps/jason/mix.exs", "dependency"),
     ] {
         let reason = restart_reason(Path::new(file)).unwrap_or_default();
         assert!(reason.contains(word) && reason.contains("restart"), "{file}: {reason}");
     }
-    for file in ["lib/a.ex", "lib/config/a.ex", "config/app.json", "test/a_test.exs"] {
+    // The same names inside the project's own directories are its files.
+    for file in [
+        "lib/a.ex",
+        "lib/config/a.ex",
+        "lib/config/a.exs",
+        "config/app.json",
+        "test/a_test.exs",
+        "lib/deps/x.ex",
+        "apps/web/lib/deps/x.ex",
+        "priv/templates/mix.exs",
+        "apps/web/priv/mix.exs",
+        "test/fixtures/app/config/config.exs",
+    ] {
         assert_eq!(restart_reason(Path::new(file)), None, "{file}");
     }
 }

@@ -11,7 +11,6 @@ use walkdir::WalkDir;
 
 use crate::filter::Filter;
 use crate::Batch;
-use mix_layout::has_ignored_component;
 
 /// Timing of a collector, all derived from the user's debounce.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +114,7 @@ impl Collector {
         let Some(rel) = self.relative(path) else {
             return false;
         };
-        if has_ignored_component(rel) {
+        if self.filter.is_skipped(path, rel) {
             return false;
         }
         if self.filter.is_relevant(rel) || self.filter.is_listed(path) {
@@ -211,7 +210,10 @@ impl Collector {
     /// Whether a file under a root is reported: a source by its name, or a
     /// listed file.
     fn accepts(&self, path: &Path) -> bool {
-        self.filter.is_listed(path) || self.relative(path).is_some_and(|rel| self.filter.is_relevant(rel))
+        self.filter.is_listed(path)
+            || self
+                .relative(path)
+                .is_some_and(|rel| !self.filter.is_skipped(path, rel) && self.filter.is_relevant(rel))
     }
 
     /// The path relative to the root it is under.
@@ -219,11 +221,15 @@ impl Collector {
         self.roots.iter().find_map(|root| path.strip_prefix(root).ok())
     }
 
-    /// Adds the relevant files under `dir` to `out`, not descending into ignored names.
+    /// Adds the relevant files under `dir` to `out`, not descending into skipped
+    /// directories ([`Filter::is_skipped`]).
     fn walk_into(&self, dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        let walk = WalkDir::new(dir)
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !mix_layout::is_ignored_name(e.file_name()));
+        let walk = WalkDir::new(dir).into_iter().filter_entry(|e| {
+            e.depth() == 0
+                || !self
+                    .relative(e.path())
+                    .is_some_and(|rel| self.filter.is_skipped(e.path(), rel))
+        });
         for entry in walk.filter_map(Result::ok) {
             if !entry.file_type().is_file() {
                 continue;

@@ -1,10 +1,12 @@
 //! Which paths can matter to a reload: sources as `mix_layout` defines them (Mix's
-//! `.ex` files), or other extensions when configured, never editor scratch files or
-//! build, dependency and VCS directories (`mix_layout::is_ignored_name`).
+//! `.ex` files), or other extensions when configured, never editor scratch files
+//! (`mix_layout::is_ignored_name`), nor build, dependency and VCS directories outside
+//! the source roots (`mix_layout::IGNORED_DIRS`: under a source root Mix compiles
+//! `lib/deps/x.ex` like any other source).
 
-use mix_layout::has_ignored_component;
+use mix_layout::{has_ignored_component, has_ignored_component_outside_sources};
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The extensions watched by default, without the dot: the sources Mix compiles.
 pub const DEFAULT_EXTENSIONS: [&str; 1] = [mix_layout::SOURCE_EXTENSION];
@@ -20,6 +22,9 @@ pub struct Filter {
     /// Files reported whatever their extension (absolute, canonical): the
     /// external resources modules declare, such as templates.
     files: std::collections::BTreeSet<std::path::PathBuf>,
+    /// The project's source roots (absolute, canonical): under them only hidden and
+    /// scratch names are skipped.
+    source_roots: Vec<PathBuf>,
 }
 
 impl Default for Filter {
@@ -43,6 +48,30 @@ impl Filter {
                 .filter(|e| !e.is_empty())
                 .collect(),
             files: Default::default(),
+            source_roots: Vec::new(),
+        }
+    }
+
+    /// The same filter, knowing the project's source roots (absolute, canonical),
+    /// under which directories named like [`mix_layout::IGNORED_DIRS`] are walked
+    /// and reported as any other (Mix compiles `lib/deps/x.ex`).
+    pub fn with_source_roots(mut self, roots: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.source_roots.extend(roots);
+        self
+    }
+
+    /// True for a path that is never reported nor walked into, given as `absolute`
+    /// and as `relative` to its watched root: a hidden or scratch component below
+    /// its source root, or, outside every source root, also a component named in
+    /// [`mix_layout::IGNORED_DIRS`] (`deps`, `_build`, `node_modules`).
+    pub fn is_skipped(&self, absolute: &Path, relative: &Path) -> bool {
+        match self
+            .source_roots
+            .iter()
+            .find_map(|root| absolute.strip_prefix(root).ok())
+        {
+            Some(below) => has_ignored_component(below),
+            None => has_ignored_component_outside_sources(relative),
         }
     }
 
@@ -63,8 +92,9 @@ impl Filter {
         &self.extensions
     }
 
-    /// True for a file the reload manager must hear about: no ignored component
-    /// (see [`is_ignored_name`]) and an accepted extension.
+    /// True for a file the reload manager must hear about: no hidden or scratch
+    /// component (see [`mix_layout::is_ignored_name`]) and an accepted extension.
+    /// Where it lies is [`Filter::is_skipped`]'s question.
     pub fn is_relevant(&self, path: &Path) -> bool {
         relevant(path, &self.extensions)
     }
@@ -137,7 +167,9 @@ mod tests {
     }
 
     #[test]
-    fn build_deps_and_vcs_directories_are_ignored() {
+    fn build_deps_and_vcs_directories_are_skipped_outside_the_source_roots() {
+        let project = Path::new("/p");
+        let filter = Filter::default().with_source_roots([project.join("lib"), project.join("apps/web/lib")]);
         for p in [
             "_build/dev/lib/app/a.ex",
             "deps/plug/lib/plug.ex",
@@ -146,9 +178,23 @@ mod tests {
             ".elixir_ls/build/a.ex",
             "lib/.hidden/a.ex",
             "apps/web/deps/x.ex",
+            "apps/web/lib/.x/a.ex",
         ] {
-            assert!(!is_relevant(Path::new(p)), "{p}");
+            assert!(filter.is_skipped(&project.join(p), Path::new(p)), "{p}");
         }
+        // Under a source root, Mix compiles whatever the directories are called.
+        for p in [
+            "lib/deps/x.ex",
+            "lib/node_modules/y.ex",
+            "lib/_build/z.ex",
+            "apps/web/lib/deps/x.ex",
+        ] {
+            assert!(!filter.is_skipped(&project.join(p), Path::new(p)), "{p}");
+            assert!(filter.is_relevant(Path::new(p)), "{p}");
+        }
+        // Without source roots, every watched directory is taken as none.
+        let plain = Filter::default();
+        assert!(plain.is_skipped(&project.join("lib/deps/x.ex"), Path::new("deps/x.ex")));
     }
 
     #[test]
@@ -158,7 +204,7 @@ mod tests {
         assert!(f.is_relevant(Path::new("lib/a.ex")));
         assert!(f.is_relevant(Path::new("lib/t.eex")));
         assert!(!f.is_relevant(Path::new("lib/a.exs")));
-        assert!(!f.is_relevant(Path::new("_build/t.eex")));
+        assert!(f.is_skipped(Path::new("/p/_build/t.eex"), Path::new("_build/t.eex")));
         assert_eq!(Filter::default(), Filter::new([".ex"]));
     }
 }

@@ -3,8 +3,9 @@
 //! A [`Watcher`] watches a project's source roots (see [`default_roots`]) with `notify`
 //! and `notify-debouncer-full`, and once the file system has been quiet for the
 //! configured debounce, sends one [`Batch`] of the Elixir sources that changed or went
-//! away to an unbounded tokio channel. Editor scratch files, `_build`, `deps` and the
-//! like never reach it (see [`is_relevant`]).
+//! away to an unbounded tokio channel. Editor scratch files and hidden names never reach
+//! it (see [`is_relevant`]), nor `_build`, `deps` and the like outside the source
+//! roots ([`Filter::is_skipped`]).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), watch::WatchError> {

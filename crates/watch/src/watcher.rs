@@ -37,6 +37,11 @@ pub struct WatchConfig {
     /// Files reported whatever their extension (external resources such as
     /// templates); their directories are watched too.
     pub files: Vec<PathBuf>,
+    /// The project's source roots, when the watched roots are not (only those
+    /// that exist count): under them directories named like
+    /// [`mix_layout::IGNORED_DIRS`] are watched as any other, outside them they are
+    /// skipped. `None`: the watched roots are the source roots.
+    pub source_roots: Option<Vec<PathBuf>>,
 }
 
 impl WatchConfig {
@@ -48,7 +53,15 @@ impl WatchConfig {
             extensions: DEFAULT_EXTENSIONS.iter().map(|e| format!(".{e}")).collect(),
             max_delay: DEFAULT_MAX_DELAY,
             files: Vec::new(),
+            source_roots: None,
         }
+    }
+
+    /// The same configuration, with the project's source roots given apart from
+    /// the watched directories (see [`WatchConfig::source_roots`]).
+    pub fn with_source_roots(mut self, source_roots: Vec<PathBuf>) -> Self {
+        self.source_roots = Some(source_roots);
+        self
     }
 
     /// The same configuration, also reporting `files` (any extension).
@@ -112,6 +125,10 @@ impl Watcher {
     /// files; use `spawn_blocking` from async code if the roots are huge).
     pub fn start(config: WatchConfig, sink: UnboundedSender<Batch>) -> Result<Watcher, WatchError> {
         let mut roots = canonical_roots(&config.roots)?;
+        let source_roots = match &config.source_roots {
+            Some(source_roots) => source_roots.iter().filter_map(|r| r.canonicalize().ok()).collect(),
+            None => roots.clone(),
+        };
         // Listed files outside every root: their directories become roots.
         let files: Vec<PathBuf> = config.files.iter().filter_map(|f| f.canonicalize().ok()).collect();
         for file in &files {
@@ -141,7 +158,10 @@ impl Watcher {
             debouncer.watch(root, RecursiveMode::Recursive)?;
         }
         // Scanned after the watches are in place, so nothing falls between the two.
-        let collector = Collector::new(roots.clone(), Filter::new(&config.extensions).with_files(files), timing);
+        let filter = Filter::new(&config.extensions)
+            .with_files(files)
+            .with_source_roots(source_roots);
+        let collector = Collector::new(roots.clone(), filter, timing);
         let thread = std::thread::Builder::new()
             .name("elixir-dap-watch".into())
             .spawn(move || run(collector, rx, sink))

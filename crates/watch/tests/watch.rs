@@ -25,8 +25,14 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// A project with `files` (relative to it, with some content), watched at `roots`.
+    /// A project with `files` (relative to it, with some content), watched at `roots`,
+    /// which are its source roots.
     fn new(files: &[&str], roots: &[&str]) -> Fixture {
+        Fixture::with_source_roots(files, roots, None)
+    }
+
+    /// [`Fixture::new`], with `source_roots` apart from the watched `roots`.
+    fn with_source_roots(files: &[&str], roots: &[&str], source_roots: Option<&[&str]>) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().canonicalize().unwrap();
         for f in files {
@@ -36,7 +42,10 @@ impl Fixture {
             fs::create_dir_all(project.join(r)).unwrap();
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let config = WatchConfig::new(roots.iter().map(|r| project.join(r)).collect()).with_debounce(DEBOUNCE);
+        let mut config = WatchConfig::new(roots.iter().map(|r| project.join(r)).collect()).with_debounce(DEBOUNCE);
+        if let Some(source_roots) = source_roots {
+            config = config.with_source_roots(source_roots.iter().map(|r| project.join(r)).collect());
+        }
         let watcher = Watcher::start(config, tx).unwrap();
         Fixture {
             _dir: dir,
@@ -313,9 +322,9 @@ async fn swap_backup_and_4913_files_produce_no_batch() {
 }
 
 #[tokio::test]
-async fn build_deps_and_vcs_directories_are_ignored() {
+async fn build_deps_and_vcs_directories_are_ignored_outside_the_source_roots() {
     // The project directory itself watched: the ignored directories live under it.
-    let mut fx = Fixture::new(&["lib/a.ex", "_build/dev/lib/app/old.ex"], &["."]);
+    let mut fx = Fixture::with_source_roots(&["lib/a.ex", "_build/dev/lib/app/old.ex"], &["."], Some(&["lib"]));
     for ignored in [
         "_build/dev/lib/app/x.ex",
         "deps/plug/lib/plug.ex",
@@ -330,6 +339,25 @@ async fn build_deps_and_vcs_directories_are_ignored() {
     let batch = fx.next("writing under ignored directories, then lib/ok.ex").await;
     assert_eq!(batch.changed, fx.set(&["lib/ok.ex"]));
     assert!(batch.removed.is_empty(), "{batch:?}");
+}
+
+/// Mix compiles every `.ex` file under a source root, whatever its directories are
+/// called: saves there are reported, whether the source root is watched or the
+/// project directory is.
+#[tokio::test]
+async fn under_a_source_root_deps_and_build_directories_hold_sources() {
+    for (roots, source_roots) in [(&["lib"][..], None), (&["."][..], Some(&["lib"][..]))] {
+        let mut fx = Fixture::with_source_roots(&["lib/a.ex", "lib/deps/old.ex"], roots, source_roots);
+        let sources = ["lib/deps/x.ex", "lib/node_modules/y.ex", "lib/_build/z.ex"];
+        let started = Instant::now();
+        for source in sources {
+            write(&fx.p(source), "defmodule X do end\n");
+        }
+        fs::remove_file(fx.p("lib/deps/old.ex")).unwrap();
+        let after = format!("writing sources under lib/deps, lib/node_modules, lib/_build, watching {roots:?}");
+        fx.expect(started.elapsed(), &sources, &["lib/deps/old.ex"], &after)
+            .await;
+    }
 }
 
 #[tokio::test]

@@ -142,8 +142,16 @@ impl Session {
             .as_ref()
             .map(|d| d.elixir_version.clone())
             .unwrap_or_default();
-        // The node's MIX_ENV is not asked for: Mix's default is taken.
-        let layout = mix_layout::MixLayout::read(&config.launch.project_dir, mix_layout::DEFAULT_MIX_ENV);
+        // The environment the node runs the project in (a release's build
+        // is found whatever its environment: Mix's default is taken).
+        let mix_env = match self.debuggee.as_ref().map(|d| &d.hello) {
+            Some(protocol::Hello::Ready(info)) => info.mix_env.clone(),
+            _ => None,
+        };
+        let layout = mix_layout::MixLayout::read(
+            &config.launch.project_dir,
+            mix_env.as_deref().unwrap_or(mix_layout::DEFAULT_MIX_ENV),
+        );
         self.reload = Some(reload::ReloadState::start(
             layout.clone(),
             &elixir_version,

@@ -55,7 +55,14 @@ impl SaveWatch {
         let watcher = Watcher::start(
             WatchConfig::new(roots)
                 .with_debounce(Duration::from_millis(args.reload_debounce_ms))
-                .with_files(resources),
+                .with_files(resources)
+                .with_source_roots(
+                    layout
+                        .source_roots()
+                        .iter()
+                        .map(|root| config.project_dir.join(root))
+                        .collect(),
+                ),
             sink,
         )
         .map_err(|e| format!("reload on save is off: the watcher could not start: {e}"))?;

@@ -56,3 +56,43 @@ line_of_test_() ->
      ?_assertEqual(7, elixir_dap_util:line_of({call, erl_anno:new({7, 3}), {atom, 7, f}, []})),
      ?_assertEqual(0, elixir_dap_util:line_of({nil})),
      ?_assertEqual(0, elixir_dap_util:line_of(atom))].
+
+is_under_test_() ->
+    [?_assert(elixir_dap_util:is_under("/p/lib/a.ex", "/p")),
+     ?_assertNot(elixir_dap_util:is_under("/other/lib/a.ex", "/p")),
+     %% A sibling whose name starts like the root is not under it.
+     ?_assertNot(elixir_dap_util:is_under("/p2/lib/a.ex", "/p"))].
+
+%% A project moved with its _build (elixir_dap_project under Mix,
+%% elixir_dap_release for a release): the recorded path when it lies under
+%% the application's directory, else the longest tail of it that exists
+%% there, else the recorded path.
+source_under_test() ->
+    Tmp = case os:getenv("TMPDIR") of
+              false -> "/tmp";
+              Dir -> Dir
+          end,
+    Base = filename:join(Tmp, "elixir_dap_util_tests_" ++ os:getpid()),
+    Root = filename:join(Base, "now"),
+    Old = filename:join(Base, "old"),
+    File = filename:join([Root, "lib", "shop", "cart.ex"]),
+    OldCopy = filename:join([Old, "lib", "shop", "cart.ex"]),
+    try
+        [begin ok = filelib:ensure_dir(F), ok = file:write_file(F, <<"defmodule Shop.Cart, do: nil">>) end
+         || F <- [File, OldCopy]],
+        ?assertEqual(File, elixir_dap_util:source_under("/old/place/lib/shop/cart.ex", Root)),
+        ?assertEqual(File, elixir_dap_util:source_under(<<"/old/place/lib/shop/cart.ex">>, list_to_binary(Root))),
+        %% Another copy of the project that still exists: the one under Root.
+        ?assertEqual(File, elixir_dap_util:source_under(OldCopy, Root)),
+        ?assertEqual(File, elixir_dap_util:source_under(File, Root)),
+        %% Under Root but gone (deleted since): as recorded.
+        Deleted = filename:join([Root, "lib", "gone.ex"]),
+        ?assertEqual(Deleted, elixir_dap_util:source_under(Deleted, Root)),
+        %% Found nowhere under Root: as recorded.
+        Gone = "/old/place/lib/shop/gone.ex",
+        ?assertEqual(Gone, elixir_dap_util:source_under(Gone, Root)),
+        ?assert(elixir_dap_util:is_regular_raw(File)),
+        ?assertNot(elixir_dap_util:is_regular_raw(Root))
+    after
+        file:del_dir_r(Base)
+    end.

@@ -25,9 +25,40 @@ child_terms_test_() ->
      ?_assertEqual([{<<"head">>, 1}, {<<"tail">>, 2}], elixir_dap_values:child_terms([1 | 2])),
      ?_assertEqual([{<<"0">>, a}], elixir_dap_values:child_terms({a})),
      %% A struct's fields by name, sorted.
-     ?_assertEqual([{<<"__struct__">>, 'Elixir.S'}, {<<"a">>, 1}],
-                   elixir_dap_values:child_terms(#{'__struct__' => 'Elixir.S', a => 1})),
+     ?_assertEqual([{<<"__struct__">>, 'Elixir.URI'}, {<<"host">>, 1}],
+                   elixir_dap_values:child_terms(#{'__struct__' => 'Elixir.URI', host => 1})),
      ?_assertEqual([], elixir_dap_values:child_terms(3.5))].
+
+%% A map tagged `__struct__` that is no struct Elixir knows is the plain map
+%% it is: its keys inspected, its type "map", whatever is wrong with it.
+struct_like_maps_test_() ->
+    NotStructs = [%% A key that is not an atom (no field name to give it).
+                  #{'__struct__' => 'Elixir.URI', 1 => one},
+                  #{'__struct__' => 'Elixir.URI', <<"host">> => h, {a} => b},
+                  %% A tag that is not an atom.
+                  #{'__struct__' => <<"Elixir.URI">>, host => h},
+                  #{'__struct__' => 1, 2 => 3},
+                  %% No such module, a module that defines no struct, nil.
+                  #{'__struct__' => 'Elixir.ElixirDap.NoSuchModule', host => h},
+                  #{'__struct__' => lists, host => h},
+                  #{'__struct__' => nil},
+                  #{'__struct__' => ''}],
+    [[?_assertEqual(map, elixir_dap_values:struct_module(M)),
+      ?_assertEqual(<<"map">>, elixir_dap_values:type_of(M)),
+      ?_assertEqual(lists:sort([{'Elixir.Kernel':inspect(K), V} || {K, V} <- maps:to_list(M)]),
+                    lists:sort(elixir_dap_values:child_terms(M)))]
+     || M <- NotStructs] ++
+    [?_assertEqual([{<<"1">>, one}, {<<":__struct__">>, 'Elixir.URI'}],
+                   elixir_dap_values:child_terms(#{'__struct__' => 'Elixir.URI', 1 => one}))].
+
+structs_test_() ->
+    Uri = 'Elixir.URI':parse(<<"http://example.com">>),
+    [?_assertEqual({struct, 'Elixir.URI'}, elixir_dap_values:struct_module(Uri)),
+     ?_assertEqual(<<"URI">>, elixir_dap_values:type_of(Uri)),
+     ?_assertEqual({<<"host">>, <<"example.com">>},
+                   lists:keyfind(<<"host">>, 1, elixir_dap_values:child_terms(Uri))),
+     ?_assertEqual(map_size(Uri), length(elixir_dap_values:child_terms(Uri))),
+     ?_assertEqual(map, elixir_dap_values:struct_module(#{a => 1}))].
 
 type_of_test_() ->
     [?_assertEqual(<<"atom">>, elixir_dap_values:type_of(ok)),

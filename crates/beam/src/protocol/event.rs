@@ -203,6 +203,9 @@ record! {
         /// come from `projectDir` through the helper, see
         /// `elixir_dap_release.erl`).
         mode: Option<Atom>,
+        /// Attach to a node that runs the Mix project (`mode` `mix`) only:
+        /// its `Mix.env()`, the environment of its build and `elixirc_paths`.
+        mix_env: Option<String>,
     }
 }
 

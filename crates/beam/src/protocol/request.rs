@@ -17,7 +17,8 @@ pub enum Request {
     Ping,
     /// Loads `mix.exs` and the config, compiles the project; `task: None`
     /// is the project's default task → [`super::ProjectLoaded`]; fails with
-    /// kind `compile_failed` and its diagnostics ([`super::failure_diagnostics`]).
+    /// kind `compile_failed` and its diagnostics ([`super::Failure`]'s
+    /// `diagnostics`, [`crate::AgentError::Failed`]'s).
     LoadProject { task: Option<String>, break_on_dbg: bool },
     /// Runs the Mix task in a process of its own → [`super::Done`]; its end
     /// comes as [`super::AgentEvent::TaskFinished`].

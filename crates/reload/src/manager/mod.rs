@@ -372,7 +372,7 @@ impl ReloadManager {
                 }
                 continue;
             }
-            if !self.in_roots(&file) || !mix_layout::is_source_file(&file) {
+            if !self.is_source(&file) {
                 plan.ignored.push((
                     file,
                     "not a source Mix compiles (outside the source roots, or not .ex)".into(),
@@ -545,8 +545,12 @@ impl ReloadManager {
         }
     }
 
-    fn in_roots(&self, file: &Path) -> bool {
-        self.roots.iter().any(|root| file.starts_with(root))
+    /// Whether Mix compiles `file`: a source file below one of the roots
+    /// (`mix_layout::MixLayout::is_source`, with the roots already read).
+    fn is_source(&self, file: &Path) -> bool {
+        self.roots
+            .iter()
+            .any(|root| file.strip_prefix(root).is_ok_and(mix_layout::is_source_file))
     }
 }
 

@@ -204,6 +204,38 @@ fn files_outside_the_roots_are_ignored_with_a_reason() {
     assert!(plan.is_empty());
 }
 
+/// Mix compiles every `.ex` file under a source root, whatever its
+/// directories are called: `lib/deps/` is the project's own code, the
+/// project's `deps/` a dependency.
+#[test]
+fn sources_under_lib_deps_are_compiled_and_the_projects_deps_need_a_restart() {
+    let dir = project();
+    let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
+    for (file, module) in [
+        ("lib/deps/vendored.ex", "App.Vendored"),
+        ("lib/node_modules/n.ex", "App.N"),
+        ("deps/jason/lib/jason.ex", "Jason"),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("defmodule {module} do\nend\n")).unwrap();
+    }
+    let plan = manager.plan(&PlanRequest::default());
+    assert_eq!(
+        files(&plan),
+        vec![
+            ("lib/deps/vendored.ex".to_owned(), "new".to_owned()),
+            ("lib/node_modules/n.ex".to_owned(), "new".to_owned()),
+        ]
+    );
+    let plan = manager.plan(&PlanRequest {
+        files: Some(vec![dir.path().join("deps/jason/lib/jason.ex")]),
+        modules: vec![],
+    });
+    assert_eq!(plan.restart_required.len(), 1, "{plan:?}");
+    assert!(plan.compile.is_empty(), "{plan:?}");
+}
+
 /// Lets filesystem timestamps (coarse: a clock tick) pass `now`, for
 /// managers that trust metadata as soon as it is older than now.
 fn tick() {

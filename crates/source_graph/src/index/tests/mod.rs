@@ -209,3 +209,30 @@ fn graph_and_affected_serialise() {
         "{text}"
     );
 }
+
+/// The sources Mix compiles from a root: every `.ex` file but hidden ones,
+/// whatever the directories are called (`lib/deps/` is the project's).
+#[test]
+fn build_reads_every_ex_file_under_the_roots_but_hidden_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, module) in [
+        ("lib/a.ex", "A"),
+        ("lib/deps/v.ex", "V"),
+        ("lib/node_modules/n.ex", "N"),
+        ("lib/_build/b.ex", "B"),
+        ("lib/.hidden/h.ex", "H"),
+        ("lib/.h.ex", "Dot"),
+        ("deps/jason/lib/jason.ex", "Jason"),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("defmodule {module} do\nend\n")).unwrap();
+    }
+    let index = Index::build(dir.path(), &[PathBuf::from("lib")], V1_14).unwrap();
+    let mut files: Vec<String> = index.files().map(|f| f.display().to_string()).collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["lib/_build/b.ex", "lib/a.ex", "lib/deps/v.ex", "lib/node_modules/n.ex"]
+    );
+}
