@@ -2,6 +2,7 @@
 //! ([`super::decode`]). Which request answers which is in [`super::Request`].
 
 use super::decode::{by_key, ok_or_map, unit_atom, Atom, Decode, DecodeError, Pid};
+use super::reason::{ModuleReason, ProcessReason, SkipReason};
 use crate::record;
 use eetf::Term;
 
@@ -42,17 +43,6 @@ record! {
         column: i64,
         severity: Atom,
         message: String,
-    }
-}
-
-record! {
-    /// The details of a failed request (`{error, Map}`): `kind` (an atom
-    /// such as `compile_failed`, `not_paused`), the message, and for
-    /// `compile_failed` the diagnostics.
-    pub struct Failure {
-        kind: Atom,
-        message: String,
-        diagnostics: Option<Vec<Diagnostic>>,
     }
 }
 
@@ -99,7 +89,7 @@ impl PendingInterpreted {
         let unknown = self.unknown.into_iter().map(|name| Skipped {
             module: Atom(name.clone()),
             name: name.strip_prefix("Elixir.").unwrap_or(&name).to_owned(),
-            reason: "no module of that name was ever loaded".into(),
+            reason: SkipReason::NeverLoaded {},
         });
         Interpreted {
             interpreted: self.interpreted,
@@ -120,11 +110,11 @@ record! {
 }
 
 record! {
-    /// A module the interpreter refused.
+    /// A module the interpreter refused, and why.
     pub struct Skipped {
         module: Atom,
         name: String,
-        reason: String,
+        reason: SkipReason,
     }
 }
 
@@ -307,7 +297,7 @@ record! {
         pid: Pid,
         name: String,
         module: Atom,
-        why: String,
+        why: ProcessReason,
     }
 }
 
@@ -316,7 +306,7 @@ record! {
     /// restore, and why.
     pub struct ModuleFailure {
         module: Atom,
-        reason: String,
+        reason: ModuleReason,
     }
 }
 
