@@ -53,7 +53,9 @@
                      unknown := [binary()]}.
 %% What an evaluation answers: the value, or where the evaluation paused.
 -type evaluation() :: elixir_dap_values:variable() | #{paused := stop()}.
-%% How one module's interpretation went.
+%% How one module's interpretation went. A backend words no failure: a
+%% skip, and what a callback throws (elixir_dap_util:throw_error/2), is a
+%% reason whose kind the adapter knows (crates/beam/src/protocol/reason.rs).
 -type one_result() :: {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 
 %% ---------------------------------------------------------------------------
