@@ -16,7 +16,7 @@
 //! compiler's diagnostics.
 
 use super::decode::{Atom, Decode, DecodeError, Fields, Pid};
-use super::reply::Diagnostic;
+use crate::record;
 use eetf::Term;
 use std::fmt;
 use std::time::Duration;
@@ -66,6 +66,19 @@ macro_rules! reasons {
             }
         }
     };
+}
+
+record! {
+    /// A compiler diagnostic (content of [`Failure::CompileFailed`] and of
+    /// the compile replies): `line` and `column` from 1 (0: unknown),
+    /// `severity` `error` | `warning` | `information` | `hint`.
+    pub struct Diagnostic {
+        file: String,
+        line: i64,
+        column: i64,
+        severity: Atom,
+        message: String,
+    }
 }
 
 reasons! {

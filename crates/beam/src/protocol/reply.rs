@@ -2,6 +2,7 @@
 //! ([`super::decode`]). Which request answers which is in [`super::Request`].
 
 use super::decode::{by_key, ok_or_map, unit_atom, Atom, Decode, DecodeError, Pid};
+pub use super::reason::Diagnostic;
 use super::reason::{ModuleReason, ProcessReason, SkipReason};
 use crate::record;
 use eetf::Term;
@@ -31,18 +32,6 @@ record! {
     pub struct Manifest {
         app_dir: String,
         manifest: String,
-    }
-}
-
-record! {
-    /// A compiler diagnostic: `line` and `column` from 1 (0: unknown),
-    /// `severity` `error` | `warning` | `information` | `hint`.
-    pub struct Diagnostic {
-        file: String,
-        line: i64,
-        column: i64,
-        severity: Atom,
-        message: String,
     }
 }
 
