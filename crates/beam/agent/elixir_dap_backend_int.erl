@@ -188,7 +188,9 @@ interpret_keeping_funs(Module, Check) ->
                Path when is_list(Path), Path =/= [] -> Path;
                _ -> none
            end,
-    case batch_interpretation_available() andalso
+    %% A node without Mix runs beams stripped of their debug info: its
+    %% modules come from the helper (interpret_with_int/1), as in interpret/1.
+    case batch_interpretation_available() andalso elixir_dap_release:project() =:= undefined andalso
         elixir_dap_scripts:object_code(Module) =:= none andalso Beam =/= none of
         false ->
             case Check andalso is_running(Module) of
