@@ -13,6 +13,7 @@
 //! Which agent failures fall in which class is decided in
 //! [`RequestError::from_agent`]; handlers pick the class of their own errors.
 
+use beam::protocol::Failure;
 use beam::AgentError;
 use dap::Response;
 
@@ -81,30 +82,22 @@ impl RequestError {
     }
 
     /// Classifies a failed agent call. The agent reports a failure of its own
-    /// with a `kind` (see `throw_error/2` in the agent's modules):
-    /// - `exception` (the request crashed in the agent), `internal` and
-    ///   `unknown_request` are ours: internal;
-    /// - `exited` (the process ended meanwhile) and `stale_handle` (a value
-    ///   of a process that has resumed since) are races: silent;
-    /// - the kinds about what the user asked for or has ([`USER_FAILURE_KINDS`]:
-    ///   a module that is not loaded, an expression that raised, a thread
-    ///   not paused, a project that does not compile): user;
-    /// - any other kind (`timeout` of the agent's own work, a kind added
-    ///   later and not listed here): internal, so nothing of ours is ever
-    ///   worded as the user's mistake.
-    ///
-    /// A channel that closed means the VM or its agent is gone, which the
-    /// session reports on its own (`exited`, `terminated`): silent. A call the
-    /// agent did not answer in time, or answered with a reply we cannot read,
-    /// is internal.
+    /// as a reason ([`Failure`], worded by its `Display`), whose blame
+    /// [`failure_blame`] gives. A channel that closed means the VM or its
+    /// agent is gone, which the session reports on its own (`exited`,
+    /// `terminated`): silent. A call the agent did not answer in time, or
+    /// answered with a reply we cannot read (a reason of a kind the adapter
+    /// does not know among them), is internal.
     pub fn from_agent(error: AgentError) -> Self {
         match error {
-            AgentError::Failed { kind, message, .. } => match kind.as_str() {
-                "exception" | "internal" | "unknown_request" => RequestError::Internal(message),
-                "exited" | "stale_handle" => RequestError::Silent(message),
-                kind if USER_FAILURE_KINDS.contains(&kind) => RequestError::User(message),
-                _ => RequestError::Internal(message),
-            },
+            AgentError::Failed(failure) => {
+                let message = failure.to_string();
+                match failure_blame(&failure) {
+                    Blame::User => RequestError::User(message),
+                    Blame::Internal => RequestError::Internal(message),
+                    Blame::Silent => RequestError::Silent(message),
+                }
+            }
             AgentError::Closed => RequestError::Silent(error.to_string()),
             AgentError::Timeout { .. } | AgentError::Protocol(_) => RequestError::Internal(error.to_string()),
         }
@@ -124,20 +117,41 @@ impl RequestError {
     }
 }
 
-/// The agent's failure kinds that are about the user's request, program or
-/// installation (`throw_error/2` in `elixir_dap_util.erl` and its callers,
-/// `compile_failed` from `load_project`).
-pub const USER_FAILURE_KINDS: &[&str] = &[
-    "compile_failed",
-    "debugger_unavailable",
-    "evaluation_failed",
-    "evaluation_timeout",
-    "no_beam",
-    "no_debug_info",
-    "not_interpreted",
-    "not_paused",
-    "unknown_name",
-];
+/// Whose fault an agent's failure is:
+/// - the request crashed in the agent, a request it does not know, its own
+///   work outlasting its limit: ours, internal;
+/// - a process that ended meanwhile, a value of a process that has resumed
+///   since: races, silent;
+/// - what the user asked for or has (a project that does not compile, a
+///   module without debug info, a thread not paused, an expression that
+///   raised, a VM without OTP's debugger): user.
+///
+/// Exhaustive, so that a kind added later is classified where it is added.
+pub fn failure_blame(failure: &Failure) -> Blame {
+    match failure {
+        Failure::Exception { .. }
+        | Failure::UnknownRequest { .. }
+        | Failure::InterpretTimeout { .. }
+        | Failure::PrepareTimeout { .. } => Blame::Internal,
+        Failure::Exited { .. } | Failure::StaleHandle {} => Blame::Silent,
+        Failure::CompileFailed { .. }
+        | Failure::DebuggerCannotStart { .. }
+        | Failure::DebuggerNotInstalled {}
+        | Failure::HelperHasNoDebugger {}
+        | Failure::DebuggerNotShipped { .. }
+        | Failure::NoBeam { .. }
+        | Failure::NoDebugInfo { .. }
+        | Failure::DebugInfoUnusable { .. }
+        | Failure::CodeUnavailable { .. }
+        | Failure::UnknownName { .. }
+        | Failure::NotInterpreted { .. }
+        | Failure::NotPaused { .. }
+        | Failure::NotInDbg { .. }
+        | Failure::NoAnswer { .. }
+        | Failure::EvaluationFailed { .. }
+        | Failure::EvaluationTimeout { .. } => Blame::User,
+    }
+}
 
 impl From<AgentError> for RequestError {
     fn from(error: AgentError) -> Self {
@@ -151,35 +165,59 @@ mod tests {
     use serde_json::{json, Value};
     use std::time::Duration;
 
-    fn failed(kind: &str) -> AgentError {
-        AgentError::Failed {
-            kind: kind.into(),
-            message: format!("the {kind} message"),
-            diagnostics: Vec::new(),
-        }
+    fn pid() -> beam::protocol::Pid {
+        beam::protocol::Pid::new("n@h", 80, 0, 0)
     }
 
     #[test]
-    fn agent_failures_are_classified_by_kind() {
-        for (kind, blame) in [
-            ("exception", Blame::Internal),
-            ("internal", Blame::Internal),
-            ("unknown_request", Blame::Internal),
-            ("exited", Blame::Silent),
-            ("stale_handle", Blame::Silent),
-            ("not_paused", Blame::User),
-            ("evaluation_failed", Blame::User),
-            ("unknown_name", Blame::User),
-            ("no_debug_info", Blame::User),
-            ("compile_failed", Blame::User),
-            // The agent's own work running too long, and kinds nobody listed:
-            // never the user's fault.
-            ("timeout", Blame::Internal),
-            ("a_kind_added_later", Blame::Internal),
+    fn agent_failures_are_classified_by_kind_and_keep_their_words() {
+        for (failure, blame) in [
+            (
+                Failure::Exception {
+                    exception: "** (ArgumentError) boom".into(),
+                },
+                Blame::Internal,
+            ),
+            (
+                Failure::UnknownRequest {
+                    request: "{no,such}".into(),
+                },
+                Blame::Internal,
+            ),
+            // The agent's own work running too long: never the user's fault.
+            (Failure::InterpretTimeout { ms: 600_000 }, Blame::Internal),
+            (Failure::Exited { pid: pid() }, Blame::Silent),
+            (Failure::StaleHandle {}, Blame::Silent),
+            (
+                Failure::NotPaused {
+                    pid: pid(),
+                    status: beam::protocol::Atom("running".into()),
+                },
+                Blame::User,
+            ),
+            (
+                Failure::EvaluationFailed {
+                    error: "** (ArithmeticError) bad argument".into(),
+                },
+                Blame::User,
+            ),
+            (
+                Failure::NoDebugInfo {
+                    module: beam::protocol::Atom("Elixir.A".into()),
+                },
+                Blame::User,
+            ),
+            (
+                Failure::CompileFailed {
+                    diagnostics: Vec::new(),
+                },
+                Blame::User,
+            ),
         ] {
-            let error = RequestError::from_agent(failed(kind));
-            assert_eq!(error.blame(), blame, "kind {kind}");
-            assert!(error.to_string().contains(&format!("the {kind} message")), "{error}");
+            let words = failure.to_string();
+            let error = RequestError::from_agent(AgentError::Failed(failure));
+            assert_eq!(error.blame(), blame, "{words}");
+            assert!(error.to_string().contains(&words), "{error}");
         }
     }
 
@@ -222,7 +260,9 @@ mod tests {
 
     #[test]
     fn an_internal_error_is_shown_with_a_hint_to_report_it_and_never_blames_the_user() {
-        let crash = RequestError::from_agent(failed("exception"));
+        let crash = RequestError::from_agent(AgentError::Failed(Failure::Exception {
+            exception: "the exception message".into(),
+        }));
         let (error, message) = error_body(&crash);
         assert_eq!(error["id"], 2);
         assert_eq!(error["showUser"], true);

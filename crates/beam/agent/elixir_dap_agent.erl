@@ -7,8 +7,10 @@
 %% Channel: a loopback TCP connection to the adapter, {packet, 4} frames of
 %% External Term Format. The first frame carries the per-session token.
 %%   adapter -> agent: {call, Id, Request} | {cast, Request}
-%%   agent -> adapter: {hello, Token, Info} | {reply, Id, {ok, Value} | {error, Map}}
+%%   agent -> adapter: {hello, Token, Info} | {reply, Id, {ok, Value} | {error, Reason}}
 %%                     | {event, Name, Map}
+%% A failure's Reason is a map of an atom `kind` and its parameters, worded
+%% by the adapter (see elixir_dap_util's header).
 %%
 %% When the channel closes (the adapter exited or was killed) the VM halts,
 %% taking its process group with it, unless the adapter detached first. The
@@ -192,8 +194,7 @@ execute(Request) ->
         throw:{agent_error, Map} ->
             {error, Map};
         Class:Reason:Stack ->
-            {error, #{kind => exception,
-                      message => format_exception(Class, Reason, Stack)}}
+            {error, #{kind => exception, exception => format_exception(Class, Reason, Stack)}}
     end.
 
 handle(ping) ->
@@ -269,8 +270,7 @@ handle(reload_commit) ->
 handle(reload_rollback) ->
     elixir_dap_reload:rollback();
 handle(Other) ->
-    {error, #{kind => unknown_request,
-              message => iolist_to_binary(io_lib:format("unknown request ~0p", [Other]))}}.
+    {error, #{kind => unknown_request, request => elixir_dap_util:format_term(Other)}}.
 
 %% Loads mix.exs and config, then compiles the project with Mix, as `mix` does
 %% before running a task: the environment and the default task are chosen
@@ -302,11 +302,7 @@ load_project(#{task := Task} = Opts) ->
              end,
     case 'Elixir.Mix.Task':run(<<"compile">>, [<<"--return-errors">>]) of
         {error, Diagnostics} ->
-            Diags = [diagnostic(D) || D <- Diagnostics],
-            Errors = [D || #{severity := error} = D <- Diags],
-            {error, #{kind => compile_failed,
-                      message => compile_failure_message(Errors),
-                      diagnostics => Diags}};
+            {error, #{kind => compile_failed, diagnostics => [diagnostic(D) || D <- Diagnostics]}};
         {_Status, Diagnostics} when is_list(Diagnostics) ->
             Loaded(Diagnostics);
         _ ->
@@ -394,13 +390,6 @@ preferred_env(Task) ->
         Env ->
             Env
     end.
-
-compile_failure_message([]) ->
-    <<"compilation failed">>;
-compile_failure_message([#{file := File, line := Line, message := Message} | _]) ->
-    FirstLine = hd(binary:split(Message, <<"\n">>)),
-    iolist_to_binary([<<"compilation failed: ">>, File, <<":">>,
-                      integer_to_binary(Line), <<": ">>, FirstLine]).
 
 %% Runs the Mix task in a process of its own and reports how it ended; the
 %% adapter decides whether the VM halts. The task ends as under Elixir's CLI

@@ -13,8 +13,9 @@
 %% channel's frames: TCP frames from the adapter go to the agent as
 %% {elixir_dap_frame, Helper, Frame}, the agent's frames come back the same
 %% way. The hello carries the remote node's information, or the reason the
-%% attach failed ({hello, Token, #{attach_error => Message, attribute =>
-%% Name}}): the adapter answers `attach` with it.
+%% attach was refused ({hello, Token, #{attach_error => Reason}}, a reason
+%% as elixir_dap_util's header says): the adapter words it, names the
+%% attribute to blame, and answers `attach` with it.
 %%
 %% The agent side (clean_node/1) runs in the remote node when the adapter
 %% detaches or the helper is gone: it leaves the node as it found it
@@ -60,9 +61,8 @@ helper(Port, Token, Entry) ->
             send_frame(Sock, {hello, Token, Info}),
             Ref = erlang:monitor(process, Agent),
             relay(Sock, Remote, Agent, Ref);
-        {error, Attribute, Message} ->
-            send_frame(Sock, {hello, Token, #{attach_error => iolist_to_binary(Message),
-                                              attribute => Attribute}}),
+        {error, Refusal} ->
+            send_frame(Sock, {hello, Token, #{attach_error => Refusal}}),
             %% The adapter ends this VM once it has read the hello.
             receive {tcp_closed, Sock} -> ok after 5000 -> ok end,
             erlang:halt(0)
@@ -86,9 +86,7 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
                  end,
         case remote_call(Remote, erlang, whereis, [elixir_dap_agent]) of
             undefined -> ok;
-            _ -> throw({error, <<"remoteNode">>,
-                        io_lib:format("another elixir-dap session is attached to ~s: detach it first",
-                                      [Remote])})
+            _ -> throw({error, #{kind => already_attached, node => Remote}})
         end,
         [load_remote(Remote, M) || M <- ?MODULES],
         Mode =:= release andalso prepare_release(Remote),
@@ -98,11 +96,10 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
                 {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode}, MixEnv)}
         after ?CALL_TIMEOUT ->
                 purge_remote(Remote),
-                throw({error, <<"remoteNode">>,
-                       io_lib:format("the agent did not start on ~s within ~p ms", [Remote, ?CALL_TIMEOUT])})
+                throw({error, #{kind => agent_did_not_start, node => Remote, ms => ?CALL_TIMEOUT}})
         end
     catch
-        throw:{error, Attribute, Message} -> {error, Attribute, Message}
+        throw:{error, #{kind := _} = Reason} -> {error, Reason}
     end.
 
 %% A hidden node of our own, named after this OS process, in the name
@@ -120,10 +117,7 @@ start_distribution(Remote, Domain) ->
     case net_kernel:start(Name, #{name_domain => Domain, hidden => true}) of
         {ok, _} -> ok;
         {error, Reason} ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("could not start Erlang distribution here (~0p): is epmd running on "
-                                 "this machine? The node attached to starts one when it starts "
-                                 "distributed; elixir-dap does not start epmd", [Reason])})
+            throw({error, #{kind => no_distribution, error => elixir_dap_util:format_term(Reason)}})
     end.
 
 %% A long name needs this machine's fully qualified name; a remote node on a
@@ -160,24 +154,16 @@ diagnose(Remote, Connected) ->
         {ok, Names} ->
             case lists:keymember(Name, 1, Names) of
                 true when Connected =:= timeout ->
-                    {error, <<"remoteNode">>,
-                     io_lib:format("~s did not answer within ~p ms", [Remote, ?CONNECT_TIMEOUT])};
+                    {error, #{kind => no_answer, node => Remote, ms => ?CONNECT_TIMEOUT}};
                 true ->
-                    {error, <<"cookie">>,
-                     io_lib:format("~s refused the connection: its cookie is not the one given (the `cookie` "
-                                   "attribute, else RELEASE_COOKIE, else ~~/.erlang.cookie)", [Remote])};
+                    {error, #{kind => cookie_refused, node => Remote}};
                 false ->
-                    Registered = case [N || {N, _} <- Names] of
-                                     [] -> "none";
-                                     Some -> lists:join(", ", Some)
-                                 end,
-                    {error, <<"remoteNode">>,
-                     io_lib:format("no node named ~s runs on ~s (nodes registered there: ~s)",
-                                   [Name, Host, Registered])}
+                    {error, #{kind => not_registered, name => list_to_binary(Name), host => list_to_binary(Host),
+                              registered => [list_to_binary(N) || {N, _} <- Names]}}
             end;
         {error, Reason} ->
-            {error, <<"remoteNode">>,
-             io_lib:format("cannot reach ~s: epmd on ~s does not answer (~0p)", [Remote, Host, Reason])}
+            {error, #{kind => epmd_unreachable, node => Remote, host => list_to_binary(Host),
+                      error => elixir_dap_util:format_term(Reason)}}
     end.
 
 %% The agent is compiled on this side and the node's own Elixir runs its
@@ -185,8 +171,7 @@ diagnose(Remote, Connected) ->
 check_versions(Remote) ->
     Otp = remote_call(Remote, erlang, system_info, [otp_release]),
     Elixir = case rpc:call(Remote, 'Elixir.System', version, [], ?CALL_TIMEOUT) of
-                 {badrpc, _} -> throw({error, <<"remoteNode">>,
-                                       io_lib:format("~s runs no Elixir (OTP ~s)", [Remote, Otp])});
+                 {badrpc, _} -> throw({error, #{kind => no_elixir, node => Remote, otp => list_to_binary(Otp)}});
                  Version -> Version
              end,
     OwnOtp = erlang:system_info(otp_release),
@@ -194,10 +179,8 @@ check_versions(Remote) ->
     case Otp =:= OwnOtp andalso major_minor(Elixir) =:= major_minor(OwnElixir) of
         true -> ok;
         false ->
-            throw({error, <<"elixirPath">>,
-                   io_lib:format("~s runs Elixir ~s on OTP ~s, the adapter's `elixir` (the `elixirPath` "
-                                 "attribute, else PATH) Elixir ~s on OTP ~s: attach needs the same OTP "
-                                 "release and Elixir major.minor", [Remote, Elixir, Otp, OwnElixir, OwnOtp])})
+            throw({error, #{kind => version_mismatch, node => Remote, elixir => Elixir, otp => list_to_binary(Otp),
+                            own_elixir => OwnElixir, own_otp => list_to_binary(OwnOtp)}})
     end.
 
 %% mix: the agent learns the project's modules and their sources from Mix in
@@ -218,7 +201,7 @@ prepare_release(Remote) ->
         Project = elixir_dap_release:prepare(Remote, fun(M, F, A) -> remote_call(Remote, M, F, A) end),
         remote_call(Remote, persistent_term, put, [{elixir_dap_release, project}, Project])
     catch
-        throw:{error, _, _} = Error ->
+        throw:{error, _} = Error ->
             purge_remote(Remote),
             throw(Error)
     end.
@@ -229,8 +212,8 @@ major_minor(Version) ->
 remote_call(Remote, M, F, A) ->
     case rpc:call(Remote, M, F, A, ?CALL_TIMEOUT) of
         {badrpc, Reason} ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("~s: ~s:~s failed: ~0p", [Remote, M, F, Reason])});
+            throw({error, #{kind => remote_call_failed, node => Remote, module => M, function => F,
+                            error => elixir_dap_util:format_term(Reason)}});
         Result -> Result
     end.
 
@@ -239,8 +222,8 @@ load_remote(Remote, Module) ->
     case remote_call(Remote, code, load_binary, [Module, File, Bin]) of
         {module, Module} -> ok;
         {error, Reason} ->
-            throw({error, <<"remoteNode">>,
-                   io_lib:format("could not load ~s into ~s: ~0p", [Module, Remote, Reason])})
+            throw({error, #{kind => agent_not_loaded, module => Module, node => Remote,
+                            error => elixir_dap_util:format_term(Reason)}})
     end.
 
 %% The agent's modules out of the remote node: once the agent has ended,

@@ -44,17 +44,19 @@
 -type stop() :: #{pid := pid(), name := binary(), atom() => term()}.
 %% What an interpretation request answers.
 -type interpreted() :: #{interpreted := [module()],
-                         skipped := [#{module := module(), name := binary(), reason := binary()}]}.
+                         skipped := [#{module := module(), name := binary(), reason := elixir_dap_util:reason()}]}.
 %% What interpret_pending/2 answers: interpreted/0, plus the modules left
 %% for later because a process was running them (`low` only) and the names
 %% no module was ever loaded under.
 -type pending() :: #{interpreted := [module()], busy := [binary()],
-                     skipped := [#{module := module(), name := binary(), reason := binary()}],
+                     skipped := [#{module := module(), name := binary(), reason := elixir_dap_util:reason()}],
                      unknown := [binary()]}.
 %% What an evaluation answers: the value, or where the evaluation paused.
 -type evaluation() :: elixir_dap_values:variable() | #{paused := stop()}.
-%% How one module's interpretation went.
--type one_result() :: {ok, module()} | {skipped, module(), binary()}.
+%% How one module's interpretation went. A backend words no failure: a
+%% skip, and what a callback throws (elixir_dap_util:throw_error/2), is a
+%% reason whose kind the adapter knows (crates/beam/src/protocol/reason.rs).
+-type one_result() :: {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 
 %% ---------------------------------------------------------------------------
 %% Requests of the adapter (elixir_dap_agent's dispatch)

@@ -68,9 +68,7 @@ ensure_started(StackTraceModeName) ->
     debugger_on_path() orelse add_debugger_path(),
     case application:ensure_all_started(debugger) of
         {ok, _} -> ok;
-        {error, Reason} -> throw_error(debugger_unavailable,
-                                       io_lib:format("the Erlang debugger application cannot start: ~0p "
-                                                     "(install erlang-debugger)", [Reason]))
+        {error, Reason} -> throw_error(debugger_cannot_start, #{error => format_term(Reason)})
     end,
     elixir_dap_tables:ensure(),
     int:stack_trace(StackTraceMode),
@@ -92,8 +90,7 @@ add_debugger_path() ->
             case elixir_dap_release:project() of
                 %% A release without the debugger application: the helper's.
                 #{} -> elixir_dap_release:ship_debugger();
-                undefined -> throw_error(debugger_unavailable,
-                                         "the Erlang debugger application is not installed (install erlang-debugger)")
+                undefined -> throw_error(debugger_not_installed, #{})
             end
     end.
 
@@ -128,7 +125,7 @@ add_debugger_path() ->
 %% reported with the reason int:interpretable/1 would give, not fatal.
 -spec interpret([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret(Names) ->
-    Modules = lists:usort([to_atom(N, "module") || N <- Names]),
+    Modules = lists:usort([to_atom(N, module) || N <- Names]),
     Results = case batch_interpretation_available() andalso elixir_dap_release:project() =:= undefined of
                   true -> interpret_batch(Modules);
                   false -> [interpret_with_int(M) || M <- Modules]
@@ -142,7 +139,7 @@ interpret(Names) ->
 %% its next local call as undefined.
 -spec interpret_running([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret_running(Names) ->
-    Results = [interpret_with_int(to_atom(N, "module")) || N <- lists:usort(Names)],
+    Results = [interpret_with_int(to_atom(N, module)) || N <- lists:usort(Names)],
     {ok, #{interpreted => [M || {ok, M} <- Results],
            skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
 
@@ -238,10 +235,10 @@ load_keeping_funs(#{module := Module, beam := Beam, binary := Bin, source := Sou
                    || {F, A} <- Module:module_info(functions), not is_lifted_fun(F)],
         case lists:sum(Trapped) > 0 of
             true -> {ok, Module};
-            false -> {skipped, Module, <<"the interpreter refused it">>}
+            false -> {skipped, Module, #{kind => interpreter_refused}}
         end
     catch
-        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+        Class:Reason -> {skipped, Module, failed(Class, Reason)}
     end.
 
 %% '-name/arity-fun-N-': the compiler's name for a function lifted out of a
@@ -275,7 +272,7 @@ interpret_with_int(Module) ->
 %% the source text comes from the adapter's side), as int:ni/1 does with
 %% files: the native load, then dbg_iserver, then the call traps.
 -spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
-    {ok, module()} | {skipped, module(), binary()}.
+    {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_shipped(Module, Source, Text, Bin, Beam) ->
     case beam_lib:chunks(Bin, [abstract_code, exports]) of
         {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
@@ -291,7 +288,7 @@ interpret_shipped(Module, Source, Text, Bin, Beam) ->
                 {[], [Skipped]} -> Skipped
             end;
         _ ->
-            {skipped, Module, format_term(no_debug_info)}
+            {skipped, Module, #{kind => no_debug_info}}
     end.
 
 interpret_binary(Module, Source, Bin) ->
@@ -316,13 +313,13 @@ loaded_beam_name(Module) ->
     end.
 
 -spec interpret_binary(module(), file:filename(), binary(), file:filename()) ->
-    {ok, module()} | {skipped, module(), binary()}.
+    {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_binary(Module, Source, Bin, Beam) ->
     try int:ni({Module, unicode:characters_to_list(Source), Beam, Bin}) of
         {module, Module} -> {ok, Module};
-        error -> {skipped, Module, <<"the interpreter refused it">>}
+        error -> {skipped, Module, #{kind => interpreter_refused}}
     catch
-        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+        Class:Reason -> {skipped, Module, failed(Class, Reason)}
     end.
 
 %% int:ni/1 finds the source where the compiler recorded it: a module whose
@@ -336,7 +333,7 @@ interpret_from_path(Module) ->
         {Here, Beam} when is_list(Here), Here =/= Recorded, is_list(Beam) ->
             case read_raw(Beam) of
                 {ok, Bin} -> interpret_binary(Module, Here, Bin, Beam);
-                {error, Why} -> {skipped, Module, format_term(Why)}
+                {error, Why} -> {skipped, Module, #{kind => unreadable, file => Beam, error => format_term(Why)}}
             end;
         _ ->
             interpret_by_name(Module)
@@ -347,13 +344,24 @@ interpret_by_name(Module) ->
         true ->
             try int:ni(Module) of
                 {module, Module} -> {ok, Module};
-                error -> {skipped, Module, <<"the interpreter refused it">>}
+                error -> {skipped, Module, #{kind => interpreter_refused}}
             catch
-                Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+                Class:Reason -> {skipped, Module, failed(Class, Reason)}
             end;
         {error, Reason} ->
-            {skipped, Module, format_term(Reason)}
+            {skipped, Module, not_interpretable(Reason)}
     end.
+
+%% int:interpretable/1's reasons (debugger 5.3 to 7.0), as reasons.
+not_interpretable(no_src) -> #{kind => no_source};
+not_interpretable(no_beam) -> #{kind => no_beam};
+not_interpretable(no_debug_info) -> #{kind => no_debug_info};
+not_interpretable({app, App}) -> #{kind => refused_application, app => App};
+not_interpretable(Other) -> #{kind => failed, error => format_term(Other)}.
+
+%% A module the interpreter's work raised on.
+failed(Class, Reason) ->
+    #{kind => failed, error => format_term({Class, Reason})}.
 
 %% How long one batch may take in all: far more than any project needs.
 -define(INTERPRET_TIMEOUT, 600000).
@@ -375,7 +383,7 @@ interpret_batch(Modules) ->
     receive
         {interpreted, Loader, Results} -> Results ++ Skipped
     after ?INTERPRET_TIMEOUT ->
-            throw_error(timeout, "interpreting the modules took more than 10 minutes")
+            throw_error(interpret_timeout, #{ms => ?INTERPRET_TIMEOUT})
     end.
 
 %% Receives prepared modules; loads their native code a batch at a time and
@@ -393,7 +401,7 @@ collect(Left, BatchSize, Ready, Loader, Skipped) ->
         {prepared, {skipped, _, _} = Skip} ->
             collect(Left - 1, BatchSize, Ready, Loader, [Skip | Skipped])
     after ?INTERPRET_TIMEOUT ->
-            throw_error(timeout, "preparing modules for the interpreter took more than 10 minutes")
+            throw_error(prepare_timeout, #{ms => ?INTERPRET_TIMEOUT})
     end.
 
 %% Hands loaded modules to dbg_iserver, one at a time, in its own process so
@@ -411,18 +419,18 @@ store(#{module := Module, source := Source, term := Term}) ->
         {module, Module} ->
             case erts_debug:breakpoint({Module, '_', '_'}, true) > 0 of
                 true -> {ok, Module};
-                false -> {skipped, Module, <<"the interpreter refused it">>}
+                false -> {skipped, Module, #{kind => interpreter_refused}}
             end;
         Other ->
-            {skipped, Module, format_term(Other)}
+            {skipped, Module, #{kind => failed, error => format_term(Other)}}
     catch
-        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+        Class:Reason -> {skipped, Module, failed(Class, Reason)}
     end.
 
 %% Everything int:ni/1 does for a module before dbg_iserver, except the
 %% native load. Never raises: a module that fails is skipped.
 prepare(Module, none) ->
-    {skipped, Module, format_term(badarg)};
+    {skipped, Module, #{kind => no_beam}};
 prepare(Module, Beam) ->
     try
         {ok, Bin} = read_raw(Beam),
@@ -430,11 +438,11 @@ prepare(Module, Beam) ->
             {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}, {compile_info, Info}]}} ->
                 case find_source(Module, Beam, Info) of
                     error ->
-                        {skipped, Module, format_term(no_src)};
+                        {skipped, Module, #{kind => no_source}};
                     Source ->
                         case refused_application(Source) of
-                            {app, _} = Refused ->
-                                {skipped, Module, format_term(Refused)};
+                            {app, App} ->
+                                {skipped, Module, #{kind => refused_application, app => App}};
                             false ->
                                 {ok, SourceBin} = read_raw(Source),
                                 Text = source_text(SourceBin),
@@ -445,10 +453,10 @@ prepare(Module, Beam) ->
                         end
                 end;
             _ ->
-                {skipped, Module, format_term(no_debug_info)}
+                {skipped, Module, #{kind => no_debug_info}}
         end
     catch
-        Class:Reason -> {skipped, Module, format_term({Class, Reason})}
+        Class:Reason -> {skipped, Module, failed(Class, Reason)}
     end.
 
 %% Where int looks for a module's source, in its order: beside the beam, in
@@ -521,7 +529,8 @@ load_native(Prepared) ->
             lists:foldr(fun(#{module := M, beam := Beam, binary := Bin} = P, {Ok, Failed}) ->
                                 case code:load_binary(M, Beam, Bin) of
                                     {module, M} -> {[P | Ok], Failed};
-                                    {error, Why} -> {Ok, [{skipped, M, format_term(Why)} | Failed]}
+                                    {error, Why} -> {Ok, [{skipped, M, #{kind => load_failed, error => format_term(Why)}}
+                                                          | Failed]}
                                 end
                         end, {[], []}, Prepared)
     end.
@@ -586,7 +595,7 @@ build_ebins() ->
 %% file, not of this one.
 -spec breakable_lines(elixir_dap_backend:module_name()) -> {ok, [pos_integer()]}.
 breakable_lines(Name) ->
-    Module = to_atom(Name, "module"),
+    Module = to_atom(Name, module),
     Foreign = foreign_functions(Module),
     Own = [Form || {function, _, F, A, _} = Form <- abstract_code(Module), not maps:is_key({F, A}, Foreign)],
     {ok, lists:usort(body_lines(Own))}.
@@ -659,7 +668,7 @@ function_source(Module, Function, Arity) ->
 %% First line of every clause of Function/Arity (Arity = any for all).
 -spec function_lines(elixir_dap_backend:module_name(), binary(), arity() | any) -> {ok, [pos_integer()]}.
 function_lines(ModuleName, FunctionName, Arity) ->
-    Module = to_atom(ModuleName, "module"),
+    Module = to_atom(ModuleName, module),
     %% A name the VM has no atom for cannot be a function of the module.
     Function = try binary_to_existing_atom(FunctionName, utf8) catch error:badarg -> undefined end,
     Lines = [first_line(Clause)
@@ -680,19 +689,19 @@ abstract_code(Module) ->
                   _ -> elixir_dap_release:object_code(Module)
               end,
     Beam = case {Shipped, code:which(Module)} of
-               {{error, Why}, _} -> throw_error(no_debug_info, Why);
+               {{error, Why}, _} -> throw_error(code_unavailable, #{reason => Why});
                {{_Source, Bin}, _} -> Bin;
                {none, Path} when is_list(Path) -> Path;
-               _ -> throw_error(no_beam, io_lib:format("no beam file for ~ts", [module_name(Module)]))
+               _ -> throw_error(no_beam, #{module => Module})
            end,
     case beam_lib:chunks(Beam, [debug_info]) of
         {ok, {_, [{debug_info, {debug_info_v1, Backend, Data}}]}} ->
             case Backend:debug_info(erlang_v1, Module, Data, []) of
                 {ok, Forms} -> Forms;
-                _ -> throw_error(no_debug_info, io_lib:format("~ts has no usable debug info", [module_name(Module)]))
+                _ -> throw_error(debug_info_unusable, #{module => Module})
             end;
         _ ->
-            throw_error(no_debug_info, io_lib:format("~ts has no debug info", [module_name(Module)]))
+            throw_error(no_debug_info, #{module => Module})
     end.
 
 body_lines(Forms) ->
@@ -717,7 +726,7 @@ walk(_, Acc) ->
 %% adapter with check_expressions/1 before they come here).
 -spec set_breakpoints(elixir_dap_backend:module_name(), [map()]) -> {ok, ok}.
 set_breakpoints(Name, Breakpoints) ->
-    Module = to_atom(Name, "module"),
+    Module = to_atom(Name, module),
     [int:delete_break(Module, Line) || {{M, Line}, _} <- int:all_breaks(Module), M =:= Module],
     ets:match_delete(?BREAKS, {{Module, '_'}, '_'}),
     ets:match_delete(?BREAKS, {{?MODULE, reported, Module, '_', '_'}, '_'}),
@@ -964,10 +973,10 @@ forget_process(Pid) ->
 
 meta(Pid) ->
     is_process_alive(Pid) orelse
-        throw_error(exited, io_lib:format("~ts has exited", [pid_text(Pid)])),
+        throw_error(exited, #{pid => Pid}),
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} -> Meta;
-        {error, _} -> throw_error(not_interpreted, io_lib:format("~ts is not a debugged process", [pid_text(Pid)]))
+        {error, _} -> throw_error(not_interpreted, #{pid => Pid})
     end.
 
 %% Execution control: continue | next | step_in | step_out | pause.
@@ -1008,8 +1017,8 @@ stack(Pid) ->
     Meta = meta(Pid),
     {Module, Line} = case lists:keyfind(Pid, 1, int:snapshot()) of
                          {Pid, _, break, {M, L}} -> {M, L};
-                         {Pid, _, Status, _} -> throw_error(not_paused, io_lib:format("~ts is ~p, not paused", [pid_text(Pid), Status]));
-                         false -> throw_error(not_interpreted, io_lib:format("~ts is not a debugged process", [pid_text(Pid)]))
+                         {Pid, _, Status, _} -> throw_error(not_paused, #{pid => Pid, status => Status});
+                         false -> throw_error(not_interpreted, #{pid => Pid})
                      end,
     [{Top, TopMfa} | Callers] = int:meta(Meta, backtrace, all),
     TopFrame = frame(Top, TopMfa, Module, Line),
@@ -1137,13 +1146,13 @@ run_evaluation(Owner, Expression, Eval, Timeout, Context) ->
             {ok, variable(Owner, <<"result">>, Value)};
         {Worker, {error, Message}} ->
             evaluation_done(Worker, Ref),
-            throw_error(evaluation_failed, Message);
+            throw_error(evaluation_failed, #{error => Message});
         {?MODULE, eval_paused, Worker, Stop} ->
             erlang:demonitor(Ref, [flush]),
             {ok, #{paused => Stop}};
         {'DOWN', Ref, process, Worker, Reason} ->
             forget_evaluation(Worker),
-            throw_error(evaluation_failed, format_term(Reason))
+            throw_error(evaluation_failed, #{error => format_term(Reason)})
     after Timeout ->
             %% Either this claims the worker (and kills it) or the worker
             %% has paused at a breakpoint, and its notice is on its way.
@@ -1151,8 +1160,7 @@ run_evaluation(Owner, Expression, Eval, Timeout, Context) ->
                 true ->
                     exit(Worker, kill),
                     evaluation_done(Worker, Ref),
-                    throw_error(evaluation_timeout,
-                                io_lib:format("the expression did not finish within ~b ms", [Timeout]));
+                    throw_error(evaluation_timeout, #{ms => Timeout});
                 false ->
                     erlang:demonitor(Ref, [flush]),
                     receive
@@ -1265,11 +1273,7 @@ invalidate_process(Pid, Modules) ->
                               end,
                     ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
                     ensure_invalidator(),
-                    [process_entry(Pid, M, <<"its interpreted calls are inside the module: they finish on the "
-                                             "version they started in, and the process runs the new one once "
-                                             "it is out of the module (a loop that never leaves it stays on "
-                                             "the old version)">>)
-                     || M <- InUse]
+                    [process_entry(Pid, M, #{kind => inside_module}) || M <- InUse]
             end;
         _ ->
             []
@@ -1654,13 +1658,12 @@ interpreted_callers(Meta) ->
 %% ---------------------------------------------------------------------------
 %% Re-interpretation after a reload
 
--spec reinterpret(module()) -> {ok, module()} | {skipped, module(), binary()}.
+-spec reinterpret(module()) -> {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 reinterpret(M) ->
     try
         %% int:ni purges the module's old code: never at the cost of a process.
         erlang:check_old_code(M) andalso not code:soft_purge(M) andalso
-            throw({skipped, <<"a process still runs the previous native version; "
-                              "the new code runs natively">>}),
+            throw({skipped, #{kind => old_native_code_running}}),
         case elixir_dap_scripts:object_code(M) =:= none andalso elixir_dap_release:project() =:= undefined of
             false ->
                 %% Compiled from memory by the program, or a node without
@@ -1672,7 +1675,7 @@ reinterpret(M) ->
                 end;
             true ->
                 {Bin, Beam} = case loaded_object_code(M) of
-                                  none -> throw({skipped, <<"no object code found for the module">>});
+                                  none -> throw({skipped, #{kind => no_object_code}});
                                   Found -> Found
                               end,
                 case loaded_as(M, Bin) andalso batch_interpretation_available() of
@@ -1682,7 +1685,7 @@ reinterpret(M) ->
         end
     catch
         throw:{skipped, Why} -> {skipped, M, Why};
-        Class:Reason -> {skipped, M, elixir_dap_util:format_term({Class, Reason})}
+        Class:Reason -> {skipped, M, failed(Class, Reason)}
     end.
 
 %% The compiler already loaded exactly this object code: hand it to the
@@ -1699,12 +1702,12 @@ store_loaded(M, Beam) ->
 
 interpret_with_int(M, Bin, Beam) ->
     Source = case module_source(M) of
-                 none -> throw({skipped, <<"the module has no source file">>});
+                 none -> throw({skipped, #{kind => no_source}});
                  S -> S
              end,
     case int:ni({M, Source, Beam, Bin}) of
         {module, M} -> {ok, M};
-        error -> {skipped, M, <<"the interpreter refused it">>}
+        error -> {skipped, M, #{kind => interpreter_refused}}
     end.
 
 %% ---------------------------------------------------------------------------

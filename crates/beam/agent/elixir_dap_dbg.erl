@@ -395,7 +395,7 @@ handle({command, Pid, Command}) when Command =:= continue; Command =:= next ->
     %% Whether the process will stop again, before the pipeline's next stage.
     {ok, #{stepping => Mode =:= next}};
 handle(Other) ->
-    throw_error(unknown_request, io_lib:format("unknown dbg request ~0p", [Other])).
+    throw_error(unknown_request, #{request => elixir_dap_util:format_term({dbg, Other})}).
 
 %% The state of a process paused in wait/1, or an error saying it is not.
 state(Pid) when is_pid(Pid) ->
@@ -408,16 +408,15 @@ state(Pid) when is_pid(Pid) ->
                     erlang:demonitor(Ref, [flush]),
                     State;
                 {'DOWN', Ref, process, Pid, _} ->
-                    throw_error(not_paused, io_lib:format("~ts has exited", [pid_text(Pid)]))
+                    throw_error(exited, #{pid => Pid})
             after ?STATE_TIMEOUT ->
                     erlang:demonitor(Ref, [flush]),
-                    throw_error(not_paused, io_lib:format("~ts did not answer within ~b ms",
-                                                          [pid_text(Pid), ?STATE_TIMEOUT]))
+                    throw_error(no_answer, #{pid => Pid, ms => ?STATE_TIMEOUT})
             end;
         undefined ->
-            throw_error(not_paused, io_lib:format("~ts has exited", [pid_text(Pid)]));
+            throw_error(exited, #{pid => Pid});
         _ ->
-            throw_error(not_paused, io_lib:format("~ts is not paused in a dbg call", [pid_text(Pid)]))
+            throw_error(not_in_dbg, #{pid => Pid})
     end.
 
 %% Evaluates an expression with the binding and environment of the `dbg`

@@ -75,7 +75,7 @@ parallel_filter(Pred, List) ->
 
 -spec step_targets(binary(), pos_integer()) -> {ok, #{modules := [module()], dynamic := boolean()}}.
 step_targets(Name, Line) when is_integer(Line) ->
-    Module = elixir_dap_util:to_atom(Name, "module"),
+    Module = elixir_dap_util:to_atom(Name, module),
     Forms = case code:get_object_code(Module) of
                 {Module, Bin, _} -> forms(Module, Bin);
                 error -> forms_of_script(Module)

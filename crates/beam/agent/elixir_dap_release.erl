@@ -66,8 +66,8 @@
 
 %% Answers what the agent in Remote needs to debug the project without Mix:
 %% #{helper, apps, modules => #{Module => #{app, beam, recorded, source}},
-%% unmatched => [Module]}, or throws {error, Attribute, Message}. Call runs
-%% a function in Remote.
+%% unmatched => [Module]}, or throws {error, Reason} (an attach refusal,
+%% see elixir_dap_attach). Call runs a function in Remote.
 -spec prepare(node(), fun((module(), atom(), list()) -> term())) -> project().
 prepare(Remote, Call) ->
     {ok, Cwd} = file:get_cwd(),
@@ -75,10 +75,8 @@ prepare(Remote, Call) ->
     OnNode = [{App, Root, Mods} || {App, Root} <- Apps,
                                    {ok, Mods} <- [Call(application, get_key, [App, modules])]],
     OnNode =:= [] andalso
-        throw({error, <<"projectDir">>,
-               io_lib:format("~s runs none of the applications of the project in ~ts (~ts): "
-                             "is `projectDir` the project the release was built from?",
-                             [Remote, Cwd, lists:join(", ", [atom_to_list(A) || {A, _} <- Apps])])}),
+        throw({error, #{kind => runs_no_project_app, node => Remote, dir => unicode:characters_to_binary(Cwd),
+                        apps => [A || {A, _} <- Apps]}}),
     Ebins = build_ebins(Cwd),
     Entries = lists:append(
                 [[{M, match(M, Md5, App, Root, maps:get(atom_to_list(App), Ebins, []))}
@@ -102,8 +100,8 @@ project_apps(Cwd) ->
           end)
     catch
         Class:Reason ->
-            throw({error, <<"projectDir">>,
-                   io_lib:format("cannot read the Mix project in ~ts: ~ts", [Cwd, format(Class, Reason)])})
+            throw({error, #{kind => project_unreadable, dir => unicode:characters_to_binary(Cwd),
+                            error => iolist_to_binary(format(Class, Reason))}})
     end.
 
 %% The applications of a project in Cwd from what Mix read of its mix.exs:
@@ -115,8 +113,7 @@ apps_of(Cwd, _Config, AppsPaths) when is_map(AppsPaths) ->
 apps_of(Cwd, Config, nil) ->
     case proplists:get_value(app, Config) of
         App when is_atom(App), App =/= undefined, App =/= nil -> [{App, Cwd}];
-        _ -> throw({error, <<"projectDir">>,
-                    io_lib:format("the mix.exs in ~ts names no `app` in its project config", [Cwd])})
+        _ -> throw({error, #{kind => no_project_app, dir => unicode:characters_to_binary(Cwd)}})
     end.
 
 %% #{"app" => [Ebin]}: every build of every application under _build
@@ -313,7 +310,7 @@ app_of(M) ->
 %% {Source, Binary}: the object code with debug info of the version of M the
 %% node runs, and its source (a path on the adapter's side), or
 %% {error, Why}.
--spec object_code(module()) -> {file:filename() | none, binary()} | {error, binary()}.
+-spec object_code(module()) -> {file:filename() | none, binary()} | {error, elixir_dap_util:reason()}.
 object_code(M) ->
     Md5 = try M:module_info(md5) catch _:_ -> undefined end,
     case kept(M, Md5) of
@@ -338,18 +335,15 @@ fetch(M, Md5) ->
                         _ -> {error, mismatch(M)}
                     end;
                 Other ->
-                    {error, iolist_to_binary(io_lib:format("cannot read ~ts on the adapter's side: ~0p",
-                                                           [Beam, Other]))}
+                    {error, #{kind => unreadable_on_adapter_side, file => unicode:characters_to_binary(Beam),
+                              error => elixir_dap_util:format_term(Other)}}
             end;
         error ->
             {error, mismatch(M)}
     end.
 
 mismatch(M) ->
-    iolist_to_binary(
-      io_lib:format("the node runs a build of ~ts that `projectDir`'s _build does not hold (no beam "
-                    "there has its MD5): build the project as the release was built (`MIX_ENV=prod "
-                    "mix compile`) from the same sources", [module_name(M)])).
+    #{kind => build_mismatch, module => M}.
 
 %% The object code (with debug info) of the version of M that runs, and
 %% the name it was loaded under: {Binary, File}, or none (the snapshot a
@@ -388,11 +382,11 @@ compile_remote(Files, EachModule) ->
 %% Binary, Beam} (elixir_dap_backend:interpret_shipped/5 takes them), or
 %% {skipped, M, Why} as an interpretation answers.
 -spec shipped_code(module()) ->
-    {ok, file:filename(), binary(), binary(), file:filename()} | {skipped, module(), binary()}.
+    {ok, file:filename(), binary(), binary(), file:filename()} | {skipped, module(), elixir_dap_util:reason()}.
 shipped_code(M) ->
     case object_code(M) of
         {error, Why} -> {skipped, M, Why};
-        {none, _} -> {skipped, M, <<"no source recorded for the module">>};
+        {none, _} -> {skipped, M, #{kind => no_source_recorded}};
         {Source, Bin} ->
             case source_text(Source) of
                 {ok, Text} -> {ok, Source, Text, Bin, beam_name(M)};
@@ -401,12 +395,12 @@ shipped_code(M) ->
     end.
 
 %% The text of a source file on the adapter's side, read by the helper.
--spec source_text(file:filename_all()) -> {ok, binary()} | {error, binary()}.
+-spec source_text(file:filename_all()) -> {ok, binary()} | {error, elixir_dap_util:reason()}.
 source_text(Source) ->
     case rpc:call(helper(), ?MODULE, read_file, [Source], ?CALL_TIMEOUT) of
         {ok, Text} -> {ok, Text};
-        Other -> {error, iolist_to_binary(io_lib:format("cannot read its source ~ts on the adapter's side: ~0p",
-                                                        [Source, Other]))}
+        Other -> {error, #{kind => unreadable_on_adapter_side, file => unicode:characters_to_binary(Source),
+                           error => elixir_dap_util:format_term(Other)}}
     end.
 
 %% The name the module keeps on the node (code:which/1): its file there.
@@ -428,14 +422,10 @@ ship_debugger() ->
                 ok -> ok;
                 {error, {already_loaded, debugger}} -> ok
             end;
+        no_debugger ->
+            throw_error(helper_has_no_debugger, #{});
         Other ->
-            Why = case Other of
-                      no_debugger -> "the helper's OTP has no debugger application either (install "
-                                     "erlang-debugger where the `elixirPath` attribute's `elixir` runs)";
-                      _ -> io_lib:format("the helper node did not send it: ~0p", [Other])
-                  end,
-            throw_error(debugger_unavailable, ["the node has no `debugger` application (OTP's interpreter) and ",
-                                               Why])
+            throw_error(debugger_not_shipped, #{error => elixir_dap_util:format_term(Other)})
     end.
 
 %% On detach, once the interpreter has stopped: the debugger modules

@@ -123,12 +123,11 @@ purge_old_code(Modules, Force) ->
                   false -> {Blocked, Killed};
                   [] -> code:purge(M), {Blocked, Killed};
                   Users when Force ->
-                      Entries = [process_entry(P, M, <<"killed: it was running old code of the module">>) || P <- Users],
+                      Entries = [process_entry(P, M, #{kind => killed_on_old_code}) || P <- Users],
                       code:purge(M),
                       {Blocked, Entries ++ Killed};
                   Users ->
-                      {[process_entry(P, M, <<"runs an old version of the module; "
-                                              "loading a new one would kill it">>) || P <- Users] ++ Blocked,
+                      {[process_entry(P, M, #{kind => runs_old_code}) || P <- Users] ++ Blocked,
                        Killed}
               end
       end, {[], []}, Modules).
@@ -264,7 +263,7 @@ load_wave(WaveModules, Dir) ->
               || #{module := M, binary := Bin} <- WaveModules,
                  not loaded_from_wave(M, Bin, Dir)],
     LoadErrors = load_atomically(ToLoad),
-    [#{module => M, reason => maps:get(M, LoadErrors, <<"the new code did not load (the old version still runs)">>)}
+    [#{module => M, reason => maps:get(M, LoadErrors, #{kind => not_loaded})}
      || #{module := M, binary := Bin} <- WaveModules,
         not loaded_from_wave(M, Bin, Dir)].
 
@@ -301,9 +300,9 @@ load_atomically(ToLoad) ->
                                {error, Reason} <- [code:load_binary(M, File, Bin)]])
     end.
 
-load_error(not_purged) -> <<"the new code did not load: a process still runs the old version">>;
-load_error(on_load_failure) -> <<"the new code did not load: its on_load function failed">>;
-load_error(Reason) -> iolist_to_binary(["the new code did not load: ", elixir_dap_util:format_term(Reason)]).
+load_error(not_purged) -> #{kind => not_purged};
+load_error(on_load_failure) -> #{kind => on_load_failed};
+load_error(Reason) -> #{kind => load_failed, error => elixir_dap_util:format_term(Reason)}.
 
 %% Elixir 1.14 returns {File, Position, Message} tuples; 1.15+ with
 %% return_diagnostics a map of compile and runtime warnings, or diagnostic maps.
@@ -556,10 +555,7 @@ suspend_or_gone(P) ->
 held_busy(P, {ok, Meta}) ->
     case suspend_one_process(Meta) of
         true ->
-            {held, [Meta], [process_entry(P, undefined,
-                                          <<"was inside interpreted code when the batch switched "
-                                            "(it did not wait between calls for 100 ms): the call it "
-                                            "was in may mix the batch's old and new modules">>)]};
+            {held, [Meta], [process_entry(P, undefined, #{kind => busy_in_interpreted_code})]};
         false ->
             {held, [], []}
     end;
@@ -631,7 +627,7 @@ internal_call(_) ->
 remove(Names) ->
     Modules = known_modules(Names),
     Loaded = [M || M <- Modules, code:is_loaded(M) =/= false],
-    Blocked = [process_entry(P, M, <<"runs the module of the deleted file">>)
+    Blocked = [process_entry(P, M, #{kind => runs_deleted_module})
                || M <- Loaded, P <- erlang:processes(), P =/= self(), runs_module(P, M)],
     case Blocked of
         [] ->
@@ -740,15 +736,13 @@ callback_module(Pid) ->
     end.
 
 suspend_one(Pid, M, true) ->
-    {skipped, process_entry(Pid, M, <<"paused by the debugger: its state was not upgraded "
-                                      "(code_change/3 not called)">>)};
+    {skipped, process_entry(Pid, M, #{kind => paused_by_debugger})};
 suspend_one(Pid, M, false) ->
     try sys:suspend(Pid, 5000) of
         ok -> {suspended, Pid, M}
     catch
         _:Reason ->
-            {skipped, process_entry(Pid, M, iolist_to_binary(
-                                              ["could not be suspended: ", elixir_dap_util:format_term(Reason)]))}
+            {skipped, process_entry(Pid, M, #{kind => not_suspended, error => elixir_dap_util:format_term(Reason)})}
     end.
 
 %% Calls code_change/3 of every suspended process through sys:change_code/5.
@@ -772,11 +766,11 @@ change_one(Pid, M) ->
         case sys:change_code(Pid, M, undefined, [], 5000) of
             ok -> {changed, Pid, Old};
             {error, Reason} ->
-                {failed, process_entry(Pid, M, iolist_to_binary(["code_change/3 failed: ", describe(Reason)]))}
+                {failed, process_entry(Pid, M, #{kind => code_change_failed, error => describe(Reason)})}
         end
     catch
         _:Error ->
-            {failed, process_entry(Pid, M, iolist_to_binary(["code_change/3 failed: ", describe(Error)]))}
+            {failed, process_entry(Pid, M, #{kind => code_change_failed, error => describe(Error)})}
     end.
 
 %% An exception raised by code_change/3 reaches us as {'EXIT', {E, Stack}}:
@@ -843,18 +837,18 @@ restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayF
             {M, ok};
         {Bin, File} ->
             case code:soft_purge(M) of
-                false -> {M, {error, <<"a process still runs the code to replace">>}};
+                false -> {M, {error, #{kind => old_code_in_use}}};
                 true ->
                     case code:load_binary(M, File, Bin) of
                         {module, M} when WasInterpreted, Source =/= none ->
                             case interpret_restored(M, Source, Bin, File) of
                                 {ok, M} -> {M, ok};
-                                _ -> {M, {error, <<"could not interpret the old code again">>}}
+                                _ -> {M, {error, #{kind => not_reinterpreted}}}
                             end;
                         {module, M} ->
                             {M, ok};
                         {error, Reason} ->
-                            {M, {error, elixir_dap_util:format_term(Reason)}}
+                            {M, {error, #{kind => restore_failed, error => elixir_dap_util:format_term(Reason)}}}
                     end
             end
     end.
@@ -881,5 +875,5 @@ remove_new(M) ->
             code:soft_purge(M),
             {M, ok};
         false ->
-            {M, {error, <<"a process still runs the code to remove">>}}
+            {M, {error, #{kind => new_code_in_use}}}
     end.

@@ -1,14 +1,24 @@
 %% elixir_dap_util: what several agent modules share, and nothing that
-%% calls another agent module: events to the adapter, the words the agent
-%% uses for names, terms and exceptions, agent errors, Mix diagnostics, the
+%% calls another agent module: events to the adapter, the names the agent
+%% gives modules, terms and exceptions, agent errors, Mix diagnostics, the
 %% mark of the agent's own processes, the reload overlay's files.
+%%
+%% Reasons: the agent words no failure. Why a request failed, why a module
+%% was not interpreted, why a process blocks or was left by a reload step,
+%% why a module did not load or an attach was refused: each is a reason(),
+%% a map of an atom `kind` and that kind's parameters, e.g.
+%% #{kind => not_paused, pid => Pid, status => running}. The adapter decodes
+%% every kind strictly and words it (crates/beam/src/protocol/reason.rs; a
+%% kind it does not know is an error of the protocol). Text in a parameter
+%% is content, not words: the VM's formatted exception, a term as Erlang
+%% prints it, a path, a compiler's diagnostic.
 -module(elixir_dap_util).
 -export([send_event/2, format_exception/3, diagnostic/1, throw_error/2,
          module_name/1, format_term/1, thread_name/1, mfa_module/1, mfa_name/3, pid_text/1, inspect/1,
          to_atom/2, first_text_line/1, internal/1, process_entry/3,
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
          loaded_object_code/1, loaded_md5/1, deal/2, line_of/1, source_under/2, is_regular_raw/1]).
--export_type([agent_reply/0, process_entry/0, diagnostic/0]).
+-export_type([agent_reply/0, reason/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
@@ -21,9 +31,11 @@
 -define(INTERNAL, '$elixir_dap_internal').
 
 %% What a request answers on the channel: {reply, Id, Reply}.
--type agent_reply() :: {ok, term()} | {error, #{kind := atom(), message := binary(), atom() => term()}}.
+-type agent_reply() :: {ok, term()} | {error, reason()}.
+%% Why something failed or was refused: see the module's header.
+-type reason() :: #{kind := atom(), atom() => term()}.
 %% A process named in a reply (blocked, killed, busy, skipped).
--type process_entry() :: #{pid := pid(), name := binary(), module := module() | undefined, why := binary()}.
+-type process_entry() :: #{pid := pid(), name := binary(), module := module() | undefined, why := reason()}.
 %% A compiler diagnostic as the adapter reads it.
 -type diagnostic() :: #{file := binary(), line := non_neg_integer(), column := non_neg_integer(),
                         severity := atom(), message := binary()}.
@@ -65,9 +77,11 @@ position({Line, Column}) when is_integer(Line), is_integer(Column) -> {Line, Col
 position({{Line, Column}, _End}) when is_integer(Line), is_integer(Column) -> {Line, Column};
 position(_) -> {0, 0}.
 
--spec throw_error(atom(), iodata()) -> no_return().
-throw_error(Kind, Message) ->
-    throw({agent_error, #{kind => Kind, message => iolist_to_binary(Message)}}).
+%% Fails the request with the reason Kind and its parameters (see the
+%% module's header).
+-spec throw_error(atom(), map()) -> no_return().
+throw_error(Kind, Params) ->
+    throw({agent_error, Params#{kind => Kind}}).
 
 -spec module_name(module()) -> binary().
 module_name(Module) when is_atom(Module) ->
@@ -118,10 +132,10 @@ inspect(Term) ->
 
 %% Module and function names arrive as binaries: an atom the VM has never
 %% seen would make the whole request undecodable.
--spec to_atom(binary() | atom(), string()) -> atom().
+-spec to_atom(binary() | atom(), module) -> atom().
 to_atom(Name, What) when is_binary(Name) ->
     try binary_to_existing_atom(Name, utf8)
-    catch error:badarg -> throw_error(unknown_name, io_lib:format("no ~s named ~ts is loaded", [What, Name]))
+    catch error:badarg -> throw_error(unknown_name, #{what => What, name => Name})
     end;
 to_atom(Name, _What) when is_atom(Name) ->
     Name.
@@ -138,7 +152,7 @@ first_text_line(Text) ->
 internal(Fun) ->
     fun() -> put(?INTERNAL, true), Fun() end.
 
--spec process_entry(pid(), module() | undefined, binary()) -> process_entry().
+-spec process_entry(pid(), module() | undefined, reason()) -> process_entry().
 process_entry(Pid, Module, Why) ->
     #{pid => Pid, name => thread_name(Pid), module => Module, why => Why}.
 

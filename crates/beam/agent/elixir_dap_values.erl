@@ -35,7 +35,7 @@ children(Handle, Start, Count) ->
         [{Handle, Owner, Term}] ->
             {ok, [variable(Owner, Name, Value) || {Name, Value} <- page(child_terms(Term), Start, Count)]};
         [] ->
-            throw_error(stale_handle, "the value is no longer available (the process has resumed)")
+            throw_error(stale_handle, #{})
     end.
 
 %% The children of a page: from Start (counted from 0), at most Count (0 =

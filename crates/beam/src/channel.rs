@@ -6,7 +6,7 @@
 //! session as [`AgentEvent`]s. One task reads, one writes, so a slow reader
 //! of events never blocks a call.
 
-use crate::protocol::{AgentEvent, Decode, Diagnostic, Failure, Request};
+use crate::protocol::{AgentEvent, Decode, Failure, Request};
 use crate::term::{self, TermExt};
 use eetf::Term;
 use std::collections::HashMap;
@@ -25,15 +25,10 @@ pub enum AgentError {
     Timeout { request: String, after: Duration },
     #[error("the connection to the debuggee VM is closed")]
     Closed,
-    /// The agent executed the request and reports a failure: its `kind`
-    /// (`compile_failed`, `not_paused`, ...), message, and for
-    /// `compile_failed` the compiler's diagnostics.
-    #[error("{message}")]
-    Failed {
-        kind: String,
-        message: String,
-        diagnostics: Vec<Diagnostic>,
-    },
+    /// The agent executed the request and reports why it failed (worded
+    /// by [`Failure`]'s `Display`).
+    #[error("{0}")]
+    Failed(Failure),
     /// A frame or reply of a shape the protocol does not know (what and
     /// where: [`crate::protocol`]).
     #[error("unexpected reply from the agent: {0}")]
@@ -135,17 +130,7 @@ impl AgentClient {
     }
 }
 
-/// A duration as a person reads it: `250 ms`, `30 s`, `10 min`.
-pub fn human_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis < 1000 {
-        format!("{millis} ms")
-    } else if millis < 120_000 || millis % 60_000 != 0 {
-        format!("{} s", duration.as_secs())
-    } else {
-        format!("{} min", duration.as_secs() / 60)
-    }
-}
+pub use crate::protocol::reason::human_duration;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the map inconsistent.
@@ -274,11 +259,7 @@ fn parse_result(result: &Term) -> Result<Term, AgentError> {
     match (elements.first().and_then(TermExt::as_atom), elements.get(1)) {
         (Some("ok"), Some(value)) if elements.len() == 2 => Ok(value.clone()),
         (Some("error"), Some(detail)) if elements.len() == 2 => match Failure::decode(detail) {
-            Ok(failure) => Err(AgentError::Failed {
-                kind: failure.kind.0,
-                message: failure.message,
-                diagnostics: failure.diagnostics.unwrap_or_default(),
-            }),
+            Ok(failure) => Err(AgentError::Failed(failure)),
             Err(error) => Err(AgentError::Protocol(format!("a failure: {error}"))),
         },
         _ => Err(AgentError::Protocol(result.to_string())),
@@ -319,10 +300,7 @@ mod tests {
             Some("ping") => tuple(vec![atom("ok"), atom("pong")]),
             _ => tuple(vec![
                 atom("error"),
-                map(vec![
-                    ("kind", atom("unknown_request")),
-                    ("message", binary("no such request")),
-                ]),
+                map(vec![("kind", atom("unknown_request")), ("request", binary("detach"))]),
             ]),
         }));
         let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -342,9 +320,13 @@ mod tests {
             .request::<crate::protocol::Pong>(&Request::Detach, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, AgentError::Failed { ref kind, ref message, .. } if kind == "unknown_request" && message == "no such request")
+        assert_eq!(
+            err,
+            AgentError::Failed(Failure::UnknownRequest {
+                request: "detach".into()
+            })
         );
+        assert_eq!(err.to_string(), "unknown request detach");
     }
 
     #[tokio::test]

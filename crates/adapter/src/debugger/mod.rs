@@ -199,7 +199,7 @@ impl Debugger {
             let (atom, name, reason) = (skipped.module.as_str(), &skipped.name, &skipped.reason);
             self.client
                 .console(format!("elixir-dap: not interpreting {name}: {reason}"));
-            self.registry.mark_skipped(atom, reason);
+            self.registry.mark_skipped(atom, &reason.to_string());
         }
     }
 

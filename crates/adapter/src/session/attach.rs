@@ -192,8 +192,7 @@ impl Session {
         if let protocol::Hello::AttachFailed(failed) = debuggee.hello.clone() {
             debuggee.terminate();
             let _ = debuggee.wait_exit(EXIT_TIMEOUT).await;
-            let (attribute, message) = (failed.attribute, failed.attach_error);
-            return Err(RequestError::User(format!("attach: `{attribute}`: {message}")));
+            return Err(refused(&failed.attach_error));
         }
         Ok(debuggee)
     }
@@ -281,6 +280,11 @@ impl Session {
 /// How long asking epmd may take (connecting, then reading its answer).
 const EPMD_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// An attach refused: the attribute to blame, and why.
+fn refused(refusal: &protocol::AttachRefusal) -> RequestError {
+    RequestError::User(format!("attach: `{}`: {refusal}", refusal.attribute()))
+}
+
 /// Asks epmd on the node's host whether the node is registered, before a
 /// helper node is started for nothing (see [`beam::attach`]).
 async fn check_registered(config: &AttachConfig) -> Result<(), RequestError> {
@@ -300,14 +304,11 @@ async fn check_registered(config: &AttachConfig) -> Result<(), RequestError> {
         Err(why) => Err(RequestError::User(format!(
             "attach: `remoteNode`: cannot reach {node}: {why}"
         ))),
-        Ok(Some(names)) if !names.contains(&name) => Err(RequestError::User(format!(
-            "attach: `remoteNode`: no node named {name} runs on {host} (nodes registered there: {})",
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        ))),
+        Ok(Some(names)) if !names.contains(&name) => Err(refused(&protocol::AttachRefusal::NotRegistered {
+            name,
+            host,
+            registered: names,
+        })),
         Ok(_) => Ok(()),
     }
 }

@@ -146,7 +146,7 @@ impl Session {
                 self.progress_end(progress, "stopped");
                 // The VM ending while it works is no news; a refusal is.
                 match error {
-                    AgentError::Failed { .. } => self
+                    AgentError::Failed(_) => self
                         .client
                         .console(format!("elixir-dap: interpreting in the background stopped: {error}")),
                     other => tracing::info!(%other, "background interpretation ended"),

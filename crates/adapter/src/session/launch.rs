@@ -180,25 +180,23 @@ impl Session {
         };
         let loaded = match reply {
             Ok(loaded) => loaded,
-            Err(AgentError::Failed {
-                kind,
-                message,
-                diagnostics,
-            }) if kind == "compile_failed" => {
+            Err(AgentError::Failed(protocol::Failure::CompileFailed { diagnostics })) => {
                 self.report_diagnostics(&diagnostics);
-                let first_error = diagnostics.iter().find(|d| d.severity == "error").map(|d| {
-                    let text = ::reload::trim_compiler_message(&d.message);
-                    let first = text.lines().next().unwrap_or_default().to_owned();
-                    format!("compilation failed: {}:{}: {first}", d.file, d.line)
-                });
-                return Err(RequestError::User(format!(
-                    "launch: {}",
-                    first_error.unwrap_or(message)
-                )));
+                // Worded by the failure, from the messages as the report
+                // shows them (without the exception's name or stack).
+                let diagnostics = diagnostics
+                    .into_iter()
+                    .map(|d| protocol::Diagnostic {
+                        message: ::reload::trim_compiler_message(&d.message),
+                        ..d
+                    })
+                    .collect();
+                let failure = protocol::Failure::CompileFailed { diagnostics };
+                return Err(RequestError::User(format!("launch: {failure}")));
             }
-            Err(AgentError::Failed { message, .. }) => {
+            Err(AgentError::Failed(failure)) => {
                 return Err(RequestError::User(format!(
-                    "launch: could not load the Mix project: {message}"
+                    "launch: could not load the Mix project: {failure}"
                 )))
             }
             Err(AgentError::Timeout { after, .. }) => {

@@ -3,17 +3,15 @@
 -module(elixir_dap_agent_tests).
 -include_lib("eunit/include/eunit.hrl").
 
-compile_failure_message_test_() ->
-    [?_assertEqual(<<"compilation failed">>, elixir_dap_agent:compile_failure_message([])),
-     %% The first error, first line of its message.
-     ?_assertEqual(<<"compilation failed: lib/a.ex:4: undefined variable\"x\"">>,
-                   elixir_dap_agent:compile_failure_message(
-                     [#{file => <<"lib/a.ex">>, line => 4, message => <<"undefined variable\"x\"\n  more">>},
-                      #{file => <<"lib/b.ex">>, line => 1, message => <<"other">>}]))].
-
+%% A failure is a reason: its kind and parameters, no words.
 unknown_request_test() ->
-    ?assertMatch({error, #{kind := unknown_request, message := <<"unknown request {no,such}">>}},
+    ?assertEqual({error, #{kind => unknown_request, request => <<"{no,such}">>}},
                  elixir_dap_agent:execute({no, such})).
+
+%% A request that raises: the VM's formatted exception is the parameter.
+exception_test() ->
+    ?assertMatch({error, #{kind := exception, exception := <<_/binary>>}},
+                 elixir_dap_agent:execute({reload_resume, not_a_list})).
 
 ping_test() ->
     ?assertEqual({ok, pong}, elixir_dap_agent:execute(ping)).

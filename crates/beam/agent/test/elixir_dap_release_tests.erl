@@ -11,8 +11,9 @@ apps_of_test_() ->
      ?_assertEqual([{api, "/work/shop/apps/api"}, {core, "/work/shop/apps/core"}],
                    elixir_dap_release:apps_of(Cwd, [{apps_path, "apps"}],
                                               #{core => <<"apps/core">>, api => <<"apps/api">>})),
-     %% A config without an app names the attribute.
-     ?_assertThrow({error, <<"projectDir">>, _}, elixir_dap_release:apps_of(Cwd, [{version, "1.0.0"}], nil))].
+     %% A config without an app: the reason (the adapter blames `projectDir`).
+     ?_assertThrow({error, #{kind := no_project_app, dir := <<"/work/shop">>}},
+                   elixir_dap_release:apps_of(Cwd, [{version, "1.0.0"}], nil))].
 
 %% Two builds of one module (dev and prod, different code): the beam whose
 %% MD5 is the node's is found, with the source it records; another MD5

@@ -23,11 +23,12 @@ format_test_() ->
      ?_assertEqual("/o/Elixir.Shop.beam", elixir_dap_util:overlay_file("/o", 'Elixir.Shop'))].
 
 throw_error_test_() ->
-    [?_assertThrow({agent_error, #{kind := no_beam, message := <<"no beam">>}},
-                   elixir_dap_util:throw_error(no_beam, ["no ", "beam"])),
-     ?_assertEqual(lists, elixir_dap_util:to_atom(<<"lists">>, "module")),
-     ?_assertThrow({agent_error, #{kind := unknown_name}},
-                   elixir_dap_util:to_atom(<<"elixir_dap_no_such_module_ever">>, "module"))].
+    [?_assertThrow({agent_error, #{kind := no_beam, module := lists}},
+                   elixir_dap_util:throw_error(no_beam, #{module => lists})),
+     ?_assertEqual(lists, elixir_dap_util:to_atom(<<"lists">>, module)),
+     ?_assertThrow({agent_error, #{kind := unknown_name, what := module,
+                                   name := <<"elixir_dap_no_such_module_ever">>}},
+                   elixir_dap_util:to_atom(<<"elixir_dap_no_such_module_ever">>, module))].
 
 internal_test() ->
     Self = self(),

@@ -157,6 +157,23 @@ impl Atom {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The atom as a module name, as Elixir shows it: `Shop.Cart` for
+    /// `Elixir.Shop.Cart`, `:lists` for an Erlang module (`:"my mod"` when
+    /// the name is not a plain atom).
+    pub fn module_name(&self) -> String {
+        if let Some(alias) = self.0.strip_prefix("Elixir.") {
+            return alias.to_owned();
+        }
+        let mut chars = self.0.chars();
+        let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
+        if plain {
+            format!(":{}", self.0)
+        } else {
+            format!(":{:?}", self.0)
+        }
+    }
 }
 
 impl fmt::Display for Atom {

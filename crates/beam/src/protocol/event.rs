@@ -2,6 +2,7 @@
 //! (`{event, Name, Data}`), decoded strictly like replies.
 
 use super::decode::{by_key, Atom, Decode, DecodeError, Pid};
+use super::reason::AttachRefusal;
 use super::reply::CompiledModule;
 use crate::record;
 use eetf::Term;
@@ -187,7 +188,8 @@ pub enum Hello {
     /// The agent runs: in the launched VM, or (attach) in the node attached
     /// to, whose helper adds its own node name (`node`).
     Ready(NodeInfo),
-    /// The attach helper could not attach: why, and the attribute to blame.
+    /// The attach helper could not attach: why (which names the attribute
+    /// to blame).
     AttachFailed(AttachFailed),
 }
 
@@ -211,8 +213,7 @@ record! {
 
 record! {
     pub struct AttachFailed {
-        attach_error: String,
-        attribute: String,
+        attach_error: AttachRefusal,
     }
 }
 

@@ -12,9 +12,17 @@
 //!
 //! This module is the only place that builds a request term or reads a
 //! reply's: [`AgentClient::request`](crate::AgentClient::request) is the adapter's one way to call.
+//!
+//! The agent words no failure: why a request failed, a module was not
+//! interpreted, a reload step names a process, a module did not load or an
+//! attach was refused are reasons, an atom `kind` and its parameters,
+//! decoded and worded in [`reason`].
 
 pub mod decode;
 pub mod event;
+pub mod reason;
+#[cfg(test)]
+mod reason_tests;
 pub mod reply;
 pub mod request;
 #[cfg(test)]
@@ -22,5 +30,6 @@ mod tests;
 
 pub use decode::{Atom, Decode, DecodeError, Done, Pid};
 pub use event::*;
+pub use reason::{pid_text, AttachRefusal, Failure, ModuleReason, ProcessReason, SkipReason};
 pub use reply::*;
 pub use request::{BreakpointSpec, Command, Expressions, HitCondition, HitOp, LogPart, Priority, Request};

@@ -2,6 +2,8 @@
 //! ([`super::decode`]). Which request answers which is in [`super::Request`].
 
 use super::decode::{by_key, ok_or_map, unit_atom, Atom, Decode, DecodeError, Pid};
+pub use super::reason::Diagnostic;
+use super::reason::{ModuleReason, ProcessReason, SkipReason};
 use crate::record;
 use eetf::Term;
 
@@ -30,29 +32,6 @@ record! {
     pub struct Manifest {
         app_dir: String,
         manifest: String,
-    }
-}
-
-record! {
-    /// A compiler diagnostic: `line` and `column` from 1 (0: unknown),
-    /// `severity` `error` | `warning` | `information` | `hint`.
-    pub struct Diagnostic {
-        file: String,
-        line: i64,
-        column: i64,
-        severity: Atom,
-        message: String,
-    }
-}
-
-record! {
-    /// The details of a failed request (`{error, Map}`): `kind` (an atom
-    /// such as `compile_failed`, `not_paused`), the message, and for
-    /// `compile_failed` the diagnostics.
-    pub struct Failure {
-        kind: Atom,
-        message: String,
-        diagnostics: Option<Vec<Diagnostic>>,
     }
 }
 
@@ -99,7 +78,7 @@ impl PendingInterpreted {
         let unknown = self.unknown.into_iter().map(|name| Skipped {
             module: Atom(name.clone()),
             name: name.strip_prefix("Elixir.").unwrap_or(&name).to_owned(),
-            reason: "no module of that name was ever loaded".into(),
+            reason: SkipReason::NeverLoaded {},
         });
         Interpreted {
             interpreted: self.interpreted,
@@ -120,11 +99,11 @@ record! {
 }
 
 record! {
-    /// A module the interpreter refused.
+    /// A module the interpreter refused, and why.
     pub struct Skipped {
         module: Atom,
         name: String,
-        reason: String,
+        reason: SkipReason,
     }
 }
 
@@ -307,7 +286,7 @@ record! {
         pid: Pid,
         name: String,
         module: Atom,
-        why: String,
+        why: ProcessReason,
     }
 }
 
@@ -316,7 +295,7 @@ record! {
     /// restore, and why.
     pub struct ModuleFailure {
         module: Atom,
-        reason: String,
+        reason: ModuleReason,
     }
 }
 

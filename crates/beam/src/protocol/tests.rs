@@ -89,7 +89,7 @@ fn nested_errors_give_the_whole_path() {
     ]);
     assert_eq!(
         error_of::<RolledBack>(&reply),
-        "at `failures[0].reason`: expected a binary, found 1"
+        "at `failures[0].reason`: expected a map (ModuleReason: a `kind` and its parameters), found 1"
     );
 }
 
@@ -134,11 +134,11 @@ fn replies_of_two_shapes_are_told_apart() {
     );
     assert_eq!(Detached::decode(&atom("ok")).unwrap(), Detached::Launched);
     assert!(Detached::decode(&atom("error")).is_err());
-    let failed = map(vec![
-        ("attach_error", binary("no node")),
-        ("attribute", binary("remoteNode")),
-    ]);
-    assert!(matches!(Hello::decode(&failed).unwrap(), Hello::AttachFailed(f) if f.attribute == "remoteNode"));
+    let refusal = map(vec![("kind", atom("cookie_refused")), ("node", atom("app@host"))]);
+    let failed = map(vec![("attach_error", refusal)]);
+    assert!(
+        matches!(Hello::decode(&failed).unwrap(), Hello::AttachFailed(f) if f.attach_error.attribute() == "cookie")
+    );
     let ready = map(vec![
         ("otp_release", binary("27")),
         ("elixir_version", binary("1.18.3")),
@@ -257,27 +257,39 @@ fn requests_encode_to_the_terms_the_agent_matches() {
 }
 
 #[test]
-fn a_failure_keeps_its_kind_message_and_diagnostics() {
+fn a_failure_is_a_kind_and_its_parameters_decoded_strictly() {
+    let diagnostic = map(vec![
+        ("file", binary("lib/a.ex")),
+        ("line", int(3)),
+        ("column", int(0)),
+        ("severity", atom("error")),
+        ("message", binary("undefined function f/0")),
+    ]);
     let failure = map(vec![
         ("kind", atom("compile_failed")),
-        ("message", binary("compilation failed")),
-        (
-            "diagnostics",
-            list(vec![map(vec![
-                ("file", binary("lib/a.ex")),
-                ("line", int(3)),
-                ("column", int(0)),
-                ("severity", atom("error")),
-                ("message", binary("undefined function f/0")),
-            ])]),
-        ),
+        ("diagnostics", list(vec![diagnostic])),
     ]);
     let decoded = Failure::decode(&failure).unwrap();
-    assert_eq!(decoded.kind, "compile_failed");
-    assert_eq!(decoded.diagnostics.unwrap()[0].line, 3);
+    assert_eq!(decoded.kind(), "compile_failed");
+    assert!(matches!(&decoded, Failure::CompileFailed { diagnostics } if diagnostics[0].line == 3));
+    // A parameter missing, one the kind does not take, a kind nobody knows.
     assert_eq!(
         error_of::<Failure>(&map(vec![("kind", atom("exception"))])),
-        "the key `message` (a binary) is missing"
+        "the key `exception` (a binary) is missing"
+    );
+    assert_eq!(
+        error_of::<Failure>(&map(vec![("kind", atom("stale_handle")), ("message", binary("gone"))])),
+        "unknown key `message`"
+    );
+    let unknown = error_of::<Failure>(&map(vec![("kind", atom("a_kind_added_later"))]));
+    assert!(
+        unknown.starts_with("at `kind`: expected a kind of Failure (exception, unknown_request, ")
+            && unknown.ends_with("found a_kind_added_later"),
+        "{unknown}"
+    );
+    assert_eq!(
+        error_of::<Failure>(&map(vec![("message", binary("no kind"))])),
+        "the key `kind` (an atom) is missing"
     );
 }
 
@@ -313,7 +325,7 @@ fn lazy_interpretation_requests_encode_and_unknown_names_become_skipped() {
     assert_eq!(interpreted.interpreted, vec![Atom("Elixir.A".into())]);
     assert!(
         matches!(&interpreted.skipped[..], [s] if s.module == "Elixir.C.D" && s.name == "C.D"
-            && s.reason.contains("ever loaded")),
+            && s.reason == SkipReason::NeverLoaded {}),
         "{interpreted:?}"
     );
     let missing = error_of::<StepTargets>(&map(vec![("modules", list(vec![]))]));

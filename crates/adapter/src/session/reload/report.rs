@@ -40,10 +40,10 @@ fn shown_module(atom: &protocol::Atom) -> String {
 pub(super) fn processes(list: &[protocol::ProcessEntry]) -> Vec<ProcessInfo> {
     list.iter()
         .map(|p| ProcessInfo {
-            pid: pid_text(&p.pid),
+            pid: protocol::pid_text(&p.pid),
             name: p.name.clone(),
             module: shown_module(&p.module),
-            why: p.why.clone(),
+            why: p.why.to_string(),
         })
         .collect()
 }
@@ -64,16 +64,11 @@ pub(super) fn failed_modules(report: &ReloadReport) -> String {
     names.join(", ")
 }
 
-/// `#PID<0.123.0>`, as Elixir shows a local pid.
-fn pid_text(pid: &protocol::Pid) -> String {
-    format!("#PID<0.{}.{}>", pid.id, pid.serial)
-}
-
 pub(super) fn failures(list: &[protocol::ModuleFailure]) -> Vec<FailedModule> {
     list.iter()
         .map(|f| FailedModule {
             module: shown_module(&f.module),
-            reason: f.reason.clone(),
+            reason: f.reason.to_string(),
         })
         .collect()
 }
