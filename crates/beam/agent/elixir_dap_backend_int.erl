@@ -1604,9 +1604,14 @@ stage_versions(Modules) ->
             end
     end.
 
-%% What int:ni/1 hands dbg_iserver for a module (int.erl, load/2).
+%% What int:ni/1 hands dbg_iserver for a module (int.erl, load/2). A
+%% module compiled in memory by the program has its source recorded.
 stage_term(M, Bin) ->
-    case module_source(M) of
+    Source = case elixir_dap_scripts:object_code(M) of
+                 {Recorded, _} -> unicode:characters_to_list(Recorded);
+                 none -> module_source(M)
+             end,
+    case Source of
         none ->
             {skipped, M, <<"the module has no source file">>};
         Source ->

@@ -426,6 +426,7 @@ switch(Modules) ->
             Early = early(),
             case switch_batch(fun load_staged/0, Staged, program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS) of
                 {switched, Us, Stale} ->
+                    ets:insert(?TABLE, {switched, true}),
                     {ok, Reply#{interpreted => Modules, stale => Stale, skipped => [],
                                 switch => #{us => Us, early => Early}}};
                 {failed, Why} ->
@@ -439,11 +440,14 @@ switch(Modules) ->
 skipped_entry({skipped, M, Reason}) ->
     #{module => M, name => elixir_dap_util:module_name(M), reason => Reason}.
 
-%% This reload's object code of M, or what runs (the program compiled it).
+%% This reload's object code of M, else what the program compiled (in
+%% memory, or into a beam: the MD5 check of loaded_object_code/1 cannot
+%% tell a line-only change, so the program's own compile comes first).
 new_object_code(M) ->
-    case ets:lookup(?TABLE, {binary, M}) of
-        [{_, Bin}] -> Bin;
-        [] ->
+    case {ets:lookup(?TABLE, {binary, M}), elixir_dap_scripts:object_code(M)} of
+        {[{_, Bin}], _} -> Bin;
+        {[], {_Source, Bin}} -> Bin;
+        {[], none} ->
             case loaded_object_code(M) of
                 {Bin, _File} -> Bin;
                 none -> none
@@ -470,7 +474,12 @@ load_staged() ->
 switch_native() ->
     case ets:lookup(?TABLE, staged_native) of
         [] -> ok;
-        _ -> _ = switch_batch(fun load_staged/0, [], program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS), ok
+        _ ->
+            %% Prepared code loads unless a process runs old code of the
+            %% module (purged before the compile): nothing else to do then.
+            _ = switch_batch(fun load_staged/0, [], program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS),
+            ets:insert(?TABLE, {switched, true}),
+            ok
     end.
 
 %% go once every process of the program waits, else the busy ones. Which
@@ -969,6 +978,7 @@ commit() ->
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
     ets:match_delete(?TABLE, {{binary, '_'}, '_'}),
     ets:delete(?TABLE, early),
+    ets:delete(?TABLE, switched),
     ets:delete(?TABLE, overlay_dir),
     {ok, ok}.
 
@@ -981,7 +991,17 @@ rollback() ->
     ets:delete(?TABLE, staged_native),
     Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
     New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
-    Restored = [restore(M, S) || {M, S} <- Snapshots],
+    %% A staged batch that never switched left the old code running where
+    %% nothing loaded early: loading it again would make the running code
+    %% old code, and the next reload would find its processes on it.
+    Untouched = case staged() andalso not ets:member(?TABLE, switched) of
+                    true -> fun(M) -> not lists:member(M, early()) end;
+                    false -> fun(_) -> false end
+                end,
+    Restored = [case Untouched(M) of
+                    true -> restore_overlay(S), {M, ok};
+                    false -> restore(M, S)
+                end || {M, S} <- Snapshots],
     %% Processes that picked up the new version drop it again.
     Interpreted = interpreted_set(),
     _ = invalidate([M || {M, ok} <- Restored, maps:is_key(M, Interpreted)]),
@@ -992,12 +1012,14 @@ rollback() ->
     {ok, #{restored => [M || {M, ok} <- Restored], removed => [M || {M, ok} <- Removed],
            failures => Failures}}.
 
-restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayFile,
-             overlay_before := OverlayBefore, source := Source}) ->
+restore_overlay(#{overlay_file := OverlayFile, overlay_before := OverlayBefore}) ->
     case OverlayBefore of
         none -> file:delete(OverlayFile);
         Content -> file:write_file(OverlayFile, Content)
-    end,
+    end.
+
+restore(M, #{old := Old, interpreted := WasInterpreted, source := Source} = Snapshot) ->
+    restore_overlay(Snapshot),
     case Old of
         none ->
             {M, ok};
