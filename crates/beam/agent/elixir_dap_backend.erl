@@ -26,8 +26,9 @@
          interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
+         stage_versions/1, discard_staged/1, switch_batch/4,
          found/0, leave_node/1, interpret_shipped/5]).
--export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0]).
+-export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0, switched/0]).
 
 %% The backend every session uses (issue 20 will choose by OTP release).
 -define(IMPL, elixir_dap_backend_int).
@@ -57,6 +58,9 @@
 %% skip, and what a callback throws (elixir_dap_util:throw_error/2), is a
 %% reason whose kind the adapter knows (crates/beam/src/protocol/reason.rs).
 -type one_result() :: {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
+%% How a staged switch went: its step's duration in microseconds and the
+%% processes left on old code for now, or why the native load failed.
+-type switched() :: {switched, non_neg_integer(), [elixir_dap_util:process_entry()]} | {failed, term()}.
 
 %% ---------------------------------------------------------------------------
 %% Requests of the adapter (elixir_dap_agent's dispatch)
@@ -147,6 +151,19 @@
 -callback interpreting_meta(pid()) -> {ok, pid()} | none.
 -callback metas() -> #{pid() => true}.
 -callback meta_backtrace(Meta :: pid()) -> [module() | undefined] | none.
+%% The staged switch (elixir_dap_reload:switch/1, OTP 28+): the debugged
+%% versions of Modules built from their new object code but not visible
+%% yet (Staged: opaque to the caller), or the modules that cannot be;
+%% forgetting them; and making them visible in one step with the native
+%% code: when Gate() answers go (else 1 ms later, at the latest at Deadline,
+%% monotonic ms), Load() loads the native code (ok or {error, Why}, and
+%% then nothing changes), then every staged version becomes the one calls
+%% run, in a step no debugged process observes half done.
+-callback stage_versions([{module(), ObjectCode :: binary()}]) ->
+    {Staged :: [term()], [{skipped, module(), binary()}]}.
+-callback discard_staged(Staged :: [term()]) -> ok.
+-callback switch_batch(Load :: fun(() -> ok | {error, term()}), Staged :: [term()],
+                       Gate :: fun(() -> go | {busy, [pid()]}), Deadline :: integer()) -> switched().
 
 %% ---------------------------------------------------------------------------
 %% A node attached to (elixir_dap_attach)
@@ -221,6 +238,13 @@ interpreting_meta(Pid) -> ?IMPL:interpreting_meta(Pid).
 metas() -> ?IMPL:metas().
 -spec meta_backtrace(pid()) -> [module() | undefined] | none.
 meta_backtrace(Meta) -> ?IMPL:meta_backtrace(Meta).
+-spec stage_versions([{module(), binary()}]) -> {[term()], [{skipped, module(), binary()}]}.
+stage_versions(Modules) -> ?IMPL:stage_versions(Modules).
+-spec discard_staged([term()]) -> ok.
+discard_staged(Staged) -> ?IMPL:discard_staged(Staged).
+-spec switch_batch(fun(() -> ok | {error, term()}), [term()], fun(() -> go | {busy, [pid()]}), integer()) ->
+    switched().
+switch_batch(Load, Staged, Gate, Deadline) -> ?IMPL:switch_batch(Load, Staged, Gate, Deadline).
 -spec found() -> map().
 found() -> ?IMPL:found().
 -spec leave_node(map()) -> [pid()].

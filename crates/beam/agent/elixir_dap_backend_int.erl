@@ -25,6 +25,7 @@
          interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
+         stage_versions/1, discard_staged/1, switch_batch/4,
          found/0, leave_node/1, interpret_shipped/5]).
 %% Called by :int: the process attached to a paused one (auto_attach), and
 %% the test of every breakpoint (through its condition module).
@@ -1264,20 +1265,22 @@ invalidate(Modules) ->
 invalidate_process(Pid, Modules) ->
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} ->
-            case invalidate_meta(Meta, Modules) of
-                [] -> [];
-                InUse ->
-                    Pending = case ets:lookup(?TABLE, {pending, Pid}) of
-                                  [{_, Before}] -> Before;
-                                  [] -> []
-                              end,
-                    ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
-                    ensure_invalidator(),
-                    [process_entry(Pid, M, #{kind => inside_module}) || M <- InUse]
-            end;
+            pending(Pid, invalidate_meta(Meta, Modules));
         _ ->
             []
     end.
+
+%% Pid's meta drops its cached code of InUse when it reports idle.
+pending(_Pid, []) ->
+    [];
+pending(Pid, InUse) ->
+    Pending = case ets:lookup(?TABLE, {pending, Pid}) of
+                  [{_, Before}] -> Before;
+                  [] -> []
+              end,
+    ets:insert(?TABLE, {{pending, Pid}, lists:usort(InUse ++ Pending)}),
+    ensure_invalidator(),
+    [process_entry(Pid, M, #{kind => inside_module}) || M <- InUse].
 
 %% Makes the meta drop its cached code of what it can of Modules now;
 %% returns the modules still in use by its process.
@@ -1575,6 +1578,263 @@ stack_of(Dict) ->
         Stack when is_list(Stack) -> Stack;
         _ -> []
     end.
+
+%% ---------------------------------------------------------------------------
+%% A batch switched in one step (elixir_dap_reload's staged switch, OTP 28+)
+%%
+%% int:ni/1 makes a module's new version visible as it stores it, one module
+%% after the other. Here the versions are built out of sight first: each one
+%% in a table of dbg_iserver's (created there, so that it lives as long as
+%% the interpreter), filled by dbg_iload:load_mod/4 as dbg_iserver's own
+%% {load, ...} call does, but not yet listed under {Mod, refs}. Then one
+%% step inside dbg_iserver (sys:replace_state/3: while it runs no process can
+%% ask dbg_iserver for a module's code) loads the batch's native code
+%% (Load), lists every new version, sets the call traps on the new native
+%% code and sends each meta its {int, {old_code, Mod}} messages (see
+%% invalidate_meta/2), as dbg_iserver's handlers do (dbg_iserver.erl,
+%% {load, ...} and send_all/3; the same in debugger 5.3 to 7.0).
+
+%% One module's version built and not yet visible.
+-type staged() :: #{module := module(), table := ets:tid()}.
+
+%% Builds the interpreter's versions of Modules ({Module, ObjectCode}, the
+%% object code with debug info) without making them visible; the modules
+%% whose version cannot be built are answered as skipped.
+-spec stage_versions([{module(), binary()}]) -> {[staged()], [{skipped, module(), binary()}]}.
+stage_versions([]) ->
+    {[], []};
+stage_versions(Modules) ->
+    case batch_interpretation_available() of
+        false ->
+            {[], [{skipped, M, #{kind => interpreter_not_running}} || {M, _} <- Modules]};
+        true ->
+            Terms = [stage_term(M, Bin) || {M, Bin} <- Modules],
+            Ready = [{M, Source, Term} || {ok, M, Source, Term} <- Terms],
+            Tables = new_tables([M || {M, _, _} <- Ready]),
+            Loaded = [stage_one(M, Source, Term, maps:get(M, Tables)) || {M, Source, Term} <- Ready],
+            Staged = [S || {ok, S} <- Loaded],
+            Skipped = [S || {skipped, _, _} = S <- Terms ++ Loaded],
+            case Skipped of
+                [] -> {Staged, []};
+                _ -> discard_staged(Staged), {[], Skipped}
+            end
+    end.
+
+%% What int:ni/1 hands dbg_iserver for a module (int.erl, load/2). A
+%% module compiled in memory by the program has its source recorded.
+stage_term(M, Bin) ->
+    Source = case elixir_dap_scripts:object_code(M) of
+                 {Recorded, _} -> unicode:characters_to_list(Recorded);
+                 none -> module_source(M)
+             end,
+    case Source of
+        none ->
+            {skipped, M, #{kind => no_source}};
+        Source ->
+            case {beam_lib:chunks(Bin, [abstract_code, exports]), read_raw(Source)} of
+                {{ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}}, {ok, Text}} ->
+                    {ok, M, Source, term_to_binary({interpreter_module, Exports, Abstract, source_text(Text),
+                                                    code:module_md5(Bin)})};
+                {{ok, _}, _} -> {skipped, M, format_term(no_debug_info)};
+                {{error, _, Why}, _} -> {skipped, M, format_term(Why)};
+                {_, {error, Why}} -> {skipped, M, format_term({Source, Why})}
+            end
+    end.
+
+stage_one(M, Source, Term, Table) ->
+    try dbg_iload:load_mod(M, Source, Term, Table) of
+        {ok, M} -> {ok, #{module => M, table => Table}};
+        Other -> discard_tables([Table]), {skipped, M, format_term(Other)}
+    catch
+        Class:Reason -> discard_tables([Table]), {skipped, M, format_term({Class, Reason})}
+    end.
+
+%% Tables owned by dbg_iserver, as its {load, ...} call makes them.
+new_tables([]) ->
+    #{};
+new_tables(Modules) ->
+    in_iserver(fun(_State) -> maps:from_list([{M, ets:new(M, [ordered_set, public])} || M <- Modules]) end).
+
+%% Forgets versions built and never made visible (a rollback).
+-spec discard_staged([staged()]) -> ok.
+discard_staged(Staged) ->
+    discard_tables([T || #{table := T} <- Staged]).
+
+discard_tables([]) ->
+    ok;
+discard_tables(Tables) ->
+    _ = in_iserver(fun(_State) -> [catch_delete(T) || T <- Tables] end),
+    ok.
+
+%% Runs Fun(State) inside dbg_iserver, State unchanged; answers Fun's result
+%% (or {error, Reason} when it raised).
+in_iserver(Fun) ->
+    Self = self(),
+    Ref = make_ref(),
+    sys:replace_state(dbg_iserver,
+                      fun(State) ->
+                              Result = try Fun(State) catch Class:Reason -> {error, {Class, Reason}} end,
+                              Self ! {Ref, Result},
+                              State
+                      end, infinity),
+    receive {Ref, Result} -> Result end.
+
+%% Makes the batch visible in one step: when Gate() answers go (or, at the
+%% latest, Deadline in monotonic milliseconds), Load() (the native code;
+%% ok or {error, Why}), then Staged, the traps and the caches of the metas.
+%% Gate() may answer {busy, Pids} instead, and it is asked again 1 ms later;
+%% the busy interpreted processes at the deadline are named. Answers the
+%% step's result: {switched, Micros, Stale} or {failed, Why} (nothing of
+%% the interpreter changed then).
+-spec switch_batch(fun(() -> ok | {error, term()}), [staged()],
+                   fun(() -> go | {busy, [pid()]}), integer()) -> elixir_dap_backend:switched().
+switch_batch(Load, Staged, Gate, Deadline) ->
+    case whereis(dbg_iserver) of
+        undefined ->
+            case Load() of
+                ok -> {switched, 0, []};
+                {error, Why} -> {failed, Why}
+            end;
+        _ ->
+            Modules = [M || #{module := M} <- Staged],
+            Looked = [look_at_meta(Meta, Modules) || Meta <- maps:keys(metas())],
+            case in_iserver(fun(State) -> switch_step(Load, Staged, Looked, Gate, Deadline, State) end) of
+                wait ->
+                    receive after 1 -> ok end,
+                    switch_batch(Load, Staged, Gate, Deadline);
+                {switched, Us, Left, Busy} ->
+                    %% What the step could not drop, now or once idle.
+                    Stale = lists:append([invalidate_process(Pid, Modules) || Pid <- Left]),
+                    {switched, Us, Stale ++ busy_entries(Busy)};
+                {failed, _} = Failed ->
+                    Failed;
+                {error, Reason} ->
+                    {failed, Reason}
+            end
+    end.
+
+%% What the step needs to know of a meta to drop its cached code of
+%% Modules without asking it (a message dbg_iserver's process received
+%% late would crash it): nothing to drop; or its cached modules, whether
+%% it is idle at the top level (it then drops them without looking at its
+%% stack), and its reductions when it was last seen waiting, once it named
+%% the modules on its stack (as held_quiet/1 does); or `ask_later`.
+look_at_meta(Meta, Modules) ->
+    Cached = case process_info(Meta, dictionary) of
+                 {dictionary, Dict} ->
+                     [M || M <- Modules, proplists:is_defined({M, db}, Dict)]
+                         ++ [trace_stack_off || proplists:get_value(trace_stack, Dict) =:= false];
+                 undefined -> []
+             end,
+    case Cached of
+        [] ->
+            {Meta, nothing};
+        _ ->
+            case suspend_is_safe(Meta) andalso idle_meta(Meta) of
+                true ->
+                    {Meta, top, reductions(Meta)};
+                false ->
+                    InUse = case suspend_is_safe(Meta) andalso meta_backtrace(Meta) of
+                                false -> all;
+                                none -> all;
+                                Frames -> [M || M <- Modules, lists:member(M, Frames)]
+                            end,
+                    case InUse =:= [] andalso not lists:member(trace_stack_off, Cached)
+                        andalso wait_for_waiting(Meta, 20) of
+                        true -> {Meta, waiting, reductions(Meta)};
+                        false -> {Meta, ask_later}
+                    end
+            end
+    end.
+
+reductions(P) ->
+    case process_info(P, reductions) of
+        {reductions, R} -> R;
+        undefined -> gone
+    end.
+
+wait_for_waiting(P, Ms) ->
+    case process_info(P, status) of
+        {status, waiting} -> true;
+        _ when Ms > 0 -> receive after 1 -> ok end, wait_for_waiting(P, Ms - 1);
+        _ -> false
+    end.
+
+%% Inside dbg_iserver: nothing here may wait for a message other than a
+%% reply to its own call.
+switch_step(Load, Staged, Looked, Gate, Deadline, State) ->
+    Procs = [P || P <- element(3, State), element(5, P) =/= exit],
+    Metas = [element(3, P) || P <- Procs],
+    %% A meta waiting for dbg_iserver's answer is in the middle of a call.
+    {messages, Queue} = process_info(self(), messages),
+    Calling = [Pid || {'$gen_call', {Pid, _}, _} <- Queue],
+    Verdict = case Gate() of
+                  go -> Calling ++ lists:filter(fun(Meta) -> not waiting(Meta) end, Metas);
+                  {busy, Pids} -> Pids
+              end,
+    Late = erlang:monotonic_time(millisecond) >= Deadline,
+    case Verdict of
+        [_ | _] when not Late ->
+            wait;
+        Busy ->
+            Started = erlang:monotonic_time(microsecond),
+            Modules = [M || #{module := M} <- Staged],
+            %% Caches first: a meta that dropped one asks dbg_iserver for
+            %% the code, and gets it once the step is done, new.
+            Dropped = [Meta || L <- Looked, Meta <- [drop_caches(L, Modules)], is_pid(Meta)],
+            case Load() of
+                ok ->
+                    Db = element(2, State),
+                    [publish(Db, M, T) || #{module := M, table := T} <- Staged],
+                    [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Modules],
+                    Us = erlang:monotonic_time(microsecond) - Started,
+                    Notify = element(7, State) ++ [A || P <- Procs, A <- [element(4, P)], is_pid(A)],
+                    [Pid ! {int, {interpret, M}} || M <- Modules, Pid <- Notify],
+                    Left = [element(2, P) || P <- Procs, not lists:member(element(3, P), Dropped)],
+                    BusyInterpreted = [element(2, P) || P <- Procs,
+                                                        lists:member(element(2, P), Busy)
+                                                            orelse lists:member(element(3, P), Busy)],
+                    {switched, Us, Left, lists:usort(BusyInterpreted)};
+                {error, Why} ->
+                    %% The old versions stay the current ones: what a meta
+                    %% dropped it fetches again, unchanged.
+                    {failed, Why}
+            end
+    end.
+
+%% Drops a meta's cached code of Modules if it has not run since it was
+%% looked at (suspended meanwhile, so that it handles the messages before
+%% anything else, in the state it was seen in); answers the meta when done
+%% (or nothing was cached), else false.
+drop_caches({Meta, nothing}, _Modules) ->
+    Meta;
+drop_caches({_Meta, ask_later}, _Modules) ->
+    false;
+drop_caches({Meta, Where, Reductions}, Modules) when Where =:= top; Where =:= waiting ->
+    Sent = suspended(Meta, fun() ->
+                                   reductions(Meta) =:= Reductions andalso
+                                       begin
+                                           {messages, Queue} = process_info(Meta, messages),
+                                           not lists:any(fun queued_call/1, Queue)
+                                               andalso [Meta ! {int, {old_code, M}} || M <- Modules] =/= []
+                                       end
+                           end),
+    Sent andalso Meta.
+
+waiting(Pid) ->
+    process_info(Pid, status) =:= {status, waiting}.
+
+%% What dbg_iserver's {load, ...} call records for a new version.
+publish(Db, M, Table) ->
+    Older = case ets:lookup(Db, {M, refs}) of
+                [{_, Versions}] -> Versions;
+                [] -> []
+            end,
+    ets:insert(Db, {{M, refs}, [Table | Older]}),
+    ets:insert(Db, {Table, []}).
+
+busy_entries(Pids) ->
+    [process_entry(P, undefined, #{kind => busy_in_interpreted_code}) || P <- Pids].
 
 %% ---------------------------------------------------------------------------
 %% The reload's hold (elixir_dap_reload:hold/0): the metas of held processes

@@ -8,9 +8,11 @@
 %%   compile     purge old code nobody runs (or report who runs it), snapshot
 %%               the current code, compile the planned files with Elixir's
 %%               compiler into the session's overlay directory (the compiler
-%%               loads each module as it defines it), check every load.
+%%               loads each module as it defines it), check every load; from
+%%               OTP 28 the last wave's code is prepared, not loaded.
 %%   interpret   re-interpret changed modules from the new binaries and make
-%%               the interpreter's processes pick the new version up.
+%%               the interpreter's processes pick the new version up; from
+%%               OTP 28 with the prepared native code, in one step (switch/1).
 %%   remove      unload the modules of deleted files nobody runs.
 %%   commit      forget the snapshot.
 %%   rollback    restore the snapshot: old code, interpretation, overlay.
@@ -38,7 +40,8 @@
                           timers_pause_on_suspend/0, internal/1, marked_internal/1]).
 -import(elixir_dap_backend, [interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4,
                              invalidate/1, prune_interpreted_versions/1, with_traps_lifted/3,
-                             interpreting_meta/1, metas/0, meta_backtrace/1]).
+                             interpreting_meta/1, metas/0, meta_backtrace/1,
+                             stage_versions/1, discard_staged/1, switch_batch/4]).
 
 -define(TABLE, elixir_dap_reload).
 %% The program is held while a batch switches (see hold/0): for at most
@@ -188,6 +191,8 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
                 {compile_failed, Done, diagnostics(Errors, error) ++ diagnostics(Warnings, warning), []}
         end,
     [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
+    %% The staged switch (switch/1) interprets from these.
+    staged() andalso [ets:insert(?TABLE, {{binary, M}, Bin}) || #{module := M, binary := Bin} <- Compiled],
     %% The program-compile tracer (elixir_dap_app_compile) keeps the object
     %% code of every module it sees defined, this compile's too: left there,
     %% interpret/1 would take these modules for code compiled in memory and
@@ -224,7 +229,7 @@ compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) 
     WaveModules = drain_compiled([]),
     case Result of
         {ok, _Modules, MoreWarnings} ->
-            Failures = load_wave(WaveModules, Dir),
+            Failures = load_wave(WaveModules, Dir, Rest =:= [] andalso staged()),
             compile_waves(Rest, Dir, EachModule, Compiled ++ WaveModules,
                           Warnings ++ warning_list(MoreWarnings), LoadFailures ++ Failures);
         {error, Errors, MoreWarnings} ->
@@ -258,10 +263,35 @@ drain_compiled(Acc) ->
 %% A module's MD5 does not cover its line table, so a line-only change has
 %% the MD5 of the code it replaces: the proof is the origin of the code as
 %% well (see loaded_from_wave/3).
-load_wave(WaveModules, Dir) ->
+load_wave(WaveModules, Dir, Stage) ->
     ToLoad = [{M, overlay_file(Dir, M), Bin}
               || #{module := M, binary := Bin} <- WaveModules,
                  not loaded_from_wave(M, Bin, Dir)],
+    case Stage andalso ToLoad =/= [] andalso code:prepare_loading(ToLoad) of
+        {ok, Prepared} ->
+            %% Loaded by the switch (switch/1), with the interpreter's new
+            %% versions; what the compiler loaded is visible already.
+            ets:insert(?TABLE, {staged_native, Prepared, [M || {M, _, _} <- ToLoad]}),
+            seen_early([M || #{module := M} <- WaveModules, not lists:keymember(M, 1, ToLoad)]),
+            [];
+        _ ->
+            %% Not the last wave (the next one needs this one's new code),
+            %% or it cannot be staged (an on_load function): now.
+            staged() andalso seen_early([M || #{module := M} <- WaveModules]),
+            load_now(WaveModules, Dir, ToLoad)
+    end.
+
+%% Modules of a staged batch that became visible before its switch.
+seen_early(Modules) ->
+    ets:insert(?TABLE, {early, lists:usort(early() ++ Modules)}).
+
+early() ->
+    case ets:lookup(?TABLE, early) of
+        [{_, Modules}] -> Modules;
+        [] -> []
+    end.
+
+load_now(WaveModules, Dir, ToLoad) ->
     LoadErrors = load_atomically(ToLoad),
     [#{module => M, reason => maps:get(M, LoadErrors, #{kind => not_loaded})}
      || #{module := M, binary := Bin} <- WaveModules,
@@ -330,7 +360,12 @@ diagnostic(Other, Severity) ->
 %% until they leave it.
 -spec interpret([binary()]) -> {ok, map()}.
 interpret(Names) ->
-    Modules = known_modules(Names),
+    case staged() of
+        true -> switch(known_modules(Names));
+        false -> interpret_held(known_modules(Names))
+    end.
+
+interpret_held(Modules) ->
     Results = [reinterpret(M) || M <- Modules],
     Done = [M || {ok, M} <- Results],
     Stale = invalidate(Done),
@@ -340,6 +375,131 @@ interpret(Names) ->
            skipped => [#{module => M, name => elixir_dap_util:module_name(M), reason => R}
                        || {skipped, M, R} <- Results],
            stale => Stale ++ Busy}}.
+
+
+%% ---------------------------------------------------------------------------
+%% The staged switch: a batch switches at once without holding the program
+%%
+%% From OTP 28 on the program is not held (see hold/0). There a batch is
+%% built out of sight and then made visible in one step:
+%% - The compile: Elixir 1.19+'s Kernel.ParallelCompiler.compile_to_path/3
+%%   writes beams and loads only the modules a file of the batch waits for
+%%   (lib/elixir/lib/kernel/parallel_compiler.ex, v1.19.0). The last wave's
+%%   modules it did not load are prepared (code:prepare_loading/1), not
+%%   loaded (load_wave/3). Modules loaded before (an earlier wave needed by
+%%   a later one, a module another file of the wave waited for, Elixir up to
+%%   1.18, which loads each module it defines, or an on_load function) are
+%%   visible from then on: the report names them.
+%% - The interpreter's new versions are built unlisted
+%%   (elixir_dap_backend:stage_versions/1).
+%% - The step: when every process of the program waits (between calls, as
+%%   the hold takes them: hold_exclusions/1, holdable/2), or after
+%%   ?QUIET_WAIT_MS, the native code is loaded (code:finish_loading/1), the
+%%   interpreter's versions listed, the call traps set and the metas' caches
+%%   dropped, inside the interpreter's server
+%%   (elixir_dap_backend:switch_batch/4), so that no interpreted process can
+%%   fetch a module's code meanwhile. A process that starts a call during
+%%   the step (its duration is reported) may see part of it.
+
+%% Whether reloads take the staged switch instead of the hold. A node
+%% without Mix compiles in the helper and interprets shipped code: held
+%% (off on OTP 28+) as before.
+staged() ->
+    timers_pause_on_suspend() andalso elixir_dap_release:project() =:= undefined.
+
+%% Makes the staged batch visible, with the interpreter's new versions of
+%% Modules, in one step.
+switch(Modules) ->
+    Code = [{M, new_object_code(M)} || M <- Modules],
+    {Staged, Refused} = case [M || {M, none} <- Code] of
+                            [] -> stage_versions(Code);
+                            Missing -> {[], [{skipped, M, #{kind => no_object_code}} || M <- Missing]}
+                        end,
+    Hold = #{processes => 0, ms => 0, expired => false, off => true},
+    Reply = #{hold => Hold, stale => []},
+    case Refused of
+        [_ | _] ->
+            {ok, Reply#{interpreted => [], switch => #{us => 0, early => []},
+                        skipped => [skipped_entry(S) || S <- Refused]}};
+        [] ->
+            Early = early(),
+            case switch_batch(fun load_staged/0, Staged, program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS) of
+                {switched, Us, Stale} ->
+                    ets:insert(?TABLE, {switched, true}),
+                    {ok, Reply#{interpreted => Modules, stale => Stale, skipped => [],
+                                switch => #{us => Us, early => Early}}};
+                {failed, Why} ->
+                    discard_staged(Staged),
+                    Reason = load_error(Why),
+                    {ok, Reply#{interpreted => [], switch => #{us => 0, early => Early},
+                                skipped => [skipped_entry({skipped, M, Reason}) || M <- Modules]}}
+            end
+    end.
+
+skipped_entry({skipped, M, Reason}) ->
+    #{module => M, name => elixir_dap_util:module_name(M), reason => Reason}.
+
+%% This reload's object code of M, else what the program compiled (in
+%% memory, or into a beam: the MD5 check of loaded_object_code/1 cannot
+%% tell a line-only change, so the program's own compile comes first).
+new_object_code(M) ->
+    case {ets:lookup(?TABLE, {binary, M}), elixir_dap_scripts:object_code(M)} of
+        {[{_, Bin}], _} -> Bin;
+        {[], {_Source, Bin}} -> Bin;
+        {[], none} ->
+            case loaded_object_code(M) of
+                {Bin, _File} -> Bin;
+                none -> none
+            end
+    end.
+
+%% Loads the prepared native code, if any (also when the batch has nothing
+%% to interpret: commit/0, code_change/1, mix_compile/1).
+load_staged() ->
+    case ets:take(?TABLE, staged_native) of
+        [] ->
+            ok;
+        [{_, Prepared, Modules}] ->
+            %% code:finish_loading/1 refuses a module with old code.
+            [code:soft_purge(M) || M <- Modules, erlang:check_old_code(M)],
+            case code:finish_loading(Prepared) of
+                ok -> ok;
+                {error, [{_M, Why} | _]} -> {error, Why};
+                {error, Why} -> {error, Why}
+            end
+    end.
+
+%% The native code alone, when no module of the batch is interpreted.
+switch_native() ->
+    case ets:lookup(?TABLE, staged_native) of
+        [] -> ok;
+        _ ->
+            %% Prepared code loads unless a process runs old code of the
+            %% module (purged before the compile): nothing else to do then.
+            _ = switch_batch(fun load_staged/0, [], program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS),
+            ets:insert(?TABLE, {switched, true}),
+            ok
+    end.
+
+%% go once every process of the program waits, else the busy ones. Which
+%% processes are the program's is decided once, before the step (it asks
+%% the application controller); new processes are not waited for.
+program_gate() ->
+    Exclude = hold_exclusions(self()),
+    Program = [P || P <- erlang:processes(), not maps:is_key(P, Exclude), holdable(P, Exclude)],
+    fun() ->
+            case [P || P <- Program, not waiting_or_gone(P)] of
+                [] -> go;
+                Busy -> {busy, Busy}
+            end
+    end.
+
+waiting_or_gone(P) ->
+    case process_info(P, status) of
+        {status, waiting} -> true;
+        undefined -> true;
+        _ -> false
+    end.
 
 
 %% ---------------------------------------------------------------------------
@@ -376,7 +536,8 @@ interpret(Names) ->
 %% code (its meta then held too) the reload names it.
 
 %% Holds the program; returns once it is held. Where suspending a process
-%% pauses its timers, it does nothing (timers_pause_on_suspend/0).
+%% pauses its timers, it does nothing (timers_pause_on_suspend/0): the
+%% staged switch (switch/1) makes the batch visible at once there.
 -spec hold() -> ok.
 hold() ->
     _ = release(),
@@ -661,6 +822,8 @@ runs_module(Pid, M) ->
 %% the code path finds Mix's. Returns the modules Mix recompiled.
 -spec mix_compile(map()) -> {ok, map()}.
 mix_compile(#{overlay := Overlay, force := Force}) ->
+    %% Mix loads what it compiles as it goes: the batch's staged code first.
+    ok = switch_native(),
     OverlayDir = unicode:characters_to_list(Overlay),
     Build = 'Elixir.Mix.Project':build_path(),
     Ebins = elixir_dap_project:build_ebin_dirs(Build),
@@ -751,6 +914,7 @@ suspend_one(Pid, M, false) ->
 code_change(Targets) ->
     %% Held processes could not answer sys:change_code/5.
     _ = release(),
+    ok = switch_native(),
     Results = [change_one(P, M) || #{pid := P, module := M} <- Targets],
     Failed = [E || {failed, E} <- Results],
     case Failed of
@@ -797,6 +961,7 @@ resume(Pids) ->
 commit() ->
     elixir_dap_tables:ensure(),
     _ = release(),
+    ok = switch_native(),
     %% The batch's previous versions are old code now: purge it in the
     %% background where nobody runs it, so that the next reload of these
     %% modules finds nothing to check.
@@ -805,6 +970,9 @@ commit() ->
     prune_interpreted_versions(Batch),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
+    ets:match_delete(?TABLE, {{binary, '_'}, '_'}),
+    ets:delete(?TABLE, early),
+    ets:delete(?TABLE, switched),
     ets:delete(?TABLE, overlay_dir),
     {ok, ok}.
 
@@ -813,9 +981,21 @@ commit() ->
 -spec rollback() -> {ok, map()}.
 rollback() ->
     elixir_dap_tables:ensure(),
+    %% Native code prepared and never loaded is dropped.
+    ets:delete(?TABLE, staged_native),
     Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
     New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
-    Restored = [restore(M, S) || {M, S} <- Snapshots],
+    %% A staged batch that never switched left the old code running where
+    %% nothing loaded early: loading it again would make the running code
+    %% old code, and the next reload would find its processes on it.
+    Untouched = case staged() andalso not ets:member(?TABLE, switched) of
+                    true -> fun(M) -> not lists:member(M, early()) end;
+                    false -> fun(_) -> false end
+                end,
+    Restored = [case Untouched(M) of
+                    true -> restore_overlay(S), {M, ok};
+                    false -> restore(M, S)
+                end || {M, S} <- Snapshots],
     %% Processes that picked up the new version drop it again.
     Interpreted = interpreted_set(),
     _ = invalidate([M || {M, ok} <- Restored, maps:is_key(M, Interpreted)]),
@@ -826,12 +1006,14 @@ rollback() ->
     {ok, #{restored => [M || {M, ok} <- Restored], removed => [M || {M, ok} <- Removed],
            failures => Failures}}.
 
-restore(M, #{old := Old, interpreted := WasInterpreted, overlay_file := OverlayFile,
-             overlay_before := OverlayBefore, source := Source}) ->
+restore_overlay(#{overlay_file := OverlayFile, overlay_before := OverlayBefore}) ->
     case OverlayBefore of
         none -> file:delete(OverlayFile);
         Content -> file:write_file(OverlayFile, Content)
-    end,
+    end.
+
+restore(M, #{old := Old, interpreted := WasInterpreted, source := Source} = Snapshot) ->
+    restore_overlay(Snapshot),
     case Old of
         none ->
             {M, ok};

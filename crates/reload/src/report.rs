@@ -247,6 +247,11 @@ pub struct Timings {
     /// How long the program was held while the batch switched (from before
     /// the compile to the end of the interpretation).
     pub held: f64,
+    /// From OTP 28 on (no hold): how long the one step that made the batch
+    /// visible took (native load, interpreter versions, traps, caches);
+    /// absent where the program is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch: Option<f64>,
 }
 
 impl ReloadReport {
@@ -312,6 +317,7 @@ mod tests {
                 breakpoints: 2.0,
                 total: 41.2,
                 held: 30.0,
+                switch: None,
             },
             ..ReloadReport::default()
         };

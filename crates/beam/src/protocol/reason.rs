@@ -204,6 +204,8 @@ reasons! {
         /// A reload: old native code still runs, so the new code runs natively.
         OldNativeCodeRunning = "old_native_code_running" {},
         NoObjectCode = "no_object_code" {},
+        /// A staged reload (OTP 28 on) found `dbg_iserver` gone.
+        InterpreterNotRunning = "interpreter_not_running" {},
         /// A node without Mix: its helper knows no source of the module.
         NoSourceRecorded = "no_source_recorded" {},
         /// A node without Mix runs a build of the module that `projectDir`'s
@@ -238,6 +240,7 @@ impl fmt::Display for SkipReason {
                 f.write_str("a process still runs the previous native version; the new code runs natively")
             }
             SkipReason::NoObjectCode {} => f.write_str("no object code found for the module"),
+            SkipReason::InterpreterNotRunning {} => f.write_str("the interpreter is not running"),
             SkipReason::NoSourceRecorded {} => f.write_str("no source recorded for the module"),
             SkipReason::BuildMismatch { module } => write!(
                 f,

@@ -190,6 +190,10 @@ fn every_skip_reason_is_worded() {
             ),
             (reason("no_object_code", vec![]), "no object code found for the module"),
             (
+                reason("interpreter_not_running", vec![]),
+                "the interpreter is not running",
+            ),
+            (
                 reason("no_source_recorded", vec![]),
                 "no source recorded for the module",
             ),

@@ -335,11 +335,23 @@ record! {
 }
 
 record! {
-    /// Modules interpreted again, those refused, the hold, and the
-    /// processes left on the old version until they leave it.
+    /// The staged switch (OTP 28 on, where the program is not held): how
+    /// long its one step took (`us`, microseconds), and the batch's modules
+    /// that became visible before it (`early`: the compiler loaded them).
+    pub struct Switch {
+        us: i64,
+        early: Vec<Atom>,
+    }
+}
+
+record! {
+    /// Modules interpreted again, those refused, the hold or the staged
+    /// switch, and the processes left on the old version until they leave
+    /// it.
     pub struct Reinterpreted {
         interpreted: Vec<Atom>,
         hold: Hold,
+        switch: Option<Switch>,
         skipped: Vec<Skipped>,
         stale: Vec<ProcessEntry>,
     }

@@ -339,6 +339,22 @@ pub(super) async fn interpret_again(
             });
         }
     }
+    if let Some(switch) = &reply.switch {
+        report.timings.switch = Some(switch.us as f64 / 1000.0);
+        if !switch.early.is_empty() {
+            let early: Vec<String> = switch.early.iter().map(report::shown_module).collect();
+            report.stale.push(ProcessInfo {
+                pid: String::new(),
+                name: String::new(),
+                module: String::new(),
+                why: format!(
+                    "{} became visible before the rest of the batch (a file of the batch needed its new code \
+                     at compile time): until the switch, a process could call it new and the others old",
+                    early.join(", ")
+                ),
+            });
+        }
+    }
     let skipped = reply
         .skipped
         .iter()

@@ -32,7 +32,7 @@ pub(super) fn atoms(list: &[protocol::Atom]) -> Vec<String> {
 }
 
 /// A module's atom as the report names it (`Shop.Cart`).
-fn shown_module(atom: &protocol::Atom) -> String {
+pub(super) fn shown_module(atom: &protocol::Atom) -> String {
     let atom = atom.as_str();
     atom.strip_prefix("Elixir.").unwrap_or(atom).to_owned()
 }
