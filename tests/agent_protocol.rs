@@ -38,7 +38,6 @@ const ALL_REQUESTS: &[&str] = &[
     "list_modules",
     "interpret",
     "interpret_running",
-    "dbg_callers",
     "interpret_pending",
     "step_targets",
     "breakable_lines",
@@ -221,9 +220,20 @@ async fn every_debugger_request_reply_and_event_decodes() {
         .find(|m| m.module == "Elixir.Plain.DebugMe")
         .expect("Plain.DebugMe is listed");
     assert!(
-        debug_me.project && debug_me.source.ends_with("debug_me.ex"),
+        debug_me.project && debug_me.source.ends_with("debug_me.ex") && !debug_me.calls_dbg,
         "{debug_me:?}"
     );
+    // The `dbg` callers, which lazy interpretation interprets before the start.
+    let callers: Vec<&str> = modules
+        .iter()
+        .filter(|m| m.calls_dbg)
+        .map(|m| m.module.as_str())
+        .collect();
+    if loaded.dbg == "enabled" {
+        assert_eq!(callers, ["Elixir.Plain.DbgMe"], "the one module calling `dbg`");
+    } else {
+        assert!(callers.is_empty(), "no `dbg` callback, no caller: {callers:?}");
+    }
 
     let interpreted: Interpreted = vm
         .call(Request::Interpret {
@@ -258,17 +268,6 @@ async fn every_debugger_request_reply_and_event_decodes() {
             && pending.unknown == ["Elixir.Plain.NeverDefined"],
         "{pending:?}"
     );
-    let callers: Vec<beam::protocol::Atom> = vm
-        .call(Request::DbgCallers {
-            modules: vec!["Elixir.Plain.DbgMe".into(), "Elixir.Plain.Math".into()],
-        })
-        .await;
-    if loaded.dbg == "enabled" {
-        assert!(callers.len() == 1 && callers[0] == "Elixir.Plain.DbgMe", "{callers:?}");
-    } else {
-        assert!(callers.is_empty(), "no `dbg` callback, no caller: {callers:?}");
-    }
-
     let file = "lib/plain/debug_me.ex";
     let step_value = line_of(&vm.dir, file, "# bp:step-value");
     let run_loop = line_of(&vm.dir, file, "# bp:run-loop");

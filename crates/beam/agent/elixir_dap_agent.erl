@@ -213,8 +213,6 @@ handle({interpret, Modules}) ->
 handle({interpret_running, Modules}) ->
     elixir_dap_backend:interpret_running(Modules);
 %% Lazy interpretation: see elixir_dap_lazy.
-handle({dbg_callers, Modules}) ->
-    elixir_dap_lazy:dbg_callers(Modules);
 handle({interpret_pending, Modules, Priority}) ->
     elixir_dap_backend:interpret_pending(Modules, Priority);
 handle({step_targets, Module, Line}) ->

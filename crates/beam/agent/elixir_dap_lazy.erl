@@ -5,70 +5,26 @@
 %% (modules with breakpoints, `dbg` callers, the launch's eager patterns);
 %% the other selected modules are interpreted while the program runs, in the
 %% background, by elixir_dap_backend:interpret_pending/2, and a step in
-%% first interprets the modules the stopped line calls. The requests here:
+%% first interprets the modules the stopped line calls. Which modules call
+%% `dbg` list_modules says (elixir_dap_project). The request here:
 %%
-%% - {dbg_callers, [Name]} -> [Module]: those of the named modules whose code
-%%   calls elixir_dap_dbg, i.e. holds a `dbg` expanded by the breakOnDbg
-%%   callback (read from the beam files of the build path).
 %% - {step_targets, Name, Line} -> #{modules => [Module], dynamic => boolean()}:
 %%   the modules the expressions that start on Line of the module call by
 %%   name (remote calls, remote function captures), and whether they also
 %%   call something not known before the call (a module or fun in a
 %%   variable, apply/2,3).
 -module(elixir_dap_lazy).
--export([dbg_callers/1, step_targets/2]).
+-export([step_targets/2]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
 -endif.
 
--import(elixir_dap_util, [deal/2, line_of/1]).
+-import(elixir_dap_util, [line_of/1]).
 
 %% What a call on a line is: to a module named in the code, or to
 %% something known only when the call runs.
 -type call() :: {module, module()} | dynamic.
-
-%% ---------------------------------------------------------------------------
-%% `dbg` callers
-
--spec dbg_callers([binary()]) -> {ok, [module()]}.
-dbg_callers(Names) ->
-    Wanted = sets:from_list([unicode:characters_to_list(N) ++ ".beam" || N <- Names]),
-    Dirs = try
-               elixir_dap_project:build_ebin_dirs('Elixir.Mix.Project':build_path())
-           catch
-               _:_ -> []
-           end,
-    Beams = [filename:join(Dir, File) || Dir <- Dirs, {ok, Files} <- [file:list_dir(Dir)],
-                                          File <- Files, sets:is_element(File, Wanted)],
-    Found = parallel_filter(fun calls_dbg/1, Beams),
-    {ok, [list_to_atom(filename:basename(Beam, ".beam")) || Beam <- Found]}.
-
-%% The atom table of a beam is stored uncompressed: a beam without the
-%% name cannot import it, and only the few that hold it are parsed.
-calls_dbg(Beam) ->
-    case file:read_file(Beam) of
-        {ok, Bin} ->
-            binary:match(Bin, <<"elixir_dap_dbg">>) =/= nomatch andalso
-                case beam_lib:chunks(Bin, [imports]) of
-                    {ok, {_, [{imports, Imports}]}} -> lists:keymember(elixir_dap_dbg, 1, Imports);
-                    _ -> false
-                end;
-        {error, _} ->
-            false
-    end.
-
-%% Keeps the elements Pred accepts, in one process per scheduler; the order
-%% is not kept.
-parallel_filter(Pred, List) ->
-    Self = self(),
-    Shares = deal(List, erlang:system_info(schedulers_online)),
-    Workers = [spawn_monitor(fun() -> Self ! {kept, self(), [X || X <- Share, Pred(X)]} end)
-               || Share <- Shares],
-    lists:append([receive
-                      {kept, Pid, Kept} -> erlang:demonitor(Ref, [flush]), Kept;
-                      {'DOWN', Ref, process, Pid, _} -> []
-                  end || {Pid, Ref} <- Workers]).
 
 %% ---------------------------------------------------------------------------
 %% Step targets

@@ -299,7 +299,9 @@ entry(M, App, Source) ->
     #{module => M, name => module_name(M),
       source => case Source of none -> <<>>; _ -> unicode:characters_to_binary(Source) end,
       beam => case code:which(M) of P when is_list(P) -> unicode:characters_to_binary(P); _ -> <<>> end,
-      app => App, project => true}.
+      %% A node attached to has no task to start, and so nothing to
+      %% interpret before it.
+      app => App, project => true, calls_dbg => false}.
 
 app_of(M) ->
     case application:get_application(M) of

@@ -17,7 +17,7 @@
          module_name/1, format_term/1, thread_name/1, mfa_module/1, mfa_name/3, pid_text/1, inspect/1,
          to_atom/2, first_text_line/1, internal/1, process_entry/3,
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
-         loaded_object_code/1, loaded_md5/1, deal/2, line_of/1, source_under/2, is_regular_raw/1]).
+         loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, line_of/1, source_under/2, is_regular_raw/1]).
 -export_type([agent_reply/0, reason/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
@@ -226,6 +226,19 @@ loaded_md5(M) ->
 
 %% Splits a list into N shares of (nearly) equal length, round robin (work
 %% for one process per scheduler).
+%% [Fun(X) || X <- List], in one process per scheduler; the order is not
+%% kept. A worker that crashes loses its share (its results are left out).
+-spec parallel_map(fun((T) -> R), [T]) -> [R] when T :: term(), R :: term().
+parallel_map(Fun, List) ->
+    Self = self(),
+    Shares = deal(List, erlang:system_info(schedulers_online)),
+    Workers = [spawn_monitor(fun() -> Self ! {mapped, self(), [Fun(X) || X <- Share]} end)
+               || Share <- Shares],
+    lists:append([receive
+                      {mapped, Pid, Results} -> erlang:demonitor(Ref, [flush]), Results;
+                      {'DOWN', Ref, process, Pid, _} -> []
+                  end || {Pid, Ref} <- Workers]).
+
 -spec deal([T], pos_integer()) -> [[T]].
 deal(List, N) ->
     Indexed = lists:zip(lists:seq(0, length(List) - 1), List),

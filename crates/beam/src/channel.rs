@@ -91,8 +91,17 @@ impl AgentClient {
             lock(&self.pending).waiters.remove(&id);
             return Err(AgentError::Closed);
         }
+        let sent = std::time::Instant::now();
         match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => {
+                // Where a launch or a reload spends its time, call by call.
+                tracing::debug!(
+                    request = name,
+                    ms = sent.elapsed().as_secs_f64() * 1e3,
+                    "agent answered"
+                );
+                result
+            }
             Ok(Err(_)) => Err(AgentError::Closed),
             Err(_) => {
                 lock(&self.pending).waiters.remove(&id);

@@ -144,12 +144,12 @@ impl Debugger {
 
     /// Splits the modules to interpret at launch into those to interpret
     /// before the task starts (breakpoints first) and the others, which
-    /// wait (`lazyInterpretation`). `dbg` callers are asked of the agent
-    /// when `break_on_dbg`.
-    pub async fn split_for_start(&self, break_on_dbg: bool) -> Result<(Vec<String>, Vec<String>), RequestError> {
+    /// wait (`lazyInterpretation`). With `break_on_dbg`, the `dbg` callers
+    /// (as `list_modules` found them) are interpreted before the start too.
+    pub fn split_for_start(&self, break_on_dbg: bool) -> (Vec<String>, Vec<String>) {
         let pending = self.pending_interpretation();
         if self.lazy.mode == LazyInterpretation::Off {
-            return Ok((pending, Vec::new()));
+            return (pending, Vec::new());
         }
         let with_breakpoints = self.breakpoints.modules();
         let eager = |atom: &String| {
@@ -160,17 +160,12 @@ impl Debugger {
                     .is_some_and(|m| self.lazy.eager.iter().any(|p| p.is_match(&m.name)))
         };
         let (now, rest): (Vec<String>, Vec<String>) = pending.into_iter().partition(eager);
-        if !break_on_dbg || rest.is_empty() {
-            return Ok((now, rest));
+        if !break_on_dbg {
+            return (now, rest);
         }
-        let callers: Vec<protocol::Atom> = self
-            .agent
-            .request(&Request::DbgCallers { modules: rest.clone() }, CALL_TIMEOUT)
-            .await
-            .map_err(|e| RequestError::Internal(format!("launch: could not find the `dbg` callers: {e}")))?;
-        let callers: BTreeSet<&str> = callers.iter().map(protocol::Atom::as_str).collect();
-        let (dbg, later): (Vec<String>, Vec<String>) = rest.into_iter().partition(|a| callers.contains(a.as_str()));
-        Ok((now.into_iter().chain(dbg).collect(), later))
+        let calls_dbg = |atom: &String| self.registry.get(atom).is_some_and(|m| m.calls_dbg);
+        let (dbg, later): (Vec<String>, Vec<String>) = rest.into_iter().partition(calls_dbg);
+        (now.into_iter().chain(dbg).collect(), later)
     }
 
     /// The task has started: what is not interpreted now is pending.

@@ -100,19 +100,18 @@ impl Debugger {
         .map_err(|e| RequestError::User(format!("launch: {e}")))?;
         let eager =
             modules::eager_patterns(config.eager_patterns).map_err(|e| RequestError::User(format!("launch: {e}")))?;
-        agent
-            .request::<protocol::Done>(
-                &Request::DebuggerStart {
-                    stack_trace_mode: config.stack_trace_mode.to_owned(),
-                },
-                CALL_TIMEOUT,
-            )
-            .await
-            .map_err(|e| RequestError::User(format!("launch: the debugger cannot start: {e}")))?;
-        let listed: Vec<ModuleEntry> = agent
-            .request(&Request::ListModules, CALL_TIMEOUT)
-            .await
-            .map_err(|e| RequestError::Internal(format!("launch: could not list the project's modules: {e}")))?;
+        // At the same time: the agent answers each request in its own
+        // process (at 2 000 modules, 0.2 s and 0.3-0.5 s).
+        let start = Request::DebuggerStart {
+            stack_trace_mode: config.stack_trace_mode.to_owned(),
+        };
+        let (started, listed) = tokio::join!(
+            agent.request::<protocol::Done>(&start, CALL_TIMEOUT),
+            agent.request::<Vec<ModuleEntry>>(&Request::ListModules, CALL_TIMEOUT)
+        );
+        started.map_err(|e| RequestError::User(format!("launch: the debugger cannot start: {e}")))?;
+        let listed =
+            listed.map_err(|e| RequestError::Internal(format!("launch: could not list the project's modules: {e}")))?;
         let modules = listed.into_iter().map(module_info).collect();
         Ok(Debugger {
             agent,
@@ -332,6 +331,7 @@ fn module_info(entry: ModuleEntry) -> ModuleInfo {
         source,
         app: entry.app,
         project: entry.project,
+        calls_dbg: entry.calls_dbg,
     }
 }
 

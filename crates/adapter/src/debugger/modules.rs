@@ -79,6 +79,10 @@ pub struct ModuleInfo {
     pub app: String,
     /// One of the project's own applications (not a dependency).
     pub project: bool,
+    /// Its code calls `dbg` as `breakOnDbg` expands it, as listed at launch
+    /// (only read before the task starts: such modules are interpreted
+    /// then; false for modules defined later).
+    pub calls_dbg: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +273,7 @@ mod tests {
             source: Some(PathBuf::from(format!("/p/lib/{}.ex", name.to_lowercase()))),
             app: if project { "my_app".into() } else { "dep".into() },
             project,
+            calls_dbg: false,
         }
     }
 

@@ -55,6 +55,7 @@ impl Debugger {
                 source: Some(canonical(&module.source)),
                 app,
                 project: true,
+                calls_dbg: false,
             };
             self.breakable.remove(&module.atom);
             // The compiler loaded it natively: it is no longer interpreted

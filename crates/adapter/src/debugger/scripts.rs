@@ -33,6 +33,7 @@ impl Debugger {
                 source: Some(source.clone()),
                 app: String::new(),
                 project: true,
+                calls_dbg: false,
             };
             let selected = self.selection.selects(&info);
             self.registry.upsert(info);

@@ -289,7 +289,7 @@ impl Session {
             return self.attach_configuration_done().await;
         }
         let (now, later) = match &self.debugger {
-            Some(debugger) => debugger.split_for_start(program.config.args.break_on_dbg).await?,
+            Some(debugger) => debugger.split_for_start(program.config.args.break_on_dbg),
             None => (Vec::new(), Vec::new()),
         };
         self.interpret_selected(now).await?;

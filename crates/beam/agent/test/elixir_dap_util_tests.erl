@@ -48,6 +48,18 @@ send_event_test() ->
         unregister(elixir_dap_agent)
     end.
 
+parallel_map_test_() ->
+    Many = lists:seq(1, 1001),
+    [?_assertEqual([X * 2 || X <- Many], lists:sort(elixir_dap_util:parallel_map(fun(X) -> X * 2 end, Many))),
+     ?_assertEqual([], elixir_dap_util:parallel_map(fun(X) -> X end, [])),
+     %% Each element once, computed in other processes than the caller's.
+     ?_assertEqual(false, lists:member(self(), elixir_dap_util:parallel_map(fun(_) -> self() end, Many))),
+     %% A worker that crashes loses its share, not the others'.
+     ?_assert(begin
+                  Kept = elixir_dap_util:parallel_map(fun(0) -> exit(boom); (X) -> X end, lists:seq(0, 9)),
+                  Kept -- lists:seq(1, 9) =:= [] andalso length(Kept) < 10
+              end)].
+
 deal_test_() ->
     [?_assertEqual([[1, 4], [2, 5], [3]], elixir_dap_util:deal([1, 2, 3, 4, 5], 3)),
      ?_assertEqual([[1], []], elixir_dap_util:deal([1], 2))].

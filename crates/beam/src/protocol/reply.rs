@@ -37,8 +37,10 @@ record! {
 
 record! {
     /// A module compiled into the build path: its source (absolute, empty
-    /// when unknown), beam file, application, and whether the application
-    /// is the project's own.
+    /// when unknown), beam file, application, whether the application is
+    /// the project's own, and whether its code calls `elixir_dap_dbg` (a
+    /// `dbg` expanded with `breakOnDbg`; read from its beam file; always
+    /// false on a node attached to).
     pub struct ModuleEntry {
         module: Atom,
         name: String,
@@ -46,6 +48,7 @@ record! {
         beam: String,
         app: String,
         project: bool,
+        calls_dbg: bool,
     }
 }
 

@@ -36,10 +36,6 @@ pub enum Request {
     Interpret { modules: Vec<String> },
     /// Interprets modules the program may be running (`:int.ni/1`) → [`super::Interpreted`].
     InterpretRunning { modules: Vec<String> },
-    /// Of the named modules, those whose code calls `elixir_dap_dbg` (a
-    /// `dbg` expanded with `breakOnDbg`), read from the build path's beam
-    /// files → `Vec<`[`super::Atom`]`>`.
-    DbgCallers { modules: Vec<String> },
     /// Interprets those of the modules the interpreter does not have yet
     /// while the program runs (lazy interpretation, issue 17) →
     /// [`super::PendingInterpreted`]. [`Priority::Low`] (the background)
@@ -273,7 +269,6 @@ impl Request {
             Request::ListModules => "list_modules",
             Request::Interpret { .. } => "interpret",
             Request::InterpretRunning { .. } => "interpret_running",
-            Request::DbgCallers { .. } => "dbg_callers",
             Request::InterpretPending { .. } => "interpret_pending",
             Request::StepTargets { .. } => "step_targets",
             Request::BreakableLines { .. } => "breakable_lines",
@@ -336,7 +331,6 @@ impl Request {
             Request::ListModules => atom("list_modules"),
             Request::Interpret { modules } => tagged("interpret", vec![binaries(modules)]),
             Request::InterpretRunning { modules } => tagged("interpret_running", vec![binaries(modules)]),
-            Request::DbgCallers { modules } => tagged("dbg_callers", vec![binaries(modules)]),
             Request::InterpretPending { modules, priority } => {
                 tagged("interpret_pending", vec![binaries(modules), atom(priority.atom())])
             }
