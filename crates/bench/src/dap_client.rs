@@ -105,7 +105,8 @@ pub struct DapClient {
 }
 
 impl DapClient {
-    /// Starts `adapter`, logging at debug level into `log_file`.
+    /// Starts `adapter`, logging at info level into `log_file` (debug level
+    /// logs each agent call's duration, but costs time in what is measured).
     pub fn spawn(adapter: &Path, log_file: &Path) -> Result<Self, DapError> {
         let stderr = File::create(log_file.with_extension("stderr"))
             .map_err(|e| DapError(format!("{}: {e}", log_file.display())))?;
