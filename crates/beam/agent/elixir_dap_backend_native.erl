@@ -51,8 +51,8 @@
 -endif.
 
 -import(elixir_dap_util, [throw_error/2, module_name/1, format_term/1, thread_name/1, pid_text/1,
-                          inspect/1, to_atom/2]).
--import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1]).
+                          to_atom/2]).
+-import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1, eval_condition/4, log_or_stop/4]).
 
 -define(BREAKS, elixir_dap_breaks).
 -define(SESSION, elixir_dap_native_session).
@@ -196,7 +196,7 @@ has_checks(_) -> true.
 check(Pid, Key, Spec, Module, Line) ->
     erlang:suspend_process(Pid),
     Binding = try elixir_binding(binding(Pid, 0)) after erlang:resume_process(Pid) end,
-    Stops = case condition_holds(maps:get(condition, Spec), Binding, Module, Line) of
+    Stops = case eval_condition(maps:get(condition, Spec), Binding, Module, Line) of
                 false -> false;
                 true ->
                     Count = maps:get(hits, Spec) + 1,
@@ -205,47 +205,6 @@ check(Pid, Key, Spec, Module, Line) ->
                         andalso log_or_stop(maps:get(log, Spec), Binding, Module, Line)
             end,
     Stops andalso {true, Spec}.
-
-condition_holds(nil, _Binding, _Module, _Line) ->
-    true;
-condition_holds(Expression, Binding, Module, Line) ->
-    case eval_elixir(Expression, Binding) of
-        {ok, Value} -> Value =/= false andalso Value =/= nil;
-        {error, Message} ->
-            report(condition_error, Module, Line, Expression, Message),
-            false
-    end.
-
-log_or_stop(nil, _Binding, _Module, _Line) ->
-    true;
-log_or_stop(Parts, Binding, Module, Line) ->
-    Text = iolist_to_binary([log_part(P, Binding, Module, Line) || P <- Parts]),
-    elixir_dap_util:send_event(log, #{text => Text, module => Module, line => Line}),
-    false.
-
-log_part({expr, Expression}, Binding, Module, Line) ->
-    case eval_elixir(Expression, Binding) of
-        {ok, V} when is_binary(V) -> V;
-        {ok, V} -> inspect(V);
-        {error, Error} ->
-            report(log_error, Module, Line, Expression, Error),
-            [<<"<error: ">>, Error, <<">">>]
-    end;
-log_part({text, Text}, _Binding, _Module, _Line) ->
-    Text;
-log_part(Text, _Binding, _Module, _Line) ->
-    Text.
-
-%% Reported once until the breakpoint is set again, as the interpreter
-%% backend does.
-report(Kind, Module, Line, Expression, Message) ->
-    case ets:insert_new(?BREAKS, {{?MODULE, reported, Module, Line, Kind}, true}) of
-        true ->
-            elixir_dap_util:send_event(Kind, #{module => Module, name => module_name(Module), line => Line,
-                                                expression => Expression, message => Message});
-        false ->
-            ok
-    end.
 
 %% ---------------------------------------------------------------------------
 %% Modules: nothing is interpreted; a module is debuggable when its loaded
@@ -342,7 +301,7 @@ set_breakpoints(Name, Breakpoints) ->
     [erl_debugger:breakpoint(Module, Line, false)
      || [Line] <- ets:match(?BREAKS, {{?MODULE, break, Module, '$1'}, '_'})],
     ets:match_delete(?BREAKS, {{?MODULE, break, Module, '_'}, '_'}),
-    ets:match_delete(?BREAKS, {{?MODULE, reported, Module, '_', '_'}, '_'}),
+    elixir_dap_expr:forget_reports(Module),
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
     {ok, ok}.
 
