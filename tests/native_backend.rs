@@ -125,20 +125,9 @@ fn native_is_refused_before_otp_28_and_debugs_native_code_after() {
     assert!(!frames.iter().any(|f| f["name"] == "Truth.Cond.run/1"), "{trace}");
 
     let frame = frames[0]["id"].as_i64().unwrap();
-    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
-    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
-    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
-    let variables = variables["body"]["variables"].as_array().unwrap().clone();
-    let value_of = |name: &str| {
-        variables
-            .iter()
-            .find(|v| v["name"] == name)
-            .map(|v| v["value"].as_str().unwrap().to_owned())
-            .unwrap_or_else(|| panic!("no variable {name}: {variables:?}"))
-    };
     // The condition held on the second element only.
-    assert_eq!(value_of("v"), ":b");
-    assert_eq!(value_of("i"), "1");
+    assert_eq!(variable(&mut dap, frame, "v"), ":b");
+    assert_eq!(variable(&mut dap, frame, "i"), "1");
 
     let evaluated = dap.request(
         "evaluate",
@@ -147,11 +136,6 @@ fn native_is_refused_before_otp_28_and_debugs_native_code_after() {
     );
     assert_eq!(evaluated["success"], true, "{evaluated}");
     assert_eq!(evaluated["body"]["result"], "{:b, 42}", "{evaluated}");
-
-    // Not in this slice: stepping answers an error naming the backend.
-    let next = dap.request("next", json!({"threadId": thread}), TIMEOUT);
-    assert_eq!(next["success"], false, "{next}");
-    assert!(next["message"].as_str().unwrap().contains("native"), "{next}");
 
     let resumed = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
     assert_eq!(resumed["success"], true, "{resumed}");
@@ -201,4 +185,98 @@ fn a_reload_on_the_native_backend_is_rolled_back_naming_the_backend() {
         app.dap.transcript()
     );
     app.dap.close_and_wait(TIMEOUT);
+}
+
+/// The innermost frame of a stopped thread: its name and line.
+fn top_frame(dap: &mut DapClient, thread: i64) -> (String, i64, i64) {
+    let trace = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(trace["success"], true, "{trace}");
+    let frame = &trace["body"]["stackFrames"][0];
+    (
+        frame["name"].as_str().unwrap().to_owned(),
+        frame["line"].as_i64().unwrap(),
+        frame["id"].as_i64().unwrap(),
+    )
+}
+
+/// The value of variable `name` in frame `frame`.
+fn variable(dap: &mut DapClient, frame: i64, name: &str) -> String {
+    let scopes = dap.request("scopes", json!({"frameId": frame}), TIMEOUT);
+    let reference = scopes["body"]["scopes"][0]["variablesReference"].as_i64().unwrap();
+    let variables = dap.request("variables", json!({"variablesReference": reference}), TIMEOUT);
+    let variables = variables["body"]["variables"].as_array().unwrap();
+    variables
+        .iter()
+        .find(|v| v["name"] == name)
+        .map(|v| v["value"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no variable {name}: {variables:?}"))
+}
+
+/// Stepping on the native backend (temporary breakpoints, as OTP's edb
+/// steps): from `loop/3`'s first line, `stepIn` stops in `step/2`, `next`
+/// on its next line, `stepOut` back in `loop/3` on the line after the call,
+/// and `next` over the tail call `loop(i + 1, n, acc)` in the next pass of
+/// `loop/3`; each stop has reason `step`, and the process then runs to its
+/// end. Before OTP 28: the launch is refused, as above.
+#[test]
+fn stepping_on_the_native_backend_goes_in_over_and_out() {
+    let release = otp_release();
+    let project = fixture("plain");
+    let root = project.path();
+    let mut dap = DapClient::start();
+    let response = dap.launch(launch_arguments(root, "Plain.DebugMe.run(2)", json!("native")));
+    if release < 28 {
+        assert_refused(&mut dap, &response, release);
+        return;
+    }
+    assert_eq!(response["success"], true, "{response}\n{}", dap.transcript());
+    let file = root.join("lib/plain/debug_me.ex");
+    let source = json!({"path": path_string(&file)});
+    let loop_step = marker_line(&file, "loop-step");
+    let step_value = marker_line(&file, "step-value");
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": source, "breakpoints": [{"line": loop_step}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    let stopped = dap.wait_nth_event("stopped", 0, LAUNCH_TIMEOUT);
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    // The user's breakpoint goes: each stop below is the step's own.
+    let cleared = dap.request("setBreakpoints", json!({"source": source, "breakpoints": []}), TIMEOUT);
+    assert_eq!(cleared["success"], true, "{cleared}");
+
+    let steps = [
+        ("stepIn", "Plain.DebugMe.step/2", step_value),
+        ("next", "Plain.DebugMe.step/2", step_value + 1),
+        ("stepOut", "Plain.DebugMe.loop/3", loop_step + 1),
+        ("next", "Plain.DebugMe.loop/3", loop_step),
+    ];
+    let mut frame = 0;
+    for (n, (request, name, line)) in steps.into_iter().enumerate() {
+        let response = dap.request(request, json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(response["success"], true, "{request}: {response}");
+        let stopped = dap.wait_nth_event("stopped", n + 1, TIMEOUT);
+        assert_eq!(stopped["body"]["reason"], "step", "{request}: {stopped}");
+        assert_eq!(stopped["body"]["threadId"], thread, "{request}: {stopped}");
+        let (top, top_line, id) = top_frame(&mut dap, thread);
+        assert_eq!(
+            (top.as_str(), top_line),
+            (name, line),
+            "after {request}\n{}",
+            dap.transcript()
+        );
+        frame = id;
+    }
+    // The last `next` went over the tail call into the next pass.
+    assert_eq!(variable(&mut dap, frame, "i"), "1");
+
+    let resumed = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+    dap.wait_output("stdout", "debug_me: total 10", LAUNCH_TIMEOUT);
+    dap.wait_event("terminated", LAUNCH_TIMEOUT);
+    assert_eq!(dap.events_named("stopped").len(), 5, "{}", dap.transcript());
+    dap.close_and_wait(TIMEOUT);
 }

@@ -30,7 +30,7 @@
 %%
 %% What this backend does not do yet (each answers the reason `unsupported`
 %% naming the backend and what it cannot do, see docs/protocol.md):
-%% stepping, pause, reload (a batch with a debugged module is refused: the
+%% pause, reload (a batch with a debugged module is refused: the
 %% new code would have no breakpoints), an attached node. The
 %% evaluation machinery (run_evaluation/5, evaluation_paused/2,
 %% skips_breakpoints/1) and frame names are the interpreter backend's,
@@ -135,8 +135,17 @@ attached_loop(Pid, Ref) ->
     receive
         {hit, {Module, _F, _A}, Line, Resume} ->
             case stops(Pid, Module, Line) of
-                false -> Resume();
-                {true, Spec} -> pause(Pid, Ref, Module, Line, Spec, Resume)
+                {true, Spec} ->
+                    end_step(Pid),
+                    pause(Pid, Ref, Module, Line, Spec, Resume);
+                false ->
+                    case step_ends(Pid, Module, Line) of
+                        true ->
+                            end_step(Pid),
+                            pause(Pid, Ref, Module, Line, #{kind => <<"step">>}, Resume);
+                        false ->
+                            Resume()
+                    end
             end,
             attached_loop(Pid, Ref);
         {'DOWN', Ref, process, Pid, Reason} ->
@@ -167,6 +176,7 @@ pause(Pid, Ref, Module, Line, Spec, Resume) ->
     end.
 
 ended(Pid, Reason) ->
+    end_step(Pid),
     elixir_dap_values:release(Pid),
     ets:delete(?BREAKS, {?MODULE, paused, Pid}),
     ets:delete(?BREAKS, {?MODULE, attached, Pid}),
@@ -292,7 +302,8 @@ function_lines(Name, FunctionName, Arity) ->
 set_breakpoints(Name, Breakpoints) ->
     Module = to_atom(Name, module),
     [erl_debugger:breakpoint(Module, Line, false)
-     || [Line] <- ets:match(?BREAKS, {{?MODULE, break, Module, '$1'}, '_'})],
+     || [Line] <- ets:match(?BREAKS, {{?MODULE, break, Module, '$1'}, '_'}),
+        not ets:member(?BREAKS, {?MODULE, temporary, Module, Line})],
     ets:match_delete(?BREAKS, {{?MODULE, break, Module, '_'}, '_'}),
     elixir_dap_expr:forget_reports(Module),
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
@@ -317,14 +328,21 @@ set_breakpoint(Module, #{line := Line} = Spec) ->
 -spec command(pid(), elixir_dap_backend:command()) -> {ok, ok}.
 command(Pid, continue) ->
     #{attached := Attached} = paused(Pid),
+    resume(Attached);
+command(Pid, Step) when Step =:= next; Step =:= step_in; Step =:= step_out ->
+    #{attached := Attached} = paused(Pid),
+    begin_step(Pid, Step),
+    resume(Attached);
+command(_Pid, Command) ->
+    unsupported(Command).
+
+resume(Attached) ->
     Ref = erlang:monitor(process, Attached),
     Attached ! {continue, self()},
     receive
         {Attached, resumed} -> erlang:demonitor(Ref, [flush]), {ok, ok};
         {'DOWN', Ref, process, Attached, _} -> {ok, ok}
-    end;
-command(_Pid, Command) ->
-    unsupported(Command).
+    end.
 
 paused(Pid) ->
     case ets:lookup(?BREAKS, {?MODULE, paused, Pid}) of
@@ -332,14 +350,87 @@ paused(Pid) ->
         [] -> throw_error(not_paused, #{pid => Pid, status => running})
     end.
 
-%% What this backend cannot do yet (see the module's header): `next`,
-%% `step_in`, `step_out`, `pause` (commands), `reload`, `attach`.
+%% What this backend cannot do yet (see the module's header): `pause` (a
+%% command), `reload`, `attach`.
 -spec unsupported(atom()) -> no_return().
 unsupported(What) ->
     throw_error(unsupported, unsupported_reason(What)).
 
 unsupported_reason(What) ->
     #{kind => unsupported, backend => native, what => What}.
+
+%% ---------------------------------------------------------------------------
+%% Stepping
+%%
+%% erl_debugger has no stepping: a step is temporary breakpoints, as OTP's
+%% edb builds it. The paused process resumes with a breakpoint on every
+%% breakable line of the modules on its stack (`step_in`: and of every
+%% debugged module), and stops at the first of those lines it reaches at a
+%% stack depth the step accepts: `next` at its depth or shallower (a line
+%% of the same function, or of a caller once it returned), `step_out`
+%% shallower only, `step_in` at any depth. Hits of other processes, and of
+%% this one deeper than the step allows, resume at once. A breakpoint of
+%% the user's that stops the process ends its step too. A tail call leaves
+%% no frame: `next` over one stops in the function it called when that is
+%% in a module on the stack.
+
+begin_step(Pid, Step) ->
+    end_step(Pid),
+    Frames = program_frames(Pid, 0),
+    OnStack = lists:usort([M || {{M, _F, _A}, _Line, _Slots} <- Frames]),
+    Modules = case Step of
+                  step_in -> lists:usort(OnStack ++ interpreted());
+                  _ -> OnStack
+              end,
+    Lines = [{M, L} || M <- Modules, {ok, Map} <- [line_map(M)], L <- maps:keys(Map)],
+    lists:foreach(fun enable_temporary/1, Lines),
+    ets:insert(?BREAKS, {{?MODULE, step, Pid}, #{step => Step, depth => length(Frames),
+                                                  lines => maps:from_keys(Lines, true)}}).
+
+%% A line can be a temporary breakpoint of several steps, and a breakpoint
+%% of the user's: it is enabled while any of them needs it.
+enable_temporary({Module, Line}) ->
+    Key = {?MODULE, temporary, Module, Line},
+    case ets:update_counter(?BREAKS, Key, 1, {Key, 0}) of
+        1 -> erl_debugger:breakpoint(Module, Line, true);
+        _ -> ok
+    end.
+
+disable_temporary({Module, Line}) ->
+    Key = {?MODULE, temporary, Module, Line},
+    case ets:update_counter(?BREAKS, Key, -1, {Key, 1}) of
+        0 ->
+            ets:delete(?BREAKS, Key),
+            ets:member(?BREAKS, {?MODULE, break, Module, Line})
+                orelse erl_debugger:breakpoint(Module, Line, false);
+        _ ->
+            ok
+    end.
+
+end_step(Pid) ->
+    case ets:take(?BREAKS, {?MODULE, step, Pid}) of
+        [{_, #{lines := Lines}}] -> lists:foreach(fun disable_temporary/1, maps:keys(Lines));
+        [] -> ok
+    end.
+
+%% Whether Pid's hit of Module:Line ends its step.
+step_ends(Pid, Module, Line) ->
+    case ets:lookup(?BREAKS, {?MODULE, step, Pid}) of
+        [{_, #{step := Step, depth := Start, lines := #{{Module, Line} := true}}}] ->
+            Step =:= step_in orelse begin
+                                        Depth = depth(Pid),
+                                        Depth < Start orelse (Step =:= next andalso Depth =:= Start)
+                                    end;
+        _ ->
+            false
+    end.
+
+depth(Pid) ->
+    erlang:suspend_process(Pid),
+    try length(program_frames(Pid, 0)) after erlang:resume_process(Pid) end.
+
+%% ---------------------------------------------------------------------------
+%% Stacks and variables
 
 %% The program's frames of a paused process, innermost first (frames of
 %% code without line information have line 0).

@@ -73,8 +73,8 @@ pub struct Debugger {
     /// interpretations of the program's modules from overlapping.
     lazy: lazy::LazyState,
     /// The program runs on the native backend (`debugBackend: "native"`),
-    /// which cannot step or pause yet: those are refused here, before the
-    /// thread is marked running.
+    /// which cannot pause yet: that is refused here, before the thread is
+    /// marked as pausing.
     native: bool,
 }
 
@@ -236,9 +236,6 @@ impl Debugger {
             "stepIn" => (Command::StepIn, Some("step")),
             _ => (Command::StepOut, Some("step")),
         };
-        if self.native && agent_command != Command::Continue {
-            return Err(native_refusal(command, agent_command));
-        }
         if command == "stepIn" {
             // Never a silent step over a module only not interpreted yet.
             self.interpret_step_targets(args.thread_id).await?;
@@ -262,7 +259,7 @@ impl Debugger {
                 return Ok(Value::Null);
             }
             if self.native {
-                return Err(native_refusal("pause", Command::Pause));
+                return Err(native_refusal());
             }
             let pid = thread.pid.clone();
             // The stop may be reported before the agent answers.
@@ -368,16 +365,15 @@ fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// DAP request `request` (agent command `command`), which the native
-/// backend cannot serve yet (docs/protocol.md, `debugBackend`): refused
-/// here, before the thread is marked running, in the words of the agent's
-/// own `unsupported` reason.
-fn native_refusal(request: &str, command: Command) -> RequestError {
+/// `pause`, which the native backend cannot serve yet (docs/protocol.md,
+/// `debugBackend`): refused here, before the thread is marked as pausing,
+/// in the words of the agent's own `unsupported` reason.
+fn native_refusal() -> RequestError {
     let unsupported = protocol::Failure::Unsupported {
         backend: protocol::Atom("native".into()),
-        what: protocol::Atom(command.atom().into()),
+        what: protocol::Atom(Command::Pause.atom().into()),
     };
     RequestError::User(format!(
-        "{request}: {unsupported}; use breakpoints and continue, or launch with `debugBackend` \"interpreter\""
+        "pause: {unsupported}; set a breakpoint instead, or launch with `debugBackend` \"interpreter\""
     ))
 }

@@ -139,19 +139,16 @@ reasons! {
         BreakpointRefused = "breakpoint_refused" { module: Atom, line: i64, error: String },
         /// A paused process has no frame at `level` (0: innermost).
         NoFrame = "no_frame" { pid: Pid, level: i64 },
-        /// What `backend` (`native`) cannot do yet: `what` is a command
-        /// (`next`, `step_in`, `step_out`, `pause`), `reload` or `attach`.
+        /// What `backend` (`native`) cannot do yet: `what` is `pause`,
+        /// `reload` or `attach`.
         Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
 }
 
-/// `the native debugger backend (\`debugBackend\` "native") cannot step over
+/// `the native debugger backend (\`debugBackend\` "native") cannot pause
 /// yet`: what a backend cannot do (`what` as the agent names it).
 fn unsupported(f: &mut fmt::Formatter<'_>, backend: &Atom, what: &Atom) -> fmt::Result {
     let what = match what.as_str() {
-        "next" => "step over",
-        "step_in" => "step in",
-        "step_out" => "step out",
         "pause" => "pause",
         "reload" => "debug reloaded code",
         "attach" => "attach to a node",
