@@ -197,8 +197,11 @@ fn native_ticker(name: &str, ms: u32) -> String {
 /// for one, is busy loading the batch) looks as if it waited between
 /// calls, and carries the old struct into the new implementation, which is
 /// BEAM's own rule (measured: 1 failing tick in 120 toggles on OTP 27, none
-/// in 120 on 25); from OTP 28 a tick that starts during the switch's step
-/// may see part of it. Up to OTP 27 the program is held while the batch
+/// in 120 on 25); from OTP 28 a tick that spans the switch's step, when the
+/// step stops waiting for the program after 100 ms (none failed in 126
+/// toggles on OTP 29; a tick that started during the step failed 5 to 10
+/// times in 60 before the batch's traps returned at the end of the
+/// compile, once in CI for a 100 ms ticker). Up to OTP 27 the program is held while the batch
 /// switches (`held`); from OTP 28 on it is not (suspending a process pauses
 /// its timers there, and on 29.1.2 loses wake-ups): the batch is staged and
 /// switched in one step (`timings.switch`).

@@ -159,7 +159,8 @@
 %% versions of Modules built from their new object code but not visible
 %% yet (Staged: opaque to the caller), or the modules that cannot be;
 %% forgetting them; and making them visible in one step with the native
-%% code: when Gate() answers go (else 1 ms later, at the latest at Deadline,
+%% code: when every process of Program (and of the backend's own) waits at
+%% one instant (else looked at again 1 ms later, at the latest at Deadline,
 %% monotonic ms), Load() loads the native code (ok or {error, Why}, and
 %% then nothing changes), then every staged version becomes the one calls
 %% run, in a step no debugged process observes half done.
@@ -167,7 +168,7 @@
     {Staged :: [term()], [{skipped, module(), elixir_dap_util:reason()}]}.
 -callback discard_staged(Staged :: [term()]) -> ok.
 -callback switch_batch(Load :: fun(() -> ok | {error, term()}), Staged :: [term()],
-                       Gate :: fun(() -> go | {busy, [pid()]}), Deadline :: integer()) -> switched().
+                       Program :: [pid()], Deadline :: integer()) -> switched().
 
 %% ---------------------------------------------------------------------------
 %% A node attached to (elixir_dap_attach)
@@ -265,9 +266,9 @@ meta_backtrace(Meta) -> ?IMPL:meta_backtrace(Meta).
 stage_versions(Modules) -> ?IMPL:stage_versions(Modules).
 -spec discard_staged([term()]) -> ok.
 discard_staged(Staged) -> ?IMPL:discard_staged(Staged).
--spec switch_batch(fun(() -> ok | {error, term()}), [term()], fun(() -> go | {busy, [pid()]}), integer()) ->
+-spec switch_batch(fun(() -> ok | {error, term()}), [term()], [pid()], integer()) ->
     switched().
-switch_batch(Load, Staged, Gate, Deadline) -> ?IMPL:switch_batch(Load, Staged, Gate, Deadline).
+switch_batch(Load, Staged, Program, Deadline) -> ?IMPL:switch_batch(Load, Staged, Program, Deadline).
 -spec found() -> map().
 found() -> ?IMPL:found().
 -spec leave_node(map()) -> [pid()].

@@ -1639,16 +1639,16 @@ in_iserver(Fun) ->
                       end, infinity),
     receive {Ref, Result} -> Result end.
 
-%% Makes the batch visible in one step: when Gate() answers go (or, at the
-%% latest, Deadline in monotonic milliseconds), Load() (the native code;
-%% ok or {error, Why}), then Staged, the traps and the caches of the metas.
-%% Gate() may answer {busy, Pids} instead, and it is asked again 1 ms later;
-%% the busy interpreted processes at the deadline are named. Answers the
-%% step's result: {switched, Micros, Stale} or {failed, Why} (nothing of
-%% the interpreter changed then).
--spec switch_batch(fun(() -> ok | {error, term()}), [staged()],
-                   fun(() -> go | {busy, [pid()]}), integer()) -> elixir_dap_backend:switched().
-switch_batch(Load, Staged, Gate, Deadline) ->
+%% Makes the batch visible in one step: when every process of Program and
+%% every meta wait at one instant (not_waiting_throughout/2; else looked at again
+%% 1 ms later, at the latest at Deadline in monotonic milliseconds), Load()
+%% (the native code; ok or {error, Why}), then Staged, the traps and the
+%% caches of the metas. The busy interpreted processes at the deadline are
+%% named. Answers the step's result: {switched, Micros, Stale} or {failed,
+%% Why} (nothing of the interpreter changed then).
+-spec switch_batch(fun(() -> ok | {error, term()}), [staged()], [pid()], integer()) ->
+          elixir_dap_backend:switched().
+switch_batch(Load, Staged, Program, Deadline) ->
     case whereis(dbg_iserver) of
         undefined ->
             case Load() of
@@ -1657,11 +1657,15 @@ switch_batch(Load, Staged, Gate, Deadline) ->
             end;
         _ ->
             Modules = [M || #{module := M} <- Staged],
-            Looked = [look_at_meta(Meta, Modules) || Meta <- maps:keys(metas())],
-            case in_iserver(fun(State) -> switch_step(Load, Staged, Looked, Gate, Deadline, State) end) of
+            Metas = maps:keys(metas()),
+            Looked = [look_at_meta(Meta, Modules) || Meta <- Metas],
+            First = first_look(Program ++ Metas),
+            %% Time for a message in flight at the first look to arrive.
+            receive after 1 -> ok end,
+            case in_iserver(fun(State) -> switch_step(Load, Staged, Looked, First, Deadline, State) end) of
                 wait ->
                     receive after 1 -> ok end,
-                    switch_batch(Load, Staged, Gate, Deadline);
+                    switch_batch(Load, Staged, Program, Deadline);
                 {switched, Us, Left, Busy} ->
                     %% What the step could not drop, now or once idle.
                     Stale = lists:append([invalidate_process(Pid, Modules) || Pid <- Left]),
@@ -1722,16 +1726,10 @@ wait_for_waiting(P, Ms) ->
 
 %% Inside dbg_iserver: nothing here may wait for a message other than a
 %% reply to its own call.
-switch_step(Load, Staged, Looked, Gate, Deadline, State) ->
+switch_step(Load, Staged, Looked, First, Deadline, State) ->
     Procs = [P || P <- element(3, State), element(5, P) =/= exit],
     Metas = [element(3, P) || P <- Procs],
-    %% A meta waiting for dbg_iserver's answer is in the middle of a call.
-    {messages, Queue} = process_info(self(), messages),
-    Calling = [Pid || {'$gen_call', {Pid, _}, _} <- Queue],
-    Verdict = case Gate() of
-                  go -> Calling ++ lists:filter(fun(Meta) -> not waiting(Meta) end, Metas);
-                  {busy, Pids} -> Pids
-              end,
+    Verdict = not_waiting_throughout(First, Metas),
     Late = erlang:monotonic_time(millisecond) >= Deadline,
     case Verdict of
         [_ | _] when not Late ->
@@ -1781,8 +1779,34 @@ drop_caches({Meta, Where, Reductions}, Modules) when Where =:= top; Where =:= wa
                            end),
     Sent andalso Meta.
 
-waiting(Pid) ->
-    process_info(Pid, status) =:= {status, waiting}.
+%% Every process of the program and every meta must wait at one instant
+%% (between calls) for the step to run. Each is looked at twice: first
+%% outside dbg_iserver (first_look/1), then, at least 1 ms later, inside
+%% it. One seen waiting (or gone) both times that did not run in between
+%% (same reductions) waited all along. One look is not enough: a caller
+%% waiting for its meta's answer, with the meta that just answered (or the
+%% call that just reached it) seen waiting a moment later, or both seen
+%% waiting while the message between them is still in flight, is in the
+%% middle of a call.
+first_look(Pids) ->
+    maps:from_list([{P, waiting_reductions(P)} || P <- Pids]).
+
+%% Those of First (and Metas, which were not looked at first) that did not
+%% wait throughout, and the metas waiting for dbg_iserver's answer (their
+%% calls queue while the step runs inside it: they are in the middle of a
+%% call).
+not_waiting_throughout(First, Metas) ->
+    Changed = [P || {P, Seen} <- maps:to_list(First), Seen =:= running orelse waiting_reductions(P) =/= Seen],
+    New = [Meta || Meta <- Metas, not maps:is_key(Meta, First)],
+    {messages, Queue} = process_info(self(), messages),
+    Changed ++ New ++ [Pid || {'$gen_call', {Pid, _}, _} <- Queue].
+
+waiting_reductions(P) ->
+    case process_info(P, [status, reductions]) of
+        [{status, waiting}, {reductions, R}] -> R;
+        undefined -> gone;
+        _ -> running
+    end.
 
 %% What dbg_iserver's {load, ...} call records for a new version.
 publish(Db, M, Table) ->

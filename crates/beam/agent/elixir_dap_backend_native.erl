@@ -612,9 +612,8 @@ stage_versions(Modules) ->
 -spec discard_staged([]) -> ok.
 discard_staged([]) -> ok.
 
--spec switch_batch(fun(() -> ok | {error, term()}), [], fun(() -> go | {busy, [pid()]}), integer()) ->
-          elixir_dap_backend:switched().
-switch_batch(Load, [], _Gate, _Deadline) ->
+-spec switch_batch(fun(() -> ok | {error, term()}), [], [pid()], integer()) -> elixir_dap_backend:switched().
+switch_batch(Load, [], _Program, _Deadline) ->
     case Load() of
         ok -> {switched, 0, []};
         {error, Why} -> {failed, Why}

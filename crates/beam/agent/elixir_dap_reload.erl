@@ -175,10 +175,17 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
     Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
     %% The batch's own modules get their traps back when re-interpreted (or
-    %% rolled back).
+    %% rolled back). Staged, their old code is still the loaded one: its
+    %% traps return at once, else native callers would run it natively
+    %% until the switch's step, and, in the step, the new native code before
+    %% the interpreter's new versions are listed.
     Batch = [M || [M] <- ets:match(?TABLE, {{snapshot, '$1'}, '_'})],
+    Restore = case staged() of
+                  true -> Lift;
+                  false -> Lift -- Batch
+              end,
     Result = try
-                 with_traps_lifted(Lift, Lift -- Batch,
+                 with_traps_lifted(Lift, Restore,
                                    fun() -> compile_waves(Waves, OverlayDir, EachModule, [], [], []) end)
              after
                  'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
@@ -392,14 +399,20 @@ interpret_held(Modules) ->
 %%   visible from then on: the report names them.
 %% - The interpreter's new versions are built unlisted
 %%   (elixir_dap_backend:stage_versions/1).
-%% - The step: when every process of the program waits (between calls, as
-%%   the hold takes them: hold_exclusions/1, holdable/2), or after
+%% - The step: when every process of the program and every meta wait at
+%%   one instant (between calls, as the hold takes them: hold_exclusions/1,
+%%   holdable/2; elixir_dap_backend_int:not_waiting_throughout/2), or after
 %%   ?QUIET_WAIT_MS, the native code is loaded (code:finish_loading/1), the
 %%   interpreter's versions listed, the call traps set and the metas' caches
 %%   dropped, inside the interpreter's server
 %%   (elixir_dap_backend:switch_batch/4), so that no interpreted process can
-%%   fetch a module's code meanwhile. A process that starts a call during
-%%   the step (its duration is reported) may see part of it.
+%%   fetch a module's code meanwhile. A call that starts during the step
+%%   (its duration is reported) sees all of it: the batch's old native code
+%%   has its traps again from the end of the compile (compile_files/4), so
+%%   a native caller enters the interpreter, which waits for the step; the
+%%   new native code runs untrapped only once loaded, with the rest new.
+%%   (Before, the batch ran natively without traps from the compile to the
+%%   step, and a 5 ms ticker failed 5 to 10 ticks in 60 toggles on OTP 29.)
 
 %% Whether reloads take the staged switch instead of the hold. A node
 %% without Mix compiles in the helper and interprets shipped code: held
@@ -423,7 +436,7 @@ switch(Modules) ->
                         skipped => [skipped_entry(S) || S <- Refused]}};
         [] ->
             Early = early(),
-            case switch_batch(fun load_staged/0, Staged, program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS) of
+            case switch_batch(fun load_staged/0, Staged, program(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS) of
                 {switched, Us, Stale} ->
                     ets:insert(?TABLE, {switched, true}),
                     {ok, Reply#{interpreted => Modules, stale => Stale, skipped => [],
@@ -476,30 +489,17 @@ switch_native() ->
         _ ->
             %% Prepared code loads unless a process runs old code of the
             %% module (purged before the compile): nothing else to do then.
-            _ = switch_batch(fun load_staged/0, [], program_gate(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS),
+            _ = switch_batch(fun load_staged/0, [], program(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS),
             ets:insert(?TABLE, {switched, true}),
             ok
     end.
 
-%% go once every process of the program waits, else the busy ones. Which
-%% processes are the program's is decided once, before the step (it asks
-%% the application controller); new processes are not waited for.
-program_gate() ->
+%% The processes of the program, which the staged switch waits for: decided
+%% once, before the step (it asks the application controller); processes
+%% started later are not waited for.
+program() ->
     Exclude = hold_exclusions(self()),
-    Program = [P || P <- erlang:processes(), not maps:is_key(P, Exclude), holdable(P, Exclude)],
-    fun() ->
-            case [P || P <- Program, not waiting_or_gone(P)] of
-                [] -> go;
-                Busy -> {busy, Busy}
-            end
-    end.
-
-waiting_or_gone(P) ->
-    case process_info(P, status) of
-        {status, waiting} -> true;
-        undefined -> true;
-        _ -> false
-    end.
+    [P || P <- erlang:processes(), not maps:is_key(P, Exclude), holdable(P, Exclude)].
 
 
 %% ---------------------------------------------------------------------------
