@@ -119,12 +119,14 @@ impl RequestError {
 
 /// Whose fault an agent's failure is:
 /// - the request crashed in the agent, a request it does not know, its own
-///   work outlasting its limit: ours, internal;
+///   work outlasting its limit, the native debugger's session ending: ours,
+///   internal;
 /// - a process that ended meanwhile, a value of a process that has resumed
 ///   since: races, silent;
 /// - what the user asked for or has (a project that does not compile, a
 ///   module without debug info, a thread not paused, an expression that
-///   raised, a VM without OTP's debugger): user.
+///   raised, a VM without OTP's debugger, what the chosen backend cannot
+///   do yet): user.
 ///
 /// Exhaustive, so that a kind added later is classified where it is added.
 pub fn failure_blame(failure: &Failure) -> Blame {
@@ -132,7 +134,8 @@ pub fn failure_blame(failure: &Failure) -> Blame {
         Failure::Exception { .. }
         | Failure::UnknownRequest { .. }
         | Failure::InterpretTimeout { .. }
-        | Failure::PrepareTimeout { .. } => Blame::Internal,
+        | Failure::PrepareTimeout { .. }
+        | Failure::NativeSessionEnded { .. } => Blame::Internal,
         Failure::Exited { .. } | Failure::StaleHandle {} => Blame::Silent,
         Failure::CompileFailed { .. }
         | Failure::DebuggerCannotStart { .. }
@@ -149,7 +152,13 @@ pub fn failure_blame(failure: &Failure) -> Blame {
         | Failure::NotInDbg { .. }
         | Failure::NoAnswer { .. }
         | Failure::EvaluationFailed { .. }
-        | Failure::EvaluationTimeout { .. } => Blame::User,
+        | Failure::EvaluationTimeout { .. }
+        | Failure::NativeDebuggerUnavailable {}
+        | Failure::NativeDebuggerTaken { .. }
+        | Failure::NotDebuggable { .. }
+        | Failure::BreakpointRefused { .. }
+        | Failure::NoFrame { .. }
+        | Failure::Unsupported { .. } => Blame::User,
     }
 }
 

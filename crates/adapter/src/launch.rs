@@ -73,6 +73,46 @@ pub struct LaunchArguments {
     /// module, or a list of module names.
     #[serde(default)]
     pub reload_code_change: CodeChange,
+    /// Our addition: which debugger runs the program's code (see
+    /// [`DebugBackend`]).
+    #[serde(default)]
+    pub debug_backend: DebugBackend,
+}
+
+/// `debugBackend`: OTP's interpreter (`:int`, every OTP) or OTP 28+'s native
+/// debugger (`erl_debugger`, issue 20; the session module
+/// `session::backend` resolves `auto` and checks the VM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DebugBackend {
+    /// The interpreter unless the native backend is fully supported for the
+    /// launch; today always the interpreter, said on the console.
+    #[default]
+    Auto,
+    Native,
+    Interpreter,
+}
+
+impl DebugBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DebugBackend::Auto => "auto",
+            DebugBackend::Native => "native",
+            DebugBackend::Interpreter => "interpreter",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DebugBackend {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(name) if name == "auto" => Ok(DebugBackend::Auto),
+            Value::String(name) if name == "native" => Ok(DebugBackend::Native),
+            Value::String(name) if name == "interpreter" => Ok(DebugBackend::Interpreter),
+            other => Err(serde::de::Error::custom(format!(
+                "expected \"auto\", \"native\" or \"interpreter\", got {other}"
+            ))),
+        }
+    }
 }
 
 /// `lazyInterpretation`, kept with the debugger's lazy state.
@@ -341,6 +381,30 @@ mod tests {
         assert_eq!(config.args.reload_on_save, ReloadOnSave::Auto);
         assert_eq!(config.args.reload_debounce_ms, 100);
         assert_eq!(config.args.reload_code_change, CodeChange::Off);
+        assert_eq!(config.args.debug_backend, DebugBackend::Auto);
+    }
+
+    #[test]
+    fn debug_backend_names_its_values() {
+        let dir = project();
+        for (name, want) in [
+            ("auto", DebugBackend::Auto),
+            ("native", DebugBackend::Native),
+            ("interpreter", DebugBackend::Interpreter),
+        ] {
+            let config = validate(&json!({"projectDir": dir.path(), "debugBackend": name}), Path::new("/")).unwrap();
+            assert_eq!(config.args.debug_backend, want);
+            assert_eq!(want.as_str(), name);
+        }
+        let err = validate(
+            &json!({"projectDir": dir.path(), "debugBackend": "fast"}),
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "`debugBackend`: expected \"auto\", \"native\" or \"interpreter\", got \"fast\""
+        );
     }
 
     #[test]
@@ -402,6 +466,11 @@ mod tests {
                 json!({"projectDir": dir.path(), "reloadCodeChange": [1]}),
                 "reloadCodeChange",
             ),
+            (
+                json!({"projectDir": dir.path(), "debugBackend": "fast"}),
+                "debugBackend",
+            ),
+            (json!({"projectDir": dir.path(), "debugBackend": 3}), "debugBackend"),
         ];
         for (arguments, field) in cases {
             let err = validate(&arguments, Path::new("/")).unwrap_err();

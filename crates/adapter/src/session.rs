@@ -33,6 +33,7 @@
 //! at once, whatever the VM is doing; other requests wait their turn.
 
 mod attach;
+mod backend;
 mod background;
 mod end;
 mod events;

@@ -31,7 +31,7 @@
 %% (leave_node/1).
 -define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
                   elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
-                  elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile,
+                  elixir_dap_backend_native, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile,
                   elixir_dap_release, elixir_dap_lazy]).
 
 %% sock: the TCP socket, or {relay, Helper} in a node attached to (see
@@ -71,10 +71,22 @@ main_launched() ->
     Port = list_to_integer(os:getenv("ELIXIR_DAP_PORT")),
     Token = list_to_binary(os:getenv("ELIXIR_DAP_TOKEN")),
     OwnGroup = os:getenv("ELIXIR_DAP_OWN_GROUP") =:= "1",
+    %% The launch's `debugBackend` as the adapter resolved it, and for the
+    %% native backend the session's build path (see load_project/1).
+    Backend = os:getenv("ELIXIR_DAP_BACKEND"),
+    BuildRoot = os:getenv("ELIXIR_DAP_BUILD_ROOT"),
     %% The user's program should not see (or leak) the channel's secrets.
     [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_PORT", "ELIXIR_DAP_TOKEN",
-                                 "ELIXIR_DAP_AGENT_DIR", "ELIXIR_DAP_OWN_GROUP"]],
+                                 "ELIXIR_DAP_AGENT_DIR", "ELIXIR_DAP_OWN_GROUP",
+                                 "ELIXIR_DAP_BACKEND", "ELIXIR_DAP_BUILD_ROOT"]],
     put(own_group, OwnGroup),
+    case Backend of
+        "native" ->
+            ok = elixir_dap_backend:select(native),
+            persistent_term:put({?MODULE, build_root}, BuildRoot);
+        _ ->
+            ok = elixir_dap_backend:select(interpreter)
+    end,
     %% Requests are decoded with binary_to_term(_, [safe]), which accepts
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
@@ -287,6 +299,7 @@ load_project(#{task := Task} = Opts) ->
                    _ -> Task
                end,
     prefer_task_env(Resolved, CliStateLoader),
+    native_build(elixir_dap_backend:name()),
     'Elixir.Mix.Task':run(<<"loadconfig">>, []),
     %% `dbg` reads its callback when a call is expanded: set it after the
     %% project's config (which could set it too) and before compiling.
@@ -306,6 +319,21 @@ load_project(#{task := Task} = Opts) ->
         _ ->
             Loaded([])
     end.
+
+%% The native backend (elixir_dap_backend_native) needs the project compiled
+%% with line debug info (the adapter sets ERL_COMPILER_OPTIONS in the VM's
+%% environment, see crates/adapter/src/session/backend.rs), into the
+%% session's build path (ELIXIR_DAP_BUILD_ROOT/<env>, in the adapter's
+%% cache), so that the user's _build keeps what Mix left there: Mix reads
+%% MIX_BUILD_PATH at each build_path/0 call, and the environment is known
+%% only now.
+native_build(interpreter) ->
+    ok;
+native_build(native) ->
+    Root = persistent_term:get({?MODULE, build_root}),
+    Env = atom_to_list('Elixir.Mix':env()),
+    true = os:putenv("MIX_BUILD_PATH", filename:join(Root, Env)),
+    ok.
 
 %% Mix's compile manifest of each of the project's applications, with the
 %% directory its paths are relative to (an umbrella app's, or the

@@ -3,12 +3,14 @@
 %%
 %% A backend runs the program's code so that it can stop: it interprets
 %% modules, sets breakpoints, steps, shows stacks and bindings, evaluates in
-%% a frame, and takes new code of a module in a reload. The one backend
-%% today is OTP's interpreter, :int (elixir_dap_backend_int, the only agent
-%% module that touches int, dbg_iserver, dbg_ieval, dbg_icmd and the other
-%% dbg_* internals); a native backend on OTP 28+'s erl_debugger (issue 20)
-%% implements the same callbacks. Requests and replies are the channel's
-%% (crates/beam/src): the backend answers in exactly these shapes.
+%% a frame, and takes new code of a module in a reload. Two backends
+%% implement the callbacks: OTP's interpreter, :int (elixir_dap_backend_int,
+%% the only agent module that touches int, dbg_iserver, dbg_ieval, dbg_icmd
+%% and the other dbg_* internals), and OTP 28+'s native debugger,
+%% erl_debugger (elixir_dap_backend_native, issue 20; some callbacks answer
+%% the reason `unsupported` there). The agent chooses one when it starts
+%% (select/1). Requests and replies are the channel's (crates/beam/src):
+%% the backend answers in exactly these shapes.
 %%
 %% Some callbacks name the interpreter's way of running code: a process
 %% running debugged code has a second process that evaluates it for it (the
@@ -27,11 +29,13 @@
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4,
-         found/0, leave_node/1, interpret_shipped/5]).
+         found/0, leave_node/1, interpret_shipped/5,
+         select/1, name/0]).
 -export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0, switched/0]).
 
-%% The backend every session uses (issue 20 will choose by OTP release).
--define(IMPL, elixir_dap_backend_int).
+%% The backend in use, chosen once when the agent starts (select/1).
+-define(IMPL, (impl())).
+-define(KEY, {?MODULE, impl}).
 
 %% A module as the adapter names it (binary), or already an atom.
 -type module_name() :: binary() | module().
@@ -161,7 +165,7 @@
 %% then nothing changes), then every staged version becomes the one calls
 %% run, in a step no debugged process observes half done.
 -callback stage_versions([{module(), ObjectCode :: binary()}]) ->
-    {Staged :: [term()], [{skipped, module(), binary()}]}.
+    {Staged :: [term()], [{skipped, module(), elixir_dap_util:reason()}]}.
 -callback discard_staged(Staged :: [term()]) -> ok.
 -callback switch_batch(Load :: fun(() -> ok | {error, term()}), Staged :: [term()],
                        Program :: [pid()], Deadline :: integer()) -> switched().
@@ -177,6 +181,25 @@
 
 %% ---------------------------------------------------------------------------
 %% The calls, to the backend in use
+
+%% Chooses the backend for the rest of the VM's life, from what the adapter
+%% asked (the launch's `debugBackend`, resolved by the adapter: it is never
+%% `auto` here): `interpreter` (:int, elixir_dap_backend_int, also the
+%% default when nothing is chosen) or `native` (OTP 28+'s erl_debugger,
+%% elixir_dap_backend_native; the VM must run with +D).
+-spec select(interpreter | native) -> ok.
+select(interpreter) -> persistent_term:put(?KEY, elixir_dap_backend_int);
+select(native) -> persistent_term:put(?KEY, elixir_dap_backend_native).
+
+%% The backend in use, as the launch attribute names it.
+-spec name() -> interpreter | native.
+name() ->
+    case impl() of
+        elixir_dap_backend_native -> native;
+        _ -> interpreter
+    end.
+
+impl() -> persistent_term:get(?KEY, elixir_dap_backend_int).
 
 -spec ensure_started(binary()) -> {ok, ok}.
 ensure_started(Mode) -> ?IMPL:ensure_started(Mode).
@@ -239,7 +262,7 @@ interpreting_meta(Pid) -> ?IMPL:interpreting_meta(Pid).
 metas() -> ?IMPL:metas().
 -spec meta_backtrace(pid()) -> [module() | undefined] | none.
 meta_backtrace(Meta) -> ?IMPL:meta_backtrace(Meta).
--spec stage_versions([{module(), binary()}]) -> {[term()], [{skipped, module(), binary()}]}.
+-spec stage_versions([{module(), binary()}]) -> {[term()], [{skipped, module(), elixir_dap_util:reason()}]}.
 stage_versions(Modules) -> ?IMPL:stage_versions(Modules).
 -spec discard_staged([term()]) -> ok.
 discard_staged(Staged) -> ?IMPL:discard_staged(Staged).

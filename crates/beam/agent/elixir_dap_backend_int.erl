@@ -41,7 +41,7 @@
                           deal/2, line_of/1, is_regular_raw/1]).
 -import(elixir_dap_project, [module_source/1, recorded_source/2, build_ebin_dirs/1]).
 -import(elixir_dap_values, [variable/3, release/1]).
--import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1]).
+-import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1, eval_condition/4, log_or_stop/4]).
 
 %% How often detaching looks again at a process found on its way into the
 %% interpreter (it may have no meta yet to report its return).
@@ -730,7 +730,7 @@ set_breakpoints(Name, Breakpoints) ->
     Module = to_atom(Name, module),
     [int:delete_break(Module, Line) || {{M, Line}, _} <- int:all_breaks(Module), M =:= Module],
     ets:match_delete(?BREAKS, {{Module, '_'}, '_'}),
-    ets:match_delete(?BREAKS, {{?MODULE, reported, Module, '_', '_'}, '_'}),
+    elixir_dap_expr:forget_reports(Module),
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
     {ok, ok}.
 
@@ -853,46 +853,6 @@ bump_hits(Key, Spec) ->
     Count = maps:get(hits, Spec) + 1,
     ets:insert(?BREAKS, {Key, Spec#{hits => Count}}),
     Count.
-
-eval_condition(nil, _Binding, _Module, _Line) ->
-    true;
-eval_condition(Expression, Binding, Module, Line) ->
-    case eval_elixir(Expression, Binding) of
-        {ok, Value} -> Value =/= false andalso Value =/= nil;
-        {error, Message} ->
-            report(condition_error, Module, Line, Expression, Message),
-            false
-    end.
-
-log_or_stop(nil, _Binding, _Module, _Line) ->
-    true;
-log_or_stop(Parts, Binding, Module, Line) ->
-    Text = iolist_to_binary([log_part(P, Binding, Module, Line) || P <- Parts]),
-    elixir_dap_util:send_event(log, #{text => Text, module => Module, line => Line}),
-    false.
-
-log_part({expr, Expression}, Binding, Module, Line) ->
-    case eval_elixir(Expression, Binding) of
-        {ok, V} when is_binary(V) -> V;
-        {ok, V} -> inspect(V);
-        {error, Error} ->
-            report(log_error, Module, Line, Expression, Error),
-            [<<"<error: ">>, Error, <<">">>]
-    end;
-log_part(Text, _Binding, _Module, _Line) ->
-    Text.
-
-%% An error of a breakpoint's condition or log message is reported once
-%% until the breakpoint is set again: a breakpoint in a loop would otherwise
-%% print the same line at every pass.
-report(Kind, Module, Line, Expression, Message) ->
-    case ets:insert_new(?BREAKS, {{?MODULE, reported, Module, Line, Kind}, true}) of
-        true ->
-            elixir_dap_util:send_event(Kind, #{module => Module, name => module_name(Module), line => Line,
-                                                expression => Expression, message => Message});
-        false ->
-            ok
-    end.
 
 %% ---------------------------------------------------------------------------
 %% Paused processes

@@ -5,7 +5,8 @@
 %% hit conditions (crates/adapter/src/debugger/log_template.rs,
 %% breakpoints.rs).
 -module(elixir_dap_expr).
--export([check_expressions/1, hit_reached/2, eval_elixir/2, eval_elixir/3, elixir_binding/1]).
+-export([check_expressions/1, hit_reached/2, eval_elixir/2, eval_elixir/3, elixir_binding/1,
+         eval_condition/4, log_or_stop/4, forget_reports/1]).
 -export_type([log_part/0, hit_condition/0]).
 
 -ifdef(TEST).
@@ -13,6 +14,9 @@
 -endif.
 
 -import(elixir_dap_util, [first_text_line/1]).
+
+%% The breakpoints' table (elixir_dap_tables): errors already reported.
+-define(BREAKS, elixir_dap_breaks).
 
 %% A log message's literal text, or an expression to evaluate.
 -type log_part() :: binary() | {expr, binary()}.
@@ -79,6 +83,60 @@ hit_reached({at_most, N}, Count) -> Count =< N;
 hit_reached({less_than, N}, Count) -> Count < N;
 hit_reached({exactly, N}, Count) -> Count =:= N;
 hit_reached({every, N}, Count) -> Count rem N =:= 0.
+
+%% Whether a breakpoint's condition (nil: none) holds in Binding at
+%% Module:Line; one that raises does not, and is reported (report/5).
+-spec eval_condition(binary() | nil, [{atom(), term()}], module(), pos_integer()) -> boolean().
+eval_condition(nil, _Binding, _Module, _Line) ->
+    true;
+eval_condition(Expression, Binding, Module, Line) ->
+    case eval_elixir(Expression, Binding) of
+        {ok, Value} -> Value =/= false andalso Value =/= nil;
+        {error, Message} ->
+            report(condition_error, Module, Line, Expression, Message),
+            false
+    end.
+
+%% A breakpoint's log message (nil: none, so stop: true), else its parts
+%% evaluated in Binding and sent as a `log` event (false: do not stop).
+-spec log_or_stop([log_part() | {text, binary()}] | nil, [{atom(), term()}], module(), pos_integer()) -> boolean().
+log_or_stop(nil, _Binding, _Module, _Line) ->
+    true;
+log_or_stop(Parts, Binding, Module, Line) ->
+    Text = iolist_to_binary([log_part(P, Binding, Module, Line) || P <- Parts]),
+    elixir_dap_util:send_event(log, #{text => Text, module => Module, line => Line}),
+    false.
+
+log_part({expr, Expression}, Binding, Module, Line) ->
+    case eval_elixir(Expression, Binding) of
+        {ok, V} when is_binary(V) -> V;
+        {ok, V} -> elixir_dap_util:inspect(V);
+        {error, Error} ->
+            report(log_error, Module, Line, Expression, Error),
+            [<<"<error: ">>, Error, <<">">>]
+    end;
+log_part({text, Text}, _Binding, _Module, _Line) ->
+    Text;
+log_part(Text, _Binding, _Module, _Line) ->
+    Text.
+
+%% An error of a breakpoint's condition or log message is reported once
+%% until the breakpoint is set again (forget_reports/1): a breakpoint in a
+%% loop would otherwise print the same line at every pass.
+report(Kind, Module, Line, Expression, Message) ->
+    case ets:insert_new(?BREAKS, {{?MODULE, reported, Module, Line, Kind}, true}) of
+        true ->
+            elixir_dap_util:send_event(Kind, #{module => Module, name => elixir_dap_util:module_name(Module),
+                                                line => Line, expression => Expression, message => Message});
+        false ->
+            ok
+    end.
+
+%% The module's breakpoints are set again: their errors are reported anew.
+-spec forget_reports(module()) -> ok.
+forget_reports(Module) ->
+    ets:match_delete(?BREAKS, {{?MODULE, reported, Module, '_', '_'}, '_'}),
+    ok.
 
 -spec eval_elixir(binary(), [{atom(), term()}]) -> {ok, term()} | {error, binary()}.
 eval_elixir(Expression, Binding) ->

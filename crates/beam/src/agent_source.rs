@@ -33,6 +33,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
     agent_module!("elixir_dap_expr"),
     agent_module!("elixir_dap_backend"),
     agent_module!("elixir_dap_backend_int"),
+    agent_module!("elixir_dap_backend_native"),
     agent_module!("elixir_dap_reload"),
     agent_module!("elixir_dap_dbg"),
     agent_module!("elixir_dap_scripts"),

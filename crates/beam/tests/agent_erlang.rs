@@ -2,8 +2,9 @@
 //! (`scripts/test-beam.sh` runs them on OTP 25, 27 and 29):
 //! - the EUnit tests of its pure functions (`crates/beam/agent/test/*_tests.erl`);
 //! - its shape (`elixir_dap_agent_check.erl`): no call cycle among the agent's
-//!   modules, a `-spec` on every exported function, and no module but
-//!   `elixir_dap_backend_int` calling `int` or a `dbg_*` module.
+//!   modules, a `-spec` on every exported function, no module but
+//!   `elixir_dap_backend_int` calling `int` or a `dbg_*` module, and none but
+//!   `elixir_dap_backend_native` calling `erl_debugger`.
 //!
 //! The agent is compiled here with `erlc` from the same sources the adapter
 //! ships (`beam::agent_source::AGENT_SOURCES`), with debug info.

@@ -72,6 +72,10 @@ pub struct Debugger {
     /// and how each module was interpreted, and the gate that keeps two
     /// interpretations of the program's modules from overlapping.
     lazy: lazy::LazyState,
+    /// The program runs on the native backend (`debugBackend: "native"`),
+    /// which cannot pause yet: that is refused here, before the thread is
+    /// marked as pausing.
+    native: bool,
 }
 
 /// The launch attributes the debugger needs.
@@ -83,6 +87,8 @@ pub struct DebuggerConfig<'a> {
     pub expression_timeout: Duration,
     pub lazy_interpretation: lazy::LazyInterpretation,
     pub eager_patterns: &'a [String],
+    /// `debugBackend` resolved to the native backend (see `session::backend`).
+    pub native: bool,
 }
 
 impl Debugger {
@@ -123,6 +129,7 @@ impl Debugger {
             breakable: HashMap::new(),
             expression_timeout: config.expression_timeout,
             lazy: lazy::LazyState::new(config.lazy_interpretation, eager),
+            native: config.native,
         })
     }
 
@@ -222,16 +229,16 @@ impl Debugger {
         if dbg {
             return self.resume_dbg(command, args.thread_id, pid).await;
         }
-        if command == "stepIn" {
-            // Never a silent step over a module only not interpreted yet.
-            self.interpret_step_targets(args.thread_id).await?;
-        }
         let (agent_command, reason) = match command {
             "continue" => (Command::Continue, None),
             "next" => (Command::Next, Some("step")),
             "stepIn" => (Command::StepIn, Some("step")),
             _ => (Command::StepOut, Some("step")),
         };
+        if command == "stepIn" {
+            // Never a silent step over a module only not interpreted yet.
+            self.interpret_step_targets(args.thread_id).await?;
+        }
         self.threads.lock().begin_resume(args.thread_id, reason);
         self.call_command(&pid, agent_command).await?;
         Ok(if command == "continue" {
@@ -249,6 +256,9 @@ impl Debugger {
             let thread = table.thread(args.thread_id)?;
             if thread.stopped_at.is_some() {
                 return Ok(Value::Null);
+            }
+            if self.native {
+                return Err(native_refusal());
             }
             let pid = thread.pid.clone();
             // The stop may be reported before the agent answers.
@@ -353,4 +363,17 @@ fn non_empty(value: &Option<String>) -> Option<String> {
 /// so symlinks and `..` do not hide a match.
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `pause`, which the native backend cannot serve yet (docs/protocol.md,
+/// `debugBackend`): refused here, before the thread is marked as pausing,
+/// in the words of the agent's own `unsupported` reason.
+fn native_refusal() -> RequestError {
+    let unsupported = protocol::Failure::Unsupported {
+        backend: protocol::Atom("native".into()),
+        what: protocol::Atom(Command::Pause.atom().into()),
+    };
+    RequestError::User(format!(
+        "pause: {unsupported}; set a breakpoint instead, or launch with `debugBackend` \"interpreter\""
+    ))
 }

@@ -78,7 +78,9 @@ impl Session {
     /// Starts the VM and waits for its agent: the part of a launch that is
     /// answered in the `launch` response.
     pub(super) async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
-        let env = config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let backend = backend::choose(config, &self.options.cache_root).await?;
+        let mut env: Vec<_> = config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.extend(backend.env);
         let debuggee = self
             .start_debuggee(config, env, CONNECT_TIMEOUT)
             .await
@@ -98,6 +100,9 @@ impl Session {
             debuggee.elixir_version,
             config.project_dir.display()
         ));
+        if !backend.note.is_empty() {
+            self.client.console(backend.note);
+        }
         self.debuggee = Some(debuggee);
         Ok(())
     }
@@ -356,5 +361,6 @@ pub(super) fn debugger_config(args: &launch::LaunchArguments) -> DebuggerConfig<
         expression_timeout: Duration::from_millis(args.debug_expression_timeout_ms),
         lazy_interpretation: args.lazy_interpretation,
         eager_patterns: &args.eager_interpret_modules_patterns,
+        native: args.debug_backend == launch::DebugBackend::Native,
     }
 }

@@ -2,12 +2,14 @@
 %% the compiled agent (beams with debug info in Dir):
 %% - no call cycle among the agent's modules (OTP's xref, module graph);
 %% - a -spec for every exported function;
-%% - no module but the interpreter backend calls int or a dbg_* module.
+%% - no module but the interpreter backend calls int or a dbg_* module, and
+%%   none but the native backend calls erl_debugger.
 %% Prints one line per violation and halts with 1 if there is one, else 0.
 -module(elixir_dap_agent_check).
 -export([main/1]).
 
 -define(BACKEND, elixir_dap_backend_int).
+-define(NATIVE, elixir_dap_backend_native).
 
 -spec main([string()]) -> no_return().
 main([Dir]) ->
@@ -42,4 +44,6 @@ interpreter_calls(Modules) ->
     {ok, Calls} = xref:q(?MODULE, "XC"),
     lists:usort([io_lib:format("~s calls ~s:~s/~b: only ~s may touch the interpreter", [From, M, F, A, ?BACKEND])
      || {{From, _, _}, {M, F, A}} <- Calls, From =/= ?BACKEND, lists:member(From, Modules),
-        M =:= int orelse lists:prefix("dbg_", atom_to_list(M))]).
+        M =:= int orelse lists:prefix("dbg_", atom_to_list(M))]
+               ++ [io_lib:format("~s calls erl_debugger:~s/~b: only ~s may touch the native debugger", [From, F, A, ?NATIVE])
+                   || {{From, _, _}, {erl_debugger, F, A}} <- Calls, From =/= ?NATIVE, lists:member(From, Modules)]).

@@ -124,7 +124,40 @@ reasons! {
         EvaluationTimeout = "evaluation_timeout" { ms: i64 },
         /// A value of a process that has resumed since.
         StaleHandle = "stale_handle" {},
+        /// The native backend: `erl_debugger:supported()` is false (OTP 27
+        /// or earlier, or a VM started without `+D`).
+        NativeDebuggerUnavailable = "native_debugger_unavailable" {},
+        /// The native backend: another process (`holder`, as Erlang prints
+        /// it) is registered with `erl_debugger` on the node.
+        NativeDebuggerTaken = "native_debugger_taken" { holder: String },
+        /// The native backend's session process ended: why, as Erlang prints it.
+        NativeSessionEnded = "native_session_ended" { error: String },
+        /// The native backend cannot break in the module: why.
+        NotDebuggable = "not_debuggable" { module: Atom, reason: SkipReason },
+        /// `erl_debugger:breakpoint/3` refused a line its module listed as
+        /// breakable: its error, as Erlang prints it.
+        BreakpointRefused = "breakpoint_refused" { module: Atom, line: i64, error: String },
+        /// A paused process has no frame at `level` (0: innermost).
+        NoFrame = "no_frame" { pid: Pid, level: i64 },
+        /// What `backend` (`native`) cannot do yet: `what` is `pause`,
+        /// `reload` or `attach`.
+        Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
+}
+
+/// `the native debugger backend (\`debugBackend\` "native") cannot pause
+/// yet`: what a backend cannot do (`what` as the agent names it).
+fn unsupported(f: &mut fmt::Formatter<'_>, backend: &Atom, what: &Atom) -> fmt::Result {
+    let what = match what.as_str() {
+        "pause" => "pause",
+        "reload" => "debug reloaded code",
+        "attach" => "attach to a node",
+        other => other,
+    };
+    write!(
+        f,
+        "the {backend} debugger backend (`debugBackend` \"{backend}\") cannot {what} yet"
+    )
 }
 
 /// The first error of a failed compile, as `file:line: first line`.
@@ -183,6 +216,27 @@ impl fmt::Display for Failure {
             Failure::EvaluationFailed { error } => f.write_str(error),
             Failure::EvaluationTimeout { ms } => write!(f, "the expression did not finish within {ms} ms"),
             Failure::StaleHandle {} => f.write_str("the value is no longer available (the process has resumed)"),
+            Failure::NativeDebuggerUnavailable {} => f.write_str(
+                "the native debugger (erl_debugger) is not available in this VM: it needs OTP 28 or later and \
+                 the VM started with +D",
+            ),
+            Failure::NativeDebuggerTaken { holder } => {
+                write!(
+                    f,
+                    "another debugger ({holder}) is registered with erl_debugger on this node"
+                )
+            }
+            Failure::NativeSessionEnded { error } => write!(f, "the native debugger's session ended: {error}"),
+            Failure::NotDebuggable { module, reason } => {
+                write!(f, "{} cannot be debugged: {reason}", module.module_name())
+            }
+            Failure::BreakpointRefused { module, line, error } => write!(
+                f,
+                "erl_debugger refused a breakpoint on {} line {line}: {error}",
+                module.module_name()
+            ),
+            Failure::NoFrame { pid, level } => write!(f, "{} has no frame {level}", pid_text(pid)),
+            Failure::Unsupported { backend, what } => unsupported(f, backend, what),
         }
     }
 }
@@ -216,6 +270,11 @@ reasons! {
         /// The adapter's own, for the `unknown` names of an
         /// `interpret_pending` (no atom, so no module, of that name).
         NeverLoaded = "never_loaded" {},
+        /// The native backend: the module's code has no `debug_line` (it was
+        /// compiled without `beam_debug_info`).
+        NoDebugLines = "no_debug_lines" {},
+        /// What `backend` cannot do yet, as [`Failure::Unsupported`].
+        Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
 }
 
@@ -253,6 +312,11 @@ impl fmt::Display for SkipReason {
                 write!(f, "cannot read {file} on the adapter's side: {error}")
             }
             SkipReason::NeverLoaded {} => f.write_str("no module of that name was ever loaded"),
+            SkipReason::NoDebugLines {} => f.write_str(
+                "it has no breakable line: it was compiled without line debug info (the Erlang compiler's \
+                 beam_debug_info)",
+            ),
+            SkipReason::Unsupported { backend, what } => unsupported(f, backend, what),
         }
     }
 }

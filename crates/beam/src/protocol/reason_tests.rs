@@ -149,6 +149,49 @@ fn every_failure_kind_is_worded() {
                 reason("stale_handle", vec![]),
                 "the value is no longer available (the process has resumed)",
             ),
+            (
+                reason("native_debugger_unavailable", vec![]),
+                "the native debugger (erl_debugger) is not available in this VM: it needs OTP 28 or later and \
+                 the VM started with +D",
+            ),
+            (
+                reason("native_debugger_taken", vec![("holder", binary("<0.90.0>"))]),
+                "another debugger (<0.90.0>) is registered with erl_debugger on this node",
+            ),
+            (
+                reason("native_session_ended", vec![("error", binary("killed"))]),
+                "the native debugger's session ended: killed",
+            ),
+            (
+                reason(
+                    "not_debuggable",
+                    vec![
+                        ("module", atom("Elixir.Shop.Cart")),
+                        ("reason", reason("no_debug_lines", vec![])),
+                    ],
+                ),
+                "Shop.Cart cannot be debugged: it has no breakable line: it was compiled without line debug info \
+                 (the Erlang compiler's beam_debug_info)",
+            ),
+            (
+                reason(
+                    "breakpoint_refused",
+                    vec![
+                        ("module", atom("Elixir.Shop.Cart")),
+                        ("line", int(12)),
+                        ("error", binary("{unsupported,12}")),
+                    ],
+                ),
+                "erl_debugger refused a breakpoint on Shop.Cart line 12: {unsupported,12}",
+            ),
+            (
+                reason("no_frame", vec![("pid", pid()), ("level", int(3))]),
+                "#PID<0.80.0> has no frame 3",
+            ),
+            (
+                unsupported("pause"),
+                "the native debugger backend (`debugBackend` \"native\") cannot pause yet",
+            ),
         ],
         Failure::KINDS,
         Failure::kind,
@@ -156,6 +199,19 @@ fn every_failure_kind_is_worded() {
     // No error among the diagnostics: no position to name.
     let warnings_only = Failure::decode(&compile_failed(vec![diagnostic("warning", "lib/w.ex", "unused")])).unwrap();
     assert_eq!(warnings_only.to_string(), "compilation failed");
+    // Each thing the native backend cannot do yet, as the agent names it.
+    for (what, words) in [("reload", "debug reloaded code"), ("attach", "attach to a node")] {
+        let failure = Failure::decode(&unsupported(what)).unwrap();
+        assert_eq!(
+            failure.to_string(),
+            format!("the native debugger backend (`debugBackend` \"native\") cannot {words} yet")
+        );
+    }
+}
+
+/// The native backend's `unsupported` reason for `what`.
+fn unsupported(what: &str) -> Term {
+    reason("unsupported", vec![("backend", atom("native")), ("what", atom(what))])
 }
 
 #[test]
@@ -207,6 +263,15 @@ fn every_skip_reason_is_worded() {
                 "cannot read /p/_build/a.beam on the adapter's side: enoent",
             ),
             (reason("never_loaded", vec![]), "no module of that name was ever loaded"),
+            (
+                reason("no_debug_lines", vec![]),
+                "it has no breakable line: it was compiled without line debug info (the Erlang compiler's \
+                 beam_debug_info)",
+            ),
+            (
+                unsupported("reload"),
+                "the native debugger backend (`debugBackend` \"native\") cannot debug reloaded code yet",
+            ),
         ],
         SkipReason::KINDS,
         SkipReason::kind,

@@ -145,7 +145,8 @@ pub enum Command {
 }
 
 impl Command {
-    fn atom(self) -> &'static str {
+    /// The command as the agent names it.
+    pub fn atom(self) -> &'static str {
         match self {
             Command::Continue => "continue",
             Command::Next => "next",

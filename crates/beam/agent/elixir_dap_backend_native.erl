@@ -1,0 +1,647 @@
+%% elixir_dap_backend_native: the debugger backend on OTP 28+'s native
+%% debugger (erl_debugger, kernel; the VM started with +D), implementing
+%% elixir_dap_backend (whose callbacks document the API). Issue 20.
+%%
+%% The program's code runs native, compiled with line debug info
+%% (beam_debug_info, see elixir_dap_agent:native_build/1): a breakpoint can
+%% only go on a line the compiler gave a debug_line, and nothing is
+%% interpreted. Facts this module relies on (OTP 29.1, kernel's
+%% erl_debugger.erl and by hand):
+%% - one process per node registers (erl_debugger:register/1) and receives
+%%   every hit as {debugger_event, Session, {breakpoint, Pid, MFA, Line,
+%%   Resume}}; the process waits until Resume() is called;
+%% - erl_debugger:stack_frames/2 answers `running` until the process is
+%%   suspended (erlang:suspend_process/1); then its frames, innermost first:
+%%   erts_internal:breakpoint/4, a '<breakpoint>' frame whose slots are the
+%%   X registers saved at the stop, and the program's frames with their line
+%%   and Y registers;
+%% - code:get_debug_info/1 names each variable's register per debug_line
+%%   (<<"_name@N">>, Elixir's Erlang names);
+%% - breakpoints stay with the code they were set in: new code of a module
+%%   has none, and those left in old code cannot be cleared any more.
+%%
+%% Processes: the session process (session/1) receives the hits and hands
+%% each to the process attached to the hitting process (attached/1, one per
+%% process that ever hit a breakpoint, for its life, as the interpreter
+%% backend's), which applies the condition, hit count and log message, and
+%% keeps a stopped process suspended until `continue`. Conditions run in the
+%% attached process: a hit of the attached process itself is resumed at
+%% once (it would wait for itself).
+%%
+%% What this backend does not do yet (each answers the reason `unsupported`
+%% naming the backend and what it cannot do, see docs/protocol.md):
+%% pause, reload (a batch with a debugged module is refused: the
+%% new code would have no breakpoints), an attached node. The
+%% evaluation machinery (run_evaluation/5, evaluation_paused/2,
+%% skips_breakpoints/1) and frame names are the interpreter backend's,
+%% which touch no :int.
+-module(elixir_dap_backend_native).
+-behaviour(elixir_dap_backend).
+-export([ensure_started/1, interpret/1, interpret_running/1, interpret_pending/2, breakable_lines/1,
+         function_lines/3,
+         set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
+         run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
+         meta_of/1, interpreted_callers/1,
+         interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
+         interpreting_meta/1, metas/0, meta_backtrace/1,
+         stage_versions/1, discard_staged/1, switch_batch/4,
+         found/0, leave_node/1, interpret_shipped/5]).
+
+-ifdef(TEST).
+-compile([export_all, nowarn_export_all]).
+-endif.
+
+-import(elixir_dap_util, [throw_error/2, module_name/1, format_term/1, thread_name/1, to_atom/2]).
+-import(elixir_dap_expr, [hit_reached/2, eval_elixir/2, elixir_binding/1, eval_condition/4, log_or_stop/4]).
+
+-define(BREAKS, elixir_dap_breaks).
+-define(SESSION, elixir_dap_native_session).
+%% The largest value (in words) read from a register; a variable holding a
+%% larger one is not shown.
+-define(MAX_TERM_WORDS, 1000000).
+
+%% ---------------------------------------------------------------------------
+%% Set-up
+
+-spec ensure_started(binary()) -> {ok, ok}.
+ensure_started(_StackTraceMode) ->
+    supported() orelse throw_error(native_debugger_unavailable, #{}),
+    elixir_dap_tables:ensure(),
+    case whereis(?SESSION) of
+        undefined -> start_session();
+        _ -> {ok, ok}
+    end.
+
+supported() ->
+    try erl_debugger:supported() catch error:undef -> false end.
+
+start_session() ->
+    Caller = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> session_init(Caller) end),
+    receive
+        {Pid, registered} ->
+            erlang:demonitor(Ref, [flush]),
+            {ok, ok};
+        {Pid, {taken, Holder}} ->
+            erlang:demonitor(Ref, [flush]),
+            throw_error(native_debugger_taken, #{holder => format_term(Holder)});
+        {'DOWN', Ref, process, Pid, Reason} ->
+            throw_error(native_session_ended, #{error => format_term(Reason)})
+    end.
+
+session_init(Caller) ->
+    true = register(?SESSION, self()),
+    case erl_debugger:register(self()) of
+        {ok, Session} ->
+            Caller ! {self(), registered},
+            session(Session);
+        {error, already_exists} ->
+            Caller ! {self(), {taken, erl_debugger:whereis()}}
+    end.
+
+%% The one process erl_debugger sends hits to: each goes to the process
+%% attached to the process that hit it.
+session(Session) ->
+    receive
+        {debugger_event, Session, {breakpoint, Pid, MFA, Line, Resume}} ->
+            case ets:lookup(?BREAKS, {?MODULE, attached, Pid}) of
+                [{_, Attached}] ->
+                    Attached ! {hit, MFA, Line, Resume};
+                [] ->
+                    case ets:member(?BREAKS, {?MODULE, attacher, Pid}) of
+                        %% An attached process running a condition or log
+                        %% expression: it cannot wait for itself.
+                        true -> Resume();
+                        false -> attach(Pid) ! {hit, MFA, Line, Resume}
+                    end
+            end,
+            session(Session);
+        _Other ->
+            session(Session)
+    end.
+
+attach(Pid) ->
+    Attached = spawn(fun() -> attached(Pid) end),
+    ets:insert(?BREAKS, [{{?MODULE, attached, Pid}, Attached}, {{?MODULE, attacher, Attached}, Pid}]),
+    Attached.
+
+%% Attached to Pid for its life: its hits, its pause, its end.
+attached(Pid) ->
+    Ref = erlang:monitor(process, Pid),
+    attached_loop(Pid, Ref).
+
+attached_loop(Pid, Ref) ->
+    receive
+        {hit, {Module, _F, _A}, Line, Resume} ->
+            case stops(Pid, Module, Line) of
+                {true, Spec} ->
+                    end_step(Pid),
+                    pause(Pid, Ref, Module, Line, Spec, Resume);
+                false ->
+                    case step_ends(Pid, Module, Line) of
+                        true ->
+                            end_step(Pid),
+                            pause(Pid, Ref, Module, Line, #{kind => <<"step">>}, Resume);
+                        false ->
+                            Resume()
+                    end
+            end,
+            attached_loop(Pid, Ref);
+        {'DOWN', Ref, process, Pid, Reason} ->
+            ended(Pid, Reason);
+        _Other ->
+            attached_loop(Pid, Ref)
+    end.
+
+%% Pid stays suspended (its frames can be read) until `continue`.
+pause(Pid, Ref, Module, Line, Spec, Resume) ->
+    erlang:suspend_process(Pid),
+    ets:insert(?BREAKS, {{?MODULE, paused, Pid}, #{module => Module, line => Line, attached => self()}}),
+    Stop = #{pid => Pid, name => thread_name(Pid), module => Module, line => Line,
+             breakpoints => maps:get(ids, Spec, []), kind => maps:get(kind, Spec, <<"breakpoint">>)},
+    case elixir_dap_backend_int:evaluation_paused(Pid, Stop) of
+        killed -> ok;
+        Announced -> elixir_dap_util:send_event(stopped, Announced)
+    end,
+    receive
+        {continue, From} ->
+            ets:delete(?BREAKS, {?MODULE, paused, Pid}),
+            elixir_dap_values:release(Pid),
+            erlang:resume_process(Pid),
+            Resume(),
+            From ! {self(), resumed};
+        {'DOWN', Ref, process, Pid, Reason} ->
+            ended(Pid, Reason)
+    end.
+
+ended(Pid, Reason) ->
+    end_step(Pid),
+    elixir_dap_values:release(Pid),
+    ets:delete(?BREAKS, {?MODULE, paused, Pid}),
+    ets:delete(?BREAKS, {?MODULE, attached, Pid}),
+    ets:delete(?BREAKS, {?MODULE, attacher, self()}),
+    elixir_dap_util:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)}),
+    exit(normal).
+
+%% Whether Pid's hit of Module:Line stops it: false, or {true, Spec}.
+stops(Pid, Module, Line) ->
+    case not elixir_dap_backend_int:skips_breakpoints(Pid) andalso ets:lookup(?BREAKS, {?MODULE, break, Module, Line}) of
+        false -> false;
+        [] -> false;
+        [{Key, Spec}] ->
+            case has_checks(Spec) of
+                false -> {true, Spec};
+                true -> check(Pid, Key, Spec, Module, Line)
+            end
+    end.
+
+has_checks(#{condition := nil, hit_condition := nil, log := nil}) -> false;
+has_checks(_) -> true.
+
+check(Pid, Key, Spec, Module, Line) ->
+    erlang:suspend_process(Pid),
+    Binding = try elixir_binding(binding(Pid, 0)) after erlang:resume_process(Pid) end,
+    Stops = case eval_condition(maps:get(condition, Spec), Binding, Module, Line) of
+                false -> false;
+                true ->
+                    Count = maps:get(hits, Spec) + 1,
+                    ets:insert(?BREAKS, {Key, Spec#{hits => Count}}),
+                    hit_reached(maps:get(hit_condition, Spec), Count)
+                        andalso log_or_stop(maps:get(log, Spec), Binding, Module, Line)
+            end,
+    Stops andalso {true, Spec}.
+
+%% ---------------------------------------------------------------------------
+%% Modules: nothing is interpreted; a module is debuggable when its loaded
+%% code has line breakpoints.
+
+-spec interpret([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
+interpret(Names) ->
+    {Interpreted, Skipped, _Unknown} = debuggable(Names),
+    {ok, #{interpreted => Interpreted, skipped => Skipped}}.
+
+-spec interpret_running([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
+interpret_running(Names) ->
+    interpret(Names).
+
+-spec interpret_pending([binary()], low | normal) -> {ok, elixir_dap_backend:pending()}.
+interpret_pending(Names, _Priority) ->
+    {Interpreted, Skipped, Unknown} = debuggable(Names),
+    {ok, #{interpreted => Interpreted, busy => [], skipped => Skipped, unknown => Unknown}}.
+
+debuggable(Names) ->
+    lists:foldr(fun(Name, {Ok, Skipped, Unknown}) ->
+                        case existing_atom(Name) of
+                            none ->
+                                {Ok, Skipped, [Name | Unknown]};
+                            Module ->
+                                case line_map(Module) of
+                                    {ok, Lines} when map_size(Lines) > 0 ->
+                                        ets:insert(?BREAKS, {{?MODULE, debuggable, Module}, true}),
+                                        {[Module | Ok], Skipped, Unknown};
+                                    {ok, _} ->
+                                        {Ok, [skip(Module, #{kind => no_debug_lines}) | Skipped], Unknown};
+                                    {error, Why} ->
+                                        {Ok, [skip(Module, Why) | Skipped], Unknown}
+                                end
+                        end
+                end, {[], [], []}, Names).
+
+existing_atom(Name) when is_atom(Name) -> Name;
+existing_atom(Name) -> try binary_to_existing_atom(Name, utf8) catch error:badarg -> none end.
+
+skip(Module, Reason) ->
+    #{module => Module, name => module_name(Module), reason => Reason}.
+
+%% The module's breakable lines, each with its function: {ok, #{Line =>
+%% {F, A}}}, or {error, Reason} (a skip's reason()).
+line_map(Module) ->
+    case code:ensure_loaded(Module) of
+        {module, Module} ->
+            case erl_debugger:breakpoints(Module) of
+                {ok, PerFunction} ->
+                    {ok, maps:from_list([{Line, Function} || {Function, Lines} <- maps:to_list(PerFunction),
+                                                             Line <- maps:keys(Lines)])};
+                %% badkey: purged since it was loaded above.
+                {error, Reason} ->
+                    {error, #{kind => load_failed, error => format_term(Reason)}}
+            end;
+        {error, Reason} ->
+            {error, #{kind => load_failed, error => format_term(Reason)}}
+    end.
+
+-spec breakable_lines(elixir_dap_backend:module_name()) -> {ok, [pos_integer()]}.
+breakable_lines(Name) ->
+    Module = to_atom(Name, module),
+    case line_map(Module) of
+        {ok, Lines} when map_size(Lines) > 0 -> {ok, lists:sort(maps:keys(Lines))};
+        {ok, _} -> throw_error(not_debuggable, #{module => Module, reason => #{kind => no_debug_lines}});
+        {error, Why} -> throw_error(not_debuggable, #{module => Module, reason => Why})
+    end.
+
+%% The first breakable line of Function/Arity (any: of each arity): the
+%% native debugger knows lines, not clauses.
+-spec function_lines(elixir_dap_backend:module_name(), binary(), arity() | any) -> {ok, [pos_integer()]}.
+function_lines(Name, FunctionName, Arity) ->
+    Module = to_atom(Name, module),
+    Function = existing_atom(FunctionName),
+    {ok, Lines} = case line_map(Module) of
+                      {error, Why} -> throw_error(not_debuggable, #{module => Module, reason => Why});
+                      Found -> Found
+                  end,
+    ByFunction = maps:groups_from_list(fun({_Line, F}) -> F end, fun({Line, _F}) -> Line end,
+                                       maps:to_list(Lines)),
+    {ok, lists:usort([lists:min(Ls) || {{F, A}, Ls} <- maps:to_list(ByFunction),
+                                       F =:= Function, Arity =:= any orelse A =:= Arity])}.
+
+%% ---------------------------------------------------------------------------
+%% Breakpoints
+
+-spec set_breakpoints(elixir_dap_backend:module_name(), [map()]) -> {ok, ok}.
+set_breakpoints(Name, Breakpoints) ->
+    Module = to_atom(Name, module),
+    [erl_debugger:breakpoint(Module, Line, false)
+     || [Line] <- ets:match(?BREAKS, {{?MODULE, break, Module, '$1'}, '_'}),
+        not ets:member(?BREAKS, {?MODULE, temporary, Module, Line})],
+    ets:match_delete(?BREAKS, {{?MODULE, break, Module, '_'}, '_'}),
+    elixir_dap_expr:forget_reports(Module),
+    lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
+    {ok, ok}.
+
+set_breakpoint(Module, #{line := Line} = Spec) ->
+    case erl_debugger:breakpoint(Module, Line, true) of
+        ok -> ok;
+        {error, Reason} ->
+            throw_error(breakpoint_refused, #{module => Module, line => Line, error => format_term(Reason)})
+    end,
+    ets:insert(?BREAKS, {{?MODULE, break, Module, Line},
+                         #{condition => maps:get(condition, Spec, nil),
+                           hit_condition => maps:get(hit_condition, Spec, nil),
+                           log => maps:get(log, Spec, nil), hits => 0,
+                           ids => maps:get(ids, Spec, []),
+                           kind => maps:get(kind, Spec, <<"breakpoint">>)}}).
+
+%% ---------------------------------------------------------------------------
+%% Paused processes
+
+-spec command(pid(), elixir_dap_backend:command()) -> {ok, ok}.
+command(Pid, continue) ->
+    #{attached := Attached} = paused(Pid),
+    resume(Attached);
+command(Pid, Step) when Step =:= next; Step =:= step_in; Step =:= step_out ->
+    #{attached := Attached} = paused(Pid),
+    begin_step(Pid, Step),
+    resume(Attached);
+command(_Pid, Command) ->
+    unsupported(Command).
+
+resume(Attached) ->
+    Ref = erlang:monitor(process, Attached),
+    Attached ! {continue, self()},
+    receive
+        {Attached, resumed} -> erlang:demonitor(Ref, [flush]), {ok, ok};
+        {'DOWN', Ref, process, Attached, _} -> {ok, ok}
+    end.
+
+paused(Pid) ->
+    case ets:lookup(?BREAKS, {?MODULE, paused, Pid}) of
+        [{_, Paused}] -> Paused;
+        [] -> throw_error(not_paused, #{pid => Pid, status => running})
+    end.
+
+%% What this backend cannot do yet (see the module's header): `pause` (a
+%% command), `reload`, `attach`.
+-spec unsupported(atom()) -> no_return().
+unsupported(What) ->
+    throw_error(unsupported, unsupported_reason(What)).
+
+unsupported_reason(What) ->
+    #{kind => unsupported, backend => native, what => What}.
+
+%% ---------------------------------------------------------------------------
+%% Stepping
+%%
+%% erl_debugger has no stepping: a step is temporary breakpoints, as OTP's
+%% edb builds it. The paused process resumes with a breakpoint on every
+%% breakable line of the modules on its stack (`step_in`: and of every
+%% debugged module), and stops at the first of those lines it reaches at a
+%% stack depth the step accepts: `next` at its depth or shallower (a line
+%% of the same function, or of a caller once it returned), `step_out`
+%% shallower only, `step_in` at any depth. Hits of other processes, and of
+%% this one deeper than the step allows, resume at once. A breakpoint of
+%% the user's that stops the process ends its step too. A tail call leaves
+%% no frame: `next` over one stops in the function it called when that is
+%% in a module on the stack.
+
+begin_step(Pid, Step) ->
+    end_step(Pid),
+    Frames = program_frames(Pid, 0),
+    OnStack = lists:usort([M || {{M, _F, _A}, _Line, _Slots} <- Frames]),
+    Modules = case Step of
+                  step_in -> lists:usort(OnStack ++ interpreted());
+                  _ -> OnStack
+              end,
+    Lines = [{M, L} || M <- Modules, {ok, Map} <- [line_map(M)], L <- maps:keys(Map)],
+    lists:foreach(fun enable_temporary/1, Lines),
+    ets:insert(?BREAKS, {{?MODULE, step, Pid}, #{step => Step, depth => length(Frames),
+                                                  lines => maps:from_keys(Lines, true)}}).
+
+%% A line can be a temporary breakpoint of several steps, and a breakpoint
+%% of the user's: it is enabled while any of them needs it.
+enable_temporary({Module, Line}) ->
+    Key = {?MODULE, temporary, Module, Line},
+    case ets:update_counter(?BREAKS, Key, 1, {Key, 0}) of
+        1 -> erl_debugger:breakpoint(Module, Line, true);
+        _ -> ok
+    end.
+
+disable_temporary({Module, Line}) ->
+    Key = {?MODULE, temporary, Module, Line},
+    case ets:update_counter(?BREAKS, Key, -1, {Key, 1}) of
+        0 ->
+            ets:delete(?BREAKS, Key),
+            ets:member(?BREAKS, {?MODULE, break, Module, Line})
+                orelse erl_debugger:breakpoint(Module, Line, false);
+        _ ->
+            ok
+    end.
+
+end_step(Pid) ->
+    case ets:take(?BREAKS, {?MODULE, step, Pid}) of
+        [{_, #{lines := Lines}}] -> lists:foreach(fun disable_temporary/1, maps:keys(Lines));
+        [] -> ok
+    end.
+
+%% Whether Pid's hit of Module:Line ends its step.
+step_ends(Pid, Module, Line) ->
+    case ets:lookup(?BREAKS, {?MODULE, step, Pid}) of
+        [{_, #{step := Step, depth := Start, lines := #{{Module, Line} := true}}}] ->
+            Step =:= step_in orelse begin
+                                        Depth = depth(Pid),
+                                        Depth < Start orelse (Step =:= next andalso Depth =:= Start)
+                                    end;
+        _ ->
+            false
+    end.
+
+depth(Pid) ->
+    erlang:suspend_process(Pid),
+    try length(program_frames(Pid, 0)) after erlang:resume_process(Pid) end.
+
+%% ---------------------------------------------------------------------------
+%% Stacks and variables
+
+%% The program's frames of a paused process, innermost first (frames of
+%% code without line information have line 0).
+-spec stack(pid()) -> {ok, [elixir_dap_backend:frame()]}.
+stack(Pid) ->
+    #{line := StopLine} = paused(Pid),
+    Frames = program_frames(Pid, 0),
+    {ok, [frame(Level, M, F, A, case Level of 0 -> StopLine; _ -> Line end)
+          || {Level, {{M, F, A}, Line, _Slots}} <- lists:enumerate(0, Frames)]}.
+
+frame(Level, Module, Function, Arity, Line) ->
+    Source = case elixir_dap_project:module_source(Module) of
+                 none -> <<>>;
+                 S -> unicode:characters_to_binary(S)
+             end,
+    #{level => Level, module => Module, module_name => module_name(Module),
+      function => atom_to_binary(Function, utf8), arity => Arity, line => Line,
+      name => frame_name(Module, Function, Arity), source => Source}.
+
+%% [{MFA, Line, Slots}] of the program's frames, innermost first, and the
+%% X registers saved at the stop first when Words > 0: {XSlots, Frames}.
+program_frames(Pid, Words) ->
+    {_X, Frames} = read_frames(Pid, Words),
+    Frames.
+
+read_frames(Pid, Words) ->
+    case erl_debugger:stack_frames(Pid, Words) of
+        running ->
+            throw_error(not_paused, #{pid => Pid, status => running});
+        Raw ->
+            X = [Slots || {_, '<breakpoint>', #{slots := Slots}} <- Raw],
+            Frames = [{MFA, line_or_zero(Line), Slots}
+                      || {_, #{function := {M, _, _} = MFA, line := Line}, #{slots := Slots}} <- Raw,
+                         M =/= erts_internal],
+            {lists:append(X), Frames}
+    end.
+
+line_or_zero(Line) when is_integer(Line) -> Line;
+line_or_zero(_) -> 0.
+
+-spec frame_variables(pid(), non_neg_integer()) -> {ok, [elixir_dap_values:variable()]}.
+frame_variables(Pid, Level) ->
+    paused(Pid),
+    {ok, [elixir_dap_values:variable(Pid, atom_to_binary(Name, utf8), Value)
+          || {Name, Value} <- elixir_binding(binding(Pid, Level))]}.
+
+%% The Erlang names and values of the variables of frame Level of a
+%% suspended process, from the module's debug info at the frame's line: in
+%% the top frame, the registers saved at the stop; in a caller, only its
+%% stack slots (Y registers: a variable held in an X register at the line's
+%% start is not known at the call).
+binding(Pid, Level) ->
+    {X, Frames} = read_frames(Pid, ?MAX_TERM_WORDS),
+    case Level < length(Frames) of
+        false -> throw_error(no_frame, #{pid => Pid, level => Level});
+        true -> ok
+    end,
+    {{Module, _F, _A}, FrameLine, Y} = lists:nth(Level + 1, Frames),
+    Line = case {Level, ets:lookup(?BREAKS, {?MODULE, paused, Pid})} of
+               {0, [{_, #{line := L}}]} -> L;
+               _ -> FrameLine
+           end,
+    Vars = case debug_vars(Module, Line) of
+               none -> [];
+               Found -> Found
+           end,
+    lists:filtermap(fun({Name, Where}) ->
+                            case slot_value(Where, Level, X, Y) of
+                                {value, Value} -> {true, {binary_to_atom(Name, utf8), Value}};
+                                none -> false
+                            end
+                    end, Vars).
+
+debug_vars(Module, Line) ->
+    case try code:get_debug_info(Module) catch _:_ -> none end of
+        Entries when is_list(Entries) ->
+            case [Vars || {L, #{vars := Vars}} <- Entries, L =:= Line] of
+                [Vars | _] -> [V || {Name, _} = V <- Vars, is_binary(Name)];
+                [] -> none
+            end;
+        _ ->
+            none
+    end.
+
+slot_value({x, N}, 0, X, _Y) -> nth_value(N, X);
+slot_value({y, N}, _Level, _X, Y) -> nth_value(N, Y);
+slot_value({value, Value}, _Level, _X, _Y) -> {value, Value};
+slot_value(_, _Level, _X, _Y) -> none.
+
+nth_value(N, Slots) when N < length(Slots) ->
+    case lists:nth(N + 1, Slots) of
+        {value, Value} -> {value, Value};
+        %% {too_large, Words}: not shown rather than shown wrong.
+        _ -> none
+    end;
+nth_value(_N, _Slots) ->
+    none.
+
+-spec evaluate(pid() | nil, non_neg_integer(), binary(), non_neg_integer(), binary()) ->
+          {ok, elixir_dap_backend:evaluation()}.
+evaluate(Target, Level, Expression, Timeout, Context) ->
+    Binding = case Target of
+                  nil -> [];
+                  Pid -> paused(Pid), elixir_binding(binding(Pid, Level))
+              end,
+    run_evaluation(Target, Expression, fun() -> eval_elixir(Expression, Binding) end, Timeout, Context).
+
+-spec run_evaluation(pid() | nil, binary(), fun(() -> {ok, term()} | {error, binary()}),
+                     non_neg_integer(), binary()) -> {ok, elixir_dap_backend:evaluation()}.
+run_evaluation(Owner, Expression, Eval, Timeout, Context) ->
+    elixir_dap_backend_int:run_evaluation(Owner, Expression, Eval, Timeout, Context).
+
+-spec evaluation_paused(pid(), elixir_dap_backend:stop()) -> elixir_dap_backend:stop() | killed.
+evaluation_paused(Pid, Stop) ->
+    elixir_dap_backend_int:evaluation_paused(Pid, Stop).
+
+-spec skips_breakpoints(pid() | undefined) -> boolean().
+skips_breakpoints(Pid) ->
+    elixir_dap_backend_int:skips_breakpoints(Pid).
+
+-spec frame_name(module() | term(), atom() | term(), arity()) -> binary().
+frame_name(Module, Function, Arity) ->
+    elixir_dap_backend_int:frame_name(Module, Function, Arity).
+
+%% No process runs the program's code for it.
+-spec meta_of(pid()) -> {ok, pid()} | none.
+meta_of(_Pid) -> none.
+
+-spec interpreted_callers(pid()) -> [elixir_dap_backend:frame()].
+interpreted_callers(_Meta) -> [].
+
+%% ---------------------------------------------------------------------------
+%% Reload: not on this backend yet. A debugged module of a batch is skipped
+%% with the reason `unsupported` (so the adapter rolls the batch back);
+%% nothing is staged.
+
+-spec interpreted() -> [module()].
+interpreted() ->
+    [M || [M] <- ets:match(?BREAKS, {{?MODULE, debuggable, '$1'}, '_'})].
+
+-spec paused_processes() -> [pid()].
+paused_processes() ->
+    [P || [P] <- ets:match(?BREAKS, {{?MODULE, paused, '$1'}, '_'})].
+
+%% Modules reloaded are not debugged again yet: their new code would have
+%% no breakpoints, so the reload names each as skipped.
+-spec reinterpret(module()) -> {skipped, module(), elixir_dap_util:reason()}.
+reinterpret(Module) ->
+    {skipped, Module, unsupported_reason(reload)}.
+
+-spec interpret_binary(module(), file:filename(), binary(), file:filename()) ->
+          {skipped, module(), elixir_dap_util:reason()}.
+interpret_binary(Module, _Source, _Bin, _Beam) ->
+    {skipped, Module, unsupported_reason(reload)}.
+
+-spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
+          {skipped, module(), elixir_dap_util:reason()}.
+interpret_shipped(Module, _Source, _Text, _Bin, _Beam) ->
+    {skipped, Module, unsupported_reason(attach)}.
+
+%% Native code keeps no copy of a module per process: a process leaves the
+%% old code by itself at its next fully qualified call. Those that still
+%% run it are answered (a further load of the module would kill them).
+-spec invalidate([module()]) -> [elixir_dap_util:process_entry()].
+invalidate(Modules) ->
+    [elixir_dap_util:process_entry(Pid, M, #{kind => runs_old_code})
+     || M <- Modules, erlang:check_old_code(M), Pid <- processes(), erlang:check_process_code(Pid, M)].
+
+%% The staged switch (OTP 28+, elixir_dap_reload:switch/1): no debugged
+%% version of a module is built here, so every module of the batch is
+%% skipped as `unsupported`, and a batch without debugged modules (nothing
+%% staged) only loads its native code, as on a node without the
+%% interpreter.
+-spec stage_versions([{module(), binary()}]) -> {[], [{skipped, module(), elixir_dap_util:reason()}]}.
+stage_versions(Modules) ->
+    {[], [{skipped, M, unsupported_reason(reload)} || {M, _Code} <- Modules]}.
+
+%% stage_versions/1 stages nothing: there is nothing to forget.
+-spec discard_staged([]) -> ok.
+discard_staged([]) -> ok.
+
+-spec switch_batch(fun(() -> ok | {error, term()}), [], [pid()], integer()) -> elixir_dap_backend:switched().
+switch_batch(Load, [], _Program, _Deadline) ->
+    case Load() of
+        ok -> {switched, 0, []};
+        {error, Why} -> {failed, Why}
+    end.
+
+-spec prune_interpreted_versions([module()]) -> ok.
+prune_interpreted_versions(_Modules) -> ok.
+
+%% Native code has no call traps.
+-spec with_traps_lifted([module()], [module()], fun(() -> T)) -> T.
+with_traps_lifted(_Lift, _Restore, Fun) -> Fun().
+
+-spec set_traps([module()], boolean()) -> ok.
+set_traps(_Modules, _On) -> ok.
+
+-spec interpreting_meta(pid()) -> {ok, pid()} | none.
+interpreting_meta(_Pid) -> none.
+
+-spec metas() -> #{pid() => true}.
+metas() -> #{}.
+
+-spec meta_backtrace(pid()) -> [module() | undefined] | none.
+meta_backtrace(_Meta) -> none.
+
+%% A node attached to is always debugged with the interpreter (the adapter
+%% chooses no backend for an attach).
+-spec found() -> map().
+found() -> #{}.
+
+-spec leave_node(map()) -> [pid()].
+leave_node(_Found) -> [].
