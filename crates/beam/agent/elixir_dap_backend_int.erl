@@ -1560,7 +1560,7 @@ stack_of(Dict) ->
 %% Builds the interpreter's versions of Modules ({Module, ObjectCode}, the
 %% object code with debug info) without making them visible; the modules
 %% whose version cannot be built are answered as skipped.
--spec stage_versions([{module(), binary()}]) -> {[staged()], [{skipped, module(), binary()}]}.
+-spec stage_versions([{module(), binary()}]) -> {[staged()], [{skipped, module(), elixir_dap_util:reason()}]}.
 stage_versions([]) ->
     {[], []};
 stage_versions(Modules) ->
