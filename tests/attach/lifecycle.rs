@@ -434,3 +434,112 @@ fn attach_refuses_a_node_that_runs_none_of_the_projects_applications() {
     kill_group(plain.id());
     let _ = plain.wait();
 }
+
+/// A module a process stays inside, natively, while the session sets its
+/// call traps: `start/1` spawns a process registered as `name` that makes a
+/// fun, then waits in `run/1`'s `receive`; `{:go, from}` makes it call its
+/// private `finish/1`, which calls the fun, and answer `{:parked, result}`.
+/// Both calls start in native code that has traps set under it.
+const PARKED: &str = r#"defmodule OtpApp.Parked do
+  def start(name) do
+    starter = self()
+    pid = spawn(fn -> run(name, starter) end)
+    receive do
+      {:parked, ^pid} -> pid
+    end
+  end
+
+  def run(name, starter) do
+    Process.register(self(), name)
+    add = fn x -> x + 1 end
+    send(starter, {:parked, self()})
+
+    receive do
+      {:go, from} -> send(from, {:parked, finish(add)})
+    end
+  end
+
+  defp finish(add), do: {:finished, add.(1)}
+end
+"#;
+
+/// Sends the parked process `name` its `:go` and answers what it replied.
+fn release_parked(epmd: &Epmd, node: &Node, name: &str) -> String {
+    node.remote_eval(
+        epmd,
+        &format!(
+            r#"send(:{name}, {{:go, self()}})
+receive do
+  {{:parked, result}} -> inspect(result)
+after
+  5000 -> "no answer: " <> inspect(Process.whereis(:{name}))
+end"#
+        ),
+    )
+}
+
+/// A process inside a module's native code when the attach interprets the
+/// module (its call traps set on the code the process runs) goes on: its
+/// next local call, to a private function, runs interpreted instead of
+/// failing as undefined (what crashed the fixture's ticker on OTP 29 in
+/// CI), and a fun it made natively runs natively.
+#[test]
+fn a_process_inside_a_module_when_the_attach_interprets_it_goes_on() {
+    let epmd = Epmd::start();
+    let node = Node::start_with(&epmd, false, &[("lib/otp_app/parked.ex", PARKED)]);
+    let started = node.remote_eval(&epmd, "inspect(is_pid(OtpApp.Parked.start(:parked_at_attach)))");
+    assert_eq!(started, "true");
+    let mut dap = adapter(&epmd);
+    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    let interpreted = node.remote_eval(&epmd, "inspect(OtpApp.Parked in :int.interpreted())");
+    assert_eq!(interpreted, "true", "the attach must interpret the parked module");
+    let answer = release_parked(&epmd, &node, "parked_at_attach");
+    assert_eq!(
+        answer,
+        "{:finished, 2}",
+        "the parked process must finish; the node printed:\n{}",
+        node.printed()
+    );
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    wait_clean(&epmd, &node, Duration::from_secs(10));
+}
+
+/// A reload lifts the call traps of the interpreted modules its compile
+/// may call and sets them again afterwards. A process that entered one of
+/// them natively meanwhile (here started at compile time by the reloaded
+/// module's body) is inside its code when the traps return: its private
+/// call and its fun run on (what crashed the fixture's ticker on OTP 29
+/// in CI: its `handle_info` was running natively across a reload).
+#[test]
+fn a_process_inside_a_module_when_its_traps_return_after_a_reload_goes_on() {
+    let epmd = Epmd::start();
+    let node = Node::start_with(&epmd, false, &[("lib/otp_app/parked.ex", PARKED)]);
+    let mut dap = adapter(&epmd);
+    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    let later = node.project.path().join("lib/otp_app/later.ex");
+    std::fs::write(
+        &later,
+        "defmodule OtpApp.Later do\n  @parked OtpApp.Parked.start(:parked_at_reload)\n  def parked, do: @parked\nend\n",
+    )
+    .unwrap();
+    let reloaded = dap.request("reloadCode", json!({"files": [path_string(&later)]}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["success"], true, "{reloaded}");
+    assert!(
+        reloaded["body"]["reloaded"].to_string().contains("OtpApp.Later"),
+        "{reloaded}"
+    );
+    let answer = release_parked(&epmd, &node, "parked_at_reload");
+    assert_eq!(
+        answer,
+        "{:finished, 2}",
+        "the parked process must finish; the node printed:\n{}",
+        node.printed()
+    );
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+}

@@ -390,7 +390,12 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
         "the counter, paused at the detach, must survive it"
     );
     if paused.as_secs() < 5 {
-        assert_eq!(ticker_before, ticker_after, "the ticker must survive the detach");
+        assert_eq!(
+            ticker_before,
+            ticker_after,
+            "the ticker must survive the detach; the node printed:\n{}",
+            node.printed()
+        );
     }
     let count = |state: &str| -> i64 {
         let rest = state.split("counter: ").nth(1).unwrap();

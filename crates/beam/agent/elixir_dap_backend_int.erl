@@ -129,18 +129,18 @@ interpret(Names) ->
     Modules = lists:usort([to_atom(N, module) || N <- Names]),
     Results = case batch_interpretation_available() andalso elixir_dap_release:project() =:= undefined of
                   true -> interpret_batch(Modules);
-                  false -> [interpret_with_int(M) || M <- Modules]
+                  false -> [interpret_one(M) || M <- Modules]
               end,
     {ok, #{interpreted => [M || {ok, M} <- Results],
            skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
 
 %% Modules the program may be running (a breakpoint set while it runs):
-%% int:ni/1, one by one. The batch path loads native code before the
-%% interpreter has the module, and a process running the module then failed
-%% its next local call as undefined.
+%% one by one, each loaded natively first unless its code is loaded already.
+%% A process inside the module's native code when its traps are set goes on
+%% into the interpreter at its next local call (see interpreter_term/3).
 -spec interpret_running([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret_running(Names) ->
-    Results = [interpret_with_int(to_atom(N, module)) || N <- lists:usort(Names)],
+    Results = [interpret_one(to_atom(N, module)) || N <- lists:usort(Names)],
     {ok, #{interpreted => [M || {ok, M} <- Results],
            skipped => [#{module => M, name => module_name(M), reason => R} || {skipped, M, R} <- Results]}}.
 
@@ -204,7 +204,7 @@ interpret_keeping_funs(Module, Check) ->
         false ->
             case Check andalso is_running(Module) of
                 true -> {busy, Module};
-                false -> interpret_with_int(Module)
+                false -> interpret_one(Module)
             end;
         true ->
             case prepare(Module, Beam) of
@@ -232,14 +232,30 @@ load_keeping_funs(#{module := Module, beam := Beam, binary := Bin, source := Sou
         _ = erlang:module_loaded(Module) andalso erts_debug:breakpoint({Module, '_', '_'}, false),
         {module, Module} = code:load_binary(Module, Beam, Bin),
         {module, Module} = dbg_iserver:safe_call({load, Module, Source, Term}),
-        Trapped = [erts_debug:breakpoint({Module, F, A}, true)
-                   || {F, A} <- Module:module_info(functions), not is_lifted_fun(F)],
-        case lists:sum(Trapped) > 0 of
+        case trap(Module) > 0 of
             true -> {ok, Module};
             false -> {skipped, Module, #{kind => interpreter_refused}}
         end
     catch
         Class:Reason -> {skipped, Module, failed(Class, Reason)}
+    end.
+
+%% Sets Module's call traps: every function's but those the compiler lifted
+%% out of funs (see interpret_keeping_funs/2), which only funs created by
+%% native code call, and which the interpreter does not know. Every place
+%% that sets traps goes through here: traps set again after a compile
+%% lifted them trapped the lifted functions too, and a fun created
+%% natively then failed as undefined. Answers how many functions trap.
+-spec trap(module()) -> non_neg_integer().
+trap(Module) ->
+    case erlang:module_loaded(Module) of
+        true ->
+            All = erts_debug:breakpoint({Module, '_', '_'}, true),
+            Lifted = [erts_debug:breakpoint({Module, F, A}, false)
+                      || {F, A} <- erlang:get_module_info(Module, functions), is_lifted_fun(F)],
+            All - lists:sum(Lifted);
+        false ->
+            0
     end.
 
 %% '-name/arity-fun-N-': the compiler's name for a function lifted out of a
@@ -258,7 +274,7 @@ batch_interpretation_available() ->
 %% The fallback: what the adapter did before, one module at a time. A module
 %% a script defined is interpreted from the object code kept for it; in a
 %% node without Mix, every module from the helper's (elixir_dap_release).
-interpret_with_int(Module) ->
+interpret_one(Module) ->
     case {elixir_dap_scripts:object_code(Module), elixir_dap_release:project()} of
         {{Source, Bin}, _} -> interpret_binary(Module, Source, Bin);
         {none, undefined} -> interpret_from_path(Module);
@@ -275,22 +291,43 @@ interpret_with_int(Module) ->
 -spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
     {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_shipped(Module, Source, Text, Bin, Beam) ->
-    case beam_lib:chunks(Bin, [abstract_code, exports]) of
-        {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
+    case beam_lib:chunks(Bin, [abstract_code]) of
+        {ok, {_, [{abstract_code, {_, _} = Abstract}]}} ->
             Path = unicode:characters_to_list(Source),
-            Term = term_to_binary({interpreter_module, Exports, Abstract, source_text(Text),
-                                   code:module_md5(Bin)}),
-            Prepared = #{module => Module, beam => Beam, binary => Bin, source => Path, term => Term},
-            %% The code that runs already (a release's, stripped of its debug
-            %% info, or what a reload loaded) is not loaded a second time.
-            case loaded_md5(Module) =:= code:module_md5(Bin) orelse load_native([Prepared]) of
-                true -> store(Prepared);
-                {[_], []} -> store(Prepared);
-                {[], [Skipped]} -> Skipped
-            end;
+            interpret_prepared(#{module => Module, beam => Beam, binary => Bin, source => Path,
+                                 term => interpreter_term(Abstract, source_text(Text), Bin)});
         _ ->
             {skipped, Module, #{kind => no_debug_info}}
     end.
+
+%% What int:ni/1 does with a prepared module (prepare/2): the native load
+%% (unless exactly this code runs already: a release's, stripped of its
+%% debug info, or what the compiler or a reload loaded), then dbg_iserver,
+%% then the call traps. Unlike int:ni/1 the interpreter's version lists
+%% every function as exported (interpreter_term/3).
+interpret_prepared(#{module := Module, binary := Bin} = Prepared) ->
+    case loaded_md5(Module) =:= code:module_md5(Bin) orelse load_native([Prepared]) of
+        true -> store(Prepared);
+        {[_], []} -> store(Prepared);
+        {[], [Skipped]} -> Skipped
+    end.
+
+%% The term dbg_iserver stores a module from (dbg_iload:load_mod/4 reads
+%% it; int:ni/1 builds it in int:load/2), with every function listed as
+%% exported. A call trap is set on a module's loaded code, and a process
+%% may be inside that code natively when it is set: a module interpreted
+%% under a running program (an attach, a breakpoint set later, lazy
+%% interpretation), or its traps set again after a compile lifted them
+%% (with_traps_lifted/3, elixir_dap_app_compile). That process's next local
+%% call then meets the trap, and the interpreter serves a trapped call as a
+%% remote one: a private function failed as undefined (seen on OTP 29 in
+%% CI: a GenServer's handle_info calling its defp right after the attach).
+%% Listed as exported, the function runs interpreted, as the local call
+%% would have run natively. The flag means nothing else to the interpreter
+%% but that a remote call from interpreted code (apply/3) may reach it.
+interpreter_term({_, Forms} = Abstract, Text, Bin) ->
+    Functions = [{Name, Arity} || {function, _, Name, Arity, _} <- Forms],
+    term_to_binary({interpreter_module, Functions, Abstract, Text, code:module_md5(Bin)}).
 
 interpret_binary(Module, Source, Bin) ->
     interpret_binary(Module, unicode:characters_to_list(Source), Bin, loaded_beam_name(Module)).
@@ -316,49 +353,23 @@ loaded_beam_name(Module) ->
 -spec interpret_binary(module(), file:filename(), binary(), file:filename()) ->
     {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_binary(Module, Source, Bin, Beam) ->
-    try int:ni({Module, unicode:characters_to_list(Source), Beam, Bin}) of
-        {module, Module} -> {ok, Module};
-        error -> {skipped, Module, #{kind => interpreter_refused}}
-    catch
-        Class:Reason -> {skipped, Module, failed(Class, Reason)}
+    case read_raw(Source) of
+        {ok, Text} -> interpret_shipped(Module, Source, Text, Bin, Beam);
+        {error, Why} -> {skipped, Module, #{kind => unreadable, file => Source, error => format_term(Why)}}
     end.
 
-%% int:ni/1 finds the source where the compiler recorded it: a module whose
-%% source was found elsewhere (a moved project, see source_here/3) is
-%% handed over with its source path and object code instead.
+%% A module on the code path: its beam and its source found as prepare/2
+%% finds them (a moved project's too, see source_here/3).
 interpret_from_path(Module) ->
-    Recorded = try proplists:get_value(source, Module:module_info(compile))
-               catch _:_ -> undefined
-               end,
-    case {module_source(Module), code:which(Module)} of
-        {Here, Beam} when is_list(Here), Here =/= Recorded, is_list(Beam) ->
-            case read_raw(Beam) of
-                {ok, Bin} -> interpret_binary(Module, Here, Bin, Beam);
-                {error, Why} -> {skipped, Module, #{kind => unreadable, file => Beam, error => format_term(Why)}}
+    case code:which(Module) of
+        Beam when is_list(Beam), Beam =/= [] ->
+            case prepare(Module, Beam) of
+                {ok, Prepared} -> interpret_prepared(Prepared);
+                {skipped, Module, Why} -> {skipped, Module, Why}
             end;
         _ ->
-            interpret_by_name(Module)
+            {skipped, Module, #{kind => no_beam}}
     end.
-
-interpret_by_name(Module) ->
-    case int:interpretable(Module) of
-        true ->
-            try int:ni(Module) of
-                {module, Module} -> {ok, Module};
-                error -> {skipped, Module, #{kind => interpreter_refused}}
-            catch
-                Class:Reason -> {skipped, Module, failed(Class, Reason)}
-            end;
-        {error, Reason} ->
-            {skipped, Module, not_interpretable(Reason)}
-    end.
-
-%% int:interpretable/1's reasons (debugger 5.3 to 7.0), as reasons.
-not_interpretable(no_src) -> #{kind => no_source};
-not_interpretable(no_beam) -> #{kind => no_beam};
-not_interpretable(no_debug_info) -> #{kind => no_debug_info};
-not_interpretable({app, App}) -> #{kind => refused_application, app => App};
-not_interpretable(Other) -> #{kind => failed, error => format_term(Other)}.
 
 %% A module the interpreter's work raised on.
 failed(Class, Reason) ->
@@ -418,7 +429,7 @@ loader(Parent, Results) ->
 store(#{module := Module, source := Source, term := Term}) ->
     try dbg_iserver:safe_call({load, Module, Source, Term}) of
         {module, Module} ->
-            case erts_debug:breakpoint({Module, '_', '_'}, true) > 0 of
+            case trap(Module) > 0 of
                 true -> {ok, Module};
                 false -> {skipped, Module, #{kind => interpreter_refused}}
             end;
@@ -435,8 +446,8 @@ prepare(Module, none) ->
 prepare(Module, Beam) ->
     try
         {ok, Bin} = read_raw(Beam),
-        case beam_lib:chunks(Bin, [abstract_code, exports, compile_info]) of
-            {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}, {compile_info, Info}]}} ->
+        case beam_lib:chunks(Bin, [abstract_code, compile_info]) of
+            {ok, {_, [{abstract_code, {_, _} = Abstract}, {compile_info, Info}]}} ->
                 case find_source(Module, Beam, Info) of
                     error ->
                         {skipped, Module, #{kind => no_source}};
@@ -447,10 +458,8 @@ prepare(Module, Beam) ->
                             false ->
                                 {ok, SourceBin} = read_raw(Source),
                                 Text = source_text(SourceBin),
-                                Term = term_to_binary({interpreter_module, Exports, Abstract, Text,
-                                                       code:module_md5(Bin)}),
                                 {ok, #{module => Module, beam => Beam, binary => Bin,
-                                       source => Source, term => Term}}
+                                       source => Source, term => interpreter_term(Abstract, Text, Bin)}}
                         end
                 end;
             _ ->
@@ -1591,10 +1600,9 @@ stage_term(M, Bin) ->
         none ->
             {skipped, M, #{kind => no_source}};
         Source ->
-            case {beam_lib:chunks(Bin, [abstract_code, exports]), read_raw(Source)} of
-                {{ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}}, {ok, Text}} ->
-                    {ok, M, Source, term_to_binary({interpreter_module, Exports, Abstract, source_text(Text),
-                                                    code:module_md5(Bin)})};
+            case {beam_lib:chunks(Bin, [abstract_code]), read_raw(Source)} of
+                {{ok, {_, [{abstract_code, {_, _} = Abstract}]}}, {ok, Text}} ->
+                    {ok, M, Source, interpreter_term(Abstract, source_text(Text), Bin)};
                 {{ok, _}, _} -> {skipped, M, format_term(no_debug_info)};
                 {{error, _, Why}, _} -> {skipped, M, format_term(Why)};
                 {_, {error, Why}} -> {skipped, M, format_term({Source, Why})}
@@ -1744,7 +1752,7 @@ switch_step(Load, Staged, Looked, First, Deadline, State) ->
                 ok ->
                     Db = element(2, State),
                     [publish(Db, M, T) || #{module := M, table := T} <- Staged],
-                    [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Modules],
+                    [trap(M) || M <- Modules],
                     Us = erlang:monotonic_time(microsecond) - Started,
                     Notify = element(7, State) ++ [A || P <- Procs, A <- [element(4, P)], is_pid(A)],
                     [Pid ! {int, {interpret, M}} || M <- Modules, Pid <- Notify],
@@ -1869,7 +1877,7 @@ with_traps_lifted(Lift, Restore, Fun) ->
     try
         Fun()
     after
-        [erts_debug:breakpoint({M, '_', '_'}, true) || M <- Restore]
+        [trap(M) || M <- Restore]
     end.
 
 %% ---------------------------------------------------------------------------
@@ -1913,7 +1921,7 @@ reinterpret(M) ->
                 %% Compiled from memory by the program, or a node without
                 %% Mix (object code and source from the helper): no beam
                 %% file has it.
-                case interpret_with_int(M) of
+                case interpret_one(M) of
                     {ok, M} -> {ok, M};
                     {skipped, M, Refused} -> throw({skipped, Refused})
                 end;
@@ -1924,7 +1932,7 @@ reinterpret(M) ->
                               end,
                 case loaded_as(M, Bin) andalso batch_interpretation_available() of
                     true -> store_loaded(M, Beam);
-                    false -> interpret_with_int(M, Bin, Beam)
+                    false -> interpret_object_code(M, Bin, Beam)
                 end
         end
     catch
@@ -1944,14 +1952,14 @@ store_loaded(M, Beam) ->
         {skipped, M, Why} -> {skipped, M, Why}
     end.
 
-interpret_with_int(M, Bin, Beam) ->
+interpret_object_code(M, Bin, Beam) ->
     Source = case module_source(M) of
                  none -> throw({skipped, #{kind => no_source}});
                  S -> S
              end,
-    case int:ni({M, Source, Beam, Bin}) of
-        {module, M} -> {ok, M};
-        error -> {skipped, M, #{kind => interpreter_refused}}
+    case interpret_binary(M, Source, Bin, Beam) of
+        {ok, M} -> {ok, M};
+        {skipped, M, Why} -> throw({skipped, Why})
     end.
 
 %% ---------------------------------------------------------------------------
@@ -2097,5 +2105,8 @@ paused_processes() ->
 %% Modules into the interpreter (see with_traps_lifted/3).
 -spec set_traps([module()], boolean()) -> ok.
 set_traps(Modules, On) ->
-    [erts_debug:breakpoint({M, '_', '_'}, On) || M <- Modules],
+    [case On of
+         true -> trap(M);
+         false -> erts_debug:breakpoint({M, '_', '_'}, false)
+     end || M <- Modules],
     ok.
