@@ -137,7 +137,7 @@ interpret(Names) ->
 %% Modules the program may be running (a breakpoint set while it runs):
 %% one by one, each loaded natively first unless its code is loaded already.
 %% A process inside the module's native code when its traps are set goes on
-%% into the interpreter at its next local call (see interpreter_term/3).
+%% into the interpreter at its next local call (see interpreter_term/4).
 -spec interpret_running([elixir_dap_backend:module_name()]) -> {ok, elixir_dap_backend:interpreted()}.
 interpret_running(Names) ->
     Results = [interpret_one(to_atom(N, module)) || N <- lists:usort(Names)],
@@ -291,11 +291,11 @@ interpret_one(Module) ->
 -spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
     {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_shipped(Module, Source, Text, Bin, Beam) ->
-    case beam_lib:chunks(Bin, [abstract_code]) of
-        {ok, {_, [{abstract_code, {_, _} = Abstract}]}} ->
+    case beam_lib:chunks(Bin, [abstract_code, exports]) of
+        {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
             Path = unicode:characters_to_list(Source),
             interpret_prepared(#{module => Module, beam => Beam, binary => Bin, source => Path,
-                                 term => interpreter_term(Abstract, source_text(Text), Bin)});
+                                 term => interpreter_term(Exports, Abstract, source_text(Text), Bin)});
         _ ->
             {skipped, Module, #{kind => no_debug_info}}
     end.
@@ -304,7 +304,7 @@ interpret_shipped(Module, Source, Text, Bin, Beam) ->
 %% (unless exactly this code runs already: a release's, stripped of its
 %% debug info, or what the compiler or a reload loaded), then dbg_iserver,
 %% then the call traps. Unlike int:ni/1 the interpreter's version lists
-%% every function as exported (interpreter_term/3).
+%% every function as exported (interpreter_term/4).
 interpret_prepared(#{module := Module, binary := Bin} = Prepared) ->
     case loaded_md5(Module) =:= code:module_md5(Bin) orelse load_native([Prepared]) of
         true -> store(Prepared);
@@ -325,8 +325,12 @@ interpret_prepared(#{module := Module, binary := Bin} = Prepared) ->
 %% Listed as exported, the function runs interpreted, as the local call
 %% would have run natively. The flag means nothing else to the interpreter
 %% but that a remote call from interpreted code (apply/3) may reach it.
-interpreter_term({_, Forms} = Abstract, Text, Bin) ->
-    Functions = [{Name, Arity} || {function, _, Name, Arity, _} <- Forms],
+%% Exports (the beam's) are kept in the list: the functions the compiler
+%% adds (module_info/0,1), which dbg_iload adds to the forms, are in no
+%% form here, and left unexported a trapped call to them failed (the
+%% agent's own stack request hung on one).
+interpreter_term(Exports, {_, Forms} = Abstract, Text, Bin) ->
+    Functions = lists:usort(Exports ++ [{Name, Arity} || {function, _, Name, Arity, _} <- Forms]),
     term_to_binary({interpreter_module, Functions, Abstract, Text, code:module_md5(Bin)}).
 
 interpret_binary(Module, Source, Bin) ->
@@ -446,8 +450,8 @@ prepare(Module, none) ->
 prepare(Module, Beam) ->
     try
         {ok, Bin} = read_raw(Beam),
-        case beam_lib:chunks(Bin, [abstract_code, compile_info]) of
-            {ok, {_, [{abstract_code, {_, _} = Abstract}, {compile_info, Info}]}} ->
+        case beam_lib:chunks(Bin, [abstract_code, exports, compile_info]) of
+            {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}, {compile_info, Info}]}} ->
                 case find_source(Module, Beam, Info) of
                     error ->
                         {skipped, Module, #{kind => no_source}};
@@ -459,7 +463,7 @@ prepare(Module, Beam) ->
                                 {ok, SourceBin} = read_raw(Source),
                                 Text = source_text(SourceBin),
                                 {ok, #{module => Module, beam => Beam, binary => Bin,
-                                       source => Source, term => interpreter_term(Abstract, Text, Bin)}}
+                                       source => Source, term => interpreter_term(Exports, Abstract, Text, Bin)}}
                         end
                 end;
             _ ->
@@ -1600,9 +1604,9 @@ stage_term(M, Bin) ->
         none ->
             {skipped, M, #{kind => no_source}};
         Source ->
-            case {beam_lib:chunks(Bin, [abstract_code]), read_raw(Source)} of
-                {{ok, {_, [{abstract_code, {_, _} = Abstract}]}}, {ok, Text}} ->
-                    {ok, M, Source, interpreter_term(Abstract, source_text(Text), Bin)};
+            case {beam_lib:chunks(Bin, [abstract_code, exports]), read_raw(Source)} of
+                {{ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}}, {ok, Text}} ->
+                    {ok, M, Source, interpreter_term(Exports, Abstract, source_text(Text), Bin)};
                 {{ok, _}, _} -> {skipped, M, format_term(no_debug_info)};
                 {{error, _, Why}, _} -> {skipped, M, format_term(Why)};
                 {_, {error, Why}} -> {skipped, M, format_term({Source, Why})}
