@@ -507,6 +507,71 @@ fn a_process_inside_a_module_when_the_attach_interprets_it_goes_on() {
     wait_clean(&epmd, &node, Duration::from_secs(10));
 }
 
+/// The program compiles (here `mix compile` of a new file, run in the
+/// node) while modules are interpreted: their call traps are lifted for the
+/// compile and set again afterwards. A process that entered one of them
+/// natively meanwhile (here started by the new module's body, at compile
+/// time) is inside its code when the traps return: its private call and
+/// its fun run on as well.
+#[test]
+fn a_process_inside_a_module_when_its_traps_return_after_a_program_compile_goes_on() {
+    let epmd = Epmd::start();
+    let mut node = Node::start_with(&epmd, false, &[("lib/otp_app/parked.ex", PARKED)]);
+    let mut dap = adapter(&epmd);
+    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    std::fs::write(
+        node.project.path().join("lib/otp_app/later.ex"),
+        "defmodule OtpApp.Later do\n  @parked OtpApp.Parked.start(:parked_at_compile)\n  def parked, do: @parked\nend\n",
+    )
+    .unwrap();
+    let compiled = node.remote_eval(
+        &epmd,
+        r#"try do
+  {status, diagnostics} = Mix.Task.rerun("compile.elixir", ["--return-errors"])
+  if status == :ok, do: inspect(status), else: inspect({status, diagnostics})
+catch
+  kind, reason -> Exception.format(kind, reason, __STACKTRACE__)
+end"#,
+    );
+    assert_eq!(
+        compiled.lines().last().unwrap_or_default(),
+        ":ok",
+        "the program's compile ({compiled}); the node (exit: {:?}) printed:\n{}",
+        node.child.try_wait(),
+        node.printed()
+    );
+    // The traps return before the agent reports the compile.
+    dap.wait_output("console", "the program recompiled", TIMEOUT);
+    let answer = release_parked(&epmd, &node, "parked_at_compile");
+    assert_eq!(
+        answer,
+        "{:finished, 2}",
+        "the parked process must finish; the node printed:\n{}",
+        node.printed()
+    );
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    wait_clean(&epmd, &node, Duration::from_secs(10));
+    // The tracer left with the session: the program compiles on.
+    std::fs::write(
+        node.project.path().join("lib/otp_app/after.ex"),
+        "defmodule OtpApp.After do\n  def answer, do: OtpApp.Parked.start(:parked_after)\nend\n",
+    )
+    .unwrap();
+    let compiled = node.remote_eval(
+        &epmd,
+        r#"{status, _} = Mix.Task.rerun("compile.elixir", ["--return-errors"])
+inspect({status, Code.get_compiler_option(:tracers)})"#,
+    );
+    assert_eq!(
+        compiled.lines().last().unwrap_or_default(),
+        "{:ok, []}",
+        "the program's compile after the detach: {compiled}"
+    );
+}
+
 /// A reload lifts the call traps of the interpreted modules its compile
 /// may call and sets them again afterwards. A process that entered one of
 /// them natively meanwhile (here started at compile time by the reloaded

@@ -64,6 +64,12 @@ attached(Helper) ->
     erlang:monitor(process, Helper),
     put(own_group, false),
     Found = elixir_dap_backend:found(),
+    %% The program's own compiles (IEx's `recompile`, Phoenix's code
+    %% reloader in the node): as in a launch, else the compiler calling an
+    %% interpreted module crashed the VM (SIGSEGV, OTP 25 and 29) and the
+    %% recompiled modules stopped being debugged. Taken out again by
+    %% elixir_dap_attach:clean_node/1.
+    ok = elixir_dap_app_compile:install(),
     Helper ! {elixir_dap_attached, self(), system_info()},
     loop(#state{sock = {relay, Helper}, found = Found}).
 

@@ -26,7 +26,7 @@
 %% they run inside own/1.
 -module(elixir_dap_app_compile).
 -behaviour(gen_server).
--export([install/0, trace/2, own/1]).
+-export([install/0, uninstall/0, trace/2, own/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(SERVER, ?MODULE).
@@ -50,6 +50,20 @@ install() ->
     Tracers = 'Elixir.Code':get_compiler_option(tracers),
     lists:member(?MODULE, Tracers) orelse
         'Elixir.Code':put_compiler_option(tracers, [?MODULE | Tracers]),
+    ok.
+
+%% Takes the tracer out of the compiler options and stops the watcher: a
+%% node attached to, when the session leaves it (elixir_dap_attach). A
+%% compile already running keeps the tracer it started with; its calls to
+%% the stopped watcher do nothing.
+-spec uninstall() -> ok.
+uninstall() ->
+    Tracers = 'Elixir.Code':get_compiler_option(tracers),
+    'Elixir.Code':put_compiler_option(tracers, lists:delete(?MODULE, Tracers)),
+    case whereis(?SERVER) of
+        undefined -> ok;
+        Pid -> exit(Pid, kill)
+    end,
     ok.
 
 %% Runs Fun as one of the adapter's own compiles: the program's compile

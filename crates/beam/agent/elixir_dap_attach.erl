@@ -278,6 +278,8 @@ leave(Remote, Status) ->
 -spec clean_node(map()) -> #{kept_interpreted := [pid()]}.
 clean_node(Found) ->
     try elixir_dap_dbg:detach() catch _:_ -> ok end,
+    %% First, so that no compile lifts or sets traps while they are cleared.
+    try elixir_dap_app_compile:uninstall() catch _:_ -> ok end,
     Kept = elixir_dap_backend:leave_node(Found),
     [exit(Owner, kill) || T <- [elixir_dap_handles, elixir_dap_breaks, elixir_dap_reload, elixir_dap_scripts],
                           Owner <- [ets:info(T, owner)], is_pid(Owner)],
