@@ -86,9 +86,7 @@ fn terminate_in_an_attach_session_leaves_the_node_running_and_clean() {
         "the node attached to did not exit: {}",
         dap.transcript()
     );
-    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
-    assert!(dap.close_and_wait(TIMEOUT).success());
-    wait_clean(&epmd, &node, Duration::from_secs(10));
+    detach_clean(dap, &epmd, &node);
     assert!(node.alive(), "the node attached to must keep running");
 }
 
@@ -478,6 +476,33 @@ end"#
     )
 }
 
+/// The parked process `name` must answer `{:finished, 2}` to its `:go`.
+fn assert_parked_finishes(epmd: &Epmd, node: &Node, name: &str) {
+    let answer = release_parked(epmd, node, name);
+    assert_eq!(
+        answer,
+        "{:finished, 2}",
+        "the parked process must finish; the node printed:\n{}",
+        node.printed()
+    );
+}
+
+/// An attach session to `node` (no reload on save), configured.
+fn attach_configured(epmd: &Epmd, node: &Node) -> DapClient {
+    let mut dap = adapter(epmd);
+    attach_ok(&mut dap, node, json!({"reloadOnSave": "off"}));
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    dap
+}
+
+/// Disconnects and waits for the node to be clean.
+fn detach_clean(mut dap: DapClient, epmd: &Epmd, node: &Node) {
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    wait_clean(epmd, node, Duration::from_secs(10));
+}
+
 /// A process inside a module's native code when the attach interprets the
 /// module (its call traps set on the code the process runs) goes on: its
 /// next local call, to a private function, runs interpreted instead of
@@ -489,22 +514,11 @@ fn a_process_inside_a_module_when_the_attach_interprets_it_goes_on() {
     let node = Node::start_with(&epmd, false, &[("lib/otp_app/parked.ex", PARKED)]);
     let started = node.remote_eval(&epmd, "inspect(is_pid(OtpApp.Parked.start(:parked_at_attach)))");
     assert_eq!(started, "true");
-    let mut dap = adapter(&epmd);
-    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
-    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
-    assert_eq!(done["success"], true, "{done}");
+    let dap = attach_configured(&epmd, &node);
     let interpreted = node.remote_eval(&epmd, "inspect(OtpApp.Parked in :int.interpreted())");
     assert_eq!(interpreted, "true", "the attach must interpret the parked module");
-    let answer = release_parked(&epmd, &node, "parked_at_attach");
-    assert_eq!(
-        answer,
-        "{:finished, 2}",
-        "the parked process must finish; the node printed:\n{}",
-        node.printed()
-    );
-    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
-    assert!(dap.close_and_wait(TIMEOUT).success());
-    wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_parked_finishes(&epmd, &node, "parked_at_attach");
+    detach_clean(dap, &epmd, &node);
 }
 
 /// The program compiles (here `mix compile` of a new file, run in the
@@ -517,10 +531,7 @@ fn a_process_inside_a_module_when_the_attach_interprets_it_goes_on() {
 fn a_process_inside_a_module_when_its_traps_return_after_a_program_compile_goes_on() {
     let epmd = Epmd::start();
     let mut node = Node::start_with(&epmd, false, &[("lib/otp_app/parked.ex", PARKED)]);
-    let mut dap = adapter(&epmd);
-    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
-    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
-    assert_eq!(done["success"], true, "{done}");
+    let mut dap = attach_configured(&epmd, &node);
     std::fs::write(
         node.project.path().join("lib/otp_app/later.ex"),
         "defmodule OtpApp.Later do\n  @parked OtpApp.Parked.start(:parked_at_compile)\n  def parked, do: @parked\nend\n",
@@ -544,16 +555,8 @@ end"#,
     );
     // The traps return before the agent reports the compile.
     dap.wait_output("console", "the program recompiled", TIMEOUT);
-    let answer = release_parked(&epmd, &node, "parked_at_compile");
-    assert_eq!(
-        answer,
-        "{:finished, 2}",
-        "the parked process must finish; the node printed:\n{}",
-        node.printed()
-    );
-    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
-    assert!(dap.close_and_wait(TIMEOUT).success());
-    wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_parked_finishes(&epmd, &node, "parked_at_compile");
+    detach_clean(dap, &epmd, &node);
     // The tracer left with the session: the program compiles on.
     std::fs::write(
         node.project.path().join("lib/otp_app/after.ex"),
@@ -582,10 +585,7 @@ inspect({status, Code.get_compiler_option(:tracers)})"#,
 fn a_process_inside_a_module_when_its_traps_return_after_a_reload_goes_on() {
     let epmd = Epmd::start();
     let node = Node::start_with(&epmd, false, &[("lib/otp_app/parked.ex", PARKED)]);
-    let mut dap = adapter(&epmd);
-    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
-    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
-    assert_eq!(done["success"], true, "{done}");
+    let mut dap = attach_configured(&epmd, &node);
     let later = node.project.path().join("lib/otp_app/later.ex");
     std::fs::write(
         &later,
@@ -598,13 +598,6 @@ fn a_process_inside_a_module_when_its_traps_return_after_a_reload_goes_on() {
         reloaded["body"]["reloaded"].to_string().contains("OtpApp.Later"),
         "{reloaded}"
     );
-    let answer = release_parked(&epmd, &node, "parked_at_reload");
-    assert_eq!(
-        answer,
-        "{:finished, 2}",
-        "the parked process must finish; the node printed:\n{}",
-        node.printed()
-    );
-    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
-    assert!(dap.close_and_wait(TIMEOUT).success());
+    assert_parked_finishes(&epmd, &node, "parked_at_reload");
+    detach_clean(dap, &epmd, &node);
 }
