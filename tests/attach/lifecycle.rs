@@ -534,7 +534,7 @@ fn a_process_inside_a_module_when_its_traps_return_after_a_program_compile_goes_
     let mut dap = attach_configured(&epmd, &node);
     std::fs::write(
         node.project.path().join("lib/otp_app/later.ex"),
-        "defmodule OtpApp.Later do\n  @parked OtpApp.Parked.start(:parked_at_compile)\n  def parked, do: @parked\nend\n",
+        "defmodule OtpApp.Later do\n  _ = OtpApp.Parked.start(:parked_at_compile)\n  def parked, do: :parked_at_compile\nend\n",
     )
     .unwrap();
     let compiled = node.remote_eval(
@@ -589,7 +589,7 @@ fn a_process_inside_a_module_when_its_traps_return_after_a_reload_goes_on() {
     let later = node.project.path().join("lib/otp_app/later.ex");
     std::fs::write(
         &later,
-        "defmodule OtpApp.Later do\n  @parked OtpApp.Parked.start(:parked_at_reload)\n  def parked, do: @parked\nend\n",
+        "defmodule OtpApp.Later do\n  _ = OtpApp.Parked.start(:parked_at_reload)\n  def parked, do: :parked_at_reload\nend\n",
     )
     .unwrap();
     let reloaded = dap.request("reloadCode", json!({"files": [path_string(&later)]}), LAUNCH_TIMEOUT);
