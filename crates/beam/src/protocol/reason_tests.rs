@@ -269,8 +269,8 @@ fn every_skip_reason_is_worded() {
                  beam_debug_info)",
             ),
             (
-                unsupported("reload"),
-                "the native debugger backend (`debugBackend` \"native\") cannot debug reloaded code yet",
+                unsupported("attach"),
+                "the native debugger backend (`debugBackend` \"native\") cannot attach to a node yet",
             ),
         ],
         SkipReason::KINDS,
