@@ -592,16 +592,17 @@ paused_processes() ->
 
 %% The module's code loaded now is debugged if it has line breakpoints
 %% (the held path, and a rollback that loaded the previous code again).
--spec reinterpret(module()) -> elixir_dap_backend:one_result().
+-spec reinterpret(module()) -> {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 reinterpret(Module) ->
     case debuggable([Module]) of
         {[Module], [], []} -> {ok, Module};
         {[], [#{reason := Why}], []} -> {skipped, Module, Why};
-        _ -> {skipped, Module, #{kind => not_loaded}}
+        _ -> {skipped, Module, #{kind => never_loaded}}
     end.
 
 %% The object code is loaded already (elixir_dap_reload:restore/2).
--spec interpret_binary(module(), file:filename(), binary(), file:filename()) -> elixir_dap_backend:one_result().
+-spec interpret_binary(module(), file:filename(), binary(), file:filename()) ->
+          {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_binary(Module, _Source, _Bin, _Beam) ->
     reinterpret(Module).
 
