@@ -147,43 +147,337 @@ fn native_is_refused_before_otp_28_and_debugs_native_code_after() {
     dap.close_and_wait(TIMEOUT);
 }
 
-/// A reload on the native backend, which does not debug reloaded code yet:
-/// the batch is refused and rolled back, naming each debugged module with
-/// the agent's `unsupported` reason, and the old code keeps running (the
-/// GenServer keeps its state). Before OTP 28: the launch is refused, as
-/// above.
-#[test]
-fn a_reload_on_the_native_backend_is_rolled_back_naming_the_backend() {
+/// `reload_app` on the native backend, or `None` (the test skips) on a
+/// BEAM before OTP 28, where the launch is refused (tested above).
+fn native_app() -> Option<App> {
     let release = otp_release();
     if release < 28 {
-        let project = fixture("reload_app");
-        let mut dap = DapClient::start();
-        let response = dap.launch(launch_arguments(project.path(), ":ok", json!("native")));
-        assert_refused(&mut dap, &response, release);
-        return;
+        eprintln!("skipped: OTP {release} has no native debugger");
+        return None;
     }
-    let mut app = App::start(json!({"debugBackend": "native", "lazyInterpretation": "off"}));
+    Some(App::start(
+        json!({"debugBackend": "native", "lazyInterpretation": "off"}),
+    ))
+}
+
+/// Sets the breakpoints of `file` at `lines`; asserts each is verified.
+fn break_at(app: &mut App, file: &std::path::Path, lines: &[i64]) -> Vec<Value> {
+    let breakpoints: Vec<Value> = lines.iter().map(|l| json!({"line": l})).collect();
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(file)}, "breakpoints": breakpoints}),
+        TIMEOUT,
+    );
+    assert_eq!(set["success"], true, "{set}");
+    let placed = set["body"]["breakpoints"].as_array().unwrap().clone();
+    for b in &placed {
+        assert_eq!(b["verified"], true, "{set}");
+    }
+    placed
+}
+
+/// Waits for the `n`th `stopped` event; answers its thread and the top
+/// frame (name, line, id).
+fn stop(app: &mut App, n: usize, reason: &str) -> (i64, String, i64, i64) {
+    let stopped = app.dap.wait_nth_event("stopped", n, TIMEOUT);
+    assert_eq!(stopped["body"]["reason"], reason, "{stopped}");
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    let (name, line, frame) = top_frame(&mut app.dap, thread);
+    (thread, name, line, frame)
+}
+
+fn reloaded(response: &Value) -> &Value {
+    assert_eq!(response["success"], true, "{response}");
+    let reloaded = &response["body"]["reloaded"];
+    assert_eq!(reloaded.as_array().map(Vec::len), Some(1), "{response}");
+    &reloaded[0]
+}
+
+/// A reload of a module with a breakpoint on the native backend: the
+/// module is debugged again (`interpreted: true`, no rollback), its
+/// breakpoint is set on the new code, the GenServer keeps its state, and a
+/// call then stops in the NEW code: the stop's variables show the kept
+/// state, and the call, continued, returns the new `version/0`.
+#[test]
+fn a_native_reload_debugs_the_new_code_and_its_breakpoint_stops_there() {
+    let Some(mut app) = native_app() else { return };
+    let file = app.path("lib/reload_app/counter.ex");
+    let pid = app.eval("Process.whereis(ReloadApp.Counter)");
     assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{1, 1}");
+    let line = line_of(&file, "count = count + 1");
+    break_at(&mut app, &file, &[line]);
+
     app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
     let response = app.reload(json!({}));
-    assert_eq!(response["success"], false, "{response}");
-    assert_eq!(response["body"]["rolledBack"], true, "{response}");
-    let failed = response["body"]["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 1, "{response}");
-    assert_eq!(failed[0]["module"], "ReloadApp.Counter", "{response}");
+    let entry = reloaded(&response);
+    assert_eq!(entry["module"], "ReloadApp.Counter", "{response}");
+    assert_eq!(entry["interpreted"], true, "{response}");
+    assert_eq!(entry["breakpoints"], 1, "{response}");
+    assert_eq!(response["body"]["rolledBack"], false, "{response}");
+    assert_eq!(response["body"]["failed"], json!([]), "{response}");
+    for phase in ["plan", "compile", "load", "interpret", "breakpoints", "total", "switch"] {
+        assert!(
+            response["body"]["timings"][phase].is_number(),
+            "{phase} missing: {response}"
+        );
+    }
+    app.dap.wait_output("console", "Reloaded 1 module in", TIMEOUT);
+
+    app.eval("spawn(fn -> IO.puts(\"bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let (thread, name, top, frame) = stop(&mut app, 0, "breakpoint");
+    assert_eq!((name.as_str(), top), ("ReloadApp.Counter.handle_call/3", line));
+    // The state the old code left.
+    assert_eq!(variable(&mut app.dap, frame, "count"), "1");
+    let resumed = app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+    app.dap.wait_output("stdout", "bump: {2, 2}", TIMEOUT);
+    assert_eq!(app.eval("Process.whereis(ReloadApp.Counter)"), pid);
+    app.dap.close_and_wait(TIMEOUT);
+}
+
+/// Two lines inserted above a breakpoint: it moves with its statement (a
+/// `breakpoint` event and the report's `breakpoints` entry give the new
+/// line) and stops there in the new code.
+#[test]
+fn a_native_reload_moves_a_breakpoint_with_inserted_lines_to_its_new_line() {
+    let Some(mut app) = native_app() else { return };
+    let file = app.path("lib/reload_app/greeter.ex");
+    let old_line = line_of(&file, "greeting = \"hello\"");
+    let placed = break_at(&mut app, &file, &[old_line]);
+    let id = placed[0]["id"].clone();
+
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "  def hello(name) do",
+        "  # two lines\n  # inserted above\n  def hello(name) do",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(reloaded(&response)["breakpoints"], 1, "{response}");
+    let new_line = old_line + 2;
+    app.assert_breakpoint_moved(&response, &id, new_line);
+
+    app.eval("spawn(fn -> IO.puts(ReloadApp.Greeter.hello(\"moved\")) end)");
+    let (thread, name, top, frame) = stop(&mut app, 0, "breakpoint");
+    assert_eq!((name.as_str(), top), ("ReloadApp.Greeter.hello/1", new_line));
+    assert_eq!(variable(&mut app.dap, frame, "name"), "\"moved\"");
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "hello moved", TIMEOUT);
+    assert_eq!(app.dap.events_named("stopped").len(), 1, "{}", app.dap.transcript());
+    app.dap.close_and_wait(TIMEOUT);
+}
+
+/// A reload that removes a breakpoint's statement: the breakpoint becomes
+/// unverified saying why (never moved to another line), the new code runs
+/// without stopping, and a breakpoint of the same module on a line that
+/// stayed still stops.
+#[test]
+fn a_native_reload_that_removes_a_breakpoints_statement_leaves_it_unverified() {
+    let Some(mut app) = native_app() else { return };
+    let file = app.path("lib/reload_app/greeter.ex");
+    let gone = line_of(&file, "greeting = \"hello\"");
+    let kept = line_of(&file, "Process.sleep(1_500)");
+    let placed = break_at(&mut app, &file, &[gone, kept]);
+    let id = placed[0]["id"].clone();
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "    greeting = \"hello\"\n    \"#{greeting} #{name}\"",
+        "    \"hi #{name}\"",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(reloaded(&response)["breakpoints"], 1, "{response}");
+    let lost = app.dap.wait_for("breakpoint event (unverified)", TIMEOUT, |m| {
+        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id
+    });
+    assert_eq!(lost["body"]["breakpoint"]["verified"], false, "{lost}");
+    let message = lost["body"]["breakpoint"]["message"].as_str().unwrap();
+    assert!(message.contains("removed"), "{lost}");
+    assert!(response["body"]["breakpoints"][0]["newLine"].is_null(), "{response}");
+
+    assert_eq!(app.eval("ReloadApp.Greeter.hello(\"x\")"), "\"hi x\"");
+    app.eval("spawn(fn -> IO.puts(ReloadApp.Greeter.slow()) end)");
+    // The kept line moved up by one with the removed line.
+    let (thread, name, top, _frame) = stop(&mut app, 0, "breakpoint");
+    assert_eq!((name.as_str(), top), ("ReloadApp.Greeter.slow/0", kept - 1));
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "slow_done", TIMEOUT);
+    app.dap.close_and_wait(TIMEOUT);
+}
+
+/// The counter's GenServer paused at a breakpoint in `handle_call/3` (a
+/// `first bump` call), then `version/0` edited and reloaded (the breakpoint
+/// set on the new code), then the breakpoint cleared: answers the paused
+/// thread, the breakpoint's line and the reload's response.
+fn paused_across_a_reload(app: &mut App) -> (i64, i64, Value) {
+    let file = app.path("lib/reload_app/counter.ex");
+    let line = line_of(&file, "count = count + 1");
+    break_at(app, &file, &[line]);
+    app.eval("spawn(fn -> IO.puts(\"first bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let (thread, _name, top, _frame) = stop(app, 0, "breakpoint");
+    assert_eq!(top, line);
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let response = app.reload(json!({}));
+    assert_eq!(reloaded(&response)["breakpoints"], 1, "{response}");
+    let cleared = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(cleared["success"], true, "{cleared}");
+    (thread, line, response)
+}
+
+/// Paused at a breakpoint in a GenServer, then reloaded: the reload goes
+/// through, names the paused process as still in the old code (`stale`),
+/// and sets the breakpoint on the new code. Continued, the process finishes
+/// its call on the old code (`version/0` is a local call: 1), and its next
+/// call, fully qualified from `gen_server`, runs the new code, same process,
+/// same state.
+#[test]
+fn a_process_paused_during_a_native_reload_finishes_on_old_code_then_runs_the_new() {
+    let Some(mut app) = native_app() else { return };
+    let pid = app.eval("Process.whereis(ReloadApp.Counter)");
+    let (thread, line, response) = paused_across_a_reload(&mut app);
+    let stale = response["body"]["stale"].as_array().unwrap();
     assert!(
-        failed[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("the native debugger backend (`debugBackend` \"native\") cannot debug reloaded code yet"),
+        stale.iter().any(|p| p["module"] == "ReloadApp.Counter"),
+        "the paused GenServer should be reported as finishing on the old code: {response}"
+    );
+    // Still paused where it was, its frame readable.
+    let (name, top, _frame) = top_frame(&mut app.dap, thread);
+    assert_eq!((name.as_str(), top), ("ReloadApp.Counter.handle_call/3", line));
+
+    let resumed = app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+    app.dap.wait_output("stdout", "first bump: {1, 1}", TIMEOUT);
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{2, 2}");
+    assert_eq!(app.eval("Process.whereis(ReloadApp.Counter)"), pid);
+    // Nothing runs the old code any more: a second reload goes through.
+    app.edit("lib/reload_app/counter.ex", "def version, do: 2", "def version, do: 3");
+    let again = app.reload(json!({}));
+    assert_eq!(reloaded(&again)["module"], "ReloadApp.Counter", "{again}");
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{3, 3}");
+    app.dap.close_and_wait(TIMEOUT);
+}
+
+/// Paused in the old code during a reload, then `next`: the step cannot
+/// stop in the old code (its temporary breakpoints go on the code loaded
+/// now), so the current call finishes there; the step ends in the NEW code
+/// at the process's next call into the module, with reason `step`.
+#[test]
+fn a_step_from_old_code_after_a_native_reload_ends_in_the_new_code() {
+    let Some(mut app) = native_app() else { return };
+    let (thread, line, _response) = paused_across_a_reload(&mut app);
+    let next = app.dap.request("next", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(next["success"], true, "{next}");
+    app.dap.wait_output("stdout", "first bump: {1, 1}", TIMEOUT);
+    app.eval("spawn(fn -> IO.puts(\"second bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let (stepped, name, top, frame) = stop(&mut app, 1, "step");
+    assert_eq!(stepped, thread);
+    assert_eq!(name, "ReloadApp.Counter.handle_call/3");
+    assert!((line - 1..=line + 1).contains(&top), "stopped at line {top}");
+    assert_eq!(variable(&mut app.dap, frame, "count"), "1");
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "second bump: {2, 2}", TIMEOUT);
+    app.dap.close_and_wait(TIMEOUT);
+}
+
+/// A reload whose compile fails leaves the old code running with its
+/// breakpoints: a call stops at the breakpoint and returns the old
+/// `version/0`; the fixed file then reloads and stops in the new code.
+#[test]
+fn a_failed_native_reload_keeps_the_old_code_and_its_breakpoints() {
+    let Some(mut app) = native_app() else { return };
+    let file = app.path("lib/reload_app/counter.ex");
+    let line = line_of(&file, "count = count + 1");
+    break_at(&mut app, &file, &[line]);
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: (1");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], false, "{response}");
+    assert!(
+        response["message"].as_str().unwrap().contains("counter.ex:"),
         "{response}"
     );
-    assert_eq!(
-        app.eval("ReloadApp.Counter.bump()"),
-        "{1, 2}",
-        "{}",
-        app.dap.transcript()
+    assert_eq!(response["body"]["reloaded"], json!([]), "{response}");
+
+    app.eval("spawn(fn -> IO.puts(\"old bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let (thread, name, top, _frame) = stop(&mut app, 0, "breakpoint");
+    assert_eq!((name.as_str(), top), ("ReloadApp.Counter.handle_call/3", line));
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "old bump: {1, 1}", TIMEOUT);
+
+    app.edit("lib/reload_app/counter.ex", "def version, do: (1", "def version, do: 3");
+    let fixed = app.reload(json!({}));
+    assert_eq!(reloaded(&fixed)["breakpoints"], 1, "{fixed}");
+    app.eval("spawn(fn -> IO.puts(\"new bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let (thread, _name, top, _frame) = stop(&mut app, 1, "breakpoint");
+    assert_eq!(top, line);
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "new bump: {3, 2}", TIMEOUT);
+    app.dap.close_and_wait(TIMEOUT);
+}
+
+/// The program's own compile (what Phoenix's code reloader runs) on the
+/// native backend: the compiler runs through a breakpoint of the module it
+/// calls at compile time (its breakpoints are cleared while it compiles),
+/// the recompiled module is debugged again with its breakpoint moved with
+/// its statement, and both breakpoints stop afterwards.
+#[test]
+fn a_program_recompile_on_the_native_backend_keeps_the_breakpoints_working() {
+    let release = otp_release();
+    if release < 28 {
+        eprintln!("skipped: OTP {release} has no native debugger");
+        return;
+    }
+    let mut app = App::start_fixture(
+        "app_reloader",
+        "app_reloader: started",
+        json!({"debugBackend": "native", "lazyInterpretation": "off"}),
     );
+    // The index has read the sources as launched (line maps need it).
+    assert_eq!(app.reload(json!({"dryRun": true}))["success"], true);
+    let controller = app.path("lib/app_reloader/page_controller.ex");
+    let web = app.path("lib/app_reloader/web.ex");
+    let show = marker_line(&controller, "show");
+    let helper = marker_line(&web, "controller");
+    let id = break_at(&mut app, &controller, &[show])[0]["id"].clone();
+    break_at(&mut app, &web, &[helper]);
+    app.edit(
+        "lib/app_reloader/page_controller.ex",
+        "  def show(name) do",
+        "  # moved\n  def show(name) do",
+    );
+    // Compiling the controller calls AppReloader.Web.controller/0.
+    assert_eq!(app.eval("AppReloader.CodeReloader.reload()"), ":ok");
+    // The first `codeReloaded` was the dry run's.
+    let event = app.dap.wait_nth_event("codeReloaded", 1, TIMEOUT);
+    assert_eq!(event["body"]["trigger"], "app", "{event}");
+    assert_eq!(event["body"]["success"], true, "{event}");
+    let entry = event["body"]["reloaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "AppReloader.PageController")
+        .cloned()
+        .unwrap_or_else(|| panic!("{event}"));
+    assert_eq!(entry["interpreted"], true, "{event}");
+    assert!(app.dap.events_named("stopped").is_empty(), "{}", app.dap.transcript());
+    let moved = app
+        .dap
+        .wait_for("the breakpoint moved by the program's compile", TIMEOUT, |m| {
+            m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id
+        });
+    assert_eq!(moved["body"]["breakpoint"]["line"], show + 1, "{moved}");
+    assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
+
+    app.eval("spawn(fn -> IO.puts(AppReloader.PageController.show(\"you\")) end)");
+    let (thread, name, top, _frame) = stop(&mut app, 0, "breakpoint");
+    assert_eq!((name.as_str(), top), ("AppReloader.PageController.show/1", show + 1));
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "hello you", TIMEOUT);
+    app.eval("spawn(fn -> AppReloader.Web.controller() end)");
+    let (thread, name, top, _frame) = stop(&mut app, 1, "breakpoint");
+    assert_eq!((name.as_str(), top), ("AppReloader.Web.controller/0", helper));
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
     app.dap.close_and_wait(TIMEOUT);
 }
 

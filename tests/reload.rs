@@ -20,14 +20,6 @@ fn reloaded_modules(response: &Value) -> Vec<String> {
         .collect()
 }
 
-fn line_of(path: &Path, needle: &str) -> i64 {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle:?} not in {path:?}")) as i64
-        + 1
-}
-
 #[test]
 fn a_genserver_keeps_its_state_and_runs_the_new_code() {
     let mut app = App::start(json!({}));
@@ -138,12 +130,7 @@ fn a_breakpoint_moved_by_two_inserted_lines_stops_on_its_new_line() {
     let response = app.reload(json!({}));
     assert_eq!(response["success"], true, "{response}");
     let new_line = old_line + 2;
-    let moved = app.dap.wait_for("breakpoint event with the new line", TIMEOUT, |m| {
-        m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == id
-    });
-    assert_eq!(moved["body"]["breakpoint"]["line"], new_line, "{moved}");
-    assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
-    assert_eq!(response["body"]["breakpoints"][0]["newLine"], new_line, "{response}");
+    app.assert_breakpoint_moved(&response, &id, new_line);
 
     app.eval("spawn(fn -> ReloadApp.Greeter.hello(\"reload\") end)");
     let stopped = app.dap.wait_event("stopped", TIMEOUT);

@@ -53,6 +53,18 @@ impl App {
         self.dap.request("reloadCode", arguments, LAUNCH_TIMEOUT)
     }
 
+    /// Asserts that the reload `response` moved breakpoint `id` to `new_line`:
+    /// its `breakpoint` event (verified, on the new line) and the report's
+    /// first `breakpoints` entry.
+    pub fn assert_breakpoint_moved(&mut self, response: &Value, id: &Value, new_line: i64) {
+        let moved = self.dap.wait_for("breakpoint event with the new line", TIMEOUT, |m| {
+            m["event"] == "breakpoint" && m["body"]["breakpoint"]["id"] == *id
+        });
+        assert_eq!(moved["body"]["breakpoint"]["line"], new_line, "{moved}");
+        assert_eq!(moved["body"]["breakpoint"]["verified"], true, "{moved}");
+        assert_eq!(response["body"]["breakpoints"][0]["newLine"], new_line, "{response}");
+    }
+
     /// Evaluates an Elixir expression without a frame; returns its text.
     pub fn eval(&mut self, expression: &str) -> String {
         let response = self.dap.request(

@@ -520,6 +520,15 @@ pub fn marker_line(file: &Path, name: &str) -> i64 {
     index as i64 + 1
 }
 
+/// The 1-based line of `path` that holds `needle` (the first).
+pub fn line_of(path: &Path, needle: &str) -> i64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in {path:?}")) as i64
+        + 1
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -16,8 +16,10 @@
 %% running debugged code has a second process that evaluates it for it (the
 %% "meta" process), and calls from native code into debugged modules are
 %% trapped. A backend without such processes answers `none`, `#{}` or `[]`
-%% there (the reload's hold then only suspends the program's processes),
-%% and one without traps makes with_traps_lifted/3 a plain call.
+%% there (the reload's hold then only suspends the program's processes).
+%% One without traps lifts in with_traps_lifted/3 and set_traps/2 what else
+%% would stop a call: the native backend clears and sets again its
+%% breakpoints, which do not follow new code.
 -module(elixir_dap_backend).
 
 -export([ensure_started/1, interpret/1, interpret_running/1, interpret_pending/2, breakable_lines/1,

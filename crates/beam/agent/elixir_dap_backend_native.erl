@@ -28,10 +28,11 @@
 %% attached process: a hit of the attached process itself is resumed at
 %% once (it would wait for itself).
 %%
+%% Reloaded code is debugged again: the batch's breakpoints are cleared
+%% before it loads and set again on the new code (see "Reload" below).
 %% What this backend does not do yet (each answers the reason `unsupported`
 %% naming the backend and what it cannot do, see docs/protocol.md):
-%% pause, reload (a batch with a debugged module is refused: the
-%% new code would have no breakpoints), an attached node. The
+%% pause, an attached node. The
 %% evaluation machinery (run_evaluation/5, evaluation_paused/2,
 %% skips_breakpoints/1) and frame names are the interpreter backend's,
 %% which touch no :int.
@@ -351,7 +352,7 @@ paused(Pid) ->
     end.
 
 %% What this backend cannot do yet (see the module's header): `pause` (a
-%% command), `reload`, `attach`.
+%% command), `attach`.
 -spec unsupported(atom()) -> no_return().
 unsupported(What) ->
     throw_error(unsupported, unsupported_reason(What)).
@@ -563,9 +564,23 @@ meta_of(_Pid) -> none.
 interpreted_callers(_Meta) -> [].
 
 %% ---------------------------------------------------------------------------
-%% Reload: not on this backend yet. A debugged module of a batch is skipped
-%% with the reason `unsupported` (so the adapter rolls the batch back);
-%% nothing is staged.
+%% Reload (issue 20)
+%%
+%% Nothing is interpreted: a reloaded module is debugged again when its new
+%% code has line breakpoints. Breakpoints belong to the code they were set
+%% in: new code has none, and those left in code that became old cannot be
+%% cleared any more (a process still running it would stop there for ever
+%% after). So the batch's breakpoints are cleared in the code that runs
+%% before anything of the batch loads: for the compile (with_traps_lifted/3,
+%% since Elixir's compiler may load a module of the batch as it defines it,
+%% and a breakpoint in a module used at compile time would stop the
+%% compiler), and again right before the staged native code loads
+%% (switch_batch/4), in one code:finish_loading/1 for the batch. The adapter
+%% then sets them on the new code, moved with their statements
+%% (elixir_dap_reload's `interpret` step, then set_breakpoints/2). A process
+%% paused at a breakpoint meanwhile stays paused in the code it stopped in;
+%% resumed, it finishes that call there and runs the new code from its next
+%% fully qualified call.
 
 -spec interpreted() -> [module()].
 interpreted() ->
@@ -575,16 +590,21 @@ interpreted() ->
 paused_processes() ->
     [P || [P] <- ets:match(?BREAKS, {{?MODULE, paused, '$1'}, '_'})].
 
-%% Modules reloaded are not debugged again yet: their new code would have
-%% no breakpoints, so the reload names each as skipped.
--spec reinterpret(module()) -> {skipped, module(), elixir_dap_util:reason()}.
+%% The module's code loaded now is debugged if it has line breakpoints
+%% (the held path, and a rollback that loaded the previous code again).
+-spec reinterpret(module()) -> {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 reinterpret(Module) ->
-    {skipped, Module, unsupported_reason(reload)}.
+    case debuggable([Module]) of
+        {[Module], [], []} -> {ok, Module};
+        {[], [#{reason := Why}], []} -> {skipped, Module, Why};
+        _ -> {skipped, Module, #{kind => never_loaded}}
+    end.
 
+%% The object code is loaded already (elixir_dap_reload:restore/2).
 -spec interpret_binary(module(), file:filename(), binary(), file:filename()) ->
-          {skipped, module(), elixir_dap_util:reason()}.
+          {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_binary(Module, _Source, _Bin, _Beam) ->
-    {skipped, Module, unsupported_reason(reload)}.
+    reinterpret(Module).
 
 -spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
           {skipped, module(), elixir_dap_util:reason()}.
@@ -599,35 +619,87 @@ invalidate(Modules) ->
     [elixir_dap_util:process_entry(Pid, M, #{kind => runs_old_code})
      || M <- Modules, erlang:check_old_code(M), Pid <- processes(), erlang:check_process_code(Pid, M)].
 
-%% The staged switch (OTP 28+, elixir_dap_reload:switch/1): no debugged
-%% version of a module is built here, so every module of the batch is
-%% skipped as `unsupported`, and a batch without debugged modules (nothing
-%% staged) only loads its native code, as on a node without the
-%% interpreter.
--spec stage_versions([{module(), binary()}]) -> {[], [{skipped, module(), elixir_dap_util:reason()}]}.
+%% The staged switch (OTP 28+, elixir_dap_reload:switch/1). Nothing is
+%% built for a module: its new object code must have line debug info (the
+%% DbgB chunk that beam_debug_info writes), else it could not be debugged
+%% after the load, and the batch is refused (the adapter rolls it back, the
+%% old code keeps running with its breakpoints).
+-spec stage_versions([{module(), binary()}]) ->
+          {[#{module := module()}], [{skipped, module(), elixir_dap_util:reason()}]}.
 stage_versions(Modules) ->
-    {[], [{skipped, M, unsupported_reason(reload)} || {M, _Code} <- Modules]}.
+    case [{skipped, M, #{kind => no_debug_lines}} || {M, Code} <- Modules, not has_line_info(Code)] of
+        [] -> {[#{module => M} || {M, _Code} <- Modules], []};
+        Refused -> {[], Refused}
+    end.
 
-%% stage_versions/1 stages nothing: there is nothing to forget.
--spec discard_staged([]) -> ok.
-discard_staged([]) -> ok.
+has_line_info(Code) ->
+    case beam_lib:chunks(Code, ["DbgB"]) of
+        {ok, {_, [{"DbgB", _}]}} -> true;
+        _ -> false
+    end.
 
--spec switch_batch(fun(() -> ok | {error, term()}), [], [pid()], integer()) -> elixir_dap_backend:switched().
-switch_batch(Load, [], _Program, _Deadline) ->
+%% stage_versions/1 builds nothing: there is nothing to forget.
+-spec discard_staged([#{module := module()}]) -> ok.
+discard_staged(_Staged) -> ok.
+
+%% Native code loads atomically (code:finish_loading/1), so the switch does
+%% not wait for the program to be between calls: the batch's breakpoints
+%% are cleared in the code that runs now, Load() loads the new code, and
+%% the staged modules are debugged on it (their breakpoints are set again
+%% by the adapter). A failed load leaves the old code running: its
+%% breakpoints are set again. The processes left running the old code
+%% (a process paused in it, a loop that makes no fully qualified call) are
+%% answered. The step's duration covers the clearing and the load.
+-spec switch_batch(fun(() -> ok | {error, term()}), [#{module := module()}], [pid()], integer()) ->
+          elixir_dap_backend:switched().
+switch_batch(Load, Staged, _Program, _Deadline) ->
+    Modules = [M || #{module := M} <- Staged],
+    Started = erlang:monotonic_time(microsecond),
+    set_traps(Modules, false),
     case Load() of
-        ok -> {switched, 0, []};
-        {error, Why} -> {failed, Why}
+        ok ->
+            Us = erlang:monotonic_time(microsecond) - Started,
+            ets:insert(?BREAKS, [{{?MODULE, debuggable, M}, true} || M <- Modules]),
+            {switched, Us, invalidate(Modules)};
+        {error, Why} ->
+            set_traps(Modules, true),
+            {failed, Why}
     end.
 
 -spec prune_interpreted_versions([module()]) -> ok.
 prune_interpreted_versions(_Modules) -> ok.
 
-%% Native code has no call traps.
+%% Native code has no call traps; what stops a call is a breakpoint. While
+%% code compiles (a reload's, the program's own: elixir_dap_app_compile),
+%% the breakpoints of Lift are cleared in the code loaded now: the compiler
+%% must not stop in a module it uses, and a module it loads (Elixir up to
+%% 1.18 loads each one it defines) must not leave breakpoints in its old
+%% code. Afterwards those of Restore are set again, except in a module
+%% whose code the compile replaced (it has old code now, and had none
+%% before): its new code gets its breakpoints from the adapter, moved with
+%% their statements.
 -spec with_traps_lifted([module()], [module()], fun(() -> T)) -> T.
-with_traps_lifted(_Lift, _Restore, Fun) -> Fun().
+with_traps_lifted(Lift, Restore, Fun) ->
+    HadOld = maps:from_list([{M, erlang:check_old_code(M)} || M <- Restore]),
+    set_traps(Lift, false),
+    try
+        Fun()
+    after
+        set_traps([M || M <- Restore, maps:get(M, HadOld) orelse not erlang:check_old_code(M)], true)
+    end.
 
+%% Clears (false) or sets again (true) the breakpoints of Modules (the
+%% user's and the steps' temporary ones) in the code loaded now, keeping
+%% what they are (conditions, hit counts, ids). A line the code no longer
+%% has is left out.
 -spec set_traps([module()], boolean()) -> ok.
-set_traps(_Modules, _On) -> ok.
+set_traps(Modules, On) ->
+    [erl_debugger:breakpoint(M, Line, On) || M <- Modules, Line <- armed_lines(M)],
+    ok.
+
+armed_lines(Module) ->
+    lists:usort([L || [L] <- ets:match(?BREAKS, {{?MODULE, break, Module, '$1'}, '_'})]
+                ++ [L || [L] <- ets:match(?BREAKS, {{?MODULE, temporary, Module, '$1'}, '_'})]).
 
 -spec interpreting_meta(pid()) -> {ok, pid()} | none.
 interpreting_meta(_Pid) -> none.

@@ -74,7 +74,8 @@ pub struct Debugger {
     lazy: lazy::LazyState,
     /// The program runs on the native backend (`debugBackend: "native"`),
     /// which cannot pause yet: that is refused here, before the thread is
-    /// marked as pausing.
+    /// marked as pausing. Reload reports word its modules as debugged, not
+    /// interpreted.
     native: bool,
 }
 
@@ -152,6 +153,12 @@ impl Debugger {
     }
 
     /// The thread table, which the event pump updates (see [`threads`]).
+    /// Whether the program runs on the native backend (nothing interpreted:
+    /// a module is debugged when its code has line debug info).
+    pub fn is_native(&self) -> bool {
+        self.native
+    }
+
     pub fn thread_table(&self) -> ThreadTable {
         self.threads.clone()
     }

@@ -349,9 +349,11 @@ impl Session {
         report.timings.total = ms(started);
         let line = if report.success {
             let count = report.reloaded.len();
+            let native = self.debugger.as_ref().is_some_and(|d| d.is_native());
             format!(
-                "elixir-dap: the program recompiled {count} {}; interpreted again with their breakpoints in {:.0} ms",
+                "elixir-dap: the program recompiled {count} {}; {} again with their breakpoints in {:.0} ms",
                 if count == 1 { "module" } else { "modules" },
+                if native { "debugged" } else { "interpreted" },
                 report.timings.total
             )
         } else {
@@ -377,7 +379,7 @@ impl Session {
         };
         let interpret_started = Instant::now();
         let to_interpret = debugger.record_compiled(compiled);
-        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, debugger.is_native(), report).await?;
         report.failed.extend(skipped);
         debugger.mark_interpreted(interpreted.iter());
         report.timings.interpret = ms(interpret_started);

@@ -139,8 +139,8 @@ reasons! {
         BreakpointRefused = "breakpoint_refused" { module: Atom, line: i64, error: String },
         /// A paused process has no frame at `level` (0: innermost).
         NoFrame = "no_frame" { pid: Pid, level: i64 },
-        /// What `backend` (`native`) cannot do yet: `what` is `pause`,
-        /// `reload` or `attach`.
+        /// What `backend` (`native`) cannot do yet: `what` is `pause` or
+        /// `attach`.
         Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
 }
@@ -150,7 +150,6 @@ reasons! {
 fn unsupported(f: &mut fmt::Formatter<'_>, backend: &Atom, what: &Atom) -> fmt::Result {
     let what = match what.as_str() {
         "pause" => "pause",
-        "reload" => "debug reloaded code",
         "attach" => "attach to a node",
         other => other,
     };

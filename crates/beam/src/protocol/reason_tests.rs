@@ -200,7 +200,7 @@ fn every_failure_kind_is_worded() {
     let warnings_only = Failure::decode(&compile_failed(vec![diagnostic("warning", "lib/w.ex", "unused")])).unwrap();
     assert_eq!(warnings_only.to_string(), "compilation failed");
     // Each thing the native backend cannot do yet, as the agent names it.
-    for (what, words) in [("reload", "debug reloaded code"), ("attach", "attach to a node")] {
+    for (what, words) in [("pause", "pause"), ("attach", "attach to a node")] {
         let failure = Failure::decode(&unsupported(what)).unwrap();
         assert_eq!(
             failure.to_string(),
@@ -269,8 +269,8 @@ fn every_skip_reason_is_worded() {
                  beam_debug_info)",
             ),
             (
-                unsupported("reload"),
-                "the native debugger backend (`debugBackend` \"native\") cannot debug reloaded code yet",
+                unsupported("attach"),
+                "the native debugger backend (`debugBackend` \"native\") cannot attach to a node yet",
             ),
         ],
         SkipReason::KINDS,

@@ -181,13 +181,15 @@ impl Session {
             Some(debugger) => debugger.record_compiled(&compiled),
             None => Vec::new(),
         };
-        let (interpreted, skipped) = interpret_again(agent, &to_interpret, report).await?;
+        let native = self.debugger.as_ref().is_some_and(|d| d.is_native());
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, native, report).await?;
         if !skipped.is_empty() {
             report.failed.extend(skipped);
             report.rolled_back = self.rollback(agent, &was_interpreted).await?;
             return Err(format!(
-                "{} could not be interpreted again; the batch was rolled back",
-                failed_modules(report)
+                "{} could not be {} again; the batch was rolled back",
+                failed_modules(report),
+                if native { "debugged" } else { "interpreted" }
             ));
         }
         if let Some(debugger) = &mut self.debugger {
@@ -305,10 +307,14 @@ impl Session {
 
 /// Interprets `modules` (atoms) again from their new object code; returns
 /// those interpreted and those the interpreter refused, and records the
-/// processes left on the old version in `report.stale`.
+/// processes left on the old version in `report.stale`. `native`: the
+/// native backend, which interprets nothing: it loads the batch with its
+/// breakpoints cleared and debugs the new code (refused: it has no line
+/// debug info).
 pub(super) async fn interpret_again(
     agent: &AgentClient,
     modules: &[String],
+    native: bool,
     report: &mut ReloadReport,
 ) -> Result<(BTreeSet<String>, Vec<FailedModule>), String> {
     if modules.is_empty() {
@@ -360,7 +366,11 @@ pub(super) async fn interpret_again(
         .iter()
         .map(|s| FailedModule {
             module: s.name.clone(),
-            reason: format!("cannot be interpreted: {}", s.reason),
+            reason: format!(
+                "cannot be {}: {}",
+                if native { "debugged" } else { "interpreted" },
+                s.reason
+            ),
         })
         .collect();
     Ok((atoms(&reply.interpreted).into_iter().collect(), skipped))
