@@ -328,7 +328,8 @@ interpret_prepared(#{module := Module, binary := Bin} = Prepared) ->
 %% (with_traps_lifted/3, elixir_dap_app_compile). That process's next local
 %% call then meets the trap, and the interpreter serves a trapped call as a
 %% remote one: a private function failed as undefined (seen on OTP 29 in
-%% CI: a GenServer's handle_info calling its defp right after the attach).
+%% CI: a GenServer's handle_info, running natively across a reload's
+%% compile, calling its defp).
 %% Listed as exported, the function runs interpreted, as the local call
 %% would have run natively. The flag means nothing else to the interpreter
 %% but that a remote call from interpreted code (apply/3) may reach it.
