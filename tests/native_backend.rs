@@ -574,3 +574,142 @@ fn stepping_on_the_native_backend_goes_in_over_and_out() {
     assert_eq!(dap.events_named("stopped").len(), 5, "{}", dap.transcript());
     dap.close_and_wait(TIMEOUT);
 }
+
+/// `pause` on the native backend, a process that runs debugged code: it
+/// stops at the next breakable line it reaches (reason `pause`), where its
+/// variables are known; a `next` from there stops on the following line;
+/// a `pause` of the stopped thread answers at once without a second stop;
+/// continued, it spins again and a second `pause` stops it again, further
+/// on. Before OTP 28: the launch is refused, as above.
+#[test]
+fn pause_on_the_native_backend_stops_a_running_process_at_its_next_line() {
+    let release = otp_release();
+    let project = fixture("plain");
+    let root = project.path();
+    let mut dap = DapClient::start();
+    let response = dap.launch(launch_arguments(root, "Plain.DebugMe.spin(1)", json!("native")));
+    if release < 28 {
+        assert_refused(&mut dap, &response, release);
+        return;
+    }
+    assert_eq!(response["success"], true, "{response}\n{}", dap.transcript());
+    let file = root.join("lib/plain/debug_me.ex");
+    let source = json!({"path": path_string(&file)});
+    let spin = marker_line(&file, "spin");
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": source, "breakpoints": [{"line": spin}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let stopped = dap.wait_nth_event("stopped", 0, LAUNCH_TIMEOUT);
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    let cleared = dap.request("setBreakpoints", json!({"source": source, "breakpoints": []}), TIMEOUT);
+    assert_eq!(cleared["success"], true, "{cleared}");
+
+    let mut last_count = 1;
+    for n in [1, 3] {
+        let resumed = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(resumed["success"], true, "{resumed}");
+        let paused = dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(paused["success"], true, "{paused}");
+        let stopped = dap.wait_nth_event("stopped", n, TIMEOUT);
+        assert_eq!(stopped["body"]["reason"], "pause", "{stopped}");
+        assert_eq!(stopped["body"]["threadId"], thread, "{stopped}");
+        let (name, line, frame) = top_frame(&mut dap, thread);
+        assert_eq!(name, "Plain.DebugMe.spin/1", "{}", dap.transcript());
+        assert!(
+            line == spin || line == spin + 1,
+            "paused on line {line}, spin/1 is {spin}-{}",
+            spin + 1
+        );
+        let count: i64 = variable(&mut dap, frame, "count").parse().unwrap();
+        assert!(
+            count > last_count,
+            "count {count} after {last_count}: the process did not run on"
+        );
+        last_count = count;
+
+        // Paused already: answered, no second stop.
+        let again = dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(again["success"], true, "{again}");
+        // A step from the pause: the next line of the same pass, or the
+        // first of the next.
+        let next = dap.request("next", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(next["success"], true, "{next}");
+        let stepped = dap.wait_nth_event("stopped", n + 1, TIMEOUT);
+        assert_eq!(stepped["body"]["reason"], "step", "{stepped}");
+        let (name, after, _frame) = top_frame(&mut dap, thread);
+        assert_eq!(name, "Plain.DebugMe.spin/1", "{}", dap.transcript());
+        assert_eq!(
+            after,
+            if line == spin { spin + 1 } else { spin },
+            "{}",
+            dap.transcript()
+        );
+    }
+    assert_eq!(dap.events_named("stopped").len(), 5, "{}", dap.transcript());
+    dap.close_and_wait(TIMEOUT);
+}
+
+/// `pause` on the native backend, a process that waits (the counter's
+/// GenServer between calls, in `gen_server`'s receive): it would reach no
+/// debugged line, so it stops where it is (reason `pause`) with the VM's
+/// stack (OTP's frames, with their lines), stays suspended (a call made
+/// meanwhile waits), and, continued, serves that call with its state.
+#[test]
+fn pause_on_the_native_backend_stops_a_waiting_process_where_it_is() {
+    let Some(mut app) = native_app() else { return };
+    let file = app.path("lib/reload_app/counter.ex");
+    let line = line_of(&file, "count = count + 1");
+    break_at(&mut app, &file, &[line]);
+    app.eval("spawn(fn -> IO.puts(\"first bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let (thread, _name, top, _frame) = stop(&mut app, 0, "breakpoint");
+    assert_eq!(top, line);
+    let cleared = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(cleared["success"], true, "{cleared}");
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    app.dap.wait_output("stdout", "first bump", TIMEOUT);
+
+    let paused = app.dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(paused["success"], true, "{paused}");
+    let (_thread, name, top, _frame) = stop(&mut app, 1, "pause");
+    assert!(
+        name.starts_with(":gen_server."),
+        "paused in {name}\n{}",
+        app.dap.transcript()
+    );
+    assert!(top > 0, "{name} has no line");
+    let trace = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let frames = trace["body"]["stackFrames"].as_array().unwrap();
+    assert!(
+        !frames
+            .iter()
+            .any(|f| f["name"].as_str().unwrap().starts_with("ReloadApp.")),
+        "between calls no callback of the counter is on its stack: {trace}"
+    );
+    assert_eq!(
+        app.eval("Process.info(Process.whereis(ReloadApp.Counter), :status)"),
+        "{:status, :suspended}"
+    );
+    app.eval("spawn(fn -> IO.puts(\"second bump: #{inspect(ReloadApp.Counter.bump())}\") end)");
+    let resumed = app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+    let second = app.dap.wait_output("stdout", "second bump", TIMEOUT);
+    assert!(
+        second["body"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("second bump: {1, 2}"),
+        "{second}"
+    );
+    app.dap.close_and_wait(TIMEOUT);
+}

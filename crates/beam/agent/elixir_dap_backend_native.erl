@@ -22,18 +22,17 @@
 %%
 %% Processes: the session process (session/1) receives the hits and hands
 %% each to the process attached to the hitting process (attached/1, one per
-%% process that ever hit a breakpoint, for its life, as the interpreter
-%% backend's), which applies the condition, hit count and log message, and
+%% process that ever hit a breakpoint or was paused, for its life, as the
+%% interpreter backend's), which applies the condition, hit count and log message, and
 %% keeps a stopped process suspended until `continue`. Conditions run in the
 %% attached process: a hit of the attached process itself is resumed at
 %% once (it would wait for itself).
 %%
 %% Reloaded code is debugged again: the batch's breakpoints are cleared
 %% before it loads and set again on the new code (see "Reload" below).
-%% What this backend does not do yet (each answers the reason `unsupported`
-%% naming the backend and what it cannot do, see docs/protocol.md):
-%% pause, an attached node. The
-%% evaluation machinery (run_evaluation/5, evaluation_paused/2,
+%% What this backend does not do yet (answering the reason `unsupported`
+%% naming the backend and what it cannot do, see docs/protocol.md): an
+%% attached node. The evaluation machinery (run_evaluation/5, evaluation_paused/2,
 %% skips_breakpoints/1) and frame names are the interpreter backend's,
 %% which touch no :int.
 -module(elixir_dap_backend_native).
@@ -118,6 +117,16 @@ session(Session) ->
                     end
             end,
             session(Session);
+        %% A pause of a process that has not hit a breakpoint since it was
+        %% attached to: attached here, where hits attach too, so that a
+        %% process never has two.
+        {attach, Pid, From} ->
+            Attached = case ets:lookup(?BREAKS, {?MODULE, attached, Pid}) of
+                           [{_, Found}] -> Found;
+                           [] -> attach(Pid)
+                       end,
+            From ! {?SESSION, attached, Pid, Attached},
+            session(Session);
         _Other ->
             session(Session)
     end.
@@ -127,7 +136,7 @@ attach(Pid) ->
     ets:insert(?BREAKS, [{{?MODULE, attached, Pid}, Attached}, {{?MODULE, attacher, Attached}, Pid}]),
     Attached.
 
-%% Attached to Pid for its life: its hits, its pause, its end.
+%% Attached to Pid for its life: its hits, its pauses, its end.
 attached(Pid) ->
     Ref = erlang:monitor(process, Pid),
     attached_loop(Pid, Ref).
@@ -141,13 +150,17 @@ attached_loop(Pid, Ref) ->
                     pause(Pid, Ref, Module, Line, Spec, Resume);
                 false ->
                     case step_ends(Pid, Module, Line) of
-                        true ->
+                        {true, Kind} ->
                             end_step(Pid),
-                            pause(Pid, Ref, Module, Line, #{kind => <<"step">>}, Resume);
+                            pause(Pid, Ref, Module, Line, #{kind => Kind}, Resume);
                         false ->
                             Resume()
                     end
             end,
+            attached_loop(Pid, Ref);
+        {pause, From} ->
+            From ! {self(), pausing},
+            pause_running(Pid, Ref),
             attached_loop(Pid, Ref);
         {'DOWN', Ref, process, Pid, Reason} ->
             ended(Pid, Reason);
@@ -155,9 +168,53 @@ attached_loop(Pid, Ref) ->
             attached_loop(Pid, Ref)
     end.
 
+%% `pause` of a running process. One that runs (or is about to run) code
+%% of a debugged module is stopped at the next breakable line it reaches,
+%% as a `stepIn` would stop it: there its variables are known exactly (the
+%% registers saved at the stop). One that waits (in a receive, a sleep), or
+%% has no debugged code on its stack, would not reach such a line soon: it
+%% is stopped where it is, its frames read from the suspended process (the
+%% top frame's variables held in registers are then not known). A second
+%% `pause` before the first stopped it stops it where it is.
+pause_running(Pid, Ref) ->
+    Status = process_info(Pid, status),
+    case suspend(Pid) of
+        false ->
+            ok;
+        true ->
+            Frames = program_frames(Pid, 0),
+            Debugged = [M || {{M, _F, _A}, _Line, _Slots} <- Frames,
+                             ets:member(?BREAKS, {?MODULE, debuggable, M})],
+            Pausing = case ets:lookup(?BREAKS, {?MODULE, step, Pid}) of
+                          [{_, #{step := pause}}] -> true;
+                          _ -> false
+                      end,
+            case Status =/= {status, waiting} andalso Debugged =/= [] andalso not Pausing of
+                true ->
+                    begin_step(Pid, pause),
+                    erlang:resume_process(Pid);
+                false ->
+                    end_step(Pid),
+                    {Module, Line} = case Frames of
+                                         [{{M, _F, _A}, L, _Slots} | _] -> {M, L};
+                                         [] -> {undefined, 0}
+                                     end,
+                    stopped(Pid, Ref, Module, Line, #{kind => <<"pause">>}, fun() -> ok end)
+            end
+    end.
+
+%% Suspends Pid unless it has ended: whether it did.
+suspend(Pid) ->
+    try erlang:suspend_process(Pid) catch error:badarg -> false end.
+
 %% Pid stays suspended (its frames can be read) until `continue`.
 pause(Pid, Ref, Module, Line, Spec, Resume) ->
     erlang:suspend_process(Pid),
+    stopped(Pid, Ref, Module, Line, Spec, Resume).
+
+%% Pid, suspended, is stopped at Module:Line: announced, and kept so until
+%% `continue` (Resume() lets it go on from a breakpoint it waits at).
+stopped(Pid, Ref, Module, Line, Spec, Resume) ->
     ets:insert(?BREAKS, {{?MODULE, paused, Pid}, #{module => Module, line => Line, attached => self()}}),
     Stop = #{pid => Pid, name => thread_name(Pid), module => Module, line => Line,
              breakpoints => maps:get(ids, Spec, []), kind => maps:get(kind, Spec, <<"breakpoint">>)},
@@ -165,6 +222,9 @@ pause(Pid, Ref, Module, Line, Spec, Resume) ->
         killed -> ok;
         Announced -> elixir_dap_util:send_event(stopped, Announced)
     end,
+    stopped_loop(Pid, Ref, Resume).
+
+stopped_loop(Pid, Ref, Resume) ->
     receive
         {continue, From} ->
             ets:delete(?BREAKS, {?MODULE, paused, Pid}),
@@ -172,6 +232,10 @@ pause(Pid, Ref, Module, Line, Spec, Resume) ->
             erlang:resume_process(Pid),
             Resume(),
             From ! {self(), resumed};
+        %% A pause that crossed the stop: it is stopped already.
+        {pause, From} ->
+            From ! {self(), pausing},
+            stopped_loop(Pid, Ref, Resume);
         {'DOWN', Ref, process, Pid, Reason} ->
             ended(Pid, Reason)
     end.
@@ -334,8 +398,38 @@ command(Pid, Step) when Step =:= next; Step =:= step_in; Step =:= step_out ->
     #{attached := Attached} = paused(Pid),
     begin_step(Pid, Step),
     resume(Attached);
-command(_Pid, Command) ->
-    unsupported(Command).
+command(Pid, pause) ->
+    case ets:member(?BREAKS, {?MODULE, paused, Pid}) of
+        true -> {ok, ok};
+        false -> request_pause(Pid)
+    end.
+
+%% Hands the pause to the process attached to Pid (see pause_running/2);
+%% answers once it has it, before the stop (the `stopped` event follows).
+request_pause(Pid) ->
+    is_process_alive(Pid) orelse throw_error(exited, #{pid => Pid}),
+    ets:member(?BREAKS, {?MODULE, attacher, Pid}) andalso throw_error(not_interpreted, #{pid => Pid}),
+    Attached = attached_process(Pid),
+    Ref = erlang:monitor(process, Attached),
+    Attached ! {pause, self()},
+    receive
+        {Attached, pausing} ->
+            erlang:demonitor(Ref, [flush]),
+            {ok, ok};
+        {'DOWN', Ref, process, Attached, _} ->
+            throw_error(exited, #{pid => Pid})
+    end.
+
+attached_process(Pid) ->
+    case ets:lookup(?BREAKS, {?MODULE, attached, Pid}) of
+        [{_, Attached}] ->
+            Attached;
+        [] ->
+            Session = whereis(?SESSION),
+            Session =:= undefined andalso throw_error(native_session_ended, #{error => <<"not running">>}),
+            Session ! {attach, Pid, self()},
+            receive {?SESSION, attached, Pid, Attached} -> Attached end
+    end.
 
 resume(Attached) ->
     Ref = erlang:monitor(process, Attached),
@@ -351,12 +445,7 @@ paused(Pid) ->
         [] -> throw_error(not_paused, #{pid => Pid, status => running})
     end.
 
-%% What this backend cannot do yet (see the module's header): `pause` (a
-%% command), `attach`.
--spec unsupported(atom()) -> no_return().
-unsupported(What) ->
-    throw_error(unsupported, unsupported_reason(What)).
-
+%% What this backend cannot do yet (see the module's header): `attach`.
 unsupported_reason(What) ->
     #{kind => unsupported, backend => native, what => What}.
 
@@ -380,7 +469,7 @@ begin_step(Pid, Step) ->
     Frames = program_frames(Pid, 0),
     OnStack = lists:usort([M || {{M, _F, _A}, _Line, _Slots} <- Frames]),
     Modules = case Step of
-                  step_in -> lists:usort(OnStack ++ interpreted());
+                  _ when Step =:= step_in; Step =:= pause -> lists:usort(OnStack ++ interpreted());
                   _ -> OnStack
               end,
     Lines = [{M, L} || M <- Modules, {ok, Map} <- [line_map(M)], L <- maps:keys(Map)],
@@ -414,14 +503,19 @@ end_step(Pid) ->
         [] -> ok
     end.
 
-%% Whether Pid's hit of Module:Line ends its step.
+%% Whether Pid's hit of Module:Line ends its step (a pause, see
+%% pause_running/2, is a step that ends at the first line reached):
+%% {true, the stop's kind} or false.
 step_ends(Pid, Module, Line) ->
     case ets:lookup(?BREAKS, {?MODULE, step, Pid}) of
+        [{_, #{step := pause, lines := #{{Module, Line} := true}}}] ->
+            {true, <<"pause">>};
         [{_, #{step := Step, depth := Start, lines := #{{Module, Line} := true}}}] ->
-            Step =:= step_in orelse begin
-                                        Depth = depth(Pid),
-                                        Depth < Start orelse (Step =:= next andalso Depth =:= Start)
-                                    end;
+            Ends = Step =:= step_in orelse begin
+                                               Depth = depth(Pid),
+                                               Depth < Start orelse (Step =:= next andalso Depth =:= Start)
+                                           end,
+            Ends andalso {true, <<"step">>};
         _ ->
             false
     end.

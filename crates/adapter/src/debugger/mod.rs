@@ -72,10 +72,8 @@ pub struct Debugger {
     /// and how each module was interpreted, and the gate that keeps two
     /// interpretations of the program's modules from overlapping.
     lazy: lazy::LazyState,
-    /// The program runs on the native backend (`debugBackend: "native"`),
-    /// which cannot pause yet: that is refused here, before the thread is
-    /// marked as pausing. Reload reports word its modules as debugged, not
-    /// interpreted.
+    /// The program runs on the native backend (`debugBackend: "native"`):
+    /// reload reports word its modules as debugged, not interpreted.
     native: bool,
 }
 
@@ -264,9 +262,6 @@ impl Debugger {
             if thread.stopped_at.is_some() {
                 return Ok(Value::Null);
             }
-            if self.native {
-                return Err(native_refusal());
-            }
             let pid = thread.pid.clone();
             // The stop may be reported before the agent answers.
             if let Some(thread) = table.thread_mut(args.thread_id) {
@@ -370,17 +365,4 @@ fn non_empty(value: &Option<String>) -> Option<String> {
 /// so symlinks and `..` do not hide a match.
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// `pause`, which the native backend cannot serve yet (docs/protocol.md,
-/// `debugBackend`): refused here, before the thread is marked as pausing,
-/// in the words of the agent's own `unsupported` reason.
-fn native_refusal() -> RequestError {
-    let unsupported = protocol::Failure::Unsupported {
-        backend: protocol::Atom("native".into()),
-        what: protocol::Atom(Command::Pause.atom().into()),
-    };
-    RequestError::User(format!(
-        "pause: {unsupported}; set a breakpoint instead, or launch with `debugBackend` \"interpreter\""
-    ))
 }

@@ -211,6 +211,8 @@ impl Threads {
                 let ids: Vec<i64> = data.breakpoints.clone();
                 let reason = match data.kind.as_str() {
                     "function breakpoint" => "function breakpoint",
+                    // The native backend's pause names itself.
+                    "pause" => "pause",
                     _ => "breakpoint",
                 };
                 (reason, ids)

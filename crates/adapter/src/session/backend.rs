@@ -13,7 +13,8 @@
 //!   and exits, ~0.1 s) finds that out before the launch, so that the launch
 //!   fails naming `debugBackend` instead of a VM that died at start.
 //! - `auto` (the default): the interpreter for now, said on the console,
-//!   since the native backend cannot pause yet.
+//!   since the native backend cannot attach yet and the integration suite
+//!   does not run on it whole.
 
 use super::*;
 use crate::launch::DebugBackend;
@@ -48,7 +49,7 @@ pub(super) async fn choose(config: &LaunchConfig, cache_root: &Path) -> Result<C
         DebugBackend::Auto => Ok(ChosenBackend {
             env: Vec::new(),
             note: "elixir-dap: debugger backend: interpreter (`debugBackend` \"auto\" keeps OTP's interpreter \
-                   until the native backend can pause; \"native\" uses erl_debugger on OTP 28+)"
+                   for now; \"native\" uses erl_debugger on OTP 28+)"
                 .into(),
         }),
         DebugBackend::Native => {

@@ -139,17 +139,15 @@ reasons! {
         BreakpointRefused = "breakpoint_refused" { module: Atom, line: i64, error: String },
         /// A paused process has no frame at `level` (0: innermost).
         NoFrame = "no_frame" { pid: Pid, level: i64 },
-        /// What `backend` (`native`) cannot do yet: `what` is `pause` or
-        /// `attach`.
+        /// What `backend` (`native`) cannot do yet: `what` is `attach`.
         Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
 }
 
-/// `the native debugger backend (\`debugBackend\` "native") cannot pause
-/// yet`: what a backend cannot do (`what` as the agent names it).
+/// `the native debugger backend (\`debugBackend\` "native") cannot attach
+/// to a node yet`: what a backend cannot do (`what` as the agent names it).
 fn unsupported(f: &mut fmt::Formatter<'_>, backend: &Atom, what: &Atom) -> fmt::Result {
     let what = match what.as_str() {
-        "pause" => "pause",
         "attach" => "attach to a node",
         other => other,
     };

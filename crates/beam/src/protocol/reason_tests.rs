@@ -189,8 +189,8 @@ fn every_failure_kind_is_worded() {
                 "#PID<0.80.0> has no frame 3",
             ),
             (
-                unsupported("pause"),
-                "the native debugger backend (`debugBackend` \"native\") cannot pause yet",
+                unsupported("attach"),
+                "the native debugger backend (`debugBackend` \"native\") cannot attach to a node yet",
             ),
         ],
         Failure::KINDS,
