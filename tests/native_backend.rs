@@ -12,23 +12,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::process::Command;
 use support::app::App;
 use support::*;
-
-/// The OTP release of the `elixir` the adapter starts (the BEAM the test
-/// binary runs with: the host's or a chroot's).
-fn otp_release() -> u32 {
-    let output = Command::new("elixir")
-        .args(["-e", "IO.write(:erlang.system_info(:otp_release))"])
-        .output()
-        .expect("elixir runs");
-    assert!(output.status.success(), "elixir -e failed: {output:?}");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("an OTP release number")
-}
 
 fn launch_arguments(project: &std::path::Path, expression: &str, backend: Value) -> Value {
     json!({

@@ -10,17 +10,7 @@ fn wait_clean(epmd: &Epmd, node: &Node, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let state = node.remote_eval(epmd, STATE_OF_THE_NODE);
-        let clean = [
-            "interpreted: []",
-            "iserver: nil",
-            "modules: []",
-            "names: []",
-            "nodes: []",
-            "procs: []",
-            "tables: []",
-        ]
-        .iter()
-        .all(|item| state.contains(item));
+        let clean = AS_FOUND.iter().all(|item| state.contains(item));
         if clean {
             return state;
         }

@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::*;
 mod lifecycle;
+mod native;
 mod release;
 
 const COOKIE: &str = "attach_test_cookie";
@@ -283,6 +284,18 @@ fn attach_arguments(node: &Node, extra: Value) -> Value {
     arguments
 }
 
+/// What [`STATE_OF_THE_NODE`] prints of a node as found before an attach and
+/// after its detach: no interpreter, nothing of ours.
+const AS_FOUND: [&str; 7] = [
+    "interpreted: []",
+    "iserver: nil",
+    "modules: []",
+    "names: []",
+    "nodes: []",
+    "procs: []",
+    "tables: []",
+];
+
 /// What the node runs of ours, printed by the node itself.
 const STATE_OF_THE_NODE: &str = r#"
 iserver = Process.whereis(:dbg_iserver)
@@ -366,18 +379,9 @@ fn attach_stops_at_a_breakpoint_evaluates_and_detaches_leaving_the_node_as_found
     detach(dap);
     assert!(node.alive(), "the node attached to must keep running");
     let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
-    let clean = [
-        "interpreted: []",
-        "iserver: nil",
-        "modules: []",
-        "names: []",
-        "nodes: []",
-        "procs: []",
-        "tables: []",
-    ];
     for state in [&before, &after] {
         assert!(
-            clean.iter().all(|item| state.contains(item)),
+            AS_FOUND.iter().all(|item| state.contains(item)),
             "the node is not as found:\nbefore: {before}\nafter:  {after}"
         );
     }

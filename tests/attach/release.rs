@@ -122,18 +122,9 @@ fn attach_to_a_release_stops_at_a_breakpoint_evaluates_and_detaches_leaving_it_a
 /// The release after a detach: as found (`before`), and without the
 /// debugger modules the session shipped.
 fn assert_left_as_found(epmd: &Epmd, node: &Node, before: &str, after: &str) {
-    let clean = [
-        "interpreted: []",
-        "iserver: nil",
-        "modules: []",
-        "names: []",
-        "nodes: []",
-        "procs: []",
-        "tables: []",
-    ];
     for state in [before, after] {
         assert!(
-            clean.iter().all(|item| state.contains(item)),
+            AS_FOUND.iter().all(|item| state.contains(item)),
             "the release is not as found:\nbefore: {before}\nafter:  {after}"
         );
     }

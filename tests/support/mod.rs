@@ -509,6 +509,20 @@ pub fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// The OTP release of the `elixir` the adapter starts (the BEAM the test
+/// binary runs with: the host's or a chroot's, see scripts/test-beam.sh).
+pub fn otp_release() -> u32 {
+    let output = std::process::Command::new("elixir")
+        .args(["-e", "IO.write(:erlang.system_info(:otp_release))"])
+        .output()
+        .expect("elixir runs");
+    assert!(output.status.success(), "elixir -e failed: {output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("an OTP release number")
+}
+
 /// The (1-based) line of the `# bp:<name>` marker in a fixture file.
 pub fn marker_line(file: &Path, name: &str) -> i64 {
     let text = std::fs::read_to_string(file).unwrap();

@@ -157,8 +157,7 @@ pub fn failure_blame(failure: &Failure) -> Blame {
         | Failure::NativeDebuggerTaken { .. }
         | Failure::NotDebuggable { .. }
         | Failure::BreakpointRefused { .. }
-        | Failure::NoFrame { .. }
-        | Failure::Unsupported { .. } => Blame::User,
+        | Failure::NoFrame { .. } => Blame::User,
     }
 }
 

@@ -7,9 +7,11 @@
 %% it starts a launched program's VM (the session keeper owns it), with
 %% ELIXIR_DAP_REMOTE_NODE set. It connects to the adapter over loopback TCP,
 %% starts distribution as a hidden node, connects to the remote node, checks
-%% that both run the same OTP release and Elixir major.minor, loads the
-%% agent's modules into the remote node (code:load_binary/3 over rpc) and
-%% spawns the agent there (elixir_dap_agent:attached/1, the entry it is given). It then relays the
+%% that both run the same OTP release and Elixir major.minor (and, for the
+%% native backend, that the node's emulator runs erl_debugger), loads the
+%% agent's modules into the remote node (code:load_binary/3 over rpc),
+%% selects the backend there (elixir_dap_backend:select/1) and spawns the
+%% agent there (elixir_dap_agent:attached/1, the entry it is given). It then relays the
 %% channel's frames: TCP frames from the adapter go to the agent as
 %% {elixir_dap_frame, Helper, Frame}, the agent's frames come back the same
 %% way. The hello carries the remote node's information, or the reason the
@@ -30,7 +32,7 @@
 %% Every module the agent loads into the remote node, in load order.
 -define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
                   elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
-                  elixir_dap_agent, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
+                  elixir_dap_backend_native, elixir_dap_agent, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
                   elixir_dap_app_compile, elixir_dap_release, elixir_dap_lazy]).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
@@ -47,7 +49,13 @@ helper(Port, Token, Entry) ->
     Remote = list_to_atom(os:getenv("ELIXIR_DAP_REMOTE_NODE")),
     Cookie = os:getenv("ELIXIR_DAP_COOKIE"),
     Domain = list_to_atom(os:getenv("ELIXIR_DAP_NAME_DOMAIN", "shortnames")),
-    [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_REMOTE_NODE", "ELIXIR_DAP_COOKIE", "ELIXIR_DAP_NAME_DOMAIN"]],
+    %% The attach's `debugBackend` as the adapter resolved it.
+    Backend = case os:getenv("ELIXIR_DAP_BACKEND") of
+                  "native" -> native;
+                  _ -> interpreter
+              end,
+    [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_REMOTE_NODE", "ELIXIR_DAP_COOKIE", "ELIXIR_DAP_NAME_DOMAIN",
+                                 "ELIXIR_DAP_BACKEND"]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     Sock = case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
                {ok, S} -> S;
@@ -56,7 +64,7 @@ helper(Port, Token, Entry) ->
                              [Port, Reason]),
                    erlang:halt(70)
            end,
-    case setup(Remote, Cookie, Domain, Entry) of
+    case setup(Remote, Cookie, Domain, Backend, Entry) of
         {ok, Agent, Info} ->
             send_frame(Sock, {hello, Token, Info}),
             Ref = erlang:monitor(process, Agent),
@@ -71,12 +79,13 @@ helper(Port, Token, Entry) ->
 send_frame(Sock, Term) ->
     ok = gen_tcp:send(Sock, term_to_binary(Term)).
 
-setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
+setup(Remote, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
     try
         start_distribution(Remote, Domain),
         Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
         connect(Remote),
         check_versions(Remote),
+        Backend =:= native andalso check_native(Remote),
         Mode = check_mix_project(Remote),
         %% A node running the Mix project: its MIX_ENV, which says where its
         %% build is and which elixirc_paths it compiles.
@@ -89,6 +98,7 @@ setup(Remote, Cookie, Domain, {EntryModule, EntryFunction}) ->
             _ -> throw({error, #{kind => already_attached, node => Remote}})
         end,
         [load_remote(Remote, M) || M <- ?MODULES],
+        remote_call(Remote, elixir_dap_backend, select, [Backend]),
         Mode =:= release andalso prepare_release(Remote),
         Agent = spawn(Remote, EntryModule, EntryFunction, [self()]),
         receive
@@ -181,6 +191,15 @@ check_versions(Remote) ->
         false ->
             throw({error, #{kind => version_mismatch, node => Remote, elixir => Elixir, otp => list_to_binary(Otp),
                             own_elixir => OwnElixir, own_otp => list_to_binary(OwnOtp)}})
+    end.
+
+%% The native backend needs the node's emulator started with +D (OTP 28+:
+%% erl_debugger:supported/0; before OTP 28 the module does not exist).
+check_native(Remote) ->
+    case rpc:call(Remote, erl_debugger, supported, [], ?CALL_TIMEOUT) of
+        true -> ok;
+        _ -> throw({error, #{kind => native_unavailable, node => Remote,
+                             otp => list_to_binary(remote_call(Remote, erlang, system_info, [otp_release]))}})
     end.
 
 %% mix: the agent learns the project's modules and their sources from Mix in

@@ -29,10 +29,9 @@
 %% once (it would wait for itself).
 %%
 %% Reloaded code is debugged again: the batch's breakpoints are cleared
-%% before it loads and set again on the new code (see "Reload" below).
-%% What this backend does not do yet (answering the reason `unsupported`
-%% naming the backend and what it cannot do, see docs/protocol.md): an
-%% attached node. The evaluation machinery (run_evaluation/5, evaluation_paused/2,
+%% before it loads and set again on the new code (see "Reload" below). A
+%% node attached to (with +D) is left as found (see "Attach"). The
+%% evaluation machinery (run_evaluation/5, evaluation_paused/2,
 %% skips_breakpoints/1) and frame names are the interpreter backend's,
 %% which touch no :int.
 -module(elixir_dap_backend_native).
@@ -127,6 +126,12 @@ session(Session) ->
                        end,
             From ! {?SESSION, attached, Pid, Attached},
             session(Session);
+        %% Detach (leave_node/1): no hit reaches the session once it is
+        %% unregistered; those already sent go on.
+        {leave, From} ->
+            ok = erl_debugger:unregister(self(), Session),
+            resume_hits(fun(Resume) -> Resume() end),
+            From ! {?SESSION, left};
         _Other ->
             session(Session)
     end.
@@ -162,10 +167,31 @@ attached_loop(Pid, Ref) ->
             From ! {self(), pausing},
             pause_running(Pid, Ref),
             attached_loop(Pid, Ref);
+        {leave, From} ->
+            left(Pid, From);
         {'DOWN', Ref, process, Pid, Reason} ->
             ended(Pid, Reason);
         _Other ->
             attached_loop(Pid, Ref)
+    end.
+
+%% Detach (leave_node/1): Pid goes on from every breakpoint it waits at (a
+%% hit not handled yet included), its step is over, and this process ends
+%% without a word to the adapter, which is leaving.
+left(Pid, From) ->
+    end_step(Pid),
+    resume_hits(fun(Resume) -> Resume() end),
+    From ! {self(), left},
+    exit(normal).
+
+%% Runs Go(Resume) for each breakpoint hit waiting in this process's mailbox
+%% (the session's events or the hits it handed on).
+resume_hits(Go) ->
+    receive
+        {debugger_event, _Session, {breakpoint, _Pid, _MFA, _Line, Resume}} -> Go(Resume), resume_hits(Go);
+        {hit, _MFA, _Line, Resume} -> Go(Resume), resume_hits(Go)
+    after 0 ->
+            ok
     end.
 
 %% `pause` of a running process. One that runs (or is about to run) code
@@ -236,6 +262,10 @@ stopped_loop(Pid, Ref, Resume) ->
         {pause, From} ->
             From ! {self(), pausing},
             stopped_loop(Pid, Ref, Resume);
+        {leave, From} ->
+            erlang:resume_process(Pid),
+            Resume(),
+            left(Pid, From);
         {'DOWN', Ref, process, Pid, Reason} ->
             ended(Pid, Reason)
     end.
@@ -444,10 +474,6 @@ paused(Pid) ->
         [{_, Paused}] -> Paused;
         [] -> throw_error(not_paused, #{pid => Pid, status => running})
     end.
-
-%% What this backend cannot do yet (see the module's header): `attach`.
-unsupported_reason(What) ->
-    #{kind => unsupported, backend => native, what => What}.
 
 %% ---------------------------------------------------------------------------
 %% Stepping
@@ -700,10 +726,12 @@ reinterpret(Module) ->
 interpret_binary(Module, _Source, _Bin, _Beam) ->
     reinterpret(Module).
 
+%% A node attached to that runs no Mix project: the code it runs is what is
+%% debugged (when it has line breakpoints), not the object code shipped.
 -spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) ->
-          {skipped, module(), elixir_dap_util:reason()}.
+          {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
 interpret_shipped(Module, _Source, _Text, _Bin, _Beam) ->
-    {skipped, Module, unsupported_reason(attach)}.
+    reinterpret(Module).
 
 %% Native code keeps no copy of a module per process: a process leaves the
 %% old code by itself at its next fully qualified call. Those that still
@@ -804,10 +832,37 @@ metas() -> #{}.
 -spec meta_backtrace(pid()) -> [module() | undefined] | none.
 meta_backtrace(_Meta) -> none.
 
-%% A node attached to is always debugged with the interpreter (the adapter
-%% chooses no backend for an attach).
+%% ---------------------------------------------------------------------------
+%% Attach (debugBackend "native" in a node started with +D)
+
+%% Nothing of erl_debugger's is kept to be put back: the session registers
+%% only if no other debugger is registered (ensure_started/1).
 -spec found() -> map().
 found() -> #{}.
 
+%% Detach: every breakpoint (the user's, the steps') cleared, the session
+%% unregistered, and every process stopped or waiting at a breakpoint goes
+%% on, so the node runs as before the attach. Nothing runs interpreted:
+%% answers [].
 -spec leave_node(map()) -> [pid()].
-leave_node(_Found) -> [].
+leave_node(_Found) ->
+    [erl_debugger:breakpoint(M, L, false)
+     || [M, L] <- ets:match(?BREAKS, {{?MODULE, break, '$1', '$2'}, '_'})
+                  ++ ets:match(?BREAKS, {{?MODULE, temporary, '$1', '$2'}, '_'})],
+    tell_to_leave(whereis(?SESSION), ?SESSION),
+    [tell_to_leave(Attached, Attached) || [Attached] <- ets:match(?BREAKS, {{?MODULE, attached, '_'}, '$1'})],
+    [].
+
+%% Tells Process to leave and waits for its {Tag, left}; a process that
+%% does not answer within 5 s (a condition still evaluating) is killed.
+tell_to_leave(undefined, _Tag) ->
+    ok;
+tell_to_leave(Process, Tag) ->
+    Ref = erlang:monitor(process, Process),
+    Process ! {leave, self()},
+    receive
+        {Tag, left} -> erlang:demonitor(Ref, [flush]);
+        {'DOWN', Ref, process, Process, _} -> ok
+    after 5000 ->
+            exit(Process, kill)
+    end.

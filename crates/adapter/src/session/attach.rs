@@ -91,6 +91,15 @@ impl Session {
                 ""
             }
         ));
+        if !config.launch.args.no_debug {
+            self.client.console(match config.launch.args.debug_backend {
+                crate::launch::DebugBackend::Native => format!(
+                    "elixir-dap: debugger backend: native (`debugBackend` \"native\": erl_debugger in {node}); \
+                     modules compiled without line debug info cannot stop"
+                ),
+                _ => "elixir-dap: debugger backend: interpreter".to_owned(),
+            });
+        }
         let agent = debuggee.agent.clone();
         self.debuggee = Some(debuggee);
         self.attached = Some(Attached {
@@ -181,6 +190,11 @@ impl Session {
             Some(if config.long_names { "longnames" } else { "shortnames" }.into()),
         ));
         env.push(("ELIXIR_DAP_COOKIE".into(), config.cookie.clone()));
+        // The backend the agent runs on in the node (`auto`: the
+        // interpreter, as in a launch); the helper checks the node for it.
+        if launch.args.debug_backend == crate::launch::DebugBackend::Native && !launch.args.no_debug {
+            env.push(("ELIXIR_DAP_BACKEND".into(), Some("native".into())));
+        }
         // Never start epmd: the keeper would end it with the session while
         // other nodes use it (the node attached to runs one).
         let flags = std::env::var("ERL_AFLAGS").unwrap_or_default();

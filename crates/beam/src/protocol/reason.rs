@@ -139,22 +139,7 @@ reasons! {
         BreakpointRefused = "breakpoint_refused" { module: Atom, line: i64, error: String },
         /// A paused process has no frame at `level` (0: innermost).
         NoFrame = "no_frame" { pid: Pid, level: i64 },
-        /// What `backend` (`native`) cannot do yet: `what` is `attach`.
-        Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
-}
-
-/// `the native debugger backend (\`debugBackend\` "native") cannot attach
-/// to a node yet`: what a backend cannot do (`what` as the agent names it).
-fn unsupported(f: &mut fmt::Formatter<'_>, backend: &Atom, what: &Atom) -> fmt::Result {
-    let what = match what.as_str() {
-        "attach" => "attach to a node",
-        other => other,
-    };
-    write!(
-        f,
-        "the {backend} debugger backend (`debugBackend` \"{backend}\") cannot {what} yet"
-    )
 }
 
 /// The first error of a failed compile, as `file:line: first line`.
@@ -233,7 +218,6 @@ impl fmt::Display for Failure {
                 module.module_name()
             ),
             Failure::NoFrame { pid, level } => write!(f, "{} has no frame {level}", pid_text(pid)),
-            Failure::Unsupported { backend, what } => unsupported(f, backend, what),
         }
     }
 }
@@ -270,8 +254,6 @@ reasons! {
         /// The native backend: the module's code has no `debug_line` (it was
         /// compiled without `beam_debug_info`).
         NoDebugLines = "no_debug_lines" {},
-        /// What `backend` cannot do yet, as [`Failure::Unsupported`].
-        Unsupported = "unsupported" { backend: Atom, what: Atom },
     }
 }
 
@@ -313,7 +295,6 @@ impl fmt::Display for SkipReason {
                 "it has no breakable line: it was compiled without line debug info (the Erlang compiler's \
                  beam_debug_info)",
             ),
-            SkipReason::Unsupported { backend, what } => unsupported(f, backend, what),
         }
     }
 }
@@ -421,6 +402,9 @@ reasons! {
         /// Mix could not read `projectDir`'s `mix.exs`: Elixir's banner of the exception.
         ProjectUnreadable = "project_unreadable" { dir: String, error: String },
         NoProjectApp = "no_project_app" { dir: String },
+        /// `debugBackend` "native": the node's emulator has no
+        /// `erl_debugger` (before OTP 28, or not started with `+D`).
+        NativeUnavailable = "native_unavailable" { node: Atom, otp: String },
     }
 }
 
@@ -430,6 +414,7 @@ impl AttachRefusal {
     pub fn attribute(&self) -> &'static str {
         match self {
             AttachRefusal::CookieRefused { .. } => "cookie",
+            AttachRefusal::NativeUnavailable { .. } => "debugBackend",
             AttachRefusal::VersionMismatch { .. } => "elixirPath",
             AttachRefusal::RunsNoProjectApp { .. }
             | AttachRefusal::ProjectUnreadable { .. }
@@ -518,6 +503,12 @@ impl fmt::Display for AttachRefusal {
             AttachRefusal::NoProjectApp { dir } => {
                 write!(f, "the mix.exs in {dir} names no `app` in its project config")
             }
+            AttachRefusal::NativeUnavailable { node, otp } => write!(
+                f,
+                "\"native\" needs {node}'s emulator to run OTP's native debugger (erl_debugger: OTP 28 or \
+                 later, the node started with +D, e.g. `elixir --erl \"+D\" ...`); {node} runs OTP {otp} without \
+                 it: use \"interpreter\" or \"auto\""
+            ),
         }
     }
 }

@@ -188,10 +188,6 @@ fn every_failure_kind_is_worded() {
                 reason("no_frame", vec![("pid", pid()), ("level", int(3))]),
                 "#PID<0.80.0> has no frame 3",
             ),
-            (
-                unsupported("attach"),
-                "the native debugger backend (`debugBackend` \"native\") cannot attach to a node yet",
-            ),
         ],
         Failure::KINDS,
         Failure::kind,
@@ -199,19 +195,6 @@ fn every_failure_kind_is_worded() {
     // No error among the diagnostics: no position to name.
     let warnings_only = Failure::decode(&compile_failed(vec![diagnostic("warning", "lib/w.ex", "unused")])).unwrap();
     assert_eq!(warnings_only.to_string(), "compilation failed");
-    // Each thing the native backend cannot do yet, as the agent names it.
-    for (what, words) in [("pause", "pause"), ("attach", "attach to a node")] {
-        let failure = Failure::decode(&unsupported(what)).unwrap();
-        assert_eq!(
-            failure.to_string(),
-            format!("the native debugger backend (`debugBackend` \"native\") cannot {words} yet")
-        );
-    }
-}
-
-/// The native backend's `unsupported` reason for `what`.
-fn unsupported(what: &str) -> Term {
-    reason("unsupported", vec![("backend", atom("native")), ("what", atom(what))])
 }
 
 #[test]
@@ -267,10 +250,6 @@ fn every_skip_reason_is_worded() {
                 reason("no_debug_lines", vec![]),
                 "it has no breakable line: it was compiled without line debug info (the Erlang compiler's \
                  beam_debug_info)",
-            ),
-            (
-                unsupported("attach"),
-                "the native debugger backend (`debugBackend` \"native\") cannot attach to a node yet",
             ),
         ],
         SkipReason::KINDS,
@@ -486,6 +465,13 @@ fn every_attach_refusal_is_worded_and_blames_its_attribute() {
             reason("no_project_app", vec![("dir", binary("/p"))]),
             "projectDir",
             "the mix.exs in /p names no `app` in its project config",
+        ),
+        (
+            reason("native_unavailable", vec![node(), ("otp", binary("27"))]),
+            "debugBackend",
+            "\"native\" needs app@host's emulator to run OTP's native debugger (erl_debugger: OTP 28 or later, \
+             the node started with +D, e.g. `elixir --erl \"+D\" ...`); app@host runs OTP 27 without it: use \
+             \"interpreter\" or \"auto\"",
         ),
     ];
     for (term, attribute, _) in &table {
