@@ -143,7 +143,7 @@ adapter=$(cat "$work/adapter")
 
 # 2. The BEAM: how to run a command with it, in a clean environment.
 envs=(LANG=C.UTF-8 ELIXIR_DAP_ADAPTER="$adapter" "$run_mark")
-for name in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS; do
+for name in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS ELIXIR_DAP_TEST_BACKEND; do
   if [ -n "${!name:-}" ]; then envs+=("$name=${!name}"); fi
 done
 if [ "$beam" = host ]; then

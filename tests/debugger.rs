@@ -495,7 +495,9 @@ fn unverifiable_breakpoints_say_why() {
 
 #[test]
 fn modules_are_interpreted_with_progress_and_the_uninterpretable_are_named() {
-    let mut d = start("Process.sleep(200)", &[], json!({}));
+    // The interpreter's interpretation: the native backend interprets
+    // nothing (its skips: tests/native_backend.rs).
+    let mut d = start("Process.sleep(200)", &[], json!({"debugBackend": "interpreter"}));
     d.dap.wait_for("the end of interpretation progress", TIMEOUT, |m| {
         m["event"] == "progressEnd"
             && m["body"]["message"]

@@ -79,7 +79,13 @@ impl Session {
 
 #[test]
 fn breakpoint_modules_first_and_the_rest_in_the_background() {
-    let mut s = start("Plain.DebugMe.run(2)", &["step-value"], json!({}));
+    // Lazy interpretation is the interpreter's: nothing is interpreted on
+    // the native backend.
+    let mut s = start(
+        "Plain.DebugMe.run(2)",
+        &["step-value"],
+        json!({"debugBackend": "interpreter"}),
+    );
     let stopped = s.dap.wait_event("stopped", TIMEOUT);
     let thread = stopped["body"]["threadId"].clone();
     let debug_me = s.module("Plain.DebugMe");

@@ -539,6 +539,14 @@ fn frames_are_named_as_elixir_prints_them() {
         &["anonymous fn/1 in Truth.Anon.question?/1"],
         &["Truth.Anon.generated_b/1"],
     ];
+    // On the native backend a fn written inside a line of other code has no
+    // breakable line of its own (docs/protocol.md): the one-line fn of
+    // called_fun/0 stops once, on its line in called_fun/0.
+    let expected: Vec<&[&str]> = expected
+        .iter()
+        .copied()
+        .filter(|names| !(native_run() && names[0] == "anonymous fn/3 in Truth.Anon.called_fun/0"))
+        .collect();
     for (n, names) in expected.iter().enumerate() {
         let stopped = t.stop(n);
         let thread = stopped["body"]["threadId"].clone();

@@ -30,6 +30,8 @@
 %% Called by :int: the process attached to a paused one (auto_attach), and
 %% the test of every breakpoint (through its condition module).
 -export([attach/1, check_breakpoint/3]).
+%% The native backend's stops name their frame in an evaluation's answer too.
+-export([evaluation_paused/3]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
@@ -1186,6 +1188,7 @@ evaluation_paused(Pid, Stop) ->
     evaluation_paused(Pid, Stop, fun() -> #{} end).
 
 %% Where() adds what the answer shows of where it stopped (function, source).
+-spec evaluation_paused(pid(), elixir_dap_backend:stop(), fun(() -> map())) -> elixir_dap_backend:stop() | killed.
 evaluation_paused(Pid, Stop, Where) ->
     case ets:lookup(?BREAKS, {?MODULE, eval, Pid}) of
         [] ->

@@ -244,7 +244,8 @@ stopped(Pid, Ref, Module, Line, Spec, Resume) ->
     ets:insert(?BREAKS, {{?MODULE, paused, Pid}, #{module => Module, line => Line, attached => self()}}),
     Stop = #{pid => Pid, name => thread_name(Pid), module => Module, line => Line,
              breakpoints => maps:get(ids, Spec, []), kind => maps:get(kind, Spec, <<"breakpoint">>)},
-    case elixir_dap_backend_int:evaluation_paused(Pid, Stop) of
+    Where = fun() -> top_frame(Pid, Line) end,
+    case elixir_dap_backend_int:evaluation_paused(Pid, Stop, Where) of
         killed -> ok;
         Announced -> elixir_dap_util:send_event(stopped, Announced)
     end,
@@ -562,14 +563,48 @@ stack(Pid) ->
     {ok, [frame(Level, M, F, A, case Level of 0 -> StopLine; _ -> Line end)
           || {Level, {{M, F, A}, Line, _Slots}} <- lists:enumerate(0, Frames)]}.
 
-frame(Level, Module, Function, Arity, Line) ->
+frame(Level, Module, Function, LiftedArity, Line) ->
     Source = case elixir_dap_project:module_source(Module) of
                  none -> <<>>;
                  S -> unicode:characters_to_binary(S)
              end,
+    Arity = fun_arity(Module, Function, LiftedArity),
     #{level => Level, module => Module, module_name => module_name(Module),
       function => atom_to_binary(Function, utf8), arity => Arity, line => Line,
       name => frame_name(Module, Function, Arity), source => Source}.
+
+%% The function and source of a suspended process's top frame, stopped on
+%% Line, for an evaluation's answer (elixir_dap_backend_int:evaluation_paused/3).
+top_frame(Pid, Line) ->
+    case program_frames(Pid, 0) of
+        [{{M, F, A}, _FrameLine, _Slots} | _] ->
+            #{name := Name, source := Source} = frame(0, M, F, A, Line),
+            #{function => Name, source => Source};
+        [] ->
+            #{}
+    end.
+
+%% A fun's frame is the function the compiler lifted its body into
+%% ('-f/1-fun-0-'), whose arity counts the variables the fun captured
+%% before its own arguments; Elixir (and the interpreter's frames) name the
+%% fun by its own arity. From the module's fun table (the beam's FunT
+%% chunk: per fun its lifted function's atom, arity and number of free
+%% variables); Arity as it is when the table cannot be read.
+fun_arity(Module, Function, Arity) ->
+    case atom_to_binary(Function, utf8) of
+        <<"-", _/binary>> ->
+            try
+                {ok, {Module, [{atoms, Atoms}, {"FunT", <<_Count:32, Table/binary>>}]}} =
+                    beam_lib:chunks(code:which(Module), [atoms, "FunT"]),
+                [Own | _] = [Total - Free || <<Name:32, Total:32, _Label:32, _Index:32, Free:32, _Uniq:32>> <= Table,
+                                            Total =:= Arity, lists:keyfind(Name, 1, Atoms) =:= {Name, Function}],
+                Own
+            catch
+                _:_ -> Arity
+            end;
+        _ ->
+            Arity
+    end.
 
 %% [{MFA, Line, Slots}] of the program's frames, innermost first, and the
 %% X registers saved at the stop first when Words > 0: {XSlots, Frames}.
