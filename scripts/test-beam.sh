@@ -46,48 +46,18 @@ started=$SECONDS
 
 work=$(mktemp -d)
 dir=""          # the chroot, once set up
-mounted=()      # what this run mounted, in order
 child=""        # the test binary running now, under `timeout`, in its own process group
 tail_pid=""
-leaked_processes=0
 
 # Every process this run starts carries this mark in its environment (the
-# adapter and the VMs inherit it), so this run finds its own leftovers, on the
-# host as in a chroot, and never touches anyone else's processes (other people
-# may use the same chroot).
+# adapter and the VMs inherit it): see scripts/beam-run.sh.
+beam_log="test-beam"
 run_mark="ELIXIR_DAP_TEST_RUN=$beam-$$-$RANDOM$RANDOM"
-run_pids() {
-  { grep -lszxF "$run_mark" /proc/[0-9]*/environ || true; } | sed -E 's|^/proc/([0-9]+)/environ$|\1|'
-}
-
-# Waits up to 10 s for processes this run started to exit by themselves (a VM
-# ends shortly after its adapter), then names and kills those still there.
-stop_run_processes() {
-  local why=$1 pids="" pid deadline=$((SECONDS + 10))
-  while :; do
-    pids=$(run_pids)
-    [ -z "$pids" ] && return 0
-    [ "$SECONDS" -ge "$deadline" ] && break
-    sleep 0.2
-  done
-  echo "test-beam: WARNING: processes the tests started still run $why; killing them:" >&2
-  for pid in $pids; do
-    echo "  $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  leaked_processes=$((leaked_processes + $(wc -w <<<"$pids")))
-  deadline=$((SECONDS + 10))
-  while [ -n "$(run_pids)" ]; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "test-beam: processes survived SIGKILL for 10 s: $(run_pids | tr '\n' ' ')" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-}
+# shellcheck source=scripts/beam-run.sh
+. scripts/beam-run.sh
 
 cleanup() {
-  local status=$? i
+  local status=$?
   set +e
   # Finish the cleanup even if another signal comes.
   trap - EXIT
@@ -98,13 +68,8 @@ cleanup() {
     wait "$child" 2>/dev/null
   fi
   [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
-  stop_run_processes "at exit"
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-    if ! umount "${mounted[i]}" 2>/dev/null; then
-      echo "test-beam: ${mounted[i]} is busy; detaching it (umount -l)" >&2
-      umount -l "${mounted[i]}" || echo "test-beam: could not unmount ${mounted[i]}" >&2
-    fi
-  done
+  beam_stop_run_processes "at exit"
+  beam_unmount
   rm -rf "$work"
   exit "$status"
 }
@@ -146,33 +111,7 @@ envs=(LANG=C.UTF-8 ELIXIR_DAP_ADAPTER="$adapter" "$run_mark")
 for name in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS ELIXIR_DAP_TEST_BACKEND; do
   if [ -n "${!name:-}" ]; then envs+=("$name=${!name}"); fi
 done
-if [ "$beam" = host ]; then
-  inside=(env -i HOME="$HOME" PATH="$PATH" TMPDIR="${TMPDIR:-/tmp}" "${envs[@]}")
-else
-  [ "$(id -u)" -eq 0 ] || { echo "test-beam: a chroot BEAM needs root (chroot, mount)" >&2; exit 1; }
-  chroot_dir=$(scripts/beam-chroot.sh "$beam")
-  # fd 9 holds the lock: every command started below closes it (9>&-), so a
-  # process a test leaks cannot hold the lock after this run.
-  exec 9>"$(dirname "$chroot_dir")/$beam.lock"
-  if ! flock -n 9; then
-    echo "test-beam: another run is using the $beam chroot; waiting for it (at most 45 min)" >&2
-    flock -w 2700 9 || { echo "test-beam: the $beam chroot is still in use after 45 min" >&2; exit 1; }
-  fi
-  dir=$(realpath "$chroot_dir")
-  bind() {
-    local target="$dir$2"
-    mkdir -p "$target"
-    mount "${@:3}" "$1" "$target"
-    mounted+=("$target")
-  }
-  bind proc /proc -t proc
-  bind "$root" "$root" --bind
-  case "$target_dir/" in
-    "$root"/*) ;;
-    *) bind "$target_dir" "$target_dir" --bind ;;
-  esac
-  inside=(chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin TMPDIR=/tmp "${envs[@]}")
-fi
+beam_setup "$beam" "$root" "$target_dir" "${envs[@]}"
 
 elixir=$("${inside[@]}" elixir --version 9>&- | sed -n 's/^Elixir \([^ ]*\).*/\1/p')
 otp=$("${inside[@]}" erl -noshell -eval '
@@ -238,7 +177,7 @@ while IFS=$'\t' read -r executable directory source; do
   fi
   wait "$tail_pid" || true
   tail_pid=""
-  stop_run_processes "after $source"
+  beam_stop_run_processes "after $source"
   tally "$source" "$log" "$status"
 done <"$work/plan"
 

@@ -26,12 +26,20 @@ pub struct BenchConfig {
     pub quick: bool,
     /// The `elixir-dap` binary to drive.
     pub adapter: PathBuf,
+    /// The adapter's `--log-level` in every session ([`DEFAULT_ADAPTER_LOG_LEVEL`]
+    /// when measuring; `info,beam::channel=debug` logs each agent call's
+    /// duration, to see where a launch or a reload spends its time).
+    pub adapter_log_level: String,
     /// Where projects, adapter logs and VM output go; a fresh temporary
     /// directory (removed afterwards) when `None`.
     pub work_dir: Option<PathBuf>,
     /// Only these measurements (by key); all when `None`.
     pub only: Option<Vec<String>>,
 }
+
+/// The adapter's log level when measuring: a line per session event, not
+/// per agent call.
+pub const DEFAULT_ADAPTER_LOG_LEVEL: &str = "info";
 
 /// Timeouts: generous, because a wrong number is worse than a slow run, but
 /// finite, so a hang becomes an error naming what did not arrive.
@@ -67,6 +75,59 @@ pub fn interpretation_line(text: &str) -> Option<(usize, f64)> {
     Some((count.trim().parse().ok()?, ms.trim().parse().ok()?))
 }
 
+/// Which debugger runs the program's code in a session: the launch
+/// attribute `debugBackend` (docs/protocol.md). The measurements without a
+/// backend in their key run on the interpreter (the adapter's `auto` on
+/// every BEAM today); those ending in `_native` on OTP 28+'s native
+/// debugger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugBackend {
+    Interpreter,
+    Native,
+}
+
+impl DebugBackend {
+    /// The value of `debugBackend`, and the backend's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            DebugBackend::Interpreter => "interpreter",
+            DebugBackend::Native => "native",
+        }
+    }
+
+    /// The launch attributes that choose this backend: none for the
+    /// interpreter (the adapter's default, so those sessions launch exactly
+    /// as before the native backend existed).
+    pub fn launch_attributes(self) -> Value {
+        match self {
+            DebugBackend::Interpreter => json!({}),
+            DebugBackend::Native => json!({"debugBackend": "native"}),
+        }
+    }
+}
+
+/// What the adapter prints on the console when a session runs on the native
+/// backend (`elixir-dap: debugger backend: native (...)`): a native session
+/// is only measured once the adapter said so, so that an adapter that
+/// ignores `debugBackend` is never timed as the native backend.
+pub const NATIVE_BACKEND_NOTE: &str = "elixir-dap: debugger backend: native";
+
+/// Why the native backend cannot run on a BEAM of OTP release `otp` (as
+/// `erlang:system_info(otp_release)` gives it: `"25"`), or `None` when it
+/// can (OTP 28 or later).
+pub fn native_backend_unsupported(otp: &str) -> Option<String> {
+    match otp.trim().parse::<u32>() {
+        Ok(release) if release >= 28 => None,
+        Ok(release) => Some(format!(
+            "the native debugger backend (debugBackend \"native\": OTP's erl_debugger, a VM started with +D) \
+             needs OTP 28 or later; this BEAM is OTP {release}"
+        )),
+        Err(_) => Some(format!(
+            "the native debugger backend needs OTP 28 or later; this BEAM's OTP release {otp:?} is not a number"
+        )),
+    }
+}
+
 /// Everything a measurement of one size may use.
 pub struct SizeContext<'a> {
     pub config: &'a BenchConfig,
@@ -91,6 +152,12 @@ pub struct SizeContext<'a> {
     /// reported it, for each session started by [`Self::launch_session`]
     /// since the project was compiled.
     pub interpretations: Vec<(usize, f64)>,
+    /// Milliseconds of the first native-backend launch of this size, which
+    /// compiled the project with line debug info into the backend's own
+    /// build path (see [`Self::prepare_native`]); `None` until then.
+    pub first_native_launch_ms: Option<f64>,
+    /// The build paths native sessions named (see [`Self::remove_native_builds`]).
+    native_builds: Vec<PathBuf>,
     log: &'a mut dyn FnMut(&str),
 }
 
@@ -117,6 +184,8 @@ impl<'a> SizeContext<'a> {
             last_compile: SystemTime::now(),
             sessions: 0,
             interpretations: Vec::new(),
+            first_native_launch_ms: None,
+            native_builds: Vec::new(),
             log,
         }
     }
@@ -138,7 +207,7 @@ impl<'a> SizeContext<'a> {
     fn start_adapter(&mut self) -> Result<DapClient, String> {
         self.sessions += 1;
         let log_file = self.logs.join(format!("adapter-{}.log", self.sessions));
-        let mut dap = DapClient::spawn(&self.config.adapter, &log_file).map_err(err)?;
+        let mut dap = DapClient::spawn(&self.config.adapter, &log_file, &self.config.adapter_log_level).map_err(err)?;
         dap.request_ok(
             "initialize",
             json!({"clientID": "elixir-dap-bench", "adapterID": "elixir", "linesStartAt1": true,
@@ -200,10 +269,25 @@ impl<'a> SizeContext<'a> {
         target: &EditTarget,
         timeout: Duration,
     ) -> Result<(DapClient, f64, i64), String> {
+        self.launch_to_breakpoint_on(DebugBackend::Interpreter, target, timeout)
+    }
+
+    /// [`Self::launch_to_breakpoint`] on `backend` (its launch attributes
+    /// added; a native session must say so on the console, see
+    /// [`NATIVE_BACKEND_NOTE`]).
+    pub fn launch_to_breakpoint_on(
+        &mut self,
+        backend: DebugBackend,
+        target: &EditTarget,
+        timeout: Duration,
+    ) -> Result<(DapClient, f64, i64), String> {
         let started = Instant::now();
         let mut dap = self.start_adapter()?;
-        dap.request_ok("launch", launch_arguments(&self.root), timeout)
-            .map_err(err)?;
+        let mut arguments = launch_arguments(&self.root);
+        if let (Some(arguments), Some(extra)) = (arguments.as_object_mut(), backend.launch_attributes().as_object()) {
+            arguments.extend(extra.clone());
+        }
+        dap.request_ok("launch", arguments, timeout).map_err(err)?;
         dap.wait_event("initialized", timeout).map_err(err)?;
         let source = self.root.join(&target.file);
         let response = dap
@@ -240,7 +324,69 @@ impl<'a> SizeContext<'a> {
         let thread = stopped["body"]["threadId"]
             .as_i64()
             .ok_or_else(|| format!("a `stopped` event without threadId: {stopped}"))?;
+        self.note_native_build(check_backend(&dap, backend)?);
         Ok((dap, ms, thread))
+    }
+
+    /// Before the first native-backend session of this size: one launch on
+    /// the native backend, untimed but recorded in
+    /// [`Self::first_native_launch_ms`], which compiles the whole project
+    /// with line debug info into the backend's own build path (the
+    /// interpreter's sessions compiled into `_build`), so that the measured
+    /// native launches find it up to date as the interpreter's do.
+    pub fn prepare_native(&mut self) -> Result<(), String> {
+        if self.first_native_launch_ms.is_some() {
+            return Ok(());
+        }
+        let interpretations = self.interpretations.len();
+        let (dap, ms) = self.launch_session_on(DebugBackend::Native, json!({}), compile_timeout(self.modules()))?;
+        self.end_session(dap)?;
+        self.interpretations.truncate(interpretations);
+        self.first_native_launch_ms = Some(ms);
+        let modules = self.modules();
+        self.log(&format!(
+            "{modules} modules: first native-backend launch (compiles everything with line debug info) {ms:.0} ms"
+        ));
+        Ok(())
+    }
+
+    /// [`Self::launch_session_with`] on `backend`: its launch attributes
+    /// and `extra` added; a native session must say so on the console.
+    pub fn launch_session_on(
+        &mut self,
+        backend: DebugBackend,
+        extra: Value,
+        launch_timeout: Duration,
+    ) -> Result<(DapClient, f64), String> {
+        let mut attributes = backend.launch_attributes();
+        if let (Some(attributes), Some(extra)) = (attributes.as_object_mut(), extra.as_object()) {
+            attributes.extend(extra.clone());
+        }
+        let (dap, ms) = self.launch_session_with(attributes, launch_timeout)?;
+        self.note_native_build(check_backend(&dap, backend)?);
+        Ok((dap, ms))
+    }
+
+    fn note_native_build(&mut self, path: Option<PathBuf>) {
+        if let Some(path) = path {
+            if !self.native_builds.contains(&path) {
+                self.native_builds.push(path);
+            }
+        }
+    }
+
+    /// Removes the native backend's build paths of this size's project (in
+    /// the adapter's cache, outside the work directory): the next run
+    /// generates the project again, so they would only fill the disk (about
+    /// 20 MB at 2 000 modules).
+    pub fn remove_native_builds(&mut self) {
+        for path in std::mem::take(&mut self.native_builds) {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => self.log(&format!("removed the native backend's build path {}", path.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => self.log(&format!("cannot remove {}: {e}", path.display())),
+            }
+        }
     }
 
     /// The reference of [`Self::launch_to_breakpoint`]: the same requests
@@ -404,6 +550,9 @@ pub struct Features {
     /// For each probed request, `None` if the adapter knows it, else its
     /// error message (`unknown request ...`).
     pub probes: Vec<(String, Option<String>)>,
+    /// Why the measurements on the native backend are not taken on this
+    /// BEAM (see [`native_backend_unsupported`]), or `None`: they are.
+    pub native_backend_unsupported: Option<String>,
 }
 
 impl Features {
@@ -417,10 +566,90 @@ impl Features {
     }
 }
 
+/// A native session must have said it runs on the native backend (see
+/// [`NATIVE_BACKEND_NOTE`]); returns the build path it named (`None` for
+/// an interpreter session, the adapter's default, which is not checked:
+/// older adapters print no backend).
+fn check_backend(dap: &DapClient, backend: DebugBackend) -> Result<Option<PathBuf>, String> {
+    if backend == DebugBackend::Interpreter {
+        return Ok(None);
+    }
+    let console = dap.outputs("console");
+    let note = console.iter().find(|l| l.contains(NATIVE_BACKEND_NOTE)).ok_or_else(|| {
+        format!(
+            "launched with debugBackend \"native\", but the adapter did not print {NATIVE_BACKEND_NOTE:?} on the console: \
+             the session may not run on the native backend; console: {console:?}"
+        )
+    })?;
+    Ok(native_build_path(note))
+}
+
+/// The build path the native backend's console note names (`... compiled
+/// with line debug info into <cache>/native-build/<project>-<hash>/<env>`):
+/// the `<project>-<hash>` directory, or `None` if the note names none under
+/// a `native-build` directory.
+pub fn native_build_path(note: &str) -> Option<PathBuf> {
+    let (_, path) = note.trim_end().rsplit_once(" into ")?;
+    let path = Path::new(path);
+    path.ancestors()
+        .find(|p| {
+            p.parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "native-build")
+        })
+        .map(Path::to_path_buf)
+}
+
 pub fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
 pub(crate) fn err(e: DapError) -> String {
     e.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{native_backend_unsupported, native_build_path, DebugBackend};
+    use serde_json::json;
+    use std::path::Path;
+
+    #[test]
+    fn the_native_backend_needs_otp_28() {
+        assert_eq!(native_backend_unsupported("28"), None);
+        assert_eq!(native_backend_unsupported("29"), None);
+        let why = native_backend_unsupported("27").unwrap_or_default();
+        assert!(why.contains("needs OTP 28 or later; this BEAM is OTP 27"), "{why}");
+        let why = native_backend_unsupported("").unwrap_or_default();
+        assert!(why.contains("is not a number"), "{why}");
+    }
+
+    #[test]
+    fn the_native_build_path_is_read_from_the_console_note() {
+        let note = "elixir-dap: debugger backend: native (`debugBackend` \"native\": erl_debugger, the VM started \
+                    with +D); the project is compiled with line debug info into \
+                    /root/.cache/elixir-dap/native-build/project-2000-55382bf769476e96/dev\n";
+        assert_eq!(
+            native_build_path(note).as_deref(),
+            Some(Path::new(
+                "/root/.cache/elixir-dap/native-build/project-2000-55382bf769476e96"
+            ))
+        );
+        // Nothing outside a native-build directory is ever named.
+        assert_eq!(
+            native_build_path("elixir-dap: debugger backend: native; compiled into /home/me"),
+            None
+        );
+        assert_eq!(native_build_path("elixir-dap: debugger backend: native"), None);
+    }
+
+    #[test]
+    fn only_the_native_backend_adds_a_launch_attribute() {
+        assert_eq!(DebugBackend::Interpreter.launch_attributes(), json!({}));
+        assert_eq!(
+            DebugBackend::Native.launch_attributes(),
+            json!({"debugBackend": "native"})
+        );
+        assert_eq!(DebugBackend::Native.name(), "native");
+    }
 }

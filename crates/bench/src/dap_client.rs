@@ -105,15 +105,16 @@ pub struct DapClient {
 }
 
 impl DapClient {
-    /// Starts `adapter`, logging at info level into `log_file` (debug level
-    /// logs each agent call's duration, but costs time in what is measured).
-    pub fn spawn(adapter: &Path, log_file: &Path) -> Result<Self, DapError> {
+    /// Starts `adapter`, logging into `log_file` at `log_level` (the
+    /// adapter's `--log-level`: `info` when measuring; debug level logs each
+    /// agent call's duration, but costs time in what is measured).
+    pub fn spawn(adapter: &Path, log_file: &Path, log_level: &str) -> Result<Self, DapError> {
         let stderr = File::create(log_file.with_extension("stderr"))
             .map_err(|e| DapError(format!("{}: {e}", log_file.display())))?;
         let mut child = Command::new(adapter)
             .arg("--log-file")
             .arg(log_file)
-            .args(["--log-level", "info"])
+            .args(["--log-level", log_level])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)

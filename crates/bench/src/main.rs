@@ -80,6 +80,12 @@ struct BenchArgs {
     /// `launch_to_first_output_ms` and `restart_ms`.
     #[arg(long, value_name = "KEY,KEY", value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// The adapter's --log-level in every session (its logs are in the
+    /// work directory). `info,beam::channel=debug` logs each agent call's
+    /// duration, to see where a launch or a reload spends its time; it
+    /// costs time in what is measured.
+    #[arg(long, value_name = "FILTER", default_value = elixir_dap_bench::bench::DEFAULT_ADAPTER_LOG_LEVEL)]
+    adapter_log_level: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,6 +176,7 @@ fn run_bench(args: &BenchArgs) -> Result<(), String> {
         seed: args.seed,
         quick: args.quick,
         adapter,
+        adapter_log_level: args.adapter_log_level.clone(),
         work_dir: args.work_dir.clone(),
         only: args.only.clone(),
     };

@@ -19,8 +19,8 @@ mod debugging;
 mod recompile;
 mod reloads;
 
-pub use debugging::slowdown_module;
 use debugging::*;
+pub use debugging::{plain_copy_expression, slowdown_module};
 use recompile::*;
 use reloads::*;
 pub use reloads::{compile_floor_expression, soak_module, RELOAD_PHASES, SOAK_FUNCTIONS};
@@ -173,6 +173,26 @@ pub const MEASUREMENTS: &[Measurement] = &[
         description: "reloadOnSave \"auto\" (the default, with its 100 ms debounce): one pipeline step written to disk until the `codeReloaded` event that reloads it.",
         run: save_to_code_reloaded_ms,
     },
+    // The native backend (`debugBackend: "native"`, OTP 28+): last, so that
+    // the interpreter's measurements run as they did before it existed.
+    Measurement {
+        key: "launch_to_first_breakpoint_vs_nodebug_native",
+        unit: "ratio",
+        description: "launch_to_first_breakpoint_vs_nodebug on the native backend (`debugBackend: \"native\"`: OTP 28+'s erl_debugger, the VM started with +D, the project compiled with line debug info into the backend's own build path): pairs of a native launch to the first breakpoint and the same launch with `noDebug: true`, after one untimed pair. Not measured before OTP 28.",
+        run: launch_to_first_breakpoint_vs_nodebug_native,
+    },
+    Measurement {
+        key: "reload_1_ms_native",
+        unit: "ms",
+        description: "reload_1_ms on the native backend: reloadCode after one pipeline step was edited, until its response (no interpretation step). Not measured before OTP 28.",
+        run: reload_1_ms_native,
+    },
+    Measurement {
+        key: "interpreted_call_slowdown_native",
+        unit: "ratio",
+        description: "interpreted_call_slowdown on the native backend: the slowdown module compiled by the native launch (line debug info, the VM started with +D, no breakpoint set) against a plain copy compiled in the same VM without line debug info, both native code. The samples are the CPU-bound ratios debugged / plain; `request_handler_ratio` the handler's, `*_ns` the times per call. Not measured before OTP 28.",
+        run: interpreted_call_slowdown_native,
+    },
 ];
 
 /// Measurements that launch a whole session per repetition take seconds
@@ -317,7 +337,8 @@ pub fn pair_ratios(ours: &[f64], reference: &[f64]) -> Result<Vec<f64>, String> 
 
 #[cfg(test)]
 mod tests {
-    use super::{compile_floor_expression, pair_ratios, parse_serial_ni, pick, slowdown_module};
+    use super::debugging::{slowdown_expression, NATIVE_SLOWDOWN_REPS, SLOWDOWN_REPS};
+    use super::{compile_floor_expression, pair_ratios, parse_serial_ni, pick, plain_copy_expression, slowdown_module};
 
     #[test]
     fn the_serial_ni_result_parses() {
@@ -367,5 +388,45 @@ mod tests {
         let m = slowdown_module("App.Slowdown.Native");
         assert!(m.starts_with("defmodule App.Slowdown.Native do"), "{m}");
         assert!(m.contains(r#"name: "item-#{id}-#{k}""#), "{m}");
+    }
+
+    #[test]
+    fn the_slowdown_times_the_slow_copy_fewer_times_only_on_the_interpreter() {
+        let e = slowdown_expression("App.Slow", "App.Fast", SLOWDOWN_REPS);
+        assert!(e.contains("time.(&App.Fast.repeat_cpu(&1, 20000), 50)"), "{e}");
+        assert!(e.contains("time.(&App.Slow.repeat_cpu(&1, 20000), 2)"), "{e}");
+        assert!(e.contains("time.(&App.Slow.repeat_handle(&1, params), 10)"), "{e}");
+        // Natively both copies run as often.
+        let e = slowdown_expression("App.Debugged", "App.Plain", NATIVE_SLOWDOWN_REPS);
+        assert!(e.contains("time.(&App.Plain.repeat_cpu(&1, 20000), 50)"), "{e}");
+        assert!(e.contains("time.(&App.Debugged.repeat_cpu(&1, 20000), 50)"), "{e}");
+        assert!(
+            e.contains("time.(&App.Debugged.repeat_handle(&1, params), 2000)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_plain_copy_compiles_without_debug_info_and_restores_the_session() {
+        let e = plain_copy_expression(
+            "/p/lib/app/slowdown_debugged.ex",
+            "App.Slowdown.Debugged",
+            "App.Slowdown.Plain",
+        );
+        assert!(
+            e.contains(r#""defmodule App.Slowdown.Debugged do", "defmodule App.Slowdown.Plain do""#),
+            "{e}"
+        );
+        // Elixir's cached ERL_COMPILER_OPTIONS emptied for the compile, then
+        // put back (or erased if there were none), tracers likewise.
+        assert!(e.contains(":persistent_term.put(:elixir_erl_compiler, [])"), "{e}");
+        assert!(e.contains(":persistent_term.put(:elixir_erl_compiler, cached)"), "{e}");
+        assert!(e.contains(":persistent_term.erase(:elixir_erl_compiler)"), "{e}");
+        assert!(e.contains("Code.put_compiler_option(:tracers, tracers)"), "{e}");
+        // Each copy says whether it has line debug info.
+        assert!(
+            e.contains("{info.(App.Slowdown.Debugged), info.(App.Slowdown.Plain)}"),
+            "{e}"
+        );
     }
 }

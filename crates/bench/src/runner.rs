@@ -35,7 +35,12 @@ fn probe_adapter(adapter: &Path, logs: &Path, log: &mut dyn FnMut(&str)) -> Resu
     if !version.status.success() {
         return Err(format!("`{} --version` failed", adapter.display()));
     }
-    let mut dap = DapClient::spawn(adapter, &logs.join("adapter-probe.log")).map_err(err)?;
+    let mut dap = DapClient::spawn(
+        adapter,
+        &logs.join("adapter-probe.log"),
+        crate::bench::DEFAULT_ADAPTER_LOG_LEVEL,
+    )
+    .map_err(err)?;
     let initialize = dap
         .request_ok(
             "initialize",
@@ -70,6 +75,7 @@ fn probe_adapter(adapter: &Path, logs: &Path, log: &mut dyn FnMut(&str)) -> Resu
         adapter_version: String::from_utf8_lossy(&version.stdout).trim().to_owned(),
         capabilities: initialize["body"].clone(),
         probes,
+        native_backend_unsupported: None,
     })
 }
 
@@ -105,7 +111,12 @@ pub fn run(config: &BenchConfig, log: &mut dyn FnMut(&str)) -> Result<Value, Str
         machine["elixir"].as_str().unwrap_or("?"),
         machine["loadavg_at_start"].as_str().unwrap_or("?")
     ));
-    let features = probe_adapter(&config.adapter, &work_dir, log)?;
+    let mut features = probe_adapter(&config.adapter, &work_dir, log)?;
+    features.native_backend_unsupported =
+        crate::bench::native_backend_unsupported(machine["otp"].as_str().unwrap_or(""));
+    if let Some(why) = &features.native_backend_unsupported {
+        log(&format!("native backend: not measured: {why}"));
+    }
     log(&format!(
         "adapter: {} ({})",
         features.adapter_version,
@@ -139,7 +150,16 @@ pub fn run(config: &BenchConfig, log: &mut dyn FnMut(&str)) -> Result<Value, Str
             "seed": config.seed,
             "quick": config.quick,
             "only": config.only,
+            "adapter_log_level": config.adapter_log_level,
             "launch": launch_arguments(Path::new("<project>")),
+            // The `_native` measurements add `debugBackend: "native"`.
+            "debug_backends": {
+                "interpreter": "measured",
+                "native": features.native_backend_unsupported.as_deref().map_or_else(
+                    || "measured".to_owned(),
+                    |why| format!("not measured: {why}"),
+                ),
+            },
         },
         "machine": machine,
         "sizes": sizes,
@@ -224,12 +244,16 @@ fn run_size(
         measurements.insert(measurement.key.to_owned(), value);
     }
     ctx.stop_mix_vm();
+    ctx.remove_native_builds();
 
     Ok(json!({
         "modules": modules,
         "edit_targets": ctx.project.edit_targets.len(),
         "hub_dependents": ctx.project.hub_macro.dependents.len(),
         "first_launch_with_compile_ms": stats::round1(first_launch_ms),
+        // The native backend compiles into a build path of its own: its
+        // first launch compiles everything again (null: no native session).
+        "first_native_launch_with_compile_ms": ctx.first_native_launch_ms.map(stats::round1),
         "measurements": measurements,
     }))
 }

@@ -33,7 +33,22 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "reload_hub_vs_plain_mix",
     "reload_hub_vs_plain_mix_2000",
     "interpreted_call_slowdown",
+    "backends",
     "machine",
+];
+
+/// The debugger backends of [`backends`](summarize)'s figures, and the
+/// suffix of their measurements' keys (`reload_1_ms`, `reload_1_ms_native`).
+pub const BACKENDS: &[(&str, &str)] = &[("interpreter", ""), ("native", "_native")];
+
+/// Keys of each backend's object under `backends` (besides `debug_backend`
+/// and `not_measured`).
+pub const BACKEND_KEYS: &[&str] = &[
+    "interpreted_call_slowdown",
+    "launch_to_first_breakpoint_vs_nodebug",
+    "launch_to_first_breakpoint_vs_nodebug_2000",
+    "reload_1_ms",
+    "reload_1_ms_2000",
 ];
 
 type Derived = Result<f64, String>;
@@ -67,16 +82,89 @@ fn ratio(numerator: Derived, denominator: Derived) -> Derived {
     }
 }
 
-/// `{"cpu_bound": r, "request_handler": r}`: the medians of
-/// `interpreted_call_slowdown` at `modules` (interpreted / native).
-fn slowdown(sizes: &[Value], modules: usize) -> Result<Value, String> {
-    let cpu = median_at(sizes, modules, "interpreted_call_slowdown")?;
+/// `{"cpu_bound": r, "request_handler": r}`: the medians of the slowdown
+/// measurement `key` at `modules` (`interpreted_call_slowdown`: interpreted
+/// / native; `interpreted_call_slowdown_native`: debugged / plain native).
+fn slowdown(sizes: &[Value], modules: usize, key: &str) -> Result<Value, String> {
+    let cpu = median_at(sizes, modules, key)?;
     let handler = sizes
         .iter()
         .find(|s| s["modules"].as_u64() == Some(modules as u64))
-        .and_then(|s| s["measurements"]["interpreted_call_slowdown"]["request_handler_ratio"]["median"].as_f64())
-        .ok_or_else(|| format!("interpreted_call_slowdown at {modules} modules has no request_handler_ratio"))?;
-    Ok(json!({"cpu_bound": round1(cpu), "request_handler": round1(handler)}))
+        .and_then(|s| s["measurements"][key]["request_handler_ratio"]["median"].as_f64())
+        .ok_or_else(|| format!("{key} at {modules} modules has no request_handler_ratio"))?;
+    // A slowdown near 1 (the native backend's) needs two decimals to say
+    // anything; the interpreter's hundreds keep one.
+    let round = |r: f64| {
+        if r < 10.0 {
+            (r * 100.0).round() / 100.0
+        } else {
+            round1(r)
+        }
+    };
+    Ok(json!({"cpu_bound": round(cpu), "request_handler": round(handler)}))
+}
+
+/// Ratios keep two decimals, times and sizes one.
+fn rounded(key: &str, v: f64) -> f64 {
+    if key.contains("_vs_") || key.contains("scale") || key.contains("speedup") {
+        (v * 100.0).round() / 100.0
+    } else {
+        round1(v)
+    }
+}
+
+/// The figures issue 20 compares per debugger backend, each object naming
+/// its backend (`debug_backend`): the slowdown of the debugged code, the
+/// launch to the first breakpoint against `noDebug` and the reload of one
+/// file, at the summary size `base` and at 2 000 modules. A `null` has its
+/// reason under the object's own `not_measured` (on a BEAM before OTP 28,
+/// every native figure: the native backend needs OTP 28).
+fn backends(sizes: &[Value], base: usize) -> Value {
+    let mut objects = Map::new();
+    for (backend, suffix) in BACKENDS {
+        let key = |name: &str| format!("{name}{suffix}");
+        let derived: Vec<(&str, Result<Value, String>)> = vec![
+            (
+                "interpreted_call_slowdown",
+                slowdown(sizes, base, &key("interpreted_call_slowdown")),
+            ),
+            (
+                "launch_to_first_breakpoint_vs_nodebug",
+                median_at(sizes, base, &key("launch_to_first_breakpoint_vs_nodebug"))
+                    .map(|v| json!(rounded("_vs_", v))),
+            ),
+            (
+                "launch_to_first_breakpoint_vs_nodebug_2000",
+                median_at(sizes, 2000, &key("launch_to_first_breakpoint_vs_nodebug"))
+                    .map(|v| json!(rounded("_vs_", v))),
+            ),
+            (
+                "reload_1_ms",
+                median_at(sizes, base, &key("reload_1_ms")).map(|v| json!(round1(v))),
+            ),
+            (
+                "reload_1_ms_2000",
+                median_at(sizes, 2000, &key("reload_1_ms")).map(|v| json!(round1(v))),
+            ),
+        ];
+        let mut object = Map::new();
+        let mut not_measured = Map::new();
+        object.insert("debug_backend".to_owned(), json!(backend));
+        for (name, value) in derived {
+            match value {
+                Ok(v) => {
+                    object.insert(name.to_owned(), v);
+                }
+                Err(why) => {
+                    object.insert(name.to_owned(), Value::Null);
+                    not_measured.insert(name.to_owned(), json!(why));
+                }
+            }
+        }
+        object.insert("not_measured".to_owned(), Value::Object(not_measured));
+        objects.insert((*backend).to_owned(), Value::Object(object));
+    }
+    Value::Object(objects)
 }
 
 /// The summary of a report's `sizes`. Sizes without a number in their key
@@ -209,13 +297,7 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
     for (key, value) in derived {
         match value {
             Ok(v) => {
-                // Ratios keep two decimals, times and sizes one.
-                let v = if key.contains("_vs_") || key.contains("scale") || key.contains("speedup") {
-                    (v * 100.0).round() / 100.0
-                } else {
-                    round1(v)
-                };
-                summary.insert(key.to_owned(), json!(v));
+                summary.insert(key.to_owned(), json!(rounded(key, v)));
             }
             Err(why) => {
                 summary.insert(key.to_owned(), Value::Null);
@@ -253,7 +335,7 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
         }
     }
     // Interpreted / native at the summary size, for both functions.
-    match slowdown(sizes, base) {
+    match slowdown(sizes, base, "interpreted_call_slowdown") {
         Ok(value) => {
             summary.insert("interpreted_call_slowdown".to_owned(), value);
         }
@@ -262,6 +344,7 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
             not_measured.insert("interpreted_call_slowdown".to_owned(), json!(why));
         }
     }
+    summary.insert("backends".to_owned(), backends(sizes, base));
     summary.insert(
         "machine".to_owned(),
         json!({"cores": machine["cores"], "otp": machine["otp"], "elixir": machine["elixir"]}),
@@ -360,5 +443,100 @@ mod tests {
         let summary = summarize(&partial, &json!({}));
         assert_eq!(summary["interpreted_call_slowdown"], Value::Null);
         assert!(summary["not_measured"]["interpreted_call_slowdown"].is_string());
+    }
+
+    #[test]
+    fn names_each_backend_and_reports_its_figures_beside_the_other() {
+        let sizes = vec![size(
+            2000,
+            json!({
+                "interpreted_call_slowdown": {"median": 312.46, "request_handler_ratio": {"median": 41.26}},
+                "launch_to_first_breakpoint_vs_nodebug": {"median": 1.146},
+                "reload_1_ms": {"median": 129.74},
+                "interpreted_call_slowdown_native": {"median": 1.0849, "request_handler_ratio": {"median": 1.2351}},
+                "launch_to_first_breakpoint_vs_nodebug_native": {"median": 1.083},
+                "reload_1_ms_native": {"median": 41.26},
+            }),
+        )];
+        let summary = summarize(&sizes, &json!({}));
+        let backends = &summary["backends"];
+        for (backend, _) in BACKENDS {
+            assert_eq!(backends[*backend]["debug_backend"], json!(backend));
+            for key in BACKEND_KEYS {
+                assert!(backends[*backend].get(*key).is_some(), "{backend}: {key}");
+            }
+            assert_eq!(backends[*backend]["not_measured"], json!({}), "{backend}");
+        }
+        let interpreter = &backends["interpreter"];
+        assert_eq!(
+            interpreter["interpreted_call_slowdown"],
+            json!({"cpu_bound": 312.5, "request_handler": 41.3})
+        );
+        // The top-level keys are the interpreter's, unchanged.
+        assert_eq!(
+            interpreter["interpreted_call_slowdown"],
+            summary["interpreted_call_slowdown"]
+        );
+        assert_eq!(interpreter["launch_to_first_breakpoint_vs_nodebug_2000"], json!(1.15));
+        assert_eq!(summary["launch_to_first_breakpoint_vs_nodebug_2000"], json!(1.15));
+        assert_eq!(interpreter["reload_1_ms_2000"], json!(129.7));
+        assert_eq!(summary["reload_1_ms_2000"], json!(129.7));
+        // The native figures come from the `_native` measurements; a
+        // slowdown near 1 keeps two decimals.
+        let native = &backends["native"];
+        assert_eq!(
+            native["interpreted_call_slowdown"],
+            json!({"cpu_bound": 1.08, "request_handler": 1.24})
+        );
+        // Summary size 2 000 (the only one): both keys read it.
+        assert_eq!(native["launch_to_first_breakpoint_vs_nodebug"], json!(1.08));
+        assert_eq!(native["launch_to_first_breakpoint_vs_nodebug_2000"], json!(1.08));
+        assert_eq!(native["reload_1_ms"], json!(41.3));
+        assert_eq!(native["reload_1_ms_2000"], json!(41.3));
+    }
+
+    #[test]
+    fn native_figures_before_otp_28_are_null_with_the_reason() {
+        let why = "the native debugger backend (debugBackend \"native\") needs OTP 28 or later; this BEAM is OTP 25";
+        let sizes = vec![size(
+            200,
+            json!({
+                "reload_1_ms": {"median": 26.0},
+                "launch_to_first_breakpoint_vs_nodebug": {"median": 1.13},
+                "interpreted_call_slowdown_native": {"median": null, "not_measured": why},
+                "launch_to_first_breakpoint_vs_nodebug_native": {"median": null, "not_measured": why},
+                "reload_1_ms_native": {"median": null, "not_measured": why},
+            }),
+        )];
+        let summary = summarize(&sizes, &json!({}));
+        let native = &summary["backends"]["native"];
+        assert_eq!(native["debug_backend"], json!("native"));
+        for key in BACKEND_KEYS {
+            assert_eq!(native[*key], Value::Null, "{key}");
+            let reason = native["not_measured"][*key].as_str().unwrap_or("");
+            if key.ends_with("_2000") {
+                // No 2 000-module size in this run: that is the reason.
+                assert!(reason.contains("size 2000 was not in this run"), "{key}: {reason}");
+            } else {
+                assert!(
+                    reason.contains("not measured: ") && reason.contains(why),
+                    "{key}: {reason}"
+                );
+            }
+        }
+        // The interpreter's figures are there beside them, and its missing
+        // slowdown is explained in its own object.
+        let interpreter = &summary["backends"]["interpreter"];
+        assert_eq!(interpreter["reload_1_ms"], json!(26.0));
+        assert_eq!(interpreter["launch_to_first_breakpoint_vs_nodebug"], json!(1.13));
+        assert!(interpreter["not_measured"]["interpreted_call_slowdown"].is_string());
+        assert!(interpreter["not_measured"].get("reload_1_ms").is_none());
+        // The native reasons stay in the backend's object, not among the
+        // top-level (interpreter) keys' reasons.
+        let top = &summary["not_measured"];
+        assert!(
+            top.as_object().is_some_and(|m| m.keys().all(|k| !k.contains("native"))),
+            "{top}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! the interpreted code's slowdown.
 
 use super::*;
+use crate::bench::DebugBackend;
 
 /// The pipeline step the breakpoint measurements stop in: the first step of
 /// the first chain, which the workload calls every round.
@@ -130,11 +131,35 @@ pub(super) fn interpret_serial_ni_ms(ctx: &mut SizeContext) -> Result<Outcome, S
 }
 
 pub(super) fn launch_to_first_breakpoint_vs_nodebug(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    breakpoint_vs_nodebug(ctx, DebugBackend::Interpreter)
+}
+
+/// `launch_to_first_breakpoint_vs_nodebug` on the native backend. It runs
+/// after the reload measurements, which edit sources: one untimed pair
+/// first brings both build paths (the native backend's and `_build`) up to
+/// date, as they are for the interpreter's pairs.
+pub(super) fn launch_to_first_breakpoint_vs_nodebug_native(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if let Some(why) = &ctx.features.native_backend_unsupported {
+        return Ok(Outcome::NotMeasured(why.clone()));
+    }
+    ctx.prepare_native()?;
+    let target = breakpoint_target(ctx)?;
+    let timeout = crate::bench::compile_timeout(ctx.modules());
+    let (dap, _, _) = ctx.launch_to_breakpoint_on(DebugBackend::Native, &target, timeout)?;
+    ctx.end_session(dap)?;
+    let (dap, _) = ctx.launch_nodebug_to_first_iteration(&target, timeout)?;
+    ctx.end_session(dap)?;
+    breakpoint_vs_nodebug(ctx, DebugBackend::Native)
+}
+
+/// Pairs of a launch on `backend` to the first breakpoint and the same
+/// launch with `noDebug`, alternated.
+fn breakpoint_vs_nodebug(ctx: &mut SizeContext, backend: DebugBackend) -> Result<Outcome, String> {
     let target = breakpoint_target(ctx)?;
     let mut debug = Vec::new();
     let mut nodebug = Vec::new();
     for _ in 0..session_reps(ctx) {
-        let (dap, ms, _thread) = ctx.launch_to_breakpoint(&target, TIMEOUT)?;
+        let (dap, ms, _thread) = ctx.launch_to_breakpoint_on(backend, &target, TIMEOUT)?;
         debug.push(ms);
         ctx.end_session(dap)?;
         let (dap, ms) = ctx.launch_nodebug_to_first_iteration(&target, TIMEOUT)?;
@@ -142,11 +167,11 @@ pub(super) fn launch_to_first_breakpoint_vs_nodebug(ctx: &mut SizeContext) -> Re
         ctx.end_session(dap)?;
     }
     let outcome = paired(&debug, &nodebug, "debug_ms", "nodebug_ms")?;
-    Ok(with_extra(
-        outcome,
-        "marker",
-        json!(ctx.project.workload.first_iteration_marker),
-    ))
+    let outcome = with_extra(outcome, "marker", json!(ctx.project.workload.first_iteration_marker));
+    Ok(match backend {
+        DebugBackend::Interpreter => outcome,
+        DebugBackend::Native => with_extra(outcome, "debug_backend", json!(backend.name())),
+    })
 }
 
 /// The module `interpreted_call_slowdown` runs, under `name`: a CPU-bound
@@ -211,20 +236,73 @@ pub(super) const SLOWDOWN_CPU_N: u32 = 20_000;
 
 pub(super) const SLOWDOWN_REPS: [(u32, u32); 2] = [(50, 2), (2000, 10)];
 
-/// `{cpu native, cpu interpreted, handler native, handler interpreted}`,
-/// nanoseconds per call, each after one untimed warm-up call.
-pub(super) fn slowdown_expression(interpreted: &str, native: &str) -> String {
-    let [(cpu_native, cpu_interpreted), (handle_native, handle_interpreted)] = SLOWDOWN_REPS;
+/// Calls per timing on the native backend, where both copies run natively
+/// (plain, debugged): the same on both sides.
+pub(super) const NATIVE_SLOWDOWN_REPS: [(u32, u32); 2] = [(50, 50), (2000, 2000)];
+
+/// `{cpu fast, cpu slow, handler fast, handler slow}`, nanoseconds per
+/// call of the modules `fast` and `slow`, each after one untimed warm-up
+/// call; `reps` are the calls per timing, `(fast, slow)` for the CPU-bound
+/// function then the handler.
+pub(super) fn slowdown_expression(slow: &str, fast: &str, reps: [(u32, u32); 2]) -> String {
+    let [(cpu_fast, cpu_slow), (handle_fast, handle_slow)] = reps;
     format!(
         r#"(fn ->
   params = %{{"id" => "42", "page" => 3}}
   time = fn f, reps -> f.(1); {{us, _}} = :timer.tc(fn -> f.(reps) end); div(us * 1000, reps) end
-  {{time.(&{native}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_native}),
-   time.(&{interpreted}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_interpreted}),
-   time.(&{native}.repeat_handle(&1, params), {handle_native}),
-   time.(&{interpreted}.repeat_handle(&1, params), {handle_interpreted})}}
+  {{time.(&{fast}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_fast}),
+   time.(&{slow}.repeat_cpu(&1, {SLOWDOWN_CPU_N}), {cpu_slow}),
+   time.(&{fast}.repeat_handle(&1, params), {handle_fast}),
+   time.(&{slow}.repeat_handle(&1, params), {handle_slow})}}
 end).()"#
     )
+}
+
+/// Evaluates [`slowdown_expression`] `reps` times and describes the
+/// ratios slow / fast: the samples are the CPU-bound ratios,
+/// `request_handler_ratio` the handler's; `cpu_{slow_name}_ns`,
+/// `cpu_{fast_name}_ns`, `handler_{slow_name}_ns` and
+/// `handler_{fast_name}_ns` the times per call.
+fn time_slowdown(
+    dap: &mut crate::dap_client::DapClient,
+    expression: &str,
+    reps: usize,
+    (slow_name, fast_name): (&str, &str),
+) -> Result<Outcome, String> {
+    let mut cpu = Vec::new();
+    let mut handler = Vec::new();
+    for _ in 0..reps {
+        let (numbers, text) = evaluate_numbers(dap, expression)?;
+        let [cpu_fast, cpu_slow, handle_fast, handle_slow] = numbers[..] else {
+            return Err(format!("unexpected result of the slowdown timing: {text:?}"));
+        };
+        cpu.push((cpu_slow, cpu_fast));
+        handler.push((handle_slow, handle_fast));
+    }
+    let (cpu_slow, cpu_fast): (Vec<f64>, Vec<f64>) = cpu.into_iter().unzip();
+    let (handle_slow, handle_fast): (Vec<f64>, Vec<f64>) = handler.into_iter().unzip();
+    let outcome = paired(
+        &cpu_slow,
+        &cpu_fast,
+        &format!("cpu_{slow_name}_ns"),
+        &format!("cpu_{fast_name}_ns"),
+    )?;
+    let handler_ratios = pair_ratios(&handle_slow, &handle_fast)?;
+    let outcome = with_extra(
+        outcome,
+        "request_handler_ratio",
+        crate::stats::describe_unit(&handler_ratios, "ratio"),
+    );
+    let outcome = with_extra(
+        outcome,
+        &format!("handler_{slow_name}_ns"),
+        crate::stats::describe(&handle_slow),
+    );
+    Ok(with_extra(
+        outcome,
+        &format!("handler_{fast_name}_ns"),
+        crate::stats::describe(&handle_fast),
+    ))
 }
 
 pub(super) fn interpreted_call_slowdown(ctx: &mut SizeContext) -> Result<Outcome, String> {
@@ -245,40 +323,88 @@ pub(super) fn interpreted_call_slowdown(ctx: &mut SizeContext) -> Result<Outcome
         crate::bench::compile_timeout(ctx.modules()),
     );
     let outcome = launched.and_then(|(mut dap, _)| {
-        let expression = slowdown_expression(&interpreted, &native);
-        let mut cpu = Vec::new();
-        let mut handler = Vec::new();
-        for _ in 0..ctx.config.reps {
-            let (numbers, text) = evaluate_numbers(&mut dap, &expression)?;
-            let [cpu_native, cpu_interpreted, handle_native, handle_interpreted] = numbers[..] else {
-                return Err(format!("unexpected result of the slowdown timing: {text:?}"));
-            };
-            cpu.push((cpu_interpreted, cpu_native));
-            handler.push((handle_interpreted, handle_native));
-        }
+        let expression = slowdown_expression(&interpreted, &native, SLOWDOWN_REPS);
+        let outcome = time_slowdown(&mut dap, &expression, ctx.config.reps, ("interpreted", "native"))?;
         ctx.end_session(dap)?;
-        let (cpu_interpreted, cpu_native): (Vec<f64>, Vec<f64>) = cpu.into_iter().unzip();
-        let (handle_interpreted, handle_native): (Vec<f64>, Vec<f64>) = handler.into_iter().unzip();
-        let outcome = paired(&cpu_interpreted, &cpu_native, "cpu_interpreted_ns", "cpu_native_ns")?;
-        let handler_ratios = pair_ratios(&handle_interpreted, &handle_native)?;
-        let outcome = with_extra(
-            outcome,
-            "request_handler_ratio",
-            crate::stats::describe_unit(&handler_ratios, "ratio"),
-        );
-        let outcome = with_extra(
-            outcome,
-            "handler_interpreted_ns",
-            crate::stats::describe(&handle_interpreted),
-        );
-        Ok(with_extra(
-            outcome,
-            "handler_native_ns",
-            crate::stats::describe(&handle_native),
-        ))
+        Ok(outcome)
     });
     for file in &files {
         std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
     }
+    outcome
+}
+
+/// An Elixir expression for `evaluate` that compiles the plain copy of the
+/// debugged slowdown module: `source`'s text with `debugged`'s name
+/// replaced by `plain`, compiled by `Code.compile_string/2` *without* line
+/// debug info, in a VM whose `ERL_COMPILER_OPTIONS` ask for it (the native
+/// backend's launch sets them). Elixir 1.20 reads those options once per
+/// VM and keeps them in the persistent term `elixir_erl_compiler`
+/// (`elixir_erl_compiler:env_compiler_options/0`), so the expression puts
+/// `[]` there for the compile and restores it after; the adapter's
+/// compiler tracers are lifted meanwhile (they would take this compile for
+/// the program's own). Returns `{d, p}`: 1 when `debugged`, then `plain`,
+/// has line debug info (`code:get_debug_info/1` is not `none`), else 0, so
+/// that the measurement can check it compares what it claims to compare.
+pub fn plain_copy_expression(source: &str, debugged: &str, plain: &str) -> String {
+    format!(
+        r#"(fn ->
+  text = String.replace(File.read!({source:?}), "defmodule {debugged} do", "defmodule {plain} do", global: false)
+  cached = :persistent_term.get(:elixir_erl_compiler, :undefined)
+  tracers = Code.get_compiler_option(:tracers)
+  Code.put_compiler_option(:tracers, [])
+  :persistent_term.put(:elixir_erl_compiler, [])
+  try do
+    Code.compile_string(text, "plain copy of " <> {source:?})
+  after
+    Code.put_compiler_option(:tracers, tracers)
+    if cached == :undefined, do: :persistent_term.erase(:elixir_erl_compiler), else: :persistent_term.put(:elixir_erl_compiler, cached)
+  end
+  info = fn m -> Code.ensure_loaded!(m); if :code.get_debug_info(m) == :none, do: 0, else: 1 end
+  {{info.({debugged}), info.({plain})}}
+end).()"#
+    )
+}
+
+/// `interpreted_call_slowdown` on the native backend: how much slower the
+/// program's code runs as the native backend compiles and runs it (line
+/// debug info, the VM started with `+D`, no breakpoint set) than plain
+/// native code, in one VM. The debugged copy is a project module, compiled
+/// by the native launch as every module is; the plain copy is compiled in
+/// the same VM from the same source without line debug info (see
+/// [`plain_copy_expression`]), and the measurement fails if either copy is
+/// not what it should be. The samples are the CPU-bound ratios debugged /
+/// plain.
+pub(super) fn interpreted_call_slowdown_native(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if let Some(why) = &ctx.features.native_backend_unsupported {
+        return Ok(Outcome::NotMeasured(why.clone()));
+    }
+    ctx.prepare_native()?;
+    let app = ctx.project.options.app_name.clone();
+    let app_module = ctx.project.app_module.clone();
+    let debugged = format!("{app_module}.Slowdown.Debugged");
+    let plain = format!("{app_module}.Slowdown.Plain");
+    let file = ctx.root.join(format!("lib/{app}/slowdown_debugged.ex"));
+    std::fs::write(&file, slowdown_module(&debugged)).map_err(|e| format!("{}: {e}", file.display()))?;
+    // The launch compiles the new module with line debug info.
+    let launched = ctx.launch_session_on(
+        DebugBackend::Native,
+        json!({"reloadOnSave": "off", "debugExpressionTimeoutMs": 60_000}),
+        crate::bench::compile_timeout(ctx.modules()),
+    );
+    let outcome = launched.and_then(|(mut dap, _)| {
+        let expression = plain_copy_expression(&file.to_string_lossy(), &debugged, &plain);
+        let (flags, text) = evaluate_numbers(&mut dap, &expression)?;
+        if flags[..] != [1.0, 0.0] {
+            return Err(format!(
+                "expected {debugged} with line debug info and its plain copy {plain} without ({{1, 0}}); got {text:?}"
+            ));
+        }
+        let expression = slowdown_expression(&debugged, &plain, NATIVE_SLOWDOWN_REPS);
+        let outcome = time_slowdown(&mut dap, &expression, ctx.config.reps, ("debugged", "plain"))?;
+        ctx.end_session(dap)?;
+        Ok(with_extra(outcome, "debug_backend", json!(DebugBackend::Native.name())))
+    });
+    std::fs::remove_file(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     outcome
 }

@@ -2,10 +2,22 @@
 //! compile floor.
 
 use super::*;
+use crate::bench::DebugBackend;
 
 /// The phases of `timings` in a `reloadCode` response (and `codeReloaded`
 /// event), in milliseconds.
-pub const RELOAD_PHASES: &[&str] = &["plan", "compile", "load", "interpret", "breakpoints", "total", "held"];
+/// `switch` (OTP 28+: the one step that made the batch visible) is absent
+/// on older BEAMs, where its median is `null`.
+pub const RELOAD_PHASES: &[&str] = &[
+    "plan",
+    "compile",
+    "load",
+    "interpret",
+    "breakpoints",
+    "total",
+    "held",
+    "switch",
+];
 
 /// The files one reload repetition writes and the modules it must reload.
 pub(super) struct ReloadEdit {
@@ -18,9 +30,11 @@ pub(super) struct ReloadEdit {
 /// response, and the medians of the adapter's own `timings`. The request is
 /// `{"files": [absolute paths]}`; the response's body has `success`,
 /// `reloaded` (which must name every edited module) and `timings`. Not
-/// measured while the adapter does not answer `reloadCode`.
+/// measured while the adapter does not answer `reloadCode`. The session runs
+/// on `backend`.
 pub(super) fn measure_reloads(
     ctx: &mut SizeContext,
+    backend: DebugBackend,
     reps: usize,
     edit_for: &mut dyn FnMut(&SizeContext, usize, u64) -> Result<ReloadEdit, String>,
 ) -> Result<Outcome, String> {
@@ -30,7 +44,7 @@ pub(super) fn measure_reloads(
     // A reload that recompiles most of the project takes as long as a compile.
     let timeout = crate::bench::compile_timeout(ctx.modules());
     // Only the request reloads: no reload on save racing with it.
-    let (mut dap, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), TIMEOUT)?;
+    let (mut dap, _) = ctx.launch_session_on(backend, json!({"reloadOnSave": "off"}), TIMEOUT)?;
     let mut samples = Vec::new();
     let mut reloaded_counts = Vec::new();
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
@@ -80,9 +94,14 @@ pub(super) fn measure_reloads(
 /// `reloadCode` after `count` pipeline steps (a new spread each repetition)
 /// were edited.
 pub(super) fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcome, String> {
+    reload_edits_on(ctx, DebugBackend::Interpreter, count)
+}
+
+/// [`reload_edits`] in a session on `backend`.
+fn reload_edits_on(ctx: &mut SizeContext, backend: DebugBackend, count: usize) -> Result<Outcome, String> {
     let reps = ctx.config.reps;
     let pool = edit_pool(ctx, count, reps)?;
-    let outcome = measure_reloads(ctx, reps, &mut |ctx, rep, generation| {
+    let outcome = measure_reloads(ctx, backend, reps, &mut |ctx, rep, generation| {
         let mut edit = ReloadEdit {
             files: Vec::new(),
             modules: Vec::new(),
@@ -104,7 +123,7 @@ pub(super) fn reload_edits(ctx: &mut SizeContext, count: usize) -> Result<Outcom
 pub(super) fn reload_hub_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let hub = ctx.project.hub_macro.clone();
     let reps = hub_reps(ctx);
-    let outcome = measure_reloads(ctx, reps, &mut |ctx, _rep, generation| {
+    let outcome = measure_reloads(ctx, DebugBackend::Interpreter, reps, &mut |ctx, _rep, generation| {
         let edited = hub.edit.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
         Ok(ReloadEdit {
             files: vec![(hub.file.clone(), edited)],
@@ -116,6 +135,17 @@ pub(super) fn reload_hub_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
 
 pub(super) fn reload_1_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     reload_edits(ctx, 1)
+}
+
+/// `reload_1_ms` on the native backend: nothing is interpreted, the batch's
+/// breakpoints are cleared and set again around an atomic load.
+pub(super) fn reload_1_ms_native(ctx: &mut SizeContext) -> Result<Outcome, String> {
+    if let Some(why) = &ctx.features.native_backend_unsupported {
+        return Ok(Outcome::NotMeasured(why.clone()));
+    }
+    ctx.prepare_native()?;
+    let outcome = reload_edits_on(ctx, DebugBackend::Native, 1)?;
+    Ok(with_extra(outcome, "debug_backend", json!(DebugBackend::Native.name())))
 }
 
 pub(super) fn reload_5_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
