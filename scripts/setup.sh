@@ -5,7 +5,7 @@
 # tests), Elixir, and python3 for the
 # demo client and scripts/test-beam.sh, and vim-tiny for the watcher's editor
 # tests; debootstrap when $ELIXIR_DAP_BEAMS (scripts/test.sh: default
-# "host trixie sid") names a BEAM that runs in a Debian chroot. Rust (cargo) must
+# "host trixie sid sid-native") names a BEAM that runs in a Debian chroot. Rust (cargo) must
 # already be installed.
 set -euo pipefail
 
@@ -25,7 +25,7 @@ fi
 
 # scripts/beam-chroot.sh makes the chroots of the newer BEAMs.
 case " ${ELIXIR_DAP_BEAMS:-} " in
-  *" trixie "*|*" sid "*)
+  *" trixie "*|*" sid "*|*" sid-native "*)
     dpkg-query -W -f='${Status}' debootstrap 2>/dev/null | grep -q "install ok installed" ||
       missing+=(debootstrap) ;;
 esac

@@ -3,7 +3,10 @@
 #   host    the machine's own Elixir / OTP
 #   trixie  Elixir 1.18 / OTP 27, in a Debian chroot made by scripts/beam-chroot.sh
 #   sid     Elixir 1.20 / OTP 29, likewise
-# Usage: scripts/test-beam.sh host|trixie|sid [TEST-ARGS...]
+#   sid-native  the sid BEAM, every launch on the native debugger backend
+#           (ELIXIR_DAP_TEST_BACKEND=native: each launch that names no
+#           `debugBackend` gets "native"; see tests/support/mod.rs)
+# Usage: scripts/test-beam.sh host|trixie|sid|sid-native [TEST-ARGS...]
 #   TEST-ARGS go to every test binary, as after `cargo test --`: a name filter,
 #   `--test-threads N`, `--nocapture`...
 #
@@ -33,12 +36,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-usage="usage: scripts/test-beam.sh host|trixie|sid [TEST-ARGS...]"
+usage="usage: scripts/test-beam.sh host|trixie|sid|sid-native [TEST-ARGS...]"
 beam=${1:?$usage}
 shift
 test_args=("$@")
+# What the summary and the log directory call the run: the BEAM, and the
+# backend when it is not the default.
+label=$beam
 case "$beam" in
   host|trixie|sid) ;;
+  sid-native) beam=sid; export ELIXIR_DAP_TEST_BACKEND=native ;;
   *) echo "test-beam: unknown BEAM '$beam'; $usage" >&2; exit 2 ;;
 esac
 binary_timeout=${ELIXIR_DAP_TEST_TIMEOUT:-1200}
@@ -119,11 +126,11 @@ otp=$("${inside[@]}" erl -noshell -eval '
   {ok, Version} = file:read_file(filename:join([code:root_dir(), "releases", Release, "OTP_VERSION"])),
   io:put_chars(string:trim(Version)), halt().' 9>&-)
 version="Elixir $elixir / OTP $otp"
-echo "test-beam: running the tests on $beam ($version)" >&2
+echo "test-beam: running the tests on $label ($version)" >&2
 
 # 3. Each binary in turn (each runs its own tests in parallel), output shown as
 #    it comes and kept in the log directory.
-logs="$target_dir/test-beam/$beam"
+logs="$target_dir/test-beam/$label"
 rm -rf "$logs"
 mkdir -p "$logs"
 passed=0 failed=0 ignored=0
@@ -194,7 +201,7 @@ else
 fi
 
 elapsed=$((SECONDS - started))
-summary="BEAM $beam ($version): $passed passed, $failed failed ($ignored ignored) in $((elapsed / 60))m$(printf %02d $((elapsed % 60)))s"
+summary="BEAM $label ($version): $passed passed, $failed failed ($ignored ignored) in $((elapsed / 60))m$(printf %02d $((elapsed % 60)))s"
 {
   echo "$summary"
   for line in "${failures[@]}"; do echo "  FAILED $line"; done

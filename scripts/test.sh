@@ -3,15 +3,17 @@
 # and the whole test suite (unit tests and integration tests that drive the
 # real adapter against real BEAM VMs) on each BEAM in turn: the machine's own,
 # then Debian trixie's (Elixir 1.18 / OTP 27) and sid's (Elixir 1.20 / OTP 29)
-# in chroots (scripts/beam-chroot.sh makes them once and keeps them). The BEAMs
-# run one after another: each suite already runs its tests in parallel.
+# in chroots (scripts/beam-chroot.sh makes them once and keeps them), then sid's
+# again with every launch on the native debugger backend (sid-native: OTP 28+'s
+# erl_debugger, issue 20). The BEAMs run one after another: each suite already
+# runs its tests in parallel.
 #
 # Then, after the BEAMs, the editors, each a step of its own on the machine's
 # BEAM: VS Code (scripts/test-vscode.sh: the extension in code-server, driven
 # by Chromium; its npm installs are cached in /var/cache/elixir-dap/npm) and
 # Emacs dap-mode (scripts/test-emacs.sh, emacs --batch).
 #
-# ELIXIR_DAP_BEAMS chooses the BEAMs (default "host trixie sid"), e.g.
+# ELIXIR_DAP_BEAMS chooses the BEAMs (default "host trixie sid sid-native"), e.g.
 #   ELIXIR_DAP_BEAMS=host scripts/test.sh
 # scripts/test-beam.sh runs the suite on one BEAM. ELIXIR_DAP_EDITORS chooses
 # the editors (default "vscode emacs"; empty for none).
@@ -23,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-export ELIXIR_DAP_BEAMS=${ELIXIR_DAP_BEAMS:-host trixie sid}
+export ELIXIR_DAP_BEAMS=${ELIXIR_DAP_BEAMS:-host trixie sid sid-native}
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
