@@ -55,6 +55,7 @@ pub(super) async fn choose(config: &LaunchConfig, cache_root: &Path) -> Result<C
         DebugBackend::Native => {
             probe_plus_d(config).await?;
             let root = build_root(cache_root, &config.project_dir);
+            claim_build_root(&root, &config.project_dir);
             Ok(ChosenBackend {
                 env: vec![
                     ("ELIXIR_ERL_OPTIONS".into(), Some(erl_options_with_plus_d(config))),
@@ -86,6 +87,36 @@ pub(super) fn build_root(cache_root: &Path, project_dir: &Path) -> PathBuf {
     cache_root
         .join("native-build")
         .join(format!("{name}-{:016x}", hasher.finish()))
+}
+
+/// The file in a build root that names the project it builds.
+const PROJECT_FILE: &str = "project-dir";
+
+/// Records which project `root` builds, and removes the build roots of
+/// projects that no longer exist (each holds a compiled project; a
+/// temporary project, a test's say, would leave its root behind for ever).
+/// Best effort: a failure only leaves a directory in the cache.
+fn claim_build_root(root: &Path, project_dir: &Path) {
+    if let Err(error) = std::fs::create_dir_all(root)
+        .and_then(|()| std::fs::write(root.join(PROJECT_FILE), project_dir.as_os_str().as_encoded_bytes()))
+    {
+        tracing::warn!(%error, root = %root.display(), "recording the native build's project");
+    }
+    let Some(Ok(siblings)) = root.parent().map(std::fs::read_dir) else {
+        return;
+    };
+    for sibling in siblings.flatten() {
+        let dir = sibling.path();
+        let Ok(recorded) = std::fs::read(dir.join(PROJECT_FILE)) else {
+            continue;
+        };
+        let project = PathBuf::from(String::from_utf8_lossy(&recorded).into_owned());
+        if dir != root && !project.join("mix.exs").exists() {
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(%error, dir = %dir.display(), "removing the native build of a project that is gone");
+            }
+        }
+    }
 }
 
 /// `ELIXIR_ERL_OPTIONS` as the VM would see it, with `+D` added.
@@ -199,6 +230,32 @@ mod tests {
         assert!(a.file_name().unwrap().to_string_lossy().starts_with("shop-"));
         assert_eq!(a, build_root(cache, Path::new("/src/shop")));
         assert_ne!(a, build_root(cache, Path::new("/other/shop")));
+    }
+
+    /// A launch claims its build root and removes those of projects that
+    /// are gone (a root without the record, someone else's, is left alone).
+    #[test]
+    fn build_roots_of_projects_that_are_gone_are_removed() {
+        let cache = tempfile::tempdir().unwrap();
+        let project = |name: &str| {
+            let dir = tempfile::Builder::new().prefix(name).tempdir().unwrap();
+            std::fs::write(dir.path().join("mix.exs"), "").unwrap();
+            dir
+        };
+        let (kept, gone, current) = (project("kept"), project("gone"), project("current"));
+        let root = |p: &tempfile::TempDir| build_root(cache.path(), p.path());
+        claim_build_root(&root(&kept), kept.path());
+        claim_build_root(&root(&gone), gone.path());
+        let unrecorded = cache.path().join("native-build/other");
+        std::fs::create_dir_all(&unrecorded).unwrap();
+        let gone_root = root(&gone);
+        drop(gone);
+
+        claim_build_root(&root(&current), current.path());
+        assert!(!gone_root.exists(), "the root of a project that is gone is removed");
+        assert!(root(&kept).exists() && unrecorded.exists());
+        let recorded = std::fs::read_to_string(root(&current).join(PROJECT_FILE)).unwrap();
+        assert_eq!(Path::new(&recorded), current.path());
     }
 
     fn config(env: serde_json::Value) -> LaunchConfig {
