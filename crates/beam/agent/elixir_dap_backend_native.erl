@@ -59,6 +59,9 @@
 %% The largest value (in words) read from a register; a variable holding a
 %% larger one is not shown.
 -define(MAX_TERM_WORDS, 1000000).
+%% How many times (1 ms apart) the frames of a process just suspended are
+%% asked for while the VM says it still runs (read_frames/3).
+-define(FRAME_TRIES, 100).
 
 %% ---------------------------------------------------------------------------
 %% Set-up
@@ -208,7 +211,8 @@ pause_running(Pid, Ref) ->
         false ->
             ok;
         true ->
-            Frames = program_frames(Pid, 0),
+            %% Frames not readable: stopped where it is, its stack unknown.
+            Frames = try program_frames(Pid, 0) catch throw:{agent_error, _} -> [] end,
             Debugged = [M || {{M, _F, _A}, _Line, _Slots} <- Frames,
                              ets:member(?BREAKS, {?MODULE, debuggable, M})],
             Pausing = case ets:lookup(?BREAKS, {?MODULE, step, Pid}) of
@@ -297,7 +301,11 @@ has_checks(_) -> true.
 
 check(Pid, Key, Spec, Module, Line) ->
     erlang:suspend_process(Pid),
-    Binding = try elixir_binding(binding(Pid, 0)) after erlang:resume_process(Pid) end,
+    %% Frames not readable (read_frames/3): the condition sees no variables.
+    Binding = try elixir_binding(binding(Pid, 0))
+              catch throw:{agent_error, _} -> []
+              after erlang:resume_process(Pid)
+              end,
     Stops = case eval_condition(maps:get(condition, Spec), Binding, Module, Line) of
                 false -> false;
                 true ->
@@ -493,7 +501,9 @@ paused(Pid) ->
 
 begin_step(Pid, Step) ->
     end_step(Pid),
-    Frames = program_frames(Pid, 0),
+    %% Frames not readable (read_frames/3): a `stepIn` ends at the first
+    %% line reached, a `next` or `stepOut` runs on as a `continue` would.
+    Frames = try program_frames(Pid, 0) catch throw:{agent_error, _} -> [] end,
     OnStack = lists:usort([M || {{M, _F, _A}, _Line, _Slots} <- Frames]),
     Modules = case Step of
                   _ when Step =:= step_in; Step =:= pause -> lists:usort(OnStack ++ interpreted());
@@ -547,9 +557,14 @@ step_ends(Pid, Module, Line) ->
             false
     end.
 
+%% Pid's stack depth; 0 if its frames cannot be read (the step then ends
+%% here: a stop where it was not asked for beats a process left waiting).
 depth(Pid) ->
     erlang:suspend_process(Pid),
-    try length(program_frames(Pid, 0)) after erlang:resume_process(Pid) end.
+    try length(program_frames(Pid, 0))
+    catch throw:{agent_error, _} -> 0
+    after erlang:resume_process(Pid)
+    end.
 
 %% ---------------------------------------------------------------------------
 %% Stacks and variables
@@ -613,7 +628,15 @@ program_frames(Pid, Words) ->
     Frames.
 
 read_frames(Pid, Words) ->
+    read_frames(Pid, Words, ?FRAME_TRIES).
+
+read_frames(Pid, Words, Tries) ->
     case erl_debugger:stack_frames(Pid, Words) of
+        %% Seen on OTP 29 under load: suspend_process/1 has returned, and
+        %% the VM still answers `running` for a moment.
+        running when Tries > 1 ->
+            receive after 1 -> ok end,
+            read_frames(Pid, Words, Tries - 1);
         running ->
             throw_error(not_paused, #{pid => Pid, status => running});
         Raw ->
