@@ -19,6 +19,7 @@
 use super::*;
 use crate::launch::DebugBackend;
 use std::hash::{Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -98,7 +99,7 @@ const PROJECT_FILE: &str = "project-dir";
 /// Best effort: a failure only leaves a directory in the cache.
 fn claim_build_root(root: &Path, project_dir: &Path) {
     if let Err(error) = std::fs::create_dir_all(root)
-        .and_then(|()| std::fs::write(root.join(PROJECT_FILE), project_dir.as_os_str().as_encoded_bytes()))
+        .and_then(|()| std::fs::write(root.join(PROJECT_FILE), project_dir.as_os_str().as_bytes()))
     {
         tracing::warn!(%error, root = %root.display(), "recording the native build's project");
     }
@@ -110,7 +111,8 @@ fn claim_build_root(root: &Path, project_dir: &Path) {
         let Ok(recorded) = std::fs::read(dir.join(PROJECT_FILE)) else {
             continue;
         };
-        let project = PathBuf::from(String::from_utf8_lossy(&recorded).into_owned());
+        // Bytes as written: a path need not be UTF-8.
+        let project = Path::new(std::ffi::OsStr::from_bytes(&recorded));
         if dir != root && !project.join("mix.exs").exists() {
             if let Err(error) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(%error, dir = %dir.display(), "removing the native build of a project that is gone");
