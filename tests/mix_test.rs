@@ -134,24 +134,12 @@ fn stops_in_every_test_file(launch: Value) {
 
 #[test]
 fn elixir_ls_default_test_config_stops_in_test_files_and_exits_with_the_test_status() {
-    stops_in_every_test_file(on_the_interpreter(elixir_ls_test_config(
-        Path::new("."),
-        json!(["--trace"]),
-    )));
+    stops_in_every_test_file(elixir_ls_test_config(Path::new("."), json!(["--trace"])));
 }
 
 #[test]
 fn tests_stop_without_require_files_and_with_async_modules() {
-    stops_in_every_test_file(on_the_interpreter(json!({"task": "test"})));
-}
-
-/// Not yet on the native backend: while `mix test` still compiles test
-/// files, the program's own compile has every debugged module's
-/// breakpoints cleared (docs/protocol.md, the native backend), so an async
-/// test that runs meanwhile passes `test_helper.exs`'s breakpoint.
-fn on_the_interpreter(mut launch: Value) -> Value {
-    launch["debugBackend"] = json!("interpreter");
-    launch
+    stops_in_every_test_file(json!({"task": "test"}));
 }
 
 /// Runs a launch configuration to its end; returns (exit code, stdout).

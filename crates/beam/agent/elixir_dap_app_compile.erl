@@ -26,7 +26,7 @@
 %% they run inside own/1.
 -module(elixir_dap_app_compile).
 -behaviour(gen_server).
--export([install/0, uninstall/0, trace/2, own/1]).
+-export([install/0, uninstall/0, trace/2, own/1, compiling/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(SERVER, ?MODULE).
@@ -88,8 +88,10 @@ own(Fun) ->
 %% they call.
 -spec trace(tuple() | atom(), map()) -> ok.
 trace(start, #{file := File}) ->
+    count_compiling(1),
     call({start, script(File)});
 trace(stop, _Env) ->
+    count_compiling(-1),
     gen_server:cast(?SERVER, stop);
 trace({on_module, Bin, _}, #{module := Module, file := File}) ->
     %% Kept now: the compiler may have loaded it from memory (IEx's c/1).
@@ -110,6 +112,23 @@ trace(Event, #{file := File}) when element(1, Event) =:= remote_macro;
     end;
 trace(_Event, _Env) ->
     ok.
+
+%% Counts the files the calling process is compiling (the tracer runs in
+%% the compiling process), for compiling/1: the native backend lets such
+%% a process pass its breakpoints.
+count_compiling(Delta) ->
+    Key = {?MODULE, compiling, self()},
+    try ets:update_counter(elixir_dap_breaks, Key, Delta, {Key, 0}) of
+        N when N =< 0 -> ets:delete(elixir_dap_breaks, Key);
+        _ -> ok
+    catch
+        error:badarg -> ok
+    end.
+
+%% Whether Pid is compiling a file of the program's own compile now.
+-spec compiling(pid()) -> boolean().
+compiling(Pid) when is_pid(Pid) ->
+    try ets:member(elixir_dap_breaks, {?MODULE, compiling, Pid}) catch error:badarg -> false end.
 
 %% Script modules are handed to the adapter by elixir_dap_scripts.
 script(File) ->
@@ -170,9 +189,15 @@ cancel(none) -> ok;
 cancel(Timer) -> erlang:cancel_timer(Timer).
 
 %% Lifts the traps of Modules not lifted yet: calls into them from native
-%% code (the compiler's) run natively meanwhile. Returns all lifted.
+%% code (the compiler's) run natively meanwhile. Returns all lifted. The
+%% native backend lifts nothing: its breakpoints stop no process that is
+%% compiling (compiling/1), and the program's other processes, an async
+%% test started while later test files compile, still stop.
 lift(Modules, Lifted) ->
-    New = [M || M <- Modules, not maps:is_key(M, Lifted)],
+    New = case elixir_dap_backend:name() of
+              native -> [];
+              interpreter -> [M || M <- Modules, not maps:is_key(M, Lifted)]
+          end,
     elixir_dap_backend:set_traps(New, false),
     maps:merge(Lifted, maps:from_list([{M, true} || M <- New])).
 

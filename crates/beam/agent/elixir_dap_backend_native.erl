@@ -107,7 +107,12 @@ session_init(Caller) ->
 session(Session) ->
     receive
         {debugger_event, Session, {breakpoint, Pid, MFA, Line, Resume}} ->
+            %% A process compiling a file of the program's own compile (its
+            %% macros calling a debugged module) never stops.
+            Compiling = elixir_dap_app_compile:compiling(Pid),
             case ets:lookup(?BREAKS, {?MODULE, attached, Pid}) of
+                _ when Compiling ->
+                    Resume();
                 [{_, Attached}] ->
                     Attached ! {hit, MFA, Line, Resume};
                 [] ->
@@ -850,8 +855,9 @@ switch_batch(Load, Staged, _Program, _Deadline) ->
 prune_interpreted_versions(_Modules) -> ok.
 
 %% Native code has no call traps; what stops a call is a breakpoint. While
-%% code compiles (a reload's, the program's own: elixir_dap_app_compile),
-%% the breakpoints of Lift are cleared in the code loaded now: the compiler
+%% a reload's code compiles (the program's own compiles clear nothing: a
+%% process compiling never stops, see session/1), the breakpoints of Lift
+%% are cleared in the code loaded now: the compiler
 %% must not stop in a module it uses, and a module it loads (Elixir up to
 %% 1.18 loads each one it defines) must not leave breakpoints in its old
 %% code. Afterwards those of Restore are set again, except in a module
