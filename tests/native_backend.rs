@@ -491,6 +491,49 @@ fn variable(dap: &mut DapClient, frame: i64, name: &str) -> String {
         .unwrap_or_else(|| panic!("no variable {name}: {variables:?}"))
 }
 
+/// `plain` launched on the native backend running `expression`, stopped
+/// once at the breakpoint on `marker` of debug_me.ex, that breakpoint then
+/// cleared (each later stop is the test's own); `None` (the test ends)
+/// before OTP 28, where the launch is checked to be refused.
+fn plain_stopped_at(expression: &str, marker: &str) -> Option<StoppedPlain> {
+    let release = otp_release();
+    let project = fixture("plain");
+    let mut dap = DapClient::start();
+    let response = dap.launch(launch_arguments(project.path(), expression, json!("native")));
+    if release < 28 {
+        assert_refused(&mut dap, &response, release);
+        return None;
+    }
+    assert_eq!(response["success"], true, "{response}\n{}", dap.transcript());
+    let file = project.path().join("lib/plain/debug_me.ex");
+    let source = json!({"path": path_string(&file)});
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": source, "breakpoints": [{"line": marker_line(&file, marker)}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    let stopped = dap.wait_nth_event("stopped", 0, LAUNCH_TIMEOUT);
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    let cleared = dap.request("setBreakpoints", json!({"source": source, "breakpoints": []}), TIMEOUT);
+    assert_eq!(cleared["success"], true, "{cleared}");
+    Some(StoppedPlain {
+        dap,
+        thread,
+        file,
+        _project: project,
+    })
+}
+
+struct StoppedPlain {
+    dap: DapClient,
+    thread: i64,
+    file: std::path::PathBuf,
+    _project: tempfile::TempDir,
+}
+
 /// Stepping on the native backend (temporary breakpoints, as OTP's edb
 /// steps): from `loop/3`'s first line, `stepIn` stops in `step/2`, `next`
 /// on its next line, `stepOut` back in `loop/3` on the line after the call,
@@ -499,33 +542,12 @@ fn variable(dap: &mut DapClient, frame: i64, name: &str) -> String {
 /// end. Before OTP 28: the launch is refused, as above.
 #[test]
 fn stepping_on_the_native_backend_goes_in_over_and_out() {
-    let release = otp_release();
-    let project = fixture("plain");
-    let root = project.path();
-    let mut dap = DapClient::start();
-    let response = dap.launch(launch_arguments(root, "Plain.DebugMe.run(2)", json!("native")));
-    if release < 28 {
-        assert_refused(&mut dap, &response, release);
+    let Some(mut plain) = plain_stopped_at("Plain.DebugMe.run(2)", "loop-step") else {
         return;
-    }
-    assert_eq!(response["success"], true, "{response}\n{}", dap.transcript());
-    let file = root.join("lib/plain/debug_me.ex");
-    let source = json!({"path": path_string(&file)});
-    let loop_step = marker_line(&file, "loop-step");
-    let step_value = marker_line(&file, "step-value");
-    let set = dap.request(
-        "setBreakpoints",
-        json!({"source": source, "breakpoints": [{"line": loop_step}]}),
-        TIMEOUT,
-    );
-    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
-    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
-    assert_eq!(done["success"], true, "{done}");
-    let stopped = dap.wait_nth_event("stopped", 0, LAUNCH_TIMEOUT);
-    let thread = stopped["body"]["threadId"].as_i64().unwrap();
-    // The user's breakpoint goes: each stop below is the step's own.
-    let cleared = dap.request("setBreakpoints", json!({"source": source, "breakpoints": []}), TIMEOUT);
-    assert_eq!(cleared["success"], true, "{cleared}");
+    };
+    let (dap, thread) = (&mut plain.dap, plain.thread);
+    let loop_step = marker_line(&plain.file, "loop-step");
+    let step_value = marker_line(&plain.file, "step-value");
 
     let steps = [
         ("stepIn", "Plain.DebugMe.step/2", step_value),
@@ -540,7 +562,7 @@ fn stepping_on_the_native_backend_goes_in_over_and_out() {
         let stopped = dap.wait_nth_event("stopped", n + 1, TIMEOUT);
         assert_eq!(stopped["body"]["reason"], "step", "{request}: {stopped}");
         assert_eq!(stopped["body"]["threadId"], thread, "{request}: {stopped}");
-        let (top, top_line, id) = top_frame(&mut dap, thread);
+        let (top, top_line, id) = top_frame(dap, thread);
         assert_eq!(
             (top.as_str(), top_line),
             (name, line),
@@ -550,7 +572,7 @@ fn stepping_on_the_native_backend_goes_in_over_and_out() {
         frame = id;
     }
     // The last `next` went over the tail call into the next pass.
-    assert_eq!(variable(&mut dap, frame, "i"), "1");
+    assert_eq!(variable(dap, frame, "i"), "1");
 
     let resumed = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
     assert_eq!(resumed["success"], true, "{resumed}");
@@ -568,33 +590,11 @@ fn stepping_on_the_native_backend_goes_in_over_and_out() {
 /// on. Before OTP 28: the launch is refused, as above.
 #[test]
 fn pause_on_the_native_backend_stops_a_running_process_at_its_next_line() {
-    let release = otp_release();
-    let project = fixture("plain");
-    let root = project.path();
-    let mut dap = DapClient::start();
-    let response = dap.launch(launch_arguments(root, "Plain.DebugMe.spin(1)", json!("native")));
-    if release < 28 {
-        assert_refused(&mut dap, &response, release);
+    let Some(mut plain) = plain_stopped_at("Plain.DebugMe.spin(1)", "spin") else {
         return;
-    }
-    assert_eq!(response["success"], true, "{response}\n{}", dap.transcript());
-    let file = root.join("lib/plain/debug_me.ex");
-    let source = json!({"path": path_string(&file)});
-    let spin = marker_line(&file, "spin");
-    let set = dap.request(
-        "setBreakpoints",
-        json!({"source": source, "breakpoints": [{"line": spin}]}),
-        TIMEOUT,
-    );
-    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
-    assert_eq!(
-        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
-        true
-    );
-    let stopped = dap.wait_nth_event("stopped", 0, LAUNCH_TIMEOUT);
-    let thread = stopped["body"]["threadId"].as_i64().unwrap();
-    let cleared = dap.request("setBreakpoints", json!({"source": source, "breakpoints": []}), TIMEOUT);
-    assert_eq!(cleared["success"], true, "{cleared}");
+    };
+    let (dap, thread) = (&mut plain.dap, plain.thread);
+    let spin = marker_line(&plain.file, "spin");
 
     let mut last_count = 1;
     for n in [1, 3] {
@@ -605,14 +605,14 @@ fn pause_on_the_native_backend_stops_a_running_process_at_its_next_line() {
         let stopped = dap.wait_nth_event("stopped", n, TIMEOUT);
         assert_eq!(stopped["body"]["reason"], "pause", "{stopped}");
         assert_eq!(stopped["body"]["threadId"], thread, "{stopped}");
-        let (name, line, frame) = top_frame(&mut dap, thread);
+        let (name, line, frame) = top_frame(dap, thread);
         assert_eq!(name, "Plain.DebugMe.spin/1", "{}", dap.transcript());
         assert!(
             line == spin || line == spin + 1,
             "paused on line {line}, spin/1 is {spin}-{}",
             spin + 1
         );
-        let count: i64 = variable(&mut dap, frame, "count").parse().unwrap();
+        let count: i64 = variable(dap, frame, "count").parse().unwrap();
         assert!(
             count > last_count,
             "count {count} after {last_count}: the process did not run on"
@@ -628,7 +628,7 @@ fn pause_on_the_native_backend_stops_a_running_process_at_its_next_line() {
         assert_eq!(next["success"], true, "{next}");
         let stepped = dap.wait_nth_event("stopped", n + 1, TIMEOUT);
         assert_eq!(stepped["body"]["reason"], "step", "{stepped}");
-        let (name, after, _frame) = top_frame(&mut dap, thread);
+        let (name, after, _frame) = top_frame(dap, thread);
         assert_eq!(name, "Plain.DebugMe.spin/1", "{}", dap.transcript());
         assert_eq!(
             after,
