@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::*;
+mod cluster;
 mod lifecycle;
 mod native;
 mod release;

@@ -1,4 +1,5 @@
-//! The `attach` request's attributes: ElixirLS's (`remoteNode`, `projectDir`,
+//! The `attach` request's attributes: ElixirLS's (`remoteNode`, here also a
+//! list: a cluster, debugged on its first node and reloaded into all; `projectDir`,
 //! `env`, `debugInterpretModulesPatterns`, `debugAutoInterpretAllModules`,
 //! `excludeModules`, `stackTraceMode`, `debugExpressionTimeoutMs`) and ours
 //! (`cookie`, `elixirPath`). Everything but `remoteNode` and `cookie` means
@@ -14,8 +15,12 @@ use std::path::Path;
 pub struct AttachConfig {
     /// `projectDir`, `env`, the interpret selection, `elixirPath`... as for a launch.
     pub launch: LaunchConfig,
-    /// `remoteNode`: `name@host`.
+    /// `remoteNode`: `name@host`, or the first of its list: the node
+    /// debugged.
     pub remote_node: String,
+    /// The rest of a `remoteNode` list: the other nodes of a cluster, which
+    /// every reload reaches too (`elixir_dap_cluster.erl`).
+    pub peers: Vec<String>,
     /// The cookie: the `cookie` attribute, else `RELEASE_COOKIE` of the
     /// adapter's environment; `None`: the helper node's own
     /// (`~/.erlang.cookie`, as any Erlang node).
@@ -27,22 +32,61 @@ pub struct AttachConfig {
 /// Parses and validates `attach` arguments; errors name the attribute.
 /// `release_cookie` is `RELEASE_COOKIE` of the adapter's environment.
 pub fn validate(arguments: &Value, cwd: &Path, release_cookie: Option<String>) -> Result<AttachConfig, ArgumentError> {
-    let remote_node = match arguments.get("remoteNode") {
+    let nodes: Vec<String> = match arguments.get("remoteNode") {
         None | Some(Value::Null) => {
             return Err(field_error(
                 "remoteNode",
                 "missing: the node to attach to, as `name@host` (what `Node.self()` prints there)",
             ))
         }
-        Some(Value::String(node)) => node.trim().to_owned(),
+        Some(Value::String(node)) => vec![node.trim().to_owned()],
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(i, node)| match node {
+                Value::String(node) => Ok(node.trim().to_owned()),
+                other => Err(field_error(
+                    "remoteNode",
+                    &format!("item {i}: expected a string `name@host`, got {other}"),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::Array(_)) => {
+            return Err(field_error(
+                "remoteNode",
+                "expected at least one node: `name@host`, or a list of them (a cluster)",
+            ))
+        }
         Some(other) => {
             return Err(field_error(
                 "remoteNode",
-                &format!("expected a string `name@host`, got {other}"),
+                &format!("expected a string `name@host` or a list of them, got {other}"),
             ))
         }
     };
-    let long_names = check_node_name(&remote_node).map_err(|what| field_error("remoteNode", &what))?;
+    let mut long_names = None;
+    for (i, node) in nodes.iter().enumerate() {
+        let long = check_node_name(node).map_err(|what| field_error("remoteNode", &what))?;
+        if long_names.is_some_and(|first| first != long) {
+            return Err(field_error(
+                "remoteNode",
+                &format!(
+                    "`{node}` (item {i}) is a {} name, `{}` a {} one: the nodes of a cluster use one kind",
+                    if long { "long" } else { "short" },
+                    nodes[0],
+                    if long { "short" } else { "long" }
+                ),
+            ));
+        }
+        if nodes[..i].contains(node) {
+            return Err(field_error("remoteNode", &format!("`{node}` is named twice")));
+        }
+        long_names = Some(long);
+    }
+    let long_names = long_names.unwrap_or(false);
+    let mut nodes = nodes.into_iter();
+    let remote_node = nodes.next().unwrap_or_default();
+    let peers: Vec<String> = nodes.collect();
     let cookie = match arguments.get("cookie") {
         None | Some(Value::Null) => release_cookie.filter(|c| !c.is_empty()),
         Some(Value::String(cookie)) if !cookie.is_empty() && cookie.chars().all(is_cookie_char) => Some(cookie.clone()),
@@ -61,6 +105,7 @@ pub fn validate(arguments: &Value, cwd: &Path, release_cookie: Option<String>) -
     Ok(AttachConfig {
         launch,
         remote_node,
+        peers,
         cookie,
         long_names,
     })
@@ -112,6 +157,29 @@ mod tests {
         assert!(!short.long_names);
         let long = validate(&json!({"remoteNode": "app@127.0.0.1"}), dir.path(), None).unwrap();
         assert!(long.long_names);
+    }
+
+    #[test]
+    fn a_list_of_nodes_is_a_cluster_debugged_on_its_first() {
+        let dir = project();
+        let cluster = validate(&json!({"remoteNode": ["a@box", " b@box", "c@box"]}), dir.path(), None).unwrap();
+        assert_eq!(cluster.remote_node, "a@box");
+        assert_eq!(cluster.peers, ["b@box", "c@box"]);
+        let one = validate(&json!({"remoteNode": ["a@box"]}), dir.path(), None).unwrap();
+        assert!(one.peers.is_empty());
+        let bad = [
+            (json!([]), "at least one node"),
+            (json!(["a@box", 7]), "item 1"),
+            (json!(["a@box", "b"]), "expected `name@host`"),
+            (json!(["a@box", "b@127.0.0.1"]), "one kind"),
+            (json!(["a@box", "b@box", "a@box"]), "named twice"),
+            (json!({"node": "a@box"}), "or a list of them"),
+        ];
+        for (nodes, expected) in bad {
+            let error = validate(&json!({ "remoteNode": nodes }), dir.path(), None).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("remoteNode"), "{nodes}");
+            assert!(error.message.contains(expected), "{nodes}: {}", error.message);
+        }
     }
 
     #[test]

@@ -285,6 +285,11 @@ handle(reload_commit) ->
     elixir_dap_reload:commit();
 handle(reload_rollback) ->
     elixir_dap_reload:rollback();
+%% A cluster's peers: see elixir_dap_cluster.
+handle({reload_peers_prepare, Opts}) ->
+    elixir_dap_cluster:prepare(Opts);
+handle(reload_peers_switch) ->
+    elixir_dap_cluster:switch();
 handle(Other) ->
     {error, #{kind => unknown_request, request => elixir_dap_util:format_term(Other)}}.
 

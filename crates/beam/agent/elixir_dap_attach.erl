@@ -33,7 +33,7 @@
 -define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
                   elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
                   elixir_dap_backend_native, elixir_dap_agent, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                  elixir_dap_app_compile, elixir_dap_release, elixir_dap_lazy]).
+                  elixir_dap_app_compile, elixir_dap_release, elixir_dap_lazy, elixir_dap_cluster]).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
 -define(CONNECT_TIMEOUT, 3000).
@@ -54,8 +54,11 @@ helper(Port, Token, Entry) ->
                   "native" -> native;
                   _ -> interpreter
               end,
+    %% The other nodes of a cluster attached to (space-separated), which
+    %% reloads reach too (elixir_dap_cluster).
+    Peers = [list_to_atom(P) || P <- string:lexemes(os:getenv("ELIXIR_DAP_PEER_NODES", ""), " ")],
     [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_REMOTE_NODE", "ELIXIR_DAP_COOKIE", "ELIXIR_DAP_NAME_DOMAIN",
-                                 "ELIXIR_DAP_BACKEND"]],
+                                 "ELIXIR_DAP_BACKEND", "ELIXIR_DAP_PEER_NODES"]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     Sock = case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
                {ok, S} -> S;
@@ -64,11 +67,11 @@ helper(Port, Token, Entry) ->
                              [Port, Reason]),
                    erlang:halt(70)
            end,
-    case setup(Remote, Cookie, Domain, Backend, Entry) of
+    case setup(Remote, Peers, Cookie, Domain, Backend, Entry) of
         {ok, Agent, Info} ->
             send_frame(Sock, {hello, Token, Info}),
             Ref = erlang:monitor(process, Agent),
-            relay(Sock, Remote, Agent, Ref);
+            relay(Sock, {Remote, Peers}, Agent, Ref);
         {error, Refusal} ->
             send_frame(Sock, {hello, Token, #{attach_error => Refusal}}),
             %% The adapter ends this VM once it has read the hello.
@@ -79,12 +82,11 @@ helper(Port, Token, Entry) ->
 send_frame(Sock, Term) ->
     ok = gen_tcp:send(Sock, term_to_binary(Term)).
 
-setup(Remote, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
+setup(Remote, Peers, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
     try
         start_distribution(Remote, Domain),
-        Cookie =:= false orelse erlang:set_cookie(Remote, list_to_atom(Cookie)),
-        connect(Remote),
-        check_versions(Remote),
+        Cookie =:= false orelse [erlang:set_cookie(N, list_to_atom(Cookie)) || N <- [Remote | Peers]],
+        [begin connect(N), check_versions(N) end || N <- [Remote | Peers]],
         Backend =:= native andalso check_native(Remote),
         Mode = check_mix_project(Remote),
         %% A node running the Mix project: its MIX_ENV, which says where its
@@ -97,20 +99,36 @@ setup(Remote, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
             undefined -> ok;
             _ -> throw({error, #{kind => already_attached, node => Remote}})
         end,
-        [load_remote(Remote, M) || M <- ?MODULES],
-        remote_call(Remote, elixir_dap_backend, select, [Backend]),
-        Mode =:= release andalso prepare_release(Remote),
-        Agent = spawn(Remote, EntryModule, EntryFunction, [self()]),
+        [check_not_peer(N) || N <- [Remote | Peers]],
+        [check_reaches(Remote, Peer) || Peer <- Peers],
+        Agent = try
+                    [load_remote(N, M) || N <- [Remote | Peers], M <- ?MODULES],
+                    start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction})
+                catch
+                    throw:Failed ->
+                        %% The peers as found (the node attached to is
+                        %% cleaned where it failed).
+                        [leave_peer(P) || P <- Peers],
+                        throw(Failed)
+                end,
         receive
             {elixir_dap_attached, Agent, Info} ->
-                {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode}, MixEnv)}
+                {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode,
+                                             peers => [atom_to_binary(P, utf8) || P <- Peers]}, MixEnv)}
         after ?CALL_TIMEOUT ->
+                [leave_peer(P) || P <- Peers],
                 purge_remote(Remote),
                 throw({error, #{kind => agent_did_not_start, node => Remote, ms => ?CALL_TIMEOUT}})
         end
     catch
         throw:{error, #{kind := _} = Reason} -> {error, Reason}
     end.
+
+start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction}) ->
+    remote_call(Remote, elixir_dap_backend, select, [Backend]),
+    Peers =:= [] orelse remote_call(Remote, persistent_term, put, [{elixir_dap_cluster, peers}, Peers]),
+    Mode =:= release andalso prepare_release(Remote),
+    spawn(Remote, EntryModule, EntryFunction, [self()]).
 
 %% A hidden node of our own, named after this OS process, in the name
 %% domain of the remote node (short names, or long names when its host has
@@ -193,6 +211,25 @@ check_versions(Remote) ->
                             own_elixir => OwnElixir, own_otp => list_to_binary(OwnOtp)}})
     end.
 
+%% A node of a cluster runs no other session's agent or peer modules.
+check_not_peer(Node) ->
+    case remote_call(Node, code, is_loaded, [elixir_dap_cluster]) of
+        false -> ok;
+        _ -> throw({error, #{kind => already_attached, node => Node}})
+    end.
+
+%% A reload calls every peer from the node attached to: it must reach each.
+check_reaches(Remote, Peer) ->
+    case remote_call(Remote, net_kernel, connect_node, [Peer]) of
+        true -> ok;
+        _ -> throw({error, #{kind => peer_unreachable, node => Remote, peer => Peer}})
+    end.
+
+%% A peer as found but for the code reloads loaded: no batch, no module of ours.
+leave_peer(Peer) ->
+    _ = rpc:call(Peer, elixir_dap_cluster, peer_leave, [], ?CALL_TIMEOUT),
+    purge_remote(Peer).
+
 %% The native backend needs the node's emulator started with +D (OTP 28+:
 %% erl_debugger:supported/0; before OTP 28 the module does not exist).
 check_native(Remote) ->
@@ -255,32 +292,34 @@ purge_remote(Remote) ->
      || Step <- [fun code:purge/1, fun code:delete/1, fun code:purge/1]],
     ok.
 
-relay(Sock, Remote, Agent, Ref) ->
+%% Nodes: {the node attached to, its peers}.
+relay(Sock, Nodes, Agent, Ref) ->
     receive
         {tcp, Sock, Frame} ->
             Agent ! {elixir_dap_frame, self(), Frame},
-            relay(Sock, Remote, Agent, Ref);
+            relay(Sock, Nodes, Agent, Ref);
         {elixir_dap_frame, Agent, Frame} ->
             ok = gen_tcp:send(Sock, Frame),
-            relay(Sock, Remote, Agent, Ref);
+            relay(Sock, Nodes, Agent, Ref);
         {tcp_closed, Sock} ->
             %% The adapter is gone without detaching: the agent cleans up.
             Agent ! {elixir_dap_closed, self()},
             receive {'DOWN', Ref, process, Agent, _} -> ok after 5000 -> ok end,
-            leave(Remote, 0);
+            leave(Nodes, 0);
         {tcp_error, Sock, _} ->
             Agent ! {elixir_dap_closed, self()},
             receive {'DOWN', Ref, process, Agent, _} -> ok after 5000 -> ok end,
-            leave(Remote, 0);
+            leave(Nodes, 0);
         {'DOWN', Ref, process, Agent, detached} ->
             %% The adapter detached: the agent has cleaned the node up.
-            leave(Remote, 0);
+            leave(Nodes, 0);
         {'DOWN', Ref, process, Agent, Reason} ->
-            io:format(standard_error, "elixir-dap: the agent on ~s ended: ~0p~n", [Remote, Reason]),
-            leave(Remote, 1)
+            io:format(standard_error, "elixir-dap: the agent on ~s ended: ~0p~n", [element(1, Nodes), Reason]),
+            leave(Nodes, 1)
     end.
 
-leave(Remote, Status) ->
+leave({Remote, Peers}, Status) ->
+    [begin leave_peer(P), erlang:disconnect_node(P) end || P <- Peers, lists:member(P, nodes(connected))],
     case lists:member(Remote, nodes(connected)) of
         true -> purge_remote(Remote), erlang:disconnect_node(Remote);
         false -> ok

@@ -31,6 +31,8 @@
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0,
          suspend/1, code_change/1, resume/1, mix_compile/1, hold/0, release/0]).
+%% For a cluster's peers (elixir_dap_cluster).
+-export([batch_object_code/1, purge_old_code/2, load_error/1]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
@@ -115,7 +117,9 @@ ensure_on_path(Dir) ->
     end.
 
 %% Old code that no process runs is purged now, so that the compiler's own
-%% purge kills nobody.
+%% purge kills nobody. Answers the processes that block the batch (running
+%% old code of a module of it), and those killed for it (Force).
+-spec purge_old_code([module()], boolean()) -> {[elixir_dap_util:process_entry()], [elixir_dap_util:process_entry()]}.
 purge_old_code(Modules, Force) ->
     lists:foldl(
       fun(M, {Blocked, Killed}) ->
@@ -198,8 +202,10 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
                 {compile_failed, Done, diagnostics(Errors, error) ++ diagnostics(Warnings, warning), []}
         end,
     [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
-    %% The staged switch (switch/1) interprets from these.
-    staged() andalso [ets:insert(?TABLE, {{binary, M}, Bin}) || #{module := M, binary := Bin} <- Compiled],
+    %% The staged switch (switch/1) interprets from these; a cluster's
+    %% peers load them (elixir_dap_cluster).
+    (staged() orelse elixir_dap_cluster:peers() =/= [])
+        andalso [ets:insert(?TABLE, {{binary, M}, Bin}) || #{module := M, binary := Bin} <- Compiled],
     %% The program-compile tracer (elixir_dap_app_compile) keeps the object
     %% code of every module it sees defined, this compile's too: left there,
     %% interpret/1 would take these modules for code compiled in memory and
@@ -337,6 +343,7 @@ load_atomically(ToLoad) ->
                                {error, Reason} <- [code:load_binary(M, File, Bin)]])
     end.
 
+-spec load_error(term()) -> elixir_dap_util:reason().
 load_error(not_purged) -> #{kind => not_purged};
 load_error(on_load_failure) -> #{kind => on_load_failed};
 load_error(Reason) -> #{kind => load_failed, error => elixir_dap_util:format_term(Reason)}.
@@ -451,6 +458,20 @@ switch(Modules) ->
 
 skipped_entry({skipped, M, Reason}) ->
     #{module => M, name => elixir_dap_util:module_name(M), reason => Reason}.
+
+%% The object code of M a cluster's peers load, and the file it is named
+%% after: this reload's (in the overlay), else what the VM runs (a module
+%% Mix's fallback compiled).
+-spec batch_object_code(module()) -> {file:filename(), binary()} | none.
+batch_object_code(M) ->
+    case {ets:lookup(?TABLE, {binary, M}), ets:lookup(?TABLE, overlay_dir)} of
+        {[{_, Bin}], [{_, Dir}]} -> {overlay_file(Dir, M), Bin};
+        _ ->
+            case loaded_object_code(M) of
+                {Bin, File} -> {File, Bin};
+                none -> none
+            end
+    end.
 
 %% This reload's object code of M, else what the program compiled (in
 %% memory, or into a beam: the MD5 check of loaded_object_code/1 cannot
@@ -960,6 +981,7 @@ resume(Pids) ->
 -spec commit() -> {ok, ok}.
 commit() ->
     elixir_dap_tables:ensure(),
+    ok = elixir_dap_cluster:commit(),
     _ = release(),
     ok = switch_native(),
     %% The batch's previous versions are old code now: purge it in the
@@ -981,6 +1003,9 @@ commit() ->
 -spec rollback() -> {ok, map()}.
 rollback() ->
     elixir_dap_tables:ensure(),
+    %% A cluster's peers first: this rollback's commit/0 tells them to
+    %% forget the batch.
+    Peers = elixir_dap_cluster:rollback(),
     %% Native code prepared and never loaded is dropped.
     ets:delete(?TABLE, staged_native),
     Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
@@ -1004,7 +1029,7 @@ rollback() ->
     commit(),
     Failures = [#{module => M, reason => R} || {M, {error, R}} <- Restored ++ Removed],
     {ok, #{restored => [M || {M, ok} <- Restored], removed => [M || {M, ok} <- Removed],
-           failures => Failures}}.
+           failures => Failures, peers => Peers}}.
 
 restore_overlay(#{overlay_file := OverlayFile, overlay_before := OverlayBefore}) ->
     case OverlayBefore of

@@ -41,6 +41,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
     agent_module!("elixir_dap_attach"),
     agent_module!("elixir_dap_release"),
     agent_module!("elixir_dap_lazy"),
+    agent_module!("elixir_dap_cluster"),
 ];
 
 /// Hex digest of all agent sources, names included.

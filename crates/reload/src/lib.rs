@@ -22,8 +22,8 @@ pub use compile_deps::compile_time_modules;
 pub use line_map::{LineFate, LineMap};
 pub use manager::{compile_waves, ChangedSource, Plan, PlanRequest, PlannedCompile, ReloadManager};
 pub use report::{
-    counted, trim_compiler_message, BreakpointChange, Diagnostic, FailedModule, PlannedFile, ProcessInfo, ReloadReport,
-    ReloadedModule, RemovedModule, RestartRequired, Timings,
+    counted, trim_compiler_message, BreakpointChange, Diagnostic, FailedModule, NodeReload, PlannedFile, ProcessInfo,
+    ReloadReport, ReloadedModule, RemovedModule, RestartRequired, Timings,
 };
 /// The Elixir release whose dependency rules the planner follows.
 pub use source_graph::ElixirVersion;

@@ -53,7 +53,44 @@ pub struct ReloadReport {
     /// Set when the dependency index could not plan the change exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// A cluster attached to (`remoteNode` a list): what the reload did on
+    /// each node, the node debugged first. Absent for one node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReload>,
     pub timings: Timings,
+}
+
+/// One node of a cluster in a reload report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NodeReload {
+    /// `name@host`.
+    pub node: String,
+    /// `reloaded` (the batch runs there), `notReached` (the reload failed
+    /// before this node's turn: it runs the old code), `rolledBack` (it had
+    /// the batch ready or loaded; it runs the old code again), `blocked`
+    /// (processes run old code the load would kill), `failed` (the code
+    /// did not load there: `failed` says which and why) or `unreachable`.
+    pub status: String,
+    pub blocked: Vec<ProcessInfo>,
+    pub killed: Vec<ProcessInfo>,
+    pub failed: Vec<FailedModule>,
+    /// Why a node was unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl NodeReload {
+    /// A node the reload has not reached yet.
+    pub fn not_reached(node: &str) -> NodeReload {
+        NodeReload {
+            node: node.to_owned(),
+            status: "notReached".to_owned(),
+            blocked: Vec::new(),
+            killed: Vec::new(),
+            failed: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

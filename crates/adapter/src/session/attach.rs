@@ -39,6 +39,9 @@ pub(super) struct Attached {
     /// through the helper node, and reloads compile there
     /// (`elixir_dap_release.erl`). From the hello's `mode`.
     pub release: bool,
+    /// The other nodes of a cluster attached to (`remoteNode` a list):
+    /// reloads reach them too, after the hello's `peers`.
+    pub peers: Vec<String>,
 }
 
 impl Session {
@@ -51,7 +54,9 @@ impl Session {
         let started = std::time::Instant::now();
         let config = crate::attach::validate(arguments, &self.options.cwd, std::env::var("RELEASE_COOKIE").ok())
             .map_err(|e| RequestError::User(format!("attach: {e}")))?;
-        check_registered(&config).await?;
+        for node in std::iter::once(&config.remote_node).chain(&config.peers) {
+            check_registered(node, &config).await?;
+        }
         let progress = self.progress_start("Attaching", &format!("connecting to {}", config.remote_node));
         let result = self.start_helper(&config).await;
         let debuggee = match result {
@@ -78,6 +83,7 @@ impl Session {
         let release = info
             .and_then(|i| i.mode.as_ref())
             .is_some_and(|mode| *mode == "release");
+        let peers = info.and_then(|i| i.peers.clone()).unwrap_or_default();
         self.client.console(format!(
             "elixir-dap: attached to {node} (OTP {}, Elixir {}) through the hidden node {} in {} ms{}",
             debuggee.otp_release,
@@ -91,6 +97,13 @@ impl Session {
                 ""
             }
         ));
+        if !peers.is_empty() {
+            self.client.console(format!(
+                "elixir-dap: cluster: reloads reach {} too, all nodes or none; breakpoints, stepping and \
+                 evaluate are on {node}",
+                peers.join(", ")
+            ));
+        }
         if !config.launch.args.no_debug {
             self.client.console(match config.launch.args.debug_backend {
                 crate::launch::DebugBackend::Native => format!(
@@ -105,6 +118,7 @@ impl Session {
         self.attached = Some(Attached {
             node: node.clone(),
             release,
+            peers,
         });
         let args = &config.launch.args;
         if !args.no_debug {
@@ -185,6 +199,7 @@ impl Session {
         let mut env: Vec<(String, Option<String>)> =
             launch.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         env.push(("ELIXIR_DAP_REMOTE_NODE".into(), Some(config.remote_node.clone())));
+        env.push(("ELIXIR_DAP_PEER_NODES".into(), Some(config.peers.join(" "))));
         env.push((
             "ELIXIR_DAP_NAME_DOMAIN".into(),
             Some(if config.long_names { "longnames" } else { "shortnames" }.into()),
@@ -299,10 +314,10 @@ fn refused(refusal: &protocol::AttachRefusal) -> RequestError {
     RequestError::User(format!("attach: `{}`: {refusal}", refusal.attribute()))
 }
 
-/// Asks epmd on the node's host whether the node is registered, before a
+/// Asks epmd on `node`'s host whether the node is registered, before a
 /// helper node is started for nothing (see [`beam::attach`]).
-async fn check_registered(config: &AttachConfig) -> Result<(), RequestError> {
-    let node = config.remote_node.clone();
+async fn check_registered(node: &str, config: &AttachConfig) -> Result<(), RequestError> {
+    let node = node.to_owned();
     let Some((name, host)) = node.split_once('@').map(|(n, h)| (n.to_owned(), h.to_owned())) else {
         return Ok(());
     };

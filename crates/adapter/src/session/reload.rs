@@ -9,6 +9,7 @@
 //! time, so reloads never interleave: a second one is planned against the
 //! state the first left.
 
+mod cluster;
 mod execute;
 mod overlay;
 mod report;
@@ -283,6 +284,9 @@ impl Session {
         match outcome {
             Ok(()) => report.success = true,
             Err(message) => {
+                if report.rolled_back {
+                    cluster::mark_rolled_back(&mut report);
+                }
                 report.success = false;
                 report.message = Some(message);
             }

@@ -208,6 +208,9 @@ record! {
         /// Attach to a node that runs the Mix project (`mode` `mix`) only:
         /// its `Mix.env()`, the environment of its build and `elixirc_paths`.
         mix_env: Option<String>,
+        /// Attach to a cluster only: the other nodes, which reloads reach
+        /// too (`elixir_dap_cluster.erl`).
+        peers: Option<Vec<String>>,
     }
 }
 

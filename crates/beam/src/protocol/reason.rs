@@ -405,6 +405,9 @@ reasons! {
         /// `debugBackend` "native": the node's emulator has no
         /// `erl_debugger` (before OTP 28, or not started with `+D`).
         NativeUnavailable = "native_unavailable" { node: Atom, otp: String },
+        /// A cluster: the node attached to cannot connect to `peer`, and a
+        /// reload calls every peer from it.
+        PeerUnreachable = "peer_unreachable" { node: Atom, peer: Atom },
     }
 }
 
@@ -427,6 +430,7 @@ impl AttachRefusal {
             | AttachRefusal::EpmdUnreachable { .. }
             | AttachRefusal::NoElixir { .. }
             | AttachRefusal::RemoteCallFailed { .. }
+            | AttachRefusal::PeerUnreachable { .. }
             | AttachRefusal::AgentNotLoaded { .. } => "remoteNode",
         }
     }
@@ -503,6 +507,11 @@ impl fmt::Display for AttachRefusal {
             AttachRefusal::NoProjectApp { dir } => {
                 write!(f, "the mix.exs in {dir} names no `app` in its project config")
             }
+            AttachRefusal::PeerUnreachable { node, peer } => write!(
+                f,
+                "{node} cannot connect to {peer}: a reload reaches the other nodes of a cluster from the first \
+                 node of `remoteNode`, which must reach each (same cookie, distribution between them)"
+            ),
             AttachRefusal::NativeUnavailable { node, otp } => write!(
                 f,
                 "\"native\" needs {node}'s emulator to run OTP's native debugger (erl_debugger: OTP 28 or \

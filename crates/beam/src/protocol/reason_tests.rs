@@ -473,6 +473,12 @@ fn every_attach_refusal_is_worded_and_blames_its_attribute() {
              the node started with +D, e.g. `elixir --erl \"+D\" ...`); app@host runs OTP 27 without it: use \
              \"interpreter\" or \"auto\"",
         ),
+        (
+            reason("peer_unreachable", vec![node(), ("peer", atom("b@host"))]),
+            "remoteNode",
+            "app@host cannot connect to b@host: a reload reaches the other nodes of a cluster from the first node \
+             of `remoteNode`, which must reach each (same cookie, distribution between them)",
+        ),
     ];
     for (term, attribute, _) in &table {
         let refusal = AttachRefusal::decode(term).unwrap();

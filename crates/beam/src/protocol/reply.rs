@@ -404,11 +404,52 @@ record! {
 }
 
 record! {
-    /// What a rollback restored, removed (new modules), and could not.
+    /// What a rollback restored, removed (new modules), and could not; and
+    /// what each peer of a cluster did (empty for one node).
     pub struct RolledBack {
         restored: Vec<Atom>,
         removed: Vec<Atom>,
         failures: Vec<ModuleFailure>,
+        peers: Vec<PeerOutcome>,
+    }
+}
+
+record! {
+    /// A cluster peer's answer to a reload's prepare (`elixir_dap_cluster.erl`):
+    /// `status` `ready`, `blocked` (processes run old code of the batch),
+    /// `failed` (the code would not load: `failures`) or `unreachable`
+    /// (`error` says why; empty otherwise).
+    pub struct PeerPrepared {
+        node: Atom,
+        status: Atom,
+        blocked: Vec<ProcessEntry>,
+        killed: Vec<ProcessEntry>,
+        failures: Vec<ModuleFailure>,
+        error: String,
+    }
+}
+
+record! {
+    /// A cluster peer's answer to a switch, rollback or commit: `status`
+    /// `switched`, `rolled_back`, `committed`, `failed` (`failures`) or
+    /// `unreachable` (`error` says why; empty otherwise).
+    pub struct PeerOutcome {
+        node: Atom,
+        status: Atom,
+        failures: Vec<ModuleFailure>,
+        error: String,
+    }
+}
+
+record! {
+    pub struct PeersPrepared {
+        nodes: Vec<PeerPrepared>,
+    }
+}
+
+record! {
+    pub struct PeersSwitched {
+        nodes: Vec<PeerOutcome>,
     }
 }
 

@@ -108,8 +108,18 @@ pub enum Request {
     ReloadResume { pids: Vec<Pid> },
     /// Drops the reload's snapshot → [`super::Done`].
     ReloadCommit,
-    /// Restores the snapshot → [`super::RolledBack`].
+    /// Restores the snapshot (on a cluster's peers too) → [`super::RolledBack`].
     ReloadRollback,
+    /// A cluster's peers prepare the compiled batch (`modules`, and
+    /// `remove`, the modules of deleted files), each checking its processes
+    /// for old code as the compile did (`force`: kill them) → [`super::PeersPrepared`].
+    ReloadPeersPrepare {
+        modules: Vec<String>,
+        remove: Vec<String>,
+        force: bool,
+    },
+    /// Every peer loads what it prepared → [`super::PeersSwitched`].
+    ReloadPeersSwitch,
     /// Leaves the program running (launch) or the node as found (attach) → [`super::Detached`].
     Detach,
     /// Halts the VM with a status: a cast, no reply.
@@ -293,6 +303,8 @@ impl Request {
             Request::ReloadResume { .. } => "reload_resume",
             Request::ReloadCommit => "reload_commit",
             Request::ReloadRollback => "reload_rollback",
+            Request::ReloadPeersPrepare { .. } => "reload_peers_prepare",
+            Request::ReloadPeersSwitch => "reload_peers_switch",
             Request::Detach => "detach",
             Request::Halt { .. } => "halt",
         };
@@ -444,6 +456,15 @@ impl Request {
             Request::ReloadResume { pids } => tagged("reload_resume", vec![list(pids.iter().map(pid).collect())]),
             Request::ReloadCommit => atom("reload_commit"),
             Request::ReloadRollback => atom("reload_rollback"),
+            Request::ReloadPeersPrepare { modules, remove, force } => tagged(
+                "reload_peers_prepare",
+                vec![map(vec![
+                    ("modules", binaries(modules)),
+                    ("remove", binaries(remove)),
+                    ("force", boolean(*force)),
+                ])],
+            ),
+            Request::ReloadPeersSwitch => atom("reload_peers_switch"),
             Request::Detach => atom("detach"),
             Request::Halt { status } => tagged("halt", vec![int(*status)]),
         }

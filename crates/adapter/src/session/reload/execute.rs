@@ -20,6 +20,7 @@ impl Session {
             Some(debugger) => Some(debugger.interpret_gate().lock_owned().await),
             None => None,
         };
+        report.nodes = self.cluster_nodes();
         let Some(manager) = self.reload.as_ref().and_then(|s| s.manager.as_ref()) else {
             return Err("the project index is missing".into());
         };
@@ -78,6 +79,12 @@ impl Session {
         report.diagnostics = diagnostics(&reply.diagnostics);
         report.killed = processes(&reply.killed);
         report.blocked = processes(&reply.blocked);
+        if let (Some(primary), "blocked" | "compile_failed" | "load_failed") =
+            (report.nodes.first_mut(), reply.status.as_str())
+        {
+            primary.status = if reply.status == "blocked" { "blocked" } else { "failed" }.to_owned();
+            primary.blocked = report.blocked.clone();
+        }
         match reply.status.as_str() {
             "blocked" => {
                 let Some(first) = report.blocked.first() else {
@@ -175,6 +182,26 @@ impl Session {
             compiled.extend(more);
         }
 
+        // The modules of deleted files, unless the batch defines them again.
+        let mut removed_atoms: Vec<(String, String, String)> = Vec::new();
+        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
+        for (file, modules) in &plan.deleted {
+            for module in modules {
+                let atom = elixir_atom(module);
+                if !reloaded_modules.contains(&atom) {
+                    removed_atoms.push((atom, module.clone(), file.display().to_string()));
+                }
+            }
+        }
+
+        // A cluster: every other node gets the batch ready before any switches.
+        let batch: Vec<String> = reloaded_modules.iter().cloned().collect();
+        let removing: Vec<String> = removed_atoms.iter().map(|(a, _, _)| a.clone()).collect();
+        if let Err(message) = Self::prepare_peers(agent, batch, removing, force, report).await {
+            report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+            return Err(message);
+        }
+
         // Re-interpret what the patterns select.
         let interpret_started = Instant::now();
         let to_interpret = match &mut self.debugger {
@@ -198,16 +225,6 @@ impl Session {
         report.timings.interpret = ms(interpret_started);
 
         // Remove the modules of deleted files.
-        let mut removed_atoms: Vec<(String, String, String)> = Vec::new();
-        let reloaded_modules: BTreeSet<String> = compiled.iter().map(|c| c.atom.clone()).collect();
-        for (file, modules) in &plan.deleted {
-            for module in modules {
-                let atom = elixir_atom(module);
-                if !reloaded_modules.contains(&atom) {
-                    removed_atoms.push((atom, module.clone(), file.display().to_string()));
-                }
-            }
-        }
         if !removed_atoms.is_empty() {
             let names: Vec<String> = removed_atoms.iter().map(|(a, _, _)| a.clone()).collect();
             let reply: protocol::ModulesRemoved = agent
@@ -236,6 +253,12 @@ impl Session {
                     file: file.clone(),
                 })
                 .collect();
+        }
+
+        // A cluster: every other node switches to the batch.
+        if let Err(message) = Self::switch_peers(agent, report).await {
+            report.rolled_back = self.rollback(agent, &was_interpreted).await?;
+            return Err(message);
         }
 
         // State-preserving upgrades, all or nothing.

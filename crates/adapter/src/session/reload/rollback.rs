@@ -20,6 +20,19 @@ impl Session {
                 tracing::warn!(%e, "breakpoints could not be set again after a rollback");
             }
         }
+        let mut failures = failures;
+        for peer in &reply.peers {
+            failures.extend(report::failures(&peer.failures).into_iter().map(|f| FailedModule {
+                module: format!("{} on {}", f.module, peer.node),
+                reason: f.reason,
+            }));
+            if !peer.error.is_empty() {
+                failures.push(FailedModule {
+                    module: format!("every module on {}", peer.node),
+                    reason: peer.error.clone(),
+                });
+            }
+        }
         if !failures.is_empty() {
             let text: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.module, f.reason)).collect();
             self.client
