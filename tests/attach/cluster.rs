@@ -44,6 +44,33 @@ fn start_cluster(epmd: &Epmd, count: usize) -> Vec<Node> {
     })
 }
 
+/// Connects the first node to the others, as a cluster is (libcluster,
+/// `Node.connect/1`).
+fn connect(epmd: &Epmd, nodes: &[Node]) {
+    let others: Vec<String> = nodes[1..].iter().map(|n| format!(":\"{}\"", n.name)).collect();
+    let connected = nodes[0].remote_eval(
+        epmd,
+        &format!("inspect(Enum.map([{}], &Node.connect/1))", others.join(", ")),
+    );
+    assert_eq!(
+        connected,
+        format!("{:?}", vec![true; others.len()]),
+        "connecting the cluster"
+    );
+}
+
+/// Each node's state before an attach: [`STATE_OF_THE_NODE`] and the nodes
+/// it is connected to.
+fn states(epmd: &Epmd, nodes: &[Node]) -> Vec<(String, String)> {
+    nodes
+        .iter()
+        .map(|n| (n.remote_eval(epmd, STATE_OF_THE_NODE), n.remote_eval(epmd, CONNECTED)))
+        .collect()
+}
+
+/// The visible nodes a node is connected to.
+const CONNECTED: &str = "inspect(Enum.sort(Node.list()))";
+
 fn code_on(epmd: &Epmd, nodes: &[Node]) -> Vec<String> {
     nodes.iter().map(|n| n.remote_eval(epmd, CODE_ON_THE_NODE)).collect()
 }
@@ -77,7 +104,8 @@ fn edit(node: &Node, file: &str, from: &str, to: &str) {
 fn a_reload_reaches_every_node_of_a_cluster_or_none() {
     let epmd = Epmd::start();
     let nodes = start_cluster(&epmd, 3);
-    let before: Vec<String> = nodes.iter().map(|n| n.remote_eval(&epmd, STATE_OF_THE_NODE)).collect();
+    connect(&epmd, &nodes);
+    let before = states(&epmd, &nodes);
     // A process on the second node, in the Waiter's first version.
     let waiter = nodes[1].remote_eval(
         &epmd,
@@ -87,18 +115,11 @@ fn a_reload_reaches_every_node_of_a_cluster_or_none() {
 
     let mut dap = adapter(&epmd);
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    let arguments = attach_arguments(
+    attach_ok(
+        &mut dap,
         &nodes[0],
         json!({"remoteNode": names, "reloadOnSave": "off", "debugInterpretModulesPatterns": ["OtpApp.Counter"]}),
     );
-    let response = dap.request("attach", arguments, LAUNCH_TIMEOUT);
-    assert_eq!(
-        response["success"],
-        true,
-        "attach failed: {response}\n{}",
-        dap.transcript()
-    );
-    dap.wait_event("initialized", TIMEOUT);
     let said = dap.wait_output("console", "cluster: reloads reach", TIMEOUT);
     assert!(
         said["body"]["output"].as_str().unwrap().contains(&nodes[2].name),
@@ -136,7 +157,7 @@ fn a_reload_reaches_every_node_of_a_cluster_or_none() {
         "cluster: reload of two modules into 3 nodes: {} ms",
         reloaded["body"]["timings"]["total"]
     );
-    for (node, before) in nodes.iter().zip(&before) {
+    for (node, (before, _)) in nodes.iter().zip(&before) {
         let now = node.remote_eval(
             &epmd,
             "v = OtpApp.Counter.value(); d = OtpApp.Counter.doubled(); inspect({d >= 2 * v and v > 0, OtpApp.Waiter.version(), {Process.whereis(OtpApp.Counter), Process.whereis(OtpApp.Ticker)}})",
@@ -232,23 +253,7 @@ fn a_reload_reaches_every_node_of_a_cluster_or_none() {
 
     // 5. Detach: every node as found, but for the code the reloads loaded.
     detach(dap);
-    for (node, before) in nodes.iter().zip(&before) {
-        let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
-        for item in AS_FOUND {
-            assert!(
-                after.contains(item),
-                "{}: {item} expected after the detach: {after}",
-                node.name
-            );
-        }
-        assert_eq!(
-            pids_of(before),
-            pids_of(&after),
-            "{}: the counter and ticker live",
-            node.name
-        );
-        assert_eq!(node.remote_eval(&epmd, OUR_PERSISTENT_TERMS), "[]", "{}", node.name);
-    }
+    assert_left_as_found(&epmd, &nodes, &before);
     assert_eq!(code_on(&epmd, &nodes), ["{true, 3, nil}"; 3]);
 }
 
@@ -259,7 +264,19 @@ fn attach_refuses_a_cluster_with_a_node_it_cannot_use() {
     let epmd = Epmd::start();
     let nodes = start_cluster(&epmd, 2);
     let host = nodes[0].name.split_once('@').unwrap().1.to_owned();
-    let before: Vec<String> = nodes.iter().map(|n| n.remote_eval(&epmd, STATE_OF_THE_NODE)).collect();
+    assert_refused(
+        &epmd,
+        attach_arguments(&nodes[0], json!({"remoteNode": [nodes[0].name, nodes[1].name]})),
+        "remoteNode",
+        &format!("{} is not connected to {}", nodes[0].name, nodes[1].name),
+    );
+    assert_eq!(
+        nodes[0].remote_eval(&epmd, CONNECTED),
+        "[]",
+        "the refusal connected nothing"
+    );
+    connect(&epmd, &nodes);
+    let before = states(&epmd, &nodes);
     let unknown = format!("nosuchpeer@{host}");
     assert_refused(
         &epmd,
@@ -291,11 +308,34 @@ fn attach_refuses_a_cluster_with_a_node_it_cannot_use() {
         &format!("another elixir-dap session is attached to {}", nodes[1].name),
     );
     detach(first);
-    for (node, before) in nodes.iter().zip(&before) {
-        let after = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    assert_left_as_found(&epmd, &nodes, &before);
+}
+
+/// Every node as `before` ([`states`] before the attach): nothing of ours,
+/// no persistent term of ours, the counter and ticker alive, connected to
+/// the nodes it was connected to.
+fn assert_left_as_found(epmd: &Epmd, nodes: &[Node], before: &[(String, String)]) {
+    for (node, (before, connected)) in nodes.iter().zip(before) {
+        assert_eq!(
+            &node.remote_eval(epmd, CONNECTED),
+            connected,
+            "{}: its connections",
+            node.name
+        );
+        let after = node.remote_eval(epmd, STATE_OF_THE_NODE);
         for item in AS_FOUND {
-            assert!(after.contains(item), "{}: {item} expected: {after}", node.name);
+            assert!(
+                after.contains(item),
+                "{}: {item} expected after the detach: {after}",
+                node.name
+            );
         }
-        assert_eq!(pids_of(before), pids_of(&after));
+        assert_eq!(
+            pids_of(before),
+            pids_of(&after),
+            "{}: the counter and ticker live",
+            node.name
+        );
+        assert_eq!(node.remote_eval(epmd, OUR_PERSISTENT_TERMS), "[]", "{}", node.name);
     }
 }

@@ -26,14 +26,6 @@
 
 -import(elixir_dap_util, [send_event/2, format_exception/3, diagnostic/1]).
 
-%% Every agent module, loaded before the first request (see main_launched/0)
-%% and taken out of a node attached to when the session leaves it
-%% (leave_node/1).
--define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
-                  elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
-                  elixir_dap_backend_native, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile,
-                  elixir_dap_release, elixir_dap_lazy]).
-
 %% sock: the TCP socket, or {relay, Helper} in a node attached to (see
 %% elixir_dap_attach). found: what an attached node ran before us.
 -record(state, {sock, detached = false, found}).
@@ -96,7 +88,7 @@ main_launched() ->
     %% Requests are decoded with binary_to_term(_, [safe]), which accepts
     %% only atoms that exist: load every agent module now so that the atoms
     %% their requests use do.
-    [code:ensure_loaded(M) || M <- ?MODULES],
+    [code:ensure_loaded(M) || M <- elixir_dap_util:agent_modules()],
     ok = elixir_dap_tables:ensure(),
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
@@ -193,7 +185,7 @@ send_term(Sock, Term) ->
 %% whatever still runs it): by the helper when it is there to see the end
 %% (`detached`), else by a process running none of our code.
 leave_node(Reason) ->
-    Modules = [?MODULE | ?MODULES],
+    Modules = elixir_dap_util:agent_modules(),
     unregister(?MODULE),
     [code:delete(M) || M <- Modules],
     Reason =:= detached orelse spawn(lists, foreach, [fun code:purge/1, Modules]),

@@ -19,6 +19,13 @@
 %% as elixir_dap_util's header says): the adapter words it, names the
 %% attribute to blame, and answers `attach` with it.
 %%
+%% A cluster (ELIXIR_DAP_PEER_NODES: the other nodes, which reloads reach
+%% too): every node is connected to and checked the same way, none may run
+%% another session's modules, the node attached to must be connected to each,
+%% the agent's modules are loaded into every node, and the peers are named
+%% to the agent (elixir_dap_cluster). On leaving, each peer forgets the
+%% session (elixir_dap_cluster:peer_leave/0) and the modules are purged.
+%%
 %% The agent side (clean_node/1) runs in the remote node when the adapter
 %% detaches or the helper is gone: it leaves the node as it found it
 %% (breakpoints cleared, nothing interpreted, the interpreter and the
@@ -30,10 +37,7 @@
 -export([helper/3, clean_node/1]).
 
 %% Every module the agent loads into the remote node, in load order.
--define(MODULES, [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project,
-                  elixir_dap_values, elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int,
-                  elixir_dap_backend_native, elixir_dap_agent, elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts,
-                  elixir_dap_app_compile, elixir_dap_release, elixir_dap_lazy, elixir_dap_cluster]).
+-define(MODULES, elixir_dap_util:agent_modules()).
 %% How long connecting (and each remote call while setting up) may take: the
 %% adapter answers a failed attach within 5 s, the helper's boot included.
 -define(CONNECT_TIMEOUT, 3000).
@@ -100,7 +104,7 @@ setup(Remote, Peers, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
             _ -> throw({error, #{kind => already_attached, node => Remote}})
         end,
         [check_not_peer(N) || N <- [Remote | Peers]],
-        [check_reaches(Remote, Peer) || Peer <- Peers],
+        [check_connected(Remote, Peer) || Peer <- Peers],
         Agent = try
                     [load_remote(N, M) || N <- [Remote | Peers], M <- ?MODULES],
                     start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction})
@@ -218,11 +222,13 @@ check_not_peer(Node) ->
         _ -> throw({error, #{kind => already_attached, node => Node}})
     end.
 
-%% A reload calls every peer from the node attached to: it must reach each.
-check_reaches(Remote, Peer) ->
-    case remote_call(Remote, net_kernel, connect_node, [Peer]) of
+%% A reload calls every peer from the node attached to: the nodes form a
+%% cluster, connected to it. (Connecting them here would leave connections,
+%% and the ones global makes from them, after the detach.)
+check_connected(Remote, Peer) ->
+    case lists:member(Peer, remote_call(Remote, erlang, nodes, [connected])) of
         true -> ok;
-        _ -> throw({error, #{kind => peer_unreachable, node => Remote, peer => Peer}})
+        false -> throw({error, #{kind => peer_not_connected, node => Remote, peer => Peer}})
     end.
 
 %% A peer as found but for the code reloads loaded: no batch, no module of ours.

@@ -65,8 +65,9 @@ prepare(#{modules := Names, remove := RemoveNames, force := Force}) ->
     Batch = #{code => Code, remove => existing_atoms(RemoveNames), force => Force},
     Nodes = case Missing of
                 [] -> call_peers(peer_prepare, [Batch], ?PREPARED);
-                _ -> [?PREPARED#{node => P, status => failed, failures => Missing,
-                                 error => <<"no object code of the batch on the primary">>} || P <- peers()]
+                _ -> [maps:merge(?PREPARED, #{node => P, failures => Missing,
+                                              error => <<"no object code of the batch on the primary">>})
+                      || P <- peers()]
             end,
     {ok, #{nodes => Nodes}}.
 

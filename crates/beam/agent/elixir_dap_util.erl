@@ -17,7 +17,8 @@
          module_name/1, format_term/1, thread_name/1, mfa_module/1, mfa_name/3, pid_text/1, inspect/1,
          to_atom/2, first_text_line/1, internal/1, process_entry/3,
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
-         loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, line_of/1, source_under/2, is_regular_raw/1]).
+         loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, line_of/1, source_under/2, is_regular_raw/1,
+         agent_modules/0]).
 -export_type([agent_reply/0, reason/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
@@ -39,6 +40,16 @@
 %% A compiler diagnostic as the adapter reads it.
 -type diagnostic() :: #{file := binary(), line := non_neg_integer(), column := non_neg_integer(),
                         severity := atom(), message := binary()}.
+
+%% Every module of the agent, in load order: what the helper loads into a
+%% node attached to and what leaves it on detach (the adapter compiles the
+%% same files: crates/beam/src/agent_source.rs).
+-spec agent_modules() -> [module()].
+agent_modules() ->
+    [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project, elixir_dap_values,
+     elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int, elixir_dap_backend_native, elixir_dap_agent,
+     elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_release,
+     elixir_dap_lazy, elixir_dap_cluster].
 
 %% An event to the adapter, through the channel's process (elixir_dap_agent,
 %% registered under its module's name).

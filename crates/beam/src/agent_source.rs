@@ -223,6 +223,33 @@ pub fn bootstrap_expression() -> &'static str {
 mod tests {
     use super::*;
 
+    /// `elixir_dap_util:agent_modules/0` (what an attach loads into a node
+    /// and takes out of it) names every agent source, each once.
+    #[test]
+    fn the_agent_names_every_module_it_loads_into_a_node() {
+        let util = AGENT_SOURCES
+            .iter()
+            .find(|(name, _)| *name == "elixir_dap_util.erl")
+            .map(|(_, text)| *text)
+            .expect("elixir_dap_util.erl is an agent source");
+        let body = util
+            .split("\nagent_modules() ->")
+            .nth(1)
+            .and_then(|rest| rest.split("].").next())
+            .expect("agent_modules/0's list");
+        let mut listed: Vec<&str> = body
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| !word.is_empty())
+            .collect();
+        listed.sort_unstable();
+        let mut sources: Vec<&str> = AGENT_SOURCES
+            .iter()
+            .map(|(name, _)| name.trim_end_matches(".erl"))
+            .collect();
+        sources.sort_unstable();
+        assert_eq!(listed, sources);
+    }
+
     #[test]
     fn install_is_idempotent_and_keyed_by_content() {
         let root = tempfile::tempdir().unwrap();

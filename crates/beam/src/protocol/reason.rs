@@ -405,9 +405,9 @@ reasons! {
         /// `debugBackend` "native": the node's emulator has no
         /// `erl_debugger` (before OTP 28, or not started with `+D`).
         NativeUnavailable = "native_unavailable" { node: Atom, otp: String },
-        /// A cluster: the node attached to cannot connect to `peer`, and a
-        /// reload calls every peer from it.
-        PeerUnreachable = "peer_unreachable" { node: Atom, peer: Atom },
+        /// A cluster: the node attached to is not connected to `peer`, and
+        /// a reload calls every peer from it.
+        PeerNotConnected = "peer_not_connected" { node: Atom, peer: Atom },
     }
 }
 
@@ -430,7 +430,7 @@ impl AttachRefusal {
             | AttachRefusal::EpmdUnreachable { .. }
             | AttachRefusal::NoElixir { .. }
             | AttachRefusal::RemoteCallFailed { .. }
-            | AttachRefusal::PeerUnreachable { .. }
+            | AttachRefusal::PeerNotConnected { .. }
             | AttachRefusal::AgentNotLoaded { .. } => "remoteNode",
         }
     }
@@ -507,10 +507,10 @@ impl fmt::Display for AttachRefusal {
             AttachRefusal::NoProjectApp { dir } => {
                 write!(f, "the mix.exs in {dir} names no `app` in its project config")
             }
-            AttachRefusal::PeerUnreachable { node, peer } => write!(
+            AttachRefusal::PeerNotConnected { node, peer } => write!(
                 f,
-                "{node} cannot connect to {peer}: a reload reaches the other nodes of a cluster from the first \
-                 node of `remoteNode`, which must reach each (same cookie, distribution between them)"
+                "{node} is not connected to {peer}: the nodes of `remoteNode` must form a cluster (connected \
+                 over distribution: `Node.connect/1`, libcluster...), as a reload reaches the others from the first"
             ),
             AttachRefusal::NativeUnavailable { node, otp } => write!(
                 f,

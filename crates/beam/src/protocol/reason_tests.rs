@@ -474,10 +474,10 @@ fn every_attach_refusal_is_worded_and_blames_its_attribute() {
              \"interpreter\" or \"auto\"",
         ),
         (
-            reason("peer_unreachable", vec![node(), ("peer", atom("b@host"))]),
+            reason("peer_not_connected", vec![node(), ("peer", atom("b@host"))]),
             "remoteNode",
-            "app@host cannot connect to b@host: a reload reaches the other nodes of a cluster from the first node \
-             of `remoteNode`, which must reach each (same cookie, distribution between them)",
+            "app@host is not connected to b@host: the nodes of `remoteNode` must form a cluster (connected over \
+             distribution: `Node.connect/1`, libcluster...), as a reload reaches the others from the first",
         ),
     ];
     for (term, attribute, _) in &table {
