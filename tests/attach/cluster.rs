@@ -257,6 +257,43 @@ fn a_reload_reaches_every_node_of_a_cluster_or_none() {
     assert_eq!(code_on(&epmd, &nodes), ["{true, 3, nil}"; 3]);
 }
 
+/// `cluster: "connected"`: the nodes the first one is connected to join
+/// the cluster without being listed.
+#[test]
+fn cluster_connected_reloads_into_the_nodes_the_first_is_connected_to() {
+    let epmd = Epmd::start();
+    let nodes = start_cluster(&epmd, 2);
+    connect(&epmd, &nodes);
+    let before = states(&epmd, &nodes);
+    let mut dap = adapter(&epmd);
+    attach_ok(
+        &mut dap,
+        &nodes[0],
+        json!({"cluster": "connected", "reloadOnSave": "off", "debugInterpretModulesPatterns": ["OtpApp.Counter"]}),
+    );
+    let said = dap.wait_output("console", "cluster: reloads reach", TIMEOUT);
+    assert!(
+        said["body"]["output"].as_str().unwrap().contains(&nodes[1].name),
+        "{said}"
+    );
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    edit(
+        &nodes[0],
+        "lib/otp_app/waiter.ex",
+        "def version, do: 1",
+        "def version, do: 2",
+    );
+    let reloaded = dap.request("reloadCode", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["body"]["success"], true, "{reloaded}");
+    assert_eq!(statuses(&reloaded, &nodes), ["reloaded"; 2], "{reloaded}");
+    assert_eq!(code_on(&epmd, &nodes), ["{false, 2, nil}"; 2]);
+    detach(dap);
+    assert_left_as_found(&epmd, &nodes, &before);
+}
+
 /// A bad node in the list is refused naming `remoteNode` and that node, as
 /// for one node, and nothing is left running anywhere.
 #[test]

@@ -2,7 +2,7 @@
 //! list: a cluster, debugged on its first node and reloaded into all; `projectDir`,
 //! `env`, `debugInterpretModulesPatterns`, `debugAutoInterpretAllModules`,
 //! `excludeModules`, `stackTraceMode`, `debugExpressionTimeoutMs`) and ours
-//! (`cookie`, `elixirPath`). Everything but `remoteNode` and `cookie` means
+//! (`cookie`, `cluster`, `elixirPath`). Everything but `remoteNode`, `cookie` and `cluster` means
 //! what it means for `launch` and is validated by [`launch::validate`].
 
 use crate::launch::{self, field_error, LaunchConfig};
@@ -21,6 +21,9 @@ pub struct AttachConfig {
     /// The rest of a `remoteNode` list: the other nodes of a cluster, which
     /// every reload reaches too (`elixir_dap_cluster.erl`).
     pub peers: Vec<String>,
+    /// `cluster` `"connected"`: the nodes `remote_node` is connected to at
+    /// the attach join the cluster too (the helper asks it: `nodes()`).
+    pub connected_cluster: bool,
     /// The cookie: the `cookie` attribute, else `RELEASE_COOKIE` of the
     /// adapter's environment; `None`: the helper node's own
     /// (`~/.erlang.cookie`, as any Erlang node).
@@ -98,6 +101,20 @@ pub fn validate(arguments: &Value, cwd: &Path, release_cookie: Option<String>) -
         }
         Some(other) => return Err(field_error("cookie", &format!("expected a string, got {other}"))),
     };
+    let connected_cluster = match arguments.get("cluster") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(how)) if how == "listed" => false,
+        Some(Value::String(how)) if how == "connected" => true,
+        Some(other) => {
+            return Err(field_error(
+                "cluster",
+                &format!(
+                    "expected \"listed\" (the nodes of `remoteNode`) or \"connected\" (those and every node the \
+                     first is connected to), got {other}"
+                ),
+            ))
+        }
+    };
     // `debugBackend` "native" needs the node started with +D: the helper
     // asks the node (a refusal names the attribute); `auto` attaches with
     // the interpreter.
@@ -106,6 +123,7 @@ pub fn validate(arguments: &Value, cwd: &Path, release_cookie: Option<String>) -
         launch,
         remote_node,
         peers,
+        connected_cluster,
         cookie,
         long_names,
     })
@@ -179,6 +197,20 @@ mod tests {
             let error = validate(&json!({ "remoteNode": nodes }), dir.path(), None).unwrap_err();
             assert_eq!(error.field.as_deref(), Some("remoteNode"), "{nodes}");
             assert!(error.message.contains(expected), "{nodes}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn cluster_says_whether_the_first_nodes_connections_join() {
+        let dir = project();
+        let config = |cluster: Value| validate(&json!({"remoteNode": "a@box", "cluster": cluster}), dir.path(), None);
+        assert!(!config(Value::Null).unwrap().connected_cluster);
+        assert!(!config(json!("listed")).unwrap().connected_cluster);
+        assert!(config(json!("connected")).unwrap().connected_cluster);
+        for bad in [json!("all"), json!(true), json!(["connected"])] {
+            let error = config(bad.clone()).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("cluster"), "{bad}");
+            assert!(error.message.contains("\"connected\""), "{bad}: {}", error.message);
         }
     }
 

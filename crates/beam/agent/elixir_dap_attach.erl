@@ -20,7 +20,8 @@
 %% attribute to blame, and answers `attach` with it.
 %%
 %% A cluster (ELIXIR_DAP_PEER_NODES: the other nodes, which reloads reach
-%% too): every node is connected to and checked the same way, none may run
+%% too; ELIXIR_DAP_CLUSTER=connected: and those the node attached to is
+%% connected to): every node is connected to and checked the same way, none may run
 %% another session's modules, the node attached to must be connected to each,
 %% the agent's modules are loaded into every node, and the peers are named
 %% to the agent (elixir_dap_cluster). On leaving, each peer forgets the
@@ -60,9 +61,12 @@ helper(Port, Token, Entry) ->
               end,
     %% The other nodes of a cluster attached to (space-separated), which
     %% reloads reach too (elixir_dap_cluster).
-    Peers = [list_to_atom(P) || P <- string:lexemes(os:getenv("ELIXIR_DAP_PEER_NODES", ""), " ")],
+    Listed = [list_to_atom(P) || P <- string:lexemes(os:getenv("ELIXIR_DAP_PEER_NODES", ""), " ")],
+    %% `cluster` "connected": and every (visible) node the node attached to
+    %% is connected to.
+    Cluster = {Listed, os:getenv("ELIXIR_DAP_CLUSTER") =:= "connected"},
     [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_REMOTE_NODE", "ELIXIR_DAP_COOKIE", "ELIXIR_DAP_NAME_DOMAIN",
-                                 "ELIXIR_DAP_BACKEND", "ELIXIR_DAP_PEER_NODES"]],
+                                 "ELIXIR_DAP_BACKEND", "ELIXIR_DAP_PEER_NODES", "ELIXIR_DAP_CLUSTER"]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     Sock = case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
                {ok, S} -> S;
@@ -71,8 +75,9 @@ helper(Port, Token, Entry) ->
                              [Port, Reason]),
                    erlang:halt(70)
            end,
-    case setup(Remote, Peers, Cookie, Domain, Backend, Entry) of
-        {ok, Agent, Info} ->
+    case setup(Remote, Cluster, Cookie, Domain, Backend, Entry) of
+        {ok, Agent, #{peers := PeerNames} = Info} ->
+            Peers = [binary_to_atom(P, utf8) || P <- PeerNames],
             send_frame(Sock, {hello, Token, Info}),
             Ref = erlang:monitor(process, Agent),
             relay(Sock, {Remote, Peers}, Agent, Ref);
@@ -86,11 +91,18 @@ helper(Port, Token, Entry) ->
 send_frame(Sock, Term) ->
     ok = gen_tcp:send(Sock, term_to_binary(Term)).
 
-setup(Remote, Peers, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
+setup(Remote, {Listed, WithConnected}, Cookie, Domain, Backend, {EntryModule, EntryFunction}) ->
     try
         start_distribution(Remote, Domain),
-        Cookie =:= false orelse [erlang:set_cookie(N, list_to_atom(Cookie)) || N <- [Remote | Peers]],
-        [begin connect(N), check_versions(N) end || N <- [Remote | Peers]],
+        Reach = fun(N) ->
+                        Cookie =:= false orelse erlang:set_cookie(N, list_to_atom(Cookie)),
+                        connect(N),
+                        check_versions(N)
+                end,
+        Reach(Remote),
+        Peers = Listed ++ [N || WithConnected, N <- remote_call(Remote, erlang, nodes, [visible]),
+                                not lists:member(N, Listed)],
+        lists:foreach(Reach, Peers),
         Backend =:= native andalso check_native(Remote),
         Mode = check_mix_project(Remote),
         %% A node running the Mix project: its MIX_ENV, which says where its

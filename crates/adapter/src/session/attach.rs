@@ -97,6 +97,11 @@ impl Session {
                 ""
             }
         ));
+        if config.connected_cluster && peers.is_empty() {
+            self.client.console(format!(
+                "elixir-dap: cluster \"connected\": {node} is connected to no other node; reloads reach it alone"
+            ));
+        }
         if !peers.is_empty() {
             self.client.console(format!(
                 "elixir-dap: cluster: reloads reach {} too, all nodes or none; breakpoints, stepping and \
@@ -200,6 +205,9 @@ impl Session {
             launch.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         env.push(("ELIXIR_DAP_REMOTE_NODE".into(), Some(config.remote_node.clone())));
         env.push(("ELIXIR_DAP_PEER_NODES".into(), Some(config.peers.join(" "))));
+        if config.connected_cluster {
+            env.push(("ELIXIR_DAP_CLUSTER".into(), Some("connected".into())));
+        }
         env.push((
             "ELIXIR_DAP_NAME_DOMAIN".into(),
             Some(if config.long_names { "longnames" } else { "shortnames" }.into()),
