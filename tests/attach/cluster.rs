@@ -252,7 +252,14 @@ fn a_reload_reaches_every_node_of_a_cluster_or_none() {
     );
 
     // 5. Detach: every node as found, but for the code the reloads loaded.
-    detach(dap);
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    let said = dap.wait_output("console", "detached from", TIMEOUT);
+    let said = said["body"]["output"].as_str().unwrap();
+    assert!(
+        nodes.iter().all(|n| said.contains(&n.name)) && said.contains("the code of the last reload stays loaded"),
+        "the detach names every node and what stays: {said}"
+    );
+    assert!(dap.close_and_wait(TIMEOUT).success());
     assert_left_as_found(&epmd, &nodes, &before);
     assert_eq!(code_on(&epmd, &nodes), ["{true, 3, nil}"; 3]);
 }

@@ -360,6 +360,7 @@ fn reload_into_an_attached_node_keeps_state_and_detach_leaves_the_new_code() {
     );
     assert_eq!(kept["body"]["result"], "true", "{kept}");
     assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    dap.wait_output("console", "(the code of the last reload stays loaded)", TIMEOUT);
     assert!(dap.close_and_wait(TIMEOUT).success());
     let after = wait_clean(&epmd, &node, Duration::from_secs(10));
     assert_eq!(

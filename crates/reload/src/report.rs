@@ -322,6 +322,9 @@ impl ReloadReport {
             if !self.removed.is_empty() {
                 line.push_str(&format!("; removed {}", self.removed.len()));
             }
+            if !self.nodes.is_empty() {
+                line.push_str(&format!("; on {}", counted(self.nodes.len(), "node", "nodes")));
+            }
             line
         } else {
             format!(
@@ -361,6 +364,14 @@ mod tests {
         assert_eq!(
             report.console_line(),
             "Reloaded 1 module in 41 ms (compile 22, load 4, interpret 11, breakpoints 2)"
+        );
+        let cluster = ReloadReport {
+            nodes: vec![NodeReload::not_reached("a@h"), NodeReload::not_reached("b@h")],
+            ..report
+        };
+        assert_eq!(
+            cluster.console_line(),
+            "Reloaded 1 module in 41 ms (compile 22, load 4, interpret 11, breakpoints 2); on 2 nodes"
         );
     }
 

@@ -42,6 +42,8 @@ pub(super) struct Attached {
     /// The other nodes of a cluster attached to (`remoteNode` a list):
     /// reloads reach them too, after the hello's `peers`.
     pub peers: Vec<String>,
+    /// A reload succeeded: its code stays loaded after the detach.
+    pub reloaded: bool,
 }
 
 impl Session {
@@ -124,6 +126,7 @@ impl Session {
             node: node.clone(),
             release,
             peers,
+            reloaded: false,
         });
         let args = &config.launch.args;
         if !args.no_debug {
@@ -261,17 +264,29 @@ impl Session {
     /// `disconnect` of an attach session: leave the node as found, whatever
     /// `terminateDebuggee` says (the node is not ours to stop).
     pub(super) async fn detach_node(&mut self) -> Handled {
-        let node = self.attached.as_ref().map(|a| a.node.clone()).unwrap_or_default();
+        let (mut node, keeps, reloaded) = match &self.attached {
+            Some(attached) if attached.peers.is_empty() => (attached.node.clone(), "it keeps", attached.reloaded),
+            Some(attached) => (
+                format!("{} and {}", attached.node, attached.peers.join(", ")),
+                "they keep",
+                attached.reloaded,
+            ),
+            None => (String::new(), "it keeps", false),
+        };
+        // What a detach does not undo: the code reloads loaded runs on, natively.
+        if reloaded {
+            node.push_str(" (the code of the last reload stays loaded)");
+        }
         let clean = self.leave_node().await;
         self.client.console(match clean {
-            Ok(kept) if kept.is_empty() => format!("elixir-dap: detached from {node}; it keeps running, as found"),
+            Ok(kept) if kept.is_empty() => format!("elixir-dap: detached from {node}; {keeps} running, as found"),
             Ok(kept) => format!(
-                "elixir-dap: detached from {node}; it keeps running; {} still in interpreted code ({}) \
+                "elixir-dap: detached from {node}; {keeps} running; {} still in interpreted code ({}) \
                  run on under the interpreter, which stays until they leave it",
                 ::reload::counted(kept.len(), "process", "processes"),
                 kept.join(", ")
             ),
-            Err(why) => format!("elixir-dap: detached from {node} ({why}); it keeps running"),
+            Err(why) => format!("elixir-dap: detached from {node} ({why}); {keeps} running"),
         });
         Ok(None)
     }

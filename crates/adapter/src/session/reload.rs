@@ -282,7 +282,13 @@ impl Session {
             }
         }
         match outcome {
-            Ok(()) => report.success = true,
+            Ok(()) => {
+                report.success = true;
+                if let (Some(attached), false) = (self.attached.as_mut(), report.dry_run || report.reloaded.is_empty())
+                {
+                    attached.reloaded = true;
+                }
+            }
             Err(message) => {
                 if report.rolled_back {
                     cluster::mark_rolled_back(&mut report);
