@@ -206,6 +206,10 @@ fn a_reload_reaches_every_node_of_a_cluster_or_none() {
     // takes the batch.
     let forced = dap.request("reloadCode", json!({"force": true}), LAUNCH_TIMEOUT);
     assert_eq!(forced["body"]["success"], true, "{forced}");
+    eprintln!(
+        "cluster: reload of one module into 3 nodes: {} ms",
+        forced["body"]["timings"]["total"]
+    );
     assert_eq!(statuses(&forced, &nodes), ["reloaded"; 3], "{forced}");
     assert!(
         forced["body"]["nodes"][1]["killed"]
