@@ -2,10 +2,13 @@
 # Runs the whole test suite on one BEAM:
 #   host    the machine's own Elixir / OTP
 #   trixie  Elixir 1.18 / OTP 27, in a Debian chroot made by scripts/beam-chroot.sh
-#   sid     Elixir 1.20 / OTP 29, likewise
+#   sid     Elixir 1.20 / OTP 29, likewise, every launch on the interpreter
+#           (ELIXIR_DAP_TEST_BACKEND=interpreter: each launch that names no
+#           `debugBackend` gets "interpreter", where `auto` would pick native;
+#           see tests/support/mod.rs)
 #   sid-native  the sid BEAM, every launch on the native debugger backend
-#           (ELIXIR_DAP_TEST_BACKEND=native: each launch that names no
-#           `debugBackend` gets "native"; see tests/support/mod.rs)
+#           (ELIXIR_DAP_TEST_BACKEND=native, likewise)
+# On host and trixie launches keep the default, `auto` (the interpreter there).
 # Usage: scripts/test-beam.sh host|trixie|sid|sid-native [TEST-ARGS...]
 #   TEST-ARGS go to every test binary, as after `cargo test --`: a name filter,
 #   `--test-threads N`, `--nocapture`...
@@ -44,7 +47,10 @@ test_args=("$@")
 # backend when it is not the default.
 label=$beam
 case "$beam" in
-  host|trixie|sid) ;;
+  host|trixie) ;;
+  # On OTP 28+ `auto` (the default) picks the native backend: `sid` keeps the
+  # interpreter's run by naming it, `sid-native` names native.
+  sid) export ELIXIR_DAP_TEST_BACKEND=interpreter ;;
   sid-native) beam=sid; export ELIXIR_DAP_TEST_BACKEND=native ;;
   *) echo "test-beam: unknown BEAM '$beam'; $usage" >&2; exit 2 ;;
 esac

@@ -3,9 +3,10 @@
 # and the whole test suite (unit tests and integration tests that drive the
 # real adapter against real BEAM VMs) on each BEAM in turn: the machine's own,
 # then Debian trixie's (Elixir 1.18 / OTP 27) and sid's (Elixir 1.20 / OTP 29)
-# in chroots (scripts/beam-chroot.sh makes them once and keeps them), then sid's
-# again with every launch on the native debugger backend (sid-native: OTP 28+'s
-# erl_debugger, issue 20). The BEAMs run one after another: each suite already
+# in chroots (scripts/beam-chroot.sh makes them once and keeps them), sid's with
+# every launch on the interpreter, then sid's again with every launch on the
+# native debugger backend (sid-native: OTP 28+'s erl_debugger, issue 20, which
+# `debugBackend` "auto" picks there). The BEAMs run one after another: each suite already
 # runs its tests in parallel.
 #
 # Then, after the BEAMs, the editors, each a step of its own on the machine's

@@ -1,6 +1,8 @@
 //! The README's demo (`scripts/demo.py` with the built adapter) on the BEAM
 //! that runs the tests: it stops at a breakpoint, reloads an edit and shows
-//! the new code running, and fails, saying why, when the reload fails.
+//! the new code running, and fails, saying why, when the reload fails. It
+//! runs on the default backend, `auto`: the interpreter before OTP 28, the
+//! native backend after.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,6 +33,15 @@ fn the_demo_reloads_an_edit_and_the_new_code_runs() {
     assert!(text.contains("demo: stopped at the breakpoint"), "{text}");
     assert!(text.contains("demo: reloaded Shop.Pricing"), "{text}");
     assert!(text.contains("Shop.Pricing.discount(1_500) is now 750"), "{text}");
+    // The demo names no `debugBackend`: `auto` runs native on OTP 28+, the
+    // interpreter before, and the console (which the demo prints) says so.
+    let backend = if otp_release() >= 28 { "native" } else { "interpreter" };
+    assert!(
+        text.contains(&format!(
+            "elixir-dap: debugger backend: {backend} (`debugBackend` \"auto\""
+        )),
+        "{text}"
+    );
 }
 
 #[test]

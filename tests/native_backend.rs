@@ -5,7 +5,8 @@
 //! Elixir names, an evaluation sees the frame's binding, a condition
 //! filters, and the user's `_build` is left alone. On OTP 27 and earlier
 //! the same launch is refused naming `debugBackend`; a bad value is refused
-//! on every BEAM.
+//! on every BEAM. `auto` runs native on OTP 28+ and the interpreter before,
+//! saying which and why.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -129,6 +130,77 @@ fn native_is_refused_before_otp_28_and_debugs_native_code_after() {
     assert_eq!(dap.events_named("stopped").len(), 1, "{}", dap.transcript());
     // The project was compiled in the session's build path, not in `_build`.
     assert!(!root.join("_build").exists(), "the user's _build was written");
+    dap.close_and_wait(TIMEOUT);
+}
+
+/// `debugBackend: "auto"` (the default, named here so that the run's
+/// ELIXIR_DAP_TEST_BACKEND does not replace it): on OTP 28+ the program runs
+/// on the native backend, said on the console (`"auto"` and the OTP); before
+/// OTP 28 on the interpreter, the console saying why. Which one runs is
+/// checked in the VM: `erl_debugger` enabled (the VM started with `+D`) and
+/// no interpreter server, or the reverse.
+#[test]
+fn auto_runs_native_from_otp_28_and_says_which_and_why() {
+    let release = otp_release();
+    let project = fixture("truth");
+    let root = project.path();
+    let mut dap = DapClient::start();
+    let expression = "Truth.Cond.run([:a, :b]); IO.puts(\"auto done\")";
+    let response = dap.launch(launch_arguments(root, expression, json!("auto")));
+    assert_eq!(response["success"], true, "{response}\n{}", dap.transcript());
+    let note = dap.wait_output("console", "elixir-dap: debugger backend: ", TIMEOUT);
+    let note = note["body"]["output"].as_str().unwrap().to_owned();
+    let native = release >= 28;
+    if native {
+        assert!(
+            note.contains(&format!(
+                "debugger backend: native (`debugBackend` \"auto\": erl_debugger, OTP {release}'s native debugger"
+            )) && note.contains("native-build"),
+            "{note}"
+        );
+    } else {
+        assert!(
+            note.contains("debugger backend: interpreter (`debugBackend` \"auto\": ")
+                && note.contains(&format!("OTP {release} has no native debugger")),
+            "{note}"
+        );
+    }
+    let cond = root.join("lib/truth/cond.ex");
+    let check = marker_line(&cond, "check");
+    let set = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&cond)}, "breakpoints": [{"line": check}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let done = dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(done["success"], true, "{done}");
+    let stopped = dap.wait_event("stopped", LAUNCH_TIMEOUT);
+    assert_eq!(stopped["body"]["reason"], "breakpoint", "{stopped}");
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    let which = dap.request(
+        "evaluate",
+        json!({"expression": "{Code.ensure_loaded?(:erl_debugger) and :erl_debugger.supported(), \
+                              is_pid(Process.whereis(:dbg_iserver))}",
+               "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(which["success"], true, "{which}");
+    let want = if native { "{true, false}" } else { "{false, true}" };
+    assert_eq!(which["body"]["result"], want, "{note}\n{which}");
+    let cleared = dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&cond)}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(cleared["success"], true, "{cleared}");
+    let resumed = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+    dap.wait_output("stdout", "auto done", LAUNCH_TIMEOUT);
+    dap.wait_event("terminated", LAUNCH_TIMEOUT);
+    // On the native backend the project compiles in the session's build
+    // path; the interpreter's launch compiles in `_build`, as Mix does.
+    assert_eq!(root.join("_build").exists(), !native, "{note}");
     dap.close_and_wait(TIMEOUT);
 }
 

@@ -209,7 +209,9 @@ fn wait_for_file_text(path: &Path, text: &str, timeout: Duration) -> String {
 /// A wrapper for `elixirPath` that tells the test the agent listener's port
 /// (through a FIFO) and starts the VM only once the test says go (through
 /// another): connections the test opens in between are there before the VM
-/// boots.
+/// boots. The adapter's own runs of `elixir` before the launch (the
+/// `debugBackend` probe: `--erl "+D -version"`, `--short-version`), which
+/// have no listener port, go straight through.
 struct HeldLaunch {
     dir: tempfile::TempDir,
 }
@@ -229,7 +231,8 @@ impl HeldLaunch {
         std::fs::write(
             &wrapper,
             format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$ELIXIR_DAP_PORT\" > '{dir}/port'\nread go < '{dir}/go'\nexec elixir \"$@\"\n",
+                "#!/bin/sh\n[ -n \"$ELIXIR_DAP_PORT\" ] || exec elixir \"$@\"\n\
+                 printf '%s\\n' \"$ELIXIR_DAP_PORT\" > '{dir}/port'\nread go < '{dir}/go'\nexec elixir \"$@\"\n",
                 dir = dir.path().display()
             ),
         )

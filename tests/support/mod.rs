@@ -138,7 +138,15 @@ impl DapClient {
     }
 
     /// Sends a request and returns its seq.
-    pub fn send(&mut self, command: &str, arguments: Value) -> i64 {
+    pub fn send(&mut self, command: &str, mut arguments: Value) -> i64 {
+        // The whole suite on one debugger backend (issue 20): each launch
+        // that names none gets ELIXIR_DAP_TEST_BACKEND's (`sid`: the
+        // interpreter, where `auto` would pick native; `sid-native`: native).
+        if let (true, Ok(backend)) = (command == "launch", std::env::var("ELIXIR_DAP_TEST_BACKEND")) {
+            if let Some(object) = arguments.as_object_mut() {
+                object.entry("debugBackend").or_insert(Value::String(backend));
+            }
+        }
         self.seq += 1;
         let request = json!({"seq": self.seq, "type": "request", "command": command, "arguments": arguments});
         self.send_body(request.to_string().as_bytes());
@@ -146,14 +154,7 @@ impl DapClient {
     }
 
     /// Sends a request and waits for its response.
-    pub fn request(&mut self, command: &str, mut arguments: Value, timeout: Duration) -> Value {
-        // The whole suite on another debugger backend (issue 20): each
-        // launch that names none gets ELIXIR_DAP_TEST_BACKEND's.
-        if let (true, Ok(backend)) = (command == "launch", std::env::var("ELIXIR_DAP_TEST_BACKEND")) {
-            if let Some(object) = arguments.as_object_mut() {
-                object.entry("debugBackend").or_insert(Value::String(backend));
-            }
-        }
+    pub fn request(&mut self, command: &str, arguments: Value, timeout: Duration) -> Value {
         let seq = self.send(command, arguments);
         self.response_to(seq, timeout)
     }
@@ -516,17 +517,27 @@ pub fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Whether this run drives the whole suite on the native debugger backend
-/// (`ELIXIR_DAP_TEST_BACKEND=native`, see [`DapClient::request`]): the tests
-/// whose expectations differ on it say how, next to the difference
-/// (docs/protocol.md, "How it differs from the interpreter").
+/// Whether the launches of this run that name no `debugBackend` run on the
+/// native debugger backend: `ELIXIR_DAP_TEST_BACKEND=native` (see
+/// [`DapClient::request`]; `scripts/test-beam.sh sid-native`), or no such
+/// variable and a BEAM of OTP 28+, where the default `auto` picks native.
+/// The tests whose expectations differ on it say how, next to the
+/// difference (docs/protocol.md, "How it differs from the interpreter").
 pub fn native_run() -> bool {
-    std::env::var("ELIXIR_DAP_TEST_BACKEND").is_ok_and(|b| b == "native")
+    match std::env::var("ELIXIR_DAP_TEST_BACKEND") {
+        Ok(backend) => backend == "native",
+        Err(_) => otp_release() >= 28,
+    }
 }
 
 /// The OTP release of the `elixir` the adapter starts (the BEAM the test
 /// binary runs with: the host's or a chroot's, see scripts/test-beam.sh).
 pub fn otp_release() -> u32 {
+    static RELEASE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *RELEASE.get_or_init(read_otp_release)
+}
+
+fn read_otp_release() -> u32 {
     let output = std::process::Command::new("elixir")
         .args(["-e", "IO.write(:erlang.system_info(:otp_release))"])
         .output()

@@ -116,8 +116,9 @@ pub fn validate(arguments: &Value, cwd: &Path, release_cookie: Option<String>) -
         }
     };
     // `debugBackend` "native" needs the node started with +D: the helper
-    // asks the node (a refusal names the attribute); `auto` attaches with
-    // the interpreter.
+    // asks the node (a refusal names the attribute); `auto` attaches
+    // natively when the node runs erl_debugger and its project has line
+    // debug info, else with the interpreter (elixir_dap_attach:choose_backend/3).
     let launch = launch::validate(arguments, cwd)?;
     Ok(AttachConfig {
         launch,

@@ -84,8 +84,10 @@ pub struct LaunchArguments {
 /// `session::backend` resolves `auto` and checks the VM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DebugBackend {
-    /// The interpreter unless the native backend is fully supported for the
-    /// launch; today always the interpreter, said on the console.
+    /// The native backend where the VM and Elixir's compile path support it
+    /// (OTP 28+, Elixir 1.x), else the interpreter; said on the console with
+    /// the reason (`session::backend::resolve_auto`; for `attach`, the
+    /// helper asks the node).
     #[default]
     Auto,
     Native,

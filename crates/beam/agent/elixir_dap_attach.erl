@@ -35,7 +35,7 @@
 %% purges the agent's modules from the remote node and disconnects.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_attach).
--export([helper/3, clean_node/1]).
+-export([helper/3, clean_node/1, lacks_line_debug_info/0]).
 
 %% Every module the agent loads into the remote node, in load order.
 -define(MODULES, elixir_dap_util:agent_modules()).
@@ -54,9 +54,11 @@ helper(Port, Token, Entry) ->
     Remote = list_to_atom(os:getenv("ELIXIR_DAP_REMOTE_NODE")),
     Cookie = os:getenv("ELIXIR_DAP_COOKIE"),
     Domain = list_to_atom(os:getenv("ELIXIR_DAP_NAME_DOMAIN", "shortnames")),
-    %% The attach's `debugBackend` as the adapter resolved it.
+    %% The attach's `debugBackend` (`auto` is resolved here, asking the
+    %% node: choose_backend/3).
     Backend = case os:getenv("ELIXIR_DAP_BACKEND") of
                   "native" -> native;
+                  "auto" -> auto;
                   _ -> interpreter
               end,
     %% The other nodes of a cluster attached to (space-separated), which
@@ -117,20 +119,22 @@ setup(Remote, {Listed, WithConnected}, Cookie, Domain, Backend, {EntryModule, En
         end,
         [check_not_peer(N) || N <- [Remote | Peers]],
         [check_connected(Remote, Peer) || Peer <- Peers],
-        Agent = try
-                    [load_remote(N, M) || N <- [Remote | Peers], M <- ?MODULES],
-                    start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction})
-                catch
-                    throw:Failed ->
-                        %% The peers as found (the node attached to is
-                        %% cleaned where it failed).
-                        [leave_peer(P) || P <- Peers],
-                        throw(Failed)
-                end,
+        {Agent, Chosen, Why} =
+            try
+                [load_remote(N, M) || N <- [Remote | Peers], M <- ?MODULES],
+                start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction})
+            catch
+                throw:Failed ->
+                    %% The peers as found (the node attached to is
+                    %% cleaned where it failed).
+                    [leave_peer(P) || P <- Peers],
+                    throw(Failed)
+            end,
         receive
             {elixir_dap_attached, Agent, Info} ->
-                {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode,
-                                             peers => [atom_to_binary(P, utf8) || P <- Peers]}, MixEnv)}
+                {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode, backend => Chosen,
+                                             peers => [atom_to_binary(P, utf8) || P <- Peers]},
+                                       maps:merge(MixEnv, Why))}
         after ?CALL_TIMEOUT ->
                 [leave_peer(P) || P <- Peers],
                 purge_remote(Remote),
@@ -140,11 +144,13 @@ setup(Remote, {Listed, WithConnected}, Cookie, Domain, Backend, {EntryModule, En
         throw:{error, #{kind := _} = Reason} -> {error, Reason}
     end.
 
+%% Returns {Agent, the backend chosen, why (debugBackend auto)}.
 start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction}) ->
-    remote_call(Remote, elixir_dap_backend, select, [Backend]),
+    {Chosen, Why} = choose_backend(Remote, Backend, Mode),
+    remote_call(Remote, elixir_dap_backend, select, [Chosen]),
     Peers =:= [] orelse remote_call(Remote, persistent_term, put, [{elixir_dap_cluster, peers}, Peers]),
     Mode =:= release andalso prepare_release(Remote),
-    spawn(Remote, EntryModule, EntryFunction, [self()]).
+    {spawn(Remote, EntryModule, EntryFunction, [self()]), Chosen, Why}.
 
 %% A hidden node of our own, named after this OS process, in the name
 %% domain of the remote node (short names, or long names when its host has
@@ -255,6 +261,47 @@ check_native(Remote) ->
         true -> ok;
         _ -> throw({error, #{kind => native_unavailable, node => Remote,
                              otp => list_to_binary(remote_call(Remote, erlang, system_info, [otp_release]))}})
+    end.
+
+%% The backend the agent runs on in the node, and for `auto` the reason
+%% when it is the interpreter (the adapter words it): native when the node
+%% runs erl_debugger (started with +D, OTP 28+) and its project's modules
+%% were compiled with line debug info (else not one of them could stop);
+%% `native` was checked by check_native/1 already.
+choose_backend(_Remote, interpreter, _Mode) -> {interpreter, #{}};
+choose_backend(_Remote, native, _Mode) -> {native, #{}};
+choose_backend(Remote, auto, Mode) ->
+    case rpc:call(Remote, erl_debugger, supported, [], ?CALL_TIMEOUT) of
+        true when Mode =:= mix ->
+            case remote_call(Remote, ?MODULE, lacks_line_debug_info, []) of
+                false -> {native, #{}};
+                {true, Module} -> {interpreter, #{backend_reason => no_line_debug_info,
+                                                  backend_module => atom_to_binary(Module, utf8)}}
+            end;
+        true ->
+            %% A release: its modules' debug info comes from projectDir,
+            %% whatever the node's code holds.
+            {native, #{}};
+        _ ->
+            {interpreter, #{backend_reason => no_native_debugger}}
+    end.
+
+%% Run in the node attached to: whether its Mix project's own modules (those
+%% loaded) were all compiled without line debug info (no DbgB chunk: OTP
+%% 28+'s code:get_debug_info/1 answers none), and one of them; false when
+%% one has it, or when there is nothing to tell by.
+-spec lacks_line_debug_info() -> false | {true, module()}.
+lacks_line_debug_info() ->
+    App = try proplists:get_value(app, 'Elixir.Mix.Project':config()) catch _:_ -> undefined end,
+    Loaded = case is_atom(App) andalso App =/= undefined andalso App =/= nil
+                 andalso application:get_key(App, modules) of
+                 {ok, Modules} -> [M || M <- Modules, code:is_loaded(M) =/= false];
+                 _ -> []
+             end,
+    HasLines = fun(M) -> is_list(try code:get_debug_info(M) catch _:_ -> none end) end,
+    case Loaded =/= [] andalso not lists:any(HasLines, Loaded) of
+        true -> {true, hd(Loaded)};
+        false -> false
     end.
 
 %% mix: the agent learns the project's modules and their sources from Mix in

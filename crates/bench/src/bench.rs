@@ -63,6 +63,9 @@ pub fn launch_arguments(project: &Path) -> Value {
         "projectDir": project,
         "task": "run",
         "taskArgs": ["--no-halt"],
+        // Named: on OTP 28+ the default, `auto`, picks the native backend,
+        // which the `_native` measurements name (`DebugBackend`).
+        "debugBackend": "interpreter",
     })
 }
 
@@ -76,10 +79,10 @@ pub fn interpretation_line(text: &str) -> Option<(usize, f64)> {
 }
 
 /// Which debugger runs the program's code in a session: the launch
-/// attribute `debugBackend` (docs/protocol.md). The measurements without a
-/// backend in their key run on the interpreter (the adapter's `auto` on
-/// every BEAM today); those ending in `_native` on OTP 28+'s native
-/// debugger.
+/// attribute `debugBackend` (docs/protocol.md), always named, since the
+/// adapter's default (`auto`) depends on the BEAM (native on OTP 28+). The
+/// measurements without a backend in their key run on the interpreter;
+/// those ending in `_native` on OTP 28+'s native debugger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DebugBackend {
     Interpreter,
@@ -95,12 +98,11 @@ impl DebugBackend {
         }
     }
 
-    /// The launch attributes that choose this backend: none for the
-    /// interpreter (the adapter's default, so those sessions launch exactly
-    /// as before the native backend existed).
+    /// The launch attributes that choose this backend ([`launch_arguments`]
+    /// names the interpreter already).
     pub fn launch_attributes(self) -> Value {
         match self {
-            DebugBackend::Interpreter => json!({}),
+            DebugBackend::Interpreter => json!({"debugBackend": "interpreter"}),
             DebugBackend::Native => json!({"debugBackend": "native"}),
         }
     }
@@ -568,8 +570,8 @@ impl Features {
 
 /// A native session must have said it runs on the native backend (see
 /// [`NATIVE_BACKEND_NOTE`]); returns the build path it named (`None` for
-/// an interpreter session, the adapter's default, which is not checked:
-/// older adapters print no backend).
+/// an interpreter session, which is not checked: older adapters print no
+/// backend).
 fn check_backend(dap: &DapClient, backend: DebugBackend) -> Result<Option<PathBuf>, String> {
     if backend == DebugBackend::Interpreter {
         return Ok(None);
@@ -644,8 +646,15 @@ mod tests {
     }
 
     #[test]
-    fn only_the_native_backend_adds_a_launch_attribute() {
-        assert_eq!(DebugBackend::Interpreter.launch_attributes(), json!({}));
+    fn every_session_names_its_backend() {
+        assert_eq!(
+            DebugBackend::Interpreter.launch_attributes(),
+            json!({"debugBackend": "interpreter"})
+        );
+        assert_eq!(
+            crate::bench::launch_arguments(Path::new("/p"))["debugBackend"],
+            "interpreter"
+        );
         assert_eq!(
             DebugBackend::Native.launch_attributes(),
             json!({"debugBackend": "native"})

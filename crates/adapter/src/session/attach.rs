@@ -16,6 +16,7 @@
 
 use super::*;
 use crate::attach::AttachConfig;
+use crate::launch::DebugBackend;
 
 /// How long the helper VM may take to boot, reach the node and load the
 /// agent. A bad `remoteNode` or cookie is reported by the helper itself,
@@ -54,7 +55,7 @@ impl Session {
             ));
         }
         let started = std::time::Instant::now();
-        let config = crate::attach::validate(arguments, &self.options.cwd, std::env::var("RELEASE_COOKIE").ok())
+        let mut config = crate::attach::validate(arguments, &self.options.cwd, std::env::var("RELEASE_COOKIE").ok())
             .map_err(|e| RequestError::User(format!("attach: {e}")))?;
         for node in std::iter::once(&config.remote_node).chain(&config.peers) {
             check_registered(node, &config).await?;
@@ -112,13 +113,16 @@ impl Session {
             ));
         }
         if !config.launch.args.no_debug {
-            self.client.console(match config.launch.args.debug_backend {
-                crate::launch::DebugBackend::Native => format!(
-                    "elixir-dap: debugger backend: native (`debugBackend` \"native\": erl_debugger in {node}); \
-                     modules compiled without line debug info cannot stop"
-                ),
-                _ => "elixir-dap: debugger backend: interpreter".to_owned(),
-            });
+            let requested = config.launch.args.debug_backend;
+            let chosen = attach_backend(requested, info);
+            self.client.console(attach_backend_note(
+                requested,
+                chosen,
+                info,
+                &node,
+                &debuggee.otp_release,
+            ));
+            config.launch.args.debug_backend = chosen;
         }
         let agent = debuggee.agent.clone();
         self.debuggee = Some(debuggee);
@@ -216,10 +220,13 @@ impl Session {
             Some(if config.long_names { "longnames" } else { "shortnames" }.into()),
         ));
         env.push(("ELIXIR_DAP_COOKIE".into(), config.cookie.clone()));
-        // The backend the agent runs on in the node (`auto`: the
-        // interpreter, as in a launch); the helper checks the node for it.
-        if launch.args.debug_backend == crate::launch::DebugBackend::Native && !launch.args.no_debug {
-            env.push(("ELIXIR_DAP_BACKEND".into(), Some("native".into())));
+        // The backend the agent runs on in the node: the helper checks the
+        // node for `native` and resolves `auto` (its hello's `backend`).
+        if !launch.args.no_debug {
+            env.push((
+                "ELIXIR_DAP_BACKEND".into(),
+                Some(launch.args.debug_backend.as_str().into()),
+            ));
         }
         // Never start epmd: the keeper would end it with the session while
         // other nodes use it (the node attached to runs one).
@@ -362,5 +369,128 @@ async fn check_registered(node: &str, config: &AttachConfig) -> Result<(), Reque
             registered: names,
         })),
         Ok(_) => Ok(()),
+    }
+}
+
+/// The backend the agent runs on in the node: the helper's hello says
+/// (`auto` resolved there); a helper that does not say runs what was asked,
+/// `auto` being the interpreter.
+fn attach_backend(requested: DebugBackend, info: Option<&protocol::NodeInfo>) -> DebugBackend {
+    match info.and_then(|i| i.backend.as_ref()) {
+        Some(backend) if *backend == "native" => DebugBackend::Native,
+        Some(_) => DebugBackend::Interpreter,
+        None if requested == DebugBackend::Native => DebugBackend::Native,
+        None => DebugBackend::Interpreter,
+    }
+}
+
+/// The console line of an attach that says which backend debugs `node`
+/// (of OTP release `otp`) and, when `auto` runs the interpreter, why.
+fn attach_backend_note(
+    requested: DebugBackend,
+    chosen: DebugBackend,
+    info: Option<&protocol::NodeInfo>,
+    node: &str,
+    otp: &str,
+) -> String {
+    let asked = requested.as_str();
+    if chosen == DebugBackend::Native {
+        return format!(
+            "elixir-dap: debugger backend: native (`debugBackend` \"{asked}\": erl_debugger in {node}); \
+             modules compiled without line debug info cannot stop"
+        );
+    }
+    if requested != DebugBackend::Auto {
+        return format!("elixir-dap: debugger backend: interpreter (`debugBackend` \"{asked}\")");
+    }
+    let reason = info.and_then(|i| i.backend_reason.as_ref());
+    let why = match reason {
+        Some(reason) if *reason == "no_line_debug_info" => format!(
+            "{node} runs erl_debugger, but its project was compiled without line debug info (e.g. {}), so no \
+             line could stop on it; compile with ERL_COMPILER_OPTIONS='[beam_debug_info,{{parse_transform,\
+             ms_transform}}]' for the native debugger",
+            info.and_then(|i| i.backend_module.clone())
+                .map(|m| protocol::Atom(m).module_name())
+                .unwrap_or_else(|| "its modules".into())
+        ),
+        _ => match otp.trim().parse::<u32>() {
+            Ok(release) if release < 28 => {
+                format!("OTP {release} has no native debugger (erl_debugger comes with OTP 28)")
+            }
+            _ => format!(
+                "{node} runs OTP {otp} without erl_debugger: its emulator was not started with +D \
+                 (e.g. `elixir --erl \"+D\" ...`)"
+            ),
+        },
+    };
+    format!("elixir-dap: debugger backend: interpreter (`debugBackend` \"auto\": {why})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beam::protocol::{Atom, NodeInfo};
+
+    fn hello(backend: &str, reason: Option<&str>, module: Option<&str>) -> NodeInfo {
+        NodeInfo {
+            otp_release: "29".into(),
+            elixir_version: "1.20.4".into(),
+            os_pid: 1,
+            node: None,
+            mode: Some(Atom("mix".into())),
+            mix_env: None,
+            backend: Some(Atom(backend.into())),
+            backend_reason: reason.map(|r| Atom(r.into())),
+            backend_module: module.map(str::to_owned),
+        }
+    }
+
+    /// `auto` in an attach: native when the helper found erl_debugger in
+    /// the node (started with +D), else the interpreter, with the reason
+    /// per class: OTP 25 and 27 have none, OTP 29 without +D, a project
+    /// compiled without line debug info.
+    #[test]
+    fn auto_attach_says_which_backend_and_why() {
+        let auto = DebugBackend::Auto;
+        let native = hello("native", None, None);
+        assert_eq!(attach_backend(auto, Some(&native)), DebugBackend::Native);
+        let line = attach_backend_note(auto, DebugBackend::Native, Some(&native), "app@box", "29");
+        assert!(
+            line.starts_with("elixir-dap: debugger backend: native (`debugBackend` \"auto\": erl_debugger in app@box)"),
+            "{line}"
+        );
+        let none = hello("interpreter", Some("no_native_debugger"), None);
+        assert_eq!(attach_backend(auto, Some(&none)), DebugBackend::Interpreter);
+        for otp in ["25", "27"] {
+            let line = attach_backend_note(auto, DebugBackend::Interpreter, Some(&none), "app@box", otp);
+            assert!(
+                line.starts_with("elixir-dap: debugger backend: interpreter (`debugBackend` \"auto\": ")
+                    && line.contains(&format!("OTP {otp} has no native debugger")),
+                "{line}"
+            );
+        }
+        let line = attach_backend_note(auto, DebugBackend::Interpreter, Some(&none), "app@box", "29");
+        assert!(line.contains("not started with +D"), "{line}");
+        let no_lines = hello("interpreter", Some("no_line_debug_info"), Some("Elixir.Shop.Cart"));
+        let line = attach_backend_note(auto, DebugBackend::Interpreter, Some(&no_lines), "app@box", "29");
+        assert!(
+            line.contains("without line debug info") && line.contains("Shop.Cart"),
+            "{line}"
+        );
+        // Asked for: said as asked, no reason to give.
+        let line = attach_backend_note(
+            DebugBackend::Interpreter,
+            DebugBackend::Interpreter,
+            Some(&hello("interpreter", None, None)),
+            "app@box",
+            "29",
+        );
+        assert_eq!(
+            line,
+            "elixir-dap: debugger backend: interpreter (`debugBackend` \"interpreter\")"
+        );
+        // A hello without `backend`: what was asked, `auto` being the interpreter.
+        assert_eq!(attach_backend(DebugBackend::Native, None), DebugBackend::Native);
+        assert_eq!(attach_backend(auto, None), DebugBackend::Interpreter);
     }
 }

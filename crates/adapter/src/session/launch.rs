@@ -11,13 +11,13 @@ impl Session {
                 "a program is already launched in this session".into(),
             ));
         }
-        let config =
+        let mut config =
             launch::validate(arguments, &self.options.cwd).map_err(|e| RequestError::User(format!("launch: {e}")))?;
         let progress = self.progress_start(
             "Launching",
             &format!("starting the VM in {}", config.project_dir.display()),
         );
-        if let Err(error) = self.start_vm(&config).await {
+        if let Err(error) = self.start_vm(&mut config).await {
             self.progress_end(progress, "failed");
             // The launch failed: nothing of the VM must outlive it.
             if let Some(mut debuggee) = self.debuggee.take() {
@@ -76,11 +76,13 @@ impl Session {
     }
 
     /// Starts the VM and waits for its agent: the part of a launch that is
-    /// answered in the `launch` response.
-    pub(super) async fn start_vm(&mut self, config: &LaunchConfig) -> Result<(), RequestError> {
+    /// answered in the `launch` response. `debugBackend` is resolved here:
+    /// `config` keeps the backend the program runs on (`auto` resolved).
+    pub(super) async fn start_vm(&mut self, config: &mut LaunchConfig) -> Result<(), RequestError> {
         let backend = backend::choose(config, &self.options.cache_root).await?;
+        config.args.debug_backend = backend.resolved();
         let mut env: Vec<_> = config.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        env.extend(backend.env);
+        env.extend(backend.env.iter().cloned());
         let debuggee = self
             .start_debuggee(config, env, CONNECT_TIMEOUT)
             .await
@@ -100,8 +102,9 @@ impl Session {
             debuggee.elixir_version,
             config.project_dir.display()
         ));
-        if !backend.note.is_empty() {
-            self.client.console(backend.note);
+        let note = backend.note(&debuggee.otp_release);
+        if !note.is_empty() {
+            self.client.console(note);
         }
         self.debuggee = Some(debuggee);
         Ok(())

@@ -211,6 +211,17 @@ record! {
         /// Attach to a cluster only: the other nodes, which reloads reach
         /// too (`elixir_dap_cluster.erl`).
         peers: Option<Vec<String>>,
+        /// Attach only, from the helper: the backend the agent runs on in
+        /// the node, `native` or `interpreter` (`debugBackend` `auto`
+        /// resolved by asking the node).
+        backend: Option<Atom>,
+        /// Attach with `debugBackend` `auto` that runs the interpreter: why.
+        /// `no_native_debugger` (the node runs no `erl_debugger`: OTP 27 or
+        /// earlier, or not started with `+D`) or `no_line_debug_info` (the
+        /// project's modules were compiled without it; `backend_module`
+        /// names one).
+        backend_reason: Option<Atom>,
+        backend_module: Option<String>,
     }
 }
 
