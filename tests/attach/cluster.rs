@@ -312,6 +312,12 @@ fn attach_refuses_a_cluster_with_a_node_it_cannot_use() {
     let epmd = Epmd::start();
     let nodes = start_cluster(&epmd, 2);
     let host = nodes[0].name.split_once('@').unwrap().1.to_owned();
+    // The first helper node of a new agent version compiles the agent (2–4 s
+    // once per OTP release): a good attach first, so the refusals are timed
+    // as users meet them.
+    let mut warm = adapter(&epmd);
+    attach_ok(&mut warm, &nodes[1], json!({}));
+    detach(warm);
     assert_refused(
         &epmd,
         attach_arguments(&nodes[0], json!({"remoteNode": [nodes[0].name, nodes[1].name]})),

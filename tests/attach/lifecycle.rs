@@ -592,3 +592,61 @@ fn a_process_inside_a_module_when_its_traps_return_after_a_reload_goes_on() {
     assert_parked_finishes(&epmd, &node, "parked_at_reload");
     detach_clean(dap, &epmd, &node);
 }
+
+/// `breakOnDbg` on a node attached to: a `dbg` a reload adds stops there,
+/// with the caller's variables; after the detach (which purges the agent)
+/// the reloaded code runs on, the `dbg` only printing, and the node has its
+/// own `:dbg_callback` again.
+#[test]
+fn a_dbg_added_by_a_reload_stops_and_runs_on_after_the_detach() {
+    const CALLBACK: &str = "inspect(Application.get_env(:elixir, :dbg_callback))";
+    let epmd = Epmd::start();
+    let node = Node::start(&epmd, false);
+    let before = node.remote_eval(&epmd, STATE_OF_THE_NODE);
+    let callback_before = node.remote_eval(&epmd, CALLBACK);
+    let mut dap = adapter(&epmd);
+    attach_ok(&mut dap, &node, json!({"reloadOnSave": "off"}));
+    assert_eq!(
+        dap.request("configurationDone", json!({}), LAUNCH_TIMEOUT)["success"],
+        true
+    );
+    let counter = node.project.path().join("lib/otp_app/counter.ex");
+    let text = std::fs::read_to_string(&counter).unwrap();
+    let edited = text.replacen(
+        "    new_count = count + by\n",
+        "    new_count = count + by\n    dbg(new_count)\n",
+        1,
+    );
+    assert_ne!(edited, text, "the edit must apply");
+    std::fs::write(&counter, edited).unwrap();
+    let reloaded = dap.request("reloadCode", json!({}), LAUNCH_TIMEOUT);
+    assert_eq!(reloaded["body"]["success"], true, "{reloaded}\n{}", dap.transcript());
+
+    let stopped = dap.wait_event("stopped", TIMEOUT);
+    assert_eq!(stopped["body"]["description"], "Paused on a dbg call", "{stopped}");
+    let thread = stopped["body"]["threadId"].as_i64().unwrap();
+    let stack = dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["name"], "OtpApp.Counter.handle_call/3", "{stack}");
+    let frame = top["id"].as_i64().unwrap();
+    let value = dap.request(
+        "evaluate",
+        json!({"expression": "new_count - count", "frameId": frame, "context": "watch"}),
+        TIMEOUT,
+    );
+    assert_eq!(value["body"]["result"], "1", "the caller's variables: {value}");
+
+    // Detach while paused: the process goes on, and so do later `dbg` calls.
+    assert_eq!(dap.request("disconnect", json!({}), TIMEOUT)["success"], true);
+    dap.wait_output("console", "detached from", TIMEOUT);
+    assert!(dap.close_and_wait(TIMEOUT).success());
+    let after = wait_clean(&epmd, &node, Duration::from_secs(10));
+    assert_eq!(pids_of(&before), pids_of(&after), "the counter and ticker live");
+    assert_eq!(node.remote_eval(&epmd, CALLBACK), callback_before);
+    let count = |text: &str| text.parse::<i64>().unwrap();
+    let first = count(&node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())"));
+    let _printed_while_attached = node.printed();
+    node.wait_line("new_count #=>", TIMEOUT);
+    let later = count(&node.remote_eval(&epmd, "inspect(OtpApp.Counter.value())"));
+    assert!(later > first, "the counter moves on: {first} then {later}");
+}

@@ -67,8 +67,11 @@ helper(Port, Token, Entry) ->
     %% `cluster` "connected": and every (visible) node the node attached to
     %% is connected to.
     Cluster = {Listed, os:getenv("ELIXIR_DAP_CLUSTER") =:= "connected"},
+    %% `breakOnDbg`: `dbg` calls in code compiled during the session stop.
+    put(break_on_dbg, os:getenv("ELIXIR_DAP_BREAK_ON_DBG") =:= "1"),
     [os:unsetenv(Var) || Var <- ["ELIXIR_DAP_REMOTE_NODE", "ELIXIR_DAP_COOKIE", "ELIXIR_DAP_NAME_DOMAIN",
-                                 "ELIXIR_DAP_BACKEND", "ELIXIR_DAP_PEER_NODES", "ELIXIR_DAP_CLUSTER"]],
+                                 "ELIXIR_DAP_BACKEND", "ELIXIR_DAP_PEER_NODES", "ELIXIR_DAP_CLUSTER",
+                                 "ELIXIR_DAP_BREAK_ON_DBG"]],
     Options = [binary, {packet, 4}, {active, true}, {nodelay, true}],
     Sock = case gen_tcp:connect({127, 0, 0, 1}, Port, Options, 10000) of
                {ok, S} -> S;
@@ -150,6 +153,14 @@ start_agent(Remote, Peers, Backend, Mode, {EntryModule, EntryFunction}) ->
     remote_call(Remote, elixir_dap_backend, select, [Chosen]),
     Peers =:= [] orelse remote_call(Remote, persistent_term, put, [{elixir_dap_cluster, peers}, Peers]),
     Mode =:= release andalso prepare_release(Remote),
+    %% `dbg` in code compiled during the session (a reload, the node's own
+    %% recompile) stops: the callback is set where that code compiles, the
+    %% node (put back by clean_node/1), and for a node without Mix here.
+    get(break_on_dbg) andalso
+        begin
+            remote_call(Remote, elixir_dap_dbg, configure, [true]),
+            Mode =:= release andalso elixir_dap_dbg:configure(true)
+        end,
     {spawn(Remote, EntryModule, EntryFunction, [self()]), Chosen, Why}.
 
 %% A hidden node of our own, named after this OS process, in the name

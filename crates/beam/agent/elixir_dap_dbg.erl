@@ -37,10 +37,13 @@
 -import(elixir_dap_util, [module_name/1, pid_text/1, throw_error/2]).
 
 -define(ENABLED, {?MODULE, enabled}).
+%% The node's own `:dbg_callback` before configure/1 (attach: put back by
+%% detach/0): {ok, Callback} or undefined.
+-define(PREVIOUS, {?MODULE, previous_callback}).
 -define(DBG_LEVEL, 0).
 %% The version of the code dbg/4 generates, part of the callback so that Mix
 %% recompiles code expanded by another version.
--define(EXPANSION, 2).
+-define(EXPANSION, 3).
 %% How long a paused process may take to hand over its state.
 -define(STATE_TIMEOUT, 5000).
 
@@ -55,6 +58,8 @@ configure(true) ->
     case erlang:function_exported('Elixir.Macro', dbg, 3) andalso
          erlang:function_exported('Elixir.Macro.Env', prune_compile_info, 1) of
         true ->
+            persistent_term:get(?PREVIOUS, none) =:= none
+                andalso persistent_term:put(?PREVIOUS, application:get_env(elixir, dbg_callback)),
             ok = application:set_env(elixir, dbg_callback, {?MODULE, dbg, [?EXPANSION]}),
             persistent_term:put(?ENABLED, true),
             {ok, enabled};
@@ -67,10 +72,18 @@ configure(_) ->
 
 %% The adapter let the program run on without it: later `dbg` calls only
 %% print, and processes paused in one now run on (nobody is left to resume
-%% them).
+%% them). Code compiled from now on gets the `:dbg_callback` the node had
+%% (a node attached to); code compiled meanwhile calls this module only
+%% while it is loaded (dbg/4), so it runs on once a detach purged it.
 -spec detach() -> ok.
 detach() ->
     persistent_term:put(?ENABLED, false),
+    case persistent_term:get(?PREVIOUS, none) of
+        none -> ok;
+        {ok, Callback} -> application:set_env(elixir, dbg_callback, Callback);
+        undefined -> application:unset_env(elixir, dbg_callback)
+    end,
+    persistent_term:erase(?PREVIOUS),
     [Pid ! {?MODULE, resume, continue} || Pid <- erlang:processes(),
                                 erlang:process_info(Pid, current_function) =:=
                                     {current_function, {?MODULE, wait, 1}}],
@@ -85,6 +98,9 @@ detach() ->
 %%     <Macro.dbg's code, with before each stage after the first:
 %%      dbg_mode = elixir_dap_dbg.step(dbg_mode, binding(), dbg_env, Line, value, <more?>)>
 %% The variables are in this module's context: binding() does not see them.
+%% Each call of this module is made only while it is loaded (else the
+%% value `continue`, or the mode as it was): code a reload compiled in a
+%% node attached to keeps running there after the detach purged it.
 -spec dbg(term(), list(), map(), pos_integer()) -> term().
 dbg(Code, Options, Env, _Expansion) ->
     EnvVar = {dbg_env, [], ?MODULE},
@@ -92,7 +108,7 @@ dbg(Code, Options, Env, _Expansion) ->
     Printed = 'Elixir.Macro':dbg(Code, Options, Env),
     Stages = stage_count(Printed),
     {Stepped, _} = insert_steps(Printed, {Mode, EnvVar, maps:get(line, Env), Stages}, 0),
-    Break = remote(break, [binding_ast(), EnvVar, Stages > 1]),
+    Break = remote(break, [binding_ast(), EnvVar, Stages > 1], continue),
     %% A pipeline stops first where it starts.
     Line = first_stage_line(Printed, maps:get(line, Env)),
     Pruned = 'Elixir.Macro.Env':prune_compile_info(Env),
@@ -104,8 +120,13 @@ dbg(Code, Options, Env, _Expansion) ->
       end,
       Stepped]}.
 
-remote(Function, Args) ->
-    {{'.', [], [?MODULE, Function]}, [], Args}.
+%% `:erlang.function_exported(elixir_dap_dbg, F, A)` guarding the call
+%% (the module is loaded by the agent before any code calls it), Else when
+%% it is gone.
+remote(Function, Args, Else) ->
+    Call = {{'.', [], [?MODULE, Function]}, [], Args},
+    Loaded = {{'.', [], [erlang, function_exported]}, [], [?MODULE, Function, length(Args)]},
+    {'case', [], [Loaded, [{do, [{'->', [], [[true], Call]}, {'->', [], [[false], Else]}]}]]}.
 
 binding_ast() ->
     {{'.', [], ['Elixir.Kernel', binding]}, [], []}.
@@ -172,7 +193,7 @@ insert_step(Expr, Spec, Seen) ->
                                {_, Meta, _} when is_list(Meta) -> proplists:get_value(line, Meta, EnvLine);
                                _ -> EnvLine
                            end,
-                    Step = remote(step, [Mode, binding_ast(), EnvVar, Line, Var, N < Total]),
+                    Step = remote(step, [Mode, binding_ast(), EnvVar, Line, Var, N < Total], Mode),
                     {[{'=', [], [Mode, Step]}, Expr], N};
                 _ ->
                     {[Expr], N}

@@ -212,6 +212,9 @@ impl Session {
             launch.args.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         env.push(("ELIXIR_DAP_REMOTE_NODE".into(), Some(config.remote_node.clone())));
         env.push(("ELIXIR_DAP_PEER_NODES".into(), Some(config.peers.join(" "))));
+        if launch.args.break_on_dbg && !launch.args.no_debug {
+            env.push(("ELIXIR_DAP_BREAK_ON_DBG".into(), Some("1".into())));
+        }
         if config.connected_cluster {
             env.push(("ELIXIR_DAP_CLUSTER".into(), Some("connected".into())));
         }
@@ -439,6 +442,7 @@ mod tests {
             node: None,
             mode: Some(Atom("mix".into())),
             mix_env: None,
+            peers: None,
             backend: Some(Atom(backend.into())),
             backend_reason: reason.map(|r| Atom(r.into())),
             backend_module: module.map(str::to_owned),
