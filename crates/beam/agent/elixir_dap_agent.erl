@@ -279,7 +279,7 @@ handle(reload_rollback) ->
     elixir_dap_reload:rollback();
 %% A cluster's peers: see elixir_dap_cluster.
 handle({reload_peers_prepare, Opts}) ->
-    elixir_dap_cluster:prepare(Opts);
+    elixir_dap_reload:peers_prepare(Opts);
 handle(reload_peers_switch) ->
     elixir_dap_cluster:switch();
 handle(Other) ->

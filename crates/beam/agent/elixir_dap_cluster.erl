@@ -6,8 +6,8 @@
 %% other nodes, the peers, checks that the primary reaches each, and names
 %% them to the agent ({elixir_dap_cluster, peers}).
 %%
-%% A batch compiles on the primary (elixir_dap_reload:compile/1). Then, as
-%% the adapter drives it:
+%% A batch compiles on the primary (elixir_dap_reload:compile/1), which hands
+%% its object code to prepare/4. Then, as the adapter drives it:
 %%   prepare   every peer checks the batch against its processes (old code
 %%             in use: blocked, or killed with force, as on the primary),
 %%             keeps the object code it runs, and prepares the new code
@@ -25,7 +25,7 @@
 %% once; a peer that does not answer is one that failed.
 %% Written in plain Erlang so it compiles on every OTP the user may have.
 -module(elixir_dap_cluster).
--export([peers/0, prepare/1, switch/0, rollback/0, commit/0,
+-export([peers/0, prepare/4, switch/0, rollback/0, commit/0,
          peer_prepare/1, peer_switch/0, peer_rollback/0, peer_commit/0, peer_leave/0]).
 
 %% How long a peer may take for one step (a prepare checks every process
@@ -54,22 +54,17 @@
 peers() ->
     persistent_term:get(?PEERS, []).
 
-%% Prepares the batch (the modules Names, of this reload's object code, and
-%% Remove, the modules of deleted files) on every peer.
--spec prepare(#{modules := [binary()], remove := [binary()], force := boolean()}) ->
-          {ok, #{nodes := [peer_reply()]}}.
-prepare(#{modules := Names, remove := RemoveNames, force := Force}) ->
-    Code = [{M, File, Bin} || M <- existing_atoms(Names), {File, Bin} <- [elixir_dap_reload:batch_object_code(M)]],
-    Missing = [#{module => M, reason => #{kind => not_loaded}}
-               || M <- existing_atoms(Names), not lists:keymember(M, 1, Code)],
-    Batch = #{code => Code, remove => existing_atoms(RemoveNames), force => Force},
-    Nodes = case Missing of
-                [] -> call_peers(peer_prepare, [Batch], ?PREPARED);
-                _ -> [maps:merge(?PREPARED, #{node => P, failures => Missing,
-                                              error => <<"no object code of the batch on the primary">>})
-                      || P <- peers()]
-            end,
-    {ok, #{nodes => Nodes}}.
+%% Prepares the batch on every peer: Code ([{Module, File, Binary}], this
+%% reload's object code), Missing (modules of the batch without object
+%% code here: every peer fails), Remove (the modules of deleted files).
+-spec prepare([{module(), file:filename(), binary()}], [module()], [module()], boolean()) -> [peer_reply()].
+prepare(Code, [], Remove, Force) ->
+    call_peers(peer_prepare, [#{code => Code, remove => Remove, force => Force}], ?PREPARED);
+prepare(_Code, Missing, _Remove, _Force) ->
+    Failures = [#{module => M, reason => #{kind => not_loaded}} || M <- Missing],
+    [maps:merge(?PREPARED, #{node => P, failures => Failures,
+                             error => <<"no object code of the batch on the node debugged">>})
+     || P <- peers()].
 
 %% Makes the prepared batch the code every peer runs.
 -spec switch() -> {ok, #{nodes := [peer_reply()]}}.
@@ -86,10 +81,6 @@ rollback() ->
 commit() ->
     _ = call_peers(peer_commit, [], ?OUTCOME),
     ok.
-
-existing_atoms(Names) ->
-    [M || N <- Names, M <- [try binary_to_existing_atom(N, utf8) catch error:badarg -> undefined end],
-          M =/= undefined].
 
 %% Each peer's answer, all called at once; a peer that does not answer (or
 %% fails) is reported so, with why, in the shape of Empty.
@@ -115,7 +106,7 @@ peer_prepare(#{code := Code, remove := Remove, force := Force}) ->
     Modules = [M || {M, _, _} <- Code],
     Loaded = [M || M <- lists:usort(Modules ++ Remove), code:is_loaded(M) =/= false],
     Reply = #{blocked => [], killed => [], failures => [], error => <<>>},
-    case elixir_dap_reload:purge_old_code(Loaded, Force) of
+    case elixir_dap_util:purge_old_code(Loaded, Force) of
         {[_ | _] = Blocked, Killed} ->
             Reply#{status => blocked, blocked => Blocked, killed => Killed};
         {[], Killed} ->
@@ -146,7 +137,7 @@ prepare_code(Code) ->
                         Failed -> Failed
                     end;
                 Refused ->
-                    {error, [#{module => M, reason => elixir_dap_reload:load_error(R)} || {M, R} <- Refused]}
+                    {error, [#{module => M, reason => elixir_dap_util:load_error(R)} || {M, R} <- Refused]}
             end
     end.
 
@@ -179,11 +170,11 @@ peer_switch() ->
                            _ ->
                                case code:finish_loading(Prepared) of
                                    ok -> [];
-                                   {error, Errors} -> [#{module => M, reason => elixir_dap_reload:load_error(R)}
+                                   {error, Errors} -> [#{module => M, reason => elixir_dap_util:load_error(R)}
                                                        || {M, R} <- Errors]
                                end
                        end,
-            Failures = Finished ++ [#{module => M, reason => elixir_dap_reload:load_error(R)}
+            Failures = Finished ++ [#{module => M, reason => elixir_dap_util:load_error(R)}
                                     || Finished =:= [], {M, File, Bin} <- OnLoad,
                                        {error, R} <- [code:load_binary(M, File, Bin)]],
             case Failures of

@@ -31,15 +31,16 @@
 -module(elixir_dap_reload).
 -export([compile/1, interpret/1, remove/1, commit/0, rollback/0,
          suspend/1, code_change/1, resume/1, mix_compile/1, hold/0, release/0]).
-%% For a cluster's peers (elixir_dap_cluster).
--export([batch_object_code/1, purge_old_code/2, load_error/1]).
+%% A cluster's peers (elixir_dap_cluster): the batch's object code.
+-export([peers_prepare/1]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
 -endif.
 
 -import(elixir_dap_util, [process_entry/3, loaded_object_code/1, loaded_md5/1, overlay_file/2,
-                          timers_pause_on_suspend/0, internal/1, marked_internal/1]).
+                          timers_pause_on_suspend/0, internal/1, marked_internal/1,
+                          purge_old_code/2, runs_old_code/2, load_error/1]).
 -import(elixir_dap_backend, [interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4,
                              invalidate/1, prune_interpreted_versions/1, with_traps_lifted/3,
                              interpreting_meta/1, metas/0, meta_backtrace/1,
@@ -115,37 +116,6 @@ ensure_on_path(Dir) ->
         true -> ok;
         false -> code:add_patha(Dir)
     end.
-
-%% Old code that no process runs is purged now, so that the compiler's own
-%% purge kills nobody. Answers the processes that block the batch (running
-%% old code of a module of it), and those killed for it (Force).
--spec purge_old_code([module()], boolean()) -> {[elixir_dap_util:process_entry()], [elixir_dap_util:process_entry()]}.
-purge_old_code(Modules, Force) ->
-    lists:foldl(
-      fun(M, {Blocked, Killed}) ->
-              %% code:soft_purge/1 purges when nobody runs the old code, and
-              %% checks every process far faster than a loop over them here;
-              %% only when it refuses are the users looked up, to name them.
-              case erlang:check_old_code(M) andalso not code:soft_purge(M) andalso old_code_users(M) of
-                  false -> {Blocked, Killed};
-                  [] -> code:purge(M), {Blocked, Killed};
-                  Users when Force ->
-                      Entries = [process_entry(P, M, #{kind => killed_on_old_code}) || P <- Users],
-                      code:purge(M),
-                      {Blocked, Entries ++ Killed};
-                  Users ->
-                      {[process_entry(P, M, #{kind => runs_old_code}) || P <- Users] ++ Blocked,
-                       Killed}
-              end
-      end, {[], []}, Modules).
-
-old_code_users(M) ->
-    [P || P <- erlang:processes(), P =/= self(),
-          runs_old_code(P, M)].
-
-%% False for a process that is gone.
-runs_old_code(Pid, M) ->
-    try erlang:check_process_code(Pid, M) catch error:badarg -> false end.
 
 snapshot(M, OverlayDir, WasInterpreted) ->
     Old = case elixir_dap_release:project() of
@@ -343,11 +313,6 @@ load_atomically(ToLoad) ->
                                {error, Reason} <- [code:load_binary(M, File, Bin)]])
     end.
 
--spec load_error(term()) -> elixir_dap_util:reason().
-load_error(not_purged) -> #{kind => not_purged};
-load_error(on_load_failure) -> #{kind => on_load_failed};
-load_error(Reason) -> #{kind => load_failed, error => elixir_dap_util:format_term(Reason)}.
-
 %% Elixir 1.14 returns {File, Position, Message} tuples; 1.15+ with
 %% return_diagnostics a map of compile and runtime warnings, or diagnostic maps.
 diagnostics(#{} = Map, Severity) ->
@@ -459,10 +424,19 @@ switch(Modules) ->
 skipped_entry({skipped, M, Reason}) ->
     #{module => M, name => elixir_dap_util:module_name(M), reason => Reason}.
 
+%% Prepares the compiled batch (the modules Names) and the removal of the
+%% modules Remove on a cluster's peers (elixir_dap_cluster:prepare/3).
+-spec peers_prepare(#{modules := [binary()], remove := [binary()], force := boolean()}) ->
+          {ok, #{nodes := [map()]}}.
+peers_prepare(#{modules := Names, remove := RemoveNames, force := Force}) ->
+    Modules = known_modules(Names),
+    Code = [{M, File, Bin} || M <- Modules, {File, Bin} <- [batch_object_code(M)]],
+    Missing = [M || M <- Modules, not lists:keymember(M, 1, Code)],
+    {ok, #{nodes => elixir_dap_cluster:prepare(Code, Missing, known_modules(RemoveNames), Force)}}.
+
 %% The object code of M a cluster's peers load, and the file it is named
 %% after: this reload's (in the overlay), else what the VM runs (a module
 %% Mix's fallback compiled).
--spec batch_object_code(module()) -> {file:filename(), binary()} | none.
 batch_object_code(M) ->
     case {ets:lookup(?TABLE, {binary, M}), ets:lookup(?TABLE, overlay_dir)} of
         {[{_, Bin}], [{_, Dir}]} -> {overlay_file(Dir, M), Bin};

@@ -18,7 +18,7 @@
          to_atom/2, first_text_line/1, internal/1, process_entry/3,
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
          loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, line_of/1, source_under/2, is_regular_raw/1,
-         agent_modules/0]).
+         agent_modules/0, purge_old_code/2, runs_old_code/2, load_error/1]).
 -export_type([agent_reply/0, reason/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
@@ -304,3 +304,44 @@ is_regular_raw(Name) ->
         {ok, #file_info{type = regular}} -> true;
         _ -> false
     end.
+
+%% ---------------------------------------------------------------------------
+%% Loading code (a reload, and a cluster's peers)
+
+%% Old code that no process runs is purged now, so that the compiler's own
+%% purge kills nobody. Answers the processes that block the batch (running
+%% old code of a module of it), and those killed for it (Force).
+-spec purge_old_code([module()], boolean()) -> {[process_entry()], [process_entry()]}.
+purge_old_code(Modules, Force) ->
+    lists:foldl(
+      fun(M, {Blocked, Killed}) ->
+              %% code:soft_purge/1 purges when nobody runs the old code, and
+              %% checks every process far faster than a loop over them here;
+              %% only when it refuses are the users looked up, to name them.
+              case erlang:check_old_code(M) andalso not code:soft_purge(M) andalso old_code_users(M) of
+                  false -> {Blocked, Killed};
+                  [] -> code:purge(M), {Blocked, Killed};
+                  Users when Force ->
+                      Entries = [process_entry(P, M, #{kind => killed_on_old_code}) || P <- Users],
+                      code:purge(M),
+                      {Blocked, Entries ++ Killed};
+                  Users ->
+                      {[process_entry(P, M, #{kind => runs_old_code}) || P <- Users] ++ Blocked,
+                       Killed}
+              end
+      end, {[], []}, Modules).
+
+old_code_users(M) ->
+    [P || P <- erlang:processes(), P =/= self(),
+          runs_old_code(P, M)].
+
+%% Whether Pid runs old code of M; false for a process that is gone.
+-spec runs_old_code(pid(), module()) -> boolean().
+runs_old_code(Pid, M) ->
+    try erlang:check_process_code(Pid, M) catch error:badarg -> false end.
+
+%% Why code:load_binary/3 and friends refused a module, as a reason.
+-spec load_error(term()) -> reason().
+load_error(not_purged) -> #{kind => not_purged};
+load_error(on_load_failure) -> #{kind => on_load_failed};
+load_error(Reason) -> #{kind => load_failed, error => format_term(Reason)}.
