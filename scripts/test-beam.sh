@@ -121,6 +121,14 @@ adapter=$(cat "$work/adapter")
 
 # 2. The BEAM: how to run a command with it, in a clean environment.
 envs=(LANG=C.UTF-8 ELIXIR_DAP_ADAPTER="$adapter" "$run_mark")
+# A BEAM of another version for the host's run (an attach to a node of it is
+# refused: tests/attach): trixie's chroot, when the BEAMs to test name it
+# (scripts/test.sh's default); made now if it is not there yet.
+if [ "$beam" = host ] && [ "$(id -u)" -eq 0 ]; then
+  case " ${ELIXIR_DAP_BEAMS:-} " in
+    *" trixie "*) envs+=(ELIXIR_DAP_OTHER_BEAM="$(realpath "$(scripts/beam-chroot.sh trixie)")") ;;
+  esac
+fi
 for name in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS ELIXIR_DAP_TEST_BACKEND; do
   if [ -n "${!name:-}" ]; then envs+=("$name=${!name}"); fi
 done

@@ -541,6 +541,54 @@ fn attach_refuses_a_missing_or_malformed_remote_node() {
     );
 }
 
+/// A node of another Elixir and OTP than the helper's is refused naming
+/// `elixirPath` (the helper compiles the agent and, for a node without Mix,
+/// the reloads). The other BEAM is a Debian chroot's (`ELIXIR_DAP_OTHER_BEAM`,
+/// which scripts/test-beam.sh sets for the host's run when the BEAMs to
+/// test include trixie); chroots share the host's network, so its node
+/// registers with the test's epmd on loopback.
+#[test]
+fn attach_refuses_a_node_of_another_elixir_and_otp() {
+    let Ok(other) = std::env::var("ELIXIR_DAP_OTHER_BEAM") else {
+        eprintln!("skipped: no BEAM of another version (ELIXIR_DAP_OTHER_BEAM: scripts/test.sh sets it)");
+        return;
+    };
+    let epmd = Epmd::start();
+    let base = unique("attach_other_beam");
+    let mut command = Command::new("chroot");
+    command.args([
+        other.as_str(),
+        "/usr/bin/env",
+        "-i",
+        "HOME=/root",
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+        "TMPDIR=/tmp",
+        &format!("ERL_EPMD_PORT={}", epmd.port),
+        "elixir",
+        "--sname",
+        &base,
+        "--cookie",
+        COOKIE,
+        "--erl",
+        "-start_epmd false",
+        "-e",
+        "IO.puts(\"otp_app: tick 1 on Elixir #{System.version()}\"); Process.sleep(:infinity)",
+    ]);
+    let node = Node::spawn(&epmd, command, format!("{base}@{}", short_host()), fixture("otp_app"));
+    // The first helper of a new agent version compiles the agent: a good
+    // attach of the test's own BEAM first, so the refusal is timed as users meet it.
+    let own = Node::start(&epmd, false);
+    let mut warm = adapter(&epmd);
+    attach_ok(&mut warm, &own, json!({}));
+    detach(warm);
+    assert_refused(
+        &epmd,
+        attach_arguments(&node, json!({})),
+        "elixirPath",
+        "attach needs the same OTP release and Elixir major.minor",
+    );
+}
+
 #[test]
 fn attach_refuses_an_unknown_node_and_a_wrong_cookie() {
     let epmd = Epmd::start();
