@@ -99,7 +99,9 @@ modules_in(Ebin, Own, Roots) ->
                AppDir -> {AppDir, root_prefix(AppDir)}
            end,
     Dir = unicode:characters_to_binary(Ebin),
-    elixir_dap_util:parallel_map(fun(Name) -> module_entry(Dir, Name, App, IsOwn, Root) end, beam_names(Ebin)).
+    Workers = max(erlang:system_info(schedulers_online), erlang:system_info(dirty_io_schedulers)),
+    elixir_dap_util:parallel_map(fun(Name) -> module_entry(Dir, Name, App, IsOwn, Root) end, beam_names(Ebin),
+                                 Workers).
 
 %% The names of the beams in Ebin, without their extension (binaries).
 beam_names(Ebin) ->
