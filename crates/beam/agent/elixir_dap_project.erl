@@ -80,8 +80,9 @@ app_roots() ->
                     || {Name, Dir} <- [{atom_to_binary(App, utf8), filename:absname(Path, Cwd)} || {App, Path} <- Deps]
                            ++ Project]).
 
-%% Each beam is read once, in one process per scheduler, and only what is
-%% needed of it is decoded. Measured at 2 000 modules (docs/benchmarks.md,
+%% Each beam is read once, in one process per dirty I/O scheduler (a read
+%% waits for one of those threads; on a busy machine, side by side), and
+%% only what is needed of it is decoded. Measured at 2 000 modules (docs/benchmarks.md,
 %% "Listing the modules"): file:read_file/1 is a call to the one file
 %% server process, so the reads queued there whatever the number of
 %% workers, and most of the CPU went to paths as strings (filename:join/2,
