@@ -82,12 +82,12 @@ app_roots() ->
 
 %% Each beam is read once, in one process per dirty I/O scheduler (a read
 %% waits for one of those threads; on a busy machine, side by side), and
-%% only what is needed of it is decoded. Measured at 2 000 modules (docs/benchmarks.md,
-%% "Listing the modules"): file:read_file/1 is a call to the one file
-%% server process, so the reads queued there whatever the number of
-%% workers, and most of the CPU went to paths as strings (filename:join/2,
-%% filelib:wildcard/2's matching, source_under/2's splitting) and to
-%% beam_lib. So: the directory is listed once, each path is a binary, the
+%% only what is needed of it is decoded. Measured at 2 000 modules
+%% (docs/benchmarks.md, "Listing the modules"): file:read_file/1 is a call
+%% to the one file server process, so the reads queued there whatever the
+%% number of workers, and most of the CPU went to paths as strings
+%% (filename:join/2, filelib:wildcard/2's matching, source_under/2's
+%% splitting) and to beam_lib. So: the directory is listed once, each path is a binary, the
 %% beam is read raw (prim_file:read_file/1, which file:read_file/2 calls
 %% with the raw option; OTP 25 has no read_file/2), its chunk table walked
 %% here (beam_chunks/1), and a source plainly under its application's
