@@ -17,8 +17,8 @@
          module_name/1, format_term/1, thread_name/1, mfa_module/1, mfa_name/3, pid_text/1, inspect/1,
          to_atom/2, first_text_line/1, internal/1, process_entry/3,
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
-         loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, line_of/1, source_under/2, is_regular_raw/1,
-         agent_modules/0, purge_old_code/2, runs_old_code/2, load_error/1]).
+         loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, parallel_map/3, line_of/1, source_under/2,
+         is_regular_raw/1, agent_modules/0, purge_old_code/2, runs_old_code/2, load_error/1]).
 -export_type([agent_reply/0, reason/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
@@ -241,8 +241,15 @@ loaded_md5(M) ->
 %% kept. A worker that crashes loses its share (its results are left out).
 -spec parallel_map(fun((T) -> R), [T]) -> [R] when T :: term(), R :: term().
 parallel_map(Fun, List) ->
+    parallel_map(Fun, List, erlang:system_info(schedulers_online)).
+
+%% The same in N processes: more than the schedulers where each item waits
+%% on I/O (a file read runs on a dirty I/O scheduler; while one worker waits
+%% for its read, the others can have theirs under way).
+-spec parallel_map(fun((T) -> R), [T], pos_integer()) -> [R] when T :: term(), R :: term().
+parallel_map(Fun, List, N) ->
     Self = self(),
-    Shares = deal(List, erlang:system_info(schedulers_online)),
+    Shares = deal(List, N),
     Workers = [spawn_monitor(fun() -> Self ! {mapped, self(), [Fun(X) || X <- Share]} end)
                || Share <- Shares],
     lists:append([receive

@@ -60,6 +60,12 @@ parallel_map_test_() ->
                   Kept -- lists:seq(1, 9) =:= [] andalso length(Kept) < 10
               end)].
 
+%% With more workers than items (the I/O-bound share of list_modules):
+%% every result, none twice.
+parallel_map_workers_test_() ->
+    [?_assertEqual([2, 4, 6], lists:sort(elixir_dap_util:parallel_map(fun(X) -> 2 * X end, [1, 2, 3], 10))),
+     ?_assertEqual([], elixir_dap_util:parallel_map(fun(X) -> X end, [], 4))].
+
 deal_test_() ->
     [?_assertEqual([[1, 4], [2, 5], [3]], elixir_dap_util:deal([1, 2, 3, 4, 5], 3)),
      ?_assertEqual([[1], []], elixir_dap_util:deal([1], 2))].
