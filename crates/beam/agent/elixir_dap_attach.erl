@@ -81,8 +81,7 @@ helper(Port, Token, Entry) ->
                    erlang:halt(70)
            end,
     case setup(Remote, Cluster, Cookie, Domain, Backend, Entry) of
-        {ok, Agent, #{peers := PeerNames} = Info} ->
-            Peers = [binary_to_atom(P, utf8) || P <- PeerNames],
+        {ok, Agent, Peers, Info} ->
             send_frame(Sock, {hello, Token, Info}),
             Ref = erlang:monitor(process, Agent),
             relay(Sock, {Remote, Peers}, Agent, Ref);
@@ -135,7 +134,7 @@ setup(Remote, {Listed, WithConnected}, Cookie, Domain, Backend, {EntryModule, En
             end,
         receive
             {elixir_dap_attached, Agent, Info} ->
-                {ok, Agent, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode, backend => Chosen,
+                {ok, Agent, Peers, maps:merge(Info#{node => atom_to_binary(node(), utf8), mode => Mode, backend => Chosen,
                                              peers => [atom_to_binary(P, utf8) || P <- Peers]},
                                        maps:merge(MixEnv, Why))}
         after ?CALL_TIMEOUT ->

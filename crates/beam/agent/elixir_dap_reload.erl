@@ -956,6 +956,11 @@ resume(Pids) ->
 commit() ->
     elixir_dap_tables:ensure(),
     ok = elixir_dap_cluster:commit(),
+    forget_batch().
+
+%% The batch switched or restored: its snapshot and staging go (commit/0,
+%% rollback/0).
+forget_batch() ->
     _ = release(),
     ok = switch_native(),
     %% The batch's previous versions are old code now: purge it in the
@@ -977,8 +982,7 @@ commit() ->
 -spec rollback() -> {ok, map()}.
 rollback() ->
     elixir_dap_tables:ensure(),
-    %% A cluster's peers first: this rollback's commit/0 tells them to
-    %% forget the batch.
+    %% A cluster's peers first (each forgets the batch as it restores it).
     Peers = elixir_dap_cluster:rollback(),
     %% Native code prepared and never loaded is dropped.
     ets:delete(?TABLE, staged_native),
@@ -1000,7 +1004,7 @@ rollback() ->
     _ = invalidate([M || {M, ok} <- Restored, maps:is_key(M, Interpreted)]),
     Removed = [remove_new(M) || M <- New],
     _ = release(),
-    commit(),
+    forget_batch(),
     Failures = [#{module => M, reason => R} || {M, {error, R}} <- Restored ++ Removed],
     {ok, #{restored => [M || {M, ok} <- Restored], removed => [M || {M, ok} <- Removed],
            failures => Failures, peers => Peers}}.
