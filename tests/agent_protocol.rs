@@ -602,6 +602,7 @@ async fn every_reload_request_and_reply_decodes() {
             lift: Vec::new(),
             overlay: overlay_dir.clone(),
             force: false,
+            optimize: true,
         })
         .await;
     assert_eq!(compiled.status, "compiled", "{compiled:?}");
@@ -634,6 +635,7 @@ async fn every_reload_request_and_reply_decodes() {
             lift: Vec::new(),
             overlay: overlay_dir.clone(),
             force: false,
+            optimize: true,
         })
         .await;
     assert_eq!(failed.status, "compile_failed", "{failed:?}");

@@ -579,3 +579,57 @@ fn a_new_module_and_an_on_load_module_load_on_every_elixir() {
         "the batch was not rolled back: {response}"
     );
 }
+
+#[test]
+fn a_batch_that_runs_interpreted_compiles_without_ssa_optimisation_and_a_native_one_with_it() {
+    // Greeter runs natively (excluded): its reload compiles as Mix did.
+    let mut app = App::start(json!({"excludeModules": ["ReloadApp.Greeter"]}));
+    // The variable, and where Elixir 1.18+ keeps what it read of it.
+    let compiler_options =
+        "{System.get_env(\"ERL_COMPILER_OPTIONS\"), :persistent_term.get(:elixir_erl_compiler, nil)}";
+    let options_before = app.eval(compiler_options);
+    let unoptimized = |app: &mut App, module: &str| {
+        app.eval(&format!(
+            ":no_ssa_opt in Keyword.fetch!({module}.module_info(:compile), :options)"
+        ))
+    };
+    // As Mix compiled the project at launch (on the native backend, with
+    // line debug info).
+    let as_launched = unoptimized(&mut app, "ReloadApp.Looper");
+
+    app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    // Interpreted, its native code is only the stub of the call traps; on
+    // the native backend it is the code that runs.
+    let expected = if native_run() { as_launched.as_str() } else { "true" };
+    assert_eq!(unoptimized(&mut app, "ReloadApp.Counter"), expected, "{response}");
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "2");
+
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "  def slow do",
+        "  def added, do: :yes\n\n  def slow do",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(reloaded_modules(&response), ["ReloadApp.Greeter"], "{response}");
+    assert_eq!(unoptimized(&mut app, "ReloadApp.Greeter"), as_launched, "{response}");
+    assert_eq!(app.eval("ReloadApp.Greeter.added()"), ":yes");
+
+    // A batch of both compiles as Mix did: the excluded one runs natively.
+    app.edit("lib/reload_app/counter.ex", "def version, do: 2", "def version, do: 3");
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "def added, do: :yes",
+        "def added, do: :again",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(unoptimized(&mut app, "ReloadApp.Counter"), as_launched, "{response}");
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "3");
+
+    // The VM's compiler options are as they were: the program's own
+    // compiles are not affected after a reload.
+    assert_eq!(app.eval(compiler_options), options_before);
+}

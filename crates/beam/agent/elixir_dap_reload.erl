@@ -61,7 +61,7 @@
 %% compile
 
 -spec compile(map()) -> {ok, map()}.
-compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := Overlay, force := Force}) ->
+compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := Overlay, force := Force} = Opts) ->
     elixir_dap_tables:ensure(),
     ets:delete_all_objects(?TABLE),
     OverlayDir = unicode:characters_to_list(Overlay),
@@ -95,9 +95,83 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
             {CompileUs, {ok, Reply}} =
                 timer:tc(fun() ->
                                  elixir_dap_app_compile:own(
-                                   fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end)
+                                   fun() ->
+                                           with_optimization(maps:get(optimize, Opts, true),
+                                                             fun() -> compile_files(Waves, OverlayDir, Killed, Lift) end)
+                                   end)
                          end),
             {ok, Reply#{timings => #{load => LoadUs + HoldUs, compile => CompileUs}}}
+    end.
+
+%% Runs Fun with the Erlang compiler's SSA optimisation passes off
+%% (no_ssa_opt) unless Optimize: for a batch whose every module runs
+%% interpreted (the adapter decides), its native code is only the stub the
+%% interpreter's call traps sit on, and those passes are about half of the
+%% compile of a module (docs/benchmarks.md). Elixir's compiler hands the
+%% Erlang compiler the options of ERL_COMPILER_OPTIONS: Elixir 1.14 reads
+%% the variable at every compile; 1.18 and 1.20 read it once and keep it
+%% in the persistent term elixir_erl_compiler
+%% (elixir_erl_compiler:env_compiler_options/0, read in their beams). Both
+%% are set for the compile and put back after, the user's options kept.
+%% They are the VM's: a compile of the program's own that runs meanwhile
+%% gets the option too (correct code, less optimised).
+with_optimization(true, Fun) ->
+    Fun();
+with_optimization(false, Fun) ->
+    Before = os:getenv("ERL_COMPILER_OPTIONS"),
+    case unoptimized_options(Before) of
+        none ->
+            Fun();
+        Options ->
+            true = os:putenv("ERL_COMPILER_OPTIONS", Options),
+            Kept = elixir_kept_options(),
+            case Kept of
+                {kept, _Was, List} -> persistent_term:put(elixir_erl_compiler, [no_ssa_opt | List]);
+                none -> ok
+            end,
+            try
+                Fun()
+            after
+                case Kept of
+                    {kept, undefined, _} -> persistent_term:erase(elixir_erl_compiler);
+                    {kept, Was, _} -> persistent_term:put(elixir_erl_compiler, Was);
+                    none -> ok
+                end,
+                case Before of
+                    false -> os:unsetenv("ERL_COMPILER_OPTIONS");
+                    _ -> os:putenv("ERL_COMPILER_OPTIONS", Before)
+                end
+            end
+    end.
+
+%% An Elixir that keeps the options (1.18+): what it keeps now (undefined
+%% before its first compile) and the options it compiles with.
+elixir_kept_options() ->
+    _ = code:ensure_loaded(elixir_erl_compiler),
+    case erlang:function_exported(elixir_erl_compiler, env_compiler_options, 0) of
+        true ->
+            Was = persistent_term:get(elixir_erl_compiler, undefined),
+            {kept, Was, elixir_erl_compiler:env_compiler_options()};
+        false ->
+            none
+    end.
+
+%% ERL_COMPILER_OPTIONS with no_ssa_opt first (the value is a term, a list
+%% taken as it is, anything else as a list of it: compile:env_default_opts/0);
+%% none when the user's value does not parse (left for the compiler to
+%% report, as without us).
+unoptimized_options(Unset) when Unset =:= false; Unset =:= "" ->
+    "[no_ssa_opt]";
+unoptimized_options(Value) ->
+    case erl_scan:string(Value ++ ".") of
+        {ok, Tokens, _} ->
+            case erl_parse:parse_term(Tokens) of
+                {ok, List} when is_list(List) -> lists:flatten(io_lib:format("~0p", [[no_ssa_opt | List]]));
+                {ok, Term} -> lists:flatten(io_lib:format("~0p", [[no_ssa_opt, Term]]));
+                {error, _} -> none
+            end;
+        {error, _, _} ->
+            none
     end.
 
 %% The loaded modules among Names.
@@ -408,9 +482,11 @@ switch(Modules) ->
                         skipped => [skipped_entry(S) || S <- Refused]}};
         [] ->
             Early = early(),
-            case switch_batch(fun load_staged/0, Staged, program(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS) of
-                {switched, Us, Stale} ->
+            Single = single_module_batch(Modules),
+            case switch_batch(fun load_staged/0, Staged, waited_for(Modules), quiet_deadline(Modules)) of
+                {switched, Us, Stale0} ->
                     ets:insert(?TABLE, {switched, true}),
+                    Stale = [E || E <- Stale0, not (Single andalso busy_entry(E))],
                     {ok, Reply#{interpreted => Modules, stale => Stale, skipped => [],
                                 switch => #{us => Us, early => Early}}};
                 {failed, Why} ->
@@ -420,6 +496,32 @@ switch(Modules) ->
                                 skipped => [skipped_entry({skipped, M, Reason}) || M <- Modules]}}
             end
     end.
+
+%% Until when the switch waits for the program to be between calls (in
+%% monotonic milliseconds). A batch of one module cannot be seen half
+%% switched: it does not wait, and a process busy in interpreted code
+%% meanwhile is no news.
+quiet_deadline(Modules) ->
+    Now = erlang:monotonic_time(millisecond),
+    case single_module_batch(Modules) of
+        true -> Now;
+        false -> Now + ?QUIET_WAIT_MS
+    end.
+
+%% The processes the switch waits for (program/0): none for a batch of one
+%% module, which does not wait.
+waited_for(Modules) ->
+    case single_module_batch(Modules) of
+        true -> [];
+        false -> program()
+    end.
+
+%% Modules (switched now) and what this reload compiled are one module.
+single_module_batch(Modules) ->
+    length(lists:usort(Modules ++ [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})])) =:= 1.
+
+busy_entry(#{why := #{kind := busy_in_interpreted_code}}) -> true;
+busy_entry(_) -> false.
 
 skipped_entry({skipped, M, Reason}) ->
     #{module => M, name => elixir_dap_util:module_name(M), reason => Reason}.
@@ -484,7 +586,7 @@ switch_native() ->
         _ ->
             %% Prepared code loads unless a process runs old code of the
             %% module (purged before the compile): nothing else to do then.
-            _ = switch_batch(fun load_staged/0, [], program(), erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS),
+            _ = switch_batch(fun load_staged/0, [], waited_for([]), quiet_deadline([])),
             ets:insert(?TABLE, {switched, true}),
             ok
     end.

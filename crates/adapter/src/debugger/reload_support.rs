@@ -39,6 +39,29 @@ impl Debugger {
         self.registry.is_interpreted(atom)
     }
 
+    /// Whether every module of `atoms` runs interpreted once reloaded: the
+    /// interpreter backend, and each selected by the interpret patterns (a
+    /// module new to the registry as a project module of its name) and not
+    /// refused by the interpreter before. Such a batch's native code is only
+    /// the stub of the interpreter's call traps, so it needs no optimising.
+    pub fn interprets_all<'a>(&self, atoms: impl IntoIterator<Item = &'a String>) -> bool {
+        !self.native
+            && atoms.into_iter().all(|atom| {
+                let selected = match self.registry.get(atom) {
+                    Some(known) => self.selection.selects(known),
+                    None => self.selection.selects(&ModuleInfo {
+                        atom: atom.clone(),
+                        name: atom.strip_prefix("Elixir.").unwrap_or(atom).to_owned(),
+                        source: None,
+                        app: String::new(),
+                        project: true,
+                        calls_dbg: false,
+                    }),
+                };
+                selected && self.registry.skip_reason(atom).is_none()
+            })
+    }
+
     /// Records the compiled modules (new ones join the registry) and returns
     /// those the interpret patterns select, which must be re-interpreted.
     pub fn record_compiled(&mut self, compiled: &[CompiledModule]) -> Vec<String> {

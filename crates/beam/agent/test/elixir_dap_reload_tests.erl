@@ -32,3 +32,43 @@ warnings_test_() ->
 
 known_modules_test() ->
     ?assertEqual([lists], elixir_dap_reload:known_modules([<<"lists">>, <<"elixir_dap_no_such_atom_ever">>])).
+
+%% ERL_COMPILER_OPTIONS for a batch that runs interpreted: no_ssa_opt first,
+%% the user's options kept in every form compile:env_default_opts/0 reads
+%% (unset, empty, a list, a single term), and a value that does not parse
+%% left alone.
+unoptimized_options_test_() ->
+    Parsed = fun(Text) ->
+                     {ok, Tokens, _} = erl_scan:string(Text ++ "."),
+                     {ok, Term} = erl_parse:parse_term(Tokens),
+                     Term
+             end,
+    [?_assertEqual([no_ssa_opt], Parsed(elixir_dap_reload:unoptimized_options(false))),
+     ?_assertEqual([no_ssa_opt], Parsed(elixir_dap_reload:unoptimized_options(""))),
+     ?_assertEqual([no_ssa_opt, beam_debug_info, {parse_transform, ms_transform}],
+                   Parsed(elixir_dap_reload:unoptimized_options("[beam_debug_info,{parse_transform,ms_transform}]"))),
+     ?_assertEqual([no_ssa_opt, report], Parsed(elixir_dap_reload:unoptimized_options("report"))),
+     ?_assertEqual([no_ssa_opt, {d, 'DEBUG', "x y"}],
+                   Parsed(elixir_dap_reload:unoptimized_options("{d, 'DEBUG', \"x y\"}"))),
+     ?_assertEqual(none, elixir_dap_reload:unoptimized_options("[unterminated")),
+     ?_assertEqual(none, elixir_dap_reload:unoptimized_options("'unterminated_atom"))].
+
+%% The variable is set for the compile only, and put back as it was (unset,
+%% or the user's value), also when the compile raises.
+with_optimization_test_() ->
+    Var = "ERL_COMPILER_OPTIONS",
+    Seen = fun() -> os:getenv(Var) end,
+    {setup,
+     fun() -> os:getenv(Var) end,
+     fun(false) -> os:unsetenv(Var); (Before) -> os:putenv(Var, Before) end,
+     [fun() ->
+              os:unsetenv(Var),
+              ?assertEqual("[no_ssa_opt]", elixir_dap_reload:with_optimization(false, Seen)),
+              ?assertEqual(false, os:getenv(Var)),
+              ?assertEqual(false, elixir_dap_reload:with_optimization(true, Seen)),
+              os:putenv(Var, "report"),
+              ?assertEqual("[no_ssa_opt,report]", elixir_dap_reload:with_optimization(false, Seen)),
+              ?assertEqual("report", os:getenv(Var)),
+              ?assertError(boom, elixir_dap_reload:with_optimization(false, fun() -> error(boom) end)),
+              ?assertEqual("report", os:getenv(Var))
+      end]}.

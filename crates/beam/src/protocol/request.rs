@@ -93,6 +93,11 @@ pub enum Request {
         lift: Vec<String>,
         overlay: String,
         force: bool,
+        /// `false`: the Erlang compiler skips its SSA optimisation passes
+        /// (`no_ssa_opt`) for this compile, about half of its time on a
+        /// module of the bench (docs/benchmarks.md), for a batch whose every
+        /// module runs interpreted (its native code is then only a stub).
+        optimize: bool,
     },
     /// Re-interprets reloaded modules → [`super::Reinterpreted`].
     ReloadInterpret { modules: Vec<String> },
@@ -427,6 +432,7 @@ impl Request {
                 lift,
                 overlay,
                 force,
+                optimize,
             } => tagged(
                 "reload_compile",
                 vec![map(vec![
@@ -435,6 +441,7 @@ impl Request {
                     ("lift", binaries(lift)),
                     ("overlay", binary(overlay)),
                     ("force", boolean(*force)),
+                    ("optimize", boolean(*optimize)),
                 ])],
             ),
             Request::ReloadInterpret { modules } => tagged("reload_interpret", vec![binaries(modules)]),

@@ -61,14 +61,21 @@ impl Session {
                 files.map(|f| f.to_string_lossy().into_owned()).collect()
             })
             .collect();
+        // Optimised native code is wasted on a batch that runs interpreted,
+        // unless a cluster's peers (which run it natively) or a release's
+        // helper (which compiles elsewhere) take it.
+        let optimize = !report.nodes.is_empty()
+            || self.attached.as_ref().is_some_and(|a| a.release)
+            || !self.debugger.as_ref().is_some_and(|d| d.interprets_all(&existing));
         let request = protocol::Request::ReloadCompile {
             waves,
             modules: existing.iter().cloned().collect(),
             lift,
             overlay: overlay.to_string_lossy().into_owned(),
             force,
+            optimize,
         };
-        tracing::debug!(files = files.len(), "reload: compiling");
+        tracing::debug!(files = files.len(), optimize, "reload: compiling");
         let reply: protocol::ReloadCompiled = agent
             .request(&request, COMPILE_TIMEOUT)
             .await
