@@ -610,6 +610,7 @@ async fn every_reload_request_and_reply_decodes() {
     let reinterpreted: Reinterpreted = vm
         .call(Request::ReloadInterpret {
             modules: vec!["Elixir.ReloadApp.Greeter".into()],
+            deferred: Vec::new(),
         })
         .await;
     assert_eq!(reinterpreted.interpreted.len(), 1, "{reinterpreted:?}");

@@ -17,7 +17,19 @@ impl App {
     }
 
     pub fn start_fixture(fixture_name: &str, started: &str, extra: Value) -> App {
+        App::start_prepared(fixture_name, started, extra, |_| {})
+    }
+
+    /// [`start_fixture`](Self::start_fixture), with the copy of the fixture
+    /// changed by `prepare` (files added) before the launch.
+    pub fn start_prepared(
+        fixture_name: &str,
+        started: &str,
+        extra: Value,
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> App {
         let project = fixture(fixture_name);
+        prepare(project.path());
         let mut dap = DapClient::start();
         // Saves are not watched unless a test asks (`reloadOnSave`): most
         // tests reload by request and must not race a reload on save.

@@ -27,10 +27,10 @@
          set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
          run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
          meta_of/1, interpreted_callers/1,
-         interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         stage_versions/1, discard_staged/1, switch_batch/4,
+         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1,
          found/0, leave_node/1, interpret_shipped/5,
          select/1, name/0]).
 -export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0, switched/0]).
@@ -126,6 +126,8 @@
 
 %% The modules debugged now.
 -callback interpreted() -> [module()].
+%% Those of Modules debugged now (a reload's few, without listing all).
+-callback interpreted_among([module()]) -> [module()].
 %% The processes paused at a breakpoint.
 -callback paused_processes() -> [pid()].
 %% Debugs the module's new code, loaded now.
@@ -169,6 +171,14 @@
 -callback stage_versions([{module(), ObjectCode :: binary()}]) ->
     {Staged :: [term()], [{skipped, module(), elixir_dap_util:reason()}]}.
 -callback discard_staged(Staged :: [term()]) -> ok.
+%% Modules of a reload interpreted later (elixir_dap_reload:interpret/2):
+%% the debugger forgets its versions of them now (those it had); what
+%% switch_batch/4 does in its step for unlisting/1's entries among Staged.
+%% relist/1: a module interpreted again gets its forgotten versions back,
+%% to be dropped once unused (prune_interpreted_versions/1).
+-callback unlist([module()]) -> [module()].
+-callback unlisting([module()]) -> [term()].
+-callback relist(module()) -> ok.
 -callback switch_batch(Load :: fun(() -> ok | {error, term()}), Staged :: [term()],
                        Program :: [pid()], Deadline :: integer()) -> switched().
 
@@ -242,6 +252,8 @@ meta_of(Pid) -> ?IMPL:meta_of(Pid).
 interpreted_callers(Meta) -> ?IMPL:interpreted_callers(Meta).
 -spec interpreted() -> [module()].
 interpreted() -> ?IMPL:interpreted().
+-spec interpreted_among([module()]) -> [module()].
+interpreted_among(Modules) -> ?IMPL:interpreted_among(Modules).
 -spec paused_processes() -> [pid()].
 paused_processes() -> ?IMPL:paused_processes().
 -spec reinterpret(module()) -> one_result().
@@ -268,6 +280,12 @@ meta_backtrace(Meta) -> ?IMPL:meta_backtrace(Meta).
 stage_versions(Modules) -> ?IMPL:stage_versions(Modules).
 -spec discard_staged([term()]) -> ok.
 discard_staged(Staged) -> ?IMPL:discard_staged(Staged).
+-spec unlist([module()]) -> [module()].
+unlist(Modules) -> ?IMPL:unlist(Modules).
+-spec unlisting([module()]) -> [term()].
+unlisting(Modules) -> ?IMPL:unlisting(Modules).
+-spec relist(module()) -> ok.
+relist(Module) -> ?IMPL:relist(Module).
 -spec switch_batch(fun(() -> ok | {error, term()}), [term()], [pid()], integer()) ->
     switched().
 switch_batch(Load, Staged, Program, Deadline) -> ?IMPL:switch_batch(Load, Staged, Program, Deadline).

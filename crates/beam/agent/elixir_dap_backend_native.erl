@@ -41,10 +41,10 @@
          set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
          run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
          meta_of/1, interpreted_callers/1,
-         interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         stage_versions/1, discard_staged/1, switch_batch/4,
+         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1,
          found/0, leave_node/1, interpret_shipped/5]).
 
 -ifdef(TEST).
@@ -768,6 +768,18 @@ interpreted_callers(_Meta) -> [].
 -spec interpreted() -> [module()].
 interpreted() ->
     [M || [M] <- ets:match(?BREAKS, {{?MODULE, debuggable, '$1'}, '_'})].
+
+%% Nothing is interpreted: a reload defers nothing here.
+-spec unlist([module()]) -> [module()].
+unlist(_Modules) -> [].
+-spec unlisting([module()]) -> [term()].
+unlisting(_Modules) -> [].
+-spec relist(module()) -> ok.
+relist(_Module) -> ok.
+
+-spec interpreted_among([module()]) -> [module()].
+interpreted_among(Modules) ->
+    [M || M <- Modules, ets:member(?BREAKS, {?MODULE, debuggable, M})].
 
 -spec paused_processes() -> [pid()].
 paused_processes() ->

@@ -29,7 +29,7 @@
 %% sent to a meta that is suspended-and-checked idle; metas that are busy get
 %% it later, when they report idle to the attached process (see elixir_dap_backend_int:on_idle/2).
 -module(elixir_dap_reload).
--export([compile/1, interpret/1, remove/1, commit/0, rollback/0,
+-export([compile/1, interpret/2, remove/1, commit/0, rollback/0,
          suspend/1, code_change/1, resume/1, mix_compile/1, hold/0, release/0]).
 %% A cluster's peers (elixir_dap_cluster): the batch's object code.
 -export([peers_prepare/1]).
@@ -41,7 +41,7 @@
 -import(elixir_dap_util, [process_entry/3, loaded_object_code/1, loaded_md5/1, overlay_file/2,
                           timers_pause_on_suspend/0, internal/1, marked_internal/1,
                           purge_old_code/2, runs_old_code/2, load_error/1]).
--import(elixir_dap_backend, [interpreted/0, paused_processes/0, reinterpret/1, interpret_binary/4,
+-import(elixir_dap_backend, [interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4,
                              invalidate/1, prune_interpreted_versions/1, with_traps_lifted/3,
                              interpreting_meta/1, metas/0, meta_backtrace/1,
                              stage_versions/1, discard_staged/1, switch_batch/4]).
@@ -87,11 +87,12 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
             %% interpreter cache dropped, the program is held (released by
             %% interpret/1, code_change/1, commit/0 or rollback/0).
             {HoldUs, ok} = timer:tc(fun hold/0),
-            Interpreted = interpreted_set(),
+            Lifted = existing_modules(LiftNames),
+            Interpreted = maps:from_list([{M, true} || M <- interpreted_among(lists:usort(Modules ++ Lifted))]),
             [snapshot(M, OverlayDir, maps:is_key(M, Interpreted)) || M <- Modules],
             %% What the program's own compiles left is replaced now.
             elixir_dap_scripts:forget_object_code(Modules),
-            Lift = [M || M <- lists:usort(Modules ++ existing_modules(LiftNames)), maps:is_key(M, Interpreted)],
+            Lift = [M || M <- lists:usort(Modules ++ Lifted), maps:is_key(M, Interpreted)],
             {CompileUs, {ok, Reply}} =
                 timer:tc(fun() ->
                                  elixir_dap_app_compile:own(
@@ -411,17 +412,25 @@ diagnostic(Other, Severity) ->
 %% interpreter's per-process caches. Returns the modules interpreted, those
 %% that could not be, and the processes that keep running the old version
 %% until they leave it.
--spec interpret([binary()]) -> {ok, map()}.
-interpret(Names) ->
+%%
+%% Deferred: modules of a big batch the adapter interprets later (in the
+%% background, or when a breakpoint or a step needs them). Their new native
+%% code runs meanwhile: the interpreter forgets their old versions
+%% (unlist/1) and its processes drop what they cached of them, as for the
+%% others, so that no call, native or interpreted, runs their old code.
+-spec interpret([binary()], [binary()]) -> {ok, map()}.
+interpret(Names, DeferredNames) ->
+    Deferred = known_modules(DeferredNames),
     case staged() of
-        true -> switch(known_modules(Names));
-        false -> interpret_held(known_modules(Names))
+        true -> switch(known_modules(Names), Deferred);
+        false -> interpret_held(known_modules(Names), Deferred)
     end.
 
-interpret_held(Modules) ->
+interpret_held(Modules, Deferred) ->
     Results = [reinterpret(M) || M <- Modules],
     Done = [M || {ok, M} <- Results],
-    Stale = invalidate(Done),
+    Unlisted = elixir_dap_backend:unlist(Deferred),
+    Stale = invalidate(Done ++ Unlisted),
     #{busy := Busy0} = Hold = release(),
     Busy = [E#{module := hd(Modules)} || Modules =/= [], E <- Busy0],
     {ok, #{interpreted => Done, hold => maps:without([busy], Hold),
@@ -467,8 +476,9 @@ staged() ->
     timers_pause_on_suspend() andalso elixir_dap_release:project() =:= undefined.
 
 %% Makes the staged batch visible, with the interpreter's new versions of
-%% Modules, in one step.
-switch(Modules) ->
+%% Modules, in one step; the interpreter forgets its versions of Deferred in
+%% the same step.
+switch(Modules, Deferred) ->
     Code = [{M, new_object_code(M)} || M <- Modules],
     {Staged, Refused} = case [M || {M, none} <- Code] of
                             [] -> stage_versions(Code);
@@ -482,8 +492,10 @@ switch(Modules) ->
                         skipped => [skipped_entry(S) || S <- Refused]}};
         [] ->
             Early = early(),
-            Single = single_module_batch(Modules),
-            case switch_batch(fun load_staged/0, Staged, waited_for(Modules), quiet_deadline(Modules)) of
+            Single = single_module_batch(Modules ++ Deferred),
+            Batch = Modules ++ Deferred,
+            case switch_batch(fun load_staged/0, Staged ++ elixir_dap_backend:unlisting(Deferred),
+                              waited_for(Batch), quiet_deadline(Batch)) of
                 {switched, Us, Stale0} ->
                     ets:insert(?TABLE, {switched, true}),
                     Stale = [E || E <- Stale0, not (Single andalso busy_entry(E))],
@@ -1129,7 +1141,7 @@ restore(M, #{old := Old, interpreted := WasInterpreted, source := Source} = Snap
                     case code:load_binary(M, File, Bin) of
                         {module, M} when WasInterpreted, Source =/= none ->
                             case interpret_restored(M, Source, Bin, File) of
-                                {ok, M} -> {M, ok};
+                                {ok, M} -> elixir_dap_backend:relist(M), {M, ok};
                                 _ -> {M, {error, #{kind => not_reinterpreted}}}
                             end;
                         {module, M} ->

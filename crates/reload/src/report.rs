@@ -57,7 +57,17 @@ pub struct ReloadReport {
     /// each node, the node debugged first. Absent for one node.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeReload>,
+    /// Modules of a big batch (more than the adapter interprets at once)
+    /// that run their new native code until they are interpreted, after the
+    /// response: in the background, or when a breakpoint or a step needs
+    /// one. Their `reloaded` entries say `interpreted: false`. Absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interpreted_later: usize,
     pub timings: Timings,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// One node of a cluster in a reload report.
@@ -325,6 +335,12 @@ impl ReloadReport {
             if !self.nodes.is_empty() {
                 line.push_str(&format!("; on {}", counted(self.nodes.len(), "node", "nodes")));
             }
+            if self.interpreted_later > 0 {
+                line.push_str(&format!(
+                    "; {} interpreted later",
+                    counted(self.interpreted_later, "module", "modules")
+                ));
+            }
             line
         } else {
             format!(
@@ -373,6 +389,22 @@ mod tests {
             cluster.console_line(),
             "Reloaded 1 module in 41 ms (compile 22, load 4, interpret 11, breakpoints 2); on 2 nodes"
         );
+        let big = ReloadReport {
+            interpreted_later: 31,
+            ..cluster.clone()
+        };
+        assert!(
+            big.console_line()
+                .ends_with("; on 2 nodes; 31 modules interpreted later"),
+            "{}",
+            big.console_line()
+        );
+        let json = serde_json::to_value(&big).unwrap();
+        assert_eq!(json["interpretedLater"], 31);
+        assert!(serde_json::to_value(&cluster)
+            .unwrap()
+            .get("interpretedLater")
+            .is_none());
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub enum LazyInterpretation {
 /// in or a reload that waits for the gate waits at most that long.
 pub const BACKGROUND_CHUNK: usize = 20;
 
+/// A reload interprets at most this many of its modules before it answers
+/// (about 0.1 s of interpretation); a bigger batch (a macro many modules
+/// use) only those a stop needs now, the rest later (see
+/// [`Debugger::split_for_reload`]).
+pub const RELOAD_INTERPRET_AT_ONCE: usize = 20;
+
 /// When a module was interpreted, shown by `modules` (`interpretedWhen`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum How {
@@ -84,6 +90,8 @@ pub struct LazyState {
     task_started: bool,
     /// The background task has handed over every module.
     background_done: bool,
+    /// A background task runs (launch's or a reload's).
+    background_running: bool,
 }
 
 impl LazyState {
@@ -96,6 +104,7 @@ impl LazyState {
             gate: Arc::default(),
             task_started: false,
             background_done: false,
+            background_running: false,
         }
     }
 
@@ -124,6 +133,9 @@ impl LazyState {
 
     /// `symbolStatus` of a selected module not interpreted yet.
     pub(super) fn pending_status(&self) -> &'static str {
+        if self.background_running {
+            return "queued for interpretation";
+        }
         match (self.mode, self.task_started, self.background_done) {
             (LazyInterpretation::Background, true, false) => "queued for interpretation",
             (_, true, _) => "interpreted when needed",
@@ -166,6 +178,36 @@ impl Debugger {
         let calls_dbg = |atom: &String| self.registry.get(atom).is_some_and(|m| m.calls_dbg);
         let (dbg, later): (Vec<String>, Vec<String>) = rest.into_iter().partition(calls_dbg);
         (now.into_iter().chain(dbg).collect(), later)
+    }
+
+    /// Splits a reload's modules to interpret again (atoms) into those to
+    /// interpret before the reload answers and those interpreted later (by
+    /// the session: in the background, or when a breakpoint or a step needs
+    /// them): a batch of at most [`RELOAD_INTERPRET_AT_ONCE`] modules all
+    /// now; a bigger one only what a stop may need now: modules with line or
+    /// function breakpoints, modules a thread is stopped in, `dbg` callers
+    /// and those matching `eagerInterpretModulesPatterns`. Meanwhile the
+    /// others run their new native code.
+    pub fn split_for_reload(&self, modules: Vec<String>) -> (Vec<String>, Vec<String>) {
+        if modules.len() <= RELOAD_INTERPRET_AT_ONCE || self.native {
+            return (modules, Vec::new());
+        }
+        let with_breakpoints = self.breakpoints.modules();
+        let stopped_in = self.threads.lock().stopped_modules();
+        modules.into_iter().partition(|atom| {
+            with_breakpoints.contains(atom)
+                || stopped_in.contains(atom)
+                || self
+                    .registry
+                    .get(atom)
+                    .is_some_and(|m| m.calls_dbg || self.lazy.eager.iter().any(|p| p.is_match(&m.name)))
+        })
+    }
+
+    /// A background task interprets pending modules (launch's or a
+    /// reload's): they are queued, not left for when they are needed.
+    pub fn background_running(&mut self, running: bool) {
+        self.lazy.background_running = running;
     }
 
     /// The task has started: what is not interpreted now is pending.

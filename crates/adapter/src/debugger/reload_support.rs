@@ -67,18 +67,17 @@ impl Debugger {
     pub fn record_compiled(&mut self, compiled: &[CompiledModule]) -> Vec<String> {
         let mut selected = Vec::new();
         for module in compiled {
-            let app = self
-                .registry
-                .get(&module.atom)
-                .map(|m| m.app.clone())
-                .unwrap_or_default();
+            let known = self.registry.get(&module.atom);
+            let app = known.map(|m| m.app.clone()).unwrap_or_default();
+            // Until its beam is listed again, it calls `dbg` as it did.
+            let calls_dbg = known.is_some_and(|m| m.calls_dbg);
             let info = ModuleInfo {
                 atom: module.atom.clone(),
                 name: module.name.clone(),
                 source: Some(canonical(&module.source)),
                 app,
                 project: true,
-                calls_dbg: false,
+                calls_dbg,
             };
             self.breakable.remove(&module.atom);
             // The compiler loaded it natively: it is no longer interpreted

@@ -487,6 +487,14 @@ impl Threads {
 
     /// Threads in the middle of a step (resumed with next/stepIn/stepOut and
     /// not stopped again yet).
+    /// The modules (atoms) threads are stopped in.
+    pub fn stopped_modules(&self) -> BTreeSet<String> {
+        self.threads
+            .values()
+            .filter_map(|t| t.stopped_at.as_ref().map(|(module, _)| module.clone()))
+            .collect()
+    }
+
     pub fn stepping(&self) -> Vec<i64> {
         self.threads
             .iter()

@@ -48,9 +48,45 @@ impl Session {
     pub(super) fn start_background_interpretation(&mut self, modules: Vec<String>) {
         let Some(debugger) = self.debugger.as_mut() else { return };
         debugger.task_started();
-        if modules.is_empty() || debugger.lazy_mode() != crate::launch::LazyInterpretation::Background {
+        if debugger.lazy_mode() != crate::launch::LazyInterpretation::Background {
             return;
         }
+        self.spawn_background(modules);
+    }
+
+    /// Interprets in the background the modules a big reload left to
+    /// interpret later (see [`crate::debugger::Debugger::split_for_reload`]),
+    /// unless `lazyInterpretation` is `onDemand` (then when needed). A
+    /// background task at work starts again with every pending module, its
+    /// own rest among them.
+    pub(super) fn queue_background_interpretation(&mut self, modules: Vec<String>) {
+        let Some(mode) = self.debugger.as_ref().map(|d| d.lazy_mode()) else {
+            return;
+        };
+        if modules.is_empty() || mode == crate::launch::LazyInterpretation::OnDemand {
+            return;
+        }
+        let modules = match self.background.take() {
+            Some(mut running) => {
+                let progress = running.progress.take();
+                drop(running);
+                self.progress_end(progress, "continued with the reloaded modules");
+                self.debugger
+                    .as_ref()
+                    .map(|d| d.pending_interpretation())
+                    .unwrap_or_default()
+            }
+            None => modules,
+        };
+        self.spawn_background(modules);
+    }
+
+    fn spawn_background(&mut self, modules: Vec<String>) {
+        let Some(debugger) = self.debugger.as_mut() else { return };
+        if modules.is_empty() {
+            return;
+        }
+        debugger.background_running(true);
         let agent = debugger.agent().clone();
         let gate = debugger.interpret_gate();
         let total = modules.len();
@@ -126,6 +162,7 @@ impl Session {
                 self.background = None;
                 if let Some(debugger) = &mut self.debugger {
                     debugger.background_finished();
+                    debugger.background_running(false);
                 }
                 self.progress_end(progress, &format!("{counted} interpreted in {elapsed} ms"));
                 self.client.console(format!(
@@ -143,6 +180,9 @@ impl Session {
             Some(Chunk::Done(_, Err(error))) => {
                 let progress = background.progress.take();
                 self.background = None;
+                if let Some(debugger) = &mut self.debugger {
+                    debugger.background_running(false);
+                }
                 self.progress_end(progress, "stopped");
                 // The VM ending while it works is no news; a refusal is.
                 match error {
@@ -155,6 +195,9 @@ impl Session {
             None => {
                 let progress = background.progress.take();
                 self.background = None;
+                if let Some(debugger) = &mut self.debugger {
+                    debugger.background_running(false);
+                }
                 self.progress_end(progress, "stopped");
             }
         }

@@ -388,8 +388,10 @@ impl Session {
             return Ok(());
         };
         let interpret_started = Instant::now();
-        let to_interpret = debugger.record_compiled(compiled);
-        let (interpreted, skipped) = interpret_again(agent, &to_interpret, debugger.is_native(), report).await?;
+        let selected = debugger.record_compiled(compiled);
+        let (to_interpret, later) = debugger.split_for_reload(selected);
+        let (interpreted, skipped) =
+            interpret_again(agent, &to_interpret, &later, debugger.is_native(), report).await?;
         report.failed.extend(skipped);
         debugger.mark_interpreted(interpreted.iter());
         report.timings.interpret = ms(interpret_started);
@@ -406,6 +408,7 @@ impl Session {
         for module in compiled {
             debugger.announce_module(&module.atom, "changed");
         }
+        self.queue_background_interpretation(later);
         Ok(())
     }
 

@@ -100,7 +100,13 @@ pub enum Request {
         optimize: bool,
     },
     /// Re-interprets reloaded modules → [`super::Reinterpreted`].
-    ReloadInterpret { modules: Vec<String> },
+    /// `deferred`: modules of a big batch interpreted later (in the
+    /// background, or when needed): the interpreter forgets their old
+    /// versions now, so that their new native code runs meanwhile.
+    ReloadInterpret {
+        modules: Vec<String>,
+        deferred: Vec<String>,
+    },
     /// Unloads the modules of deleted files → [`super::ModulesRemoved`].
     ReloadRemove { modules: Vec<String> },
     /// Mix's own compile into the overlay (the fallback) → [`super::MixCompiled`].
@@ -444,7 +450,9 @@ impl Request {
                     ("optimize", boolean(*optimize)),
                 ])],
             ),
-            Request::ReloadInterpret { modules } => tagged("reload_interpret", vec![binaries(modules)]),
+            Request::ReloadInterpret { modules, deferred } => {
+                tagged("reload_interpret", vec![binaries(modules), binaries(deferred)])
+            }
             Request::ReloadRemove { modules } => tagged("reload_remove", vec![binaries(modules)]),
             Request::ReloadMix { overlay, force } => tagged(
                 "reload_mix",

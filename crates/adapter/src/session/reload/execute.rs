@@ -211,12 +211,15 @@ impl Session {
 
         // Re-interpret what the patterns select.
         let interpret_started = Instant::now();
-        let to_interpret = match &mut self.debugger {
-            Some(debugger) => debugger.record_compiled(&compiled),
-            None => Vec::new(),
+        let (to_interpret, later) = match &mut self.debugger {
+            Some(debugger) => {
+                let selected = debugger.record_compiled(&compiled);
+                debugger.split_for_reload(selected)
+            }
+            None => (Vec::new(), Vec::new()),
         };
         let native = self.debugger.as_ref().is_some_and(|d| d.is_native());
-        let (interpreted, skipped) = interpret_again(agent, &to_interpret, native, report).await?;
+        let (interpreted, skipped) = interpret_again(agent, &to_interpret, &later, native, report).await?;
         if !skipped.is_empty() {
             report.failed.extend(skipped);
             report.rolled_back = self.rollback(agent, &was_interpreted).await?;
@@ -331,27 +334,33 @@ impl Session {
                 debugger.announce_module(&module.atom, reason);
             }
         }
+        self.queue_background_interpretation(later);
         Ok(())
     }
 }
 
 /// Interprets `modules` (atoms) again from their new object code; returns
 /// those interpreted and those the interpreter refused, and records the
-/// processes left on the old version in `report.stale`. `native`: the
+/// processes left on the old version in `report.stale`. `later`: modules
+/// whose new native code runs until they are interpreted later (the
+/// interpreter forgets their old versions now). `native`: the
 /// native backend, which interprets nothing: it loads the batch with its
 /// breakpoints cleared and debugs the new code (refused: it has no line
 /// debug info).
 pub(super) async fn interpret_again(
     agent: &AgentClient,
     modules: &[String],
+    later: &[String],
     native: bool,
     report: &mut ReloadReport,
 ) -> Result<(BTreeSet<String>, Vec<FailedModule>), String> {
-    if modules.is_empty() {
+    if modules.is_empty() && later.is_empty() {
         return Ok((BTreeSet::new(), Vec::new()));
     }
+    report.interpreted_later = later.len();
     let request = protocol::Request::ReloadInterpret {
         modules: modules.to_vec(),
+        deferred: later.to_vec(),
     };
     let reply: protocol::Reinterpreted = agent
         .request(&request, COMPILE_TIMEOUT)

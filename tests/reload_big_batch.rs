@@ -1,0 +1,226 @@
+//! A reload of a big batch (a macro many modules use, issue 17): the
+//! adapter interprets before it answers only what a stop may need now
+//! (modules with breakpoints, modules a thread is stopped in, `dbg` callers,
+//! eager ones) and the rest later, in the background or when needed; those
+//! run their new native code meanwhile, also when interpreted code calls
+//! them. The real binary, a real VM running `reload_app` with thirty more
+//! modules that use `ReloadApp.Macros`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use support::app::App;
+use support::*;
+
+/// More than the adapter interprets before a reload answers (20).
+const DEPENDENTS: usize = 30;
+
+/// Writes `ReloadApp.Dep1` .. `Dep30` (each `Macros.answer() + n`) and
+/// `ReloadApp.DepCaller`, which calls `Dep2` by name.
+fn add_dependents(root: &Path) {
+    let dir = root.join("lib/reload_app/deps");
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in 1..=DEPENDENTS {
+        std::fs::write(
+            dir.join(format!("dep_{n}.ex")),
+            format!(
+                "defmodule ReloadApp.Dep{n} do\n  require ReloadApp.Macros\n\n  def value do\n    ReloadApp.Macros.answer() + {n}\n  end\nend\n"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        root.join("lib/reload_app/dep_caller.ex"),
+        "defmodule ReloadApp.DepCaller do\n  def call_two do\n    ReloadApp.Dep2.value()\n  end\nend\n",
+    )
+    .unwrap();
+}
+
+fn start(extra: Value) -> App {
+    App::start_prepared("reload_app", "reload_app: started", extra, add_dependents)
+}
+
+fn set_breakpoint(app: &mut App, file: &str, line: i64) -> Value {
+    let response = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&app.path(file))}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(response["body"]["breakpoints"][0]["verified"], true, "{response}");
+    response
+}
+
+fn clear_breakpoints(app: &mut App, file: &str) {
+    let response = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&app.path(file))}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "{response}");
+}
+
+fn reloaded_entry<'a>(response: &'a Value, module: &str) -> &'a Value {
+    response["body"]["reloaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == module)
+        .unwrap_or_else(|| panic!("{module} not reloaded: {response}"))
+}
+
+fn interpreted(app: &mut App, module: &str) -> String {
+    app.eval(&format!("{module} in :int.interpreted()"))
+}
+
+#[test]
+fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_runs_at_once() {
+    // onDemand: nothing interprets the rest behind the test's back.
+    let mut app = start(json!({"lazyInterpretation": "onDemand"}));
+    // Interpreted now (a breakpoint interprets its module), then no
+    // breakpoints left: the caller and the module it calls.
+    for (file, line) in [("lib/reload_app/dep_caller.ex", 3), ("lib/reload_app/deps/dep_2.ex", 5)] {
+        set_breakpoint(&mut app, file, line);
+        clear_breakpoints(&mut app, file);
+    }
+    // A breakpoint the batch keeps: its module is interpreted before the answer.
+    set_breakpoint(&mut app, "lib/reload_app/deps/dep_7.ex", 5);
+    if !native_run() {
+        assert_eq!(interpreted(&mut app, "ReloadApp.Dep2"), "true");
+    }
+    assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "44");
+
+    app.edit(
+        "lib/reload_app/macros.ex",
+        "defmacro answer, do: 42",
+        "defmacro answer, do: 43",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let reloaded = response["body"]["reloaded"].as_array().unwrap().len();
+    assert_eq!(reloaded, DEPENDENTS + 2, "{response}");
+    if native_run() {
+        // The native backend interprets nothing: nothing waits.
+        assert!(response["body"].get("interpretedLater").is_none(), "{response}");
+        assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "45");
+        return;
+    }
+    // Everything but Dep7 (its breakpoint) waits.
+    assert_eq!(response["body"]["interpretedLater"], reloaded - 1, "{response}");
+    assert_eq!(
+        reloaded_entry(&response, "ReloadApp.Dep7")["interpreted"],
+        true,
+        "{response}"
+    );
+    assert_eq!(
+        reloaded_entry(&response, "ReloadApp.Dep2")["interpreted"],
+        false,
+        "{response}"
+    );
+    app.dap.wait_output(
+        "console",
+        &format!("{} modules interpreted later", reloaded - 1),
+        TIMEOUT,
+    );
+
+    // Interpreted code calling a module left for later runs its new code:
+    // the interpreter forgot the old version.
+    assert_eq!(interpreted(&mut app, "ReloadApp.Dep2"), "false");
+    assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "45");
+    assert_eq!(app.eval("ReloadApp.Dep9.value()"), "52");
+
+    // A breakpoint in a module left for later interprets it then, and stops
+    // in its new code.
+    set_breakpoint(&mut app, "lib/reload_app/deps/dep_5.ex", 5);
+    assert_eq!(interpreted(&mut app, "ReloadApp.Dep5"), "true");
+    app.eval("spawn(fn -> ReloadApp.Dep5.value() end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert!(top["source"]["path"].as_str().unwrap().ends_with("dep_5.ex"), "{stack}");
+    assert_eq!(top["line"], 5, "{stack}");
+    assert_eq!(
+        app.dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
+        true
+    );
+    clear_breakpoints(&mut app, "lib/reload_app/deps/dep_5.ex");
+    assert_eq!(app.eval("ReloadApp.Dep5.value()"), "48");
+
+    // The breakpoint kept by the batch stops in the new code too.
+    app.eval("spawn(fn -> ReloadApp.Dep7.value() end)");
+    let stopped = app.dap.wait_nth_event("stopped", 1, TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    assert!(
+        stack["body"]["stackFrames"][0]["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("dep_7.ex"),
+        "{stack}"
+    );
+    assert_eq!(
+        app.dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
+        true
+    );
+}
+
+#[test]
+fn the_modules_left_for_later_are_interpreted_in_the_background_and_a_second_reload_keeps_the_queue() {
+    // Everything interpreted before the start; the rest of a big batch in
+    // the background (as with the default, `background`).
+    let mut app = start(json!({"lazyInterpretation": "off"}));
+    if !native_run() {
+        assert_eq!(interpreted(&mut app, "ReloadApp.Dep2"), "true");
+    }
+    app.edit(
+        "lib/reload_app/macros.ex",
+        "defmacro answer, do: 42",
+        "defmacro answer, do: 43",
+    );
+    let first = app.reload(json!({}));
+    assert_eq!(first["success"], true, "{first}");
+    // A second big batch at once: whatever the background had not done yet
+    // is done with it.
+    app.edit(
+        "lib/reload_app/macros.ex",
+        "defmacro answer, do: 43",
+        "defmacro answer, do: 44",
+    );
+    let second = app.reload(json!({}));
+    assert_eq!(second["success"], true, "{second}");
+    assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "46");
+    if native_run() {
+        assert!(second["body"].get("interpretedLater").is_none(), "{second}");
+        return;
+    }
+    assert_eq!(second["body"]["interpretedLater"], DEPENDENTS + 2, "{second}");
+    app.dap
+        .wait_for("the background interpretation's end", LAUNCH_TIMEOUT, |m| {
+            m["event"] == "output"
+                && m["body"]["output"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("in the background in"))
+        });
+    for n in 1..=DEPENDENTS {
+        assert_eq!(interpreted(&mut app, &format!("ReloadApp.Dep{n}")), "true", "Dep{n}");
+    }
+    let modules = app.dap.request("modules", json!({}), TIMEOUT);
+    let dep = modules["body"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "ReloadApp.Dep3")
+        .unwrap_or_else(|| panic!("no ReloadApp.Dep3 in {modules}"))
+        .clone();
+    assert_eq!(dep["interpretedWhen"], "background", "{dep}");
+    assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "46");
+    assert_eq!(app.eval("ReloadApp.Dep30.value()"), "74");
+    // Nothing of the forgotten versions is left behind once interpreted again.
+    assert_eq!(
+        app.eval(":ets.match(:elixir_dap_breaks, {{:elixir_dap_backend_int, :unlisted, :\"$1\"}, :_})"),
+        "[]"
+    );
+}
