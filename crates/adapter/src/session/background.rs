@@ -58,7 +58,8 @@ impl Session {
     /// interpret later (see [`crate::debugger::Debugger::split_for_reload`]),
     /// unless `lazyInterpretation` is `onDemand` (then when needed). A
     /// background task at work starts again with every pending module, its
-    /// own rest among them.
+    /// own rest among them. The caller holds the interpretation gate, so that
+    /// task is between two chunks.
     pub(super) fn queue_background_interpretation(&mut self, modules: Vec<String>) {
         let Some(mode) = self.debugger.as_ref().map(|d| d.lazy_mode()) else {
             return;

@@ -387,6 +387,9 @@ impl Session {
         let Some(debugger) = self.debugger.as_mut() else {
             return Ok(());
         };
+        // As a reload: no background chunk interprets meanwhile, and the one
+        // at work is not cut short when the rest of a big batch joins it.
+        let _gate = debugger.interpret_gate().lock_owned().await;
         let interpret_started = Instant::now();
         let selected = debugger.record_compiled(compiled);
         let (to_interpret, later) = debugger.split_for_reload(selected);
