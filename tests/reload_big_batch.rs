@@ -18,7 +18,8 @@ use support::*;
 /// More than the adapter interprets before a reload answers (20).
 const DEPENDENTS: usize = 30;
 
-/// Writes `ReloadApp.Dep1` .. `Dep30` (each `Macros.answer() + n`) and
+/// Writes `ReloadApp.Dep1` .. `Dep30` (each `base = Macros.answer()` on
+/// line 5, `base + n` on line 6) and
 /// `ReloadApp.DepCaller`, which calls `Dep2` by name.
 fn add_dependents(root: &Path) {
     let dir = root.join("lib/reload_app/deps");
@@ -27,7 +28,7 @@ fn add_dependents(root: &Path) {
         std::fs::write(
             dir.join(format!("dep_{n}.ex")),
             format!(
-                "defmodule ReloadApp.Dep{n} do\n  require ReloadApp.Macros\n\n  def value do\n    ReloadApp.Macros.answer() + {n}\n  end\nend\n"
+                "defmodule ReloadApp.Dep{n} do\n  require ReloadApp.Macros\n\n  def value do\n    base = ReloadApp.Macros.answer()\n    base + {n}\n  end\nend\n"
             ),
         )
         .unwrap();
@@ -71,6 +72,17 @@ fn reloaded_entry<'a>(response: &'a Value, module: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{module} not reloaded: {response}"))
 }
 
+/// `expression` evaluated in a stopped frame.
+fn frame_value(app: &mut App, frame: &Value, expression: &str) -> String {
+    let response = app.dap.request(
+        "evaluate",
+        json!({"expression": expression, "frameId": frame, "context": "repl"}),
+        TIMEOUT,
+    );
+    assert_eq!(response["success"], true, "{response}");
+    response["body"]["result"].as_str().unwrap().to_owned()
+}
+
 fn interpreted(app: &mut App, module: &str) -> String {
     app.eval(&format!("{module} in :int.interpreted()"))
 }
@@ -81,12 +93,12 @@ fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_r
     let mut app = start(json!({"lazyInterpretation": "onDemand"}));
     // Interpreted now (a breakpoint interprets its module), then no
     // breakpoints left: the caller and the module it calls.
-    for (file, line) in [("lib/reload_app/dep_caller.ex", 3), ("lib/reload_app/deps/dep_2.ex", 5)] {
+    for (file, line) in [("lib/reload_app/dep_caller.ex", 3), ("lib/reload_app/deps/dep_2.ex", 6)] {
         set_breakpoint(&mut app, file, line);
         clear_breakpoints(&mut app, file);
     }
     // A breakpoint the batch keeps: its module is interpreted before the answer.
-    set_breakpoint(&mut app, "lib/reload_app/deps/dep_7.ex", 5);
+    set_breakpoint(&mut app, "lib/reload_app/deps/dep_7.ex", 6);
     if !native_run() {
         assert_eq!(interpreted(&mut app, "ReloadApp.Dep2"), "true");
     }
@@ -133,7 +145,7 @@ fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_r
 
     // A breakpoint in a module left for later interprets it then, and stops
     // in its new code.
-    set_breakpoint(&mut app, "lib/reload_app/deps/dep_5.ex", 5);
+    set_breakpoint(&mut app, "lib/reload_app/deps/dep_5.ex", 6);
     assert_eq!(interpreted(&mut app, "ReloadApp.Dep5"), "true");
     app.eval("spawn(fn -> ReloadApp.Dep5.value() end)");
     let stopped = app.dap.wait_event("stopped", TIMEOUT);
@@ -141,7 +153,12 @@ fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_r
     let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
     let top = &stack["body"]["stackFrames"][0];
     assert!(top["source"]["path"].as_str().unwrap().ends_with("dep_5.ex"), "{stack}");
-    assert_eq!(top["line"], 5, "{stack}");
+    assert_eq!(top["line"], 6, "{stack}");
+    assert_eq!(
+        frame_value(&mut app, &top["id"], "base"),
+        "43",
+        "the old code stopped: {stack}"
+    );
     assert_eq!(
         app.dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
         true
@@ -154,12 +171,12 @@ fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_r
     let stopped = app.dap.wait_nth_event("stopped", 1, TIMEOUT);
     let thread = stopped["body"]["threadId"].clone();
     let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
-    assert!(
-        stack["body"]["stackFrames"][0]["source"]["path"]
-            .as_str()
-            .unwrap()
-            .ends_with("dep_7.ex"),
-        "{stack}"
+    let top = &stack["body"]["stackFrames"][0];
+    assert!(top["source"]["path"].as_str().unwrap().ends_with("dep_7.ex"), "{stack}");
+    assert_eq!(
+        frame_value(&mut app, &top["id"], "base"),
+        "43",
+        "the old code stopped: {stack}"
     );
     assert_eq!(
         app.dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
@@ -197,13 +214,26 @@ fn the_modules_left_for_later_are_interpreted_in_the_background_and_a_second_rel
         return;
     }
     assert_eq!(second["body"]["interpretedLater"], DEPENDENTS + 2, "{second}");
-    app.dap
-        .wait_for("the background interpretation's end", LAUNCH_TIMEOUT, |m| {
-            m["event"] == "output"
-                && m["body"]["output"]
-                    .as_str()
-                    .is_some_and(|o| o.contains("in the background in"))
+    // The task at work after the second reload (started before its
+    // response: the first one's continued, or a new one) ends.
+    let last_start = app
+        .dap
+        .received
+        .iter()
+        .rev()
+        .find(|m| m["event"] == "progressStart" && m["body"]["title"] == "Interpreting in the background")
+        .unwrap_or_else(|| panic!("no background interpretation started: {second}"))
+        .clone();
+    let id = last_start["body"]["progressId"].clone();
+    let end = app
+        .dap
+        .wait_for("the end of the last background interpretation", LAUNCH_TIMEOUT, |m| {
+            m["event"] == "progressEnd" && m["body"]["progressId"] == id
         });
+    assert!(
+        end["body"]["message"].as_str().unwrap().contains("interpreted in"),
+        "{end}"
+    );
     for n in 1..=DEPENDENTS {
         assert_eq!(interpreted(&mut app, &format!("ReloadApp.Dep{n}")), "true", "Dep{n}");
     }

@@ -30,7 +30,7 @@
          interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1,
+         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5,
          select/1, name/0]).
 -export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0, switched/0]).
@@ -179,6 +179,8 @@
 -callback unlist([module()]) -> [module()].
 -callback unlisting([module()]) -> [term()].
 -callback relist(module()) -> ok.
+%% Whether unlist/1 forgot the module's versions and it was not interpreted since.
+-callback unlisted(module()) -> boolean().
 -callback switch_batch(Load :: fun(() -> ok | {error, term()}), Staged :: [term()],
                        Program :: [pid()], Deadline :: integer()) -> switched().
 
@@ -286,6 +288,8 @@ unlist(Modules) -> ?IMPL:unlist(Modules).
 unlisting(Modules) -> ?IMPL:unlisting(Modules).
 -spec relist(module()) -> ok.
 relist(Module) -> ?IMPL:relist(Module).
+-spec unlisted(module()) -> boolean().
+unlisted(Module) -> ?IMPL:unlisted(Module).
 -spec switch_batch(fun(() -> ok | {error, term()}), [term()], [pid()], integer()) ->
     switched().
 switch_batch(Load, Staged, Program, Deadline) -> ?IMPL:switch_batch(Load, Staged, Program, Deadline).

@@ -25,7 +25,7 @@
          interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1,
+         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5]).
 %% Called by :int: the process attached to a paused one (auto_attach), and
 %% the test of every breakpoint (through its condition module).
@@ -1716,6 +1716,7 @@ relist(M) ->
     end.
 
 %% Whether the module's versions were forgotten by a reload (unlist/1).
+-spec unlisted(module()) -> boolean().
 unlisted(M) ->
     ets:member(?BREAKS, {?MODULE, unlisted, M}).
 

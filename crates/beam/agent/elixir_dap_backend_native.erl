@@ -44,7 +44,7 @@
          interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreting_meta/1, metas/0, meta_backtrace/1,
-         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1,
+         stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5]).
 
 -ifdef(TEST).
@@ -776,6 +776,8 @@ unlist(_Modules) -> [].
 unlisting(_Modules) -> [].
 -spec relist(module()) -> ok.
 relist(_Module) -> ok.
+-spec unlisted(module()) -> boolean().
+unlisted(_Module) -> false.
 
 -spec interpreted_among([module()]) -> [module()].
 interpreted_among(Modules) ->

@@ -89,7 +89,11 @@ compile(#{waves := Waves, modules := ModuleNames, lift := LiftNames, overlay := 
             {HoldUs, ok} = timer:tc(fun hold/0),
             Lifted = existing_modules(LiftNames),
             Interpreted = maps:from_list([{M, true} || M <- interpreted_among(lists:usort(Modules ++ Lifted))]),
-            [snapshot(M, OverlayDir, maps:is_key(M, Interpreted)) || M <- Modules],
+            %% A module an earlier batch left for later was interpreted
+            %% (a rollback interprets its old code again); its traps are
+            %% off, so it is not lifted.
+            [snapshot(M, OverlayDir, maps:is_key(M, Interpreted) orelse elixir_dap_backend:unlisted(M))
+             || M <- Modules],
             %% What the program's own compiles left is replaced now.
             elixir_dap_scripts:forget_object_code(Modules),
             Lift = [M || M <- lists:usort(Modules ++ Lifted), maps:is_key(M, Interpreted)],
@@ -124,13 +128,13 @@ with_optimization(false, Fun) ->
         none ->
             Fun();
         Options ->
-            true = os:putenv("ERL_COMPILER_OPTIONS", Options),
             Kept = elixir_kept_options(),
-            case Kept of
-                {kept, _Was, List} -> persistent_term:put(elixir_erl_compiler, [no_ssa_opt | List]);
-                none -> ok
-            end,
             try
+                true = os:putenv("ERL_COMPILER_OPTIONS", Options),
+                case Kept of
+                    {kept, _Was, List} -> persistent_term:put(elixir_erl_compiler, [no_ssa_opt | List]);
+                    none -> ok
+                end,
                 Fun()
             after
                 case Kept of
@@ -432,7 +436,7 @@ interpret_held(Modules, Deferred) ->
     Unlisted = elixir_dap_backend:unlist(Deferred),
     Stale = invalidate(Done ++ Unlisted),
     #{busy := Busy0} = Hold = release(),
-    Busy = [E#{module := hd(Modules)} || Modules =/= [], E <- Busy0],
+    Busy = [E#{module := hd(Modules ++ Deferred)} || Modules ++ Deferred =/= [], E <- Busy0],
     {ok, #{interpreted => Done, hold => maps:without([busy], Hold),
            skipped => [#{module => M, name => elixir_dap_util:module_name(M), reason => R}
                        || {skipped, M, R} <- Results],
@@ -498,6 +502,9 @@ switch(Modules, Deferred) ->
                               waited_for(Batch), quiet_deadline(Batch)) of
                 {switched, Us, Stale0} ->
                     ets:insert(?TABLE, {switched, true}),
+                    %% A module an earlier batch left for later gets the
+                    %% versions it forgot back, to be pruned.
+                    [elixir_dap_backend:relist(M) || M <- Modules],
                     Stale = [E || E <- Stale0, not (Single andalso busy_entry(E))],
                     {ok, Reply#{interpreted => Modules, stale => Stale, skipped => [],
                                 switch => #{us => Us, early => Early}}};

@@ -25,6 +25,7 @@ use super::*;
 use beam::protocol::{PendingInterpreted, Priority, StepTargets};
 use modules::ElixirRegex;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -79,6 +80,18 @@ impl How {
     }
 }
 
+/// The session's hold on the interpretation gate; released when dropped.
+pub struct GateGuard {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    held: Arc<AtomicBool>,
+}
+
+impl Drop for GateGuard {
+    fn drop(&mut self) {
+        self.held.store(false, Ordering::SeqCst);
+    }
+}
+
 pub struct LazyState {
     mode: LazyInterpretation,
     eager: Vec<ElixirRegex>,
@@ -86,6 +99,10 @@ pub struct LazyState {
     /// Per module atom: how, and milliseconds since the debugger started.
     interpreted: HashMap<String, (How, u64)>,
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// The session holds the gate (a reload, see [`Debugger::hold_interpret_gate`]):
+    /// what it interprets on demand meanwhile (a breakpoint following its
+    /// statement into a module not interpreted yet) must not wait for it.
+    gate_held: Arc<AtomicBool>,
     /// The task has started: modules not interpreted by then are pending.
     task_started: bool,
     /// The background task has handed over every module.
@@ -102,6 +119,7 @@ impl LazyState {
             started: Instant::now(),
             interpreted: HashMap::new(),
             gate: Arc::default(),
+            gate_held: Arc::default(),
             task_started: false,
             background_done: false,
             background_running: false,
@@ -150,6 +168,18 @@ impl Debugger {
         self.lazy.gate.clone()
     }
 
+    /// Holds the gate for the session's own work (a reload): no background
+    /// chunk runs until the guard is dropped, and the session's on-demand
+    /// interpretations meanwhile go ahead without waiting for it.
+    pub async fn hold_interpret_gate(&self) -> GateGuard {
+        let guard = self.lazy.gate.clone().lock_owned().await;
+        self.lazy.gate_held.store(true, Ordering::SeqCst);
+        GateGuard {
+            _guard: guard,
+            held: self.lazy.gate_held.clone(),
+        }
+    }
+
     pub fn lazy_mode(&self) -> LazyInterpretation {
         self.lazy.mode
     }
@@ -189,7 +219,7 @@ impl Debugger {
     /// and those matching `eagerInterpretModulesPatterns`. Meanwhile the
     /// others run their new native code.
     pub fn split_for_reload(&self, modules: Vec<String>) -> (Vec<String>, Vec<String>) {
-        if modules.len() <= RELOAD_INTERPRET_AT_ONCE || self.native {
+        if !self.defers(modules.len()) {
             return (modules, Vec::new());
         }
         let with_breakpoints = self.breakpoints.modules();
@@ -202,6 +232,14 @@ impl Debugger {
                     .get(atom)
                     .is_some_and(|m| m.calls_dbg || self.lazy.eager.iter().any(|p| p.is_match(&m.name)))
         })
+    }
+
+    /// Whether a reload of `count` modules to interpret leaves some for
+    /// later: more than [`RELOAD_INTERPRET_AT_ONCE`], on the interpreter,
+    /// once a launched task has started (before, or attached, a step could
+    /// not interpret a pending module first).
+    pub fn defers(&self, count: usize) -> bool {
+        count > RELOAD_INTERPRET_AT_ONCE && !self.native && self.lazy.task_started
     }
 
     /// A background task interprets pending modules (launch's or a
@@ -233,7 +271,10 @@ impl Debugger {
     /// Interprets `modules` that the interpreter does not have yet, at
     /// normal priority, through the gate.
     pub(super) async fn interpret_pending_now(&self, modules: &[String]) -> Result<Interpreted, AgentError> {
-        let _gate = self.lazy.gate.lock().await;
+        let _gate = match self.lazy.gate_held.load(Ordering::SeqCst) {
+            true => None,
+            false => Some(self.lazy.gate.lock().await),
+        };
         let reply = interpret_pending_call(&self.agent, modules, Priority::Normal).await?;
         Ok(reply.into_interpreted())
     }

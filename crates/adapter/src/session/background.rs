@@ -84,10 +84,10 @@ impl Session {
 
     fn spawn_background(&mut self, modules: Vec<String>) {
         let Some(debugger) = self.debugger.as_mut() else { return };
+        debugger.background_running(!modules.is_empty());
         if modules.is_empty() {
             return;
         }
-        debugger.background_running(true);
         let agent = debugger.agent().clone();
         let gate = debugger.interpret_gate();
         let total = modules.len();

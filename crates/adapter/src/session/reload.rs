@@ -389,13 +389,17 @@ impl Session {
         };
         // As a reload: no background chunk interprets meanwhile, and the one
         // at work is not cut short when the rest of a big batch joins it.
-        let _gate = debugger.interpret_gate().lock_owned().await;
+        let _gate = debugger.hold_interpret_gate().await;
         let interpret_started = Instant::now();
         let selected = debugger.record_compiled(compiled);
         let (to_interpret, later) = debugger.split_for_reload(selected);
         let (interpreted, skipped) =
             interpret_again(agent, &to_interpret, &later, debugger.is_native(), report).await?;
         report.failed.extend(skipped);
+        self.queue_background_interpretation(later);
+        let Some(debugger) = self.debugger.as_mut() else {
+            return Ok(());
+        };
         debugger.mark_interpreted(interpreted.iter());
         report.timings.interpret = ms(interpret_started);
         let breakpoints_started = Instant::now();
@@ -411,7 +415,6 @@ impl Session {
         for module in compiled {
             debugger.announce_module(&module.atom, "changed");
         }
-        self.queue_background_interpretation(later);
         Ok(())
     }
 

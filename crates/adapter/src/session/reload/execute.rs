@@ -17,7 +17,7 @@ impl Session {
     ) -> Result<(), String> {
         // No background interpretation loads a module of the batch meanwhile.
         let _gate = match &self.debugger {
-            Some(debugger) => Some(debugger.interpret_gate().lock_owned().await),
+            Some(debugger) => Some(debugger.hold_interpret_gate().await),
             None => None,
         };
         report.nodes = self.cluster_nodes();
@@ -63,10 +63,14 @@ impl Session {
             .collect();
         // Optimised native code is wasted on a batch that runs interpreted,
         // unless a cluster's peers (which run it natively) or a release's
-        // helper (which compiles elsewhere) take it.
+        // helper (which compiles elsewhere) take it, or most of a big batch
+        // runs natively until a breakpoint or a step needs it (`onDemand`).
         let optimize = !report.nodes.is_empty()
             || self.attached.as_ref().is_some_and(|a| a.release)
-            || !self.debugger.as_ref().is_some_and(|d| d.interprets_all(&existing));
+            || !self.debugger.as_ref().is_some_and(|d| {
+                d.interprets_all(&existing)
+                    && !(d.defers(existing.len()) && d.lazy_mode() == crate::launch::LazyInterpretation::OnDemand)
+            });
         let request = protocol::Request::ReloadCompile {
             waves,
             modules: existing.iter().cloned().collect(),
@@ -233,6 +237,9 @@ impl Session {
             debugger.mark_interpreted(interpreted.iter());
         }
         report.timings.interpret = ms(interpret_started);
+        // Whatever follows: the task waits for the gate this reload holds,
+        // and finds interpreted what a rollback interprets again.
+        self.queue_background_interpretation(later);
 
         // Remove the modules of deleted files.
         if !removed_atoms.is_empty() {
@@ -334,7 +341,6 @@ impl Session {
                 debugger.announce_module(&module.atom, reason);
             }
         }
-        self.queue_background_interpretation(later);
         Ok(())
     }
 }
