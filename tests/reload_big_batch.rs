@@ -72,6 +72,32 @@ fn reloaded_entry<'a>(response: &'a Value, module: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{module} not reloaded: {response}"))
 }
 
+/// Calls `Dep{n}.value()` in a new process, which must make the session's
+/// `nth` (0-based) stop at its breakpoint on line 6 of `dep_{n}.ex`, in the
+/// new code (`base` is the macro's new answer, 43); then continues it.
+fn stops_in_new_code(app: &mut App, n: usize, nth: usize) {
+    app.eval(&format!("spawn(fn -> ReloadApp.Dep{n}.value() end)"));
+    let stopped = app.dap.wait_nth_event("stopped", nth, TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert!(
+        top["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("dep_{n}.ex")),
+        "{stack}"
+    );
+    assert_eq!(top["line"], 6, "{stack}");
+    assert_eq!(
+        frame_value(app, &top["id"], "base"),
+        "43",
+        "the old code stopped: {stack}"
+    );
+    let resumed = app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(resumed["success"], true, "{resumed}");
+}
+
 /// `expression` evaluated in a stopped frame.
 fn frame_value(app: &mut App, frame: &Value, expression: &str) -> String {
     let response = app.dap.request(
@@ -147,41 +173,12 @@ fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_r
     // in its new code.
     set_breakpoint(&mut app, "lib/reload_app/deps/dep_5.ex", 6);
     assert_eq!(interpreted(&mut app, "ReloadApp.Dep5"), "true");
-    app.eval("spawn(fn -> ReloadApp.Dep5.value() end)");
-    let stopped = app.dap.wait_event("stopped", TIMEOUT);
-    let thread = stopped["body"]["threadId"].clone();
-    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
-    let top = &stack["body"]["stackFrames"][0];
-    assert!(top["source"]["path"].as_str().unwrap().ends_with("dep_5.ex"), "{stack}");
-    assert_eq!(top["line"], 6, "{stack}");
-    assert_eq!(
-        frame_value(&mut app, &top["id"], "base"),
-        "43",
-        "the old code stopped: {stack}"
-    );
-    assert_eq!(
-        app.dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
-        true
-    );
+    stops_in_new_code(&mut app, 5, 0);
     clear_breakpoints(&mut app, "lib/reload_app/deps/dep_5.ex");
     assert_eq!(app.eval("ReloadApp.Dep5.value()"), "48");
 
     // The breakpoint kept by the batch stops in the new code too.
-    app.eval("spawn(fn -> ReloadApp.Dep7.value() end)");
-    let stopped = app.dap.wait_nth_event("stopped", 1, TIMEOUT);
-    let thread = stopped["body"]["threadId"].clone();
-    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
-    let top = &stack["body"]["stackFrames"][0];
-    assert!(top["source"]["path"].as_str().unwrap().ends_with("dep_7.ex"), "{stack}");
-    assert_eq!(
-        frame_value(&mut app, &top["id"], "base"),
-        "43",
-        "the old code stopped: {stack}"
-    );
-    assert_eq!(
-        app.dap.request("continue", json!({"threadId": thread}), TIMEOUT)["success"],
-        true
-    );
+    stops_in_new_code(&mut app, 7, 1);
 }
 
 #[test]

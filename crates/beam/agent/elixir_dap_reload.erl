@@ -497,9 +497,8 @@ switch(Modules, Deferred) ->
         [] ->
             Early = early(),
             Single = single_module_batch(Modules ++ Deferred),
-            Batch = Modules ++ Deferred,
             case switch_batch(fun load_staged/0, Staged ++ elixir_dap_backend:unlisting(Deferred),
-                              waited_for(Batch), quiet_deadline(Batch)) of
+                              waited_for(Single), quiet_deadline(Single)) of
                 {switched, Us, Stale0} ->
                     ets:insert(?TABLE, {switched, true}),
                     %% A module an earlier batch left for later gets the
@@ -517,27 +516,26 @@ switch(Modules, Deferred) ->
     end.
 
 %% Until when the switch waits for the program to be between calls (in
-%% monotonic milliseconds). A batch of one module cannot be seen half
-%% switched: it does not wait, and a process busy in interpreted code
-%% meanwhile is no news.
-quiet_deadline(Modules) ->
-    Now = erlang:monotonic_time(millisecond),
-    case single_module_batch(Modules) of
-        true -> Now;
-        false -> Now + ?QUIET_WAIT_MS
-    end.
+%% monotonic milliseconds), given whether the batch is of one module
+%% (single_module_batch/1), which cannot be seen half switched: it does not
+%% wait, and a process busy in interpreted code meanwhile is no news.
+quiet_deadline(true) ->
+    erlang:monotonic_time(millisecond);
+quiet_deadline(false) ->
+    erlang:monotonic_time(millisecond) + ?QUIET_WAIT_MS.
 
 %% The processes the switch waits for (program/0): none for a batch of one
-%% module, which does not wait.
-waited_for(Modules) ->
-    case single_module_batch(Modules) of
-        true -> [];
-        false -> program()
-    end.
+%% module (the argument), which does not wait.
+waited_for(true) -> [];
+waited_for(false) -> program().
 
 %% Modules (switched now) and what this reload compiled are one module.
 single_module_batch(Modules) ->
-    length(lists:usort(Modules ++ [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})])) =:= 1.
+    length(lists:usort(Modules ++ compiled_modules())) =:= 1.
+
+%% The modules this reload's compile defined.
+compiled_modules() ->
+    [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})].
 
 busy_entry(#{why := #{kind := busy_in_interpreted_code}}) -> true;
 busy_entry(_) -> false.
@@ -605,7 +603,8 @@ switch_native() ->
         _ ->
             %% Prepared code loads unless a process runs old code of the
             %% module (purged before the compile): nothing else to do then.
-            _ = switch_batch(fun load_staged/0, [], waited_for([]), quiet_deadline([])),
+            Single = single_module_batch([]),
+            _ = switch_batch(fun load_staged/0, [], waited_for(Single), quiet_deadline(Single)),
             ets:insert(?TABLE, {switched, true}),
             ok
     end.
@@ -1087,7 +1086,7 @@ forget_batch() ->
     %% The batch's previous versions are old code now: purge it in the
     %% background where nobody runs it, so that the next reload of these
     %% modules finds nothing to check.
-    Batch = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'})],
+    Batch = compiled_modules(),
     Batch =/= [] andalso spawn(internal(fun() -> [code:soft_purge(M) || M <- Batch] end)),
     prune_interpreted_versions(Batch),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
@@ -1108,7 +1107,7 @@ rollback() ->
     %% Native code prepared and never loaded is dropped.
     ets:delete(?TABLE, staged_native),
     Snapshots = [{M, S} || [M, S] <- ets:match(?TABLE, {{snapshot, '$1'}, '$2'})],
-    New = [M || [M] <- ets:match(?TABLE, {{compiled, '$1'}, '_'}), not lists:keymember(M, 1, Snapshots)],
+    New = [M || M <- compiled_modules(), not lists:keymember(M, 1, Snapshots)],
     %% A staged batch that never switched left the old code running where
     %% nothing loaded early: loading it again would make the running code
     %% old code, and the next reload would find its processes on it.
