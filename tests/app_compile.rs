@@ -241,22 +241,19 @@ fn a_changed_template_is_found_by_a_reload_without_files() {
 #[test]
 fn code_injected_from_another_file_is_shown_in_that_file() {
     // `quote location: :keep` (as Plug's debugger in a Phoenix endpoint):
-    // the injected function's lines are lines of injector.ex, which
-    // uses_injector.ex (4 lines) does not have. On the interpreter: the
-    // native backend's frames name the module's own file (docs/protocol.md).
-    let mut app = App::start_fixture(
-        "app_reloader",
-        "app_reloader: started",
-        json!({"debugBackend": "interpreter"}),
-    );
+    // the injected function's lines are lines of injector.ex; line 12 of
+    // uses_injector.ex holds no code of its own. On either backend: the
+    // debuggers report lines, the agent finds their file.
+    let mut app = App::start_fixture("app_reloader", "app_reloader: started", json!({}));
     assert_eq!(app.reload(json!({"dryRun": true}))["success"], true);
     let (_, own_line) = set_breakpoint(&mut app, "lib/app_reloader/uses_injector.ex", "own");
     let injector = app.path("lib/app_reloader/injector.ex");
     let injected_line = marker_line(&injector, "injected");
+    let injected_only = marker_line(&injector, "injected_last");
     let user = path_string(&app.path("lib/app_reloader/uses_injector.ex"));
     let none = app.dap.request(
         "setBreakpoints",
-        json!({"source": {"path": user}, "breakpoints": [{"line": own_line}, {"line": injected_line}]}),
+        json!({"source": {"path": user}, "breakpoints": [{"line": own_line}, {"line": injected_only}]}),
         TIMEOUT,
     );
     assert_eq!(none["body"]["breakpoints"][0]["verified"], true, "{none}");
@@ -265,8 +262,97 @@ fn code_injected_from_another_file_is_shown_in_that_file() {
     app.eval("spawn(fn -> AppReloader.UsesInjector.own(1) end)");
     let stopped = app.dap.wait_event("stopped", TIMEOUT);
     let thread = stopped["body"]["threadId"].clone();
+    let mut stops = 1;
+    if !native_run() {
+        // The interpreter stops in the injected code.
+        app.dap.request("stepIn", json!({"threadId": thread}), TIMEOUT);
+        app.dap.wait_nth_event("stopped", stops, TIMEOUT);
+        stops += 1;
+        let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+        let top = &stack["body"]["stackFrames"][0];
+        assert_eq!(top["name"], "AppReloader.UsesInjector.injected/1", "{stack}");
+        assert_eq!(top["source"]["path"], path_string(&injector), "{stack}");
+        assert_eq!(top["line"], injected_line, "{stack}");
+    }
+    // Into helper/1, which the injected code calls (on the native backend
+    // the step goes through injected/1, which has no debug_line: OTP's
+    // compiler gives code of another file none).
     app.dap.request("stepIn", json!({"threadId": thread}), TIMEOUT);
-    app.dap.wait_nth_event("stopped", 1, TIMEOUT);
+    app.dap.wait_nth_event("stopped", stops, TIMEOUT);
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let frames = &stack["body"]["stackFrames"];
+    assert_eq!(frames[0]["name"], "AppReloader.UsesInjector.helper/1", "{stack}");
+    assert_eq!(frames[0]["source"]["path"], user, "{stack}");
+    assert_eq!(
+        frames[0]["line"],
+        marker_line(&app.path("lib/app_reloader/uses_injector.ex"), "helper"),
+        "{stack}"
+    );
+    assert_eq!(frames[1]["name"], "AppReloader.UsesInjector.injected/1", "{stack}");
+    assert_eq!(frames[1]["source"]["path"], path_string(&injector), "{stack}");
+    assert_eq!(frames[1]["line"], injected_line, "{stack}");
+    assert_eq!(frames[2]["source"]["path"], user, "{stack}");
+    assert_eq!(frames[2]["line"], own_line, "{stack}");
+}
+
+#[test]
+fn a_line_shared_with_injected_code_stops_in_its_own_file_and_injected_code_holds_function_breakpoints() {
+    // The debuggers know lines, not files: line 11 of uses_injector.ex is
+    // also line 11 of injected/1, written in injector.ex. A breakpoint on
+    // that line of uses_injector.ex stops in twice/1 only; a function
+    // breakpoint on the injected function stops in it, shown in injector.ex.
+    let mut app = App::start_fixture("app_reloader", "app_reloader: started", json!({}));
+    let user_file = app.path("lib/app_reloader/uses_injector.ex");
+    let injector = app.path("lib/app_reloader/injector.ex");
+    let user = path_string(&user_file);
+    let (_, shared_line) = set_breakpoint(&mut app, "lib/app_reloader/uses_injector.ex", "shared");
+    let injected_line = marker_line(&injector, "injected");
+    assert_eq!(
+        shared_line, injected_line,
+        "the fixture's two lines must have one number"
+    );
+
+    // twice/1 calls injected/1 twice (through own/1), which runs its line
+    // of that number each time: one stop, in twice/1.
+    app.eval("spawn(fn -> IO.puts(\"twice: #{AppReloader.UsesInjector.twice(1)}\") end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["name"], "AppReloader.UsesInjector.twice/1", "{stack}");
+    assert_eq!(top["source"]["path"], user, "{stack}");
+    assert_eq!(top["line"], shared_line, "{stack}");
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+    // A stop in injected/1 would keep this output from coming.
+    app.dap.wait_output("stdout", "twice: 8", TIMEOUT);
+    assert_eq!(app.dap.events_named("stopped").len(), 1, "{}", app.dap.transcript());
+
+    // A function breakpoint on the injected function.
+    let clear = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": user}, "breakpoints": []}),
+        TIMEOUT,
+    );
+    assert_eq!(clear["success"], true, "{clear}");
+    let functions = app.dap.request(
+        "setFunctionBreakpoints",
+        json!({"breakpoints": [{"name": "AppReloader.UsesInjector.injected/1"}]}),
+        TIMEOUT,
+    );
+    let function = &functions["body"]["breakpoints"][0];
+    if native_run() {
+        // No debug_line in code of another file: refused, saying why.
+        assert_eq!(function["verified"], false, "{functions}");
+        let message = function["message"].as_str().unwrap();
+        assert!(message.contains("a macro injected its code from"), "{message}");
+        assert!(message.contains(&path_string(&injector)), "{message}");
+        return;
+    }
+    assert_eq!(function["verified"], true, "{functions}");
+    app.eval("spawn(fn -> AppReloader.UsesInjector.own(1) end)");
+    let stopped = app.dap.wait_nth_event("stopped", 1, TIMEOUT);
+    assert_eq!(stopped["body"]["reason"], "function breakpoint", "{stopped}");
+    let thread = stopped["body"]["threadId"].clone();
     let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
     let top = &stack["body"]["stackFrames"][0];
     assert_eq!(top["name"], "AppReloader.UsesInjector.injected/1", "{stack}");
@@ -274,5 +360,5 @@ fn code_injected_from_another_file_is_shown_in_that_file() {
     assert_eq!(top["line"], injected_line, "{stack}");
     let caller = &stack["body"]["stackFrames"][1];
     assert_eq!(caller["source"]["path"], user, "{stack}");
-    assert_eq!(caller["line"], own_line, "{stack}");
+    assert_eq!(caller["line"], marker_line(&user_file, "own"), "{stack}");
 }

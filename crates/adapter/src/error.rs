@@ -156,6 +156,7 @@ pub fn failure_blame(failure: &Failure) -> Blame {
         | Failure::NativeDebuggerUnavailable {}
         | Failure::NativeDebuggerTaken { .. }
         | Failure::NotDebuggable { .. }
+        | Failure::FunctionNotBreakable { .. }
         | Failure::BreakpointRefused { .. }
         | Failure::NoFrame { .. } => Blame::User,
     }

@@ -30,8 +30,9 @@
 %% Called by :int: the process attached to a paused one (auto_attach), and
 %% the test of every breakpoint (through its condition module).
 -export([attach/1, check_breakpoint/3]).
-%% The native backend's stops name their frame in an evaluation's answer too.
--export([evaluation_paused/3]).
+%% The native backend's stops name their frame in an evaluation's answer
+%% too, and its frames the file of injected code.
+-export([evaluation_paused/3, function_file/4]).
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
@@ -626,7 +627,7 @@ build_ebins() ->
 -spec breakable_lines(elixir_dap_backend:module_name()) -> {ok, [pos_integer()]}.
 breakable_lines(Name) ->
     Module = to_atom(Name, module),
-    Foreign = foreign_functions(Module),
+    Foreign = foreign_functions(Module, source_of(Module)),
     Own = [Form || {function, _, F, A, _} = Form <- abstract_code(Module), not maps:is_key({F, A}, Foreign)],
     {ok, lists:usort(body_lines(Own))}.
 
@@ -635,8 +636,9 @@ breakable_lines(Name) ->
 %% in a Phoenix endpoint, for one) keeps the file and lines it was written
 %% in: Elixir puts a -file attribute before each such function
 %% (elixir_erl:add_definition/3, v1.14.0 to v1.20.3) and the interpreter
-%% reports those lines. Cached per module version.
-foreign_functions(Module) ->
+%% reports those lines; the native debugger reports them too, but knows no
+%% files. Own: the module's own source. Cached per module version.
+foreign_functions(Module, Own) ->
     MD5 = try Module:module_info(md5) catch _:_ -> undefined end,
     Key = {?MODULE, foreign, Module},
     case ets:lookup(?BREAKS, Key) of
@@ -644,7 +646,6 @@ foreign_functions(Module) ->
             Cached;
         _ ->
             Forms = try abstract_code(Module) catch throw:{agent_error, _} -> [] end,
-            Own = source_of(Module),
             Foreign = foreign_in(Forms, Own, own, #{}),
             ets:insert(?BREAKS, {Key, MD5, Foreign}),
             Foreign
@@ -688,12 +689,22 @@ ancestors(Dir) ->
 %% The source of the code of Function/Arity of Module (a fun: of the
 %% function it was written in, '-name/arity-fun-N-').
 function_source(Module, Function, Arity) ->
-    Foreign = foreign_functions(Module),
+    Own = source_of(Module),
+    case function_file(Module, Function, Arity, Own) of
+        own -> Own;
+        Path -> Path
+    end.
+
+%% Where the code of Function/Arity of Module (a fun: of the function it
+%% was written in, '-name/arity-fun-N-') was written: `own` (Own, the
+%% module's own source) or the path of the file a macro injected it from.
+-spec function_file(module(), atom(), arity(), binary()) -> own | binary().
+function_file(Module, Function, Arity, Own) ->
     Key = case re:run(atom_to_list(Function), "^-(.+)/([0-9]+)-", [{capture, all_but_first, list}, unicode]) of
               {match, [Parent, ParentArity]} -> {list_to_atom(Parent), list_to_integer(ParentArity)};
               nomatch -> {Function, Arity}
           end,
-    maps:get(Key, Foreign, source_of(Module)).
+    maps:get(Key, foreign_functions(Module, Own), own).
 
 %% First line of every clause of Function/Arity (Arity = any for all).
 -spec function_lines(elixir_dap_backend:module_name(), binary(), arity() | any) -> {ok, [pos_integer()]}.
@@ -903,23 +914,16 @@ attached_loop(Pid, Meta) ->
                     %% A step that ended on the line it started from (a nested
                     %% expression of it): one step is one line, so on.
                     int:meta(Meta, Command);
+                [] ->
+                    case injected_code_at(Meta, Module, Line) of
+                        true -> int:meta(Meta, continue);
+                        false -> stop_at(Pid, Meta, Module, Line, Level)
+                    end;
                 _ ->
-                    ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
-                    ets:insert(?BREAKS, {{?MODULE, stopped_at, Pid}, {Module, Line, Level}}),
-                    {Ids, Kind} = case ets:lookup(?BREAKS, {Module, Line}) of
-                                      [{_, #{ids := I, kind := K}}] -> {I, K};
-                                      _ -> {[], <<"breakpoint">>}
-                                  end,
-                    Stop = #{pid => Pid, name => thread_name(Pid), module => Module, line => Line,
-                             breakpoints => Ids, kind => Kind},
-                    Where = fun() -> top_frame(Meta, Module, Line) end,
-                    case evaluation_paused(Pid, Stop, Where) of
-                        %% Its evaluation ran out of time: it is being killed.
-                        killed -> ok;
-                        Announced -> elixir_dap_util:send_event(stopped, Announced)
-                    end
+                    stop_at(Pid, Meta, Module, Line, Level)
             end,
             attached_loop(Pid, Meta);
+
         {Meta, idle} ->
             %% A reload may be waiting for this process to leave old code.
             on_idle(Pid, Meta),
@@ -967,6 +971,43 @@ meta(Pid) ->
     case dbg_iserver:safe_call({get_meta, Pid}) of
         {ok, Meta} -> Meta;
         {error, _} -> throw_error(not_interpreted, #{pid => Pid})
+    end.
+
+stop_at(Pid, Meta, Module, Line, Level) ->
+    ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
+    ets:insert(?BREAKS, {{?MODULE, stopped_at, Pid}, {Module, Line, Level}}),
+    {Ids, Kind} = case ets:lookup(?BREAKS, {Module, Line}) of
+                      [{_, #{ids := I, kind := K}}] -> {I, K};
+                      _ -> {[], <<"breakpoint">>}
+                  end,
+    Stop = #{pid => Pid, name => thread_name(Pid), module => Module, line => Line,
+             breakpoints => Ids, kind => Kind},
+    Where = fun() -> top_frame(Meta, Module, Line) end,
+    case evaluation_paused(Pid, Stop, Where) of
+        %% Its evaluation ran out of time: it is being killed.
+        killed -> ok;
+        Announced -> elixir_dap_util:send_event(stopped, Announced)
+    end.
+
+%% Whether a stop that is no step's end, at a line breakpoint, is in code a
+%% macro injected from another file: the breakpoint is on a line of the
+%% module's own file, :int knows lines only. (Its condition, hit count and
+%% log message were applied to the hit already: check_breakpoint/3 is not
+%% told the function.)
+injected_code_at(Meta, Module, Line) ->
+    case ets:lookup(?BREAKS, {Module, Line}) of
+        [{_, #{kind := <<"breakpoint">>}}] ->
+            try int:meta(Meta, backtrace, 1) of
+                [{_Level, Mfa} | _] ->
+                    {Function, Arity} = mfa_function(Mfa),
+                    is_atom(Function) andalso function_file(Module, Function, Arity, source_of(Module)) =/= own;
+                _ ->
+                    false
+            catch
+                _:_ -> false
+            end;
+        _ ->
+            false
     end.
 
 %% Execution control: continue | next | step_in | step_out | pause.

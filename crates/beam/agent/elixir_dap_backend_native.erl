@@ -156,8 +156,8 @@ attached(Pid) ->
 
 attached_loop(Pid, Ref) ->
     receive
-        {hit, {Module, _F, _A}, Line, Resume} ->
-            case stops(Pid, Module, Line) of
+        {hit, {Module, _F, _A} = MFA, Line, Resume} ->
+            case stops(Pid, MFA, Line) of
                 {true, Spec} ->
                     end_step(Pid),
                     pause(Pid, Ref, Module, Line, Spec, Resume);
@@ -289,16 +289,28 @@ ended(Pid, Reason) ->
     elixir_dap_util:send_event(thread_exited, #{pid => Pid, reason => format_term(Reason)}),
     exit(normal).
 
-%% Whether Pid's hit of Module:Line stops it: false, or {true, Spec}.
-stops(Pid, Module, Line) ->
+%% Whether Pid's hit of Module:Line in Function/Arity stops it: false, or
+%% {true, Spec}. A line breakpoint is on a line of the module's own file:
+%% code a macro injected from another file has lines of that file, which
+%% erl_debugger does not tell apart (a function breakpoint on injected code
+%% is on its first line, and stops there).
+stops(Pid, {Module, Function, Arity}, Line) ->
     case not elixir_dap_backend_int:skips_breakpoints(Pid) andalso ets:lookup(?BREAKS, {?MODULE, break, Module, Line}) of
         false -> false;
         [] -> false;
-        [{Key, Spec}] ->
-            case has_checks(Spec) of
-                false -> {true, Spec};
-                true -> check(Pid, Key, Spec, Module, Line)
-            end
+        [{_, #{kind := <<"breakpoint">>}} = Found] ->
+            case own_code(Module, Function, Arity) of
+                true -> checked(Pid, Found, Module, Line);
+                false -> false
+            end;
+        [Found] ->
+            checked(Pid, Found, Module, Line)
+    end.
+
+checked(Pid, {Key, Spec}, Module, Line) ->
+    case has_checks(Spec) of
+        false -> {true, Spec};
+        true -> check(Pid, Key, Spec, Module, Line)
     end.
 
 has_checks(#{condition := nil, hit_condition := nil, log := nil}) -> false;
@@ -366,12 +378,22 @@ skip(Module, Reason) ->
 %% The module's breakable lines, each with its function: {ok, #{Line =>
 %% {F, A}}}, or {error, Reason} (a skip's reason()).
 line_map(Module) ->
+    case lines_per_function(Module) of
+        {ok, PerFunction} ->
+            {ok, maps:from_list([{Line, Function} || {Function, Lines} <- maps:to_list(PerFunction),
+                                                     Line <- maps:keys(Lines)])};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% {ok, #{{F, A} => #{Line => _}}} (erl_debugger:breakpoints/1), or {error,
+%% Reason} (a skip's reason()).
+lines_per_function(Module) ->
     case code:ensure_loaded(Module) of
         {module, Module} ->
             case erl_debugger:breakpoints(Module) of
                 {ok, PerFunction} ->
-                    {ok, maps:from_list([{Line, Function} || {Function, Lines} <- maps:to_list(PerFunction),
-                                                             Line <- maps:keys(Lines)])};
+                    {ok, PerFunction};
                 %% badkey: purged since it was loaded above.
                 {error, Reason} ->
                     {error, #{kind => load_failed, error => format_term(Reason)}}
@@ -380,14 +402,18 @@ line_map(Module) ->
             {error, #{kind => load_failed, error => format_term(Reason)}}
     end.
 
+%% The breakable lines of the module's own file: those of code a macro
+%% injected from another file are lines of that file (see stops/3).
 -spec breakable_lines(elixir_dap_backend:module_name()) -> {ok, [pos_integer()]}.
 breakable_lines(Name) ->
     Module = to_atom(Name, module),
-    case line_map(Module) of
-        {ok, Lines} when map_size(Lines) > 0 -> {ok, lists:sort(maps:keys(Lines))};
-        {ok, _} -> throw_error(not_debuggable, #{module => Module, reason => #{kind => no_debug_lines}});
-        {error, Why} -> throw_error(not_debuggable, #{module => Module, reason => Why})
-    end.
+    PerFunction = case lines_per_function(Module) of
+                      {ok, Found} -> [{F, Lines} || {F, Lines} <- maps:to_list(Found), map_size(Lines) > 0];
+                      {error, Why} -> throw_error(not_debuggable, #{module => Module, reason => Why})
+                  end,
+    PerFunction =:= [] andalso
+        throw_error(not_debuggable, #{module => Module, reason => #{kind => no_debug_lines}}),
+    {ok, lists:usort([Line || {{F, A}, Lines} <- PerFunction, own_code(Module, F, A), Line <- maps:keys(Lines)])}.
 
 %% The first breakable line of Function/Arity (any: of each arity): the
 %% native debugger knows lines, not clauses.
@@ -401,8 +427,27 @@ function_lines(Name, FunctionName, Arity) ->
                   end,
     ByFunction = maps:groups_from_list(fun({_Line, F}) -> F end, fun({Line, _F}) -> Line end,
                                        maps:to_list(Lines)),
-    {ok, lists:usort([lists:min(Ls) || {{F, A}, Ls} <- maps:to_list(ByFunction),
-                                       F =:= Function, Arity =:= any orelse A =:= Arity])}.
+    case lists:usort([lists:min(Ls) || {{F, A}, Ls} <- maps:to_list(ByFunction),
+                                       F =:= Function, Arity =:= any orelse A =:= Arity]) of
+        [] -> no_lines(Module, Function, Arity);
+        Starts -> {ok, Starts}
+    end.
+
+%% A function of the module without a debug_line (code a macro injected
+%% from another file, or that the compiler generated) is refused, saying
+%% so; a name the module defines no function of has no lines.
+no_lines(Module, Function, Arity) ->
+    case [A || {F, A} <- Module:module_info(functions), F =:= Function, Arity =:= any orelse A =:= Arity] of
+        [] ->
+            {ok, []};
+        [Defined | _] ->
+            Injected = case elixir_dap_backend_int:function_file(Module, Function, Defined, own_source(Module)) of
+                           own -> <<>>;
+                           File -> File
+                       end,
+            throw_error(function_not_breakable, #{module => Module, function => atom_to_binary(Function, utf8),
+                                                  arity => Defined, injected_from => Injected})
+    end.
 
 %% ---------------------------------------------------------------------------
 %% Breakpoints
@@ -584,14 +629,27 @@ stack(Pid) ->
           || {Level, {{M, F, A}, Line, _Slots}} <- lists:enumerate(0, Frames)]}.
 
 frame(Level, Module, Function, LiftedArity, Line) ->
-    Source = case elixir_dap_project:module_source(Module) of
-                 none -> <<>>;
-                 S -> unicode:characters_to_binary(S)
-             end,
     Arity = fun_arity(Module, Function, LiftedArity),
+    %% Code a macro injected with `location: :keep` names the file it was
+    %% written in; erl_debugger gives its lines, not its file.
+    Source = case elixir_dap_backend_int:function_file(Module, Function, Arity, own_source(Module)) of
+                 own -> own_source(Module);
+                 Injected -> Injected
+             end,
     #{level => Level, module => Module, module_name => module_name(Module),
       function => atom_to_binary(Function, utf8), arity => Arity, line => Line,
       name => frame_name(Module, Function, Arity), source => Source}.
+
+own_source(Module) ->
+    case elixir_dap_project:module_source(Module) of
+        none -> <<>>;
+        S -> unicode:characters_to_binary(S)
+    end.
+
+%% Whether the code of Function/Arity was written in Module's own file, not
+%% injected by a macro from another one.
+own_code(Module, Function, Arity) ->
+    elixir_dap_backend_int:function_file(Module, Function, Arity, own_source(Module)) =:= own.
 
 %% The function and source of a suspended process's top frame, stopped on
 %% Line, for an evaluation's answer (elixir_dap_backend_int:evaluation_paused/3).

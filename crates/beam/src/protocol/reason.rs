@@ -134,6 +134,11 @@ reasons! {
         NativeSessionEnded = "native_session_ended" { error: String },
         /// The native backend cannot break in the module: why.
         NotDebuggable = "not_debuggable" { module: Atom, reason: SkipReason },
+        /// The native backend: the function exists and has no `debug_line`.
+        /// `injected_from`: the file a macro injected its code from (`quote
+        /// location: :keep`; OTP 29's compiler gives code of another file
+        /// none), else empty (code the compiler generated).
+        FunctionNotBreakable = "function_not_breakable" { module: Atom, function: String, arity: i64, injected_from: String },
         /// `erl_debugger:breakpoint/3` refused a line its module listed as
         /// breakable: its error, as Erlang prints it.
         BreakpointRefused = "breakpoint_refused" { module: Atom, line: i64, error: String },
@@ -212,6 +217,28 @@ impl fmt::Display for Failure {
             Failure::NotDebuggable { module, reason } => {
                 write!(f, "{} cannot be debugged: {reason}", module.module_name())
             }
+            Failure::FunctionNotBreakable {
+                module,
+                function,
+                arity,
+                injected_from,
+            } if injected_from.is_empty() => write!(
+                f,
+                "{}.{function}/{arity} has no line the native debugger can stop at (code the compiler generated)",
+                module.module_name()
+            ),
+            Failure::FunctionNotBreakable {
+                module,
+                function,
+                arity,
+                injected_from,
+            } => write!(
+                f,
+                "{}.{function}/{arity} has no line the native debugger can stop at: a macro injected its code from \
+                 {injected_from}, and the Erlang compiler gives code of another file no debug_line; set the \
+                 breakpoint in code it calls, or debug with debugBackend \"interpreter\"",
+                module.module_name()
+            ),
             Failure::BreakpointRefused { module, line, error } => write!(
                 f,
                 "erl_debugger refused a breakpoint on {} line {line}: {error}",

@@ -175,6 +175,20 @@ fn every_failure_kind_is_worded() {
             ),
             (
                 reason(
+                    "function_not_breakable",
+                    vec![
+                        ("module", atom("Elixir.Shop.Endpoint")),
+                        ("function", binary("call")),
+                        ("arity", int(2)),
+                        ("injected_from", binary("/deps/plug/lib/plug/debugger.ex")),
+                    ],
+                ),
+                "Shop.Endpoint.call/2 has no line the native debugger can stop at: a macro injected its code from \
+                 /deps/plug/lib/plug/debugger.ex, and the Erlang compiler gives code of another file no debug_line; \
+                 set the breakpoint in code it calls, or debug with debugBackend \"interpreter\"",
+            ),
+            (
+                reason(
                     "breakpoint_refused",
                     vec![
                         ("module", atom("Elixir.Shop.Cart")),
@@ -502,4 +516,21 @@ fn module_names_are_shown_as_elixir_shows_them() {
     ] {
         assert_eq!(Atom(atom.into()).module_name(), shown);
     }
+}
+
+#[test]
+fn a_function_without_debug_lines_that_no_macro_injected_is_generated_code() {
+    let term = reason(
+        "function_not_breakable",
+        vec![
+            ("module", atom("Elixir.Shop.Cart")),
+            ("function", binary("__struct__")),
+            ("arity", int(0)),
+            ("injected_from", binary("")),
+        ],
+    );
+    assert_eq!(
+        Failure::decode(&term).unwrap().to_string(),
+        "Shop.Cart.__struct__/0 has no line the native debugger can stop at (code the compiler generated)"
+    );
 }
