@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::sources::{extract_all, normal_key, read_sources, to_parse_errors, Source};
 use super::{CacheUse, FileEntry, Index};
 use crate::extract::{extract, new_parser};
-use crate::facts_cache::{FactsCache, SourceStamp};
+use crate::facts_cache::{self, FactsCache, SourceStamp};
 use crate::model::{KindSet, ModuleName};
 use crate::version::ElixirVersion;
 use crate::Error;
@@ -67,11 +67,11 @@ impl Index {
         let index = Index::from_entries(project_dir, roots, elixir, parsed);
         let mut write_error = None;
         if changed {
-            let mut next = FactsCache::new(rules);
-            for (key, entry) in &index.files {
-                next.insert(key, entry.stamp, &entry.facts);
-            }
-            write_error = next.save(cache_file).err();
+            let files = index
+                .files
+                .iter()
+                .map(|(key, entry)| (key.as_path(), entry.stamp, &*entry.facts));
+            write_error = facts_cache::save(cache_file, rules, files).err();
         }
         Ok((
             index,
