@@ -251,3 +251,65 @@ fn the_modules_left_for_later_are_interpreted_in_the_background_and_a_second_rel
         "[]"
     );
 }
+
+#[test]
+fn a_breakpoint_a_big_batch_gives_code_interprets_its_module_left_for_later_during_the_reload() {
+    // A module with no breakpoint is left for later; an unverified
+    // breakpoint of its file that the edit gives code places itself while
+    // the reload holds the interpretation gate, which interprets the module
+    // then (the gate is the reload's own: no deadlock).
+    let mut app = App::start_prepared(
+        "reload_app",
+        "reload_app: started",
+        json!({"lazyInterpretation": "onDemand"}),
+        |root| {
+            add_dependents(root);
+            // A blank line in value/0: no code on line 6.
+            let dep = root.join("lib/reload_app/deps/dep_4.ex");
+            let text = std::fs::read_to_string(&dep).unwrap();
+            std::fs::write(&dep, text.replacen("\n    base + 4", "\n\n    base + 4", 1)).unwrap();
+        },
+    );
+    let file = path_string(&app.path("lib/reload_app/deps/dep_4.ex"));
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": file}, "breakpoints": [{"line": 6}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], false, "{set}");
+    let id = set["body"]["breakpoints"][0]["id"].clone();
+
+    app.edit(
+        "lib/reload_app/deps/dep_4.ex",
+        "\n\n    base + 4",
+        "\n    base = base + 0\n    base + 4",
+    );
+    app.edit(
+        "lib/reload_app/macros.ex",
+        "defmacro answer, do: 42",
+        "defmacro answer, do: 43",
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    let placed = app
+        .dap
+        .wait_for("the breakpoint on the new code of line 6", TIMEOUT, |m| {
+            m["event"] == "breakpoint"
+                && m["body"]["breakpoint"]["id"] == id
+                && m["body"]["breakpoint"]["verified"] == true
+        });
+    assert_eq!(placed["body"]["breakpoint"]["line"], 6, "{placed}");
+    if !native_run() {
+        // Dep4 was left for later as every module of the batch, then
+        // interpreted for its breakpoint.
+        assert_eq!(response["body"]["interpretedLater"], DEPENDENTS + 2, "{response}");
+        assert_eq!(interpreted(&mut app, "ReloadApp.Dep4"), "true");
+    }
+    app.eval("spawn(fn -> ReloadApp.Dep4.value() end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let stack = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    let top = &stack["body"]["stackFrames"][0];
+    assert_eq!(top["line"], 6, "{stack}");
+    assert_eq!(frame_value(&mut app, &top["id"], "base"), "43", "{stack}");
+}
