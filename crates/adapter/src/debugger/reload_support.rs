@@ -129,7 +129,8 @@ impl Debugger {
     /// Moves the line breakpoints of edited sources with their statements
     /// (`edits`: canonical source path to the old→new line map), places
     /// every breakpoint of the reloaded sources and modules again on the new
-    /// code, and sends the agent the breakpoints of every reloaded module.
+    /// code, and sends the agent the breakpoints of every reloaded module
+    /// that had or has some.
     /// Returns the breakpoints that moved or were lost, and the number of
     /// breakpoints each module now holds.
     pub async fn follow_reload(
@@ -139,7 +140,15 @@ impl Debugger {
         reloaded_modules: &BTreeSet<String>,
     ) -> Result<(Vec<BreakpointChange>, BTreeMap<String, usize>), RequestError> {
         let mut changes = Vec::new();
-        let mut touched: BTreeSet<String> = reloaded_modules.clone();
+        // The reloaded modules that held breakpoints get them again on
+        // their new code; those that gain or lose one come from the moves
+        // below. One that holds none before and after is not sent: nothing
+        // of it is set anywhere (0.5-10 ms a module on OTP 29).
+        let mut touched: BTreeSet<String> = reloaded_modules
+            .iter()
+            .filter(|atom| !self.breakpoints.module_specs(atom).is_empty())
+            .cloned()
+            .collect();
         for source in self.breakpoints.sources() {
             if !reloaded_sources.contains(&source) {
                 continue;
