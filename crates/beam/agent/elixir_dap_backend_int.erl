@@ -923,7 +923,6 @@ attached_loop(Pid, Meta) ->
                     stop_at(Pid, Meta, Module, Line, Level)
             end,
             attached_loop(Pid, Meta);
-
         {Meta, idle} ->
             %% A reload may be waiting for this process to leave old code.
             on_idle(Pid, Meta),

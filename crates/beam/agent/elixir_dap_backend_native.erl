@@ -292,8 +292,8 @@ ended(Pid, Reason) ->
 %% Whether Pid's hit of Module:Line in Function/Arity stops it: false, or
 %% {true, Spec}. A line breakpoint is on a line of the module's own file:
 %% code a macro injected from another file has lines of that file, which
-%% erl_debugger does not tell apart (a function breakpoint on injected code
-%% is on its first line, and stops there).
+%% erl_debugger does not tell apart (OTP 29 gives such code no debug_line;
+%% this holds should a later compiler give it some).
 stops(Pid, {Module, Function, Arity}, Line) ->
     case not elixir_dap_backend_int:skips_breakpoints(Pid) andalso ets:lookup(?BREAKS, {?MODULE, break, Module, Line}) of
         false -> false;
