@@ -63,6 +63,20 @@ fn clear_breakpoints(app: &mut App, file: &str) {
     assert_eq!(response["success"], true, "{response}");
 }
 
+/// Changes the answer of `ReloadApp.Macros.answer/0` (the hub of the
+/// thirty dependents) from `from` to `to`, reloads, and returns the
+/// successful response.
+fn reload_with_answer(app: &mut App, from: u32, to: u32) -> Value {
+    app.edit(
+        "lib/reload_app/macros.ex",
+        &format!("defmacro answer, do: {from}"),
+        &format!("defmacro answer, do: {to}"),
+    );
+    let response = app.reload(json!({}));
+    assert_eq!(response["success"], true, "{response}");
+    response
+}
+
 fn reloaded_entry<'a>(response: &'a Value, module: &str) -> &'a Value {
     response["body"]["reloaded"]
         .as_array()
@@ -130,13 +144,7 @@ fn a_big_batch_answers_before_interpreting_what_no_stop_needs_and_its_new_code_r
     }
     assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "44");
 
-    app.edit(
-        "lib/reload_app/macros.ex",
-        "defmacro answer, do: 42",
-        "defmacro answer, do: 43",
-    );
-    let response = app.reload(json!({}));
-    assert_eq!(response["success"], true, "{response}");
+    let response = reload_with_answer(&mut app, 42, 43);
     let reloaded = response["body"]["reloaded"].as_array().unwrap().len();
     assert_eq!(reloaded, DEPENDENTS + 2, "{response}");
     if native_run() {
@@ -189,22 +197,10 @@ fn the_modules_left_for_later_are_interpreted_in_the_background_and_a_second_rel
     if !native_run() {
         assert_eq!(interpreted(&mut app, "ReloadApp.Dep2"), "true");
     }
-    app.edit(
-        "lib/reload_app/macros.ex",
-        "defmacro answer, do: 42",
-        "defmacro answer, do: 43",
-    );
-    let first = app.reload(json!({}));
-    assert_eq!(first["success"], true, "{first}");
+    reload_with_answer(&mut app, 42, 43);
     // A second big batch at once: whatever the background had not done yet
     // is done with it.
-    app.edit(
-        "lib/reload_app/macros.ex",
-        "defmacro answer, do: 43",
-        "defmacro answer, do: 44",
-    );
-    let second = app.reload(json!({}));
-    assert_eq!(second["success"], true, "{second}");
+    let second = reload_with_answer(&mut app, 43, 44);
     assert_eq!(app.eval("ReloadApp.DepCaller.call_two()"), "46");
     if native_run() {
         assert!(second["body"].get("interpretedLater").is_none(), "{second}");
@@ -284,13 +280,7 @@ fn a_breakpoint_a_big_batch_gives_code_interprets_its_module_left_for_later_duri
         "\n\n    base + 4",
         "\n    base = base + 0\n    base + 4",
     );
-    app.edit(
-        "lib/reload_app/macros.ex",
-        "defmacro answer, do: 42",
-        "defmacro answer, do: 43",
-    );
-    let response = app.reload(json!({}));
-    assert_eq!(response["success"], true, "{response}");
+    let response = reload_with_answer(&mut app, 42, 43);
     let placed = app
         .dap
         .wait_for("the breakpoint on the new code of line 6", TIMEOUT, |m| {
