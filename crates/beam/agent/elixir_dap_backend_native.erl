@@ -632,8 +632,9 @@ frame(Level, Module, Function, LiftedArity, Line) ->
     Arity = fun_arity(Module, Function, LiftedArity),
     %% Code a macro injected with `location: :keep` names the file it was
     %% written in; erl_debugger gives its lines, not its file.
-    Source = case elixir_dap_backend_int:function_file(Module, Function, Arity, own_source(Module)) of
-                 own -> own_source(Module);
+    Own = own_source(Module),
+    Source = case elixir_dap_backend_int:function_file(Module, Function, Arity, Own) of
+                 own -> Own;
                  Injected -> Injected
              end,
     #{level => Level, module => Module, module_name => module_name(Module),

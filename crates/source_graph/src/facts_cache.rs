@@ -96,7 +96,7 @@ impl SourceStamp {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct CachedFile {
     pub stamp: SourceStamp,
     pub facts: FileFacts,
