@@ -164,7 +164,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         key: "reload_soak_ms",
         unit: "ms",
-        description: "The soak: one session, a 2 400-line interpreted module reloaded 1 000 times (--quick: 60) by `reloadCode`, each time with new content; the samples are every reload's wall time. Beside them, at reload 100 and at the last (--quick: 10 and 60): VM memory (`:erlang.memory(:total)`), ETS tables, processes and the adapter's RSS, with the ratio last / first of each, and the median of the first and of the last 100 reloads (--quick: 10) with their ratio.",
+        description: "The soak: one session, a 2 400-line interpreted module reloaded 1 000 times (--quick: 60) by `reloadCode`, each time with new content; the samples are every reload's wall time. Beside them, at reload 100 and at the last (--quick: 10 and 60): VM memory (`:erlang.memory(:total)`, and by category: processes, ets, binary, code, atom, system), ETS tables, processes and the adapter's RSS, with the ratio last / first of each, and the median of the first and of the last 100 reloads (--quick: 10) with their ratio.",
         run: reload_soak_ms,
     },
     Measurement {

@@ -213,16 +213,33 @@ pub fn soak_module(app_module: &str, functions: usize, generation: u64) -> Strin
 /// Lines of the soak module (the "2 400-line module").
 pub const SOAK_FUNCTIONS: usize = 398;
 
-/// `{memory, ets tables, processes}` of the VM, through `evaluate`.
-pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<[f64; 3], String> {
+/// The VM's memory categories `vm_resources` reports beside the total, as
+/// `:erlang.memory/1` names them (bytes).
+const MEMORY_CATEGORIES: [&str; 6] = ["processes", "ets", "binary", "code", "atom", "system"];
+
+/// `{memory, ets tables, processes}` of the VM, and the bytes of each of
+/// `MEMORY_CATEGORIES` (in that order), through `evaluate`.
+pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f64; 3], Map<String, Value>), String> {
+    let categories: Vec<String> = MEMORY_CATEGORIES
+        .iter()
+        .map(|c| format!(":erlang.memory(:{c})"))
+        .collect();
     let (numbers, text) = evaluate_numbers(
         dap,
-        "{:erlang.memory(:total), length(:ets.all()), length(Process.list())}",
+        &format!(
+            "{{:erlang.memory(:total), length(:ets.all()), length(Process.list()), {}}}",
+            categories.join(", ")
+        ),
     )?;
-    match numbers[..] {
-        [memory, tables, processes] => Ok([memory, tables, processes]),
-        _ => Err(format!("unexpected VM resources: {text:?}")),
+    if numbers.len() != 3 + MEMORY_CATEGORIES.len() {
+        return Err(format!("unexpected VM resources: {text:?}"));
     }
+    let breakdown = MEMORY_CATEGORIES
+        .iter()
+        .zip(&numbers[3..])
+        .map(|(category, bytes)| ((*category).to_owned(), json!(bytes)))
+        .collect();
+    Ok(([numbers[0], numbers[1], numbers[2]], breakdown))
 }
 
 pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
@@ -278,10 +295,11 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
             return Err(format!("reload {n} did not reload {module} interpreted: {body}"));
         }
         if n == early || n == reloads {
-            let [memory, tables, processes] = vm_resources(&mut dap)?;
+            let ([memory, tables, processes], breakdown) = vm_resources(&mut dap)?;
             let rss = dap.rss_kib().map_err(|e| e.0)? as f64;
             at.push(json!({"reload": n, "vm_memory_bytes": memory, "ets_tables": tables,
-                           "processes": processes, "adapter_rss_kib": rss}));
+                           "processes": processes, "adapter_rss_kib": rss,
+                           "vm_memory_by_category_bytes": breakdown}));
         }
     }
     ctx.end_session(dap)?;
