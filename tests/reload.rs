@@ -286,6 +286,76 @@ fn a_macro_change_reloads_its_compile_time_dependents() {
     assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "43");
 }
 
+/// Elixir runs each module's body as a module of its own
+/// (`elixir_compiler_N`); from Elixir 1.20 a compile purges those only when
+/// asked, and every reload that did not ask left one loaded and an atom
+/// made (the soak's VM memory grew by two thirds over 900 reloads).
+#[test]
+fn reloads_leave_no_compiler_module_or_atom_behind() {
+    let mut app = App::start(json!({}));
+    // Loaded compiler modules and the atom count; evaluated twice before
+    // the baseline, so that what the evaluation itself loads is counted.
+    let probe = "{Enum.count(:code.all_loaded(), fn {m, _} -> \
+                 String.starts_with?(Atom.to_string(m), \"elixir_compiler_\") end), \
+                 :erlang.system_info(:atom_count)}";
+    let counts = |app: &mut App| -> (u64, u64) {
+        let text = app.eval(probe);
+        let numbers: Vec<u64> = text
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+            .map(|n| n.trim().parse().unwrap_or_else(|_| panic!("probe gave {text}")))
+            .collect();
+        (numbers[0], numbers[1])
+    };
+    // One file, and a macro's file with its compile-time dependent: one and
+    // two module bodies a batch.
+    let reload = |app: &mut App, round: u32| {
+        app.edit(
+            "lib/reload_app/counter.ex",
+            &format!("def version, do: {round}"),
+            &format!("def version, do: {}", round + 1),
+        );
+        let response = app.reload(json!({}));
+        assert_eq!(response["success"], true, "round {round}: {response}");
+        app.edit(
+            "lib/reload_app/macros.ex",
+            &format!("defmacro answer, do: {}", 41 + round),
+            &format!("defmacro answer, do: {}", 42 + round),
+        );
+        let response = app.reload(json!({}));
+        assert_eq!(reloaded_modules(&response).len(), 2, "round {round}: {response}");
+    };
+    reload(&mut app, 1);
+    counts(&mut app);
+    let (compiler_modules, atoms) = counts(&mut app);
+    let rounds = 2..=9;
+    for round in rounds.clone() {
+        reload(&mut app, round);
+    }
+    assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "51");
+    // The purge runs after the compile, in a process of Elixir's: awaited.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let (left, atoms_after) = loop {
+        let (left, atoms_after) = counts(&mut app);
+        if left <= compiler_modules || std::time::Instant::now() > deadline {
+            break (left, atoms_after);
+        }
+    };
+    assert!(
+        left <= compiler_modules,
+        "{left} compiler modules loaded after {} reloads, {compiler_modules} before",
+        2 * rounds.clone().count()
+    );
+    // Fewer new atoms than module bodies compiled (three a round): none
+    // made per compile.
+    let bodies = 3 * rounds.count() as u64;
+    assert!(
+        atoms_after - atoms < bodies,
+        "{} atoms made while {bodies} module bodies compiled",
+        atoms_after - atoms
+    );
+}
+
 #[test]
 fn a_dry_run_plans_without_changing_anything() {
     let mut app = App::start(json!({}));

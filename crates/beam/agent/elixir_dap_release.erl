@@ -220,8 +220,7 @@ compile_wave(Files) ->
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
     Result = try
                  'Elixir.Kernel.ParallelCompiler':compile_to_path(
-                   Files, unicode:characters_to_binary(Dir),
-                   [{each_module, EachModule}, {return_diagnostics, true}])
+                   Files, unicode:characters_to_binary(Dir), elixir_dap_util:compile_to_path_options(EachModule))
              after
                  'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
              end,

@@ -283,7 +283,7 @@ compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) 
     Result = case elixir_dap_release:project() of
                  undefined ->
                      'Elixir.Kernel.ParallelCompiler':compile_to_path(
-                       Files, list_to_binary(Dir), [{each_module, EachModule}, {return_diagnostics, true}]);
+                       Files, list_to_binary(Dir), elixir_dap_util:compile_to_path_options(EachModule));
                  _ ->
                      %% No Mix, maybe no sources here: the helper compiles.
                      elixir_dap_release:compile_remote(Files, EachModule)
