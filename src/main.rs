@@ -12,6 +12,23 @@ use cli::{Cli, Command};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// glibc's malloc gives each thread that contends for it an arena of its
+/// own, up to 8 per core, and memory freed in one arena serves no other:
+/// the index built on a blocking thread, the reload reports built on the
+/// runtime's, each kept its peak. Measured on the bench's 2 000-module
+/// project (Elixir 1.14, heap peak 38 MiB): peak RSS 59 MiB after a launch
+/// and 68 after a hub edit with the default, 49.5 and 58 with two arenas,
+/// 47.5 and 58 with one. Two keep the runtime's two workers from waiting on
+/// one lock. Called before any thread starts.
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of glibc's allocator; no thread
+    // allocates concurrently yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // The session keeper is this binary run again by a session (see
     // `beam::keeper`): it must stay single-threaded, so it runs before
@@ -21,6 +38,7 @@ fn main() -> std::process::ExitCode {
         let status = beam::keeper::main(args.collect());
         return std::process::ExitCode::from(u8::try_from(status).unwrap_or(1));
     }
+    cap_malloc_arenas();
     let cli = Cli::parse();
     if let Some(Command::Deps(args)) = &cli.command {
         return cli::deps::run(args);

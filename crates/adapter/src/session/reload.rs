@@ -298,8 +298,11 @@ impl Session {
             }
         }
         report.timings.total = ms(started);
+        // The event's body is made from the report too: a copy of the
+        // response's would be converted once more (`Event::new`), and a hub
+        // edit's report holds every module of the project.
+        self.client.extension_event("codeReloaded", &report);
         let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-        self.client.extension_event("codeReloaded", body.clone());
         if !report.dry_run && (report.success || !plan.is_empty() || !plan.restart_required.is_empty()) {
             self.client.console(format!("elixir-dap: {}", report.console_line()));
         }
@@ -372,8 +375,7 @@ impl Session {
                 report.message.clone().unwrap_or_default()
             )
         };
-        self.client
-            .extension_event("codeReloaded", serde_json::to_value(&report).unwrap_or(Value::Null));
+        self.client.extension_event("codeReloaded", &report);
         self.client.console(line);
     }
 
