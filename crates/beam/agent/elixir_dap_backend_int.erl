@@ -252,7 +252,8 @@ load_keeping_funs(#{module := Module, beam := Beam, binary := Bin, source := Sou
 %% Sets Module's call traps: every function's but those the compiler lifted
 %% out of funs (see interpret_keeping_funs/2), which only funs created by
 %% native code call, and which the interpreter does not know. Every place
-%% that sets traps goes through here: traps set again after a compile
+%% that sets traps goes through here (or through trap_not_running/1, which
+%% ends the same): traps set again after a compile
 %% lifted them trapped the lifted functions too, and a fun created
 %% natively then failed as undefined. Answers how many functions trap.
 -spec trap(module()) -> non_neg_integer().
@@ -270,6 +271,25 @@ trap(Module) ->
                     lists:sum([erts_debug:breakpoint({Module, F, A}, true)
                                || {F, A} <- Functions, not is_lifted_fun(F)])
             end;
+        false ->
+            0
+    end.
+
+%% trap/1 for a module of a launch's batch (interpret/1: before the task
+%% runs, so no process runs the module's code): every trap set in one call,
+%% then the lifted functions' lifted. Each erts_debug:breakpoint/2 call is a
+%% code change of the VM's, costly on OTP 29 (measured on the bench's
+%% 200-module project, 2 932 functions of which 581 lifted: 124 ms function
+%% by function, 43 ms so; the batch's loader sets them one module after the
+%% other). The moment in which a lifted function traps matters only to a
+%% fun created natively that runs then, and none runs.
+trap_not_running(Module) ->
+    case erlang:module_loaded(Module) of
+        true ->
+            All = erts_debug:breakpoint({Module, '_', '_'}, true),
+            Lifted = [erts_debug:breakpoint({Module, F, A}, false)
+                      || {F, A} <- erlang:get_module_info(Module, functions), is_lifted_fun(F)],
+            All - lists:sum(Lifted);
         false ->
             0
     end.
@@ -406,7 +426,7 @@ interpret_batch(Modules) ->
     Beams = beam_paths(Modules),
     Loader = spawn_link(fun() -> loader(Self, []) end),
     Shares = deal(Modules, erlang:system_info(schedulers_online)),
-    _ = [spawn_link(fun() -> [Self ! {prepared, prepare(M, maps:get(M, Beams, none))} || M <- Share] end)
+    _ = [spawn_link(fun() -> [Self ! {prepared, build(M, maps:get(M, Beams, none))} || M <- Share] end)
          || Share <- Shares],
     %% A batch big enough that native loads are few, small enough that
     %% dbg_iserver starts early.
@@ -425,6 +445,7 @@ collect(0, _BatchSize, [], _Loader, Skipped) ->
     Skipped;
 collect(Left, BatchSize, Ready, Loader, Skipped) when Left =:= 0; length(Ready) >= BatchSize ->
     {Loaded, NotLoaded} = load_native(lists:reverse(Ready)),
+    discard_tables([T || #{module := M, table := T} <- Ready, lists:keymember(M, 2, NotLoaded)]),
     Loader ! {load, Loaded},
     collect(Left, BatchSize, [], Loader, NotLoaded ++ Skipped);
 collect(Left, BatchSize, Ready, Loader, Skipped) ->
@@ -437,20 +458,80 @@ collect(Left, BatchSize, Ready, Loader, Skipped) ->
             throw_error(prepare_timeout, #{ms => ?INTERPRET_TIMEOUT})
     end.
 
-%% Hands loaded modules to dbg_iserver, one at a time, in its own process so
-%% that the next batch is loaded meanwhile.
+%% prepare/2, then the interpreter's version of the module built in this
+%% worker, into a table of dbg_iserver's, as the staged switch builds a
+%% reload's (stage_versions/1): dbg_iserver's own {load, ...} call builds
+%% one module at a time, in its process, and that was the launch's
+%% bottleneck on OTP 29 (the interpretation of 2 000 modules 1.34x faster
+%% than int:ni/1 one by one, on two cores). The version becomes visible when
+%% the loader lists it (list_built/1), after its native code is loaded. A
+%% module whose table cannot be made is handed to dbg_iserver as before.
+build(Module, Beam) ->
+    case prepare(Module, Beam) of
+        {ok, #{source := Source, term := Term} = Prepared} ->
+            case new_tables([Module]) of
+                #{Module := Table} ->
+                    try dbg_iload:load_mod(Module, Source, Term, Table) of
+                        {ok, Module} ->
+                            {ok, Prepared#{table => Table}};
+                        Other ->
+                            discard_tables([Table]),
+                            {skipped, Module, #{kind => failed, error => format_term(Other)}}
+                    catch
+                        Class:Reason ->
+                            discard_tables([Table]),
+                            {skipped, Module, failed(Class, Reason)}
+                    end;
+                _ ->
+                    {ok, Prepared}
+            end;
+        Skipped ->
+            Skipped
+    end.
+
+%% Makes loaded modules interpreted, in its own process so that the next
+%% batch is loaded meanwhile: the versions built by the workers listed in
+%% one step, the others handed to dbg_iserver one at a time.
 loader(Parent, Results) ->
     receive
         {load, Batch} ->
-            loader(Parent, lists:reverse([store(P) || P <- Batch], Results));
+            {Built, Unbuilt} = lists:partition(fun(P) -> is_map_key(table, P) end, Batch),
+            Done = list_built(Built) ++ [store(P) || P <- Unbuilt],
+            loader(Parent, lists:reverse(Done, Results));
         {done, Parent} ->
             Parent ! {interpreted, self(), Results}
+    end.
+
+%% Inside dbg_iserver, what its {load, ...} call does once a version is
+%% built: the version listed under {Mod, refs}, and {int, {interpret, Mod}}
+%% to its subscribers and to the processes attached (dbg_iserver.erl,
+%% send_all/3: the same in debugger 5.3 to 7.0). Then the call traps.
+list_built([]) ->
+    [];
+list_built(Built) ->
+    Listed = in_iserver(fun(State) ->
+                                Db = element(2, State),
+                                [publish(Db, M, T) || #{module := M, table := T} <- Built],
+                                Notify = element(7, State) ++ [A || P <- element(3, State),
+                                                                    A <- [element(4, P)], is_pid(A)],
+                                [Pid ! {int, {interpret, M}} || #{module := M} <- Built, Pid <- Notify],
+                                ok
+                        end),
+    case Listed of
+        ok ->
+            [case trap_not_running(M) > 0 of
+                 true -> {ok, M};
+                 false -> {skipped, M, #{kind => interpreter_refused}}
+             end || #{module := M} <- Built];
+        {error, Why} ->
+            discard_tables([T || #{table := T} <- Built]),
+            [{skipped, M, #{kind => failed, error => format_term(Why)}} || #{module := M} <- Built]
     end.
 
 store(#{module := Module, source := Source, term := Term}) ->
     try dbg_iserver:safe_call({load, Module, Source, Term}) of
         {module, Module} ->
-            case trap(Module) > 0 of
+            case trap_not_running(Module) > 0 of
                 true -> {ok, Module};
                 false -> {skipped, Module, #{kind => interpreter_refused}}
             end;
@@ -477,10 +558,9 @@ prepare(Module, Beam) ->
                             {app, App} ->
                                 {skipped, Module, #{kind => refused_application, app => App}};
                             false ->
-                                {ok, SourceBin} = read_raw(Source),
-                                Text = source_text(SourceBin),
+                                %% No text: see stage_term/2.
                                 {ok, #{module => Module, beam => Beam, binary => Bin,
-                                       source => Source, term => interpreter_term(Exports, Abstract, Text, Bin)}}
+                                       source => Source, term => interpreter_term(Exports, Abstract, <<>>, Bin)}}
                         end
                 end;
             _ ->
@@ -1653,12 +1733,14 @@ stage_versions(Modules) ->
 
 %% What int:ni/1 hands dbg_iserver for a module (int.erl, load/2), but
 %% the source text: dbg_iload keeps it only for int:contents/2 (the source
-%% view of OTP's own debugger window), and elixir-dap reads sources itself.
-%% The file is the one a reload just compiled. Reading it here cost 0.6-11
+%% view of OTP's own debugger window), indexing it line by line, and
+%% elixir-dap reads sources itself; the interpreter never reads it. The
+%% file is the one a reload just compiled. Reading it here cost 0.6-11
 %% ms of a one-module reload on OTP 29 with the program running (file I/O
 %% waits for a dirty I/O scheduler's thread, which competes with the
-%% program's for the cores). A module compiled in memory by the program has
-%% its source recorded.
+%% program's for the cores); a launch's batch (prepare/2) reads no text
+%% either. A module compiled in memory by the program has its source
+%% recorded.
 stage_term(M, Bin) ->
     Source = case elixir_dap_scripts:object_code(M) of
                  {Recorded, _} -> unicode:characters_to_list(Recorded);

@@ -6,10 +6,10 @@ impl Session {
     /// Interprets `pending` (selected modules not interpreted yet: with
     /// `lazyInterpretation`, those a stop needs before the start, see
     /// [`debugger::lazy`]; else every one) before the task runs. The agent
-    /// prepares the modules of a call in parallel and feeds `:int` in
-    /// batches (`interpret/1` in `elixir_dap_backend_int.erl`); two calls are in
-    /// flight at a time so that the interpreter, which stores one module at
-    /// a time, never waits for the next call. Progress is shown per call.
+    /// prepares the modules of a call and builds their interpreted versions
+    /// in parallel, then loads and lists them in batches (`interpret/1` in
+    /// `elixir_dap_backend_int.erl`); two calls are in flight at a time so
+    /// that no core waits for the next call. Progress is shown per call.
     pub(super) async fn interpret_selected(&mut self, pending: Vec<String>) -> Result<(), RequestError> {
         let Some(debugger) = &self.debugger else { return Ok(()) };
         if pending.is_empty() {
