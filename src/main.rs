@@ -18,8 +18,8 @@ use tokio::sync::watch;
 /// runtime's, each kept its peak. Measured on the bench's 2 000-module
 /// project (Elixir 1.14, heap peak 38 MiB): peak RSS 59 MiB after a launch
 /// and 68 after a hub edit with the default, 49.5 and 58 with two arenas,
-/// 47.5 and 58 with one. Two keep the runtime's two workers from waiting on
-/// one lock. Called before any thread starts.
+/// 47.5 and 58 with one; two leave the runtime's workers less to wait for.
+/// Called before any thread starts.
 fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of glibc's allocator; no thread
