@@ -471,16 +471,9 @@ build(Module, Beam) ->
         {ok, #{source := Source, term := Term} = Prepared} ->
             case new_tables([Module]) of
                 #{Module := Table} ->
-                    try dbg_iload:load_mod(Module, Source, Term, Table) of
-                        {ok, Module} ->
-                            {ok, Prepared#{table => Table}};
-                        Other ->
-                            discard_tables([Table]),
-                            {skipped, Module, #{kind => failed, error => format_term(Other)}}
-                    catch
-                        Class:Reason ->
-                            discard_tables([Table]),
-                            {skipped, Module, failed(Class, Reason)}
+                    case stage_one(Module, Source, Term, Table) of
+                        {ok, _} -> {ok, Prepared#{table => Table}};
+                        {skipped, _, _} = Skipped -> Skipped
                     end;
                 _ ->
                     {ok, Prepared}
@@ -1753,17 +1746,20 @@ stage_term(M, Bin) ->
             case beam_lib:chunks(Bin, [abstract_code, exports]) of
                 {ok, {_, [{abstract_code, {_, _} = Abstract}, {exports, Exports}]}} ->
                     {ok, M, Source, interpreter_term(Exports, Abstract, <<>>, Bin)};
-                {ok, _} -> {skipped, M, format_term(no_debug_info)};
-                {error, _, Why} -> {skipped, M, format_term(Why)}
+                {ok, _} -> {skipped, M, #{kind => no_debug_info}};
+                {error, _, Why} -> {skipped, M, #{kind => failed, error => format_term(Why)}}
             end
     end.
 
+%% Builds M's version into Table (one of dbg_iserver's, new_tables/1); the
+%% table goes when that fails. For a reload's staged switch and a launch's
+%% batch (build/2).
 stage_one(M, Source, Term, Table) ->
     try dbg_iload:load_mod(M, Source, Term, Table) of
         {ok, M} -> {ok, #{module => M, table => Table}};
-        Other -> discard_tables([Table]), {skipped, M, format_term(Other)}
+        Other -> discard_tables([Table]), {skipped, M, #{kind => failed, error => format_term(Other)}}
     catch
-        Class:Reason -> discard_tables([Table]), {skipped, M, format_term({Class, Reason})}
+        Class:Reason -> discard_tables([Table]), {skipped, M, failed(Class, Reason)}
     end.
 
 %% Tables owned by dbg_iserver, as its {load, ...} call makes them.
