@@ -310,19 +310,16 @@ fn reloads_leave_no_compiler_module_or_atom_behind() {
     // One file, and a macro's file with its compile-time dependent: one and
     // two module bodies a batch.
     let reload = |app: &mut App, round: u32| {
-        app.edit(
+        app.edit_and_reload(
             "lib/reload_app/counter.ex",
             &format!("def version, do: {round}"),
             &format!("def version, do: {}", round + 1),
         );
-        let response = app.reload(json!({}));
-        assert_eq!(response["success"], true, "round {round}: {response}");
-        app.edit(
+        let response = app.edit_and_reload(
             "lib/reload_app/macros.ex",
             &format!("defmacro answer, do: {}", 41 + round),
             &format!("defmacro answer, do: {}", 42 + round),
         );
-        let response = app.reload(json!({}));
         assert_eq!(reloaded_modules(&response).len(), 2, "round {round}: {response}");
     };
     reload(&mut app, 1);

@@ -67,14 +67,11 @@ fn clear_breakpoints(app: &mut App, file: &str) {
 /// thirty dependents) from `from` to `to`, reloads, and returns the
 /// successful response.
 fn reload_with_answer(app: &mut App, from: u32, to: u32) -> Value {
-    app.edit(
+    app.edit_and_reload(
         "lib/reload_app/macros.ex",
         &format!("defmacro answer, do: {from}"),
         &format!("defmacro answer, do: {to}"),
-    );
-    let response = app.reload(json!({}));
-    assert_eq!(response["success"], true, "{response}");
-    response
+    )
 }
 
 fn reloaded_entry<'a>(response: &'a Value, module: &str) -> &'a Value {

@@ -65,6 +65,18 @@ impl App {
         self.dap.request("reloadCode", arguments, LAUNCH_TIMEOUT)
     }
 
+    /// [`App::edit`], then `reloadCode` without arguments; asserts that the
+    /// reload succeeded and returns its response.
+    pub fn edit_and_reload(&mut self, relative: &str, from: &str, to: &str) -> Value {
+        self.edit(relative, from, to);
+        let response = self.reload(json!({}));
+        assert_eq!(
+            response["success"], true,
+            "reloading {relative} ({from:?} -> {to:?}): {response}"
+        );
+        response
+    }
+
     /// Asserts that the reload `response` moved breakpoint `id` to `new_line`:
     /// its `breakpoint` event (verified, on the new line) and the report's
     /// first `breakpoints` entry.
