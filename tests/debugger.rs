@@ -96,7 +96,7 @@ impl Debug {
 
     fn frames(&mut self, thread: &Value) -> Vec<Value> {
         let r = self.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
-        assert_eq!(r["success"], true, "{r}");
+        assert_eq!(r["success"], true, "{r}\n{}", self.dap.transcript());
         r["body"]["stackFrames"].as_array().unwrap().clone()
     }
 
@@ -367,6 +367,87 @@ fn pause_stops_a_running_process() {
     let paused = d.stopped();
     assert_eq!(paused["body"]["reason"], "pause");
     assert_eq!(d.frames(&thread)[0]["name"], "Plain.DebugMe.spin/1");
+}
+
+/// `pause` of a process that waits a moment at a time inside debugged
+/// code (`wait_for/1` sleeps 20 ms between checks for a file that never
+/// comes): however often the pause finds it sleeping, it stops in
+/// `wait_for/1` on the next line reached (reason `pause`), where its
+/// variables are known, never inside `Process.sleep/1`. Three rounds; on
+/// both backends (the native one steps to the next line even when the
+/// process waits at the instant of the pause).
+#[test]
+fn pause_stops_a_process_that_sleeps_in_a_loop_at_its_next_line() {
+    let never = tempfile::tempdir().unwrap();
+    let go = never.path().join("never-created");
+    let expression = format!("Plain.DebugMe.keep_fun({:?})", path_string(&go));
+    let mut d = start(&expression, &[("wait-for", json!({}))], json!({}));
+    let thread = d.stopped()["body"]["threadId"].clone();
+    d.clear_breakpoints();
+    let wait_for = marker_line(&d.file, "wait-for");
+    for round in 1..=3 {
+        d.resume("continue", &thread);
+        let r = d.dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(r["success"], true, "{r}");
+        let paused = d.stopped();
+        assert_eq!(paused["body"]["reason"], "pause", "{paused}");
+        let frames = d.frames(&thread);
+        assert_eq!(
+            frames[0]["name"], "Plain.DebugMe.wait_for/1",
+            "round {round}: {frames:?}"
+        );
+        let line = frames[0]["line"].as_i64().unwrap();
+        assert!(
+            (wait_for..=wait_for + 2).contains(&line),
+            "round {round}: paused on line {line}, wait_for/1's body is {wait_for}-{}",
+            wait_for + 2
+        );
+        let file = d.locals(&frames[0]["id"])["file"]["value"].clone();
+        assert!(
+            file.as_str().unwrap().contains("never-created"),
+            "round {round}: file = {file}"
+        );
+    }
+}
+
+/// `pause` of a process blocked in debugged code (a `receive` no message
+/// matches): it is stopped in `wait_for_message/1` (reason `pause`; the
+/// native backend gives the process its grace to reach a line, then
+/// suspends it where it is); continued, it waits again, and a second
+/// `pause` stops it there again.
+#[test]
+fn pause_stops_a_process_blocked_in_a_receive_of_its_code() {
+    let mut d = start(
+        "Plain.DebugMe.wait_for_message(:go)",
+        &[("wait-message", json!({}))],
+        json!({}),
+    );
+    let thread = d.stopped()["body"]["threadId"].clone();
+    d.clear_breakpoints();
+    let wait_message = marker_line(&d.file, "wait-message");
+    d.resume("continue", &thread);
+    d.dap.wait_output("stdout", "debug_me: waiting for :go", TIMEOUT);
+    for round in 1..=2 {
+        let r = d.dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+        assert_eq!(r["success"], true, "{r}");
+        let paused = d.stopped();
+        assert_eq!(paused["body"]["reason"], "pause", "{paused}");
+        assert_eq!(paused["body"]["threadId"], thread, "{paused}");
+        let frames = d.frames(&thread);
+        assert_eq!(
+            frames[0]["name"], "Plain.DebugMe.wait_for_message/1",
+            "round {round}: {frames:?}"
+        );
+        let line = frames[0]["line"].as_i64().unwrap();
+        assert!(
+            (wait_message..=wait_message + 3).contains(&line),
+            "round {round}: paused on line {line}, wait_for_message/1's body is {wait_message}-{}",
+            wait_message + 3
+        );
+        let tag = d.locals(&frames[0]["id"])["tag"]["value"].clone();
+        assert_eq!(tag, ":go", "round {round}");
+        d.resume("continue", &thread);
+    }
 }
 
 #[test]

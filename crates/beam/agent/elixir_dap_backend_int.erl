@@ -27,9 +27,10 @@
          interpreting_meta/1, metas/0, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5]).
-%% Called by :int: the process attached to a paused one (auto_attach), and
-%% the test of every breakpoint (through its condition module).
--export([attach/1, check_breakpoint/3]).
+%% Called by :int: the process attached to a paused one (auto_attach), the
+%% test of every breakpoint (through its condition module), and that of a
+%% pause's temporary breakpoints (pause_check/1).
+-export([attach/1, check_breakpoint/3, pause_check/1]).
 %% The native backend's stops name their frame in an evaluation's answer
 %% too, and its frames the file of injected code.
 -export([evaluation_paused/3, function_file/4]).
@@ -56,6 +57,10 @@
 -define(TABLE, elixir_dap_reload).
 %% How often processes still using reloaded code are looked at again.
 -define(RETRY_MS, 50).
+%% How long a `pause` of a process blocked in a `receive` of interpreted
+%% code waits for it to go on before stopping it where it waits, in ms
+%% (begin_pause/2).
+-define(PAUSE_GRACE_MS, 500).
 
 %% ---------------------------------------------------------------------------
 %% Set-up
@@ -845,6 +850,9 @@ set_breakpoints(Name, Breakpoints) ->
     ets:match_delete(?BREAKS, {{Module, '_'}, '_'}),
     elixir_dap_expr:forget_reports(Module),
     lists:foreach(fun(B) -> set_breakpoint(Module, B) end, Breakpoints),
+    %% A pause's temporary breakpoints in Module went with the rest.
+    [set_pause_break(Module, Line) || [Line] <- ets:match(?BREAKS, {{?MODULE, pause_line, {Module, '$1'}}, '_'}),
+                                      not ets:member(?BREAKS, {Module, Line})],
     {ok, ok}.
 
 %% Every breakpoint has a test function (check_breakpoint/3): it keeps one
@@ -854,14 +862,20 @@ set_breakpoints(Name, Breakpoints) ->
 %% lacking one is a malformed request, not a default.
 set_breakpoint(Module, #{line := Line, ids := Ids, kind := Kind, condition := Condition,
                          hit_condition := HitCondition, log := LogParts}) ->
-    ok = int:break(Module, Line),
     Log = case LogParts of
               nil -> nil;
               Parts -> [case Part of {text, Text} -> Text; {expr, _} -> Part end || Part <- Parts]
           end,
     ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
                                            log => Log, hits => 0, ids => Ids, kind => Kind}}),
-    int:test_at_break(Module, Line, {condition_module(Module, Line), check}).
+    ok = new_break(Module, Line, {condition_module(Module, Line), check}).
+
+%% A breakpoint with its test from the start. int:break/2 then
+%% int:test_at_break/3 leave a moment in which every process that passes
+%% the line stops there, untested; dbg_iserver takes the test with the
+%% breakpoint (the options int:break/2 itself passes, debugger 5.3 to 7.0).
+new_break(Module, Line, Test) ->
+    dbg_iserver:safe_call({new_break, {Module, Line}, [active, enable, null, Test]}).
 
 %% :int calls a condition as CondModule:check(Bindings) without saying which
 %% breakpoint it belongs to, so each such breakpoint gets a tiny module.
@@ -888,6 +902,11 @@ condition_module(Module, Line) ->
 %% hover or a watch run through breakpoints (see evaluate/5).
 -spec check_breakpoint(module(), pos_integer(), [{atom(), term()}]) -> boolean().
 check_breakpoint(Module, Line, Bindings) ->
+    %% The user's checks first: a hit counts and a log message is written
+    %% even when a pause stops the process there.
+    check_users_breakpoint(Module, Line, Bindings) orelse pausing(get(self)).
+
+check_users_breakpoint(Module, Line, Bindings) ->
     case not skips_breakpoints(get(self)) andalso new_execution(Module, Line)
         andalso ets:lookup(?BREAKS, {Module, Line}) of
         false ->
@@ -975,8 +994,11 @@ bump_hits(Key, Spec) ->
 -spec attach(pid()) -> ok.
 attach(Pid) ->
     case int:attached(Pid) of
-        {ok, Meta} -> attached_loop(Pid, Meta);
-        error -> ok
+        {ok, Meta} ->
+            ets:insert(?BREAKS, {{?MODULE, attached, Pid}, self()}),
+            attached_loop(Pid, Meta);
+        error ->
+            ok
     end.
 
 attached_loop(Pid, Meta) ->
@@ -994,6 +1016,19 @@ attached_loop(Pid, Meta) ->
                     end;
                 _ ->
                     stop_at(Pid, Meta, Module, Line, Level)
+            end,
+            attached_loop(Pid, Meta);
+        %% Where it waits in a `receive` (a pause may stop it there).
+        {Meta, {Waiting, Module, Line, Level}} when Waiting =:= wait_at; Waiting =:= wait_after_at ->
+            ets:insert(?BREAKS, {{?MODULE, waiting_at, Pid}, {Module, Line, Level}}),
+            attached_loop(Pid, Meta);
+        {Meta, running} ->
+            ets:delete(?BREAKS, {?MODULE, waiting_at, Pid}),
+            attached_loop(Pid, Meta);
+        {?MODULE, pause_grace, Tag} ->
+            case {ets:lookup(?BREAKS, {?MODULE, pausing, Pid}), ets:lookup(?BREAKS, {?MODULE, waiting_at, Pid})} of
+                {[{_, #{tag := Tag}}], [{_, {Module, Line, Level}}]} -> stop_at(Pid, Meta, Module, Line, Level);
+                _ -> ok
             end,
             attached_loop(Pid, Meta);
         {Meta, idle} ->
@@ -1031,10 +1066,13 @@ ended(Pid, ExitMeta, Reason) ->
 
 %% Forgets what the agent kept for a process that ended.
 forget_process(Pid) ->
+    end_pause(Pid),
     release(Pid),
     forget_evaluation(Pid),
     ets:delete(?BREAKS, {?MODULE, stopped_at, Pid}),
     ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
+    ets:delete(?BREAKS, {?MODULE, waiting_at, Pid}),
+    ets:delete(?BREAKS, {?MODULE, attached, Pid}),
     ok.
 
 meta(Pid) ->
@@ -1046,6 +1084,7 @@ meta(Pid) ->
     end.
 
 stop_at(Pid, Meta, Module, Line, Level) ->
+    end_pause(Pid),
     ets:delete(?BREAKS, {?MODULE, stepping, Pid}),
     ets:insert(?BREAKS, {{?MODULE, stopped_at, Pid}, {Module, Line, Level}}),
     {Ids, Kind} = case ets:lookup(?BREAKS, {Module, Line}) of
@@ -1087,12 +1126,110 @@ injected_code_at(Meta, Module, Line) ->
 command(Pid, Command) ->
     Meta = meta(Pid),
     case Command of
-        pause -> int:meta(Meta, stop);
-        _ -> release(Pid),
+        %% `stop` first: a meta that broke at a temporary breakpoint
+        %% would take a `stop` that came after for a command it does not
+        %% know (dbg_icmd:handle_cmd/3 in break mode).
+        pause -> case lists:keyfind(Pid, 1, int:snapshot()) of
+                     %% Stopped already (a breakpoint hit crossed the pause).
+                     {Pid, _, break, _} -> ok;
+                     _ -> int:meta(Meta, stop),
+                          begin_pause(Pid, Meta)
+                 end;
+        _ -> end_pause(Pid),
+             release(Pid),
              remember_step(Pid, meta_command(Command)),
              int:meta(Meta, meta_command(Command))
     end,
     {ok, ok}.
+
+%% `pause`. :int's `stop` breaks at the next expression the meta process
+%% evaluates, but only if it arrives while the meta evaluates: one that
+%% arrives while the process runs native code (Process.sleep/1, an io
+%% request, a GenServer call: the meta waits for its result in
+%% dbg_ieval:meta_loop/3) is dropped (dbg_icmd's handle_user_msg/4 ignores
+%% `stop` when idle, debugger 5.3 to 7.0), and a process that spends its time
+%% in native calls would never stop. So a pause also sets a temporary
+%% breakpoint on every line of each interpreted module on the process's
+%% stack, which stops that process only (pause_check/1): when the native
+%% call returns, the next line it reaches stops it. A process blocked in a
+%% `receive` of interpreted code (the `stop` waits there for a message) is
+%% stopped where it waits after ?PAUSE_GRACE_MS, by its attached process:
+%% its frames and variables are the meta's, which answers while it waits; a
+%% message that comes meanwhile is received, and the `stop` then stops it
+%% at its next line; `continue` cancels the `stop`. The temporary
+%% breakpoints go at its stop, its next command, or its end (end_pause/1).
+begin_pause(Pid, Meta) ->
+    end_pause(Pid),
+    Lines = [{M, L} || M <- stack_modules(Pid, Meta), L <- all_body_lines(M)],
+    lists:foreach(fun add_pause_line/1, Lines),
+    Tag = make_ref(),
+    %% Last: a temporary breakpoint stops no one before the pause is known.
+    ets:insert(?BREAKS, {{?MODULE, pausing, Pid}, #{lines => Lines, tag => Tag}}),
+    case ets:lookup(?BREAKS, {?MODULE, attached, Pid}) of
+        [{_, Attached}] -> erlang:send_after(?PAUSE_GRACE_MS, Attached, {?MODULE, pause_grace, Tag});
+        [] -> ok
+    end.
+
+%% The interpreted modules of Pid's calls in progress, read from its meta
+%% process's interpreter stack (dbg_istk, each entry's mfa: {M, F, Args} or
+%% {Fun, Args}; tail calls leave none) without a message to the meta, which
+%% may be waiting for native code; and the module of its last stop.
+stack_modules(Pid, Meta) ->
+    Stack = case erlang:process_info(Meta, dictionary) of
+                {dictionary, Dictionary} -> proplists:get_value(dbg_istk, Dictionary, []);
+                undefined -> []
+            end,
+    Called = [mfa_module(element(3, Entry)) || Entry <- Stack, is_tuple(Entry), tuple_size(Entry) >= 3],
+    Stopped = case ets:lookup(?BREAKS, {?MODULE, stopped_at, Pid}) of
+                  [{_, {Module, _Line, _Level}}] -> [Module];
+                  [] -> []
+              end,
+    Interpreted = int:interpreted(),
+    [M || M <- lists:usort(Called ++ Stopped), is_atom(M), lists:member(M, Interpreted)].
+
+%% Every line a body expression of Module carries, code a macro injected
+%% from another file included (a pause stops wherever the process goes on).
+all_body_lines(Module) ->
+    try lists:usort(body_lines(abstract_code(Module)))
+    catch throw:{agent_error, _} -> []
+    end.
+
+%% A line can be a temporary breakpoint of several pauses; one with a
+%% breakpoint of the user's is left to it (check_breakpoint/3 stops a
+%% pausing process there too).
+add_pause_line({Module, Line} = Where) ->
+    case ets:update_counter(?BREAKS, {?MODULE, pause_line, Where}, 1, {{?MODULE, pause_line, Where}, 0}) of
+        1 -> ets:member(?BREAKS, Where) orelse set_pause_break(Module, Line);
+        _ -> ok
+    end.
+
+set_pause_break(Module, Line) ->
+    new_break(Module, Line, {?MODULE, pause_check}).
+
+drop_pause_line({Module, Line} = Where) ->
+    Key = {?MODULE, pause_line, Where},
+    case ets:update_counter(?BREAKS, Key, -1, {Key, 1}) of
+        0 ->
+            ets:delete(?BREAKS, Key),
+            ets:member(?BREAKS, Where) orelse int:delete_break(Module, Line);
+        _ ->
+            ok
+    end.
+
+end_pause(Pid) ->
+    case ets:take(?BREAKS, {?MODULE, pausing, Pid}) of
+        [{_, #{lines := Lines}}] -> lists:foreach(fun drop_pause_line/1, Lines);
+        [] -> ok
+    end.
+
+%% The test of a pause's temporary breakpoint, in the meta process of the
+%% process that reached it: whether that process is being paused.
+-spec pause_check([{atom(), term()}]) -> boolean().
+pause_check(_Bindings) ->
+    pausing(get(self)).
+
+pausing(Pid) ->
+    ets:member(?BREAKS, {?MODULE, pausing, Pid}).
 
 %% :int stops a `next` or `step` at the next body expression, which may be
 %% a nested one of the same line (Elixir expands interpolation, `if ...,
@@ -1120,6 +1257,7 @@ stack(Pid) ->
     Meta = meta(Pid),
     {Module, Line} = case lists:keyfind(Pid, 1, int:snapshot()) of
                          {Pid, _, break, {M, L}} -> {M, L};
+                         {Pid, _, waiting, _} -> waiting_at(Pid);
                          {Pid, _, Status, _} -> throw_error(not_paused, #{pid => Pid, status => Status});
                          false -> throw_error(not_interpreted, #{pid => Pid})
                      end,
@@ -1127,6 +1265,13 @@ stack(Pid) ->
     TopFrame = frame(Top, TopMfa, Module, Line),
     CallerFrames = [caller_frame(Meta, Level, Mfa) || {Level, Mfa} <- Callers],
     {ok, [TopFrame | CallerFrames]}.
+
+%% Where Pid waits in a `receive`, stopped there by a pause (begin_pause/2).
+waiting_at(Pid) ->
+    case ets:lookup(?BREAKS, {?MODULE, waiting_at, Pid}) of
+        [{_, {Module, Line, _Level}}] -> {Module, Line};
+        [] -> throw_error(not_paused, #{pid => Pid, status => waiting})
+    end.
 
 caller_frame(Meta, Level, Mfa) ->
     case int:meta(Meta, stack_frame, {up, Level + 1}) of

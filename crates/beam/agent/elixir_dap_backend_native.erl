@@ -62,6 +62,11 @@
 %% How many times (1 ms apart) the frames of a process just suspended are
 %% asked for while the VM says it still runs (read_frames/3).
 -define(FRAME_TRIES, 100).
+%% How long a `pause` waits for the paused process to reach a debugged line
+%% (pause_running/2) before it stops it where it is, in ms: far above a
+%% short wait (an io request, a GenServer call, a sleep in a loop), short
+%% enough that a pause of a process blocked for good answers soon.
+-define(PAUSE_GRACE_MS, 500).
 
 %% ---------------------------------------------------------------------------
 %% Set-up
@@ -175,6 +180,13 @@ attached_loop(Pid, Ref) ->
             From ! {self(), pausing},
             pause_running(Pid, Ref),
             attached_loop(Pid, Ref);
+        %% The pause's grace is over and it has not stopped Pid yet.
+        {pause_grace, Tag} ->
+            case ets:lookup(?BREAKS, {?MODULE, step, Pid}) of
+                [{_, #{step := pause, grace := Tag}}] -> pause_running(Pid, Ref);
+                _ -> ok
+            end,
+            attached_loop(Pid, Ref);
         {leave, From} ->
             left(Pid, From);
         {'DOWN', Ref, process, Pid, Reason} ->
@@ -202,16 +214,18 @@ resume_hits(Go) ->
             ok
     end.
 
-%% `pause` of a running process. One that runs (or is about to run) code
-%% of a debugged module is stopped at the next breakable line it reaches,
-%% as a `stepIn` would stop it: there its variables are known exactly (the
-%% registers saved at the stop). One that waits (in a receive, a sleep), or
-%% has no debugged code on its stack, would not reach such a line soon: it
-%% is stopped where it is, its frames read from the suspended process (the
+%% `pause` of a running process. One with code of a debugged module on
+%% its stack is stopped at the next breakable line it reaches, as a
+%% `stepIn` would stop it: there its variables are known exactly (the
+%% registers saved at the stop). That holds for one that waits a moment
+%% too (an io request, a call, a sleep in a loop): its status at the
+%% instant of the pause says nothing about how long it waits. One that
+%% reaches no such line within ?PAUSE_GRACE_MS (blocked in a receive, or
+%% busy in code not debugged), or has no debugged code on its stack, is
+%% stopped where it is, its frames read from the suspended process (the
 %% top frame's variables held in registers are then not known). A second
-%% `pause` before the first stopped it stops it where it is.
+%% `pause` before the first stopped it stops it where it is at once.
 pause_running(Pid, Ref) ->
-    Status = process_info(Pid, status),
     case suspend(Pid) of
         false ->
             ok;
@@ -224,9 +238,13 @@ pause_running(Pid, Ref) ->
                           [{_, #{step := pause}}] -> true;
                           _ -> false
                       end,
-            case Status =/= {status, waiting} andalso Debugged =/= [] andalso not Pausing of
+            case Debugged =/= [] andalso not Pausing of
                 true ->
                     begin_step(Pid, pause),
+                    Tag = make_ref(),
+                    [{Key, Step}] = ets:lookup(?BREAKS, {?MODULE, step, Pid}),
+                    ets:insert(?BREAKS, {Key, Step#{grace => Tag}}),
+                    erlang:send_after(?PAUSE_GRACE_MS, self(), {pause_grace, Tag}),
                     erlang:resume_process(Pid);
                 false ->
                     end_step(Pid),
