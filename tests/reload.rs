@@ -170,6 +170,82 @@ fn a_breakpoint_whose_statement_is_gone_becomes_unverified() {
     assert_eq!(app.eval("ReloadApp.Greeter.hello(\"x\")"), "\"hi x\"");
 }
 
+/// An edit that compiles a debugged module without Elixir's debug info
+/// (`@compile {:debug_info, false}`). The interpreter cannot take the new
+/// code: the reload fails naming the module and the reason, rolls the
+/// batch back, and the old code stays debugged (its breakpoint stops on
+/// its line); removing the attribute again reloads. The native backend
+/// debugs the line debug info its own compile adds (`beam_debug_info`,
+/// which the attribute does not remove): the reload succeeds and the
+/// breakpoint, moved down by the inserted line, stops in the new code.
+/// (A staged reload, OTP 28+, answered a malformed skip reason here before
+/// `345367c`.)
+#[test]
+fn an_edit_that_drops_debug_info_is_refused_by_the_interpreter_and_debugged_natively() {
+    let mut app = App::start(json!({}));
+    let file = app.path("lib/reload_app/greeter.ex");
+    let line = line_of(&file, "greeting = \"hello\"");
+    let set = app.dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
+        TIMEOUT,
+    );
+    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let moduledoc = "  @moduledoc \"Line breakpoints that must follow their statements.\"\n";
+    let without_debug_info = format!("{moduledoc}  @compile {{:debug_info, false}}\n");
+    app.edit("lib/reload_app/greeter.ex", moduledoc, &without_debug_info);
+    app.edit(
+        "lib/reload_app/greeter.ex",
+        "\"#{greeting} #{name}\"",
+        "\"#{greeting}, #{name}\"",
+    );
+    let response = app.reload(json!({}));
+
+    let (stops_on, answer) = if native_run() {
+        assert_eq!(response["success"], true, "{response}");
+        assert_eq!(reloaded_modules(&response), ["ReloadApp.Greeter"], "{response}");
+        (line + 1, "\"hello, x\"")
+    } else {
+        assert_eq!(response["success"], false, "{response}");
+        assert_eq!(response["body"]["rolledBack"], true, "{response}");
+        let failed = &response["body"]["failed"][0];
+        assert_eq!(failed["module"], "ReloadApp.Greeter", "{response}");
+        assert!(
+            failed["reason"].as_str().unwrap().contains("no_debug_info"),
+            "{response}"
+        );
+        (line, "\"hello x\"")
+    };
+    let hover = app.dap.request(
+        "evaluate",
+        json!({"expression": "ReloadApp.Greeter.hello(\"x\")", "context": "hover"}),
+        TIMEOUT,
+    );
+    assert_eq!(hover["body"]["result"], answer, "{hover}");
+    app.eval("spawn(fn -> ReloadApp.Greeter.hello(\"y\") end)");
+    let stopped = app.dap.wait_event("stopped", TIMEOUT);
+    let thread = stopped["body"]["threadId"].clone();
+    let trace = app.dap.request("stackTrace", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(trace["body"]["stackFrames"][0]["line"], stops_on, "{trace}");
+    app.dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+
+    if !native_run() {
+        app.edit("lib/reload_app/greeter.ex", &without_debug_info, moduledoc);
+        let again = app.edit_and_reload(
+            "lib/reload_app/greeter.ex",
+            "\"#{greeting}, #{name}\"",
+            "\"#{greeting}; #{name}\"",
+        );
+        assert_eq!(reloaded_modules(&again), ["ReloadApp.Greeter"], "{again}");
+        let hover = app.dap.request(
+            "evaluate",
+            json!({"expression": "ReloadApp.Greeter.hello(\"x\")", "context": "hover"}),
+            TIMEOUT,
+        );
+        assert_eq!(hover["body"]["result"], "\"hello; x\"", "{hover}");
+    }
+}
+
 #[test]
 fn a_process_paused_in_the_module_survives_and_then_runs_the_new_code() {
     let mut app = App::start(json!({}));
