@@ -365,7 +365,9 @@ fn a_macro_change_reloads_its_compile_time_dependents() {
 /// Elixir runs each module's body as a module of its own
 /// (`elixir_compiler_N`); from Elixir 1.20 a compile purges those only when
 /// asked, and every reload that did not ask left one loaded and an atom
-/// made (the soak's VM memory grew by two thirds over 900 reloads).
+/// made (the soak's VM memory grew by two thirds over 900 reloads). The
+/// reload asks once its batch is committed or rolled back: a compile that
+/// fails (a module body that raises) leaves none behind either.
 #[test]
 fn reloads_leave_no_compiler_module_or_atom_behind() {
     let mut app = App::start(json!({}));
@@ -383,8 +385,9 @@ fn reloads_leave_no_compiler_module_or_atom_behind() {
             .collect();
         (numbers[0], numbers[1])
     };
+    let purges_failed_compiles = app.eval("Version.match?(System.version(), \">= 1.20.0-0\")") == "true";
     // One file, and a macro's file with its compile-time dependent: one and
-    // two module bodies a batch.
+    // two module bodies a batch; from 1.20 a failed compile of one.
     let reload = |app: &mut App, round: u32| {
         app.edit_and_reload(
             "lib/reload_app/counter.ex",
@@ -397,7 +400,22 @@ fn reloads_leave_no_compiler_module_or_atom_behind() {
             &format!("defmacro answer, do: {}", 42 + round),
         );
         assert_eq!(reloaded_modules(&response).len(), 2, "round {round}: {response}");
+        // A module body that raises: the compile fails and is rolled back.
+        // Up to Elixir 1.19 that body's compiler module stays loaded
+        // whatever is asked (Elixir's code server never gets it back;
+        // measured on 1.14 and 1.18): counted from 1.20.
+        if !purges_failed_compiles {
+            return;
+        }
+        let version = format!("def version, do: {}", round + 1);
+        let broken = format!("{version}\n  @broken raise(\"broken on purpose\")");
+        app.edit("lib/reload_app/counter.ex", &version, &broken);
+        let failed = app.reload(json!({}));
+        assert_eq!(failed["success"], false, "round {round}: {failed}");
+        assert_eq!(failed["body"]["rolledBack"], true, "round {round}: {failed}");
+        app.edit("lib/reload_app/counter.ex", &broken, &version);
     };
+    let reloads_a_round = if purges_failed_compiles { 3 } else { 2 };
     reload(&mut app, 1);
     counts(&mut app);
     let (compiler_modules, atoms) = counts(&mut app);
@@ -417,11 +435,11 @@ fn reloads_leave_no_compiler_module_or_atom_behind() {
     assert!(
         left <= compiler_modules,
         "{left} compiler modules loaded after {} reloads, {compiler_modules} before",
-        2 * rounds.clone().count()
+        reloads_a_round * rounds.clone().count()
     );
-    // Fewer new atoms than module bodies compiled (three a round): none
-    // made per compile.
-    let bodies = 3 * rounds.count() as u64;
+    // Fewer new atoms than module bodies compiled (three a round, and the
+    // failed one's): none made per compile.
+    let bodies = (reloads_a_round + 1) as u64 * rounds.count() as u64;
     assert!(
         atoms_after - atoms < bodies,
         "{} atoms made while {bodies} module bodies compiled",

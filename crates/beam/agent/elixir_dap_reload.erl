@@ -283,7 +283,7 @@ compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) 
     Result = case elixir_dap_release:project() of
                  undefined ->
                      'Elixir.Kernel.ParallelCompiler':compile_to_path(
-                       Files, list_to_binary(Dir), elixir_dap_util:compile_to_path_options(EachModule));
+                       Files, list_to_binary(Dir), elixir_dap_util:reload_compile_options(EachModule));
                  _ ->
                      %% No Mix, maybe no sources here: the helper compiles.
                      elixir_dap_release:compile_remote(Files, EachModule)
@@ -1089,6 +1089,9 @@ forget_batch() ->
     Batch = compiled_modules(),
     Batch =/= [] andalso spawn(internal(fun() -> [code:soft_purge(M) || M <- Batch] end)),
     prune_interpreted_versions(Batch),
+    %% The module bodies' compiler modules: after the batch, not beside it
+    %% (each purge holds OTP's code server, which the batch's loads need).
+    ok = elixir_dap_util:purge_compiler_modules(),
     ets:match_delete(?TABLE, {{snapshot, '_'}, '_'}),
     ets:match_delete(?TABLE, {{compiled, '_'}, '_'}),
     ets:match_delete(?TABLE, {{binary, '_'}, '_'}),
