@@ -411,10 +411,12 @@ fn pause_stops_a_process_that_sleeps_in_a_loop_at_its_next_line() {
 }
 
 /// `pause` of a process blocked in debugged code (a `receive` no message
-/// matches): it is stopped in `wait_for_message/1` (reason `pause`; the
-/// native backend gives the process its grace to reach a line, then
-/// suspends it where it is); continued, it waits again, and a second
-/// `pause` stops it there again.
+/// matches): it is stopped in `wait_for_message/1` (reason `pause`; both
+/// backends give the process 500 ms to reach a line, then stop it where it
+/// waits), with its variable; continued, it waits again, and a second
+/// `pause` stops it there again. A `next` from there waits on: the message
+/// comes (sent from the debug console) and it stops on the clause that
+/// received it.
 #[test]
 fn pause_stops_a_process_blocked_in_a_receive_of_its_code() {
     let mut d = start(
@@ -448,6 +450,27 @@ fn pause_stops_a_process_blocked_in_a_receive_of_its_code() {
         assert_eq!(tag, ":go", "round {round}");
         d.resume("continue", &thread);
     }
+    // Paused where it waits, then `next`: it waits on; the message comes
+    // and it stops at its next line.
+    let r = d.dap.request("pause", json!({"threadId": thread}), TIMEOUT);
+    assert_eq!(r["success"], true, "{r}");
+    d.stopped();
+    d.resume("next", &thread);
+    let threads = d.dap.request("threads", json!({}), TIMEOUT);
+    let name = threads["body"]["threads"][0]["name"].as_str().unwrap().to_owned();
+    let pid = &name[name.find("#PID<").unwrap() + 4..=name.find('>').unwrap()];
+    d.evaluate(&format!("send(:erlang.list_to_pid(~c\"{pid}\"), :go)"), None);
+    let stepped = d.stopped();
+    assert_eq!(stepped["body"]["reason"], "step", "{stepped}");
+    let frames = d.frames(&thread);
+    assert_eq!(frames[0]["name"], "Plain.DebugMe.wait_for_message/1", "{frames:?}");
+    assert_eq!(
+        frames[0]["line"],
+        wait_message + 2,
+        "the received message's clause: {frames:?}"
+    );
+    d.resume("continue", &thread);
+    assert_eq!(d.dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
 }
 
 #[test]
