@@ -868,7 +868,13 @@ set_breakpoint(Module, #{line := Line, ids := Ids, kind := Kind, condition := Co
           end,
     ets:insert(?BREAKS, {{Module, Line}, #{condition => Condition, hit_condition => HitCondition,
                                            log => Log, hits => 0, ids => Ids, kind => Kind}}),
-    ok = new_break(Module, Line, {condition_module(Module, Line), check}).
+    Test = {condition_module(Module, Line), check},
+    case new_break(Module, Line, Test) of
+        ok -> ok;
+        %% A pause's temporary breakpoint, set meanwhile: it gets this test
+        %% (which stops a pausing process too).
+        {error, break_exists} -> int:test_at_break(Module, Line, Test)
+    end.
 
 %% A breakpoint with its test from the start. int:break/2 then
 %% int:test_at_break/3 leave a moment in which every process that passes
@@ -1129,11 +1135,11 @@ command(Pid, Command) ->
         %% `stop` first: a meta that broke at a temporary breakpoint
         %% would take a `stop` that came after for a command it does not
         %% know (dbg_icmd:handle_cmd/3 in break mode).
-        pause -> case lists:keyfind(Pid, 1, int:snapshot()) of
+        pause -> case in_break_mode(Meta) of
                      %% Stopped already (a breakpoint hit crossed the pause).
-                     {Pid, _, break, _} -> ok;
-                     _ -> int:meta(Meta, stop),
-                          begin_pause(Pid, Meta)
+                     true -> ok;
+                     false -> int:meta(Meta, stop),
+                              begin_pause(Pid, Meta)
                  end;
         _ -> end_pause(Pid),
              release(Pid),
@@ -1169,6 +1175,15 @@ begin_pause(Pid, Meta) ->
         [{_, Attached}] -> erlang:send_after(?PAUSE_GRACE_MS, Attached, {?MODULE, pause_grace, Tag});
         [] -> ok
     end.
+
+%% Whether Meta waits for a command at a stop (dbg_icmd:handle_cmd/3 in
+%% break mode, its only receive without a timeout, debugger 5.3 to 7.0).
+%% Read from the process itself: dbg_iserver's status comes by casts and
+%% says `break` for a moment after a `continue`, which would drop a pause
+%% that follows at once. A meta with a message to read is not waiting.
+in_break_mode(Meta) ->
+    erlang:process_info(Meta, [status, current_function]) =:=
+        [{status, waiting}, {current_function, {dbg_icmd, handle_cmd, 3}}].
 
 %% The interpreted modules of Pid's calls in progress, read from its meta
 %% process's interpreter stack (dbg_istk, each entry's mfa: {M, F, Args} or
@@ -2452,7 +2467,10 @@ leave_node(Found) ->
             quietly(fun int:no_break/0),
             quietly(fun() -> int:auto_attach(false) end),
             quietly(fun int:subscribe/0),
-            [quietly(fun() -> int:continue(Pid) end) || {Pid, _, break, _} <- snapshot()],
+            %% Stopped ones, and those a pause stopped in a `receive` (their
+            %% meta would break after it, with no one attached).
+            [quietly(fun() -> int:continue(Pid) end)
+             || {Pid, _, Status, _} <- snapshot(), Status =:= break orelse Status =:= waiting],
             %% New calls run native code from here on (what int:nn/1 does in
             %% each module, without telling the meta processes: a meta with
             %% the module on its stack would kill its process).

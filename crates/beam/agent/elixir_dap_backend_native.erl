@@ -226,6 +226,7 @@ resume_hits(Go) ->
 %% top frame's variables held in registers are then not known). A second
 %% `pause` before the first stopped it stops it where it is at once.
 pause_running(Pid, Ref) ->
+    Status = process_info(Pid, status),
     case suspend(Pid) of
         false ->
             ok;
@@ -240,7 +241,10 @@ pause_running(Pid, Ref) ->
                       end,
             case Debugged =/= [] andalso not Pausing of
                 true ->
-                    begin_step(Pid, pause),
+                    %% One that waits goes on in the code on its stack: the
+                    %% other debugged modules' lines are not made temporary
+                    %% breakpoints, which every process would hit meanwhile.
+                    begin_step(Pid, pause, Status =/= {status, waiting}),
                     Tag = make_ref(),
                     [{Key, Step}] = ets:lookup(?BREAKS, {?MODULE, step, Pid}),
                     ets:insert(?BREAKS, {Key, Step#{grace => Tag}}),
@@ -568,13 +572,19 @@ paused(Pid) ->
 %% in a module on the stack.
 
 begin_step(Pid, Step) ->
+    begin_step(Pid, Step, true).
+
+%% Everywhere: a `stepIn` or a pause stops in any debugged module, else only
+%% in those on the stack.
+begin_step(Pid, Step, Everywhere) ->
     end_step(Pid),
     %% Frames not readable (read_frames/3): a `stepIn` ends at the first
     %% line reached, a `next` or `stepOut` runs on as a `continue` would.
     Frames = try program_frames(Pid, 0) catch throw:{agent_error, _} -> [] end,
     OnStack = lists:usort([M || {{M, _F, _A}, _Line, _Slots} <- Frames]),
     Modules = case Step of
-                  _ when Step =:= step_in; Step =:= pause -> lists:usort(OnStack ++ interpreted());
+                  _ when Everywhere andalso (Step =:= step_in orelse Step =:= pause) ->
+                      lists:usort(OnStack ++ interpreted());
                   _ -> OnStack
               end,
     Lines = [{M, L} || M <- Modules, {ok, Map} <- [line_map(M)], L <- maps:keys(Map)],
