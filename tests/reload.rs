@@ -109,18 +109,25 @@ fn two_saves_in_one_second_both_reload_and_an_unchanged_save_does_not() {
     );
 }
 
-#[test]
-fn a_breakpoint_moved_by_two_inserted_lines_stops_on_its_new_line() {
+/// `reload_app` launched, with a line breakpoint on `greeting = "hello"` in
+/// greeter.ex, checked verified: (the app, its line, the breakpoint's id).
+fn greeter_with_breakpoint() -> (App, i64, Value) {
     let mut app = App::start(json!({}));
     let file = app.path("lib/reload_app/greeter.ex");
-    let old_line = line_of(&file, "greeting = \"hello\"");
+    let line = line_of(&file, "greeting = \"hello\"");
     let set = app.dap.request(
         "setBreakpoints",
-        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": old_line}]}),
+        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
         TIMEOUT,
     );
     assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
     let id = set["body"]["breakpoints"][0]["id"].clone();
+    (app, line, id)
+}
+
+#[test]
+fn a_breakpoint_moved_by_two_inserted_lines_stops_on_its_new_line() {
+    let (mut app, old_line, id) = greeter_with_breakpoint();
 
     app.edit(
         "lib/reload_app/greeter.ex",
@@ -143,15 +150,7 @@ fn a_breakpoint_moved_by_two_inserted_lines_stops_on_its_new_line() {
 
 #[test]
 fn a_breakpoint_whose_statement_is_gone_becomes_unverified() {
-    let mut app = App::start(json!({}));
-    let file = app.path("lib/reload_app/greeter.ex");
-    let line = line_of(&file, "greeting = \"hello\"");
-    let set = app.dap.request(
-        "setBreakpoints",
-        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
-        TIMEOUT,
-    );
-    let id = set["body"]["breakpoints"][0]["id"].clone();
+    let (mut app, _line, id) = greeter_with_breakpoint();
     app.edit(
         "lib/reload_app/greeter.ex",
         "    greeting = \"hello\"\n    \"#{greeting} #{name}\"",
@@ -182,15 +181,7 @@ fn a_breakpoint_whose_statement_is_gone_becomes_unverified() {
 /// `345367c`.)
 #[test]
 fn an_edit_that_drops_debug_info_is_refused_by_the_interpreter_and_debugged_natively() {
-    let mut app = App::start(json!({}));
-    let file = app.path("lib/reload_app/greeter.ex");
-    let line = line_of(&file, "greeting = \"hello\"");
-    let set = app.dap.request(
-        "setBreakpoints",
-        json!({"source": {"path": path_string(&file)}, "breakpoints": [{"line": line}]}),
-        TIMEOUT,
-    );
-    assert_eq!(set["body"]["breakpoints"][0]["verified"], true, "{set}");
+    let (mut app, line, _id) = greeter_with_breakpoint();
     let moduledoc = "  @moduledoc \"Line breakpoints that must follow their statements.\"\n";
     let without_debug_info = format!("{moduledoc}  @compile {{:debug_info, false}}\n");
     app.edit("lib/reload_app/greeter.ex", moduledoc, &without_debug_info);
