@@ -789,3 +789,61 @@ fn a_batch_that_runs_interpreted_compiles_without_ssa_optimisation_and_a_native_
     // compiles are not affected after a reload.
     assert_eq!(app.eval(compiler_options), options_before);
 }
+
+/// From Elixir 1.20 a reload evaluates module bodies (the compiler option
+/// `module_definition: :interpreted`) instead of compiling each into a
+/// module of its own; the beam is the same. A body error still names its
+/// file and line; a body beyond the evaluator's limits (a fn of more than
+/// 20 arguments) compiles as Mix compiles it; the VM's option is as before.
+#[test]
+fn module_bodies_are_evaluated_and_a_body_beyond_the_evaluator_compiles() {
+    let mut app = App::start(json!({}));
+    let evaluates = app.eval("Version.match?(System.version(), \">= 1.20.0-0\")") == "true";
+    let option = "Code.compiler_options()[:module_definition]";
+    let option_before = app.eval(option);
+    let file = "lib/reload_app/counter.ex";
+    let body_probe = "def version, do: 2\n  \
+        @body_frames Process.info(self(), :current_stacktrace) |> elem(1) |> Enum.map(&elem(&1, 0))\n  \
+        def body_in_compiler_module?, do: \
+        Enum.any?(@body_frames, &String.starts_with?(Atom.to_string(&1), \"elixir_compiler_\"))";
+    app.edit_and_reload(file, "def version, do: 1", body_probe);
+    let compiled_body = app.eval("ReloadApp.Counter.body_in_compiler_module?()");
+    assert_eq!(compiled_body, if evaluates { "false" } else { "true" });
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "2");
+
+    // A body that raises, on a line of its own: the error names it.
+    let broken = "def version, do: 3\n  @broken raise(\"broken on purpose\")";
+    app.edit(file, "def version, do: 2", broken);
+    let broken_line = line_of(&app.path(file), "@broken raise");
+    let failed = app.reload(json!({}));
+    assert_eq!(failed["success"], false, "{failed}");
+    assert_eq!(failed["body"]["rolledBack"], true, "{failed}");
+    let diagnostics = failed["body"]["diagnostics"].as_array().unwrap();
+    assert!(
+        diagnostics.iter().any(|d| d["severity"] == "error"
+            && d["file"].as_str().unwrap().ends_with("counter.ex")
+            && d["line"] == broken_line
+            && d["message"].as_str().unwrap().contains("broken on purpose")),
+        "no error on line {broken_line}: {failed}"
+    );
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "2");
+
+    // A fn of 21 arguments in the body: beyond Erlang's evaluator, so the
+    // body is compiled (on 1.20 the reload compiles twice).
+    let args: Vec<String> = (1..=21).map(|n| format!("a{n}")).collect();
+    let values: Vec<String> = (1..=21).map(|n| n.to_string()).collect();
+    let wide = format!(
+        "def version, do: 4\n  sum21 = fn {} -> a1 + a21 end\n  @sum sum21.({})\n  def sum, do: @sum",
+        args.join(", "),
+        values.join(", ")
+    );
+    app.edit_and_reload(file, broken, &wide);
+    assert_eq!(app.eval("ReloadApp.Counter.sum()"), "22");
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "4");
+    assert_eq!(app.eval("ReloadApp.Counter.body_in_compiler_module?()"), "true");
+
+    // Without that fn the next reload evaluates again.
+    app.edit_and_reload(file, &wide, "def version, do: 5");
+    assert_eq!(app.eval("ReloadApp.Counter.body_in_compiler_module?()"), compiled_body);
+    assert_eq!(app.eval(option), option_before);
+}
