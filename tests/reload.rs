@@ -412,6 +412,9 @@ fn reloads_leave_no_compiler_module_or_atom_behind() {
     let reloads_a_round = if purges_failed_compiles { 3 } else { 2 };
     reload(&mut app, 1, purges_failed_compiles);
     reload(&mut app, 2, false);
+    // The check below calls the reloaded code from the debug console, as
+    // here: the first such call loads what the interpreter needs for it.
+    assert_eq!(app.eval("ReloadApp.UsesMacro.value()"), "44");
     counts(&mut app);
     let (compiler_modules, atoms) = counts(&mut app);
     let rounds = 3..=9;
@@ -846,4 +849,61 @@ fn module_bodies_are_evaluated_and_a_body_beyond_the_evaluator_compiles() {
     app.edit_and_reload(file, &wide, "def version, do: 5");
     assert_eq!(app.eval("ReloadApp.Counter.body_in_compiler_module?()"), compiled_body);
     assert_eq!(app.eval(option), option_before);
+}
+
+/// The agent reads `module_info` without calling the module: an interpreted
+/// module's `module_info/1` has a call trap like its other functions, so a
+/// call from one of the agent's processes ran in the interpreter, and
+/// `:int` listed that process for good once it exited (two a reload). A
+/// reload clears the processes that exited from that list.
+#[test]
+fn module_info_is_read_without_the_interpreter_and_a_reload_clears_exited_processes() {
+    let mut app = App::start(json!({}));
+    let md5 = app.eval("inspect(ReloadApp.Counter.module_info(:md5))");
+    // Each from a process of its own that exits, as a request's does.
+    let run = |app: &mut App, key: &str, call: &str| {
+        app.eval(&format!(
+            "{{pid, ref}} = spawn_monitor(fn -> :persistent_term.put({{:test, :{key}}}, inspect({call})) end); \
+             receive do {{:DOWN, ^ref, _, _, _}} -> :persistent_term.put({{:test, :{key}, :pid}}, pid) \
+             after 5000 -> raise \"{key} did not exit\" end; :persistent_term.get({{:test, :{key}}})"
+        ))
+    };
+    assert_eq!(
+        run(
+            &mut app,
+            "helper",
+            ":elixir_dap_util.module_info(ReloadApp.Counter, :md5)"
+        ),
+        md5
+    );
+    if native_run() {
+        // No interpreter: the reload below has nothing to clear.
+        app.edit_and_reload("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+        assert_eq!(app.eval("ReloadApp.Counter.version()"), "2");
+        return;
+    }
+    assert_eq!(run(&mut app, "direct", "ReloadApp.Counter.module_info(:md5)"), md5);
+    // The interpreter's status of each (its server learns of an exit from
+    // the meta, a moment later): the direct call is listed, exited.
+    let status = |app: &mut App, key: &str| {
+        app.eval(&format!(
+            "pid = :persistent_term.get({{:test, :{key}, :pid}}); \
+             case List.keyfind(:int.snapshot(), pid, 0) do nil -> :none; entry -> elem(entry, 2) end"
+        ))
+    };
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while status(&mut app, "direct") != ":exit" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the direct call's process is not listed as exited: {}",
+            status(&mut app, "direct")
+        );
+    }
+    assert_eq!(status(&mut app, "helper"), ":none");
+
+    app.edit_and_reload("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: 2");
+    assert_eq!(app.eval("ReloadApp.Counter.version()"), "2");
+    // Gone from the list (a process exiting while the reload commits may
+    // stay listed until the next: the server learns of its exit later).
+    assert_eq!(status(&mut app, "direct"), ":none");
 }

@@ -717,7 +717,7 @@ breakable_lines(Name) ->
 %% reports those lines; the native debugger reports them too, but knows no
 %% files. Own: the module's own source. Cached per module version.
 foreign_functions(Module, Own) ->
-    MD5 = try Module:module_info(md5) catch _:_ -> undefined end,
+    MD5 = elixir_dap_util:loaded_md5(Module),
     Key = {?MODULE, foreign, Module},
     case ets:lookup(?BREAKS, Key) of
         [{_, MD5, Cached}] ->
@@ -1787,6 +1787,10 @@ suspend_is_safe(Meta) ->
 prune_interpreted_versions([]) ->
     ok;
 prune_interpreted_versions(Modules) ->
+    %% The processes that exited go from dbg_iserver's list too (nothing of
+    %% elixir-dap reads them; every process that ever ran interpreted code,
+    %% a request's for one, stayed listed).
+    int:clear(),
     try
         sys:replace_state(dbg_iserver, fun(State) ->
                                                Db = element(2, State),
@@ -2027,7 +2031,8 @@ in_iserver(Fun) ->
 %% 1 ms later, at the latest at Deadline in monotonic milliseconds), Load()
 %% (the native code; ok or {error, Why}), then Staged, the traps and the
 %% caches of the metas. The busy interpreted processes at the deadline are
-%% named. Answers the step's result: {switched, Micros, Stale} or {failed,
+%% named; a batch that waits for no one (Program empty, Deadline passed: one
+%% module) neither looks nor names. Answers the step's result: {switched, Micros, Stale} or {failed,
 %% Why} (nothing of the interpreter changed then).
 -spec switch_batch(fun(() -> ok | {error, term()}), [staged()], [pid()], integer()) ->
           elixir_dap_backend:switched().
@@ -2042,9 +2047,18 @@ switch_batch(Load, Staged, Program, Deadline) ->
             Modules = [M || #{module := M} <- Staged],
             Metas = maps:keys(metas()),
             Looked = [look_at_meta(Meta, Modules) || Meta <- Metas],
-            First = first_look(Program ++ Metas),
-            %% Time for a message in flight at the first look to arrive.
-            receive after 1 -> ok end,
+            First = case Program =:= [] andalso erlang:monotonic_time(millisecond) >= Deadline of
+                        %% A batch that waits for no one (one module): who
+                        %% ran meanwhile is no news.
+                        true ->
+                            none;
+                        false ->
+                            Seen = first_look(Program ++ Metas),
+                            %% Time for a message in flight at the first
+                            %% look to arrive.
+                            receive after 1 -> ok end,
+                            Seen
+                    end,
             case in_iserver(fun(State) -> switch_step(Load, Staged, Looked, First, Deadline, State) end) of
                 wait ->
                     receive after 1 -> ok end,
@@ -2112,7 +2126,10 @@ wait_for_waiting(P, Ms) ->
 switch_step(Load, Staged, Looked, First, Deadline, State) ->
     Procs = [P || P <- element(3, State), element(5, P) =/= exit],
     Metas = [element(3, P) || P <- Procs],
-    Verdict = not_waiting_throughout(First, Metas),
+    Verdict = case First of
+                  none -> [];
+                  _ -> not_waiting_throughout(First, Metas)
+              end,
     Late = erlang:monotonic_time(millisecond) >= Deadline,
     case Verdict of
         [_ | _] when not Late ->
@@ -2222,10 +2239,13 @@ interpreting_meta(P) ->
             none
     end.
 
-%% The metas of the interpreted processes (a map).
+%% The metas of the interpreted processes alive (a map). dbg_iserver lists
+%% a process that exited until int:clear/0 (prune_interpreted_versions/1
+%% clears them): asking for their metas, one call each, made every switch
+%% slower as they added up.
 -spec metas() -> #{pid() => true}.
 metas() ->
-    maps:from_list([{Meta, true} || {Pid, _Call, _Status, _Info} <- int:snapshot(),
+    maps:from_list([{Meta, true} || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit,
                                     {ok, Meta} <- [dbg_iserver:safe_call({get_meta, Pid})]]).
 
 %% The modules on a meta's interpreted stack, current one first; none when

@@ -281,7 +281,7 @@ recorded_source(Module, Recorded) ->
 %% same recorded path, else the path the compiler recorded.
 -spec module_source(module()) -> file:filename() | none.
 module_source(Module) ->
-    Recorded = try proplists:get_value(source, Module:module_info(compile))
+    Recorded = try proplists:get_value(source, elixir_dap_util:module_info(Module, compile))
                catch _:_ -> undefined
                end,
     Known = try ets:lookup(?BREAKS, {?MODULE, source, Module})

@@ -264,7 +264,7 @@ node_modules(Mods) ->
 
 node_md5(M) ->
     case code:is_loaded(M) of
-        {file, _} -> M:module_info(md5);
+        {file, _} -> elixir_dap_util:module_info(M, md5);
         false ->
             case code:which(M) of
                 Path when is_list(Path) -> md5_of(Path);
@@ -313,7 +313,7 @@ app_of(M) ->
 %% {error, Why}.
 -spec object_code(module()) -> {file:filename() | none, binary()} | {error, elixir_dap_util:reason()}.
 object_code(M) ->
-    Md5 = try M:module_info(md5) catch _:_ -> undefined end,
+    Md5 = elixir_dap_util:loaded_md5(M),
     case kept(M, Md5) of
         {ok, Source, Bin} -> {Source, Bin};
         none -> fetch(M, Md5)

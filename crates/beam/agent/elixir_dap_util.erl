@@ -19,7 +19,8 @@
          overlay_file/2, forget_overlay/1, timers_pause_on_suspend/0, marked_internal/1,
          loaded_object_code/1, loaded_md5/1, deal/2, parallel_map/2, parallel_map/3, line_of/1, source_under/2,
          is_regular_raw/1, agent_modules/0, purge_old_code/2, runs_old_code/2, load_error/1,
-         compile_to_path_options/1, reload_compile_options/1, purge_compiler_modules/0]).
+         compile_to_path_options/1, reload_compile_options/1, purge_compiler_modules/0,
+         module_info/2]).
 -export_type([agent_reply/0, reason/0, process_entry/0, diagnostic/0]).
 
 -ifdef(TEST).
@@ -275,7 +276,20 @@ object_code_on_path(M) ->
 
 -spec loaded_md5(module()) -> binary() | undefined.
 loaded_md5(M) ->
-    try M:module_info(md5) catch _:_ -> undefined end.
+    try module_info(M, md5) catch _:_ -> undefined end.
+
+%% M:module_info(Item) without calling M: an interpreted module's
+%% module_info/1 has a call trap like its other functions, so the call ran
+%% in the interpreter, and from a process of the agent's made a meta
+%% process for it, which dbg_iserver lists for good once it exits (two a
+%% reload, seen in int:snapshot/0 on OTP 29). The BIF the generated
+%% module_info/1 calls answers the same. A module not loaded is loaded
+%% first, as the call would (code:ensure_loaded/1). Raises error:badarg for
+%% a module that cannot be loaded.
+-spec module_info(module(), atom()) -> term().
+module_info(M, Item) ->
+    _ = erlang:module_loaded(M) orelse code:ensure_loaded(M),
+    erlang:get_module_info(M, Item).
 
 %% Splits a list into N shares of (nearly) equal length, round robin (work
 %% for one process per scheduler).
