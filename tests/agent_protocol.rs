@@ -611,9 +611,11 @@ async fn every_reload_request_and_reply_decodes() {
         .call(Request::ReloadInterpret {
             modules: vec!["Elixir.ReloadApp.Greeter".into()],
             deferred: Vec::new(),
+            commit: false,
         })
         .await;
     assert_eq!(reinterpreted.interpreted.len(), 1, "{reinterpreted:?}");
+    assert_eq!(reinterpreted.committed, None, "{reinterpreted:?}");
     let changed: CodeChanged = vm
         .call(Request::ReloadCodeChange {
             targets: suspended.suspended.clone(),
@@ -643,6 +645,33 @@ async fn every_reload_request_and_reply_decodes() {
     assert!(failed.diagnostics.iter().any(|d| d.severity == "error"), "{failed:?}");
     let rolled_back: RolledBack = vm.call(Request::ReloadRollback).await;
     assert!(rolled_back.failures.is_empty(), "{rolled_back:?}");
+
+    // Fixed, and committed with its interpretation (nothing follows it).
+    std::fs::write(
+        &greeter,
+        "defmodule ReloadApp.Greeter do\n  def hello(name), do: \"hey #{name}\"\nend\n",
+    )
+    .unwrap();
+    let fixed: ReloadCompiled = vm
+        .call(Request::ReloadCompile {
+            waves: vec![vec![greeter.clone()]],
+            modules: vec!["Elixir.ReloadApp.Greeter".into()],
+            lift: Vec::new(),
+            overlay: overlay_dir.clone(),
+            force: false,
+            optimize: true,
+        })
+        .await;
+    assert_eq!(fixed.status, "compiled", "{fixed:?}");
+    let committed: Reinterpreted = vm
+        .call(Request::ReloadInterpret {
+            modules: vec!["Elixir.ReloadApp.Greeter".into()],
+            deferred: Vec::new(),
+            commit: true,
+        })
+        .await;
+    assert_eq!(committed.interpreted.len(), 1, "{committed:?}");
+    assert_eq!(committed.committed, Some(true), "{committed:?}");
 
     // Mix's own compile, then a module removed.
     std::fs::write(

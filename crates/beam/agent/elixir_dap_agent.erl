@@ -261,8 +261,8 @@ handle({script_release, Waiter}) ->
 %% Code reload: see elixir_dap_reload.
 handle({reload_compile, Opts}) ->
     elixir_dap_reload:compile(Opts);
-handle({reload_interpret, Modules, Deferred}) ->
-    elixir_dap_reload:interpret(Modules, Deferred);
+handle({reload_interpret, Modules, Deferred, Commit}) ->
+    elixir_dap_reload:interpret(Modules, Deferred, Commit);
 handle({reload_remove, Modules}) ->
     elixir_dap_reload:remove(Modules);
 handle({reload_mix, Opts}) ->

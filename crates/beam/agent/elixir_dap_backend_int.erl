@@ -1789,8 +1789,9 @@ prune_interpreted_versions([]) ->
 prune_interpreted_versions(Modules) ->
     %% The processes that exited go from dbg_iserver's list too (nothing of
     %% elixir-dap reads them; every process that ever ran interpreted code,
-    %% a request's for one, stayed listed).
-    int:clear(),
+    %% a request's for one, stayed listed). int:clear/0 would start a
+    %% server that is not running.
+    _ = whereis(dbg_iserver) =/= undefined andalso int:clear(),
     try
         sys:replace_state(dbg_iserver, fun(State) ->
                                                Db = element(2, State),
@@ -2031,9 +2032,10 @@ in_iserver(Fun) ->
 %% 1 ms later, at the latest at Deadline in monotonic milliseconds), Load()
 %% (the native code; ok or {error, Why}), then Staged, the traps and the
 %% caches of the metas. The busy interpreted processes at the deadline are
-%% named; a batch that waits for no one (Program empty, Deadline passed: one
-%% module) neither looks nor names. Answers the step's result: {switched, Micros, Stale} or {failed,
-%% Why} (nothing of the interpreter changed then).
+%% named; a batch that waits for no one (Program empty, Deadline passed:
+%% one module) neither looks nor names. Answers the step's result:
+%% {switched, Micros, Stale} or {failed, Why} (nothing of the interpreter
+%% changed then).
 -spec switch_batch(fun(() -> ok | {error, term()}), [staged()], [pid()], integer()) ->
           elixir_dap_backend:switched().
 switch_batch(Load, Staged, Program, Deadline) ->

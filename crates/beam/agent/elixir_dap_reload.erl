@@ -29,7 +29,7 @@
 %% sent to a meta that is suspended-and-checked idle; metas that are busy get
 %% it later, when they report idle to the attached process (see elixir_dap_backend_int:on_idle/2).
 -module(elixir_dap_reload).
--export([compile/1, interpret/2, remove/1, commit/0, rollback/0,
+-export([compile/1, interpret/2, interpret/3, remove/1, commit/0, rollback/0,
          suspend/1, code_change/1, resume/1, mix_compile/1, hold/0, release/0]).
 %% A cluster's peers (elixir_dap_cluster): the batch's object code.
 -export([peers_prepare/1]).
@@ -312,7 +312,11 @@ compile_wave(Files, Dir, EachModule) ->
                 true ->
                     _ = drain_compiled([]),
                     'Elixir.Code':put_compiler_option(module_definition, compiled),
-                    'Elixir.Kernel.ParallelCompiler':compile_to_path(Files, Dir, Options);
+                    try
+                        'Elixir.Kernel.ParallelCompiler':compile_to_path(Files, Dir, Options)
+                    after
+                        'Elixir.Code':put_compiler_option(module_definition, interpreted)
+                    end;
                 false ->
                     Result
             end;
@@ -486,6 +490,21 @@ diagnostic(Other, Severity) ->
 %% code runs meanwhile: the interpreter forgets their old versions
 %% (unlist/1) and its processes drop what they cached of them, as for the
 %% others, so that no call, native or interpreted, runs their old code.
+%% Commit: nothing of the reload follows (the adapter's call), so a batch
+%% whose every module switched is committed here (commit/0), saving the
+%% adapter a round trip; the reply then says committed => true.
+-spec interpret([binary()], [binary()], boolean()) -> {ok, map()}.
+interpret(Names, DeferredNames, false) ->
+    interpret(Names, DeferredNames);
+interpret(Names, DeferredNames, true) ->
+    case interpret(Names, DeferredNames) of
+        {ok, #{skipped := []} = Reply} ->
+            {ok, ok} = commit(),
+            {ok, Reply#{committed => true}};
+        Refused ->
+            Refused
+    end.
+
 -spec interpret([binary()], [binary()]) -> {ok, map()}.
 interpret(Names, DeferredNames) ->
     Deferred = known_modules(DeferredNames),

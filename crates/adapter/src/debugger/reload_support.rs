@@ -239,6 +239,31 @@ impl Debugger {
         Ok((changes, counts))
     }
 
+    /// Whether [`Self::follow_reload`] has anything to do for a batch of
+    /// `reloaded_modules` (atoms) from `reloaded_sources`: a breakpoint in
+    /// one of those modules or files, or a function breakpoint on one of
+    /// the modules. Without, it asks the agent nothing and cannot fail, so
+    /// the agent may commit the batch with its interpretation.
+    pub fn has_breakpoints_in(
+        &self,
+        reloaded_sources: &BTreeSet<PathBuf>,
+        reloaded_modules: &BTreeSet<String>,
+    ) -> bool {
+        reloaded_modules
+            .iter()
+            .any(|atom| !self.breakpoints.module_specs(atom).is_empty())
+            || self
+                .breakpoints
+                .sources()
+                .iter()
+                .any(|source| reloaded_sources.contains(source))
+            || self
+                .breakpoints
+                .functions()
+                .iter()
+                .any(|function| reloaded_modules.contains(&function.spec.module_atom))
+    }
+
     /// Sends the agent the breakpoints of `atoms` again (after a rollback
     /// re-interpreted the old code).
     pub async fn resync_breakpoints(&mut self, atoms: &[String]) -> Result<(), RequestError> {

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use execute::{deleted_modules, interpret_again};
+use execute::{deleted_modules, interpret_again, Interpretation};
 use overlay::create_overlay;
 use report::{
     atoms, canonical, compiled_modules, diagnostics, elixir_atom, failed_modules, failures, first_line, micros_to_ms,
@@ -395,8 +395,9 @@ impl Session {
         let interpret_started = Instant::now();
         let selected = debugger.record_compiled(compiled);
         let (to_interpret, later) = debugger.split_for_reload(selected);
-        let (interpreted, skipped) =
-            interpret_again(agent, &to_interpret, &later, debugger.is_native(), report).await?;
+        let Interpretation {
+            interpreted, skipped, ..
+        } = interpret_again(agent, &to_interpret, &later, debugger.is_native(), false, report).await?;
         report.failed.extend(skipped);
         self.queue_background_interpretation(later);
         let Some(debugger) = self.debugger.as_mut() else {

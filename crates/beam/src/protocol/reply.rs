@@ -350,13 +350,15 @@ record! {
 record! {
     /// Modules interpreted again, those refused, the hold or the staged
     /// switch, and the processes left on the old version until they leave
-    /// it.
+    /// it; `committed` (present and true) when the request asked for the
+    /// commit and the batch switched whole.
     pub struct Reinterpreted {
         interpreted: Vec<Atom>,
         hold: Hold,
         switch: Option<Switch>,
         skipped: Vec<Skipped>,
         stale: Vec<ProcessEntry>,
+        committed: Option<bool>,
     }
 }
 

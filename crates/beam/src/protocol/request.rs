@@ -103,9 +103,13 @@ pub enum Request {
     /// `deferred`: modules of a big batch interpreted later (in the
     /// background, or when needed): the interpreter forgets their old
     /// versions now, so that their new native code runs meanwhile.
+    /// `commit`: nothing of the reload follows, so the agent commits the
+    /// batch itself once every module switched (as `ReloadCommit`; the
+    /// reply's `committed` says it did), saving a round trip.
     ReloadInterpret {
         modules: Vec<String>,
         deferred: Vec<String>,
+        commit: bool,
     },
     /// Unloads the modules of deleted files → [`super::ModulesRemoved`].
     ReloadRemove { modules: Vec<String> },
@@ -450,9 +454,14 @@ impl Request {
                     ("optimize", boolean(*optimize)),
                 ])],
             ),
-            Request::ReloadInterpret { modules, deferred } => {
-                tagged("reload_interpret", vec![binaries(modules), binaries(deferred)])
-            }
+            Request::ReloadInterpret {
+                modules,
+                deferred,
+                commit,
+            } => tagged(
+                "reload_interpret",
+                vec![binaries(modules), binaries(deferred), boolean(*commit)],
+            ),
             Request::ReloadRemove { modules } => tagged("reload_remove", vec![binaries(modules)]),
             Request::ReloadMix { overlay, force } => tagged(
                 "reload_mix",

@@ -223,7 +223,23 @@ impl Session {
             None => (Vec::new(), Vec::new()),
         };
         let native = self.debugger.as_ref().is_some_and(|d| d.is_native());
-        let (interpreted, skipped) = interpret_again(agent, &to_interpret, &later, native, report).await?;
+        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
+        // Nothing of the reload follows the interpretation (no module of a
+        // deleted file to remove, no peer to switch, no process to upgrade,
+        // no breakpoint to move): the agent commits the batch with it, a
+        // round trip less.
+        let commit_with_interpretation = removed_atoms.is_empty()
+            && report.nodes.len() < 2
+            && suspended.is_empty()
+            && !self
+                .debugger
+                .as_ref()
+                .is_some_and(|d| d.has_breakpoints_in(&reloaded_sources, &reloaded_modules));
+        let Interpretation {
+            interpreted,
+            skipped,
+            committed,
+        } = interpret_again(agent, &to_interpret, &later, native, commit_with_interpretation, report).await?;
         if !skipped.is_empty() {
             report.failed.extend(skipped);
             report.rolled_back = self.rollback(agent, &was_interpreted).await?;
@@ -305,7 +321,6 @@ impl Session {
 
         // Breakpoints follow their statements.
         let breakpoints_started = Instant::now();
-        let reloaded_sources: BTreeSet<PathBuf> = compiled.iter().map(|c| canonical(&c.source)).collect();
         let mut counts = BTreeMap::new();
         if let Some(debugger) = &mut self.debugger {
             match debugger
@@ -326,10 +341,12 @@ impl Session {
         }
         report.timings.breakpoints = ms(breakpoints_started);
 
-        agent
-            .request::<protocol::Done>(&protocol::Request::ReloadCommit, STEP_CALL_TIMEOUT)
-            .await
-            .map_err(|e| format!("the VM did not confirm the reload: {e}"))?;
+        if !committed {
+            agent
+                .request::<protocol::Done>(&protocol::Request::ReloadCommit, STEP_CALL_TIMEOUT)
+                .await
+                .map_err(|e| format!("the VM did not confirm the reload: {e}"))?;
+        }
         report.reloaded = report::reloaded_entries(&compiled, &interpreted, &counts);
         if let Some(debugger) = &self.debugger {
             for module in &compiled {
@@ -352,21 +369,24 @@ impl Session {
 /// interpreter forgets their old versions now). `native`: the
 /// native backend, which interprets nothing: it loads the batch with its
 /// breakpoints cleared and debugs the new code (refused: it has no line
-/// debug info).
+/// debug info). `commit`: nothing of the reload follows, so the agent
+/// commits the batch once every module switched (`committed`).
 pub(super) async fn interpret_again(
     agent: &AgentClient,
     modules: &[String],
     later: &[String],
     native: bool,
+    commit: bool,
     report: &mut ReloadReport,
-) -> Result<(BTreeSet<String>, Vec<FailedModule>), String> {
+) -> Result<Interpretation, String> {
     if modules.is_empty() && later.is_empty() {
-        return Ok((BTreeSet::new(), Vec::new()));
+        return Ok(Interpretation::default());
     }
     report.interpreted_later = later.len();
     let request = protocol::Request::ReloadInterpret {
         modules: modules.to_vec(),
         deferred: later.to_vec(),
+        commit,
     };
     let reply: protocol::Reinterpreted = agent
         .request(&request, COMPILE_TIMEOUT)
@@ -418,7 +438,21 @@ pub(super) async fn interpret_again(
             ),
         })
         .collect();
-    Ok((atoms(&reply.interpreted).into_iter().collect(), skipped))
+    Ok(Interpretation {
+        interpreted: atoms(&reply.interpreted).into_iter().collect(),
+        skipped,
+        committed: reply.committed == Some(true),
+    })
+}
+
+/// What [`interpret_again`] did: the modules interpreted (debugged) again,
+/// those refused, and whether the agent committed the batch (asked for
+/// and every module switched).
+#[derive(Debug, Default)]
+pub(super) struct Interpretation {
+    pub interpreted: BTreeSet<String>,
+    pub skipped: Vec<FailedModule>,
+    pub committed: bool,
 }
 
 pub(super) fn deleted_modules(plan: &Plan) -> Vec<RemovedModule> {
