@@ -672,6 +672,9 @@ async fn every_reload_request_and_reply_decodes() {
         .await;
     assert_eq!(committed.interpreted.len(), 1, "{committed:?}");
     assert_eq!(committed.committed, Some(true), "{committed:?}");
+    // Committed: a rollback now has no snapshot to restore.
+    let nothing: RolledBack = vm.call(Request::ReloadRollback).await;
+    assert_eq!((nothing.restored.len(), nothing.removed.len()), (0, 0), "{nothing:?}");
 
     // Mix's own compile, then a module removed.
     std::fs::write(

@@ -2039,6 +2039,12 @@ in_iserver(Fun) ->
 -spec switch_batch(fun(() -> ok | {error, term()}), [staged()], [pid()], integer()) ->
           elixir_dap_backend:switched().
 switch_batch(Load, Staged, Program, Deadline) ->
+    %% Decided once: a batch that waits for no one (one module) has both at
+    %% its first try; another passes its deadline while it waits.
+    WaitsForNoOne = Program =:= [] andalso erlang:monotonic_time(millisecond) >= Deadline,
+    switch_batch(Load, Staged, Program, Deadline, WaitsForNoOne).
+
+switch_batch(Load, Staged, Program, Deadline, WaitsForNoOne) ->
     case whereis(dbg_iserver) of
         undefined ->
             case Load() of
@@ -2049,9 +2055,8 @@ switch_batch(Load, Staged, Program, Deadline) ->
             Modules = [M || #{module := M} <- Staged],
             Metas = maps:keys(metas()),
             Looked = [look_at_meta(Meta, Modules) || Meta <- Metas],
-            First = case Program =:= [] andalso erlang:monotonic_time(millisecond) >= Deadline of
-                        %% A batch that waits for no one (one module): who
-                        %% ran meanwhile is no news.
+            First = case WaitsForNoOne of
+                        %% Who ran meanwhile is no news.
                         true ->
                             none;
                         false ->
@@ -2064,7 +2069,7 @@ switch_batch(Load, Staged, Program, Deadline) ->
             case in_iserver(fun(State) -> switch_step(Load, Staged, Looked, First, Deadline, State) end) of
                 wait ->
                     receive after 1 -> ok end,
-                    switch_batch(Load, Staged, Program, Deadline);
+                    switch_batch(Load, Staged, Program, Deadline, WaitsForNoOne);
                 {switched, Us, Left, Busy} ->
                     %% What the step could not drop, now or once idle.
                     Stale = lists:append([invalidate_process(Pid, Modules) || Pid <- Left]),

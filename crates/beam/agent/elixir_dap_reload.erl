@@ -289,7 +289,7 @@ compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) 
                      %% No Mix, maybe no sources here: the helper compiles.
                      elixir_dap_release:compile_remote(Files, EachModule)
              end,
-    WaveModules = drain_compiled([]),
+    WaveModules = latest_per_module(drain_compiled([])),
     case Result of
         {ok, _Modules, MoreWarnings} ->
             Failures = load_wave(WaveModules, Dir, Rest =:= [] andalso staged()),
@@ -302,7 +302,10 @@ compile_waves([Wave | Rest], Dir, EachModule, Compiled, Warnings, LoadFailures) 
 %% One wave through Kernel.ParallelCompiler.compile_to_path/3. A wave
 %% whose module bodies failed only because they were evaluated (see
 %% evaluate_module_bodies/0) is compiled again with compiled bodies, as Mix
-%% compiles them: the reload never fails where Mix would not.
+%% compiles them: the reload never fails where Mix would not. What the
+%% first try compiled stays reported (latest_per_module/1 keeps the second
+%% try's code of a module both compiled), so that a rollback also removes a
+%% module only the first try defined.
 compile_wave(Files, Dir, EachModule) ->
     Options = elixir_dap_util:reload_compile_options(EachModule),
     Result = 'Elixir.Kernel.ParallelCompiler':compile_to_path(Files, Dir, Options),
@@ -310,7 +313,6 @@ compile_wave(Files, Dir, EachModule) ->
         {error, Errors, _} when is_list(Errors) ->
             case lists:any(fun beyond_evaluator_limits/1, Errors) andalso module_bodies_evaluated() of
                 true ->
-                    _ = drain_compiled([]),
                     'Elixir.Code':put_compiler_option(module_definition, compiled),
                     try
                         'Elixir.Kernel.ParallelCompiler':compile_to_path(Files, Dir, Options)
@@ -369,6 +371,16 @@ restore_module_definition(none) ->
 warning_list(#{} = Map) -> maps:get(compile_warnings, Map, []) ++ maps:get(runtime_warnings, Map, []);
 warning_list(List) when is_list(List) -> List;
 warning_list(_) -> [].
+
+%% Compiled entries in order, each module once, with its last code.
+latest_per_module(Entries) ->
+    {Kept, _Seen} = lists:foldl(fun(#{module := M} = E, {Acc, Seen}) ->
+                                        case maps:is_key(M, Seen) of
+                                            true -> {Acc, Seen};
+                                            false -> {[E | Acc], Seen#{M => true}}
+                                        end
+                                end, {[], #{}}, lists:reverse(Entries)),
+    Kept.
 
 drain_compiled(Acc) ->
     receive
@@ -499,8 +511,13 @@ interpret(Names, DeferredNames, false) ->
 interpret(Names, DeferredNames, true) ->
     case interpret(Names, DeferredNames) of
         {ok, #{skipped := []} = Reply} ->
-            {ok, ok} = commit(),
-            {ok, Reply#{committed => true}};
+            %% A commit that fails is left to the adapter's own request,
+            %% which reports it as such.
+            try commit() of
+                {ok, ok} -> {ok, Reply#{committed => true}}
+            catch
+                _:_ -> {ok, Reply}
+            end;
         Refused ->
             Refused
     end.

@@ -227,7 +227,8 @@ impl Session {
         // Nothing of the reload follows the interpretation (no module of a
         // deleted file to remove, no peer to switch, no process to upgrade,
         // no breakpoint to move): the agent commits the batch with it, a
-        // round trip less.
+        // round trip less. Every step below that can roll back must be
+        // ruled out here: after that commit there is no snapshot.
         let commit_with_interpretation = removed_atoms.is_empty()
             && report.nodes.len() < 2
             && suspended.is_empty()
