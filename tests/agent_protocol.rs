@@ -552,6 +552,20 @@ async fn inspect_stop(vm: &mut Vm, pid: &beam::protocol::Pid, work_result: i64) 
     }
 }
 
+/// `reload_compile` of ReloadApp.Greeter's file alone, optimised, into
+/// `overlay`.
+async fn compile_alone(vm: &mut Vm, greeter: &str, overlay: &str) -> ReloadCompiled {
+    vm.call(Request::ReloadCompile {
+        waves: vec![vec![greeter.to_owned()]],
+        modules: vec!["Elixir.ReloadApp.Greeter".into()],
+        lift: Vec::new(),
+        overlay: overlay.to_owned(),
+        force: false,
+        optimize: true,
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reload_request_and_reply_decodes() {
     let mut vm = Vm::launch("reload_app").await;
@@ -631,16 +645,7 @@ async fn every_reload_request_and_reply_decodes() {
 
     // A compile error, rolled back.
     std::fs::write(&greeter, "defmodule ReloadApp.Greeter do\n  def hello(, do: 1\nend\n").unwrap();
-    let failed: ReloadCompiled = vm
-        .call(Request::ReloadCompile {
-            waves: vec![vec![greeter.clone()]],
-            modules: vec!["Elixir.ReloadApp.Greeter".into()],
-            lift: Vec::new(),
-            overlay: overlay_dir.clone(),
-            force: false,
-            optimize: true,
-        })
-        .await;
+    let failed = compile_alone(&mut vm, &greeter, &overlay_dir).await;
     assert_eq!(failed.status, "compile_failed", "{failed:?}");
     assert!(failed.diagnostics.iter().any(|d| d.severity == "error"), "{failed:?}");
     let rolled_back: RolledBack = vm.call(Request::ReloadRollback).await;
@@ -652,16 +657,7 @@ async fn every_reload_request_and_reply_decodes() {
         "defmodule ReloadApp.Greeter do\n  def hello(name), do: \"hey #{name}\"\nend\n",
     )
     .unwrap();
-    let fixed: ReloadCompiled = vm
-        .call(Request::ReloadCompile {
-            waves: vec![vec![greeter.clone()]],
-            modules: vec!["Elixir.ReloadApp.Greeter".into()],
-            lift: Vec::new(),
-            overlay: overlay_dir.clone(),
-            force: false,
-            optimize: true,
-        })
-        .await;
+    let fixed = compile_alone(&mut vm, &greeter, &overlay_dir).await;
     assert_eq!(fixed.status, "compiled", "{fixed:?}");
     let committed: Reinterpreted = vm
         .call(Request::ReloadInterpret {

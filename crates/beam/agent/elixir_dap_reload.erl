@@ -350,7 +350,7 @@ beyond_evaluator_limits(_) ->
 %% Elixir without the option). The option is the VM's: a compile of the
 %% program's own meanwhile evaluates its bodies too.
 evaluate_module_bodies() ->
-    case lists:member(module_definition, 'Elixir.Code':available_compiler_options()) of
+    case has_module_definition() of
         true ->
             Was = 'Elixir.Code':get_compiler_option(module_definition),
             'Elixir.Code':put_compiler_option(module_definition, interpreted),
@@ -360,8 +360,11 @@ evaluate_module_bodies() ->
     end.
 
 module_bodies_evaluated() ->
-    lists:member(module_definition, 'Elixir.Code':available_compiler_options())
-        andalso 'Elixir.Code':get_compiler_option(module_definition) =:= interpreted.
+    has_module_definition() andalso 'Elixir.Code':get_compiler_option(module_definition) =:= interpreted.
+
+%% Whether this Elixir has the module_definition option (1.20 on).
+has_module_definition() ->
+    lists:member(module_definition, 'Elixir.Code':available_compiler_options()).
 
 restore_module_definition({was, Was}) ->
     'Elixir.Code':put_compiler_option(module_definition, Was);
