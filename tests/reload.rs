@@ -859,6 +859,17 @@ fn module_bodies_are_evaluated_and_a_body_beyond_the_evaluator_compiles() {
 #[test]
 fn module_info_is_read_without_the_interpreter_and_a_reload_clears_exited_processes() {
     let mut app = App::start(json!({}));
+    // Interpreted in the background after the start: awaited, or both calls
+    // below would run natively and prove nothing.
+    if !native_run() {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while app.eval("ReloadApp.Counter in :int.interpreted()") != "true" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ReloadApp.Counter was not interpreted within {TIMEOUT:?}"
+            );
+        }
+    }
     let md5 = app.eval("inspect(ReloadApp.Counter.module_info(:md5))");
     // Each from a process of its own that exits, as a request's does.
     let run = |app: &mut App, key: &str, call: &str| {
