@@ -246,7 +246,10 @@ mod tests {
         let response = error.to_response(7, "variables");
         assert!(!response.success);
         assert_eq!((response.request_seq, response.command.as_str()), (7, "variables"));
-        (response.body.unwrap_or_default()["error"].clone(), response.message)
+        (
+            response.body.map(|b| b.to_value()).unwrap_or_default()["error"].clone(),
+            response.message,
+        )
     }
 
     /// A user error is shown as it is; a silent one is not shown.

@@ -435,7 +435,7 @@ impl Session {
                     .unwrap_or("failed")
                     .to_owned();
                 let mut response = RequestError::User(message).to_response(request.seq, &request.command);
-                if let Some(Value::Object(mut error)) = response.body.take() {
+                if let Some(Value::Object(mut error)) = response.body.take().map(|b| b.to_value()) {
                     // The `codeReloaded` event and a console line report it
                     // already: VS Code would show this as a second notification.
                     if let Some(Value::Object(shown)) = error.get_mut("error") {
@@ -443,7 +443,7 @@ impl Session {
                     }
                     report.extend(error);
                 }
-                response.body = Some(Value::Object(report));
+                response.body = dap::Body::new(Value::Object(report));
                 self.client.respond(response);
             }
             Ok(body) => self

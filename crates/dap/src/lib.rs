@@ -12,5 +12,7 @@ pub mod types;
 
 pub use commands::Command;
 pub use framing::{read_frame, write_frame, Frame, FrameError, MAX_BODY_BYTES};
-pub use messages::{parse_arguments, parse_incoming, ArgumentError, Event, Incoming, Outgoing, Request, Response};
+pub use messages::{
+    parse_arguments, parse_incoming, ArgumentError, Body, Event, Incoming, Outgoing, Request, Response,
+};
 pub use positions::Positions;

@@ -6,7 +6,8 @@
 //! [`parse_arguments`], whose errors name the offending field.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A well-formed request from the client.
@@ -224,6 +225,57 @@ fn in_json_terms(message: &str) -> String {
     out
 }
 
+/// The body of an outgoing message, as the JSON text it is sent as: made
+/// once, when the message is, so a message waiting in the writer's queue
+/// holds its text rather than a tree of [`Value`]s. A hub edit's
+/// `codeReloaded` report names every module of the project (about 0.5 MB of
+/// text for 2 000 modules, several times that as a `Value`); each module of
+/// it gets a `module` event too.
+#[derive(Debug, Clone)]
+pub struct Body(Box<RawValue>);
+
+impl Body {
+    /// `body` as JSON; `None` when it is `null` (no body) or cannot be
+    /// written as JSON (a map with non-string keys).
+    pub fn new(body: impl Serialize) -> Option<Body> {
+        let text = serde_json::value::to_raw_value(&body).ok()?;
+        (text.get() != "null").then_some(Body(text))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The body parsed back (made by [`Body::new`], it always parses).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    /// Changes the body through its [`Value`]: parsed, changed by `change`,
+    /// written again. For the few messages a client's line base rewrites.
+    pub fn edit(&mut self, change: impl FnOnce(&mut Value)) {
+        let mut value = self.to_value();
+        change(&mut value);
+        if let Some(edited) = Body::new(&value) {
+            *self = edited;
+        }
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Equal when the JSON is, whatever its spacing or key order.
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
 /// A response to one request.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Response {
@@ -233,7 +285,7 @@ pub struct Response {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<Body>,
 }
 
 impl Response {
@@ -243,7 +295,7 @@ impl Response {
             success: true,
             command: command.to_owned(),
             message: None,
-            body,
+            body: body.and_then(Body::new),
         }
     }
 
@@ -256,7 +308,7 @@ impl Response {
             success: false,
             command: command.to_owned(),
             message: Some(text.to_owned()),
-            body: Some(serde_json::json!({
+            body: Body::new(serde_json::json!({
                 "error": { "id": id, "format": text, "showUser": show_user }
             })),
         }
@@ -267,15 +319,15 @@ impl Response {
 pub struct Event {
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<Body>,
 }
 
 impl Event {
+    /// `body` is written as JSON now (see [`Body`]); `null` means none.
     pub fn new(event: &str, body: impl Serialize) -> Self {
-        let body = serde_json::to_value(body).ok().filter(|v| !v.is_null());
         Event {
             event: event.to_owned(),
-            body,
+            body: Body::new(body),
         }
     }
 }
@@ -463,5 +515,60 @@ mod tests {
             value,
             serde_json::json!({"seq":5,"type":"response","request_seq":2,"success":true,"command":"threads"})
         );
+    }
+
+    /// A body is written once, as text, and sent as the JSON it holds: an
+    /// object, an array, a string, nested in the envelope, not quoted.
+    #[test]
+    fn bodies_are_sent_as_the_json_they_were_made_from() {
+        #[derive(Serialize)]
+        struct Report {
+            success: bool,
+            modules: Vec<&'static str>,
+        }
+        let report = Report {
+            success: true,
+            modules: vec!["A", "B\"quoted\""],
+        };
+        let event = Event::new("codeReloaded", &report);
+        let sent: Value = serde_json::from_slice(&Outgoing::Event(event.clone()).to_json(7)).unwrap();
+        let expected_body = serde_json::json!({"success": true, "modules": ["A", "B\"quoted\""]});
+        assert_eq!(sent["body"], expected_body);
+        assert_eq!(event.body.as_ref().map(Body::to_value), Some(expected_body.clone()));
+        for body in [
+            serde_json::json!([1, 2]),
+            serde_json::json!("text"),
+            serde_json::json!({"a": {"b": []}}),
+        ] {
+            let response = Response::success(3, "evaluate", Some(body.clone()));
+            let sent: Value = serde_json::from_slice(&Outgoing::Response(response).to_json(8)).unwrap();
+            assert_eq!(sent["body"], body, "sent {sent}");
+            assert_eq!(sent["seq"], 8);
+        }
+        let error = Response::error(4, "launch", 2001, "no \"mix.exs\"", true);
+        let sent: Value = serde_json::from_slice(&Outgoing::Response(error).to_json(9)).unwrap();
+        assert_eq!(sent["body"]["error"]["format"], "no \"mix.exs\"");
+        assert_eq!(sent["message"], "no \"mix.exs\"");
+    }
+
+    #[test]
+    fn a_body_that_is_null_or_not_json_is_no_body() {
+        assert!(Body::new(Value::Null).is_none());
+        assert!(Body::new(Option::<i32>::None).is_none());
+        let not_json: std::collections::BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+        assert!(Body::new(not_json).is_none());
+        assert!(Event::new("stopped", Value::Null).body.is_none());
+        let json = Outgoing::Event(Event::new("stopped", Value::Null)).to_json(1);
+        assert!(!String::from_utf8(json).unwrap().contains("body"));
+    }
+
+    #[test]
+    fn an_edited_body_is_written_again_and_bodies_compare_as_json() {
+        let mut body = Body::new(serde_json::json!({"line": 3, "name": "x"})).unwrap();
+        body.edit(|value| value["line"] = Value::from(2));
+        assert_eq!(body.to_value(), serde_json::json!({"line": 2, "name": "x"}));
+        let same = Body::new(serde_json::json!({"name": "x", "line": 2})).unwrap();
+        assert_eq!(body, same, "{} vs {}", body.as_str(), same.as_str());
+        assert_ne!(body, Body::new(serde_json::json!({"line": 1, "name": "x"})).unwrap());
     }
 }

@@ -83,30 +83,34 @@ impl Positions {
             return;
         }
         let (lines, columns) = (-self.line_offset(), -self.column_offset());
+        // Only the messages that carry positions are parsed and written
+        // again (see `Body`).
         match message {
             Outgoing::Response(response) => {
                 let Some(body) = response.body.as_mut() else { return };
                 match response.command.as_str() {
                     "setBreakpoints" | "setFunctionBreakpoints" => {
-                        each(body, "breakpoints", |b| shift(b, "line", lines))
+                        body.edit(|body| each(body, "breakpoints", |b| shift(b, "line", lines)))
                     }
-                    "stackTrace" => each(body, "stackFrames", |frame| {
-                        shift(frame, "line", lines);
-                        shift(frame, "column", columns);
+                    "stackTrace" => body.edit(|body| {
+                        each(body, "stackFrames", |frame| {
+                            shift(frame, "line", lines);
+                            shift(frame, "column", columns);
+                        })
                     }),
-                    "reloadCode" => reload_report(body, lines),
+                    "reloadCode" => body.edit(|body| reload_report(body, lines)),
                     _ => {}
                 }
             }
             Outgoing::Event(event) => {
                 let Some(body) = event.body.as_mut() else { return };
                 match event.event.as_str() {
-                    "breakpoint" => {
+                    "breakpoint" => body.edit(|body| {
                         if let Some(breakpoint) = body.get_mut("breakpoint") {
                             shift(breakpoint, "line", lines);
                         }
-                    }
-                    "codeReloaded" => reload_report(body, lines),
+                    }),
+                    "codeReloaded" => body.edit(|body| reload_report(body, lines)),
                     _ => {}
                 }
             }
@@ -176,7 +180,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(
-            response.body.unwrap()["stackFrames"][0],
+            response.body.unwrap().to_value()["stackFrames"][0],
             json!({"id": 1, "line": 6, "column": 0})
         );
 
@@ -186,7 +190,7 @@ mod tests {
         ));
         ZERO.to_client(&mut event);
         let Outgoing::Event(event) = event else { unreachable!() };
-        assert_eq!(event.body.unwrap()["breakpoint"]["line"], 11);
+        assert_eq!(event.body.unwrap().to_value()["breakpoint"]["line"], 11);
 
         let mut report = Outgoing::Event(Event::new(
             "codeReloaded",
@@ -197,7 +201,7 @@ mod tests {
         let Outgoing::Event(report) = report else {
             unreachable!()
         };
-        let body = report.body.unwrap();
+        let body = report.body.unwrap().to_value();
         assert_eq!(body["breakpoints"][0], json!({"id": 1, "oldLine": 4, "newLine": 5}));
         assert_eq!(
             body["diagnostics"],
