@@ -14,6 +14,7 @@ pub mod client;
 pub mod debugger;
 pub mod error;
 pub mod launch;
+pub mod memory;
 pub mod server;
 pub mod session;
 

@@ -101,6 +101,7 @@ impl ReloadState {
                     tracing::warn!(%e, "the index cache was not updated");
                 }
             }
+            crate::memory::release_free_memory();
             Ok(manager)
         });
         ReloadState {
