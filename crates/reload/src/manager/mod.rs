@@ -1,7 +1,7 @@
 //! The CodeReloadManager's memory and planner.
 //!
 //! It remembers every project source as it was last compiled into the VM
-//! (content digest and text), keeps the dependency index in step with it,
+//! (content digest and compressed text), keeps the dependency index in step with it,
 //! and turns a request ("these files, or everything, changed") into a
 //! [`Plan`]: which files changed by content (never by mtime alone; see
 //! below), which are new or deleted, which files the change forces to
@@ -70,10 +70,36 @@ const RACY_MARGIN: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 struct Snapshot {
     digest: ContentDigest,
-    text: Arc<str>,
+    text: StoredText,
     /// The file's metadata when `text` was read, if it can stand for the
     /// content (see the module doc); `None`: compare the content.
     stamp: Option<Stamp>,
+}
+
+/// A source's text, kept LZ4-compressed: the manager holds every source of
+/// the project for the whole session (a reload's line maps and an aborted
+/// plan's index read the compiled text), and only a changed file's is read
+/// back. On the bench's 2 000-module project: 4.5 MB of text as it is,
+/// about a quarter of that compressed, 1-2 ms of CPU per megabyte either way.
+#[derive(Clone)]
+struct StoredText(Box<[u8]>);
+
+impl StoredText {
+    fn new(text: &str) -> StoredText {
+        StoredText(lz4_flex::compress_prepend_size(text.as_bytes()).into_boxed_slice())
+    }
+
+    fn text(&self) -> Arc<str> {
+        // Only `new`'s output is read: it decompresses to the UTF-8 it was.
+        let bytes = lz4_flex::decompress_size_prepended(&self.0).unwrap_or_default();
+        Arc::from(String::from_utf8_lossy(&bytes))
+    }
+}
+
+impl std::fmt::Debug for StoredText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredText({} bytes compressed)", self.0.len())
+    }
 }
 
 impl Snapshot {
@@ -280,7 +306,7 @@ impl ReloadManager {
                     .is_ok_and(|modified| modified >= started)
             });
             if let Ok(text) = std::fs::read_to_string(&path) {
-                let mut remembered = snapshot(Arc::from(text), stamp);
+                let mut remembered = snapshot(&text, stamp);
                 if edited_since_compile {
                     remembered.digest = NOT_COMPILED;
                     remembered.stamp = None;
@@ -320,7 +346,7 @@ impl ReloadManager {
 
     /// The text of a source as last compiled.
     pub fn compiled_text(&self, relative: &Path) -> Option<Arc<str>> {
-        self.sources.get(relative).map(|s| s.text.clone())
+        self.sources.get(relative).map(|s| s.text.text())
     }
 
     /// Plans a reload. The index is updated to the new sources; the caller
@@ -402,7 +428,7 @@ impl ReloadManager {
                     } else {
                         plan.changed.push(ChangedSource {
                             file: file.clone(),
-                            old: old.text.clone(),
+                            old: old.text.text(),
                             new: Arc::from(text),
                         });
                         plan.stamps.insert(file.clone(), stamp);
@@ -490,10 +516,10 @@ impl ReloadManager {
         let stamp = |file: &PathBuf| plan.stamps.get(file).copied().flatten();
         for change in &plan.changed {
             self.sources
-                .insert(change.file.clone(), snapshot(change.new.clone(), stamp(&change.file)));
+                .insert(change.file.clone(), snapshot(&change.new, stamp(&change.file)));
         }
         for (file, text) in &plan.new {
-            self.sources.insert(file.clone(), snapshot(text.clone(), stamp(file)));
+            self.sources.insert(file.clone(), snapshot(text, stamp(file)));
         }
         for (file, _) in &plan.deleted {
             self.sources.remove(file);
@@ -510,7 +536,7 @@ impl ReloadManager {
             self.index.remove_file(file);
         }
         for (file, _) in &plan.deleted {
-            if let Some(old) = self.sources.get(file).map(|s| s.text.clone()) {
+            if let Some(old) = self.sources.get(file).map(|s| s.text.text()) {
                 self.update_index(file, &old);
             }
         }
@@ -565,10 +591,10 @@ fn nif_reason(text: &str) -> Option<String> {
 /// has it, so the next plan sees the file as changed.
 const NOT_COMPILED: ContentDigest = [0; 32];
 
-fn snapshot(text: Arc<str>, stamp: Option<Stamp>) -> Snapshot {
+fn snapshot(text: &str, stamp: Option<Stamp>) -> Snapshot {
     Snapshot {
-        digest: digest(&text),
-        text,
+        digest: digest(text),
+        text: StoredText::new(text),
         stamp,
     }
 }

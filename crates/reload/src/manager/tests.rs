@@ -128,6 +128,37 @@ fn the_same_content_saved_again_is_unchanged_and_commit_makes_it_so() {
     assert_eq!(again.unchanged, vec![PathBuf::from("lib/caller.ex")]);
 }
 
+/// The compiled text is kept compressed; what a plan and `compiled_text`
+/// give back is that text byte for byte: multi-byte characters, an empty
+/// file, a large repetitive one, before and after a commit.
+#[test]
+fn the_compiled_text_comes_back_as_it_was_compiled() {
+    let dir = project();
+    let path = dir.path().join("lib/caller.ex");
+    let texts = [
+        "defmodule App.Caller do\n  # é, 漢字, 🐛 and a tab\t\n  def g, do: \"ünïcödé\"\nend\n".to_owned(),
+        String::new(),
+        format!("defmodule App.Caller do\n{}end\n", "  def g, do: :ok\n".repeat(5_000)),
+        "defmodule App.Caller do\nend\n".to_owned(),
+    ];
+    std::fs::write(&path, &texts[0]).unwrap();
+    let mut manager = ReloadManager::new(dir.path(), ELIXIR).unwrap();
+    let relative = Path::new("lib/caller.ex");
+    assert_eq!(manager.compiled_text(relative).as_deref(), Some(texts[0].as_str()));
+    for pair in texts.windows(2) {
+        std::fs::write(&path, &pair[1]).unwrap();
+        let plan = manager.plan(&PlanRequest {
+            files: Some(vec![path.clone()]),
+            modules: vec![],
+        });
+        assert_eq!(plan.changed.len(), 1, "{plan:?}");
+        assert_eq!(&*plan.changed[0].old, pair[0].as_str());
+        assert_eq!(&*plan.changed[0].new, pair[1].as_str());
+        manager.commit(&plan);
+        assert_eq!(manager.compiled_text(relative).as_deref(), Some(pair[1].as_str()));
+    }
+}
+
 #[test]
 fn an_aborted_plan_is_planned_again() {
     let dir = project();
