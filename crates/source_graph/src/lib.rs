@@ -90,6 +90,7 @@ mod index;
 pub mod mix_manifest;
 mod model;
 mod render;
+mod sorted_set;
 mod version;
 
 use std::fmt;

@@ -1,9 +1,11 @@
 //! Plain data types shared by the extractor, the index and the renderers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::sorted_set::SortedSet;
 
 /// An Elixir module name as written in source, without the `Elixir.` prefix
 /// (`MyApp.Repo`).
@@ -156,16 +158,16 @@ pub(crate) struct RawRef {
     pub kinds: KindSet,
     /// Names of remote calls made inside function bodies: compile if the
     /// target defines a macro of that name, runtime otherwise.
-    pub runtime_calls: BTreeSet<String>,
+    pub runtime_calls: SortedSet<String>,
     /// Names of remote calls made while compiling (a module body, a
     /// quote's top level): compile-time either way, but a macro's quote is
     /// injected here (see [`FileFacts::macro_refs`]). `@before_compile M`
     /// calls `__before_compile__`.
-    pub compile_calls: BTreeSet<String>,
+    pub compile_calls: SortedSet<String>,
     /// Unqualified calls that resolve to this module if it defines the name
     /// (the module is imported at that point and the caller has no local
     /// definition of that name).
-    pub imported_calls: BTreeSet<(String, Mode, ImportOnly)>,
+    pub imported_calls: SortedSet<(String, Mode, ImportOnly)>,
     /// `use Target`: the target's `__using__` quote is injected here.
     pub used: bool,
     /// `import Target` (only consulted for imports injected by `use`).
@@ -218,11 +220,11 @@ pub(crate) const ANY_MACRO: &str = "*";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Defs {
     /// Public functions (`def`, `defdelegate`), by name.
-    pub functions: BTreeSet<String>,
+    pub functions: SortedSet<String>,
     /// Public macros (`defmacro`, `defguard`), by name.
-    pub macros: BTreeSet<String>,
+    pub macros: SortedSet<String>,
     /// Every name defined (private too), to tell local calls from imports.
-    pub all: BTreeSet<String>,
+    pub all: SortedSet<String>,
     /// Whether the module is a behaviour: it declares `@callback` or
     /// `@macrocallback`, or is a protocol.
     pub callbacks: bool,
@@ -243,6 +245,6 @@ pub(crate) struct FileFacts {
     pub macro_refs: BTreeMap<ModuleName, MacroRefs>,
     /// Unqualified calls made while a `use` is in scope (and not defined
     /// locally): they may call what that `use` imported.
-    pub calls_under_use: BTreeSet<(String, Mode)>,
+    pub calls_under_use: SortedSet<(String, Mode)>,
     pub errors: Vec<(u32, u32, String)>,
 }

@@ -1,7 +1,7 @@
 //! The kinds of a reference once what its target defines is known (the
 //! index calls these with the target's definitions).
 
-use std::collections::BTreeSet;
+use crate::sorted_set::SortedSet;
 
 use crate::model::{Defs, ImportOnly, KindSet, Mode, RawRef, RefKind};
 use crate::version::Rules;
@@ -52,7 +52,7 @@ pub(crate) fn resolve(raw: &RawRef, defs: Option<&Defs>, rules: Rules, protocol_
 
 /// Kinds added by unqualified calls that land on `defs` through an import
 /// injected by a `use`d module.
-pub(crate) fn resolve_injected_import(calls: &BTreeSet<(String, Mode)>, defs: &Defs) -> KindSet {
+pub(crate) fn resolve_injected_import(calls: &SortedSet<(String, Mode)>, defs: &Defs) -> KindSet {
     let mut kinds = KindSet::default();
     for (name, mode) in calls {
         if defs.macros.contains(name) {

@@ -2,8 +2,6 @@
 //! calls, structs, attributes, macros, imports, protocols, `__using__`
 //! quotes and `defdelegate`.
 
-use std::collections::BTreeSet;
-
 use super::*;
 use crate::model::{Defs, ImportOnly, KindSet, Mode, ModuleKind, RawRef};
 
@@ -123,7 +121,7 @@ fn macro_calls_are_decided_by_the_target_definitions() {
     let defs = Defs {
         functions: ["fun".to_string()].into(),
         macros: ["mac".to_string()].into(),
-        all: BTreeSet::new(),
+        all: Default::default(),
         callbacks: false,
     };
     let k = resolve(&f.refs["M"], Some(&defs), V1_14.rules(), false);
@@ -153,7 +151,7 @@ end
     let defs = Defs {
         functions: ["fun".into(), "local".into(), "skip".into(), "n".into()].into(),
         macros: ["mac".into(), "helper".into()].into(),
-        all: BTreeSet::new(),
+        all: Default::default(),
         callbacks: false,
     };
     let m = &f.refs["M"];
