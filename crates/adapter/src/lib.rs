@@ -8,14 +8,16 @@
 //! - [`attach`]: the `attach` attributes (`remoteNode`, `cookie`) and their validation.
 //! - [`error`]: why a request failed ([`error::RequestError`]).
 //! - [`debugger`]: interpretation, breakpoints, threads, stacks, variables, evaluate.
+//! - `memory`: handing freed heap pages back to the system.
 
 pub mod attach;
 pub mod client;
 pub mod debugger;
 pub mod error;
 pub mod launch;
-pub mod memory;
 pub mod server;
 pub mod session;
+
+mod memory;
 
 pub use server::run_session;

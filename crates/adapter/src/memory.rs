@@ -5,7 +5,7 @@
 /// keeps (the facts cache read whole, the index built from it); without this
 /// those pages stay resident for the session. Does nothing on other
 /// allocators.
-pub fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own arenas, under their locks.
     unsafe {
