@@ -1,9 +1,8 @@
 //! The kinds of a reference once what its target defines is known (the
 //! index calls these with the target's definitions).
 
-use crate::sorted_set::SortedSet;
-
 use crate::model::{Defs, ImportOnly, KindSet, Mode, RawRef, RefKind};
+use crate::sorted_set::SortedSet;
 use crate::version::Rules;
 
 /// Mix's `KindSet` of a [`RawRef`] given what the target module defines
