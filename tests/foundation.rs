@@ -382,12 +382,14 @@ fn an_oversized_body_is_refused_without_being_buffered() {
 #[test]
 fn tcp_mode_serves_a_session_per_connection() {
     let project = fixture("plain");
-    let mut server = std::process::Command::new(adapter_binary())
-        .args(["--port", "0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    let mut server = KilledOnDrop(
+        std::process::Command::new(adapter_binary())
+            .args(["--port", "0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(server.0.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     let address = line
@@ -409,8 +411,106 @@ fn tcp_mode_serves_a_session_per_connection() {
         );
         dap.request("disconnect", json!({}), TIMEOUT);
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+}
+
+/// A child process killed and reaped when dropped: a failed assertion leaves
+/// no server behind.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where Mix keeps `build_path`'s build lock (`<tmp>/mix_lock*/<key>`, see
+/// crates/beam/agent/elixir_dap_build_lock.erl), as this machine's Elixir
+/// computes the key and the temporary directory; `None` when its Mix has no
+/// build lock (before 1.18).
+fn mix_lock_dirs(build_path: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+    let script = "if Code.ensure_loaded?(Mix.Sync.Lock), \
+                  do: IO.write(Base.url_encode64(:erlang.md5(hd(System.argv())), padding: false) <> \"\\n\" <> System.tmp_dir!())";
+    let output = std::process::Command::new("elixir")
+        .args(["-e", script, "--"])
+        .arg(build_path)
+        .output()
+        .expect("run elixir");
+    assert!(
+        output.status.success(),
+        "elixir: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (key, tmp) = text.split_once('\n')?;
+    let dirs = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|base| base.file_name().unwrap().to_string_lossy().starts_with("mix_lock"))
+        .map(|base| base.join(key))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    Some(dirs)
+}
+
+/// Mix 1.19 to 1.20.4 can wait forever on its own build lock when the kernel
+/// gives a locker the port a gone locker's file still names (the first
+/// lock of a build path leaves `lock_0` linked to its `port_P`); a launch's
+/// compile hung so in CI. The launch's compile runs with those ports guarded,
+/// and leaves the lock as Mix leaves it after a take-over: a `lock_0` of its
+/// own and no `port_P`, before the program's own compiles (`run`'s here) lock.
+#[test]
+fn the_launch_leaves_mixs_build_lock_with_no_port_file_for_the_programs_compiles() {
+    let project = fixture("plain");
+    // A cache of its own, where the native backend's build is found.
+    let cache = tempfile::tempdir().unwrap();
+    let mut dap = DapClient::start_with(|command| {
+        command.env("XDG_CACHE_HOME", cache.path());
+    });
+    let response = dap.launch(plain_launch(project.path(), "Plain.main()"));
+    assert_eq!(response["success"], true, "{}", dap.transcript());
+    dap.wait_event("initialized", TIMEOUT);
+    // The project is compiled and the task has not started.
+    let native_builds: Vec<_> = std::fs::read_dir(cache.path().join("elixir-dap/native-build"))
+        .map(|entries| entries.map(|entry| entry.unwrap().path().join("dev")).collect())
+        .unwrap_or_default();
+    let build_path = match native_builds.as_slice() {
+        [] => project.path().join("_build/dev"),
+        [native] => native.clone(),
+        more => panic!("one native build expected: {more:?}"),
+    };
+    match mix_lock_dirs(&build_path) {
+        None => eprintln!("this Mix has no build lock (before Elixir 1.18): nothing to look at"),
+        Some(dirs) => {
+            assert!(
+                !dirs.is_empty(),
+                "no lock directory of Mix's for {}",
+                build_path.display()
+            );
+            for dir in dirs {
+                let names: Vec<String> = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                assert!(
+                    names.iter().all(|name| !name.starts_with("port_")),
+                    "a port file is left in {}: {names:?}",
+                    dir.display()
+                );
+                let lock = std::fs::metadata(dir.join("lock_0")).expect("Mix's lock_0");
+                assert_eq!(
+                    std::os::unix::fs::MetadataExt::nlink(&lock),
+                    1,
+                    "lock_0 in {} is linked to another name",
+                    dir.display()
+                );
+            }
+        }
+    }
+    let done = dap.request("configurationDone", json!({}), TIMEOUT);
+    assert_eq!(done["success"], true, "configurationDone failed: {done}");
+    dap.wait_output("stdout", "plain: sum is 6", TIMEOUT);
+    assert_eq!(dap.wait_event("exited", TIMEOUT)["body"]["exitCode"], 0);
 }
 
 #[test]

@@ -314,7 +314,8 @@ load_project(#{task := Task} = Opts) ->
                             manifests => compile_manifests(),
                             diagnostics => [diagnostic(D) || D <- Diagnostics]}}
              end,
-    case 'Elixir.Mix.Task':run(<<"compile">>, [<<"--return-errors">>]) of
+    Compile = fun() -> 'Elixir.Mix.Task':run(<<"compile">>, [<<"--return-errors">>]) end,
+    case elixir_dap_build_lock:guarded('Elixir.Mix.Project':build_path(), Compile) of
         {error, Diagnostics} ->
             {error, #{kind => compile_failed, diagnostics => [diagnostic(D) || D <- Diagnostics]}};
         {_Status, Diagnostics} when is_list(Diagnostics) ->

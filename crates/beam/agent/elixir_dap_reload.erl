@@ -1059,7 +1059,11 @@ mix_compile(#{overlay := Overlay, force := Force}) ->
                        Interpreted, Interpreted,
                        fun() ->
                                elixir_dap_app_compile:own(
-                                 fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end)
+                                 fun() ->
+                                         elixir_dap_build_lock:guarded(
+                                           Build,
+                                           fun() -> 'Elixir.Mix.Task':rerun(<<"compile.elixir">>, [<<"--return-errors">>]) end)
+                                 end)
                        end),
             {Status, Diagnostics} = case Result of
                                         {error, D} -> {compile_failed, D};

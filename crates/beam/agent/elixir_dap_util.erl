@@ -48,7 +48,7 @@
 %% same files: crates/beam/src/agent_source.rs).
 -spec agent_modules() -> [module()].
 agent_modules() ->
-    [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project, elixir_dap_values,
+    [elixir_dap_attach, elixir_dap_util, elixir_dap_tables, elixir_dap_project, elixir_dap_build_lock, elixir_dap_values,
      elixir_dap_expr, elixir_dap_backend, elixir_dap_backend_int, elixir_dap_backend_native, elixir_dap_agent,
      elixir_dap_reload, elixir_dap_dbg, elixir_dap_scripts, elixir_dap_app_compile, elixir_dap_release,
      elixir_dap_lazy, elixir_dap_cluster].

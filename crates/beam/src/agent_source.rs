@@ -29,6 +29,7 @@ pub const AGENT_SOURCES: &[(&str, &str)] = &[
     agent_module!("elixir_dap_util"),
     agent_module!("elixir_dap_tables"),
     agent_module!("elixir_dap_project"),
+    agent_module!("elixir_dap_build_lock"),
     agent_module!("elixir_dap_values"),
     agent_module!("elixir_dap_expr"),
     agent_module!("elixir_dap_backend"),

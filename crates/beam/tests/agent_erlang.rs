@@ -118,13 +118,17 @@ fn test_modules() -> Vec<String> {
     modules
 }
 
-/// Elixir's ebin directory: the agent's functions call Elixir's.
-fn elixir_ebin() -> String {
+/// Elixir's and Mix's ebin directories: the agent's functions call Elixir's,
+/// and `elixir_dap_build_lock`'s tests lock as Mix does.
+fn elixir_ebins() -> Vec<String> {
     let mut elixir = Command::new("elixir");
-    elixir.args(["-e", "IO.write(:code.lib_dir(:elixir))"]);
+    elixir.args([
+        "-e",
+        "IO.write(Enum.join([:code.lib_dir(:elixir), :code.lib_dir(:mix)], \"\\n\"))",
+    ]);
     let (ok, output) = run(elixir, "elixir");
     assert!(ok, "cannot ask Elixir where it is:\n{output}");
-    format!("{}/ebin", output.trim())
+    output.lines().map(|dir| format!("{}/ebin", dir.trim())).collect()
 }
 
 #[test]
@@ -141,7 +145,7 @@ fn the_agents_eunit_tests_pass() {
         .arg("-pa")
         .arg(ebin.path())
         .arg("-pa")
-        .arg(elixir_ebin())
+        .args(elixir_ebins())
         .args(["-eval", &eval]);
     let (ok, output) = run(erl, "erl (EUnit)");
     assert!(ok, "the agent's EUnit tests failed:\n{output}");
