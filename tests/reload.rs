@@ -62,6 +62,10 @@ fn a_syntax_error_keeps_the_old_code_and_names_file_and_line() {
     app.edit("lib/reload_app/counter.ex", "def version, do: 1", "def version, do: (1");
     let response = app.reload(json!({}));
     assert_eq!(response["success"], false, "{response}");
+    // The report and the error in one body; the client does not show the
+    // error a second time (the event and a console line say it).
+    assert_eq!(response["body"]["success"], false, "{response}");
+    assert_eq!(response["body"]["error"]["showUser"], false, "{response}");
     let message = response["message"].as_str().unwrap();
     assert!(
         message.contains("counter.ex:"),

@@ -91,7 +91,7 @@ pub struct SessionOptions {
     pub keeper: PathBuf,
 }
 
-type Handled = Result<Option<Value>, RequestError>;
+type Handled = Result<Option<dap::Body>, RequestError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -170,7 +170,7 @@ pub struct Session {
     pump_threads: Arc<Mutex<Option<ThreadTable>>>,
     /// Requests answered by tasks of their own, and their (seq, command)
     /// until answered.
-    later: JoinSet<(Request, Result<Option<Value>, RequestError>)>,
+    later: JoinSet<(Request, Handled)>,
     later_pending: Vec<(i64, String)>,
     /// Changes when a thread stops or ends (saves held back by a step
     /// are reloaded once it has ended).
@@ -336,7 +336,7 @@ impl Session {
             Some(Ok(later)) => {
                 self.later_pending.push((request.seq, request.command.clone()));
                 self.later.spawn(async move {
-                    let result = later.await.map(Some);
+                    let result = later.await.map(dap::Body::new);
                     (request, result)
                 });
                 return Flow::Continue;
@@ -428,7 +428,11 @@ impl Session {
         match result {
             // A reload that changed nothing because of an error fails, but
             // its body still carries the whole report.
-            Ok(Some(Value::Object(mut report))) if report.get("success") == Some(&Value::Bool(false)) => {
+            Ok(Some(body)) if request.command == "reloadCode" && reload_failed(&body) => {
+                let mut report = match body.to_value() {
+                    Value::Object(report) => report,
+                    _ => serde_json::Map::new(),
+                };
                 let message = report
                     .get("message")
                     .and_then(Value::as_str)
@@ -478,36 +482,46 @@ impl Session {
             Command::Terminate => self.terminate(),
             Command::SetExceptionBreakpoints => Ok(None),
             Command::Threads => match &self.debugger {
-                Some(debugger) => debugger.threads().map(Some),
-                None => Ok(Some(json!({ "threads": [] }))),
+                Some(debugger) => debugger.threads().map(dap::Body::new),
+                None => Ok(dap::Body::new(json!({ "threads": [] }))),
             },
-            Command::SetBreakpoints if self.runs_without_debugging() => Ok(Some(unverified_breakpoints(arguments))),
-            Command::SetBreakpoints => self.debugger(name)?.set_breakpoints(arguments).await.map(Some),
-            Command::SetFunctionBreakpoints => self.debugger(name)?.set_function_breakpoints(arguments).await.map(Some),
+            Command::SetBreakpoints if self.runs_without_debugging() => {
+                Ok(dap::Body::new(unverified_breakpoints(arguments)))
+            }
+            Command::SetBreakpoints => self
+                .debugger(name)?
+                .set_breakpoints(arguments)
+                .await
+                .map(dap::Body::new),
+            Command::SetFunctionBreakpoints => self
+                .debugger(name)?
+                .set_function_breakpoints(arguments)
+                .await
+                .map(dap::Body::new),
             // Answered by a task of their own (`answer_later`); here only
             // when called directly.
             Command::StackTrace | Command::Variables | Command::Evaluate => match self.answer_later(request) {
-                Some(later) => later?.await.map(Some),
+                Some(later) => later?.await.map(dap::Body::new),
                 None => Ok(None),
             },
-            Command::Scopes => self.debugger(name)?.scopes(arguments).map(Some),
+            Command::Scopes => self.debugger(name)?.scopes(arguments).map(dap::Body::new),
             Command::Continue | Command::Next | Command::StepIn | Command::StepOut => {
-                self.debugger(name)?.resume(name, arguments).await.map(non_null)
+                self.debugger(name)?.resume(name, arguments).await.map(dap::Body::new)
             }
-            Command::Pause => self.debugger(name)?.pause(arguments).await.map(non_null),
+            Command::Pause => self.debugger(name)?.pause(arguments).await.map(dap::Body::new),
             Command::Modules => match &self.debugger {
-                Some(debugger) => debugger.modules().map(Some),
-                None => Ok(Some(json!({ "modules": [], "totalModules": 0 }))),
+                Some(debugger) => debugger.modules().map(dap::Body::new),
+                None => Ok(dap::Body::new(json!({ "modules": [], "totalModules": 0 }))),
             },
             Command::LoadedSources => match &self.debugger {
-                Some(debugger) => debugger.loaded_sources().map(Some),
-                None => Ok(Some(json!({ "sources": [] }))),
+                Some(debugger) => debugger.loaded_sources().map(dap::Body::new),
+                None => Ok(dap::Body::new(json!({ "sources": [] }))),
             },
             Command::ReloadCode => {
                 if arguments.get("files").is_none() && arguments.get("dryRun") != Some(&Value::Bool(true)) {
                     self.forget_pending_saves();
                 }
-                self.reload_code(arguments, "request").await.map(Some)
+                self.reload_code(arguments, "request").await
             }
         }
     }
@@ -561,7 +575,7 @@ impl Session {
             "initialize"
         );
         self.client.set_positions(positions);
-        Ok(Some(to_value(&capabilities())))
+        Ok(dap::Body::new(capabilities()))
     }
 }
 
@@ -586,13 +600,15 @@ fn unverified_breakpoints(arguments: &Value) -> Value {
     json!({ "breakpoints": breakpoints })
 }
 
-/// Requests whose response has no body.
-fn non_null(value: Value) -> Option<Value> {
-    (!value.is_null()).then_some(value)
-}
-
-fn to_value<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+/// Whether a `reloadCode` response's body is a failed reload's report
+/// (`"success": false`); read without building the report's tree (a hub
+/// edit's names every module).
+fn reload_failed(body: &dap::Body) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Outcome {
+        success: bool,
+    }
+    serde_json::from_str::<Outcome>(body.as_str()).is_ok_and(|outcome| !outcome.success)
 }
 
 /// `Some` when a thread has stopped or ended since the last call; never
@@ -607,5 +623,6 @@ async fn epoch_changed(epoch: &mut Option<tokio::sync::watch::Receiver<u64>>) ->
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
 #[cfg(test)]
 mod tests;

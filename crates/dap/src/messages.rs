@@ -289,13 +289,14 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn success(request_seq: i64, command: &str, body: Option<Value>) -> Self {
+    /// A successful response; `body` as [`Body::new`] made it (`None`: no body).
+    pub fn success(request_seq: i64, command: &str, body: Option<Body>) -> Self {
         Response {
             request_seq,
             success: true,
             command: command.to_owned(),
             message: None,
-            body: body.and_then(Body::new),
+            body,
         }
     }
 
@@ -540,7 +541,7 @@ mod tests {
             serde_json::json!("text"),
             serde_json::json!({"a": {"b": []}}),
         ] {
-            let response = Response::success(3, "evaluate", Some(body.clone()));
+            let response = Response::success(3, "evaluate", Body::new(&body));
             let sent: Value = serde_json::from_slice(&Outgoing::Response(response).to_json(8)).unwrap();
             assert_eq!(sent["body"], body, "sent {sent}");
             assert_eq!(sent["seq"], 8);

@@ -148,7 +148,7 @@ fn shift(object: &mut Value, field: &str, by: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Event, Response};
+    use crate::messages::{Body, Event, Response};
     use serde_json::json;
 
     const ZERO: Positions = Positions {
@@ -161,7 +161,7 @@ mod tests {
         let mut response = Outgoing::Response(Response::success(
             1,
             "stackTrace",
-            Some(json!({"stackFrames": [{"id": 1, "line": 7, "column": 1}]})),
+            Body::new(json!({"stackFrames": [{"id": 1, "line": 7, "column": 1}]})),
         ));
         let before = response.clone();
         Positions::default().to_client(&mut response);
@@ -173,7 +173,7 @@ mod tests {
         let mut response = Outgoing::Response(Response::success(
             1,
             "stackTrace",
-            Some(json!({"stackFrames": [{"id": 1, "line": 7, "column": 1}]})),
+            Body::new(json!({"stackFrames": [{"id": 1, "line": 7, "column": 1}]})),
         ));
         ZERO.to_client(&mut response);
         let Outgoing::Response(response) = response else {

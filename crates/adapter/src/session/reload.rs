@@ -153,7 +153,11 @@ impl ReloadState {
 }
 
 impl Session {
-    pub(super) async fn reload_code(&mut self, arguments: &Value, trigger: &str) -> Result<Value, RequestError> {
+    pub(super) async fn reload_code(
+        &mut self,
+        arguments: &Value,
+        trigger: &str,
+    ) -> Result<Option<dap::Body>, RequestError> {
         let args: ReloadCodeArguments = if arguments.is_null() {
             ReloadCodeArguments::default()
         } else {
@@ -299,11 +303,10 @@ impl Session {
             }
         }
         report.timings.total = ms(started);
-        // The event's body is made from the report too: a copy of the
-        // response's would be converted once more (`Event::new`), and a hub
-        // edit's report holds every module of the project.
-        self.client.extension_event("codeReloaded", &report);
-        let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+        // The report is written once, for the response and the event (a hub
+        // edit's names every module of the project).
+        let body = dap::Body::new(&report);
+        self.client.extension_event("codeReloaded", &body);
         if !report.dry_run && (report.success || !plan.is_empty() || !plan.restart_required.is_empty()) {
             self.client.console(format!("elixir-dap: {}", report.console_line()));
         }

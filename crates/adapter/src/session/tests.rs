@@ -66,3 +66,20 @@ async fn unknown_commands_get_an_error_naming_them() {
     drop(session);
     writer.await.unwrap();
 }
+
+/// A `reloadCode` body fails the response when its report says
+/// `"success": false`, whatever else it holds; any other body does not.
+#[test]
+fn a_reload_body_fails_the_response_only_when_its_report_failed() {
+    let body = |value: Value| dap::Body::new(value).unwrap();
+    assert!(reload_failed(&body(
+        json!({"success": false, "message": "x", "reloaded": []})
+    )));
+    assert!(reload_failed(&body(
+        json!({"reloaded": [{"module": "A"}], "timings": {"total": 1}, "success": false})
+    )));
+    assert!(!reload_failed(&body(json!({"success": true, "reloaded": []}))));
+    assert!(!reload_failed(&body(json!({"reloaded": []}))));
+    assert!(!reload_failed(&body(json!({"success": "false"}))));
+    assert!(!reload_failed(&body(json!("text"))));
+}
