@@ -5,7 +5,10 @@
 %% Two things break without this:
 %% - OTP 25's VM crashes (SIGSEGV) when the compiler calls a function of an
 %%   interpreted module through the interpreter's call traps (a `__using__`
-%%   macro whose quote a `def` builds, as Phoenix's `MyAppWeb` does). The
+%%   macro whose quote a `def` builds, as Phoenix's `MyAppWeb` does); so
+%%   does OTP 29.1.2's when Kernel.ParallelCompiler.compile_to_path/3
+%%   compiles the file of a module interpreted with its traps on (seen by
+%%   hand with int:i/1 and Elixir 1.20.4, at the first compile). The
 %%   adapter's own reloads lift those traps while they compile
 %%   (elixir_dap_backend:with_traps_lifted/3); the program's compiles get the
 %%   same here: the traps of every interpreted module are lifted when a
