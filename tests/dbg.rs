@@ -10,6 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use support::*;
 
 /// The line of `# dbg:<name>` in a fixture source.
@@ -188,17 +189,166 @@ fn break_on_dbg_must_be_a_boolean() {
     );
 }
 
+/// A project built with one `dbg` callback and launched with another: Mix
+/// recompiles the files whose `dbg` calls were expanded with the old one, and
+/// must also rewrite each recompiled app's `.app` file, where it records the
+/// compile-time values that `compile.all` validates after compiling. Mix 1.18
+/// and 1.19 rewrite a `.app` only when mix.exs, the config or the compile
+/// path's directory is newer than it, in whole seconds: a launch within the
+/// second of the last build failed with "the application :elixir has a
+/// different value set for key :dbg_callback" (seen in CI). Before the second
+/// launch every `.app` of the build is dated a minute ahead, which makes that
+/// second certain. `project` is the copied fixture, `launch_dir` the project
+/// launched in it, `call` the expression run, and `after_dbg` what it prints
+/// after its `dbg` call.
+fn relaunch_with_the_other_callback(
+    project: &tempfile::TempDir,
+    launch_dir: &Path,
+    call: &str,
+    after_dbg: &str,
+    first_breaks: bool,
+) {
+    // A cache of its own, where the native backend's build is found.
+    let cache = tempfile::tempdir().unwrap();
+    let session = |break_on_dbg: bool| {
+        let mut dap = DapClient::start_with(|command| {
+            command.env("XDG_CACHE_HOME", cache.path());
+        });
+        dap.launch_and_run(json!({
+            "projectDir": path_string(launch_dir),
+            "taskArgs": ["-e", call],
+            "breakOnDbg": break_on_dbg,
+        }));
+        dap
+    };
+    let run_through = |dap: &mut DapClient, break_on_dbg: bool| {
+        if break_on_dbg {
+            let stopped = dap.wait_event("stopped", TIMEOUT);
+            assert_eq!(stopped["body"]["description"], "Paused on a dbg call", "{stopped}");
+            let thread = stopped["body"]["threadId"].clone();
+            let resumed = dap.request("continue", json!({"threadId": thread}), TIMEOUT);
+            assert_eq!(resumed["success"], true, "{resumed}");
+        }
+        dap.wait_output("stdout", after_dbg, TIMEOUT);
+        let exited = dap.wait_event("exited", TIMEOUT);
+        assert_eq!(exited["body"]["exitCode"], 0, "{exited}");
+        assert_eq!(
+            dap.events_named("stopped").len(),
+            usize::from(break_on_dbg),
+            "breakOnDbg {break_on_dbg}:\n{}",
+            dap.transcript()
+        );
+    };
+
+    let mut first = session(first_breaks);
+    run_through(&mut first, first_breaks);
+    drop(first);
+
+    let ahead = std::time::SystemTime::now() + Duration::from_secs(60);
+    let app_files = app_files(&[project.path(), &cache.path().join("elixir-dap/native-build")]);
+    assert!(!app_files.is_empty(), "the first launch built no .app file");
+    for file in &app_files {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(ahead)
+            .unwrap();
+    }
+    let mut second = session(!first_breaks);
+    run_through(&mut second, !first_breaks);
+}
+
+/// Every `<build>/lib/<app>/ebin/<app>.app` under the given directories.
+fn app_files(roots: &[&Path]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.map(Result::unwrap) {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "app")
+                && path.parent().and_then(Path::file_name).is_some_and(|d| d == "ebin")
+            {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for root in roots {
+        walk(root, &mut found);
+    }
+    found
+}
+
 #[test]
 fn a_project_built_without_the_callback_is_recompiled() {
-    // The first session builds the project with Elixir's own dbg callback...
-    let mut first = launch(json!({"breakOnDbg": false}));
-    first.dap.wait_output("stdout", "dbg_me: after dbg, 42 items", TIMEOUT);
-    first.dap.wait_event("exited", TIMEOUT);
-    let Session { _project: project, .. } = first;
-    // ...and the next one, on the same _build, still stops: Mix recompiles the
-    // file whose dbg call was expanded with another callback.
-    let mut second = launch_in(project, json!({}));
-    second.check_stop_and_resume(true, "continue");
+    let project = fixture("plain");
+    relaunch_with_the_other_callback(
+        &project,
+        project.path(),
+        "Plain.DbgMe.start(21)",
+        "dbg_me: after dbg, 42 items",
+        false,
+    );
+}
+
+#[test]
+fn a_project_built_with_the_callback_is_recompiled_without_it() {
+    let project = fixture("plain");
+    relaunch_with_the_other_callback(
+        &project,
+        project.path(),
+        "Plain.DbgMe.start(21)",
+        "dbg_me: after dbg, 42 items",
+        true,
+    );
+}
+
+/// The `dbg` call the umbrella and path-dependency cases add to an app.
+fn dbg_call_module(module: &str) -> String {
+    format!(
+        "defmodule {module} do\n  def run(n) do\n    total = n * 2\n    dbg(total)\n    \
+         IO.puts(\"{module}: after dbg, #{{total}}\")\n  end\nend\n"
+    )
+}
+
+#[test]
+fn an_umbrella_app_built_with_another_callback_is_recompiled() {
+    let project = fixture("umbrella");
+    std::fs::write(
+        project.path().join("apps/core/lib/core/dbg_call.ex"),
+        dbg_call_module("Core.DbgCall"),
+    )
+    .unwrap();
+    relaunch_with_the_other_callback(
+        &project,
+        project.path(),
+        "Core.DbgCall.run(21)",
+        "Core.DbgCall: after dbg, 42",
+        false,
+    );
+}
+
+/// Mix does not check a dependency's `.app` after compiling it; its `dbg`
+/// calls must still be expanded anew.
+#[test]
+fn a_path_dependency_built_with_another_callback_is_recompiled() {
+    let project = fixture("path_dep");
+    std::fs::write(
+        project.path().join("helper_lib/lib/helper_dbg_call.ex"),
+        dbg_call_module("HelperLib.DbgCall"),
+    )
+    .unwrap();
+    relaunch_with_the_other_callback(
+        &project,
+        &project.path().join("app"),
+        "HelperLib.DbgCall.run(21)",
+        "HelperLib.DbgCall: after dbg, 42",
+        false,
+    );
 }
 
 #[test]

@@ -307,6 +307,7 @@ load_project(#{task := Task} = Opts) ->
     %% `dbg` reads its callback when a call is expanded: set it after the
     %% project's config (which could set it too) and before compiling.
     {ok, Dbg} = elixir_dap_dbg:configure(maps:get(break_on_dbg, Opts, false)),
+    _ = elixir_dap_dbg:expire_app_files('Elixir.Mix.Project':build_path()),
     Loaded = fun(Diagnostics) ->
                      {ok, #{task => Resolved,
                             mix_env => atom_to_binary('Elixir.Mix':env(), utf8),

@@ -28,7 +28,9 @@
 %% Level 0 is the frame of the `dbg` call itself; callers have the
 %% interpreter's levels (interpreted processes) or 1..N (native ones).
 -module(elixir_dap_dbg).
--export([configure/1, detach/0, dbg/4, break/3, step/6, handle/1]).
+-export([configure/1, expire_app_files/1, detach/0, dbg/4, break/3, step/6, handle/1]).
+
+-include_lib("kernel/include/file.hrl").
 
 -ifdef(TEST).
 -compile([export_all, nowarn_export_all]).
@@ -69,6 +71,42 @@ configure(true) ->
 configure(_) ->
     persistent_term:put(?ENABLED, false),
     {ok, disabled}.
+
+%% Mix records in each application's .app file the compile-time values
+%% its modules read (`compile_env`), and compile.all checks them against the
+%% node's after compiling. Mix 1.18 and 1.19 rewrite a .app only when mix.exs,
+%% the config or the compile path's directory is newer than it, in whole
+%% seconds (Mix.Tasks.Compile.App, v1.18.0 to v1.19.5; 1.14 to 1.17 and 1.20+
+%% compare the recorded values too). When the callback differs from the one
+%% a build recorded, Mix recompiles the files that call `dbg`; if that is in
+%% the second the .app was written, the .app keeps the old callback and
+%% compile.all raises "the application :elixir has a different value set
+%% for key :dbg_callback" (seen in CI: two launches of a project within a
+%% second). So, after configure/1 and before the compile, every .app under
+%% BuildPath that records another callback than the node's is dated back to
+%% the epoch, its modification time only: Mix then writes it anew from what
+%% it compiled, as it would a second later. Returns the files dated back.
+-spec expire_app_files(file:filename_all()) -> [file:filename()].
+expire_app_files(BuildPath) ->
+    Current = case application:get_env(elixir, dbg_callback) of
+                  {ok, _} = Value -> Value;
+                  undefined -> error
+              end,
+    Pattern = filename:join([unicode:characters_to_list(BuildPath), "lib", "*", "ebin", "*.app"]),
+    [File || File <- filelib:wildcard(Pattern),
+             records_another_callback(File, Current),
+             file:write_file_info(File, #file_info{mtime = 0, atime = 0}, [{time, posix}]) =:= ok].
+
+%% A .app that cannot be read is Mix's to report.
+records_another_callback(File, Current) ->
+    case file:consult(File) of
+        {ok, [{application, _, Properties}]} when is_list(Properties) ->
+            lists:any(fun({elixir, [dbg_callback], Recorded}) -> Recorded =/= Current;
+                         (_) -> false
+                      end, proplists:get_value(compile_env, Properties, []));
+        _ ->
+            false
+    end.
 
 %% The adapter let the program run on without it: later `dbg` calls only
 %% print, and processes paused in one now run on (nobody is left to resume
