@@ -52,6 +52,14 @@ pub struct Measurement {
     pub run: fn(&mut SizeContext) -> Result<Outcome, String>,
 }
 
+impl Measurement {
+    /// Whether it runs in the plain-Mix VM (`SizeContext::mix_vm`): the
+    /// `plain_mix_*` measurements, listed one after the other.
+    pub fn uses_mix_vm(&self) -> bool {
+        self.key.starts_with("plain_mix_")
+    }
+}
+
 pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         key: "launch_to_first_output_ms",
