@@ -144,6 +144,19 @@ fn quick_run_writes_a_complete_report() {
     for key in ["cpu_bound", "request_handler"] {
         assert!(positive_number(&slowdown[key]), "interpreted_call_slowdown: {slowdown}");
     }
+    // The soak's growth: the VM's memory as read and once collected.
+    let soak = &summary["reload_soak"];
+    for key in [
+        "vm_memory_bytes",
+        "vm_memory_live_bytes",
+        "ets_tables",
+        "adapter_rss_kib",
+    ] {
+        assert!(
+            positive_number(&soak["ratios_last_vs_first"][key]),
+            "reload_soak: {key}: {soak}"
+        );
+    }
     // Issue 20's figures per debugger backend: the interpreter's measured;
     // the native backend's measured on OTP 28+ and, before, null with the
     // reason.
