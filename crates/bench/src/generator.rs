@@ -337,6 +337,11 @@ pub struct Workload {
     /// `first_breakpoint_hit_ms`): where a launch with `noDebug` reaches the
     /// point a debugged launch stops at.
     pub first_iteration_marker: String,
+    /// Printed on stdout by the runner once every chain has been walked
+    /// (iteration `chains - 1`): every module on the paths has run, so an
+    /// interpreter's caches are warm. What a measurement of a running
+    /// session waits for first.
+    pub first_round_marker: String,
 }
 
 impl Workload {

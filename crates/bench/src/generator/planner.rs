@@ -253,7 +253,13 @@ impl<'a> Planner<'a> {
         out.module(
             &workload_runner,
             ModuleKind::WorkloadRunner,
-            elixir::runner(&workload_runner, &workload_entry, app, WORKLOAD_INTERVAL_MS),
+            elixir::runner(
+                &workload_runner,
+                &workload_entry,
+                app,
+                WORKLOAD_INTERVAL_MS,
+                self.chains.len(),
+            ),
         );
         out.module(
             &workload_entry,
@@ -287,6 +293,7 @@ impl<'a> Planner<'a> {
                 iterations_expr: format!("{workload_runner}.iterations()"),
                 started_marker: format!("{app}: workload started"),
                 first_iteration_marker: format!("{app}: first iteration done"),
+                first_round_marker: format!("{app}: first round done"),
             },
             edit_targets,
             hub_macro,

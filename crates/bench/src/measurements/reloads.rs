@@ -45,6 +45,7 @@ pub(super) fn measure_reloads(
     let timeout = crate::bench::compile_timeout(ctx.modules());
     // Only the request reloads: no reload on save racing with it.
     let (mut dap, _) = ctx.launch_session_on(backend, json!({"reloadOnSave": "off"}), TIMEOUT)?;
+    ctx.wait_first_round(&mut dap)?;
     let mut samples = Vec::new();
     let mut reloaded_counts = Vec::new();
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
@@ -167,6 +168,7 @@ pub(super) fn save_to_code_reloaded_ms(ctx: &mut SizeContext) -> Result<Outcome,
     }
     // The defaults: reloadOnSave "auto", reloadDebounceMs 100.
     let (mut dap, _) = ctx.launch_session(TIMEOUT)?;
+    ctx.wait_first_round(&mut dap)?;
     let mut samples = Vec::new();
     for rep in 0..reps {
         let target = pool[rep % pool.len()].clone();
@@ -288,6 +290,7 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         json!({"reloadOnSave": "off"}),
         crate::bench::compile_timeout(ctx.modules()),
     )?;
+    ctx.wait_first_round(&mut dap)?;
     let mut samples = Vec::with_capacity(reloads);
     let mut at = Vec::new();
     for n in 1..=reloads {
@@ -404,6 +407,7 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
     let reps = ctx.config.reps;
     let pool = edit_pool(ctx, 1, reps)?;
     let (mut dap, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), TIMEOUT)?;
+    ctx.wait_first_round(&mut dap)?;
     let copy = ctx.logs.join("compile_floor.ex");
     let mut reloads = Vec::new();
     let mut floors = Vec::new();

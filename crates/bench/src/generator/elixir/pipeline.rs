@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: u64) -> String {
+pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: u64, chains: usize) -> String {
     fill(
         r#"defmodule ${Module} do
   @moduledoc """
@@ -20,6 +20,7 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
 
   @table :${app}_workload
   @default_interval_ms ${interval}
+  @chains ${chains}
 
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(opts \\ []) do
@@ -72,6 +73,9 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
     # Once, when the first iteration has walked its chain: what a benchmark
     # without a debugger waits for where a debugged one stops at a breakpoint.
     if state.iteration == 0, do: IO.puts("${app}: first iteration done")
+    # Once, when every chain has been walked: every module on the paths has
+    # run once (an interpreter's caches are warm).
+    if state.iteration == @chains - 1, do: IO.puts("${app}: first round done")
     :ets.update_counter(@table, :iterations, 1)
     schedule(state.interval)
     {:noreply, %{state | iteration: state.iteration + 1, last_value: result.value}}
@@ -95,6 +99,7 @@ end
             ("Entry", entry),
             ("app", app),
             ("interval", &default_interval_ms.to_string()),
+            ("chains", &chains.to_string()),
         ],
     )
 }
