@@ -56,6 +56,31 @@ fn a_genserver_keeps_its_state_and_runs_the_new_code() {
     assert_eq!(app.eval(":elixir_dap_scripts.object_code(ReloadApp.Counter)"), ":none");
 }
 
+/// A reload's hold and invalidation read every interpreted process with its
+/// meta from dbg_iserver's state in one call (`interpreted_processes/0`),
+/// not one `get_meta` call per process: what they read must be what the
+/// interpreter answers per process. The native backend has none.
+#[test]
+fn the_interpreted_processes_read_at_once_are_those_the_interpreter_names() {
+    // Every module interpreted before the start: the counter runs
+    // interpreted from its `init/1` on.
+    let mut app = App::start(json!({"lazyInterpretation": "off"}));
+    assert_eq!(app.eval("ReloadApp.Counter.bump()"), "{1, 1}");
+    let read = ":elixir_dap_backend.interpreted_processes()";
+    if native_run() {
+        assert_eq!(app.eval(read), "%{}");
+        return;
+    }
+    let check = format!(
+        "(read = {read}; counter = Process.whereis(ReloadApp.Counter); \
+         meta_of = fn pid -> :dbg_iserver.safe_call({{:get_meta, pid}}) end; \
+         {{Map.fetch(read, counter) == meta_of.(counter), \
+          Enum.all?(read, fn {{pid, meta}} -> meta_of.(pid) == {{:ok, meta}} end), \
+          Enum.all?(:int.snapshot(), fn {{pid, _, status, _}} -> status == :exit or Map.has_key?(read, pid) end)}})"
+    );
+    assert_eq!(app.eval(&check), "{true, true, true}");
+}
+
 #[test]
 fn a_syntax_error_keeps_the_old_code_and_names_file_and_line() {
     let mut app = App::start(json!({}));

@@ -29,7 +29,7 @@
          meta_of/1, interpreted_callers/1,
          interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
-         interpreting_meta/1, metas/0, meta_backtrace/1,
+         interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5,
          select/1, name/0]).
@@ -153,11 +153,13 @@
 -callback with_traps_lifted(Lift :: [module()], Restore :: [module()], fun(() -> T)) -> T.
 %% Sets (true) or lifts (false) the call traps of Modules.
 -callback set_traps([module()], boolean()) -> ok.
-%% The hold (elixir_dap_reload:hold/0): the process running Pid's debugged
-%% code while Pid waits in it, the set of all such processes, and the
-%% modules on one's stack (none: no answer in time).
--callback interpreting_meta(pid()) -> {ok, pid()} | none.
--callback metas() -> #{pid() => true}.
+%% The hold (elixir_dap_reload:hold/0): every process that runs debugged
+%% code through another (process => that process, its meta); the meta
+%% running Pid's debugged code while Pid waits in it, from such a map read
+%% earlier (a process missing from it is asked for); and the modules on a
+%% meta's stack (none: no answer in time).
+-callback interpreted_processes() -> #{pid() => pid()}.
+-callback interpreting_meta(pid(), Known :: #{pid() => pid()}) -> {ok, pid()} | none.
 -callback meta_backtrace(Meta :: pid()) -> [module() | undefined] | none.
 %% The staged switch (elixir_dap_reload:switch/1, OTP 28+): the debugged
 %% versions of Modules built from their new object code but not visible
@@ -272,10 +274,10 @@ prune_interpreted_versions(Modules) -> ?IMPL:prune_interpreted_versions(Modules)
 with_traps_lifted(Lift, Restore, Fun) -> ?IMPL:with_traps_lifted(Lift, Restore, Fun).
 -spec set_traps([module()], boolean()) -> ok.
 set_traps(Modules, On) -> ?IMPL:set_traps(Modules, On).
--spec interpreting_meta(pid()) -> {ok, pid()} | none.
-interpreting_meta(Pid) -> ?IMPL:interpreting_meta(Pid).
--spec metas() -> #{pid() => true}.
-metas() -> ?IMPL:metas().
+-spec interpreted_processes() -> #{pid() => pid()}.
+interpreted_processes() -> ?IMPL:interpreted_processes().
+-spec interpreting_meta(pid(), #{pid() => pid()}) -> {ok, pid()} | none.
+interpreting_meta(Pid, Known) -> ?IMPL:interpreting_meta(Pid, Known).
 -spec meta_backtrace(pid()) -> [module() | undefined] | none.
 meta_backtrace(Meta) -> ?IMPL:meta_backtrace(Meta).
 -spec stage_versions([{module(), binary()}]) -> {[term()], [{skipped, module(), elixir_dap_util:reason()}]}.

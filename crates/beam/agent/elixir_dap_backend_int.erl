@@ -24,7 +24,7 @@
          meta_of/1, interpreted_callers/1,
          interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
-         interpreting_meta/1, metas/0, meta_backtrace/1,
+         interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5]).
 %% Called by :int: the process attached to a paused one (auto_attach), the
@@ -1522,15 +1522,13 @@ invalidate([]) ->
     [];
 invalidate(Modules) ->
     elixir_dap_tables:ensure(),
-    lists:append([invalidate_process(Pid, Modules)
-                   || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit]).
+    lists:append([pending(Pid, invalidate_meta(Meta, Modules))
+                  || {Pid, Meta} <- maps:to_list(interpreted_processes())]).
 
 invalidate_process(Pid, Modules) ->
-    case dbg_iserver:safe_call({get_meta, Pid}) of
-        {ok, Meta} ->
-            pending(Pid, invalidate_meta(Meta, Modules));
-        _ ->
-            []
+    case meta_of(Pid) of
+        {ok, Meta} -> pending(Pid, invalidate_meta(Meta, Modules));
+        none -> []
     end.
 
 %% Pid's meta drops its cached code of InUse when it reports idle.
@@ -2053,7 +2051,7 @@ switch_batch(Load, Staged, Program, Deadline, WaitsForNoOne) ->
             end;
         _ ->
             Modules = [M || #{module := M} <- Staged],
-            Metas = maps:keys(metas()),
+            Metas = lists:usort(maps:values(interpreted_processes())),
             Looked = [look_at_meta(Meta, Modules) || Meta <- Metas],
             First = case WaitsForNoOne of
                         %% Who ran meanwhile is no news.
@@ -2234,26 +2232,52 @@ busy_entries(Pids) ->
 %% ---------------------------------------------------------------------------
 %% The reload's hold (elixir_dap_reload:hold/0): the metas of held processes
 
--spec interpreting_meta(pid()) -> {ok, pid()} | none.
-interpreting_meta(P) ->
+-spec interpreting_meta(pid(), #{pid() => pid()}) -> {ok, pid()} | none.
+interpreting_meta(P, Known) ->
     case process_info(P, current_function) of
         {current_function, {dbg_debugged, _, _}} ->
-            case dbg_iserver:safe_call({get_meta, P}) of
-                {ok, Meta} when is_pid(Meta) -> {ok, Meta};
-                _ -> none
+            case maps:find(P, Known) of
+                {ok, Meta} -> {ok, Meta};
+                error -> meta_of(P)
             end;
         _ ->
             none
     end.
 
-%% The metas of the interpreted processes alive (a map). dbg_iserver lists
-%% a process that exited until int:clear/0 (prune_interpreted_versions/1
-%% clears them): asking for their metas, one call each, made every switch
-%% slower as they added up.
--spec metas() -> #{pid() => true}.
-metas() ->
-    maps:from_list([{Meta, true} || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit,
-                                    {ok, Meta} <- [dbg_iserver:safe_call({get_meta, Pid})]]).
+%% Every interpreted process alive, with its meta: one read of
+%% dbg_iserver's state (#state{db, procs, ...}, #proc{pid, meta, attpid,
+%% status, ...}: dbg_iserver.erl, the same in debugger 5.3 to 7.0) instead
+%% of int:snapshot/0 and a get_meta call per process, which a reload's hold
+%% made once per process and per sweep, and its invalidation once more (49
+%% processes in the bench's 2 000-module app). dbg_iserver lists a process
+%% that exited until int:clear/0 (prune_interpreted_versions/1 clears
+%% them): those are left out. A state of another shape falls back to the
+%% calls; no server, no process.
+-spec interpreted_processes() -> #{pid() => pid()}.
+interpreted_processes() ->
+    State = case whereis(dbg_iserver) of
+                undefined -> none;
+                Server -> try sys:get_state(Server) catch _:_ -> none end
+            end,
+    case State of
+        none ->
+            #{};
+        {state, _Db, Procs, _, _, _, _} when is_list(Procs) ->
+            case lists:all(fun is_proc/1, Procs) of
+                true -> maps:from_list([{Pid, Meta} || {proc, Pid, Meta, _, Status, _, _, _} <- Procs,
+                                                       Status =/= exit]);
+                false -> interpreted_processes_by_calls()
+            end;
+        _ ->
+            interpreted_processes_by_calls()
+    end.
+
+is_proc({proc, Pid, Meta, _, _, _, _, _}) -> is_pid(Pid) andalso is_pid(Meta);
+is_proc(_) -> false.
+
+interpreted_processes_by_calls() ->
+    maps:from_list([{Pid, Meta} || {Pid, _Call, Status, _Info} <- int:snapshot(), Status =/= exit,
+                                   {ok, Meta} <- [meta_of(Pid)]]).
 
 %% The modules on a meta's interpreted stack, current one first; none when
 %% it does not answer within 200 ms.

@@ -43,7 +43,7 @@
          meta_of/1, interpreted_callers/1,
          interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
-         interpreting_meta/1, metas/0, meta_backtrace/1,
+         interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5]).
 
@@ -988,11 +988,11 @@ armed_lines(Module) ->
     lists:usort([L || [L] <- ets:match(?BREAKS, {{?MODULE, break, Module, '$1'}, '_'})]
                 ++ [L || [L] <- ets:match(?BREAKS, {{?MODULE, temporary, Module, '$1'}, '_'})]).
 
--spec interpreting_meta(pid()) -> {ok, pid()} | none.
-interpreting_meta(_Pid) -> none.
+-spec interpreted_processes() -> #{pid() => pid()}.
+interpreted_processes() -> #{}.
 
--spec metas() -> #{pid() => true}.
-metas() -> #{}.
+-spec interpreting_meta(pid(), #{pid() => pid()}) -> {ok, pid()} | none.
+interpreting_meta(_Pid, _Known) -> none.
 
 -spec meta_backtrace(pid()) -> [module() | undefined] | none.
 meta_backtrace(_Meta) -> none.

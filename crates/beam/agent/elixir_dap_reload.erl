@@ -43,7 +43,7 @@
                           purge_old_code/2, runs_old_code/2, load_error/1]).
 -import(elixir_dap_backend, [interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4,
                              invalidate/1, prune_interpreted_versions/1, with_traps_lifted/3,
-                             interpreting_meta/1, metas/0, meta_backtrace/1,
+                             interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
                              stage_versions/1, discard_staged/1, switch_batch/4]).
 
 -define(TABLE, elixir_dap_reload).
@@ -832,12 +832,13 @@ hold_sweep(Exclude, Held, Busy, Deadline) ->
     %% A meta is held with its process (hold_one/2), never on its own: it
     %% must answer for its stack first, and a process suspended twice
     %% would stay suspended after one resume.
-    Metas = metas(),
+    Interpreted = interpreted_processes(),
+    Metas = maps:from_list([{Meta, true} || Meta <- maps:values(Interpreted)]),
     Candidates = [P || P <- erlang:processes(), not maps:is_key(P, Held), not maps:is_key(P, Exclude),
                        not maps:is_key(P, Metas), holdable(P, Exclude)],
     {Held1, Busy1, Waiting} =
         lists:foldl(fun(P, {H, B, W}) ->
-                            case hold_one(P, Late) of
+                            case hold_one(P, Late, Interpreted) of
                                 quiet -> {H#{P => true}, B, W};
                                 {held, Extra, Entry} ->
                                     {maps:merge(H#{P => true}, maps:from_list([{E, true} || E <- Extra])),
@@ -862,8 +863,8 @@ hold_sweep(Exclude, Held, Busy, Deadline) ->
 %% anything else: reading a process's current function, stack, messages or
 %% dictionary counts one reduction to it, suspended or not (measured on
 %% OTP 25 and 29); its status and reductions count none.
-hold_one(P, Late) ->
-    Meta = interpreting_meta(P),
+hold_one(P, Late, Interpreted) ->
+    Meta = interpreting_meta(P, Interpreted),
     case process_info(P, [status, reductions]) of
         [{status, waiting}, {reductions, R}] ->
             case quiet_meta(Meta) of
@@ -873,18 +874,18 @@ hold_one(P, Late) ->
                             %% It has not run since it was seen waiting.
                             case process_info(P, reductions) of
                                 {reductions, R} -> held_quiet(Meta);
-                                _ when Late -> held_busy(P, interpreting_meta(P));
+                                _ when Late -> held_busy(P, interpreting_meta(P, Interpreted));
                                 _ -> erlang:resume_process(P), busy
                             end;
                         false -> gone
                     end;
-                false when Late -> suspend_or_gone(P);
+                false when Late -> suspend_or_gone(P, Interpreted);
                 false -> busy
             end;
         undefined ->
             gone;
         _ when Late ->
-            suspend_or_gone(P);
+            suspend_or_gone(P, Interpreted);
         _ ->
             busy
     end.
@@ -923,9 +924,9 @@ wait_for_status(P, Status, Ms) ->
         _ -> false
     end.
 
-suspend_or_gone(P) ->
+suspend_or_gone(P, Interpreted) ->
     case suspend_one_process(P) of
-        true -> held_busy(P, interpreting_meta(P));
+        true -> held_busy(P, interpreting_meta(P, Interpreted));
         false -> gone
     end.
 
