@@ -445,8 +445,6 @@ impl<'a> SizeContext<'a> {
         Ok(dap)
     }
 
-    /// Records the adapter's peak RSS, then disconnects (terminating the
-    /// debuggee) and waits for the adapter to exit.
     /// Waits until the session's workload has walked every chain once
     /// ([`first_round_marker`](crate::generator::Workload::first_round_marker)).
     /// A measurement of a running session starts there, not while the
@@ -460,6 +458,8 @@ impl<'a> SizeContext<'a> {
             .map_err(err)
     }
 
+    /// Records the adapter's peak RSS, then disconnects (terminating the
+    /// debuggee) and waits for the adapter to exit.
     pub fn end_session(&mut self, mut dap: DapClient) -> Result<(), String> {
         self.record_peak_rss(&dap)?;
         dap.request_ok("disconnect", json!({"terminateDebuggee": true}), TIMEOUT)
