@@ -307,47 +307,39 @@ fn a_project_built_with_the_callback_is_recompiled_without_it() {
     );
 }
 
-/// The `dbg` call the umbrella and path-dependency cases add to an app.
-fn dbg_call_module(module: &str) -> String {
-    format!(
+/// Adds a module with a `dbg` call to a copy of `fixture_name` (at `file`),
+/// then builds and relaunches the project at `launch_dir` in it without
+/// and with the callback.
+fn relaunch_with_an_added_dbg_call(fixture_name: &str, file: &str, launch_dir: &str, module: &str) {
+    let project = fixture(fixture_name);
+    let source = format!(
         "defmodule {module} do\n  def run(n) do\n    total = n * 2\n    dbg(total)\n    \
          IO.puts(\"{module}: after dbg, #{{total}}\")\n  end\nend\n"
-    )
+    );
+    std::fs::write(project.path().join(file), source).unwrap();
+    relaunch_with_the_other_callback(
+        &project,
+        &project.path().join(launch_dir),
+        &format!("{module}.run(21)"),
+        &format!("{module}: after dbg, 42"),
+        false,
+    );
 }
 
 #[test]
 fn an_umbrella_app_built_with_another_callback_is_recompiled() {
-    let project = fixture("umbrella");
-    std::fs::write(
-        project.path().join("apps/core/lib/core/dbg_call.ex"),
-        dbg_call_module("Core.DbgCall"),
-    )
-    .unwrap();
-    relaunch_with_the_other_callback(
-        &project,
-        project.path(),
-        "Core.DbgCall.run(21)",
-        "Core.DbgCall: after dbg, 42",
-        false,
-    );
+    relaunch_with_an_added_dbg_call("umbrella", "apps/core/lib/core/dbg_call.ex", "", "Core.DbgCall");
 }
 
 /// Mix does not check a dependency's `.app` after compiling it; its `dbg`
 /// calls must still be expanded anew.
 #[test]
 fn a_path_dependency_built_with_another_callback_is_recompiled() {
-    let project = fixture("path_dep");
-    std::fs::write(
-        project.path().join("helper_lib/lib/helper_dbg_call.ex"),
-        dbg_call_module("HelperLib.DbgCall"),
-    )
-    .unwrap();
-    relaunch_with_the_other_callback(
-        &project,
-        &project.path().join("app"),
-        "HelperLib.DbgCall.run(21)",
-        "HelperLib.DbgCall: after dbg, 42",
-        false,
+    relaunch_with_an_added_dbg_call(
+        "path_dep",
+        "helper_lib/lib/helper_dbg_call.ex",
+        "app",
+        "HelperLib.DbgCall",
     );
 }
 
