@@ -283,28 +283,27 @@ fn app_files(roots: &[&Path]) -> Vec<PathBuf> {
     found
 }
 
-#[test]
-fn a_project_built_without_the_callback_is_recompiled() {
+/// The plain fixture, built with `breakOnDbg` `first_breaks`, relaunched
+/// with the other.
+fn relaunch_the_plain_fixture(first_breaks: bool) {
     let project = fixture("plain");
     relaunch_with_the_other_callback(
         &project,
         project.path(),
         "Plain.DbgMe.start(21)",
         "dbg_me: after dbg, 42 items",
-        false,
+        first_breaks,
     );
 }
 
 #[test]
+fn a_project_built_without_the_callback_is_recompiled() {
+    relaunch_the_plain_fixture(false);
+}
+
+#[test]
 fn a_project_built_with_the_callback_is_recompiled_without_it() {
-    let project = fixture("plain");
-    relaunch_with_the_other_callback(
-        &project,
-        project.path(),
-        "Plain.DbgMe.start(21)",
-        "dbg_me: after dbg, 42 items",
-        true,
-    );
+    relaunch_the_plain_fixture(true);
 }
 
 /// Adds a module with a `dbg` call to a copy of `fixture_name` (at `file`),
