@@ -1621,7 +1621,7 @@ unchanged_and_waiting(Meta, Reductions) ->
 %% Waiting in the evaluator's loop or an interpreted receive, where it
 %% handles the interpreter's messages, with its stack traced (else
 %% dbg_icmd takes every module as in use) and no call queued before them.
-%% (Reading these counts a reduction to it: see hold_one/2.)
+%% (Reading these counts a reduction to it: see elixir_dap_reload:hold_one/3.)
 waiting_with_stack(Meta) ->
     case erlang:process_info(Meta, [current_function, messages, dictionary]) of
         [{current_function, {dbg_ieval, Waiting, _}}, {messages, Queue}, {dictionary, Dict}]
@@ -1765,7 +1765,7 @@ queued_call(_) -> false.
 %% A meta that waits in an interpreted receive with a timeout
 %% (dbg_ieval:do_receive/5) must not be suspended where suspending pauses
 %% timers (timers_pause_on_suspend/0). Reading its current function counts
-%% one reduction to it (see hold_one/2): read it before its reductions.
+%% one reduction to it (see elixir_dap_reload:hold_one/3): read it before its reductions.
 suspend_is_safe(Meta) ->
     not timers_pause_on_suspend()
         orelse process_info(Meta, current_function) =/= {current_function, {dbg_ieval, do_receive, 5}}.

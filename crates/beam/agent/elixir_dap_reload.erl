@@ -829,7 +829,7 @@ holder(Requester) ->
 %% entries of those held inside interpreted code.
 hold_sweep(Exclude, Held, Busy, Deadline) ->
     Late = erlang:monotonic_time(millisecond) >= Deadline,
-    %% A meta is held with its process (hold_one/2), never on its own: it
+    %% A meta is held with its process (hold_one/3), never on its own: it
     %% must answer for its stack first, and a process suspended twice
     %% would stay suspended after one resume.
     Interpreted = interpreted_processes(),
