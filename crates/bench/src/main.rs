@@ -248,8 +248,14 @@ fn print_summary(project: &Project, dir: &Path) {
         dir.display()
     );
     println!(
-        "workload: {}.{}/1 walks one of {} chains every {} ms (iterations: {})",
-        workload.entry_module, workload.entry_function, workload.chains, workload.interval_ms, workload.iterations_expr
+        "workload: {}.{}/1 walks one of {} chains ({} steps in all), pausing {} ms per {} steps (iterations: {})",
+        workload.entry_module,
+        workload.entry_function,
+        workload.chains,
+        workload.steps,
+        workload.interval_ms,
+        generator::WORKLOAD_STEPS_PER_INTERVAL,
+        workload.iterations_expr
     );
     println!(
         "hub macro: {} ({} compile-time dependents)",

@@ -104,6 +104,47 @@ fn edit_targets_point_into_step_bodies_and_edits_change_one_line() {
 }
 
 #[test]
+fn the_workload_walks_about_the_same_steps_per_second_at_every_size() {
+    use generator::{WORKLOAD_INTERVAL_MS, WORKLOAD_STEPS_PER_INTERVAL};
+    let mut longest_chain = Vec::new();
+    for modules in [60, 200, 2000, 5000] {
+        let project = generator::generate(&GenOptions::new(modules, 1)).unwrap();
+        let workload = &project.workload;
+        assert_eq!(workload.steps, project.edit_targets.len(), "{modules} modules");
+        // One round's pauses: the interval per 12 steps, at least one per
+        // chain; so the pause per step walked is the same at every size.
+        let round = workload.round_ms();
+        assert!(
+            round >= workload.interval_ms * workload.chains as u64,
+            "{modules}: {round}"
+        );
+        let per_step = round as f64 / workload.steps as f64;
+        let expected = WORKLOAD_INTERVAL_MS as f64 / WORKLOAD_STEPS_PER_INTERVAL as f64;
+        assert!(
+            (per_step - expected).abs() / expected < 0.15,
+            "{modules} modules: {per_step:.2} ms of pause per step, expected about {expected:.2}"
+        );
+        longest_chain.push(workload.steps / workload.chains);
+        let runner = project
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("workload/runner.ex"))
+            .expect("the runner's file");
+        let runner = &runner.contents;
+        assert!(
+            runner.contains(&format!("@steps_per_interval {WORKLOAD_STEPS_PER_INTERVAL}")),
+            "{runner}"
+        );
+        assert!(
+            runner.contains("schedule(pause(state.interval, result.depth))"),
+            "{runner}"
+        );
+    }
+    // The case the pace is for: chains grow with the project.
+    assert!(longest_chain[3] > 4 * longest_chain[1], "{longest_chain:?}");
+}
+
+#[test]
 fn an_edit_of_a_foreign_line_is_refused() {
     let project = generate(3);
     let target = &project.edit_targets[0];
@@ -294,6 +335,10 @@ fn output_for_a_seed_is_stable_across_commits() {
     // (`first_round_marker`, one `IO.puts` after a tick): compile and launch
     // timings before and after compare; the reload measurements start after
     // that line since, so reload timings before it are of a colder session.
-    const GOLDEN: u64 = 8_033_728_257_000_388_199;
+    // And when it learnt to pause in proportion to the steps it walked
+    // (`WORKLOAD_STEPS_PER_INTERVAL`): unchanged up to a few hundred modules
+    // (chains of about 12 steps), a lighter program load above; timings of
+    // the larger sizes before and after do not compare.
+    const GOLDEN: u64 = 6_245_517_710_812_381_791;
     assert_eq!(digest(&generate(1)), GOLDEN, "generated output changed");
 }

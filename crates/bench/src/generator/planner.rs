@@ -258,6 +258,7 @@ impl<'a> Planner<'a> {
                 &workload_entry,
                 app,
                 WORKLOAD_INTERVAL_MS,
+                WORKLOAD_STEPS_PER_INTERVAL,
                 self.chains.len(),
             ),
         );
@@ -290,6 +291,7 @@ impl<'a> Planner<'a> {
                 entry_module: workload_entry,
                 chains: self.chains.len(),
                 interval_ms: WORKLOAD_INTERVAL_MS,
+                steps: self.chains.iter().map(Vec::len).sum(),
                 iterations_expr: format!("{workload_runner}.iterations()"),
                 started_marker: format!("{app}: workload started"),
                 first_iteration_marker: format!("{app}: first iteration done"),

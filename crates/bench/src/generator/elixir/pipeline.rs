@@ -3,12 +3,22 @@
 
 use super::*;
 
-pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: u64, chains: usize) -> String {
+pub(crate) fn runner(
+    module: &str,
+    entry: &str,
+    app: &str,
+    default_interval_ms: u64,
+    steps_per_interval: u64,
+    chains: usize,
+) -> String {
     fill(
         r#"defmodule ${Module} do
   @moduledoc """
   The workload: runs one iteration every few milliseconds, so that
-  breakpoints on the pipeline paths are hit soon after launch.
+  breakpoints on the pipeline paths are hit soon after launch. After an
+  iteration it pauses the interval per ${steps} steps the iteration
+  walked (at least the interval), so that the program walks about as many
+  steps per second whatever its chains' length.
 
   The iteration count lives in a public ETS table, so `iterations/0`
   answers even while this process is paused at a breakpoint.
@@ -20,6 +30,7 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
 
   @table :${app}_workload
   @default_interval_ms ${interval}
+  @steps_per_interval ${steps}
   @chains ${chains}
 
   @spec start_link(keyword()) :: GenServer.on_start()
@@ -39,7 +50,7 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
   @spec last_value() :: integer() | nil
   def last_value, do: GenServer.call(__MODULE__, :last_value)
 
-  @doc "Changes the pause between iterations."
+  @doc "Changes the pause per #{@steps_per_interval} steps walked."
   @spec set_interval(pos_integer()) :: :ok
   def set_interval(ms) when is_integer(ms) and ms > 0 do
     GenServer.cast(__MODULE__, {:set_interval, ms})
@@ -52,7 +63,7 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
     :ets.new(@table, [:named_table, :public, read_concurrency: true])
     :ets.insert(@table, {:iterations, 0})
     # One line on stdout, once per start: what a benchmark waits for.
-    IO.puts("${app}: workload started, one iteration every #{interval} ms")
+    IO.puts("${app}: workload started, #{interval} ms per #{@steps_per_interval} steps")
     schedule(interval)
     {:ok, %{interval: interval, iteration: 0, last_value: nil}}
   end
@@ -77,7 +88,7 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
     # run once (an interpreter's caches are warm).
     if state.iteration == @chains - 1, do: IO.puts("${app}: first round done")
     :ets.update_counter(@table, :iterations, 1)
-    schedule(state.interval)
+    schedule(pause(state.interval, result.depth))
     {:noreply, %{state | iteration: state.iteration + 1, last_value: result.value}}
   end
 
@@ -92,6 +103,9 @@ pub(crate) fn runner(module: &str, entry: &str, app: &str, default_interval_ms: 
   # Scheduled after each iteration rather than with a fixed-rate timer, so
   # that a slow (interpreted, paused) iteration never piles up ticks.
   defp schedule(interval), do: Process.send_after(self(), :tick, interval)
+
+  # The interval per @steps_per_interval steps walked, at least the interval.
+  defp pause(interval, steps), do: max(interval, div(interval * steps, @steps_per_interval))
 end
 "#,
         &[
@@ -99,6 +113,7 @@ end
             ("Entry", entry),
             ("app", app),
             ("interval", &default_interval_ms.to_string()),
+            ("steps", &steps_per_interval.to_string()),
             ("chains", &chains.to_string()),
         ],
     )
