@@ -215,6 +215,25 @@ fn quick_run_writes_a_complete_report() {
     ] {
         assert_eq!(measurements[key]["reps"], 3, "{key}");
     }
+    // The soak's readings, as read and once collected, by category.
+    for reading in measurements["reload_soak_ms"]["resources"].as_array().unwrap() {
+        let live = &reading["vm_memory_live_by_category_bytes"];
+        for category in [
+            "processes",
+            "ets",
+            "binary",
+            "code",
+            "atom",
+            "system",
+            "persistent_term",
+        ] {
+            assert!(positive_number(&live[category]), "{category}: {reading}");
+        }
+        assert_eq!(
+            live["processes"], reading["vm_memory_live_processes_bytes"],
+            "{reading}"
+        );
+    }
     if otp >= 28 {
         for key in [
             "launch_to_first_breakpoint_vs_nodebug_native",

@@ -245,20 +245,34 @@ pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f
 }
 
 /// The VM's memory once every process was garbage collected (bytes): the
-/// total and the processes' share, `[total, processes]`. Without it a
-/// process's heap counts the garbage it has not collected yet, which
-/// varies from one reading to the next by megabytes (a heap grows in
-/// steps and shrinks only at a collection); what a leak keeps survives it.
-pub(super) fn vm_live_memory(dap: &mut crate::dap_client::DapClient) -> Result<[f64; 2], String> {
+/// total, and by category each of `MEMORY_CATEGORIES` with the persistent
+/// terms' share of `system` (`persistent_term`: `:persistent_term.info/0`).
+/// Without the collection a process's heap counts the garbage it has not
+/// collected yet, which varies from one reading to the next by megabytes
+/// (a heap grows in steps and shrinks only at a collection); what a leak
+/// keeps survives it.
+pub(super) fn vm_live_memory(dap: &mut crate::dap_client::DapClient) -> Result<(f64, Map<String, Value>), String> {
+    let categories: Vec<String> = MEMORY_CATEGORIES
+        .iter()
+        .map(|c| format!(":erlang.memory(:{c})"))
+        .collect();
     let (numbers, text) = evaluate_numbers(
         dap,
-        "(Enum.each(Process.list(), &:erlang.garbage_collect/1); \
-         {:erlang.memory(:total), :erlang.memory(:processes)})",
+        &format!(
+            "(Enum.each(Process.list(), &:erlang.garbage_collect/1); \
+             {{:erlang.memory(:total), {}, :persistent_term.info()[:memory]}})",
+            categories.join(", ")
+        ),
     )?;
-    match numbers[..] {
-        [total, processes] => Ok([total, processes]),
-        _ => Err(format!("unexpected VM memory after a garbage collection: {text:?}")),
+    if numbers.len() != 2 + MEMORY_CATEGORIES.len() {
+        return Err(format!("unexpected VM memory after a garbage collection: {text:?}"));
     }
+    let names = MEMORY_CATEGORIES.iter().copied().chain(["persistent_term"]);
+    let breakdown = names
+        .zip(&numbers[1..])
+        .map(|(category, bytes)| (category.to_owned(), json!(bytes)))
+        .collect();
+    Ok((numbers[0], breakdown))
 }
 
 pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
@@ -316,13 +330,15 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         }
         if n == early || n == reloads {
             let ([memory, tables, processes], breakdown) = vm_resources(&mut dap)?;
-            let [live, live_processes] = vm_live_memory(&mut dap)?;
+            let (live, live_breakdown) = vm_live_memory(&mut dap)?;
+            let live_processes = live_breakdown["processes"].clone();
             let rss = dap.rss_kib().map_err(|e| e.0)? as f64;
             at.push(json!({"reload": n, "vm_memory_bytes": memory, "ets_tables": tables,
                            "processes": processes, "adapter_rss_kib": rss,
                            "vm_memory_by_category_bytes": breakdown,
                            "vm_memory_live_bytes": live,
-                           "vm_memory_live_processes_bytes": live_processes}));
+                           "vm_memory_live_processes_bytes": live_processes,
+                           "vm_memory_live_by_category_bytes": live_breakdown}));
         }
     }
     ctx.end_session(dap)?;
