@@ -215,6 +215,13 @@ fn quick_run_writes_a_complete_report() {
     ] {
         assert_eq!(measurements[key]["reps"], 3, "{key}");
     }
+    // The soak's phases over its first and last windows.
+    let soak = &measurements["reload_soak_ms"];
+    for window in ["phases_median_first_ms", "phases_median_last_ms"] {
+        for phase in ["compile", "interpret", "total"] {
+            assert!(positive_number(&soak[window][phase]), "{window}.{phase}: {soak}");
+        }
+    }
     // The soak's readings, as read and once collected, by category.
     for reading in measurements["reload_soak_ms"]["resources"].as_array().unwrap() {
         let live = &reading["vm_memory_live_by_category_bytes"];

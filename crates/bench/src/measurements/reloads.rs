@@ -306,6 +306,8 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     )?;
     ctx.wait_first_round(&mut dap)?;
     let mut samples = Vec::with_capacity(reloads);
+    // Each reload's phases (the response's `timings`), per phase.
+    let mut phases: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(reloads); RELOAD_PHASES.len()];
     let mut at = Vec::new();
     for n in 1..=reloads {
         generation = ctx.next_generation();
@@ -323,6 +325,9 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
                 "reload {n} failed: {}",
                 crate::dap_client::response_message(&response)
             ));
+        }
+        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
+            values.push(body["timings"][*phase].as_f64());
         }
         let reloaded = body["reloaded"].to_string();
         if !reloaded.contains(module.as_str()) || !reloaded.contains("\"interpreted\":true") {
@@ -377,6 +382,24 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
             _ => None,
         }),
     );
+    // Where a change between the windows is: the compile phase is mostly
+    // Elixir's compiler (the machine's speed), the others the adapter's own
+    // work, where a session's growing state would show.
+    let mut first_phases = Map::new();
+    let mut last_phases = Map::new();
+    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
+        let window_median = |window: &[Option<f64>]| {
+            let present: Vec<f64> = window.iter().flatten().copied().collect();
+            crate::stats::median(&present).map(crate::stats::round1)
+        };
+        first_phases.insert((*phase).to_owned(), json!(window_median(&values[..window])));
+        last_phases.insert(
+            (*phase).to_owned(),
+            json!(window_median(&values[values.len() - window..])),
+        );
+    }
+    extra.insert("phases_median_first_ms".to_owned(), Value::Object(first_phases));
+    extra.insert("phases_median_last_ms".to_owned(), Value::Object(last_phases));
     Ok(Outcome::Samples { samples, extra })
 }
 
