@@ -219,28 +219,39 @@ pub const SOAK_FUNCTIONS: usize = 398;
 /// `:erlang.memory/1` names them (bytes).
 const MEMORY_CATEGORIES: [&str; 6] = ["processes", "ets", "binary", "code", "atom", "system"];
 
-/// `{memory, ets tables, processes}` of the VM, and the bytes of each of
-/// `MEMORY_CATEGORIES` (in that order), through `evaluate`.
-pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f64; 3], Map<String, Value>), String> {
+/// `:erlang.memory(:processes), :erlang.memory(:ets), ...`: the Elixir
+/// expressions reading `MEMORY_CATEGORIES`, in that order.
+fn memory_category_expressions() -> String {
     let categories: Vec<String> = MEMORY_CATEGORIES
         .iter()
         .map(|c| format!(":erlang.memory(:{c})"))
         .collect();
+    categories.join(", ")
+}
+
+/// `{name: bytes}` of `names` paired in order with `numbers`.
+fn by_category<'n>(names: impl IntoIterator<Item = &'n str>, numbers: &[f64]) -> Map<String, Value> {
+    names
+        .into_iter()
+        .zip(numbers)
+        .map(|(category, bytes)| (category.to_owned(), json!(bytes)))
+        .collect()
+}
+
+/// `{memory, ets tables, processes}` of the VM, and the bytes of each of
+/// `MEMORY_CATEGORIES` (in that order), through `evaluate`.
+pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f64; 3], Map<String, Value>), String> {
     let (numbers, text) = evaluate_numbers(
         dap,
         &format!(
             "{{:erlang.memory(:total), length(:ets.all()), length(Process.list()), {}}}",
-            categories.join(", ")
+            memory_category_expressions()
         ),
     )?;
     if numbers.len() != 3 + MEMORY_CATEGORIES.len() {
         return Err(format!("unexpected VM resources: {text:?}"));
     }
-    let breakdown = MEMORY_CATEGORIES
-        .iter()
-        .zip(&numbers[3..])
-        .map(|(category, bytes)| ((*category).to_owned(), json!(bytes)))
-        .collect();
+    let breakdown = by_category(MEMORY_CATEGORIES, &numbers[3..]);
     Ok(([numbers[0], numbers[1], numbers[2]], breakdown))
 }
 
@@ -252,27 +263,19 @@ pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f
 /// (a heap grows in steps and shrinks only at a collection); what a leak
 /// keeps survives it.
 pub(super) fn vm_live_memory(dap: &mut crate::dap_client::DapClient) -> Result<(f64, Map<String, Value>), String> {
-    let categories: Vec<String> = MEMORY_CATEGORIES
-        .iter()
-        .map(|c| format!(":erlang.memory(:{c})"))
-        .collect();
     let (numbers, text) = evaluate_numbers(
         dap,
         &format!(
             "(Enum.each(Process.list(), &:erlang.garbage_collect/1); \
              {{:erlang.memory(:total), {}, :persistent_term.info()[:memory]}})",
-            categories.join(", ")
+            memory_category_expressions()
         ),
     )?;
     if numbers.len() != 2 + MEMORY_CATEGORIES.len() {
         return Err(format!("unexpected VM memory after a garbage collection: {text:?}"));
     }
-    let names = MEMORY_CATEGORIES.iter().copied().chain(["persistent_term"]);
-    let breakdown = names
-        .zip(&numbers[1..])
-        .map(|(category, bytes)| (category.to_owned(), json!(bytes)))
-        .collect();
-    Ok((numbers[0], breakdown))
+    let names = MEMORY_CATEGORIES.into_iter().chain(["persistent_term"]);
+    Ok((numbers[0], by_category(names, &numbers[1..])))
 }
 
 pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
@@ -385,13 +388,13 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     // Where a change between the windows is: the compile phase is mostly
     // Elixir's compiler (the machine's speed), the others the adapter's own
     // work, where a session's growing state would show.
+    let window_median = |window: &[Option<f64>]| {
+        let present: Vec<f64> = window.iter().flatten().copied().collect();
+        crate::stats::median(&present).map(crate::stats::round1)
+    };
     let mut first_phases = Map::new();
     let mut last_phases = Map::new();
     for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
-        let window_median = |window: &[Option<f64>]| {
-            let present: Vec<f64> = window.iter().flatten().copied().collect();
-            crate::stats::median(&present).map(crate::stats::round1)
-        };
         first_phases.insert((*phase).to_owned(), json!(window_median(&values[..window])));
         last_phases.insert(
             (*phase).to_owned(),
