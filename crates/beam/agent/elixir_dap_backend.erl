@@ -27,13 +27,13 @@
          set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
          run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
          meta_of/1, interpreted_callers/1,
-         interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/2, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
          found/0, leave_node/1, interpret_shipped/5,
          select/1, name/0]).
--export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0, switched/0]).
+-export_type([frame/0, stop/0, interpreted/0, pending/0, command/0, module_name/0, evaluation/0, switched/0, compiled_code/0]).
 
 %% The backend in use, chosen once when the agent starts (select/1).
 -define(IMPL, (impl())).
@@ -64,6 +64,8 @@
 %% skip, and what a callback throws (elixir_dap_util:throw_error/2), is a
 %% reason whose kind the adapter knows (crates/beam/src/protocol/reason.rs).
 -type one_result() :: {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
+%% A module's object code and the beam file name it was written to.
+-type compiled_code() :: {Bin :: binary(), Beam :: file:filename()} | none.
 %% How a staged switch went: its step's duration in microseconds and the
 %% processes left on old code for now, or why the native load failed.
 -type switched() :: {switched, non_neg_integer(), [elixir_dap_util:process_entry()]} | {failed, term()}.
@@ -130,8 +132,12 @@
 -callback interpreted_among([module()]) -> [module()].
 %% The processes paused at a breakpoint.
 -callback paused_processes() -> [pid()].
-%% Debugs the module's new code, loaded now.
--callback reinterpret(module()) -> one_result().
+%% Debugs the module's new code, loaded now. Compiled is the object code
+%% the reload compiled for it and the beam file it was written to, when the
+%% reload has it (none otherwise): used when it is the code that runs,
+%% saving a read of the beam (the code server's and the file server's
+%% calls, slower the bigger the VM).
+-callback reinterpret(module(), Compiled :: compiled_code()) -> one_result().
 %% Debugs Module from this object code (Source: its source file, Beam: the
 %% file name to load it under).
 -callback interpret_binary(module(), Source :: file:filename(), Bin :: binary(), Beam :: file:filename()) ->
@@ -260,8 +266,8 @@ interpreted() -> ?IMPL:interpreted().
 interpreted_among(Modules) -> ?IMPL:interpreted_among(Modules).
 -spec paused_processes() -> [pid()].
 paused_processes() -> ?IMPL:paused_processes().
--spec reinterpret(module()) -> one_result().
-reinterpret(Module) -> ?IMPL:reinterpret(Module).
+-spec reinterpret(module(), compiled_code()) -> one_result().
+reinterpret(Module, Compiled) -> ?IMPL:reinterpret(Module, Compiled).
 -spec interpret_binary(module(), file:filename(), binary(), file:filename()) -> one_result().
 interpret_binary(Module, Source, Bin, Beam) -> ?IMPL:interpret_binary(Module, Source, Bin, Beam).
 -spec interpret_shipped(module(), file:filename_all(), binary(), binary(), file:filename()) -> one_result().

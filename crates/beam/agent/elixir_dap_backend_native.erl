@@ -41,7 +41,7 @@
          set_breakpoints/2, command/2, stack/1, frame_variables/2, evaluate/5,
          run_evaluation/5, evaluation_paused/2, skips_breakpoints/1, frame_name/3,
          meta_of/1, interpreted_callers/1,
-         interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4, invalidate/1,
+         interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/2, interpret_binary/4, invalidate/1,
          prune_interpreted_versions/1, with_traps_lifted/3, set_traps/2,
          interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
          stage_versions/1, discard_staged/1, switch_batch/4, unlist/1, unlisting/1, relist/1, unlisted/1,
@@ -876,7 +876,11 @@ paused_processes() ->
 
 %% The module's code loaded now is debugged if it has line breakpoints
 %% (the held path, and a rollback that loaded the previous code again).
--spec reinterpret(module()) -> {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
+-spec reinterpret(module(), elixir_dap_backend:compiled_code()) ->
+          {ok, module()} | {skipped, module(), elixir_dap_util:reason()}.
+reinterpret(Module, _Compiled) ->
+    reinterpret(Module).
+
 reinterpret(Module) ->
     case debuggable([Module]) of
         {[Module], [], []} -> {ok, Module};

@@ -41,7 +41,7 @@
 -import(elixir_dap_util, [process_entry/3, loaded_object_code/1, loaded_md5/1, overlay_file/2,
                           timers_pause_on_suspend/0, internal/1, marked_internal/1,
                           purge_old_code/2, runs_old_code/2, load_error/1]).
--import(elixir_dap_backend, [interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/1, interpret_binary/4,
+-import(elixir_dap_backend, [interpreted/0, interpreted_among/1, paused_processes/0, reinterpret/2, interpret_binary/4,
                              invalidate/1, prune_interpreted_versions/1, with_traps_lifted/3,
                              interpreted_processes/0, interpreting_meta/2, meta_backtrace/1,
                              stage_versions/1, discard_staged/1, switch_batch/4]).
@@ -253,10 +253,10 @@ compile_files(Waves, OverlayDir, Killed, Lift) ->
                 {compile_failed, Done, diagnostics(Errors, error) ++ diagnostics(Warnings, warning), []}
         end,
     [ets:insert(?TABLE, {{compiled, M}, File}) || #{module := M, source := File} <- Compiled],
-    %% The staged switch (switch/1) interprets from these; a cluster's
-    %% peers load them (elixir_dap_cluster).
-    (staged() orelse elixir_dap_cluster:peers() =/= [])
-        andalso [ets:insert(?TABLE, {{binary, M}, Bin}) || #{module := M, binary := Bin} <- Compiled],
+    %% The staged switch (switch/1) and the held path's interpretation
+    %% (interpret_held/2) interpret from these; a cluster's peers load them
+    %% (elixir_dap_cluster).
+    [ets:insert(?TABLE, {{binary, M}, Bin}) || #{module := M, binary := Bin} <- Compiled],
     %% The program-compile tracer (elixir_dap_app_compile) keeps the object
     %% code of every module it sees defined, this compile's too: left there,
     %% interpret/1 would take these modules for code compiled in memory and
@@ -534,7 +534,7 @@ interpret(Names, DeferredNames) ->
     end.
 
 interpret_held(Modules, Deferred) ->
-    Results = [reinterpret(M) || M <- Modules],
+    Results = [reinterpret(M, compiled_object_code(M)) || M <- Modules],
     Done = [M || {ok, M} <- Results],
     Unlisted = elixir_dap_backend:unlist(Deferred),
     Stale = invalidate(Done ++ Unlisted),
@@ -660,13 +660,21 @@ peers_prepare(#{modules := Names, remove := RemoveNames, force := Force}) ->
 %% after: this reload's (in the overlay), else what the VM runs (a module
 %% Mix's fallback compiled).
 batch_object_code(M) ->
-    case {ets:lookup(?TABLE, {binary, M}), ets:lookup(?TABLE, overlay_dir)} of
-        {[{_, Bin}], [{_, Dir}]} -> {overlay_file(Dir, M), Bin};
-        _ ->
+    case compiled_object_code(M) of
+        {Bin, File} -> {File, Bin};
+        none ->
             case loaded_object_code(M) of
                 {Bin, File} -> {File, Bin};
                 none -> none
             end
+    end.
+
+%% This reload's object code of M and its beam in the overlay, if it
+%% compiled M.
+compiled_object_code(M) ->
+    case {ets:lookup(?TABLE, {binary, M}), ets:lookup(?TABLE, overlay_dir)} of
+        {[{_, Bin}], [{_, Dir}]} -> {Bin, overlay_file(Dir, M)};
+        _ -> none
     end.
 
 %% This reload's object code of M, else what the program compiled (in
