@@ -23,7 +23,9 @@ use debugging::*;
 pub use debugging::{plain_copy_expression, slowdown_module};
 use recompile::*;
 use reloads::*;
-pub use reloads::{compile_floor_expression, soak_module, RELOAD_PHASES, SOAK_FUNCTIONS};
+pub use reloads::{
+    compile_floor_expression, parse_code_change, soak_module, CODE_CHANGE_EXPRESSION, RELOAD_PHASES, SOAK_FUNCTIONS,
+};
 
 pub enum Outcome {
     /// One sample per repetition, plus facts worth keeping beside them.
@@ -346,7 +348,10 @@ pub fn pair_ratios(ours: &[f64], reference: &[f64]) -> Result<Vec<f64>, String> 
 #[cfg(test)]
 mod tests {
     use super::debugging::{slowdown_expression, NATIVE_SLOWDOWN_REPS, SLOWDOWN_REPS};
-    use super::{compile_floor_expression, pair_ratios, parse_serial_ni, pick, plain_copy_expression, slowdown_module};
+    use super::{
+        compile_floor_expression, pair_ratios, parse_code_change, parse_serial_ni, pick, plain_copy_expression,
+        slowdown_module, CODE_CHANGE_EXPRESSION,
+    };
 
     #[test]
     fn the_serial_ni_result_parses() {
@@ -389,6 +394,26 @@ mod tests {
         );
         assert!(e.contains("Code.put_compiler_option(:tracers, tracers)"), "{e}");
         assert!(e.contains(":code.delete(floor)"), "{e}");
+    }
+
+    #[test]
+    fn the_code_change_probe_times_a_load_and_a_delete_and_counts_exports() {
+        assert_eq!(parse_code_change("\"412 388 21600\""), Ok((412.0, 388.0, 21600)));
+        assert_eq!(parse_code_change("1530 1498 8367\n"), Ok((1530.0, 1498.0, 8367)));
+        for bad in ["", "412 388", "412 x 21600", "-1 2 3", "1 2 3 4", "{:error, :badarg}"] {
+            let error = parse_code_change(bad).unwrap_err();
+            assert!(error.contains("code change probe"), "{bad}: {error}");
+        }
+        let e = CODE_CHANGE_EXPRESSION;
+        assert!(
+            e.contains(":timer.tc(fn -> :code.load_binary(name, [], bin) end)"),
+            "{e}"
+        );
+        assert!(e.contains(":timer.tc(fn -> :code.delete(name) end)"), "{e}");
+        assert!(e.contains(":code.purge(name)"), "{e}");
+        // Counting exports must not call into (interpreted) modules.
+        assert!(e.contains(":erlang.get_module_info(m, :exports)"), "{e}");
+        assert!(!e.contains("module_info(:exports)"), "{e}");
     }
 
     #[test]

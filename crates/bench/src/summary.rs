@@ -14,6 +14,8 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "reload_1_vs_plain_mix_200",
     "reload_1_vs_plain_mix_2000",
     "reload_scale_2000_vs_200",
+    "compile_floor_scale_2000_vs_200",
+    "code_change_scale_2000_vs_200",
     "restart_vs_reload",
     "interpret_speedup_vs_serial_ni",
     "interpret_ours_ms",
@@ -55,12 +57,23 @@ type Derived = Result<f64, String>;
 
 /// The median of `key` at `modules`, or why there is none.
 fn median_at(sizes: &[Value], modules: usize, key: &str) -> Derived {
+    side_median_at(sizes, modules, key, None)
+}
+
+/// The median of `key` at `modules`, or with `side` the median of what the
+/// measurement describes beside its samples (`compile_floor_ms` of
+/// `reload_1_vs_compile_floor`), or why there is none.
+fn side_median_at(sizes: &[Value], modules: usize, key: &str, side: Option<&str>) -> Derived {
     let size = sizes
         .iter()
         .find(|s| s["modules"].as_u64() == Some(modules as u64))
         .ok_or_else(|| format!("size {modules} was not in this run"))?;
     let measurement = &size["measurements"][key];
-    if let Some(median) = measurement["median"].as_f64() {
+    let described = match side {
+        Some(side) => &measurement[side],
+        None => measurement,
+    };
+    if let Some(median) = described["median"].as_f64() {
         return Ok(median);
     }
     if let Some(why) = measurement["not_measured"].as_str() {
@@ -69,7 +82,10 @@ fn median_at(sizes: &[Value], modules: usize, key: &str) -> Derived {
     if let Some(error) = measurement["error"].as_str() {
         return Err(format!("{key} at {modules} modules failed: {error}"));
     }
-    Err(format!("{key} at {modules} modules has no median"))
+    match side {
+        Some(side) => Err(format!("{key} at {modules} modules has no median of {side}")),
+        None => Err(format!("{key} at {modules} modules has no median")),
+    }
 }
 
 fn ratio(numerator: Derived, denominator: Derived) -> Derived {
@@ -214,6 +230,22 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
             ratio(
                 median_at(sizes, 2000, "reload_1_ms"),
                 median_at(sizes, 200, "reload_1_ms"),
+            ),
+        ),
+        // What the reload's scale is read against: Elixir's compiler alone
+        // and the VM's code changes, in the same sessions.
+        (
+            "compile_floor_scale_2000_vs_200",
+            ratio(
+                side_median_at(sizes, 2000, "reload_1_vs_compile_floor", Some("compile_floor_ms")),
+                side_median_at(sizes, 200, "reload_1_vs_compile_floor", Some("compile_floor_ms")),
+            ),
+        ),
+        (
+            "code_change_scale_2000_vs_200",
+            ratio(
+                side_median_at(sizes, 2000, "reload_1_vs_compile_floor", Some("code_change_us")),
+                side_median_at(sizes, 200, "reload_1_vs_compile_floor", Some("code_change_us")),
             ),
         ),
         (
@@ -443,6 +475,39 @@ mod tests {
         let summary = summarize(&partial, &json!({}));
         assert_eq!(summary["interpreted_call_slowdown"], Value::Null);
         assert!(summary["not_measured"]["interpreted_call_slowdown"].is_string());
+    }
+
+    #[test]
+    fn reads_the_reload_scale_beside_the_compiler_and_the_vm_alone() {
+        let floor = |floor_ms: f64, code_change: Value| {
+            json!({
+                "reload_1_ms": {"median": floor_ms * 1.1},
+                "reload_1_vs_compile_floor": {
+                    "median": 1.1,
+                    "compile_floor_ms": {"median": floor_ms},
+                    "code_change_us": code_change,
+                },
+            })
+        };
+        let sizes = vec![
+            size(200, floor(20.0, json!({"median": 700.0}))),
+            size(2000, floor(31.0, json!({"median": 3010.0}))),
+        ];
+        let summary = summarize(&sizes, &json!({}));
+        assert_eq!(summary["reload_scale_2000_vs_200"], json!(1.55));
+        assert_eq!(summary["compile_floor_scale_2000_vs_200"], json!(1.55));
+        assert_eq!(summary["code_change_scale_2000_vs_200"], json!(4.3));
+        // A run without the probe (a report of an older bench) says so.
+        let sizes = vec![
+            size(200, floor(20.0, Value::Null)),
+            size(2000, floor(31.0, Value::Null)),
+        ];
+        let summary = summarize(&sizes, &json!({}));
+        assert_eq!(summary["code_change_scale_2000_vs_200"], Value::Null);
+        let why = summary["not_measured"]["code_change_scale_2000_vs_200"]
+            .as_str()
+            .unwrap_or("");
+        assert!(why.contains("has no median of code_change_us"), "{why}");
     }
 
     #[test]

@@ -271,6 +271,14 @@ fn quick_run_writes_a_complete_report() {
             assert_eq!(measurements[key][side]["reps"], 3, "{key}: {side}");
         }
     }
+    // The VM's own code changes, timed in the same session as the floor.
+    let floor = &measurements["reload_1_vs_compile_floor"];
+    assert!(positive_number(&floor["code_change_us"]["median"]), "{floor}");
+    assert_eq!(floor["code_change_us"]["reps"], 3, "{floor}");
+    assert!(
+        floor["exported_functions"].as_u64().unwrap_or(0) > 1000,
+        "the VM exports Elixir's functions at least: {floor}"
+    );
     // Mix recompiled exactly the edited files, and the hub edit all its
     // dependents.
     for (key, files) in [("plain_mix_recompile_1_ms", 1), ("plain_mix_recompile_20_ms", 20)] {

@@ -442,6 +442,44 @@ end).()"#
     )
 }
 
+/// An Elixir expression for `evaluate` that times, in the VM, the two code
+/// changes Elixir's compiler up to 1.19 makes for every module body it
+/// evaluates (it compiles the body into a module of its own, loads it, runs
+/// it, deletes it and purges it): the load of a one-function module
+/// (`:code.load_binary/3`) and its deletion (`:code.delete/1`), then purges
+/// it. Returns `"<load µs> <delete µs> <exported functions>"`, the last the
+/// functions every loaded module exports (`:erlang.get_module_info/2`,
+/// which runs no module's code): on OTP 25 and 29 (measured) each code
+/// change copies the VM's export table, so that its time grows with the
+/// project's size (docs/benchmarks.md, "What a code change costs").
+pub const CODE_CHANGE_EXPRESSION: &str = r##"(fn ->
+  name = :elixir_dap_bench_code_change
+  forms = [{:attribute, 1, :module, name}, {:attribute, 1, :export, [f: 0]},
+           {:function, 1, :f, 0, [{:clause, 1, [], [], [{:atom, 1, :ok}]}]}]
+  {:ok, ^name, bin} = :compile.forms(forms, [])
+  {load, {:module, ^name}} = :timer.tc(fn -> :code.load_binary(name, [], bin) end)
+  {delete, true} = :timer.tc(fn -> :code.delete(name) end)
+  :code.purge(name)
+  exported = Enum.sum(for {m, _} <- :code.all_loaded(), do: length(:erlang.get_module_info(m, :exports)))
+  "#{load} #{delete} #{exported}"
+end).()"##;
+
+/// The load and delete times (µs) and the exported functions of
+/// [`CODE_CHANGE_EXPRESSION`]'s result.
+pub fn parse_code_change(result: &str) -> Result<(f64, f64, u64), String> {
+    let fields: Vec<&str> = result.trim().trim_matches('"').split_whitespace().collect();
+    match fields.as_slice() {
+        [load, delete, exported] => {
+            let number = |field: &str| field.parse::<f64>().ok().filter(|v| *v >= 0.0);
+            match (number(load), number(delete), exported.parse::<u64>()) {
+                (Some(load), Some(delete), Ok(exported)) => Ok((load, delete, exported)),
+                _ => Err(format!("unexpected result of the code change probe: {result:?}")),
+            }
+        }
+        _ => Err(format!("unexpected result of the code change probe: {result:?}")),
+    }
+}
+
 pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome, String> {
     if ctx.features.missing("reloadCode").is_some() {
         return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
@@ -453,6 +491,8 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
     let copy = ctx.logs.join("compile_floor.ex");
     let mut reloads = Vec::new();
     let mut floors = Vec::new();
+    let mut code_changes = Vec::new();
+    let mut exported = 0;
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
     for rep in 0..reps {
         let target = pick(pool.len(), 1, rep, reps)
@@ -499,9 +539,22 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
             .map_err(|_| format!("unexpected result of Code.compile_file/1: {result:?}"))?;
         reloads.push(ms);
         floors.push(us / 1000.0);
+        let response = dap
+            .request_ok(
+                "evaluate",
+                json!({"expression": CODE_CHANGE_EXPRESSION, "context": "repl"}),
+                TIMEOUT,
+            )
+            .map_err(|e| e.0)?;
+        let (load_us, delete_us, functions) =
+            parse_code_change(response["body"]["result"].as_str().unwrap_or_default())?;
+        code_changes.push(load_us + delete_us);
+        exported = functions;
     }
     ctx.end_session(dap)?;
     let outcome = paired(&reloads, &floors, "reload_ms", "compile_floor_ms")?;
+    let outcome = with_extra(outcome, "code_change_us", crate::stats::describe(&code_changes));
+    let outcome = with_extra(outcome, "exported_functions", json!(exported));
     let mut timings = Map::new();
     for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
         timings.insert(
