@@ -2371,11 +2371,11 @@ reinterpret_one(M, Compiled) ->
                     {skipped, M, Refused} -> throw({skipped, Refused})
                 end;
             true ->
-                {Bin, Beam} = case running_object_code(M, Compiled) of
-                                  none -> throw({skipped, #{kind => no_object_code}});
-                                  Found -> Found
-                              end,
-                case loaded_as(M, Bin) andalso batch_interpretation_available() of
+                {Bin, Beam, Running} = case running_object_code(M, Compiled) of
+                                           none -> throw({skipped, #{kind => no_object_code}});
+                                           Found -> Found
+                                       end,
+                case Running andalso batch_interpretation_available() of
                     true -> store_loaded(M, Beam, Bin);
                     false -> interpret_object_code(M, Bin, Beam)
                 end
@@ -2391,17 +2391,22 @@ reinterpret_one(M, Compiled) ->
 loaded_as(M, Bin) ->
     loaded_md5(M) =:= code:module_md5(Bin).
 
-%% The object code M runs: the reload's compiled code when it is that,
+%% M's object code, the beam it is named after, and whether it is the code
+%% that runs (loaded_as/2): the reload's compiled code when it is that,
 %% else what the code server and the beam on disk say. Each of those is a
-%% call to a server of the VM's; on OTP 25 reading them took 0.3 ms in the
-%% bench's 200-module session and 1.6 ms (0.1-5.9) in the 2 000-module one.
-running_object_code(M, {Bin, _Beam} = Compiled) when is_binary(Bin) ->
+%% call to a server of the VM's; on OTP 25 reading them took 0.1-0.6 ms in
+%% the bench's 200-module session and 0.3-5.9 ms (median 1.6) in the
+%% 2 000-module one.
+running_object_code(M, {Bin, Beam}) when is_binary(Bin) ->
     case loaded_as(M, Bin) of
-        true -> Compiled;
+        true -> {Bin, Beam, true};
         false -> running_object_code(M, none)
     end;
 running_object_code(M, none) ->
-    loaded_object_code(M).
+    case loaded_object_code(M) of
+        {Bin, Beam} -> {Bin, Beam, loaded_as(M, Bin)};
+        none -> none
+    end.
 
 store_loaded(M, Beam, Bin) ->
     case prepare_binary(M, Beam, Bin) of

@@ -495,7 +495,8 @@ diagnostic(Other, Severity) ->
 %% ---------------------------------------------------------------------------
 %% interpret
 
-%% Re-interprets modules from their new beams, then invalidates the
+%% Re-interprets modules from their new object code (what the compile
+%% handed over when that is what runs, else their beams), then invalidates the
 %% interpreter's per-process caches. Returns the modules interpreted, those
 %% that could not be, and the processes that keep running the old version
 %% until they leave it.
