@@ -405,6 +405,7 @@ mod tests {
             assert!(error.contains("code change probe"), "{bad}: {error}");
         }
         let e = CODE_CHANGE_EXPRESSION;
+        assert!(e.contains(":compile.noenv_forms(forms, [])"), "{e}");
         assert!(
             e.contains(":timer.tc(fn -> :code.load_binary(name, [], bin) end)"),
             "{e}"

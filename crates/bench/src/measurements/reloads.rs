@@ -446,8 +446,10 @@ end).()"#
 /// changes Elixir's compiler up to 1.19 makes for every module body it
 /// evaluates (it compiles the body into a module of its own, loads it, runs
 /// it, deletes it and purges it): the load of a one-function module
-/// (`:code.load_binary/3`) and its deletion (`:code.delete/1`), then purges
-/// it. Returns `"<load µs> <delete µs> <exported functions>"`, the last the
+/// (`:code.load_binary/3`, after a purge of whatever an earlier probe left)
+/// and its deletion (`:code.delete/1`), then purges it. The module is
+/// compiled with `:compile.noenv_forms/2`, so that the user's
+/// `ERL_COMPILER_OPTIONS` cannot change the answer's shape. Returns `"<load µs> <delete µs> <exported functions>"`, the last the
 /// functions every loaded module exports (`:erlang.get_module_info/2`,
 /// which runs no module's code): on OTP 25 and 29 (measured) each code
 /// change copies the VM's export table, so that its time grows with the
@@ -456,11 +458,20 @@ pub const CODE_CHANGE_EXPRESSION: &str = r##"(fn ->
   name = :elixir_dap_bench_code_change
   forms = [{:attribute, 1, :module, name}, {:attribute, 1, :export, [f: 0]},
            {:function, 1, :f, 0, [{:clause, 1, [], [], [{:atom, 1, :ok}]}]}]
-  {:ok, ^name, bin} = :compile.forms(forms, [])
+  {:ok, ^name, bin} = :compile.noenv_forms(forms, [])
+  :code.purge(name)
   {load, {:module, ^name}} = :timer.tc(fn -> :code.load_binary(name, [], bin) end)
   {delete, true} = :timer.tc(fn -> :code.delete(name) end)
   :code.purge(name)
-  exported = Enum.sum(for {m, _} <- :code.all_loaded(), do: length(:erlang.get_module_info(m, :exports)))
+  exports = fn m ->
+    try do
+      length(:erlang.get_module_info(m, :exports))
+    rescue
+      # Deleted since :code.all_loaded/0 listed it.
+      ArgumentError -> 0
+    end
+  end
+  exported = Enum.sum(for {m, _} <- :code.all_loaded(), do: exports.(m))
   "#{load} #{delete} #{exported}"
 end).()"##;
 
@@ -492,6 +503,7 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
     let mut reloads = Vec::new();
     let mut floors = Vec::new();
     let mut code_changes = Vec::new();
+    let mut code_change_error = None;
     let mut exported = 0;
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
     for rep in 0..reps {
@@ -539,21 +551,33 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
             .map_err(|_| format!("unexpected result of Code.compile_file/1: {result:?}"))?;
         reloads.push(ms);
         floors.push(us / 1000.0);
-        let response = dap
+        // The probe only explains the pair: if it fails, the pair stays
+        // and the probe's error is reported in its place.
+        let probe = dap
             .request_ok(
                 "evaluate",
                 json!({"expression": CODE_CHANGE_EXPRESSION, "context": "repl"}),
                 TIMEOUT,
             )
-            .map_err(|e| e.0)?;
-        let (load_us, delete_us, functions) =
-            parse_code_change(response["body"]["result"].as_str().unwrap_or_default())?;
-        code_changes.push(load_us + delete_us);
-        exported = functions;
+            .map_err(|e| e.0)
+            .and_then(|response| parse_code_change(response["body"]["result"].as_str().unwrap_or_default()));
+        match probe {
+            Ok((load_us, delete_us, functions)) => {
+                code_changes.push(load_us + delete_us);
+                exported = functions;
+            }
+            Err(error) => {
+                code_change_error.get_or_insert(error);
+            }
+        }
     }
     ctx.end_session(dap)?;
     let outcome = paired(&reloads, &floors, "reload_ms", "compile_floor_ms")?;
-    let outcome = with_extra(outcome, "code_change_us", crate::stats::describe(&code_changes));
+    let code_change = match code_change_error {
+        None => crate::stats::describe(&code_changes),
+        Some(error) => json!({ "error": error }),
+    };
+    let outcome = with_extra(outcome, "code_change_us", code_change);
     let outcome = with_extra(outcome, "exported_functions", json!(exported));
     let mut timings = Map::new();
     for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
