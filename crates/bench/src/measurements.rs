@@ -418,6 +418,31 @@ mod tests {
     }
 
     #[test]
+    fn phase_timings_keep_gaps_aligned_and_take_medians_of_what_is_there() {
+        use super::reloads::PhaseTimings;
+        use serde_json::json;
+        let mut phases = PhaseTimings::new();
+        for (compile, switch) in [(10.0, None), (20.0, Some(1.0)), (31.04, Some(3.0)), (40.0, None)] {
+            let mut timings = json!({"compile": compile, "total": compile + 5.0});
+            if let Some(switch) = switch {
+                timings["switch"] = json!(switch);
+            }
+            phases.record(&json!({ "timings": timings }));
+        }
+        let all = phases.all_medians();
+        assert_eq!(all["compile"], json!(25.5), "{all}");
+        assert_eq!(all["switch"], json!(2.0), "{all}");
+        assert_eq!(all["plan"], serde_json::Value::Null, "{all}");
+        // Windows count reloads, not the values present.
+        let first = phases.medians(0..2);
+        assert_eq!(first["compile"], json!(15.0), "{first}");
+        assert_eq!(first["switch"], json!(1.0), "{first}");
+        let last = phases.medians(2..4);
+        assert_eq!(last["compile"], json!(35.5), "{last}");
+        assert_eq!(last["total"], json!(40.5), "{last}");
+    }
+
+    #[test]
     fn the_slowdown_module_names_itself() {
         let m = slowdown_module("App.Slowdown.Native");
         assert!(m.starts_with("defmodule App.Slowdown.Native do"), "{m}");

@@ -19,6 +19,42 @@ pub const RELOAD_PHASES: &[&str] = &[
     "switch",
 ];
 
+/// Each reload's phases (the `timings` of its response), per phase of
+/// `RELOAD_PHASES`, in reload order. A phase a response lacks is a gap, so
+/// that windows of reloads stay aligned; medians are over the phases present.
+pub(super) struct PhaseTimings(Vec<Vec<Option<f64>>>);
+
+impl PhaseTimings {
+    pub(super) fn new() -> Self {
+        PhaseTimings(vec![Vec::new(); RELOAD_PHASES.len()])
+    }
+
+    /// Records the phases of one response's `body`.
+    pub(super) fn record(&mut self, body: &Value) {
+        for (phase, values) in RELOAD_PHASES.iter().zip(self.0.iter_mut()) {
+            values.push(body["timings"][*phase].as_f64());
+        }
+    }
+
+    /// `{phase: median ms to 0.1, or null}` over the reloads in `range`.
+    pub(super) fn medians(&self, range: std::ops::Range<usize>) -> Value {
+        let mut medians = Map::new();
+        for (phase, values) in RELOAD_PHASES.iter().zip(&self.0) {
+            let present: Vec<f64> = values[range.clone()].iter().flatten().copied().collect();
+            medians.insert(
+                (*phase).to_owned(),
+                json!(crate::stats::median(&present).map(crate::stats::round1)),
+            );
+        }
+        Value::Object(medians)
+    }
+
+    /// [`medians`](Self::medians) over every reload recorded.
+    pub(super) fn all_medians(&self) -> Value {
+        self.medians(0..self.0.first().map_or(0, Vec::len))
+    }
+}
+
 /// The files one reload repetition writes and the modules it must reload.
 pub(super) struct ReloadEdit {
     files: Vec<(PathBuf, String)>,
@@ -48,7 +84,7 @@ pub(super) fn measure_reloads(
     ctx.wait_first_round(&mut dap)?;
     let mut samples = Vec::new();
     let mut reloaded_counts = Vec::new();
-    let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
+    let mut phases = PhaseTimings::new();
     for rep in 0..reps {
         let generation = ctx.next_generation();
         let edit = edit_for(ctx, rep, generation)?;
@@ -72,23 +108,12 @@ pub(super) fn measure_reloads(
         }
         samples.push(ms);
         reloaded_counts.push(body["reloaded"].as_array().map_or(0, Vec::len));
-        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
-            if let Some(value) = body["timings"][*phase].as_f64() {
-                values.push(value);
-            }
-        }
+        phases.record(body);
     }
     ctx.end_session(dap)?;
-    let mut timings = Map::new();
-    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
-        timings.insert(
-            (*phase).to_owned(),
-            json!(crate::stats::median(values).map(crate::stats::round1)),
-        );
-    }
     let mut extra = Map::new();
     extra.insert("modules_reloaded".to_owned(), json!(reloaded_counts));
-    extra.insert("timings_median".to_owned(), Value::Object(timings));
+    extra.insert("timings_median".to_owned(), phases.all_medians());
     Ok(Outcome::Samples { samples, extra })
 }
 
@@ -309,8 +334,7 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     )?;
     ctx.wait_first_round(&mut dap)?;
     let mut samples = Vec::with_capacity(reloads);
-    // Each reload's phases (the response's `timings`), per phase.
-    let mut phases: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(reloads); RELOAD_PHASES.len()];
+    let mut phases = PhaseTimings::new();
     let mut at = Vec::new();
     for n in 1..=reloads {
         generation = ctx.next_generation();
@@ -329,9 +353,7 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
                 crate::dap_client::response_message(&response)
             ));
         }
-        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
-            values.push(body["timings"][*phase].as_f64());
-        }
+        phases.record(body);
         let reloaded = body["reloaded"].to_string();
         if !reloaded.contains(module.as_str()) || !reloaded.contains("\"interpreted\":true") {
             return Err(format!("reload {n} did not reload {module} interpreted: {body}"));
@@ -388,21 +410,11 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     // Where a change between the windows is: the compile phase is mostly
     // Elixir's compiler (the machine's speed), the others the adapter's own
     // work, where a session's growing state would show.
-    let window_median = |window: &[Option<f64>]| {
-        let present: Vec<f64> = window.iter().flatten().copied().collect();
-        crate::stats::median(&present).map(crate::stats::round1)
-    };
-    let mut first_phases = Map::new();
-    let mut last_phases = Map::new();
-    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
-        first_phases.insert((*phase).to_owned(), json!(window_median(&values[..window])));
-        last_phases.insert(
-            (*phase).to_owned(),
-            json!(window_median(&values[values.len() - window..])),
-        );
-    }
-    extra.insert("phases_median_first_ms".to_owned(), Value::Object(first_phases));
-    extra.insert("phases_median_last_ms".to_owned(), Value::Object(last_phases));
+    extra.insert("phases_median_first_ms".to_owned(), phases.medians(0..window));
+    extra.insert(
+        "phases_median_last_ms".to_owned(),
+        phases.medians(samples.len() - window..samples.len()),
+    );
     Ok(Outcome::Samples { samples, extra })
 }
 
@@ -449,7 +461,8 @@ end).()"#
 /// (`:code.load_binary/3`, after a purge of whatever an earlier probe left)
 /// and its deletion (`:code.delete/1`), then purges it. The module is
 /// compiled with `:compile.noenv_forms/2`, so that the user's
-/// `ERL_COMPILER_OPTIONS` cannot change the answer's shape. Returns `"<load µs> <delete µs> <exported functions>"`, the last the
+/// `ERL_COMPILER_OPTIONS` cannot change the answer's shape. Returns
+/// `"<load µs> <delete µs> <exported functions>"`, the last the
 /// functions every loaded module exports (`:erlang.get_module_info/2`,
 /// which runs no module's code): on OTP 25 and 29 (measured) each code
 /// change copies the VM's export table, so that its time grows with the
@@ -505,7 +518,7 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
     let mut code_changes = Vec::new();
     let mut code_change_error = None;
     let mut exported = 0;
-    let mut phases: Vec<Vec<f64>> = vec![Vec::new(); RELOAD_PHASES.len()];
+    let mut phases = PhaseTimings::new();
     for rep in 0..reps {
         let target = pick(pool.len(), 1, rep, reps)
             .first()
@@ -531,11 +544,7 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
         if !body["reloaded"].to_string().contains(target.module.as_str()) {
             return Err(format!("reloadCode did not reload {}: {body}", target.module));
         }
-        for (phase, values) in RELOAD_PHASES.iter().zip(phases.iter_mut()) {
-            if let Some(value) = body["timings"][*phase].as_f64() {
-                values.push(value);
-            }
-        }
+        phases.record(body);
         let expression = compile_floor_expression(&path.to_string_lossy(), &copy.to_string_lossy(), &target.module);
         let response = dap
             .request_ok(
@@ -579,12 +588,5 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
     };
     let outcome = with_extra(outcome, "code_change_us", code_change);
     let outcome = with_extra(outcome, "exported_functions", json!(exported));
-    let mut timings = Map::new();
-    for (phase, values) in RELOAD_PHASES.iter().zip(&phases) {
-        timings.insert(
-            (*phase).to_owned(),
-            json!(crate::stats::median(values).map(crate::stats::round1)),
-        );
-    }
-    Ok(with_extra(outcome, "timings_median", Value::Object(timings)))
+    Ok(with_extra(outcome, "timings_median", phases.all_medians()))
 }
