@@ -682,13 +682,16 @@ compiled_object_code(M) ->
 %% memory, or into a beam: the MD5 check of loaded_object_code/1 cannot
 %% tell a line-only change, so the program's own compile comes first).
 new_object_code(M) ->
-    case {ets:lookup(?TABLE, {binary, M}), elixir_dap_scripts:object_code(M)} of
-        {[{_, Bin}], _} -> Bin;
-        {[], {_Source, Bin}} -> Bin;
-        {[], none} ->
-            case loaded_object_code(M) of
-                {Bin, _File} -> Bin;
-                none -> none
+    case compiled_object_code(M) of
+        {Bin, _File} -> Bin;
+        none ->
+            case elixir_dap_scripts:object_code(M) of
+                {_Source, Bin} -> Bin;
+                none ->
+                    case loaded_object_code(M) of
+                        {Bin, _File} -> Bin;
+                        none -> none
+                    end
             end
     end.
 
