@@ -200,6 +200,12 @@ impl<'a> SizeContext<'a> {
         (self.log)(line);
     }
 
+    /// Makes the next edit generations follow `generation`: for a second
+    /// context on a project another context has edited already.
+    pub fn resume_generations_after(&mut self, generation: u64) {
+        self.generation = self.generation.max(generation);
+    }
+
     pub fn next_generation(&mut self) -> u64 {
         self.generation += 1;
         self.generation
@@ -613,6 +619,12 @@ pub fn native_build_path(note: &str) -> Option<PathBuf> {
                 .is_some_and(|n| n == "native-build")
         })
         .map(Path::to_path_buf)
+}
+
+/// Where a size's project is generated in the run's work directory (it
+/// stays there until a run of the same size in that directory starts).
+pub fn project_dir(work_dir: &Path, modules: usize) -> PathBuf {
+    work_dir.join(format!("project-{modules}"))
 }
 
 pub fn ms_since(start: Instant) -> f64 {

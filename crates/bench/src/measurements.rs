@@ -16,11 +16,13 @@ use crate::bench::{ms_since, SizeContext, TIMEOUT};
 use crate::generator::EditTarget;
 
 mod debugging;
+mod pairs;
 mod recompile;
 mod reloads;
 
 use debugging::*;
 pub use debugging::{plain_copy_expression, slowdown_module};
+use pairs::*;
 use recompile::*;
 use reloads::*;
 pub use reloads::{
@@ -88,6 +90,12 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: adapter_peak_rss_mib,
     },
     Measurement {
+        key: "restart_vs_reload",
+        unit: "ratio",
+        description: "What a restart costs against the reload it replaces, in pairs back to back: in a running session (after its first round) one pipeline step edited and reloaded by `reloadCode` (timed), then the session restarted (disconnect with terminateDebuggee and a new adapter's launch until the workload's start line, timed; the launch's Mix compile picks the edit up, since a reload never writes `_build`). The samples are each pair's ratio restart / reload; `restart_ms` and `reload_ms` describe the two sides.",
+        run: restart_vs_reload,
+    },
+    Measurement {
         key: "plain_mix_recompile_1_ms",
         unit: "ms",
         description: "No debugger: the app running under `mix run`, one pipeline step edited, in-VM `compile.elixir` (recompiles and loads it).",
@@ -146,6 +154,12 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: "ratio",
         description: "In one session (every module interpreted): one pipeline step edited and reloaded by `reloadCode` (its wall time), then, in the same VM, `Code.compile_file/1` of the same edited source under another module name (the floor: Elixir's compiler alone, timed in the VM). The samples are each repetition's ratio reload / floor; `reload_ms` and `compile_floor_ms` describe the two sides.",
         run: reload_1_vs_compile_floor,
+    },
+    Measurement {
+        key: "reload_1_vs_smaller_size",
+        unit: "ratio",
+        description: "How a one-step reload scales, in pairs back to back: a session of this size and one of the smallest size that ran before it in this run (its project reused), both with every module interpreted and past their first rounds; each pair one pipeline step edited and reloaded by `reloadCode` in each, in alternating order, the other session's VM stopped (SIGSTOP) meanwhile. The samples are each pair's ratio this size / the smaller; `reload_ms` and `smaller_reload_ms` describe the sides, `smaller_modules` names the smaller size. Not measured at a size no smaller size ran before.",
+        run: reload_1_vs_smaller_size,
     },
     Measurement {
         key: "reload_5_ms",

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::bench::{compile_timeout, err, launch_arguments, BenchConfig, Features, SizeContext, TIMEOUT};
+use crate::bench::{compile_timeout, err, launch_arguments, project_dir, BenchConfig, Features, SizeContext, TIMEOUT};
 use crate::dap_client::DapClient;
 use crate::generator::{self, GenOptions};
 use crate::measurements::{Outcome, MEASUREMENTS};
 use crate::{machine, stats, summary};
 
 /// Version of the report's layout; bump it when a key changes meaning.
-pub const REPORT_SCHEMA: u32 = 2;
+pub const REPORT_SCHEMA: u32 = 3;
 
 /// Requests that later measurements need, probed by sending each once to an
 /// adapter that has launched nothing: a dispatcher that does not know one
@@ -175,7 +175,7 @@ fn run_size(
     log: &mut dyn FnMut(&str),
 ) -> Result<Value, String> {
     let project = generator::generate(&GenOptions::new(modules, config.seed)).map_err(|e| e.to_string())?;
-    let root = work_dir.join(format!("project-{modules}"));
+    let root = project_dir(work_dir, modules);
     let logs = work_dir.join(format!("logs-{modules}"));
     for dir in [&root, &logs] {
         if dir.exists() {

@@ -88,6 +88,25 @@ fn side_median_at(sizes: &[Value], modules: usize, key: &str, side: Option<&str>
     }
 }
 
+/// The median of `reload_1_vs_smaller_size` at `modules`, if its pairs
+/// were with a session of `smaller` modules.
+fn paired_scale(sizes: &[Value], modules: usize, smaller: usize) -> Derived {
+    let median = median_at(sizes, modules, "reload_1_vs_smaller_size")?;
+    let paired_with = sizes
+        .iter()
+        .find(|s| s["modules"].as_u64() == Some(modules as u64))
+        .and_then(|s| s["measurements"]["reload_1_vs_smaller_size"]["smaller_modules"].as_u64());
+    match paired_with {
+        Some(m) if m == smaller as u64 => Ok(median),
+        Some(m) => Err(format!(
+            "reload_1_vs_smaller_size at {modules} modules was paired with {m} modules, not {smaller}"
+        )),
+        None => Err(format!(
+            "reload_1_vs_smaller_size at {modules} modules does not say which size it was paired with"
+        )),
+    }
+}
+
 fn ratio(numerator: Derived, denominator: Derived) -> Derived {
     match (numerator, denominator) {
         (Ok(n), Ok(d)) if d > 0.0 => Ok(n / d),
@@ -225,13 +244,8 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
                 median_at(sizes, 2000, "plain_mix_recompile_1_ms"),
             ),
         ),
-        (
-            "reload_scale_2000_vs_200",
-            ratio(
-                median_at(sizes, 2000, "reload_1_ms"),
-                median_at(sizes, 200, "reload_1_ms"),
-            ),
-        ),
+        // Pairs of reloads in a 2 000- and a 200-module session, back to back.
+        ("reload_scale_2000_vs_200", paired_scale(sizes, 2000, 200)),
         // What the reload's scale is read against: Elixir's compiler alone
         // and the VM's code changes, in the same sessions.
         (
@@ -248,13 +262,8 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
                 side_median_at(sizes, 200, "reload_1_vs_compile_floor", Some("code_change_us")),
             ),
         ),
-        (
-            "restart_vs_reload",
-            ratio(
-                median_at(sizes, base, "restart_ms"),
-                median_at(sizes, base, "reload_1_ms"),
-            ),
-        ),
+        // Pairs of a reload and the restart it replaces, back to back.
+        ("restart_vs_reload", median_at(sizes, base, "restart_vs_reload")),
         (
             "interpret_speedup_vs_serial_ni",
             ratio(
@@ -351,6 +360,8 @@ pub fn summarize(sizes: &[Value], machine: &Value) -> Value {
                 "median_first_ms",
                 "median_last_ms",
                 "median_last_vs_first",
+                "median_first_vs_fresh",
+                "median_last_vs_fresh",
                 "ratios_last_vs_first",
                 "resources",
             ] {
@@ -402,6 +413,7 @@ mod tests {
                     "plain_mix_recompile_1_ms": {"median": 100.0},
                     "reload_1_ms": {"median": 20.0},
                     "restart_ms": {"median": 3000.0},
+                    "restart_vs_reload": {"median": 150.0},
                     "adapter_peak_rss_mib": {"max": 12.5},
                 }),
             ),
@@ -410,6 +422,7 @@ mod tests {
                 json!({
                     "plain_mix_recompile_1_ms": {"median": 2000.0},
                     "reload_1_ms": {"median": null, "not_measured": "needs reloadCode"},
+                    "reload_1_vs_smaller_size": {"median": null, "not_measured": "needs reloadCode"},
                     "adapter_peak_rss_mib": {"max": 14.0},
                 }),
             ),
@@ -489,12 +502,12 @@ mod tests {
                 },
             })
         };
-        let sizes = vec![
-            size(200, floor(20.0, json!({"median": 700.0}))),
-            size(2000, floor(31.0, json!({"median": 3010.0}))),
-        ];
+        let mut large = floor(31.0, json!({"median": 3010.0}));
+        large["reload_1_vs_smaller_size"] = json!({"median": 1.234, "smaller_modules": 200});
+        let sizes = vec![size(200, floor(20.0, json!({"median": 700.0}))), size(2000, large)];
         let summary = summarize(&sizes, &json!({}));
-        assert_eq!(summary["reload_scale_2000_vs_200"], json!(1.55));
+        // The pairs' median, not the ratio of the two sizes' medians (1.55).
+        assert_eq!(summary["reload_scale_2000_vs_200"], json!(1.23));
         assert_eq!(summary["compile_floor_scale_2000_vs_200"], json!(1.55));
         assert_eq!(summary["code_change_scale_2000_vs_200"], json!(4.3));
         // A run without the probe (a report of an older bench) says so.
@@ -503,11 +516,42 @@ mod tests {
             size(2000, floor(31.0, Value::Null)),
         ];
         let summary = summarize(&sizes, &json!({}));
+        let why = summary["not_measured"]["reload_scale_2000_vs_200"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            why.contains("reload_1_vs_smaller_size at 2000 modules has no median"),
+            "{why}"
+        );
         assert_eq!(summary["code_change_scale_2000_vs_200"], Value::Null);
         let why = summary["not_measured"]["code_change_scale_2000_vs_200"]
             .as_str()
             .unwrap_or("");
         assert!(why.contains("has no median of code_change_us"), "{why}");
+    }
+
+    #[test]
+    fn the_reload_scale_is_only_read_from_pairs_with_200_modules() {
+        let sizes = |smaller: Value| {
+            vec![
+                size(60, json!({"reload_1_ms": {"median": 10.0}})),
+                size(
+                    2000,
+                    json!({"reload_1_vs_smaller_size": {"median": 1.4, "smaller_modules": smaller}}),
+                ),
+            ]
+        };
+        let summary = summarize(&sizes(json!(60)), &json!({}));
+        assert_eq!(summary["reload_scale_2000_vs_200"], Value::Null);
+        let why = summary["not_measured"]["reload_scale_2000_vs_200"]
+            .as_str()
+            .unwrap_or("");
+        assert!(why.contains("was paired with 60 modules, not 200"), "{why}");
+        let summary = summarize(&sizes(Value::Null), &json!({}));
+        let why = summary["not_measured"]["reload_scale_2000_vs_200"]
+            .as_str()
+            .unwrap_or("");
+        assert!(why.contains("does not say which size"), "{why}");
     }
 
     #[test]

@@ -63,20 +63,21 @@ fn positive_number(value: &Value) -> bool {
     value.as_f64().is_some_and(|x| x > 0.0)
 }
 
-#[test]
-fn quick_run_writes_a_complete_report() {
+/// Runs `elixir-dap-bench` with `args` and the adapter, a report and a work
+/// directory in `dir`, and returns the report; fails if the run fails or
+/// outlasts [`DEADLINE`].
+fn run_bench(args: &[&str], dir: &std::path::Path) -> Value {
     let adapter = adapter();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("report.json");
+    let out = dir.join("report.json");
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_elixir-dap-bench"))
-        .arg("--quick")
+        .args(args)
         .arg("--adapter")
         .arg(&adapter)
         .arg("--out")
         .arg(&out)
         .arg("--work-dir")
-        .arg(dir.path().join("work"))
+        .arg(dir.join("work"))
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -87,17 +88,23 @@ fn quick_run_writes_a_complete_report() {
         if started.elapsed() > DEADLINE {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the quick benchmark took more than {DEADLINE:?}");
+            panic!("the benchmark {args:?} took more than {DEADLINE:?}");
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    eprintln!("quick benchmark: {:?}", started.elapsed());
+    eprintln!("benchmark {args:?}: {:?}", started.elapsed());
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(
         status.success(),
-        "elixir-dap-bench --quick failed ({status}); report:\n{text}"
+        "elixir-dap-bench {args:?} failed ({status}); report:\n{text}"
     );
-    let report: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn quick_run_writes_a_complete_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_bench(&["--quick"], dir.path());
 
     // Every summary key is there; a number is positive, a null says why.
     let summary = &report["summary"];
@@ -144,8 +151,12 @@ fn quick_run_writes_a_complete_report() {
     for key in ["cpu_bound", "request_handler"] {
         assert!(positive_number(&slowdown[key]), "interpreted_call_slowdown: {slowdown}");
     }
-    // The soak's growth: the VM's memory as read and once collected.
+    // The soak's growth: the VM's memory as read and once collected; its
+    // reloads against a fresh session's in both windows.
     let soak = &summary["reload_soak"];
+    for key in ["median_last_vs_first", "median_first_vs_fresh", "median_last_vs_fresh"] {
+        assert!(positive_number(&soak[key]), "reload_soak: {key}: {soak}");
+    }
     for key in [
         "vm_memory_bytes",
         "vm_memory_live_bytes",
@@ -211,10 +222,19 @@ fn quick_run_writes_a_complete_report() {
         "plain_mix_recompile_20_ms",
         "launch_to_first_breakpoint_vs_nodebug",
         "reload_1_vs_compile_floor",
+        "restart_vs_reload",
         "interpreted_call_slowdown",
     ] {
         assert_eq!(measurements[key]["reps"], 3, "{key}");
     }
+    // One size: no pairs across sizes, and the report says why.
+    let across = &measurements["reload_1_vs_smaller_size"];
+    assert!(
+        across["not_measured"]
+            .as_str()
+            .is_some_and(|why| why.contains("no smaller size ran before 60 modules")),
+        "{across}"
+    );
     // The soak's phases over its first and last windows.
     let soak = &measurements["reload_soak_ms"];
     for window in ["phases_median_first_ms", "phases_median_last_ms"] {
@@ -256,6 +276,7 @@ fn quick_run_writes_a_complete_report() {
     for (key, sides) in [
         ("launch_to_first_breakpoint_vs_nodebug", ["debug_ms", "nodebug_ms"]),
         ("reload_1_vs_compile_floor", ["reload_ms", "compile_floor_ms"]),
+        ("restart_vs_reload", ["restart_ms", "reload_ms"]),
         ("interpreted_call_slowdown", ["cpu_interpreted_ns", "cpu_native_ns"]),
         (
             "launch_to_first_breakpoint_vs_nodebug_native",
@@ -300,4 +321,60 @@ fn running_without_out_or_subcommand_explains_itself() {
     let output = Command::new(env!("CARGO_BIN_EXE_elixir-dap-bench")).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--out"));
+}
+
+#[test]
+fn a_larger_size_reloads_in_pairs_with_a_smaller_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let only = "reload_1_vs_smaller_size";
+    let report = run_bench(&["--sizes", "30,60", "--reps", "3", "--only", only], dir.path());
+    let sizes = report["sizes"].as_array().unwrap();
+    let [smaller, larger] = sizes.as_slice() else {
+        panic!("two sizes: {sizes:?}");
+    };
+    assert!(
+        smaller["measurements"][only]["not_measured"]
+            .as_str()
+            .is_some_and(|why| why.contains("no smaller size ran before 30 modules")),
+        "{smaller}"
+    );
+    let pairs = &larger["measurements"][only];
+    assert_eq!(pairs["smaller_modules"], 30, "{pairs}");
+    assert_eq!(pairs["reps"], 3, "{pairs}");
+    assert!(positive_number(&pairs["median"]), "{pairs}");
+    for side in ["reload_ms", "smaller_reload_ms"] {
+        assert!(positive_number(&pairs[side]["median"]), "{side}: {pairs}");
+        assert_eq!(pairs[side]["reps"], 3, "{side}: {pairs}");
+    }
+    for side in ["timings_median", "smaller_timings_median"] {
+        assert!(positive_number(&pairs[side]["compile"]), "{side}: {pairs}");
+    }
+    // Each sample is its pair's ratio.
+    let ratios: Vec<f64> = pairs["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let larger_ms = pairs["reload_ms"]["samples"].as_array().unwrap();
+    let smaller_ms = pairs["smaller_reload_ms"]["samples"].as_array().unwrap();
+    for ((ratio, l), s) in ratios.iter().zip(larger_ms).zip(smaller_ms) {
+        let expected = l.as_f64().unwrap() / s.as_f64().unwrap();
+        assert!((ratio - expected).abs() < 0.01 * expected, "{ratio} against {l} / {s}");
+    }
+    // Neither VM was left stopped: both sessions ended, and no process
+    // runs in either project (a VM's working directory is its project).
+    let work = dir.path().join("work");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|entry| std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&work)))
+        .map(|entry| {
+            std::fs::read_to_string(entry.path().join("cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ")
+        })
+        .collect();
+    assert!(left.is_empty(), "processes left: {left:?}");
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::bench::DebugBackend;
+use crate::dap_client::DapClient;
 
 /// The phases of `timings` in a `reloadCode` response (and `codeReloaded`
 /// event), in milliseconds.
@@ -88,33 +89,73 @@ pub(super) fn measure_reloads(
     for rep in 0..reps {
         let generation = ctx.next_generation();
         let edit = edit_for(ctx, rep, generation)?;
-        ctx.write_edits(&edit.files)?;
-        let files: Vec<PathBuf> = edit.files.iter().map(|(file, _)| ctx.root.join(file)).collect();
-        let started = Instant::now();
-        let response = dap
-            .request("reloadCode", json!({ "files": files }), timeout)
-            .map_err(|e| e.0)?;
-        let ms = ms_since(started);
-        let body = &response["body"];
-        if response["success"] != true || body["success"] == false {
-            return Err(format!(
-                "reloadCode failed: {}",
-                crate::dap_client::response_message(&response)
-            ));
-        }
-        let reloaded = body["reloaded"].to_string();
-        if let Some(missing) = edit.modules.iter().find(|m| !reloaded.contains(m.as_str())) {
-            return Err(format!("reloadCode did not reload {missing}: {body}"));
-        }
+        let (ms, body) = reload_once(ctx, &mut dap, &edit, timeout)?;
         samples.push(ms);
         reloaded_counts.push(body["reloaded"].as_array().map_or(0, Vec::len));
-        phases.record(body);
+        phases.record(&body);
     }
     ctx.end_session(dap)?;
     let mut extra = Map::new();
     extra.insert("modules_reloaded".to_owned(), json!(reloaded_counts));
     extra.insert("timings_median".to_owned(), phases.all_medians());
     Ok(Outcome::Samples { samples, extra })
+}
+
+/// One reload: writes `edit`'s files, sends `reloadCode` for them and waits
+/// for its response. Returns the wall time from the request to the response
+/// in milliseconds, and the response's body.
+///
+/// Errors: the request failed or timed out, the body says `success: false`,
+/// or `reloaded` does not name every module of `edit`.
+pub(super) fn reload_once(
+    ctx: &mut SizeContext,
+    dap: &mut DapClient,
+    edit: &ReloadEdit,
+    timeout: std::time::Duration,
+) -> Result<(f64, Value), String> {
+    ctx.write_edits(&edit.files)?;
+    let files: Vec<PathBuf> = edit.files.iter().map(|(file, _)| ctx.root.join(file)).collect();
+    let started = Instant::now();
+    let response = dap
+        .request("reloadCode", json!({ "files": files }), timeout)
+        .map_err(|e| e.0)?;
+    let ms = ms_since(started);
+    let body = &response["body"];
+    if response["success"] != true || body["success"] == false {
+        return Err(format!(
+            "reloadCode failed: {}",
+            crate::dap_client::response_message(&response)
+        ));
+    }
+    let reloaded = body["reloaded"].to_string();
+    if let Some(missing) = edit.modules.iter().find(|m| !reloaded.contains(m.as_str())) {
+        return Err(format!("reloadCode did not reload {missing}: {body}"));
+    }
+    Ok((ms, body.clone()))
+}
+
+/// The edit of repetition `rep` of `reps` that changes `count` pipeline
+/// steps of `pool` (a new spread each repetition) to `generation`.
+pub(super) fn steps_edit(
+    ctx: &SizeContext,
+    pool: &[EditTarget],
+    count: usize,
+    rep: usize,
+    reps: usize,
+    generation: u64,
+) -> Result<ReloadEdit, String> {
+    let mut edit = ReloadEdit {
+        files: Vec::new(),
+        modules: Vec::new(),
+    };
+    for index in pick(pool.len(), count, rep, reps) {
+        if let Some(target) = pool.get(index) {
+            let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
+            edit.files.push((target.file.clone(), edited));
+            edit.modules.push(target.module.clone());
+        }
+    }
+    Ok(edit)
 }
 
 /// `reloadCode` after `count` pipeline steps (a new spread each repetition)
@@ -128,18 +169,7 @@ fn reload_edits_on(ctx: &mut SizeContext, backend: DebugBackend, count: usize) -
     let reps = ctx.config.reps;
     let pool = edit_pool(ctx, count, reps)?;
     let outcome = measure_reloads(ctx, backend, reps, &mut |ctx, rep, generation| {
-        let mut edit = ReloadEdit {
-            files: Vec::new(),
-            modules: Vec::new(),
-        };
-        for index in pick(pool.len(), count, rep, reps) {
-            if let Some(target) = pool.get(index) {
-                let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
-                edit.files.push((target.file.clone(), edited));
-                edit.modules.push(target.module.clone());
-            }
-        }
-        Ok(edit)
+        steps_edit(ctx, &pool, count, rep, reps, generation)
     })?;
     Ok(with_extra(outcome, "files_edited", json!(count)))
 }
@@ -265,7 +295,7 @@ fn by_category<'n>(names: impl IntoIterator<Item = &'n str>, numbers: &[f64]) ->
 
 /// `{memory, ets tables, processes}` of the VM, and the bytes of each of
 /// `MEMORY_CATEGORIES` (in that order), through `evaluate`.
-pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f64; 3], Map<String, Value>), String> {
+pub(super) fn vm_resources(dap: &mut DapClient) -> Result<([f64; 3], Map<String, Value>), String> {
     let (numbers, text) = evaluate_numbers(
         dap,
         &format!(
@@ -287,7 +317,7 @@ pub(super) fn vm_resources(dap: &mut crate::dap_client::DapClient) -> Result<([f
 /// collected yet, which varies from one reading to the next by megabytes
 /// (a heap grows in steps and shrinks only at a collection); what a leak
 /// keeps survives it.
-pub(super) fn vm_live_memory(dap: &mut crate::dap_client::DapClient) -> Result<(f64, Map<String, Value>), String> {
+pub(super) fn vm_live_memory(dap: &mut DapClient) -> Result<(f64, Map<String, Value>), String> {
     let (numbers, text) = evaluate_numbers(
         dap,
         &format!(
@@ -333,19 +363,35 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         crate::bench::compile_timeout(ctx.modules()),
     )?;
     ctx.wait_first_round(&mut dap)?;
+    let soak_vm = VmPid::of(&mut dap)?;
+    // A fresh session beside the soak's over its first and its last window
+    // (see `median_last_vs_fresh` below).
+    let windows = [1..=window, reloads - window + 1..=reloads];
+    let mut fresh: Option<(DapClient, VmPid)> = None;
+    let mut fresh_ms: [Vec<f64>; 2] = Default::default();
+    let mut vs_fresh: [Vec<f64>; 2] = Default::default();
     let mut samples = Vec::with_capacity(reloads);
     let mut phases = PhaseTimings::new();
     let mut at = Vec::new();
     for n in 1..=reloads {
+        let in_window = windows.iter().position(|w| w.contains(&n));
+        if in_window.is_some() && fresh.is_none() {
+            let mut session = launch_for_reloads(ctx)?;
+            let vm = VmPid::of(&mut session)?;
+            fresh = Some((session, vm));
+        }
         generation = ctx.next_generation();
         // Reloads compare contents, not modification times: no wait.
         std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        let fresh_stopped = fresh.as_ref().map(|(_, vm)| vm.stop()).transpose()?;
         let started = Instant::now();
         let response = dap
             .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
             .map_err(|e| e.0)?;
-        samples.push(ms_since(started));
+        let soak_ms = ms_since(started);
+        drop(fresh_stopped);
+        samples.push(soak_ms);
         let body = &response["body"];
         if response["success"] != true || body["success"] == false {
             return Err(format!(
@@ -357,6 +403,22 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         let reloaded = body["reloaded"].to_string();
         if !reloaded.contains(module.as_str()) || !reloaded.contains("\"interpreted\":true") {
             return Err(format!("reload {n} did not reload {module} interpreted: {body}"));
+        }
+        if let (Some(i), Some((session, _))) = (in_window, fresh.as_mut()) {
+            generation = ctx.next_generation();
+            let edit = ReloadEdit {
+                files: vec![(relative.clone(), soak_module(&app_module, SOAK_FUNCTIONS, generation))],
+                modules: vec![module.clone()],
+            };
+            let _soak_stopped = soak_vm.stop()?;
+            let (ms, _) = reload_once(ctx, session, &edit, TIMEOUT)?;
+            fresh_ms[i].push(ms);
+            vs_fresh[i].push(soak_ms / ms);
+        }
+        if windows.iter().any(|w| *w.end() == n) {
+            if let Some((session, _)) = fresh.take() {
+                ctx.end_session(session)?;
+            }
         }
         if n == early || n == reloads {
             let ([memory, tables, processes], breakdown) = vm_resources(&mut dap)?;
@@ -378,7 +440,7 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
             at.first().and_then(|a| a[key].as_f64()),
             at.last().and_then(|a| a[key].as_f64()),
         ) {
-            (Some(first), Some(last)) if first > 0.0 => json!(crate::stats::round1(last / first * 1000.0) / 1000.0),
+            (Some(first), Some(last)) if first > 0.0 => json!(crate::stats::round3(last / first)),
             _ => Value::Null,
         }
     };
@@ -403,10 +465,20 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     extra.insert(
         "median_last_vs_first".to_owned(),
         json!(match (start, end) {
-            (Some(s), Some(e)) if s > 0.0 => Some(crate::stats::round1(e / s * 1000.0) / 1000.0),
+            (Some(s), Some(e)) if s > 0.0 => Some(crate::stats::round3(e / s)),
             _ => None,
         }),
     );
+    // The soak's reloads over a fresh session's, reload by reload, in each
+    // window: at the end, what the session's age costs at that moment,
+    // whatever the machine's speed then; at the start, the same two kinds
+    // of session at the same age (how far two sessions differ anyway).
+    for (i, name) in ["first", "last"].into_iter().enumerate() {
+        let ratio = crate::stats::median(&vs_fresh[i]).map(crate::stats::round3);
+        let fresh = crate::stats::median(&fresh_ms[i]).map(crate::stats::round1);
+        extra.insert(format!("median_{name}_vs_fresh"), json!(ratio));
+        extra.insert(format!("fresh_median_{name}_ms"), json!(fresh));
+    }
     // Where a change between the windows is: the compile phase is mostly
     // Elixir's compiler (the machine's speed), the others the adapter's own
     // work, where a session's growing state would show.
