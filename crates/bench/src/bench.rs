@@ -147,7 +147,8 @@ pub struct SizeContext<'a> {
     /// The next edit generation: each edit writes new content (see
     /// `ConstantEdit::value`).
     generation: u64,
-    /// When Mix last compiled in this project (see [`Self::write_edits`]).
+    /// When Mix last compiled in this project (see [`Self::write_edits`]):
+    /// a launch's compile has ended by `initialized`, a session's by its end.
     last_compile: SystemTime,
     sessions: u32,
     /// `(modules, ms)` of the interpretation at launch, as the adapter
@@ -254,6 +255,7 @@ impl<'a> SizeContext<'a> {
         dap.request_ok("launch", arguments, launch_timeout).map_err(err)?;
         // `launch` is answered once the VM is up; the compile ends with `initialized`.
         dap.wait_event("initialized", launch_timeout).map_err(err)?;
+        self.last_compile = SystemTime::now();
         dap.request_ok("configurationDone", json!({}), TIMEOUT).map_err(err)?;
         dap.wait_stdout(&self.project.workload.started_marker, TIMEOUT)
             .map_err(err)?;
@@ -297,6 +299,7 @@ impl<'a> SizeContext<'a> {
         }
         dap.request_ok("launch", arguments, timeout).map_err(err)?;
         dap.wait_event("initialized", timeout).map_err(err)?;
+        self.last_compile = SystemTime::now();
         let source = self.root.join(&target.file);
         let response = dap
             .request_ok(
@@ -419,6 +422,7 @@ impl<'a> SizeContext<'a> {
         }
         dap.request_ok("launch", arguments, timeout).map_err(err)?;
         dap.wait_event("initialized", timeout).map_err(err)?;
+        self.last_compile = SystemTime::now();
         let source = self.root.join(&target.file);
         dap.request_ok(
             "setBreakpoints",
@@ -448,6 +452,7 @@ impl<'a> SizeContext<'a> {
         }
         dap.request_ok("launch", arguments, TIMEOUT).map_err(err)?;
         dap.wait_event("initialized", TIMEOUT).map_err(err)?;
+        self.last_compile = SystemTime::now();
         Ok(dap)
     }
 

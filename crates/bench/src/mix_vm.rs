@@ -165,7 +165,7 @@ impl Drop for MixVm {
 }
 
 /// `N` from Mix's `Compiling N files (.ex)` / `Compiling 1 file (.ex)`.
-fn compiled_count(line: &str) -> Option<u64> {
+pub(crate) fn compiled_count(line: &str) -> Option<u64> {
     let rest = line.trim().strip_prefix("Compiling ")?;
     let (count, rest) = rest.split_once(' ')?;
     if rest.starts_with("file") && rest.contains("(.ex)") {

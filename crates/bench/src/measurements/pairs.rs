@@ -9,16 +9,25 @@ use super::*;
 use crate::bench::{project_dir, BenchConfig, Features};
 use crate::dap_client::DapClient;
 use crate::generator::{self, GenOptions};
-use reloads::{reload_once, steps_edit, PhaseTimings};
+use reloads::{reload_once, reload_written, steps_edit, PhaseTimings};
 
-/// What a restart costs against the reload it replaces, in pairs: in a
-/// running session (after its first round) one pipeline step is edited and
-/// reloaded by `reloadCode` (timed), then the session is restarted as an
-/// editor restarts it (`disconnect` with `terminateDebuggee`, a new
-/// adapter's launch until the workload's start line; timed). The restart's
-/// launch compiles the edit with Mix, since a reload never writes `_build`:
-/// what a user who restarts instead of reloading pays. The samples are each
-/// pair's restart / reload; `restart_ms` and `reload_ms` describe the sides.
+/// What a restart costs against the reload it replaces, in groups of three
+/// back to back: in a running session (after its first round) one pipeline
+/// step is edited and reloaded by `reloadCode` (timed); then the session is
+/// restarted as an editor restarts it (`disconnect` with
+/// `terminateDebuggee`, a new adapter's launch until the workload's start
+/// line; timed), whose launch compiles the edit with Mix, since a reload
+/// never writes `_build` (what a user who restarts instead of reloading
+/// pays); then restarted once more, with nothing to compile (timed: what
+/// `restart_ms` times). The samples are each group's ratio restart without
+/// a compile / reload, the comparison of `restart_ms` against `reload_1_ms`
+/// made in pairs; `restart_with_compile_vs_reload` describes the other
+/// ratio, and `reload_ms`, `restart_with_compile_ms` and `restart_ms` the
+/// three sides.
+///
+/// Errors: besides a session's, a restart whose launch did not compile what
+/// it should have (Mix's `Compiling N file(s)` line on its stdout: one file
+/// after the edit, none after the second restart).
 pub(super) fn restart_vs_reload(ctx: &mut SizeContext) -> Result<Outcome, String> {
     if ctx.features.missing("reloadCode").is_some() {
         return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
@@ -27,55 +36,100 @@ pub(super) fn restart_vs_reload(ctx: &mut SizeContext) -> Result<Outcome, String
     let pool = edit_pool(ctx, 1, reps)?;
     let timeout = crate::bench::compile_timeout(ctx.modules());
     let (mut current, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), timeout)?;
-    let mut reloads = Vec::with_capacity(reps);
-    let mut restarts = Vec::with_capacity(reps);
+    let (mut reloads, mut compiling, mut plain) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..reps {
         ctx.wait_first_round(&mut current)?;
         let generation = ctx.next_generation();
         let edit = steps_edit(ctx, &pool, 1, rep, reps, generation)?;
         let (reload_ms, _) = reload_once(ctx, &mut current, &edit, timeout)?;
-        ctx.record_peak_rss(&current)?;
-        let started = Instant::now();
-        current
-            .request_ok("disconnect", json!({"terminateDebuggee": true}), TIMEOUT)
-            .map_err(|e| e.0)?;
-        let (next, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), timeout)?;
-        restarts.push(ms_since(started));
         reloads.push(reload_ms);
-        // The old adapter exits once its session is over; reaped untimed.
-        current.finish(TIMEOUT).map_err(|e| e.0)?;
-        current = next;
+        for (expected_files, restarts) in [(1, &mut compiling), (0, &mut plain)] {
+            let (next, ms) = restart(ctx, current, timeout)?;
+            current = next;
+            let compiled: u64 = current
+                .outputs("stdout")
+                .iter()
+                .flat_map(|text| text.lines())
+                .filter_map(crate::mix_vm::compiled_count)
+                .sum();
+            if compiled != expected_files {
+                let _ = ctx.end_session(current);
+                return Err(format!(
+                    "a restart's launch compiled {compiled} files with Mix, where {expected_files} were stale \
+                     (edited {:?})",
+                    edit.files.iter().map(|(file, _)| file).collect::<Vec<_>>()
+                ));
+            }
+            restarts.push(ms);
+        }
     }
     ctx.end_session(current)?;
-    paired(&restarts, &reloads, "restart_ms", "reload_ms")
+    let with_compile = pair_ratios(&compiling, &reloads)?;
+    let outcome = paired(&plain, &reloads, "restart_ms", "reload_ms")?;
+    let outcome = with_extra(outcome, "restart_with_compile_ms", crate::stats::describe(&compiling));
+    Ok(with_extra(
+        outcome,
+        "restart_with_compile_vs_reload",
+        crate::stats::describe_unit(&with_compile, "ratio"),
+    ))
 }
 
-/// The smallest size that ran before `modules` in this run (its project is
-/// still in the work directory, compiled), if any.
-pub(super) fn smaller_size_run_before(config: &BenchConfig, modules: usize) -> Option<usize> {
+/// Restarts `current` as `restart_ms` does: `disconnect` with
+/// `terminateDebuggee`, then a new adapter's launch until the workload's
+/// start line. Returns the new session and the milliseconds from the
+/// `disconnect` to that line.
+fn restart(
+    ctx: &mut SizeContext,
+    mut current: DapClient,
+    timeout: std::time::Duration,
+) -> Result<(DapClient, f64), String> {
+    ctx.record_peak_rss(&current)?;
+    let started = Instant::now();
+    current
+        .request_ok("disconnect", json!({"terminateDebuggee": true}), TIMEOUT)
+        .map_err(|e| e.0)?;
+    let (next, _) = ctx.launch_session_with(json!({"reloadOnSave": "off"}), timeout)?;
+    let ms = ms_since(started);
+    // The old adapter exits once its session is over; reaped untimed.
+    current.finish(TIMEOUT).map_err(|e| e.0)?;
+    Ok((next, ms))
+}
+
+/// The size a session of `modules` is paired with: of the smaller sizes
+/// that ran before it in this run (their projects are still in the work
+/// directory, compiled), 200 (the summary's size) if it is one, else the
+/// smallest.
+pub(super) fn smaller_size_to_pair_with(config: &BenchConfig, modules: usize) -> Option<usize> {
     let position = config.sizes.iter().position(|&s| s == modules)?;
-    config.sizes[..position].iter().copied().filter(|&s| s < modules).min()
+    let before = || config.sizes[..position].iter().copied().filter(|&s| s < modules);
+    before().find(|&s| s == 200).or_else(|| before().min())
 }
 
-/// Edit generations of the smaller size's second context start here: above
-/// any its own run wrote (a few thousand), so no edit writes what a file
-/// holds already (a reload of unchanged content reloads nothing).
+/// Edit generations of the smaller size's second context start at this
+/// times the position of the size it is paired with in `--sizes`, plus one:
+/// above any its own run wrote (a few thousand) and any an earlier pairing
+/// wrote, so no edit writes what a file holds already (a reload of
+/// unchanged content reloads nothing).
 const SMALLER_SIZE_GENERATIONS: u64 = 1_000_000;
 
 /// How a one-step reload scales with the project, in pairs: a session of
-/// this size and one of the smallest size run before it (its project reused
-/// as that size left it) are both up, every module interpreted, after their
-/// first rounds; each pair is one pipeline step edited and reloaded by
-/// `reloadCode` in each, back to back, in alternating order. While one
-/// reloads, the other's VM is stopped (SIGSTOP, then SIGCONT), so that each
-/// reload has the machine to itself as in `reload_1_ms`. The samples are
-/// each pair's ratio this size / the smaller; `reload_ms` and
-/// `smaller_reload_ms` describe the sides, `smaller_modules` names the size.
+/// this size and one of a smaller size run before it
+/// ([`smaller_size_to_pair_with`]; its project reused as that size left
+/// it) are both up, every module interpreted, after their first rounds;
+/// each pair is one pipeline step edited and reloaded by `reloadCode` in
+/// each, back to back, in alternating order. While one reloads, the other's
+/// VM is stopped (SIGSTOP, then SIGCONT), so that each reload has the
+/// machine to itself as in `reload_1_ms`. A VM just continued runs the
+/// workload's overdue iteration first; the alternation gives each side as
+/// many reloads right after its own continuation, so `--reps` is rounded up
+/// to an even number of pairs. The samples are each pair's ratio this size
+/// / the smaller; `reload_ms` and `smaller_reload_ms` describe the sides,
+/// `smaller_modules` names the size.
 pub(super) fn reload_1_vs_smaller_size(ctx: &mut SizeContext) -> Result<Outcome, String> {
     if ctx.features.missing("reloadCode").is_some() {
         return Ok(waiting_for(ctx, "the `reloadCode` request (issue 5)", &["reloadCode"]));
     }
-    let Some(smaller) = smaller_size_run_before(ctx.config, ctx.modules()) else {
+    let Some(smaller) = smaller_size_to_pair_with(ctx.config, ctx.modules()) else {
         return Ok(Outcome::NotMeasured(format!(
             "no smaller size ran before {} modules in this run (--sizes {:?})",
             ctx.modules(),
@@ -101,9 +155,10 @@ pub(super) fn reload_1_vs_smaller_size(ctx: &mut SizeContext) -> Result<Outcome,
         features,
         &mut quiet,
     );
-    small.resume_generations_after(SMALLER_SIZE_GENERATIONS);
+    let position = config.sizes.iter().position(|&s| s == ctx.modules()).unwrap_or(0) as u64;
+    small.resume_generations_after(SMALLER_SIZE_GENERATIONS * (position + 1));
 
-    let reps = ctx.config.reps;
+    let reps = ctx.config.reps + ctx.config.reps % 2;
     let pool = edit_pool(ctx, 1, reps)?;
     let small_pool = edit_pool(&small, 1, reps)?;
     let mut large_dap = launch_for_reloads(ctx)?;
@@ -122,18 +177,22 @@ pub(super) fn reload_1_vs_smaller_size(ctx: &mut SizeContext) -> Result<Outcome,
         let (mut large_phases, mut small_phases) = (PhaseTimings::new(), PhaseTimings::new());
         for rep in 0..reps {
             for large_turn in [rep % 2 == 0, rep % 2 != 0] {
+                // Written before the other VM stops: a write may wait for
+                // the clock (see `SizeContext::write_edits`).
                 if large_turn {
                     let generation = ctx.next_generation();
                     let edit = steps_edit(ctx, &pool, 1, rep, reps, generation)?;
+                    ctx.write_edits(&edit.files)?;
                     let _stopped = small_vm.stop()?;
-                    let (ms, body) = reload_once(ctx, &mut large_dap, &edit, timeout)?;
+                    let (ms, body) = reload_written(ctx, &mut large_dap, &edit, timeout)?;
                     large_ms.push(ms);
                     large_phases.record(&body);
                 } else {
                     let generation = small.next_generation();
                     let edit = steps_edit(&small, &small_pool, 1, rep, reps, generation)?;
+                    small.write_edits(&edit.files)?;
                     let _stopped = large_vm.stop()?;
-                    let (ms, body) = reload_once(&mut small, &mut small_dap, &edit, timeout)?;
+                    let (ms, body) = reload_written(&small, &mut small_dap, &edit, timeout)?;
                     small_ms.push(ms);
                     small_phases.record(&body);
                 }
@@ -201,7 +260,7 @@ impl Drop for StoppedVm {
 
 #[cfg(test)]
 mod tests {
-    use super::smaller_size_run_before;
+    use super::smaller_size_to_pair_with;
     use crate::bench::BenchConfig;
 
     fn config(sizes: &[usize]) -> BenchConfig {
@@ -219,14 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn a_size_is_paired_with_the_smallest_size_that_ran_before_it() {
-        assert_eq!(smaller_size_run_before(&config(&[200, 2000]), 2000), Some(200));
-        assert_eq!(smaller_size_run_before(&config(&[200, 2000]), 200), None);
-        assert_eq!(smaller_size_run_before(&config(&[60, 200, 2000]), 2000), Some(60));
-        assert_eq!(smaller_size_run_before(&config(&[60, 200, 2000]), 200), Some(60));
+    fn a_size_is_paired_with_200_or_the_smallest_size_that_ran_before_it() {
+        let pair = |sizes: &[usize], modules| smaller_size_to_pair_with(&config(sizes), modules);
+        assert_eq!(pair(&[200, 2000], 2000), Some(200));
+        assert_eq!(pair(&[200, 2000], 200), None);
+        // The summary reads 2 000 against 200: 200 when it ran before.
+        assert_eq!(pair(&[60, 200, 2000], 2000), Some(200));
+        assert_eq!(pair(&[200, 60, 2000], 2000), Some(200));
+        assert_eq!(pair(&[60, 200, 2000], 200), Some(60));
+        assert_eq!(pair(&[30, 60, 1000], 1000), Some(30));
+        assert_eq!(pair(&[300, 200], 300), None);
         // A smaller size that runs later has no project yet.
-        assert_eq!(smaller_size_run_before(&config(&[2000, 200]), 2000), None);
-        assert_eq!(smaller_size_run_before(&config(&[2000, 200]), 200), None);
-        assert_eq!(smaller_size_run_before(&config(&[200]), 2000), None);
+        assert_eq!(pair(&[2000, 200], 2000), None);
+        assert_eq!(pair(&[2000, 200], 200), None);
+        assert_eq!(pair(&[200], 2000), None);
     }
 }

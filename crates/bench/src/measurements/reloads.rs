@@ -58,8 +58,9 @@ impl PhaseTimings {
 
 /// The files one reload repetition writes and the modules it must reload.
 pub(super) struct ReloadEdit {
-    files: Vec<(PathBuf, String)>,
-    modules: Vec<String>,
+    /// Paths relative to the project, and their new content.
+    pub(super) files: Vec<(PathBuf, String)>,
+    pub(super) modules: Vec<String>,
 }
 
 /// `reloadCode` after edits, `reps` times in one session (every project
@@ -114,6 +115,16 @@ pub(super) fn reload_once(
     timeout: std::time::Duration,
 ) -> Result<(f64, Value), String> {
     ctx.write_edits(&edit.files)?;
+    reload_written(ctx, dap, edit, timeout)
+}
+
+/// [`reload_once`] of an edit whose files are written already.
+pub(super) fn reload_written(
+    ctx: &SizeContext,
+    dap: &mut DapClient,
+    edit: &ReloadEdit,
+    timeout: std::time::Duration,
+) -> Result<(f64, Value), String> {
     let files: Vec<PathBuf> = edit.files.iter().map(|(file, _)| ctx.root.join(file)).collect();
     let started = Instant::now();
     let response = dap
@@ -356,6 +367,9 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let mut generation = ctx.next_generation();
     std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Removed however the soak ends: left behind, the module would be
+    // compiled and interpreted in every later session of the project.
+    let soak_file = RemovedOnDrop(path.clone());
     let lines = soak_module(&app_module, SOAK_FUNCTIONS, 0).lines().count();
     // The launch compiles the new module (Mix), then interprets it.
     let (mut dap, _) = ctx.launch_session_with(
@@ -434,7 +448,7 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         }
     }
     ctx.end_session(dap)?;
-    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    soak_file.remove()?;
     let ratio = |key: &str| -> Value {
         match (
             at.first().and_then(|a| a[key].as_f64()),
@@ -488,6 +502,23 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         phases.medians(samples.len() - window..samples.len()),
     );
     Ok(Outcome::Samples { samples, extra })
+}
+
+/// A file that is removed when this is dropped, unless [`Self::remove`]
+/// removed it already (which reports a failure; a drop cannot).
+struct RemovedOnDrop(PathBuf);
+
+impl RemovedOnDrop {
+    fn remove(self) -> Result<(), String> {
+        std::fs::remove_file(&self.0).map_err(|e| format!("{}: {e}", self.0.display()))
+        // The drop's second attempt finds nothing to remove.
+    }
+}
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// An Elixir expression for `evaluate` that compiles `source` (the edited
