@@ -92,7 +92,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         key: "restart_vs_reload",
         unit: "ratio",
-        description: "What a restart costs against the reload it replaces, in pairs back to back: in a running session (after its first round) one pipeline step edited and reloaded by `reloadCode` (timed), then the session restarted (disconnect with terminateDebuggee and a new adapter's launch until the workload's start line, timed; the launch's Mix compile picks the edit up, since a reload never writes `_build`). The samples are each pair's ratio restart / reload; `restart_ms` and `reload_ms` describe the two sides.",
+        description: "What a restart costs against the reload it replaces, in groups back to back: in a running session (after its first round) one pipeline step edited and reloaded by `reloadCode` twice (each timed: the session's first reload, then the next), then the session restarted (disconnect with terminateDebuggee and a new adapter's launch until the workload's start line, timed), whose launch compiles the edit with Mix (a reload never writes `_build`), then restarted once more with nothing to compile (timed, as restart_ms). Mix's `Compiling N file` line is checked in each restarted session. The samples are each group's ratio restart without a compile / second reload; `restart_with_compile_vs_reload` and `restart_vs_first_reload` describe the other ratios; `reload_ms`, `first_reload_ms`, `restart_with_compile_ms` and `restart_ms` the sides.",
         run: restart_vs_reload,
     },
     Measurement {

@@ -287,6 +287,7 @@ fn quick_run_writes_a_complete_report() {
             "restart_vs_reload",
             ["restart_with_compile_ms", "restart_with_compile_vs_reload"],
         ),
+        ("restart_vs_reload", ["first_reload_ms", "restart_vs_first_reload"]),
         ("interpreted_call_slowdown", ["cpu_interpreted_ns", "cpu_native_ns"]),
         (
             "launch_to_first_breakpoint_vs_nodebug_native",
