@@ -25,9 +25,11 @@ use serde_json::Value;
 /// A bound for a hung run, not a speed target (those live in the bench's
 /// report). The quick run takes about 40 s on Elixir 1.14, but over 110 s on
 /// Elixir 1.20 on a loaded 2-core machine, where compiling costs more; the
-/// measurements against a reference (issue 17) add about 20 s more, and on
+/// measurements against a reference (issue 17) add about 20 s more, on
 /// OTP 28+ the native backend's (issue 20: a native compile of the project
-/// and three sessions) about 20 s more again.
+/// and three sessions) about 20 s more again, and the pairs (the restarts of
+/// `restart_vs_reload`, the soak's two fresh sessions) about 40 s: 105 s in
+/// all on the host on 2026-12-02.
 const DEADLINE: Duration = Duration::from_secs(420);
 
 /// `target/<profile>/` of this test binary (`target/<profile>/deps/<test>`).
