@@ -188,7 +188,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         key: "reload_soak_ms",
         unit: "ms",
-        description: "The soak: one session, a 2 400-line interpreted module reloaded 1 000 times (--quick: 60) by `reloadCode`, each time with new content; the samples are every reload's wall time. Beside them, at reload 100 and at the last (--quick: 10 and 60): VM memory (`:erlang.memory(:total)`, and by category: processes, ets, binary, code, atom, system), ETS tables, processes and the adapter's RSS, with the ratio last / first of each, and the median of the first and of the last 100 reloads (--quick: 10) with their ratio.",
+        description: "The soak: one session, a 2 400-line interpreted module reloaded 1 000 times (--quick: 60) by `reloadCode`, each time with new content; the samples are every reload's wall time. Beside them, at reload 100 and at the last (--quick: 10 and 60): VM memory (`:erlang.memory(:total)`, and by category: processes, ets, binary, code, atom, system), ETS tables, processes and the adapter's RSS, with the ratio last / first of each, and the median of the first and of the last 100 reloads (--quick: 10) with their ratio. Over each of the two windows a fresh session of the project is up beside the soak's and reloads the same module after each soak reload (each VM stopped while the other reloads): `median_first_vs_fresh` and `median_last_vs_fresh` are the medians of soak / fresh, reload by reload, the soak's age at that moment without the machine's speed in it.",
         run: reload_soak_ms,
     },
     Measurement {

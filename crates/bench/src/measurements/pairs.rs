@@ -45,11 +45,11 @@ pub(super) fn restart_vs_reload(ctx: &mut SizeContext) -> Result<Outcome, String
         // for what its first use loads, `reload_1_ms` times mostly later
         // ones; the restart then compiles one file.
         let mut edit = None;
-        for reloads in [&mut first_reloads, &mut reloads] {
+        for timings in [&mut first_reloads, &mut reloads] {
             let generation = ctx.next_generation();
             let this = steps_edit(ctx, &pool, 1, rep, reps, generation)?;
             let (reload_ms, _) = reload_once(ctx, &mut current, &this, timeout)?;
-            reloads.push(reload_ms);
+            timings.push(reload_ms);
             edit = Some(this);
         }
         let edited: Vec<PathBuf> = edit
@@ -119,10 +119,10 @@ pub(super) fn smaller_size_to_pair_with(config: &BenchConfig, modules: usize) ->
 }
 
 /// Edit generations of the smaller size's second context start at this
-/// times the position of the size it is paired with in `--sizes`, plus one:
-/// above any its own run wrote (a few thousand) and any an earlier pairing
-/// wrote, so no edit writes what a file holds already (a reload of
-/// unchanged content reloads nothing).
+/// times one more than the larger size's position in `--sizes`: above any
+/// the smaller size's own run wrote (a few thousand) and any an earlier
+/// pairing with it wrote, so no edit writes what a file holds already (a
+/// reload of unchanged content reloads nothing).
 const SMALLER_SIZE_GENERATIONS: u64 = 1_000_000;
 
 /// How a one-step reload scales with the project, in pairs: a session of
