@@ -1,6 +1,7 @@
 //! The benchmark end to end: `elixir-dap-bench --quick` drives the real
 //! `elixir-dap` over DAP on a generated 60-module project and writes a
-//! complete report.
+//! complete report; a run of two sizes (30 and 60 modules) measures the
+//! reloads paired across them.
 //!
 //! The adapter: `$ELIXIR_DAP_ADAPTER` if set, else the workspace's
 //! `elixir-dap` built by this test with `cargo build -p elixir-dap` into the
