@@ -623,32 +623,15 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
     let mut exported = 0;
     let mut phases = PhaseTimings::new();
     for rep in 0..reps {
-        let target = pick(pool.len(), 1, rep, reps)
-            .first()
-            .and_then(|&i| pool.get(i))
-            .cloned()
-            .ok_or("no edit target")?;
         let generation = ctx.next_generation();
-        let edited = target.edit(&ctx.root, generation).map_err(|e| e.to_string())?;
-        ctx.write_edits(&[(target.file.clone(), edited)])?;
-        let path = ctx.root.join(&target.file);
-        let started = Instant::now();
-        let response = dap
-            .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
-            .map_err(|e| e.0)?;
-        let ms = ms_since(started);
-        let body = &response["body"];
-        if response["success"] != true || body["success"] == false {
-            return Err(format!(
-                "reloadCode failed: {}",
-                crate::dap_client::response_message(&response)
-            ));
-        }
-        if !body["reloaded"].to_string().contains(target.module.as_str()) {
-            return Err(format!("reloadCode did not reload {}: {body}", target.module));
-        }
-        phases.record(body);
-        let expression = compile_floor_expression(&path.to_string_lossy(), &copy.to_string_lossy(), &target.module);
+        let edit = steps_edit(ctx, &pool, 1, rep, reps, generation)?;
+        let (ms, body) = reload_once(ctx, &mut dap, &edit, TIMEOUT)?;
+        phases.record(&body);
+        let (Some((file, _)), Some(module)) = (edit.files.first(), edit.modules.first()) else {
+            return Err("no edit target".to_owned());
+        };
+        let path = ctx.root.join(file);
+        let expression = compile_floor_expression(&path.to_string_lossy(), &copy.to_string_lossy(), module);
         let response = dap
             .request_ok(
                 "evaluate",
