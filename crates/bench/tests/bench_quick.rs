@@ -169,6 +169,7 @@ fn quick_run_writes_a_complete_report() {
     for key in [
         "vm_memory_bytes",
         "vm_memory_live_bytes",
+        "processes_kept_bytes",
         "ets_tables",
         "adapter_rss_kib",
     ] {
@@ -269,6 +270,35 @@ fn quick_run_writes_a_complete_report() {
             live["processes"], reading["vm_memory_live_processes_bytes"],
             "{reading}"
         );
+        // The live memory is the least of its readings.
+        let readings: Vec<f64> = reading["vm_memory_live_readings_bytes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no live readings: {reading}"))
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .collect();
+        assert_eq!(readings.len(), 3, "{reading}");
+        let least = readings.iter().copied().fold(f64::INFINITY, f64::min);
+        assert_eq!(reading["vm_memory_live_bytes"].as_f64(), Some(least), "{reading}");
+        // What the processes keep, and the largest of them by name.
+        let processes = &reading["processes_live"];
+        let kept = processes["sum_bytes"].as_f64().unwrap_or_default();
+        assert!(
+            kept > 0.0 && Some(kept) == reading["processes_kept_bytes"].as_f64(),
+            "{reading}"
+        );
+        let largest = processes["largest"].as_array().unwrap_or_else(|| panic!("{reading}"));
+        assert_eq!(largest.len(), 12, "{reading}");
+        assert!(processes["count"].as_u64() >= Some(12), "{reading}");
+        assert!(
+            largest
+                .iter()
+                .all(|p| p["pid"].as_str().is_some_and(|pid| pid.starts_with("#PID<"))
+                    && p["process"].as_str().is_some_and(|name| !name.is_empty())),
+            "each largest process by pid and name: {reading}"
+        );
+        let sizes: Vec<u64> = largest.iter().map(|p| p["memory_bytes"].as_u64().unwrap()).collect();
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
     }
     if otp >= 28 {
         for key in [

@@ -321,6 +321,15 @@ pub(super) fn vm_resources(dap: &mut DapClient) -> Result<([f64; 3], Map<String,
     Ok(([numbers[0], numbers[1], numbers[2]], breakdown))
 }
 
+/// How many times the soak reads [`vm_live_memory`] at each of its two
+/// points, keeping the least: what is in flight at one reading (a message
+/// being handled, a process about to exit, a heap the collection just
+/// grew) is gone at the next, while what a leak keeps is in every one.
+/// Sid's soak at 200 modules once read the processes' category 3.3 MB
+/// higher after the collection than before it, in a VM whose processes
+/// together hold ~1 MB (stop 29; `docs/benchmarks.md`).
+const LIVE_READINGS: usize = 3;
+
 /// The VM's memory once every process was garbage collected (bytes): the
 /// total, and by category each of `MEMORY_CATEGORIES` with the persistent
 /// terms' share of `system` (`persistent_term`: `:persistent_term.info/0`).
@@ -342,6 +351,61 @@ pub(super) fn vm_live_memory(dap: &mut DapClient) -> Result<(f64, Map<String, Va
     }
     let names = MEMORY_CATEGORIES.into_iter().chain(["persistent_term"]);
     Ok((numbers[0], by_category(names, &numbers[1..])))
+}
+
+/// How many processes [`vm_processes_live`] names.
+const LARGEST_PROCESSES: usize = 12;
+
+/// Where `:erlang.memory(:processes)` is, once every process was garbage
+/// collected: `{"processes_used_bytes", "sum_bytes", "count", "largest"}`.
+/// `processes_used_bytes` is `:erlang.memory(:processes_used)`;
+/// `sum_bytes` the sum over every process of `process_info(P, :memory)`
+/// (heap, stack, messages and the process structure: what a process
+/// keeps), of which `largest` names the [`LARGEST_PROCESSES`] largest,
+/// largest first, as `[{"pid", "process", "current_function",
+/// "memory_bytes"}]` (`process`: the registered name, or else the initial
+/// call as `proc_lib` translates it). The rest of the category is the
+/// VM's own (the process table is ~8 MB of it on 64 bits). Read at both
+/// ends of the soak, so that a growth of the category can be traced to a
+/// process that grew, or to none.
+pub(super) fn vm_processes_live(dap: &mut DapClient) -> Result<Value, String> {
+    let expression = format!(
+        "(Enum.each(Process.list(), &:erlang.garbage_collect/1); \
+         infos = Enum.flat_map(Process.list(), fn p -> \
+           case Process.info(p, [:memory, :registered_name, :current_function]) do \
+             nil -> []; \
+             info -> [{{p, info[:memory], info[:registered_name], info[:current_function]}}] end end); \
+         largest = infos |> Enum.sort_by(fn {{_, m, _, _}} -> -m end) |> Enum.take({LARGEST_PROCESSES}) \
+           |> Enum.map_join(\";\", fn {{p, m, n, f}} -> \
+                name = if n == [], do: :proc_lib.translate_initial_call(p), else: n; \
+                \"#{{inspect(p)}}|#{{inspect(name)}}|#{{inspect(f)}}|#{{m}}\" end); \
+         \"#{{:erlang.memory(:processes_used)}};#{{infos |> Enum.map(&elem(&1, 1)) |> Enum.sum()}};#{{length(infos)}};\" <> largest)"
+    );
+    let response = dap
+        .request_ok(
+            "evaluate",
+            json!({"expression": expression, "context": "repl"}),
+            TIMEOUT,
+        )
+        .map_err(|e| e.0)?;
+    let text = response["body"]["result"].as_str().unwrap_or_default();
+    let unexpected = || format!("unexpected reading of the VM's processes: {text:?}");
+    let mut entries = text.trim_matches('"').split(';');
+    let mut number = || -> Result<u64, String> { entries.next().and_then(|n| n.parse().ok()).ok_or_else(unexpected) };
+    let (used, sum, count) = (number()?, number()?, number()?);
+    let largest = entries
+        .map(|entry| match entry.split('|').collect::<Vec<_>>()[..] {
+            [pid, process, function, bytes] => bytes
+                .parse::<u64>()
+                .map(|bytes| {
+                    json!({"pid": pid, "process": process, "current_function": function,
+                           "memory_bytes": bytes})
+                })
+                .map_err(|_| unexpected()),
+            _ => Err(unexpected()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({"processes_used_bytes": used, "sum_bytes": sum, "count": count, "largest": largest}))
 }
 
 pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
@@ -436,15 +500,28 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         }
         if n == early || n == reloads {
             let ([memory, tables, processes], breakdown) = vm_resources(&mut dap)?;
-            let (live, live_breakdown) = vm_live_memory(&mut dap)?;
+            let (mut live, mut live_breakdown) = vm_live_memory(&mut dap)?;
+            let mut live_readings = vec![live];
+            for _ in 1..LIVE_READINGS {
+                let (total, breakdown) = vm_live_memory(&mut dap)?;
+                live_readings.push(total);
+                if total < live {
+                    (live, live_breakdown) = (total, breakdown);
+                }
+            }
             let live_processes = live_breakdown["processes"].clone();
+            let processes_live = vm_processes_live(&mut dap)?;
+            let processes_kept = processes_live["sum_bytes"].clone();
             let rss = dap.rss_kib().map_err(|e| e.0)? as f64;
             at.push(json!({"reload": n, "vm_memory_bytes": memory, "ets_tables": tables,
                            "processes": processes, "adapter_rss_kib": rss,
                            "vm_memory_by_category_bytes": breakdown,
                            "vm_memory_live_bytes": live,
+                           "vm_memory_live_readings_bytes": live_readings,
                            "vm_memory_live_processes_bytes": live_processes,
-                           "vm_memory_live_by_category_bytes": live_breakdown}));
+                           "vm_memory_live_by_category_bytes": live_breakdown,
+                           "processes_kept_bytes": processes_kept,
+                           "processes_live": processes_live}));
         }
     }
     ctx.end_session(dap)?;
@@ -469,6 +546,7 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
         json!({
             "vm_memory_bytes": ratio("vm_memory_bytes"),
             "vm_memory_live_bytes": ratio("vm_memory_live_bytes"),
+            "processes_kept_bytes": ratio("processes_kept_bytes"),
             "ets_tables": ratio("ets_tables"),
             "processes": ratio("processes"),
             "adapter_rss_kib": ratio("adapter_rss_kib"),
