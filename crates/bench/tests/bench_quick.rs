@@ -169,7 +169,6 @@ fn quick_run_writes_a_complete_report() {
     for key in [
         "vm_memory_bytes",
         "vm_memory_live_bytes",
-        "processes_kept_bytes",
         "ets_tables",
         "adapter_rss_kib",
     ] {
@@ -270,7 +269,8 @@ fn quick_run_writes_a_complete_report() {
             live["processes"], reading["vm_memory_live_processes_bytes"],
             "{reading}"
         );
-        // The live memory is the least of its readings.
+        // The live memory is the least of its readings (the soak's
+        // LIVE_READINGS: 3), each kept by category.
         let readings: Vec<f64> = reading["vm_memory_live_readings_bytes"]
             .as_array()
             .unwrap_or_else(|| panic!("no live readings: {reading}"))
@@ -280,11 +280,25 @@ fn quick_run_writes_a_complete_report() {
         assert_eq!(readings.len(), 3, "{reading}");
         let least = readings.iter().copied().fold(f64::INFINITY, f64::min);
         assert_eq!(reading["vm_memory_live_bytes"].as_f64(), Some(least), "{reading}");
-        // What the processes keep, and the largest of them by name.
+        let by_category = reading["vm_memory_live_readings_by_category_bytes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no live readings by category: {reading}"));
+        assert_eq!(by_category.len(), 3, "{reading}");
+        assert!(
+            by_category.iter().all(|c| positive_number(&c["processes"])),
+            "{reading}"
+        );
+        // What the processes keep, within their category, and the largest
+        // of them by name.
         let processes = &reading["processes_live"];
         let kept = processes["sum_bytes"].as_f64().unwrap_or_default();
         assert!(
             kept > 0.0 && Some(kept) == reading["processes_kept_bytes"].as_f64(),
+            "{reading}"
+        );
+        assert!(processes["processes_bytes"].as_f64() > Some(kept), "{reading}");
+        assert!(
+            processes["process_limit"].as_u64() >= Some(processes["count"].as_u64().unwrap_or(u64::MAX)),
             "{reading}"
         );
         let largest = processes["largest"].as_array().unwrap_or_else(|| panic!("{reading}"));
