@@ -8,7 +8,7 @@
 //! it in `summary.rs`.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -222,20 +222,33 @@ pub const MEASUREMENTS: &[Measurement] = &[
 /// Measurements that launch a whole session per repetition take seconds
 /// each on a large project: half the repetitions (at least 10) from 1 000
 /// modules on, so that the full run stays within its time budget.
+/// Evaluates `expression` in the session's VM (a frameless `evaluate` in the
+/// `repl` context, answered within `timeout`) and returns the response's
+/// `result`: the value as Elixir's `inspect` shows it (`""` if absent).
+///
+/// Errors: the `evaluate` request failed.
+fn evaluate_result(
+    dap: &mut crate::dap_client::DapClient,
+    expression: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let response = dap
+        .request_ok(
+            "evaluate",
+            json!({"expression": expression, "context": "repl"}),
+            timeout,
+        )
+        .map_err(|e| e.0)?;
+    Ok(response["body"]["result"].as_str().unwrap_or_default().to_owned())
+}
+
 /// Evaluates `expression` (a tuple of numbers, such as `{1, 2.5}`) in the
 /// session's VM and returns its numbers in order, and the text they came
 /// from (for error messages).
 ///
 /// Errors: the `evaluate` request failed.
 fn evaluate_numbers(dap: &mut crate::dap_client::DapClient, expression: &str) -> Result<(Vec<f64>, String), String> {
-    let response = dap
-        .request_ok(
-            "evaluate",
-            json!({"expression": expression, "context": "repl"}),
-            TIMEOUT,
-        )
-        .map_err(|e| e.0)?;
-    let text = response["body"]["result"].as_str().unwrap_or_default().to_owned();
+    let text = evaluate_result(dap, expression, TIMEOUT)?;
     let numbers = text
         .trim_matches(|c| c == '{' || c == '}')
         .split(',')

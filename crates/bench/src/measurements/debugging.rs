@@ -108,14 +108,7 @@ pub(super) fn interpret_serial_ni_ms(ctx: &mut SizeContext) -> Result<Outcome, S
     let mut counts = Vec::new();
     for _ in 0..reps {
         let mut dap = ctx.launch_uninterpreted(timeout)?;
-        let response = dap
-            .request_ok(
-                "evaluate",
-                json!({"expression": expression, "context": "repl"}),
-                timeout,
-            )
-            .map_err(|e| e.0)?;
-        let result = response["body"]["result"].as_str().unwrap_or_default().to_owned();
+        let result = evaluate_result(&mut dap, &expression, timeout)?;
         let (modules, ok, ms) =
             parse_serial_ni(&result).ok_or_else(|| format!("unexpected result of the :int.ni loop: {result:?}"))?;
         if ok != modules {

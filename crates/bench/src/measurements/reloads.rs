@@ -391,16 +391,9 @@ pub(super) fn vm_processes_live(dap: &mut DapClient) -> Result<Value, String> {
 #{{:erlang.system_info(:process_limit)}};\
 #{{infos |> Enum.map(&elem(&1, 1)) |> Enum.sum()}};#{{length(infos)}};\" <> largest)"
     );
-    let response = dap
-        .request_ok(
-            "evaluate",
-            json!({"expression": expression, "context": "repl"}),
-            TIMEOUT,
-        )
-        .map_err(|e| e.0)?;
-    let result = response["body"]["result"].as_str().unwrap_or_default();
+    let result = evaluate_result(dap, &expression, TIMEOUT)?;
     let unexpected = || format!("unexpected reading of the VM's processes: {result:?}");
-    let text = inspected_string(result).ok_or_else(unexpected)?;
+    let text = inspected_string(&result).ok_or_else(unexpected)?;
     let mut entries = text.split(';');
     let mut number = || -> Result<u64, String> { entries.next().and_then(|n| n.parse().ok()).ok_or_else(unexpected) };
     let (processes, used, limit, sum, count) = (number()?, number()?, number()?, number()?, number()?);
@@ -746,14 +739,7 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
         };
         let path = ctx.root.join(file);
         let expression = compile_floor_expression(&path.to_string_lossy(), &copy.to_string_lossy(), module);
-        let response = dap
-            .request_ok(
-                "evaluate",
-                json!({"expression": expression, "context": "repl"}),
-                TIMEOUT,
-            )
-            .map_err(|e| e.0)?;
-        let result = response["body"]["result"].as_str().unwrap_or_default();
+        let result = evaluate_result(&mut dap, &expression, TIMEOUT)?;
         let us: f64 = result
             .trim()
             .parse()
@@ -762,14 +748,8 @@ pub(super) fn reload_1_vs_compile_floor(ctx: &mut SizeContext) -> Result<Outcome
         floors.push(us / 1000.0);
         // The probe only explains the pair: if it fails, the pair stays
         // and the probe's error is reported in its place.
-        let probe = dap
-            .request_ok(
-                "evaluate",
-                json!({"expression": CODE_CHANGE_EXPRESSION, "context": "repl"}),
-                TIMEOUT,
-            )
-            .map_err(|e| e.0)
-            .and_then(|response| parse_code_change(response["body"]["result"].as_str().unwrap_or_default()));
+        let probe =
+            evaluate_result(&mut dap, CODE_CHANGE_EXPRESSION, TIMEOUT).and_then(|result| parse_code_change(&result));
         match probe {
             Ok((load_us, delete_us, functions)) => {
                 code_changes.push(load_us + delete_us);
