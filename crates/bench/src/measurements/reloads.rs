@@ -452,8 +452,11 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
     let relative = PathBuf::from(format!("lib/{}/soak.ex", ctx.project.options.app_name));
     let path = ctx.root.join(&relative);
     let module = format!("{app_module}.Soak");
-    let mut generation = ctx.next_generation();
-    std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
+    let soak_edit = |generation| ReloadEdit {
+        files: vec![(relative.clone(), soak_module(&app_module, SOAK_FUNCTIONS, generation))],
+        modules: vec![module.clone()],
+    };
+    std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, ctx.next_generation()))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     // Removed however the soak ends: left behind, the module would be
     // compiled and interpreted in every later session of the project.
@@ -482,36 +485,22 @@ pub(super) fn reload_soak_ms(ctx: &mut SizeContext) -> Result<Outcome, String> {
             let vm = VmPid::of(&mut session)?;
             fresh = Some((session, vm));
         }
-        generation = ctx.next_generation();
+        let edit = soak_edit(ctx.next_generation());
         // Reloads compare contents, not modification times: no wait.
-        std::fs::write(&path, soak_module(&app_module, SOAK_FUNCTIONS, generation))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        for (file, content) in &edit.files {
+            let path = ctx.root.join(file);
+            std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         let fresh_stopped = fresh.as_ref().map(|(_, vm)| vm.stop()).transpose()?;
-        let started = Instant::now();
-        let response = dap
-            .request("reloadCode", json!({ "files": [path] }), TIMEOUT)
-            .map_err(|e| e.0)?;
-        let soak_ms = ms_since(started);
+        let (soak_ms, body) = reload_written(ctx, &mut dap, &edit, TIMEOUT).map_err(|e| format!("reload {n}: {e}"))?;
         drop(fresh_stopped);
         samples.push(soak_ms);
-        let body = &response["body"];
-        if response["success"] != true || body["success"] == false {
-            return Err(format!(
-                "reload {n} failed: {}",
-                crate::dap_client::response_message(&response)
-            ));
-        }
-        phases.record(body);
-        let reloaded = body["reloaded"].to_string();
-        if !reloaded.contains(module.as_str()) || !reloaded.contains("\"interpreted\":true") {
+        phases.record(&body);
+        if !body["reloaded"].to_string().contains("\"interpreted\":true") {
             return Err(format!("reload {n} did not reload {module} interpreted: {body}"));
         }
         if let (Some(i), Some((session, _))) = (in_window, fresh.as_mut()) {
-            generation = ctx.next_generation();
-            let edit = ReloadEdit {
-                files: vec![(relative.clone(), soak_module(&app_module, SOAK_FUNCTIONS, generation))],
-                modules: vec![module.clone()],
-            };
+            let edit = soak_edit(ctx.next_generation());
             let _soak_stopped = soak_vm.stop()?;
             let (ms, _) = reload_once(ctx, session, &edit, TIMEOUT)?;
             fresh_ms[i].push(ms);
